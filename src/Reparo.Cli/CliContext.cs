@@ -1,0 +1,163 @@
+using System.CommandLine;
+using Reparo.Data;
+using Reparo.Reporting;
+using Reparo.Runtime;
+using Reparo.Training;
+using Spectre.Console;
+
+namespace Reparo.Cli;
+
+/// <summary>Options every command takes: <c>--json</c>, <c>--seed</c>, <c>--threads</c> (and <c>--help</c>, built in).</summary>
+public sealed class GlobalOptions
+{
+    /// <summary>Where to write the command's result as JSON ("-" for stdout).</summary>
+    public Option<string?> Json { get; } = new("--json")
+    {
+        Description = "Write the result as JSON to PATH ('-' for stdout; human output then goes to stderr)",
+        HelpName = "PATH",
+        Recursive = true,
+    };
+
+    /// <summary>Seed of every random choice.</summary>
+    public Option<int> Seed { get; } = new("--seed")
+    {
+        Description = "Seed of every random choice (same seed and threads, same result)",
+        DefaultValueFactory = _ => 0,
+        Recursive = true,
+    };
+
+    /// <summary>Intra-op thread count for torch.</summary>
+    public Option<int?> Threads { get; } = new("--threads")
+    {
+        Description = "Threads for tensor work (default: all processors)",
+        Recursive = true,
+    };
+}
+
+/// <summary>What every command needs: where to write and the global options.</summary>
+/// <param name="Io">The output streams.</param>
+/// <param name="Options">The global options.</param>
+public sealed record CliContext(CliIo Io, GlobalOptions Options)
+{
+    /// <summary>Starts a command: loads torch with the requested threads and returns the run's settings and consoles.</summary>
+    public CommandRun Start(ParseResult parse)
+    {
+        int? threads = parse.GetValue(Options.Threads);
+        TorchRuntime.Initialize(threads);
+        string? json = parse.GetValue(Options.Json);
+        return new CommandRun(this, json, parse.GetValue(Options.Seed), TorchSharp.torch.get_num_threads(), Io.Human(json));
+    }
+}
+
+/// <summary>One command's settings and consoles.</summary>
+/// <param name="Cli">The context it runs in.</param>
+/// <param name="JsonPath">Where the JSON result goes, if anywhere.</param>
+/// <param name="Seed">The seed.</param>
+/// <param name="Threads">The thread count in effect.</param>
+/// <param name="Out">Console for human-readable output.</param>
+public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int Threads, IAnsiConsole Out)
+{
+    /// <summary>Writes the JSON result if <c>--json</c> was given.</summary>
+    public void WriteJson<T>(T result)
+    {
+        if (JsonPath == "-")
+        {
+            Cli.Io.Stdout.WriteLine(ReparoJson.Serialize(result));
+            Cli.Io.Stdout.Flush();
+        }
+        else if (JsonPath is not null)
+        {
+            ReparoJson.Write(JsonPath, result);
+        }
+    }
+
+    /// <summary>A one-line note on stderr.</summary>
+    public void Note(string text) => Cli.Io.Stderr.WriteLine(text);
+
+    /// <summary>Runs training work while showing its progress on stderr: a live bar on a terminal, a line per epoch otherwise.</summary>
+    public T WithTrainingProgress<T>(string title, Func<IProgress<TrainingProgress>, T> work)
+    {
+        if (!Cli.Io.StderrIsTerminal) return work(new EpochLines(Cli.Io.Stderr, title));
+        T result = default!;
+        Cli.Io.Diagnostics.Progress().AutoClear(true).Columns(
+            new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                ProgressTask task = ctx.AddTask(Markup.Escape(title));
+                result = work(new LiveBar(task, title));
+            });
+        return result;
+    }
+
+    private sealed class EpochLines(TextWriter writer, string title) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress p)
+        {
+            if (p.Batch != p.Batches) return;
+            writer.WriteLine($"{title}: epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F4}");
+        }
+    }
+
+    private sealed class LiveBar(ProgressTask task, string title) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress p)
+        {
+            task.MaxValue = (double)p.Epochs * p.Batches;
+            task.Value = (double)(p.Epoch - 1) * p.Batches + p.Batch;
+            string validation = p.ValidationAccuracy is double a ? $" val {a:P1}" : "";
+            task.Description = Markup.Escape($"{title} epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}{validation}");
+        }
+    }
+}
+
+/// <summary>The data options shared by commands that read a dataset.</summary>
+public sealed class DataArguments
+{
+    /// <summary>Creates the options; <paramref name="required"/> makes <c>--data</c> mandatory.</summary>
+    public DataArguments(bool required = true, string? defaultData = null)
+    {
+        Data = new Option<string>("--data")
+        {
+            Description = $"Data: {DataCatalog.SpecHelp}",
+            HelpName = "DATA",
+            Required = required && defaultData is null,
+        };
+        if (defaultData is not null) Data.DefaultValueFactory = _ => defaultData;
+    }
+
+    /// <summary><c>--data</c>.</summary>
+    public Option<string> Data { get; }
+
+    /// <summary><c>--data-dir</c>.</summary>
+    public Option<string?> DataDir { get; } = new("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
+
+    /// <summary><c>--split-seed</c>.</summary>
+    public Option<int?> SplitSeed { get; } = new("--split-seed") { Description = "Seed of the train/validation/test split (default: the model's, else 0)" };
+
+    /// <summary><c>--train-limit</c>.</summary>
+    public Option<int?> TrainLimit { get; } = new("--train-limit") { Description = "Use only N training samples (seeded subset), for quick runs", HelpName = "N" };
+
+    /// <summary><c>--test-limit</c>.</summary>
+    public Option<int?> TestLimit { get; } = new("--test-limit") { Description = "Use only the first N test samples, for quick runs", HelpName = "N" };
+
+    /// <summary>Adds the options to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Data);
+        command.Options.Add(DataDir);
+        command.Options.Add(SplitSeed);
+        command.Options.Add(TrainLimit);
+        command.Options.Add(TestLimit);
+    }
+
+    /// <summary>Loads the splits; a model's vocabulary and split seed are used when given.</summary>
+    public DataSplits Load(ParseResult parse, Models.Network? model = null) =>
+        DataCatalog.Load(parse.GetValue(Data)!, new DataOptions
+        {
+            DataDir = parse.GetValue(DataDir),
+            SplitSeed = parse.GetValue(SplitSeed) ?? model?.Provenance.SplitSeed ?? 0,
+            Vocabulary = model?.Vocabulary,
+            TrainLimit = parse.GetValue(TrainLimit),
+            TestLimit = parse.GetValue(TestLimit),
+        });
+}

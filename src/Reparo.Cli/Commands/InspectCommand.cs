@@ -1,0 +1,34 @@
+using System.CommandLine;
+using Reparo.Models;
+using Spectre.Console;
+
+namespace Reparo.Cli.Commands;
+
+/// <summary><c>reparo inspect M</c>: the layers of a saved model with names, output shapes and parameter counts.</summary>
+internal static class InspectCommand
+{
+    private sealed record InspectResult(string Model, string Architecture, long[] InputShape, IReadOnlyList<string> ClassNames, long Parameters,
+        IReadOnlyList<LayerSummary> Layers, ModelProvenance Provenance);
+
+    public static Command Create(CliContext cli)
+    {
+        var model = new Argument<string>("model") { Description = "The model file" };
+        var command = new Command("inspect", "List a model's layers with names, shapes and parameter counts") { model };
+        command.SetAction(parse =>
+        {
+            CommandRun run = cli.Start(parse);
+            string path = parse.GetValue(model)!;
+            Network network = ModelFile.Load(path);
+            IReadOnlyList<LayerSummary> layers = network.Summarize();
+            var table = new Table().AddColumns("#", "name", "layer", "output shape", "parameters");
+            foreach (LayerSummary l in layers)
+                table.AddRow(l.Index.ToString(), Markup.Escape(l.Name), Markup.Escape(l.Description), Markup.Escape($"[{string.Join(",", l.OutputShape)}]"), l.Parameters.ToString("N0"));
+            run.Out.MarkupLine($"[bold]{Markup.Escape(network.Spec.Architecture)}[/]: input {Markup.Escape($"[{string.Join(",", network.Spec.InputShape)}]")}, {network.ClassCount} classes, {network.ParameterCount:N0} parameters");
+            run.Out.Write(table);
+            foreach (string step in network.Provenance.History) run.Out.WriteLine($"history: {step}");
+            run.WriteJson(new InspectResult(path, network.Spec.Architecture, network.Spec.InputShape, network.Spec.ClassNames, network.ParameterCount, layers, network.Provenance));
+            return CliApp.Success;
+        });
+        return command;
+    }
+}

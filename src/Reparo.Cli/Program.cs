@@ -1,0 +1,1 @@
+return Reparo.Cli.CliApp.Run(args);

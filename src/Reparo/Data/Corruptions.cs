@@ -1,0 +1,214 @@
+using static TorchSharp.torch;
+
+namespace Reparo.Data;
+
+/// <summary>The image corruptions Reparo can apply (MNIST-C's definitions and severities).</summary>
+public enum Corruption
+{
+    /// <summary>Plasma-fractal fog, blended as in MNIST-C.</summary>
+    Fog,
+
+    /// <summary>Brightness shift of the HSV value channel (for grey images: add a constant).</summary>
+    Brightness,
+
+    /// <summary>Contrast reduction towards each image's mean.</summary>
+    Contrast,
+
+    /// <summary>Additive Gaussian noise.</summary>
+    GaussianNoise,
+
+    /// <summary>One-sided motion blur along a random direction in [-45°, 45°].</summary>
+    MotionBlur,
+
+    /// <summary>Rotation about the centre by a severity-dependent angle of random sign.</summary>
+    Rotation,
+
+    /// <summary>Translation by a severity-dependent number of pixels in x and y, signs random.</summary>
+    Translation,
+
+    /// <summary>Shear of random sign.</summary>
+    Shear,
+
+    /// <summary>Zoom out (shrink about the centre).</summary>
+    Zoom,
+}
+
+/// <summary>
+/// Corruptions as pure functions of (images, seed, severity 1–5), batched. Each image's random draws come from its
+/// own generator seeded by (seed, corruption, severity, the image's sample id), so a corrupted image is the same
+/// whatever batch or subset it is processed in. Values stay in [0, 1].
+/// </summary>
+public static class Corruptions
+{
+    /// <summary>The command-line names, in enum order.</summary>
+    public static readonly IReadOnlyList<string> Names =
+        ["fog", "brightness", "contrast", "gaussian-noise", "motion-blur", "rotation", "translation", "shear", "zoom"];
+
+    // Severity tables (index = severity - 1), as in MNIST-C's corruptions.py.
+    private static readonly double[] FogStrength = [1.5, 2.0, 2.5, 2.5, 3.0];
+    private static readonly double[] FogDecay = [2.0, 2.0, 1.7, 1.5, 1.4];
+    private static readonly double[] BrightnessShift = [0.1, 0.2, 0.3, 0.4, 0.5];
+    private static readonly double[] ContrastFactor = [0.4, 0.3, 0.2, 0.1, 0.05];
+    private static readonly double[] NoiseSigma = [0.08, 0.12, 0.18, 0.26, 0.38];
+    private static readonly int[] BlurRadius = [10, 15, 15, 15, 20];
+    private static readonly double[] BlurSigma = [3, 5, 8, 12, 15];
+    private static readonly double[] AngleRadians = [0.2, 0.4, 0.6, 0.8, 1.0];
+    private static readonly double[] ZoomFactor = [0.9, 0.8, 0.7, 0.6, 0.5];
+
+    /// <summary>Parses a corruption's command-line name.</summary>
+    public static Corruption Parse(string name)
+    {
+        int index = Names.ToList().IndexOf(name.Trim().ToLowerInvariant());
+        return index >= 0 ? (Corruption)index : throw new ReparoInputException($"unknown corruption '{name}'; choose from {string.Join(", ", Names)}");
+    }
+
+    /// <summary>The command-line name of a corruption.</summary>
+    public static string NameOf(Corruption corruption) => Names[(int)corruption];
+
+    /// <summary>Corrupts a whole image dataset; sample ids are the rows' source indices.</summary>
+    public static Dataset Apply(Dataset data, Corruption corruption, int severity, int seed)
+    {
+        if (data.Kind != InputKind.Image) throw new ReparoInputException($"corruptions apply to images; '{data.Name}' holds {data.Kind.ToString().ToLowerInvariant()}");
+        using var scope = NewDisposeScope();
+        Tensor x = Apply(data.X, corruption, severity, seed, data.SourceIndices);
+        return data.WithInputs(x, $"{data.Name}+{NameOf(corruption)}:{severity}");
+    }
+
+    /// <summary>Corrupts images (N, C, H, W) in [0, 1].</summary>
+    /// <param name="images">The clean images (not modified).</param>
+    /// <param name="corruption">Which corruption.</param>
+    /// <param name="severity">1 (mild) to 5 (strong).</param>
+    /// <param name="seed">Seed of the random draws.</param>
+    /// <param name="sampleIds">Each image's id (for example its index in the test file); it seeds that image's draws.</param>
+    public static Tensor Apply(Tensor images, Corruption corruption, int severity, int seed, IReadOnlyList<int> sampleIds)
+    {
+        ImageTransforms.CheckImages(images);
+        if (severity is < 1 or > 5) throw new ReparoInputException($"severity must be 1 to 5, got {severity}");
+        if (sampleIds.Count != images.shape[0]) throw new ArgumentException($"{sampleIds.Count} sample ids for {images.shape[0]} images");
+        Random[] rngs = sampleIds.Select(id => new Random(SampleSeed(seed, corruption, severity, id))).ToArray();
+        int s = severity - 1;
+        using var scope = NewDisposeScope();
+        Tensor result = corruption switch
+        {
+            Corruption.Fog => Fog(images, FogStrength[s], FogDecay[s], rngs),
+            Corruption.Brightness => images.add(BrightnessShift[s]),
+            Corruption.Contrast => Contrast(images, ContrastFactor[s]),
+            Corruption.GaussianNoise => images.add(Normal(images, rngs, NoiseSigma[s])),
+            Corruption.MotionBlur => MotionBlur(images, BlurRadius[s], BlurSigma[s], rngs),
+            Corruption.Rotation => ImageTransforms.Rotate(images, rngs.Select(r => Sign(r) * AngleRadians[s] * 180 / Math.PI).ToArray()),
+            Corruption.Translation => ImageTransforms.Translate(images, rngs.Select(r => (Sign(r) * (s + 1.0), Sign(r) * (s + 1.0))).ToArray()),
+            Corruption.Shear => ImageTransforms.Shear(images, rngs.Select(r => Sign(r) * AngleRadians[s]).ToArray()),
+            Corruption.Zoom => ImageTransforms.Zoom(images, Enumerable.Repeat(ZoomFactor[s], rngs.Length).ToArray()),
+            _ => throw new ArgumentOutOfRangeException(nameof(corruption)),
+        };
+        return result.clamp(0, 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// A plasma fractal (diamond–square, MNIST-C's <c>plasma_fractal</c>) of side <paramref name="mapSize"/> (a power of
+    /// two), scaled to [0, 1].
+    /// </summary>
+    public static double[,] PlasmaFractal(Random rng, int mapSize = 256, double wibbleDecay = 3)
+    {
+        if (mapSize < 2 || (mapSize & (mapSize - 1)) != 0) throw new ArgumentException("map size must be a power of two");
+        var map = new double[mapSize, mapSize];
+        int step = mapSize;
+        double wibble = 100;
+        double Wibbled(double sum) => sum / 4 + wibble * (rng.NextDouble() * 2 * wibble - wibble);
+        while (step >= 2)
+        {
+            int half = step / 2;
+            // Squares: each centre from its four corners (indices wrap around).
+            for (int y = 0; y < mapSize; y += step)
+                for (int x = 0; x < mapSize; x += step)
+                    map[y + half, x + half] = Wibbled(map[y, x] + map[(y + step) % mapSize, x] + map[y, (x + step) % mapSize]
+                        + map[(y + step) % mapSize, (x + step) % mapSize]);
+            // Diamonds: edge midpoints from the two neighbouring corners and centres.
+            for (int y = 0; y < mapSize; y += step)
+                for (int x = 0; x < mapSize; x += step)
+                {
+                    int cy = y + half, cx = x + half;
+                    map[y, cx] = Wibbled(map[cy, cx] + map[(cy - step + mapSize) % mapSize, cx] + map[y, x] + map[y, (x + step) % mapSize]);
+                    map[cy, x] = Wibbled(map[cy, cx] + map[cy, (cx - step + mapSize) % mapSize] + map[y, x] + map[(y + step) % mapSize, x]);
+                }
+            step = half;
+            wibble /= wibbleDecay;
+        }
+        double min = double.MaxValue, max = double.MinValue;
+        foreach (double v in map)
+        {
+            min = Math.Min(min, v);
+            max = Math.Max(max, v);
+        }
+        for (int y = 0; y < mapSize; y++)
+            for (int x = 0; x < mapSize; x++) map[y, x] = (map[y, x] - min) / (max - min);
+        return map;
+    }
+
+    private static Tensor Fog(Tensor images, double strength, double decay, Random[] rngs)
+    {
+        long n = images.shape[0], c = images.shape[1], h = images.shape[2], w = images.shape[3];
+        int size = 256;
+        while (size < Math.Max(h, w)) size *= 2;
+        var fog = new float[n * h * w];
+        for (int i = 0; i < n; i++)
+        {
+            double[,] fractal = PlasmaFractal(rngs[i], size, decay);
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) fog[(i * h + y) * w + x] = (float)(strength * fractal[y, x]);
+        }
+        Tensor max = images.amax([1, 2, 3], keepdim: true);
+        Tensor fogged = images.add(tensor(fog).reshape(n, 1, h, w).expand(n, c, h, w).to(images.dtype));
+        return fogged.mul(max).div(max.add(strength));
+    }
+
+    private static Tensor Contrast(Tensor images, double factor)
+    {
+        Tensor mean = images.mean([2, 3], keepdim: true);
+        return images.sub(mean).mul(factor).add(mean);
+    }
+
+    private static Tensor Normal(Tensor images, Random[] rngs, double sigma)
+    {
+        long per = images.numel() / images.shape[0];
+        var noise = new float[images.numel()];
+        for (int i = 0; i < rngs.Length; i++)
+            for (long j = 0; j < per; j++)
+            {
+                // Box–Muller from the image's own generator.
+                double u1 = 1.0 - rngs[i].NextDouble(), u2 = rngs[i].NextDouble();
+                noise[i * per + j] = (float)(sigma * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+            }
+        return tensor(noise).reshape(images.shape).to(images.dtype);
+    }
+
+    private static Tensor MotionBlur(Tensor images, int radius, double sigma, Random[] rngs)
+    {
+        double[] angles = rngs.Select(r => (r.NextDouble() * 90 - 45) * Math.PI / 180).ToArray();
+        double[] weights = Enumerable.Range(0, radius + 1).Select(i => Math.Exp(-i * i / (2 * sigma * sigma))).ToArray();
+        double total = weights.Sum();
+        Tensor sum = images.mul(weights[0] / total);
+        for (int i = 1; i <= radius; i++)
+        {
+            int step = i;
+            sum = sum.add(ImageTransforms.Translate(images, angles.Select(a => (step * Math.Cos(a), step * Math.Sin(a))).ToArray()).mul(weights[i] / total));
+        }
+        return sum;
+    }
+
+    private static double Sign(Random rng) => rng.Next(2) == 0 ? -1 : 1;
+
+    private static int SampleSeed(int seed, Corruption corruption, int severity, int sampleId)
+    {
+        unchecked
+        {
+            uint h = 2166136261;
+            foreach (int part in new[] { seed, (int)corruption, severity, sampleId })
+            {
+                h = (h ^ (uint)part) * 16777619;
+                h ^= h >> 13;
+            }
+            return (int)(h & 0x7fffffff);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using static TorchSharp.torch;
+
+namespace Reparo.Data;
+
+/// <summary>What the rows of a <see cref="Dataset"/> hold, which decides how models read them.</summary>
+public enum InputKind
+{
+    /// <summary>Images as float32 (N, C, H, W) with pixel values in [0, 1].</summary>
+    Image,
+
+    /// <summary>Token-id sequences as int64 (N, T), left-padded with <see cref="Vocabulary.PadId"/>.</summary>
+    Tokens,
+
+    /// <summary>Plain feature vectors as float32 (N, F).</summary>
+    Features,
+}
+
+/// <summary>
+/// Inputs <see cref="X"/> and integer labels <see cref="Y"/> with their class names. The tensors are owned by the
+/// dataset (detached from any dispose scope), so a dataset can be created inside a scope and outlive it.
+/// </summary>
+public sealed class Dataset
+{
+    /// <summary>Creates a dataset, checking that inputs and labels agree.</summary>
+    public Dataset(string name, Tensor x, Tensor y, IReadOnlyList<string> classNames, InputKind kind,
+        Vocabulary? vocabulary = null, IReadOnlyList<int>? sourceIndices = null)
+    {
+        if (x.shape.Length < 2) throw new ArgumentException($"inputs of '{name}' need a batch dimension, got shape [{string.Join(",", x.shape)}]");
+        if (y.shape.Length != 1 || y.shape[0] != x.shape[0])
+            throw new ArgumentException($"'{name}' has {x.shape[0]} inputs but labels of shape [{string.Join(",", y.shape)}]");
+        if (y.dtype != ScalarType.Int64) throw new ArgumentException($"labels of '{name}' must be int64");
+        if (kind == InputKind.Tokens && vocabulary is null) throw new ArgumentException($"token dataset '{name}' needs its vocabulary");
+        Name = name;
+        X = x.DetachFromDisposeScope();
+        Y = y.DetachFromDisposeScope();
+        ClassNames = classNames;
+        Kind = kind;
+        Vocabulary = vocabulary;
+        SourceIndices = sourceIndices ?? Enumerable.Range(0, (int)x.shape[0]).ToArray();
+        if (SourceIndices.Count != Count) throw new ArgumentException($"'{name}' has {Count} rows but {SourceIndices.Count} source indices");
+    }
+
+    /// <summary>A short human-readable name, such as <c>fashion-mnist/test</c>.</summary>
+    public string Name { get; }
+
+    /// <summary>Inputs, one row per sample.</summary>
+    public Tensor X { get; }
+
+    /// <summary>Labels as int64 class indices.</summary>
+    public Tensor Y { get; }
+
+    /// <summary>Class names, indexed by label.</summary>
+    public IReadOnlyList<string> ClassNames { get; }
+
+    /// <summary>How the inputs are laid out.</summary>
+    public InputKind Kind { get; }
+
+    /// <summary>For token datasets, the vocabulary that produced the ids.</summary>
+    public Vocabulary? Vocabulary { get; }
+
+    /// <summary>For each row, its index in the file or corpus it was read from (stable across subsets).</summary>
+    public IReadOnlyList<int> SourceIndices { get; }
+
+    /// <summary>Number of samples.</summary>
+    public int Count => (int)X.shape[0];
+
+    /// <summary>Shape of one sample (the input shape without the batch dimension).</summary>
+    public long[] SampleShape => X.shape[1..];
+
+    /// <summary>Number of classes.</summary>
+    public int ClassCount => ClassNames.Count;
+
+    /// <summary>Labels as a managed array.</summary>
+    public long[] Labels() => Y.data<long>().ToArray();
+
+    /// <summary>The rows at <paramref name="indices"/> (in that order) as a new dataset.</summary>
+    public Dataset Subset(IReadOnlyList<int> indices, string? name = null)
+    {
+        using var scope = NewDisposeScope();
+        using var index = tensor(indices.Select(i => (long)i).ToArray(), ScalarType.Int64);
+        return new Dataset(name ?? Name, X.index_select(0, index), Y.index_select(0, index), ClassNames, Kind, Vocabulary,
+            indices.Select(i => SourceIndices[i]).ToArray());
+    }
+
+    /// <summary>The same labels and metadata with other inputs of the same count (for corrupted or transformed copies).</summary>
+    public Dataset WithInputs(Tensor x, string name)
+    {
+        if (x.shape[0] != Count) throw new ArgumentException($"'{name}' needs {Count} inputs, got {x.shape[0]}");
+        return new Dataset(name, x, Y.clone(), ClassNames, Kind, Vocabulary, SourceIndices);
+    }
+
+    /// <summary>The same inputs with other labels (for poisoning or label-noise experiments).</summary>
+    public Dataset WithLabels(Tensor y, string name) => new(name, X.clone(), y, ClassNames, Kind, Vocabulary, SourceIndices);
+
+    /// <summary>Per-class sample counts.</summary>
+    public int[] ClassCounts()
+    {
+        var counts = new int[ClassCount];
+        foreach (long label in Labels()) counts[label]++;
+        return counts;
+    }
+}
+
+/// <summary>Train, validation and test parts of one data source.</summary>
+/// <param name="Train">Samples to fit on.</param>
+/// <param name="Validation">Samples for early stopping and model selection (carved from the training part).</param>
+/// <param name="Test">Held-out samples for reporting.</param>
+public sealed record DataSplits(Dataset Train, Dataset Validation, Dataset Test);

@@ -1,0 +1,158 @@
+using System.Text.Json.Serialization;
+using static TorchSharp.torch;
+
+namespace Reparo.Models;
+
+/// <summary>
+/// One layer of a <see cref="Network"/> as data: its kind, stable name and hyper-parameters. A network's architecture is
+/// the list of these; it is saved as JSON and rebuilt from it, so a model file holds no code.
+/// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(LinearSpec), "linear")]
+[JsonDerivedType(typeof(Conv2dSpec), "conv2d")]
+[JsonDerivedType(typeof(ReluSpec), "relu")]
+[JsonDerivedType(typeof(MaxPool2dSpec), "maxpool2d")]
+[JsonDerivedType(typeof(FlattenSpec), "flatten")]
+[JsonDerivedType(typeof(ImageRowsSpec), "image_rows")]
+[JsonDerivedType(typeof(RecurrentSpec), "recurrent")]
+[JsonDerivedType(typeof(EmbeddingSpec), "embedding")]
+[JsonDerivedType(typeof(MeanEmbeddingSpec), "mean_embedding")]
+[JsonDerivedType(typeof(PatchEmbeddingSpec), "patch_embedding")]
+[JsonDerivedType(typeof(TransformerBlockSpec), "transformer_block")]
+[JsonDerivedType(typeof(LayerNormSpec), "layer_norm")]
+[JsonDerivedType(typeof(ClassTokenSpec), "class_token")]
+public abstract record LayerSpec(string Name)
+{
+    /// <summary>Creates the TorchSharp module that computes this layer (weights freshly initialised from torch's generator).</summary>
+    internal abstract nn.Module<Tensor, Tensor> CreateModule();
+
+    /// <summary>A one-line description for listings, such as <c>Linear(784 → 100)</c>.</summary>
+    public abstract string Describe();
+}
+
+/// <summary>Affine map y = W x + b.</summary>
+public sealed record LinearSpec(string Name, int In, int Out) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Linear(In, Out);
+
+    /// <inheritdoc />
+    public override string Describe() => $"Linear({In} → {Out})";
+}
+
+/// <summary>2-D convolution with square kernel, stride and zero padding.</summary>
+public sealed record Conv2dSpec(string Name, int In, int Out, int Kernel, int Stride = 1, int Padding = 0) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Conv2d(In, Out, Kernel, stride: Stride, padding: Padding);
+
+    /// <inheritdoc />
+    public override string Describe() => $"Conv2d({In} → {Out}, k{Kernel}, s{Stride}, p{Padding})";
+}
+
+/// <summary>Element-wise max(0, x).</summary>
+public sealed record ReluSpec(string Name) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => nn.ReLU();
+
+    /// <inheritdoc />
+    public override string Describe() => "ReLU";
+}
+
+/// <summary>2-D max pooling with square window (stride = window).</summary>
+public sealed record MaxPool2dSpec(string Name, int Kernel) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => nn.MaxPool2d(Kernel, Kernel);
+
+    /// <inheritdoc />
+    public override string Describe() => $"MaxPool2d({Kernel})";
+}
+
+/// <summary>Flattens everything after the batch dimension.</summary>
+public sealed record FlattenSpec(string Name) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Flatten();
+
+    /// <inheritdoc />
+    public override string Describe() => "Flatten";
+}
+
+/// <summary>Reads an image (N, C, H, W) as a sequence of H rows of C·W features, for recurrent models over image rows.</summary>
+public sealed record ImageRowsSpec(string Name) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => new ImageRowsModule(Name);
+
+    /// <inheritdoc />
+    public override string Describe() => "ImageRows (N,C,H,W → N,H,C·W)";
+}
+
+/// <summary>The recurrent cell kinds.</summary>
+public enum RecurrentCell
+{
+    /// <summary>Long short-term memory.</summary>
+    Lstm,
+
+    /// <summary>Gated recurrent unit.</summary>
+    Gru,
+}
+
+/// <summary>A one-layer LSTM or GRU over (N, T, F) sequences; the layer's output is the last step's hidden state.</summary>
+public sealed record RecurrentSpec(string Name, RecurrentCell Cell, int In, int Hidden) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => new RecurrentModule(Name, Cell, In, Hidden);
+
+    /// <inheritdoc />
+    public override string Describe() => $"{Cell.ToString().ToUpperInvariant()}({In} → {Hidden}), last step";
+}
+
+/// <summary>Token ids (N, T) to vectors (N, T, D); id 0 (padding) maps to the zero vector.</summary>
+public sealed record EmbeddingSpec(string Name, int Vocabulary, int Dim) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Embedding(Vocabulary, Dim, padding_idx: 0);
+
+    /// <inheritdoc />
+    public override string Describe() => $"Embedding({Vocabulary} → {Dim})";
+}
+
+/// <summary>Token ids (N, T) to the mean of their non-padding embeddings (N, D): a bag-of-embeddings text encoder.</summary>
+public sealed record MeanEmbeddingSpec(string Name, int Vocabulary, int Dim) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => new MeanEmbeddingModule(Name, Vocabulary, Dim);
+
+    /// <inheritdoc />
+    public override string Describe() => $"MeanEmbedding({Vocabulary} → {Dim})";
+}
+
+/// <summary>Splits an image into square patches, projects each to D dimensions, prepends a class token and adds learned positions.</summary>
+public sealed record PatchEmbeddingSpec(string Name, int Channels, int Height, int Width, int Patch, int Dim) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => new PatchEmbeddingModule(Name, this);
+
+    /// <inheritdoc />
+    public override string Describe() => $"PatchEmbedding({Channels}×{Height}×{Width}, patch {Patch} → {Dim}, +class token)";
+}
+
+/// <summary>A pre-norm transformer encoder block: x + Attention(LN(x)), then x + MLP(LN(x)) with a ReLU MLP.</summary>
+public sealed record TransformerBlockSpec(string Name, int Dim, int Heads, int MlpDim) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => new TransformerBlockModule(Name, Dim, Heads, MlpDim);
+
+    /// <inheritdoc />
+    public override string Describe() => $"TransformerBlock(dim {Dim}, {Heads} heads, MLP {MlpDim})";
+}
+
+/// <summary>Layer normalisation over the last dimension.</summary>
+public sealed record LayerNormSpec(string Name, int Dim) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => nn.LayerNorm(Dim);
+
+    /// <inheritdoc />
+    public override string Describe() => $"LayerNorm({Dim})";
+}
+
+/// <summary>Takes the class token (position 0) of a token sequence (N, T, D) → (N, D).</summary>
+public sealed record ClassTokenSpec(string Name) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => new ClassTokenModule(Name);
+
+    /// <inheritdoc />
+    public override string Describe() => "ClassToken (N,T,D → N,D)";
+}

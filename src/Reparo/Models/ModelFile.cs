@@ -1,0 +1,121 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Reparo.Reporting;
+using static TorchSharp.torch;
+
+namespace Reparo.Models;
+
+/// <summary>Where a model came from: enough to evaluate it on the same split and to read its history.</summary>
+public sealed record ModelProvenance
+{
+    /// <summary>The data specification it was trained on (e.g. <c>fashion-mnist</c>).</summary>
+    public string? Data { get; init; }
+
+    /// <summary>The seed of that data's train / validation / test split.</summary>
+    public int SplitSeed { get; init; }
+
+    /// <summary>The training seed.</summary>
+    public int? Seed { get; init; }
+
+    /// <summary>Thread count used for training (same seed and threads give the same weights).</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>Accuracy on the validation part when training stopped.</summary>
+    public double? ValidationAccuracy { get; init; }
+
+    /// <summary>What was done to the model after training, oldest first (repairs, edits, poisoning).</summary>
+    public IReadOnlyList<string> History { get; init; } = [];
+}
+
+/// <summary>
+/// Saves and loads a <see cref="Network"/> as one self-describing file with nothing executable in it:
+/// an 8-byte magic <c>REPARO\0\1</c>, a 4-byte little-endian header length, a UTF-8 JSON header (architecture, layer
+/// list, classes, vocabulary, provenance, and a table of tensors with dtype, shape, offset and length, plus the
+/// SHA-256 of the payload), then the raw little-endian tensor bytes. A reloaded model gives bit-identical outputs.
+/// </summary>
+public static class ModelFile
+{
+    private static readonly byte[] Magic = [(byte)'R', (byte)'E', (byte)'P', (byte)'A', (byte)'R', (byte)'O', 0, 1];
+
+    private sealed record TensorEntry(string Name, string Dtype, long[] Shape, long Offset, long Length);
+
+    private sealed record Header(string Format, NetworkSpec Network, ModelProvenance Provenance, IReadOnlyList<TensorEntry> Tensors, string PayloadSha256);
+
+    /// <summary>Writes <paramref name="network"/> to <paramref name="path"/> atomically.</summary>
+    public static void Save(Network network, string path)
+    {
+        var entries = new List<TensorEntry>();
+        using var payload = new MemoryStream();
+        foreach ((string name, Tensor value) in network.state_dict())
+        {
+            using Tensor contiguous = value.detach().cpu().contiguous();
+            byte[] bytes = contiguous.bytes.ToArray();
+            entries.Add(new TensorEntry(name, DtypeName(contiguous.dtype), contiguous.shape, payload.Position, bytes.Length));
+            payload.Write(bytes);
+        }
+        byte[] payloadBytes = payload.ToArray();
+        var header = new Header("reparo-network/1", network.Spec, network.Provenance, entries, Convert.ToHexStringLower(SHA256.HashData(payloadBytes)));
+        byte[] headerBytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header, ReparoJson.Options));
+        AtomicFile.Write(path, stream =>
+        {
+            stream.Write(Magic);
+            Span<byte> length = stackalloc byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(length, headerBytes.Length);
+            stream.Write(length);
+            stream.Write(headerBytes);
+            stream.Write(payloadBytes);
+        });
+    }
+
+    /// <summary>Reads a model file; any defect is a one-line <see cref="ReparoInputException"/> naming the file.</summary>
+    public static Network Load(string path)
+    {
+        if (!File.Exists(path)) throw new ReparoInputException($"{path}: model file not found");
+        byte[] file = File.ReadAllBytes(path);
+        if (file.Length < 12 || !file.AsSpan(0, 8).SequenceEqual(Magic))
+            throw new ReparoInputException($"{path}: not a Reparo model file (wrong magic bytes)");
+        int headerLength = BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(8, 4));
+        if (headerLength <= 0 || 12L + headerLength > file.Length) throw new ReparoInputException($"{path}: truncated model header");
+        Header? header;
+        try
+        {
+            header = JsonSerializer.Deserialize<Header>(file.AsSpan(12, headerLength), ReparoJson.Options);
+        }
+        catch (JsonException e)
+        {
+            throw new ReparoInputException($"{path}: corrupt model header ({e.Message.Split('\n')[0]})");
+        }
+        if (header?.Network is null || header.Tensors is null) throw new ReparoInputException($"{path}: model header lacks the network or tensor table");
+        if (header.Format != "reparo-network/1") throw new ReparoInputException($"{path}: unsupported model format '{header.Format}'");
+        ReadOnlySpan<byte> payload = file.AsSpan(12 + headerLength);
+        if (Convert.ToHexStringLower(SHA256.HashData(payload)) != header.PayloadSha256)
+            throw new ReparoInputException($"{path}: tensor data is corrupt or truncated (checksum mismatch)");
+
+        Network network = new(header.Network) { Provenance = header.Provenance ?? new ModelProvenance() };
+        var byName = header.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        using var noGrad = no_grad();
+        foreach ((string name, Tensor target) in network.state_dict())
+        {
+            if (!byName.Remove(name, out TensorEntry? entry)) throw new ReparoInputException($"{path}: tensor '{name}' is missing");
+            if (!entry.Shape.SequenceEqual(target.shape) || entry.Dtype != DtypeName(target.dtype))
+                throw new ReparoInputException($"{path}: tensor '{name}' is {entry.Dtype}[{string.Join(",", entry.Shape)}], the architecture needs {DtypeName(target.dtype)}[{string.Join(",", target.shape)}]");
+            if (entry.Offset < 0 || entry.Length != target.numel() * target.element_size() || entry.Offset + entry.Length > payload.Length)
+                throw new ReparoInputException($"{path}: tensor '{name}' points outside the file");
+            using Tensor loaded = empty(target.shape, target.dtype);
+            loaded.bytes = payload.Slice((int)entry.Offset, (int)entry.Length).ToArray();
+            target.copy_(loaded);
+        }
+        if (byName.Count > 0) throw new ReparoInputException($"{path}: unexpected tensors {string.Join(", ", byName.Keys)}");
+        return network;
+    }
+
+    private static string DtypeName(ScalarType type) => type switch
+    {
+        ScalarType.Float32 => "float32",
+        ScalarType.Float64 => "float64",
+        ScalarType.Int64 => "int64",
+        _ => throw new NotSupportedException($"tensors of type {type} cannot be saved"),
+    };
+}

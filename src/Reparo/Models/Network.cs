@@ -1,0 +1,243 @@
+using Reparo.Data;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Reparo.Models;
+
+/// <summary>
+/// A network's architecture as data: the zoo spec it came from, the input it reads, its classes, and its layers. For
+/// text models it also carries the vocabulary, so a saved model encodes new text exactly as it was trained.
+/// </summary>
+/// <param name="Architecture">The zoo specification, such as <c>mlp:100x3</c>.</param>
+/// <param name="InputShape">Shape of one input sample (without the batch dimension).</param>
+/// <param name="InputKind">How inputs are laid out.</param>
+/// <param name="ClassNames">Output classes, indexed by logit.</param>
+/// <param name="Layers">The layers in order.</param>
+/// <param name="VocabularyTokens">For token models, the vocabulary's tokens (index = id).</param>
+public sealed record NetworkSpec(
+    string Architecture,
+    long[] InputShape,
+    InputKind InputKind,
+    IReadOnlyList<string> ClassNames,
+    IReadOnlyList<LayerSpec> Layers,
+    IReadOnlyList<string>? VocabularyTokens = null);
+
+/// <summary>One layer of a built network: its description and the module that computes it.</summary>
+/// <param name="Index">Position in the network (0-based).</param>
+/// <param name="Spec">What the layer is.</param>
+/// <param name="Module">The TorchSharp module holding its parameters.</param>
+public sealed record NetworkLayer(int Index, LayerSpec Spec, nn.Module<Tensor, Tensor> Module)
+{
+    /// <summary>The layer's stable name (<c>fc2</c>, <c>conv1</c>, <c>relu3</c>, <c>lstm</c>, <c>head</c>, …).</summary>
+    public string Name => Spec.Name;
+
+    /// <summary>The Linear module, if this is an affine layer.</summary>
+    public Linear? AsLinear => Module as Linear;
+
+    /// <summary>The Conv2d module, if this is a convolution.</summary>
+    public Conv2d? AsConv2d => Module as Conv2d;
+}
+
+/// <summary>Every layer's input and output for one batch: <c>Activations[i]</c> is the input of layer i, <c>Activations[i + 1]</c> its output.</summary>
+/// <param name="Activations">L + 1 tensors for a network of L layers.</param>
+public sealed record LayerTrace(IReadOnlyList<Tensor> Activations)
+{
+    /// <summary>The input of layer <paramref name="layer"/>.</summary>
+    public Tensor InputOf(int layer) => Activations[layer];
+
+    /// <summary>The output of layer <paramref name="layer"/>.</summary>
+    public Tensor OutputOf(int layer) => Activations[layer + 1];
+}
+
+/// <summary>Per-time-step view of a recurrent network.</summary>
+/// <param name="RecurrentLayer">Index of the recurrent layer.</param>
+/// <param name="HiddenStates">Hidden state after every step, (N, T, H).</param>
+/// <param name="StepLogits">The layers after the recurrent one (the head) applied at every step, (N, T, C).</param>
+public sealed record RecurrentSteps(int RecurrentLayer, Tensor HiddenStates, Tensor StepLogits);
+
+/// <summary>
+/// An ordered list of named layers over TorchSharp modules: the one model abstraction every Reparo method works on.
+/// Any slice can be run (<see cref="Forward(Tensor, int, int)"/>), every layer's input and output can be tapped
+/// (<see cref="Trace"/>), and recurrent networks expose per-step hidden states and predictions (<see cref="Steps"/>).
+/// Parameters are named <c>layer.parameter</c>, e.g. <c>fc2.weight</c>.
+/// </summary>
+public sealed class Network : nn.Module<Tensor, Tensor>
+{
+    private readonly NetworkLayer[] layers;
+
+    /// <summary>Builds a network from its spec with freshly initialised weights (from torch's global generator).</summary>
+    public Network(NetworkSpec spec) : base("network")
+    {
+        Spec = spec;
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        layers = new NetworkLayer[spec.Layers.Count];
+        for (int i = 0; i < layers.Length; i++)
+        {
+            LayerSpec layer = spec.Layers[i];
+            if (!names.Add(layer.Name)) throw new ReparoInputException($"layer name '{layer.Name}' appears twice");
+            var module = layer.CreateModule();
+            register_module(layer.Name, module);
+            layers[i] = new NetworkLayer(i, layer, module);
+        }
+        if (spec.InputKind == InputKind.Tokens)
+        {
+            if (spec.VocabularyTokens is null) throw new ReparoInputException("a token model needs its vocabulary");
+            Vocabulary = new Vocabulary(spec.VocabularyTokens, (int)spec.InputShape[0]);
+        }
+    }
+
+    /// <summary>The architecture this network was built from.</summary>
+    public NetworkSpec Spec { get; }
+
+    /// <summary>The layers in order.</summary>
+    public IReadOnlyList<NetworkLayer> Layers => layers;
+
+    /// <summary>Where the model came from and what was done to it; saved with the model.</summary>
+    public ModelProvenance Provenance { get; set; } = new();
+
+    /// <summary>For token models, the vocabulary inputs must be encoded with.</summary>
+    public Vocabulary? Vocabulary { get; }
+
+    /// <summary>Number of output classes.</summary>
+    public int ClassCount => Spec.ClassNames.Count;
+
+    /// <summary>Total number of trainable scalars.</summary>
+    public long ParameterCount => parameters().Sum(p => p.numel());
+
+    /// <summary>
+    /// The index of a layer given by name (<c>fc2</c>) or by 0-based position (<c>3</c>); an unknown name is a
+    /// <see cref="ReparoInputException"/> that lists the layers.
+    /// </summary>
+    public int LayerIndex(string nameOrIndex)
+    {
+        for (int i = 0; i < layers.Length; i++)
+        {
+            if (string.Equals(layers[i].Name, nameOrIndex, StringComparison.OrdinalIgnoreCase)) return i;
+        }
+        if (int.TryParse(nameOrIndex, out int index) && index >= 0 && index < layers.Length) return index;
+        throw new ReparoInputException($"no layer '{nameOrIndex}'; layers are {string.Join(", ", layers.Select(l => l.Name))} (or an index 0–{layers.Length - 1})");
+    }
+
+    /// <summary>Runs layers <paramref name="from"/> (inclusive) to <paramref name="to"/> (exclusive) on <paramref name="x"/>.</summary>
+    public Tensor Forward(Tensor x, int from, int to)
+    {
+        if (from < 0 || to > layers.Length || from > to) throw new ArgumentOutOfRangeException(nameof(from), $"slice [{from}, {to}) of a {layers.Length}-layer network");
+        if (from == to) return x.alias();
+        using var scope = NewDisposeScope();
+        Tensor h = x;
+        for (int i = from; i < to; i++) h = layers[i].Module.call(h);
+        return h.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x) => Forward(x, 0, layers.Length);
+
+    /// <summary>Every layer's input and output for a batch (gradients flow through if enabled).</summary>
+    public LayerTrace Trace(Tensor x)
+    {
+        var activations = new List<Tensor>(layers.Length + 1) { x };
+        Tensor h = x;
+        foreach (NetworkLayer layer in layers)
+        {
+            h = layer.Module.call(h);
+            activations.Add(h);
+        }
+        return new LayerTrace(activations);
+    }
+
+    /// <summary>Index of the recurrent layer, or -1 for non-recurrent networks.</summary>
+    public int RecurrentLayerIndex => Array.FindIndex(layers, l => l.Spec is RecurrentSpec);
+
+    /// <summary>
+    /// For a recurrent network: hidden states after every step and the prediction at every step (the layers after the
+    /// recurrent one applied to each step's state). The last step's logits equal the network's output.
+    /// </summary>
+    public RecurrentSteps Steps(Tensor x)
+    {
+        int r = RecurrentLayerIndex;
+        if (r < 0) throw new ReparoInputException($"'{Spec.Architecture}' has no recurrent layer");
+        using var scope = NewDisposeScope();
+        Tensor sequence = Forward(x, 0, r);
+        Tensor states = ((RecurrentModule)layers[r].Module).Sequence(sequence);
+        long n = states.shape[0], t = states.shape[1];
+        Tensor logits = Forward(states.reshape(n * t, states.shape[2]), r + 1, layers.Length).reshape(n, t, -1);
+        return new RecurrentSteps(r, states.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Logits for many inputs, in evaluation mode without gradients, <paramref name="batchSize"/> at a time.</summary>
+    public Tensor Logits(Tensor x, int batchSize = 1000)
+    {
+        bool wasTraining = training;
+        eval();
+        try
+        {
+            using var noGrad = no_grad();
+            var parts = new List<Tensor>();
+            for (long start = 0; start < x.shape[0]; start += batchSize)
+            {
+                using Tensor batch = x.narrow(0, start, Math.Min(batchSize, x.shape[0] - start));
+                parts.Add(forward(batch));
+            }
+            Tensor all = parts.Count == 1 ? parts[0] : cat(parts, 0);
+            if (parts.Count > 1) parts.ForEach(p => p.Dispose());
+            return all;
+        }
+        finally
+        {
+            train(wasTraining);
+        }
+    }
+
+    /// <summary>Predicted class for every input.</summary>
+    public long[] Predict(Tensor x, int batchSize = 1000)
+    {
+        using Tensor logits = Logits(x, batchSize);
+        using Tensor predictions = logits.argmax(1);
+        return predictions.data<long>().ToArray();
+    }
+
+    /// <summary>An independent copy with the same weights.</summary>
+    public Network Clone()
+    {
+        var copy = new Network(Spec) { Provenance = Provenance };
+        copy.CopyWeightsFrom(this);
+        return copy;
+    }
+
+    /// <summary>Overwrites this network's parameters and buffers with <paramref name="source"/>'s (same architecture).</summary>
+    public void CopyWeightsFrom(Network source)
+    {
+        using var noGrad = no_grad();
+        Dictionary<string, Tensor> from = source.state_dict();
+        foreach ((string name, Tensor value) in state_dict())
+        {
+            if (!from.TryGetValue(name, out Tensor? other) || !other.shape.SequenceEqual(value.shape))
+                throw new ArgumentException($"cannot copy '{name}': architectures differ");
+            value.copy_(other);
+        }
+    }
+
+    /// <summary>Lists the layers with names, output shapes (for one sample) and parameter counts.</summary>
+    public IReadOnlyList<LayerSummary> Summarize()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        bool wasTraining = training;
+        eval();
+        Tensor probe = Spec.InputKind == InputKind.Tokens
+            ? ones([1, .. Spec.InputShape], ScalarType.Int64)
+            : zeros([1, .. Spec.InputShape]);
+        LayerTrace trace = Trace(probe);
+        train(wasTraining);
+        return layers.Select(l => new LayerSummary(l.Index, l.Name, l.Spec.Describe(), trace.OutputOf(l.Index).shape[1..],
+            l.Module.parameters().Sum(p => p.numel()))).ToArray();
+    }
+}
+
+/// <summary>One line of <see cref="Network.Summarize"/>.</summary>
+/// <param name="Index">Position in the network.</param>
+/// <param name="Name">Stable layer name.</param>
+/// <param name="Description">What the layer computes.</param>
+/// <param name="OutputShape">Output shape for one sample.</param>
+/// <param name="Parameters">Number of trainable scalars.</param>
+public sealed record LayerSummary(int Index, string Name, string Description, long[] OutputShape, long Parameters);

@@ -1,0 +1,102 @@
+using Reparo.Data;
+using static TorchSharp.torch;
+
+namespace Reparo.Tests.Data;
+
+public class CorruptionTests
+{
+    private static readonly int[] Ids = [0, 1, 2, 3, 4, 5];
+
+    private static Tensor Images() => TestSupport.RandomImages(Ids.Length, seed: 3).X;
+
+    [Theory]
+    [InlineData(Corruption.Fog)]
+    [InlineData(Corruption.Brightness)]
+    [InlineData(Corruption.Contrast)]
+    [InlineData(Corruption.GaussianNoise)]
+    [InlineData(Corruption.MotionBlur)]
+    [InlineData(Corruption.Rotation)]
+    [InlineData(Corruption.Translation)]
+    [InlineData(Corruption.Shear)]
+    [InlineData(Corruption.Zoom)]
+    public void CorruptionsAreDeterministicBoundedAndChangeTheImage(Corruption corruption)
+    {
+        Tensor x = Images();
+        Tensor before = x.clone();
+        foreach (int severity in new[] { 1, 5 })
+        {
+            Tensor a = Corruptions.Apply(x, corruption, severity, seed: 7, Ids);
+            Tensor b = Corruptions.Apply(x, corruption, severity, seed: 7, Ids);
+            Assert.True(a.SameAs(b), "same seed must give the same images");
+            Assert.Equal(x.shape, a.shape);
+            Assert.True(a.min().item<float>() >= 0 && a.max().item<float>() <= 1, "values must stay in [0, 1]");
+            Assert.True(a.sub(x).abs().max().item<float>() > 1e-3, "the corruption must change the images");
+        }
+        Assert.True(x.SameAs(before), "the input must not be modified");
+    }
+
+    [Theory]
+    [InlineData(Corruption.Fog)]
+    [InlineData(Corruption.GaussianNoise)]
+    [InlineData(Corruption.MotionBlur)]
+    [InlineData(Corruption.Rotation)]
+    public void RandomCorruptionsDependOnSeedAndSampleIdNotOnBatch(Corruption corruption)
+    {
+        Tensor x = Images();
+        Tensor all = Corruptions.Apply(x, corruption, 3, seed: 1, Ids);
+        Tensor other = Corruptions.Apply(x, corruption, 3, seed: 2, Ids);
+        Assert.False(all.SameAs(other), "another seed must give other draws");
+        // The same image processed alone (same sample id) gets the same corruption as in the batch.
+        Tensor alone = Corruptions.Apply(x.narrow(0, 4, 1), corruption, 3, seed: 1, [4]);
+        Assert.True(alone.allclose(all.narrow(0, 4, 1), rtol: 0, atol: 1e-6));
+    }
+
+    [Fact]
+    public void SeverityGrowsTheChange()
+    {
+        Tensor x = Images();
+        double Change(int s) => Corruptions.Apply(x, Corruption.GaussianNoise, s, 1, Ids).sub(x).abs().mean().item<float>();
+        Assert.True(Change(5) > Change(1));
+        double Contrast(int s) => Corruptions.Apply(x, Corruption.Contrast, s, 1, Ids).std().item<float>();
+        Assert.True(Contrast(5) < Contrast(1));
+    }
+
+    [Fact]
+    public void BadSeverityAndUnknownNameAreErrors()
+    {
+        Tensor x = Images();
+        Assert.Contains("severity must be 1 to 5", Assert.Throws<ReparoInputException>(() => Corruptions.Apply(x, Corruption.Fog, 6, 0, Ids)).Message);
+        Assert.Contains("unknown corruption 'snow'", Assert.Throws<ReparoInputException>(() => Corruptions.Parse("snow")).Message);
+        Assert.Equal(Corruption.MotionBlur, Corruptions.Parse("motion-blur"));
+    }
+
+    [Fact]
+    public void RotationByZeroIsIdentityAndTranslationMovesContent()
+    {
+        TestSupport.Init();
+        Tensor x = Images();
+        Assert.True(ImageTransforms.Rotate(x, 0.0).allclose(x, atol: 1e-5));
+        Tensor dot = zeros(1, 1, 9, 9);
+        dot[0, 0, 4, 4] = tensor(1f);
+        Tensor moved = ImageTransforms.Translate(dot, [(2.0, -1.0)]);
+        Assert.Equal(1f, moved[0, 0, 3, 6].item<float>(), 5);
+        Tensor turned = ImageTransforms.Rotate(dot, 90.0);
+        Assert.Equal(1f, turned[0, 0, 4, 4].item<float>(), 5); // the centre stays put
+        Tensor off = zeros(1, 1, 9, 9);
+        off[0, 0, 4, 7] = tensor(1f); // right of centre
+        Tensor quarter = ImageTransforms.Rotate(off, 90.0);
+        Assert.Equal(1f, quarter[0, 0, 1, 4].item<float>(), 4); // counter-clockwise: to above the centre
+    }
+
+    [Fact]
+    public void PlasmaFractalIsNormalisedAndSeeded()
+    {
+        double[,] a = Corruptions.PlasmaFractal(new Random(1), 32, 2);
+        double[,] b = Corruptions.PlasmaFractal(new Random(1), 32, 2);
+        double[,] c = Corruptions.PlasmaFractal(new Random(2), 32, 2);
+        Assert.Equal(a, b);
+        Assert.NotEqual(a, c);
+        Assert.Equal(0, a.Cast<double>().Min(), 9);
+        Assert.Equal(1, a.Cast<double>().Max(), 9);
+    }
+}

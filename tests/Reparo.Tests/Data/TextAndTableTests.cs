@@ -1,0 +1,84 @@
+using Reparo.Data;
+
+namespace Reparo.Tests.Data;
+
+public class TextAndTableTests
+{
+    private const string WordNetSample = """
+          1 This software and database is being provided to you, the LICENSEE, by
+          2 Princeton University under the following license.
+        01313888 05 n 01 animal 0 002 @ 00004475 n 0000 ~ 01314388 n 0000 | a living organism characterized by voluntary movement
+        01317541 05 n 01 domestic_animal 0 001 @ 00015388 n 0000 | any of various animals that have been tamed
+        00017222 20 n 01 plant 0 001 @ 00004475 n 0000 | (botany) a living organism lacking the power of locomotion
+        03082979 06 n 01 computer 0 001 @ 03699975 n 0000 | a machine for performing calculations automatically
+        """;
+
+    [Fact]
+    public void WordNetGlossesAreLabelledBySupersense()
+    {
+        using var dir = TestSupport.TempFolder();
+        File.WriteAllText(dir.File("data.noun"), WordNetSample);
+        TextCorpus corpus = TextCorpus.ReadWordNet(dir.File("data.noun"), ["plant", "animal"]);
+        Assert.Equal(3, corpus.Texts.Count);
+        Assert.Equal("a living organism characterized by voluntary movement", corpus.Texts[0]);
+        Assert.Equal([1, 1, 0], corpus.Labels);
+        Assert.Equal(["plant", "animal"], corpus.ClassNames);
+        Assert.Contains("unknown supersense 'fungus'", Assert.Throws<ReparoInputException>(() => TextCorpus.ReadWordNet(dir.File("data.noun"), ["fungus", "plant"])).Message);
+    }
+
+    [Fact]
+    public void FortunesAreSplitOnPercentLines()
+    {
+        using var dir = TestSupport.TempFolder();
+        File.WriteAllText(dir.File("love"), "Love is blind.\n%\nAll you need is love.\nReally.\n%\n");
+        File.WriteAllText(dir.File("computers"), "Computers are fast.\n%\nReboot.\n");
+        TextCorpus corpus = TextCorpus.ReadFortunes(dir.Path, ["computers", "love"]);
+        Assert.Equal(["Computers are fast.", "Reboot.", "Love is blind.", "All you need is love.\nReally."], corpus.Texts.Select(t => t.ReplaceLineEndings("\n")));
+        Assert.Equal([0, 0, 1, 1], corpus.Labels);
+        Assert.Contains("no topic 'cats'", Assert.Throws<ReparoInputException>(() => TextCorpus.ReadFortunes(dir.Path, ["cats", "love"])).Message);
+    }
+
+    [Fact]
+    public void TokenizerAndVocabularyAreDeterministicAndLeftPad()
+    {
+        Assert.Equal(["the", "cat's", "toy", "2"], Tokenizer.Tokenize("The cat's toy -- 2!"));
+        string[][] docs = [["b", "a", "a"], ["a", "c", "b"], ["d"]];
+        Vocabulary v = Vocabulary.Build(docs, minFrequency: 2, maxLength: 4);
+        Assert.Equal(["<pad>", "<unk>", "a", "b"], v.Tokens);
+        Assert.Equal([0L, 3, 2, 1], v.Encode(["b", "a", "zzz"]));
+        Assert.Equal([2L, 2, 2, 2], v.Encode(["a", "a", "a", "a", "b"]));
+        Assert.Equal(3, Vocabulary.Length([0, 3, 2, 1]));
+    }
+
+    [Fact]
+    public void WordNetAnimalPlantIsARealTextTask()
+    {
+        TestSupport.Init();
+        DataSplits splits = DataCatalog.Load("wordnet:animal,plant");
+        Assert.True(splits.Train.Count > 10000);
+        Assert.Equal(InputKind.Tokens, splits.Test.Kind);
+        Assert.Empty(splits.Train.SourceIndices.Intersect(splits.Test.SourceIndices));
+        // Encoding with a given vocabulary (a model's) reproduces the same ids.
+        DataSplits again = DataCatalog.Load("wordnet:animal,plant", new DataOptions { Vocabulary = splits.Train.Vocabulary });
+        Assert.True(again.Test.X.SameAs(splits.Test.X));
+    }
+
+    [Fact]
+    public void CsvTablesAndDigitsLoad()
+    {
+        using var dir = TestSupport.TempFolder();
+        File.WriteAllText(dir.File("t.csv"), "f1,f2,label\n1,2,b\n3,4,a\n5,6,b\n7,8,a\n9,10,b\n");
+        DataSplits splits = DataCatalog.Load($"csv:{dir.File("t.csv")}", new DataOptions { TestFraction = 0.4, ValidationFraction = 0 });
+        Assert.Equal(["a", "b"], splits.Train.ClassNames);
+        Assert.Equal(3, splits.Train.Count);
+        Assert.Equal(2, splits.Test.Count);
+        File.WriteAllText(dir.File("bad.csv"), "1,2,a\n3,x,b\n");
+        Assert.Contains("bad.csv:2", Assert.Throws<ReparoInputException>(() => CsvTable.Read(dir.File("bad.csv"))).Message);
+        File.WriteAllText(dir.File("ragged.csv"), "1,2,a\n3,b\n");
+        Assert.Contains("2 fields, expected 3", Assert.Throws<ReparoInputException>(() => CsvTable.Read(dir.File("ragged.csv"))).Message);
+
+        DataSplits digits = DataCatalog.Load("digits");
+        Assert.Equal(1797, digits.Train.Count + digits.Validation.Count + digits.Test.Count);
+        Assert.Equal([1L, 8, 8], digits.Train.SampleShape);
+    }
+}
