@@ -68,7 +68,7 @@ internal sealed class TrainingArguments
     public Option<double> LearningRate { get; } = new("--lr") { Description = "Initial learning rate", DefaultValueFactory = _ => 1e-3 };
     public Option<OptimizerKind> Optimizer { get; } = new("--optimizer") { Description = "adam or sgd", DefaultValueFactory = _ => OptimizerKind.Adam };
     public Option<LearningRateSchedule> Schedule { get; } = new("--schedule") { Description = "cosine, constant or step", DefaultValueFactory = _ => LearningRateSchedule.Cosine };
-    public Option<int> Patience { get; } = new("--patience") { Description = "Early-stopping patience in epochs (0: off)", DefaultValueFactory = _ => 3 };
+    public Option<int> Patience { get; } = new("--patience") { Description = "Early-stopping patience in epochs (0: off)", DefaultValueFactory = _ => 5 };
     public Option<double> WeightDecay { get; } = new("--weight-decay") { Description = "L2 weight decay", DefaultValueFactory = _ => 0 };
 
     public void AddTo(Command command)

@@ -48,7 +48,7 @@ public sealed record TrainingOptions
     public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Cosine;
 
     /// <summary>Stop after this many epochs without a better validation accuracy (0 turns early stopping off). The best epoch's weights are kept.</summary>
-    public int Patience { get; init; } = 3;
+    public int Patience { get; init; } = 5;
 
     /// <summary>Seed of the batch order (and of anything else random in training).</summary>
     public int Seed { get; init; }

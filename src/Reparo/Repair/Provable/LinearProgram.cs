@@ -1,0 +1,176 @@
+using System.Globalization;
+
+namespace Reparo.Repair.Provable;
+
+/// <summary>Rows, columns and nonzeros of a linear program.</summary>
+/// <param name="Rows">Constraint rows.</param>
+/// <param name="Cols">Variables.</param>
+/// <param name="Nonzeros">Nonzero constraint coefficients.</param>
+public sealed record LpSize(int Rows, int Cols, long Nonzeros);
+
+/// <summary>
+/// A solver-independent sparse linear program: minimise cᵀx subject to row bounds l ≤ Ax ≤ u and column bounds.
+/// Rows are stored compressed (CSR). It is what the encoders build, what every solver back end reads, and what
+/// <see cref="WriteMps"/> exports so the same problem can be solved elsewhere.
+/// </summary>
+public sealed class LinearProgram
+{
+    private readonly List<double> colLower = [], colUpper = [], objective = [];
+    private readonly List<double> rowLower = [], rowUpper = [];
+    private readonly List<int> rowStart = [0], entryCol = [];
+    private readonly List<double> entryValue = [];
+
+    /// <summary>Number of variables.</summary>
+    public int ColumnCount => colLower.Count;
+
+    /// <summary>Number of constraint rows.</summary>
+    public int RowCount => rowLower.Count;
+
+    /// <summary>Rows, columns and nonzeros.</summary>
+    public LpSize Size => new(RowCount, ColumnCount, entryCol.Count);
+
+    /// <summary>Constant added to the objective (reported, not optimised).</summary>
+    public double ObjectiveOffset { get; set; }
+
+    /// <summary>Adds a variable with bounds and objective coefficient; returns its index.</summary>
+    public int AddColumn(double lower, double upper, double cost = 0)
+    {
+        if (double.IsNaN(lower) || double.IsNaN(upper) || lower > upper) throw new ArgumentException($"bad column bounds [{lower}, {upper}]");
+        colLower.Add(lower);
+        colUpper.Add(upper);
+        objective.Add(cost);
+        return colLower.Count - 1;
+    }
+
+    /// <summary>Adds a row l ≤ Σ values[i]·x[cols[i]] ≤ u; returns its index. Zero coefficients are dropped.</summary>
+    public int AddRow(double lower, double upper, ReadOnlySpan<int> cols, ReadOnlySpan<double> values)
+    {
+        if (cols.Length != values.Length) throw new ArgumentException("columns and values differ in length");
+        if (double.IsNaN(lower) || double.IsNaN(upper) || lower > upper) throw new ArgumentException($"bad row bounds [{lower}, {upper}]");
+        for (int i = 0; i < cols.Length; i++)
+        {
+            if (values[i] == 0) continue;
+            if (!double.IsFinite(values[i])) throw new ArgumentException($"non-finite coefficient {values[i]}");
+            if ((uint)cols[i] >= (uint)colLower.Count) throw new ArgumentOutOfRangeException(nameof(cols), $"no column {cols[i]}");
+            entryCol.Add(cols[i]);
+            entryValue.Add(values[i]);
+        }
+        rowLower.Add(lower);
+        rowUpper.Add(upper);
+        rowStart.Add(entryCol.Count);
+        return rowLower.Count - 1;
+    }
+
+    /// <summary>Raises a column's lower bound to at least <paramref name="value"/>.</summary>
+    public void RaiseLower(int col, double value) => colLower[col] = Math.Max(colLower[col], value);
+
+    /// <summary>Lowers a column's upper bound to at most <paramref name="value"/>.</summary>
+    public void LowerUpper(int col, double value) => colUpper[col] = Math.Min(colUpper[col], value);
+
+    /// <summary>Sets a column's objective coefficient.</summary>
+    public void SetCost(int col, double cost) => objective[col] = cost;
+
+    /// <summary>A column's bounds.</summary>
+    public (double Lower, double Upper) ColumnBounds(int col) => (colLower[col], colUpper[col]);
+
+    /// <summary>A column's objective coefficient.</summary>
+    public double Cost(int col) => objective[col];
+
+    /// <summary>A row's bounds.</summary>
+    public (double Lower, double Upper) RowBounds(int row) => (rowLower[row], rowUpper[row]);
+
+    /// <summary>A row's entries as (column, value) pairs.</summary>
+    public IEnumerable<(int Col, double Value)> Row(int row)
+    {
+        for (int e = rowStart[row]; e < rowStart[row + 1]; e++) yield return (entryCol[e], entryValue[e]);
+    }
+
+    /// <summary>The row activity Σ a·x for a given point.</summary>
+    public double Activity(int row, ReadOnlySpan<double> x)
+    {
+        double sum = 0;
+        for (int e = rowStart[row]; e < rowStart[row + 1]; e++) sum += entryValue[e] * x[entryCol[e]];
+        return sum;
+    }
+
+    /// <summary>cᵀx + offset.</summary>
+    public double ObjectiveValue(ReadOnlySpan<double> x)
+    {
+        double sum = ObjectiveOffset;
+        for (int j = 0; j < objective.Count; j++) sum += objective[j] * x[j];
+        return sum;
+    }
+
+    /// <summary>The largest violation of any row or column bound at <paramref name="x"/> (0 when feasible).</summary>
+    public double MaxViolation(ReadOnlySpan<double> x)
+    {
+        double worst = 0;
+        for (int j = 0; j < ColumnCount; j++) worst = Math.Max(worst, Math.Max(colLower[j] - x[j], x[j] - colUpper[j]));
+        for (int i = 0; i < RowCount; i++)
+        {
+            double a = Activity(i, x);
+            worst = Math.Max(worst, Math.Max(rowLower[i] - a, a - rowUpper[i]));
+        }
+        return worst;
+    }
+
+    /// <summary>Writes the program in free MPS format (columns C0…, rows R0…, objective COST, ranges for two-sided rows).</summary>
+    public void WriteMps(TextWriter writer, string name = "REPARO")
+    {
+        string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        writer.WriteLine($"NAME {name}");
+        writer.WriteLine("ROWS");
+        writer.WriteLine(" N COST");
+        var kinds = new char[RowCount];
+        for (int i = 0; i < RowCount; i++)
+        {
+            double l = rowLower[i], u = rowUpper[i];
+            kinds[i] = l == u ? 'E' : double.IsNegativeInfinity(l) ? 'L' : double.IsPositiveInfinity(u) ? 'G' : 'G';
+            if (double.IsNegativeInfinity(l) && double.IsPositiveInfinity(u)) kinds[i] = 'N';
+            writer.WriteLine($" {kinds[i]} R{i}");
+        }
+        // Column-major entries.
+        var byCol = new List<(int Row, double Value)>[ColumnCount];
+        for (int i = 0; i < RowCount; i++)
+            for (int e = rowStart[i]; e < rowStart[i + 1]; e++) (byCol[entryCol[e]] ??= []).Add((i, entryValue[e]));
+        writer.WriteLine("COLUMNS");
+        for (int j = 0; j < ColumnCount; j++)
+        {
+            if (objective[j] != 0) writer.WriteLine($" C{j} COST {F(objective[j])}");
+            if (byCol[j] is { } entries) foreach ((int row, double value) in entries) writer.WriteLine($" C{j} R{row} {F(value)}");
+            if (objective[j] == 0 && byCol[j] is null) writer.WriteLine($" C{j} COST 0");
+        }
+        writer.WriteLine("RHS");
+        if (ObjectiveOffset != 0) writer.WriteLine($" RHS COST {F(-ObjectiveOffset)}");
+        for (int i = 0; i < RowCount; i++)
+        {
+            double rhs = kinds[i] switch { 'L' => rowUpper[i], 'N' => 0, _ => rowLower[i] };
+            if (rhs != 0) writer.WriteLine($" RHS R{i} {F(rhs)}");
+        }
+        writer.WriteLine("RANGES");
+        for (int i = 0; i < RowCount; i++)
+        {
+            if (kinds[i] == 'G' && double.IsFinite(rowUpper[i])) writer.WriteLine($" RNG R{i} {F(rowUpper[i] - rowLower[i])}");
+        }
+        writer.WriteLine("BOUNDS");
+        for (int j = 0; j < ColumnCount; j++)
+        {
+            double l = colLower[j], u = colUpper[j];
+            if (double.IsNegativeInfinity(l) && double.IsPositiveInfinity(u)) writer.WriteLine($" FR BND C{j}");
+            else if (l == u) writer.WriteLine($" FX BND C{j} {F(l)}");
+            else
+            {
+                if (double.IsNegativeInfinity(l)) writer.WriteLine($" MI BND C{j}");
+                else if (l != 0) writer.WriteLine($" LO BND C{j} {F(l)}");
+                if (double.IsFinite(u)) writer.WriteLine($" UP BND C{j} {F(u)}");
+            }
+        }
+        writer.WriteLine("ENDATA");
+    }
+
+    internal ReadOnlySpan<int> RowStarts => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(rowStart);
+
+    internal ReadOnlySpan<int> EntryColumns => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(entryCol);
+
+    internal ReadOnlySpan<double> EntryValues => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(entryValue);
+}

@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using System.Globalization;
+using Google.OrTools.ModelBuilder;
+using MpSolver = Google.OrTools.LinearSolver.Solver;
+
+namespace Reparo.Repair.Provable;
+
+/// <summary>The LP solvers Reparo drives through OR-Tools.</summary>
+public enum LpSolverKind
+{
+    /// <summary>HiGHS (default): interior point without crossover, the closest to the papers' Gurobi barrier setting.</summary>
+    Highs,
+
+    /// <summary>Google's GLOP primal/dual simplex.</summary>
+    Glop,
+
+    /// <summary>PDLP, a first-order primal–dual method.</summary>
+    Pdlp,
+
+    /// <summary>COIN-OR CLP (dual simplex), through OR-Tools' linear-solver front end.</summary>
+    Clp,
+
+    /// <summary>Gurobi (barrier), when the user's library and licence are present.</summary>
+    Gurobi,
+}
+
+/// <summary>How an LP solve ended.</summary>
+public enum LpStatus
+{
+    /// <summary>Solved to optimality (within the solver's tolerances).</summary>
+    Optimal,
+
+    /// <summary>The constraints cannot all hold.</summary>
+    Infeasible,
+
+    /// <summary>The objective is unbounded below.</summary>
+    Unbounded,
+
+    /// <summary>The time limit ran out before optimality.</summary>
+    TimeLimit,
+
+    /// <summary>The solver stopped for numerical reasons or returned no usable solution.</summary>
+    NumericalTrouble,
+}
+
+/// <summary>Solver settings. Named settings map to each solver's own options; <see cref="Extra"/> passes options through in the solver's syntax.</summary>
+public sealed record LpSolverOptions
+{
+    /// <summary>Which solver.</summary>
+    public LpSolverKind Solver { get; init; } = LpSolverKind.Highs;
+
+    /// <summary>Wall-clock limit in seconds (null: none).</summary>
+    public double? TimeLimitSeconds { get; init; }
+
+    /// <summary>Solver threads (null: the solver's default).</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>Primal and dual feasibility tolerance (null: the solver's default).</summary>
+    public double? FeasibilityTolerance { get; init; }
+
+    /// <summary>Optimality tolerance, e.g. HiGHS's <c>ipm_optimality_tolerance</c> (null: the solver's default).</summary>
+    public double? OptimalityTolerance { get; init; }
+
+    /// <summary>
+    /// Further options by name, passed to the solver in its own syntax (HiGHS <c>name = value</c>; GLOP and PDLP
+    /// protocol-buffer text <c>name: value</c>; CLP and Gurobi their parameter strings). A name the solver does not know is an error.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Extra { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Parses a solver name as given on the command line.</summary>
+    public static LpSolverKind ParseSolver(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "highs" => LpSolverKind.Highs,
+        "glop" => LpSolverKind.Glop,
+        "pdlp" => LpSolverKind.Pdlp,
+        "clp" => LpSolverKind.Clp,
+        "gurobi" => LpSolverKind.Gurobi,
+        _ => throw new ReparoInputException($"unknown solver '{name}'; choose highs, glop, pdlp, clp or gurobi"),
+    };
+}
+
+/// <summary>The result of an LP solve.</summary>
+/// <param name="Status">How it ended.</param>
+/// <param name="Detail">The solver's own status text.</param>
+/// <param name="Values">Variable values (null unless a solution exists).</param>
+/// <param name="Objective">Objective value (NaN without a solution).</param>
+/// <param name="Seconds">Wall time of the solve, including loading the model into the solver.</param>
+/// <param name="Solver">Solver name and version as reported.</param>
+public sealed record LpSolution(LpStatus Status, string Detail, double[]? Values, double Objective, double Seconds, string Solver);
+
+/// <summary>Solves a <see cref="LinearProgram"/> with one of the OR-Tools solvers.</summary>
+public static class LpSolver
+{
+    /// <summary>Solves <paramref name="lp"/>. Invalid solver options and an unavailable solver are <see cref="ReparoInputException"/>s.</summary>
+    public static LpSolution Solve(LinearProgram lp, LpSolverOptions options)
+    {
+        if (options.Threads is < 1) throw new ReparoInputException($"solver threads must be positive, got {options.Threads}");
+        if (options.TimeLimitSeconds is <= 0) throw new ReparoInputException($"time limit must be positive, got {options.TimeLimitSeconds}");
+        if (options.FeasibilityTolerance is <= 0 || options.OptimalityTolerance is <= 0) throw new ReparoInputException("tolerances must be positive");
+        var clock = Stopwatch.StartNew();
+        LpSolution solution = options.Solver == LpSolverKind.Clp ? SolveWithLinearSolver(lp, options) : SolveWithModelBuilder(lp, options);
+        return solution with { Seconds = clock.Elapsed.TotalSeconds };
+    }
+
+    private static LpSolution SolveWithModelBuilder(LinearProgram lp, LpSolverOptions options)
+    {
+        string name = options.Solver.ToString().ToLowerInvariant();
+        using var model = new ModelBuilderHelper();
+        for (int j = 0; j < lp.ColumnCount; j++)
+        {
+            int v = model.AddVar();
+            (double lo, double hi) = lp.ColumnBounds(j);
+            model.SetVarLowerBound(v, lo);
+            model.SetVarUpperBound(v, hi);
+            if (lp.Cost(j) != 0) model.SetVarObjectiveCoefficient(v, lp.Cost(j));
+        }
+        ReadOnlySpan<int> starts = lp.RowStarts, cols = lp.EntryColumns;
+        ReadOnlySpan<double> values = lp.EntryValues;
+        for (int i = 0; i < lp.RowCount; i++)
+        {
+            int c = model.AddLinearConstraint();
+            (double lo, double hi) = lp.RowBounds(i);
+            model.SetConstraintLowerBound(c, lo);
+            model.SetConstraintUpperBound(c, hi);
+            for (int e = starts[i]; e < starts[i + 1]; e++) model.AddConstraintTerm(c, cols[e], values[e]);
+        }
+        model.SetObjectiveOffset(lp.ObjectiveOffset);
+        using var solver = new ModelSolverHelper(name);
+        if (!solver.SolverIsSupported())
+            throw new ReparoInputException(options.Solver == LpSolverKind.Gurobi
+                ? "solver 'gurobi' is not available: OR-Tools found no Gurobi library (set GUROBI_HOME to your installation)"
+                : $"solver '{name}' is not available in this OR-Tools build");
+        if (options.TimeLimitSeconds is double limit) solver.SetTimeLimitInSeconds(limit);
+        string parameters = SolverParameters(options);
+        if (parameters.Length > 0) solver.SetSolverSpecificParameters(parameters);
+        solver.Solve(model);
+        SolveStatus status = solver.Status();
+        if (status == SolveStatus.INVALID_SOLVER_PARAMETERS)
+            throw new ReparoInputException($"{name} rejected the solver options ({OneLine(solver.StatusString())}); check the option names");
+        if (status is SolveStatus.SOLVER_TYPE_UNAVAILABLE or SolveStatus.INCOMPATIBLE_OPTIONS)
+            throw new ReparoInputException($"{name}: {status} {OneLine(solver.StatusString())}");
+        LpStatus mapped = status switch
+        {
+            SolveStatus.OPTIMAL => LpStatus.Optimal,
+            SolveStatus.INFEASIBLE => LpStatus.Infeasible,
+            SolveStatus.UNBOUNDED => LpStatus.Unbounded,
+            _ when options.TimeLimitSeconds is double t && solver.WallTime() >= 0.98 * t => LpStatus.TimeLimit,
+            _ => LpStatus.NumericalTrouble,
+        };
+        double[]? x = null;
+        if (mapped == LpStatus.Optimal && solver.HasSolution())
+        {
+            x = new double[lp.ColumnCount];
+            for (int j = 0; j < x.Length; j++) x[j] = solver.VariableValue(j);
+        }
+        else if (mapped == LpStatus.Optimal)
+        {
+            mapped = LpStatus.NumericalTrouble;
+        }
+        return new LpSolution(mapped, $"{status} {OneLine(solver.StatusString())}".Trim(), x, x is null ? double.NaN : solver.ObjectiveValue(), 0, name);
+    }
+
+    private static string SolverParameters(LpSolverOptions o)
+    {
+        var lines = new List<string>();
+        string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        switch (o.Solver)
+        {
+            case LpSolverKind.Highs:
+                // Interior point without crossover; quiet (HiGHS would otherwise print its banner on stdout).
+                lines.Add("output_flag = false");
+                var highs = new Dictionary<string, string> { ["solver"] = "ipm", ["run_crossover"] = "off" };
+                if (o.Threads is int threads) highs["threads"] = threads.ToString(CultureInfo.InvariantCulture);
+                if (o.FeasibilityTolerance is double feas) highs["primal_feasibility_tolerance"] = highs["dual_feasibility_tolerance"] = F(feas);
+                if (o.OptimalityTolerance is double opt) highs["ipm_optimality_tolerance"] = F(opt);
+                foreach ((string key, string value) in o.Extra) highs[key] = value;
+                lines.AddRange(highs.Select(kv => $"{kv.Key} = {kv.Value}"));
+                break;
+            case LpSolverKind.Glop:
+                if (o.FeasibilityTolerance is double gf) lines.Add($"primal_feasibility_tolerance: {F(gf)} dual_feasibility_tolerance: {F(gf)}");
+                lines.AddRange(o.Extra.Select(kv => $"{kv.Key}: {kv.Value}"));
+                break;
+            case LpSolverKind.Pdlp:
+                if (o.Threads is int pt) lines.Add($"num_threads: {pt}");
+                if (o.OptimalityTolerance is double po)
+                    lines.Add($"termination_criteria {{ simple_optimality_criteria {{ eps_optimal_absolute: {F(po)} eps_optimal_relative: {F(po)} }} }}");
+                lines.AddRange(o.Extra.Select(kv => $"{kv.Key}: {kv.Value}"));
+                break;
+            case LpSolverKind.Gurobi:
+                lines.Add("Method 2");
+                lines.Add("Crossover 0");
+                if (o.Threads is int gt) lines.Add($"Threads {gt}");
+                if (o.FeasibilityTolerance is double gfeas) lines.Add($"FeasibilityTol {F(gfeas)}");
+                if (o.OptimalityTolerance is double gopt) lines.Add($"BarConvTol {F(gopt)}");
+                lines.AddRange(o.Extra.Select(kv => $"{kv.Key} {kv.Value}"));
+                break;
+        }
+        return string.Join("\n", lines);
+    }
+
+    private static LpSolution SolveWithLinearSolver(LinearProgram lp, LpSolverOptions options)
+    {
+        MpSolver solver = MpSolver.CreateSolver("CLP") ?? throw new ReparoInputException("solver 'clp' is not available in this OR-Tools build");
+        try
+        {
+            var vars = new Google.OrTools.LinearSolver.Variable[lp.ColumnCount];
+            Google.OrTools.LinearSolver.Objective objective = solver.Objective();
+            for (int j = 0; j < vars.Length; j++)
+            {
+                (double lo, double hi) = lp.ColumnBounds(j);
+                vars[j] = solver.MakeNumVar(lo, hi, "");
+                if (lp.Cost(j) != 0) objective.SetCoefficient(vars[j], lp.Cost(j));
+            }
+            objective.SetOffset(lp.ObjectiveOffset);
+            objective.SetMinimization();
+            for (int i = 0; i < lp.RowCount; i++)
+            {
+                (double lo, double hi) = lp.RowBounds(i);
+                Google.OrTools.LinearSolver.Constraint row = solver.MakeConstraint(lo, hi, "");
+                foreach ((int col, double value) in lp.Row(i)) row.SetCoefficient(vars[col], value);
+            }
+            if (options.TimeLimitSeconds is double limit) solver.SetTimeLimit((long)Math.Ceiling(limit * 1000));
+            if (options.Threads is int threads) solver.SetNumThreads(threads); // CLP is single-threaded; the setting is advisory.
+            string extra = string.Join(" ", options.Extra.Select(kv => $"-{kv.Key} {kv.Value}"));
+            if (extra.Length > 0 && !solver.SetSolverSpecificParametersAsString(extra))
+                throw new ReparoInputException($"clp rejected the solver options '{extra}'; check the option names");
+            using var parameters = new Google.OrTools.LinearSolver.MPSolverParameters();
+            if (options.FeasibilityTolerance is double feas)
+            {
+                parameters.SetDoubleParam(Google.OrTools.LinearSolver.MPSolverParameters.DoubleParam.PRIMAL_TOLERANCE, feas);
+                parameters.SetDoubleParam(Google.OrTools.LinearSolver.MPSolverParameters.DoubleParam.DUAL_TOLERANCE, feas);
+            }
+            MpSolver.ResultStatus status = solver.Solve(parameters);
+            LpStatus mapped = status switch
+            {
+                MpSolver.ResultStatus.OPTIMAL => LpStatus.Optimal,
+                MpSolver.ResultStatus.INFEASIBLE => LpStatus.Infeasible,
+                MpSolver.ResultStatus.UNBOUNDED => LpStatus.Unbounded,
+                MpSolver.ResultStatus.NOT_SOLVED or MpSolver.ResultStatus.FEASIBLE when options.TimeLimitSeconds is not null => LpStatus.TimeLimit,
+                _ => LpStatus.NumericalTrouble,
+            };
+            double[]? x = mapped == LpStatus.Optimal ? vars.Select(v => v.SolutionValue()).ToArray() : null;
+            return new LpSolution(mapped, status.ToString(), x, x is null ? double.NaN : objective.Value(), 0, "clp");
+        }
+        finally
+        {
+            solver.Dispose();
+        }
+    }
+
+    private static string OneLine(string text) => string.Join(" ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+}
