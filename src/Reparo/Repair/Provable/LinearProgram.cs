@@ -61,6 +61,22 @@ public sealed class LinearProgram
         return rowLower.Count - 1;
     }
 
+    /// <summary>An independent copy.</summary>
+    public LinearProgram Copy()
+    {
+        var copy = new LinearProgram { ObjectiveOffset = ObjectiveOffset };
+        copy.colLower.AddRange(colLower);
+        copy.colUpper.AddRange(colUpper);
+        copy.objective.AddRange(objective);
+        copy.rowLower.AddRange(rowLower);
+        copy.rowUpper.AddRange(rowUpper);
+        copy.rowStart.Clear();
+        copy.rowStart.AddRange(rowStart);
+        copy.entryCol.AddRange(entryCol);
+        copy.entryValue.AddRange(entryValue);
+        return copy;
+    }
+
     /// <summary>Raises a column's lower bound to at least <paramref name="value"/>.</summary>
     public void RaiseLower(int col, double value) => colLower[col] = Math.Max(colLower[col], value);
 

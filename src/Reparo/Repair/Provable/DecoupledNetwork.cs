@@ -1,0 +1,76 @@
+using Reparo.Models;
+using static TorchSharp.torch;
+
+namespace Reparo.Repair.Provable;
+
+/// <summary>
+/// PRDNN's decoupled network (Sotoudeh and Thakur PLDI'21, §4): an activation channel with the original weights decides
+/// every ReLU's on/off state and every max-pool's choice; a value channel with the repaired weights computes the
+/// values under those decisions. It is not a plain network of the original architecture (it carries two copies of the
+/// weights), which is why APRNN was proposed.
+/// </summary>
+public sealed class DecoupledNetwork : IRepairedModel
+{
+    private readonly Network activation32, value32, value64;
+    private Network? activation64;
+
+    /// <summary>Builds a decoupled network from the original (activation channel) and the repaired weights (value channel, any precision; copied).</summary>
+    public DecoupledNetwork(Network original, Network valueWeights)
+    {
+        activation32 = original;
+        value32 = original.Clone();
+        value32.CopyWeightsFrom(valueWeights);
+        value32.eval();
+        value64 = PlainRepairedModel.ToFloat64(valueWeights);
+    }
+
+    /// <summary>The value channel's weights (float32).</summary>
+    public Network ValueChannel => value32;
+
+    /// <inheritdoc />
+    public Network? PlainNetwork => null;
+
+    /// <inheritdoc />
+    public string Kind => $"decoupled network (PRDNN): activation channel = original {activation32.Spec.Architecture}, value channel = repaired copy; not a plain network";
+
+    /// <inheritdoc />
+    public Tensor Logits(Tensor x, ScalarType dtype)
+    {
+        Network activation = activation32, value = value32;
+        if (dtype == ScalarType.Float64)
+        {
+            activation = activation64 ??= PlainRepairedModel.ToFloat64(activation32);
+            value = value64;
+        }
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        activation.eval();
+        value.eval();
+        Tensor a = x.to(dtype), v = x.to(dtype);
+        for (int j = 0; j < activation.Layers.Count; j++)
+        {
+            NetworkLayer layer = activation.Layers[j];
+            switch (layer.Spec)
+            {
+                case ReluSpec:
+                    v = v * (a > 0).to(dtype);
+                    a = layer.Module.call(a);
+                    break;
+                case MaxPool2dSpec pool:
+                {
+                    (Tensor pooled, Tensor indices) = nn.functional.max_pool2d_with_indices(a, [pool.Kernel, pool.Kernel], [pool.Kernel, pool.Kernel]);
+                    v = v.flatten(2).gather(2, indices.flatten(2)).reshape(pooled.shape);
+                    a = pooled;
+                    break;
+                }
+                case LinearSpec or Conv2dSpec or FlattenSpec:
+                    a = layer.Module.call(a);
+                    v = value.Layers[j].Module.call(v);
+                    break;
+                default:
+                    throw new ReparoInputException($"a decoupled network supports Linear, Conv2d, ReLU, MaxPool2d and Flatten layers, not {layer.Spec.Describe()}");
+            }
+        }
+        return v.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,346 @@
+using System.Diagnostics;
+using Reparo.Models;
+using static TorchSharp.torch;
+
+namespace Reparo.Repair.Provable;
+
+/// <summary>Which LP-based repair to run.</summary>
+public enum LpRepairVariant
+{
+    /// <summary>APRNN (Tao et al. PLDI'23): layer k's weights and the biases of k and later layers; patterns held by sign constraints; a plain network results.</summary>
+    Aprnn,
+
+    /// <summary>PRDNN (Sotoudeh and Thakur PLDI'21): only layer k changes, in the value channel of a decoupled network whose activation channel keeps the original weights.</summary>
+    Prdnn,
+
+    /// <summary>Last-layer LP (Goldberger et al.; PRoViT's variant): only the last layer's rows of the classes in the repair set change.</summary>
+    LastLayer,
+}
+
+/// <summary>Options of an LP repair; defaults follow APRNN.</summary>
+public sealed record ProvableRepairOptions
+{
+    /// <summary>Which LP repair.</summary>
+    public LpRepairVariant Variant { get; init; } = LpRepairVariant.Aprnn;
+
+    /// <summary>The affine layer k, by name or index (ignored by <see cref="LpRepairVariant.LastLayer"/>).</summary>
+    public string Layer { get; init; } = "";
+
+    /// <summary>Only these output rows (Linear) or channels (Conv2d) of layer k change, [start, end); null: all.</summary>
+    public (int Start, int End)? Rows { get; init; }
+
+    /// <summary>Margin ε of the correct logit over every other logit.</summary>
+    public double Epsilon { get; init; } = 1e-3;
+
+    /// <summary>Bound on every parameter change.</summary>
+    public double Bound { get; init; } = 3;
+
+    /// <summary>Weight of the logit-change norms on the repair vertices in the objective (a drawdown proxy; 0: off).</summary>
+    public double LogitChangeWeight { get; init; }
+
+    /// <summary>How many times ε is multiplied by 10 and the LP re-solved when float32 rounding breaks a verified float64 margin.</summary>
+    public int EpsilonRetries { get; init; } = 3;
+
+    /// <summary>
+    /// Keep the sign rows of switched-off neurons out of the LP and add only those the solution violates, re-solving until
+    /// none is violated. The result is an optimum of the full LP (every row holds), usually found faster.
+    /// </summary>
+    public bool ConstraintGeneration { get; init; } = true;
+
+    /// <summary>The LP solver and its settings.</summary>
+    public LpSolverOptions Solver { get; init; } = new();
+
+    /// <summary>If set, the final LP is written here in MPS format (before solving).</summary>
+    public string? ExportLpPath { get; init; }
+}
+
+/// <summary>
+/// Provable architecture-preserving repair (APRNN, Tao et al. PLDI'23), with the PRDNN and last-layer LP baselines:
+/// one LP over the parameters of layer k (and later biases) keeps every repair point's activation pattern and puts
+/// the correct logit ε above the others (§4, point repair). V-polytopes take their centroid's pattern at every vertex;
+/// for k beyond the first affine layer the prefix is first made affine on each polytope slice by slice (§5).
+/// The result is accepted only after the independent <see cref="RepairVerifier"/> re-runs it in float32 and float64;
+/// if float32 rounding breaks a margin, ε grows tenfold and the LP is solved again.
+/// </summary>
+public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMethod
+{
+    private const int MaxGenerationRounds = 30;
+    private const double GenerationSlack = 1e-7;
+
+    /// <inheritdoc />
+    public string Name => options.Variant switch
+    {
+        LpRepairVariant.Prdnn => "prdnn",
+        LpRepairVariant.LastLayer => "lastlayer",
+        _ => "provable",
+    };
+
+    /// <inheritdoc />
+    public RepairResult Repair(RepairProblem problem)
+    {
+        var total = Stopwatch.StartNew();
+        double encodeTime = 0, solveTime = 0;
+        var notes = new List<string>();
+        Network original = problem.Network;
+        RepairSet set = problem.RepairSet;
+        using Network work64 = PlainRepairedModel.ToFloat64(original);
+        int k = ChooseLayer(work64);
+        (int, int)? rows = options.Variant == LpRepairVariant.LastLayer ? RepairSetClassRows(set, work64, k) : options.Rows;
+        string layerName = work64.Layers[k].Name;
+        (Tensor vertices32, int[] region, long[] labels) = set.Stacked();
+        using Tensor vertices64 = vertices32.to(ScalarType.Float64);
+        vertices32.Dispose();
+        bool decoupled = options.Variant == LpRepairVariant.Prdnn;
+        using Network? original64 = decoupled ? PlainRepairedModel.ToFloat64(original) : null;
+
+        RepairResult Failed(RepairStatus status, string message, LpSize? size = null, string? detail = null) => new()
+        {
+            Method = Name,
+            Layer = layerName,
+            Status = status,
+            Message = message,
+            Time = new RepairTiming(encodeTime, solveTime, 0, total.Elapsed.TotalSeconds),
+            LpSize = size,
+            Solver = options.Solver.Solver.ToString().ToLowerInvariant(),
+            SolverStatus = detail,
+            Notes = notes,
+        };
+
+        if (!set.IsPointSet && !decoupled)
+        {
+            foreach (int j in AffineLayersBefore(work64, k))
+            {
+                var clock = Stopwatch.StartNew();
+                int next = NextAffine(work64, j);
+                ActivationPatterns slicePatterns = ActivationPatterns.Compute(work64, set, vertices64, region, j + 1, next);
+                if (PatternsHold(work64, vertices64, slicePatterns, j + 1, next)) continue;
+                EncodedProgram slice = SymbolicEncoder.Encode(work64, j, next, vertices64, labels, slicePatterns, Encoding(options.Epsilon, null) with { Specification = false, LaterBiases = false });
+                encodeTime += clock.Elapsed.TotalSeconds;
+                if (slice.Conflict is not null) return Failed(RepairStatus.Infeasible, $"polytope slice at {work64.Layers[j].Name}: {slice.Conflict}");
+                (LpSolution s, int rounds) = SolveWithGeneration(slice);
+                solveTime += s.Seconds;
+                if (s.Status != LpStatus.Optimal) return Failed(Map(s.Status), $"polytope slice at {work64.Layers[j].Name}: {Describe(s.Status)}", slice.Program.Size, s.Detail);
+                Apply(work64, slice.Deltas, s.Values!);
+                notes.Add($"slice {work64.Layers[j].Name}: made the prefix affine on every polytope ({slice.Program.Size.Rows} rows, {rounds} rounds)");
+            }
+        }
+
+        int end = work64.Layers.Count;
+        double epsilon = options.Epsilon;
+        for (int attempt = 0; ; attempt++)
+        {
+            var clock = Stopwatch.StartNew();
+            ActivationPatterns patterns = ActivationPatterns.Compute(original64 ?? work64, set, vertices64, region, k + 1, end);
+            if (patterns.PinnedToZero > 0 && attempt == 0) notes.Add($"{patterns.PinnedToZero} pre-activations pinned to 0 at vertices shared by polytopes with different patterns");
+            EncodedProgram encoded = SymbolicEncoder.Encode(work64, k, end, vertices64, labels, patterns, Encoding(epsilon, rows));
+            if (options.ExportLpPath is string path) ExportMps(encoded, path);
+            encodeTime += clock.Elapsed.TotalSeconds;
+            if (encoded.Conflict is not null) return Failed(RepairStatus.Infeasible, encoded.Conflict, encoded.Program.Size);
+            (LpSolution solution, int rounds) = SolveWithGeneration(encoded);
+            solveTime += solution.Seconds;
+            LpSize size = encoded.Program.Size;
+            if (rounds > 1) notes.Add($"constraint generation: {rounds} solves, final LP {size.Rows} of {size.Rows + encoded.Pending.Count} rows");
+            if (solution.Status != LpStatus.Optimal)
+                return Failed(Map(solution.Status), $"{Describe(solution.Status)} (ε = {epsilon:G3}, bound ±{options.Bound:G3}); no model written", size, solution.Detail);
+
+            clock.Restart();
+            Network candidate64 = work64.Clone();
+            Apply(candidate64, encoded.Deltas, solution.Values!);
+            IRepairedModel model = decoupled ? new DecoupledNetwork(original, candidate64) : new PlainRepairedModel(ToFloat32(original, candidate64));
+            if (!decoupled) candidate64.Dispose();
+            encodeTime += clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            VerificationReport report = RepairVerifier.Verify(model, set);
+            double verifyTime = clock.Elapsed.TotalSeconds;
+            bool roundingOnly = !report.Verified && report.Regions.All(r => r.MarginFloat64 > 0 && r.LinearOnRegion != false);
+            if (!report.Verified && roundingOnly && attempt < options.EpsilonRetries)
+            {
+                notes.Add($"float32 rounding broke a margin at ε = {epsilon:G3}; re-solved with ε = {epsilon * 10:G3}");
+                epsilon *= 10;
+                continue;
+            }
+            return new RepairResult
+            {
+                Method = Name,
+                Layer = layerName,
+                Status = report.Verified ? RepairStatus.Repaired : RepairStatus.NotVerified,
+                Message = report.Verified
+                    ? $"provable: yes ({report.Note}); smallest margin {report.MinMarginFloat32:G3} (float32), {report.MinMarginFloat64:G3} (float64)"
+                    : $"provable: no — {report.Regions.Count(r => !r.Passed)} of {report.Regions.Count} regions failed the independent check ({report.Note})",
+                Model = model,
+                Verification = report,
+                Time = new RepairTiming(encodeTime, solveTime, verifyTime, total.Elapsed.TotalSeconds),
+                LpSize = size,
+                Solver = solution.Solver,
+                SolverStatus = solution.Detail,
+                Epsilon = epsilon,
+                Notes = notes,
+            };
+        }
+    }
+
+    private EncodingOptions Encoding(double epsilon, (int, int)? rows) => new()
+    {
+        Bound = options.Bound,
+        Epsilon = epsilon,
+        Rows = rows,
+        LaterBiases = options.Variant == LpRepairVariant.Aprnn,
+        Decoupled = options.Variant == LpRepairVariant.Prdnn,
+        LogitChangeWeight = options.LogitChangeWeight,
+        LazySignRows = options.ConstraintGeneration,
+    };
+
+    private int ChooseLayer(Network network)
+    {
+        if (options.Variant == LpRepairVariant.LastLayer)
+        {
+            int last = -1;
+            for (int j = 0; j < network.Layers.Count; j++)
+                if (AffineParameters.IsAffine(network.Layers[j].Spec)) last = j;
+            if (last < 0 || last != network.Layers.Count - 1 || network.Layers[last].Spec is not LinearSpec)
+                throw new ReparoInputException("last-layer repair needs a network that ends with a Linear layer");
+            return last;
+        }
+        if (string.IsNullOrWhiteSpace(options.Layer)) throw new ReparoInputException("choose the layer to repair with --layer NAME|INDEX");
+        int k = network.LayerIndex(options.Layer);
+        if (!AffineParameters.IsAffine(network.Layers[k].Spec))
+            throw new ReparoInputException($"layer {network.Layers[k].Name} is {network.Layers[k].Spec.Describe()}; LP repair edits a Linear or Conv2d layer");
+        return k;
+    }
+
+    private static (int, int) RepairSetClassRows(RepairSet set, Network network, int k)
+    {
+        // PRoViT's variant edits only the rows of classes that occur in the repair set; a contiguous span covers them.
+        int low = (int)set.Regions.Min(r => r.Label), high = (int)set.Regions.Max(r => r.Label);
+        if (high >= ((LinearSpec)network.Layers[k].Spec).Out) throw new ReparoInputException($"label {high} is outside the network's classes");
+        return (low, high + 1);
+    }
+
+    private static IEnumerable<int> AffineLayersBefore(Network network, int k)
+    {
+        for (int j = 0; j < k; j++)
+            if (AffineParameters.IsAffine(network.Layers[j].Spec)) yield return j;
+    }
+
+    private static int NextAffine(Network network, int j)
+    {
+        for (int i = j + 1; i < network.Layers.Count; i++)
+            if (AffineParameters.IsAffine(network.Layers[i].Spec)) return i;
+        return network.Layers.Count;
+    }
+
+    /// <summary>Whether every vertex already follows its region's pattern (strictly, so a slice LP is needed only when one does not).</summary>
+    private static bool PatternsHold(Network network64, Tensor vertices64, ActivationPatterns patterns, int from, int to)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        LayerTrace trace = network64.Trace(vertices64);
+        for (int j = from; j < to; j++)
+        {
+            if (network64.Layers[j].Spec is not ReluSpec) continue;
+            double[] z = trace.InputOf(j).reshape(vertices64.shape[0], -1).contiguous().data<double>().ToArray();
+            int width = z.Length / (int)vertices64.shape[0];
+            for (int v = 0; v < vertices64.shape[0]; v++)
+            {
+                sbyte[] p = patterns.Relu(j, v);
+                for (int n = 0; n < width; n++)
+                {
+                    double x = z[v * width + n];
+                    if ((p[n] == 1 && x < 0) || (p[n] == -1 && x > 0) || (p[n] == 0 && x != 0)) return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Solves the encoded LP; rows held back are added when violated, until none is (each round is a fresh solve).</summary>
+    private (LpSolution Solution, int Rounds) SolveWithGeneration(EncodedProgram encoded)
+    {
+        LinearProgram lp = encoded.Program;
+        var waiting = encoded.Pending.ToList();
+        double seconds = 0;
+        for (int round = 1; ; round++)
+        {
+            LpSolution solution = LpSolver.Solve(lp, options.Solver);
+            seconds += solution.Seconds;
+            if (solution.Status != LpStatus.Optimal || waiting.Count == 0) return (solution with { Seconds = seconds }, round);
+            double[] x = solution.Values!;
+            var stillWaiting = new List<PendingRow>(waiting.Count);
+            int added = 0;
+            foreach (PendingRow row in waiting)
+            {
+                double activity = row.Expr.Constant;
+                for (int i = 0; i < row.Expr.Cols.Length; i++) activity += row.Expr.Coefs[i] * x[row.Expr.Cols[i]];
+                if (activity > row.Upper - GenerationSlack || activity < row.Lower + GenerationSlack)
+                {
+                    lp.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
+                    added++;
+                }
+                else
+                {
+                    stillWaiting.Add(row);
+                }
+            }
+            waiting = stillWaiting;
+            if (added == 0) return (solution with { Seconds = seconds }, round);
+            if (round >= MaxGenerationRounds)
+            {
+                foreach (PendingRow row in waiting) lp.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
+                waiting.Clear();
+            }
+        }
+    }
+
+    private static void ExportMps(EncodedProgram encoded, string path)
+    {
+        // The exported LP is the full program: held-back rows are included so other solvers see the same problem.
+        var full = encoded.Program.Copy();
+        foreach (PendingRow row in encoded.Pending) full.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
+        Reporting.AtomicFile.Write(path, stream =>
+        {
+            using var writer = new StreamWriter(stream);
+            full.WriteMps(writer);
+        });
+    }
+
+    /// <summary>Adds the solved parameter changes to a float64 network.</summary>
+    private static void Apply(Network network64, IReadOnlyList<ParameterDelta> deltas, double[] values)
+    {
+        using var noGrad = no_grad();
+        foreach (IGrouping<(int Layer, bool IsBias), ParameterDelta> group in deltas.GroupBy(d => (d.Layer, d.IsBias)))
+        {
+            NetworkLayer layer = network64.Layers[group.Key.Layer];
+            Tensor parameter = group.Key.IsBias
+                ? (layer.AsLinear?.bias ?? layer.AsConv2d!.bias)!
+                : (layer.AsLinear?.weight ?? layer.AsConv2d!.weight)!;
+            double[] data = parameter.contiguous().data<double>().ToArray();
+            foreach (ParameterDelta d in group) data[d.Index] += values[d.Column];
+            using Tensor updated = tensor(data, ScalarType.Float64).reshape(parameter.shape);
+            parameter.copy_(updated);
+        }
+    }
+
+    private static Network ToFloat32(Network original, Network repaired64)
+    {
+        Network result = original.Clone();
+        result.CopyWeightsFrom(repaired64);
+        result.eval();
+        result.Provenance = original.Provenance with { History = [.. original.Provenance.History] };
+        return result;
+    }
+
+    private static RepairStatus Map(LpStatus status) => status switch
+    {
+        LpStatus.Infeasible => RepairStatus.Infeasible,
+        LpStatus.TimeLimit => RepairStatus.TimeLimit,
+        _ => RepairStatus.NumericalTrouble,
+    };
+
+    private static string Describe(LpStatus status) => status switch
+    {
+        LpStatus.Infeasible => "infeasible: no parameter change within the bounds satisfies the repair set",
+        LpStatus.Unbounded => "the LP is unbounded (a bug in the encoding; please report it)",
+        LpStatus.TimeLimit => "the solver ran out of time",
+        _ => "the solver stopped with numerical trouble",
+    };
+}
