@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Reparo.Models;
+using static TorchSharp.torch;
+
+namespace Reparo.Repair.Remediation;
+
+/// <summary>
+/// The lookup-table sanity baseline of APRNN (Tao et al., PLDI'23): memorise every repair vertex with its label and
+/// leave the network alone everywhere else. Efficacy on points is 100%, drawdown and generalisation are 0 by
+/// construction. Only vertices are in the table, so a polytope region is rejected by the verifier
+/// (<see cref="RepairStatus.NotVerified"/>); a vertex required to be two different labels is
+/// <see cref="RepairStatus.Infeasible"/>. No layer is edited, so the result's layer is <c>none</c>.
+/// </summary>
+public sealed class LookupTableRepair : IRepairMethod
+{
+    /// <inheritdoc />
+    public string Name => "lookup";
+
+    /// <inheritdoc />
+    public RepairResult Repair(RepairProblem problem)
+    {
+        var total = Stopwatch.StartNew();
+        var table = new Dictionary<InputKey, RepairRegion>();
+        foreach (RepairRegion region in problem.RepairSet.Regions)
+        {
+            foreach (InputKey key in InputKey.Rows(region.Vertices))
+            {
+                if (table.TryGetValue(key, out RepairRegion? earlier) && earlier.Label != region.Label)
+                {
+                    return new RepairResult
+                    {
+                        Method = Name,
+                        Layer = "none",
+                        Status = RepairStatus.Infeasible,
+                        Message = $"a vertex of {region.Id} is also a vertex of {earlier.Id}, which requires another label",
+                        Time = new RepairTiming(total.Elapsed.TotalSeconds, 0, 0, total.Elapsed.TotalSeconds),
+                    };
+                }
+                table.TryAdd(key, region);
+            }
+        }
+        var model = new LookupTableModel(problem.Network.Clone(), table.ToDictionary(kv => kv.Key, kv => kv.Value.Label));
+        double encode = total.Elapsed.TotalSeconds;
+        VerificationReport report = RepairVerifier.Verify(model, problem.RepairSet);
+        double verify = total.Elapsed.TotalSeconds - encode;
+        return new RepairResult
+        {
+            Method = Name,
+            Layer = "none",
+            Status = report.Verified ? RepairStatus.Repaired : RepairStatus.NotVerified,
+            Message = report.Verified
+                ? $"all {table.Count} distinct repair vertices memorised; verified"
+                : $"vertices memorised, but the verifier rejected {report.Regions.Count(r => !r.Passed)} of {report.Regions.Count} regions (a table cannot cover a polytope's interior)",
+            Model = model,
+            Verification = report,
+            Time = new RepairTiming(encode, 0, verify, total.Elapsed.TotalSeconds),
+        };
+    }
+}
+
+/// <summary>
+/// The original network's logits, except on inputs that are bitwise equal (as float32) to a memorised repair vertex:
+/// there the required label's logit becomes the largest other logit + 1, all other logits unchanged.
+/// </summary>
+public sealed class LookupTableModel : IRepairedModel
+{
+    private readonly Network network;
+    private readonly IReadOnlyDictionary<InputKey, long> table;
+    private Network? double64;
+
+    internal LookupTableModel(Network network, IReadOnlyDictionary<InputKey, long> table)
+    {
+        this.network = network;
+        this.table = table;
+    }
+
+    /// <inheritdoc />
+    public Network? PlainNetwork => null;
+
+    /// <inheritdoc />
+    public string Kind => $"lookup table over {table.Count} repair vertices + original network";
+
+    /// <inheritdoc />
+    public Tensor Logits(Tensor x, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        Tensor logits;
+        if (dtype == ScalarType.Float32)
+        {
+            logits = network.Logits(x.to(ScalarType.Float32));
+        }
+        else
+        {
+            double64 ??= PlainRepairedModel.ToFloat64(network);
+            logits = double64.Logits(x.to(ScalarType.Float64));
+        }
+        InputKey[] keys = InputKey.Rows(x);
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (!table.TryGetValue(keys[i], out long label)) continue;
+            Tensor row = logits[i];
+            double[] values = row.to(ScalarType.Float64).data<double>().ToArray();
+            double largestOther = values.Where((_, c) => c != label).Max();
+            row[label].fill_(largestOther + 1);
+        }
+        return logits.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>One input's float32 bytes, compared bitwise and hashed, as a dictionary key.</summary>
+internal sealed class InputKey : IEquatable<InputKey>
+{
+    private readonly byte[] bytes;
+    private readonly int hash;
+
+    private InputKey(byte[] bytes)
+    {
+        this.bytes = bytes;
+        var hasher = new HashCode();
+        hasher.AddBytes(bytes);
+        hash = hasher.ToHashCode();
+    }
+
+    /// <summary>A key for every row (first dimension) of <paramref name="x"/>, after conversion to float32.</summary>
+    public static InputKey[] Rows(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        Tensor flat = x.to(ScalarType.Float32).reshape(x.shape[0], -1).contiguous();
+        float[] values = flat.data<float>().ToArray();
+        int width = (int)flat.shape[1];
+        return Enumerable.Range(0, (int)flat.shape[0])
+            .Select(r => new InputKey(MemoryMarshal.AsBytes(values.AsSpan(r * width, width)).ToArray()))
+            .ToArray();
+    }
+
+    /// <inheritdoc />
+    public bool Equals(InputKey? other) => other is not null && bytes.AsSpan().SequenceEqual(other.bytes);
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => Equals(obj as InputKey);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => hash;
+}
