@@ -47,8 +47,9 @@ public sealed class PlainRepairedModel : IRepairedModel
     /// <summary>A float64 copy of a network (for exact-as-possible checks and LP encoding).</summary>
     public static Network ToFloat64(Network network)
     {
-        Network copy = network.Clone();
+        var copy = new Network(network.Spec) { Provenance = network.Provenance };
         copy.to(ScalarType.Float64);
+        copy.CopyWeightsFrom(network);
         copy.eval();
         return copy;
     }

@@ -40,24 +40,24 @@ internal sealed class ActivationPatterns
             switch (network64.Layers[j].Spec)
             {
                 case ReluSpec:
-                {
-                    double[] z = trace.InputOf(j).reshape(regions, -1).contiguous().data<double>().ToArray();
-                    int width = z.Length / regions;
-                    var byRegion = new sbyte[regions][];
-                    for (int r = 0; r < regions; r++)
                     {
-                        byRegion[r] = new sbyte[width];
-                        for (int n = 0; n < width; n++) byRegion[r][n] = z[r * width + n] > 0 ? (sbyte)1 : (sbyte)-1;
+                        double[] z = trace.InputOf(j).reshape(regions, -1).contiguous().data<double>().ToArray();
+                        int width = z.Length / regions;
+                        var byRegion = new sbyte[regions][];
+                        for (int r = 0; r < regions; r++)
+                        {
+                            byRegion[r] = new sbyte[width];
+                            for (int n = 0; n < width; n++) byRegion[r][n] = z[r * width + n] > 0 ? (sbyte)1 : (sbyte)-1;
+                        }
+                        patterns.relu[j] = vertexRegion.Select(r => (sbyte[])byRegion[r].Clone()).ToArray();
+                        break;
                     }
-                    patterns.relu[j] = vertexRegion.Select(r => (sbyte[])byRegion[r].Clone()).ToArray();
-                    break;
-                }
                 case MaxPool2dSpec maxPool:
-                {
-                    int[][] choices = RepairVerifier.MaxPoolChoices(trace.InputOf(j), maxPool.Kernel, -1);
-                    patterns.pool[j] = vertexRegion.Select(r => choices[r]).ToArray();
-                    break;
-                }
+                    {
+                        int[][] choices = RepairVerifier.MaxPoolChoices(trace.InputOf(j), maxPool.Kernel, -1);
+                        patterns.pool[j] = vertexRegion.Select(r => choices[r]).ToArray();
+                        break;
+                    }
             }
         }
         if (!set.IsPointSet) patterns.PinSharedVertices(vertices, vertexRegion);

@@ -57,12 +57,12 @@ public sealed class DecoupledNetwork : IRepairedModel
                     a = layer.Module.call(a);
                     break;
                 case MaxPool2dSpec pool:
-                {
-                    (Tensor pooled, Tensor indices) = nn.functional.max_pool2d_with_indices(a, [pool.Kernel, pool.Kernel], [pool.Kernel, pool.Kernel]);
-                    v = v.flatten(2).gather(2, indices.flatten(2)).reshape(pooled.shape);
-                    a = pooled;
-                    break;
-                }
+                    {
+                        (Tensor pooled, Tensor indices) = nn.functional.max_pool2d_with_indices(a, [pool.Kernel, pool.Kernel], [pool.Kernel, pool.Kernel]);
+                        v = v.flatten(2).gather(2, indices.flatten(2)).reshape(pooled.shape);
+                        a = pooled;
+                        break;
+                    }
                 case LinearSpec or Conv2dSpec or FlattenSpec:
                     a = layer.Module.call(a);
                     v = value.Layers[j].Module.call(v);

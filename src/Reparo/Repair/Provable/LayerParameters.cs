@@ -40,16 +40,16 @@ internal sealed class AffineParameters
         switch (layer.Spec)
         {
             case LinearSpec linear:
-            {
-                Linear module = layer.AsLinear!;
-                return new AffineParameters(index, Values(module.weight!), Values(module.bias!), linear.Out, null);
-            }
+                {
+                    Linear module = layer.AsLinear!;
+                    return new AffineParameters(index, Values(module.weight!), Values(module.bias!), linear.Out, null);
+                }
             case Conv2dSpec conv:
-            {
-                Conv2d module = layer.AsConv2d!;
-                var geometry = new ConvGeometry(conv.In, (int)inputShape[1], (int)inputShape[2], conv.Out, conv.Kernel, conv.Stride, conv.Padding);
-                return new AffineParameters(index, Values(module.weight!), Values(module.bias!), conv.Out, geometry);
-            }
+                {
+                    Conv2d module = layer.AsConv2d!;
+                    var geometry = new ConvGeometry(conv.In, (int)inputShape[1], (int)inputShape[2], conv.Out, conv.Kernel, conv.Stride, conv.Padding);
+                    return new AffineParameters(index, Values(module.weight!), Values(module.bias!), conv.Out, geometry);
+                }
             default:
                 throw new ReparoInputException($"layer {layer.Name} is {layer.Spec.Describe()}, not an affine (Linear or Conv2d) layer");
         }

@@ -144,7 +144,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 return Failed(Map(solution.Status), $"{Describe(solution.Status)} (ε = {epsilon:G3}, bound ±{options.Bound:G3}); no model written", size, solution.Detail);
 
             clock.Restart();
-            Network candidate64 = work64.Clone();
+            Network candidate64 = PlainRepairedModel.ToFloat64(work64);
             Apply(candidate64, encoded.Deltas, solution.Values!);
             IRepairedModel model = decoupled ? new DecoupledNetwork(original, candidate64) : new PlainRepairedModel(ToFloat32(original, candidate64));
             if (!decoupled) candidate64.Dispose();

@@ -67,8 +67,13 @@ internal sealed record EncodingOptions
     public double ConstantTolerance { get; init; } = 1e-9;
 }
 
-/// <summary>The result of encoding: the LP, which columns are parameter changes, and rows held back.</summary>
-internal sealed record EncodedProgram(LinearProgram Program, IReadOnlyList<ParameterDelta> Deltas, IReadOnlyList<PendingRow> Pending, string? Conflict);
+/// <summary>The result of encoding: the LP, which columns are parameter changes, rows held back, and each vertex's output as an expression.</summary>
+/// <param name="Program">The LP.</param>
+/// <param name="Deltas">Columns that are parameter changes.</param>
+/// <param name="Pending">Rows held back for constraint generation.</param>
+/// <param name="Outputs">Per vertex, the walk's final layer output (logits) as expressions of the LP columns.</param>
+/// <param name="Conflict">Why the program cannot be feasible (a constant that breaks the required pattern), or null.</param>
+internal sealed record EncodedProgram(LinearProgram Program, IReadOnlyList<ParameterDelta> Deltas, IReadOnlyList<PendingRow> Pending, LinExpr[][] Outputs, string? Conflict);
 
 /// <summary>
 /// APRNN's symbolic forward pass (Tao et al. PLDI'23, §4; sytorch's encoder): walks the network's own layers from the
@@ -139,29 +144,29 @@ internal static class SymbolicEncoder
             switch (spec)
             {
                 case LinearSpec or Conv2dSpec:
-                {
-                    long[] shape = network64.Forward(prefix.narrow(0, 0, 1), layer, j).shape[1..];
-                    AffineParameters p = AffineParameters.Read(network64, j, shape);
-                    int[] bias = new int[p.Outputs];
-                    Array.Fill(bias, -1);
-                    if (options.LaterBiases)
                     {
-                        int group = groups++;
-                        for (int o = 0; o < p.Outputs; o++)
+                        long[] shape = network64.Forward(prefix.narrow(0, 0, 1), layer, j).shape[1..];
+                        AffineParameters p = AffineParameters.Read(network64, j, shape);
+                        int[] bias = new int[p.Outputs];
+                        Array.Fill(bias, -1);
+                        if (options.LaterBiases)
                         {
-                            bias[o] = lp.AddColumn(-options.Bound, options.Bound);
-                            deltas.Add(new ParameterDelta(j, true, o, bias[o]));
-                            abs.Add((bias[o], group));
+                            int group = groups++;
+                            for (int o = 0; o < p.Outputs; o++)
+                            {
+                                bias[o] = lp.AddColumn(-options.Bound, options.Bound);
+                                deltas.Add(new ParameterDelta(j, true, o, bias[o]));
+                                abs.Add((bias[o], group));
+                            }
                         }
+                        for (int v = 0; v < count; v++)
+                        {
+                            LinExpr[] x = values[v];
+                            for (int i = 0; i < x.Length; i++) x[i] = Materialise(lp, x[i], double.NegativeInfinity, double.PositiveInfinity);
+                            values[v] = FixedAffine(p, x, bias);
+                        }
+                        break;
                     }
-                    for (int v = 0; v < count; v++)
-                    {
-                        LinExpr[] x = values[v];
-                        for (int i = 0; i < x.Length; i++) x[i] = Materialise(lp, x[i], double.NegativeInfinity, double.PositiveInfinity);
-                        values[v] = FixedAffine(p, x, bias);
-                    }
-                    break;
-                }
                 case ReluSpec:
                     for (int v = 0; v < count; v++)
                     {
@@ -174,11 +179,11 @@ internal static class SymbolicEncoder
                     }
                     break;
                 case MaxPool2dSpec pool:
-                {
-                    long[] shape = network64.Forward(prefix.narrow(0, 0, 1), layer, j).shape[1..];
-                    for (int v = 0; v < count; v++) conflict ??= MaxPool(lp, ref values[v], shape, pool.Kernel, patterns.Pool(j, v), options);
-                    break;
-                }
+                    {
+                        long[] shape = network64.Forward(prefix.narrow(0, 0, 1), layer, j).shape[1..];
+                        for (int v = 0; v < count; v++) conflict ??= MaxPool(lp, ref values[v], shape, pool.Kernel, patterns.Pool(j, v), options);
+                        break;
+                    }
                 case FlattenSpec:
                     break;
                 default:
@@ -191,7 +196,7 @@ internal static class SymbolicEncoder
             for (int v = 0; v < count; v++) conflict ??= Specification(lp, values[v], (int)labels[v], options.Epsilon);
         }
         AddObjective(lp, abs, groups, options, values, network64, vertices64, layer, end);
-        return new EncodedProgram(lp, deltas, pending, conflict);
+        return new EncodedProgram(lp, deltas, pending, values, conflict);
     }
 
     private static LinExpr[] LayerK(AffineParameters k, ReadOnlySpan<double> x, int[] weightCol, int[] biasCol)

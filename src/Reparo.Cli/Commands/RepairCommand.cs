@@ -1,0 +1,159 @@
+using System.CommandLine;
+using System.Globalization;
+using Reparo.Data;
+using Reparo.Evaluation;
+using Reparo.Models;
+using Reparo.Repair;
+using Reparo.Repair.Provable;
+using Spectre.Console;
+
+namespace Reparo.Cli.Commands;
+
+/// <summary>
+/// <c>reparo repair --method provable|prdnn|lastlayer|ft|mft|lookup --model M --data D --repair-set SPEC --layer L --out M2 --json R</c>:
+/// repairs a model on a repair set, re-checks the result independently and reports efficacy, drawdown, generalisation,
+/// locality, time and LP size. A model is written only when the verifier accepted every region.
+/// </summary>
+internal static class RepairCommand
+{
+    /// <summary>The options that choose and tune a repair method (shared with the experiments).</summary>
+    internal sealed class MethodArguments
+    {
+        public Option<string?> Layer { get; } = new("--layer") { Description = "Layer to edit: name (fc2) or index; 'all' for ft/mft", HelpName = "NAME|INDEX" };
+        public Option<string?> Rows { get; } = new("--rows") { Description = "Only these output rows/channels of the layer change: START:END (end exclusive)", HelpName = "a:b" };
+        public Option<string> Solver { get; } = new("--solver") { Description = "LP solver: highs, glop, pdlp, clp or gurobi", DefaultValueFactory = _ => "highs" };
+        public Option<double> Epsilon { get; } = new("--epsilon") { Description = "Margin of the correct logit over every other", DefaultValueFactory = _ => 1e-3 };
+        public Option<double> Bound { get; } = new("--bound") { Description = "Bound on every parameter change", DefaultValueFactory = _ => 3 };
+        public Option<double?> TimeLimit { get; } = new("--time-limit") { Description = "Solver time limit in seconds", HelpName = "S" };
+        public Option<int?> SolverThreads { get; } = new("--solver-threads") { Description = "Solver threads (default: the solver's)" };
+        public Option<double?> FeasibilityTolerance { get; } = new("--feasibility-tolerance") { Description = "Solver primal/dual feasibility tolerance" };
+        public Option<double?> OptimalityTolerance { get; } = new("--optimality-tolerance") { Description = "Solver optimality tolerance" };
+        public Option<string[]> SolverOptions { get; } = new("--solver-option") { Description = "Further solver option NAME=VALUE in the solver's own names (repeatable); unknown names are errors", HelpName = "NAME=VALUE" };
+        public Option<double> LogitWeight { get; } = new("--logit-weight") { Description = "Add W·(L∞ + mean L1) of the logit changes on the repair points to the LP objective (drawdown proxy)", DefaultValueFactory = _ => 0 };
+        public Option<bool> SingleLp { get; } = new("--single-lp") { Description = "Solve the whole LP at once as in the paper (default: add the sign rows of switched-off neurons only when violated; same optimum)" };
+        public Option<double> LearningRate { get; } = new("--lr") { Description = "ft/mft: Adam learning rate", DefaultValueFactory = _ => 1e-3 };
+        public Option<int> MaxSteps { get; } = new("--max-steps") { Description = "ft/mft: step budget", DefaultValueFactory = _ => 2000 };
+        public Option<double> ChangePenalty { get; } = new("--change-penalty") { Description = "mft: penalty on the squared parameter change", DefaultValueFactory = _ => 1e-2 };
+
+        public void AddTo(Command command)
+        {
+            foreach (Option option in new Option[] { Layer, Rows, Solver, Epsilon, Bound, TimeLimit, SolverThreads, FeasibilityTolerance, OptimalityTolerance, SolverOptions, LogitWeight, SingleLp, LearningRate, MaxSteps, ChangePenalty })
+                command.Options.Add(option);
+        }
+
+        public RepairSettings Read(ParseResult parse, int seed, string? exportLp = null) => new()
+        {
+            Layer = parse.GetValue(Layer) ?? "",
+            Rows = parse.GetValue(Rows) is string rows ? ParseRows(rows) : null,
+            Epsilon = Positive(parse.GetValue(Epsilon), "--epsilon"),
+            Bound = Positive(parse.GetValue(Bound), "--bound"),
+            Solver = new LpSolverOptions
+            {
+                Solver = LpSolverOptions.ParseSolver(parse.GetValue(Solver)!),
+                TimeLimitSeconds = parse.GetValue(TimeLimit),
+                Threads = parse.GetValue(SolverThreads),
+                FeasibilityTolerance = parse.GetValue(FeasibilityTolerance),
+                OptimalityTolerance = parse.GetValue(OptimalityTolerance),
+                Extra = ParseSolverOptions(parse.GetValue(SolverOptions) ?? []),
+            },
+            ExportLpPath = exportLp,
+            LogitChangeWeight = parse.GetValue(LogitWeight),
+            ConstraintGeneration = !parse.GetValue(SingleLp),
+            LearningRate = parse.GetValue(LearningRate),
+            MaxSteps = parse.GetValue(MaxSteps),
+            ChangePenalty = parse.GetValue(ChangePenalty),
+            Seed = seed,
+        };
+
+        private static double Positive(double value, string name) =>
+            value > 0 && double.IsFinite(value) ? value : throw new ReparoInputException($"{name} must be a positive number, got {value}");
+
+        private static (int, int) ParseRows(string text)
+        {
+            string[] parts = text.Split(':');
+            if (parts.Length == 2 && int.TryParse(parts[0], CultureInfo.InvariantCulture, out int a) && int.TryParse(parts[1], CultureInfo.InvariantCulture, out int b) && a >= 0 && b > a)
+                return (a, b);
+            throw new ReparoInputException($"--rows '{text}' should be START:END with 0 ≤ START < END");
+        }
+
+        private static Dictionary<string, string> ParseSolverOptions(string[] items)
+        {
+            var result = new Dictionary<string, string>();
+            foreach (string item in items)
+            {
+                int eq = item.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0) throw new ReparoInputException($"--solver-option '{item}' should be NAME=VALUE");
+                result[item[..eq].Trim()] = item[(eq + 1)..].Trim();
+            }
+            return result;
+        }
+    }
+
+    public static Command Create(CliContext cli)
+    {
+        var method = new Option<string>("--method") { Description = $"Repair method: {string.Join(", ", RepairMethods.Names)}", Required = true, HelpName = "METHOD" };
+        var model = new Option<string>("--model") { Description = "The model file", Required = true, HelpName = "PATH" };
+        var repairSet = new Option<string>("--repair-set") { Description = "What to repair: CORRUPTION:SEVERITY:N (fog:3:100), file:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY]", Required = true, HelpName = "SPEC" };
+        var output = new Option<string?>("--out") { Description = "Write the repaired model here (only if verified and a plain network)", HelpName = "PATH" };
+        var exportLp = new Option<string?>("--export-lp") { Description = "Write the LP in MPS format (LP methods)", HelpName = "PATH" };
+        var data = new DataArguments();
+        var arguments = new MethodArguments();
+        var command = new Command("repair", "Repair a model on a repair set and verify the result independently") { method, model, repairSet, output, exportLp };
+        data.AddTo(command);
+        arguments.AddTo(command);
+        command.SetAction(parse =>
+        {
+            CommandRun run = cli.Start(parse);
+            string modelPath = parse.GetValue(model)!;
+            string? outPath = parse.GetValue(output);
+            if (outPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(modelPath)) throw new ReparoInputException("--out must not overwrite the input model");
+            IRepairMethod repair = RepairMethods.Create(parse.GetValue(method)!, arguments.Read(parse, run.Seed, parse.GetValue(exportLp)));
+            Network network = ModelFile.Load(modelPath);
+            DataSplits splits = data.Load(parse, network);
+            RepairProblem problem = RepairSetSpec.Build(parse.GetValue(repairSet)!, network, splits, run.Seed);
+            run.Out.MarkupLine($"repair set {Markup.Escape(problem.RepairSet.Description)}: {problem.RepairSet.Regions.Count} regions, {problem.RepairSet.VertexCount} vertices; method {repair.Name}");
+            RepairResult result = repair.Repair(problem);
+            RepairReport report = RepairReport.Create(problem, result);
+            Print(run.Out, report);
+            if (result.Verified && outPath is not null)
+            {
+                if (result.Model!.PlainNetwork is { } repaired)
+                {
+                    repaired.Provenance = network.Provenance with
+                    {
+                        History = [.. network.Provenance.History, $"repaired by reparo repair --method {repair.Name} at {result.Layer} on {problem.RepairSet.Description}: efficacy {report.Efficacy:P1} verified, drawdown {report.Drawdown:P2}"],
+                    };
+                    ModelFile.Save(repaired, outPath);
+                    run.Out.WriteLine($"repaired model written to {outPath}");
+                }
+                else
+                {
+                    run.Note($"{result.Model.Kind}: not a plain network, so nothing was written to {outPath}");
+                }
+            }
+            run.WriteJson(report);
+            if (result.Verified) return CliApp.Success;
+            throw new ReparoInputException($"repair {report.Status}: {report.Message}" + (outPath is null ? "" : "; no model written"));
+        });
+        return command;
+    }
+
+    /// <summary>Prints a report as a table plus the provable line.</summary>
+    internal static void Print(IAnsiConsole console, RepairReport r)
+    {
+        var table = new Table().AddColumns("measure", "value");
+        table.AddRow("method / layer", Markup.Escape($"{r.Method} / {r.Layer}"));
+        table.AddRow("status", r.Status);
+        table.AddRow("efficacy (verified)", $"{r.Efficacy:P1}");
+        table.AddRow("drawdown", $"{r.Drawdown:P2} ({r.Metrics.AccuracyBefore:P2} → {r.Metrics.AccuracyAfter:P2})");
+        if (!double.IsNaN(r.Metrics.GeneralizationBefore))
+            table.AddRow("generalisation", $"{r.Generalization:+0.00%;-0.00%} ({r.Metrics.GeneralizationBefore:P2} → {r.Metrics.GeneralizationAfter:P2})");
+        table.AddRow("param Δ L∞ / L1", $"{r.ParamDeltaLinf:G4} / {r.ParamDeltaL1:G4}");
+        table.AddRow("changed predictions", $"{r.ChangedPredictions:P2}");
+        table.AddRow("time encode/solve/verify/total", $"{r.TimeS.Encode:F2} / {r.TimeS.Solve:F2} / {r.TimeS.Verify:F2} / {r.TimeS.Total:F2} s");
+        if (r.Lp is { } lp) table.AddRow("LP rows × cols, nonzeros", $"{lp.Rows:N0} × {lp.Cols:N0}, {lp.Nonzeros:N0} ({r.Solver})");
+        console.Write(table);
+        foreach (string note in r.Notes) console.WriteLine("  " + note);
+        console.MarkupLine(Markup.Escape(r.Message));
+    }
+}

@@ -1,0 +1,78 @@
+using Reparo.Repair.Provable;
+using Reparo.Repair.Remediation;
+
+namespace Reparo.Repair;
+
+/// <summary>Settings shared by the repair methods that the command line and the experiments choose by name.</summary>
+public sealed record RepairSettings
+{
+    /// <summary>Layer to edit (name or index; <c>all</c> for fine-tuning every layer).</summary>
+    public string Layer { get; init; } = "";
+
+    /// <summary>Output rows or channels of the layer that may change, [start, end); null: all.</summary>
+    public (int Start, int End)? Rows { get; init; }
+
+    /// <summary>LP margin ε.</summary>
+    public double Epsilon { get; init; } = 1e-3;
+
+    /// <summary>LP bound on every parameter change.</summary>
+    public double Bound { get; init; } = 3;
+
+    /// <summary>LP solver and its settings.</summary>
+    public LpSolverOptions Solver { get; init; } = new();
+
+    /// <summary>Write the LP here in MPS format.</summary>
+    public string? ExportLpPath { get; init; }
+
+    /// <summary>Weight of the logit-change norms in the LP objective.</summary>
+    public double LogitChangeWeight { get; init; }
+
+    /// <summary>Use constraint generation for the sign rows of switched-off neurons.</summary>
+    public bool ConstraintGeneration { get; init; } = true;
+
+    /// <summary>Fine-tuning learning rate (Adam).</summary>
+    public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>Fine-tuning step budget.</summary>
+    public int MaxSteps { get; init; } = 2000;
+
+    /// <summary>MFT's penalty on the squared parameter change.</summary>
+    public double ChangePenalty { get; init; } = 1e-2;
+
+    /// <summary>Seed of anything random.</summary>
+    public int Seed { get; init; }
+}
+
+/// <summary>The repair methods by command-line name.</summary>
+public static class RepairMethods
+{
+    /// <summary>The names, in the order the experiments report them.</summary>
+    public static readonly IReadOnlyList<string> Names = ["provable", "prdnn", "lastlayer", "ft", "mft", "lookup"];
+
+    /// <summary>Creates the method called <paramref name="name"/>.</summary>
+    public static IRepairMethod Create(string name, RepairSettings settings)
+    {
+        ProvableRepairOptions Lp(LpRepairVariant variant) => new()
+        {
+            Variant = variant,
+            Layer = settings.Layer,
+            Rows = settings.Rows,
+            Epsilon = settings.Epsilon,
+            Bound = settings.Bound,
+            Solver = settings.Solver,
+            ExportLpPath = settings.ExportLpPath,
+            LogitChangeWeight = settings.LogitChangeWeight,
+            ConstraintGeneration = settings.ConstraintGeneration,
+        };
+        return name switch
+        {
+            "provable" => new ProvableRepair(Lp(LpRepairVariant.Aprnn)),
+            "prdnn" => new ProvableRepair(Lp(LpRepairVariant.Prdnn)),
+            "lastlayer" => new ProvableRepair(Lp(LpRepairVariant.LastLayer)),
+            "ft" => new FineTuneRepair(new FineTuneOptions(settings.Layer, settings.LearningRate, settings.MaxSteps, 0, settings.Seed)),
+            "mft" => new FineTuneRepair(new FineTuneOptions(settings.Layer, settings.LearningRate, settings.MaxSteps, settings.ChangePenalty, settings.Seed)),
+            "lookup" => new LookupTableRepair(),
+            _ => throw new ReparoInputException($"unknown repair method '{name}'; choose {string.Join(", ", Names)}"),
+        };
+    }
+}

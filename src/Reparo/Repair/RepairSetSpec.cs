@@ -1,0 +1,160 @@
+using System.Globalization;
+using System.Text.Json;
+using Reparo.Data;
+using Reparo.Models;
+using static TorchSharp.torch;
+
+namespace Reparo.Repair;
+
+/// <summary>
+/// Builds a <see cref="RepairProblem"/> from a repair-set specification string:
+/// <list type="bullet">
+/// <item><c>CORRUPTION:SEVERITY:N</c> (e.g. <c>fog:3:100</c>): the first N test images, corrupted, that the model gets wrong.
+/// Drawdown: the clean test set without those images; generalisation: the rest of the corrupted test set.</item>
+/// <item><c>file:PATH</c>: JSON <c>{"inputs": [...], "labels": [...]}</c> with inputs shaped like the model's input
+/// (one entry per point), or with <c>"regions": [[i, j, …], …]</c> grouping inputs into polytopes (then one label per region).
+/// Drawdown: the clean test set; no generalisation set.</item>
+/// <item><c>rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY]</c> (e.g. <c>rotations:-30:30:7:5</c>): N misclassified corrupted
+/// test images (default fog:3), each a polytope with K vertices, its rotations evenly spaced from MIN to MAX degrees.
+/// Drawdown: the clean test set without those images; generalisation: the same images rotated every 0.1° in [MIN, MAX],
+/// without the vertex angles.</item>
+/// </list>
+/// </summary>
+public static class RepairSetSpec
+{
+    /// <summary>Parses <paramref name="spec"/> and selects the repair set and held-out sets for <paramref name="network"/>.</summary>
+    /// <param name="spec">The specification.</param>
+    /// <param name="network">The model to repair (its failures define the repair set).</param>
+    /// <param name="splits">The dataset's splits; the test split is used.</param>
+    /// <param name="seed">Seed of the corruptions.</param>
+    public static RepairProblem Build(string spec, Network network, DataSplits splits, int seed)
+    {
+        string[] parts = spec.Split(':');
+        if (parts[0] == "file" && parts.Length >= 2) return FromFile(spec[5..], network, splits);
+        if (parts[0] == "rotations") return Rotations(spec, parts, network, splits, seed);
+        if (parts.Length == 3 && Corruptions.Names.Contains(parts[0]))
+        {
+            Corruption corruption = Corruptions.Parse(parts[0]);
+            int severity = Int(parts[1], spec), n = Int(parts[2], spec);
+            (Dataset corrupted, int[] rows) = Failures(network, splits.Test, corruption, severity, seed, n, spec);
+            RepairSet set = RepairSet.FromPoints(corrupted, rows, spec);
+            return new RepairProblem(network, set, WithoutRows(splits.Test, rows, $"{splits.Test.Name} (clean, without the repair images)"),
+                WithoutRows(corrupted, rows, $"{corrupted.Name} (without the repair images)"));
+        }
+        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), file:PATH or rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY]");
+    }
+
+    private static (Dataset Corrupted, int[] Rows) Failures(Network network, Dataset test, Corruption corruption, int severity, int seed, int n, string spec)
+    {
+        if (severity is < 1 or > 5) throw new ReparoInputException($"severity must be 1–5 in '{spec}'");
+        if (n < 1) throw new ReparoInputException($"the number of repair points must be positive in '{spec}'");
+        if (test.Kind != InputKind.Image) throw new ReparoInputException($"corruption repair sets need image data, not {test.Name}");
+        Dataset corrupted = Corruptions.Apply(test, corruption, severity, seed);
+        long[] predictions = network.Predict(corrupted.X);
+        long[] labels = corrupted.Labels();
+        int[] wrong = Enumerable.Range(0, labels.Length).Where(i => predictions[i] != labels[i]).Take(n).ToArray();
+        if (wrong.Length < n) throw new ReparoInputException($"the model gets only {wrong.Length} of {labels.Length} images wrong under {spec}; ask for at most that many");
+        return (corrupted, wrong);
+    }
+
+    private static Dataset WithoutRows(Dataset data, int[] rows, string name)
+    {
+        var excluded = rows.ToHashSet();
+        return data.Subset(Enumerable.Range(0, data.Count).Where(i => !excluded.Contains(i)).ToArray(), name);
+    }
+
+    private static RepairProblem Rotations(string spec, string[] parts, Network network, DataSplits splits, int seed)
+    {
+        if (parts.Length is not (5 or 7)) throw new ReparoInputException($"'{spec}' should be rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY]");
+        double min = Double(parts[1], spec), max = Double(parts[2], spec);
+        int k = Int(parts[3], spec), n = Int(parts[4], spec);
+        if (!(min < max) || k < 2) throw new ReparoInputException($"'{spec}' needs MIN < MAX and at least 2 rotations");
+        Corruption corruption = parts.Length == 7 ? Corruptions.Parse(parts[5]) : Corruption.Fog;
+        int severity = parts.Length == 7 ? Int(parts[6], spec) : 3;
+        (Dataset corrupted, int[] rows) = Failures(network, splits.Test, corruption, severity, seed, n, spec);
+        long[] labels = corrupted.Labels();
+        double[] angles = Enumerable.Range(0, k).Select(i => min + (max - min) * i / (k - 1)).ToArray();
+        var regions = new List<RepairRegion>();
+        var dense = new List<Tensor>();
+        var denseLabels = new List<long>();
+        int steps = (int)Math.Round((max - min) * 10);
+        double[] grid = Enumerable.Range(0, steps + 1).Select(i => Math.Round(min + i * 0.1, 6))
+            .Where(a => angles.All(v => Math.Abs(v - a) > 1e-9)).ToArray();
+        foreach (int row in rows)
+        {
+            using Tensor image = corrupted.X.narrow(0, row, 1);
+            Tensor copies = image.expand(k, -1, -1, -1);
+            regions.Add(new RepairRegion(ImageTransforms.Rotate(copies, angles), labels[row], $"{corrupted.Name}#{corrupted.SourceIndices[row]}@rot"));
+            dense.Add(ImageTransforms.Rotate(image.expand(grid.Length, -1, -1, -1), grid));
+            denseLabels.AddRange(Enumerable.Repeat(labels[row], grid.Length));
+        }
+        var set = new RepairSet(regions, spec);
+        var rotated = new Dataset($"{corrupted.Name}+rotations every 0.1°", cat(dense, 0), tensor(denseLabels.ToArray()), corrupted.ClassNames, InputKind.Image);
+        return new RepairProblem(network, set, WithoutRows(splits.Test, rows, $"{splits.Test.Name} (clean, without the repair images)"), rotated);
+    }
+
+    private sealed record RepairFile(JsonElement Inputs, long[] Labels, int[][]? Regions);
+
+    private static RepairProblem FromFile(string path, Network network, DataSplits splits)
+    {
+        if (!File.Exists(path)) throw new ReparoInputException($"repair-set file not found: {path}");
+        RepairFile file;
+        try
+        {
+            file = JsonSerializer.Deserialize<RepairFile>(File.ReadAllText(path), new JsonSerializerOptions { PropertyNameCaseInsensitive = true })
+                ?? throw new ReparoInputException($"{path}: empty repair-set file");
+        }
+        catch (JsonException e)
+        {
+            throw new ReparoInputException($"{path}: not a repair-set JSON file ({e.Message.Split('\n')[0]})");
+        }
+        if (file.Labels is null || file.Inputs.ValueKind != JsonValueKind.Array) throw new ReparoInputException($"{path}: needs \"inputs\" (array) and \"labels\"");
+        long[] shape = network.Spec.InputShape;
+        int width = (int)shape.Aggregate(1L, (a, b) => a * b);
+        var values = new List<float>();
+        int count = 0;
+        foreach (JsonElement input in file.Inputs.EnumerateArray())
+        {
+            int before = values.Count;
+            Flatten(input, values, path);
+            if (values.Count - before != width) throw new ReparoInputException($"{path}: input {count} has {values.Count - before} values; the model expects {width} ({string.Join("×", shape)})");
+            count++;
+        }
+        if (count == 0) throw new ReparoInputException($"{path}: no inputs");
+        Tensor x = tensor(values.ToArray()).reshape([count, .. shape]);
+        int[][] groups = file.Regions ?? Enumerable.Range(0, count).Select(i => new[] { i }).ToArray();
+        if (file.Labels.Length != groups.Length) throw new ReparoInputException($"{path}: {file.Labels.Length} labels for {groups.Length} {(file.Regions is null ? "inputs" : "regions")}");
+        var regions = new List<RepairRegion>();
+        for (int r = 0; r < groups.Length; r++)
+        {
+            long label = file.Labels[r];
+            if (label < 0 || label >= network.ClassCount) throw new ReparoInputException($"{path}: label {label} is not a class of the model (0–{network.ClassCount - 1})");
+            if (groups[r].Length == 0 || groups[r].Any(i => i < 0 || i >= count)) throw new ReparoInputException($"{path}: region {r} refers to inputs that do not exist");
+            using Tensor index = tensor(groups[r].Select(i => (long)i).ToArray());
+            regions.Add(new RepairRegion(x.index_select(0, index), label, $"file#{r}"));
+        }
+        return new RepairProblem(network, new RepairSet(regions, $"file:{path}"), splits.Test, null);
+    }
+
+    private static void Flatten(JsonElement e, List<float> values, string path)
+    {
+        if (e.ValueKind == JsonValueKind.Array)
+        {
+            foreach (JsonElement item in e.EnumerateArray()) Flatten(item, values, path);
+        }
+        else if (e.ValueKind == JsonValueKind.Number && e.TryGetSingle(out float v) && float.IsFinite(v))
+        {
+            values.Add(v);
+        }
+        else
+        {
+            throw new ReparoInputException($"{path}: inputs must be finite numbers, found {e.GetRawText()}");
+        }
+    }
+
+    private static int Int(string text, string spec) =>
+        int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value) ? value : throw new ReparoInputException($"'{text}' in '{spec}' is not an integer");
+
+    private static double Double(string text, string spec) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) && double.IsFinite(value) ? value : throw new ReparoInputException($"'{text}' in '{spec}' is not a number");
+}
