@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Reparo.Data;
+using Reparo.Evaluation;
 using Reparo.Models;
+using Reparo.Repair;
 using Reparo.Reporting;
 using Reparo.Training;
 using Spectre.Console;
@@ -10,14 +12,14 @@ namespace Reparo.Cli.Commands;
 
 /// <summary>
 /// <c>reparo demo</c>: end to end on Fashion-MNIST — trains (or reuses a cached) small model, evaluates it on the clean and
-/// the fog-corrupted test sets, and lists the failures a repair would target.
+/// the fog-corrupted test sets, lists the failures, and repairs the first of them with the provable LP repair, verified independently.
 /// </summary>
 internal static class DemoCommand
 {
     private sealed record Failure(int TestIndex, string Label, string FogPrediction, string CleanPrediction);
 
     private sealed record DemoResult(string Model, bool ReusedCachedModel, string Arch, double CleanAccuracy, double FogAccuracy, int Severity,
-        int FogFailures, int CorruptionInducedFailures, IReadOnlyDictionary<string, int> FailuresByClass, IReadOnlyList<Failure> Targets, double TimeS);
+        int FogFailures, int CorruptionInducedFailures, IReadOnlyDictionary<string, int> FailuresByClass, IReadOnlyList<Failure> Targets, RepairReport? Repair, double TimeS);
 
     public static Command Create(CliContext cli)
     {
@@ -28,9 +30,11 @@ internal static class DemoCommand
         var retrain = new Option<bool>("--retrain") { Description = "Train even if a cached model exists" };
         var png = new Option<string?>("--png") { Description = "Write the first failures (fog images) as a PNG grid", HelpName = "PATH" };
         var dataDir = new Option<string?>("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
-        var command = new Command("demo", "End to end on Fashion-MNIST: train or reuse a model, evaluate clean and fog-corrupted, list the failures to repair")
+        var repairPoints = new Option<int>("--repair-points") { Description = "How many fog failures the provable repair fixes (0: skip the repair)", DefaultValueFactory = _ => 25 };
+        var repairLayer = new Option<string>("--repair-layer") { Description = "Layer the provable repair edits", DefaultValueFactory = _ => "fc2" };
+        var command = new Command("demo", "End to end on Fashion-MNIST: train or reuse a model, evaluate clean and fog-corrupted, list the failures, repair them with a verified LP")
         {
-            arch, epochs, severity, cacheDir, retrain, png, dataDir,
+            arch, epochs, severity, cacheDir, retrain, png, dataDir, repairPoints, repairLayer,
         };
         command.SetAction(parse =>
         {
@@ -68,14 +72,24 @@ internal static class DemoCommand
                 ImageGrid.Write(pngPath, images);
                 run.Out.WriteLine($"failure images written to {pngPath}");
             }
+            RepairReport? repaired = null;
+            int points = Math.Min(parse.GetValue(repairPoints), fogFailures.Length);
+            if (points > 0)
+            {
+                RepairProblem problem = RepairSetSpec.Build($"fog:{level}:{points}", network, splits, run.Seed);
+                run.Out.MarkupLine($"[bold]4. Repair[/] provable (APRNN-style LP) at {Markup.Escape(parse.GetValue(repairLayer)!)} on the first {points} fog failures; held out: the clean test set and the other fog images");
+                RepairResult result = RepairMethods.Create("provable", new RepairSettings { Layer = parse.GetValue(repairLayer)!, Seed = run.Seed }).Repair(problem);
+                repaired = RepairReport.Create(problem, result);
+                RepairCommand.Print(run.Out, repaired);
+            }
             run.WriteJson(new DemoResult(modelPath, reused, architecture, clean.Accuracy, fog.Accuracy, level, fogFailures.Length, induced.Length,
-                byClass, targets, clock.Elapsed.TotalSeconds));
+                byClass, targets, repaired, clock.Elapsed.TotalSeconds));
             return CliApp.Success;
         });
         return command;
     }
 
-    private static (Network Network, bool Reused) LoadOrTrain(CommandRun run, bool retrain, string path, string architecture, int epochs, DataSplits splits)
+    internal static (Network Network, bool Reused) LoadOrTrain(CommandRun run, bool retrain, string path, string architecture, int epochs, DataSplits splits)
     {
         if (!retrain && File.Exists(path))
         {

@@ -30,14 +30,14 @@ internal static class RepairCommand
         public Option<double?> OptimalityTolerance { get; } = new("--optimality-tolerance") { Description = "Solver optimality tolerance" };
         public Option<string[]> SolverOptions { get; } = new("--solver-option") { Description = "Further solver option NAME=VALUE in the solver's own names (repeatable); unknown names are errors", HelpName = "NAME=VALUE" };
         public Option<double> LogitWeight { get; } = new("--logit-weight") { Description = "Add W·(L∞ + mean L1) of the logit changes on the repair points to the LP objective (drawdown proxy)", DefaultValueFactory = _ => 0 };
-        public Option<bool> SingleLp { get; } = new("--single-lp") { Description = "Solve the whole LP at once as in the paper (default: add the sign rows of switched-off neurons only when violated; same optimum)" };
+        public Option<bool> ConstraintGeneration { get; } = new("--constraint-generation") { Description = "Hold back the sign rows of switched-off neurons and add them only when violated (same optimum; several solves)" };
         public Option<double> LearningRate { get; } = new("--lr") { Description = "ft/mft: Adam learning rate", DefaultValueFactory = _ => 1e-3 };
         public Option<int> MaxSteps { get; } = new("--max-steps") { Description = "ft/mft: step budget", DefaultValueFactory = _ => 2000 };
         public Option<double> ChangePenalty { get; } = new("--change-penalty") { Description = "mft: penalty on the squared parameter change", DefaultValueFactory = _ => 1e-2 };
 
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { Layer, Rows, Solver, Epsilon, Bound, TimeLimit, SolverThreads, FeasibilityTolerance, OptimalityTolerance, SolverOptions, LogitWeight, SingleLp, LearningRate, MaxSteps, ChangePenalty })
+            foreach (Option option in new Option[] { Layer, Rows, Solver, Epsilon, Bound, TimeLimit, SolverThreads, FeasibilityTolerance, OptimalityTolerance, SolverOptions, LogitWeight, ConstraintGeneration, LearningRate, MaxSteps, ChangePenalty })
                 command.Options.Add(option);
         }
 
@@ -58,7 +58,7 @@ internal static class RepairCommand
             },
             ExportLpPath = exportLp,
             LogitChangeWeight = parse.GetValue(LogitWeight),
-            ConstraintGeneration = !parse.GetValue(SingleLp),
+            ConstraintGeneration = parse.GetValue(ConstraintGeneration),
             LearningRate = parse.GetValue(LearningRate),
             MaxSteps = parse.GetValue(MaxSteps),
             ChangePenalty = parse.GetValue(ChangePenalty),

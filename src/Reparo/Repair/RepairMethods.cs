@@ -28,7 +28,7 @@ public sealed record RepairSettings
     public double LogitChangeWeight { get; init; }
 
     /// <summary>Use constraint generation for the sign rows of switched-off neurons.</summary>
-    public bool ConstraintGeneration { get; init; } = true;
+    public bool ConstraintGeneration { get; init; }
 
     /// <summary>Fine-tuning learning rate (Adam).</summary>
     public double LearningRate { get; init; } = 1e-3;

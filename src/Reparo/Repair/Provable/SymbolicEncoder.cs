@@ -30,8 +30,12 @@ internal readonly record struct LinExpr(int[] Cols, double[] Coefs, double Const
 /// <param name="Layer">Network layer index.</param>
 /// <param name="IsBias">Bias (else weight).</param>
 /// <param name="Index">Flat index into the weight or bias tensor.</param>
-/// <param name="Column">LP column.</param>
-internal readonly record struct ParameterDelta(int Layer, bool IsBias, int Index, int Column);
+/// <param name="Plus">LP column of the positive part; the negative part is the next column (Δ = x[Plus] − x[Plus + 1]).</param>
+internal readonly record struct ParameterDelta(int Layer, bool IsBias, int Index, int Plus)
+{
+    /// <summary>The change Δ = Δ⁺ − Δ⁻ in a solution.</summary>
+    public double ValueIn(double[] x) => x[Plus] - x[Plus + 1];
+}
 
 /// <summary>A constraint row kept out of the LP until the solution violates it (constraint generation).</summary>
 internal readonly record struct PendingRow(LinExpr Expr, double Lower, double Upper);
@@ -62,6 +66,13 @@ internal sealed record EncodingOptions
 
     /// <summary>Keep pure sign rows of switched-off neurons out of the LP until violated.</summary>
     public bool LazySignRows { get; init; }
+
+    /// <summary>
+    /// Distance from zero that variable pre-activations must keep on their required side (on: ≥ m, off: ≤ −m). Used for
+    /// polytopes, whose vertices must share a pattern exactly: without it an interior-point solution within the solver's
+    /// feasibility tolerance can leave a pre-activation a hair on the wrong side, and the independent check rejects it.
+    /// </summary>
+    public double SignMargin { get; init; }
 
     /// <summary>Tolerance for constant pre-activations that disagree with the required pattern.</summary>
     public double ConstantTolerance { get; init; } = 1e-9;
@@ -125,11 +136,11 @@ internal static class SymbolicEncoder
             int group = groups++;
             for (int w = r * k.WeightsPerOutput; w < (r + 1) * k.WeightsPerOutput; w++)
             {
-                weightCol[w] = lp.AddColumn(-options.Bound, options.Bound);
+                weightCol[w] = AddDelta(lp, options.Bound);
                 deltas.Add(new ParameterDelta(layer, false, w, weightCol[w]));
                 abs.Add((weightCol[w], group));
             }
-            biasCol[r] = lp.AddColumn(-options.Bound, options.Bound);
+            biasCol[r] = AddDelta(lp, options.Bound);
             deltas.Add(new ParameterDelta(layer, true, r, biasCol[r]));
             abs.Add((biasCol[r], group));
         }
@@ -154,7 +165,7 @@ internal static class SymbolicEncoder
                             int group = groups++;
                             for (int o = 0; o < p.Outputs; o++)
                             {
-                                bias[o] = lp.AddColumn(-options.Bound, options.Bound);
+                                bias[o] = AddDelta(lp, options.Bound);
                                 deltas.Add(new ParameterDelta(j, true, o, bias[o]));
                                 abs.Add((bias[o], group));
                             }
@@ -219,11 +230,9 @@ internal static class SymbolicEncoder
                 for (int c = 0; c < width; c++)
                 {
                     if (x[c] == 0) continue;
-                    cols.Add(weightCol[r * width + c]);
-                    coefs.Add(x[c]);
+                    UseDelta(cols, coefs, weightCol[r * width + c], x[c]);
                 }
-                cols.Add(biasCol[r]);
-                coefs.Add(1);
+                UseDelta(cols, coefs, biasCol[r], 1);
                 outputs[r] = new LinExpr([.. cols], [.. coefs], constant);
             }
             return outputs;
@@ -246,11 +255,9 @@ internal static class SymbolicEncoder
                 foreach ((int inputIndex, int tap) in taps)
                 {
                     if (x[inputIndex] == 0) continue;
-                    cols.Add(weightCol[o * perChannel + tap]);
-                    coefs.Add(x[inputIndex]);
+                    UseDelta(cols, coefs, weightCol[o * perChannel + tap], x[inputIndex]);
                 }
-                cols.Add(biasCol[o]);
-                coefs.Add(1);
+                UseDelta(cols, coefs, biasCol[o], 1);
                 result[o * conv.Positions + pos] = new LinExpr([.. cols], [.. coefs], constant);
             }
         return result;
@@ -278,11 +285,7 @@ internal static class SymbolicEncoder
                     coefs.Add(weight);
                 }
             }
-            if (biasCol[output] >= 0)
-            {
-                cols.Add(biasCol[output]);
-                coefs.Add(1);
-            }
+            if (biasCol[output] >= 0) UseDelta(cols, coefs, biasCol[output], 1);
             return new LinExpr([.. cols], [.. coefs], constant);
         }
         if (p.Conv is not { } conv)
@@ -298,6 +301,23 @@ internal static class SymbolicEncoder
             for (int pos = 0; pos < conv.Positions; pos++)
                 result[o * conv.Positions + pos] = Build(o, p.Bias[o], conv.Taps[pos].Select(t => (t.Input, p.Weight[o * perChannel + t.Tap])));
         return result;
+    }
+
+    /// <summary>A parameter change Δ = Δ⁺ − Δ⁻ as two adjacent columns in [0, bound], each costing its share of mean |Δ| in the objective (set later); returns Δ⁺'s column.</summary>
+    private static int AddDelta(LinearProgram lp, double bound)
+    {
+        int plus = lp.AddColumn(0, bound);
+        lp.AddColumn(0, bound);
+        return plus;
+    }
+
+    /// <summary>Appends coefficient·Δ to a row under construction.</summary>
+    private static void UseDelta(List<int> cols, List<double> coefs, int plus, double coefficient)
+    {
+        cols.Add(plus);
+        coefs.Add(coefficient);
+        cols.Add(plus + 1);
+        coefs.Add(-coefficient);
     }
 
     /// <summary>A bare column equal to <paramref name="e"/> (an auxiliary column and an equality row unless it already is one).</summary>
@@ -336,12 +356,12 @@ internal static class SymbolicEncoder
         switch (pattern)
         {
             case 1:
-                x = Materialise(lp, x, 0, double.PositiveInfinity);
+                x = Materialise(lp, x, options.SignMargin, double.PositiveInfinity);
                 break;
             case -1:
-                if (x.IsBareColumn) lp.LowerUpper(x.Cols[0], 0);
-                else if (options.LazySignRows) pending.Add(new PendingRow(x, double.NegativeInfinity, 0));
-                else AddRow(lp, x, double.NegativeInfinity, 0);
+                if (x.IsBareColumn) lp.LowerUpper(x.Cols[0], -options.SignMargin);
+                else if (options.LazySignRows) pending.Add(new PendingRow(x, double.NegativeInfinity, -options.SignMargin));
+                else AddRow(lp, x, double.NegativeInfinity, -options.SignMargin);
                 x = LinExpr.Const(0);
                 break;
             default:
@@ -407,8 +427,9 @@ internal static class SymbolicEncoder
     }
 
     /// <summary>
-    /// t + mean(u) with u ≥ |Δ| per parameter change and t ≥ u through one max per group (a weight row with its bias,
-    /// or one later layer's biases), so the L∞ column is not dense; optionally the same norms of the logit changes.
+    /// t + mean |Δ|: with Δ = Δ⁺ − Δ⁻ the L1 part is Σ(Δ⁺ + Δ⁻)/n in the objective (no rows; at an optimum one part is 0),
+    /// and t ≥ Δ⁺ + Δ⁻ through one maximum per group (a weight row with its bias, or one later layer's biases), so
+    /// the L∞ column is not dense. Optionally the same norms of the logit changes.
     /// </summary>
     private static void AddObjective(LinearProgram lp, List<(int Delta, int Group)> abs, int groups, EncodingOptions options,
         LinExpr[][] outputs, Network network64, Tensor vertices64, int layer, int end)
@@ -421,12 +442,11 @@ internal static class SymbolicEncoder
             lp.AddRow(0, double.PositiveInfinity, [linf, groupMax[g]], [1, -1]);
         }
         double mean = 1.0 / abs.Count;
-        foreach ((int delta, int group) in abs)
+        foreach ((int plus, int group) in abs)
         {
-            int u = lp.AddColumn(0, double.PositiveInfinity, mean);
-            lp.AddRow(0, double.PositiveInfinity, [u, delta], [1, -1]);
-            lp.AddRow(0, double.PositiveInfinity, [u, delta], [1, 1]);
-            lp.AddRow(0, double.PositiveInfinity, [groupMax[group], u], [1, -1]);
+            lp.SetCost(plus, mean);
+            lp.SetCost(plus + 1, mean);
+            lp.AddRow(0, double.PositiveInfinity, [groupMax[group], plus, plus + 1], [1, -1, -1]);
         }
         if (options.LogitChangeWeight <= 0) return;
         using var noGrad = no_grad();
