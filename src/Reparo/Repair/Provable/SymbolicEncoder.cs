@@ -65,6 +65,13 @@ internal sealed record EncodingOptions
 
     /// <summary>Tolerance for constant pre-activations that disagree with the required pattern.</summary>
     public double ConstantTolerance { get; init; } = 1e-9;
+
+    /// <summary>
+    /// Margin δ by which a variable ReLU pre-activation keeps its sign (on: ≥ δ, off: ≤ −δ) and a max-pool choice beats
+    /// the rest of its window. The LP's optimum leaves some vertices exactly on a boundary; without a margin, rounding
+    /// the repaired weights to float32 moves them across it and the verifier sees a polytope whose pattern changes.
+    /// </summary>
+    public double SignMargin { get; init; }
 }
 
 /// <summary>The result of encoding: the LP, which columns are parameter changes, rows held back, and each vertex's output as an expression.</summary>
@@ -336,12 +343,12 @@ internal static class SymbolicEncoder
         switch (pattern)
         {
             case 1:
-                x = Materialise(lp, x, 0, double.PositiveInfinity);
+                x = Materialise(lp, x, options.SignMargin, double.PositiveInfinity);
                 break;
             case -1:
-                if (x.IsBareColumn) lp.LowerUpper(x.Cols[0], 0);
-                else if (options.LazySignRows) pending.Add(new PendingRow(x, double.NegativeInfinity, 0));
-                else AddRow(lp, x, double.NegativeInfinity, 0);
+                if (x.IsBareColumn) lp.LowerUpper(x.Cols[0], -options.SignMargin);
+                else if (options.LazySignRows) pending.Add(new PendingRow(x, double.NegativeInfinity, -options.SignMargin));
+                else AddRow(lp, x, double.NegativeInfinity, -options.SignMargin);
                 x = LinExpr.Const(0);
                 break;
             default:
@@ -377,7 +384,7 @@ internal static class SymbolicEncoder
                                 if (difference.Constant < -options.ConstantTolerance) return "a max-pool choice before the repaired layer's reach cannot be kept";
                                 continue;
                             }
-                            AddRow(lp, difference, 0, double.PositiveInfinity);
+                            AddRow(lp, difference, options.SignMargin, double.PositiveInfinity);
                         }
                     output[o] = best;
                 }
