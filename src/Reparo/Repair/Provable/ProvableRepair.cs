@@ -38,7 +38,13 @@ public sealed record ProvableRepairOptions
     /// <summary>Weight of the logit-change norms on the repair vertices in the objective (a drawdown proxy; 0: off).</summary>
     public double LogitChangeWeight { get; init; }
 
-    /// <summary>How many times ε is multiplied by 10 and the LP re-solved when float32 rounding breaks a verified float64 margin.</summary>
+    /// <summary>
+    /// Margin by which every ReLU pre-activation the LP controls keeps its required sign (and every max-pool choice its
+    /// lead), so that rounding the repaired weights to float32 cannot flip a pattern the LP left exactly at zero.
+    /// </summary>
+    public double SignMargin { get; init; } = 1e-6;
+
+    /// <summary>How many times ε is multiplied by 10 and the LP re-solved when rounding the repaired weights to float32 breaks a margin that the LP's float64 solution meets.</summary>
     public int EpsilonRetries { get; init; } = 3;
 
     /// <summary>
@@ -148,13 +154,17 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             clock.Restart();
             Network candidate64 = PlainRepairedModel.ToFloat64(work64);
             Apply(candidate64, encoded.Deltas, solution.Values!);
+            // Whether the LP's solution itself, in float64 before its weights are rounded to float32, meets every margin:
+            // the verifier's float64 run of a plain network uses the rounded weights, so its margins show weight rounding
+            // too (a decoupled network keeps the float64 value weights, so the verifier's float64 margins tell).
+            bool? solutionHolds = decoupled ? null : MarginsPositive(candidate64, vertices64, labels);
             IRepairedModel model = decoupled ? new DecoupledNetwork(original, candidate64) : new PlainRepairedModel(ToFloat32(original, candidate64));
             if (!decoupled) candidate64.Dispose();
             encodeTime += clock.Elapsed.TotalSeconds;
             clock.Restart();
             VerificationReport report = RepairVerifier.Verify(model, set);
             double verifyTime = clock.Elapsed.TotalSeconds;
-            bool roundingOnly = !report.Verified && report.Regions.All(r => r.MarginFloat64 > 0 && r.LinearOnRegion != false);
+            bool roundingOnly = !report.Verified && (solutionHolds ?? report.Regions.All(r => r.MarginFloat64 > 0)) && report.Regions.All(r => r.LinearOnRegion != false);
             if (!report.Verified && roundingOnly && attempt < options.EpsilonRetries)
             {
                 notes.Add($"float32 rounding broke a margin at ε = {epsilon:G3}; re-solved with ε = {epsilon * 10:G3}");
@@ -191,7 +201,23 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         Decoupled = options.Variant == LpRepairVariant.Prdnn,
         LogitChangeWeight = options.LogitChangeWeight,
         LazySignRows = options.ConstraintGeneration,
+        SignMargin = options.SignMargin,
     };
+
+    /// <summary>Whether every vertex's required logit beats all others when the float64 network runs.</summary>
+    private static bool MarginsPositive(Network network64, Tensor vertices64, long[] labels)
+    {
+        using Tensor logits = network64.Logits(vertices64);
+        double[] values = logits.contiguous().data<double>().ToArray();
+        int classes = values.Length / labels.Length;
+        for (int v = 0; v < labels.Length; v++)
+        {
+            double target = values[v * classes + labels[v]];
+            for (int c = 0; c < classes; c++)
+                if (c != labels[v] && !(target > values[v * classes + c])) return false;
+        }
+        return true;
+    }
 
     private int ChooseLayer(Network network)
     {

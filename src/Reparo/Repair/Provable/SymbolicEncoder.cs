@@ -76,6 +76,13 @@ internal sealed record EncodingOptions
 
     /// <summary>Tolerance for constant pre-activations that disagree with the required pattern.</summary>
     public double ConstantTolerance { get; init; } = 1e-9;
+
+    /// <summary>
+    /// Margin δ by which a variable ReLU pre-activation keeps its sign (on: ≥ δ, off: ≤ −δ) and a max-pool choice beats
+    /// the rest of its window. The LP's optimum leaves some vertices exactly on a boundary; without a margin, rounding
+    /// the repaired weights to float32 moves them across it and the verifier sees a polytope whose pattern changes.
+    /// </summary>
+    public double SignMargin { get; init; }
 }
 
 /// <summary>The result of encoding: the LP, which columns are parameter changes, rows held back, and each vertex's output as an expression.</summary>
@@ -397,7 +404,7 @@ internal static class SymbolicEncoder
                                 if (difference.Constant < -options.ConstantTolerance) return "a max-pool choice before the repaired layer's reach cannot be kept";
                                 continue;
                             }
-                            AddRow(lp, difference, 0, double.PositiveInfinity);
+                            AddRow(lp, difference, options.SignMargin, double.PositiveInfinity);
                         }
                     output[o] = best;
                 }
