@@ -81,7 +81,7 @@ public class ProvableRepairTests
             NetworkLayer layer = network64.Layers[group.Key.Layer];
             Tensor p = group.Key.IsBias ? (layer.AsLinear?.bias ?? layer.AsConv2d!.bias)! : (layer.AsLinear?.weight ?? layer.AsConv2d!.weight)!;
             double[] data = Values(p);
-            foreach (ParameterDelta d in group) data[d.Index] += x[d.Column];
+            foreach (ParameterDelta d in group) data[d.Index] += d.ValueIn(x);
             using Tensor updated = tensor(data, ScalarType.Float64).reshape(p.shape);
             p.copy_(updated);
         }
@@ -445,7 +445,7 @@ public class ProvableRepairTests
         Assert.Equal(LpStatus.Optimal, solution.Status);
         double[] values = solution.Values!;
         Assert.True(encoded.Program.MaxViolation(values) < 1e-6, $"violation {encoded.Program.MaxViolation(values)}");
-        Assert.Contains(encoded.Deltas, d => Math.Abs(values[d.Column]) > 1e-3);
+        Assert.Contains(encoded.Deltas, d => Math.Abs(d.ValueIn(values)) > 1e-3);
         Assert.All(encoded.Deltas, d => Assert.True(d.Layer == k || (d.IsBias && d.Layer > k)));
 
         using Network repaired64 = PlainRepairedModel.ToFloat64(network);

@@ -77,12 +77,6 @@ public sealed class LinearProgram
         return copy;
     }
 
-    /// <summary>Raises a column's lower bound to at least <paramref name="value"/>.</summary>
-    public void RaiseLower(int col, double value) => colLower[col] = Math.Max(colLower[col], value);
-
-    /// <summary>Lowers a column's upper bound to at most <paramref name="value"/>.</summary>
-    public void LowerUpper(int col, double value) => colUpper[col] = Math.Min(colUpper[col], value);
-
     /// <summary>Sets a column's objective coefficient.</summary>
     public void SetCost(int col, double cost) => objective[col] = cost;
 

@@ -73,7 +73,6 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
 {
     private const int MaxGenerationRounds = 30;
     private const double GenerationSlack = 1e-7;
-    private const double PolytopeSignMargin = 1e-6;
 
     /// <inheritdoc />
     public string Name => options.Variant switch
@@ -122,7 +121,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 int next = NextAffine(work64, j);
                 ActivationPatterns slicePatterns = ActivationPatterns.Compute(work64, set, vertices64, region, j + 1, next);
                 if (PatternsHold(work64, vertices64, slicePatterns, j + 1, next)) continue;
-                EncodedProgram slice = SymbolicEncoder.Encode(work64, j, next, vertices64, labels, slicePatterns, Encoding(options.Epsilon, null, true) with { Specification = false, LaterBiases = false });
+                EncodedProgram slice = SymbolicEncoder.Encode(work64, j, next, vertices64, labels, slicePatterns, Encoding(options.Epsilon, null) with { Specification = false, LaterBiases = false });
                 encodeTime += clock.Elapsed.TotalSeconds;
                 if (slice.Conflict is not null) return Failed(RepairStatus.Infeasible, $"polytope slice at {work64.Layers[j].Name}: {slice.Conflict}");
                 (LpSolution s, int rounds) = SolveWithGeneration(slice);
@@ -140,7 +139,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             var clock = Stopwatch.StartNew();
             ActivationPatterns patterns = ActivationPatterns.Compute(original64 ?? work64, set, vertices64, region, k + 1, end);
             if (patterns.PinnedToZero > 0 && attempt == 0) notes.Add($"{patterns.PinnedToZero} pre-activations pinned to 0 at vertices shared by polytopes with different patterns");
-            EncodedProgram encoded = SymbolicEncoder.Encode(work64, k, end, vertices64, labels, patterns, Encoding(epsilon, rows, !set.IsPointSet));
+            EncodedProgram encoded = SymbolicEncoder.Encode(work64, k, end, vertices64, labels, patterns, Encoding(epsilon, rows));
             if (options.ExportLpPath is string path) ExportMps(encoded, path);
             encodeTime += clock.Elapsed.TotalSeconds;
             if (encoded.Conflict is not null) return Failed(RepairStatus.Infeasible, encoded.Conflict, encoded.Program.Size);
@@ -191,9 +190,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         }
     }
 
-    private EncodingOptions Encoding(double epsilon, (int, int)? rows, bool polytopes) => new()
+    private EncodingOptions Encoding(double epsilon, (int, int)? rows) => new()
     {
-        SignMargin = polytopes ? PolytopeSignMargin : 0,
         Bound = options.Bound,
         Epsilon = epsilon,
         Rows = rows,

@@ -67,13 +67,6 @@ internal sealed record EncodingOptions
     /// <summary>Keep pure sign rows of switched-off neurons out of the LP until violated.</summary>
     public bool LazySignRows { get; init; }
 
-    /// <summary>
-    /// Distance from zero that variable pre-activations must keep on their required side (on: ≥ m, off: ≤ −m). Used for
-    /// polytopes, whose vertices must share a pattern exactly: without it an interior-point solution within the solver's
-    /// feasibility tolerance can leave a pre-activation a hair on the wrong side, and the independent check rejects it.
-    /// </summary>
-    public double SignMargin { get; init; }
-
     /// <summary>Tolerance for constant pre-activations that disagree with the required pattern.</summary>
     public double ConstantTolerance { get; init; } = 1e-9;
 
@@ -333,8 +326,8 @@ internal static class SymbolicEncoder
         if (e.IsConstant) return e;
         if (e.IsBareColumn)
         {
-            lp.RaiseLower(e.Cols[0], lower);
-            lp.LowerUpper(e.Cols[0], upper);
+            // Never tighten a column's own bounds here: the column may stand for another neuron too.
+            if (lower > double.NegativeInfinity || upper < double.PositiveInfinity) AddRow(lp, e, lower, upper);
             return e;
         }
         int aux = lp.AddColumn(lower, upper);
@@ -366,15 +359,12 @@ internal static class SymbolicEncoder
                 x = Materialise(lp, x, options.SignMargin, double.PositiveInfinity);
                 break;
             case -1:
-                if (x.IsBareColumn) lp.LowerUpper(x.Cols[0], -options.SignMargin);
-                else if (options.LazySignRows) pending.Add(new PendingRow(x, double.NegativeInfinity, -options.SignMargin));
+                if (options.LazySignRows) pending.Add(new PendingRow(x, double.NegativeInfinity, -options.SignMargin));
                 else AddRow(lp, x, double.NegativeInfinity, -options.SignMargin);
                 x = LinExpr.Const(0);
                 break;
             default:
-                if (x.IsBareColumn) lp.RaiseLower(x.Cols[0], 0);
-                if (x.IsBareColumn) lp.LowerUpper(x.Cols[0], 0);
-                else AddRow(lp, x, 0, 0);
+                AddRow(lp, x, 0, 0);
                 x = LinExpr.Const(0);
                 break;
         }
