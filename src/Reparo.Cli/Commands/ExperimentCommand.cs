@@ -20,7 +20,7 @@ internal static class ExperimentCommand
 {
     private sealed record Run(string Experiment, string Model, string Note, RepairReport Report);
 
-    private sealed record Step(string Experiment, string Arch, int Epochs, string Layer, string RepairSet, string Method, string? Rows = null);
+    private sealed record Step(string Experiment, string Arch, int Epochs, string Layer, string RepairSet, string Method, (int Start, int End)? Rows = null);
 
     public static Command Create(CliContext cli)
     {
@@ -59,14 +59,14 @@ internal static class ExperimentCommand
                 var settings = new RepairSettings
                 {
                     Layer = step.Layer,
-                    Rows = step.Rows is null ? null : (int.Parse(step.Rows.Split(':')[0], CultureInfo.InvariantCulture), int.Parse(step.Rows.Split(':')[1], CultureInfo.InvariantCulture)),
+                    Rows = step.Rows,
                     Solver = new Repair.Provable.LpSolverOptions { Threads = parse.GetValue(solverThreads), TimeLimitSeconds = 1800 },
                     Seed = run.Seed,
                 };
-                run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] {step.Experiment}: {step.Method} on {step.Arch} at {step.Layer}{(step.Rows is null ? "" : $" rows {step.Rows}")}, {step.RepairSet}");
+                run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] {step.Experiment}: {step.Method} on {step.Arch} at {step.Layer}{(step.Rows is null ? "" : $" rows {step.Rows.Value.Start}:{step.Rows.Value.End}")}, {step.RepairSet}");
                 RepairResult result = RepairMethods.Create(step.Method, settings).Repair(problem);
                 RepairReport report = RepairReport.Create(problem, result);
-                runs.Add(new Run(step.Experiment, step.Arch, step.Rows is null ? "" : $"rows {step.Rows}", report));
+                runs.Add(new Run(step.Experiment, step.Arch, step.Rows is { } rows ? $"rows {rows.Start}:{rows.End}" : "", report));
                 run.Note($"    {report.Status}, efficacy {report.Efficacy:P1}, drawdown {report.Drawdown:P2}, generalisation {report.Generalization:+0.00%;-0.00%}, {report.TimeS.Total:F1} s");
             }
             string command = "./reparo experiment provable" + (small ? " --quick" : "") + $" --threads {run.Threads}";
@@ -93,7 +93,7 @@ internal static class ExperimentCommand
         foreach (string m in methods) yield return new Step("Exp. 1 (fog point repair)", "mlp:200x9", 10, "fc7", "fog:3:100", m);
         foreach (int n in new[] { 10, 25, 50, 100, 200 }) yield return new Step("Exp. 1 sizes", "mlp:100x3", 10, "fc2", $"fog:3:{n}", "provable");
         yield return new Step("Exp. 3 (rotation polytopes)", "mlp:100x9", 10, "fc1", "rotations:-30:30:7:5", "provable");
-        yield return new Step("CNN", "cnn", 10, "conv2", "fog:3:10", "provable", "0:4");
+        yield return new Step("CNN", "cnn", 10, "conv2", "fog:3:10", "provable", (0, 4));
         yield return new Step("CNN", "cnn", 10, "fc1", "fog:3:10", "provable");
     }
 

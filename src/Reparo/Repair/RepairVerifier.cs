@@ -76,7 +76,8 @@ public static class RepairVerifier
         return new VerificationReport(checks, (double)passedCount / checks.Length, passedCount == checks.Length, note);
     }
 
-    private static double[] Margins(Tensor logits, int[] region, RepairSet set)
+    /// <summary>Per region, the smallest (required logit − largest other logit) over its vertices.</summary>
+    internal static double[] Margins(Tensor logits, int[] region, RepairSet set)
     {
         double[] values = logits.to(ScalarType.Float64).data<double>().ToArray();
         int classes = (int)logits.shape[1];

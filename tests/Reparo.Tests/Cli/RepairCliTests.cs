@@ -7,13 +7,7 @@ namespace Reparo.Tests.Cli;
 
 public class RepairCliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 
     /// <summary>An untrained digits MLP saved to disk, and a repair-set file asking three test digits for the class after the predicted one.</summary>
     private static (string Model, string RepairFile) Setup(TempFolder dir)

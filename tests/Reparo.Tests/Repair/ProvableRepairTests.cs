@@ -98,13 +98,7 @@ public class ProvableRepairTests
     private static string Explain(RepairResult result) =>
         string.Join(Environment.NewLine, [result.Message, .. (result.Verification?.Regions ?? []).Select(r => r.ToString()), .. result.Notes]);
 
-    private static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Out, string Err) Cli(params string[] args) => Tests.Cli.CliRunner.Run(args);
 
     /// <summary>A model that computes float32 logits with one network and float64 logits with another (float64) one.</summary>
     private sealed class TwoPrecisionModel(Network float32, Network float64) : IRepairedModel

@@ -156,7 +156,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             // Whether the LP's solution itself, in float64 before its weights are rounded to float32, meets every margin:
             // the verifier's float64 run of a plain network uses the rounded weights, so its margins show weight rounding
             // too (a decoupled network keeps the float64 value weights, so the verifier's float64 margins tell).
-            bool? solutionHolds = decoupled ? null : MarginsPositive(candidate64, vertices64, labels);
+            bool? solutionHolds = decoupled ? null : RepairVerifier.Margins(candidate64.Logits(vertices64), region, set).All(m => m > 0);
             IRepairedModel model = decoupled ? new DecoupledNetwork(original, candidate64) : new PlainRepairedModel(ToFloat32(original, candidate64));
             if (!decoupled) candidate64.Dispose();
             encodeTime += clock.Elapsed.TotalSeconds;
@@ -201,21 +201,6 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         LazySignRows = options.ConstraintGeneration,
         SignMargin = options.SignMargin,
     };
-
-    /// <summary>Whether every vertex's required logit beats all others when the float64 network runs.</summary>
-    private static bool MarginsPositive(Network network64, Tensor vertices64, long[] labels)
-    {
-        using Tensor logits = network64.Logits(vertices64);
-        double[] values = logits.contiguous().data<double>().ToArray();
-        int classes = values.Length / labels.Length;
-        for (int v = 0; v < labels.Length; v++)
-        {
-            double target = values[v * classes + labels[v]];
-            for (int c = 0; c < classes; c++)
-                if (c != labels[v] && !(target > values[v * classes + c])) return false;
-        }
-        return true;
-    }
 
     private int ChooseLayer(Network network)
     {
