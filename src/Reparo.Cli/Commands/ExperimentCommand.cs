@@ -52,7 +52,9 @@ internal static class ExperimentCommand
             }
             var runs = new List<Run>();
             var clock = Stopwatch.StartNew();
-            foreach (Step step in Plan(small))
+            string command = "./reparo experiment provable" + (small ? " --quick" : "") + $" --threads {run.Threads}";
+            List<Step> steps = [.. Plan(small)];
+            foreach (Step step in steps)
             {
                 Network network = Model(step.Arch, step.Epochs);
                 RepairProblem problem = RepairSetSpec.Build(step.RepairSet, network, splits, run.Seed);
@@ -68,8 +70,10 @@ internal static class ExperimentCommand
                 RepairReport report = RepairReport.Create(problem, result);
                 runs.Add(new Run(step.Experiment, step.Arch, step.Rows is { } rows ? $"rows {rows.Start}:{rows.End}" : "", report));
                 run.Note($"    {report.Status}, efficacy {report.Efficacy:P1}, drawdown {report.Drawdown:P2}, generalisation {report.Generalization:+0.00%;-0.00%}, {report.TimeS.Total:F1} s");
+                // A long run keeps its finished rows on disk, marked as partial, so an interruption loses one step at most.
+                if (parse.GetValue(markdown) is string partialPath && runs.Count < steps.Count)
+                    AtomicFile.WriteAllText(partialPath, Markdown(runs, command, run.Threads, clock.Elapsed.TotalMinutes, $"{runs.Count} of {steps.Count} steps"));
             }
-            string command = "./reparo experiment provable" + (small ? " --quick" : "") + $" --threads {run.Threads}";
             string text = Markdown(runs, command, run.Threads, clock.Elapsed.TotalMinutes);
             run.Out.WriteLine(text);
             if (parse.GetValue(markdown) is string path) AtomicFile.WriteAllText(path, text);
@@ -97,13 +101,14 @@ internal static class ExperimentCommand
         yield return new Step("CNN", "cnn", 10, "fc1", "fog:3:10", "provable");
     }
 
-    private static string Markdown(IReadOnlyList<Run> runs, string command, int threads, double minutes)
+    private static string Markdown(IReadOnlyList<Run> runs, string command, int threads, double minutes, string? partial = null)
     {
         string P(double v) => double.IsNaN(v) ? "–" : v.ToString("0.00%", CultureInfo.InvariantCulture);
         string G(double v) => v.ToString("G3", CultureInfo.InvariantCulture);
         var text = new StringBuilder();
         text.AppendLine("# Provable repair experiments (APRNN protocol on Fashion-MNIST)");
         text.AppendLine();
+        if (partial is not null) text.AppendLine($"**Partial: the run was still going ({partial} done).**").AppendLine();
         text.AppendLine($"Produced by `{command}` on {DateTime.UtcNow:yyyy-MM-dd} ({threads} threads, {minutes:F1} min in all). Solver: HiGHS interior point without crossover (OR-Tools 9.15).");
         text.AppendLine("Efficacy is the independent verifier's (float32 and float64 re-run of every point or vertex); drawdown is clean test accuracy before − after");
         text.AppendLine("(test set without the repair images); generalisation is the accuracy gain on the rest of the corrupted test set (for rotations: the same images rotated every 0.1°, vertex angles excluded).");

@@ -1,0 +1,93 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Reparo.Models;
+
+/// <summary>
+/// A Linear or Conv2d module anywhere in a <see cref="Network"/> — a top-level layer (<c>fc1</c>, <c>conv2</c>) or one
+/// nested in a block (<c>block1.conv1</c>, <c>block2.fc1</c>). Attribution at a layer, rank-one edits and layer
+/// heuristics all address layers this way, so nested layers (residual and transformer blocks) are first-class.
+/// </summary>
+/// <param name="Name">Dotted module path, e.g. <c>fc1</c> or <c>block1.conv2</c>.</param>
+/// <param name="Module">The module (a <see cref="Linear"/> or a <see cref="Conv2d"/>).</param>
+public sealed record AffineSite(string Name, nn.Module<Tensor, Tensor> Module)
+{
+    /// <summary>The Linear module, when this site is one.</summary>
+    public Linear? AsLinear => Module as Linear;
+
+    /// <summary>The Conv2d module, when this site is one.</summary>
+    public Conv2d? AsConv2d => Module as Conv2d;
+
+    /// <summary>The weight: (out, in) for Linear, (out, in, kh, kw) for Conv2d.</summary>
+    public Tensor Weight => AsLinear?.weight ?? AsConv2d!.weight!;
+
+    /// <summary>The bias, if the module has one.</summary>
+    public Tensor? Bias => AsLinear is { } linear ? linear.bias : AsConv2d!.bias;
+
+    /// <summary>Number of weight entries (what a per-parameter score divides by).</summary>
+    public long WeightCount => Weight.numel();
+}
+
+/// <summary>Finds <see cref="AffineSite"/>s and runs a network while reading or replacing one site's output (forward hooks).</summary>
+public static class AffineSites
+{
+    /// <summary>Every Linear and Conv2d of the network, in forward order for sequential networks.</summary>
+    public static IReadOnlyList<AffineSite> Of(Network network) =>
+        [.. network.named_modules()
+            .Where(m => m.module is Linear or Conv2d)
+            .Select(m => new AffineSite(m.name, (nn.Module<Tensor, Tensor>)m.module))];
+
+    /// <summary>The site with this dotted name (case-insensitive); an unknown name lists the sites.</summary>
+    public static AffineSite Find(Network network, string name)
+    {
+        IReadOnlyList<AffineSite> sites = Of(network);
+        return sites.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase))
+            ?? throw new ReparoInputException($"no Linear or Conv2d layer '{name}'; editable layers are {string.Join(", ", sites.Select(s => s.Name))}");
+    }
+
+    /// <summary>Runs the whole network on <paramref name="x"/> and returns its output with the site's input and output (gradients flow if enabled).</summary>
+    public static (Tensor Output, Tensor SiteInput, Tensor SiteOutput) Capture(Network network, AffineSite site, Tensor x)
+    {
+        Tensor? input = null, output = null;
+        var hook = site.Module.register_forward_hook((_, i, o) =>
+        {
+            // Taken out of the network's dispose scopes: the caller owns them.
+            input = i.DetachFromDisposeScope();
+            output = o.DetachFromDisposeScope();
+            return o;
+        });
+        Tensor result;
+        try
+        {
+            result = network.call(x);
+        }
+        finally
+        {
+            hook.remove();
+        }
+        if (input is null || output is null) throw new InvalidOperationException($"layer '{site.Name}' was not reached by the forward pass");
+        return (result, input, output);
+    }
+
+    /// <summary>Runs the whole network on <paramref name="x"/> with the site's output replaced by <paramref name="replace"/>(its computed output).</summary>
+    public static Tensor RunReplacing(Network network, AffineSite site, Tensor x, Func<Tensor, Tensor> replace)
+    {
+        bool reached = false;
+        var hook = site.Module.register_forward_hook((_, _, o) =>
+        {
+            reached = true;
+            return replace(o);
+        });
+        Tensor result;
+        try
+        {
+            result = network.call(x);
+        }
+        finally
+        {
+            hook.remove();
+        }
+        if (!reached) throw new InvalidOperationException($"layer '{site.Name}' was not reached by the forward pass");
+        return result;
+    }
+}
