@@ -90,4 +90,33 @@ public static class AffineSites
         if (!reached) throw new InvalidOperationException($"layer '{site.Name}' was not reached by the forward pass");
         return result;
     }
+
+    /// <summary>
+    /// Runs the whole network on <paramref name="x"/> as if the site's weight were <paramref name="weight"/> (same shape;
+    /// the bias is kept). Gradients flow into <paramref name="weight"/>, so a weight change can be optimised without
+    /// touching the module.
+    /// </summary>
+    public static Tensor RunWithWeight(Network network, AffineSite site, Tensor x, Tensor weight)
+    {
+        if (!weight.shape.SequenceEqual(site.Weight.shape)) throw new ArgumentException($"weight of shape [{string.Join(",", weight.shape)}] for layer '{site.Name}' of shape [{string.Join(",", site.Weight.shape)}]");
+        bool reached = false;
+        var hook = site.Module.register_forward_hook((_, input, _) =>
+        {
+            reached = true;
+            if (site.AsLinear is not null) return nn.functional.linear(input, weight, site.Bias);
+            Conv2d conv = site.AsConv2d!;
+            return nn.functional.conv2d(input, weight, site.Bias, conv.stride, conv.padding, conv.dilation, conv.groups);
+        });
+        Tensor result;
+        try
+        {
+            result = network.call(x);
+        }
+        finally
+        {
+            hook.remove();
+        }
+        if (!reached) throw new InvalidOperationException($"layer '{site.Name}' was not reached by the forward pass");
+        return result;
+    }
 }

@@ -1,0 +1,100 @@
+using Reparo.Models;
+using static TorchSharp.torch;
+
+namespace Reparo.Repair.Editing;
+
+/// <summary>
+/// The second moment C = E[k kᵀ] of a layer's keys over data (Yang et al., CVPR'26, Sec. 3: the metric of the rank-one
+/// edit), estimated in float64 with a ridge term λ·tr(C)/d·I so it is invertible; kept per (layer, key kind) so each is
+/// estimated once per run.
+/// </summary>
+public sealed class KeyStatistics : IDisposable
+{
+    private readonly Dictionary<(string Site, KeyKind Kind), Tensor> moments = [];
+    private readonly Network network;
+    private readonly Tensor inputs;
+
+    /// <summary>Statistics of <paramref name="network"/>'s keys over <paramref name="inputs"/> (e.g. clean training images).</summary>
+    /// <param name="network">The model (its weights before layer k matter, so statistics are dropped when an edit changes them: see <see cref="Invalidate"/>).</param>
+    /// <param name="inputs">The inputs the moments are taken over.</param>
+    /// <param name="ridge">λ, relative to the mean eigenvalue tr(C)/d.</param>
+    /// <param name="batchSize">Inputs per forward pass.</param>
+    public KeyStatistics(Network network, Tensor inputs, double ridge = 1e-3, int batchSize = 500)
+    {
+        if (!(ridge > 0) || !double.IsFinite(ridge)) throw new ReparoInputException($"the ridge must be positive, got {ridge}");
+        this.network = network;
+        this.inputs = inputs;
+        Ridge = ridge;
+        BatchSize = batchSize;
+    }
+
+    /// <summary>λ, relative to the mean eigenvalue of C.</summary>
+    public double Ridge { get; }
+
+    /// <summary>Inputs per forward pass.</summary>
+    public int BatchSize { get; }
+
+    /// <summary>C (d × d, float64, ridge included) for the layer's keys; computed on first use.</summary>
+    public Tensor SecondMoment(AffineSite site, KeyKind kind)
+    {
+        kind = LayerKeys.Resolve(site, kind);
+        if (moments.TryGetValue((site.Name, kind), out Tensor? known)) return known;
+        Tensor c = Estimate(site, kind);
+        moments[(site.Name, kind)] = c;
+        return c;
+    }
+
+    /// <summary>Forgets the moments of every layer that reads <paramref name="edited"/>'s output (all layers after it, conservatively: all others).</summary>
+    public void Invalidate(AffineSite edited)
+    {
+        foreach (var key in moments.Keys.Where(k => k.Site != edited.Name).ToList())
+        {
+            moments[key].Dispose();
+            moments.Remove(key);
+        }
+    }
+
+    private Tensor Estimate(AffineSite site, KeyKind kind)
+    {
+        bool wasTraining = network.training;
+        network.eval();
+        try
+        {
+            using var noGrad = no_grad();
+            Tensor? sum = null;
+            long count = 0;
+            for (long start = 0; start < inputs.shape[0]; start += BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                Tensor batch = inputs.narrow(0, start, Math.Min(BatchSize, inputs.shape[0] - start));
+                (_, Tensor siteInput, Tensor siteOutput) = AffineSites.Capture(network, site, batch);
+                using (siteInput)
+                using (siteOutput)
+                {
+                    Tensor keys = LayerKeys.Keys(site, kind, siteInput);
+                    count += keys.shape[0];
+                    Tensor part = keys.t().matmul(keys);
+                    if (sum is null) sum = part.MoveToOuterDisposeScope();
+                    else sum.add_(part);
+                }
+            }
+            if (sum is null || count == 0) throw new ReparoInputException("key statistics need at least one input");
+            sum.div_(count);
+            long d = sum.shape[0];
+            double scale = sum.diagonal().sum().item<double>() / d;
+            sum.add_(eye(d, dtype: ScalarType.Float64).mul(Ridge * Math.Max(scale, 1e-12)));
+            return sum;
+        }
+        finally
+        {
+            network.train(wasTraining);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (Tensor t in moments.Values) t.Dispose();
+        moments.Clear();
+    }
+}
