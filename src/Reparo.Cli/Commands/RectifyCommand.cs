@@ -1,0 +1,99 @@
+using System.CommandLine;
+using Reparo.Data;
+using Reparo.Evaluation;
+using Reparo.Localisation;
+using Reparo.Models;
+using Reparo.Repair.Editing;
+using Spectre.Console;
+
+namespace Reparo.Cli.Commands;
+
+/// <summary>
+/// <c>reparo rectify --model M --data D --pairs trojan:1 --mode dynamic|static --layer auto|K --budget 0.01 --out M2 --json R</c>:
+/// attribution-guided rectification (Yang et al., CVPR'26) of a Trojan, spurious-correlation or feature-leakage model from
+/// n cleansed pairs drawn from the validation split, with before/after measurements on the test split.
+/// </summary>
+internal static class RectifyCommand
+{
+    /// <summary>The options that tune a rectification (shared with the experiment).</summary>
+    internal sealed class RectifyArguments
+    {
+        public Option<RectifyMode> Mode { get; } = new("--mode") { Description = "dynamic (localise → edit → check, with rollback) or static (one edit at the last feature layer)", DefaultValueFactory = _ => RectifyMode.Dynamic };
+        public Option<string> Layer { get; } = new("--layer") { Description = "auto (localise by editability) or a layer's dotted name (fc1, block1.conv2)", DefaultValueFactory = _ => "auto", HelpName = "auto|NAME" };
+        public Option<double> Budget { get; } = new("--budget") { Description = "ε: most held-out accuracy the edits may cost (0.01 = 1 point)", DefaultValueFactory = _ => 0.01 };
+        public Option<double> Gap { get; } = new("--gap") { Description = "δ: stop once the pairs' clean/corrupted prediction gap (total variation) is at most this", DefaultValueFactory = _ => 0.05 };
+        public Option<int> MaxRounds { get; } = new("--max-rounds") { Description = "Most rounds of the dynamic loop", DefaultValueFactory = _ => 5 };
+        public Option<EditabilityScore> Score { get; } = new("--score") { Description = "Editability score: raw or perparameter", DefaultValueFactory = _ => EditabilityScore.Raw };
+        public Option<EditSolver> Solver { get; } = new("--solver") { Description = "Edit solver: auto, closedform, leastsquares or iterative", DefaultValueFactory = _ => EditSolver.Auto };
+        public Option<KeyKind> Keys { get; } = new("--keys") { Description = "Keys: auto, vector, patch or channel", DefaultValueFactory = _ => KeyKind.Auto };
+        public Option<int> IgSteps { get; } = new("--ig-steps") { Description = "Layer-IG steps for localisation", DefaultValueFactory = _ => 16 };
+        public Option<int> StatisticsSamples { get; } = new("--statistics-samples") { Description = "Clean training images the key second moments are estimated on", DefaultValueFactory = _ => 4000 };
+
+        public void AddTo(Command command)
+        {
+            foreach (Option option in new Option[] { Mode, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, IgSteps, StatisticsSamples }) command.Options.Add(option);
+        }
+
+        public RectifyOptions Read(ParseResult parse) => new(parse.GetValue(Mode), parse.GetValue(Layer)!, parse.GetValue(Budget), parse.GetValue(Gap),
+            parse.GetValue(MaxRounds), parse.GetValue(Score), parse.GetValue(IgSteps), new EditOptions(parse.GetValue(Keys), parse.GetValue(Solver)));
+    }
+
+    public static Command Create(CliContext cli)
+    {
+        var model = new Option<string>("--model") { Description = "The model file (trained with reparo train --poison, or give --poison)", Required = true, HelpName = "PATH" };
+        var pairs = new Option<string>("--pairs") { Description = "Cleansed pairs: trojan:N, spurious:N or block:N (drawn from the validation split)", Required = true, HelpName = "KIND:N" };
+        var poison = new Option<string?>("--poison") { Description = $"The model's poisoning when its file does not record it: {PoisonSpec.SpecHelp}", HelpName = "SPEC" };
+        var output = new Option<string?>("--out") { Description = "Write the rectified model here", HelpName = "PATH" };
+        var data = new DataArguments();
+        var arguments = new RectifyArguments();
+        var command = new Command("rectify", "Remove a Trojan, spurious correlation or feature leakage with rank-one edits from a few cleansed pairs") { model, pairs, poison, output };
+        data.AddTo(command);
+        arguments.AddTo(command);
+        command.SetAction(parse =>
+        {
+            CommandRun run = cli.Start(parse);
+            string modelPath = parse.GetValue(model)!;
+            string? outPath = parse.GetValue(output);
+            if (outPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(modelPath)) throw new ReparoInputException("--out must not overwrite the input model");
+            RectifyOptions options = arguments.Read(parse);
+            Network network = ModelFile.Load(modelPath);
+            PoisonSpec spec = PoisonSpec.Parse(parse.GetValue(poison) ?? network.Provenance.Poison
+                ?? throw new ReparoInputException($"{modelPath} records no poisoning; pass --poison SPEC"));
+            int n = RectificationRun.ParsePairs(parse.GetValue(pairs)!, spec);
+            DataSplits splits = PoisonSpec.PrepareForModel(data.Load(parse, network), network, spec);
+            RectificationRun result = RectificationRun.Execute(network, spec, splits, n, options, parse.GetValue(arguments.StatisticsSamples), run.Seed);
+            Print(run.Out, result);
+            if (outPath is not null)
+            {
+                ModelFile.Save(result.Rectification.Network, outPath);
+                run.Out.WriteLine($"rectified model written to {outPath}");
+            }
+            run.WriteJson(result.Report(outPath));
+            return CliApp.Success;
+        });
+        return command;
+    }
+
+    internal static void Print(IAnsiConsole console, RectificationRun r)
+    {
+        var table = new Table().AddColumns("measure", "before", "after");
+        table.AddRow("clean test accuracy", $"{r.Before.Accuracy:P2}", $"{r.After.Accuracy:P2}");
+        if (r.Before.Asr is double asr) table.AddRow("attack success rate", $"{asr:P2}", $"{r.After.Asr:P2}");
+        if (r.Before.AsrByCorner is { } corners)
+            foreach ((string corner, double value) in corners) table.AddRow($"  ASR, trigger {corner}", $"{value:P2}", $"{r.After.AsrByCorner![corner]:P2}");
+        if (r.Before.SpuriousDeviation is double dev)
+        {
+            table.AddRow("accuracy, other classes clean", $"{r.Before.OthersAccuracy:P2}", $"{r.After.OthersAccuracy:P2}");
+            table.AddRow("accuracy, with artifact", $"{r.Before.ArtifactAccuracy:P2}", $"{r.After.ArtifactAccuracy:P2}");
+            table.AddRow("spurious deviation", $"{dev:P2}", $"{r.After.SpuriousDeviation:P2}");
+        }
+        if (r.Before.Leakage is double leak) table.AddRow("leakage (IG mass on null block)", $"{leak:P2}", $"{r.After.Leakage:P2}");
+        table.AddRow("held-out accuracy", $"{r.Rectification.HeldOutAccuracyBefore:P2}", $"{r.Rectification.HeldOutAccuracyAfter:P2}");
+        table.AddRow("pair gap", $"{r.Rectification.GapBefore:G3}", $"{r.Rectification.GapAfter:G3}");
+        console.Write(table);
+        foreach (RectificationRound round in r.Rectification.Rounds)
+            console.MarkupLine(Markup.Escape($"round {round.Round}: {round.Layer} ({round.Solver}, ‖ΔW‖ {round.DeltaNorm:G3}) gap {round.GapBefore:G3} → {round.GapAfter:G3}, held-out {round.HeldOutAccuracy:P2}, {(round.Kept ? "kept" : "rolled back")}"));
+        RectifyTiming t = r.Rectification.Time;
+        console.MarkupLine(Markup.Escape($"layers {string.Join(", ", r.Rectification.Layers)}; stopped: {r.Rectification.StopReason}; localise + edit {t.LocaliseAndEdit:F2} s (statistics {t.Statistics:F2} s, evaluation {t.Evaluate:F2} s, total {t.Total:F2} s)"));
+    }
+}

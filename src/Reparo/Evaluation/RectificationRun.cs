@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Reparo.Data;
+using Reparo.Models;
+using Reparo.Repair;
+using Reparo.Repair.Editing;
+using Reparo.Repair.Remediation;
+using static TorchSharp.torch;
+
+namespace Reparo.Evaluation;
+
+/// <summary>
+/// One rectification benchmark run: draw n cleansed pairs from the validation split, rectify (or fine-tune, the
+/// baseline), and measure the model before and after on the test split. Shared by <c>reparo rectify</c>, the
+/// experiment and the demo.
+/// </summary>
+public sealed partial class RectificationRun
+{
+    private RectificationRun(PoisonSpec spec, int pairs, string method, RectificationMeasures before, RectificationMeasures after, RectificationResult rectification)
+    {
+        Spec = spec;
+        Pairs = pairs;
+        Method = method;
+        Before = before;
+        After = after;
+        Rectification = rectification;
+    }
+
+    /// <summary>The model's poisoning.</summary>
+    public PoisonSpec Spec { get; }
+
+    /// <summary>Number of cleansed pairs.</summary>
+    public int Pairs { get; }
+
+    /// <summary><c>static</c>, <c>dynamic</c> or <c>ft</c>.</summary>
+    public string Method { get; }
+
+    /// <summary>Measurements before.</summary>
+    public RectificationMeasures Before { get; }
+
+    /// <summary>Measurements after.</summary>
+    public RectificationMeasures After { get; }
+
+    /// <summary>The rectification (for fine-tuning: one pseudo-round over all layers).</summary>
+    public RectificationResult Rectification { get; }
+
+    /// <summary>Parses <c>trojan:N</c>, <c>spurious:N</c> or <c>block:N</c> and checks it fits the model's poisoning.</summary>
+    public static int ParsePairs(string text, PoisonSpec spec)
+    {
+        Match m = PairsPattern().Match(text.Trim().ToLowerInvariant());
+        if (!m.Success) throw new ReparoInputException($"bad pairs '{text}'; expected trojan:N, spurious:N or block:N");
+        string kind = m.Groups[1].Value;
+        int n = int.Parse(m.Groups[2].Value);
+        if (n < 1 || n > 1000) throw new ReparoInputException($"pairs: n must be 1 to 1000, got {n}");
+        bool fits = kind switch { "trojan" => spec.IsTrojan, "spurious" => spec.Kind == PoisonKind.Spurious, _ => spec.Kind == PoisonKind.Block };
+        if (!fits) throw new ReparoInputException($"pairs '{text}' do not fit a model poisoned with {spec}");
+        return n;
+    }
+
+    /// <summary>Rectifies with <paramref name="options"/> and measures before and after.</summary>
+    /// <param name="network">The poisoned model (not modified).</param>
+    /// <param name="spec">Its poisoning.</param>
+    /// <param name="splits">Clean splits prepared for the model (block-transformed for block models).</param>
+    /// <param name="pairs">Number of cleansed pairs, drawn from the validation split.</param>
+    /// <param name="options">Rectification options.</param>
+    /// <param name="statisticsSamples">Training images for the key second moments.</param>
+    /// <param name="seed">Seed of the pair and held-out draws.</param>
+    public static RectificationRun Execute(Network network, PoisonSpec spec, DataSplits splits, int pairs, RectifyOptions options, int statisticsSamples, int seed)
+    {
+        (CleansedPairs drawn, Dataset heldOut) = Draw(spec, splits, pairs, seed);
+        RectificationMeasures before = RectificationMetrics.Measure(network, spec, splits.Test);
+        Tensor statisticsInputs = splits.Train.X.narrow(0, 0, Math.Min(statisticsSamples, splits.Train.Count));
+        RectificationResult result = Rectifier.Rectify(network, drawn.Corrupted, drawn.Clean, drawn.Labels, heldOut, statisticsInputs, options);
+        RectificationMeasures after = RectificationMetrics.Measure(result.Network, spec, splits.Test);
+        return new RectificationRun(spec, pairs, options.Mode.ToString().ToLowerInvariant(), before, after, result);
+    }
+
+    /// <summary>
+    /// The fine-tuning baseline with the same pairs: all layers, Adam (learning rate 1e-4), on the corrupted inputs and
+    /// their clean twins with the true labels, until every one is classified correctly (at most 200 steps).
+    /// </summary>
+    public static RectificationRun FineTune(Network network, PoisonSpec spec, DataSplits splits, int pairs, int seed)
+    {
+        (CleansedPairs drawn, Dataset heldOut) = Draw(spec, splits, pairs, seed);
+        RectificationMeasures before = RectificationMetrics.Measure(network, spec, splits.Test);
+        var clock = Stopwatch.StartNew();
+        Tensor inputs = cat([drawn.Corrupted, drawn.Clean], 0);
+        Tensor labels = tensor(drawn.Labels.Concat(drawn.Labels).ToArray());
+        var points = new Dataset("cleansed pairs", inputs, labels, splits.Test.ClassNames, splits.Test.Kind);
+        var problem = new RepairProblem(network, RepairSet.FromPoints(points, [.. Enumerable.Range(0, points.Count)], $"{pairs} cleansed pairs"), heldOut, null);
+        RepairResult repaired = new FineTuneRepair(new FineTuneOptions("all", LearningRate: 1e-4, MaxSteps: 200, Seed: seed)).Repair(problem);
+        Network tuned = repaired.Model?.PlainNetwork ?? throw new ReparoInputException($"fine-tuning failed: {repaired.Message}");
+        double seconds = clock.Elapsed.TotalSeconds;
+        double accuracyBefore = Training.Evaluator.Accuracy(network, heldOut), accuracyAfter = Training.Evaluator.Accuracy(tuned, heldOut);
+        double gapBefore = Rectifier.PairGap(network, drawn.Corrupted, drawn.Clean), gapAfter = Rectifier.PairGap(tuned, drawn.Corrupted, drawn.Clean);
+        var round = new RectificationRound(1, "all", [], gapBefore, gapAfter, accuracyAfter, accuracyBefore - accuracyAfter, true, "adam", double.NaN, 0, seconds, 0);
+        var result = new RectificationResult(tuned, [round], accuracyBefore, accuracyAfter, gapBefore, gapAfter, repaired.Message, new RectifyTiming(0, 0, seconds, 0, seconds));
+        RectificationMeasures after = RectificationMetrics.Measure(tuned, spec, splits.Test);
+        return new RectificationRun(spec, pairs, "ft", before, after, result);
+    }
+
+    /// <summary>The JSON report (<c>layers, asr_before, asr_after, accuracy_before, accuracy_after, time_s</c> and the details).</summary>
+    public RectificationReport Report(string? output = null) => new(Method, Spec.ToString(), Pairs, Rectification.Layers,
+        Before.Asr, After.Asr, Before.Accuracy, After.Accuracy, Rectification.Time.Total, Before, After,
+        Rectification.HeldOutAccuracyBefore, Rectification.HeldOutAccuracyAfter, Rectification.GapBefore, Rectification.GapAfter,
+        Rectification.StopReason, Rectification.Rounds, Rectification.Time, output);
+
+    private static (CleansedPairs Pairs, Dataset HeldOut) Draw(PoisonSpec spec, DataSplits splits, int pairs, int seed)
+    {
+        if (splits.Validation.Count == 0) throw new ReparoInputException("rectification draws its pairs and held-out check from the validation split, which is empty");
+        CleansedPairs drawn = Poisoning.Pairs(spec, splits.Validation, pairs, seed);
+        // The held-out accuracy check uses the validation images that are not pair images.
+        var used = new HashSet<int>(drawn.SourceIds);
+        int[] rest = [.. Enumerable.Range(0, splits.Validation.Count).Where(i => !used.Contains(splits.Validation.SourceIndices[i]))];
+        return (drawn, splits.Validation.Subset(rest, "held-out"));
+    }
+
+    [GeneratedRegex(@"^(trojan|spurious|block):(\d+)$")]
+    private static partial Regex PairsPattern();
+}
+
+/// <summary>The JSON of one rectification run.</summary>
+/// <param name="Method">static, dynamic or ft.</param>
+/// <param name="Poison">The model's poisoning.</param>
+/// <param name="Pairs">Number of cleansed pairs.</param>
+/// <param name="Layers">Layers edited (kept rounds).</param>
+/// <param name="AsrBefore">Attack success rate before (trojans).</param>
+/// <param name="AsrAfter">Attack success rate after (trojans).</param>
+/// <param name="AccuracyBefore">Clean test accuracy before.</param>
+/// <param name="AccuracyAfter">Clean test accuracy after.</param>
+/// <param name="TimeS">Total seconds.</param>
+/// <param name="Before">Every measure before.</param>
+/// <param name="After">Every measure after.</param>
+/// <param name="HeldOutAccuracyBefore">Held-out (validation) accuracy before.</param>
+/// <param name="HeldOutAccuracyAfter">Held-out accuracy after.</param>
+/// <param name="GapBefore">Pairs' clean/corrupted gap before.</param>
+/// <param name="GapAfter">The gap after.</param>
+/// <param name="StopReason">Why the loop stopped.</param>
+/// <param name="Rounds">Every round with its layer scores.</param>
+/// <param name="Time">Time split.</param>
+/// <param name="Out">Where the model was written, if anywhere.</param>
+public sealed record RectificationReport(string Method, string Poison, int Pairs, IReadOnlyList<string> Layers, double? AsrBefore, double? AsrAfter,
+    double AccuracyBefore, double AccuracyAfter, double TimeS, RectificationMeasures Before, RectificationMeasures After,
+    double HeldOutAccuracyBefore, double HeldOutAccuracyAfter, double GapBefore, double GapAfter, string StopReason,
+    IReadOnlyList<RectificationRound> Rounds, RectifyTiming Time, string? Out);

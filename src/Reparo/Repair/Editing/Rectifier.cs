@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using Reparo.Data;
+using Reparo.Localisation;
+using Reparo.Models;
+using Reparo.Training;
+using static TorchSharp.torch;
+
+namespace Reparo.Repair.Editing;
+
+/// <summary>Static (one edit at the last feature layer) or dynamic (the paper's Algorithm 1) rectification.</summary>
+public enum RectifyMode
+{
+    /// <summary>One edit at a fixed layer: the given one, or the last feature layer (the affine layer before the classifier).</summary>
+    Static,
+
+    /// <summary>Localise → edit → check held-out accuracy, round after round, with rollback.</summary>
+    Dynamic,
+}
+
+/// <summary>Options of <see cref="Rectifier"/>; defaults follow the paper where it gives them.</summary>
+/// <param name="Mode">Static or dynamic.</param>
+/// <param name="Layer"><c>auto</c> (localise by editability; static mode: the last feature layer) or a layer's dotted name.</param>
+/// <param name="Budget">ε: the most held-out accuracy (a fraction, 0.01 = 1 point) the accumulated edits may cost.</param>
+/// <param name="Gap">δ: stop once the mean total-variation distance between the pairs' clean and corrupted predictions is at most this.</param>
+/// <param name="MaxRounds">Most rounds of the dynamic loop.</param>
+/// <param name="Score">Raw or per-parameter editability.</param>
+/// <param name="IgSteps">Integration steps of the layer IG used to localise.</param>
+/// <param name="Edit">How each edit is computed.</param>
+public sealed record RectifyOptions(
+    RectifyMode Mode = RectifyMode.Dynamic,
+    string Layer = "auto",
+    double Budget = 0.01,
+    double Gap = 0.05,
+    int MaxRounds = 5,
+    EditabilityScore Score = EditabilityScore.Raw,
+    int IgSteps = 16,
+    EditOptions? Edit = null);
+
+/// <summary>One round of rectification.</summary>
+/// <param name="Round">1-based round number.</param>
+/// <param name="Layer">The layer edited.</param>
+/// <param name="Scores">Editability of every candidate layer (empty when the layer was fixed).</param>
+/// <param name="GapBefore">Clean/corrupted gap on the pairs before the edit.</param>
+/// <param name="GapAfter">The gap after it (before any rollback).</param>
+/// <param name="HeldOutAccuracy">Held-out clean accuracy after the edit.</param>
+/// <param name="Degradation">Accumulated held-out accuracy lost since the start.</param>
+/// <param name="Kept">Whether the edit stayed (false: rolled back).</param>
+/// <param name="Solver">Which edit solver ran.</param>
+/// <param name="DeltaNorm">‖ΔW‖_F.</param>
+/// <param name="LocaliseSeconds">Time spent scoring layers (without key statistics).</param>
+/// <param name="EditSeconds">Time spent computing and applying the edit.</param>
+/// <param name="EvaluateSeconds">Time spent measuring held-out accuracy and the gap.</param>
+public sealed record RectificationRound(int Round, string Layer, IReadOnlyList<LayerEditability> Scores, double GapBefore, double GapAfter,
+    double HeldOutAccuracy, double Degradation, bool Kept, string Solver, double DeltaNorm, double LocaliseSeconds, double EditSeconds, double EvaluateSeconds);
+
+/// <summary>Time split of a rectification, in seconds.</summary>
+/// <param name="Statistics">Estimating key second moments (a one-off per layer, cacheable).</param>
+/// <param name="Localise">Layer IG and editability scores.</param>
+/// <param name="Edit">Computing and applying edits.</param>
+/// <param name="Evaluate">Held-out accuracy and gap checks.</param>
+/// <param name="Total">Everything.</param>
+public sealed record RectifyTiming(double Statistics, double Localise, double Edit, double Evaluate, double Total)
+{
+    /// <summary>Localisation plus editing: the cost the paper's method adds once statistics are known.</summary>
+    public double LocaliseAndEdit => Localise + Edit;
+}
+
+/// <summary>What a rectification did.</summary>
+/// <param name="Network">The rectified copy (the input network is never changed).</param>
+/// <param name="Rounds">Every round, kept or rolled back.</param>
+/// <param name="HeldOutAccuracyBefore">Held-out clean accuracy before.</param>
+/// <param name="HeldOutAccuracyAfter">Held-out clean accuracy after.</param>
+/// <param name="GapBefore">Pairs' clean/corrupted gap before.</param>
+/// <param name="GapAfter">The gap after.</param>
+/// <param name="StopReason">Why the loop stopped.</param>
+/// <param name="Time">Time split.</param>
+public sealed record RectificationResult(Network Network, IReadOnlyList<RectificationRound> Rounds, double HeldOutAccuracyBefore, double HeldOutAccuracyAfter,
+    double GapBefore, double GapAfter, string StopReason, RectifyTiming Time)
+{
+    /// <summary>The layers of the kept edits, in order.</summary>
+    public IReadOnlyList<string> Layers => [.. Rounds.Where(r => r.Kept).Select(r => r.Layer)];
+}
+
+/// <summary>
+/// Attribution-guided rectification (Yang et al., CVPR'26, Algorithm 1): from a few cleansed pairs (corrupted input,
+/// clean twin), localise the most editable layer by layer integrated gradients (<see cref="Editability"/>), apply the
+/// rank-one edit that maps the corrupted keys to the clean values there (<see cref="RankOneEdit"/>), then measure clean
+/// accuracy on a held-out split: keep the edit while the accumulated degradation stays within the budget ε and the
+/// pairs' clean/corrupted gap is still above δ; otherwise roll the edit back and stop. Static mode makes one edit at a
+/// fixed layer (the last feature layer unless one is named).
+/// </summary>
+public static class Rectifier
+{
+    /// <summary>Rectifies a copy of <paramref name="network"/>.</summary>
+    /// <param name="network">The model (not modified).</param>
+    /// <param name="corrupted">Corrupted inputs of the pairs.</param>
+    /// <param name="clean">Their clean twins.</param>
+    /// <param name="labels">The pairs' true classes.</param>
+    /// <param name="heldOut">Clean held-out data for the accuracy budget.</param>
+    /// <param name="statisticsInputs">Clean inputs the key second moments are estimated on.</param>
+    /// <param name="options">Options.</param>
+    public static RectificationResult Rectify(Network network, Tensor corrupted, Tensor clean, long[] labels, Dataset heldOut, Tensor statisticsInputs, RectifyOptions options)
+    {
+        Validate(corrupted, clean, labels, heldOut, options);
+        var total = Stopwatch.StartNew();
+        EditOptions edit = options.Edit ?? new EditOptions();
+        Network model = network.Clone();
+        model.eval();
+        IReadOnlyList<AffineSite> sites = AffineSites.Of(model);
+        bool fixedLayer = !options.Layer.Equals("auto", StringComparison.OrdinalIgnoreCase);
+        IReadOnlyList<AffineSite> candidates = fixedLayer ? [AffineSites.Find(model, options.Layer)]
+            : options.Mode == RectifyMode.Static ? [LastFeatureLayer(sites)] : sites;
+        using var statistics = new KeyStatistics(model, statisticsInputs);
+        double statisticsTime = 0, localiseTime = 0, editTime = 0, evaluateTime = 0;
+
+        var clock = Stopwatch.StartNew();
+        double accuracyBefore = Evaluator.Accuracy(model, heldOut);
+        double gapBefore = PairGap(model, corrupted, clean);
+        evaluateTime += clock.Elapsed.TotalSeconds;
+        double accuracy = accuracyBefore, gap = gapBefore;
+        var rounds = new List<RectificationRound>();
+        string stop = "";
+        int maxRounds = options.Mode == RectifyMode.Static ? 1 : options.MaxRounds;
+        for (int round = 1; ; round++)
+        {
+            if (options.Mode == RectifyMode.Dynamic && gap <= options.Gap) { stop = $"gap {gap:G3} ≤ δ {options.Gap:G3}"; break; }
+            if (round > maxRounds) { stop = options.Mode == RectifyMode.Static ? "static: one edit" : $"reached {maxRounds} rounds"; break; }
+
+            clock.Restart();
+            foreach (AffineSite site in candidates) statistics.SecondMoment(site, edit.Keys);
+            statisticsTime += clock.Elapsed.TotalSeconds;
+
+            clock.Restart();
+            IReadOnlyList<LayerEditability> scores = [];
+            AffineSite target = candidates[0];
+            if (candidates.Count > 1)
+            {
+                scores = Editability.Score(model, candidates, corrupted, clean, labels, statistics, edit, options.IgSteps);
+                target = candidates.First(s => s.Name == Editability.Pick(scores, options.Score).Layer);
+            }
+            double localise = clock.Elapsed.TotalSeconds;
+            localiseTime += localise;
+
+            clock.Restart();
+            LayerEdit change = RankOneEdit.Compute(model, target, corrupted, clean, labels, statistics.SecondMoment(target, edit.Keys), edit);
+            change.Apply();
+            double editing = clock.Elapsed.TotalSeconds;
+            editTime += editing;
+
+            clock.Restart();
+            double newAccuracy = Evaluator.Accuracy(model, heldOut);
+            double newGap = PairGap(model, corrupted, clean);
+            double evaluating = clock.Elapsed.TotalSeconds;
+            evaluateTime += evaluating;
+
+            double degradation = accuracyBefore - newAccuracy;
+            bool keep = options.Mode == RectifyMode.Static || degradation <= options.Budget;
+            rounds.Add(new RectificationRound(round, target.Name, scores, gap, newGap, newAccuracy, degradation, keep, change.Solver.ToString(), change.DeltaNorm, localise, editing, evaluating));
+            if (!keep)
+            {
+                change.Rollback();
+                stop = $"round {round} at {target.Name} cost {degradation:P2} > budget {options.Budget:P2}: rolled back";
+                break;
+            }
+            accuracy = newAccuracy;
+            gap = newGap;
+            statistics.Invalidate(target);
+        }
+        model.Provenance = model.Provenance with
+        {
+            History = [.. model.Provenance.History, $"rectified ({options.Mode.ToString().ToLowerInvariant()}) with {labels.Length} pair(s) at {string.Join(", ", rounds.Where(r => r.Kept).Select(r => r.Layer))}"],
+        };
+        return new RectificationResult(model, rounds, accuracyBefore, accuracy, gapBefore, gap, stop,
+            new RectifyTiming(statisticsTime, localiseTime, editTime, evaluateTime, total.Elapsed.TotalSeconds));
+    }
+
+    /// <summary>The last feature layer: the affine layer just before the classifier (the last affine layer).</summary>
+    public static AffineSite LastFeatureLayer(IReadOnlyList<AffineSite> sites) =>
+        sites.Count >= 2 ? sites[^2] : throw new ReparoInputException("static rectification needs a feature layer before the classifier");
+
+    /// <summary>Mean total-variation distance between the softmax outputs of the clean twins and the corrupted inputs.</summary>
+    public static double PairGap(Network network, Tensor corrupted, Tensor clean)
+    {
+        using var scope = NewDisposeScope();
+        Tensor p = network.Logits(corrupted).softmax(1), q = network.Logits(clean).softmax(1);
+        return p.sub(q).abs().sum(1).mul(0.5).mean().item<float>();
+    }
+
+    private static void Validate(Tensor corrupted, Tensor clean, long[] labels, Dataset heldOut, RectifyOptions options)
+    {
+        if (corrupted.shape[0] == 0 || !corrupted.shape.SequenceEqual(clean.shape) || corrupted.shape[0] != labels.Length)
+            throw new ReparoInputException($"rectification needs matching corrupted inputs, clean twins and labels (got {corrupted.shape[0]}, {clean.shape[0]}, {labels.Length})");
+        if (!corrupted.isfinite().all().item<bool>() || !clean.isfinite().all().item<bool>()) throw new ReparoInputException("the pairs contain NaN or infinite values");
+        if (heldOut.Count == 0) throw new ReparoInputException("rectification needs held-out data to check accuracy");
+        if (!(options.Budget >= 0) || !double.IsFinite(options.Budget)) throw new ReparoInputException($"the budget must be zero or positive, got {options.Budget}");
+        if (!(options.Gap >= 0) || !double.IsFinite(options.Gap)) throw new ReparoInputException($"the gap threshold must be zero or positive, got {options.Gap}");
+        if (options.MaxRounds < 1) throw new ReparoInputException($"at least one round is needed, got {options.MaxRounds}");
+        if (options.IgSteps < 1) throw new ReparoInputException($"layer IG needs at least one step, got {options.IgSteps}");
+    }
+}
