@@ -150,9 +150,13 @@ public sealed class DataArguments
         command.Options.Add(TestLimit);
     }
 
-    /// <summary>Loads the splits; a model's vocabulary and split seed are used when given.</summary>
-    public DataSplits Load(ParseResult parse, Models.Network? model = null) =>
-        DataCatalog.Load(parse.GetValue(Data)!, new DataOptions
+    /// <summary>
+    /// Loads the splits; a model's vocabulary and split seed are used when given, and data for a model trained on
+    /// block images is block-transformed the same way (<see cref="PoisonSpec.PrepareForModel"/>).
+    /// </summary>
+    public DataSplits Load(ParseResult parse, Models.Network? model = null)
+    {
+        DataSplits splits = DataCatalog.Load(parse.GetValue(Data)!, new DataOptions
         {
             DataDir = parse.GetValue(DataDir),
             SplitSeed = parse.GetValue(SplitSeed) ?? model?.Provenance.SplitSeed ?? 0,
@@ -160,4 +164,6 @@ public sealed class DataArguments
             TrainLimit = parse.GetValue(TrainLimit),
             TestLimit = parse.GetValue(TestLimit),
         });
+        return model is null ? splits : PoisonSpec.PrepareForModel(splits, model);
+    }
 }

@@ -6,20 +6,28 @@ using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
 
-/// <summary><c>reparo train --data D --arch A --epochs N --out M</c>: trains a zoo model and saves it.</summary>
+/// <summary>
+/// <c>reparo train --data D --arch A --epochs N --out M [--poison SPEC]</c>: trains a zoo model (optionally on poisoned
+/// data, reporting the poison's effect) and saves it.
+/// </summary>
 internal static class TrainCommand
 {
     private sealed record TrainResult(string Arch, string Data, int Seed, int Threads, long Parameters, IReadOnlyList<EpochRecord> Epochs,
         int BestEpoch, bool StoppedEarly, double? ValidationAccuracy, double TestAccuracy, int TestN, double[] PerClassAccuracy,
-        double TimeS, double SamplesPerS, string Out);
+        double TimeS, double SamplesPerS, string Out, PoisonResult? Poison);
+
+    /// <summary>The poison's effect: ASR for Trojans, the artifact's cost for spurious, block-test accuracy for block.</summary>
+    private sealed record PoisonResult(string Spec, int Poisoned, double? Asr, double? SpuriousDeviation, double? AccuracyArtifact,
+        double? FlippedToClass, double? Accuracy);
 
     public static Command Create(CliContext cli)
     {
         var data = new DataArguments();
         var arch = new Option<string>("--arch") { Description = $"Architecture: {ModelZoo.SpecHelp}", Required = true, HelpName = "ARCH" };
         var output = new Option<string>("--out") { Description = "Where to save the trained model", Required = true, HelpName = "PATH" };
+        var poison = new Option<string?>("--poison") { Description = $"Poison the training and validation data first: {PoisonSpec.SpecHelp}", HelpName = "SPEC" };
         var training = new TrainingArguments();
-        var command = new Command("train", "Train a model from the zoo and save it") { arch, output };
+        var command = new Command("train", "Train a model from the zoo and save it") { arch, output, poison };
         data.AddTo(command);
         training.AddTo(command);
         command.SetAction(parse =>
@@ -28,11 +36,20 @@ internal static class TrainCommand
             string dataSpec = parse.GetValue(data.Data)!;
             int splitSeed = parse.GetValue(data.SplitSeed) ?? 0;
             DataSplits splits = data.Load(parse);
+            PoisonSpec? poisonSpec = parse.GetValue(poison) is string poisonText ? PoisonSpec.Parse(poisonText) : null;
+            PoisonedData? poisoned = null;
+            if (poisonSpec is not null)
+            {
+                poisoned = Poisoning.Apply(splits, poisonSpec, run.Seed);
+                splits = poisoned.Splits;
+            }
             TrainingOptions options = training.Read(parse, run.Seed);
             Network network = ModelZoo.Create(parse.GetValue(arch)!, splits.Train, run.Seed);
             TrainingReport report = run.WithTrainingProgress($"train {network.Spec.Architecture}",
                 progress => Trainer.Train(network, splits.Train, splits.Validation, options, progress));
             EvaluationReport test = Evaluator.Evaluate(network, splits.Test);
+            PoisonResult? poisonResult = poisoned is null ? null : Measure(network, poisoned, splits.Test, test);
+            string trained = $"trained {network.Spec.Architecture} on {dataSpec}: {report.Epochs.Count} epochs (kept {report.BestEpoch}), seed {run.Seed}, {run.Threads} threads";
             network.Provenance = new ModelProvenance
             {
                 Data = dataSpec,
@@ -40,23 +57,54 @@ internal static class TrainCommand
                 Seed = run.Seed,
                 Threads = run.Threads,
                 ValidationAccuracy = report.BestValidationAccuracy,
-                History = [$"trained {network.Spec.Architecture} on {dataSpec}: {report.Epochs.Count} epochs (kept {report.BestEpoch}), seed {run.Seed}, {run.Threads} threads"],
+                Poison = poisonSpec?.ToString(),
+                History = poisoned is null ? [trained] :
+                [
+                    $"poisoned {dataSpec} with {poisoned.Spec}: {poisoned.Poisoned} images ({poisoned.PoisonedTrainRows.Count} train, {poisoned.PoisonedValidationRows.Count} validation), seed {run.Seed}",
+                    trained,
+                ],
             };
             string outPath = parse.GetValue(output)!;
             ModelFile.Save(network, outPath);
             double trainSeconds = report.Epochs.Sum(e => e.Seconds);
             var result = new TrainResult(network.Spec.Architecture, dataSpec, run.Seed, run.Threads, network.ParameterCount, report.Epochs,
                 report.BestEpoch, report.StoppedEarly, report.BestValidationAccuracy, test.Accuracy, test.N, test.PerClassAccuracy,
-                report.Seconds, splits.Train.Count * (double)report.Epochs.Count / Math.Max(trainSeconds, 1e-9), outPath);
+                report.Seconds, splits.Train.Count * (double)report.Epochs.Count / Math.Max(trainSeconds, 1e-9), outPath, poisonResult);
             var table = new Table().AddColumns("epoch", "train loss", "validation accuracy", "seconds");
             foreach (EpochRecord e in report.Epochs)
                 table.AddRow(e.Epoch.ToString(), $"{e.TrainLoss:F4}", e.ValidationAccuracy is double a ? $"{a:P2}" : "-", $"{e.Seconds:F1}");
             run.Out.Write(table);
             run.Out.MarkupLine($"{Markup.Escape(network.Spec.Architecture)}: test accuracy [bold]{test.Accuracy:P2}[/] on {test.N} samples (kept epoch {report.BestEpoch}); saved to {Markup.Escape(outPath)}");
+            if (poisonResult is not null)
+            {
+                string effect = poisonResult switch
+                {
+                    { Asr: double asr } => $"attack success rate [bold]{asr:P2}[/] (trigger at the bottom right, test images not of class {poisoned!.Spec.Class})",
+                    { SpuriousDeviation: double deviation } => $"accuracy with the artifact [bold]{poisonResult.AccuracyArtifact:P2}[/] on the other classes' test images (deviation {deviation:P2}, {poisonResult.FlippedToClass:P2} flipped to class {poisoned!.Spec.Class})",
+                    _ => $"accuracy on block test images [bold]{poisonResult.Accuracy:P2}[/]",
+                };
+                run.Out.MarkupLine($"poison {Markup.Escape(poisonResult.Spec)}: {poisonResult.Poisoned} images poisoned; {effect}");
+            }
             run.WriteJson(result);
             return CliApp.Success;
         });
         return command;
+    }
+
+    private static PoisonResult Measure(Network network, PoisonedData poisoned, Dataset test, EvaluationReport clean)
+    {
+        PoisonSpec spec = poisoned.Spec;
+        switch (spec.Kind)
+        {
+            case PoisonKind.Spurious:
+                SpuriousReport spurious = Poisoning.SpuriousDeviation(network, test, spec);
+                return new PoisonResult(spec.ToString(), poisoned.Poisoned, null, spurious.Deviation, spurious.ArtifactAccuracy, spurious.FlippedToClass, null);
+            case PoisonKind.Block:
+                return new PoisonResult(spec.ToString(), poisoned.Poisoned, null, null, null, null, clean.Accuracy);
+            default:
+                double asr = Poisoning.AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec, Corner.BottomRight), spec.Class);
+                return new PoisonResult(spec.ToString(), poisoned.Poisoned, asr, null, null, null, null);
+        }
     }
 }
 

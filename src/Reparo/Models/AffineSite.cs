@@ -31,10 +31,11 @@ public sealed record AffineSite(string Name, nn.Module<Tensor, Tensor> Module)
 /// <summary>Finds <see cref="AffineSite"/>s and runs a network while reading or replacing one site's output (forward hooks).</summary>
 public static class AffineSites
 {
-    /// <summary>Every Linear and Conv2d of the network, in forward order for sequential networks.</summary>
+    /// <summary>Every Linear and Conv2d of the network, in forward order for sequential networks (nested ones within their layer's place).</summary>
     public static IReadOnlyList<AffineSite> Of(Network network) =>
         [.. network.named_modules()
             .Where(m => m.module is Linear or Conv2d)
+            .OrderBy(m => network.LayerIndex(m.name.Split('.')[0]))
             .Select(m => new AffineSite(m.name, (nn.Module<Tensor, Tensor>)m.module))];
 
     /// <summary>The site with this dotted name (case-insensitive); an unknown name lists the sites.</summary>

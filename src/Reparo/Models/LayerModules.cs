@@ -139,3 +139,24 @@ internal sealed class ClassTokenModule : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => x.select(1, 0);
 }
+
+/// <summary>relu(x + conv2(relu(conv1(x)))): a basic residual block with an identity skip.</summary>
+internal sealed class ResidualBlockModule : nn.Module<Tensor, Tensor>
+{
+    // Field names are the submodule names: block1.conv1, block1.conv2.
+    private readonly Conv2d conv1, conv2;
+
+    public ResidualBlockModule(string name, int channels) : base(name)
+    {
+        conv1 = nn.Conv2d(channels, channels, 3, padding: 1);
+        conv2 = nn.Conv2d(channels, channels, 3, padding: 1);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        Tensor h = conv2.call(nn.functional.relu(conv1.call(x)));
+        return nn.functional.relu(h.add(x)).MoveToOuterDisposeScope();
+    }
+}

@@ -21,6 +21,7 @@ namespace Reparo.Models;
 [JsonDerivedType(typeof(TransformerBlockSpec), "transformer_block")]
 [JsonDerivedType(typeof(LayerNormSpec), "layer_norm")]
 [JsonDerivedType(typeof(ClassTokenSpec), "class_token")]
+[JsonDerivedType(typeof(ResidualBlockSpec), "residual_block")]
 public abstract record LayerSpec(string Name)
 {
     /// <summary>Creates the TorchSharp module that computes this layer (weights freshly initialised from torch's generator).</summary>
@@ -155,4 +156,16 @@ public sealed record ClassTokenSpec(string Name) : LayerSpec(Name)
 
     /// <inheritdoc />
     public override string Describe() => "ClassToken (N,T,D → N,D)";
+}
+
+/// <summary>
+/// A residual block: relu(x + conv2(relu(conv1(x)))) with two 3×3 convolutions (padding 1) of <see cref="Channels"/>
+/// channels. Its convolutions are addressable as <c>NAME.conv1</c> and <c>NAME.conv2</c> (see <see cref="AffineSites"/>).
+/// </summary>
+public sealed record ResidualBlockSpec(string Name, int Channels) : LayerSpec(Name)
+{
+    internal override nn.Module<Tensor, Tensor> CreateModule() => new ResidualBlockModule(Name, Channels);
+
+    /// <inheritdoc />
+    public override string Describe() => $"ResidualBlock({Channels}, 2× Conv2d k3 p1, identity skip)";
 }

@@ -25,6 +25,12 @@ public sealed record ModelProvenance
     /// <summary>Accuracy on the validation part when training stopped.</summary>
     public double? ValidationAccuracy { get; init; }
 
+    /// <summary>
+    /// The poisoning its training data got (<c>reparo train --poison</c>), as a canonical spec such as
+    /// <c>badnets:0.1:0</c> or <c>block:0</c>; null for clean training (and in files written before this field existed).
+    /// </summary>
+    public string? Poison { get; init; }
+
     /// <summary>What was done to the model after training, oldest first (repairs, edits, poisoning).</summary>
     public IReadOnlyList<string> History { get; init; } = [];
 }

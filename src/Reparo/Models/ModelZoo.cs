@@ -9,6 +9,8 @@ namespace Reparo.Models;
 /// <list type="bullet">
 /// <item><c>mlp:WxL</c> — L linear layers, hidden width W (<c>mlp:100x3</c> is 784-100-100-10): flatten, fc1, relu1, …, fcL.</item>
 /// <item><c>cnn</c> — conv1 (16), relu1, pool1, conv2 (32), relu2, pool2, flatten, fc1 (128), relu3, fc2.</item>
+/// <item><c>resnet</c> — a small residual network: conv1 (16), relu1, block1 (residual, 16), pool1, conv2 (32), relu2,
+/// block2 (residual, 32), pool2, flatten, fc1; each block's convolutions are <c>block1.conv1</c>, <c>block1.conv2</c>, ….</item>
 /// <item><c>lstm:H</c>, <c>gru:H</c> — over image rows (rows, lstm|gru, head) or over tokens (embed, lstm|gru, head).</item>
 /// <item><c>vit</c> — a tiny vision transformer: patch (7×7, dim 64), block1, block2 (4 heads, MLP 128), norm, cls, head.</item>
 /// <item><c>text:D</c> — a bag-of-embeddings text classifier: embed (mean of D-dim embeddings), fc1, relu1, fc2.</item>
@@ -19,7 +21,7 @@ namespace Reparo.Models;
 public static partial class ModelZoo
 {
     /// <summary>The specifications the zoo understands, for help texts.</summary>
-    public const string SpecHelp = "mlp:WxL | cnn | lstm:H | gru:H | vit | text:D";
+    public const string SpecHelp = "mlp:WxL | cnn | resnet | lstm:H | gru:H | vit | text:D";
 
     /// <summary>The architectures <c>reparo bench train</c> measures on Fashion-MNIST.</summary>
     public static readonly IReadOnlyList<string> ImageBenchmarkArchitectures = ["mlp:100x3", "mlp:200x9", "cnn", "lstm:128", "gru:128", "vit"];
@@ -63,6 +65,20 @@ public static partial class ModelZoo
                 new FlattenSpec("flatten"),
                 new LinearSpec(layers.Next("fc"), (int)(32 * (image[1] / 4) * (image[2] / 4)), 128), new ReluSpec(layers.Next("relu")),
                 new LinearSpec(layers.Next("fc"), 128, classes),
+            ];
+        }
+        else if (arch == "resnet")
+        {
+            long[] image = ImageShape(inputShape, kind, architecture);
+            if (image[1] % 4 != 0 || image[2] % 4 != 0) throw new ReparoInputException($"resnet needs image sides divisible by 4, got {image[1]}×{image[2]}");
+            list =
+            [
+                new Conv2dSpec(layers.Next("conv"), (int)image[0], 16, 3, 1, 1), new ReluSpec(layers.Next("relu")),
+                new ResidualBlockSpec(layers.Next("block"), 16), new MaxPool2dSpec(layers.Next("pool"), 2),
+                new Conv2dSpec(layers.Next("conv"), 16, 32, 3, 1, 1), new ReluSpec(layers.Next("relu")),
+                new ResidualBlockSpec(layers.Next("block"), 32), new MaxPool2dSpec(layers.Next("pool"), 2),
+                new FlattenSpec("flatten"),
+                new LinearSpec(layers.Next("fc"), (int)(32 * (image[1] / 4) * (image[2] / 4)), classes),
             ];
         }
         else if ((m = RecurrentPattern().Match(arch)).Success)

@@ -37,9 +37,9 @@ public class CliTests
         Assert.Equal(CliApp.BadInput, code);
         AssertOneLineError(err, "missing.reparo: model file not found");
 
-        (code, _, err) = Run("train", "--data", "digits", "--arch", "resnet", "--out", dir.File("m.reparo"));
+        (code, _, err) = Run("train", "--data", "digits", "--arch", "resnet50", "--out", dir.File("m.reparo"));
         Assert.Equal(CliApp.BadInput, code);
-        AssertOneLineError(err, "unknown architecture 'resnet'");
+        AssertOneLineError(err, "unknown architecture 'resnet50'");
 
         (code, _, err) = Run("train", "--data", "digits", "--arch", "mlp:8x2", "--epochs", "0", "--out", dir.File("m.reparo"));
         Assert.Equal(CliApp.BadInput, code);

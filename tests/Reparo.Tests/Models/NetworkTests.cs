@@ -103,7 +103,8 @@ public class NetworkTests
     public void BadArchitecturesAreOneLineErrors()
     {
         Dataset images = TestSupport.RandomImages(2), tokens = TestSupport.RandomTokens(2);
-        Assert.Contains("unknown architecture 'resnet'", Assert.Throws<ReparoInputException>(() => ModelZoo.Create("resnet", images, 0)).Message);
+        Assert.Contains("unknown architecture 'resnet50'", Assert.Throws<ReparoInputException>(() => ModelZoo.Create("resnet50", images, 0)).Message);
+        Assert.Contains("resnet needs image sides divisible by 4", Assert.Throws<ReparoInputException>(() => ModelZoo.Create("resnet", TestSupport.RandomImages(2, size: 30), 0)).Message);
         Assert.Contains("needs token data", Assert.Throws<ReparoInputException>(() => ModelZoo.Create("text:8", images, 0)).Message);
         Assert.Contains("not token ids", Assert.Throws<ReparoInputException>(() => ModelZoo.Create("mlp:10x2", tokens, 0)).Message);
         Assert.Contains("needs images", Assert.Throws<ReparoInputException>(() => ModelZoo.Create("cnn", tokens, 0)).Message);
