@@ -89,7 +89,8 @@ internal static class DemoCommand
         return command;
     }
 
-    internal static (Network Network, bool Reused) LoadOrTrain(CommandRun run, bool retrain, string path, string architecture, int epochs, DataSplits splits)
+    /// <summary>Loads the cached model at <paramref name="path"/> or trains one (on data poisoned with <paramref name="poison"/> if given) and caches it.</summary>
+    internal static (Network Network, bool Reused) LoadOrTrain(CommandRun run, bool retrain, string path, string architecture, int epochs, DataSplits splits, PoisonSpec? poison = null)
     {
         if (!retrain && File.Exists(path))
         {
@@ -102,16 +103,19 @@ internal static class DemoCommand
                 run.Note($"demo: cached model unusable ({e.Message}); training a new one");
             }
         }
-        Network network = ModelZoo.Create(architecture, splits.Train, run.Seed);
+        DataSplits training = poison is null ? splits : Poisoning.Apply(splits, poison, run.Seed).Splits;
+        Network network = ModelZoo.Create(architecture, training.Train, run.Seed);
         var options = new TrainingOptions { Epochs = epochs, Seed = run.Seed };
-        TrainingReport report = run.WithTrainingProgress($"demo: train {architecture}", p => Trainer.Train(network, splits.Train, splits.Validation, options, p));
+        string what = poison is null ? architecture : $"{architecture} on data poisoned with {poison}";
+        TrainingReport report = run.WithTrainingProgress($"train {what}", p => Trainer.Train(network, training.Train, training.Validation, options, p));
         network.Provenance = new ModelProvenance
         {
             Data = "fashion-mnist",
+            Poison = poison?.ToString(),
             Seed = run.Seed,
             Threads = run.Threads,
             ValidationAccuracy = report.BestValidationAccuracy,
-            History = [$"trained {architecture} on fashion-mnist by reparo demo: {report.Epochs.Count} epochs, seed {run.Seed}"],
+            History = [$"trained {what} (fashion-mnist): {report.Epochs.Count} epochs, seed {run.Seed}"],
         };
         ModelFile.Save(network, path);
         return (network, false);

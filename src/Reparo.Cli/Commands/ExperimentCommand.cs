@@ -80,7 +80,7 @@ internal static class ExperimentCommand
             run.WriteJson(runs);
             return CliApp.Success;
         });
-        return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable };
+        return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable, RectificationExperiment.Create(cli) };
     }
 
     private static IEnumerable<Step> Plan(bool quick)

@@ -60,7 +60,8 @@ internal static class RectifyCommand
             PoisonSpec spec = PoisonSpec.Parse(parse.GetValue(poison) ?? network.Provenance.Poison
                 ?? throw new ReparoInputException($"{modelPath} records no poisoning; pass --poison SPEC"));
             int n = RectificationRun.ParsePairs(parse.GetValue(pairs)!, spec);
-            DataSplits splits = PoisonSpec.PrepareForModel(data.Load(parse, network), network, spec);
+            network.Provenance = network.Provenance with { Poison = spec.ToString() };
+            DataSplits splits = data.Load(parse, network);
             RectificationRun result = RectificationRun.Execute(network, spec, splits, n, options, parse.GetValue(arguments.StatisticsSamples), run.Seed);
             Print(run.Out, result);
             if (outPath is not null)

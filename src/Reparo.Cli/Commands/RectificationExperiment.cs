@@ -1,0 +1,128 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Reparo.Data;
+using Reparo.Evaluation;
+using Reparo.Models;
+using Reparo.Repair.Editing;
+
+namespace Reparo.Cli.Commands;
+
+/// <summary>
+/// <c>reparo experiment rectification [--quick]</c>: the benchmarks of Yang et al. (CVPR'26) on Fashion-MNIST — BadNets
+/// and blended Trojans (with trigger-location generalisation), a spurious artifact and BlockFashionMNIST feature leakage —
+/// on <c>cnn</c> and <c>resnet</c>, each rectified from n = 1 and n = 20 cleansed pairs (static and dynamic) beside
+/// fine-tuning with the same pairs.
+/// </summary>
+internal static class RectificationExperiment
+{
+    private sealed record Step(string Arch, string Poison, int Epochs, int Pairs, string Method);
+
+    private sealed record Row(string Arch, RectificationReport Report);
+
+    public static Command Create(CliContext cli)
+    {
+        var quick = new Option<bool>("--quick") { Description = "A small version (cnn, BadNets, one pair, short training): minutes" };
+        var markdown = new Option<string?>("--markdown") { Description = "Write the results as Markdown here (e.g. docs/results/rectification.md)", HelpName = "PATH" };
+        var cacheDir = new Option<string?>("--cache-dir") { Description = "Where trained models are cached (default ~/.cache/reparo/models)", HelpName = "DIR" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
+        var command = new Command("rectification", "Rectification benchmarks on Fashion-MNIST: Trojans, spurious artifact, block leakage; static vs dynamic vs fine-tuning")
+        {
+            quick, markdown, cacheDir, dataDir,
+        };
+        command.SetAction(parse =>
+        {
+            CommandRun run = cli.Start(parse);
+            bool small = parse.GetValue(quick);
+            DataSplits clean = DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(dataDir) });
+            string folder = parse.GetValue(cacheDir) ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "reparo", "models");
+            string command = "./reparo experiment rectification" + (small ? " --quick" : "") + $" --threads {run.Threads}";
+            var rows = new List<Row>();
+            var clock = Stopwatch.StartNew();
+            List<Step> steps = [.. Plan(small)];
+            var models = new Dictionary<string, Network>();
+            foreach (Step step in steps)
+            {
+                PoisonSpec spec = PoisonSpec.Parse(step.Poison);
+                string key = $"{step.Arch}-{spec}-e{step.Epochs}";
+                if (!models.TryGetValue(key, out Network? network))
+                {
+                    string path = Path.Combine(folder, $"rectify-{step.Arch}-{spec.ToString().Replace(':', '-')}-e{step.Epochs}-s{run.Seed}.reparo");
+                    models[key] = network = DemoCommand.LoadOrTrain(run, false, path, step.Arch, step.Epochs, clean, spec).Network;
+                }
+                DataSplits splits = PoisonSpec.PrepareForModel(clean, network);
+                run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] {step.Arch} {spec}: {step.Method} with {step.Pairs} pair(s)");
+                RectificationRun result = step.Method == "ft"
+                    ? RectificationRun.FineTune(network, spec, splits, step.Pairs, run.Seed)
+                    : RectificationRun.Execute(network, spec, splits, step.Pairs, new RectifyOptions(step.Method == "static" ? RectifyMode.Static : RectifyMode.Dynamic), 4000, run.Seed);
+                RectificationReport report = result.Report();
+                rows.Add(new Row(step.Arch, report));
+                run.Note($"    {Summary(report)}; layers {string.Join(", ", report.Layers)}; localise+edit {report.Time.LocaliseAndEdit:F2} s");
+                if (parse.GetValue(markdown) is string partial && rows.Count < steps.Count)
+                    AtomicFile.WriteAllText(partial, Markdown(rows, command, run.Threads, clock.Elapsed.TotalMinutes, $"{rows.Count} of {steps.Count} steps"));
+            }
+            string text = Markdown(rows, command, run.Threads, clock.Elapsed.TotalMinutes);
+            run.Out.WriteLine(text);
+            if (parse.GetValue(markdown) is string path2) AtomicFile.WriteAllText(path2, text);
+            run.WriteJson(rows);
+            return CliApp.Success;
+        });
+        return command;
+    }
+
+    private static IEnumerable<Step> Plan(bool quick)
+    {
+        string[] methods = ["ft", "static", "dynamic"];
+        if (quick)
+        {
+            foreach (string m in methods) yield return new Step("cnn", "badnets:0.1:0", 2, 1, m);
+            yield break;
+        }
+        foreach (string arch in new[] { "cnn", "resnet" })
+            foreach (string poison in new[] { "badnets:0.1:0", "blend:0.1:0", "spurious:0.9:0", "block" })
+                foreach (int n in new[] { 1, 20 })
+                    foreach (string m in methods) yield return new Step(arch, poison, 6, n, m);
+    }
+
+    private static string Summary(RectificationReport r)
+    {
+        string P(double? v) => v is double x && double.IsFinite(x) ? x.ToString("0.00%", CultureInfo.InvariantCulture) : "–";
+        string metric = r.Before.Asr is not null ? $"ASR {P(r.AsrBefore)} → {P(r.AsrAfter)}"
+            : r.Before.SpuriousDeviation is not null ? $"spurious deviation {P(r.Before.SpuriousDeviation)} → {P(r.After.SpuriousDeviation)}"
+            : $"leakage {P(r.Before.Leakage)} → {P(r.After.Leakage)}";
+        return $"OA {P(r.AccuracyBefore)} → {P(r.AccuracyAfter)}, {metric}";
+    }
+
+    private static string Markdown(IReadOnlyList<Row> rows, string command, int threads, double minutes, string? partial = null)
+    {
+        string P(double? v) => v is double x && double.IsFinite(x) ? x.ToString("0.00%", CultureInfo.InvariantCulture) : "–";
+        var text = new StringBuilder();
+        text.AppendLine("# Attribution-guided rectification (Yang et al., CVPR'26) on Fashion-MNIST");
+        text.AppendLine();
+        if (partial is not null) text.AppendLine($"**Partial: the run was still going ({partial} done).**").AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture, $"Produced by `{command}` on {DateTime.UtcNow:yyyy-MM-dd} ({threads} threads, {minutes:F1} min in all).");
+        text.AppendLine("Pairs come from the validation split; the held-out accuracy budget (ε = 1 point) is checked on the rest of it; OA and the");
+        text.AppendLine("attack/spurious/leakage measures are on the test split. Paper (CIFAR-10, one pair): ASR 99.94 % → 1.34 %, OA drop 0.02 points;");
+        text.AppendLine("fine-tuning with one pair: ASR 73.07 %.");
+        foreach (IGrouping<string, Row> group in rows.GroupBy(r => r.Report.Poison))
+        {
+            text.AppendLine();
+            text.AppendLine($"## {group.Key}");
+            text.AppendLine();
+            text.AppendLine("| model | pairs | method | layers | OA before → after | measure before → after | other corners after | held-out drop | localise + edit s | total s |");
+            text.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+            foreach (Row row in group)
+            {
+                RectificationReport r = row.Report;
+                string measure = r.Before.Asr is not null ? $"ASR {P(r.AsrBefore)} → {P(r.AsrAfter)}"
+                    : r.Before.SpuriousDeviation is not null ? $"deviation {P(r.Before.SpuriousDeviation)} → {P(r.After.SpuriousDeviation)} (artifact acc. {P(r.Before.ArtifactAccuracy)} → {P(r.After.ArtifactAccuracy)})"
+                    : $"leakage {P(r.Before.Leakage)} → {P(r.After.Leakage)}";
+                string corners = r.After.AsrByCorner is { } c ? string.Join(", ", c.Where(kv => kv.Key != "bottom-right").Select(kv => $"{kv.Key} {P(kv.Value)}")) : "";
+                string layers = r.Layers.Count == 0 ? "–" : string.Join(", ", r.Layers);
+                text.AppendLine(CultureInfo.InvariantCulture, $"| {row.Arch} | {r.Pairs} | {r.Method} | {layers} | {P(r.AccuracyBefore)} → {P(r.AccuracyAfter)} | {measure} | {corners} | {P(r.HeldOutAccuracyBefore - r.HeldOutAccuracyAfter)} | {r.Time.LocaliseAndEdit:F2} | {r.TimeS:F2} |");
+            }
+        }
+        return text.ToString();
+    }
+}
