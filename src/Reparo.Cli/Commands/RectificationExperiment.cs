@@ -6,6 +6,8 @@ using Reparo.Data;
 using Reparo.Evaluation;
 using Reparo.Models;
 using Reparo.Repair.Editing;
+using Reparo.Reporting;
+using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
 

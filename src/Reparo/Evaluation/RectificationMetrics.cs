@@ -67,7 +67,7 @@ public static class RectificationMetrics
     {
         using var scope = NewDisposeScope();
         Dataset subset = test.Subset([.. Enumerable.Range(0, Math.Min(samples, test.Count))]);
-        Attribution.Attribution ig = new IntegratedGradients().Attribute(network, subset.X, subset.Labels(), new AttributionOptions { Steps = steps });
+        AttributionResult ig = new IntegratedGradients().Attribute(network, subset.X, subset.Labels(), new AttributionOptions { Steps = steps });
         double[] shares = Poisoning.Leakage(ig.Values, Poisoning.NullBlockMask(subset, spec));
         double[] finite = [.. shares.Where(double.IsFinite)];
         return finite.Length == 0 ? double.NaN : finite.Average();

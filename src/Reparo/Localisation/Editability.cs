@@ -64,8 +64,8 @@ public static class Editability
                 scores.Add(new LayerEditability(site.Name, 0, 0, 0, clock.Elapsed.TotalSeconds));
                 continue;
             }
-            Attribution.Attribution ig = new LayerIntegratedGradients(site.Name).Attribute(network, clean, labels,
-                new AttributionOptions { Baseline = AttributionBaseline.Given(corrupted), Steps = steps });
+            AttributionResult ig = new LayerIntegratedGradients(site.Name).Attribute(network, clean, labels,
+                new AttributionOptions { Baseline = AttributionBaseline.Of(corrupted), Steps = steps });
             Tensor keys;
             using (no_grad())
             {

@@ -47,50 +47,12 @@ public static class AffineSites
     }
 
     /// <summary>Runs the whole network on <paramref name="x"/> and returns its output with the site's input and output (gradients flow if enabled).</summary>
-    public static (Tensor Output, Tensor SiteInput, Tensor SiteOutput) Capture(Network network, AffineSite site, Tensor x)
-    {
-        Tensor? input = null, output = null;
-        var hook = site.Module.register_forward_hook((_, i, o) =>
-        {
-            // Taken out of the network's dispose scopes: the caller owns them.
-            input = i.DetachFromDisposeScope();
-            output = o.DetachFromDisposeScope();
-            return o;
-        });
-        Tensor result;
-        try
-        {
-            result = network.call(x);
-        }
-        finally
-        {
-            hook.remove();
-        }
-        if (input is null || output is null) throw new InvalidOperationException($"layer '{site.Name}' was not reached by the forward pass");
-        return (result, input, output);
-    }
+    public static (Tensor Output, Tensor SiteInput, Tensor SiteOutput) Capture(Network network, AffineSite site, Tensor x) =>
+        ModuleTaps.Capture(network, new ModuleTap(site.Name, site.Module), x);
 
     /// <summary>Runs the whole network on <paramref name="x"/> with the site's output replaced by <paramref name="replace"/>(its computed output).</summary>
-    public static Tensor RunReplacing(Network network, AffineSite site, Tensor x, Func<Tensor, Tensor> replace)
-    {
-        bool reached = false;
-        var hook = site.Module.register_forward_hook((_, _, o) =>
-        {
-            reached = true;
-            return replace(o);
-        });
-        Tensor result;
-        try
-        {
-            result = network.call(x);
-        }
-        finally
-        {
-            hook.remove();
-        }
-        if (!reached) throw new InvalidOperationException($"layer '{site.Name}' was not reached by the forward pass");
-        return result;
-    }
+    public static Tensor RunReplacing(Network network, AffineSite site, Tensor x, Func<Tensor, Tensor> replace) =>
+        ModuleTaps.RunReplacing(network, new ModuleTap(site.Name, site.Module), x, replace);
 
     /// <summary>
     /// Runs the whole network on <paramref name="x"/> as if the site's weight were <paramref name="weight"/> (same shape;
@@ -100,24 +62,11 @@ public static class AffineSites
     public static Tensor RunWithWeight(Network network, AffineSite site, Tensor x, Tensor weight)
     {
         if (!weight.shape.SequenceEqual(site.Weight.shape)) throw new ArgumentException($"weight of shape [{string.Join(",", weight.shape)}] for layer '{site.Name}' of shape [{string.Join(",", site.Weight.shape)}]");
-        bool reached = false;
-        var hook = site.Module.register_forward_hook((_, input, _) =>
+        return ModuleTaps.RunReplacingFromInput(network, new ModuleTap(site.Name, site.Module), x, input =>
         {
-            reached = true;
             if (site.AsLinear is not null) return nn.functional.linear(input, weight, site.Bias);
             Conv2d conv = site.AsConv2d!;
             return nn.functional.conv2d(input, weight, site.Bias, conv.stride, conv.padding, conv.dilation, conv.groups);
         });
-        Tensor result;
-        try
-        {
-            result = network.call(x);
-        }
-        finally
-        {
-            hook.remove();
-        }
-        if (!reached) throw new InvalidOperationException($"layer '{site.Name}' was not reached by the forward pass");
-        return result;
     }
 }

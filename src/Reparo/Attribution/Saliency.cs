@@ -1,0 +1,34 @@
+using Reparo.Models;
+using static TorchSharp.torch;
+
+namespace Reparo.Attribution;
+
+/// <summary>
+/// Saliency (Simonyan et al. 2014, Captum's <c>Saliency</c> with <c>abs=True</c>): |∂f_t/∂x|, the magnitude of the
+/// target logit's gradient with respect to every input feature. Non-negative, shaped like the inputs; no baseline, no
+/// completeness claim (<see cref="AttributionResult.Delta"/> and <see cref="AttributionResult.CompletenessGap"/> are empty).
+/// </summary>
+public sealed class Saliency : IAttributionMethod
+{
+    /// <summary>The command-line name.</summary>
+    public const string MethodName = "saliency";
+
+    /// <inheritdoc />
+    public string Name => MethodName;
+
+    /// <inheritdoc />
+    public AttributionResult Attribute(Network network, Tensor inputs, long[] targets, AttributionOptions options)
+    {
+        AttributionCore.RequireFloat(inputs, Name);
+        return AttributionCore.InEvalMode(network, () =>
+        {
+            using var scope = NewDisposeScope();
+            Tensor t = AttributionCore.Targets(network, inputs, targets);
+            var parts = new List<Tensor>();
+            foreach ((long start, long length) in AttributionCore.Chunks(inputs.shape[0], options.InternalBatchSize))
+                parts.Add(AttributionCore.TargetGradient(inputs.narrow(0, start, length), p => network.call(p), t.narrow(0, start, length)).abs());
+            Tensor values = cat(parts, 0);
+            return new AttributionResult(values.MoveToOuterDisposeScope(), null, [], []);
+        });
+    }
+}
