@@ -26,16 +26,19 @@ internal static class RectifyCommand
         public Option<EditabilityScore> Score { get; } = new("--score") { Description = "Editability score: raw or perparameter", DefaultValueFactory = _ => EditabilityScore.Raw };
         public Option<EditSolver> Solver { get; } = new("--solver") { Description = "Edit solver: auto, closedform, leastsquares or iterative", DefaultValueFactory = _ => EditSolver.Auto };
         public Option<KeyKind> Keys { get; } = new("--keys") { Description = "Keys: auto, vector, patch or channel", DefaultValueFactory = _ => KeyKind.Auto };
+        public Option<bool> PreserveClean { get; } = new("--preserve-clean") { Description = "Also hold the clean twins' keys to their values (Reparo's refinement of the paper's edit)" };
+        public Option<double> Ridge { get; } = new("--ridge") { Description = "Ridge of the key second moment, relative to its mean eigenvalue", DefaultValueFactory = _ => 1e-3 };
+        public Option<int> Augment { get; } = new("--augment") { Description = "Transplant each pair's corruption onto this many held-out images (Reparo's extension; 0 = the paper's setting)", DefaultValueFactory = _ => 0 };
         public Option<int> IgSteps { get; } = new("--ig-steps") { Description = "Layer-IG steps for localisation", DefaultValueFactory = _ => 16 };
         public Option<int> StatisticsSamples { get; } = new("--statistics-samples") { Description = "Clean training images the key second moments are estimated on", DefaultValueFactory = _ => 4000 };
 
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { Mode, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, IgSteps, StatisticsSamples }) command.Options.Add(option);
+            foreach (Option option in new Option[] { Mode, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, PreserveClean, Ridge, Augment, IgSteps, StatisticsSamples }) command.Options.Add(option);
         }
 
-        public RectifyOptions Read(ParseResult parse) => new(parse.GetValue(Mode), parse.GetValue(Layer)!, parse.GetValue(Budget), parse.GetValue(Gap),
-            parse.GetValue(MaxRounds), parse.GetValue(Score), parse.GetValue(IgSteps), new EditOptions(parse.GetValue(Keys), parse.GetValue(Solver)));
+        public RectifyOptions Read(ParseResult parse, int seed) => new(parse.GetValue(Mode), parse.GetValue(Layer)!, parse.GetValue(Budget), parse.GetValue(Gap),
+            parse.GetValue(MaxRounds), parse.GetValue(Score), parse.GetValue(IgSteps), new EditOptions(parse.GetValue(Keys), parse.GetValue(Solver), PreserveClean: parse.GetValue(PreserveClean)), parse.GetValue(Ridge), parse.GetValue(Augment), seed);
     }
 
     public static Command Create(CliContext cli)
@@ -55,7 +58,7 @@ internal static class RectifyCommand
             string modelPath = parse.GetValue(model)!;
             string? outPath = parse.GetValue(output);
             if (outPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(modelPath)) throw new ReparoInputException("--out must not overwrite the input model");
-            RectifyOptions options = arguments.Read(parse);
+            RectifyOptions options = arguments.Read(parse, run.Seed);
             Network network = ModelFile.Load(modelPath);
             PoisonSpec spec = PoisonSpec.Parse(parse.GetValue(poison) ?? network.Provenance.Poison
                 ?? throw new ReparoInputException($"{modelPath} records no poisoning; pass --poison SPEC"));

@@ -65,14 +65,15 @@ public sealed partial class RectificationRun
     /// <param name="options">Rectification options.</param>
     /// <param name="statisticsSamples">Training images for the key second moments.</param>
     /// <param name="seed">Seed of the pair and held-out draws.</param>
-    public static RectificationRun Execute(Network network, PoisonSpec spec, DataSplits splits, int pairs, RectifyOptions options, int statisticsSamples, int seed)
+    /// <param name="label">The method's name in reports (default: the mode).</param>
+    public static RectificationRun Execute(Network network, PoisonSpec spec, DataSplits splits, int pairs, RectifyOptions options, int statisticsSamples, int seed, string? label = null)
     {
         (CleansedPairs drawn, Dataset heldOut) = Draw(spec, splits, pairs, seed);
         RectificationMeasures before = RectificationMetrics.Measure(network, spec, splits.Test);
         Tensor statisticsInputs = splits.Train.X.narrow(0, 0, Math.Min(statisticsSamples, splits.Train.Count));
         RectificationResult result = Rectifier.Rectify(network, drawn.Corrupted, drawn.Clean, drawn.Labels, heldOut, statisticsInputs, options);
         RectificationMeasures after = RectificationMetrics.Measure(result.Network, spec, splits.Test);
-        return new RectificationRun(spec, pairs, options.Mode.ToString().ToLowerInvariant(), before, after, result);
+        return new RectificationRun(spec, pairs, label ?? options.Mode.ToString().ToLowerInvariant(), before, after, result);
     }
 
     /// <summary>

@@ -64,22 +64,35 @@ public static class Editability
                 scores.Add(new LayerEditability(site.Name, 0, 0, 0, clock.Elapsed.TotalSeconds));
                 continue;
             }
-            AttributionResult ig = new LayerIntegratedGradients(site.Name).Attribute(network, clean, labels,
-                new AttributionOptions { Baseline = AttributionBaseline.Of(corrupted), Steps = steps });
-            Tensor keys;
-            using (no_grad())
-            {
-                (_, Tensor input, Tensor output) = AffineSites.Capture(network, site, corrupted);
-                keys = LayerKeys.Keys(site, kind, input);
-                input.Dispose();
-                output.Dispose();
-            }
-            Tensor gradients = LayerKeys.Values(site, ig.MeanGradient!); // (M × out), same row order as keys
-            Tensor e = proposed.Delta.mul(gradients.t().matmul(keys));
+            (Tensor e, double attributionSum) = WeightAttribution(network, site, kind, proposed.Delta, corrupted, clean, labels, steps);
             double raw = e.norm().item<double>();
-            scores.Add(new LayerEditability(site.Name, raw, raw / e.numel(), ig.Values.to(ScalarType.Float64).sum().item<double>(), clock.Elapsed.TotalSeconds));
+            scores.Add(new LayerEditability(site.Name, raw, raw / e.numel(), attributionSum, clock.Elapsed.TotalSeconds));
         }
         return scores;
+    }
+
+    /// <summary>
+    /// E = ΔW ⊙ Σ_p ḡ_p k*_pᵀ (out × d, float64) for an edit <paramref name="delta"/> of <paramref name="site"/>, with ḡ the
+    /// layer-IG path-averaged gradient (baseline: the corrupted inputs; input: the clean twins; target: the labels), and
+    /// the sum of the layer-IG attribution.
+    /// </summary>
+    public static (Tensor WeightAttribution, double AttributionSum) WeightAttribution(Network network, AffineSite site, KeyKind kind, Tensor delta,
+        Tensor corrupted, Tensor clean, long[] labels, int steps)
+    {
+        using var scope = NewDisposeScope();
+        using AttributionResult ig = new LayerIntegratedGradients(site.Name).Attribute(network, clean, labels,
+            new AttributionOptions { Baseline = AttributionBaseline.Of(corrupted), Steps = steps });
+        Tensor keys;
+        using (no_grad())
+        {
+            (_, Tensor input, Tensor output) = AffineSites.Capture(network, site, corrupted);
+            keys = LayerKeys.Keys(site, kind, input);
+            input.Dispose();
+            output.Dispose();
+        }
+        Tensor gradients = LayerKeys.Values(site, ig.MeanGradient!); // M × out, rows in the keys' order
+        Tensor e = delta.mul(gradients.t().matmul(keys));
+        return (e.MoveToOuterDisposeScope(), ig.Values.to(ScalarType.Float64).sum().item<double>());
     }
 
     /// <summary>The best-scoring layer under <paramref name="score"/>.</summary>

@@ -40,9 +40,9 @@ public static class ModuleTaps
         Tensor? input = null, output = null;
         var hook = tap.Module.register_forward_hook((_, i, o) =>
         {
-            // Taken out of the network's dispose scopes: the caller owns them.
-            input = i.DetachFromDisposeScope();
-            output = o.DetachFromDisposeScope();
+            // New handles (the input may be the caller's own x), taken out of the network's dispose scopes: the caller owns them.
+            input = i.alias().DetachFromDisposeScope();
+            output = o.alias().DetachFromDisposeScope();
             return o;
         });
         Tensor result;

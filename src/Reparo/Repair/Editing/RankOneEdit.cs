@@ -26,12 +26,18 @@ public enum EditSolver
 /// <param name="LeastSquaresWeight">λ of <see cref="EditSolver.LeastSquares"/>: weight of the C-norm penalty per key.</param>
 /// <param name="IterativeSteps">T of <see cref="EditSolver.Iterative"/>.</param>
 /// <param name="IterativeLearningRate">Adam's learning rate for <see cref="EditSolver.Iterative"/>.</param>
+/// <param name="PreserveClean">
+/// Also hold the clean twins' keys (at the changed positions) to their current values, residual 0. The paper's edit
+/// constrains only W'k* = v*; with this constraint the edit direction can no longer follow the image content that the
+/// corrupted and clean inputs share, only what the corruption added (Reparo's refinement; off gives the paper's edit).
+/// </param>
 public sealed record EditOptions(
     KeyKind Keys = KeyKind.Auto,
     EditSolver Solver = EditSolver.Auto,
     double LeastSquaresWeight = 0.1,
     int IterativeSteps = 50,
-    double IterativeLearningRate = 1e-2);
+    double IterativeLearningRate = 1e-2,
+    bool PreserveClean = false);
 
 /// <summary>An edit of one layer's weight, ready to apply and to undo exactly.</summary>
 public sealed class LayerEdit
@@ -96,7 +102,7 @@ public static class RankOneEdit
             throw new ReparoInputException($"an edit needs as many clean twins and labels as corrupted inputs (got {corrupted.shape[0]}, {clean.shape[0]}, {labels.Length})");
         KeyKind kind = LayerKeys.Resolve(site, options.Keys);
         using var scope = NewDisposeScope();
-        Tensor keys, residuals;
+        Tensor keys, cleanKeys, residuals;
         bool wasTraining = network.training;
         network.eval();
         using (no_grad())
@@ -104,6 +110,7 @@ public static class RankOneEdit
             (_, Tensor corruptedInput, Tensor corruptedOutput) = AffineSites.Capture(network, site, corrupted);
             (_, Tensor cleanInput, Tensor cleanOutput) = AffineSites.Capture(network, site, clean);
             keys = LayerKeys.Keys(site, kind, corruptedInput);
+            cleanKeys = LayerKeys.Keys(site, kind, cleanInput);
             residuals = LayerKeys.Values(site, cleanOutput).sub(LayerKeys.Values(site, corruptedOutput));
             foreach (Tensor t in new[] { corruptedInput, corruptedOutput, cleanInput, cleanOutput }) t.Dispose();
         }
@@ -114,6 +121,15 @@ public static class RankOneEdit
         Tensor changed = norms.gt(Math.Max(largest * 1e-6, 1e-12)).nonzero().flatten();
         int changedCount = (int)changed.shape[0];
         if (changedCount == 0) throw new ReparoInputException($"the corrupted inputs and their clean twins give the same values at layer {site.Name}; nothing to edit there");
+        int moved = changedCount;
+        if (options.PreserveClean)
+        {
+            // The clean twins' keys at the changed positions join with residual 0 (unchanged positions already hold that key).
+            keys = cat([keys, cleanKeys.index_select(0, changed)], 0);
+            residuals = cat([residuals, zeros(changedCount, residuals.shape[1], dtype: ScalarType.Float64)], 0);
+            changed = cat([changed, arange(norms.shape[0], norms.shape[0] + changedCount, dtype: ScalarType.Int64)], 0);
+            changedCount *= 2;
+        }
         long d = keys.shape[1];
         EditSolver solver = options.Solver == EditSolver.Auto ? (changedCount <= d ? EditSolver.ClosedForm : EditSolver.LeastSquares) : options.Solver;
         if (solver is EditSolver.ClosedForm or EditSolver.Iterative && changedCount > d)
@@ -130,7 +146,7 @@ public static class RankOneEdit
             delta = Iterate(network, site, kind, corrupted, clean, labels, delta, directions, options);
         }
         if (!delta.isfinite().all().item<bool>()) throw new ReparoInputException($"layer {site.Name}: the edit is not finite (keys too close to degenerate)");
-        return new LayerEdit(site, kind, solver, delta.MoveToOuterDisposeScope(), changedCount);
+        return new LayerEdit(site, kind, solver, delta.MoveToOuterDisposeScope(), moved);
     }
 
     /// <summary>ΔW = R (K C⁻¹ Kᵀ)⁻¹ K C⁻¹: the least C-norm change with ΔW kᵢ = rᵢ for every row.</summary>

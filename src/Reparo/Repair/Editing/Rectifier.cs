@@ -26,6 +26,9 @@ public enum RectifyMode
 /// <param name="Score">Raw or per-parameter editability.</param>
 /// <param name="IgSteps">Integration steps of the layer IG used to localise.</param>
 /// <param name="Edit">How each edit is computed.</param>
+/// <param name="Ridge">Ridge of the key second moments, relative to their mean eigenvalue.</param>
+/// <param name="Augment">Transplanted pairs per cleansed pair (<see cref="PairAugmentation"/>, built on held-out images; 0 = the paper's setting).</param>
+/// <param name="Seed">Seed of the augmentation's image choice.</param>
 public sealed record RectifyOptions(
     RectifyMode Mode = RectifyMode.Dynamic,
     string Layer = "auto",
@@ -34,7 +37,10 @@ public sealed record RectifyOptions(
     int MaxRounds = 5,
     EditabilityScore Score = EditabilityScore.Raw,
     int IgSteps = 16,
-    EditOptions? Edit = null);
+    EditOptions? Edit = null,
+    double Ridge = 1e-3,
+    int Augment = 0,
+    int Seed = 0);
 
 /// <summary>One round of rectification.</summary>
 /// <param name="Round">1-based round number.</param>
@@ -103,6 +109,7 @@ public static class Rectifier
     {
         Validate(corrupted, clean, labels, heldOut, options);
         var total = Stopwatch.StartNew();
+        (corrupted, clean, labels) = PairAugmentation.Augment(corrupted, clean, labels, heldOut, options.Augment, options.Seed);
         EditOptions edit = options.Edit ?? new EditOptions();
         Network model = network.Clone();
         model.eval();
@@ -110,7 +117,7 @@ public static class Rectifier
         bool fixedLayer = !options.Layer.Equals("auto", StringComparison.OrdinalIgnoreCase);
         IReadOnlyList<AffineSite> candidates = fixedLayer ? [AffineSites.Find(model, options.Layer)]
             : options.Mode == RectifyMode.Static ? [LastFeatureLayer(sites)] : sites;
-        using var statistics = new KeyStatistics(model, statisticsInputs);
+        using var statistics = new KeyStatistics(model, statisticsInputs, options.Ridge);
         double statisticsTime = 0, localiseTime = 0, editTime = 0, evaluateTime = 0;
 
         var clock = Stopwatch.StartNew();

@@ -1,0 +1,89 @@
+using Reparo.Data;
+using Reparo.Localisation;
+using Reparo.Models;
+using Reparo.Repair.Editing;
+using Reparo.Training;
+using static TorchSharp.torch;
+
+namespace Reparo.Tests.Repair;
+
+public sealed class RectifierTests
+{
+    private static Tensor Stamp(Tensor x)
+    {
+        Tensor y = x.clone();
+        y[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(24, 27), TensorIndex.Slice(24, 27)] = tensor(1f);
+        return y;
+    }
+
+    [Fact]
+    public void WeightAttributionOfAnExactEditSumsToTheLayerAttribution()
+    {
+        Dataset data = TestSupport.RandomImages(64, seed: 9);
+        Network network = ModelZoo.Create("mlp:32x3", data, seed: 4);
+        AffineSite fc2 = AffineSites.Find(network, "fc2");
+        Tensor clean = data.X.narrow(0, 0, 1), corrupted = Stamp(clean);
+        long[] labels = [data.Labels()[0]];
+        using var statistics = new KeyStatistics(network, data.X);
+        LayerEdit edit = RankOneEdit.Compute(network, fc2, corrupted, clean, labels, statistics.SecondMoment(fc2, KeyKind.Vector), new EditOptions());
+        (Tensor e, double attributionSum) = Editability.WeightAttribution(network, fc2, KeyKind.Vector, edit.Delta, corrupted, clean, labels, steps: 64);
+        double total = e.sum().item<double>();
+        Assert.True(Math.Abs(total - attributionSum) < 1e-4 * Math.Max(1, Math.Abs(attributionSum)), $"ΣE = {total}, Σ layer IG = {attributionSum}");
+        // By completeness both are the target logit's change from the corrupted input to the clean one.
+        float change = network.Logits(clean)[0, labels[0]].item<float>() - network.Logits(corrupted)[0, labels[0]].item<float>();
+        Assert.True(Math.Abs(attributionSum - change) < 0.05 * Math.Abs(change) + 1e-4, $"Σ layer IG = {attributionSum}, logit change {change}");
+    }
+
+    [Fact]
+    public void AnEditOverTheBudgetIsRolledBackToTheExactWeights()
+    {
+        Dataset data = TestSupport.RandomImages(64, seed: 11);
+        Network network = ModelZoo.Create("mlp:32x3", data, seed: 6);
+        long[] predicted = network.Predict(data.X);
+        // Held-out: the first image labelled with the model's own prediction (accuracy 100 %). The "clean twin" is an
+        // image the model puts in another class, so mapping the first image onto it must cost that accuracy.
+        int other = Enumerable.Range(1, 63).First(i => predicted[i] != predicted[0]);
+        Dataset heldOut = data.Subset([0]).WithLabels(tensor(new[] { predicted[0] }), "held-out");
+        Tensor corrupted = data.X.narrow(0, 0, 1), clean = data.X.narrow(0, other, 1);
+        var options = new RectifyOptions(RectifyMode.Dynamic, Layer: "fc3", Budget: 0.01, Gap: 0);
+        RectificationResult result = Rectifier.Rectify(network, corrupted, clean, [predicted[other]], heldOut, data.X, options);
+        Assert.Single(result.Rounds);
+        Assert.False(result.Rounds[0].Kept);
+        Assert.Equal(1.0, result.Rounds[0].Degradation);
+        Assert.Empty(result.Layers);
+        foreach ((string name, Tensor value) in network.state_dict())
+            Assert.True(result.Network.state_dict()[name].SameAs(value), $"{name} not restored exactly");
+    }
+
+    [Fact]
+    public void StaticModeEditsTheLastFeatureLayerOnce()
+    {
+        Dataset data = TestSupport.RandomImages(64, seed: 12);
+        Network network = ModelZoo.Create("cnn", data, seed: 2);
+        Assert.Equal("fc1", Rectifier.LastFeatureLayer(AffineSites.Of(network)).Name);
+        Tensor clean = data.X.narrow(0, 0, 2), corrupted = Stamp(clean);
+        RectificationResult result = Rectifier.Rectify(network, corrupted, clean, data.Labels().Take(2).ToArray(), data, data.X, new RectifyOptions(RectifyMode.Static));
+        Assert.Equal(["fc1"], result.Layers);
+        Assert.True(result.GapAfter < 1e-3, $"an exact edit at the last feature layer closes the pairs' gap, got {result.GapAfter}");
+        Assert.False(network.state_dict()["fc1.weight"].SameAs(result.Network.state_dict()["fc1.weight"]));
+    }
+
+    [Fact]
+    public void OneCleansedPairRemovesADigitsTrojan()
+    {
+        TestSupport.Init();
+        DataSplits splits = DataCatalog.Load("digits", new DataOptions());
+        PoisonSpec spec = PoisonSpec.Parse("badnets:0.1:0");
+        DataSplits poisoned = Poisoning.Apply(splits, spec, 0).Splits;
+        Network network = ModelZoo.Create("cnn", poisoned.Train, 0);
+        Trainer.Train(network, poisoned.Train, null, new TrainingOptions { Epochs = 8, Seed = 0, Patience = 0 });
+        Dataset triggered = Poisoning.TriggeredTest(splits.Test, spec);
+        double asrBefore = Poisoning.AttackSuccessRate(network, triggered, 0);
+        Assert.True(asrBefore > 0.8, $"the Trojan must be planted for the test to mean anything (ASR {asrBefore:P1})");
+        CleansedPairs pairs = Poisoning.Pairs(spec, splits.Validation, 1, 0);
+        RectificationResult result = Rectifier.Rectify(network, pairs.Corrupted, pairs.Clean, pairs.Labels, splits.Validation, splits.Train.X, new RectifyOptions(Budget: 0.05));
+        double asrAfter = Poisoning.AttackSuccessRate(result.Network, triggered, 0);
+        Assert.NotEmpty(result.Layers);
+        Assert.True(asrAfter < asrBefore / 2, $"ASR {asrBefore:P1} → {asrAfter:P1}");
+    }
+}
