@@ -75,15 +75,67 @@ public sealed class RectifierTests
         DataSplits splits = DataCatalog.Load("digits", new DataOptions());
         PoisonSpec spec = PoisonSpec.Parse("badnets:0.1:0");
         DataSplits poisoned = Poisoning.Apply(splits, spec, 0).Splits;
-        Network network = ModelZoo.Create("cnn", poisoned.Train, 0);
-        Trainer.Train(network, poisoned.Train, null, new TrainingOptions { Epochs = 8, Seed = 0, Patience = 0 });
+        Network network = ModelZoo.Create("mlp:64x3", poisoned.Train, 0);
+        Trainer.Train(network, poisoned.Train, null, new TrainingOptions { Epochs = 40, LearningRate = 3e-3, Seed = 0, Patience = 0 });
         Dataset triggered = Poisoning.TriggeredTest(splits.Test, spec);
         double asrBefore = Poisoning.AttackSuccessRate(network, triggered, 0);
         Assert.True(asrBefore > 0.8, $"the Trojan must be planted for the test to mean anything (ASR {asrBefore:P1})");
         CleansedPairs pairs = Poisoning.Pairs(spec, splits.Validation, 1, 0);
-        RectificationResult result = Rectifier.Rectify(network, pairs.Corrupted, pairs.Clean, pairs.Labels, splits.Validation, splits.Train.X, new RectifyOptions(Budget: 0.05));
+        var refined = new RectifyOptions(RectifyMode.Static, Edit: new EditOptions(PreserveClean: true));
+        RectificationResult result = Rectifier.Rectify(network, pairs.Corrupted, pairs.Clean, pairs.Labels, splits.Validation, splits.Train.X, refined);
         double asrAfter = Poisoning.AttackSuccessRate(result.Network, triggered, 0);
-        Assert.NotEmpty(result.Layers);
-        Assert.True(asrAfter < asrBefore / 2, $"ASR {asrBefore:P1} → {asrAfter:P1}");
+        Assert.Equal(["fc2"], result.Layers);
+        Assert.True(asrAfter < 0.2, $"ASR {asrBefore:P1} → {asrAfter:P1}");
+        Assert.True(Evaluator.Accuracy(network, splits.Test) - Evaluator.Accuracy(result.Network, splits.Test) < 0.01);
+    }
+
+    [Fact]
+    public void PreservingTheCleanTwinKeepsItsValue()
+    {
+        Dataset data = TestSupport.RandomImages(64, seed: 13);
+        Network network = ModelZoo.Create("mlp:32x3", data, seed: 8);
+        AffineSite fc2 = AffineSites.Find(network, "fc2");
+        Tensor clean = data.X.narrow(0, 0, 1), corrupted = Stamp(clean);
+        using var statistics = new KeyStatistics(network, data.X);
+        Tensor Values(Tensor x)
+        {
+            using var noGrad = no_grad();
+            (_, Tensor input, Tensor output) = AffineSites.Capture(network, fc2, x);
+            return LayerKeys.Values(fc2, output);
+        }
+        Tensor cleanBefore = Values(clean);
+        foreach (bool preserve in new[] { false, true })
+        {
+            LayerEdit edit = RankOneEdit.Compute(network, fc2, corrupted, clean, [0], statistics.SecondMoment(fc2, KeyKind.Vector), new EditOptions(PreserveClean: preserve));
+            edit.Apply();
+            double cleanShift = Values(clean).sub(cleanBefore).abs().max().item<double>();
+            double corruptedMiss = Values(corrupted).sub(cleanBefore).abs().max().item<double>();
+            edit.Rollback();
+            Assert.True(corruptedMiss < 1e-4, $"preserve={preserve}: W'k* = v* missed by {corruptedMiss}");
+            if (preserve) Assert.True(cleanShift < 1e-4, $"the clean twin moved by {cleanShift}");
+            else Assert.True(cleanShift > 1e-3, "without preservation the paper's edit moves the clean twin too (else this test shows nothing)");
+        }
+    }
+
+    [Fact]
+    public void AugmentationTransplantsALocalTriggerAndAddsAGlobalOne()
+    {
+        Dataset pool = TestSupport.RandomImages(10, seed: 14);
+        Tensor clean = TestSupport.RandomImages(1, seed: 15).X, corrupted = Stamp(clean);
+        (Tensor c, Tensor k, long[] labels) = PairAugmentation.Augment(corrupted, clean, [3], pool, 4, seed: 1);
+        Assert.Equal(5, c.shape[0]);
+        Assert.Equal(3, labels[0]);
+        Tensor mask = corrupted.sub(clean).abs().gt(1e-6)[0];
+        for (int i = 1; i < 5; i++)
+        {
+            Assert.True(c[i].masked_select(mask).eq(1f).all().item<bool>(), "trigger pixels copied");
+            Assert.True(c[i].masked_select(mask.logical_not()).eq(k[i].masked_select(mask.logical_not())).all().item<bool>(), "other pixels untouched");
+            int source = Enumerable.Range(0, 10).Single(j => pool.X[j].eq(k[i]).all().item<bool>());
+            Assert.Equal(pool.Labels()[source], labels[i]);
+        }
+        Tensor blended = clean.mul(0.5).add(0.25);
+        (Tensor g, Tensor gk, _) = PairAugmentation.Augment(blended, clean, [3], pool, 2, seed: 1);
+        Assert.True(g[1].allclose(gk[1].add(blended[0].sub(clean[0])).clamp(0, 1)));
+        Assert.Throws<ReparoInputException>(() => PairAugmentation.Augment(corrupted, clean, [3], pool, 11, seed: 1));
     }
 }
