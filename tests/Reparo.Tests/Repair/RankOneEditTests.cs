@@ -138,4 +138,28 @@ public sealed class RankOneEditTests
         edit.Apply();
         Assert.Equal(wanted, network.Predict(corrupted));
     }
+
+    [Fact]
+    public void SecondMomentIsTheMeanOuterProductPlusRidgeAndIsCachedUntilAnEarlierLayerChanges()
+    {
+        (Network network, Dataset data, _, _, _) = Setup("cnn");
+        AffineSite conv2 = AffineSites.Find(network, "conv2"), fc1 = AffineSites.Find(network, "fc1");
+        using var statistics = new KeyStatistics(network, data.X, ridge: 0.5, batchSize: 7);
+        Tensor keys;
+        using (no_grad())
+        {
+            (_, Tensor input, Tensor output) = AffineSites.Capture(network, conv2, data.X);
+            keys = LayerKeys.Keys(conv2, KeyKind.Patch, input);
+        }
+        Tensor moment = keys.t().matmul(keys).div(keys.shape[0]);
+        Tensor expected = moment.add(eye(moment.shape[0], dtype: ScalarType.Float64).mul(0.5 * moment.trace().item<double>() / moment.shape[0]));
+        Tensor c = statistics.SecondMoment(conv2, KeyKind.Patch);
+        // (float32 forward passes in batches of 7 and of 64 may round differently, hence the tolerance)
+        Assert.True(c.allclose(expected, rtol: 1e-5, atol: 1e-9));
+        Assert.Same(c, statistics.SecondMoment(conv2, KeyKind.Auto));
+        Tensor cFc1 = statistics.SecondMoment(fc1, KeyKind.Vector);
+        statistics.Invalidate(conv2, AffineSites.Of(network));
+        Assert.Same(c, statistics.SecondMoment(conv2, KeyKind.Patch));
+        Assert.NotSame(cFc1, statistics.SecondMoment(fc1, KeyKind.Vector));
+    }
 }

@@ -15,7 +15,7 @@ public sealed class KeyStatistics : IDisposable
     private readonly Tensor inputs;
 
     /// <summary>Statistics of <paramref name="network"/>'s keys over <paramref name="inputs"/> (e.g. clean training images).</summary>
-    /// <param name="network">The model (its weights before layer k matter, so statistics are dropped when an edit changes them: see <see cref="Invalidate"/>).</param>
+    /// <param name="network">The model (the weights before a layer shape its keys, so an edit makes later layers' statistics stale: see <see cref="Invalidate"/>).</param>
     /// <param name="inputs">The inputs the moments are taken over.</param>
     /// <param name="ridge">λ, relative to the mean eigenvalue tr(C)/d.</param>
     /// <param name="batchSize">Inputs per forward pass.</param>
@@ -44,10 +44,16 @@ public sealed class KeyStatistics : IDisposable
         return c;
     }
 
-    /// <summary>Forgets the moments of every layer that reads <paramref name="edited"/>'s output (all layers after it, conservatively: all others).</summary>
-    public void Invalidate(AffineSite edited)
+    /// <summary>
+    /// Forgets the moments of the layers after <paramref name="edited"/> in <paramref name="order"/> (forward order):
+    /// their keys depend on the edited weights; the edited layer's own keys and earlier layers' do not.
+    /// </summary>
+    public void Invalidate(AffineSite edited, IReadOnlyList<AffineSite> order)
     {
-        foreach (var key in moments.Keys.Where(k => k.Site != edited.Name).ToList())
+        int at = order.ToList().FindIndex(s => s.Name == edited.Name);
+        if (at < 0) throw new ArgumentException($"layer '{edited.Name}' is not in the given order");
+        var later = new HashSet<string>(order.Skip(at + 1).Select(s => s.Name));
+        foreach (var key in moments.Keys.Where(k => later.Contains(k.Site)).ToList())
         {
             moments[key].Dispose();
             moments.Remove(key);

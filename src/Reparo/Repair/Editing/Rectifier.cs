@@ -171,7 +171,7 @@ public static class Rectifier
             }
             accuracy = newAccuracy;
             gap = newGap;
-            statistics.Invalidate(target);
+            statistics.Invalidate(target, sites);
         }
         model.Provenance = model.Provenance with
         {
