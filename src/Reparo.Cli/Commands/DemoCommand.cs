@@ -92,8 +92,8 @@ internal static class DemoCommand
                 string trojanPath = Path.Combine(folder, $"demo-trojan-cnn-e2-s{run.Seed}.reparo");
                 (Network trojan, bool trojanReused) = LoadOrTrain(run, parse.GetValue(retrain), trojanPath, "cnn", 2, splits, poison);
                 run.Out.MarkupLine($"[bold]5. Trojan[/] cnn trained on BadNets-poisoned data ({poison}: 3×3 white patch → class 0; {(trojanReused ? "cached" : "trained now")}), "
-                    + $"rectified from {pairs} cleansed pair(s) by attribution-guided rank-one editing (dynamic, clean twin held, pairs transplanted onto 20 held-out images)");
-                var options = new Repair.Editing.RectifyOptions(Edit: new Repair.Editing.EditOptions(PreserveClean: true), Augment: 20, Seed: run.Seed);
+                    + $"rectified from {pairs} cleansed pair(s) by attribution-guided rank-one editing (dynamic, clean twin held, pairs transplanted onto 20 held-out images, next layer after a rollback)");
+                var options = new Repair.Editing.RectifyOptions(Edit: new Repair.Editing.EditOptions(PreserveClean: true), Augment: 20, Seed: run.Seed, NextOnRollback: true);
                 RectificationRun result = RectificationRun.Execute(trojan, poison, splits, pairs, options, 4000, run.Seed, "dynamic+");
                 RectifyCommand.Print(run.Out, result);
                 rectified = result.Report();

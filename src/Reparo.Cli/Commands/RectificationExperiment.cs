@@ -81,7 +81,7 @@ internal static class RectificationExperiment
     {
         bool refined = method.EndsWith('+');
         var mode = method.StartsWith("static", StringComparison.Ordinal) ? RectifyMode.Static : RectifyMode.Dynamic;
-        return refined ? new RectifyOptions(mode, Edit: new EditOptions(PreserveClean: true), Augment: 20, Seed: seed) : new RectifyOptions(mode, Seed: seed);
+        return refined ? new RectifyOptions(mode, Edit: new EditOptions(PreserveClean: true), Augment: 20, Seed: seed, NextOnRollback: true) : new RectifyOptions(mode, Seed: seed);
     }
 
     private static IEnumerable<Step> Plan(bool quick)
@@ -124,7 +124,7 @@ internal static class RectificationExperiment
         text.AppendLine("Pairs come from the validation split; the held-out accuracy budget (ε = 1 point) is checked on the rest of it; OA and the");
         text.AppendLine("attack/spurious/leakage measures are on the test split. Paper (CIFAR-10, one pair): ASR 99.94 % → 1.34 %, OA drop 0.02 points;");
         text.AppendLine("fine-tuning with one pair: ASR 73.07 %. Methods: `ft` fine-tunes every layer on the pairs (Adam 1e-4, until they are right, ≤ 200 steps);");
-        text.AppendLine("`static`/`dynamic` are the paper's modes; `static+`/`dynamic+` add Reparo's refinements (`--preserve-clean --augment 20`).");
+        text.AppendLine("`static`/`dynamic` are the paper's modes; `static+`/`dynamic+` add Reparo's refinements (`--preserve-clean --augment 20 --next-on-rollback`).");
         foreach (IGrouping<string, Row> group in rows.GroupBy(r => r.Report.Poison))
         {
             text.AppendLine();

@@ -29,16 +29,17 @@ internal static class RectifyCommand
         public Option<bool> PreserveClean { get; } = new("--preserve-clean") { Description = "Also hold the clean twins' keys to their values (Reparo's refinement of the paper's edit)" };
         public Option<double> Ridge { get; } = new("--ridge") { Description = "Ridge of the key second moment, relative to its mean eigenvalue", DefaultValueFactory = _ => 1e-3 };
         public Option<int> Augment { get; } = new("--augment") { Description = "Transplant each pair's corruption onto this many held-out images (Reparo's extension; 0 = the paper's setting)", DefaultValueFactory = _ => 0 };
+        public Option<bool> NextOnRollback { get; } = new("--next-on-rollback") { Description = "After a rollback try the next most editable layer instead of stopping (Reparo's refinement)" };
         public Option<int> IgSteps { get; } = new("--ig-steps") { Description = "Layer-IG steps for localisation", DefaultValueFactory = _ => 16 };
         public Option<int> StatisticsSamples { get; } = new("--statistics-samples") { Description = "Clean training images the key second moments are estimated on", DefaultValueFactory = _ => 4000 };
 
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { Mode, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, PreserveClean, Ridge, Augment, IgSteps, StatisticsSamples }) command.Options.Add(option);
+            foreach (Option option in new Option[] { Mode, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, PreserveClean, Ridge, Augment, NextOnRollback, IgSteps, StatisticsSamples }) command.Options.Add(option);
         }
 
         public RectifyOptions Read(ParseResult parse, int seed) => new(parse.GetValue(Mode), parse.GetValue(Layer)!, parse.GetValue(Budget), parse.GetValue(Gap),
-            parse.GetValue(MaxRounds), parse.GetValue(Score), parse.GetValue(IgSteps), new EditOptions(parse.GetValue(Keys), parse.GetValue(Solver), PreserveClean: parse.GetValue(PreserveClean)), parse.GetValue(Ridge), parse.GetValue(Augment), seed);
+            parse.GetValue(MaxRounds), parse.GetValue(Score), parse.GetValue(IgSteps), new EditOptions(parse.GetValue(Keys), parse.GetValue(Solver), PreserveClean: parse.GetValue(PreserveClean)), parse.GetValue(Ridge), parse.GetValue(Augment), seed, parse.GetValue(NextOnRollback));
     }
 
     public static Command Create(CliContext cli)

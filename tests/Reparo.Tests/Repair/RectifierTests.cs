@@ -53,6 +53,14 @@ public sealed class RectifierTests
         Assert.Empty(result.Layers);
         foreach ((string name, Tensor value) in network.state_dict())
             Assert.True(result.Network.state_dict()[name].SameAs(value), $"{name} not restored exactly");
+
+        // Trying the next layer after each rollback visits every layer once, then stops with the weights intact.
+        RectificationResult next = Rectifier.Rectify(network, corrupted, clean, [predicted[other]], heldOut, data.X, options with { Layer = "auto", NextOnRollback = true });
+        Assert.Equal(["fc1", "fc2", "fc3"], next.Rounds.Select(r => r.Layer).Order());
+        Assert.All(next.Rounds, r => Assert.False(r.Kept));
+        Assert.Equal("every candidate layer was rolled back", next.StopReason);
+        foreach ((string name, Tensor value) in network.state_dict())
+            Assert.True(next.Network.state_dict()[name].SameAs(value), $"{name} not restored exactly");
     }
 
     [Fact]

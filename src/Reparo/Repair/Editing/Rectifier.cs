@@ -29,6 +29,9 @@ public enum RectifyMode
 /// <param name="Ridge">Ridge of the key second moments, relative to their mean eigenvalue.</param>
 /// <param name="Augment">Transplanted pairs per cleansed pair (<see cref="PairAugmentation"/>, built on held-out images; 0 = the paper's setting).</param>
 /// <param name="Seed">Seed of the augmentation's image choice.</param>
+/// <param name="NextOnRollback">
+/// After a rollback, try the next most editable layer instead of stopping (Reparo's refinement; the paper stops).
+/// </param>
 public sealed record RectifyOptions(
     RectifyMode Mode = RectifyMode.Dynamic,
     string Layer = "auto",
@@ -40,7 +43,8 @@ public sealed record RectifyOptions(
     EditOptions? Edit = null,
     double Ridge = 1e-3,
     int Augment = 0,
-    int Seed = 0);
+    int Seed = 0,
+    bool NextOnRollback = false);
 
 /// <summary>One round of rectification.</summary>
 /// <param name="Round">1-based round number.</param>
@@ -126,6 +130,7 @@ public static class Rectifier
         evaluateTime += clock.Elapsed.TotalSeconds;
         double accuracy = accuracyBefore, gap = gapBefore;
         var rounds = new List<RectificationRound>();
+        var excluded = new HashSet<string>();
         string stop = "";
         int maxRounds = options.Mode == RectifyMode.Static ? 1 : options.MaxRounds;
         for (int round = 1; ; round++)
@@ -139,11 +144,13 @@ public static class Rectifier
 
             clock.Restart();
             IReadOnlyList<LayerEditability> scores = [];
-            AffineSite target = candidates[0];
-            if (candidates.Count > 1)
+            AffineSite[] open = [.. candidates.Where(s => !excluded.Contains(s.Name))];
+            if (open.Length == 0) { stop = "every candidate layer was rolled back"; break; }
+            AffineSite target = open[0];
+            if (open.Length > 1)
             {
-                scores = Editability.Score(model, candidates, corrupted, clean, labels, statistics, edit, options.IgSteps);
-                target = candidates.First(s => s.Name == Editability.Pick(scores, options.Score).Layer);
+                scores = Editability.Score(model, open, corrupted, clean, labels, statistics, edit, options.IgSteps);
+                target = open.First(s => s.Name == Editability.Pick(scores, options.Score).Layer);
             }
             double localise = clock.Elapsed.TotalSeconds;
             localiseTime += localise;
@@ -167,7 +174,9 @@ public static class Rectifier
             {
                 change.Rollback();
                 stop = $"round {round} at {target.Name} cost {degradation:P2} > budget {options.Budget:P2}: rolled back";
-                break;
+                if (!options.NextOnRollback || fixedLayer) break;
+                excluded.Add(target.Name);
+                continue;
             }
             accuracy = newAccuracy;
             gap = newGap;
