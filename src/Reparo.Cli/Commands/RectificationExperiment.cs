@@ -44,6 +44,7 @@ internal static class RectificationExperiment
             var clock = Stopwatch.StartNew();
             List<Step> steps = [.. Plan(small)];
             var models = new Dictionary<string, Network>();
+            var measured = new Dictionary<string, RectificationMeasures>();
             foreach (Step step in steps)
             {
                 PoisonSpec spec = PoisonSpec.Parse(step.Poison);
@@ -54,10 +55,11 @@ internal static class RectificationExperiment
                     models[key] = network = DemoCommand.LoadOrTrain(run, false, path, step.Arch, step.Epochs, clean, spec).Network;
                 }
                 DataSplits splits = PoisonSpec.PrepareForModel(clean, network);
+                if (!measured.TryGetValue(key, out RectificationMeasures? before)) measured[key] = before = RectificationMetrics.Measure(network, spec, splits.Test);
                 run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] {step.Arch} {spec}: {step.Method} with {step.Pairs} pair(s)");
                 RectificationRun result = step.Method == "ft"
-                    ? RectificationRun.FineTune(network, spec, splits, step.Pairs, run.Seed)
-                    : RectificationRun.Execute(network, spec, splits, step.Pairs, Options(step.Method, run.Seed), 4000, run.Seed, step.Method);
+                    ? RectificationRun.FineTune(network, spec, splits, step.Pairs, run.Seed, before)
+                    : RectificationRun.Execute(network, spec, splits, step.Pairs, Options(step.Method, run.Seed), 4000, run.Seed, step.Method, before);
                 RectificationReport report = result.Report();
                 rows.Add(new Row(step.Arch, report));
                 run.Note($"    {Summary(report)}; layers {string.Join(", ", report.Layers)}; localise+edit {report.Time.LocaliseAndEdit:F2} s");

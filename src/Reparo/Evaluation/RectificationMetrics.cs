@@ -37,11 +37,12 @@ public static class RectificationMetrics
         {
             case PoisonKind.BadNets or PoisonKind.Blend:
                 {
+                    if (spec.Kind == PoisonKind.Blend)
+                        return new RectificationMeasures(accuracy, Poisoning.AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec), spec.Class), null, null, null, null, null);
                     var corners = new Dictionary<string, double>();
                     foreach (Corner corner in Enum.GetValues<Corner>())
                         corners[CornerName(corner)] = Poisoning.AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec, corner), spec.Class);
-                    double asr = Poisoning.AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec), spec.Class);
-                    return new RectificationMeasures(accuracy, asr, spec.Kind == PoisonKind.BadNets ? corners : null, null, null, null, null);
+                    return new RectificationMeasures(accuracy, corners[CornerName(spec.DefaultCorner)], corners, null, null, null, null);
                 }
             case PoisonKind.Spurious:
                 {

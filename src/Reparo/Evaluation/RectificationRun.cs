@@ -66,10 +66,12 @@ public sealed partial class RectificationRun
     /// <param name="statisticsSamples">Training images for the key second moments.</param>
     /// <param name="seed">Seed of the pair and held-out draws.</param>
     /// <param name="label">The method's name in reports (default: the mode).</param>
-    public static RectificationRun Execute(Network network, PoisonSpec spec, DataSplits splits, int pairs, RectifyOptions options, int statisticsSamples, int seed, string? label = null)
+    /// <param name="before">The model's measures if already known (they depend only on the model and the test split).</param>
+    public static RectificationRun Execute(Network network, PoisonSpec spec, DataSplits splits, int pairs, RectifyOptions options, int statisticsSamples, int seed,
+        string? label = null, RectificationMeasures? before = null)
     {
         (CleansedPairs drawn, Dataset heldOut) = Draw(spec, splits, pairs, seed);
-        RectificationMeasures before = RectificationMetrics.Measure(network, spec, splits.Test);
+        before ??= RectificationMetrics.Measure(network, spec, splits.Test);
         Tensor statisticsInputs = splits.Train.X.narrow(0, 0, Math.Min(statisticsSamples, splits.Train.Count));
         RectificationResult result = Rectifier.Rectify(network, drawn.Corrupted, drawn.Clean, drawn.Labels, heldOut, statisticsInputs, options);
         RectificationMeasures after = RectificationMetrics.Measure(result.Network, spec, splits.Test);
@@ -80,10 +82,10 @@ public sealed partial class RectificationRun
     /// The fine-tuning baseline with the same pairs: all layers, Adam (learning rate 1e-4), on the corrupted inputs and
     /// their clean twins with the true labels, until every one is classified correctly (at most 200 steps).
     /// </summary>
-    public static RectificationRun FineTune(Network network, PoisonSpec spec, DataSplits splits, int pairs, int seed)
+    public static RectificationRun FineTune(Network network, PoisonSpec spec, DataSplits splits, int pairs, int seed, RectificationMeasures? before = null)
     {
         (CleansedPairs drawn, Dataset heldOut) = Draw(spec, splits, pairs, seed);
-        RectificationMeasures before = RectificationMetrics.Measure(network, spec, splits.Test);
+        before ??= RectificationMetrics.Measure(network, spec, splits.Test);
         var clock = Stopwatch.StartNew();
         Tensor inputs = cat([drawn.Corrupted, drawn.Clean], 0);
         Tensor labels = tensor(drawn.Labels.Concat(drawn.Labels).ToArray());
