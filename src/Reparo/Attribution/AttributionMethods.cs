@@ -30,6 +30,24 @@ public static class AttributionMethods
 /// <summary>What the methods share: argument checks, evaluation mode, target gradients and the path integral.</summary>
 internal static class AttributionCore
 {
+    /// <summary>
+    /// A gradient-only attribution (no baseline, no completeness claim): <paramref name="combine"/>(x, ∂f_t/∂x) chunk by
+    /// chunk, in evaluation mode.
+    /// </summary>
+    public static AttributionResult GradientMap(Network network, Tensor inputs, long[] targets, AttributionOptions options, Func<Tensor, Tensor, Tensor> combine) =>
+        InEvalMode(network, () =>
+        {
+            using var scope = NewDisposeScope();
+            Tensor t = Targets(network, inputs, targets);
+            var parts = new List<Tensor>();
+            foreach ((long start, long length) in Chunks(inputs.shape[0], options.InternalBatchSize))
+            {
+                Tensor x = inputs.narrow(0, start, length);
+                parts.Add(combine(x, TargetGradient(x, p => network.call(p), t.narrow(0, start, length))));
+            }
+            return new AttributionResult(cat(parts, 0).MoveToOuterDisposeScope(), null, [], []);
+        });
+
     /// <summary>Runs <paramref name="work"/> with the network in evaluation mode, restoring its previous mode afterwards.</summary>
     public static T InEvalMode<T>(Network network, Func<T> work)
     {

@@ -20,18 +20,6 @@ public sealed class GradientTimesInput : IAttributionMethod
     public AttributionResult Attribute(Network network, Tensor inputs, long[] targets, AttributionOptions options)
     {
         AttributionCore.RequireFloat(inputs, Name);
-        return AttributionCore.InEvalMode(network, () =>
-        {
-            using var scope = NewDisposeScope();
-            Tensor t = AttributionCore.Targets(network, inputs, targets);
-            var parts = new List<Tensor>();
-            foreach ((long start, long length) in AttributionCore.Chunks(inputs.shape[0], options.InternalBatchSize))
-            {
-                Tensor x = inputs.narrow(0, start, length);
-                parts.Add(x.mul(AttributionCore.TargetGradient(x, p => network.call(p), t.narrow(0, start, length))));
-            }
-            Tensor values = cat(parts, 0);
-            return new AttributionResult(values.MoveToOuterDisposeScope(), null, [], []);
-        });
+        return AttributionCore.GradientMap(network, inputs, targets, options, (x, gradient) => x.mul(gradient));
     }
 }
