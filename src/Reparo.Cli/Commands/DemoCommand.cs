@@ -46,7 +46,7 @@ internal static class DemoCommand
             DataSplits splits = DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(dataDir) });
             string architecture = parse.GetValue(arch)!;
             int epochCount = parse.GetValue(epochs);
-            string folder = parse.GetValue(cacheDir) ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "reparo", "models");
+            string folder = parse.GetValue(cacheDir) ?? ExperimentArguments.DefaultModelFolder;
             string modelPath = Path.Combine(folder, $"demo-{architecture.Replace(':', '-')}-e{epochCount}-s{run.Seed}.reparo");
             (Network network, bool reused) = LoadOrTrain(run, parse.GetValue(retrain), modelPath, architecture, epochCount, splits);
 

@@ -6,8 +6,6 @@ using Reparo.Data;
 using Reparo.Evaluation;
 using Reparo.Models;
 using Reparo.Repair;
-using Reparo.Reporting;
-using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
 
@@ -24,21 +22,19 @@ internal static class ExperimentCommand
 
     public static Command Create(CliContext cli)
     {
-        var quick = new Option<bool>("--quick") { Description = "A small version (one small model, small repair sets): minutes instead of an hour" };
-        var markdown = new Option<string?>("--markdown") { Description = "Write the results as Markdown here (e.g. docs/results/provable.md)", HelpName = "PATH" };
-        var cacheDir = new Option<string?>("--cache-dir") { Description = "Where trained models are cached (default ~/.cache/reparo/models)", HelpName = "DIR" };
-        var dataDir = new Option<string?>("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
+        var arguments = new ExperimentArguments("A small version (one small model, small repair sets): minutes instead of an hour", "docs/results/provable.md");
         var solverThreads = new Option<int?>("--solver-threads") { Description = "LP solver threads (default: the solver's)" };
         var provable = new Command("provable", "APRNN experiments on Fashion-MNIST: provable vs PRDNN vs last-layer LP vs FT vs MFT vs lookup; sizes; rotation polytopes; CNN")
         {
-            quick, markdown, cacheDir, dataDir, solverThreads,
+            solverThreads,
         };
+        arguments.AddTo(provable);
         provable.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
-            bool small = parse.GetValue(quick);
-            DataSplits splits = DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(dataDir) });
-            string folder = parse.GetValue(cacheDir) ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "reparo", "models");
+            bool small = parse.GetValue(arguments.Quick);
+            DataSplits splits = arguments.LoadFashionMnist(parse);
+            string folder = arguments.ModelFolder(parse);
             var models = new Dictionary<string, Network>();
             Network Model(string arch, int epochs)
             {
@@ -70,15 +66,9 @@ internal static class ExperimentCommand
                 RepairReport report = RepairReport.Create(problem, result);
                 runs.Add(new Run(step.Experiment, step.Arch, step.Rows is { } rows ? $"rows {rows.Start}:{rows.End}" : "", report));
                 run.Note($"    {report.Status}, efficacy {report.Efficacy:P1}, drawdown {report.Drawdown:P2}, generalisation {report.Generalization:+0.00%;-0.00%}, {report.TimeS.Total:F1} s");
-                // A long run keeps its finished rows on disk, marked as partial, so an interruption loses one step at most.
-                if (parse.GetValue(markdown) is string partialPath && runs.Count < steps.Count)
-                    AtomicFile.WriteAllText(partialPath, Markdown(runs, command, run.Threads, clock.Elapsed.TotalMinutes, $"{runs.Count} of {steps.Count} steps"));
+                arguments.WriteProgress(parse, runs.Count, steps.Count, partial => Markdown(runs, command, run.Threads, clock.Elapsed.TotalMinutes, partial));
             }
-            string text = Markdown(runs, command, run.Threads, clock.Elapsed.TotalMinutes);
-            run.Out.WriteLine(text);
-            if (parse.GetValue(markdown) is string path) AtomicFile.WriteAllText(path, text);
-            run.WriteJson(runs);
-            return CliApp.Success;
+            return arguments.Finish(run, parse, Markdown(runs, command, run.Threads, clock.Elapsed.TotalMinutes), runs);
         });
         return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable, RectificationExperiment.Create(cli) };
     }
@@ -105,11 +95,8 @@ internal static class ExperimentCommand
     {
         string P(double v) => double.IsNaN(v) ? "–" : v.ToString("0.00%", CultureInfo.InvariantCulture);
         string G(double v) => v.ToString("G3", CultureInfo.InvariantCulture);
-        var text = new StringBuilder();
-        text.AppendLine("# Provable repair experiments (APRNN protocol on Fashion-MNIST)");
-        text.AppendLine();
-        if (partial is not null) text.AppendLine($"**Partial: the run was still going ({partial} done).**").AppendLine();
-        text.AppendLine($"Produced by `{command}` on {DateTime.UtcNow:yyyy-MM-dd} ({threads} threads, {minutes:F1} min in all). Solver: HiGHS interior point without crossover (OR-Tools 9.15).");
+        StringBuilder text = ExperimentArguments.Heading("Provable repair experiments (APRNN protocol on Fashion-MNIST)", command, threads, minutes, partial);
+        text.AppendLine("Solver: HiGHS interior point without crossover (OR-Tools 9.15).");
         text.AppendLine("Efficacy is the independent verifier's (float32 and float64 re-run of every point or vertex); drawdown is clean test accuracy before − after");
         text.AppendLine("(test set without the repair images); generalisation is the accuracy gain on the rest of the corrupted test set (for rotations: the same images rotated every 0.1°, vertex angles excluded).");
         foreach (IGrouping<string, Run> group in runs.GroupBy(r => r.Experiment))

@@ -6,8 +6,6 @@ using Reparo.Data;
 using Reparo.Evaluation;
 using Reparo.Models;
 using Reparo.Repair.Editing;
-using Reparo.Reporting;
-using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
 
@@ -25,20 +23,15 @@ internal static class RectificationExperiment
 
     public static Command Create(CliContext cli)
     {
-        var quick = new Option<bool>("--quick") { Description = "A small version (cnn, BadNets, one pair, short training): minutes" };
-        var markdown = new Option<string?>("--markdown") { Description = "Write the results as Markdown here (e.g. docs/results/rectification.md)", HelpName = "PATH" };
-        var cacheDir = new Option<string?>("--cache-dir") { Description = "Where trained models are cached (default ~/.cache/reparo/models)", HelpName = "DIR" };
-        var dataDir = new Option<string?>("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
-        var command = new Command("rectification", "Rectification benchmarks on Fashion-MNIST: Trojans, spurious artifact, block leakage; static vs dynamic vs fine-tuning")
-        {
-            quick, markdown, cacheDir, dataDir,
-        };
+        var arguments = new ExperimentArguments("A small version (cnn, BadNets, one pair, short training): minutes", "docs/results/rectification.md");
+        var command = new Command("rectification", "Rectification benchmarks on Fashion-MNIST: Trojans, spurious artifact, block leakage; static vs dynamic vs fine-tuning");
+        arguments.AddTo(command);
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
-            bool small = parse.GetValue(quick);
-            DataSplits clean = DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(dataDir) });
-            string folder = parse.GetValue(cacheDir) ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "reparo", "models");
+            bool small = parse.GetValue(arguments.Quick);
+            DataSplits clean = arguments.LoadFashionMnist(parse);
+            string folder = arguments.ModelFolder(parse);
             string command = "./reparo experiment rectification" + (small ? " --quick" : "") + $" --threads {run.Threads}";
             var rows = new List<Row>();
             var clock = Stopwatch.StartNew();
@@ -63,14 +56,9 @@ internal static class RectificationExperiment
                 RectificationReport report = result.Report();
                 rows.Add(new Row(step.Arch, report));
                 run.Note($"    {Summary(report)}; layers {string.Join(", ", report.Layers)}; localise+edit {report.Time.LocaliseAndEdit:F2} s");
-                if (parse.GetValue(markdown) is string partial && rows.Count < steps.Count)
-                    AtomicFile.WriteAllText(partial, Markdown(rows, command, run.Threads, clock.Elapsed.TotalMinutes, $"{rows.Count} of {steps.Count} steps"));
+                arguments.WriteProgress(parse, rows.Count, steps.Count, partial => Markdown(rows, command, run.Threads, clock.Elapsed.TotalMinutes, partial));
             }
-            string text = Markdown(rows, command, run.Threads, clock.Elapsed.TotalMinutes);
-            run.Out.WriteLine(text);
-            if (parse.GetValue(markdown) is string path2) AtomicFile.WriteAllText(path2, text);
-            run.WriteJson(rows);
-            return CliApp.Success;
+            return arguments.Finish(run, parse, Markdown(rows, command, run.Threads, clock.Elapsed.TotalMinutes), rows);
         });
         return command;
     }
@@ -118,11 +106,7 @@ internal static class RectificationExperiment
     private static string Markdown(IReadOnlyList<Row> rows, string command, int threads, double minutes, string? partial = null)
     {
         string P(double? v) => v is double x && double.IsFinite(x) ? x.ToString("0.00%", CultureInfo.InvariantCulture) : "–";
-        var text = new StringBuilder();
-        text.AppendLine("# Attribution-guided rectification (Yang et al., CVPR'26) on Fashion-MNIST");
-        text.AppendLine();
-        if (partial is not null) text.AppendLine($"**Partial: the run was still going ({partial} done).**").AppendLine();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Produced by `{command}` on {DateTime.UtcNow:yyyy-MM-dd} ({threads} threads, {minutes:F1} min in all).");
+        StringBuilder text = ExperimentArguments.Heading("Attribution-guided rectification (Yang et al., CVPR'26) on Fashion-MNIST", command, threads, minutes, partial);
         text.AppendLine("Pairs come from the validation split; the held-out accuracy budget (ε = 1 point) is checked on the rest of it; OA and the");
         text.AppendLine("attack/spurious/leakage measures are on the test split. Paper (CIFAR-10, one pair): ASR 99.94 % → 1.34 %, OA drop 0.02 points;");
         text.AppendLine("fine-tuning with one pair: ASR 73.07 %. Methods: `ft` fine-tunes every layer on the pairs (Adam 1e-4, until they are right, ≤ 200 steps);");

@@ -37,11 +37,16 @@ public sealed class KeyStatistics : IDisposable
     /// <summary>C (d × d, float64, ridge included) for the layer's keys; computed on first use.</summary>
     public Tensor SecondMoment(AffineSite site, KeyKind kind)
     {
-        kind = LayerKeys.Resolve(site, kind);
-        if (moments.TryGetValue((site.Name, kind), out Tensor? known)) return known;
-        Tensor c = Estimate(site, kind);
-        moments[(site.Name, kind)] = c;
-        return c;
+        Prepare([site], kind);
+        return moments[(site.Name, LayerKeys.Resolve(site, kind))];
+    }
+
+    /// <summary>Estimates the moments of every listed layer not yet known, in one pass over the inputs.</summary>
+    public void Prepare(IEnumerable<AffineSite> sites, KeyKind kind)
+    {
+        (AffineSite Site, KeyKind Kind)[] missing = [.. sites.Select(s => (s, LayerKeys.Resolve(s, kind))).Where(m => !moments.ContainsKey((m.Item1.Name, m.Item2)))];
+        if (missing.Length == 0) return;
+        foreach (((AffineSite site, KeyKind resolved), Tensor c) in missing.Zip(Estimate(missing))) moments[(site.Name, resolved)] = c;
     }
 
     /// <summary>
@@ -60,41 +65,47 @@ public sealed class KeyStatistics : IDisposable
         }
     }
 
-    private Tensor Estimate(AffineSite site, KeyKind kind)
+    /// <summary>Σ k kᵀ / M (+ ridge) for each layer, with one forward hook per layer so each batch runs once.</summary>
+    private Tensor[] Estimate((AffineSite Site, KeyKind Kind)[] layers)
     {
+        var sums = new Tensor?[layers.Length];
+        var counts = new long[layers.Length];
         bool wasTraining = network.training;
         network.eval();
+        var hooks = layers.Select((layer, i) => layer.Site.Module.register_forward_hook((_, input, output) =>
+        {
+            Tensor keys = LayerKeys.Keys(layer.Site, layer.Kind, input);
+            counts[i] += keys.shape[0];
+            Tensor part = keys.t().matmul(keys);
+            if (sums[i] is null) sums[i] = part.DetachFromDisposeScope();
+            else sums[i]!.add_(part);
+            return output;
+        })).ToList();
         try
         {
             using var noGrad = no_grad();
-            Tensor? sum = null;
-            long count = 0;
             for (long start = 0; start < inputs.shape[0]; start += BatchSize)
             {
                 using var scope = NewDisposeScope();
-                Tensor batch = inputs.narrow(0, start, Math.Min(BatchSize, inputs.shape[0] - start));
-                (_, Tensor siteInput, Tensor siteOutput) = AffineSites.Capture(network, site, batch);
-                using (siteInput)
-                using (siteOutput)
-                {
-                    Tensor keys = LayerKeys.Keys(site, kind, siteInput);
-                    count += keys.shape[0];
-                    Tensor part = keys.t().matmul(keys);
-                    if (sum is null) sum = part.MoveToOuterDisposeScope();
-                    else sum.add_(part);
-                }
+                network.call(inputs.narrow(0, start, Math.Min(BatchSize, inputs.shape[0] - start)));
             }
-            if (sum is null || count == 0) throw new ReparoInputException("key statistics need at least one input");
-            sum.div_(count);
-            long d = sum.shape[0];
-            double scale = sum.diagonal().sum().item<double>() / d;
-            sum.add_(eye(d, dtype: ScalarType.Float64).mul(Ridge * Math.Max(scale, 1e-12)));
-            return sum;
         }
         finally
         {
+            hooks.ForEach(h => h.remove());
             network.train(wasTraining);
         }
+        var result = new Tensor[layers.Length];
+        for (int i = 0; i < layers.Length; i++)
+        {
+            Tensor sum = sums[i] is { } found && counts[i] > 0 ? found : throw new ReparoInputException("key statistics need at least one input that reaches every layer");
+            sum.div_(counts[i]);
+            long d = sum.shape[0];
+            double scale = sum.diagonal().sum().item<double>() / d;
+            sum.add_(eye(d, dtype: ScalarType.Float64).mul(Ridge * Math.Max(scale, 1e-12)));
+            result[i] = sum;
+        }
+        return result;
     }
 
     /// <inheritdoc />

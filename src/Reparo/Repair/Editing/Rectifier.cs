@@ -139,7 +139,7 @@ public static class Rectifier
             if (round > maxRounds) { stop = options.Mode == RectifyMode.Static ? "static: one edit" : $"reached {maxRounds} rounds"; break; }
 
             clock.Restart();
-            foreach (AffineSite site in candidates) statistics.SecondMoment(site, edit.Keys);
+            statistics.Prepare(candidates, edit.Keys);
             statisticsTime += clock.Elapsed.TotalSeconds;
 
             clock.Restart();
