@@ -9,13 +9,25 @@ namespace Reparo.Training;
 /// Trains a <see cref="Network"/> with cross-entropy by mini-batches. Seeded: the batch order comes from
 /// <see cref="TrainingOptions.Seed"/>, so the same seed, data, initial weights and thread count give the same weight bytes.
 /// With a validation set it keeps the best epoch's weights and stops early after <see cref="TrainingOptions.Patience"/>
-/// epochs without improvement.
+/// epochs without improvement. An optional callback sees the weights at the end of every epoch (e.g. to keep
+/// <see cref="TrainingCheckpoint"/>s for TracIn).
 /// </summary>
 public static class Trainer
 {
     /// <summary>Trains <paramref name="network"/> in place.</summary>
+    /// <param name="network">The network to train.</param>
+    /// <param name="train">Training data.</param>
+    /// <param name="validation">Optional validation data for early stopping and keeping the best epoch.</param>
+    /// <param name="options">How to train.</param>
+    /// <param name="progress">Optional progress after every batch.</param>
+    /// <param name="cancellation">Stops training between batches.</param>
+    /// <param name="epochEnded">
+    /// Optional callback after every finished epoch (after validation, before early stopping decides), with the network
+    /// holding that epoch's weights and the epoch's record; it must not change the weights. The weights kept at the end
+    /// may be an earlier epoch's (early stopping).
+    /// </param>
     public static TrainingReport Train(Network network, Dataset train, Dataset? validation, TrainingOptions options,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default, Action<Network, EpochRecord>? epochEnded = null)
     {
         options.Validate();
         CheckCompatible(network, train);
@@ -64,6 +76,7 @@ public static class Trainer
                 double? accuracy = validation is null ? null : Evaluator.Accuracy(network, validation);
                 lastAccuracy = accuracy;
                 epochs.Add(new EpochRecord(epoch, lossSum / batches, accuracy, rate, epochClock.Elapsed.TotalSeconds));
+                epochEnded?.Invoke(network, epochs[^1]);
                 if (validation is null || options.Patience == 0)
                 {
                     bestEpoch = epoch;

@@ -74,4 +74,26 @@ public class TrainerTests
         Dataset fashionShaped = TestSupport.RandomImages(4);
         Assert.Contains("the model expects image of shape [1,8,8]", Assert.Throws<ReparoInputException>(() => Evaluator.Evaluate(network, fashionShaped)).Message);
     }
+
+    [Fact]
+    public void EpochCallbackSeesEveryEpochsWeightsAndRate()
+    {
+        TestSupport.Init();
+        DataSplits data = Digits();
+        using Network network = ModelZoo.Create("mlp:8x2", data.Train, 0);
+        var checkpoints = new List<TrainingCheckpoint>();
+        TrainingReport report = Trainer.Train(network, data.Train, null, new TrainingOptions { Epochs = 3, BatchSize = 256, Seed = 1 },
+            epochEnded: (n, epoch) => checkpoints.Add(TrainingCheckpoint.Capture(n, epoch)));
+        Assert.Equal([1, 2, 3], checkpoints.Select(c => c.Epoch));
+        Assert.Equal(report.Epochs.Select(e => e.LearningRate), checkpoints.Select(c => c.LearningRate));
+        byte[] final = WeightBytes(network);
+        using Network copy = ModelZoo.Create("mlp:8x2", data.Train, 5);
+        checkpoints[0].LoadInto(copy);
+        Assert.NotEqual(final, WeightBytes(copy));
+        checkpoints[^1].LoadInto(copy);
+        Assert.Equal(final, WeightBytes(copy));
+        using Network other = ModelZoo.Create("mlp:4x2", data.Train, 0);
+        Assert.Contains("architectures differ", Assert.Throws<ReparoInputException>(() => checkpoints[0].LoadInto(other)).Message);
+        checkpoints.ForEach(c => c.Dispose());
+    }
 }
