@@ -1,12 +1,16 @@
 using System.CommandLine;
 using Reparo.Data;
 using Reparo.Evaluation;
+using Reparo.Influence;
 using Reparo.Models;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
 
-/// <summary><c>reparo bench train</c>: a table of training and inference throughput for each zoo model.</summary>
+/// <summary>
+/// <c>reparo bench train</c>: a table of training and inference throughput for each zoo model; <c>reparo bench influence</c>:
+/// RNNRepair's influence model over the 60 000 Fashion-MNIST training images (build, query, EM against scikit-learn).
+/// </summary>
 internal static class BenchCommand
 {
     private sealed record BenchResult(string Data, int Threads, IReadOnlyList<TrainingSpeed> Rows);
@@ -41,6 +45,62 @@ internal static class BenchCommand
             run.WriteJson(new BenchResult(parse.GetValue(data.Data)!, run.Threads, rows));
             return CliApp.Success;
         });
-        return new Command("bench", "Benchmarks (print a table, write JSON)") { train };
+        return new Command("bench", "Benchmarks (print a table, write JSON)") { train, Influence(cli) };
+    }
+
+    private static Command Influence(CliContext cli)
+    {
+        var model = new Option<string?>("--model") { Description = "A recurrent model of Fashion-MNIST (default: train or reuse a cached lstm:100)", HelpName = "PATH" };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs of the default model", DefaultValueFactory = _ => 3 };
+        var k = new Option<string>("--k") { Description = "Candidate numbers of abstract states swept by stability", DefaultValueFactory = _ => "5,10,15,20,25,30,35,40", HelpName = "K[,K…]" };
+        var queries = new Option<int>("--queries") { Description = "Test inputs queried for the latency figures", DefaultValueFactory = _ => 100 };
+        var export = new Option<string?>("--export-vectors") { Description = "Write the PCA-reduced step vectors here (.npy) for scikit-learn (default: a temporary file, deleted after)", HelpName = "PATH" };
+        var noSklearn = new Option<bool>("--no-sklearn") { Description = "Do not run scikit-learn even if it is installed" };
+        var cacheDir = new Option<string?>("--cache-dir") { Description = "Where the default model is cached (default ~/.cache/reparo/models)", HelpName = "DIR" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
+        var command = new Command("influence", "RNNRepair influence model on all 60 000 Fashion-MNIST training images: build time, query latency, EM against scikit-learn")
+        {
+            model, epochs, k, queries, export, noSklearn, cacheDir, dataDir,
+        };
+        command.SetAction(parse =>
+        {
+            CommandRun run = cli.Start(parse);
+            DataSplits splits = DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(dataDir) });
+            Network network = parse.GetValue(model) is string path ? ModelFile.Load(path)
+                : DemoCommand.LoadOrTrain(run, false, Path.Combine(parse.GetValue(cacheDir) ?? ExperimentArguments.DefaultModelFolder, $"bench-lstm-100-e{parse.GetValue(epochs)}-s{run.Seed}.reparo"),
+                    "lstm:100", parse.GetValue(epochs), splits).Network;
+            Dataset all = Repair.Remediation.RetrainComparison.Append(splits.Train, splits.Validation);
+            string vectors = parse.GetValue(export) ?? Path.Combine(Path.GetTempPath(), $"reparo-steps-{Environment.ProcessId}.npy");
+            try
+            {
+                var options = new InfluenceBenchmarkOptions(InfluenceCommand.ParseCandidates(parse.GetValue(k)!), parse.GetValue(queries), 100, vectors,
+                    parse.GetValue(noSklearn) ? null : InfluenceBenchmark.FindSklearnPython(), run.Seed);
+                InfluenceBenchmarkReport report = InfluenceBenchmark.Run(network, all, splits.Test, options, new Progress<string>(run.Note));
+                Print(run.Out, report);
+                run.WriteJson(report);
+            }
+            finally
+            {
+                if (parse.GetValue(export) is null) File.Delete(vectors);
+            }
+            return CliApp.Success;
+        });
+        return command;
+    }
+
+    internal static void Print(IAnsiConsole console, InfluenceBenchmarkReport r)
+    {
+        var build = new Table().AddColumns("build", "K", "profile s", "PCA s", "mixtures s", "index s", "total s");
+        foreach ((string name, InfluenceBuildReport b) in new[] { ("K sweep (stability)", r.Sweep), ("chosen K alone", r.FixedK) })
+            build.AddRow(name, b.K.ToString(), $"{b.Time.ProfileSeconds:F2}", $"{b.Time.PcaSeconds:F2}", $"{b.Time.MixtureSeconds:F2}", $"{b.Time.IndexSeconds:F2}", $"{b.Time.TotalSeconds:F2}");
+        console.MarkupLine($"influence model over {r.Samples} sequences, {r.Steps} hidden states (paper: 76.37 s; target ≤ 20 s)");
+        console.Write(build);
+        QueryLatency q = r.Latency;
+        console.MarkupLine($"query over {q.Count} test inputs: search mean {q.SearchMean:F2} ms, median {q.SearchMedian:F2} ms, max {q.SearchMax:F2} ms; with profiling the input {q.WithProfilingMean:F2} ms (paper: 1.16 s; target ≤ 10 ms)");
+        var fits = new Table().AddColumns("EM", "K", "seconds", "iterations", "converged", "BIC");
+        foreach (MixtureFit f in r.Fits) fits.AddRow(f.Implementation, f.K.ToString(), $"{f.Seconds:F2}", f.Iterations.ToString(), f.Converged ? "yes" : "no", f.Bic.ToString("G8"));
+        console.Write(fits);
+        if (r.SklearnCommand is not null) console.WriteLine($"scikit-learn on the same vectors: {r.SklearnCommand}");
+        if (r.SklearnNote is not null) console.WriteLine(r.SklearnNote);
     }
 }

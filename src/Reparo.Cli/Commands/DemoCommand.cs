@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Evaluation;
+using Reparo.Influence;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Reporting;
@@ -13,14 +14,20 @@ namespace Reparo.Cli.Commands;
 /// <summary>
 /// <c>reparo demo</c>: end to end on Fashion-MNIST — trains (or reuses a cached) small model, evaluates it on the clean and
 /// the fog-corrupted test sets, lists the failures, repairs the first of them with the provable LP repair, verified independently,
-/// and removes a BadNets Trojan from a poisoned CNN with one cleansed pair (attribution-guided rectification).
+/// removes a BadNets Trojan from a poisoned CNN with one cleansed pair (attribution-guided rectification), and explains an
+/// LSTM's failure by its most influential training samples (RNNRepair).
 /// </summary>
 internal static class DemoCommand
 {
     private sealed record Failure(int TestIndex, string Label, string FogPrediction, string CleanPrediction);
 
     private sealed record DemoResult(string Model, bool ReusedCachedModel, string Arch, double CleanAccuracy, double FogAccuracy, int Severity,
-        int FogFailures, int CorruptionInducedFailures, IReadOnlyDictionary<string, int> FailuresByClass, IReadOnlyList<Failure> Targets, RepairReport? Repair, RectificationReport? Trojan, double TimeS);
+        int FogFailures, int CorruptionInducedFailures, IReadOnlyDictionary<string, int> FailuresByClass, IReadOnlyList<Failure> Targets, RepairReport? Repair, RectificationReport? Trojan, InfluenceStep? Influence, double TimeS);
+
+    private sealed record InfluenceStep(string Model, int K, double BuildSeconds, int TestIndex, string Label, string Prediction, int? FaultStep,
+        IReadOnlyList<InfluenceNeighbour> Top, double QueryMs);
+
+    private sealed record InfluenceNeighbour(int TrainIndex, string Label, double Distance);
 
     public static Command Create(CliContext cli)
     {
@@ -34,9 +41,10 @@ internal static class DemoCommand
         var repairPoints = new Option<int>("--repair-points") { Description = "How many fog failures the provable repair fixes (0: skip the repair)", DefaultValueFactory = _ => 25 };
         var repairLayer = new Option<string>("--repair-layer") { Description = "Layer the provable repair edits", DefaultValueFactory = _ => "fc2" };
         var trojanPairs = new Option<int>("--trojan-pairs") { Description = "Cleansed pairs for the Trojan rectification step (0: skip it)", DefaultValueFactory = _ => 1 };
-        var command = new Command("demo", "End to end on Fashion-MNIST: train or reuse a model, evaluate clean and fog-corrupted, list the failures, repair them with a verified LP, remove a Trojan from one cleansed pair")
+        var influenceTop = new Option<int>("--influence-top") { Description = "Training samples listed by the RNNRepair influence step (0: skip it)", DefaultValueFactory = _ => 5 };
+        var command = new Command("demo", "End to end on Fashion-MNIST: train or reuse a model, evaluate clean and fog-corrupted, list the failures, repair them with a verified LP, remove a Trojan from one cleansed pair, explain an LSTM failure by its influential training samples")
         {
-            arch, epochs, severity, cacheDir, retrain, png, dataDir, repairPoints, repairLayer, trojanPairs,
+            arch, epochs, severity, cacheDir, retrain, png, dataDir, repairPoints, repairLayer, trojanPairs, influenceTop,
         };
         command.SetAction(parse =>
         {
@@ -98,11 +106,43 @@ internal static class DemoCommand
                 RectifyCommand.Print(run.Out, result);
                 rectified = result.Report();
             }
+            InfluenceStep? influence = parse.GetValue(influenceTop) is int top and > 0 ? ExplainFailure(run, parse.GetValue(retrain), folder, splits, top) : null;
             run.WriteJson(new DemoResult(modelPath, reused, architecture, clean.Accuracy, fog.Accuracy, level, fogFailures.Length, induced.Length,
-                byClass, targets, repaired, rectified, clock.Elapsed.TotalSeconds));
+                byClass, targets, repaired, rectified, influence, clock.Elapsed.TotalSeconds));
             return CliApp.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Step 6: RNNRepair (Xie et al., ICML'21) — builds the influence model of a small LSTM over the training split and
+    /// explains its first test failure: the fault step and the most influential training samples.
+    /// </summary>
+    private static InfluenceStep ExplainFailure(CommandRun run, bool retrain, string folder, DataSplits splits, int top)
+    {
+        string path = Path.Combine(folder, $"demo-lstm-64-e2-s{run.Seed}.reparo");
+        (Network lstm, bool cached) = LoadOrTrain(run, retrain, path, "lstm:64", 2, splits);
+        var options = new InfluenceOptions { Abstraction = new AbstractionOptions { Candidates = [10, 20, 30], StopAtFirstStable = true, Mixture = new GaussianMixtureOptions(Seed: run.Seed) } };
+        using InfluenceModel model = InfluenceModel.Build(lstm, splits.Train, options);
+        long[] predictions = lstm.Predict(splits.Test.X);
+        long[] labels = splits.Test.Labels();
+        int failure = Enumerable.Range(0, labels.Length).FirstOrDefault(i => predictions[i] != labels[i], -1);
+        if (failure < 0) throw new ReparoInputException("the demo LSTM makes no test error to explain");
+        SampleQuery answer = model.Query(splits.Test, failure, top);
+        IReadOnlyList<string> names = lstm.Spec.ClassNames;
+        int? fault = answer.Trace.FaultStep();
+        run.Out.MarkupLine($"[bold]6. Influence[/] lstm:64 over image rows ({(cached ? "cached" : "trained now")}); RNNRepair influence model: K = {model.Report.K} abstract states, "
+            + $"{model.Report.Transitions} transitions, built in {model.Report.Time.TotalSeconds:F1} s");
+        run.Out.WriteLine($"test image {splits.Test.SourceIndices[failure]} ({names[(int)labels[failure]]}) is predicted {names[(int)predictions[failure]]}; "
+            + (fault is int f ? $"the rows keep the true label until step {f} of {answer.Trace.Length}" : "no step predicts the truth"));
+        var table = new Table().AddColumns("rank", "training image", "label", "distance");
+        foreach ((InfluenceHit hit, int rank) in answer.Top.Select((h, r) => (h, r + 1)))
+            table.AddRow(rank.ToString(), splits.Train.SourceIndices[hit.TrainIndex].ToString(), Markup.Escape(names[(int)hit.Label]), hit.Distance.ToString("G4"));
+        run.Out.Write(table);
+        run.Out.WriteLine($"query answered in {answer.SearchMilliseconds:F2} ms");
+        return new InfluenceStep(path, model.Report.K, model.Report.Time.TotalSeconds, splits.Test.SourceIndices[failure], names[(int)labels[failure]],
+            names[(int)predictions[failure]], fault, answer.Top.Select(h => new InfluenceNeighbour(splits.Train.SourceIndices[h.TrainIndex], names[(int)h.Label], h.Distance)).ToArray(),
+            answer.SearchMilliseconds);
     }
 
     /// <summary>Loads the cached model at <paramref name="path"/> or trains one (on data poisoned with <paramref name="poison"/> if given) and caches it.</summary>
