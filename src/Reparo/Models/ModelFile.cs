@@ -52,6 +52,13 @@ public static class ModelFile
     /// <summary>Writes <paramref name="network"/> to <paramref name="path"/> atomically.</summary>
     public static void Save(Network network, string path)
     {
+        byte[] bytes = ToBytes(network);
+        AtomicFile.Write(path, stream => stream.Write(bytes));
+    }
+
+    /// <summary>The bytes of the model file of <paramref name="network"/> (for embedding a model in another file).</summary>
+    public static byte[] ToBytes(Network network)
+    {
         var entries = new List<TensorEntry>();
         using var payload = new MemoryStream();
         foreach ((string name, Tensor value) in network.state_dict())
@@ -64,22 +71,26 @@ public static class ModelFile
         byte[] payloadBytes = payload.ToArray();
         var header = new Header("reparo-network/1", network.Spec, network.Provenance, entries, Convert.ToHexStringLower(SHA256.HashData(payloadBytes)));
         byte[] headerBytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header, ReparoJson.Options));
-        AtomicFile.Write(path, stream =>
-        {
-            stream.Write(Magic);
-            Span<byte> length = stackalloc byte[4];
-            BinaryPrimitives.WriteInt32LittleEndian(length, headerBytes.Length);
-            stream.Write(length);
-            stream.Write(headerBytes);
-            stream.Write(payloadBytes);
-        });
+        using var file = new MemoryStream();
+        file.Write(Magic);
+        Span<byte> length = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(length, headerBytes.Length);
+        file.Write(length);
+        file.Write(headerBytes);
+        file.Write(payloadBytes);
+        return file.ToArray();
     }
 
     /// <summary>Reads a model file; any defect is a one-line <see cref="ReparoInputException"/> naming the file.</summary>
     public static Network Load(string path)
     {
         if (!File.Exists(path)) throw new ReparoInputException($"{path}: model file not found");
-        byte[] file = File.ReadAllBytes(path);
+        return FromBytes(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>A model from the bytes of a model file; any defect is a one-line <see cref="ReparoInputException"/> naming <paramref name="path"/>.</summary>
+    public static Network FromBytes(byte[] file, string path)
+    {
         if (file.Length < 12 || !file.AsSpan(0, 8).SequenceEqual(Magic))
             throw new ReparoInputException($"{path}: not a Reparo model file (wrong magic bytes)");
         int headerLength = BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(8, 4));

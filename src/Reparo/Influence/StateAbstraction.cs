@@ -1,0 +1,176 @@
+using static TorchSharp.torch;
+
+namespace Reparo.Influence;
+
+/// <summary>How hidden states become abstract states.</summary>
+public sealed record AbstractionOptions
+{
+    /// <summary>Principal components kept before clustering (the authors use 10).</summary>
+    public int PcaComponents { get; init; } = 10;
+
+    /// <summary>Candidate numbers of abstract states K, tried in this order.</summary>
+    public IReadOnlyList<int> Candidates { get; init; } = [5, 10, 15, 20, 25, 30, 35, 40];
+
+    /// <summary>θ: the first candidate whose mean state stability reaches it is chosen.</summary>
+    public double StabilityThreshold { get; init; } = 0.72;
+
+    /// <summary>Stops the sweep at the first candidate reaching θ instead of fitting (and logging) every candidate.</summary>
+    public bool StopAtFirstStable { get; init; }
+
+    /// <summary>How each mixture is fitted.</summary>
+    public GaussianMixtureOptions Mixture { get; init; } = new();
+
+    /// <summary>Throws a <see cref="ReparoInputException"/> if a value is out of range.</summary>
+    public void Validate()
+    {
+        if (PcaComponents < 1) throw new ReparoInputException($"PCA components must be at least 1, got {PcaComponents}");
+        if (Candidates.Count == 0) throw new ReparoInputException("give at least one candidate number of abstract states");
+        if (Candidates.Any(k => k < 1)) throw new ReparoInputException($"numbers of abstract states must be positive, got {string.Join(",", Candidates)}");
+        if (!(StabilityThreshold >= 0 && StabilityThreshold <= 1)) throw new ReparoInputException($"the stability threshold must lie in [0, 1], got {StabilityThreshold}");
+        Mixture.Validate();
+    }
+}
+
+/// <summary>One candidate K of the sweep: its mixture's BIC and how label-stable its states are.</summary>
+/// <param name="K">Number of abstract states.</param>
+/// <param name="Bic">BIC of the mixture on the training step vectors (scikit-learn's formula).</param>
+/// <param name="MeanStability">Mean over states of the share of a state's visits with its most frequent label (see <see cref="StateAbstraction.Stability"/>).</param>
+/// <param name="MinStability">The least stable state's share.</param>
+/// <param name="MaxStability">The most stable state's share.</param>
+/// <param name="Iterations">EM iterations.</param>
+/// <param name="Converged">Whether EM converged before its iteration limit.</param>
+/// <param name="Seconds">Time to fit and evaluate this candidate.</param>
+public sealed record CandidateState(int K, double Bic, double MeanStability, double MinStability, double MaxStability, int Iterations, bool Converged, double Seconds);
+
+/// <summary>Mean, least and largest state stability.</summary>
+/// <param name="Mean">Mean over the virtual start state and every visited state.</param>
+/// <param name="Min">Smallest.</param>
+/// <param name="Max">Largest.</param>
+public sealed record StabilitySummary(double Mean, double Min, double Max);
+
+/// <summary>The outcome of the K sweep.</summary>
+/// <param name="Mixture">The chosen mixture.</param>
+/// <param name="States">Abstract state (1..K) of every step vector the sweep was run on.</param>
+/// <param name="Candidates">Every candidate tried, in order.</param>
+/// <param name="ReachedThreshold">Whether the chosen K reaches θ (otherwise it is the most stable candidate).</param>
+/// <param name="Explanation">One line saying why this K was chosen.</param>
+public sealed record StateSelection(GaussianMixture Mixture, int[] States, IReadOnlyList<CandidateState> Candidates, bool ReachedThreshold, string Explanation);
+
+/// <summary>
+/// The abstract model of a recurrent network (Xie et al., ICML'21, Sec. 3.1): PCA of the hidden states, a diagonal
+/// GMM whose components are the abstract states 1..K (0 is the virtual start state every trace leaves from), and how
+/// often the training traces visit each state with each per-step label, which gives the confidence vectors
+/// P(label | state) of the temporal features.
+/// </summary>
+public sealed class StateAbstraction
+{
+    /// <summary>An abstraction from its parts; <paramref name="visitCounts"/> is K × C row-major (states 1..K).</summary>
+    public StateAbstraction(Pca pca, GaussianMixture mixture, long[] visitCounts, int classCount)
+    {
+        if (mixture.Dimension != pca.ComponentCount) throw new ArgumentException($"the mixture is over {mixture.Dimension} dimensions but the PCA keeps {pca.ComponentCount}");
+        if (visitCounts.Length != mixture.Components * classCount) throw new ArgumentException($"visit counts need {mixture.Components}×{classCount} entries, got {visitCounts.Length}");
+        Pca = pca;
+        Mixture = mixture;
+        VisitCounts = visitCounts;
+        ClassCount = classCount;
+    }
+
+    /// <summary>The projection applied before clustering.</summary>
+    public Pca Pca { get; }
+
+    /// <summary>The mixture whose components are the abstract states.</summary>
+    public GaussianMixture Mixture { get; }
+
+    /// <summary>Training visits of state s (1..K) with per-step label c at <c>(s − 1)·C + c</c>.</summary>
+    public long[] VisitCounts { get; }
+
+    /// <summary>Number of classes C.</summary>
+    public int ClassCount { get; }
+
+    /// <summary>Number of abstract states K (the start state 0 not counted).</summary>
+    public int K => Mixture.Components;
+
+    /// <summary>Abstract state (1..K) of every hidden state (S × H).</summary>
+    public int[] Assign(Tensor hiddenStates)
+    {
+        if (hiddenStates.shape[0] == 0) return [];
+        using var scope = NewDisposeScope();
+        return Mixture.Predict(Pca.Transform(hiddenStates)).Select(c => (int)c + 1).ToArray();
+    }
+
+    /// <summary>P(label | state) from the training visits (Sec. 3.2, the confidence of a temporal feature); uniform for a state no training step visits.</summary>
+    public double[] Confidence(int state)
+    {
+        if (state < 1 || state > K) throw new ArgumentOutOfRangeException(nameof(state), $"abstract states are 1..{K}, got {state}");
+        long total = 0;
+        for (int c = 0; c < ClassCount; c++) total += VisitCounts[(state - 1) * ClassCount + c];
+        return Enumerable.Range(0, ClassCount).Select(c => total == 0 ? 1.0 / ClassCount : (double)VisitCounts[(state - 1) * ClassCount + c] / total).ToArray();
+    }
+
+    /// <summary>Visit counts of states 1..K by per-step label (K × C), from step states and labels.</summary>
+    public static long[] CountVisits(int[] states, int[] labels, int k, int classes)
+    {
+        var counts = new long[k * classes];
+        for (int i = 0; i < states.Length; i++) counts[(states[i] - 1) * classes + labels[i]]++;
+        return counts;
+    }
+
+    /// <summary>
+    /// State stability as the authors' code computes it (<c>GMM.evaluate_labels</c>): for every state the share of its
+    /// training visits that carry its most frequent per-step label, averaged without weights over the states, the
+    /// virtual start state included with share 1. A state no step visits has no share and is left out of the mean
+    /// (the authors' code would give NaN).
+    /// </summary>
+    public static StabilitySummary Stability(int[] states, int[] labels, int k, int classes)
+    {
+        long[] counts = CountVisits(states, labels, k, classes);
+        var shares = new List<double> { 1.0 };
+        for (int s = 0; s < k; s++)
+        {
+            long total = 0, best = 0;
+            for (int c = 0; c < classes; c++)
+            {
+                total += counts[s * classes + c];
+                best = Math.Max(best, counts[s * classes + c]);
+            }
+            if (total > 0) shares.Add((double)best / total);
+        }
+        return new StabilitySummary(shares.Average(), shares.Min(), shares.Max());
+    }
+
+    /// <summary>
+    /// Semantics-guided choice of K (Sec. 3.1; the authors' <c>build_abst_model.py</c> sweep): fits a mixture for every
+    /// candidate K to the reduced step vectors, logs its BIC and mean stability, and takes the first K whose mean
+    /// stability reaches θ; if none does, the most stable candidate (the explanation says so).
+    /// </summary>
+    public static StateSelection Select(Tensor reduced, int[] stepLabels, int classes, AbstractionOptions options, IProgress<string>? progress = null)
+    {
+        options.Validate();
+        if (reduced.shape[0] != stepLabels.Length) throw new ArgumentException($"{reduced.shape[0]} step vectors but {stepLabels.Length} labels");
+        var log = new List<CandidateState>();
+        (GaussianMixture Mixture, int[] States, double Stability)? chosen = null, mostStable = null;
+        foreach (int k in options.Candidates)
+        {
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            progress?.Report($"fitting a {k}-state mixture to {stepLabels.Length} step vectors");
+            GaussianMixture mixture = GaussianMixture.Fit(reduced, k, options.Mixture);
+            int[] states = mixture.Predict(reduced).Select(c => (int)c + 1).ToArray();
+            StabilitySummary stability = Stability(states, stepLabels, k, classes);
+            double bic = mixture.Bic(reduced);
+            log.Add(new CandidateState(k, bic, stability.Mean, stability.Min, stability.Max, mixture.Iterations, mixture.Converged, watch.Elapsed.TotalSeconds));
+            progress?.Report($"K = {k}: BIC {bic:G6}, mean stability {stability.Mean:F4}");
+            if (mostStable is null || stability.Mean > mostStable.Value.Stability) mostStable = (mixture, states, stability.Mean);
+            if (chosen is null && stability.Mean >= options.StabilityThreshold)
+            {
+                chosen = (mixture, states, stability.Mean);
+                if (options.StopAtFirstStable) break;
+            }
+        }
+        if (chosen is { } first)
+            return new StateSelection(first.Mixture, first.States, log, true,
+                $"K = {first.Mixture.Components} is the first candidate with mean stability {first.Stability:F4} ≥ θ = {options.StabilityThreshold}");
+        (GaussianMixture best, int[] bestStates, double bestStability) = mostStable!.Value;
+        return new StateSelection(best, bestStates, log, false,
+            $"no candidate reaches θ = {options.StabilityThreshold}; K = {best.Components} is the most stable ({bestStability:F4})");
+    }
+}
