@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Reparo.Data;
+using Reparo.Influence;
 using Reparo.Influence.Baselines;
 using Reparo.Models;
 using Reparo.Repair.Remediation;
