@@ -20,7 +20,7 @@ public enum KohLiangSolver
     /// All parameters, by conjugate gradient on Hessian-vector products (double backpropagation) of the mean loss over
     /// a seeded subsample of <see cref="KohLiangOptions.HessianSamples"/> training samples. One Hessian-vector product
     /// costs about two backward passes over that subsample, and a solve up to <see cref="KohLiangOptions.MaxIterations"/>
-    /// of them. Test influence needs one solve plus one backward pass per candidate; self-influence needs one solve
+    /// of them. Test influence needs one solve plus a double backward pass per batch of candidates; self-influence needs one solve
     /// <em>per candidate</em> (candidates × iterations × subsample double-backward passes), so restrict it with
     /// <see cref="KohLiangOptions.Candidates"/>.
     /// </summary>
@@ -157,7 +157,8 @@ public sealed class KohLiangInfluence(KohLiangOptions? options = null) : ITraini
 
     /// <summary>
     /// All parameters: H⁻¹ by conjugate gradient on damped Hessian-vector products of the mean loss over a seeded
-    /// subsample (Koh &amp; Liang Sec. 3, "conjugate gradients"), per-sample gradients by one backward pass each.
+    /// subsample (Koh &amp; Liang Sec. 3, "conjugate gradients"); self-influence takes per-sample gradients by one
+    /// backward pass each, test influence only the batched directional derivatives ∇L(z_i)·H⁻¹∇L(z_test).
     /// </summary>
     private (double[] Scores, Dictionary<string, double> Details) Iterative(Network network, Dataset train, int[] rows, Tensor? testX, Tensor? testY,
         IProgress<InfluenceProgress>? progress, CancellationToken cancellation)
@@ -187,7 +188,8 @@ public sealed class KohLiangInfluence(KohLiangOptions? options = null) : ITraini
             progress?.Report(new InfluenceProgress("solves", 0, 1));
             (Tensor v, maxIterations, maxResidual) = ConjugateGradient(Apply, testGradient, cancellation);
             progress?.Report(new InfluenceProgress("solves", 1, 1));
-            InfluenceCore.PerSampleGradients(network, parameters, x, y, (k, g) => scores[k] = -g.dot(v).item<double>(), "gradients", progress, cancellation);
+            double[] derivatives = InfluenceCore.DirectionalDerivatives(network, parameters, x, y, v, Options.BatchSize, "gradients", progress, cancellation);
+            for (int k = 0; k < scores.Length; k++) scores[k] = -derivatives[k];
         }
         return (scores, new Dictionary<string, double>
         {
