@@ -78,8 +78,10 @@ internal static class RnnRepairExperiment
             }
 
             // 4–5. Remediation (Tables 3 and 4).
-            SampleRemediationReport? sample = null;
-            SegmentRemediationReport? segment = null;
+            run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] sample-level remediation");
+            SampleRemediationReport sample = SampleRemediationStudy.Run(fashion, new SampleRemediationOptions { Seed = run.Seed, Seeds = quick ? 2 : 10, TrainRows = quick ? 2000 : null, MaxFaults = quick ? 20 : null }, progress);
+            run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] segment-level remediation");
+            SegmentRemediationReport segment = SegmentRemediationStudy.Run(text, new SegmentRemediationOptions { Seed = run.Seed, RandomDraws = quick ? 2 : 10, M = quick ? [5, 25] : [5, 15, 25, 35, 45], Seeds = quick ? 1 : 3 }, progress);
             var results = new Results(speed, fidelity, mislabel, sample, segment);
             return arguments.Finish(run, parse, Markdown(results, commandLine, run.Threads, clock.Elapsed.TotalMinutes), results);
         });
@@ -92,8 +94,14 @@ internal static class RnnRepairExperiment
         Network network = ModelZoo.Create("gru:64", text.Train, run.Seed);
         var options = new Training.TrainingOptions { Epochs = epochs, Seed = run.Seed };
         Training.TrainingReport report = run.WithTrainingProgress("train gru:64 (wordnet:animal,plant)", p => Training.Trainer.Train(network, text.Train, text.Validation, options, p));
-        network.Provenance = new ModelProvenance { Data = "wordnet:animal,plant", Seed = run.Seed, Threads = run.Threads, ValidationAccuracy = report.BestValidationAccuracy,
-            History = [$"trained gru:64 (wordnet:animal,plant): {report.Epochs.Count} epochs, seed {run.Seed}"] };
+        network.Provenance = new ModelProvenance
+        {
+            Data = "wordnet:animal,plant",
+            Seed = run.Seed,
+            Threads = run.Threads,
+            ValidationAccuracy = report.BestValidationAccuracy,
+            History = [$"trained gru:64 (wordnet:animal,plant): {report.Epochs.Count} epochs, seed {run.Seed}"]
+        };
         ModelFile.Save(network, path);
         return network;
     }

@@ -1,6 +1,5 @@
 using System.Text;
 using Reparo.Reporting;
-using Xunit;
 using static TorchSharp.torch;
 
 namespace Reparo.Tests.Reporting;
