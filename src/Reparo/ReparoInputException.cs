@@ -5,7 +5,7 @@ namespace Reparo;
 /// request. The message is one line that says what is wrong and, where it helps, how to fix it; the command line
 /// prints it and exits with code 2.
 /// </summary>
-public sealed class ReparoInputException : Exception
+public class ReparoInputException : Exception
 {
     /// <summary>Creates the exception with a one-line message.</summary>
     public ReparoInputException(string message) : base(message) { }

@@ -265,21 +265,43 @@ public static class MislabelStudy
         {
             "kl-last" => new KohLiangInfluence(new KohLiangOptions { Solver = KohLiangSolver.LastLayerExact, Damping = options.LastLayerDamping })
                 .TestInfluence(flipped, train, targets.X, targetLabels),
-            "kl-cg" => new KohLiangInfluence(new KohLiangOptions
-            {
-                Solver = KohLiangSolver.ConjugateGradient,
-                Damping = options.Damping,
-                HessianSamples = options.HessianSamples,
-                MaxIterations = options.CgIterations,
-                Tolerance = 1e-4,
-                Seed = options.Seed,
-            }).TestInfluence(flipped, train, targets.X, targetLabels),
+            "kl-cg" => ConjugateGradientInfluence(flipped, train, targets, targetLabels, options),
             "tracin-self" => new TracIn(checkpoints).SelfInfluence(flipped, train),
             "tracin-test" => new TracIn(checkpoints).TestInfluence(flipped, train, targets.X, targetLabels),
             "representer" => new RepresenterPoints().SelfInfluence(flipped, train),
             _ => new RandomInfluence(options.Seed).SelfInfluence(flipped, train),
         };
         return (scores.Ranking(), scores.Seconds, scores.Details);
+    }
+
+    /// <summary>
+    /// Koh &amp; Liang over all parameters. The LSTM's Hessian is indefinite, so when conjugate gradient meets negative
+    /// curvature the damping is raised to 1.5× what that curvature calls for and the solve restarts (at most five times);
+    /// the damping used is reported as the <c>damping</c> detail.
+    /// </summary>
+    private static InfluenceScores ConjugateGradientInfluence(Network flipped, Dataset train, Dataset targets, long[] targetLabels, MislabelOptions options)
+    {
+        double damping = options.Damping;
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                InfluenceScores scores = new KohLiangInfluence(new KohLiangOptions
+                {
+                    Solver = KohLiangSolver.ConjugateGradient,
+                    Damping = damping,
+                    HessianSamples = options.HessianSamples,
+                    MaxIterations = options.CgIterations,
+                    Tolerance = 1e-4,
+                    Seed = options.Seed,
+                }).TestInfluence(flipped, train, targets.X, targetLabels);
+                return scores with { Details = new Dictionary<string, double>(scores.Details) { ["damping"] = damping, ["attempts"] = attempt } };
+            }
+            catch (IndefiniteHessianException e) when (attempt < 5)
+            {
+                damping = Math.Max(2 * damping, 1.5 * e.RequiredDamping);
+            }
+        }
     }
 
     /// <summary>

@@ -233,7 +233,8 @@ public sealed class KohLiangInfluence(KohLiangOptions? options = null) : ITraini
             {
                 // pᵀ(H + λI)p / pᵀp bounds the smallest eigenvalue from above; damping past λ minus it is needed.
                 double rayleigh = curvature / p.dot(p).item<double>();
-                throw new ReparoInputException($"the damped Hessian is not positive definite (curvature {rayleigh:g3} along a conjugate-gradient direction, a non-convex network); use a damping above {Options.Damping - rayleigh:g3}");
+                throw new IndefiniteHessianException(Options.Damping - rayleigh,
+                    $"the damped Hessian is not positive definite (curvature {rayleigh:g3} along a conjugate-gradient direction, a non-convex network); use a damping above {Options.Damping - rayleigh:g3}");
             }
             double step = rr / curvature;
             x.add_(p, step);
@@ -244,4 +245,17 @@ public sealed class KohLiangInfluence(KohLiangOptions? options = null) : ITraini
         }
         return (x.MoveToOuterDisposeScope(), iteration, Math.Sqrt(rr) / bNorm);
     }
+}
+
+/// <summary>
+/// The damped Hessian met a direction of negative curvature during conjugate gradient (a non-convex network):
+/// <see cref="RequiredDamping"/> is a lower bound on the damping that removes it.
+/// </summary>
+public sealed class IndefiniteHessianException : ReparoInputException
+{
+    /// <summary>Creates the error with the damping that the measured curvature calls for.</summary>
+    public IndefiniteHessianException(double requiredDamping, string message) : base(message) => RequiredDamping = requiredDamping;
+
+    /// <summary>The damping the measured negative curvature calls for at least.</summary>
+    public double RequiredDamping { get; }
 }
