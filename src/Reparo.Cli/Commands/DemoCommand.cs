@@ -115,7 +115,7 @@ internal static class DemoCommand
     }
 
     /// <summary>
-    /// Step 6: RNNRepair (Xie et al., ICML'21) — builds the influence model of a small LSTM over the training split and
+    /// Step 6: RNNRepair (Xie et al., ICML'21) — builds the influence model of a small LSTM over the first 10 000 training images and
     /// explains its first test failure: the fault step and the most influential training samples.
     /// </summary>
     private static InfluenceStep ExplainFailure(CommandRun run, bool retrain, string folder, DataSplits splits, int top)
@@ -123,7 +123,8 @@ internal static class DemoCommand
         string path = Path.Combine(folder, $"demo-lstm-64-e2-s{run.Seed}.reparo");
         (Network lstm, bool cached) = LoadOrTrain(run, retrain, path, "lstm:64", 2, splits);
         var options = new InfluenceOptions { Abstraction = new AbstractionOptions { Candidates = [10, 20, 30], StopAtFirstStable = true, Mixture = new GaussianMixtureOptions(Seed: run.Seed) } };
-        using InfluenceModel model = InfluenceModel.Build(lstm, splits.Train, options);
+        Dataset train = splits.Train.Subset(Enumerable.Range(0, Math.Min(10000, splits.Train.Count)).ToArray(), "train (first 10 000)");
+        using InfluenceModel model = InfluenceModel.Build(lstm, train, options);
         long[] predictions = lstm.Predict(splits.Test.X);
         long[] labels = splits.Test.Labels();
         int failure = Enumerable.Range(0, labels.Length).FirstOrDefault(i => predictions[i] != labels[i], -1);
@@ -131,17 +132,17 @@ internal static class DemoCommand
         SampleQuery answer = model.Query(splits.Test, failure, top);
         IReadOnlyList<string> names = lstm.Spec.ClassNames;
         int? fault = answer.Trace.FaultStep();
-        run.Out.MarkupLine($"[bold]6. Influence[/] lstm:64 over image rows ({(cached ? "cached" : "trained now")}); RNNRepair influence model: K = {model.Report.K} abstract states, "
+        run.Out.MarkupLine($"[bold]6. Influence[/] lstm:64 over image rows ({(cached ? "cached" : "trained now")}); RNNRepair influence model over {train.Count} training images: K = {model.Report.K} abstract states, "
             + $"{model.Report.Transitions} transitions, built in {model.Report.Time.TotalSeconds:F1} s");
         run.Out.WriteLine($"test image {splits.Test.SourceIndices[failure]} ({names[(int)labels[failure]]}) is predicted {names[(int)predictions[failure]]}; "
-            + (fault is int f ? $"the rows keep the true label until step {f} of {answer.Trace.Length}" : "no step predicts the truth"));
+            + (fault is int f and > 0 ? $"the rows keep the true label until step {f} of {answer.Trace.Length}" : "no row step ever predicts the true label"));
         var table = new Table().AddColumns("rank", "training image", "label", "distance");
         foreach ((InfluenceHit hit, int rank) in answer.Top.Select((h, r) => (h, r + 1)))
-            table.AddRow(rank.ToString(), splits.Train.SourceIndices[hit.TrainIndex].ToString(), Markup.Escape(names[(int)hit.Label]), hit.Distance.ToString("G4"));
+            table.AddRow(rank.ToString(), train.SourceIndices[hit.TrainIndex].ToString(), Markup.Escape(names[(int)hit.Label]), hit.Distance.ToString("G4"));
         run.Out.Write(table);
         run.Out.WriteLine($"query answered in {answer.SearchMilliseconds:F2} ms");
         return new InfluenceStep(path, model.Report.K, model.Report.Time.TotalSeconds, splits.Test.SourceIndices[failure], names[(int)labels[failure]],
-            names[(int)predictions[failure]], fault, answer.Top.Select(h => new InfluenceNeighbour(splits.Train.SourceIndices[h.TrainIndex], names[(int)h.Label], h.Distance)).ToArray(),
+            names[(int)predictions[failure]], fault, answer.Top.Select(h => new InfluenceNeighbour(train.SourceIndices[h.TrainIndex], names[(int)h.Label], h.Distance)).ToArray(),
             answer.SearchMilliseconds);
     }
 
