@@ -35,7 +35,7 @@ internal static class AttributionCore
     /// chunk, in evaluation mode.
     /// </summary>
     public static AttributionResult GradientMap(Network network, Tensor inputs, long[] targets, AttributionOptions options, Func<Tensor, Tensor, Tensor> combine) =>
-        InEvalMode(network, () =>
+        network.InEvalMode(() =>
         {
             using var scope = NewDisposeScope();
             Tensor t = Targets(network, inputs, targets);
@@ -48,20 +48,6 @@ internal static class AttributionCore
             return new AttributionResult(cat(parts, 0).MoveToOuterDisposeScope(), null, [], []);
         });
 
-    /// <summary>Runs <paramref name="work"/> with the network in evaluation mode, restoring its previous mode afterwards.</summary>
-    public static T InEvalMode<T>(Network network, Func<T> work)
-    {
-        bool wasTraining = network.training;
-        network.eval();
-        try
-        {
-            return work();
-        }
-        finally
-        {
-            network.train(wasTraining);
-        }
-    }
 
     /// <summary>Checks that there is one target class per sample, each a valid class, and returns them as an int64 tensor.</summary>
     public static Tensor Targets(Network network, Tensor inputs, long[] targets)

@@ -22,7 +22,7 @@ public sealed class IntegratedGradients : IAttributionMethod
     public AttributionResult Attribute(Network network, Tensor inputs, long[] targets, AttributionOptions options)
     {
         AttributionCore.RequireFloat(inputs, Name);
-        return AttributionCore.InEvalMode(network, () =>
+        return network.InEvalMode(() =>
         {
             using var scope = NewDisposeScope();
             Tensor t = AttributionCore.Targets(network, inputs, targets);

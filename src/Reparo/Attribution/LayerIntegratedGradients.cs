@@ -30,7 +30,7 @@ public sealed class LayerIntegratedGradients : IAttributionMethod
     public AttributionResult Attribute(Network network, Tensor inputs, long[] targets, AttributionOptions options)
     {
         ModuleTap tap = ModuleTaps.Find(network, Layer);
-        return AttributionCore.InEvalMode(network, () =>
+        return network.InEvalMode(() =>
         {
             using var scope = NewDisposeScope();
             Tensor t = AttributionCore.Targets(network, inputs, targets);

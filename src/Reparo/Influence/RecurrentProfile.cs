@@ -83,9 +83,7 @@ public sealed class RecurrentProfile : IDisposable
         var stepLabels = new int[total];
         var symbols = new int[total];
         var predictions = new long[n];
-        bool wasTraining = network.training;
-        network.eval();
-        try
+        return network.InEvalMode(() =>
         {
             using var noGrad = no_grad();
             for (int start = 0; start < n; start += batchSize)
@@ -102,12 +100,8 @@ public sealed class RecurrentProfile : IDisposable
                 labels.masked_select(mask).to(ScalarType.Int32).data<int>().CopyTo(stepLabels, from);
                 if (tokens) data.X.narrow(0, start, size).masked_select(mask).to(ScalarType.Int32).data<int>().CopyTo(symbols, from);
             }
-        }
-        finally
-        {
-            network.train(wasTraining);
-        }
-        return new RecurrentProfile(states, offsets, lengths, stepLabels, symbols, predictions, data.Labels(), network.ClassCount);
+            return new RecurrentProfile(states, offsets, lengths, stepLabels, symbols, predictions, data.Labels(), network.ClassCount);
+        });
     }
 
     /// <summary>The steps of one sample: T for image rows (N, C, T, W), the sequence length for tokens (N, T).</summary>

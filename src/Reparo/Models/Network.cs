@@ -164,6 +164,21 @@ public sealed class Network : nn.Module<Tensor, Tensor>
         return new RecurrentSteps(r, states.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope());
     }
 
+    /// <summary>Runs <paramref name="work"/> with the network in evaluation mode, restoring its previous mode afterwards.</summary>
+    public T InEvalMode<T>(Func<T> work)
+    {
+        bool wasTraining = training;
+        eval();
+        try
+        {
+            return work();
+        }
+        finally
+        {
+            train(wasTraining);
+        }
+    }
+
     /// <summary>Logits for many inputs, in evaluation mode without gradients, <paramref name="batchSize"/> at a time.</summary>
     public Tensor Logits(Tensor x, int batchSize = 1000)
     {

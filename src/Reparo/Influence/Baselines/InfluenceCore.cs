@@ -64,21 +64,6 @@ internal static class InfluenceCore
     public static Tensor Select(Tensor all, int[] rows) =>
         rows.Length == all.shape[0] ? all.alias() : all.index_select(0, tensor(rows.Select(i => (long)i).ToArray()));
 
-    /// <summary>Runs <paramref name="work"/> with the network in evaluation mode, restoring its previous mode afterwards.</summary>
-    public static T InEvalMode<T>(Network network, Func<T> work)
-    {
-        bool wasTraining = network.training;
-        network.eval();
-        try
-        {
-            return work();
-        }
-        finally
-        {
-            network.train(wasTraining);
-        }
-    }
-
     /// <summary>The inputs of the final layer with a constant 1 appended, ã = [a, 1], as float64 (N, D + 1), computed without gradients.</summary>
     public static Tensor AugmentedFeatures(Network network, Tensor x, int batchSize)
     {

@@ -99,7 +99,7 @@ public sealed class KohLiangInfluence(KohLiangOptions? options = null) : ITraini
         using var scope = NewDisposeScope();
         Tensor? testLabels = testX is null ? null : InfluenceCore.TestLabels(network, testX, testY!);
         var clock = Stopwatch.StartNew();
-        (double[] scores, Dictionary<string, double> details) = InfluenceCore.InEvalMode(network, () => Options.Solver == KohLiangSolver.LastLayerExact
+        (double[] scores, Dictionary<string, double> details) = network.InEvalMode(() => Options.Solver == KohLiangSolver.LastLayerExact
             ? Exact(network, train, rows, testX, testLabels, progress, cancellation)
             : Iterative(network, train, rows, testX, testLabels, progress, cancellation));
         details["damping"] = Options.Damping;

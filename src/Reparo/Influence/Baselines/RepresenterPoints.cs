@@ -97,7 +97,7 @@ public sealed class RepresenterPoints(RepresenterOptions? options = null) : ITra
 
     /// <summary>The final layer's input with a constant 1 appended, ã = [a, 1], float64 (M, D + 1), in evaluation mode.</summary>
     public Tensor Features(Network network, Tensor x) =>
-        InfluenceCore.InEvalMode(network, () => InfluenceCore.AugmentedFeatures(network, x, Options.BatchSize));
+        network.InEvalMode(() => InfluenceCore.AugmentedFeatures(network, x, Options.BatchSize));
 
     /// <summary>
     /// Fine-tunes a float64 copy of the final layer, started from the network's weights, by damped Newton steps to a
