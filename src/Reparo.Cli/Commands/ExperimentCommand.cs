@@ -70,12 +70,12 @@ internal static class ExperimentCommand
             }
             return arguments.Finish(run, parse, Markdown(runs, command, run.Threads, clock.Elapsed.TotalMinutes), runs);
         });
-        return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable, RectificationExperiment.Create(cli), RnnRepairExperiment.Create(cli) };
+        return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable, RectificationExperiment.Create(cli), RnnRepairExperiment.Create(cli), InformedRepairExperiment.Create(cli) };
     }
 
     private static IEnumerable<Step> Plan(bool quick)
     {
-        string[] methods = [.. RepairMethods.Names];
+        string[] methods = [.. RepairMethods.Names.Where(m => m != "edit")];
         if (quick)
         {
             foreach (string m in methods) yield return new Step("Exp. 1 (fog point repair)", "mlp:100x3", 8, "fc2", "fog:3:20", m);

@@ -97,7 +97,11 @@ internal static class RectifyCommand
         table.AddRow("pair gap", $"{r.Rectification.GapBefore:G3}", $"{r.Rectification.GapAfter:G3}");
         console.Write(table);
         foreach (RectificationRound round in r.Rectification.Rounds)
+        {
+            if (round.Scores.Count > 0)
+                console.MarkupLine(Markup.Escape($"round {round.Round}: layer auto chose {round.Layer}, the most editable (attribution its rank-one edit carries: {string.Join(", ", round.Scores.OrderByDescending(s => s.Raw).Take(4).Select(s => $"{s.Layer} {s.Raw:G3}"))}); evidence: docs/results/informed-repair.md"));
             console.MarkupLine(Markup.Escape($"round {round.Round}: {round.Layer} ({round.Solver}, ‖ΔW‖ {round.DeltaNorm:G3}) gap {round.GapBefore:G3} → {round.GapAfter:G3}, held-out {round.HeldOutAccuracy:P2}, {(round.Kept ? "kept" : "rolled back")}"));
+        }
         RectifyTiming t = r.Rectification.Time;
         console.MarkupLine(Markup.Escape($"layers {string.Join(", ", r.Rectification.Layers)}; stopped: {r.Rectification.StopReason}; localise + edit {t.LocaliseAndEdit:F2} s (statistics {t.Statistics:F2} s, evaluation {t.Evaluate:F2} s, total {t.Total:F2} s)"));
     }

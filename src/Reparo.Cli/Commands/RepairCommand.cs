@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Reparo.Data;
 using Reparo.Evaluation;
+using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
@@ -19,7 +20,7 @@ internal static class RepairCommand
     /// <summary>The options that choose and tune a repair method (shared with the experiments).</summary>
     internal sealed class MethodArguments
     {
-        public Option<string?> Layer { get; } = new("--layer") { Description = "Layer to edit: name (fc2) or index; 'all' for ft/mft", HelpName = "NAME|INDEX" };
+        public Option<string?> Layer { get; } = new("--layer") { Description = "Layer to edit: name (fc2, block1.fc1) or index; 'all' for ft/mft; 'auto' to let the informed-repair rule choose", HelpName = "NAME|INDEX|auto" };
         public Option<string?> Rows { get; } = new("--rows") { Description = "Only these output rows/channels of the layer change: START:END (end exclusive)", HelpName = "a:b" };
         public Option<string> Solver { get; } = new("--solver") { Description = "LP solver: highs, glop, pdlp, clp or gurobi", DefaultValueFactory = _ => "highs" };
         public Option<double> Epsilon { get; } = new("--epsilon") { Description = "Margin of the correct logit over every other", DefaultValueFactory = _ => 1e-3 };
@@ -35,16 +36,24 @@ internal static class RepairCommand
         public Option<int> MaxSteps { get; } = new("--max-steps") { Description = "ft/mft: step budget", DefaultValueFactory = _ => 2000 };
         public Option<double> ChangePenalty { get; } = new("--change-penalty") { Description = "mft: penalty on the squared parameter change", DefaultValueFactory = _ => 1e-2 };
 
-        public void AddTo(Command command)
+        private bool hasLayerOptions;
+
+        public void AddTo(Command command, bool layerOptions = true)
         {
-            foreach (Option option in new Option[] { Layer, Rows, Solver, Epsilon, Bound, TimeLimit, SolverThreads, FeasibilityTolerance, OptimalityTolerance, SolverOptions, LogitWeight, ConstraintGeneration, LearningRate, MaxSteps, ChangePenalty })
+            hasLayerOptions = layerOptions;
+            if (layerOptions)
+            {
+                command.Options.Add(Layer);
+                command.Options.Add(Rows);
+            }
+            foreach (Option option in new Option[] { Solver, Epsilon, Bound, TimeLimit, SolverThreads, FeasibilityTolerance, OptimalityTolerance, SolverOptions, LogitWeight, ConstraintGeneration, LearningRate, MaxSteps, ChangePenalty })
                 command.Options.Add(option);
         }
 
         public RepairSettings Read(ParseResult parse, int seed, string? exportLp = null) => new()
         {
-            Layer = parse.GetValue(Layer) ?? "",
-            Rows = parse.GetValue(Rows) is string rows ? ParseRows(rows) : null,
+            Layer = hasLayerOptions ? parse.GetValue(Layer) ?? "" : "",
+            Rows = hasLayerOptions && parse.GetValue(Rows) is string rows ? ParseRows(rows) : null,
             Epsilon = Positive(parse.GetValue(Epsilon), "--epsilon"),
             Bound = Positive(parse.GetValue(Bound), "--bound"),
             Solver = new LpSolverOptions
@@ -107,13 +116,24 @@ internal static class RepairCommand
             string modelPath = parse.GetValue(model)!;
             string? outPath = parse.GetValue(output);
             if (outPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(modelPath)) throw new ReparoInputException("--out must not overwrite the input model");
-            IRepairMethod repair = RepairMethods.Create(parse.GetValue(method)!, arguments.Read(parse, run.Seed, parse.GetValue(exportLp)));
+            RepairSettings settings = arguments.Read(parse, run.Seed, parse.GetValue(exportLp));
+            string methodName = RepairMethods.Require(parse.GetValue(method)!);
             Network network = ModelFile.Load(modelPath);
             DataSplits splits = data.Load(parse, network);
             RepairProblem problem = RepairSetSpec.Build(parse.GetValue(repairSet)!, network, splits, run.Seed);
+            TorchSharp.torch.Tensor statistics = RepairMethods.StatisticsInputs(splits.Train);
+            LayerChoice? choice = null;
+            if (settings.Layer == "auto")
+            {
+                IReadOnlyList<string> candidates = LayerHeuristics.Candidates(network, methodName);
+                choice = LayerHeuristics.Choose(LayerHeuristics.AutoFor(methodName), new LayerChoiceContext(network, problem.RepairSet, candidates, statistics));
+                settings = settings with { Layer = choice.Layer };
+                run.Out.MarkupLine(Markup.Escape($"layer auto: {choice.Layer}, by the {choice.Heuristic} rule ({choice.Reason}); evidence: docs/results/informed-repair.md"));
+            }
+            IRepairMethod repair = RepairMethods.Create(methodName, settings with { StatisticsInputs = statistics });
             run.Out.MarkupLine($"repair set {Markup.Escape(problem.RepairSet.Description)}: {problem.RepairSet.Regions.Count} regions, {problem.RepairSet.VertexCount} vertices; method {repair.Name}");
             RepairResult result = repair.Repair(problem);
-            RepairReport report = RepairReport.Create(problem, result);
+            RepairReport report = RepairReport.Create(problem, result) with { LayerChoice = choice };
             Print(run.Out, report);
             if (result.Verified && outPath is not null)
             {

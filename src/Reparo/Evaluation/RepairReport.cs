@@ -87,6 +87,9 @@ public sealed record RepairReport
     /// <summary>Held-out accuracies behind drawdown and generalisation.</summary>
     public required RepairMetrics Metrics { get; init; }
 
+    /// <summary>How the layer was chosen when it was left to <c>--layer auto</c> (null otherwise).</summary>
+    public Localisation.LayerChoice? LayerChoice { get; init; }
+
     /// <summary>Solver status text and other notes.</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 

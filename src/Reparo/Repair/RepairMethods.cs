@@ -1,3 +1,4 @@
+using Reparo.Repair.Editing;
 using Reparo.Repair.Provable;
 using Reparo.Repair.Remediation;
 
@@ -41,13 +42,23 @@ public sealed record RepairSettings
 
     /// <summary>Seed of anything random.</summary>
     public int Seed { get; init; }
+
+    /// <summary>Clean inputs (e.g. training images) for the key statistics of <c>edit</c>.</summary>
+    public TorchSharp.torch.Tensor? StatisticsInputs { get; init; }
 }
 
 /// <summary>The repair methods by command-line name.</summary>
 public static class RepairMethods
 {
     /// <summary>The names, in the order the experiments report them.</summary>
-    public static readonly IReadOnlyList<string> Names = ["provable", "prdnn", "lastlayer", "ft", "mft", "lookup"];
+    public static readonly IReadOnlyList<string> Names = ["provable", "prdnn", "lastlayer", "ft", "mft", "edit", "lookup"];
+
+    /// <summary>Returns <paramref name="name"/> if it names a method; otherwise the one-line error listing them.</summary>
+    public static string Require(string name) =>
+        Names.Contains(name) ? name : throw new ReparoInputException($"unknown repair method '{name}'; choose {string.Join(", ", Names)}");
+
+    /// <summary>The clean inputs <c>edit</c>'s key statistics are estimated on by default: the first 4 000 training inputs.</summary>
+    public static TorchSharp.torch.Tensor StatisticsInputs(Data.Dataset train) => train.X.narrow(0, 0, Math.Min(4000, train.Count));
 
     /// <summary>Creates the method called <paramref name="name"/>.</summary>
     public static IRepairMethod Create(string name, RepairSettings settings)
@@ -71,8 +82,9 @@ public static class RepairMethods
             "lastlayer" => new ProvableRepair(Lp(LpRepairVariant.LastLayer)),
             "ft" => new FineTuneRepair(new FineTuneOptions(settings.Layer, settings.LearningRate, settings.MaxSteps, 0, settings.Seed)),
             "mft" => new FineTuneRepair(new FineTuneOptions(settings.Layer, settings.LearningRate, settings.MaxSteps, settings.ChangePenalty, settings.Seed)),
+            "edit" => new EditRepair(new EditRepairOptions(settings.Layer, settings.StatisticsInputs ?? throw new ReparoInputException("the edit method needs clean inputs for its key statistics"))),
             "lookup" => new LookupTableRepair(),
-            _ => throw new ReparoInputException($"unknown repair method '{name}'; choose {string.Join(", ", Names)}"),
+            _ => throw new ReparoInputException($"unknown repair method '{Require(name)}'"),
         };
     }
 }

@@ -11,7 +11,12 @@ namespace Reparo.Repair;
 /// <param name="Vertices">The vertices, (V, …sample shape), float32.</param>
 /// <param name="Label">The required class.</param>
 /// <param name="Id">A stable name, e.g. <c>test#1234</c> or <c>test#1234@rot</c>.</param>
-public sealed record RepairRegion(Tensor Vertices, long Label, string Id)
+/// <param name="Counterpart">
+/// The clean or original input the failure came from, (1, …sample shape), when there is one: the uncorrupted image of a
+/// fog or rotation failure, the image without its Trojan trigger. Rank-one edits map the failure onto it and the
+/// change-based layer heuristic measures how far the failure moved from it.
+/// </param>
+public sealed record RepairRegion(Tensor Vertices, long Label, string Id, Tensor? Counterpart = null)
 {
     /// <summary>Number of vertices (1 for a point).</summary>
     public int VertexCount => (int)Vertices.shape[0];
@@ -34,6 +39,8 @@ public sealed class RepairSet
             if (!r.Vertices.shape[1..].SequenceEqual(shape)) throw new ReparoInputException($"region {r.Id} has another input shape than the others");
             if (r.Vertices.dtype != ScalarType.Float32 && r.Vertices.dtype != ScalarType.Float64) throw new ReparoInputException("repair inputs must be floating point");
             if (r.Vertices.isnan().any().item<bool>() || r.Vertices.isinf().any().item<bool>()) throw new ReparoInputException($"region {r.Id} holds NaN or infinite values");
+            if (r.Counterpart is { } c && !(c.shape.Length == shape.Length + 1 && c.shape[0] == 1 && c.shape[1..].SequenceEqual(shape)))
+                throw new ReparoInputException($"region {r.Id}'s counterpart should be one input of the regions' shape");
         }
         Regions = regions;
         Description = description;
@@ -47,6 +54,9 @@ public sealed class RepairSet
 
     /// <summary>Whether every region is a single point.</summary>
     public bool IsPointSet => Regions.All(r => r.VertexCount == 1);
+
+    /// <summary>Whether every region has its clean <see cref="RepairRegion.Counterpart"/>.</summary>
+    public bool HasCounterparts => Regions.All(r => r.Counterpart is not null);
 
     /// <summary>Total number of vertices.</summary>
     public int VertexCount => Regions.Sum(r => r.VertexCount);
@@ -67,11 +77,22 @@ public sealed class RepairSet
         return (cat(Regions.Select(r => r.Vertices.to(ScalarType.Float32)).ToArray(), 0), region.ToArray(), labels.ToArray());
     }
 
-    /// <summary>A repair set of single points from a dataset's rows.</summary>
-    public static RepairSet FromPoints(Dataset data, IReadOnlyList<int> rows, string description)
+    /// <summary>
+    /// Every vertex's clean counterpart, stacked in the order of <see cref="Stacked"/> (a region's counterpart repeated
+    /// for each of its vertices); throws when a region has none.
+    /// </summary>
+    public Tensor StackedCounterparts()
+    {
+        if (!HasCounterparts) throw new ReparoInputException($"the repair set '{Description}' has no clean counterparts (they come with corruption, rotation and trojan repair sets)");
+        return cat(Regions.Select(r => r.Counterpart!.to(ScalarType.Float32).expand([r.VertexCount, .. r.Counterpart!.shape[1..]])).ToArray(), 0);
+    }
+
+    /// <summary>A repair set of single points from a dataset's rows, optionally with the rows' clean counterparts (same row order).</summary>
+    public static RepairSet FromPoints(Dataset data, IReadOnlyList<int> rows, string description, Dataset? counterparts = null)
     {
         long[] labels = data.Labels();
-        return new RepairSet(rows.Select(i => new RepairRegion(data.X.narrow(0, i, 1).clone(), labels[i], $"{data.Name}#{data.SourceIndices[i]}")).ToArray(), description);
+        return new RepairSet(rows.Select(i => new RepairRegion(data.X.narrow(0, i, 1).clone(), labels[i], $"{data.Name}#{data.SourceIndices[i]}",
+            counterparts?.X.narrow(0, i, 1).clone())).ToArray(), description);
     }
 }
 

@@ -18,7 +18,11 @@ namespace Reparo.Repair;
 /// test images (default fog:3), each a polytope with K vertices, its rotations evenly spaced from MIN to MAX degrees.
 /// Drawdown: the clean test set without those images; generalisation: the same images rotated every 0.1° in [MIN, MAX],
 /// without the vertex angles.</item>
+/// <item><c>trojan:N</c>: for a model trained with a Trojan (its file records the poisoning, e.g. <c>badnets:0.1:0</c>),
+/// the first N triggered test images of other classes that the trigger flips to the target class, to be classified as
+/// their true class. Drawdown: the clean test set without those images; generalisation: the rest of the triggered test set.</item>
 /// </list>
+/// Corruption, rotation and trojan sets keep each failure's clean image as its <see cref="RepairRegion.Counterpart"/>.
 /// </summary>
 public static class RepairSetSpec
 {
@@ -32,16 +36,36 @@ public static class RepairSetSpec
         string[] parts = spec.Split(':');
         if (parts[0] == "file" && parts.Length >= 2) return FromFile(spec[5..], network, splits);
         if (parts[0] == "rotations") return Rotations(spec, parts, network, splits, seed);
+        if (parts[0] == "trojan" && parts.Length == 2) return Trojan(spec, Int(parts[1], spec), network, splits);
         if (parts.Length == 3 && Corruptions.Names.Contains(parts[0]))
         {
             Corruption corruption = Corruptions.Parse(parts[0]);
             int severity = Int(parts[1], spec), n = Int(parts[2], spec);
             (Dataset corrupted, int[] rows) = Failures(network, splits.Test, corruption, severity, seed, n, spec);
-            RepairSet set = RepairSet.FromPoints(corrupted, rows, spec);
+            RepairSet set = RepairSet.FromPoints(corrupted, rows, spec, splits.Test);
             return new RepairProblem(network, set, WithoutRows(splits.Test, rows, $"{splits.Test.Name} (clean, without the repair images)"),
                 WithoutRows(corrupted, rows, $"{corrupted.Name} (without the repair images)"));
         }
-        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), file:PATH or rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY]");
+        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), file:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY] or trojan:N");
+    }
+
+    private static RepairProblem Trojan(string spec, int n, Network network, DataSplits splits)
+    {
+        if (n < 1) throw new ReparoInputException($"the number of repair points must be positive in '{spec}'");
+        string poison = network.Provenance.Poison ?? throw new ReparoInputException($"'{spec}' needs a model trained with a Trojan (reparo train --poison badnets:RATE:TARGET); this model records no poisoning");
+        PoisonSpec trojan = PoisonSpec.Parse(poison);
+        if (!trojan.IsTrojan) throw new ReparoInputException($"'{spec}' needs a Trojan model; this one was trained with {trojan}");
+        Dataset triggered = Poisoning.TriggeredTest(splits.Test, trojan);
+        long[] predictions = network.Predict(triggered.X);
+        int[] flipped = Enumerable.Range(0, triggered.Count).Where(i => predictions[i] == trojan.Class).Take(n).ToArray();
+        if (flipped.Length < n) throw new ReparoInputException($"the trigger flips only {flipped.Length} of {triggered.Count} test images to class {trojan.Class}; ask for at most that many");
+        var testRow = new Dictionary<int, int>();
+        for (int i = 0; i < splits.Test.Count; i++) testRow[splits.Test.SourceIndices[i]] = i;
+        Dataset clean = splits.Test.Subset(triggered.SourceIndices.Select(s => testRow[s]).ToArray());
+        RepairSet set = RepairSet.FromPoints(triggered, flipped, spec, clean);
+        int[] cleanRows = flipped.Select(i => testRow[triggered.SourceIndices[i]]).ToArray();
+        return new RepairProblem(network, set, WithoutRows(splits.Test, cleanRows, $"{splits.Test.Name} (clean, without the repair images)"),
+            WithoutRows(triggered, flipped, $"{triggered.Name} (without the repair images)"));
     }
 
     private static (Dataset Corrupted, int[] Rows) Failures(Network network, Dataset test, Corruption corruption, int severity, int seed, int n, string spec)
@@ -84,7 +108,7 @@ public static class RepairSetSpec
         {
             using Tensor image = corrupted.X.narrow(0, row, 1);
             Tensor copies = image.expand(k, -1, -1, -1);
-            regions.Add(new RepairRegion(ImageTransforms.Rotate(copies, angles), labels[row], $"{corrupted.Name}#{corrupted.SourceIndices[row]}@rot"));
+            regions.Add(new RepairRegion(ImageTransforms.Rotate(copies, angles), labels[row], $"{corrupted.Name}#{corrupted.SourceIndices[row]}@rot", splits.Test.X.narrow(0, row, 1).clone()));
             dense.Add(ImageTransforms.Rotate(image.expand(grid.Length, -1, -1, -1), grid));
             denseLabels.AddRange(Enumerable.Repeat(labels[row], grid.Length));
         }

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Reparo.Repair.Remediation;
 
 /// <summary>Settings of <see cref="FineTuneRepair"/>.</summary>
-/// <param name="Layer">The layer to train (name such as <c>fc2</c>, or 0-based index), or <c>all</c> for every layer.</param>
+/// <param name="Layer">The layer to train (name such as <c>fc2</c> or <c>block1.fc1</c>, or 0-based index), or <c>all</c> for every layer.</param>
 /// <param name="LearningRate">Adam's learning rate.</param>
 /// <param name="MaxSteps">Most Adam steps before giving up.</param>
 /// <param name="ChangePenalty">
@@ -50,9 +50,8 @@ public sealed class FineTuneRepair : IRepairMethod
     {
         var total = Stopwatch.StartNew();
         Network network = problem.Network.Clone();
-        NetworkLayer? layer = options.Layer.Equals("all", StringComparison.OrdinalIgnoreCase) ? null : network.Layers[network.LayerIndex(options.Layer)];
-        string layerName = layer?.Name ?? "all";
-        Parameter[] trained = (layer?.Module ?? network).parameters().ToArray();
+        (string layerName, nn.Module trainedModule) = TrainedModule(network, options.Layer);
+        Parameter[] trained = trainedModule.parameters().ToArray();
         if (trained.Length == 0) throw new ReparoInputException($"layer {layerName} has no parameters to fine-tune");
         foreach (Parameter p in network.parameters()) p.requires_grad = false;
         foreach (Parameter p in trained) p.requires_grad = true;
@@ -128,6 +127,15 @@ public sealed class FineTuneRepair : IRepairMethod
             Time = new RepairTiming(encode, solveSeconds, verifySeconds, total.Elapsed.TotalSeconds),
             Notes = notes,
         };
+    }
+
+    /// <summary>The module whose parameters train: the whole network (<c>all</c>), a top-level layer, or a nested Linear/Conv2d (<c>block1.fc1</c>).</summary>
+    private static (string Name, nn.Module Module) TrainedModule(Network network, string layer)
+    {
+        if (layer.Equals("all", StringComparison.OrdinalIgnoreCase)) return ("all", network);
+        if (layer.Contains('.', StringComparison.Ordinal)) return (AffineSites.Find(network, layer).Name, AffineSites.Find(network, layer).Module);
+        NetworkLayer top = network.Layers[network.LayerIndex(layer)];
+        return (top.Name, top.Module);
     }
 
     private static int CountWrong(Network network, Tensor x, long[] labels)

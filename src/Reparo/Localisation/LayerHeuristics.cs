@@ -1,0 +1,356 @@
+using System.Diagnostics;
+using Reparo.Models;
+using Reparo.Repair;
+using Reparo.Repair.Editing;
+using static TorchSharp.torch;
+
+namespace Reparo.Localisation;
+
+/// <summary>What a layer heuristic looks at.</summary>
+/// <param name="Network">The model to repair (never modified).</param>
+/// <param name="RepairSet">The failures (every vertex counts; counterparts are needed by <c>change</c> and <c>editability</c>).</param>
+/// <param name="Candidates">The layers to choose from (dotted Linear/Conv2d names, forward order).</param>
+/// <param name="StatisticsInputs">Clean inputs for the key statistics of <c>editability</c>.</param>
+public sealed record LayerChoiceContext(Network Network, RepairSet RepairSet, IReadOnlyList<string> Candidates, Tensor? StatisticsInputs = null);
+
+/// <summary>A candidate layer's score under one heuristic (higher: more worth repairing).</summary>
+/// <param name="Layer">The layer.</param>
+/// <param name="Score">Its score.</param>
+public sealed record LayerScore(string Layer, double Score);
+
+/// <summary>A heuristic's verdict.</summary>
+/// <param name="Heuristic">Its name.</param>
+/// <param name="Layer">The layer it picks (the highest score; the earliest on ties).</param>
+/// <param name="Reason">One line saying why, for the user.</param>
+/// <param name="Scores">Every candidate's score, in candidate order.</param>
+/// <param name="Seconds">Time to score.</param>
+public sealed record LayerChoice(string Heuristic, string Layer, string Reason, IReadOnlyList<LayerScore> Scores, double Seconds);
+
+/// <summary>A rule that scores every candidate layer for a repair set without repairing anything.</summary>
+public interface ILayerHeuristic
+{
+    /// <summary>Name as on the command line.</summary>
+    string Name { get; }
+
+    /// <summary>What a high score means, in a few words.</summary>
+    string Rule { get; }
+
+    /// <summary>Whether the heuristic can score this context (some need clean counterparts or statistics inputs).</summary>
+    bool AppliesTo(LayerChoiceContext context);
+
+    /// <summary>Scores every candidate and picks one.</summary>
+    LayerChoice Choose(LayerChoiceContext context);
+}
+
+/// <summary>
+/// The layer-selection heuristics of the informed-repair study ("Informed Repair of Deep Neural Networks"): statistics of
+/// the repair set's activations, gradients and representations at each candidate layer, position rules, and the
+/// attribution-guided editability of Yang et al. (CVPR'26). Brute force (repair at every layer) is the reference they
+/// are judged against, in <see cref="Evaluation.InformedRepairStudy"/>.
+/// </summary>
+public static class LayerHeuristics
+{
+    /// <summary>Every heuristic, in the order reports list them.</summary>
+    public static readonly IReadOnlyList<ILayerHeuristic> All =
+    [
+        new ActivationMagnitude(), new ActivationVariance(), new GradientNorm(), new ActivationChange(), new FeatureSimilarity(),
+        new FirstLinearAfterConvolutions(), new Penultimate(), new EditabilityHeuristic(), new LpBudget(),
+    ];
+
+    /// <summary>
+    /// The heuristic <c>--layer auto</c> uses for a repair method: the one the study in docs/results/informed-repair.md
+    /// found most often within 10 % of the brute-force best drawdown for that method.
+    /// </summary>
+    public static ILayerHeuristic AutoFor(string method) => Find(method switch
+    {
+        "provable" or "prdnn" => "lp-budget",
+        _ => "penultimate",
+    });
+
+    /// <summary>The heuristic called <paramref name="name"/>.</summary>
+    public static ILayerHeuristic Find(string name) => All.FirstOrDefault(h => h.Name == name)
+        ?? throw new ReparoInputException($"unknown layer heuristic '{name}'; choose {string.Join(", ", All.Select(h => h.Name))} or all");
+
+    /// <summary>Parses <c>all</c> or a comma-separated list of heuristic names.</summary>
+    public static IReadOnlyList<ILayerHeuristic> Parse(string list) =>
+        list.Trim() == "all" ? All : [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Find)];
+
+    /// <summary>
+    /// The layers a method can repair: for the LP methods the top-level Linear/Conv2d layers after which the LP encoder
+    /// handles every layer; for <c>ft</c>, <c>mft</c> and <c>edit</c> every Linear/Conv2d, nested ones included.
+    /// </summary>
+    public static IReadOnlyList<string> Candidates(Network network, string method) => method switch
+    {
+        "provable" or "prdnn" => [.. RepairSetAnalysis.LpCandidateLayers(network).Select(i => network.Layers[i].Name)],
+        "ft" or "mft" or "edit" => [.. AffineSites.Of(network).Select(s => s.Name)],
+        _ => throw new ReparoInputException($"the method '{method}' has no layer to choose; layer heuristics serve provable, prdnn, ft, mft and edit"),
+    };
+
+    /// <summary>Runs <paramref name="heuristic"/> (or, with a single candidate, takes it without scoring).</summary>
+    public static LayerChoice Choose(ILayerHeuristic heuristic, LayerChoiceContext context)
+    {
+        if (context.Candidates.Count == 0) throw new ReparoInputException("there are no candidate layers to choose from");
+        if (context.Candidates.Count == 1)
+            return new LayerChoice(heuristic.Name, context.Candidates[0], $"{context.Candidates[0]} is the only candidate layer", [new LayerScore(context.Candidates[0], 1)], 0);
+        if (!heuristic.AppliesTo(context)) throw new ReparoInputException($"the heuristic '{heuristic.Name}' needs clean counterparts of the failures (and clean inputs for statistics), which this repair set lacks");
+        return heuristic.Choose(context);
+    }
+
+    /// <summary>Builds a choice from per-candidate scores: the highest wins, the earliest on ties.</summary>
+    internal static LayerChoice Pick(ILayerHeuristic heuristic, IReadOnlyList<string> candidates, double[] scores, Stopwatch clock)
+    {
+        int best = 0;
+        for (int i = 1; i < scores.Length; i++)
+            if (scores[i] > scores[best] || double.IsNaN(scores[best])) best = i;
+        string others = string.Join(", ", candidates.Select((c, i) => $"{c} {scores[i]:G3}"));
+        return new LayerChoice(heuristic.Name, candidates[best], $"{heuristic.Rule}: {candidates[best]} ({others})",
+            [.. candidates.Select((c, i) => new LayerScore(c, scores[i]))], clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Each candidate's output on the repair vertices (and, if asked, on their counterparts), flattened to (V, features), float64.</summary>
+    internal static double[] PerLayer(LayerChoiceContext context, bool counterparts, Func<Tensor, Tensor?, double> score)
+    {
+        Network network = context.Network;
+        using var scope = NewDisposeScope();
+        (Tensor x, _, _) = context.RepairSet.Stacked();
+        Tensor? clean = counterparts ? context.RepairSet.StackedCounterparts() : null;
+        return network.InEvalMode(() =>
+        {
+            using var noGrad = no_grad();
+            return context.Candidates.Select(name =>
+            {
+                using var inner = NewDisposeScope();
+                AffineSite site = AffineSites.Find(network, name);
+                Tensor Output(Tensor input)
+                {
+                    (Tensor output, Tensor siteInput, Tensor siteOutput) = AffineSites.Capture(network, site, input);
+                    output.Dispose();
+                    siteInput.Dispose();
+                    return siteOutput.reshape(siteOutput.shape[0], -1).to(ScalarType.Float64);
+                }
+                return score(Output(x), clean is null ? null : Output(clean));
+            }).ToArray();
+        });
+    }
+}
+
+/// <summary>Activation magnitude: the layer whose outputs on the repair set are largest (mean |a|) is repaired.</summary>
+internal sealed class ActivationMagnitude : ILayerHeuristic
+{
+    public string Name => "activation";
+
+    public string Rule => "largest mean |activation| on the repair set";
+
+    public bool AppliesTo(LayerChoiceContext context) => true;
+
+    public LayerChoice Choose(LayerChoiceContext context)
+    {
+        var clock = Stopwatch.StartNew();
+        return LayerHeuristics.Pick(this, context.Candidates, LayerHeuristics.PerLayer(context, false, (a, _) => a.abs().mean().item<double>()), clock);
+    }
+}
+
+/// <summary>Activation variance: the layer whose units vary most across the repair set (mean per-unit variance) is repaired.</summary>
+internal sealed class ActivationVariance : ILayerHeuristic
+{
+    public string Name => "variance";
+
+    public string Rule => "largest mean per-unit activation variance over the repair set";
+
+    public bool AppliesTo(LayerChoiceContext context) => true;
+
+    public LayerChoice Choose(LayerChoiceContext context)
+    {
+        var clock = Stopwatch.StartNew();
+        return LayerHeuristics.Pick(this, context.Candidates,
+            LayerHeuristics.PerLayer(context, false, (a, _) => a.shape[0] < 2 ? 0 : a.var(0, unbiased: false).mean().item<double>()), clock);
+    }
+}
+
+/// <summary>
+/// Gradient norm: the layer whose parameters (weight and bias) get the largest root-mean-square gradient of the repair
+/// set's cross-entropy loss, i.e. where the loss is most sensitive per parameter.
+/// </summary>
+internal sealed class GradientNorm : ILayerHeuristic
+{
+    public string Name => "gradient";
+
+    public string Rule => "largest RMS parameter gradient of the repair-set loss";
+
+    public bool AppliesTo(LayerChoiceContext context) => true;
+
+    public LayerChoice Choose(LayerChoiceContext context)
+    {
+        var clock = Stopwatch.StartNew();
+        Network network = context.Network;
+        using var scope = NewDisposeScope();
+        (Tensor x, _, long[] labels) = context.RepairSet.Stacked();
+        Tensor[] parameters = [.. context.Candidates.Select(name => AffineSites.Find(network, name)).SelectMany(s => s.Bias is null ? new[] { s.Weight } : [s.Weight, s.Bias])];
+        Tensor[] gradients = network.InEvalMode(() =>
+        {
+            Tensor loss = nn.functional.cross_entropy(network.call(x), tensor(labels));
+            return autograd.grad([loss], parameters).ToArray();
+        });
+        int at = 0;
+        double[] scores = [.. context.Candidates.Select(name =>
+        {
+            AffineSite site = AffineSites.Find(network, name);
+            int count = site.Bias is null ? 1 : 2;
+            double squares = 0;
+            long size = 0;
+            for (int i = 0; i < count; i++, at++)
+            {
+                squares += gradients[at].to(ScalarType.Float64).square().sum().item<double>();
+                size += gradients[at].numel();
+            }
+            return Math.Sqrt(squares / size);
+        })];
+        return LayerHeuristics.Pick(this, context.Candidates, scores, clock);
+    }
+}
+
+/// <summary>
+/// Change-based: the layer whose outputs move most, relative to their size, between each failure and its clean or original
+/// counterpart (mean ‖a(x) − a(x̄)‖ / ‖a(x̄)‖): where the corruption shows most.
+/// </summary>
+internal sealed class ActivationChange : ILayerHeuristic
+{
+    public string Name => "change";
+
+    public string Rule => "largest relative activation change between failures and their clean counterparts";
+
+    public bool AppliesTo(LayerChoiceContext context) => context.RepairSet.HasCounterparts;
+
+    public LayerChoice Choose(LayerChoiceContext context)
+    {
+        var clock = Stopwatch.StartNew();
+        return LayerHeuristics.Pick(this, context.Candidates, LayerHeuristics.PerLayer(context, true,
+            (a, clean) => (a - clean!).norm(1).div(clean!.norm(1).clamp_min(1e-12)).mean().item<double>()), clock);
+    }
+}
+
+/// <summary>
+/// Feature similarity: the layer where the repair set's representations are most alike (mean pairwise cosine
+/// similarity), so that one change there serves every failure.
+/// </summary>
+internal sealed class FeatureSimilarity : ILayerHeuristic
+{
+    public string Name => "similarity";
+
+    public string Rule => "highest mean pairwise cosine similarity of the repair set's representations";
+
+    public bool AppliesTo(LayerChoiceContext context) => true;
+
+    public LayerChoice Choose(LayerChoiceContext context)
+    {
+        var clock = Stopwatch.StartNew();
+        return LayerHeuristics.Pick(this, context.Candidates, LayerHeuristics.PerLayer(context, false, (a, _) =>
+        {
+            long n = a.shape[0];
+            if (n < 2) return 1;
+            Tensor unit = a.div(a.norm(1, keepdim: true).clamp_min(1e-12));
+            Tensor cosine = unit.matmul(unit.t());
+            return (cosine.sum().item<double>() - cosine.diagonal().sum().item<double>()) / (n * (n - 1));
+        }), clock);
+    }
+}
+
+/// <summary>Position rule: the first Linear layer after the last convolution (for a network without convolutions, its first Linear layer).</summary>
+internal sealed class FirstLinearAfterConvolutions : ILayerHeuristic
+{
+    public string Name => "first-linear";
+
+    public string Rule => "the first Linear layer after the convolutions";
+
+    public bool AppliesTo(LayerChoiceContext context) => true;
+
+    public LayerChoice Choose(LayerChoiceContext context)
+    {
+        var clock = Stopwatch.StartNew();
+        IReadOnlyList<string> candidates = context.Candidates;
+        int lastConv = -1;
+        for (int i = 0; i < candidates.Count; i++)
+            if (AffineSites.Find(context.Network, candidates[i]).AsConv2d is not null) lastConv = i;
+        int pick = Enumerable.Range(lastConv + 1, candidates.Count - lastConv - 1).FirstOrDefault(i => AffineSites.Find(context.Network, candidates[i]).AsLinear is not null, candidates.Count - 1);
+        return LayerHeuristics.Pick(this, candidates, [.. candidates.Select((_, i) => i == pick ? 1.0 : 0.0)], clock);
+    }
+}
+
+/// <summary>Position rule: the penultimate candidate layer, the last one before the output layer.</summary>
+internal sealed class Penultimate : ILayerHeuristic
+{
+    public string Name => "penultimate";
+
+    public string Rule => "the layer before the output layer";
+
+    public bool AppliesTo(LayerChoiceContext context) => true;
+
+    public LayerChoice Choose(LayerChoiceContext context)
+    {
+        var clock = Stopwatch.StartNew();
+        int pick = Math.Max(0, context.Candidates.Count - 2);
+        return LayerHeuristics.Pick(this, context.Candidates, [.. context.Candidates.Select((_, i) => i == pick ? 1.0 : 0.0)], clock);
+    }
+}
+
+/// <summary>
+/// Attribution-guided editability (Yang et al., CVPR'26, Sec. 3.3; <see cref="Editability"/>): the layer whose rank-one
+/// edit towards the clean counterparts carries the most integrated-gradients attribution.
+/// </summary>
+internal sealed class EditabilityHeuristic : ILayerHeuristic
+{
+    public string Name => "editability";
+
+    public string Rule => "largest attribution carried by the rank-one edit (layer integrated gradients)";
+
+    public bool AppliesTo(LayerChoiceContext context) => context.RepairSet.HasCounterparts && context.StatisticsInputs is not null;
+
+    public LayerChoice Choose(LayerChoiceContext context)
+    {
+        var clock = Stopwatch.StartNew();
+        Network network = context.Network;
+        using var scope = NewDisposeScope();
+        (Tensor x, _, long[] labels) = context.RepairSet.Stacked();
+        Tensor clean = context.RepairSet.StackedCounterparts();
+        using var statistics = new KeyStatistics(network, context.StatisticsInputs!);
+        IReadOnlyList<LayerEditability> scores = network.InEvalMode(() => Editability.Score(network, [.. context.Candidates.Select(c => AffineSites.Find(network, c))],
+            x, clean, labels, statistics, new EditOptions()));
+        return LayerHeuristics.Pick(this, context.Candidates, [.. scores.Select(s => s.Raw)], clock);
+    }
+}
+
+/// <summary>
+/// Cost-aware position rule (Reparo's): the earliest candidate whose provable LP, as predicted by
+/// <see cref="RepairSetAnalysis.PredictLp"/> without building it, has at most <see cref="Budget"/> nonzeros. Earlier layers
+/// give the LP more freedom (lower drawdown in the APRNN experiments) but their LPs grow with the fan-in; this takes the
+/// earliest one that stays affordable. Layers the LP cannot repair (nested ones) count as over budget; when every layer
+/// is, the last candidate is taken.
+/// </summary>
+internal sealed class LpBudget : ILayerHeuristic
+{
+    /// <summary>The most LP nonzeros allowed: about a minute of HiGHS on this project's 2-core machine (docs/results/provable.md).</summary>
+    public const long Budget = 1_000_000;
+
+    public string Name => "lp-budget";
+
+    public string Rule => $"the earliest layer whose predicted LP has at most {Budget:N0} nonzeros";
+
+    public bool AppliesTo(LayerChoiceContext context) => true;
+
+    public LayerChoice Choose(LayerChoiceContext context)
+    {
+        var clock = Stopwatch.StartNew();
+        Network network = context.Network;
+        IReadOnlyList<int> lp = RepairSetAnalysis.LpCandidateLayers(network);
+        double[] nonzeros = [.. context.Candidates.Select(name =>
+        {
+            int index = name.Contains('.', StringComparison.Ordinal) ? -1 : network.LayerIndex(name);
+            return lp.Contains(index) ? RepairSetAnalysis.PredictLp(network, context.RepairSet, index).Nonzeros : double.PositiveInfinity;
+        })];
+        int pick = Array.FindIndex(nonzeros, n => n <= Budget);
+        if (pick < 0) pick = nonzeros.Length - 1;
+        // Score: the pick 1; the others by how far they are from it, so earlier affordable layers rank above later ones.
+        double[] scores = [.. nonzeros.Select((n, i) => i == pick ? 1.0 : n <= Budget ? 1.0 / (2 + i) : 0.0)];
+        return LayerHeuristics.Pick(this, context.Candidates, scores, clock);
+    }
+}
