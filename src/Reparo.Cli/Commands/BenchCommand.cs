@@ -55,12 +55,13 @@ internal static class BenchCommand
         var k = new Option<string>("--k") { Description = "Candidate numbers of abstract states swept by stability", DefaultValueFactory = _ => "5,10,15,20,25,30,35,40", HelpName = "K[,K…]" };
         var queries = new Option<int>("--queries") { Description = "Test inputs queried for the latency figures", DefaultValueFactory = _ => 100 };
         var export = new Option<string?>("--export-vectors") { Description = "Write the PCA-reduced step vectors here (.npy) for scikit-learn (default: a temporary file, deleted after)", HelpName = "PATH" };
+        var restarts = new Option<int>("--restarts") { Description = "Also time Reparo's EM from this many k-means++ starts, keeping the best (scikit-learn's n_init)", DefaultValueFactory = _ => 1, HelpName = "N" };
         var noSklearn = new Option<bool>("--no-sklearn") { Description = "Do not run scikit-learn even if it is installed" };
         var cacheDir = new Option<string?>("--cache-dir") { Description = "Where the default model is cached (default ~/.cache/reparo/models)", HelpName = "DIR" };
         var dataDir = new Option<string?>("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
         var command = new Command("influence", "RNNRepair influence model on all 60 000 Fashion-MNIST training images: build time, query latency, EM against scikit-learn")
         {
-            model, epochs, k, queries, export, noSklearn, cacheDir, dataDir,
+            model, epochs, k, queries, export, restarts, noSklearn, cacheDir, dataDir,
         };
         command.SetAction(parse =>
         {
@@ -74,7 +75,7 @@ internal static class BenchCommand
             try
             {
                 var options = new InfluenceBenchmarkOptions(InfluenceCommand.ParseCandidates(parse.GetValue(k)!), parse.GetValue(queries), 100, vectors,
-                    parse.GetValue(noSklearn) ? null : InfluenceBenchmark.FindSklearnPython(), run.Seed);
+                    parse.GetValue(noSklearn) ? null : InfluenceBenchmark.FindSklearnPython(), run.Seed, parse.GetValue(restarts));
                 InfluenceBenchmarkReport report = InfluenceBenchmark.Run(network, all, splits.Test, options, new Progress<string>(run.Note));
                 Print(run.Out, report);
                 run.WriteJson(report);

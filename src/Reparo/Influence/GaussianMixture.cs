@@ -9,8 +9,12 @@ namespace Reparo.Influence;
 /// <param name="MaxIterations">EM iterations at most.</param>
 /// <param name="ChunkSize">Points per chunk of the E-step (bounds the memory of the N × K responsibilities).</param>
 /// <param name="Float64Products">Computes the E- and M-step products in float64 instead of float32 (slower; the sums across chunks are float64 either way).</param>
+/// <param name="Restarts">
+/// Fits from this many k-means++ starts (seeds <c>Seed</c>, <c>Seed + 1</c>, …) and keeps the one with the highest final
+/// mean log-likelihood (scikit-learn's <c>n_init</c>).
+/// </param>
 public sealed record GaussianMixtureOptions(int Seed = 0, double RegCovar = 1e-6, double Tolerance = 1e-3, int MaxIterations = 100,
-    int ChunkSize = 16384, bool Float64Products = false)
+    int ChunkSize = 16384, bool Float64Products = false, int Restarts = 1)
 {
     /// <summary>Throws a <see cref="ReparoInputException"/> if a value is out of range.</summary>
     public void Validate()
@@ -19,6 +23,7 @@ public sealed record GaussianMixtureOptions(int Seed = 0, double RegCovar = 1e-6
         if (!(Tolerance >= 0) || !double.IsFinite(Tolerance)) throw new ReparoInputException($"EM tolerance must be non-negative, got {Tolerance}");
         if (MaxIterations < 1) throw new ReparoInputException($"EM needs at least one iteration, got {MaxIterations}");
         if (ChunkSize < 1) throw new ReparoInputException($"chunk size must be positive, got {ChunkSize}");
+        if (Restarts < 1) throw new ReparoInputException($"EM needs at least one start, got {Restarts}");
     }
 }
 
@@ -93,6 +98,17 @@ public sealed class GaussianMixture
         options.Validate();
         if (x.dim() != 2) throw new ReparoInputException($"a mixture is fitted to points (N, D), got [{string.Join(",", x.shape)}]");
         if (components < 1 || components > x.shape[0]) throw new ReparoInputException($"cannot fit {components} components to {x.shape[0]} points");
+        GaussianMixture? best = null;
+        for (int start = 0; start < options.Restarts; start++)
+        {
+            GaussianMixture fit = FitOnce(x, components, options with { Seed = options.Seed + start });
+            if (best is null || fit.MeanLogLikelihood > best.MeanLogLikelihood) best = fit;
+        }
+        return best!;
+    }
+
+    private static GaussianMixture FitOnce(Tensor x, int components, GaussianMixtureOptions options)
+    {
         using var scope = NewDisposeScope();
         ScalarType type = options.Float64Products ? ScalarType.Float64 : ScalarType.Float32;
         Tensor features = Features(x, type);

@@ -47,6 +47,24 @@ public sealed class GaussianMixtureTests
         Assert.Equal(mixture.MeanLogLikelihood, exact.MeanLogLikelihood, 4);
     }
 
+    /// <summary>Several starts keep the start with the highest likelihood: the same mixture as the best single-start fit.</summary>
+    [Fact]
+    public void RestartsKeepTheMostLikelyStart()
+    {
+        // Eight overlapping clusters fitted with five components: different starts end in different optima.
+        TestSupport.Init();
+        var generator = new Generator(11);
+        Tensor x = cat([.. Enumerable.Range(0, 8).Select(c => randn([60, 2], generator: generator).add(tensor(new[] { (float)(c % 4) * 2.5f, (float)(c / 4) * 2.5f })))], 0);
+        GaussianMixture[] singles = [.. Enumerable.Range(3, 4).Select(seed => GaussianMixture.Fit(x, 5, new GaussianMixtureOptions(Seed: seed)))];
+        Assert.True(singles.Select(m => Math.Round(m.MeanLogLikelihood, 6)).Distinct().Count() > 1, "the starts should reach different optima, or the test proves nothing");
+        GaussianMixture best = GaussianMixture.Fit(x, 5, new GaussianMixtureOptions(Seed: 3, Restarts: 4));
+        GaussianMixture expected = singles.MaxBy(m => m.MeanLogLikelihood)!;
+        Assert.Equal(expected.MeanLogLikelihood, best.MeanLogLikelihood, 12);
+        Assert.Equal(expected.Means, best.Means);
+        Assert.True(best.Bic(x) <= singles.Min(m => m.Bic(x)) + 1e-9);
+        Assert.Throws<ReparoInputException>(() => GaussianMixture.Fit(x, 5, new GaussianMixtureOptions(Restarts: 0)));
+    }
+
     [Fact]
     public void BicMatchesAHandComputedValue()
     {
