@@ -6,9 +6,9 @@ using Reparo.Data;
 using Reparo.Evaluation;
 using Reparo.Localisation;
 using Reparo.Models;
-using Reparo.Reporting;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
+using Reparo.Reporting;
 
 namespace Reparo.Cli.Commands;
 

@@ -4,8 +4,8 @@ using Reparo.Data;
 using Reparo.Evaluation;
 using Reparo.Localisation;
 using Reparo.Models;
-using Reparo.Reporting;
 using Reparo.Repair;
+using Reparo.Reporting;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
