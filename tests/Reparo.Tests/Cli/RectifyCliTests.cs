@@ -31,6 +31,11 @@ public sealed class RectifyCliTests
         Assert.Contains("rectified", ModelFile.Load(fixedModel).Provenance.History[^1]);
         Assert.Equal(before, SHA256.HashData(File.ReadAllBytes(model)));
 
+        // --layer auto (the default, dynamic mode) says which layer it chose and why.
+        (int dynamic, string dynamicOutput, string dynamicErr) = CliRunner.Run("rectify", "--model", model, "--data", "digits", "--pairs", "trojan:1", "--max-rounds", "1");
+        Assert.True(dynamic == 0, dynamicErr);
+        Assert.Matches(@"round 1: layer auto chose fc\d, the most editable \(attribution its rank-one edit carries: fc\d", dynamicOutput);
+
         (int wrongKind, _, string kindErr) = CliRunner.Run("rectify", "--model", model, "--data", "digits", "--pairs", "spurious:1");
         Assert.Equal(2, wrongKind);
         Assert.Contains("do not fit", kindErr);
