@@ -26,15 +26,19 @@ internal static class StudyCommand
         var sizes = new Option<string>("--sizes") { Description = "Repair-set sizes (comma-separated)", DefaultValueFactory = _ => "10,25,50,100", HelpName = "LIST" };
         var plot = new Option<string?>("--plot") { Description = "Write the figure (PNG) here", HelpName = "PATH" };
         var markdown = new Option<string?>("--markdown") { Description = "Write the tables as Markdown here", HelpName = "PATH" };
+        var maxLp = new Option<long>("--max-lp-nonzeros") { Description = "Do not attempt provable repairs whose predicted LP has more nonzeros than this (0: attempt all)", DefaultValueFactory = _ => 10_000_000, HelpName = "N" };
         var data = new DataArguments();
         var arguments = new RepairCommand.MethodArguments();
-        var command = new Command("study", "Which layer to repair: every layer heuristic against brute force, per method and repair-set size") { model, repairSet, methods, heuristics, sizes, plot, markdown };
+        var command = new Command("study", "Which layer to repair: every layer heuristic against brute force, per method and repair-set size") { model, repairSet, methods, heuristics, sizes, plot, markdown, maxLp };
         data.AddTo(command);
         arguments.AddTo(command, layerOptions: false);
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
-            InformedRepairOptions options = Read(parse, repairSet, methods, heuristics, sizes, arguments, run.Seed);
+            InformedRepairOptions options = Read(parse, repairSet, methods, heuristics, sizes, arguments, run.Seed) with
+            {
+                MaxLpNonzeros = parse.GetValue(maxLp) is > 0 and long cap ? cap : null,
+            };
             Network network = ModelFile.Load(parse.GetValue(model)!);
             DataSplits splits = data.Load(parse, network);
             StudyReport report = InformedRepairStudy.Run(network, splits, options, new Progress<string>(run.Note));

@@ -34,6 +34,13 @@ public sealed record InformedRepairOptions
 
     /// <summary>Seed of the corruptions.</summary>
     public int Seed { get; init; }
+
+    /// <summary>
+    /// Provable and PRDNN repairs whose LP the analysis predicts to exceed this many nonzeros are not attempted (status
+    /// <c>skipped_lp_too_large</c>, efficacy 0): encoding such an LP alone takes minutes and gigabytes before any solver
+    /// time limit applies. Null: attempt every layer.
+    /// </summary>
+    public long? MaxLpNonzeros { get; init; } = 10_000_000;
 }
 
 /// <summary>One brute-force repair: a method at one layer.</summary>
@@ -133,6 +140,13 @@ public static class InformedRepairStudy
                     foreach (string layer in candidates)
                     {
                         progress?.Report($"{network.Spec.Architecture} {spec} {method} at {layer}");
+                        if (method is "provable" or "prdnn" && options.MaxLpNonzeros is long cap
+                            && analyses[^1].Lp.FirstOrDefault(p => p.Layer == layer) is { } predicted && predicted.Nonzeros > cap)
+                        {
+                            layers.Add(new LayerRun(layer, "skipped_lp_too_large", 0, double.NaN, double.NaN, double.NaN, 0, predicted.Seconds));
+                            progress?.Report($"    skipped: the LP would have {predicted.Nonzeros:N0} nonzeros (cap {cap:N0})");
+                            continue;
+                        }
                         RepairResult result = RepairMethods.Create(method, options.Settings with { Layer = layer, StatisticsInputs = statistics, Seed = options.Seed }).Repair(problem);
                         RepairMetrics m = RepairMetrics.Compute(problem, result);
                         result.Model?.PlainNetwork?.Dispose();

@@ -144,13 +144,13 @@ public class LayerHeuristicsTests
     public void LpBudgetTakesTheEarliestAffordableLayer()
     {
         TestSupport.Init();
-        Network network = ModelZoo.Create("mlp:64x3", [1, 16, 16], InputKind.Image, ["a", "b"], null, 2);
-        var set = new RepairSet([.. Enumerable.Range(0, 40).Select(i => new RepairRegion(rand(1, 1, 16, 16), i % 2, $"p{i}"))], "random");
+        Network network = ModelZoo.Create("mlp:100x3", [1, 28, 28], InputKind.Image, ["a", "b"], null, 2);
+        var set = new RepairSet([.. Enumerable.Range(0, 12).Select(i => new RepairRegion(rand(1, 1, 28, 28), i % 2, $"p{i}"))], "random");
         long[] nonzeros = [.. RepairSetAnalysis.LpCandidateLayers(network).Select(i => RepairSetAnalysis.PredictLp(network, set, i).Nonzeros)];
         string pick = Pick("lp-budget", network, set);
-        int first = Array.FindIndex(nonzeros, n => n <= 1_000_000);
+        int first = Array.FindIndex(nonzeros, n => n <= 1_500_000);
         Assert.Equal(Layers[first], pick);
-        Assert.True(nonzeros[0] > 1_000_000, "the test needs fc1 over the budget");
+        Assert.True(nonzeros[0] > 1_500_000, "the test needs fc1 over the budget");
     }
 
     [Fact]
