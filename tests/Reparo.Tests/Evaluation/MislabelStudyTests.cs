@@ -26,6 +26,26 @@ public sealed class MislabelStudyTests
         CurveStep = 10,
     };
 
+    /// <summary>
+    /// Without damping, conjugate gradient on the LSTM's indefinite Hessian meets negative curvature; the study raises the
+    /// damping past what that curvature calls for, retries, and reports the damping it used and how many attempts it took.
+    /// </summary>
+    [Fact]
+    public void ConjugateGradientRaisesTheDampingOnNegativeCurvature()
+    {
+        TestSupport.Init();
+        DataSplits digits = DataCatalog.Load("digits");
+        MislabelReport report = MislabelStudy.Run(digits, Options() with { Methods = ["kl-cg"], Damping = 0 });
+        MislabelMethod cg = Assert.Single(report.Methods);
+        Assert.True(cg.Details["attempts"] >= 2, $"attempts {cg.Details["attempts"]}");
+        Assert.True(cg.Details["damping"] > 0, $"damping {cg.Details["damping"]}");
+        Assert.Equal(report.Flips, cg.Flips.Points[^1].Found);
+
+        // With the damping it settled on, one attempt suffices.
+        MislabelReport settled = MislabelStudy.Run(digits, Options() with { Methods = ["kl-cg"], Damping = cg.Details["damping"] });
+        Assert.Equal(1, Assert.Single(settled.Methods).Details["attempts"]);
+    }
+
     [Fact]
     public void StudyRanksEveryRowCountsFlipsAndIsDeterministic()
     {
