@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Evaluation;
 using Reparo.Influence;
+using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Reporting;
@@ -39,7 +40,7 @@ internal static class DemoCommand
         var png = new Option<string?>("--png") { Description = "Write the first failures (fog images) as a PNG grid", HelpName = "PATH" };
         var dataDir = new Option<string?>("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
         var repairPoints = new Option<int>("--repair-points") { Description = "How many fog failures the provable repair fixes (0: skip the repair)", DefaultValueFactory = _ => 25 };
-        var repairLayer = new Option<string>("--repair-layer") { Description = "Layer the provable repair edits", DefaultValueFactory = _ => "fc2" };
+        var repairLayer = new Option<string>("--repair-layer") { Description = "Layer the provable repair edits, or auto (the informed-repair rule chooses)", DefaultValueFactory = _ => "auto" };
         var trojanPairs = new Option<int>("--trojan-pairs") { Description = "Cleansed pairs for the Trojan rectification step (0: skip it)", DefaultValueFactory = _ => 1 };
         var influenceTop = new Option<int>("--influence-top") { Description = "Training samples listed by the RNNRepair influence step (0: skip it)", DefaultValueFactory = _ => 5 };
         var command = new Command("demo", "End to end on Fashion-MNIST: train or reuse a model, evaluate clean and fog-corrupted, list the failures, repair them with a verified LP, remove a Trojan from one cleansed pair, explain an LSTM failure by its influential training samples")
@@ -87,8 +88,16 @@ internal static class DemoCommand
             if (points > 0)
             {
                 RepairProblem problem = RepairSetSpec.Build($"fog:{level}:{points}", network, splits, run.Seed);
-                run.Out.MarkupLine($"[bold]4. Repair[/] provable (APRNN-style LP) at {Markup.Escape(parse.GetValue(repairLayer)!)} on the first {points} fog failures; held out: the clean test set and the other fog images");
-                RepairResult result = RepairMethods.Create("provable", new RepairSettings { Layer = parse.GetValue(repairLayer)!, Seed = run.Seed }).Repair(problem);
+                string layer = parse.GetValue(repairLayer)!;
+                string why = "";
+                if (layer == "auto")
+                {
+                    LayerChoice choice = LayerHeuristics.Choose(LayerHeuristics.AutoFor("provable"), new LayerChoiceContext(network, problem.RepairSet, LayerHeuristics.Candidates(network, "provable")));
+                    layer = choice.Layer;
+                    why = $" (chosen by the {choice.Heuristic} rule: {choice.Reason})";
+                }
+                run.Out.MarkupLine($"[bold]4. Repair[/] provable (APRNN-style LP) at {Markup.Escape(layer + why)} on the first {points} fog failures; held out: the clean test set and the other fog images");
+                RepairResult result = RepairMethods.Create("provable", new RepairSettings { Layer = layer, Seed = run.Seed }).Repair(problem);
                 repaired = RepairReport.Create(problem, result);
                 RepairCommand.Print(run.Out, repaired);
             }
