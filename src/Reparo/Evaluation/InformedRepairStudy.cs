@@ -190,7 +190,7 @@ public static class InformedRepairStudy
             bool asGood = at.Efficacy >= best.Efficacy - 1e-12;
             double regret = asGood ? at.Drawdown - best.Drawdown : double.NaN;
             bool within = asGood && at.Drawdown <= best.Drawdown + Math.Max(options.Tolerance * Math.Abs(best.Drawdown), options.ToleranceFloor);
-            double correlation = Spearman([.. choice.Scores.Select(s => s.Score)], goodness);
+            double correlation = RankCorrelation.Spearman([.. choice.Scores.Select(s => s.Score)], goodness);
             outcomes.Add(new HeuristicOutcome(heuristic.Name, choice.Layer, choice.Scores, choice.Seconds, regret, bestGeneralization - at.Generalization, correlation,
                 bruteSeconds > 0 ? (choice.Seconds + at.Seconds) / bruteSeconds : double.NaN, within));
         }
@@ -224,36 +224,6 @@ public static class InformedRepairStudy
     {
         double[] finite = [.. values.Where(double.IsFinite)];
         return finite.Length == 0 ? double.NaN : finite.Average();
-    }
-
-    /// <summary>Spearman's rank correlation with average ranks for ties; NaN when either side is constant or there are fewer than two values.</summary>
-    public static double Spearman(double[] a, double[] b)
-    {
-        if (a.Length != b.Length) throw new ArgumentException("Spearman needs two equally long series");
-        if (a.Length < 2) return double.NaN;
-        double[] ra = Ranks(a), rb = Ranks(b);
-        double ma = ra.Average(), mb = rb.Average(), sab = 0, saa = 0, sbb = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            sab += (ra[i] - ma) * (rb[i] - mb);
-            saa += (ra[i] - ma) * (ra[i] - ma);
-            sbb += (rb[i] - mb) * (rb[i] - mb);
-        }
-        return saa == 0 || sbb == 0 ? double.NaN : sab / Math.Sqrt(saa * sbb);
-    }
-
-    private static double[] Ranks(double[] values)
-    {
-        int[] order = [.. Enumerable.Range(0, values.Length).OrderBy(i => values[i])];
-        var ranks = new double[values.Length];
-        for (int start = 0; start < order.Length;)
-        {
-            int end = start;
-            while (end + 1 < order.Length && values[order[end + 1]] == values[order[start]]) end++;
-            for (int i = start; i <= end; i++) ranks[order[i]] = (start + end) / 2.0;
-            start = end + 1;
-        }
-        return ranks;
     }
 
     /// <summary>The study as Markdown: the per-heuristic summary, then every case's brute-force table and picks.</summary>

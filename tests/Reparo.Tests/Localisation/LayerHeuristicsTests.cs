@@ -156,10 +156,10 @@ public class LayerHeuristicsTests
     [Fact]
     public void SpearmanHandlesTiesAndConstants()
     {
-        Assert.Equal(1, InformedRepairStudy.Spearman([1, 2, 3], [10, 20, 30]), 12);
-        Assert.Equal(-1, InformedRepairStudy.Spearman([1, 2, 3], [3, 2, 1]), 12);
-        Assert.Equal(Math.Sqrt(3) / 2, InformedRepairStudy.Spearman([1, 1, 2], [1, 2, 3]), 12);
-        Assert.True(double.IsNaN(InformedRepairStudy.Spearman([1, 1, 1], [1, 2, 3])));
+        Assert.Equal(1, RankCorrelation.Spearman([1, 2, 3], [10, 20, 30]), 12);
+        Assert.Equal(-1, RankCorrelation.Spearman([1, 2, 3], [3, 2, 1]), 12);
+        Assert.Equal(Math.Sqrt(3) / 2, RankCorrelation.Spearman([1, 1, 2], [1, 2, 3]), 12);
+        Assert.True(double.IsNaN(RankCorrelation.Spearman([1, 1, 1], [1, 2, 3])));
         Assert.Equal("rotations:-10:10:3:25", InformedRepairStudy.WithSize("rotations:-10:10:3", 25));
         Assert.Equal("rotations:-10:10:3:25:fog:2", InformedRepairStudy.WithSize("rotations:-10:10:3:fog:2", 25));
         Assert.Equal("fog:3:10", InformedRepairStudy.WithSize("fog:3", 10));

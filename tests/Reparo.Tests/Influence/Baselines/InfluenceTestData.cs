@@ -108,29 +108,6 @@ internal static class InfluenceTestData
         return [.. Enumerable.Range(0, data.Count).Select(i => values.Skip(i * Features).Take(Features).Select(v => (double)v).ToArray())];
     }
 
-    /// <summary>Spearman's rank correlation (average ranks for ties).</summary>
-    public static double Spearman(double[] a, double[] b)
-    {
-        double[] ra = Ranks(a), rb = Ranks(b);
-        double ma = ra.Average(), mb = rb.Average();
-        double cov = ra.Zip(rb, (u, v) => (u - ma) * (v - mb)).Sum();
-        return cov / Math.Sqrt(ra.Sum(u => (u - ma) * (u - ma)) * rb.Sum(v => (v - mb) * (v - mb)));
-    }
-
-    private static double[] Ranks(double[] values)
-    {
-        int[] order = [.. Enumerable.Range(0, values.Length).OrderBy(i => values[i])];
-        var ranks = new double[values.Length];
-        for (int start = 0; start < order.Length;)
-        {
-            int end = start;
-            while (end + 1 < order.Length && values[order[end + 1]] == values[order[start]]) end++;
-            for (int k = start; k <= end; k++) ranks[order[k]] = (start + end) / 2.0;
-            start = end + 1;
-        }
-        return ranks;
-    }
-
     private static double[] Probabilities(double[] theta, double[] a)
     {
         int d = a.Length;
