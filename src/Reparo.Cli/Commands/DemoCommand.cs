@@ -92,7 +92,7 @@ internal static class DemoCommand
                 string why = "";
                 if (layer == "auto")
                 {
-                    LayerChoice choice = LayerHeuristics.Choose(LayerHeuristics.AutoFor("provable"), new LayerChoiceContext(network, problem.RepairSet, LayerHeuristics.Candidates(network, "provable")));
+                    LayerChoice choice = LayerHeuristics.ChooseAuto("provable", new LayerChoiceContext(network, problem.RepairSet, LayerHeuristics.Candidates(network, "provable")));
                     layer = choice.Layer;
                     why = $" (chosen by the {choice.Heuristic} rule: {choice.Reason})";
                 }

@@ -126,7 +126,7 @@ internal static class RepairCommand
             if (settings.Layer == "auto")
             {
                 IReadOnlyList<string> candidates = LayerHeuristics.Candidates(network, methodName);
-                choice = LayerHeuristics.Choose(LayerHeuristics.AutoFor(methodName), new LayerChoiceContext(network, problem.RepairSet, candidates, statistics));
+                choice = LayerHeuristics.ChooseAuto(methodName, new LayerChoiceContext(network, problem.RepairSet, candidates, statistics));
                 settings = settings with { Layer = choice.Layer };
                 run.Out.MarkupLine(Markup.Escape($"layer auto: {choice.Layer}, by the {choice.Heuristic} rule ({choice.Reason}); evidence: docs/results/informed-repair.md"));
             }

@@ -59,13 +59,27 @@ public static class LayerHeuristics
 
     /// <summary>
     /// The heuristic <c>--layer auto</c> uses for a repair method: the one the study in docs/results/informed-repair.md
-    /// found most often within 10 % of the brute-force best drawdown for that method.
+    /// found most often within 10 % of the brute-force best drawdown for that method (provable: lp-budget, 9 of 10
+    /// multi-layer cases; fine-tuning: change, 7 of 15; edit: first-linear, 11 of 15).
     /// </summary>
     public static ILayerHeuristic AutoFor(string method) => Find(method switch
     {
         "provable" or "prdnn" => "lp-budget",
-        _ => "penultimate",
+        "edit" => "first-linear",
+        _ => "change",
     });
+
+    /// <summary>
+    /// What <c>--layer auto</c> does: <see cref="AutoFor"/>'s rule, or the penultimate layer when that rule cannot read
+    /// this repair set (no clean counterparts), saying so in the reason.
+    /// </summary>
+    public static LayerChoice ChooseAuto(string method, LayerChoiceContext context)
+    {
+        ILayerHeuristic rule = AutoFor(method);
+        if (context.Candidates.Count < 2 || rule.AppliesTo(context)) return Choose(rule, context);
+        LayerChoice fallback = Choose(Find("penultimate"), context);
+        return fallback with { Reason = $"{fallback.Reason}; the {rule.Name} rule needs clean counterparts, which this repair set lacks" };
+    }
 
     /// <summary>The heuristic called <paramref name="name"/>.</summary>
     public static ILayerHeuristic Find(string name) => All.FirstOrDefault(h => h.Name == name)

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Reparo.Cli;
 using Reparo.Data;
+using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
 
@@ -85,6 +86,20 @@ public class StudyCliTests
         JsonElement choice = doc.RootElement.GetProperty("layer_choice");
         Assert.Equal("lp-budget", choice.GetProperty("heuristic").GetString());
         Assert.Equal(3, choice.GetProperty("scores").GetArrayLength());
+    }
+
+    [Fact]
+    public void LayerAutoForFineTuningUsesTheChangeRuleOrSaysWhyNot()
+    {
+        DataSplits splits = DataCatalog.Load("digits");
+        Network network = ModelZoo.Create("mlp:16x3", splits.Train, seed: 5);
+        RepairProblem problem = RepairSetSpec.Build("gaussian-noise:3:4", network, splits, 0);
+        var context = new LayerChoiceContext(network, problem.RepairSet, LayerHeuristics.Candidates(network, "ft"));
+        Assert.Equal("change", LayerHeuristics.ChooseAuto("ft", context).Heuristic);
+        var bare = new RepairSet([.. problem.RepairSet.Regions.Select(r => r with { Counterpart = null })], "no counterparts");
+        LayerChoice fallback = LayerHeuristics.ChooseAuto("ft", context with { RepairSet = bare });
+        Assert.Equal("fc2", fallback.Layer);
+        Assert.Contains("the change rule needs clean counterparts", fallback.Reason);
     }
 
     [Fact]
