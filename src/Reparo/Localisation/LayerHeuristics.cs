@@ -369,6 +369,7 @@ internal sealed class LpBudget : ILayerHeuristic
         if (pick < 0) pick = nonzeros.Length - 1;
         // Score: the pick 1; the others by how far they are from it, so earlier affordable layers rank above later ones.
         double[] scores = [.. nonzeros.Select((n, i) => i == pick ? 1.0 : n <= Budget ? 1.0 / (2 + i) : 0.0)];
-        return LayerHeuristics.Pick(this, context.Candidates, scores, clock);
+        string sizes = string.Join(", ", context.Candidates.Select((c, i) => $"{c} {(double.IsInfinity(nonzeros[i]) ? "no LP" : $"{nonzeros[i]:N0}")}"));
+        return LayerHeuristics.Pick(this, context.Candidates, scores, clock) with { Reason = $"{Rule}: {context.Candidates[pick]} (predicted LP nonzeros: {sizes})" };
     }
 }
