@@ -132,6 +132,8 @@ public static class InformedRepairStudy
                 string spec = WithSize(template, size);
                 RepairProblem problem = RepairSetSpec.Build(spec, network, splits, options.Seed);
                 analyses.Add(RepairSetAnalysis.Analyse(network, problem.RepairSet));
+                // Methods with the same candidate layers (provable, ft and edit on an MLP) share each heuristic's verdict.
+                var choices = new Dictionary<(string Heuristic, string Candidates), LayerChoice>();
                 foreach (string method in options.Methods)
                 {
                     IReadOnlyList<string> candidates = LayerHeuristics.Candidates(network, method);
@@ -153,7 +155,13 @@ public static class InformedRepairStudy
                         layers.Add(new LayerRun(layer, RepairReport.StatusName(result.Status), m.Efficacy, m.Drawdown, m.Generalization, m.ChangedPredictions, m.ParamDeltaLinf, result.Time.Total));
                         progress?.Report($"    {layers[^1].Status}, efficacy {m.Efficacy:P1}, drawdown {m.Drawdown:P2}, {result.Time.Total:F1} s");
                     }
-                    cases.Add(Judge(network.Spec.Architecture, spec, size, method, layers, context, options));
+                    LayerChoice Choose(ILayerHeuristic heuristic)
+                    {
+                        (string, string) key = (heuristic.Name, string.Join(",", candidates));
+                        if (!choices.TryGetValue(key, out LayerChoice? choice)) choices[key] = choice = LayerHeuristics.Choose(heuristic, context);
+                        return choice;
+                    }
+                    cases.Add(Judge(network.Spec.Architecture, spec, size, method, layers, context, Choose, options));
                 }
             }
         }
@@ -172,31 +180,32 @@ public static class InformedRepairStudy
         return $"{template}:{size.ToString(CultureInfo.InvariantCulture)}";
     }
 
-    private static StudyCase Judge(string model, string spec, int size, string method, IReadOnlyList<LayerRun> layers, LayerChoiceContext context, InformedRepairOptions options)
+    private static StudyCase Judge(string model, string spec, int size, string method, IReadOnlyList<LayerRun> layers, LayerChoiceContext context,
+        Func<ILayerHeuristic, LayerChoice> choose, InformedRepairOptions options)
     {
         double bruteSeconds = layers.Sum(l => l.Seconds);
-        LayerRun best = layers.OrderByDescending(l => l.Efficacy).ThenBy(l => double.IsNaN(l.Drawdown) ? double.MaxValue : l.Drawdown)
-            .ThenByDescending(l => double.IsNaN(l.Generalization) ? double.MinValue : l.Generalization).First();
+        // The layers from best to worst: highest efficacy, then lowest drawdown, then highest generalisation.
+        LayerRun[] ordered = [.. layers.OrderByDescending(l => l.Efficacy).ThenBy(l => double.IsNaN(l.Drawdown) ? double.MaxValue : l.Drawdown)
+            .ThenByDescending(l => double.IsNaN(l.Generalization) ? double.MinValue : l.Generalization)];
+        LayerRun best = ordered[0];
         double bestGeneralization = layers.Where(l => l.Efficacy >= best.Efficacy - 1e-12).Select(l => l.Generalization).Where(g => !double.IsNaN(g)).DefaultIfEmpty(double.NaN).Max();
-        // Outcome rank of each layer: 1 = best; the order brute force uses.
-        LayerRun[] ordered = [.. layers.OrderByDescending(l => l.Efficacy).ThenBy(l => double.IsNaN(l.Drawdown) ? double.MaxValue : l.Drawdown)];
         double[] goodness = [.. layers.Select(l => -(double)Array.IndexOf(ordered, l))];
-        var outcomes = new List<HeuristicOutcome>();
-        foreach (ILayerHeuristic heuristic in options.Heuristics)
+        HeuristicOutcome Outcome(LayerChoice choice)
         {
-            if (!heuristic.AppliesTo(context) && context.Candidates.Count > 1) continue;
-            LayerChoice choice = LayerHeuristics.Choose(heuristic, context);
             LayerRun at = layers.Single(l => l.Layer == choice.Layer);
             bool asGood = at.Efficacy >= best.Efficacy - 1e-12;
             double regret = asGood ? at.Drawdown - best.Drawdown : double.NaN;
             bool within = asGood && at.Drawdown <= best.Drawdown + Math.Max(options.Tolerance * Math.Abs(best.Drawdown), options.ToleranceFloor);
             double correlation = RankCorrelation.Spearman([.. choice.Scores.Select(s => s.Score)], goodness);
-            outcomes.Add(new HeuristicOutcome(heuristic.Name, choice.Layer, choice.Scores, choice.Seconds, regret, bestGeneralization - at.Generalization, correlation,
-                bruteSeconds > 0 ? (choice.Seconds + at.Seconds) / bruteSeconds : double.NaN, within));
+            return new HeuristicOutcome(choice.Heuristic, choice.Layer, choice.Scores, choice.Seconds, regret, bestGeneralization - at.Generalization, correlation,
+                bruteSeconds > 0 ? (choice.Seconds + at.Seconds) / bruteSeconds : double.NaN, within);
         }
+        var outcomes = new List<HeuristicOutcome>();
+        foreach (ILayerHeuristic heuristic in options.Heuristics)
+            if (heuristic.AppliesTo(context) || context.Candidates.Count < 2) outcomes.Add(Outcome(choose(heuristic)));
         ILayerHeuristic auto = LayerHeuristics.AutoFor(method);
-        HeuristicOutcome autoOutcome = outcomes.FirstOrDefault(o => o.Heuristic == auto.Name)
-            ?? throw new ReparoInputException($"the study needs the automatic rule's heuristic '{auto.Name}' for {method}; include it in --heuristics");
+        // What --layer auto does (its rule, or the fallback when the rule cannot read this repair set), judged even when --heuristics leaves the rule out.
+        HeuristicOutcome autoOutcome = outcomes.FirstOrDefault(o => o.Heuristic == auto.Name) ?? Outcome(LayerHeuristics.ChooseAuto(method, context));
         return new StudyCase(model, spec, size, method, layers, best.Layer, bruteSeconds, outcomes, auto.Name, autoOutcome.Pick, autoOutcome.WithinTolerance, autoOutcome.CostRatio);
     }
 

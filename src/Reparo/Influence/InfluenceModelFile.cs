@@ -1,8 +1,4 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using Reparo.Models;
 using Reparo.Reporting;
 
@@ -64,17 +60,9 @@ public static class InfluenceModelFile
         byte[] payloadBytes = payload.ToArray();
         var header = new Header(Format, model.TrainingData, a.ClassCount, model.Report,
             new MixtureFit(a.Mixture.Iterations, a.Mixture.Converged, a.Mixture.MeanLogLikelihood), arrays,
-            Convert.ToHexStringLower(SHA256.HashData(payloadBytes)));
-        byte[] headerBytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header, ReparoJson.Options));
-        AtomicFile.Write(path, stream =>
-        {
-            stream.Write(Magic);
-            Span<byte> length = stackalloc byte[4];
-            BinaryPrimitives.WriteInt32LittleEndian(length, headerBytes.Length);
-            stream.Write(length);
-            stream.Write(headerBytes);
-            stream.Write(payloadBytes);
-        });
+            FramedFile.Checksum(payloadBytes));
+        byte[] file = FramedFile.Compose(Magic, header, payloadBytes);
+        AtomicFile.Write(path, stream => stream.Write(file));
     }
 
     /// <summary>Reads an influence model file.</summary>
@@ -82,22 +70,11 @@ public static class InfluenceModelFile
     {
         if (!File.Exists(path)) throw new ReparoInputException($"{path}: influence model file not found");
         byte[] file = File.ReadAllBytes(path);
-        if (file.Length < 12 || !file.AsSpan(0, 8).SequenceEqual(Magic)) throw new ReparoInputException($"{path}: not a Reparo influence model (wrong magic bytes)");
-        int headerLength = BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(8, 4));
-        if (headerLength <= 0 || 12L + headerLength > file.Length) throw new ReparoInputException($"{path}: truncated influence model header");
-        Header? header;
-        try
-        {
-            header = JsonSerializer.Deserialize<Header>(file.AsSpan(12, headerLength), ReparoJson.Options);
-        }
-        catch (JsonException e)
-        {
-            throw new ReparoInputException($"{path}: corrupt influence model header ({e.Message.Split('\n')[0]})");
-        }
+        (Header? header, ArraySegment<byte> segment) = FramedFile.Open<Header>(file, Magic, path, "a Reparo influence model", "influence model");
         if (header?.Arrays is null || header.Report is null || header.Mixture is null) throw new ReparoInputException($"{path}: influence model header is incomplete");
         if (header.Format != Format) throw new ReparoInputException($"{path}: unsupported influence model format '{header.Format}' (this version reads {Format})");
-        byte[] payload = file[(12 + headerLength)..];
-        if (Convert.ToHexStringLower(SHA256.HashData(payload)) != header.PayloadSha256)
+        byte[] payload = [.. segment];
+        if (FramedFile.Checksum(payload) != header.PayloadSha256)
             throw new ReparoInputException($"{path}: influence model data is corrupt or truncated (checksum mismatch)");
         var table = header.Arrays.ToDictionary(e => e.Name, StringComparer.Ordinal);
         T[] Get<T>(string name, string type) where T : unmanaged

@@ -1,7 +1,3 @@
-using System.Buffers.Binary;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using Reparo.Reporting;
 using static TorchSharp.torch;
 
@@ -69,16 +65,8 @@ public static class ModelFile
             payload.Write(bytes);
         }
         byte[] payloadBytes = payload.ToArray();
-        var header = new Header("reparo-network/1", network.Spec, network.Provenance, entries, Convert.ToHexStringLower(SHA256.HashData(payloadBytes)));
-        byte[] headerBytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header, ReparoJson.Options));
-        using var file = new MemoryStream();
-        file.Write(Magic);
-        Span<byte> length = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32LittleEndian(length, headerBytes.Length);
-        file.Write(length);
-        file.Write(headerBytes);
-        file.Write(payloadBytes);
-        return file.ToArray();
+        var header = new Header("reparo-network/1", network.Spec, network.Provenance, entries, FramedFile.Checksum(payloadBytes));
+        return FramedFile.Compose(Magic, header, payloadBytes);
     }
 
     /// <summary>Reads a model file; any defect is a one-line <see cref="ReparoInputException"/> naming the file.</summary>
@@ -91,23 +79,11 @@ public static class ModelFile
     /// <summary>A model from the bytes of a model file; any defect is a one-line <see cref="ReparoInputException"/> naming <paramref name="path"/>.</summary>
     public static Network FromBytes(byte[] file, string path)
     {
-        if (file.Length < 12 || !file.AsSpan(0, 8).SequenceEqual(Magic))
-            throw new ReparoInputException($"{path}: not a Reparo model file (wrong magic bytes)");
-        int headerLength = BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(8, 4));
-        if (headerLength <= 0 || 12L + headerLength > file.Length) throw new ReparoInputException($"{path}: truncated model header");
-        Header? header;
-        try
-        {
-            header = JsonSerializer.Deserialize<Header>(file.AsSpan(12, headerLength), ReparoJson.Options);
-        }
-        catch (JsonException e)
-        {
-            throw new ReparoInputException($"{path}: corrupt model header ({e.Message.Split('\n')[0]})");
-        }
+        (Header? header, ArraySegment<byte> segment) = FramedFile.Open<Header>(file, Magic, path, "a Reparo model file", "model");
         if (header?.Network is null || header.Tensors is null) throw new ReparoInputException($"{path}: model header lacks the network or tensor table");
         if (header.Format != "reparo-network/1") throw new ReparoInputException($"{path}: unsupported model format '{header.Format}'");
-        ReadOnlySpan<byte> payload = file.AsSpan(12 + headerLength);
-        if (Convert.ToHexStringLower(SHA256.HashData(payload)) != header.PayloadSha256)
+        ReadOnlySpan<byte> payload = segment;
+        if (FramedFile.Checksum(payload) != header.PayloadSha256)
             throw new ReparoInputException($"{path}: tensor data is corrupt or truncated (checksum mismatch)");
 
         Network network = new(header.Network) { Provenance = header.Provenance ?? new ModelProvenance() };

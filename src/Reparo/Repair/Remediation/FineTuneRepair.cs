@@ -133,7 +133,11 @@ public sealed class FineTuneRepair : IRepairMethod
     private static (string Name, nn.Module Module) TrainedModule(Network network, string layer)
     {
         if (layer.Equals("all", StringComparison.OrdinalIgnoreCase)) return ("all", network);
-        if (layer.Contains('.', StringComparison.Ordinal)) return (AffineSites.Find(network, layer).Name, AffineSites.Find(network, layer).Module);
+        if (layer.Contains('.', StringComparison.Ordinal))
+        {
+            AffineSite site = AffineSites.Find(network, layer);
+            return (site.Name, site.Module);
+        }
         NetworkLayer top = network.Layers[network.LayerIndex(layer)];
         return (top.Name, top.Module);
     }
