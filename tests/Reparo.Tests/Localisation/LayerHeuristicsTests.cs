@@ -140,6 +140,38 @@ public class LayerHeuristicsTests
         Assert.All(Choose(Scaled(1, 0)).Scores, s => Assert.Equal(0, s.Score));
     }
 
+    /// <summary>
+    /// The step trade-off picks the layer whose changed weights the clean inputs do not use. In the first network the
+    /// failures live in features 2–3 and the clean inputs in 0–1, and fc1 mixes them: at fc1 only the failures' columns
+    /// (and the bias) move, while fc2 and fc3 see both mixed. In the second both overlap at the input and fc2's ReLUs
+    /// route them apart with a margin: fc2 may change the rows only the failures switch on, and the clean outputs do not
+    /// move at all. The network is restored bit for bit.
+    /// </summary>
+    [Fact]
+    public void TradeOffPicksTheLayerWhoseChangeTheCleanInputsDoNotSee()
+    {
+        var rng = new Random(5);
+        float U(double low, double high) => (float)(low + (high - low) * rng.NextDouble());
+        Tensor Rows(int n, Func<int, float[]> row) => stack([.. Enumerable.Range(0, n).Select(i => tensor(row(i)))]);
+        RepairSet Failures(Func<float[]> point) => new([.. Enumerable.Range(0, 8).Select(i => new RepairRegion(tensor(point()).reshape(1, 4), i % 2, $"p{i}"))], "failures");
+        double[,] mix = { { 1, 0.5, 1, 0.5 }, { 0.5, 1, 0.5, 1 }, { 1, 0.5, 0.5, 1 }, { 0.5, 1, 1, 0.5 } };
+        Network mixing = Mlp(name => name switch { "fc1" => (mix, [0, 0, 0, 0]), "fc2" => (Identity(4), [0, 0, 0, 0]), _ => (Readout(), [0, 0]) });
+        using Tensor cleanApart = Rows(200, _ => [U(1, 2), U(1, 2), 0, 0]);
+        RepairSet apart = Failures(() => [0, 0, U(1, 2), U(1, 2)]);
+        Assert.Equal("fc1", Pick("trade-off", mixing, apart, statistics: cleanApart));
+
+        double[,] gate = { { 1, 0, -1, 0 }, { 0, 1, 0, -1 }, { -1, 0, 1, 0 }, { 0, -1, 0, 1 } };
+        Network routing = Mlp(name => name switch { "fc1" => (Identity(4), [0, 0, 0, 0]), "fc2" => (gate, [0, 0, 0, 0]), _ => (Readout(), [0, 0]) });
+        using Tensor cleanOverlap = Rows(200, _ => [U(1, 2), U(1, 2), U(0, 0.3), U(0, 0.3)]);
+        RepairSet overlap = Failures(() => [U(0, 0.3), U(0, 0.3), U(1, 2), U(1, 2)]);
+        Tensor[] before = [.. routing.parameters().Select(p => p.detach().clone())];
+        LayerChoice choice = LayerHeuristics.Choose(LayerHeuristics.Find("trade-off"), new LayerChoiceContext(routing, overlap, Layers, cleanOverlap));
+        Assert.Equal("fc2", choice.Layer);
+        Assert.All(choice.Scores, s => Assert.True(double.IsFinite(s.Score)));
+        Assert.All(routing.parameters().Zip(before), pair => Assert.True(pair.First.detach().eq(pair.Second).all().item<bool>()));
+        Assert.Throws<ReparoInputException>(() => Pick("trade-off", routing, overlap));
+    }
+
     [Fact]
     public void LpBudgetTakesTheEarliestAffordableLayer()
     {
