@@ -121,6 +121,24 @@ public static class LayerHeuristics
             [.. candidates.Select((c, i) => new LayerScore(c, scores[i]))], clock.Elapsed.TotalSeconds);
     }
 
+    /// <summary>
+    /// The repair set's cross-entropy (in evaluation mode) and, per candidate in order, its parameters (weight, then bias
+    /// if any) with the gradients of that loss; the tensors belong to the caller's dispose scope.
+    /// </summary>
+    internal static (double Loss, (Tensor[] Parameters, Tensor[] Gradients)[] Layers) RepairLossGradients(LayerChoiceContext context)
+    {
+        Network network = context.Network;
+        (Tensor x, _, long[] labels) = context.RepairSet.Stacked();
+        Tensor[][] groups = [.. context.Candidates.Select(name => AffineSites.Find(network, name)).Select(s => s.Bias is null ? new[] { s.Weight } : [s.Weight, s.Bias])];
+        return network.InEvalMode(() =>
+        {
+            Tensor loss = nn.functional.cross_entropy(network.call(x), tensor(labels));
+            Tensor[] gradients = [.. autograd.grad([loss], [.. groups.SelectMany(g => g)])];
+            int at = 0;
+            return (loss.item<float>(), groups.Select(g => (g, gradients[at..(at += g.Length)])).ToArray());
+        });
+    }
+
     /// <summary>Each candidate's output on the repair vertices (and, if asked, on their counterparts), flattened to (V, features), float64.</summary>
     internal static double[] PerLayer(LayerChoiceContext context, bool counterparts, Func<Tensor, Tensor?, double> score)
     {
@@ -196,29 +214,9 @@ internal sealed class GradientNorm : ILayerHeuristic
     public LayerChoice Choose(LayerChoiceContext context)
     {
         var clock = Stopwatch.StartNew();
-        Network network = context.Network;
         using var scope = NewDisposeScope();
-        (Tensor x, _, long[] labels) = context.RepairSet.Stacked();
-        Tensor[] parameters = [.. context.Candidates.Select(name => AffineSites.Find(network, name)).SelectMany(s => s.Bias is null ? new[] { s.Weight } : [s.Weight, s.Bias])];
-        Tensor[] gradients = network.InEvalMode(() =>
-        {
-            Tensor loss = nn.functional.cross_entropy(network.call(x), tensor(labels));
-            return autograd.grad([loss], parameters).ToArray();
-        });
-        int at = 0;
-        double[] scores = [.. context.Candidates.Select(name =>
-        {
-            AffineSite site = AffineSites.Find(network, name);
-            int count = site.Bias is null ? 1 : 2;
-            double squares = 0;
-            long size = 0;
-            for (int i = 0; i < count; i++, at++)
-            {
-                squares += gradients[at].to(ScalarType.Float64).square().sum().item<double>();
-                size += gradients[at].numel();
-            }
-            return Math.Sqrt(squares / size);
-        })];
+        double[] scores = [.. LayerHeuristics.RepairLossGradients(context).Layers.Select(layer =>
+            Math.Sqrt(layer.Gradients.Sum(g => g.to(ScalarType.Float64).square().sum().item<double>()) / layer.Gradients.Sum(g => g.numel())))];
         return LayerHeuristics.Pick(this, context.Candidates, scores, clock);
     }
 }
@@ -404,24 +402,20 @@ internal sealed class StepTradeOff : ILayerHeuristic
         (Tensor x, _, long[] labels) = context.RepairSet.Stacked();
         Tensor targets = tensor(labels);
         Tensor clean = context.StatisticsInputs!.narrow(0, 0, Math.Min(CleanInputs, context.StatisticsInputs!.shape[0]));
-        AffineSite[] sites = [.. context.Candidates.Select(name => AffineSites.Find(network, name))];
-        Tensor[][] parameters = [.. sites.Select(s => s.Bias is null ? new[] { s.Weight } : [s.Weight, s.Bias])];
+        (double before, (Tensor[] Parameters, Tensor[] Gradients)[] layers) = LayerHeuristics.RepairLossGradients(context);
         double[] scores = network.InEvalMode(() =>
         {
-            Tensor[] gradients = [.. autograd.grad([nn.functional.cross_entropy(network.call(x), targets)], [.. parameters.SelectMany(p => p)])];
             using var noGrad = no_grad();
-            double before = nn.functional.cross_entropy(network.call(x), targets).item<float>();
             Tensor original = nn.functional.log_softmax(network.call(clean).to(ScalarType.Float64), 1);
-            int at = 0;
-            return parameters.Select(group =>
+            return layers.Select(layer =>
             {
                 using var trial = NewDisposeScope();
-                Tensor[] saved = [.. group.Select(p => p.detach().clone())];
-                foreach (Tensor p in group) p.sub_(gradients[at++].sign().mul(Step));
+                Tensor[] saved = [.. layer.Parameters.Select(p => p.detach().clone())];
+                for (int i = 0; i < saved.Length; i++) layer.Parameters[i].sub_(layer.Gradients[i].sign().mul(Step));
                 double gain = before - nn.functional.cross_entropy(network.call(x), targets).item<float>();
                 Tensor moved = nn.functional.log_softmax(network.call(clean).to(ScalarType.Float64), 1);
                 double divergence = original.exp().mul(original - moved).sum(1).mean().item<double>();
-                for (int i = 0; i < group.Length; i++) group[i].copy_(saved[i]);
+                for (int i = 0; i < saved.Length; i++) layer.Parameters[i].copy_(saved[i]);
                 return Math.Sign(gain) * gain * gain / (Math.Max(divergence, 0) + 1e-12);
             }).ToArray();
         });
