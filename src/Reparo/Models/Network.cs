@@ -95,6 +95,9 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// <summary>Where the model came from and what was done to it; saved with the model.</summary>
     public ModelProvenance Provenance { get; set; } = new();
 
+    /// <summary>For a network imported from ONNX, the file it came from and where each parameter lives in it; null otherwise.</summary>
+    public Onnx.OnnxOrigin? OnnxOrigin { get; set; }
+
     /// <summary>For token models, the vocabulary inputs must be encoded with.</summary>
     public Vocabulary? Vocabulary { get; }
 
@@ -214,7 +217,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// <summary>An independent copy with the same weights.</summary>
     public Network Clone()
     {
-        var copy = new Network(Spec) { Provenance = Provenance };
+        var copy = new Network(Spec) { Provenance = Provenance, OnnxOrigin = OnnxOrigin };
         copy.CopyWeightsFrom(this);
         return copy;
     }
