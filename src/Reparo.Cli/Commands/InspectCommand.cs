@@ -12,17 +12,22 @@ internal static class InspectCommand
 
     public static Command Create(CliContext cli)
     {
-        var model = new Argument<string>("model") { Description = "The model file" };
-        var command = new Command("inspect", "List a model's layers with names, shapes and parameter counts") { model };
+        var model = new Argument<string>("model") { Description = "The model file (Reparo model or .onnx)" };
+        var command = new Command("inspect", "List a model's layers with names, shapes and parameter counts (for an ONNX model also its node and initializer names; --layer accepts either)") { model };
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
             string path = parse.GetValue(model)!;
             Network network = ModelFile.Load(path);
             IReadOnlyList<LayerSummary> layers = network.Summarize();
+            bool imported = network.Spec.SourceNames is not null;
             var table = new Table().AddColumns("#", "name", "layer", "output shape", "parameters");
+            if (imported) table.AddColumn("ONNX nodes and initializers");
             foreach (LayerSummary l in layers)
-                table.AddRow(l.Index.ToString(), Markup.Escape(l.Name), Markup.Escape(l.Description), Markup.Escape($"[{string.Join(",", l.OutputShape)}]"), l.Parameters.ToString("N0"));
+            {
+                string[] cells = [l.Index.ToString(), Markup.Escape(l.Name), Markup.Escape(l.Description), Markup.Escape($"[{string.Join(",", l.OutputShape)}]"), l.Parameters.ToString("N0")];
+                table.AddRow(imported ? [.. cells, Markup.Escape(OnnxNames(l.OnnxNames))] : cells);
+            }
             run.Out.MarkupLine($"[bold]{Markup.Escape(network.Spec.Architecture)}[/]: input {Markup.Escape($"[{string.Join(",", network.Spec.InputShape)}]")}, {network.ClassCount} classes, {network.ParameterCount:N0} parameters");
             run.Out.Write(table);
             foreach (string step in network.Provenance.History) run.Out.WriteLine($"history: {step}");
@@ -31,4 +36,8 @@ internal static class InspectCommand
         });
         return command;
     }
+
+    /// <summary>The ONNX names of a layer, shortened when a block holds many nodes.</summary>
+    private static string OnnxNames(IReadOnlyList<string> names) =>
+        names.Count <= 4 ? string.Join(", ", names) : $"{string.Join(", ", names.Take(3))}, … ({names.Count} in all)";
 }

@@ -42,6 +42,7 @@ public static class AffineSites
     public static AffineSite Find(Network network, string name)
     {
         IReadOnlyList<AffineSite> sites = Of(network);
+        name = network.Spec.ResolveName(name);
         return sites.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase))
             ?? throw new ReparoInputException($"no Linear or Conv2d layer '{name}'; editable layers are {string.Join(", ", sites.Select(s => s.Name))}");
     }

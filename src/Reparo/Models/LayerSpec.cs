@@ -22,6 +22,7 @@ namespace Reparo.Models;
 [JsonDerivedType(typeof(LayerNormSpec), "layer_norm")]
 [JsonDerivedType(typeof(ClassTokenSpec), "class_token")]
 [JsonDerivedType(typeof(ResidualBlockSpec), "residual_block")]
+[JsonDerivedType(typeof(Onnx.OnnxBlockSpec), "onnx_block")]
 public abstract record LayerSpec(string Name)
 {
     /// <summary>Creates the TorchSharp module that computes this layer (weights freshly initialised from torch's generator).</summary>

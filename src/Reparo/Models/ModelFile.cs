@@ -69,10 +69,14 @@ public static class ModelFile
         return FramedFile.Compose(Magic, header, payloadBytes);
     }
 
-    /// <summary>Reads a model file; any defect is a one-line <see cref="ReparoInputException"/> naming the file.</summary>
+    /// <summary>
+    /// Reads a model file, or imports an ONNX model when the path ends in <c>.onnx</c>; any defect is a one-line
+    /// <see cref="ReparoInputException"/> naming the file.
+    /// </summary>
     public static Network Load(string path)
     {
         if (!File.Exists(path)) throw new ReparoInputException($"{path}: model file not found");
+        if (Onnx.OnnxImporter.IsOnnxPath(path)) return Onnx.OnnxImporter.Import(path);
         return FromBytes(File.ReadAllBytes(path), path);
     }
 
@@ -104,11 +108,5 @@ public static class ModelFile
         return network;
     }
 
-    private static string DtypeName(ScalarType type) => type switch
-    {
-        ScalarType.Float32 => "float32",
-        ScalarType.Float64 => "float64",
-        ScalarType.Int64 => "int64",
-        _ => throw new NotSupportedException($"tensors of type {type} cannot be saved"),
-    };
+    private static string DtypeName(ScalarType type) => Onnx.OnnxConstants.NameOf(type);
 }

@@ -20,7 +20,25 @@ public sealed record NetworkSpec(
     InputKind InputKind,
     IReadOnlyList<string> ClassNames,
     IReadOnlyList<LayerSpec> Layers,
-    IReadOnlyList<string>? VocabularyTokens = null);
+    IReadOnlyList<string>? VocabularyTokens = null)
+{
+    /// <summary>
+    /// For a network imported from ONNX: per Reparo layer or nested module name (<c>fc1</c>, <c>block1.conv3</c>), the ONNX
+    /// node names and initializer names it came from, so either name can address it. Null for zoo networks.
+    /// </summary>
+    public IReadOnlyDictionary<string, string[]>? SourceNames { get; init; }
+
+    /// <summary>The Reparo name that <paramref name="name"/> stands for: itself, or the layer an ONNX node or initializer name belongs to.</summary>
+    public string ResolveName(string name)
+    {
+        if (SourceNames is null) return name;
+        foreach ((string reparo, string[] onnx) in SourceNames)
+        {
+            if (onnx.Contains(name, StringComparer.Ordinal)) return reparo;
+        }
+        return name;
+    }
+}
 
 /// <summary>One layer of a built network: its description and the module that computes it.</summary>
 /// <param name="Index">Position in the network (0-based).</param>
@@ -79,7 +97,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
             register_module(layer.Name, module);
             layers[i] = new NetworkLayer(i, layer, module);
         }
-        if (spec.InputKind == InputKind.Tokens)
+        if (spec.InputKind == InputKind.Tokens && (spec.VocabularyTokens is not null || spec.SourceNames is null))
         {
             if (spec.VocabularyTokens is null) throw new ReparoInputException("a token model needs its vocabulary");
             Vocabulary = new Vocabulary(spec.VocabularyTokens, (int)spec.InputShape[0]);
@@ -98,7 +116,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// <summary>For a network imported from ONNX, the file it came from and where each parameter lives in it; null otherwise.</summary>
     public Onnx.OnnxOrigin? OnnxOrigin { get; set; }
 
-    /// <summary>For token models, the vocabulary inputs must be encoded with.</summary>
+    /// <summary>For token models, the vocabulary inputs must be encoded with (null for an imported token model given none).</summary>
     public Vocabulary? Vocabulary { get; }
 
     /// <summary>Number of output classes.</summary>
@@ -113,6 +131,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// </summary>
     public int LayerIndex(string nameOrIndex)
     {
+        nameOrIndex = Spec.ResolveName(nameOrIndex);
         for (int i = 0; i < layers.Length; i++)
         {
             if (string.Equals(layers[i].Name, nameOrIndex, StringComparison.OrdinalIgnoreCase)) return i;
@@ -235,7 +254,10 @@ public sealed class Network : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>Lists the layers with names, output shapes (for one sample) and parameter counts.</summary>
+    /// <summary>
+    /// Lists the layers with names, output shapes (for one sample) and parameter counts; the Linear and Conv2d modules
+    /// inside an imported block follow their block as <c>BLOCK.NAME</c> rows.
+    /// </summary>
     public IReadOnlyList<LayerSummary> Summarize()
     {
         using var scope = NewDisposeScope();
@@ -246,9 +268,22 @@ public sealed class Network : nn.Module<Tensor, Tensor>
             ? ones([1, .. Spec.InputShape], ScalarType.Int64)
             : zeros([1, .. Spec.InputShape]);
         LayerTrace trace = Trace(probe);
+        var rows = new List<LayerSummary>();
+        foreach (NetworkLayer l in layers)
+        {
+            rows.Add(new LayerSummary(l.Index, l.Name, l.Spec.Describe(), trace.OutputOf(l.Index).shape[1..],
+                l.Module.parameters().Sum(p => p.numel()), Spec.SourceNames?.GetValueOrDefault(l.Name) ?? []));
+            if (l.Spec is not Onnx.OnnxBlockSpec block) continue;
+            foreach (Onnx.OnnxAffineSpec unit in block.Affine)
+            {
+                AffineSite site = AffineSites.Find(this, $"{l.Name}.{unit.Name}");
+                (_, _, Tensor output) = AffineSites.Capture(this, site, probe);
+                rows.Add(new LayerSummary(l.Index, site.Name, unit.Describe(), output.shape[1..], site.Module.parameters().Sum(p => p.numel()),
+                    Spec.SourceNames?.GetValueOrDefault(site.Name) ?? []));
+            }
+        }
         train(wasTraining);
-        return layers.Select(l => new LayerSummary(l.Index, l.Name, l.Spec.Describe(), trace.OutputOf(l.Index).shape[1..],
-            l.Module.parameters().Sum(p => p.numel()))).ToArray();
+        return rows;
     }
 }
 
@@ -258,4 +293,5 @@ public sealed class Network : nn.Module<Tensor, Tensor>
 /// <param name="Description">What the layer computes.</param>
 /// <param name="OutputShape">Output shape for one sample.</param>
 /// <param name="Parameters">Number of trainable scalars.</param>
-public sealed record LayerSummary(int Index, string Name, string Description, long[] OutputShape, long Parameters);
+/// <param name="OnnxNames">For an imported model, the ONNX node and initializer names of the layer (empty otherwise).</param>
+public sealed record LayerSummary(int Index, string Name, string Description, long[] OutputShape, long Parameters, IReadOnlyList<string> OnnxNames);

@@ -1,0 +1,706 @@
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Onnx;
+using Reparo.Data;
+using Reparo.Io.Onnx;
+using static TorchSharp.torch;
+
+namespace Reparo.Models.Onnx;
+
+/// <summary>Options of an ONNX import.</summary>
+public sealed record OnnxImportOptions
+{
+    /// <summary>The per-sample input shape, for models whose non-batch input dimensions are symbolic; null: from the model.</summary>
+    public long[]? InputShape { get; init; }
+
+    /// <summary>Class names (indexed by logit); null: <c>0</c>, <c>1</c>, … from the output width.</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+
+    /// <summary>For token models, the vocabulary the inputs are encoded with.</summary>
+    public IReadOnlyList<string>? VocabularyTokens { get; init; }
+}
+
+/// <summary>
+/// Imports an ONNX model (opsets 9–21) as a Reparo <see cref="Network"/>. Shape arithmetic the exporter emitted
+/// (Shape, Gather, Concat, ConstantOfShape, …) is folded to constants for the model's input shape, with the batch left
+/// free; the graph is then cut wherever one tensor alone carries the computation on, and each part becomes one layer:
+/// Reparo's own Linear, Conv2d, ReLU, MaxPool2d, Flatten or LSTM/GRU layer where it is one (so every method applies as
+/// to a zoo model), or an <see cref="OnnxBlockSpec"/> (residual and attention blocks, Softmax, Transpose, …) whose
+/// affine nodes are still Linear and Conv2d modules. Layers get Reparo's stable names (<c>fc1</c>, <c>conv1</c>,
+/// <c>block1.fc3</c>); the ONNX node and initializer names are kept beside them (<see cref="NetworkSpec.SourceNames"/>).
+/// Any defect of the file is one <see cref="ReparoInputException"/> line; an unsupported model names every unsupported
+/// op type with its nodes.
+/// </summary>
+public static class OnnxImporter
+{
+    /// <summary>The lowest default-domain opset imported.</summary>
+    public const int MinOpset = 9;
+
+    /// <summary>The highest default-domain opset imported.</summary>
+    public const int MaxOpset = 21;
+
+    /// <summary>The largest ONNX file read (2 GiB, protobuf's own limit).</summary>
+    public const long MaxFileBytes = int.MaxValue;
+
+    /// <summary>Whether <paramref name="path"/> names an ONNX file (by its extension).</summary>
+    public static bool IsOnnxPath(string path) => path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Imports the ONNX model at <paramref name="path"/>.</summary>
+    public static Network Import(string path, OnnxImportOptions? options = null)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists) throw new ReparoInputException($"{path}: model file not found");
+        if (info.Length > MaxFileBytes) throw new ReparoInputException($"{path}: {info.Length} bytes is larger than the 2 GiB an ONNX file can hold");
+        byte[] bytes = File.ReadAllBytes(path);
+        return Import(bytes, path, Path.GetDirectoryName(Path.GetFullPath(path)), options ?? new OnnxImportOptions());
+    }
+
+    /// <summary>Imports an ONNX model from its bytes; <paramref name="modelFolder"/> is where external data may live (null: none allowed).</summary>
+    public static Network Import(byte[] bytes, string source, string? modelFolder, OnnxImportOptions options)
+    {
+        ModelProto model = Parse(bytes, source);
+        using var noGrad = no_grad();
+        var graph = new ImportedGraph(model, source, modelFolder, options);
+        Network network = graph.Build();
+        network.OnnxOrigin = new OnnxOrigin(source, bytes, graph.Bindings);
+        network.Provenance = new ModelProvenance { History = [$"imported from ONNX {Path.GetFileName(source)} (opset {graph.Opset}, producer {Producer(model)})"] };
+        return network;
+    }
+
+    private static string Producer(ModelProto model) =>
+        string.IsNullOrEmpty(model.ProducerName) ? "unknown" : $"{model.ProducerName} {model.ProducerVersion}".Trim();
+
+    private static ModelProto Parse(byte[] bytes, string source)
+    {
+        ModelProto model;
+        try
+        {
+            model = ModelProto.Parser.ParseFrom(bytes);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new ReparoInputException($"{source}: not an ONNX model ({e.Message.Split('\n')[0].TrimEnd('.')})");
+        }
+        if (model.Graph is null || model.Graph.Node.Count == 0 || model.Graph.Output.Count == 0)
+            throw new ReparoInputException($"{source}: not an ONNX model (no graph with nodes and an output)");
+        return model;
+    }
+
+    /// <summary>One import: the checks, the folding, the cuts and the layers.</summary>
+    private sealed class ImportedGraph
+    {
+        private readonly ModelProto model;
+        private readonly GraphProto graph;
+        private readonly string source;
+        private readonly OnnxImportOptions options;
+        private readonly Dictionary<string, Tensor> constants = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, string> initializerOf = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> counters = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, string[]> sourceNames = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, OnnxParameterBinding> bindings = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, Tensor> weights = new(StringComparer.Ordinal);
+        private readonly string input;
+        private readonly ScalarType inputType;
+        private readonly long[] inputShape;
+        private readonly string output;
+
+        public ImportedGraph(ModelProto model, string source, string? modelFolder, OnnxImportOptions options)
+        {
+            this.model = model;
+            graph = model.Graph;
+            this.source = source;
+            this.options = options;
+            Opset = ReadOpset();
+            foreach (TensorProto initializer in graph.Initializer)
+            {
+                if (constants.ContainsKey(initializer.Name)) throw new ReparoInputException($"{source}: initializer '{initializer.Name}' appears twice");
+                constants[initializer.Name] = OnnxTensors.ToTorch(initializer, source, modelFolder);
+                initializerOf[initializer.Name] = initializer.Name;
+            }
+            CheckOrderAndSupport();
+            (input, inputType, inputShape) = ReadInput();
+            output = graph.Output[0].Name;
+        }
+
+        public int Opset { get; }
+
+        public IReadOnlyDictionary<string, OnnxParameterBinding> Bindings => bindings;
+
+        private int ReadOpset()
+        {
+            OperatorSetIdProto? onnx = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx");
+            if (onnx is null) throw new ReparoInputException($"{source}: the model imports no default-domain opset");
+            if (onnx.Version < MinOpset || onnx.Version > MaxOpset)
+                throw new ReparoInputException($"{source}: opset {onnx.Version} is outside the supported {MinOpset}–{MaxOpset}");
+            return (int)onnx.Version;
+        }
+
+        private void CheckOrderAndSupport()
+        {
+            var defined = new HashSet<string>(constants.Keys, StringComparer.Ordinal);
+            foreach (ValueInfoProto i in graph.Input) defined.Add(i.Name);
+            var unsupported = new SortedDictionary<string, List<string>>(StringComparer.Ordinal);
+            for (int n = 0; n < graph.Node.Count; n++)
+            {
+                NodeProto node = graph.Node[n];
+                string name = NodeName(node, n);
+                string? why = node.Domain is "" or "ai.onnx"
+                    ? OnnxOperators.Supported.Contains(node.OpType) ? OnnxOperators.Unsupported(node, Opset) : "unsupported"
+                    : $"domain '{node.Domain}'";
+                if (why is not null)
+                {
+                    string key = why == "unsupported" ? node.OpType : $"{node.OpType} ({why})";
+                    if (!unsupported.TryGetValue(key, out List<string>? list)) unsupported[key] = list = [];
+                    list.Add(name);
+                }
+                foreach (string value in node.Input)
+                {
+                    if (value.Length > 0 && !defined.Contains(value))
+                        throw new ReparoInputException($"{source}: node '{name}' reads '{value}' before anything defines it (the graph is not in topological order or is incomplete)");
+                }
+                foreach (string value in node.Output) defined.Add(value);
+            }
+            if (unsupported.Count > 0)
+                throw new ReparoInputException($"{source}: unsupported ONNX operators: {string.Join("; ", unsupported.Select(u => $"{u.Key} at {string.Join(", ", u.Value)}"))}");
+            foreach (ValueInfoProto o in graph.Output)
+            {
+                if (!defined.Contains(o.Name)) throw new ReparoInputException($"{source}: graph output '{o.Name}' is computed by no node");
+            }
+        }
+
+        private (string Name, ScalarType Type, long[] Shape) ReadInput()
+        {
+            ValueInfoProto[] inputs = [.. graph.Input.Where(i => !constants.ContainsKey(i.Name))];
+            if (inputs.Length != 1)
+                throw new ReparoInputException($"{source}: Reparo reads models with one input; this one has {inputs.Length} ({string.Join(", ", inputs.Select(i => i.Name))})");
+            ValueInfoProto value = inputs[0];
+            TypeProto.Types.Tensor? tensorType = value.Type?.TensorType;
+            if (tensorType is null) throw new ReparoInputException($"{source}: input '{value.Name}' is not a tensor");
+            ScalarType type = OnnxTensors.TorchType(tensorType.ElemType) switch
+            {
+                ScalarType.Float32 or ScalarType.Float64 => ScalarType.Float32,
+                ScalarType.Int64 or ScalarType.Int32 => ScalarType.Int64,
+                _ => throw new ReparoInputException($"{source}: input '{value.Name}' has element type {(TensorProto.Types.DataType)tensorType.ElemType}; Reparo feeds float or integer token inputs"),
+            };
+            long[] declared = tensorType.Shape is null ? [] : [.. tensorType.Shape.Dim.Skip(1).Select(d => d.HasDimValue ? d.DimValue : -1)];
+            long[] shape = options.InputShape ?? declared;
+            if (tensorType.Shape is null || tensorType.Shape.Dim.Count == 0)
+            {
+                if (options.InputShape is null) throw new ReparoInputException($"{source}: input '{value.Name}' has no declared shape; give the per-sample shape");
+            }
+            else if (options.InputShape is not null && (declared.Length != shape.Length || declared.Zip(shape).Any(p => p.First >= 0 && p.First != p.Second)))
+            {
+                throw new ReparoInputException($"{source}: the given input shape [{string.Join(",", shape)}] does not match the model's [N,{string.Join(",", declared.Select(d => d < 0 ? "?" : d.ToString()))}]");
+            }
+            if (shape.Any(d => d <= 0))
+                throw new ReparoInputException($"{source}: input '{value.Name}' shape [N,{string.Join(",", shape.Select(d => d < 0 ? "?" : d.ToString()))}] cannot be resolved; give the per-sample shape");
+            OnnxTensors.ElementCount(shape, $"{source}: input '{value.Name}'");
+            return (value.Name, type, shape);
+        }
+
+        private static string NodeName(NodeProto node, int index) => node.Name.Length > 0 ? node.Name : $"{node.OpType}#{index}";
+
+        /// <summary>Runs the whole graph on a probe batch and returns every value.</summary>
+        private Dictionary<string, Tensor> Probe(long batch, IEnumerable<NodeProto> nodes)
+        {
+            var generator = new Generator(1234 + (ulong)batch);
+            Tensor x = inputType == ScalarType.Int64
+                ? randint(0, 2, [batch, .. inputShape], dtype: ScalarType.Int64, generator: generator)
+                : rand([batch, .. inputShape], generator: generator);
+            var values = new Dictionary<string, Tensor>(constants, StringComparer.Ordinal) { [input] = x };
+            try
+            {
+                OnnxExecutor.Run([.. nodes], Opset, values);
+            }
+            catch (ReparoInputException e)
+            {
+                throw new ReparoInputException($"{source}: the graph does not run on a [{batch},{string.Join(",", inputShape)}] input: {e.Message}");
+            }
+            catch (ExternalException e)
+            {
+                throw new ReparoInputException($"{source}: the graph does not run on a [{batch},{string.Join(",", inputShape)}] input: {e.Message.Split('\n')[0]}");
+            }
+            return values;
+        }
+
+        public Network Build()
+        {
+            List<NodeProto> nodes = [.. graph.Node];
+            // Fold: values that do not depend on the input's data. Equal for batches 1 and 2: constants.
+            var data = new HashSet<string>(StringComparer.Ordinal) { input };
+            foreach (NodeProto node in nodes)
+            {
+                bool reads = node.OpType is not ("Shape" or "Size") && node.Input.Any(data.Contains);
+                if (reads) data.UnionWith(node.Output.Where(o => o.Length > 0));
+            }
+            Dictionary<string, Tensor> one = Probe(1, nodes), two = Probe(2, nodes);
+            var batchDependent = new HashSet<string>(StringComparer.Ordinal);
+            foreach (NodeProto node in nodes)
+            {
+                foreach (string value in node.Output.Where(o => o.Length > 0 && !data.Contains(o)))
+                {
+                    if (!one.TryGetValue(value, out Tensor? a) || !two.TryGetValue(value, out Tensor? b)) continue;
+                    if (a.shape.SequenceEqual(b.shape) && a.dtype == b.dtype && a.eq(b).all().item<bool>()) constants[value] = a;
+                    else batchDependent.Add(value);
+                }
+            }
+            nodes = ResolveBatchDependent(nodes, data, batchDependent, one, two);
+            nodes = Prune(nodes);
+            var ops = Fuse(nodes);
+            List<List<GraphOp>> segments = Segment(ops);
+            return Layers(segments, one);
+        }
+
+        /// <summary>
+        /// Values that depend on the batch size but not on the data: an all-zero initial state of an LSTM or GRU is
+        /// dropped (ONNX's default); a Reshape target has its batch entry replaced by -1 (checked on both batches).
+        /// Anything else stays a runtime value computed from the input's shape.
+        /// </summary>
+        private List<NodeProto> ResolveBatchDependent(List<NodeProto> nodes, HashSet<string> data, HashSet<string> batchDependent,
+            Dictionary<string, Tensor> one, Dictionary<string, Tensor> two)
+        {
+            var result = new List<NodeProto>(nodes.Count);
+            foreach (NodeProto original in nodes)
+            {
+                NodeProto node = original.Clone();
+                for (int i = 0; i < node.Input.Count; i++)
+                {
+                    string value = node.Input[i];
+                    if (!batchDependent.Contains(value)) continue;
+                    if (node.OpType is "LSTM" or "GRU" && i >= 5 && one[value].count_nonzero().item<long>() == 0 && two[value].count_nonzero().item<long>() == 0)
+                    {
+                        node.Input[i] = "";
+                    }
+                    else if (node.OpType == "Reshape" && i == 1 && ReshapeTarget(node, one, two) is { } target)
+                    {
+                        string name = $"{value}::reparo_batch_free";
+                        constants[name] = target;
+                        node.Input[i] = name;
+                    }
+                    else
+                    {
+                        data.Add(value);
+                    }
+                }
+                result.Add(node);
+            }
+            return result;
+        }
+
+        /// <summary>
+        /// A Reshape target that is the same for every batch: an entry that follows the batch becomes 0 (copy the input's
+        /// dimension, when <c>allowzero</c> is off and the input has the batch there) or -1 (inferred, when no entry is -1
+        /// yet). Null when no such rewrite reproduces the output shape on both probe batches.
+        /// </summary>
+        private static Tensor? ReshapeTarget(NodeProto node, Dictionary<string, Tensor> one, Dictionary<string, Tensor> two)
+        {
+            long[] a = one[node.Input[1]].to(ScalarType.Int64).data<long>().ToArray(), b = two[node.Input[1]].to(ScalarType.Int64).data<long>().ToArray();
+            if (a.Length != b.Length) return null;
+            long[] inOne = one[node.Input[0]].shape, inTwo = two[node.Input[0]].shape;
+            bool allowZero = Attr(node, "allowzero") != 0;
+            long[] target = [.. a];
+            for (int i = 0; i < a.Length; i++)
+            {
+                if (a[i] == b[i]) continue;
+                if (!allowZero && i < inOne.Length && inOne[i] == a[i] && inTwo[i] == b[i]) target[i] = 0;
+                else if (!target.Contains(-1)) target[i] = -1;
+                else return null;
+            }
+            foreach (Dictionary<string, Tensor> probe in new[] { one, two })
+            {
+                Tensor x = probe[node.Input[0]];
+                long[] resolved = [.. target.Select((t, i) => t == 0 && !allowZero ? x.shape[i] : t)];
+                if (!x.reshape(resolved).shape.SequenceEqual(probe[node.Output[0]].shape)) return null;
+            }
+            return tensor(target);
+        }
+
+        /// <summary>Keeps the nodes the first graph output needs, reading only runtime values (folded ones are constants).</summary>
+        private List<NodeProto> Prune(List<NodeProto> nodes)
+        {
+            var needed = new HashSet<string>(StringComparer.Ordinal) { output };
+            var kept = new List<NodeProto>();
+            for (int n = nodes.Count - 1; n >= 0; n--)
+            {
+                NodeProto node = nodes[n];
+                if (!node.Output.Any(needed.Contains) || node.Output.All(constants.ContainsKey)) continue;
+                kept.Add(node);
+                foreach (string value in node.Input)
+                {
+                    if (value.Length > 0 && !constants.ContainsKey(value)) needed.Add(value);
+                }
+            }
+            kept.Reverse();
+            if (kept.Count == 0) throw new ReparoInputException($"{source}: the output does not depend on the input");
+            return kept;
+        }
+
+        /// <summary>One step of the runtime graph: an ONNX node, or an affine unit (Gemm, MatMul [+ Add], Conv with constant weights).</summary>
+        private sealed record GraphOp(NodeProto Node, string[] Reads, string Output, AffineUnit? Affine, string[] OnnxNames);
+
+        private sealed record AffineUnit(bool Conv, Tensor Weight, Tensor? Bias, OnnxParameterBinding? WeightBinding, OnnxParameterBinding? BiasBinding,
+            int[] Kernel, int[] Strides, int[] Dilations, int[] Pads);
+
+        private List<GraphOp> Fuse(List<NodeProto> nodes)
+        {
+            var consumers = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+            for (int n = 0; n < nodes.Count; n++)
+                foreach (string value in nodes[n].Input.Where(v => v.Length > 0))
+                {
+                    if (!consumers.TryGetValue(value, out List<int>? list)) consumers[value] = list = [];
+                    list.Add(n);
+                }
+            var ops = new List<GraphOp>();
+            var skip = new HashSet<int>();
+            for (int n = 0; n < nodes.Count; n++)
+            {
+                if (skip.Contains(n)) continue;
+                NodeProto node = nodes[n];
+                string name = NodeName(node, n);
+                AffineUnit? unit = node.OpType switch
+                {
+                    "Gemm" => GemmUnit(node),
+                    "Conv" => ConvUnit(node),
+                    "MatMul" => MatMulUnit(node),
+                    _ => null,
+                };
+                string outputValue = node.Output[0];
+                var names = new List<string> { name };
+                if (unit is not null && node.OpType == "MatMul" && outputValue != output
+                    && consumers.TryGetValue(outputValue, out List<int>? users) && users.Count == 1 && nodes[users[0]] is { OpType: "Add" } add
+                    && BiasOf(add, outputValue, unit.Weight.shape[0]) is { } bias)
+                {
+                    unit = unit with { Bias = bias.Value, BiasBinding = bias.Binding };
+                    skip.Add(users[0]);
+                    outputValue = add.Output[0];
+                    names.Add(NodeName(add, users[0]));
+                }
+                string[] reads = unit is not null ? [node.Input[0]] : [.. node.Input.Where(v => v.Length > 0 && !constants.ContainsKey(v))];
+                ops.Add(new GraphOp(node, reads, unit is not null ? outputValue : node.Output[0], unit, [.. names]));
+            }
+            return ops;
+        }
+
+        private (Tensor Value, OnnxParameterBinding? Binding)? BiasOf(NodeProto add, string matmulOutput, long outputs)
+        {
+            string other = add.Input[0] == matmulOutput ? add.Input[1] : add.Input[0];
+            if (!constants.TryGetValue(other, out Tensor? c) || !c.is_floating_point() || c.numel() != outputs || c.shape[^1] != outputs) return null;
+            return (c.reshape(outputs), initializerOf.TryGetValue(other, out string? init) ? new OnnxParameterBinding(init) : null);
+        }
+
+        private AffineUnit? GemmUnit(NodeProto node)
+        {
+            if (Attr(node, "transA") != 0 || !constants.TryGetValue(node.Input[1], out Tensor? b) || b.dim() != 2 || !b.is_floating_point()) return null;
+            double alpha = FloatAttr(node, "alpha", 1), beta = FloatAttr(node, "beta", 1);
+            bool transB = Attr(node, "transB") != 0;
+            Tensor weight = (transB ? b : b.t()).mul(alpha).contiguous();
+            OnnxParameterBinding? weightBinding = initializerOf.TryGetValue(node.Input[1], out string? wi) ? new OnnxParameterBinding(wi, !transB, alpha) : null;
+            Tensor? bias = null;
+            OnnxParameterBinding? biasBinding = null;
+            if (node.Input.Count > 2 && node.Input[2].Length > 0)
+            {
+                if (!constants.TryGetValue(node.Input[2], out Tensor? c) || !c.is_floating_point()) return null;
+                long outputs = weight.shape[0];
+                bias = c.numel() == outputs ? c.reshape(outputs).mul(beta) : c.broadcast_to(outputs).mul(beta).contiguous();
+                biasBinding = c.numel() == outputs && initializerOf.TryGetValue(node.Input[2], out string? bi) ? new OnnxParameterBinding(bi, false, beta) : null;
+            }
+            return new AffineUnit(false, weight, bias, weightBinding, biasBinding, [], [], [], []);
+        }
+
+        private AffineUnit? MatMulUnit(NodeProto node)
+        {
+            if (!constants.TryGetValue(node.Input[1], out Tensor? b) || b.dim() != 2 || !b.is_floating_point() || constants.ContainsKey(node.Input[0])) return null;
+            OnnxParameterBinding? binding = initializerOf.TryGetValue(node.Input[1], out string? wi) ? new OnnxParameterBinding(wi, true) : null;
+            return new AffineUnit(false, b.t().contiguous(), null, binding, null, [], [], [], []);
+        }
+
+        private AffineUnit? ConvUnit(NodeProto node)
+        {
+            if (!constants.TryGetValue(node.Input[1], out Tensor? w) || w.dim() != 4 || Attr(node, "group", 1) != 1 || !w.is_floating_point()) return null;
+            string autoPad = node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET";
+            if (autoPad is not ("NOTSET" or "VALID")) return null;
+            int[] kernel = [(int)w.shape[2], (int)w.shape[3]];
+            int[] strides = Ints(node, "strides", [1, 1]), dilations = Ints(node, "dilations", [1, 1]);
+            int[] pads = autoPad == "VALID" ? [0, 0, 0, 0] : Ints(node, "pads", [0, 0, 0, 0]);
+            if (strides.Length != 2 || dilations.Length != 2 || pads.Length != 4) return null;
+            // ONNX pads are (top, left, bottom, right) for 2-D: x1_begin, x2_begin, x1_end, x2_end.
+            Tensor? bias = null;
+            OnnxParameterBinding? biasBinding = null;
+            if (node.Input.Count > 2 && node.Input[2].Length > 0)
+            {
+                if (!constants.TryGetValue(node.Input[2], out bias)) return null;
+                biasBinding = initializerOf.TryGetValue(node.Input[2], out string? bi) ? new OnnxParameterBinding(bi) : null;
+            }
+            OnnxParameterBinding? weightBinding = initializerOf.TryGetValue(node.Input[1], out string? wi) ? new OnnxParameterBinding(wi) : null;
+            return new AffineUnit(true, w, bias, weightBinding, biasBinding, kernel, strides, dilations, pads);
+        }
+
+        /// <summary>Cuts the runtime graph wherever exactly one value is live.</summary>
+        private List<List<GraphOp>> Segment(List<GraphOp> ops)
+        {
+            var remaining = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (GraphOp op in ops)
+                foreach (string value in op.Reads) remaining[value] = remaining.GetValueOrDefault(value) + 1;
+            remaining[output] = remaining.GetValueOrDefault(output) + 1;
+            var live = new HashSet<string>(StringComparer.Ordinal) { input };
+            var segments = new List<List<GraphOp>>();
+            var current = new List<GraphOp>();
+            foreach (GraphOp op in ops)
+            {
+                current.Add(op);
+                foreach (string value in op.Reads)
+                {
+                    if (--remaining[value] == 0) live.Remove(value);
+                }
+                IEnumerable<string> produced = op.Affine is not null ? [op.Output] : op.Node.Output.Where(o => o.Length > 0);
+                foreach (string value in produced)
+                {
+                    if (remaining.GetValueOrDefault(value) > 0) live.Add(value);
+                }
+                if (live.Count == 1)
+                {
+                    segments.Add(current);
+                    current = [];
+                }
+            }
+            if (current.Count > 0) throw new ReparoInputException($"{source}: the graph does not end in its output '{output}'");
+            return segments;
+        }
+
+        private static string SegmentOutput(List<GraphOp> segment) => segment[^1].Output;
+
+        private string Next(string prefix)
+        {
+            int n = counters.GetValueOrDefault(prefix) + 1;
+            counters[prefix] = n;
+            return $"{prefix}{n}";
+        }
+
+        private Network Layers(List<List<GraphOp>> segments, Dictionary<string, Tensor> probe)
+        {
+            var layers = new List<LayerSpec>();
+            string segmentInput = input;
+            for (int s = 0; s < segments.Count; s++)
+            {
+                List<GraphOp> segment = segments[s];
+                if (Recurrent(segments, s, probe) is { } recurrent)
+                {
+                    layers.Add(recurrent.Spec);
+                    s = recurrent.Last;
+                    segmentInput = SegmentOutput(segments[s]);
+                    continue;
+                }
+                layers.Add(Layer(segment, segmentInput, probe));
+                segmentInput = SegmentOutput(segment);
+            }
+            long[] logits = probe[output].shape;
+            if (logits.Length != 2) throw new ReparoInputException($"{source}: output '{output}' has shape [{string.Join(",", logits)}]; Reparo repairs classifiers with (N, classes) logits");
+            IReadOnlyList<string> classes = options.ClassNames ?? [.. Enumerable.Range(0, (int)logits[1]).Select(i => i.ToString())];
+            if (classes.Count != logits[1]) throw new ReparoInputException($"{source}: {classes.Count} class names for {logits[1]} logits");
+            InputKind kind = inputType == ScalarType.Int64 ? InputKind.Tokens : inputShape.Length == 1 ? InputKind.Features : InputKind.Image;
+            var spec = new NetworkSpec($"onnx:{Path.GetFileName(source)}", inputShape, kind, classes, layers, options.VocabularyTokens)
+            {
+                SourceNames = sourceNames,
+            };
+            var network = new Network(spec);
+            Dictionary<string, Tensor> state = network.state_dict();
+            foreach ((string name, Tensor value) in weights)
+            {
+                if (!state.TryGetValue(name, out Tensor? target) || !target.shape.SequenceEqual(value.shape))
+                    throw new InvalidOperationException($"imported parameter '{name}' does not fit the network built for it");
+                target.copy_(value);
+            }
+            foreach (string name in state.Keys.Where(k => !weights.ContainsKey(k)))
+            {
+                // A Linear made for a Gemm without C has a bias the model does not: it stays zero.
+                if (name.EndsWith(".bias", StringComparison.Ordinal)) state[name].zero_();
+                else throw new InvalidOperationException($"parameter '{name}' was not imported");
+            }
+            network.eval();
+            return network;
+        }
+
+        private LayerSpec Layer(List<GraphOp> segment, string segmentInput, Dictionary<string, Tensor> probe)
+        {
+            if (segment.Count == 1 && Native(segment[0], segmentInput, probe) is { } native) return native;
+            string blockName = segment.Count == 1 ? Next(ShortName(segment[0].Node.OpType)) : Next("block");
+            var nodeJson = new List<string>();
+            var constantSpecs = new List<OnnxConstantSpec>();
+            var affine = new List<OnnxAffineSpec>();
+            var seenConstants = new HashSet<string>(StringComparer.Ordinal);
+            var names = new List<string>();
+            for (int i = 0; i < segment.Count; i++)
+            {
+                GraphOp op = segment[i];
+                names.AddRange(op.OnnxNames);
+                nodeJson.Add(OnnxBlockSpec.ToJson(op.Node));
+                if (op.Affine is { } unit)
+                {
+                    string unitName = Next(unit.Conv ? "conv" : "fc");
+                    affine.Add(AffineSpec(i, unitName, op, unit));
+                    Bind($"{blockName}.{unitName}", unit);
+                    sourceNames[$"{blockName}.{unitName}"] = [.. op.OnnxNames, .. Initializers(unit)];
+                    continue;
+                }
+                foreach (string value in op.Node.Input.Where(v => v.Length > 0 && constants.ContainsKey(v) && seenConstants.Add(v)))
+                {
+                    Tensor c = constants[value];
+                    weights[$"{blockName}.const{constantSpecs.Count}"] = c;
+                    constantSpecs.Add(new OnnxConstantSpec(value, OnnxConstants.NameOf(c.dtype), c.shape));
+                }
+            }
+            sourceNames[blockName] = [.. names];
+            return new OnnxBlockSpec(blockName, Opset, segmentInput, SegmentOutput(segment), nodeJson, constantSpecs, affine);
+        }
+
+        private static OnnxAffineSpec AffineSpec(int node, string name, GraphOp op, AffineUnit unit) => unit.Conv
+            ? new OnnxAffineSpec(node, name, op.Output, (int)unit.Weight.shape[1], (int)unit.Weight.shape[0], unit.Bias is not null, unit.Kernel, unit.Strides, unit.Dilations, unit.Pads)
+            : new OnnxAffineSpec(node, name, op.Output, (int)unit.Weight.shape[1], (int)unit.Weight.shape[0], unit.Bias is not null);
+
+        private IEnumerable<string> Initializers(AffineUnit unit) =>
+            new[] { unit.WeightBinding?.Initializer, unit.BiasBinding?.Initializer }.OfType<string>();
+
+        private void Bind(string module, AffineUnit unit)
+        {
+            weights[$"{module}.weight"] = unit.Weight;
+            if (unit.Bias is not null) weights[$"{module}.bias"] = unit.Bias;
+            if (unit.WeightBinding is not null) bindings[$"{module}.weight"] = unit.WeightBinding;
+            if (unit.BiasBinding is not null) bindings[$"{module}.bias"] = unit.BiasBinding;
+        }
+
+        /// <summary>Reparo's own layer for a one-node segment, when the node is exactly one.</summary>
+        private LayerSpec? Native(GraphOp op, string segmentInput, Dictionary<string, Tensor> probe)
+        {
+            NodeProto node = op.Node;
+            long[] inShape = probe[segmentInput].shape;
+            LayerSpec? spec = null;
+            if (op.Affine is { } unit)
+            {
+                if (!unit.Conv && inShape.Length == 2)
+                {
+                    spec = new LinearSpec(Next("fc"), (int)unit.Weight.shape[1], (int)unit.Weight.shape[0]);
+                }
+                else if (unit.Conv && unit.Kernel[0] == unit.Kernel[1] && unit.Strides[0] == unit.Strides[1] && unit.Dilations.All(d => d == 1)
+                    && unit.Pads.All(p => p == unit.Pads[0]))
+                {
+                    spec = new Conv2dSpec(Next("conv"), (int)unit.Weight.shape[1], (int)unit.Weight.shape[0], unit.Kernel[0], unit.Strides[0], unit.Pads[0]);
+                }
+                if (spec is null) return null;
+                Bind(spec.Name, unit);
+                sourceNames[spec.Name] = [.. op.OnnxNames, .. Initializers(unit)];
+                return spec;
+            }
+            switch (node.OpType)
+            {
+                case "Relu":
+                    spec = new ReluSpec(Next("relu"));
+                    break;
+                case "Flatten" when inShape.Length >= 2 && (Attr(node, "axis", 1) + inShape.Length) % inShape.Length == 1:
+                    spec = new FlattenSpec(Next("flatten"));
+                    break;
+                case "MaxPool" when inShape.Length == 4 && node.Output.Count(o => o.Length > 0) == 1:
+                    {
+                        int[] kernel = Ints(node, "kernel_shape", []);
+                        int[] strides = Ints(node, "strides", [1, 1]);
+                        int[] pads = Ints(node, "pads", [0, 0, 0, 0]);
+                        int[] dilations = Ints(node, "dilations", [1, 1]);
+                        string autoPad = node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET";
+                        bool plain = kernel.Length == 2 && kernel[0] == kernel[1] && strides.All(s => s == kernel[0]) && pads.All(p => p == 0)
+                            && dilations.All(d => d == 1) && Attr(node, "ceil_mode") == 0 && autoPad is "NOTSET" or "VALID"
+                            && inShape[2] % kernel[0] == 0 && inShape[3] % kernel[0] == 0;
+                        if (plain) spec = new MaxPool2dSpec(Next("pool"), kernel[0]);
+                        break;
+                    }
+            }
+            if (spec is not null) sourceNames[spec.Name] = op.OnnxNames;
+            return spec;
+        }
+
+        /// <summary>
+        /// An LSTM or GRU that Reparo's recurrent layer computes exactly: Transpose to time-major, the forward cell with no
+        /// initial state (zero), then segments that take the last step's hidden state. Returns the layer and the last
+        /// segment it covers.
+        /// </summary>
+        private (LayerSpec Spec, int Last)? Recurrent(List<List<GraphOp>> segments, int s, Dictionary<string, Tensor> probe)
+        {
+            if (s + 2 >= segments.Count || segments[s] is not [{ Node.OpType: "Transpose" } transpose] || segments[s + 1] is not [{ Node.OpType: "LSTM" or "GRU" } cell])
+                return null;
+            if (!Ints(transpose.Node, "perm", []).SequenceEqual([1, 0, 2])) return null;
+            NodeProto node = cell.Node;
+            bool lstm = node.OpType == "LSTM";
+            string direction = node.Attribute.FirstOrDefault(a => a.Name == "direction")?.S.ToStringUtf8() ?? "forward";
+            bool plain = direction == "forward" && Attr(node, "layout") == 0 && !node.Attribute.Any(a => a.Name is "activations" or "clip" or "input_forget")
+                && node.Input.Skip(4).All(v => v.Length == 0) && node.Input.Take(3).Skip(1).All(constants.ContainsKey)
+                && (node.Input.Count < 4 || node.Input[3].Length == 0 || constants.ContainsKey(node.Input[3]))
+                && (lstm || Attr(node, "linear_before_reset") == 1);
+            if (!plain) return null;
+            Tensor sequence = probe[transpose.Node.Input[0]];
+            if (sequence.dim() != 3) return null;
+            // Which segments after the cell take the last step: run them on a random output and compare.
+            string cellOutput = SegmentOutput(segments[s + 1]);
+            Tensor y = probe[cellOutput];
+            long hidden = Attr(node, "hidden_size");
+            for (int last = s + 2; last < Math.Min(segments.Count, s + 6); last++)
+            {
+                var values = new Dictionary<string, Tensor>(constants, StringComparer.Ordinal);
+                Tensor random = randn(y.shape, generator: new Generator(7));
+                values[cellOutput] = random;
+                try
+                {
+                    OnnxExecutor.Run([.. segments.Skip(s + 2).Take(last - s - 1).SelectMany(g => g).Select(o => o.Node)], Opset, values);
+                }
+                catch (ReparoInputException)
+                {
+                    return null;
+                }
+                // Y is (T, 1, N, H); Y_h is (1, N, H): the last step of either is random[-1, 0] or random[0].
+                Tensor expected = random.dim() == 4 ? random[-1, 0] : random[0];
+                Tensor got = values[SegmentOutput(segments[last])];
+                if (!got.shape.SequenceEqual(expected.shape) || got.shape.Length != 2 || got.shape[1] != hidden) continue;
+                if (!got.allclose(expected, 0, 0)) return null;
+                var spec = new RecurrentSpec(lstm ? Next("lstm") : Next("gru"), lstm ? RecurrentCell.Lstm : RecurrentCell.Gru, (int)sequence.shape[2], (int)hidden);
+                BindRecurrent(spec, node, lstm);
+                sourceNames[spec.Name] = [.. Enumerable.Range(s, last - s + 1).SelectMany(i => segments[i].SelectMany(o => o.OnnxNames)), .. node.Input.Skip(1).Take(3).Where(v => v.Length > 0)];
+                return (spec, last);
+            }
+            return null;
+        }
+
+        /// <summary>ONNX's W, R, B in gate order (LSTM i o f c, GRU z r h) as torch's weight_ih, weight_hh, bias_ih, bias_hh (LSTM i f g o, GRU r z n).</summary>
+        private void BindRecurrent(RecurrentSpec spec, NodeProto node, bool lstm)
+        {
+            int hidden = spec.Hidden;
+            int[] order = lstm ? [0, 2, 3, 1] : [1, 0, 2];
+            Tensor Reorder(Tensor gates) => cat([.. order.Select(g => gates.narrow(0, g * hidden, hidden))], 0);
+            Tensor w = constants[node.Input[1]][0], r = constants[node.Input[2]][0];
+            int gateCount = order.Length;
+            Tensor b = node.Input.Count > 3 && node.Input[3].Length > 0 ? constants[node.Input[3]][0] : zeros(2 * gateCount * hidden, w.dtype);
+            string module = $"{spec.Name}.{(lstm ? "lstm" : "gru")}";
+            weights[$"{module}.weight_ih_l0"] = Reorder(w);
+            weights[$"{module}.weight_hh_l0"] = Reorder(r);
+            weights[$"{module}.bias_ih_l0"] = Reorder(b.narrow(0, 0, gateCount * hidden));
+            weights[$"{module}.bias_hh_l0"] = Reorder(b.narrow(0, gateCount * hidden, gateCount * hidden));
+        }
+
+        /// <summary>The name prefix of a one-node layer: the op type in lower case, shortened for the long ones.</summary>
+        private static string ShortName(string opType) => opType switch
+        {
+            "LayerNormalization" => "layernorm",
+            "BatchNormalization" => "batchnorm",
+            "GlobalAveragePool" => "globalpool",
+            "AveragePool" => "avgpool",
+            "MaxPool" => "maxpool",
+            "ReduceMean" => "mean",
+            _ => opType.ToLowerInvariant(),
+        };
+
+        private static long Attr(NodeProto node, string name, long fallback = 0) =>
+            node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.I : fallback;
+
+        private static double FloatAttr(NodeProto node, string name, double fallback) =>
+            node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.F : fallback;
+
+        private static int[] Ints(NodeProto node, string name, int[] fallback) =>
+            node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? [.. a.Ints.Select(i => checked((int)i))] : fallback;
+    }
+}

@@ -1,0 +1,200 @@
+using System.Text.Json;
+using Google.Protobuf;
+using Onnx;
+using Reparo.Models;
+using Reparo.Models.Onnx;
+using static TorchSharp.torch;
+
+namespace Reparo.Tests.Models;
+
+/// <summary>ONNX import: the PyTorch-exported fixtures reproduce their reference outputs; bad files are one-line errors.</summary>
+public sealed class OnnxImportTests
+{
+    /// <summary>The fixtures folder beside the checkout (../shared/fixtures/onnx); CI lays shared/ beside its clone too.</summary>
+    internal static string Fixture(string name)
+    {
+        string? dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "Reparo.slnx"))) dir = Path.GetDirectoryName(dir);
+        Assert.NotNull(dir);
+        string path = Path.GetFullPath(Path.Combine(dir!, "..", "shared", "fixtures", "onnx", name));
+        Assert.True(Directory.Exists(path), $"ONNX fixture folder {path} is missing");
+        return path;
+    }
+
+    /// <summary>The fixture's reference input and PyTorch's logits for it.</summary>
+    internal static (Tensor Input, Tensor Output) Reference(string name)
+    {
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixture(name), "reference.json")));
+        long[] shape = [.. doc.RootElement.GetProperty("input_shape").EnumerateArray().Select(e => e.GetInt64())];
+        float[] input = [.. doc.RootElement.GetProperty("input").EnumerateArray().Select(e => e.GetSingle())];
+        float[] output = [.. doc.RootElement.GetProperty("output").EnumerateArray().Select(e => e.GetSingle())];
+        return (tensor(input).reshape(shape), tensor(output).reshape(shape[0], -1));
+    }
+
+    [Theory]
+    [InlineData("mlp", "flatten1,fc1,relu1,fc2,relu2,fc3")]
+    [InlineData("cnn", "conv1,relu1,pool1,conv2,relu2,pool2,flatten1,fc1,relu3,fc2")]
+    [InlineData("lstm", "lstm1,fc1")]
+    [InlineData("gru", "gru1,fc1")]
+    [InlineData("resnet", null)]
+    [InlineData("vit", null)]
+    public void FixturesReproducePyTorchWithin1e5(string name, string? layers)
+    {
+        TestSupport.Init();
+        Network network = OnnxImporter.Import(Path.Combine(Fixture(name), "model.onnx"));
+        (Tensor input, Tensor expected) = Reference(name);
+        Tensor got = network.Logits(input);
+        double difference = got.sub(expected).abs().max().item<float>();
+        Assert.True(difference <= 1e-5, $"{name}: max |Reparo − PyTorch| = {difference:G3}");
+        if (layers is not null) Assert.Equal(layers, string.Join(",", network.Layers.Select(l => l.Name)));
+        Assert.NotNull(network.OnnxOrigin);
+    }
+
+    [Fact]
+    public void RecurrentFixturesBecomeReparoRecurrentLayers()
+    {
+        TestSupport.Init();
+        foreach (string name in new[] { "lstm", "gru" })
+        {
+            Network network = OnnxImporter.Import(Path.Combine(Fixture(name), "model.onnx"));
+            Assert.Equal(0, network.RecurrentLayerIndex);
+            (Tensor input, _) = Reference(name);
+            RecurrentSteps steps = network.Steps(input);
+            Assert.Equal(new long[] { 8, 28, 64 }, steps.HiddenStates.shape);
+            // The last step's prediction is the network's own output.
+            Assert.True(steps.StepLogits.select(1, -1).allclose(network.Logits(input), 1e-5, 1e-6));
+        }
+    }
+
+    [Fact]
+    public void ResidualAndAttentionBlocksKeepTheirAffineLayersReachable()
+    {
+        TestSupport.Init();
+        Network resnet = OnnxImporter.Import(Path.Combine(Fixture("resnet"), "model.onnx"));
+        IReadOnlyList<AffineSite> sites = AffineSites.Of(resnet);
+        Assert.Contains(sites, s => s.Name.StartsWith("block", StringComparison.Ordinal) && s.AsConv2d is not null);
+        Network vit = OnnxImporter.Import(Path.Combine(Fixture("vit"), "model.onnx"));
+        Assert.True(AffineSites.Of(vit).Count(s => s.AsLinear is not null) >= 4, "the transformer's projections and feed-forward layers are Linear sites");
+    }
+
+    [Fact]
+    public void LayersAnswerToTheirOnnxNodeAndInitializerNames()
+    {
+        TestSupport.Init();
+        Network network = OnnxImporter.Import(Path.Combine(Fixture("mlp"), "model.onnx"));
+        string[] names = network.Spec.SourceNames!["fc2"];
+        Assert.NotEmpty(names);
+        foreach (string onnxName in names) Assert.Equal(network.LayerIndex("fc2"), network.LayerIndex(onnxName));
+        Assert.Contains(names, n => n.EndsWith("weight", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ImportedModelSurvivesAReparoModelFileRoundTrip()
+    {
+        TestSupport.Init();
+        using TempFolder temp = TestSupport.TempFolder();
+        foreach (string name in new[] { "vit", "resnet" })
+        {
+            Network network = OnnxImporter.Import(Path.Combine(Fixture(name), "model.onnx"));
+            string path = temp.File($"{name}.reparo");
+            ModelFile.Save(network, path);
+            Network loaded = ModelFile.Load(path);
+            (Tensor input, _) = Reference(name);
+            Assert.True(network.Logits(input).SameAs(loaded.Logits(input)));
+        }
+    }
+
+    // ---- bad input: one line each ----
+
+    private static ModelProto Tiny(int opset = 13, string op = "Relu", long width = 4)
+    {
+        var model = new ModelProto { IrVersion = 7, Graph = new GraphProto { Name = "g" } };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
+        model.Graph.Input.Add(Value("x", width));
+        model.Graph.Output.Add(Value("y", width));
+        model.Graph.Node.Add(new NodeProto { Name = "n0", OpType = op, Input = { "x" }, Output = { "y" } });
+        return model;
+    }
+
+    private static ValueInfoProto Value(string name, long width)
+    {
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });
+        shape.Dim.Add(width > 0 ? new TensorShapeProto.Types.Dimension { DimValue = width } : new TensorShapeProto.Types.Dimension { DimParam = "W" });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
+    }
+
+    private static string Fails(byte[] bytes, string fileName = "m.onnx", Action<string>? prepare = null)
+    {
+        using TempFolder temp = TestSupport.TempFolder();
+        string path = temp.File(fileName);
+        File.WriteAllBytes(path, bytes);
+        prepare?.Invoke(temp.Path);
+        var error = Assert.Throws<ReparoInputException>(() => OnnxImporter.Import(path));
+        Assert.DoesNotContain('\n', error.Message);
+        return error.Message;
+    }
+
+    [Fact]
+    public void TruncatedOrForeignFilesAreOneLine()
+    {
+        TestSupport.Init();
+        byte[] good = File.ReadAllBytes(Path.Combine(Fixture("mlp"), "model.onnx"));
+        Assert.Contains("not an ONNX model", Fails(good[..(good.Length / 2)]));
+        Assert.Contains("not an ONNX model", Fails("just some text, not protobuf"u8.ToArray()));
+    }
+
+    [Fact]
+    public void UnsupportedOpsAreAllNamedWithTheirNodes()
+    {
+        TestSupport.Init();
+        ModelProto model = Tiny();
+        model.Graph.Node.Clear();
+        model.Graph.Node.Add(new NodeProto { Name = "a", OpType = "Frobnicate", Input = { "x" }, Output = { "t" } });
+        model.Graph.Node.Add(new NodeProto { Name = "b", OpType = "Frobnicate", Input = { "t" }, Output = { "u" } });
+        model.Graph.Node.Add(new NodeProto { Name = "c", OpType = "Zap", Input = { "u" }, Output = { "y" } });
+        string message = Fails(model.ToByteArray());
+        Assert.Contains("Frobnicate at a, b", message);
+        Assert.Contains("Zap at c", message);
+    }
+
+    [Fact]
+    public void OpsetOutsideTheRangeIsRefused()
+    {
+        TestSupport.Init();
+        Assert.Contains("opset 8", Fails(Tiny(opset: 8).ToByteArray()));
+        Assert.Contains("opset 22", Fails(Tiny(opset: 22).ToByteArray()));
+    }
+
+    [Fact]
+    public void AnInputShapeThatCannotBeResolvedIsRefused()
+    {
+        TestSupport.Init();
+        Assert.Contains("cannot be resolved", Fails(Tiny(width: 0).ToByteArray()));
+    }
+
+    [Fact]
+    public void ATensorLargerThanTheFileIsRefused()
+    {
+        TestSupport.Init();
+        ModelProto model = Tiny(op: "Add");
+        model.Graph.Node[0].Input.Add("b");
+        var b = new TensorProto { Name = "b", DataType = 1, RawData = ByteString.CopyFrom(new byte[16]) };
+        b.Dims.Add(1_000_000_000);
+        model.Graph.Initializer.Add(b);
+        Assert.Contains("declares 1000000000 elements", Fails(model.ToByteArray()));
+    }
+
+    [Fact]
+    public void ExternalDataMustStayInTheModelsFolder()
+    {
+        TestSupport.Init();
+        ModelProto model = Tiny(op: "Add");
+        model.Graph.Node[0].Input.Add("b");
+        var b = new TensorProto { Name = "b", DataType = 1, DataLocation = TensorProto.Types.DataLocation.External };
+        b.Dims.Add(4);
+        b.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = "../outside.bin" });
+        model.Graph.Initializer.Add(b);
+        Assert.Contains("outside the model's folder", Fails(model.ToByteArray()));
+    }
+}
