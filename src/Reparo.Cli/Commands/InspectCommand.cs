@@ -25,6 +25,7 @@ internal static class InspectCommand
                 table.AddRow(l.Index.ToString(), Markup.Escape(l.Name), Markup.Escape(l.Description), Markup.Escape($"[{string.Join(",", l.OutputShape)}]"), l.Parameters.ToString("N0"));
             run.Out.MarkupLine($"[bold]{Markup.Escape(network.Spec.Architecture)}[/]: input {Markup.Escape($"[{string.Join(",", network.Spec.InputShape)}]")}, {network.ClassCount} classes, {network.ParameterCount:N0} parameters");
             run.Out.Write(table);
+            if (network.Provenance.Preprocessing is { } preprocessing) run.Out.WriteLine($"input preprocessing: {preprocessing}");
             foreach (string step in network.Provenance.History) run.Out.WriteLine($"history: {step}");
             run.WriteJson(new InspectResult(path, network.Spec.Architecture, network.Spec.InputShape, network.Spec.ClassNames, network.ParameterCount, layers, network.Provenance));
             return CliApp.Success;
