@@ -192,6 +192,7 @@ public sealed class DataArguments
             TrainLimit = parse.GetValue(TrainLimit),
             TestLimit = parse.GetValue(TestLimit),
         });
+        if (vocabulary is not null && raw.Test.Kind != InputKind.Tokens) throw new ReparoInputException($"--vocab is for text data, not {parse.GetValue(Data)}");
         InputPreprocessing? preprocessing = InputPreprocessing.Resolve(model, Preprocessing(parse));
         DataSplits splits = preprocessing?.Apply(raw) ?? raw;
         if (model is null) return splits;

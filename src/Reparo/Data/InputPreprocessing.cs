@@ -82,7 +82,7 @@ public sealed record InputPreprocessing
     public static InputPreprocessing? Resolve(Network? model, InputPreprocessing? given)
     {
         InputPreprocessing? recorded = model?.Provenance.Preprocessing;
-        if (recorded is null || recorded.IsIdentity) return given ?? recorded;
+        if (recorded is null || recorded.IsIdentity) return given is null ? recorded : given with { ByteInputs = recorded?.ByteInputs ?? false };
         if (given is not null && !given.SameSteps(recorded))
             throw new ReparoInputException($"the model records the preprocessing {recorded}; the command line asks for {given}; leave the options out");
         return recorded;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Reparo.Data;
 using Reparo.Models;
 using Reparo.Tests.Data;
+using SkiaSharp;
 using static TorchSharp.torch;
 
 namespace Reparo.Tests.Cli;
@@ -120,5 +121,40 @@ public sealed class UserDataCliTests
         AssertOneLineFailure(CliRunner.Run("rectify", "--model", model, "--data", $"npz:{data}", "--pairs", "trojan:1", "--trigger-test", $"npz:{trigger}"),
             "--trigger-test and --target go with --pairs npz:PATH");
         Assert.False(File.Exists(unwritten));
+    }
+
+    [Fact]
+    public void FolderAndTsvDataTrainFromTheCommandLine()
+    {
+        using TempFolder dir = TestSupport.TempFolder();
+        foreach (string part in new[] { "train", "test" })
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                UserDataFiles.Image(Path.Combine(dir.Path, "images", part, "dark", $"{i}.png"), 5, 5, (x, y) => new SKColor((byte)(10 * i), 20, 30));
+                UserDataFiles.Image(Path.Combine(dir.Path, "images", part, "light", $"{i}.png"), 5, 5, (x, y) => new SKColor(220, (byte)(200 + 10 * i), 240));
+            }
+        }
+        string imageModel = dir.File("images.reparo");
+        (int code, _, string err) = CliRunner.Run("train", "--data", $"folder:{Path.Combine(dir.Path, "images")}", "--arch", "mlp:4x2", "--epochs", "1",
+            "--channel-order", "bgr", "--out", imageModel);
+        Assert.True(code == 0, err);
+        Network images = ModelFile.Load(imageModel);
+        Assert.Equal([3L, 5, 5], images.Spec.InputShape);
+        Assert.Equal(["dark", "light"], images.Spec.ClassNames);
+        Assert.Equal(ChannelOrder.Bgr, images.Provenance.Preprocessing!.ChannelOrder);
+
+        File.WriteAllLines(dir.File("t.tsv"), Enumerable.Range(0, 30).Select(i => i % 2 == 0 ? $"pos\tgood great fine {i}" : $"neg\tbad awful poor {i}"));
+        File.WriteAllLines(dir.File("vocab.txt"), ["good", "great", "bad", "awful"]);
+        string textModel = dir.File("text.reparo");
+        (code, _, err) = CliRunner.Run("train", "--data", $"tsv:{dir.File("t.tsv")}", "--vocab", dir.File("vocab.txt"), "--arch", "text:4", "--epochs", "1", "--out", textModel);
+        Assert.True(code == 0, err);
+        Assert.Equal(["<pad>", "<unk>", "good", "great", "bad", "awful"], ModelFile.Load(textModel).Spec.VocabularyTokens);
+        (code, _, err) = CliRunner.Run("eval", "--model", textModel, "--data", $"tsv:{dir.File("t.tsv")}");
+        Assert.True(code == 0, err);
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", textModel, "--data", $"tsv:{dir.File("t.tsv")}", "--vocab", dir.File("vocab.txt")),
+            "the model carries its vocabulary");
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", imageModel, "--data", $"folder:{Path.Combine(dir.Path, "images")}", "--vocab", dir.File("vocab.txt")),
+            "--vocab is for text data");
     }
 }
