@@ -137,6 +137,18 @@ public sealed class DataArguments
     /// <summary><c>--train-limit</c>.</summary>
     public Option<int?> TrainLimit { get; } = new("--train-limit") { Description = "Use only N training samples (seeded subset), for quick runs", HelpName = "N" };
 
+    /// <summary><c>--vocab</c>.</summary>
+    public Option<string?> Vocab { get; } = new("--vocab") { Description = "Text: a vocabulary file, one token per line (default: the model's, else built from the training part)", HelpName = "PATH" };
+
+    /// <summary><c>--normalize</c>.</summary>
+    public Option<string?> Normalize { get; } = new("--normalize") { Description = $"Subtract MEAN and divide by STD per channel before the model sees inputs: {InputPreprocessing.NormalizeHelp} (recorded with a trained model)", HelpName = "MEAN:STD" };
+
+    /// <summary><c>--channel-order</c>.</summary>
+    public Option<string?> ChannelOrder { get; } = new("--channel-order") { Description = "Channel order the model reads: rgb (as images are decoded) or bgr (recorded with a trained model)", HelpName = "rgb|bgr" };
+
+    /// <summary><c>--scale</c>.</summary>
+    public Option<double?> Scale { get; } = new("--scale") { Description = "Multiply inputs by F first, e.g. 0.00392156862745098 for float pixels in 0–255 (8-bit inputs are already ÷ 255; recorded with a trained model)", HelpName = "F" };
+
     /// <summary><c>--test-limit</c>.</summary>
     public Option<int?> TestLimit { get; } = new("--test-limit") { Description = "Use only the first N test samples, for quick runs", HelpName = "N" };
 
@@ -148,22 +160,47 @@ public sealed class DataArguments
         command.Options.Add(SplitSeed);
         command.Options.Add(TrainLimit);
         command.Options.Add(TestLimit);
+        command.Options.Add(Vocab);
+        command.Options.Add(Normalize);
+        command.Options.Add(ChannelOrder);
+        command.Options.Add(Scale);
     }
 
+    /// <summary>The preprocessing the command line asks for (<c>--normalize</c>, <c>--channel-order</c>, <c>--scale</c>), if any.</summary>
+    public InputPreprocessing? Preprocessing(ParseResult parse) =>
+        InputPreprocessing.Parse(parse.GetValue(Normalize), parse.GetValue(ChannelOrder), parse.GetValue(Scale));
+
     /// <summary>
-    /// Loads the splits; a model's vocabulary and split seed are used when given, and data for a model trained on
-    /// block images is block-transformed the same way (<see cref="PoisonSpec.PrepareForModel"/>).
+    /// Loads the splits and applies the input preprocessing: for a model, the one it records or, when it records none,
+    /// the command line's, which is then recorded in the model's provenance so a model saved from it keeps it
+    /// (<see cref="InputPreprocessing.Resolve"/>); without a model, the command line's. A model's vocabulary, classes
+    /// and split seed are used when given, data for a model trained on block images is block-transformed the same way
+    /// (<see cref="PoisonSpec.PrepareForModel"/>), and data whose sample shape differs from the model's input is a
+    /// one-line error naming both shapes.
     /// </summary>
     public DataSplits Load(ParseResult parse, Models.Network? model = null)
     {
-        DataSplits splits = DataCatalog.Load(parse.GetValue(Data)!, new DataOptions
+        string? vocabulary = parse.GetValue(Vocab);
+        if (vocabulary is not null && model?.Vocabulary is not null) throw new ReparoInputException("the model carries its vocabulary; leave --vocab out");
+        DataSplits raw = DataCatalog.Load(parse.GetValue(Data)!, new DataOptions
         {
             DataDir = parse.GetValue(DataDir),
             SplitSeed = parse.GetValue(SplitSeed) ?? model?.Provenance.SplitSeed ?? 0,
             Vocabulary = model?.Vocabulary,
+            VocabularyPath = vocabulary,
+            ClassNames = model?.Spec.ClassNames,
             TrainLimit = parse.GetValue(TrainLimit),
             TestLimit = parse.GetValue(TestLimit),
         });
-        return model is null ? splits : PoisonSpec.PrepareForModel(splits, model);
+        if (vocabulary is not null && raw.Test.Kind != InputKind.Tokens) throw new ReparoInputException($"--vocab is for text data, not {parse.GetValue(Data)}");
+        InputPreprocessing? preprocessing = InputPreprocessing.Resolve(model, Preprocessing(parse));
+        DataSplits splits = preprocessing?.Apply(raw) ?? raw;
+        if (model is null) return splits;
+        if (preprocessing is not null) model.Provenance = model.Provenance with { Preprocessing = preprocessing };
+        splits = PoisonSpec.PrepareForModel(splits, model);
+        long[] shape = splits.Test.SampleShape, input = model.Spec.InputShape;
+        if (!shape.SequenceEqual(input))
+            throw new ReparoInputException($"data shape [{string.Join(",", shape)}] does not match the model's input [{string.Join(",", input)}]");
+        return splits;
     }
 }

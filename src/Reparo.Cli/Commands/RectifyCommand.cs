@@ -11,7 +11,8 @@ namespace Reparo.Cli.Commands;
 /// <summary>
 /// <c>reparo rectify --model M --data D --pairs trojan:1 --mode dynamic|static --layer auto|K --budget 0.01 --out M2 --json R</c>:
 /// attribution-guided rectification (Yang et al., CVPR'26) of a Trojan, spurious-correlation or feature-leakage model from
-/// n cleansed pairs drawn from the validation split, with before/after measurements on the test split.
+/// n cleansed pairs drawn from the validation split, with before/after measurements on the test split; or, for a model
+/// Reparo did not poison, from the user's pairs (<c>--pairs npz:PATH</c>, ASR on <c>--trigger-test npz:PATH</c>).
 /// </summary>
 internal static class RectifyCommand
 {
@@ -45,12 +46,14 @@ internal static class RectifyCommand
     public static Command Create(CliContext cli)
     {
         var model = new Option<string>("--model") { Description = "The model file (trained with reparo train --poison, or give --poison)", Required = true, HelpName = "PATH" };
-        var pairs = new Option<string>("--pairs") { Description = "Cleansed pairs: trojan:N, spurious:N or block:N (drawn from the validation split)", Required = true, HelpName = "KIND:N" };
+        var pairs = new Option<string>("--pairs") { Description = "Cleansed pairs: trojan:N, spurious:N or block:N (drawn from the validation split), or npz:PATH (arrays corrupted, clean, optional labels)", Required = true, HelpName = "KIND:N|npz:PATH" };
+        var triggerTest = new Option<string?>("--trigger-test") { Description = "With --pairs npz:PATH: triggered inputs to measure the attack success rate on, npz:PATH (x, optional y and scalar target)", HelpName = "npz:PATH" };
+        var target = new Option<int?>("--target") { Description = "With --trigger-test: the class the trigger sends inputs to (default: the archive's target)", HelpName = "C" };
         var poison = new Option<string?>("--poison") { Description = $"The model's poisoning when its file does not record it: {PoisonSpec.SpecHelp}", HelpName = "SPEC" };
         var output = new Option<string?>("--out") { Description = "Write the rectified model here", HelpName = "PATH" };
         var data = new DataArguments();
         var arguments = new RectifyArguments();
-        var command = new Command("rectify", "Remove a Trojan, spurious correlation or feature leakage with rank-one edits from a few cleansed pairs") { model, pairs, poison, output };
+        var command = new Command("rectify", "Remove a Trojan, spurious correlation or feature leakage with rank-one edits from a few cleansed pairs") { model, pairs, poison, output, triggerTest, target };
         data.AddTo(command);
         arguments.AddTo(command);
         command.SetAction(parse =>
@@ -61,12 +64,27 @@ internal static class RectifyCommand
             if (outPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(modelPath)) throw new ReparoInputException("--out must not overwrite the input model");
             RectifyOptions options = arguments.Read(parse, run.Seed);
             Network network = ModelFile.Load(modelPath);
-            PoisonSpec spec = PoisonSpec.Parse(parse.GetValue(poison) ?? network.Provenance.Poison
-                ?? throw new ReparoInputException($"{modelPath} records no poisoning; pass --poison SPEC"));
-            int n = RectificationRun.ParsePairs(parse.GetValue(pairs)!, spec);
-            network.Provenance = network.Provenance with { Poison = spec.ToString() };
-            DataSplits splits = data.Load(parse, network);
-            RectificationRun result = RectificationRun.Execute(network, spec, splits, n, options, parse.GetValue(arguments.StatisticsSamples), run.Seed);
+            string pairsText = parse.GetValue(pairs)!;
+            string? triggerText = parse.GetValue(triggerTest);
+            RectificationRun result;
+            if (pairsText.StartsWith("npz:", StringComparison.Ordinal))
+            {
+                DataSplits splits = data.Load(parse, network);
+                string? triggerPath = triggerText is null ? null : triggerText.StartsWith("npz:", StringComparison.Ordinal) ? triggerText[4..]
+                    : throw new ReparoInputException($"--trigger-test '{triggerText}' should be npz:PATH");
+                UserPairs user = UserPairs.Read(pairsText[4..], triggerPath, parse.GetValue(target), network);
+                result = RectificationRun.Execute(network, user, splits, options, parse.GetValue(arguments.StatisticsSamples));
+            }
+            else
+            {
+                if (triggerText is not null || parse.GetValue(target) is not null) throw new ReparoInputException("--trigger-test and --target go with --pairs npz:PATH");
+                PoisonSpec spec = PoisonSpec.Parse(parse.GetValue(poison) ?? network.Provenance.Poison
+                    ?? throw new ReparoInputException($"{modelPath} records no poisoning; pass --poison SPEC, or bring your own pairs with --pairs npz:PATH"));
+                int n = RectificationRun.ParsePairs(pairsText, spec);
+                network.Provenance = network.Provenance with { Poison = spec.ToString() };
+                DataSplits splits = data.Load(parse, network);
+                result = RectificationRun.Execute(network, spec, splits, n, options, parse.GetValue(arguments.StatisticsSamples), run.Seed);
+            }
             Print(run.Out, result);
             if (outPath is not null)
             {

@@ -36,6 +36,8 @@ internal static class TrainCommand
             string dataSpec = parse.GetValue(data.Data)!;
             int splitSeed = parse.GetValue(data.SplitSeed) ?? 0;
             DataSplits splits = data.Load(parse);
+            InputPreprocessing? preprocessing = data.Preprocessing(parse) is { } given ? given with { ByteInputs = splits.ByteInputs }
+                : splits.ByteInputs ? new InputPreprocessing { ByteInputs = true } : null;
             PoisonSpec? poisonSpec = parse.GetValue(poison) is string poisonText ? PoisonSpec.Parse(poisonText) : null;
             PoisonedData? poisoned = null;
             if (poisonSpec is not null)
@@ -58,6 +60,7 @@ internal static class TrainCommand
                 Threads = run.Threads,
                 ValidationAccuracy = report.BestValidationAccuracy,
                 Poison = poisonSpec?.ToString(),
+                Preprocessing = preprocessing,
                 History = poisoned is null ? [trained] :
                 [
                     $"poisoned {dataSpec} with {poisoned.Spec}: {poisoned.Poisoned} images ({poisoned.PoisonedTrainRows.Count} train, {poisoned.PoisonedValidationRows.Count} validation), seed {run.Seed}",

@@ -20,6 +20,15 @@ public sealed record DataOptions
     /// <summary>For text: encode with this vocabulary (a trained model's) instead of building one from the training part.</summary>
     public Vocabulary? Vocabulary { get; init; }
 
+    /// <summary>For text without <see cref="Vocabulary"/>: a file of one token per line to use as the vocabulary (<c>--vocab</c>).</summary>
+    public string? VocabularyPath { get; init; }
+
+    /// <summary>
+    /// A model's classes: user data (<c>npz</c>, <c>folder</c>, <c>tsv</c>) then maps its labels onto these instead of
+    /// deriving classes from the data, so a test set holding only some classes keeps the model's indices.
+    /// </summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+
     /// <summary>If set, keep only this many training samples (a seeded random subset), for quick runs.</summary>
     public int? TrainLimit { get; init; }
 
@@ -30,7 +39,8 @@ public sealed record DataOptions
 /// <summary>
 /// Turns a data specification into train / validation / test datasets:
 /// <c>fashion-mnist</c>, <c>wordnet:animal,plant</c>, <c>fortunes:computers,love</c>, <c>digits</c> (scikit-learn's
-/// 8×8 digits as images) and <c>csv:PATH</c> (numeric features, label in the last column).
+/// 8×8 digits as images), <c>csv:PATH</c> (numeric features, label in the last column) and the user's own data
+/// (<see cref="UserData"/>): <c>npz:PATH</c>, <c>folder:PATH</c> and <c>tsv:PATH</c>.
 /// </summary>
 public static class DataCatalog
 {
@@ -39,7 +49,7 @@ public static class DataCatalog
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
     /// <summary>The data specifications this catalog understands, for help texts.</summary>
-    public const string SpecHelp = "fashion-mnist | wordnet:CLASS,CLASS[,…] | fortunes:TOPIC,TOPIC[,…] | digits | csv:PATH";
+    public const string SpecHelp = "fashion-mnist | wordnet:CLASS,CLASS[,…] | fortunes:TOPIC,TOPIC[,…] | digits | csv:PATH | npz:PATH | folder:PATH | tsv:PATH";
 
     /// <summary>Loads and splits the source named by <paramref name="spec"/>.</summary>
     public static DataSplits Load(string spec, DataOptions? options = null)
@@ -55,10 +65,13 @@ public static class DataCatalog
             "wordnet" => LoadText(TextCorpus.ReadWordNet(Path.Combine(DataResolver.Locate(DataResolver.WordNet, options.DataDir), "data.noun"),
                 ClassList(argument, spec)), options),
             "fortunes" => LoadText(TextCorpus.ReadFortunes(DataResolver.Locate(DataResolver.Fortunes, options.DataDir), ClassList(argument, spec)), options),
-            "csv" => LoadCsv(argument ?? throw new ReparoInputException("csv: needs a path, as in csv:table.csv"), options),
+            "csv" => LoadCsv(PathArgument(argument, "csv", "table.csv"), options),
+            "npz" => UserData.LoadNpz(PathArgument(argument, "npz", "data.npz"), options),
+            "folder" => UserData.LoadFolder(PathArgument(argument, "folder", "images"), options),
+            "tsv" => LoadText(TextCorpus.ReadTsv(PathArgument(argument, "tsv", "texts.tsv"), options.ClassNames), options),
             _ => throw new ReparoInputException($"unknown data '{spec}'; expected {SpecHelp}"),
         };
-        return Limit(splits, options);
+        return Limit(splits, options) with { ByteInputs = splits.ByteInputs };
     }
 
     /// <summary>Reads Fashion-MNIST's training and test IDX files from the folder the resolver finds.</summary>
@@ -85,7 +98,7 @@ public static class DataCatalog
     {
         (Dataset train, Dataset test) = ReadFashionMnist(options.DataDir);
         (Dataset fit, Dataset validation) = HoldOut(train, options.ValidationFraction, options.SplitSeed, "fashion-mnist");
-        return new DataSplits(fit, validation, test);
+        return new DataSplits(fit, validation, test) { ByteInputs = true };
     }
 
     private static DataSplits LoadDigits(DataOptions options)
@@ -116,7 +129,9 @@ public static class DataCatalog
         int[] test = order[..testCount], rest = order[testCount..];
         int validationCount = (int)Math.Round(rest.Length * options.ValidationFraction);
         int[] validation = rest[..validationCount], train = rest[validationCount..];
-        Vocabulary vocabulary = options.Vocabulary ?? Vocabulary.Build(train.Select(i => tokens[i]));
+        Vocabulary vocabulary = options.Vocabulary ?? (options.VocabularyPath is string vocabularyPath
+            ? Vocabulary.Read(vocabularyPath, train.Select(i => tokens[i]))
+            : Vocabulary.Build(train.Select(i => tokens[i])));
         Dataset Encode(int[] rows, string part)
         {
             using var scope = NewDisposeScope();
@@ -137,7 +152,8 @@ public static class DataCatalog
         return new DataSplits(train, validation, test);
     }
 
-    private static (Dataset Train, Dataset Validation) HoldOut(Dataset data, double fraction, int seed, string name)
+    /// <summary>Splits <paramref name="data"/> into a training and a validation part (a seeded share <paramref name="fraction"/>).</summary>
+    internal static (Dataset Train, Dataset Validation) HoldOut(Dataset data, double fraction, int seed, string name)
     {
         int[] order = Permutation(data.Count, seed);
         int validationCount = (int)Math.Round(data.Count * fraction);
@@ -181,6 +197,9 @@ public static class DataCatalog
         if (classes.Length < 2) throw new ReparoInputException($"'{spec}' needs at least two classes, as in wordnet:animal,plant");
         return classes;
     }
+
+    private static string PathArgument(string? argument, string kind, string example) =>
+        string.IsNullOrWhiteSpace(argument) ? throw new ReparoInputException($"{kind}: needs a path, as in {kind}:{example}") : argument;
 
     private static DataSplits NoArgument(string? argument, string spec, Func<DataSplits> load) =>
         argument is null ? load() : throw new ReparoInputException($"'{spec}' takes no argument");

@@ -105,4 +105,8 @@ public sealed class Dataset
 /// <param name="Train">Samples to fit on.</param>
 /// <param name="Validation">Samples for early stopping and model selection (carved from the training part).</param>
 /// <param name="Test">Held-out samples for reporting.</param>
-public sealed record DataSplits(Dataset Train, Dataset Validation, Dataset Test);
+public sealed record DataSplits(Dataset Train, Dataset Validation, Dataset Test)
+{
+    /// <summary>Whether the source held 8-bit values (IDX, uint8 arrays, PNG/JPEG) that the reader divided by 255.</summary>
+    public bool ByteInputs { get; init; }
+}

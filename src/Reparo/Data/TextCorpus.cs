@@ -110,4 +110,36 @@ public sealed record TextCorpus(string Name, IReadOnlyList<string> Texts, IReadO
         }
         return new TextCorpus($"fortunes:{string.Join(",", topics)}", texts, labels, topics.ToArray());
     }
+
+    /// <summary>
+    /// Reads labelled text, one sample per line as <c>LABEL&lt;TAB&gt;TEXT</c> (blank lines skipped). The classes are the
+    /// distinct labels in ordinal order, or <paramref name="classNames"/> (a model's) when given.
+    /// </summary>
+    public static TextCorpus ReadTsv(string path, IReadOnlyList<string>? classNames = null)
+    {
+        if (!File.Exists(path)) throw new ReparoInputException($"{path}: file not found");
+        var texts = new List<string>();
+        var labelText = new List<string>();
+        int lineNumber = 0;
+        foreach (string line in File.ReadLines(path))
+        {
+            lineNumber++;
+            if (line.Trim().Length == 0) continue;
+            int tab = line.IndexOf('\t');
+            if (tab <= 0 || line[..tab].Trim().Length == 0) throw new ReparoInputException($"{path}:{lineNumber}: expected LABEL<TAB>TEXT");
+            labelText.Add(line[..tab].Trim());
+            texts.Add(line[(tab + 1)..]);
+        }
+        if (texts.Count == 0) throw new ReparoInputException($"{path}: no LABEL<TAB>TEXT lines");
+        IReadOnlyList<string> classes = classNames ?? labelText.Distinct().Order(StringComparer.Ordinal).ToArray();
+        if (classes.Count < 2) throw new ReparoInputException($"{path}: needs at least two labels, found {classes.Count}");
+        var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
+        var labels = new int[labelText.Count];
+        for (int i = 0; i < labels.Length; i++)
+        {
+            if (!index.TryGetValue(labelText[i], out labels[i]))
+                throw new ReparoInputException($"{path}: label '{labelText[i]}' is not one of the model's classes ({string.Join(", ", classes)})");
+        }
+        return new TextCorpus($"tsv:{Path.GetFileName(path)}", texts, labels, classes);
+    }
 }

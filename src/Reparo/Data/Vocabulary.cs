@@ -66,12 +66,37 @@ public sealed class Vocabulary
         var kept = counts.Where(kv => kv.Value >= minFrequency)
             .OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal)
             .Take(Math.Max(0, maxSize - 2)).Select(kv => kv.Key);
-        if (maxLength <= 0)
+        return new Vocabulary(new[] { "<pad>", "<unk>" }.Concat(kept).ToArray(), maxLength > 0 ? maxLength : TypicalLength(lengths));
+    }
+
+    /// <summary>
+    /// Reads a vocabulary file (<c>--vocab</c>): one token per line, ids in file order after <c>&lt;pad&gt;</c> = 0 and
+    /// <c>&lt;unk&gt;</c> = 1 (which the file may list first itself). The sequence length is the 95th percentile of
+    /// <paramref name="documents"/>' lengths, as in <see cref="Build"/>.
+    /// </summary>
+    public static Vocabulary Read(string path, IEnumerable<string[]> documents)
+    {
+        if (!File.Exists(path)) throw new ReparoInputException($"{path}: vocabulary file not found");
+        var tokens = new List<string> { "<pad>", "<unk>" };
+        var seen = new HashSet<string>(tokens, StringComparer.Ordinal);
+        int lineNumber = 0;
+        foreach (string line in File.ReadLines(path))
         {
-            lengths.Sort();
-            maxLength = lengths.Count == 0 ? 1 : Math.Max(1, lengths[(int)Math.Min(lengths.Count - 1, Math.Ceiling(0.95 * lengths.Count) - 1)]);
+            lineNumber++;
+            string token = line.Trim();
+            if (token.Length == 0) continue;
+            if (token.Any(char.IsWhiteSpace)) throw new ReparoInputException($"{path}:{lineNumber}: one token per line, found '{token}'");
+            if (seen.Add(token)) tokens.Add(token);
+            else if (token is not ("<pad>" or "<unk>")) throw new ReparoInputException($"{path}:{lineNumber}: token '{token}' appears twice");
         }
-        return new Vocabulary(new[] { "<pad>", "<unk>" }.Concat(kept).ToArray(), maxLength);
+        if (tokens.Count == 2) throw new ReparoInputException($"{path}: no tokens");
+        return new Vocabulary(tokens, TypicalLength(documents.Select(d => d.Length).ToList()));
+    }
+
+    private static int TypicalLength(List<int> lengths)
+    {
+        lengths.Sort();
+        return lengths.Count == 0 ? 1 : Math.Max(1, lengths[(int)Math.Min(lengths.Count - 1, Math.Ceiling(0.95 * lengths.Count) - 1)]);
     }
 
     /// <summary>The id of <paramref name="token"/>, or <see cref="UnknownId"/>.</summary>

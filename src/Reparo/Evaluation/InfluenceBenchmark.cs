@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Influence;
+using Reparo.Io;
 using Reparo.Models;
-using Reparo.Reporting;
 using static TorchSharp.torch;
 
 namespace Reparo.Evaluation;

@@ -16,9 +16,9 @@ namespace Reparo.Evaluation;
 /// </summary>
 public sealed partial class RectificationRun
 {
-    private RectificationRun(PoisonSpec spec, int pairs, string method, RectificationMeasures before, RectificationMeasures after, RectificationResult rectification)
+    private RectificationRun(string poison, int pairs, string method, RectificationMeasures before, RectificationMeasures after, RectificationResult rectification)
     {
-        Spec = spec;
+        Poison = poison;
         Pairs = pairs;
         Method = method;
         Before = before;
@@ -26,8 +26,8 @@ public sealed partial class RectificationRun
         Rectification = rectification;
     }
 
-    /// <summary>The model's poisoning.</summary>
-    public PoisonSpec Spec { get; }
+    /// <summary>The model's poisoning (<c>badnets:0.1:0</c>, …), or <c>user</c> for pairs the user brought (<see cref="UserPairs"/>).</summary>
+    public string Poison { get; }
 
     /// <summary>Number of cleansed pairs.</summary>
     public int Pairs { get; }
@@ -71,11 +71,35 @@ public sealed partial class RectificationRun
         string? label = null, RectificationMeasures? before = null)
     {
         (CleansedPairs drawn, Dataset heldOut) = Draw(spec, splits, pairs, seed);
-        before ??= RectificationMetrics.Measure(network, spec, splits.Test);
+        return Run(network, spec.ToString(), drawn.Corrupted, drawn.Clean, drawn.Labels, heldOut, splits, options, statisticsSamples,
+            model => RectificationMetrics.Measure(model, spec, splits.Test), label, before);
+    }
+
+    /// <summary>
+    /// Rectifies with the user's own pairs (a model Reparo did not poison) and measures before and after: clean test
+    /// accuracy and, with triggered inputs, the share of them predicted as the target (ASR). The held-out accuracy check
+    /// uses the whole validation split, which the pairs are not drawn from.
+    /// </summary>
+    /// <param name="network">The model (not modified).</param>
+    /// <param name="pairs">The user's pairs and triggered inputs.</param>
+    /// <param name="splits">Clean splits prepared for the model.</param>
+    /// <param name="options">Rectification options.</param>
+    /// <param name="statisticsSamples">Training inputs for the key second moments.</param>
+    public static RectificationRun Execute(Network network, UserPairs pairs, DataSplits splits, RectifyOptions options, int statisticsSamples)
+    {
+        if (splits.Validation.Count == 0) throw new ReparoInputException("rectification checks held-out accuracy on the validation split, which is empty");
+        RectificationMeasures Measure(Network model) => new(Training.Evaluator.Accuracy(model, splits.Test),
+            pairs.Triggered is { } triggered ? Poisoning.AttackSuccessRate(model, triggered, pairs.Target!.Value) : null, null, null, null, null, null);
+        return Run(network, "user", pairs.Corrupted, pairs.Clean, pairs.Labels, splits.Validation, splits, options, statisticsSamples, Measure, null, null);
+    }
+
+    private static RectificationRun Run(Network network, string poison, Tensor corrupted, Tensor clean, long[] labels, Dataset heldOut, DataSplits splits,
+        RectifyOptions options, int statisticsSamples, Func<Network, RectificationMeasures> measure, string? label, RectificationMeasures? before)
+    {
+        before ??= measure(network);
         Tensor statisticsInputs = splits.Train.X.narrow(0, 0, Math.Min(statisticsSamples, splits.Train.Count));
-        RectificationResult result = Rectifier.Rectify(network, drawn.Corrupted, drawn.Clean, drawn.Labels, heldOut, statisticsInputs, options);
-        RectificationMeasures after = RectificationMetrics.Measure(result.Network, spec, splits.Test);
-        return new RectificationRun(spec, pairs, label ?? options.Mode.ToString().ToLowerInvariant(), before, after, result);
+        RectificationResult result = Rectifier.Rectify(network, corrupted, clean, labels, heldOut, statisticsInputs, options);
+        return new RectificationRun(poison, labels.Length, label ?? options.Mode.ToString().ToLowerInvariant(), before, measure(result.Network), result);
     }
 
     /// <summary>
@@ -99,11 +123,11 @@ public sealed partial class RectificationRun
         var round = new RectificationRound(1, "all", [], gapBefore, gapAfter, accuracyAfter, accuracyBefore - accuracyAfter, true, "adam", double.NaN, 0, seconds, 0);
         var result = new RectificationResult(tuned, [round], accuracyBefore, accuracyAfter, gapBefore, gapAfter, repaired.Message, new RectifyTiming(0, 0, seconds, 0, seconds));
         RectificationMeasures after = RectificationMetrics.Measure(tuned, spec, splits.Test);
-        return new RectificationRun(spec, pairs, "ft", before, after, result);
+        return new RectificationRun(spec.ToString(), pairs, "ft", before, after, result);
     }
 
     /// <summary>The JSON report (<c>layers, asr_before, asr_after, accuracy_before, accuracy_after, time_s</c> and the details).</summary>
-    public RectificationReport Report(string? output = null) => new(Method, Spec.ToString(), Pairs, Rectification.Layers,
+    public RectificationReport Report(string? output = null) => new(Method, Poison, Pairs, Rectification.Layers,
         Before.Asr, After.Asr, Before.Accuracy, After.Accuracy, Rectification.Time.Total, Before, After,
         Rectification.HeldOutAccuracyBefore, Rectification.HeldOutAccuracyAfter, Rectification.GapBefore, Rectification.GapAfter,
         Rectification.StopReason, Rectification.Rounds, Rectification.Time, output);
@@ -124,7 +148,7 @@ public sealed partial class RectificationRun
 
 /// <summary>The JSON of one rectification run.</summary>
 /// <param name="Method">static, dynamic or ft.</param>
-/// <param name="Poison">The model's poisoning.</param>
+/// <param name="Poison">The model's poisoning, or <c>user</c> for the user's pairs.</param>
 /// <param name="Pairs">Number of cleansed pairs.</param>
 /// <param name="Layers">Layers edited (kept rounds).</param>
 /// <param name="AsrBefore">Attack success rate before (trojans).</param>

@@ -1,3 +1,4 @@
+using Reparo.Data;
 using Reparo.Reporting;
 using static TorchSharp.torch;
 
@@ -26,6 +27,12 @@ public sealed record ModelProvenance
     /// <c>badnets:0.1:0</c> or <c>block:0</c>; null for clean training (and in files written before this field existed).
     /// </summary>
     public string? Poison { get; init; }
+
+    /// <summary>
+    /// What is done to inputs before the model sees them (scale, channel order, normalisation, and whether its
+    /// training data came as 8-bit values); every command that loads data for the model applies it. Null: nothing.
+    /// </summary>
+    public InputPreprocessing? Preprocessing { get; init; }
 
     /// <summary>What was done to the model after training, oldest first (repairs, edits, poisoning).</summary>
     public IReadOnlyList<string> History { get; init; } = [];

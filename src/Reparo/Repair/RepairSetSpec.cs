@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Reparo.Data;
+using Reparo.Io;
 using Reparo.Models;
 using static TorchSharp.torch;
 
@@ -14,6 +15,11 @@ namespace Reparo.Repair;
 /// <item><c>file:PATH</c>: JSON <c>{"inputs": [...], "labels": [...]}</c> with inputs shaped like the model's input
 /// (one entry per point), or with <c>"regions": [[i, j, …], …]</c> grouping inputs into polytopes (then one label per region).
 /// Drawdown: the clean test set; no generalisation set.</item>
+/// <item><c>npz:PATH</c>: a NumPy archive with <c>x</c> (N, …) inputs as raw as the data's (float32, float64 or uint8 ÷ 255;
+/// the model's preprocessing is applied) and <c>y</c> integer labels, one per row; or with an integer array
+/// <c>regions</c> (N,) assigning each row of <c>x</c> to a region 0 … R−1, whose rows are that polytope's vertices (as
+/// <c>file:PATH</c>'s <c>"regions"</c>), and then one label per region in <c>y</c> (R,). Drawdown: the clean test set;
+/// no generalisation set.</item>
 /// <item><c>rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY]</c> (e.g. <c>rotations:-30:30:7:5</c>): N misclassified corrupted
 /// test images (default fog:3), each a polytope with K vertices, its rotations evenly spaced from MIN to MAX degrees.
 /// Drawdown: the clean test set without those images; generalisation: the same images rotated every 0.1° in [MIN, MAX],
@@ -35,6 +41,7 @@ public static class RepairSetSpec
     {
         string[] parts = spec.Split(':');
         if (parts[0] == "file" && parts.Length >= 2) return FromFile(spec[5..], network, splits);
+        if (parts[0] == "npz" && parts.Length >= 2) return FromNpz(spec[4..], network, splits);
         if (parts[0] == "rotations") return Rotations(spec, parts, network, splits, seed);
         if (parts[0] == "trojan" && parts.Length == 2) return Trojan(spec, Int(parts[1], spec), network, splits);
         if (parts.Length == 3 && Corruptions.Names.Contains(parts[0]))
@@ -46,7 +53,7 @@ public static class RepairSetSpec
             return new RepairProblem(network, set, WithoutRows(splits.Test, rows, $"{splits.Test.Name} (clean, without the repair images)"),
                 WithoutRows(corrupted, rows, $"{corrupted.Name} (without the repair images)"));
         }
-        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), file:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY] or trojan:N");
+        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), file:PATH, npz:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY] or trojan:N");
     }
 
     private static RepairProblem Trojan(string spec, int n, Network network, DataSplits splits)
@@ -158,6 +165,42 @@ public static class RepairSetSpec
             regions.Add(new RepairRegion(x.index_select(0, index), label, $"file#{r}"));
         }
         return new RepairProblem(network, new RepairSet(regions, $"file:{path}"), splits.Test, null);
+    }
+
+    private static RepairProblem FromNpz(string path, Network network, DataSplits splits)
+    {
+        IReadOnlyDictionary<string, NpyArray> arrays = NpyReader.ReadNpz(path);
+        if (!arrays.TryGetValue("x", out NpyArray? xArray) || !arrays.TryGetValue("y", out NpyArray? yArray))
+            throw new ReparoInputException($"{path}: a repair-set archive needs arrays 'x' and 'y' (and optionally 'regions'); it has {string.Join(", ", arrays.Keys)}");
+        Tensor x = UserData.ModelInputs(xArray, network);
+        int count = (int)x.shape[0];
+        if (count == 0) throw new ReparoInputException($"{path}: no inputs in x");
+        long[] labels = yArray.ToInt64();
+        if (yArray.Shape.Length != 1) throw new ReparoInputException($"{yArray.Name}: shape {yArray.ShapeText}; expected one label per {(arrays.ContainsKey("regions") ? "region" : "row of x")}");
+        int[][] groups;
+        if (arrays.TryGetValue("regions", out NpyArray? regionArray))
+        {
+            long[] region = regionArray.ToInt64();
+            if (regionArray.Shape.Length != 1 || region.Length != count) throw new ReparoInputException($"{regionArray.Name}: shape {regionArray.ShapeText}; expected ({count},), one region per row of x");
+            if (region.Any(r => r < 0 || r >= labels.Length))
+                throw new ReparoInputException($"{regionArray.Name}: region ids must be 0–{labels.Length - 1}, one label each in y");
+            groups = Enumerable.Range(0, labels.Length).Select(r => Enumerable.Range(0, count).Where(i => region[i] == r).ToArray()).ToArray();
+            int empty = Array.FindIndex(groups, g => g.Length == 0);
+            if (empty >= 0) throw new ReparoInputException($"{regionArray.Name}: region {empty} has no rows (y has a label for it)");
+        }
+        else
+        {
+            if (labels.Length != count) throw new ReparoInputException($"{yArray.Name}: {labels.Length} labels for {count} inputs");
+            groups = Enumerable.Range(0, count).Select(i => new[] { i }).ToArray();
+        }
+        var regions = new List<RepairRegion>();
+        for (int r = 0; r < groups.Length; r++)
+        {
+            if (labels[r] < 0 || labels[r] >= network.ClassCount) throw new ReparoInputException($"{yArray.Name}: label {labels[r]} is not a class of the model (0–{network.ClassCount - 1})");
+            using Tensor index = tensor(groups[r].Select(i => (long)i).ToArray());
+            regions.Add(new RepairRegion(x.index_select(0, index), labels[r], $"npz#{r}"));
+        }
+        return new RepairProblem(network, new RepairSet(regions, $"npz:{path}"), splits.Test, null);
     }
 
     private static void Flatten(JsonElement e, List<float> values, string path)

@@ -1,8 +1,8 @@
 using System.Text;
-using Reparo.Reporting;
+using Reparo.Io;
 using static TorchSharp.torch;
 
-namespace Reparo.Tests.Reporting;
+namespace Reparo.Tests.Io;
 
 public class NpyWriterTests
 {

@@ -1,0 +1,207 @@
+using Reparo.Io;
+using Reparo.Models;
+using SkiaSharp;
+using static TorchSharp.torch;
+
+namespace Reparo.Data;
+
+/// <summary>
+/// Readers for the user's own data: NumPy archives (<c>npz:PATH</c>), ImageFolder trees (<c>folder:PATH</c>) and
+/// labelled text (<c>tsv:PATH</c>, read by <see cref="TextCorpus.ReadTsv"/>). 8-bit values (uint8 arrays, PNG/JPEG
+/// pixels) are divided by 255, so images land in [0, 1]; <see cref="DataSplits.ByteInputs"/> records it.
+/// </summary>
+public static class UserData
+{
+    /// <summary>The most bytes the float32 inputs of one folder dataset may take (2 GiB).</summary>
+    public const long MaxFolderBytes = 2L << 30;
+
+    /// <summary>The largest image side a folder dataset accepts.</summary>
+    public const int MaxImageSide = 8192;
+
+    private static readonly string[] ImageExtensions = [".png", ".jpg", ".jpeg"];
+
+    /// <summary>
+    /// Reads an <c>.npz</c> with <c>x_train, y_train, x_test, y_test</c> and optionally <c>x_val, y_val</c> (else the
+    /// validation part is carved from the training part, seeded). Inputs are float32, float64 or uint8 (÷ 255) of shape
+    /// (N, C, H, W) or (N, H, W) (images; the latter one channel) or (N, F) (feature vectors); labels are integers. The
+    /// classes are <c>0 … K−1</c> with K = the largest label + 1 (or a model's classes, <see cref="DataOptions.ClassNames"/>).
+    /// </summary>
+    public static DataSplits LoadNpz(string path, DataOptions options)
+    {
+        IReadOnlyDictionary<string, NpyArray> arrays = NpyReader.ReadNpz(path);
+        string name = $"npz:{Path.GetFileName(path)}";
+        NpyArray Require(string key) => arrays.TryGetValue(key, out NpyArray? a) ? a
+            : throw new ReparoInputException($"{path}: no array '{key}'; a data archive needs x_train, y_train, x_test, y_test (and optionally x_val, y_val); it has {string.Join(", ", arrays.Keys)}");
+        bool hasValidation = arrays.ContainsKey("x_val") || arrays.ContainsKey("y_val");
+        var parts = new List<(string Part, NpyArray X, NpyArray Y)> { ("train", Require("x_train"), Require("y_train")), ("test", Require("x_test"), Require("y_test")) };
+        if (hasValidation) parts.Add(("validation", Require("x_val"), Require("y_val")));
+        NpyArray first = parts[0].X;
+        foreach ((string part, NpyArray x, NpyArray y) in parts)
+        {
+            if (x.Shape.Length is < 2 or > 4) throw new ReparoInputException($"{x.Name}: shape {x.ShapeText}; expected (N, C, H, W), (N, H, W) or (N, F)");
+            if (!x.Shape[1..].SequenceEqual(first.Shape[1..])) throw new ReparoInputException($"{x.Name}: shape {x.ShapeText} does not match {first.Name}'s {first.ShapeText}");
+            if (x.Type != first.Type) throw new ReparoInputException($"{x.Name}: {x.Type.ToString().ToLowerInvariant()} values, but {first.Name} holds {first.Type.ToString().ToLowerInvariant()}");
+            if (x.IsInteger && x.Type != NpyType.UInt8) throw new ReparoInputException($"{x.Name}: inputs must be float32, float64 or uint8, not {x.Type.ToString().ToLowerInvariant()}");
+            if (y.Shape.Length != 1 || y.Shape[0] != x.Shape[0]) throw new ReparoInputException($"{y.Name}: shape {y.ShapeText}; expected ({x.Shape[0]},), one label per row of {x.Name}");
+            if (x.Shape[0] == 0 && part != "validation") throw new ReparoInputException($"{x.Name}: no samples");
+        }
+        long[][] labels = parts.Select(p => p.Y.ToInt64()).ToArray();
+        long largest = labels.SelectMany(l => l).DefaultIfEmpty(0).Max();
+        for (int i = 0; i < parts.Count; i++)
+        {
+            long negative = labels[i].FirstOrDefault(l => l < 0, 0);
+            if (negative < 0) throw new ReparoInputException($"{parts[i].Y.Name}: label {negative} is negative");
+        }
+        IReadOnlyList<string> classes = options.ClassNames ?? Enumerable.Range(0, (int)Math.Min(largest + 1, int.MaxValue)).Select(c => c.ToString()).ToArray();
+        if (largest >= classes.Count) throw new ReparoInputException($"{path}: label {largest} is not one of the model's {classes.Count} classes (0–{classes.Count - 1})");
+        if (classes.Count < 2) throw new ReparoInputException($"{path}: the labels name only one class");
+        InputKind kind = first.Shape.Length == 2 ? InputKind.Features : InputKind.Image;
+        Dataset Make(int i)
+        {
+            using var scope = NewDisposeScope();
+            (string part, NpyArray x, _) = parts[i];
+            Tensor values = x.ToFloat32();
+            if (x.Shape.Length == 3) values = values.unsqueeze(1);
+            return new Dataset($"{name}/{part}", values, tensor(labels[i]), classes, kind);
+        }
+        Dataset train = Make(0), test = Make(1);
+        (Dataset fit, Dataset validation) = hasValidation ? (train, Make(2)) : DataCatalog.HoldOut(train, options.ValidationFraction, options.SplitSeed, name);
+        return new DataSplits(fit, validation, test) { ByteInputs = first.Type == NpyType.UInt8 };
+    }
+
+    /// <summary>
+    /// Reads an ImageFolder tree: <c>train/CLASS/*.png|jpg|jpeg</c>, <c>test/CLASS/…</c> and optionally <c>val/CLASS/…</c>
+    /// (else the validation part is carved from the training part, seeded). Classes are the training sub-folders in
+    /// ordinal order (or a model's classes); every image must have the same size. Images are decoded by SkiaSharp to
+    /// RGB (channel order red, green, blue; alpha dropped), or to one gray channel when every image is gray, and ÷ 255.
+    /// </summary>
+    public static DataSplits LoadFolder(string root, DataOptions options)
+    {
+        if (!Directory.Exists(root)) throw new ReparoInputException($"{root}: no such folder");
+        string trainFolder = Path.Combine(root, "train"), testFolder = Path.Combine(root, "test"), validationFolder = Path.Combine(root, "val");
+        if (!Directory.Exists(trainFolder) || !Directory.Exists(testFolder))
+            throw new ReparoInputException($"{root}: an image folder needs train/CLASS/*.png and test/CLASS/*.png (and optionally val/CLASS/…)");
+        IReadOnlyList<string> classes = options.ClassNames ?? Directory.GetDirectories(trainFolder).Select(d => Path.GetFileName(d)).Order(StringComparer.Ordinal).ToArray();
+        if (classes.Count < 2) throw new ReparoInputException($"{trainFolder}: needs at least two class sub-folders, found {classes.Count}");
+        string name = $"folder:{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)))}";
+        var reader = new ImageReader();
+        var parts = new List<(string Part, List<byte[]> Images, List<long> Labels)>
+        {
+            Read("train", trainFolder),
+            Read("test", testFolder),
+        };
+        bool hasValidation = Directory.Exists(validationFolder);
+        if (hasValidation) parts.Add(Read("validation", validationFolder));
+        if (parts[0].Images.Count == 0) throw new ReparoInputException($"{trainFolder}: no .png or .jpg images");
+        if (parts[1].Images.Count == 0) throw new ReparoInputException($"{testFolder}: no .png or .jpg images");
+        int channels = reader.AllGray ? 1 : 3;
+        Dataset Make(int i)
+        {
+            using var scope = NewDisposeScope();
+            (string part, List<byte[]> images, List<long> labels) = parts[i];
+            var pixels = new byte[(long)images.Count * 3 * reader.Height * reader.Width];
+            for (int k = 0; k < images.Count; k++) images[k].CopyTo(pixels, (long)k * images[k].Length);
+            Tensor x = tensor(pixels, ScalarType.Byte).reshape(images.Count, reader.Height, reader.Width, 3).permute(0, 3, 1, 2);
+            if (channels == 1) x = x.narrow(1, 0, 1);
+            return new Dataset($"{name}/{part}", x.to(ScalarType.Float32).div_(255f).contiguous(), tensor(labels.ToArray()), classes, InputKind.Image);
+        }
+        Dataset train = Make(0), test = Make(1);
+        (Dataset fit, Dataset validation) = hasValidation ? (train, Make(2)) : DataCatalog.HoldOut(train, options.ValidationFraction, options.SplitSeed, name);
+        return new DataSplits(fit, validation, test) { ByteInputs = true };
+
+        (string, List<byte[]>, List<long>) Read(string part, string folder)
+        {
+            var images = new List<byte[]>();
+            var labels = new List<long>();
+            var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
+            foreach (string classFolder in Directory.GetDirectories(folder).Order(StringComparer.Ordinal))
+            {
+                string className = Path.GetFileName(classFolder);
+                if (!index.TryGetValue(className, out int label))
+                    throw new ReparoInputException($"{classFolder}: class '{className}' is not one of {string.Join(", ", classes)}");
+                foreach (string file in Directory.GetFiles(classFolder).Where(IsImage).Order(StringComparer.Ordinal))
+                {
+                    images.Add(reader.Read(file));
+                    labels.Add(label);
+                }
+            }
+            return (part, images, labels);
+        }
+    }
+
+    /// <summary>
+    /// The rows of <paramref name="array"/> (N, …) as inputs for <paramref name="network"/>: float32 (uint8 ÷ 255),
+    /// (N, H, W) read as one channel for a one-channel model, then the model's recorded preprocessing applied, as for
+    /// its data. A per-sample shape other than the model's input is a one-line error naming both shapes.
+    /// </summary>
+    public static Tensor ModelInputs(NpyArray array, Network network)
+    {
+        if (network.Spec.InputKind == InputKind.Tokens) throw new ReparoInputException($"{array.Name}: array inputs are for image and feature models, not text models");
+        if (array.Shape.Length < 2) throw new ReparoInputException($"{array.Name}: shape {array.ShapeText}; expected one row per input");
+        if (array.IsInteger && array.Type != NpyType.UInt8) throw new ReparoInputException($"{array.Name}: inputs must be float32, float64 or uint8, not {array.Type.ToString().ToLowerInvariant()}");
+        long[] sample = array.Shape[1..], input = network.Spec.InputShape;
+        bool addChannel = sample.Length == 2 && input.Length == 3 && input[0] == 1;
+        if (addChannel) sample = [1, .. sample];
+        if (!sample.SequenceEqual(input))
+            throw new ReparoInputException($"{array.Name}: data shape [{string.Join(",", sample)}] does not match the model's input [{string.Join(",", input)}]");
+        using var scope = NewDisposeScope();
+        Tensor x = array.ToFloat32();
+        if (addChannel) x = x.unsqueeze(1);
+        if (network.Provenance.Preprocessing is { } preprocessing) x = preprocessing.Apply(x);
+        return x.MoveToOuterDisposeScope();
+    }
+
+    private static bool IsImage(string path) => ImageExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
+
+    /// <summary>Decodes images to RGB bytes, checking that they all share the first one's size and fit the limits.</summary>
+    private sealed class ImageReader
+    {
+        private string? firstFile;
+        private long totalBytes;
+
+        public int Width { get; private set; }
+
+        public int Height { get; private set; }
+
+        public bool AllGray { get; private set; } = true;
+
+        public byte[] Read(string path)
+        {
+            using SKCodec? codec = SKCodec.Create(path);
+            if (codec is null) throw new ReparoInputException($"{path}: not a readable PNG or JPEG image");
+            SKImageInfo info = codec.Info;
+            if (info.Width < 1 || info.Height < 1 || info.Width > MaxImageSide || info.Height > MaxImageSide)
+                throw new ReparoInputException($"{path}: {info.Width}×{info.Height} pixels; sides must be 1–{MaxImageSide}");
+            if (firstFile is null)
+            {
+                firstFile = path;
+                Width = info.Width;
+                Height = info.Height;
+            }
+            else if (info.Width != Width || info.Height != Height)
+            {
+                throw new ReparoInputException($"{path}: {info.Width}×{info.Height} pixels, but {firstFile} is {Width}×{Height}; every image must have the same size");
+            }
+            totalBytes += 3L * Width * Height * sizeof(float);
+            if (totalBytes > MaxFolderBytes) throw new ReparoInputException($"{path}: the images need more than the limit of {MaxFolderBytes} bytes as float32");
+            using var bitmap = new SKBitmap(new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+            SKCodecResult result = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
+            if (result != SKCodecResult.Success)
+                throw new ReparoInputException(result == SKCodecResult.IncompleteInput ? $"{path}: the image is truncated" : $"{path}: cannot decode the image ({result})");
+            ReadOnlySpan<byte> rgba = bitmap.GetPixelSpan();
+            var rgb = new byte[3 * Width * Height];
+            int plane = Width * Height;
+            bool gray = true;
+            for (int p = 0; p < plane; p++)
+            {
+                byte r = rgba[4 * p], g = rgba[4 * p + 1], b = rgba[4 * p + 2];
+                rgb[3 * p] = r;
+                rgb[3 * p + 1] = g;
+                rgb[3 * p + 2] = b;
+                gray &= r == g && g == b;
+            }
+            AllGray &= gray;
+            return rgb;
+        }
+    }
+}

@@ -1,0 +1,160 @@
+using System.Text.Json;
+using Reparo.Data;
+using Reparo.Models;
+using Reparo.Tests.Data;
+using SkiaSharp;
+using static TorchSharp.torch;
+
+namespace Reparo.Tests.Cli;
+
+public sealed class UserDataCliTests
+{
+    /// <summary>Trains a one-epoch MLP on a small uint8 image archive with <c>--normalize</c>; returns the data and model paths.</summary>
+    private static (string Data, string Model) Train(TempFolder dir)
+    {
+        string data = UserDataFiles.ImageNpz(dir.File("d.npz"));
+        string model = dir.File("m.reparo");
+        (int code, _, string err) = CliRunner.Run("train", "--data", $"npz:{data}", "--arch", "mlp:8x2", "--epochs", "1", "--normalize", "0.5:0.25", "--out", model);
+        Assert.True(code == 0, err);
+        return (data, model);
+    }
+
+    private static void AssertOneLineFailure((int Code, string Out, string Err) result, string expected)
+    {
+        Assert.Equal(2, result.Code);
+        Assert.Contains(expected, result.Err);
+        Assert.DoesNotContain('\n', result.Err.Trim());
+    }
+
+    [Fact]
+    public void TrainOnAnArchiveRecordsThePreprocessingAndRepairTakesAnArchiveRepairSet()
+    {
+        using TempFolder dir = TestSupport.TempFolder();
+        (string data, string model) = Train(dir);
+        Network network = ModelFile.Load(model);
+        InputPreprocessing preprocessing = network.Provenance.Preprocessing!;
+        Assert.True(preprocessing.ByteInputs);
+        Assert.Equal([0.5], preprocessing.Mean);
+        Assert.Equal([0.25], preprocessing.Std);
+        Assert.Contains("input preprocessing: 8-bit inputs ÷ 255, normalize 0.5:0.25", CliRunner.Run("inspect", model).Out);
+
+        // Three raw inputs as (N, H, W) floats; the repair asks each for the class after the one predicted on the preprocessed input.
+        Tensor x = rand([4, 8, 8], generator: new Generator(5));
+        long[] wanted = network.Predict(preprocessing.Apply(x.unsqueeze(1))).Select(p => (p + 1) % 3).ToArray();
+        string points = UserDataFiles.Npz(dir.File("points.npz"), ("x", x), ("y", tensor(wanted)));
+        string repaired = dir.File("repaired.reparo");
+        (int code, string output, string err) = CliRunner.Run("repair", "--method", "provable", "--model", model, "--data", $"npz:{data}",
+            "--repair-set", $"npz:{points}", "--layer", "fc2", "--out", repaired);
+        Assert.True(code == 0, err);
+        Assert.Contains("4 regions, 4 vertices", output);
+        Network fixedNetwork = ModelFile.Load(repaired);
+        Assert.Equal(wanted, fixedNetwork.Predict(preprocessing.Apply(x.unsqueeze(1))));
+        Assert.Equal(preprocessing.Mean, fixedNetwork.Provenance.Preprocessing!.Mean);
+
+        // Regions: rows 0 and 1 are one segment's vertices, row 2 a point; one label per region.
+        string regions = UserDataFiles.Npz(dir.File("regions.npz"), ("x", x.narrow(0, 0, 3)), ("y", tensor(new[] { wanted[0], wanted[2] })),
+            ("regions", tensor(new long[] { 0, 0, 1 })));
+        (int regionCode, string regionOutput, string regionErr) = CliRunner.Run("repair", "--method", "provable", "--model", model, "--data", $"npz:{data}",
+            "--repair-set", $"npz:{regions}", "--layer", "fc2");
+        Assert.True(regionCode == 0, regionErr);
+        Assert.Contains("2 regions, 3 vertices", regionOutput);
+    }
+
+    [Fact]
+    public void BadUserDataExitsTwoWithOneLineAndWritesNothing()
+    {
+        using TempFolder dir = TestSupport.TempFolder();
+        (string data, string model) = Train(dir);
+        string output = dir.File("out.reparo");
+
+        byte[] bytes = File.ReadAllBytes(data);
+        File.WriteAllBytes(dir.File("cut.npz"), bytes[..(bytes.Length - 40)]);
+        AssertOneLineFailure(CliRunner.Run("train", "--data", $"npz:{dir.File("cut.npz")}", "--arch", "mlp:8x2", "--epochs", "1", "--out", output),
+            "not a readable .npz");
+
+        string small = UserDataFiles.Npz(dir.File("small.npz"), ("x_train", rand(6, 6, 6)), ("y_train", tensor(new long[] { 0, 1, 2, 0, 1, 2 })),
+            ("x_test", rand(3, 6, 6)), ("y_test", tensor(new long[] { 0, 1, 2 })));
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", model, "--data", $"npz:{small}"), "data shape [1,6,6] does not match the model's input [1,8,8]");
+
+        string badLabel = UserDataFiles.Npz(dir.File("label.npz"), ("x", rand(2, 8, 8)), ("y", tensor(new long[] { 0, 7 })));
+        AssertOneLineFailure(CliRunner.Run("repair", "--method", "provable", "--model", model, "--data", $"npz:{data}", "--repair-set", $"npz:{badLabel}",
+            "--layer", "fc2", "--out", output), "label 7 is not a class of the model (0–2)");
+
+        string badShape = UserDataFiles.Npz(dir.File("shape.npz"), ("x", rand(2, 3, 8, 8)), ("y", tensor(new long[] { 0, 1 })));
+        AssertOneLineFailure(CliRunner.Run("repair", "--method", "provable", "--model", model, "--data", $"npz:{data}", "--repair-set", $"npz:{badShape}",
+            "--layer", "fc2", "--out", output), "data shape [3,8,8] does not match the model's input [1,8,8]");
+
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", model, "--data", $"npz:{data}", "--normalize", "0.1:0.2"),
+            "the model records the preprocessing 8-bit inputs ÷ 255, normalize 0.5:0.25");
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
+    public void RectifyTakesTheUsersPairsAndMeasuresAttackSuccessOnTheirTriggeredInputs()
+    {
+        using TempFolder dir = TestSupport.TempFolder();
+        (string data, string model) = Train(dir);
+        Tensor clean = rand([6, 8, 8], generator: new Generator(9));
+        Tensor triggered = clean.clone();
+        triggered.narrow(1, 6, 2).narrow(2, 6, 2).fill_(1f);
+        string pairs = UserDataFiles.Npz(dir.File("pairs.npz"), ("corrupted", triggered.narrow(0, 0, 2)), ("clean", clean.narrow(0, 0, 2)));
+        string trigger = UserDataFiles.Npz(dir.File("trigger.npz"), ("x", triggered), ("y", tensor(new long[] { 0, 1, 2, 0, 1, 1 })), ("target", tensor(2L)));
+        string json = dir.File("r.json"), output = dir.File("fixed.reparo");
+        (int code, string stdout, string err) = CliRunner.Run("rectify", "--model", model, "--data", $"npz:{data}", "--pairs", $"npz:{pairs}",
+            "--trigger-test", $"npz:{trigger}", "--mode", "static", "--json", json, "--out", output);
+        Assert.True(code == 0, err);
+        Assert.Contains("attack success rate", stdout);
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+        JsonElement r = doc.RootElement;
+        Assert.Equal("user", r.GetProperty("poison").GetString());
+        Assert.Equal(2, r.GetProperty("pairs").GetInt32());
+        Assert.InRange(r.GetProperty("asr_before").GetDouble(), 0, 1);
+        Assert.InRange(r.GetProperty("asr_after").GetDouble(), 0, 1);
+        Assert.True(File.Exists(output));
+
+        string noTarget = UserDataFiles.Npz(dir.File("notarget.npz"), ("x", triggered));
+        string unwritten = dir.File("unwritten.reparo");
+        AssertOneLineFailure(CliRunner.Run("rectify", "--model", model, "--data", $"npz:{data}", "--pairs", $"npz:{pairs}", "--trigger-test", $"npz:{noTarget}",
+            "--out", unwritten), "the attack's target class is unknown");
+        AssertOneLineFailure(CliRunner.Run("rectify", "--model", model, "--data", $"npz:{data}", "--pairs", $"npz:{pairs}", "--trigger-test", $"npz:{noTarget}",
+            "--target", "9", "--out", unwritten), "target 9 is not a class of the model");
+        AssertOneLineFailure(CliRunner.Run("rectify", "--model", model, "--data", $"npz:{data}", "--pairs", "trojan:1", "--trigger-test", $"npz:{trigger}"),
+            "--trigger-test and --target go with --pairs npz:PATH");
+        Assert.False(File.Exists(unwritten));
+    }
+
+    [Fact]
+    public void FolderAndTsvDataTrainFromTheCommandLine()
+    {
+        using TempFolder dir = TestSupport.TempFolder();
+        foreach (string part in new[] { "train", "test" })
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                UserDataFiles.Image(Path.Combine(dir.Path, "images", part, "dark", $"{i}.png"), 5, 5, (x, y) => new SKColor((byte)(10 * i), 20, 30));
+                UserDataFiles.Image(Path.Combine(dir.Path, "images", part, "light", $"{i}.png"), 5, 5, (x, y) => new SKColor(220, (byte)(200 + 10 * i), 240));
+            }
+        }
+        string imageModel = dir.File("images.reparo");
+        (int code, _, string err) = CliRunner.Run("train", "--data", $"folder:{Path.Combine(dir.Path, "images")}", "--arch", "mlp:4x2", "--epochs", "1",
+            "--channel-order", "bgr", "--out", imageModel);
+        Assert.True(code == 0, err);
+        Network images = ModelFile.Load(imageModel);
+        Assert.Equal([3L, 5, 5], images.Spec.InputShape);
+        Assert.Equal(["dark", "light"], images.Spec.ClassNames);
+        Assert.Equal(ChannelOrder.Bgr, images.Provenance.Preprocessing!.ChannelOrder);
+
+        File.WriteAllLines(dir.File("t.tsv"), Enumerable.Range(0, 30).Select(i => i % 2 == 0 ? $"pos\tgood great fine {i}" : $"neg\tbad awful poor {i}"));
+        File.WriteAllLines(dir.File("vocab.txt"), ["good", "great", "bad", "awful"]);
+        string textModel = dir.File("text.reparo");
+        (code, _, err) = CliRunner.Run("train", "--data", $"tsv:{dir.File("t.tsv")}", "--vocab", dir.File("vocab.txt"), "--arch", "text:4", "--epochs", "1", "--out", textModel);
+        Assert.True(code == 0, err);
+        Assert.Equal(["<pad>", "<unk>", "good", "great", "bad", "awful"], ModelFile.Load(textModel).Spec.VocabularyTokens);
+        (code, _, err) = CliRunner.Run("eval", "--model", textModel, "--data", $"tsv:{dir.File("t.tsv")}");
+        Assert.True(code == 0, err);
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", textModel, "--data", $"tsv:{dir.File("t.tsv")}", "--vocab", dir.File("vocab.txt")),
+            "the model carries its vocabulary");
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", imageModel, "--data", $"folder:{Path.Combine(dir.Path, "images")}", "--vocab", dir.File("vocab.txt")),
+            "--vocab is for text data");
+    }
+}
