@@ -70,7 +70,7 @@ internal static class ExperimentCommand
             }
             return arguments.Finish(run, parse, Markdown(runs, command, run.Threads, clock.Elapsed.TotalMinutes), runs);
         });
-        return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable, RectificationExperiment.Create(cli), RnnRepairExperiment.Create(cli), InformedRepairExperiment.Create(cli), OnnxConformanceExperiment.Create(cli) };
+        return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable, RectificationExperiment.Create(cli), RnnRepairExperiment.Create(cli), InformedRepairExperiment.Create(cli), OnnxConformanceExperiment.Create(cli), OnnxFixturesExperiment.Create(cli) };
     }
 
     private static IEnumerable<Step> Plan(bool quick)

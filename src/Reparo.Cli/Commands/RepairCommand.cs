@@ -4,8 +4,10 @@ using Reparo.Data;
 using Reparo.Evaluation;
 using Reparo.Localisation;
 using Reparo.Models;
+using Reparo.Models.Onnx;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
+using Reparo.Reporting;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
@@ -134,7 +136,7 @@ internal static class RepairCommand
             run.Out.MarkupLine($"repair set {Markup.Escape(problem.RepairSet.Description)}: {problem.RepairSet.Regions.Count} regions, {problem.RepairSet.VertexCount} vertices; method {repair.Name}");
             RepairResult result = repair.Repair(problem);
             RepairReport report = RepairReport.Create(problem, result) with { LayerChoice = choice };
-            Print(run.Out, report);
+            byte[]? written = null;
             if (result.Verified && outPath is not null)
             {
                 if (result.Model!.PlainNetwork is { } repaired)
@@ -143,15 +145,30 @@ internal static class RepairCommand
                     {
                         History = [.. network.Provenance.History, $"repaired by reparo repair --method {repair.Name} at {result.Layer} on {problem.RepairSet.Description}: efficacy {report.Efficacy:P1} verified, drawdown {report.Drawdown:P2}"],
                     };
-                    ModelFile.Save(repaired, outPath);
-                    run.Out.WriteLine($"repaired model written to {outPath}");
+                    repaired.OnnxOrigin = network.OnnxOrigin;
+                    written = OnnxImporter.IsOnnxPath(outPath) ? OnnxExporter.Export(repaired) : ModelFile.ToBytes(repaired);
+                    if (OnnxImporter.IsOnnxPath(outPath))
+                    {
+                        // The artefact the user ships, re-run in the runtime they deploy with, before it is written.
+                        OnnxRuntimeVerdict verdict = RepairVerifier.VerifyInOnnxRuntime(written, problem.RepairSet);
+                        report = report with { VerifiedOnnxRuntime = verdict.Verified, OnnxRuntimeMinMargin = verdict.MinMargin };
+                        if (!verdict.Verified) written = null;
+                    }
                 }
                 else
                 {
                     run.Note($"{result.Model.Kind}: not a plain network, so nothing was written to {outPath}");
                 }
             }
+            Print(run.Out, report);
+            if (written is not null)
+            {
+                AtomicFile.Write(outPath!, stream => stream.Write(written));
+                run.Out.WriteLine($"repaired model written to {outPath}" + (report.VerifiedOnnxRuntime == true ? $" (verified in ONNX Runtime on all {problem.RepairSet.VertexCount} repair inputs, smallest margin {report.OnnxRuntimeMinMargin:G4})" : ""));
+            }
             run.WriteJson(report);
+            if (report.VerifiedOnnxRuntime == false)
+                throw new ReparoInputException($"the repaired ONNX model misclassifies a repair input in ONNX Runtime (smallest margin {report.OnnxRuntimeMinMargin:G4}); no model written");
             if (result.Verified) return CliApp.Success;
             throw new ReparoInputException($"repair {report.Status}: {report.Message}" + (outPath is null ? "" : "; no model written"));
         });
@@ -172,6 +189,7 @@ internal static class RepairCommand
         table.AddRow("changed predictions", $"{r.ChangedPredictions:P2}");
         table.AddRow("time encode/solve/verify/total", $"{r.TimeS.Encode:F2} / {r.TimeS.Solve:F2} / {r.TimeS.Verify:F2} / {r.TimeS.Total:F2} s");
         if (r.Lp is { } lp) table.AddRow("LP rows × cols, nonzeros", $"{lp.Rows:N0} × {lp.Cols:N0}, {lp.Nonzeros:N0} ({r.Solver})");
+        if (r.VerifiedOnnxRuntime is bool ort) table.AddRow("ONNX Runtime on the written file", $"{(ort ? "verified" : "FAILED")}, smallest margin {r.OnnxRuntimeMinMargin:G4}");
         console.Write(table);
         foreach (string note in r.Notes) console.WriteLine("  " + note);
         console.MarkupLine(Markup.Escape(r.Message));

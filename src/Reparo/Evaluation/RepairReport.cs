@@ -93,6 +93,14 @@ public sealed record RepairReport
     /// <summary>Solver status text and other notes.</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 
+    /// <summary>For a repaired model written as ONNX: whether ONNX Runtime, running the written file, classifies every repair point or vertex correctly; null when no ONNX file was written.</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("verified_onnxruntime")]
+    public bool? VerifiedOnnxRuntime { get; init; }
+
+    /// <summary>The smallest margin ONNX Runtime gives over the repair points or vertices of the written ONNX file.</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("onnxruntime_min_margin")]
+    public double? OnnxRuntimeMinMargin { get; init; }
+
     /// <summary>Measures <paramref name="result"/> and assembles the report.</summary>
     public static RepairReport Create(RepairProblem problem, RepairResult result)
     {

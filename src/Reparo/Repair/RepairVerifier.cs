@@ -27,6 +27,12 @@ public sealed record VerificationReport(IReadOnlyList<RegionCheck> Regions, doub
     public double MinMarginFloat64 => Regions.Min(r => r.MarginFloat64);
 }
 
+/// <summary>The repaired ONNX file re-run in ONNX Runtime.</summary>
+/// <param name="Verified">Every repair point or vertex has a positive margin in the runtime.</param>
+/// <param name="MinMargin">The smallest margin over all of them.</param>
+/// <param name="Points">How many inputs were run.</param>
+public sealed record OnnxRuntimeVerdict(bool Verified, double MinMargin, int Points);
+
 /// <summary>
 /// Checks a repaired model on every repair point or vertex, independently of whatever produced it (no solver values
 /// are read): the model is run in float32 and in float64 and each region's margin is recorded. A polytope passes
@@ -74,6 +80,19 @@ public static class RepairVerifier
                 : "vertices checked only: the model is not a plain piecewise-linear network, so correctness between vertices is not proven";
         int passedCount = checks.Count(c => c.Passed);
         return new VerificationReport(checks, (double)passedCount / checks.Length, passedCount == checks.Length, note);
+    }
+
+    /// <summary>
+    /// Re-runs the repaired model as it will be shipped, an ONNX file's bytes, in ONNX Runtime on every repair point or
+    /// vertex, and records the smallest margin (runtime's float32 or float64 logits).
+    /// </summary>
+    public static OnnxRuntimeVerdict VerifyInOnnxRuntime(byte[] onnx, RepairSet set)
+    {
+        using var scope = NewDisposeScope();
+        (Tensor vertices, int[] region, _) = set.Stacked();
+        Tensor logits = Verification.OnnxRuntimeCheck.Run(onnx, vertices);
+        double[] margins = Margins(logits, region, set);
+        return new OnnxRuntimeVerdict(margins.All(m => m > 0), margins.Min(), set.VertexCount);
     }
 
     /// <summary>Per region, the smallest (required logit − largest other logit) over its vertices.</summary>

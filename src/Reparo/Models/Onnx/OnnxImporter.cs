@@ -479,6 +479,15 @@ public static class OnnxImporter
         private Network Layers(List<List<GraphOp>> segments, Dictionary<string, Tensor> probe)
         {
             var layers = new List<LayerSpec>();
+            long[] networkInput = inputShape;
+            if (inputType != ScalarType.Int64 && inputShape.Length == 2)
+            {
+                // A (H, W) input reads images as rows: Reparo's images are (1, H, W), and its ImageRows layer turns them
+                // into exactly the (H, W) the graph reads, so data, corruptions and recurrent profiling see images.
+                networkInput = [1, .. inputShape];
+                layers.Add(new ImageRowsSpec("rows"));
+                sourceNames["rows"] = [input];
+            }
             string segmentInput = input;
             for (int s = 0; s < segments.Count; s++)
             {
@@ -497,8 +506,8 @@ public static class OnnxImporter
             if (logits.Length != 2) throw new ReparoInputException($"{source}: output '{output}' has shape [{string.Join(",", logits)}]; Reparo repairs classifiers with (N, classes) logits");
             IReadOnlyList<string> classes = options.ClassNames ?? [.. Enumerable.Range(0, (int)logits[1]).Select(i => i.ToString())];
             if (classes.Count != logits[1]) throw new ReparoInputException($"{source}: {classes.Count} class names for {logits[1]} logits");
-            InputKind kind = inputType == ScalarType.Int64 ? InputKind.Tokens : inputShape.Length == 1 ? InputKind.Features : InputKind.Image;
-            var spec = new NetworkSpec($"onnx:{Path.GetFileName(source)}", inputShape, kind, classes, layers, options.VocabularyTokens)
+            InputKind kind = inputType == ScalarType.Int64 ? InputKind.Tokens : networkInput.Length == 1 ? InputKind.Features : InputKind.Image;
+            var spec = new NetworkSpec($"onnx:{Path.GetFileName(source)}", networkInput, kind, classes, layers, options.VocabularyTokens)
             {
                 SourceNames = sourceNames,
             };
