@@ -52,9 +52,17 @@ public static class ModelFile
 
     private sealed record Header(string Format, NetworkSpec Network, ModelProvenance Provenance, IReadOnlyList<TensorEntry> Tensors, string PayloadSha256);
 
-    /// <summary>Writes <paramref name="network"/> to <paramref name="path"/> atomically.</summary>
+    /// <summary>
+    /// Writes <paramref name="network"/> to <paramref name="path"/> atomically: as ONNX through
+    /// <see cref="Onnx.OnnxExporter"/> when the path ends in <c>.onnx</c>, as a Reparo model file otherwise.
+    /// </summary>
     public static void Save(Network network, string path)
     {
+        if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            Onnx.OnnxExporter.Save(network, path);
+            return;
+        }
         byte[] bytes = ToBytes(network);
         AtomicFile.Write(path, stream => stream.Write(bytes));
     }

@@ -1,0 +1,149 @@
+using Microsoft.ML.OnnxRuntime;
+using static TorchSharp.torch;
+using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
+
+namespace Reparo.Verification;
+
+/// <summary>
+/// Runs ONNX models in ONNX Runtime (Microsoft.ML.OnnxRuntime, CPU), independently of torch: the check that an exported
+/// or repaired model computes in the runtime users deploy with what Reparo computed. Sessions run single-threaded and
+/// sequentially, so a result is the same on every run. The model must have one input; a batch of any element type is cast
+/// to the input's (float, double or int64 token ids). A model ONNX Runtime rejects, or a batch it cannot take, is a
+/// one-line <see cref="ReparoInputException"/>; a runtime library that does not load is a <see cref="ReparoEnvironmentException"/>.
+/// </summary>
+public static class OnnxRuntimeCheck
+{
+    /// <summary>The model's first output for <paramref name="inputs"/> (batch first), in the runtime's element type (float32 or float64).</summary>
+    public static Tensor Run(string path, Tensor inputs)
+    {
+        if (!File.Exists(path)) throw new ReparoInputException($"{path}: ONNX file not found");
+        using InferenceSession session = Open(path, options => new InferenceSession(path, options));
+        return Run(session, inputs, path);
+    }
+
+    /// <summary>The first output for <paramref name="inputs"/> of the ONNX model held in <paramref name="model"/>.</summary>
+    public static Tensor Run(byte[] model, Tensor inputs)
+    {
+        using InferenceSession session = Open("the ONNX model", options => new InferenceSession(model, options));
+        return Run(session, inputs, "the ONNX model");
+    }
+
+    /// <summary>
+    /// Per input, logit[label] − the largest other logit, as ONNX Runtime computes it: positive where the runtime
+    /// classifies the input as its label. For a float32 model each margin is the float32 difference of float32 logits.
+    /// </summary>
+    public static double[] Margins(string path, Tensor inputs, IReadOnlyList<long> labels)
+    {
+        using Tensor logits = Run(path, inputs);
+        return Margins(logits, labels, path);
+    }
+
+    /// <summary>The margins (<see cref="Margins(string, Tensor, IReadOnlyList{long})"/>) of the ONNX model held in <paramref name="model"/>.</summary>
+    public static double[] Margins(byte[] model, Tensor inputs, IReadOnlyList<long> labels)
+    {
+        using Tensor logits = Run(model, inputs);
+        return Margins(logits, labels, "the ONNX model");
+    }
+
+    private static double[] Margins(Tensor logits, IReadOnlyList<long> labels, string source)
+    {
+        if (logits.dim() != 2) throw new ReparoInputException($"{source}: output has shape [{string.Join(",", logits.shape)}], not (N, classes)");
+        long n = logits.shape[0], classes = logits.shape[1];
+        if (labels.Count != n) throw new ReparoInputException($"{source}: {labels.Count} labels for {n} outputs");
+        if (classes < 2) throw new ReparoInputException($"{source}: a margin needs at least two classes, the output has {classes}");
+        var margins = new double[n];
+        if (logits.dtype == ScalarType.Float32)
+        {
+            float[] values = logits.data<float>().ToArray();
+            for (int i = 0; i < n; i++)
+            {
+                int label = Label(labels[i], classes, source);
+                float other = float.NegativeInfinity;
+                for (int c = 0; c < classes; c++)
+                    if (c != label) other = Math.Max(other, values[i * classes + c]);
+                margins[i] = values[i * classes + label] - other;
+            }
+        }
+        else
+        {
+            double[] values = logits.to(ScalarType.Float64).data<double>().ToArray();
+            for (int i = 0; i < n; i++)
+            {
+                int label = Label(labels[i], classes, source);
+                double other = double.NegativeInfinity;
+                for (int c = 0; c < classes; c++)
+                    if (c != label) other = Math.Max(other, values[i * classes + c]);
+                margins[i] = values[i * classes + label] - other;
+            }
+        }
+        return margins;
+    }
+
+    private static int Label(long label, long classes, string source) =>
+        label >= 0 && label < classes ? (int)label : throw new ReparoInputException($"{source}: label {label} is not one of the {classes} classes");
+
+    private static InferenceSession Open(string source, Func<SessionOptions, InferenceSession> create)
+    {
+        try
+        {
+            using var options = new SessionOptions
+            {
+                IntraOpNumThreads = 1,
+                InterOpNumThreads = 1,
+                ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            };
+            return create(options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new ReparoInputException($"{source}: ONNX Runtime rejects the model: {OneLine(e.Message)}");
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException)
+        {
+            throw new ReparoEnvironmentException($"ONNX Runtime's native library (libonnxruntime.so) does not load: {OneLine(e.Message)}", e);
+        }
+    }
+
+    private static Tensor Run(InferenceSession session, Tensor inputs, string source)
+    {
+        if (session.InputMetadata.Count != 1)
+            throw new ReparoInputException($"{source}: the model has {session.InputMetadata.Count} inputs; Reparo feeds models with exactly one");
+        (string name, NodeMetadata metadata) = session.InputMetadata.First();
+        long[] shape = inputs.shape;
+        using Tensor contiguous = inputs.detach().cpu();
+        using OrtValue input = metadata.ElementDataType switch
+        {
+            TensorElementType.Float => OrtValue.CreateTensorValueFromMemory(Values<float>(contiguous, ScalarType.Float32), shape),
+            TensorElementType.Double => OrtValue.CreateTensorValueFromMemory(Values<double>(contiguous, ScalarType.Float64), shape),
+            TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(Values<long>(contiguous, ScalarType.Int64), shape),
+            _ => throw new ReparoInputException($"{source}: input '{name}' has element type {metadata.ElementDataType}; Reparo feeds float, double or int64"),
+        };
+        string outputName = session.OutputNames[0];
+        try
+        {
+            using var runOptions = new RunOptions();
+            using IDisposableReadOnlyCollection<OrtValue> results = session.Run(runOptions, [name], [input], [outputName]);
+            OrtValue result = results[0];
+            OrtTensorTypeAndShapeInfo info = result.GetTensorTypeAndShape();
+            return info.ElementDataType switch
+            {
+                TensorElementType.Float => tensor(result.GetTensorDataAsSpan<float>().ToArray(), info.Shape),
+                TensorElementType.Double => tensor(result.GetTensorDataAsSpan<double>().ToArray(), info.Shape),
+                _ => throw new ReparoInputException($"{source}: output '{outputName}' has element type {info.ElementDataType}, not float or double"),
+            };
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new ReparoInputException($"{source}: ONNX Runtime cannot run the model on a batch of shape [{string.Join(",", shape)}]: {OneLine(e.Message)}");
+        }
+    }
+
+    private static T[] Values<T>(Tensor t, ScalarType type) where T : unmanaged
+    {
+        using Tensor cast = t.to(type).contiguous();
+        return cast.data<T>().ToArray();
+    }
+
+    private static string OneLine(string message) =>
+        string.Join(" ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+}
