@@ -290,6 +290,10 @@ public sealed class OnnxOperatorsTests
         Tensor quotient = OnnxOperators.Run(Node("Div", ["a", "b"], ["y"]), 14, [Longs(-7, 7), Longs(2, -2)])[0]!;
         Assert.Equal([-3L, -3], quotient.data<long>().ToArray());
         Assert.Equal(ScalarType.Float64, OnnxOperators.Run(Node("Gemm", ["a", "b"], ["y"], new AttributeProto { Name = "alpha", F = 0.5f }), 13, [x[0], x[0].t()])[0]!.dtype);
+        // MatMul with 1-D operands follows numpy: a vector is a row on the left, a column on the right, then dropped.
+        Tensor matrix = arange(6, ScalarType.Float64).reshape(2, 3);
+        Assert.Equal([5.0, 14], OnnxOperators.Run(Node("MatMul", ["a", "b"], ["y"]), 13, [matrix, tensor(new double[] { 0, 1, 2 })])[0]!.data<double>().ToArray());
+        Assert.Equal([3.0, 4, 5], OnnxOperators.Run(Node("MatMul", ["a", "b"], ["y"]), 13, [tensor(new double[] { 0, 1 }), matrix])[0]!.data<double>().ToArray());
         // Reshape: 0 copies a dimension unless allowzero; Dropout before opset 10 returns a mask of the input's type.
         Assert.Equal([2L, 12], Shape(OnnxOperators.Run(Node("Reshape", ["x", "s"], ["y"]), 14, [x, Longs(0, -1)])[0]));
         Assert.Equal([0L, 4], Shape(OnnxOperators.Run(Node("Reshape", ["x", "s"], ["y"], Attr("allowzero", 1)), 14, [zeros(0, 4), Longs(0, 4)])[0]));
