@@ -195,7 +195,7 @@ public static class OnnxConformance
                 return Outcome(OnnxTestStatus.Unsupported, $"'{value.Name}' is {kind} value, not a tensor");
             }
             if (OnnxTensors.TorchType(value.Type.TensorType.ElemType) is null)
-                return Outcome(OnnxTestStatus.Unsupported, $"'{value.Name}' has element type {(TensorProto.Types.DataType)value.Type.TensorType.ElemType}, which Reparo does not read");
+                return Outcome(OnnxTestStatus.Unsupported, $"'{value.Name}' has element type {((TensorProto.Types.DataType)value.Type.TensorType.ElemType).ToString().ToUpperInvariant()}, which Reparo does not read");
         }
         string[] dataSets = [.. Directory.GetDirectories(folder, "test_data_set_*").Order(StringComparer.Ordinal)];
         if (dataSets.Length == 0) return Outcome(OnnxTestStatus.Failed, "no test_data_set_* folder");

@@ -47,7 +47,7 @@ internal static class OnnxOperators
                 if (Ints(node, "kernel_shape") is { Length: not 2 } k) return $"{k.Length}-D Conv (only 2-D)";
                 return AutoPadProblem(node);
             case "MaxPool" or "AveragePool":
-                if (Ints(node, "kernel_shape") is not { Length: 2 } kernel) return $"{Ints(node, "kernel_shape")?.Length ?? 0}-D {node.OpType} (only 2-D)";
+                if (Ints(node, "kernel_shape") is not { Length: 2 }) return $"{Ints(node, "kernel_shape")?.Length ?? 0}-D {node.OpType} (only 2-D)";
                 if (node.OpType == "MaxPool" && HasOutput(1)) return "MaxPool's Indices output";
                 if (node.OpType == "AveragePool" && Ints(node, "dilations") is { } d && d.Any(v => v != 1)) return "AveragePool with dilations";
                 return AutoPadProblem(node);
@@ -68,7 +68,7 @@ internal static class OnnxOperators
                     long to = Int(node, "to", 0);
                     if ((TensorProto.Types.DataType)to == TensorProto.Types.DataType.Bfloat16)
                         return "Cast to BFLOAT16 (ONNX 1.12's reference truncates, later ONNX versions and torch round to nearest even)";
-                    return OnnxTensors.TorchType((int)to) is null ? $"Cast to {(TensorProto.Types.DataType)to}" : null;
+                    return OnnxTensors.TorchType((int)to) is null ? $"Cast to {((TensorProto.Types.DataType)to).ToString().ToUpperInvariant()}" : null;
                 }
             case "Constant":
                 {
