@@ -15,6 +15,9 @@ public static class UserData
     /// <summary>The most bytes the float32 inputs of one folder dataset may take (2 GiB).</summary>
     public const long MaxFolderBytes = 2L << 30;
 
+    /// <summary>The most classes an <c>npz</c> dataset's labels may make.</summary>
+    public const int MaxClasses = 100_000;
+
     /// <summary>The largest image side a folder dataset accepts.</summary>
     public const int MaxImageSide = 8192;
 
@@ -52,7 +55,8 @@ public static class UserData
             long negative = labels[i].FirstOrDefault(l => l < 0, 0);
             if (negative < 0) throw new ReparoInputException($"{parts[i].Y.Name}: label {negative} is negative");
         }
-        IReadOnlyList<string> classes = options.ClassNames ?? Enumerable.Range(0, (int)Math.Min(largest + 1, int.MaxValue)).Select(c => c.ToString()).ToArray();
+        if (options.ClassNames is null && largest >= MaxClasses) throw new ReparoInputException($"{path}: label {largest} would make more than {MaxClasses} classes");
+        IReadOnlyList<string> classes = options.ClassNames ?? Enumerable.Range(0, (int)largest + 1).Select(c => c.ToString()).ToArray();
         if (largest >= classes.Count) throw new ReparoInputException($"{path}: label {largest} is not one of the model's {classes.Count} classes (0–{classes.Count - 1})");
         if (classes.Count < 2) throw new ReparoInputException($"{path}: the labels name only one class");
         InputKind kind = first.Shape.Length == 2 ? InputKind.Features : InputKind.Image;

@@ -18,9 +18,6 @@ namespace Reparo.Evaluation;
 /// <param name="Description">Where the pairs came from, for reports.</param>
 public sealed record UserPairs(Tensor Corrupted, Tensor Clean, long[] Labels, Dataset? Triggered, int? Target, string Description)
 {
-    /// <summary>Number of pairs.</summary>
-    public int Count => Labels.Length;
-
     /// <summary>
     /// Reads the pairs archive (<c>corrupted</c>, <c>clean</c>, optional <c>labels</c>) and the optional triggered-input
     /// archive (<c>x</c>, optional <c>y</c>, the inputs' true classes, whose rows of the target class are left out, and an

@@ -41,9 +41,6 @@ public enum NpyType
 /// <param name="Data">The values in C order, little-endian.</param>
 public sealed record NpyArray(string Name, NpyType Type, long[] Shape, byte[] Data)
 {
-    /// <summary>Number of elements.</summary>
-    public long Count => Shape.Aggregate(1L, (a, b) => a * b);
-
     /// <summary>Whether the elements are integers (or bools).</summary>
     public bool IsInteger => Type is not (NpyType.Float32 or NpyType.Float64);
 
@@ -92,7 +89,7 @@ public sealed record NpyArray(string Name, NpyType Type, long[] Shape, byte[] Da
 }
 
 /// <summary>
-/// Reads NumPy arrays: <c>.npy</c> files (format versions 1, 2 and 3) and <c>.npz</c> archives (what
+/// Reads NumPy arrays: <c>.npy</c> data (format versions 1, 2 and 3) in <c>.npz</c> archives (what
 /// <c>numpy.savez</c> and <c>numpy.savez_compressed</c> write: a zip of <c>.npy</c> entries). Only C-order arrays of
 /// the <see cref="NpyType"/> element types are read; big-endian, object (pickled), string and structured arrays are a
 /// one-line error. Every size is checked before anything is allocated: the shape times the item size must equal the
@@ -135,14 +132,6 @@ public static partial class NpyReader
         }
         if (arrays.Count == 0) throw new ReparoInputException($"{path}: no .npy arrays in the archive");
         return arrays;
-    }
-
-    /// <summary>Reads the <c>.npy</c> file at <paramref name="path"/>.</summary>
-    public static NpyArray ReadNpy(string path, long maxBytes = DefaultMaxBytes)
-    {
-        if (!File.Exists(path)) throw new ReparoInputException($"{path}: file not found");
-        using FileStream stream = File.OpenRead(path);
-        return Read(stream, path, maxBytes, stream.Length);
     }
 
     /// <summary>
