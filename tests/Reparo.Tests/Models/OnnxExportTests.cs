@@ -1,9 +1,12 @@
+using System.Text.Json;
 using Google.Protobuf;
 using Onnx;
+using Reparo.Cli;
 using Reparo.Data;
 using Reparo.Io.Onnx;
 using Reparo.Models;
 using Reparo.Models.Onnx;
+using Reparo.Tests.Cli;
 using Reparo.Verification;
 using static TorchSharp.torch;
 
@@ -226,5 +229,36 @@ public class OnnxExportTests
         network.OnnxOrigin = network.OnnxOrigin with { Parameters = bindings };
         var error = Assert.Throws<ReparoInputException>(() => OnnxExporter.Build(network));
         Assert.Contains("'fc2.bias' is bound to no initializer", error.Message);
+    }
+
+    [Fact]
+    public void ExportCommandWritesCheckedOnnxAndNeverOverwritesItsInput()
+    {
+        (Network network, _) = ZooModel("lstm:8@tokens");
+        using var dir = TestSupport.TempFolder();
+        string modelPath = dir.File("m.reparo");
+        ModelFile.Save(network, modelPath);
+        byte[] modelBytes = File.ReadAllBytes(modelPath);
+
+        (int code, string output, string err) = CliRunner.Run("export", "--model", modelPath, "--out", dir.File("m.onnx"), "--json", "-");
+        Assert.True(code == CliApp.Success, err);
+        using JsonDocument json = JsonDocument.Parse(output);
+        Assert.Equal(17, json.RootElement.GetProperty("opset").GetInt32());
+        Assert.Equal("zoo", json.RootElement.GetProperty("source").GetString());
+        Assert.Equal(0, json.RootElement.GetProperty("initializers_replaced").GetArrayLength());
+        Assert.InRange(json.RootElement.GetProperty("max_abs_difference").GetDouble(), 0, 1e-5);
+        Assert.Equal(OnnxExporter.Export(ModelFile.Load(modelPath)), File.ReadAllBytes(dir.File("m.onnx")));
+
+        (code, output, err) = CliRunner.Run("export", "--model", modelPath, "--out", Path.Combine(dir.Path, ".", "m.reparo"));
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Equal("", output);
+        Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("is the input model", err);
+        File.CreateSymbolicLink(dir.File("link.onnx"), modelPath);
+        (code, _, err) = CliRunner.Run("export", "--model", modelPath, "--out", dir.File("link.onnx"));
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains("is the input model", err);
+        Assert.Equal(modelBytes, File.ReadAllBytes(modelPath));
+        Assert.Equal(modelPath, new FileInfo(dir.File("link.onnx")).LinkTarget);
     }
 }

@@ -88,6 +88,8 @@ public static class OnnxExporter
             using var scope = NewDisposeScope();
             Tensor original = OnnxTensors.ToTorch(proto, source, folder);
             Tensor parameter = value.detach().cpu();
+            if (binding.Scale == 0 || !double.IsFinite(binding.Scale))
+                throw new ReparoInputException($"{source}: parameter '{name}' is bound with scale {binding.Scale}, which cannot be inverted");
             if (binding.Transposed && parameter.dim() != 2)
                 throw new ReparoInputException($"{source}: parameter '{name}' is bound transposed but has {parameter.dim()} dimensions");
             Tensor stored = (binding.Transposed ? parameter.t() : parameter).to(ScalarType.Float64).div(binding.Scale).to(original.dtype);
@@ -316,8 +318,10 @@ public static class OnnxExporter
     {
         private readonly HashSet<string> names = new(StringComparer.Ordinal) { "input", "logits" };
 
+        /// <summary>The graph so far.</summary>
         public GraphProto Graph { get; } = new() { Name = name };
 
+        /// <summary>The element type of the model's parameters, activations and float constants.</summary>
         public ScalarType FloatType { get; } = floatType;
 
         /// <summary>A Reparo parameter's value.</summary>
@@ -359,12 +363,15 @@ public static class OnnxExporter
             Graph.Node.Add(proto);
         }
 
+        /// <summary>An integer attribute.</summary>
         public static AttributeProto Int(string attribute, long value) =>
             new() { Name = attribute, Type = AttributeProto.Types.AttributeType.Int, I = value };
 
+        /// <summary>A float attribute.</summary>
         public static AttributeProto Float(string attribute, float value) =>
             new() { Name = attribute, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
+        /// <summary>An integer-list attribute.</summary>
         public static AttributeProto Ints(string attribute, params long[] values)
         {
             var proto = new AttributeProto { Name = attribute, Type = AttributeProto.Types.AttributeType.Ints };
