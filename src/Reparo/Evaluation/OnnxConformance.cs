@@ -112,23 +112,8 @@ public static class OnnxConformance
     /// Writes the report as the section <see cref="Heading"/> of the Markdown file <paramref name="path"/>: replaces that
     /// section if the file has one, appends it otherwise (creating the file with a title if needed).
     /// </summary>
-    public static void WriteMarkdown(string path, OnnxConformanceReport report, string command)
-    {
-        string section = Markdown(report, command);
-        string existing = File.Exists(path) ? File.ReadAllText(path) : "# ONNX" + Environment.NewLine;
-        int start = existing.IndexOf(Heading + "\n", StringComparison.Ordinal);
-        string text;
-        if (start < 0)
-        {
-            text = existing.TrimEnd() + Environment.NewLine + Environment.NewLine + section;
-        }
-        else
-        {
-            int next = existing.IndexOf("\n## ", start + Heading.Length, StringComparison.Ordinal);
-            text = existing[..start] + section + (next < 0 ? "" : Environment.NewLine + existing[(next + 1)..]);
-        }
-        AtomicFile.WriteAllText(path, text);
-    }
+    public static void WriteMarkdown(string path, OnnxConformanceReport report, string command) =>
+        MarkdownSection.Write(path, "# ONNX", Heading, Markdown(report, command));
 
     /// <summary>The report as a Markdown section: totals, the per-op table, then every failed and unsupported test with its reason.</summary>
     public static string Markdown(OnnxConformanceReport report, string command)

@@ -74,8 +74,8 @@ public static class OnnxFixtureStudy
         new("mlp", "provable", "fc2", quick ? "fog:3:10" : "fog:3:25"),
         new("cnn", "provable", "fc1", quick ? "fog:3:5" : "fog:3:10"),
         new("resnet", "provable", "fc1", quick ? "fog:3:5" : "fog:3:10"),
-        new("vit", "edit", "block3.fc3", quick ? "fog:3:5" : "fog:3:10"),
-        new("vit", "ft", "block3.fc3", quick ? "fog:3:5" : "fog:3:10"),
+        new("vit", "edit", "/enc/linear1/MatMul", quick ? "fog:3:5" : "fog:3:10"),
+        new("vit", "ft", "/enc/linear1/MatMul", quick ? "fog:3:5" : "fog:3:10"),
         new("lstm", "influence", "", ""),
         new("gru", "influence", "", ""),
     ];

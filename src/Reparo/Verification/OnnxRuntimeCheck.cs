@@ -104,12 +104,25 @@ public static class OnnxRuntimeCheck
         }
     }
 
+    /// <summary>
+    /// The batch in the input shape the model declares when it holds the same elements per sample in another shape
+    /// (Reparo's (N, 1, H, W) images for a graph that reads (N, H, W)); the batch's own shape otherwise.
+    /// </summary>
+    private static long[] DeclaredShape(NodeMetadata metadata, long[] shape)
+    {
+        int[] declared = metadata.Dimensions;
+        if (declared.Length < 2 || declared.Skip(1).Any(d => d <= 0) || shape.Length < 1) return shape;
+        long[] sample = [.. declared.Skip(1).Select(d => (long)d)];
+        bool sameCount = sample.Aggregate(1L, (a, d) => a * d) == shape.Skip(1).Aggregate(1L, (a, d) => a * d);
+        return sameCount ? [shape[0], .. sample] : shape;
+    }
+
     private static Tensor Run(InferenceSession session, Tensor inputs, string source)
     {
         if (session.InputMetadata.Count != 1)
             throw new ReparoInputException($"{source}: the model has {session.InputMetadata.Count} inputs; Reparo feeds models with exactly one");
         (string name, NodeMetadata metadata) = session.InputMetadata.First();
-        long[] shape = inputs.shape;
+        long[] shape = DeclaredShape(metadata, inputs.shape);
         using Tensor contiguous = inputs.detach().cpu();
         using OrtValue input = metadata.ElementDataType switch
         {

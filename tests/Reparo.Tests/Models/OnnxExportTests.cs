@@ -226,9 +226,20 @@ public class OnnxExportTests
         ModelProto model = UserModel();
         Network network = ImportedByHand(model, "user.onnx");
         var bindings = network.OnnxOrigin!.Parameters.Where(p => p.Key != "fc2.bias").ToDictionary();
-        network.OnnxOrigin = network.OnnxOrigin with { Parameters = bindings };
+        Tensor bias = network.named_parameters().Single(p => p.name == "fc2.bias").parameter;
+        network.OnnxOrigin = network.OnnxOrigin with
+        {
+            Parameters = bindings,
+            UnboundDigests = new Dictionary<string, string> { ["fc2.bias"] = OnnxOrigin.Digest(bias) },
+        };
+        // Unchanged, an unbound parameter does not stop export; changed, it cannot be written back.
+        Assert.Empty(OnnxExporter.Build(network).ReplacedInitializers);
+        using (no_grad()) bias.add_(1);
         var error = Assert.Throws<ReparoInputException>(() => OnnxExporter.Build(network));
-        Assert.Contains("'fc2.bias' is bound to no initializer", error.Message);
+        Assert.Contains("'fc2.bias' changed but is held by no single initializer", error.Message);
+        network.OnnxOrigin = network.OnnxOrigin with { UnboundDigests = null };
+        using (no_grad()) bias.sub_(1);
+        Assert.Contains("'fc2.bias' changed", Assert.Throws<ReparoInputException>(() => OnnxExporter.Build(network)).Message);
     }
 
     [Fact]

@@ -69,10 +69,11 @@ public static class OnnxExporter
         if (model.Graph is null) throw new ReparoInputException($"{source}: the ONNX model has no graph");
         var initializers = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
         foreach (TensorProto proto in model.Graph.Initializer) initializers.TryAdd(proto.Name, proto);
-        foreach ((string name, _) in network.named_parameters())
+        foreach ((string name, Tensor parameter) in network.named_parameters())
         {
-            if (!origin.Parameters.ContainsKey(name))
-                throw new ReparoInputException($"{source}: parameter '{name}' is bound to no initializer, so it cannot be written back to ONNX");
+            if (origin.Parameters.ContainsKey(name)) continue;
+            if (origin.UnboundDigests?.TryGetValue(name, out string? digest) != true || digest != OnnxOrigin.Digest(parameter))
+                throw new ReparoInputException($"{source}: parameter '{name}' changed but is held by no single initializer of the graph, so it cannot be written back to ONNX");
         }
 
         Dictionary<string, Tensor> parameters = network.state_dict();

@@ -62,7 +62,9 @@ public static class OnnxImporter
         using var noGrad = no_grad();
         var graph = new ImportedGraph(model, source, modelFolder, options);
         Network network = graph.Build();
-        network.OnnxOrigin = new OnnxOrigin(source, bytes, graph.Bindings);
+        Dictionary<string, string> unbound = network.named_parameters().Where(p => !graph.Bindings.ContainsKey(p.name))
+            .ToDictionary(p => p.name, p => OnnxOrigin.Digest(p.parameter), StringComparer.Ordinal);
+        network.OnnxOrigin = new OnnxOrigin(source, bytes, graph.Bindings, unbound);
         network.Provenance = new ModelProvenance { History = [$"imported from ONNX {Path.GetFileName(source)} (opset {graph.Opset}, producer {Producer(model)})"] };
         return network;
     }

@@ -7,7 +7,20 @@ namespace Reparo.Models.Onnx;
 /// <param name="SourcePath">The file the model was imported from.</param>
 /// <param name="ModelBytes">The ONNX file's bytes as read (the graph export starts from).</param>
 /// <param name="Parameters">Per Reparo parameter name (<c>fc1.weight</c>, <c>block1.conv2.bias</c>), its initializer.</param>
-public sealed record OnnxOrigin(string SourcePath, byte[] ModelBytes, IReadOnlyDictionary<string, OnnxParameterBinding> Parameters);
+/// <param name="UnboundDigests">
+/// Per parameter that no single initializer holds as is (an LSTM's gate-reordered weights, the zero bias of a Gemm
+/// without one), the SHA-256 of its bytes at import: export writes the graph only while these are unchanged.
+/// </param>
+public sealed record OnnxOrigin(string SourcePath, byte[] ModelBytes, IReadOnlyDictionary<string, OnnxParameterBinding> Parameters,
+    IReadOnlyDictionary<string, string>? UnboundDigests = null)
+{
+    /// <summary>The SHA-256 (hex) of a parameter's bytes, as <see cref="UnboundDigests"/> records it.</summary>
+    public static string Digest(TorchSharp.torch.Tensor value)
+    {
+        using TorchSharp.torch.Tensor contiguous = value.detach().cpu().contiguous();
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(contiguous.bytes));
+    }
+}
 
 /// <summary>
 /// How one Reparo parameter relates to an ONNX initializer: parameter = <see cref="Scale"/> · initializer, transposed
