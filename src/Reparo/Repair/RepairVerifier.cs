@@ -54,7 +54,7 @@ public static class RepairVerifier
         bool hasPolytopes = !set.IsPointSet;
         Network? plain = model.PlainNetwork;
         bool piecewiseLinear = plain is not null && plain.Layers.All(l => l.Spec is LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec
-            || (l.Spec is OnnxBlockSpec && ((OnnxBlockModule)l.Module).Nodes.All(n => SymbolicEncoder.NotPiecewiseLinear(n) is null)));
+            || (l.Module is OnnxBlockModule block && SymbolicEncoder.NotPiecewiseLinear(block) is null));
         bool[]? linear32 = null, linear64 = null;
         if (hasPolytopes && piecewiseLinear)
         {

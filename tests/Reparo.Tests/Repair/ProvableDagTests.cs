@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Onnx;
 using Reparo.Data;
+using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Models.Onnx;
 using Reparo.Repair;
@@ -18,9 +19,10 @@ public class ProvableDagTests(ITestOutputHelper output)
 
     /// <summary>
     /// x (N, 2, 5, 5) → Conv 2→3 3×3 pad 1 → Relu → [Conv 3→3 3×3 pad 1 → Relu → Conv 3→3 2×2 pads (0,0,1,1) →
-    /// BatchNormalization → Add with the block input] → Relu → GlobalAveragePool → Flatten → Gemm 3→3.
+    /// BatchNormalization → Add with the block input] → Relu → GlobalAveragePool → Flatten → Gemm 3→3. With
+    /// <paramref name="movement"/> the first block convolution reads Concat(block input, Transpose(Slice(Pad(block input)))).
     /// </summary>
-    private static ModelProto TinyResidual(int seed)
+    private static ModelProto TinyResidual(int seed, bool movement = false)
     {
         var random = new Random(seed);
         var model = new ModelProto { IrVersion = 7, Graph = new GraphProto { Name = "tiny-residual" } };
@@ -44,7 +46,8 @@ public class ProvableDagTests(ITestOutputHelper output)
         }
         Initializer("w0", Random(3 * 2 * 9, 0.5), 3, 2, 3, 3);
         Initializer("b0", Random(3, 0.1), 3);
-        Initializer("w1", Random(3 * 3 * 9, 0.4), 3, 3, 3, 3);
+        int c1In = movement ? 6 : 3;
+        Initializer("w1", Random(3 * c1In * 9, 0.4), 3, c1In, 3, 3);
         Initializer("b1", Random(3, 0.1), 3);
         Initializer("w2", Random(3 * 3 * 4, 0.5), 3, 3, 2, 2);
         Initializer("b2", Random(3, 0.1), 3);
@@ -56,7 +59,25 @@ public class ProvableDagTests(ITestOutputHelper output)
         Initializer("bf", Random(3, 0.1), 3);
         Node("c0", "Conv", ["x", "w0", "b0"], "h0", Ints("kernel_shape", 3, 3), Ints("pads", 1, 1, 1, 1));
         Node("r0", "Relu", ["h0"], "a0");
-        Node("c1", "Conv", ["a0", "w1", "b1"], "h1", Ints("kernel_shape", 3, 3), Ints("pads", 1, 1, 1, 1));
+        if (movement)
+        {
+            void Longs(string name, params long[] values)
+            {
+                var t = new TensorProto { Name = name, DataType = 7 };
+                t.Dims.Add(values.Length);
+                t.Int64Data.AddRange(values);
+                g.Initializer.Add(t);
+            }
+            Longs("pads", 0, 0, 1, 0, 0, 0, 0, 1);
+            Longs("starts", 0, 1);
+            Longs("ends", 5, 6);
+            Longs("axes", 2, 3);
+            Node("pad", "Pad", ["a0", "pads"], "m0");
+            Node("slice", "Slice", ["m0", "starts", "ends", "axes"], "m1");
+            Node("transpose", "Transpose", ["m1"], "m2", Ints("perm", 0, 1, 3, 2));
+            Node("concat", "Concat", ["a0", "m2"], "m3", new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        }
+        Node("c1", "Conv", [movement ? "m3" : "a0", "w1", "b1"], "h1", Ints("kernel_shape", 3, 3), Ints("pads", 1, 1, 1, 1));
         Node("r1", "Relu", ["h1"], "a1");
         Node("c2", "Conv", ["a1", "w2", "b2"], "h2", Ints("kernel_shape", 2, 2), Ints("pads", 0, 0, 1, 1));
         Node("bn", "BatchNormalization", ["h2", "gamma", "beta", "mean", "var"], "n2");
@@ -158,11 +179,12 @@ public class ProvableDagTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void EncoderOutputsThroughTheBlockEqualTheRepairedNetworksLogits(bool nested)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void EncoderOutputsThroughTheBlockEqualTheRepairedNetworksLogits(bool nested, bool movement)
     {
-        Network network = Import(TinyResidual(seed: 4));
+        Network network = Import(TinyResidual(seed: 4, movement));
         (NetworkLayer block, string blockSite) = FirstBlock(network);
         string layer = nested ? blockSite : network.Layers.First(l => l.Spec is Conv2dSpec).Name;
         Tensor x = rand([4, 2, 5, 5], generator: new Generator(7));
@@ -176,6 +198,7 @@ public class ProvableDagTests(ITestOutputHelper output)
 
         EncodedProgram encoded = SymbolicEncoder.Encode(network64, k, end, vertices64, labels, patterns, new EncodingOptions { Epsilon = 1e-2, Rows = (1, 3) });
         Assert.Null(encoded.Conflict);
+        Assert.Equal(movement, ((OnnxBlockSpec)block.Spec).Describe().Contains("Pad, Slice, Transpose, Concat", StringComparison.Ordinal));
         LpSolution solution = LpSolver.Solve(encoded.Program, new LpSolverOptions());
         Assert.Equal(LpStatus.Optimal, solution.Status);
         double[] values = solution.Values!;
@@ -209,9 +232,9 @@ public class ProvableDagTests(ITestOutputHelper output)
     {
         Network network = Fixture("resnet");
         (Tensor images, _) = OnnxImportTests.Reference("resnet");
-        RepairSet set = Flipped(network, images.narrow(0, 0, 4), 10, runnerUp: true);
+        RepairSet set = Flipped(network, images.narrow(0, 0, 3), 10, runnerUp: true);
 
-        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "block2.conv5", Rows = (0, 4), Epsilon = 1e-2 }).Repair(Problem(network, set));
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "block2.conv5", Rows = (0, 2), Epsilon = 1e-2 }).Repair(Problem(network, set));
         output.WriteLine(Explain(result));
 
         Assert.True(result.Verified, Explain(result));
@@ -260,7 +283,29 @@ public class ProvableDagTests(ITestOutputHelper output)
 
         var error = Assert.Throws<ReparoInputException>(() => new ProvableRepair(new ProvableRepairOptions { Layer = layer }).Repair(Problem(network, set)));
 
+        output.WriteLine(error.Message);
         Assert.StartsWith("provable repair needs a piecewise-linear network after the repaired layer; ", error.Message);
+        Assert.Contains("block1 node /enc/self_attn/MatMul_1 is MatMul of two data values", error.Message);
         Assert.DoesNotContain('\n', error.Message);
+    }
+
+    // ---------------------------------------------------------------- the other LP variants and the LP-size counter
+
+    [Fact]
+    public void OnResnetLastLayerRepairWorksPrdnnIsRefusedAndTheLpCounterSkipsTheBlocks()
+    {
+        Network network = Fixture("resnet");
+        (Tensor images, _) = OnnxImportTests.Reference("resnet");
+        RepairSet set = Flipped(network, images.narrow(0, 0, 3), 10, runnerUp: true);
+
+        RepairResult last = new ProvableRepair(new ProvableRepairOptions { Variant = LpRepairVariant.LastLayer }).Repair(Problem(network, set));
+        var prdnn = Assert.Throws<ReparoInputException>(() => new ProvableRepair(new ProvableRepairOptions { Variant = LpRepairVariant.Prdnn, Layer = "block2.conv5" }).Repair(Problem(network, set)));
+
+        Assert.True(last.Verified, Explain(last));
+        Assert.Equal("fc1", last.Layer);
+        Assert.Contains("block1 is an ONNX block", prdnn.Message);
+        int fc1 = network.LayerIndex("fc1");
+        Assert.Equal([fc1], RepairSetAnalysis.LpCandidateLayers(network));
+        Assert.True(RepairSetAnalysis.PredictLp(network, set, fc1).Rows > 0);
     }
 }

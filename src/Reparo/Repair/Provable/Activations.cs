@@ -18,7 +18,7 @@ internal readonly record struct LayerSite(int Layer, int Node = -1)
 
 /// <summary>One ReLU's or max-pool's input for a batch.</summary>
 /// <param name="Site">Where it is.</param>
-/// <param name="Input">Its input (batch first).</param>
+/// <param name="Input">Its input, batch first (inside an ONNX block: one flattened row per sample).</param>
 /// <param name="Windows">A max-pool's windows (see <see cref="PoolWindows"/>); null for a ReLU.</param>
 internal sealed record Activation(LayerSite Site, Tensor Input, int[][]? Windows);
 
@@ -42,14 +42,17 @@ internal static class Activations
                     break;
                 case OnnxBlockSpec block:
                     {
-                        Dictionary<string, Tensor> values = ((OnnxBlockModule)layer.Module).Values(trace.InputOf(j));
-                        IReadOnlyList<Onnx.NodeProto> nodes = ((OnnxBlockModule)layer.Module).Nodes;
-                        for (int i = 0; i < nodes.Count; i++)
+                        // One run per sample: inside a block the batch axis may move (attention's (tokens, batch, features)).
+                        var module = (OnnxBlockModule)layer.Module;
+                        Tensor input = trace.InputOf(j);
+                        Dictionary<string, Tensor>[] runs = [.. Enumerable.Range(0, (int)input.shape[0]).Select(s => module.Values(input.narrow(0, s, 1)))];
+                        Tensor Flat(string value) => cat([.. runs.Select(r => r[value].reshape(1, -1))], 0);
+                        for (int i = 0; i < module.Nodes.Count; i++)
                         {
-                            Onnx.NodeProto node = nodes[i];
-                            if (node.OpType == "Relu") yield return new Activation(new LayerSite(j, i), values[node.Input[0]], null);
+                            Onnx.NodeProto node = module.Nodes[i];
+                            if (node.OpType == "Relu") yield return new Activation(new LayerSite(j, i), Flat(node.Input[0]), null);
                             else if (node.OpType == "MaxPool")
-                                yield return new Activation(new LayerSite(j, i), values[node.Input[0]], PoolWindows.Of(node, block.Name, values[node.Input[0]].shape, values[node.Output[0]].shape));
+                                yield return new Activation(new LayerSite(j, i), Flat(node.Input[0]), PoolWindows.Of(node, block.Name, runs[0][node.Input[0]].shape, runs[0][node.Output[0]].shape));
                         }
                         break;
                     }

@@ -50,15 +50,15 @@ internal sealed class AffineParameters
         NetworkLayer layer = network.Layers[index];
         return layer.Spec switch
         {
-            LinearSpec => Read(layer.Name, layer.Module, inputShape, null),
-            Conv2dSpec conv => Read(layer.Name, layer.Module, inputShape, [conv.Padding, conv.Padding, conv.Padding, conv.Padding]),
+            LinearSpec => Read(layer.Name, layer.Module, [1, .. inputShape], null),
+            Conv2dSpec conv => Read(layer.Name, layer.Module, [1, .. inputShape], [conv.Padding, conv.Padding, conv.Padding, conv.Padding]),
             _ => throw new ReparoInputException($"layer {layer.Name} is {layer.Spec.Describe()}, not an affine (Linear or Conv2d) layer"),
         };
     }
 
     /// <summary>
     /// Reads a Linear module (over the input's last axis) or a Conv2d module at <paramref name="site"/>; <paramref name="inputShape"/> is
-    /// its input shape without the batch, <paramref name="pads"/> a convolution's full padding (top, left, bottom, right),
+    /// its input shape for one sample (a batch of one, wherever its batch axis is; a convolution's is first), <paramref name="pads"/> a convolution's full padding (top, left, bottom, right),
     /// which may exceed the module's own symmetric padding (an ONNX block pads the remainder before the module).
     /// </summary>
     public static AffineParameters Read(string site, nn.Module<Tensor, Tensor> module, long[] inputShape, int[]? pads)
@@ -71,7 +71,7 @@ internal sealed class AffineParameters
             case Conv2d conv:
                 {
                     Tensor w = conv.weight!;
-                    var geometry = new ConvGeometry((int)w.shape[1], (int)inputShape[1], (int)inputShape[2], (int)w.shape[0], ((int)w.shape[2], (int)w.shape[3]),
+                    var geometry = new ConvGeometry((int)w.shape[1], (int)inputShape[2], (int)inputShape[3], (int)w.shape[0], ((int)w.shape[2], (int)w.shape[3]),
                         ((int)conv.stride[0], (int)conv.stride[1]), ((int)conv.dilation[0], (int)conv.dilation[1]), pads!);
                     return new AffineParameters(site, Values(w), BiasOrZero(conv.bias, w), conv.bias is not null, (int)w.shape[0], 1, geometry);
                 }

@@ -125,13 +125,21 @@ internal static class SymbolicEncoder
     /// <summary>Ops that only move data; the encoder reads where each output element comes from by running the op on indices.</summary>
     private static readonly HashSet<string> MovementOps = ["Flatten", "Reshape", "Transpose", "Identity", "Dropout", "Squeeze", "Unsqueeze", "Slice", "Concat", "Gather", "Pad", "Expand"];
 
-    /// <summary>Ops that only compute shapes or constants (no data flows through them).</summary>
-    private static readonly HashSet<string> ShapeOps = ["Shape", "Constant", "ConstantOfShape", "Cast", "Equal", "Where"];
+    /// <summary>Ops whose outputs depend on shapes only, never on data values.</summary>
+    private static readonly HashSet<string> ShapeOps = ["Shape", "Constant", "ConstantOfShape"];
 
-    /// <summary>Why an ONNX node is not piecewise linear (its op), or null when the encoder can walk it.</summary>
-    public static string? NotPiecewiseLinear(NodeProto node) =>
-        node.OpType is "Relu" or "MaxPool" || AffineOps.Contains(node.OpType) || LinearOps.Contains(node.OpType) || MovementOps.Contains(node.OpType) || ShapeOps.Contains(node.OpType)
-            ? null : node.OpType;
+    /// <summary>The first node of <paramref name="block"/> that is not piecewise linear, described (<c>node /enc/Softmax is Softmax</c>), or null when every node is.</summary>
+    public static string? NotPiecewiseLinear(OnnxBlockModule block)
+    {
+        for (int i = 0; i < block.Nodes.Count; i++)
+        {
+            NodeProto node = block.Nodes[i];
+            string op = node.OpType;
+            if (AffineOps.Contains(op) && block.Affine(i) is null) return $"node {node.Name} is {op} of two data values";
+            if (!(op is "Relu" or "MaxPool" || AffineOps.Contains(op) || LinearOps.Contains(op) || MovementOps.Contains(op) || ShapeOps.Contains(op))) return $"node {node.Name} is {op}";
+        }
+        return null;
+    }
 
     /// <summary>Encodes repairing the affine layer at <paramref name="layer"/> of <paramref name="network64"/> (a top-level layer or a module nested in an ONNX block), walking layers up to <paramref name="end"/> (exclusive).</summary>
     /// <param name="network64">The network in float64.</param>
@@ -273,7 +281,7 @@ internal static class SymbolicEncoder
                 string where = $"{spec.Name} node {(node.Name.Length > 0 ? node.Name : $"#{i}")}";
                 if (unit is { } u)
                 {
-                    AffineParameters p = AffineParameters.Read($"{spec.Name}.{u.Spec.Name}", u.Module, sample[node.Input[0]].shape[1..], u.Spec.Pads);
+                    AffineParameters p = AffineParameters.Read($"{spec.Name}.{u.Spec.Name}", u.Module, sample[node.Input[0]].shape, u.Spec.Pads);
                     if (i == kNode)
                     {
                         LinExpr[][] k = RepairedLayer(p, layer, cat([.. concrete!.Select(c => c[node.Input[0]])], 0));
@@ -576,6 +584,8 @@ internal static class SymbolicEncoder
         var variableInputs = new List<int>();
         for (int i = 0; i < x.Length; i++)
             if (!x[i].IsConstant) variableInputs.Add(i);
+        // Inputs share a column when a block copies a value (Concat of a value with itself); rows then merge their terms.
+        bool repeated = variableInputs.Select(i => x[i].Cols[0]).Distinct().Count() < variableInputs.Count;
         LinExpr Build(int output, double constant, IEnumerable<(int Input, double Weight)> terms)
         {
             var cols = new List<int>();
@@ -593,7 +603,8 @@ internal static class SymbolicEncoder
                 }
             }
             if (biasCol[output] >= 0) UseDelta(cols, coefs, biasCol[output], 1);
-            return new LinExpr([.. cols], [.. coefs], constant);
+            var e = new LinExpr([.. cols], [.. coefs], constant);
+            return repeated ? LinExpr.Sum([(e, 1)], 0) : e;
         }
         if (p.Conv is not { } conv)
         {
