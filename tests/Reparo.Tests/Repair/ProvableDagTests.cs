@@ -244,8 +244,10 @@ public class ProvableDagTests(ITestOutputHelper output)
 
     // ---------------------------------------------------------------- (c) a polytope through a block with a ReLU inside
 
-    [Fact]
-    public void PolytopeThroughTheBlockKeepsTheBlocksPatterns()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void PolytopeThroughTheBlockKeepsTheBlocksPatterns(bool nested)
     {
         Network network = Import(TinyResidual(seed: 4));
         Tensor centre = rand([1, 2, 5, 5], generator: new Generator(3));
@@ -253,7 +255,7 @@ public class ProvableDagTests(ITestOutputHelper output)
         double[] logits = network.Logits(centre).data<float>().Select(f => (double)f).ToArray();
         long second = Enumerable.Range(0, 3).OrderByDescending(c => logits[c]).ElementAt(1);
         var set = new RepairSet([new RepairRegion(vertices, second, "triangle")], "polytope");
-        string layer = network.Layers.First(l => l.Spec is Conv2dSpec).Name;
+        string layer = nested ? FirstBlock(network).Site : network.Layers.First(l => l.Spec is Conv2dSpec).Name;
 
         RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = layer, Epsilon = 1e-3 }).Repair(Problem(network, set));
 
@@ -262,13 +264,27 @@ public class ProvableDagTests(ITestOutputHelper output)
         Network repaired = result.Model!.PlainNetwork!;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        List<Activation> nested = [.. Activations.Of(repaired, vertices, 0, repaired.Layers.Count).Where(a => a.Site.Nested)];
-        Assert.NotEmpty(nested);
-        foreach (Activation a in nested)
+        List<Activation> inBlocks = [.. Activations.Of(repaired, vertices, 0, repaired.Layers.Count).Where(a => a.Site.Nested)];
+        Assert.NotEmpty(inBlocks);
+        foreach (Activation a in inBlocks)
         {
             Tensor positive = a.Input.reshape(3, -1) > 0;
             Assert.True(positive.eq(positive[0]).all().item<bool>(), $"block ReLU {a.Site} changes its pattern across the polytope");
         }
+    }
+
+    [Fact]
+    public void PolytopeRepairAfterAReluInsideTheBlockIsRefusedInOneLine()
+    {
+        Network network = Import(TinyResidual(seed: 4));
+        (NetworkLayer block, _) = FirstBlock(network);
+        string second = $"{block.Name}.{((OnnxBlockSpec)block.Spec).Affine[1].Name}";
+        Tensor vertices = rand([3, 2, 5, 5], generator: new Generator(3));
+        var set = new RepairSet([new RepairRegion(vertices, 0, "triangle")], "polytope");
+
+        var error = Assert.Throws<ReparoInputException>(() => new ProvableRepair(new ProvableRepairOptions { Layer = second }).Repair(Problem(network, set)));
+
+        Assert.Equal($"polytope repair at {second} needs the network before it made affine on every polytope slice by slice, which is not supported inside ONNX block {block.Name}; choose a layer before {block.Name}", error.Message);
     }
 
     // ---------------------------------------------------------------- (d) attention is not piecewise linear

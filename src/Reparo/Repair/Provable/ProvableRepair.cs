@@ -118,7 +118,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         if (!set.IsPointSet && !decoupled)
         {
             if (UnslicedBlock(work64, k) is { } unsliced)
-                throw new ReparoInputException($"polytope repair at {layerName} would need {unsliced} made affine on every polytope inside the block, which is not supported; choose a layer before {unsliced}");
+                throw new ReparoInputException($"polytope repair at {layerName} needs the network before it made affine on every polytope slice by slice, which is not supported inside ONNX block {unsliced}; choose a layer before {unsliced}");
             foreach (int j in AffineLayersBefore(work64, k.Layer))
             {
                 var clock = Stopwatch.StartNew();
@@ -235,18 +235,17 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     }
 
     /// <summary>
-    /// The first ONNX block whose inside a polytope repair at <paramref name="k"/> would have to make affine slice by slice:
-    /// a block before k with an affine module and a ReLU or max-pool, or k's own block with a ReLU or max-pool before k.
+    /// The first ONNX block that the slices of a polytope repair at <paramref name="k"/> would have to start inside (slices
+    /// start at top-level affine layers only): a block before k with an affine module, or k's own block with a ReLU or
+    /// max-pool before k.
     /// </summary>
     private static string? UnslicedBlock(Network network, LayerSite k)
     {
-        static bool Activation(Onnx.NodeProto node) => node.OpType is "Relu" or "MaxPool";
         for (int j = 0; j <= k.Layer; j++)
         {
             if (network.Layers[j].Module is not OnnxBlockModule block) continue;
-            bool inside = j == k.Layer;
-            IEnumerable<Onnx.NodeProto> before = inside ? block.Nodes.Take(k.Node) : block.Nodes;
-            if (before.Any(Activation) && (inside || block.Spec.Affine.Count > 0)) return block.Spec.Name;
+            bool unsliced = j == k.Layer ? block.Nodes.Take(k.Node).Any(n => n.OpType is "Relu" or "MaxPool") : block.Spec.Affine.Count > 0;
+            if (unsliced) return block.Spec.Name;
         }
         return null;
     }

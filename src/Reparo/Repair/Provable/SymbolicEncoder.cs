@@ -315,7 +315,7 @@ internal static class SymbolicEncoder
                         }
                 }
             }
-            return [.. known.Select(values => values[spec.Output])];
+            return [.. Enumerable.Range(0, count).Select(v => Get(v, spec.Output))];
         }
 
         /// <summary>Bias columns of a later affine layer (APRNN) or -1 each.</summary>
