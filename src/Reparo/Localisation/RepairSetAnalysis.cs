@@ -200,8 +200,9 @@ public static class RepairSetAnalysis
     }
 
     /// <summary>
-    /// The layers the provable LP can repair: every top-level Linear or Conv2d layer after which the encoder supports every
-    /// later layer (Linear, Conv2d, ReLU, MaxPool2d, Flatten).
+    /// The layers whose provable LP <see cref="PredictLp"/> can size: every top-level Linear or Conv2d layer followed only by
+    /// Linear, Conv2d, ReLU, MaxPool2d and Flatten layers. The encoder also walks ONNX blocks, but this counter does not, so
+    /// layers before a block (and those nested in one) are left out.
     /// </summary>
     /// <param name="network">The network.</param>
     public static IReadOnlyList<int> LpCandidateLayers(Network network)

@@ -1,4 +1,6 @@
 using Reparo.Models;
+using Reparo.Models.Onnx;
+using Reparo.Repair.Provable;
 using static TorchSharp.torch;
 
 namespace Reparo.Repair;
@@ -57,7 +59,8 @@ public static class RepairVerifier
         double[] margins64 = Margins(model.Logits(vertices, ScalarType.Float64), region, set);
         bool hasPolytopes = !set.IsPointSet;
         Network? plain = model.PlainNetwork;
-        bool piecewiseLinear = plain is not null && plain.Layers.All(l => l.Spec is LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec);
+        bool piecewiseLinear = plain is not null && plain.Layers.All(l => l.Spec is LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec
+            || (l.Module is OnnxBlockModule block && SymbolicEncoder.NotPiecewiseLinear(block) is null));
         bool[]? linear32 = null, linear64 = null;
         if (hasPolytopes && piecewiseLinear)
         {
@@ -117,13 +120,12 @@ public static class RepairVerifier
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         network.eval();
-        LayerTrace trace = network.Trace(vertices.to(dtype));
         var consistent = Enumerable.Repeat(true, regions).ToArray();
-        for (int j = 0; j < network.Layers.Count; j++)
+        foreach (Activation activation in Activations.Of(network, vertices.to(dtype), 0, network.Layers.Count))
         {
-            if (network.Layers[j].Spec is ReluSpec)
+            if (activation.Windows is null)
             {
-                Tensor z = trace.InputOf(j).reshape(vertices.shape[0], -1).to(ScalarType.Float64);
+                Tensor z = activation.Input.reshape(vertices.shape[0], -1).to(ScalarType.Float64);
                 int width = (int)z.shape[1];
                 double[] values = z.data<double>().ToArray();
                 var seenPositive = new bool[regions, width];
@@ -139,10 +141,9 @@ public static class RepairVerifier
                     for (int n = 0; n < width && consistent[r]; n++)
                         if (seenPositive[r, n] && seenNegative[r, n]) consistent[r] = false;
             }
-            else if (network.Layers[j].Spec is MaxPool2dSpec pool)
+            else
             {
-                Tensor input = trace.InputOf(j).to(ScalarType.Float64);
-                int[][] choices = MaxPoolChoices(input, pool.Kernel, tolerance);
+                int[][] choices = MaxPoolChoices(activation.Input.to(ScalarType.Float64), activation.Windows, tolerance);
                 var reference = new int[regions][];
                 for (int v = 0; v < region.Length; v++)
                 {
@@ -160,40 +161,36 @@ public static class RepairVerifier
         return consistent;
     }
 
-    /// <summary>For each sample and pooled output, the flat input index of the window's maximum (-1 when the maximum is tied within <paramref name="tolerance"/>).</summary>
-    internal static int[][] MaxPoolChoices(Tensor input, int kernel, double tolerance)
+    /// <summary>For each sample and pooled output, the flat input index of its window's maximum (-1 when the maximum is tied within <paramref name="tolerance"/>); <paramref name="windows"/> from <see cref="PoolWindows"/>.</summary>
+    internal static int[][] MaxPoolChoices(Tensor input, int[][] windows, double tolerance)
     {
-        long n = input.shape[0], c = input.shape[1], h = input.shape[2], w = input.shape[3];
-        long oh = h / kernel, ow = w / kernel;
-        double[] values = input.contiguous().data<double>().ToArray();
+        long n = input.shape[0];
+        double[] values = input.reshape(n, -1).contiguous().data<double>().ToArray();
+        int width = values.Length / (int)n;
         var result = new int[n][];
-        for (long s = 0; s < n; s++)
+        for (int s = 0; s < n; s++)
         {
-            var choice = new int[c * oh * ow];
-            for (long ch = 0; ch < c; ch++)
-                for (long oy = 0; oy < oh; oy++)
-                    for (long ox = 0; ox < ow; ox++)
+            var choice = new int[windows.Length];
+            for (int o = 0; o < windows.Length; o++)
+            {
+                int best = -1;
+                double bestValue = double.NegativeInfinity, second = double.NegativeInfinity;
+                foreach (int index in windows[o])
+                {
+                    double x = values[s * width + index];
+                    if (x > bestValue)
                     {
-                        int best = -1;
-                        double bestValue = double.NegativeInfinity, second = double.NegativeInfinity;
-                        for (int i = 0; i < kernel; i++)
-                            for (int j = 0; j < kernel; j++)
-                            {
-                                int index = (int)((ch * h + oy * kernel + i) * w + ox * kernel + j);
-                                double x = values[s * c * h * w + index];
-                                if (x > bestValue)
-                                {
-                                    second = bestValue;
-                                    bestValue = x;
-                                    best = index;
-                                }
-                                else if (x > second)
-                                {
-                                    second = x;
-                                }
-                            }
-                        choice[(ch * oh + oy) * ow + ox] = bestValue - second > tolerance ? best : -1;
+                        second = bestValue;
+                        bestValue = x;
+                        best = index;
                     }
+                    else if (x > second)
+                    {
+                        second = x;
+                    }
+                }
+                choice[o] = bestValue - second > tolerance ? best : -1;
+            }
             result[s] = choice;
         }
         return result;

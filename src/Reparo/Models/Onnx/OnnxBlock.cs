@@ -119,9 +119,27 @@ internal sealed class OnnxBlockModule : nn.Module<Tensor, Tensor>
         return constants.ToDictionary(c => c.Value, c => buffers[c.Buffer]);
     }
 
+    /// <summary>The block's description.</summary>
+    public OnnxBlockSpec Spec => spec;
+
+    /// <summary>The block's nodes in order.</summary>
+    public IReadOnlyList<NodeProto> Nodes => nodes;
+
+    /// <summary>The affine unit (spec and module) that node <paramref name="node"/> is, or null.</summary>
+    public (OnnxAffineSpec Spec, nn.Module<Tensor, Tensor> Module)? Affine(int node) => affine.TryGetValue(node, out var unit) ? unit : null;
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
+        return Values(x)[spec.Output].MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Every value of the block for the input <paramref name="x"/>, by ONNX value name: the input, the constants and each
+    /// node's outputs (the tensors belong to the caller's dispose scope).
+    /// </summary>
+    public Dictionary<string, Tensor> Values(Tensor x)
+    {
         var values = new Dictionary<string, Tensor>(Constants(), StringComparer.Ordinal) { [spec.Input] = x };
         for (int i = 0; i < nodes.Length; i++)
         {
@@ -141,7 +159,7 @@ internal sealed class OnnxBlockModule : nn.Module<Tensor, Tensor>
                 if (node.Output[o].Length > 0 && outputs[o] is { } value) values[node.Output[o]] = value;
             }
         }
-        return values[spec.Output].MoveToOuterDisposeScope();
+        return values;
     }
 }
 

@@ -10,17 +10,19 @@ namespace Reparo.Repair.Provable;
 /// </summary>
 internal sealed class ActivationPatterns
 {
-    private readonly Dictionary<int, sbyte[][]> relu = [];
-    private readonly Dictionary<int, int[][]> pool = [];
+    private readonly Dictionary<LayerSite, sbyte[][]> relu = [];
+    private readonly Dictionary<LayerSite, int[][]> pool = [];
 
-    public sbyte[] Relu(int layer, int vertex) => relu[layer][vertex];
+    /// <summary>The ReLU pattern of a vertex at a top-level layer or, with <paramref name="node"/>, at a node of a block layer.</summary>
+    public sbyte[] Relu(int layer, int vertex, int node = -1) => relu[new LayerSite(layer, node)][vertex];
 
-    public int[] Pool(int layer, int vertex) => pool[layer][vertex];
+    /// <summary>The max-pool choices (flat input index per output) of a vertex, like <see cref="Relu"/>.</summary>
+    public int[] Pool(int layer, int vertex, int node = -1) => pool[new LayerSite(layer, node)][vertex];
 
     /// <summary>Number of ReLU pre-activations pinned to zero because shared vertices disagree.</summary>
     public int PinnedToZero { get; private set; }
 
-    /// <summary>Patterns for layers [<paramref name="from"/>, <paramref name="to"/>) of <paramref name="network64"/>.</summary>
+    /// <summary>Patterns for layers [<paramref name="from"/>, <paramref name="to"/>) of <paramref name="network64"/>, ReLUs and max-pools inside ONNX blocks included.</summary>
     /// <param name="network64">The network (float64) whose centroid patterns are taken.</param>
     /// <param name="set">The repair set.</param>
     /// <param name="vertices">All vertices stacked (float64).</param>
@@ -32,33 +34,25 @@ internal sealed class ActivationPatterns
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         Tensor centroids = cat(set.Regions.Select(r => r.Centroid().to(ScalarType.Float64)).ToArray(), 0);
-        LayerTrace trace = network64.Trace(centroids);
         var patterns = new ActivationPatterns();
         int regions = set.Regions.Count;
-        for (int j = from; j < to; j++)
+        foreach (Activation activation in Activations.Of(network64, centroids, from, to))
         {
-            switch (network64.Layers[j].Spec)
+            if (activation.Windows is { } windows)
             {
-                case ReluSpec:
-                    {
-                        double[] z = trace.InputOf(j).reshape(regions, -1).contiguous().data<double>().ToArray();
-                        int width = z.Length / regions;
-                        var byRegion = new sbyte[regions][];
-                        for (int r = 0; r < regions; r++)
-                        {
-                            byRegion[r] = new sbyte[width];
-                            for (int n = 0; n < width; n++) byRegion[r][n] = z[r * width + n] > 0 ? (sbyte)1 : (sbyte)-1;
-                        }
-                        patterns.relu[j] = vertexRegion.Select(r => (sbyte[])byRegion[r].Clone()).ToArray();
-                        break;
-                    }
-                case MaxPool2dSpec maxPool:
-                    {
-                        int[][] choices = RepairVerifier.MaxPoolChoices(trace.InputOf(j), maxPool.Kernel, -1);
-                        patterns.pool[j] = vertexRegion.Select(r => choices[r]).ToArray();
-                        break;
-                    }
+                int[][] choices = RepairVerifier.MaxPoolChoices(activation.Input, windows, -1);
+                patterns.pool[activation.Site] = vertexRegion.Select(r => choices[r]).ToArray();
+                continue;
             }
+            double[] z = activation.Input.reshape(regions, -1).contiguous().data<double>().ToArray();
+            int width = z.Length / regions;
+            var byRegion = new sbyte[regions][];
+            for (int r = 0; r < regions; r++)
+            {
+                byRegion[r] = new sbyte[width];
+                for (int n = 0; n < width; n++) byRegion[r][n] = z[r * width + n] > 0 ? (sbyte)1 : (sbyte)-1;
+            }
+            patterns.relu[activation.Site] = vertexRegion.Select(r => (sbyte[])byRegion[r].Clone()).ToArray();
         }
         if (!set.IsPointSet) patterns.PinSharedVertices(vertices, vertexRegion);
         return patterns;

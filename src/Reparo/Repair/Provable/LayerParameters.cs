@@ -1,4 +1,5 @@
 using Reparo.Models;
+using Reparo.Models.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -7,26 +8,36 @@ namespace Reparo.Repair.Provable;
 /// <summary>An affine layer's parameters in float64, flattened, with its geometry.</summary>
 internal sealed class AffineParameters
 {
-    private AffineParameters(int layer, double[] weight, double[] bias, int outputs, ConvGeometry? conv)
+    private AffineParameters(string site, double[] weight, double[] bias, bool hasBias, int outputs, int positions, ConvGeometry? conv)
     {
-        Layer = layer;
+        Positions = positions;
+        Site = site;
         Weight = weight;
         Bias = bias;
+        HasBias = hasBias;
         Outputs = outputs;
         Conv = conv;
     }
 
-    public int Layer { get; }
+    /// <summary>The module's dotted path in the network (<c>fc2</c>, <c>block1.conv3</c>).</summary>
+    public string Site { get; }
 
     /// <summary>Linear: (out, in) row-major. Conv: (out, in, kh, kw) row-major.</summary>
     public double[] Weight { get; }
 
+    /// <summary>The bias (zeros when the module has none).</summary>
     public double[] Bias { get; }
+
+    /// <summary>Whether the module has a bias (else a bias change cannot be written back).</summary>
+    public bool HasBias { get; }
 
     /// <summary>Output rows (Linear) or channels (Conv2d).</summary>
     public int Outputs { get; }
 
     public ConvGeometry? Conv { get; }
+
+    /// <summary>Linear: how many positions (tokens) the map is applied to, each over the input's last axis (1 for a (batch, features) input).</summary>
+    public int Positions { get; }
 
     /// <summary>Weights per output row or channel (Linear: inputs; Conv: in·kh·kw).</summary>
     public int WeightsPerOutput => Weight.Length / Outputs;
@@ -37,51 +48,74 @@ internal sealed class AffineParameters
     public static AffineParameters Read(Network network, int index, long[] inputShape)
     {
         NetworkLayer layer = network.Layers[index];
-        switch (layer.Spec)
+        return layer.Spec switch
         {
-            case LinearSpec linear:
+            LinearSpec => Read(layer.Name, layer.Module, [1, .. inputShape], null),
+            Conv2dSpec conv => Read(layer.Name, layer.Module, [1, .. inputShape], [conv.Padding, conv.Padding, conv.Padding, conv.Padding]),
+            _ => throw new ReparoInputException($"layer {layer.Name} is {layer.Spec.Describe()}, not an affine (Linear or Conv2d) layer"),
+        };
+    }
+
+    /// <summary>
+    /// Reads a Linear module (over the input's last axis) or a Conv2d module at <paramref name="site"/>; <paramref name="inputShape"/> is
+    /// its input shape for one sample (a batch of one, wherever its batch axis is; a convolution's is first), <paramref name="pads"/> a convolution's full padding (top, left, bottom, right),
+    /// which may exceed the module's own symmetric padding (an ONNX block pads the remainder before the module).
+    /// </summary>
+    public static AffineParameters Read(string site, nn.Module<Tensor, Tensor> module, long[] inputShape, int[]? pads)
+    {
+        switch (module)
+        {
+            case Linear linear:
+                return new AffineParameters(site, Values(linear.weight!), BiasOrZero(linear.bias, linear.weight!), linear.bias is not null, (int)linear.weight!.shape[0],
+                    (int)inputShape[..^1].Aggregate(1L, (a, b) => a * b), null);
+            case Conv2d conv:
                 {
-                    Linear module = layer.AsLinear!;
-                    return new AffineParameters(index, Values(module.weight!), Values(module.bias!), linear.Out, null);
-                }
-            case Conv2dSpec conv:
-                {
-                    Conv2d module = layer.AsConv2d!;
-                    var geometry = new ConvGeometry(conv.In, (int)inputShape[1], (int)inputShape[2], conv.Out, conv.Kernel, conv.Stride, conv.Padding);
-                    return new AffineParameters(index, Values(module.weight!), Values(module.bias!), conv.Out, geometry);
+                    Tensor w = conv.weight!;
+                    var geometry = new ConvGeometry((int)w.shape[1], (int)inputShape[2], (int)inputShape[3], (int)w.shape[0], ((int)w.shape[2], (int)w.shape[3]),
+                        ((int)conv.stride[0], (int)conv.stride[1]), ((int)conv.dilation[0], (int)conv.dilation[1]), pads!);
+                    return new AffineParameters(site, Values(w), BiasOrZero(conv.bias, w), conv.bias is not null, (int)w.shape[0], 1, geometry);
                 }
             default:
-                throw new ReparoInputException($"layer {layer.Name} is {layer.Spec.Describe()}, not an affine (Linear or Conv2d) layer");
+                throw new ReparoInputException($"{site} is not a Linear or Conv2d module");
         }
     }
+
+    private static double[] BiasOrZero(Tensor? bias, Tensor weight) => bias is null ? new double[weight.shape[0]] : Values(bias);
 
     private static double[] Values(Tensor t) => t.detach().to(ScalarType.Float64).contiguous().data<double>().ToArray();
 }
 
-/// <summary>A convolution's shapes and, for every output position, its receptive field.</summary>
+/// <summary>A convolution's shapes and, for every output position, its receptive field (any kernel, strides, dilations and asymmetric padding).</summary>
 internal sealed class ConvGeometry
 {
-    public ConvGeometry(int inChannels, int height, int width, int outChannels, int kernel, int stride, int padding)
+    /// <param name="inChannels">Input channels.</param>
+    /// <param name="height">Input height.</param>
+    /// <param name="width">Input width.</param>
+    /// <param name="outChannels">Output channels.</param>
+    /// <param name="kernel">Kernel (height, width).</param>
+    /// <param name="stride">Strides (vertical, horizontal).</param>
+    /// <param name="dilation">Dilations (vertical, horizontal).</param>
+    /// <param name="pads">Zero padding (top, left, bottom, right).</param>
+    public ConvGeometry(int inChannels, int height, int width, int outChannels, (int H, int W) kernel, (int H, int W) stride, (int H, int W) dilation, int[] pads)
     {
         InChannels = inChannels;
         Height = height;
         Width = width;
         OutChannels = outChannels;
-        Kernel = kernel;
-        OutHeight = (height + 2 * padding - kernel) / stride + 1;
-        OutWidth = (width + 2 * padding - kernel) / stride + 1;
+        OutHeight = (height + pads[0] + pads[2] - dilation.H * (kernel.H - 1) - 1) / stride.H + 1;
+        OutWidth = (width + pads[1] + pads[3] - dilation.W * (kernel.W - 1) - 1) / stride.W + 1;
         Taps = new (int Input, int Tap)[OutHeight * OutWidth][];
         for (int oy = 0; oy < OutHeight; oy++)
             for (int ox = 0; ox < OutWidth; ox++)
             {
                 var taps = new List<(int, int)>();
                 for (int c = 0; c < inChannels; c++)
-                    for (int i = 0; i < kernel; i++)
-                        for (int j = 0; j < kernel; j++)
+                    for (int i = 0; i < kernel.H; i++)
+                        for (int j = 0; j < kernel.W; j++)
                         {
-                            int y = oy * stride + i - padding, x = ox * stride + j - padding;
+                            int y = oy * stride.H + i * dilation.H - pads[0], x = ox * stride.W + j * dilation.W - pads[1];
                             if (y < 0 || y >= height || x < 0 || x >= width) continue;
-                            taps.Add(((c * height + y) * width + x, (c * kernel + i) * kernel + j));
+                            taps.Add(((c * height + y) * width + x, (c * kernel.H + i) * kernel.W + j));
                         }
                 Taps[oy * OutWidth + ox] = taps.ToArray();
             }
@@ -91,7 +125,6 @@ internal sealed class ConvGeometry
     public int Height { get; }
     public int Width { get; }
     public int OutChannels { get; }
-    public int Kernel { get; }
     public int OutHeight { get; }
     public int OutWidth { get; }
 
@@ -99,4 +132,44 @@ internal sealed class ConvGeometry
     public (int Input, int Tap)[][] Taps { get; }
 
     public int Positions => OutHeight * OutWidth;
+}
+
+/// <summary>A 2-D max-pool's windows: for every output element (per sample, flat), the flat input indices it takes the maximum of.</summary>
+internal static class PoolWindows
+{
+    /// <summary>The windows of a pool over a (channels, height, width) input whose output is (channels, outHeight, outWidth); padding cells are left out.</summary>
+    public static int[][] Of(long[] input, long[] output, (long H, long W) kernel, (long H, long W) stride, (long H, long W) dilation, (long Top, long Left) pads)
+    {
+        long channels = input[0], h = input[1], w = input[2], oh = output[1], ow = output[2];
+        var windows = new int[channels * oh * ow][];
+        for (long c = 0; c < channels; c++)
+            for (long oy = 0; oy < oh; oy++)
+                for (long ox = 0; ox < ow; ox++)
+                {
+                    var window = new List<int>();
+                    for (long i = 0; i < kernel.H; i++)
+                        for (long j = 0; j < kernel.W; j++)
+                        {
+                            long y = oy * stride.H + i * dilation.H - pads.Top, x = ox * stride.W + j * dilation.W - pads.Left;
+                            if (y >= 0 && y < h && x >= 0 && x < w) window.Add((int)((c * h + y) * w + x));
+                        }
+                    windows[(c * oh + oy) * ow + ox] = [.. window];
+                }
+        return windows;
+    }
+
+    /// <summary>The windows of Reparo's own max-pool (kernel = stride, no padding) over a (channels, height, width) input.</summary>
+    public static int[][] Of(MaxPool2dSpec pool, long[] input) =>
+        Of(input, [input[0], input[1] / pool.Kernel, input[2] / pool.Kernel], (pool.Kernel, pool.Kernel), (pool.Kernel, pool.Kernel), (1, 1), (0, 0));
+
+    /// <summary>The windows of an ONNX MaxPool node with input shape <paramref name="input"/> and output shape <paramref name="output"/> (both with the batch).</summary>
+    public static int[][] Of(Onnx.NodeProto node, string where, long[] input, long[] output)
+    {
+        if (OnnxAttributes.String(node, "auto_pad", "NOTSET") is not ("NOTSET" or "VALID"))
+            throw new ReparoInputException($"{where} node {node.Name} is a MaxPool with auto_pad {OnnxAttributes.String(node, "auto_pad", "NOTSET")}; provable repair encodes MaxPool with explicit pads only");
+        long[] kernel = OnnxAttributes.Ints(node, "kernel_shape")!;
+        long[] strides = OnnxAttributes.Ints(node, "strides") ?? [1, 1], dilations = OnnxAttributes.Ints(node, "dilations") ?? [1, 1];
+        long[] pads = OnnxAttributes.String(node, "auto_pad", "NOTSET") == "VALID" ? [0, 0, 0, 0] : OnnxAttributes.Ints(node, "pads") ?? [0, 0, 0, 0];
+        return Of(input[1..], output[1..], (kernel[0], kernel[1]), (strides[0], strides[1]), (dilations[0], dilations[1]), (pads[0], pads[1]));
+    }
 }

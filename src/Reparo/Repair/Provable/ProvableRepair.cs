@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Reparo.Models;
+using Reparo.Models.Onnx;
 using static TorchSharp.torch;
 
 namespace Reparo.Repair.Provable;
@@ -23,7 +24,7 @@ public sealed record ProvableRepairOptions
     /// <summary>Which LP repair.</summary>
     public LpRepairVariant Variant { get; init; } = LpRepairVariant.Aprnn;
 
-    /// <summary>The affine layer k, by name or index (ignored by <see cref="LpRepairVariant.LastLayer"/>).</summary>
+    /// <summary>The affine layer k, by name or index, or a module nested in an ONNX block (<c>block2.conv5</c>, or its ONNX node or initializer name); ignored by <see cref="LpRepairVariant.LastLayer"/>.</summary>
     public string Layer { get; init; } = "";
 
     /// <summary>Only these output rows (Linear) or channels (Conv2d) of layer k change, [start, end); null: all.</summary>
@@ -91,13 +92,14 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         Network original = problem.Network;
         RepairSet set = problem.RepairSet;
         using Network work64 = PlainRepairedModel.ToFloat64(original);
-        int k = ChooseLayer(work64);
-        (int, int)? rows = options.Variant == LpRepairVariant.LastLayer ? RepairSetClassRows(set, work64, k) : options.Rows;
-        string layerName = work64.Layers[k].Name;
+        (LayerSite k, string layerName) = ChooseLayer(work64);
+        (int, int)? rows = options.Variant == LpRepairVariant.LastLayer ? RepairSetClassRows(set, work64, k.Layer) : options.Rows;
         (Tensor vertices32, int[] region, long[] labels) = set.Stacked();
         using Tensor vertices64 = vertices32.to(ScalarType.Float64);
         vertices32.Dispose();
         bool decoupled = options.Variant == LpRepairVariant.Prdnn;
+        if (decoupled && work64.Layers.FirstOrDefault(l => l.Spec is OnnxBlockSpec) is { } block)
+            throw new ReparoInputException($"PRDNN's decoupled network runs only Linear, Conv2d, ReLU, MaxPool2d and Flatten layers, and {block.Name} is an ONNX block; use provable (APRNN) repair");
         using Network? original64 = decoupled ? PlainRepairedModel.ToFloat64(original) : null;
 
         RepairResult Failed(RepairStatus status, string message, LpSize? size = null, string? detail = null) => new()
@@ -115,7 +117,9 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
 
         if (!set.IsPointSet && !decoupled)
         {
-            foreach (int j in AffineLayersBefore(work64, k))
+            if (UnslicedBlock(work64, k) is { } unsliced)
+                throw new ReparoInputException($"polytope repair at {layerName} needs the network before it made affine on every polytope slice by slice, which is not supported inside ONNX block {unsliced}; choose a layer before {unsliced}");
+            foreach (int j in AffineLayersBefore(work64, k.Layer))
             {
                 var clock = Stopwatch.StartNew();
                 int next = NextAffine(work64, j);
@@ -137,7 +141,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         for (int attempt = 0; ; attempt++)
         {
             var clock = Stopwatch.StartNew();
-            ActivationPatterns patterns = ActivationPatterns.Compute(original64 ?? work64, set, vertices64, region, k + 1, end);
+            ActivationPatterns patterns = ActivationPatterns.Compute(original64 ?? work64, set, vertices64, region, k.Nested ? k.Layer : k.Layer + 1, end);
             if (patterns.PinnedToZero > 0 && attempt == 0) notes.Add($"{patterns.PinnedToZero} pre-activations pinned to 0 at vertices shared by polytopes with different patterns");
             EncodedProgram encoded = SymbolicEncoder.Encode(work64, k, end, vertices64, labels, patterns, Encoding(epsilon, rows));
             if (options.ExportLpPath is string path) ExportMps(encoded, path);
@@ -202,7 +206,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         SignMargin = options.SignMargin,
     };
 
-    private int ChooseLayer(Network network)
+    private (LayerSite Site, string Name) ChooseLayer(Network network)
     {
         if (options.Variant == LpRepairVariant.LastLayer)
         {
@@ -211,13 +215,39 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 if (AffineParameters.IsAffine(network.Layers[j].Spec)) last = j;
             if (last < 0 || last != network.Layers.Count - 1 || network.Layers[last].Spec is not LinearSpec)
                 throw new ReparoInputException("last-layer repair needs a network that ends with a Linear layer");
-            return last;
+            return (last, network.Layers[last].Name);
         }
         if (string.IsNullOrWhiteSpace(options.Layer)) throw new ReparoInputException("choose the layer to repair with --layer NAME|INDEX");
+        if (network.Spec.ResolveName(options.Layer).Contains('.'))
+        {
+            AffineSite site = AffineSites.Find(network, options.Layer);
+            string[] path = site.Name.Split('.');
+            int layer = network.LayerIndex(path[0]);
+            if (network.Layers[layer].Module is not OnnxBlockModule block || path.Length != 2)
+                throw new ReparoInputException($"{site.Name} is nested in {network.Layers[layer].Spec.Describe()}; LP repair edits a top-level Linear or Conv2d layer or one inside an ONNX block");
+            OnnxAffineSpec unit = block.Spec.Affine.First(a => a.Name == path[1]);
+            return (new LayerSite(layer, unit.Node), site.Name);
+        }
         int k = network.LayerIndex(options.Layer);
         if (!AffineParameters.IsAffine(network.Layers[k].Spec))
             throw new ReparoInputException($"layer {network.Layers[k].Name} is {network.Layers[k].Spec.Describe()}; LP repair edits a Linear or Conv2d layer");
-        return k;
+        return (k, network.Layers[k].Name);
+    }
+
+    /// <summary>
+    /// The first ONNX block that the slices of a polytope repair at <paramref name="k"/> would have to start inside (slices
+    /// start at top-level affine layers only): a block before k with an affine module, or k's own block with a ReLU or
+    /// max-pool before k.
+    /// </summary>
+    private static string? UnslicedBlock(Network network, LayerSite k)
+    {
+        for (int j = 0; j <= k.Layer; j++)
+        {
+            if (network.Layers[j].Module is not OnnxBlockModule block) continue;
+            bool unsliced = j == k.Layer ? block.Nodes.Take(k.Node).Any(n => n.OpType is "Relu" or "MaxPool") : block.Spec.Affine.Count > 0;
+            if (unsliced) return block.Spec.Name;
+        }
+        return null;
     }
 
     private static (int, int) RepairSetClassRows(RepairSet set, Network network, int k)
@@ -234,10 +264,11 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             if (AffineParameters.IsAffine(network.Layers[j].Spec)) yield return j;
     }
 
+    /// <summary>The next layer after <paramref name="j"/> that is affine or an ONNX block with affine modules.</summary>
     private static int NextAffine(Network network, int j)
     {
         for (int i = j + 1; i < network.Layers.Count; i++)
-            if (AffineParameters.IsAffine(network.Layers[i].Spec)) return i;
+            if (AffineParameters.IsAffine(network.Layers[i].Spec) || network.Layers[i].Spec is OnnxBlockSpec { Affine.Count: > 0 }) return i;
         return network.Layers.Count;
     }
 
@@ -246,15 +277,14 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        LayerTrace trace = network64.Trace(vertices64);
-        for (int j = from; j < to; j++)
+        foreach (Activation activation in Activations.Of(network64, vertices64, from, to))
         {
-            if (network64.Layers[j].Spec is not ReluSpec) continue;
-            double[] z = trace.InputOf(j).reshape(vertices64.shape[0], -1).contiguous().data<double>().ToArray();
+            if (activation.Windows is not null) continue;
+            double[] z = activation.Input.reshape(vertices64.shape[0], -1).contiguous().data<double>().ToArray();
             int width = z.Length / (int)vertices64.shape[0];
             for (int v = 0; v < vertices64.shape[0]; v++)
             {
-                sbyte[] p = patterns.Relu(j, v);
+                sbyte[] p = patterns.Relu(activation.Site.Layer, v, activation.Site.Node);
                 for (int n = 0; n < width; n++)
                 {
                     double x = z[v * width + n];
@@ -315,16 +345,14 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         });
     }
 
-    /// <summary>Adds the solved parameter changes to a float64 network.</summary>
+    /// <summary>Adds the solved parameter changes to a float64 network (each to its module, top-level or nested).</summary>
     private static void Apply(Network network64, IReadOnlyList<ParameterDelta> deltas, double[] values)
     {
         using var noGrad = no_grad();
-        foreach (IGrouping<(int Layer, bool IsBias), ParameterDelta> group in deltas.GroupBy(d => (d.Layer, d.IsBias)))
+        foreach (IGrouping<(string Site, bool IsBias), ParameterDelta> group in deltas.GroupBy(d => (d.Site, d.IsBias)))
         {
-            NetworkLayer layer = network64.Layers[group.Key.Layer];
-            Tensor parameter = group.Key.IsBias
-                ? (layer.AsLinear?.bias ?? layer.AsConv2d!.bias)!
-                : (layer.AsLinear?.weight ?? layer.AsConv2d!.weight)!;
+            AffineSite site = AffineSites.Find(network64, group.Key.Site);
+            Tensor parameter = group.Key.IsBias ? site.Bias! : site.Weight;
             double[] data = parameter.contiguous().data<double>().ToArray();
             foreach (ParameterDelta d in group) data[d.Index] += d.ValueIn(values);
             using Tensor updated = tensor(data, ScalarType.Float64).reshape(parameter.shape);

@@ -1,4 +1,6 @@
+using Onnx;
 using Reparo.Models;
+using Reparo.Models.Onnx;
 using static TorchSharp.torch;
 
 namespace Reparo.Repair.Provable;
@@ -15,6 +17,23 @@ internal readonly record struct LinExpr(int[] Cols, double[] Coefs, double Const
     /// <summary>True for a bare column (coefficient 1, no constant).</summary>
     public bool IsBareColumn => Cols.Length == 1 && Coefs[0] == 1 && Constant == 0;
 
+    /// <summary>factor·this + constant.</summary>
+    public LinExpr Scaled(double factor, double constant) => factor == 1
+        ? this with { Constant = Constant + constant }
+        : new LinExpr(Cols, [.. Coefs.Select(c => c * factor)], Constant * factor + constant);
+
+    /// <summary>Σ factor·term + constant, merging repeated columns.</summary>
+    public static LinExpr Sum(IEnumerable<(LinExpr Term, double Factor)> terms, double constant)
+    {
+        var sum = new Dictionary<int, double>();
+        foreach ((LinExpr term, double factor) in terms)
+        {
+            constant += factor * term.Constant;
+            for (int i = 0; i < term.Cols.Length; i++) sum[term.Cols[i]] = sum.GetValueOrDefault(term.Cols[i]) + factor * term.Coefs[i];
+        }
+        return new LinExpr([.. sum.Keys], [.. sum.Values], constant);
+    }
+
     /// <summary>this − other, merging repeated columns.</summary>
     public LinExpr Minus(LinExpr other)
     {
@@ -27,11 +46,12 @@ internal readonly record struct LinExpr(int[] Cols, double[] Coefs, double Const
 }
 
 /// <summary>One LP column that is a parameter change.</summary>
-/// <param name="Layer">Network layer index.</param>
+/// <param name="Layer">Top-level layer index (the block layer for a module nested in an ONNX block).</param>
+/// <param name="Site">The module's dotted path (<c>fc2</c>, <c>block1.conv3</c>; see <see cref="AffineSites"/>).</param>
 /// <param name="IsBias">Bias (else weight).</param>
 /// <param name="Index">Flat index into the weight or bias tensor.</param>
 /// <param name="Plus">LP column of the positive part; the negative part is the next column (Δ = x[Plus] − x[Plus + 1]).</param>
-internal readonly record struct ParameterDelta(int Layer, bool IsBias, int Index, int Plus)
+internal readonly record struct ParameterDelta(int Layer, string Site, bool IsBias, int Index, int Plus)
 {
     /// <summary>The change Δ = Δ⁺ − Δ⁻ in a solution.</summary>
     public double ValueIn(double[] x) => x[Plus] - x[Plus + 1];
@@ -88,7 +108,8 @@ internal sealed record EncodedProgram(LinearProgram Program, IReadOnlyList<Param
 
 /// <summary>
 /// APRNN's symbolic forward pass (Tao et al. PLDI'23, §4; sytorch's encoder): walks the network's own layers from the
-/// repaired affine layer k to the end, for every vertex. The input of k is concrete; k's weights (rows chosen) and the
+/// repaired affine layer k to the end, for every vertex, and the nodes of ONNX blocks one by one (the DAG: a map from
+/// value name to expressions per vertex). The input of k is concrete; k's weights (rows chosen) and the
 /// biases of k and later affine layers are LP variables. Every ReLU (and max-pool) keeps the vertex's required
 /// pattern through sign constraints, so each neuron is a linear expression of the variables; one auxiliary column per
 /// (vertex, neuron) of every affine output that a later layer reads, tied by an equality row, keeps the LP sparse.
@@ -97,7 +118,30 @@ internal sealed record EncodedProgram(LinearProgram Program, IReadOnlyList<Param
 /// </summary>
 internal static class SymbolicEncoder
 {
-    /// <summary>Encodes repairing layer <paramref name="layer"/> of <paramref name="network64"/>, walking layers up to <paramref name="end"/> (exclusive).</summary>
+    private static readonly HashSet<string> AffineOps = ["Conv", "Gemm", "MatMul"];
+
+    private static readonly HashSet<string> LinearOps = ["Add", "Sub", "Mul", "Div", "BatchNormalization", "GlobalAveragePool", "AveragePool"];
+
+    /// <summary>Ops that only move data; the encoder reads where each output element comes from by running the op on indices.</summary>
+    private static readonly HashSet<string> MovementOps = ["Flatten", "Reshape", "Transpose", "Identity", "Dropout", "Squeeze", "Unsqueeze", "Slice", "Concat", "Gather", "Pad", "Expand"];
+
+    /// <summary>Ops whose outputs depend on shapes only, never on data values.</summary>
+    private static readonly HashSet<string> ShapeOps = ["Shape", "Constant", "ConstantOfShape"];
+
+    /// <summary>The first node of <paramref name="block"/> that is not piecewise linear, described (<c>node /enc/Softmax is Softmax</c>), or null when every node is.</summary>
+    public static string? NotPiecewiseLinear(OnnxBlockModule block)
+    {
+        for (int i = 0; i < block.Nodes.Count; i++)
+        {
+            NodeProto node = block.Nodes[i];
+            string op = node.OpType;
+            if (AffineOps.Contains(op) && block.Affine(i) is null) return $"node {node.Name} is {op} of two data values";
+            if (!(op is "Relu" or "MaxPool" || AffineOps.Contains(op) || LinearOps.Contains(op) || MovementOps.Contains(op) || ShapeOps.Contains(op))) return $"node {node.Name} is {op}";
+        }
+        return null;
+    }
+
+    /// <summary>Encodes repairing the affine layer at <paramref name="layer"/> of <paramref name="network64"/> (a top-level layer or a module nested in an ONNX block), walking layers up to <paramref name="end"/> (exclusive).</summary>
     /// <param name="network64">The network in float64.</param>
     /// <param name="layer">The affine layer whose weights change.</param>
     /// <param name="end">Layer end of the walk; the specification applies to its output.</param>
@@ -105,136 +149,407 @@ internal static class SymbolicEncoder
     /// <param name="labels">Each vertex's required class.</param>
     /// <param name="patterns">Each vertex's required activation pattern.</param>
     /// <param name="options">Encoding options.</param>
-    public static EncodedProgram Encode(Network network64, int layer, int end, Tensor vertices64, long[] labels, ActivationPatterns patterns, EncodingOptions options)
+    public static EncodedProgram Encode(Network network64, LayerSite layer, int end, Tensor vertices64, long[] labels, ActivationPatterns patterns, EncodingOptions options)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         network64.eval();
-        int count = labels.Length;
-        Tensor prefix = network64.Forward(vertices64, 0, layer);
-        long[] inputShape = prefix.shape[1..];
-        double[] input = prefix.reshape(count, -1).contiguous().data<double>().ToArray();
-        int inputWidth = input.Length / count;
+        var walk = new Walk(network64, labels.Length, patterns, options);
+        Tensor prefix = network64.Forward(vertices64, 0, layer.Layer);
+        LinExpr[][] values = layer.Nested
+            ? walk.Block(layer.Layer, prefix, null, layer.Node)
+            : walk.RepairedLayer(AffineParameters.Read(network64, layer.Layer, prefix.shape[1..]), layer.Layer, prefix);
+        for (int j = layer.Layer + 1; j < end; j++) values = walk.Layer(j, network64.Forward(prefix.narrow(0, 0, 1), layer.Layer, j), values);
 
-        var lp = new LinearProgram();
-        var deltas = new List<ParameterDelta>();
-        var pending = new List<PendingRow>();
-        var abs = new List<(int Delta, int Group)>();
-        string? conflict = null;
-
-        AffineParameters k = AffineParameters.Read(network64, layer, inputShape);
-        (int rowStart, int rowEnd) = options.Rows ?? (0, k.Outputs);
-        if (rowStart < 0 || rowEnd > k.Outputs || rowStart >= rowEnd)
-            throw new ReparoInputException($"rows {rowStart}:{rowEnd} are outside layer {network64.Layers[layer].Name}'s {k.Outputs} outputs");
-        int groups = 0;
-        var weightCol = new int[k.Weight.Length];
-        var biasCol = new int[k.Outputs];
-        Array.Fill(weightCol, -1);
-        Array.Fill(biasCol, -1);
-        for (int r = rowStart; r < rowEnd; r++)
+        if (options.Specification)
         {
-            int group = groups++;
-            for (int w = r * k.WeightsPerOutput; w < (r + 1) * k.WeightsPerOutput; w++)
+            for (int v = 0; v < labels.Length; v++) walk.Conflict ??= Specification(walk.Lp, values[v], (int)labels[v], options.Epsilon);
+        }
+        AddObjective(walk.Lp, walk.Abs, walk.Groups, options, values, network64, vertices64, end);
+        return new EncodedProgram(walk.Lp, walk.Deltas, walk.Pending, values, walk.Conflict);
+    }
+
+    /// <summary>The state of one encoding: the LP under construction and the parameter columns.</summary>
+    private sealed class Walk(Network network64, int count, ActivationPatterns patterns, EncodingOptions options)
+    {
+        public LinearProgram Lp { get; } = new();
+
+        public List<ParameterDelta> Deltas { get; } = [];
+
+        public List<PendingRow> Pending { get; } = [];
+
+        public List<(int Delta, int Group)> Abs { get; } = [];
+
+        public int Groups { get; private set; }
+
+        public string? Conflict { get; set; }
+
+        /// <summary>Layer k: concrete input (all vertices), variable weights of the chosen rows and their biases.</summary>
+        public LinExpr[][] RepairedLayer(AffineParameters k, int layer, Tensor input)
+        {
+            (int rowStart, int rowEnd) = options.Rows ?? (0, k.Outputs);
+            if (rowStart < 0 || rowEnd > k.Outputs || rowStart >= rowEnd)
+                throw new ReparoInputException($"rows {rowStart}:{rowEnd} are outside layer {k.Site}'s {k.Outputs} outputs");
+            var weightCol = new int[k.Weight.Length];
+            var biasCol = new int[k.Outputs];
+            Array.Fill(weightCol, -1);
+            Array.Fill(biasCol, -1);
+            for (int r = rowStart; r < rowEnd; r++)
             {
-                weightCol[w] = AddDelta(lp, options.Bound);
-                deltas.Add(new ParameterDelta(layer, false, w, weightCol[w]));
-                abs.Add((weightCol[w], group));
+                int group = Groups++;
+                for (int w = r * k.WeightsPerOutput; w < (r + 1) * k.WeightsPerOutput; w++)
+                {
+                    weightCol[w] = AddDelta(Lp, options.Bound);
+                    Deltas.Add(new ParameterDelta(layer, k.Site, false, w, weightCol[w]));
+                    Abs.Add((weightCol[w], group));
+                }
+                if (!k.HasBias) continue;
+                biasCol[r] = AddDelta(Lp, options.Bound);
+                Deltas.Add(new ParameterDelta(layer, k.Site, true, r, biasCol[r]));
+                Abs.Add((biasCol[r], group));
             }
-            biasCol[r] = AddDelta(lp, options.Bound);
-            deltas.Add(new ParameterDelta(layer, true, r, biasCol[r]));
-            abs.Add((biasCol[r], group));
+            double[] x = input.reshape(count, -1).contiguous().data<double>().ToArray();
+            int width = x.Length / count;
+            var values = new LinExpr[count][];
+            for (int v = 0; v < count; v++) values[v] = LayerK(k, x.AsSpan(v * width, width), weightCol, biasCol);
+            return values;
         }
 
-        // Layer k: concrete input, variable weights.
-        var values = new LinExpr[count][];
-        for (int v = 0; v < count; v++) values[v] = LayerK(k, input.AsSpan(v * inputWidth, inputWidth), weightCol, biasCol);
-
-        for (int j = layer + 1; j < end; j++)
+        /// <summary>Top-level layer <paramref name="j"/> after k; <paramref name="sample"/> is its concrete input for one vertex (shapes).</summary>
+        public LinExpr[][] Layer(int j, Tensor sample, LinExpr[][] values)
         {
             LayerSpec spec = network64.Layers[j].Spec;
             switch (spec)
             {
                 case LinearSpec or Conv2dSpec:
                     {
-                        long[] shape = network64.Forward(prefix.narrow(0, 0, 1), layer, j).shape[1..];
-                        AffineParameters p = AffineParameters.Read(network64, j, shape);
-                        int[] bias = new int[p.Outputs];
-                        Array.Fill(bias, -1);
-                        if (options.LaterBiases)
-                        {
-                            int group = groups++;
-                            for (int o = 0; o < p.Outputs; o++)
-                            {
-                                bias[o] = AddDelta(lp, options.Bound);
-                                deltas.Add(new ParameterDelta(j, true, o, bias[o]));
-                                abs.Add((bias[o], group));
-                            }
-                        }
-                        for (int v = 0; v < count; v++)
-                        {
-                            LinExpr[] x = values[v];
-                            for (int i = 0; i < x.Length; i++) x[i] = Materialise(lp, x[i], double.NegativeInfinity, double.PositiveInfinity);
-                            values[v] = FixedAffine(p, x, bias);
-                        }
-                        break;
+                        AffineParameters p = AffineParameters.Read(network64, j, sample.shape[1..]);
+                        int[] bias = LaterBias(p, j);
+                        return [.. values.Select(x => FixedAffine(p, Materialised(x), bias))];
                     }
                 case ReluSpec:
-                    for (int v = 0; v < count; v++)
-                    {
-                        sbyte[] pattern = patterns.Relu(j, v);
-                        LinExpr[] x = values[v];
-                        for (int n = 0; n < x.Length; n++)
-                        {
-                            conflict ??= Relu(lp, pending, ref x[n], pattern[n], options);
-                        }
-                    }
-                    break;
+                    return [.. values.Select((x, v) => Relu(x, patterns.Relu(j, v)))];
                 case MaxPool2dSpec pool:
                     {
-                        long[] shape = network64.Forward(prefix.narrow(0, 0, 1), layer, j).shape[1..];
-                        for (int v = 0; v < count; v++) conflict ??= MaxPool(lp, ref values[v], shape, pool.Kernel, patterns.Pool(j, v), options);
-                        break;
+                        int[][] windows = PoolWindows.Of(pool, sample.shape[1..]);
+                        return [.. values.Select((x, v) => MaxPool(x, windows, patterns.Pool(j, v)))];
                     }
                 case FlattenSpec:
-                    break;
+                    return values;
+                case OnnxBlockSpec:
+                    return Block(j, sample, values, -1);
                 default:
-                    throw new ReparoInputException($"layer {spec.Name} ({spec.Describe()}) after the repaired layer cannot be encoded; provable repair supports Linear, Conv2d, ReLU, MaxPool2d and Flatten there");
+                    throw new ReparoInputException($"layer {spec.Name} ({spec.Describe()}) after the repaired layer cannot be encoded; provable repair supports Linear, Conv2d, ReLU, MaxPool2d, Flatten and piecewise-linear ONNX blocks there");
             }
         }
 
-        if (options.Specification)
+        /// <summary>
+        /// Walks ONNX block layer <paramref name="layer"/> node by node with a map from value name to expressions per vertex.
+        /// Either the block's input is symbolic (<paramref name="symbolic"/>; <paramref name="input"/> is one vertex's
+        /// concrete input, for shapes and constants) or the repaired module is node <paramref name="kNode"/> of the block
+        /// (<paramref name="input"/>: every vertex's concrete input): then values that do not depend on k are constants
+        /// from a concrete run per vertex. Only nodes reached from k (or from the symbolic input) are encoded.
+        /// </summary>
+        public LinExpr[][] Block(int layer, Tensor input, LinExpr[][]? symbolic, int kNode)
         {
-            for (int v = 0; v < count; v++) conflict ??= Specification(lp, values[v], (int)labels[v], options.Epsilon);
+            var module = (OnnxBlockModule)network64.Layers[layer].Module;
+            OnnxBlockSpec spec = module.Spec;
+            Dictionary<string, Tensor> sample = module.Values(input.narrow(0, 0, 1));
+            Dictionary<string, Tensor>[]? concrete = symbolic is null ? [.. Enumerable.Range(0, count).Select(v => module.Values(input.narrow(0, v, 1)))] : null;
+            var known = new Dictionary<string, LinExpr[]>[count];
+            for (int v = 0; v < count; v++)
+            {
+                known[v] = new Dictionary<string, LinExpr[]>(StringComparer.Ordinal);
+                if (symbolic is not null) known[v][spec.Input] = symbolic[v];
+            }
+            // Data values depend on the block's input; reached ones on k (or the symbolic input).
+            var data = new HashSet<string>(StringComparer.Ordinal) { spec.Input };
+            var reached = new HashSet<string>(StringComparer.Ordinal);
+            if (symbolic is not null) reached.Add(spec.Input);
+            LinExpr[] Get(int v, string name) => known[v].TryGetValue(name, out LinExpr[]? e) ? e : Constants(concrete?[v][name] ?? sample[name]);
+
+            for (int i = 0; i < module.Nodes.Count; i++)
+            {
+                NodeProto node = module.Nodes[i];
+                (OnnxAffineSpec Spec, nn.Module<Tensor, Tensor> Module)? unit = module.Affine(i);
+                string[] outputs = unit is { } u0 ? [u0.Spec.Output] : [.. node.Output.Where(o => o.Length > 0 && sample[o].is_floating_point())];
+                if (!node.Input.Any(data.Contains)) continue;
+                data.UnionWith(outputs);
+                if (i != kNode && !node.Input.Any(reached.Contains)) continue;
+                if (outputs.Length == 0) continue;
+                reached.UnionWith(outputs);
+                string where = $"{spec.Name} node {(node.Name.Length > 0 ? node.Name : $"#{i}")}";
+                if (unit is { } u)
+                {
+                    AffineParameters p = AffineParameters.Read($"{spec.Name}.{u.Spec.Name}", u.Module, sample[node.Input[0]].shape, u.Spec.Pads);
+                    if (i == kNode)
+                    {
+                        LinExpr[][] k = RepairedLayer(p, layer, cat([.. concrete!.Select(c => c[node.Input[0]])], 0));
+                        for (int v = 0; v < count; v++) known[v][outputs[0]] = k[v];
+                        continue;
+                    }
+                    int[] bias = LaterBias(p, layer);
+                    for (int v = 0; v < count; v++) known[v][outputs[0]] = FixedAffine(p, Materialised(Get(v, node.Input[0])), bias);
+                    continue;
+                }
+                switch (node.OpType)
+                {
+                    case "Relu":
+                        for (int v = 0; v < count; v++) known[v][outputs[0]] = Relu(Get(v, node.Input[0]), patterns.Relu(layer, v, i));
+                        break;
+                    case "MaxPool":
+                        {
+                            int[][] windows = PoolWindows.Of(node, spec.Name, sample[node.Input[0]].shape, sample[outputs[0]].shape);
+                            for (int v = 0; v < count; v++) known[v][outputs[0]] = MaxPool(Get(v, node.Input[0]), windows, patterns.Pool(layer, v, i));
+                            break;
+                        }
+                    default:
+                        {
+                            ElementMap map = ElementMap.Of(node, spec.Opset, where, name => data.Contains(name), name => sample[name], sample[node.Output[0]].shape);
+                            for (int v = 0; v < count; v++)
+                            {
+                                int vertex = v;
+                                known[v][node.Output[0]] = Apply(map, [.. node.Input.Select((name, position) => map.Source[position] ? Get(vertex, name) : null)]);
+                            }
+                            break;
+                        }
+                }
+            }
+            return [.. Enumerable.Range(0, count).Select(v => Get(v, spec.Output))];
         }
-        AddObjective(lp, abs, groups, options, values, network64, vertices64, layer, end);
-        return new EncodedProgram(lp, deltas, pending, values, conflict);
+
+        /// <summary>Bias columns of a later affine layer (APRNN) or -1 each.</summary>
+        private int[] LaterBias(AffineParameters p, int layer)
+        {
+            int[] bias = new int[p.Outputs];
+            Array.Fill(bias, -1);
+            if (!options.LaterBiases || !p.HasBias) return bias;
+            int group = Groups++;
+            for (int o = 0; o < p.Outputs; o++)
+            {
+                bias[o] = AddDelta(Lp, options.Bound);
+                Deltas.Add(new ParameterDelta(layer, p.Site, true, o, bias[o]));
+                Abs.Add((bias[o], group));
+            }
+            return bias;
+        }
+
+        /// <summary>The expressions made bare columns or constants in place (an affine map over them stays sparse).</summary>
+        private LinExpr[] Materialised(LinExpr[] x)
+        {
+            for (int i = 0; i < x.Length; i++) x[i] = Materialise(Lp, x[i], double.NegativeInfinity, double.PositiveInfinity);
+            return x;
+        }
+
+        private LinExpr[] Relu(LinExpr[] input, sbyte[] pattern)
+        {
+            LinExpr[] x = (LinExpr[])input.Clone();
+            for (int n = 0; n < x.Length; n++) Conflict ??= SymbolicEncoder.Relu(Lp, Pending, ref x[n], pattern[n], options);
+            return x;
+        }
+
+        private LinExpr[] MaxPool(LinExpr[] x, int[][] windows, int[] choice)
+        {
+            var output = new LinExpr[windows.Length];
+            for (int o = 0; o < windows.Length; o++)
+            {
+                LinExpr best = x[choice[o]];
+                foreach (int index in windows[o])
+                {
+                    if (index == choice[o] || options.Decoupled) continue;
+                    LinExpr difference = best.Minus(x[index]);
+                    if (difference.IsConstant)
+                    {
+                        if (difference.Constant < -options.ConstantTolerance) Conflict ??= "a max-pool choice before the repaired layer's reach cannot be kept";
+                        continue;
+                    }
+                    AddRow(Lp, difference, options.SignMargin, double.PositiveInfinity);
+                }
+                output[o] = best;
+            }
+            return output;
+        }
+
+        /// <summary>Applies an element map to one vertex's sources (by input position).</summary>
+        private LinExpr[] Apply(ElementMap map, LinExpr[]?[] sources)
+        {
+            if (map.Terms.Any(t => t.Length > 1))
+            {
+                foreach (LinExpr[]? source in sources)
+                    if (source is not null) Materialised(source);
+            }
+            var output = new LinExpr[map.Terms.Length];
+            for (int o = 0; o < output.Length; o++)
+            {
+                (int Source, int Index, double Coef)[] terms = map.Terms[o];
+                output[o] = terms.Length switch
+                {
+                    0 => LinExpr.Const(map.Constant[o]),
+                    1 => sources[terms[0].Source]![terms[0].Index].Scaled(terms[0].Coef, map.Constant[o]),
+                    _ => LinExpr.Sum(terms.Select(t => (sources[t.Source]![t.Index], t.Coef)), map.Constant[o]),
+                };
+            }
+            return output;
+        }
     }
+
+    /// <summary>
+    /// A fixed linear map from an ONNX node's inputs to its output, element by element (per sample, flat):
+    /// output o = Σ Coef·input[Source][Index] + Constant[o]. Data movement is read by running the node's own kernel on
+    /// index tensors (1, 2, … so that 0 marks padding); Add/Sub/Mul/Div follow broadcasting; batch normalisation and
+    /// average pools are probed with unit vectors.
+    /// </summary>
+    /// <param name="Terms">Per output element, its terms.</param>
+    /// <param name="Constant">Per output element, its constant.</param>
+    /// <param name="Source">Per node input, whether the map reads it as expressions.</param>
+    private sealed record ElementMap((int Source, int Index, double Coef)[][] Terms, double[] Constant, bool[] Source)
+    {
+        private const int ProbeChunk = 256;
+
+        /// <summary>The map of <paramref name="node"/>; <paramref name="isData"/> tells which values depend on the block's input, <paramref name="sample"/> gives every value for one sample.</summary>
+        public static ElementMap Of(NodeProto node, int opset, string where, Func<string, bool> isData, Func<string, Tensor> sample, long[] outShape)
+        {
+            bool[] dataAt = [.. node.Input.Select(n => n.Length > 0 && isData(n))];
+            ReparoInputException Refuse(string why) => new($"provable repair needs a piecewise-linear network after the repaired layer; {where} {why}");
+            Tensor?[] inputs = [.. node.Input.Select(n => n.Length == 0 ? null : sample(n))];
+            switch (node.OpType)
+            {
+                case "Add" or "Sub":
+                    return Broadcast(inputs, outShape, [(0, 1.0), (1, node.OpType == "Sub" ? -1.0 : 1.0)]);
+                case "Mul" or "Div":
+                    {
+                        if (dataAt.Count(d => d) > 1) throw Refuse($"is {node.OpType} of two data values");
+                        if (node.OpType == "Div" && dataAt[1]) throw Refuse("divides by a data value");
+                        int d = Array.IndexOf(dataAt, true);
+                        Tensor factor = inputs[1 - d]!.to(ScalarType.Float64);
+                        return Broadcast(inputs, outShape, [(d, node.OpType == "Div" ? 1 / factor : factor)]);
+                    }
+                case "BatchNormalization" or "GlobalAveragePool" or "AveragePool":
+                    if (dataAt.Skip(1).Any(d => d)) throw Refuse($"is {node.OpType} with data-dependent parameters");
+                    if (inputs[0]!.shape[0] != 1) throw Refuse($"is {node.OpType} over an input without a leading batch axis");
+                    return Probe(node, opset, inputs);
+                case var op when MovementOps.Contains(op):
+                    {
+                        int[] positions = op == "Concat" ? [.. Enumerable.Range(0, inputs.Length).Where(p => inputs[p] is not null)] : [0];
+                        if (dataAt.Where((d, p) => d && !positions.Contains(p)).Any()) throw Refuse($"is {op} controlled by a data value");
+                        if (op == "Pad" && OnnxAttributes.String(node, "mode", "constant") == "constant" && PadValue(node, opset, inputs) != 0)
+                            throw Refuse("pads with a nonzero constant");
+                        return Indices(node, opset, inputs, positions);
+                    }
+                default:
+                    throw Refuse(AffineOps.Contains(node.OpType) ? $"is {node.OpType} of two data values" : $"is {node.OpType}");
+            }
+        }
+
+        private static double PadValue(NodeProto node, int opset, Tensor?[] inputs) =>
+            opset < 11 ? OnnxAttributes.Float(node, "value", 0) : inputs.Length > 2 && inputs[2] is { } value ? value.to(ScalarType.Float64).item<double>() : 0;
+
+        /// <summary>Elementwise over broadcast inputs: output o = Σ factor·input[p][broadcast source of o].</summary>
+        private static ElementMap Broadcast(Tensor?[] inputs, long[] outShape, (int Position, Tensor Factor)[] parts)
+        {
+            var terms = new List<(int, int, double)>[outShape.Aggregate(1L, (a, b) => a * b)];
+            for (int o = 0; o < terms.Length; o++) terms[o] = [];
+            foreach ((int position, Tensor factor) in parts)
+            {
+                Tensor input = inputs[position]!;
+                double[] index = arange(input.numel(), dtype: ScalarType.Float64).reshape(input.shape).expand(outShape).contiguous().data<double>().ToArray();
+                double[] coef = factor.expand(outShape).contiguous().data<double>().ToArray();
+                for (int o = 0; o < terms.Length; o++) terms[o].Add((position, (int)index[o], coef[o]));
+            }
+            return new ElementMap([.. terms.Select(t => t.ToArray())], new double[terms.Length], [.. inputs.Select((_, p) => parts.Any(q => q.Position == p))]);
+        }
+
+        private static ElementMap Broadcast(Tensor?[] inputs, long[] outShape, (int Position, double Factor)[] parts) =>
+            Broadcast(inputs, outShape, [.. parts.Select(p => (p.Position, tensor(p.Factor, ScalarType.Float64)))]);
+
+        /// <summary>A map linear in input 0 with the other inputs fixed, read from the kernel's output on zero and on unit inputs.</summary>
+        private static ElementMap Probe(NodeProto node, int opset, Tensor?[] inputs)
+        {
+            Tensor x = inputs[0]!;
+            long n = x.numel();
+            Tensor Run(Tensor input)
+            {
+                Tensor?[] args = [input, .. inputs.Skip(1)];
+                return OnnxOperators.Run(node, opset, args)[0]!.to(ScalarType.Float64);
+            }
+            double[] constant = Run(zeros(x.shape, ScalarType.Float64)).contiguous().data<double>().ToArray();
+            var terms = new List<(int, int, double)>[constant.Length];
+            for (int o = 0; o < terms.Length; o++) terms[o] = [];
+            for (long start = 0; start < n; start += ProbeChunk)
+            {
+                using var scope = NewDisposeScope();
+                long b = Math.Min(ProbeChunk, n - start);
+                Tensor basis = nn.functional.pad(eye(b, n - start, ScalarType.Float64), [start, 0]).reshape([b, .. x.shape[1..]]);
+                double[] y = Run(basis).reshape(b, -1).contiguous().data<double>().ToArray();
+                for (int i = 0; i < b; i++)
+                    for (int o = 0; o < constant.Length; o++)
+                    {
+                        double coef = y[i * constant.Length + o] - constant[o];
+                        if (coef != 0) terms[o].Add((0, (int)(start + i), coef));
+                    }
+            }
+            return new ElementMap([.. terms.Select(t => t.ToArray())], constant, [.. inputs.Select((_, p) => p == 0)]);
+        }
+
+        /// <summary>Data movement: the kernel run on 1, 2, … (offset per source input) says where each output element comes from (0: padding).</summary>
+        private static ElementMap Indices(NodeProto node, int opset, Tensor?[] inputs, int[] positions)
+        {
+            var args = (Tensor?[])inputs.Clone();
+            var ranges = new List<(int Position, long Start, long Count)>();
+            long offset = 0;
+            foreach (int p in positions)
+            {
+                long n = inputs[p]!.numel();
+                args[p] = arange(offset + 1, offset + n + 1, dtype: ScalarType.Float64).reshape(inputs[p]!.shape);
+                ranges.Add((p, offset, n));
+                offset += n;
+            }
+            double[] index = OnnxOperators.Run(node, opset, args)[0]!.to(ScalarType.Float64).contiguous().data<double>().ToArray();
+            var terms = new (int, int, double)[index.Length][];
+            for (int o = 0; o < index.Length; o++)
+            {
+                long i = (long)index[o] - 1;
+                if (i < 0)
+                {
+                    terms[o] = [];
+                    continue;
+                }
+                (int position, long start, _) = ranges.First(r => i < r.Start + r.Count);
+                terms[o] = [(position, (int)(i - start), 1.0)];
+            }
+            return new ElementMap(terms, new double[index.Length], [.. inputs.Select((_, p) => positions.Contains(p))]);
+        }
+    }
+
+    private static LinExpr[] Constants(Tensor t) => [.. t.to(ScalarType.Float64).contiguous().data<double>().ToArray().Select(LinExpr.Const)];
 
     private static LinExpr[] LayerK(AffineParameters k, ReadOnlySpan<double> x, int[] weightCol, int[] biasCol)
     {
         if (k.Conv is not { } conv)
         {
-            var outputs = new LinExpr[k.Outputs];
+            var outputs = new LinExpr[k.Positions * k.Outputs];
             int width = k.WeightsPerOutput;
-            for (int r = 0; r < k.Outputs; r++)
-            {
-                double constant = k.Bias[r];
-                for (int c = 0; c < width; c++) constant += k.Weight[r * width + c] * x[c];
-                if (biasCol[r] < 0)
+            for (int pos = 0; pos < k.Positions; pos++)
+                for (int r = 0; r < k.Outputs; r++)
                 {
-                    outputs[r] = LinExpr.Const(constant);
-                    continue;
+                    ReadOnlySpan<double> row = x.Slice(pos * width, width);
+                    double constant = k.Bias[r];
+                    for (int c = 0; c < width; c++) constant += k.Weight[r * width + c] * row[c];
+                    if (weightCol[r * width] < 0)
+                    {
+                        outputs[pos * k.Outputs + r] = LinExpr.Const(constant);
+                        continue;
+                    }
+                    var cols = new List<int>(width + 1);
+                    var coefs = new List<double>(width + 1);
+                    for (int c = 0; c < width; c++)
+                    {
+                        if (row[c] == 0) continue;
+                        UseDelta(cols, coefs, weightCol[r * width + c], row[c]);
+                    }
+                    if (biasCol[r] >= 0) UseDelta(cols, coefs, biasCol[r], 1);
+                    outputs[pos * k.Outputs + r] = new LinExpr([.. cols], [.. coefs], constant);
                 }
-                var cols = new List<int>(width + 1);
-                var coefs = new List<double>(width + 1);
-                for (int c = 0; c < width; c++)
-                {
-                    if (x[c] == 0) continue;
-                    UseDelta(cols, coefs, weightCol[r * width + c], x[c]);
-                }
-                UseDelta(cols, coefs, biasCol[r], 1);
-                outputs[r] = new LinExpr([.. cols], [.. coefs], constant);
-            }
             return outputs;
         }
         var result = new LinExpr[conv.OutChannels * conv.Positions];
@@ -245,7 +560,7 @@ internal static class SymbolicEncoder
                 (int Input, int Tap)[] taps = conv.Taps[pos];
                 double constant = k.Bias[o];
                 foreach ((int inputIndex, int tap) in taps) constant += k.Weight[o * perChannel + tap] * x[inputIndex];
-                if (biasCol[o] < 0)
+                if (weightCol[o * perChannel] < 0)
                 {
                     result[o * conv.Positions + pos] = LinExpr.Const(constant);
                     continue;
@@ -257,7 +572,7 @@ internal static class SymbolicEncoder
                     if (x[inputIndex] == 0) continue;
                     UseDelta(cols, coefs, weightCol[o * perChannel + tap], x[inputIndex]);
                 }
-                UseDelta(cols, coefs, biasCol[o], 1);
+                if (biasCol[o] >= 0) UseDelta(cols, coefs, biasCol[o], 1);
                 result[o * conv.Positions + pos] = new LinExpr([.. cols], [.. coefs], constant);
             }
         return result;
@@ -269,6 +584,8 @@ internal static class SymbolicEncoder
         var variableInputs = new List<int>();
         for (int i = 0; i < x.Length; i++)
             if (!x[i].IsConstant) variableInputs.Add(i);
+        // Inputs share a column when a block copies a value (Concat of a value with itself); rows then merge their terms.
+        bool repeated = variableInputs.Select(i => x[i].Cols[0]).Distinct().Count() < variableInputs.Count;
         LinExpr Build(int output, double constant, IEnumerable<(int Input, double Weight)> terms)
         {
             var cols = new List<int>();
@@ -286,13 +603,15 @@ internal static class SymbolicEncoder
                 }
             }
             if (biasCol[output] >= 0) UseDelta(cols, coefs, biasCol[output], 1);
-            return new LinExpr([.. cols], [.. coefs], constant);
+            var e = new LinExpr([.. cols], [.. coefs], constant);
+            return repeated ? LinExpr.Sum([(e, 1)], 0) : e;
         }
         if (p.Conv is not { } conv)
         {
             int width = p.WeightsPerOutput;
-            return Enumerable.Range(0, p.Outputs)
-                .Select(o => Build(o, p.Bias[o], Enumerable.Range(0, width).Select(i => (i, p.Weight[o * width + i]))))
+            return Enumerable.Range(0, p.Positions * p.Outputs)
+                .Select(e => (Position: e / p.Outputs, Output: e % p.Outputs))
+                .Select(e => Build(e.Output, p.Bias[e.Output], Enumerable.Range(0, width).Select(i => (e.Position * width + i, p.Weight[e.Output * width + i]))))
                 .ToArray();
         }
         var result = new LinExpr[conv.OutChannels * conv.Positions];
@@ -371,37 +690,6 @@ internal static class SymbolicEncoder
         return null;
     }
 
-    private static string? MaxPool(LinearProgram lp, ref LinExpr[] x, long[] shape, int kernel, int[] choice, EncodingOptions options)
-    {
-        int channels = (int)shape[0], h = (int)shape[1], w = (int)shape[2];
-        int oh = h / kernel, ow = w / kernel;
-        var output = new LinExpr[channels * oh * ow];
-        for (int c = 0; c < channels; c++)
-            for (int oy = 0; oy < oh; oy++)
-                for (int ox = 0; ox < ow; ox++)
-                {
-                    int o = (c * oh + oy) * ow + ox;
-                    int chosen = choice[o];
-                    LinExpr best = x[chosen];
-                    for (int i = 0; i < kernel; i++)
-                        for (int j = 0; j < kernel; j++)
-                        {
-                            int index = (c * h + oy * kernel + i) * w + ox * kernel + j;
-                            if (index == chosen || options.Decoupled) continue;
-                            LinExpr difference = best.Minus(x[index]);
-                            if (difference.IsConstant)
-                            {
-                                if (difference.Constant < -options.ConstantTolerance) return "a max-pool choice before the repaired layer's reach cannot be kept";
-                                continue;
-                            }
-                            AddRow(lp, difference, options.SignMargin, double.PositiveInfinity);
-                        }
-                    output[o] = best;
-                }
-        x = output;
-        return null;
-    }
-
     /// <summary>Required logit ≥ every other logit + ε; all fixed competitors collapse into one row against their maximum.</summary>
     private static string? Specification(LinearProgram lp, LinExpr[] logits, int label, double epsilon)
     {
@@ -429,7 +717,7 @@ internal static class SymbolicEncoder
     /// the L∞ column is not dense. Optionally the same norms of the logit changes.
     /// </summary>
     private static void AddObjective(LinearProgram lp, List<(int Delta, int Group)> abs, int groups, EncodingOptions options,
-        LinExpr[][] outputs, Network network64, Tensor vertices64, int layer, int end)
+        LinExpr[][] outputs, Network network64, Tensor vertices64, int end)
     {
         int linf = lp.AddColumn(0, double.PositiveInfinity, 1);
         var groupMax = new int[groups];
@@ -447,7 +735,7 @@ internal static class SymbolicEncoder
         }
         if (options.LogitChangeWeight <= 0) return;
         using var noGrad = no_grad();
-        double[] original = network64.Forward(network64.Forward(vertices64, 0, layer), layer, end).reshape(outputs.Length, -1).contiguous().data<double>().ToArray();
+        double[] original = network64.Forward(vertices64, 0, end).reshape(outputs.Length, -1).contiguous().data<double>().ToArray();
         int width = outputs[0].Length;
         int logitMax = lp.AddColumn(0, double.PositiveInfinity, options.LogitChangeWeight);
         double logitMean = options.LogitChangeWeight / (outputs.Length * width);

@@ -1,0 +1,62 @@
+using Reparo.Models;
+using Reparo.Models.Onnx;
+using static TorchSharp.torch;
+
+namespace Reparo.Repair.Provable;
+
+/// <summary>A place in a network: a top-level layer (<see cref="Node"/> = -1) or one node of an ONNX block layer.</summary>
+/// <param name="Layer">Top-level layer index.</param>
+/// <param name="Node">Node index within the block layer, or -1 for the layer itself.</param>
+internal readonly record struct LayerSite(int Layer, int Node = -1)
+{
+    /// <summary>Whether the site is a node inside a block.</summary>
+    public bool Nested => Node >= 0;
+
+    /// <summary>A top-level layer.</summary>
+    public static implicit operator LayerSite(int layer) => new(layer);
+}
+
+/// <summary>One ReLU's or max-pool's input for a batch.</summary>
+/// <param name="Site">Where it is.</param>
+/// <param name="Input">Its input, batch first (inside an ONNX block: one flattened row per sample).</param>
+/// <param name="Windows">A max-pool's windows (see <see cref="PoolWindows"/>); null for a ReLU.</param>
+internal sealed record Activation(LayerSite Site, Tensor Input, int[][]? Windows);
+
+/// <summary>The ReLUs and max-pools of a network, top-level ones and those inside ONNX blocks, with their inputs for one batch.</summary>
+internal static class Activations
+{
+    /// <summary>Every ReLU and max-pool of layers [<paramref name="from"/>, <paramref name="to"/>) in forward order, with its input for <paramref name="x"/> (tensors in the caller's dispose scope).</summary>
+    public static IEnumerable<Activation> Of(Network network, Tensor x, int from, int to)
+    {
+        LayerTrace trace = network.Trace(x);
+        for (int j = from; j < to; j++)
+        {
+            NetworkLayer layer = network.Layers[j];
+            switch (layer.Spec)
+            {
+                case ReluSpec:
+                    yield return new Activation(j, trace.InputOf(j), null);
+                    break;
+                case MaxPool2dSpec pool:
+                    yield return new Activation(j, trace.InputOf(j), PoolWindows.Of(pool, trace.InputOf(j).shape[1..]));
+                    break;
+                case OnnxBlockSpec block:
+                    {
+                        // One run per sample: inside a block the batch axis may move (attention's (tokens, batch, features)).
+                        var module = (OnnxBlockModule)layer.Module;
+                        Tensor input = trace.InputOf(j);
+                        Dictionary<string, Tensor>[] runs = [.. Enumerable.Range(0, (int)input.shape[0]).Select(s => module.Values(input.narrow(0, s, 1)))];
+                        Tensor Flat(string value) => cat([.. runs.Select(r => r[value].reshape(1, -1))], 0);
+                        for (int i = 0; i < module.Nodes.Count; i++)
+                        {
+                            Onnx.NodeProto node = module.Nodes[i];
+                            if (node.OpType == "Relu") yield return new Activation(new LayerSite(j, i), Flat(node.Input[0]), null);
+                            else if (node.OpType == "MaxPool")
+                                yield return new Activation(new LayerSite(j, i), Flat(node.Input[0]), PoolWindows.Of(node, block.Name, runs[0][node.Input[0]].shape, runs[0][node.Output[0]].shape));
+                        }
+                        break;
+                    }
+            }
+        }
+    }
+}
