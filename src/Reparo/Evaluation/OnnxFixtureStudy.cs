@@ -74,6 +74,7 @@ public static class OnnxFixtureStudy
         new("mlp", "provable", "fc2", quick ? "fog:3:10" : "fog:3:25"),
         new("cnn", "provable", "fc1", quick ? "fog:3:5" : "fog:3:10"),
         new("resnet", "provable", "fc1", quick ? "fog:3:5" : "fog:3:10"),
+        new("resnet", "provable", "block2.conv5", "fog:3:3"),
         new("vit", "edit", "/enc/linear1/MatMul", quick ? "fog:3:5" : "fog:3:10"),
         new("vit", "ft", "/enc/linear1/MatMul", quick ? "fog:3:5" : "fog:3:10"),
         new("lstm", "influence", "", ""),
