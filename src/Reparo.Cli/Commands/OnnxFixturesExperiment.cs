@@ -54,7 +54,7 @@ internal static class OnnxFixturesExperiment
         var text = new StringBuilder();
         var c = CultureInfo.InvariantCulture;
         text.AppendLine(Heading).AppendLine();
-        text.AppendLine(c, $"Produced by `{command}` on {DateTime.UtcNow:yyyy-MM-dd} ({threads} threads, {minutes:F1} min in all; timings are from this run, on a machine running other work only where this line says so).");
+        text.AppendLine(c, $"Produced by `{command}` on {DateTime.UtcNow:yyyy-MM-dd} ({threads} threads, {minutes:F1} min in all). Timings are from this run; the machine's 1-minute load average when it started was {report.LoadAverageAtStart:F2} on {report.Cores} cores (near 0: otherwise idle).");
         text.AppendLine();
         text.AppendLine("Each model is imported from the file PyTorch wrote, checked against PyTorch's logits on its reference inputs, then repaired or explained on Fashion-MNIST, written back as ONNX (the user's graph with only the changed initializers replaced) and re-run in ONNX Runtime 1.31.1 on 200 test images.");
         text.AppendLine();

@@ -58,7 +58,9 @@ public sealed record OnnxSpeedRows(double ImportCnnSecondsMedian, double ImportC
 /// <summary>The whole study's result.</summary>
 /// <param name="Rows">One per step.</param>
 /// <param name="Speed">The speed rows.</param>
-public sealed record OnnxFixtureReport(IReadOnlyList<OnnxFixtureRow> Rows, OnnxSpeedRows Speed);
+/// <param name="LoadAverageAtStart">The machine's 1-minute load average when the run started (from /proc/loadavg; NaN where there is none): how busy it was with other work.</param>
+/// <param name="Cores">Logical processors of the machine.</param>
+public sealed record OnnxFixtureReport(IReadOnlyList<OnnxFixtureRow> Rows, OnnxSpeedRows Speed, double LoadAverageAtStart, int Cores);
 
 /// <summary>
 /// Reparo on models a PyTorch user exported (../shared/fixtures/onnx): each is imported and checked against PyTorch's
@@ -84,6 +86,7 @@ public static class OnnxFixtureStudy
     /// <summary>Runs <paramref name="steps"/> on the fixtures in <paramref name="folder"/> with Fashion-MNIST <paramref name="data"/>.</summary>
     public static OnnxFixtureReport Run(string folder, DataSplits data, IReadOnlyList<OnnxFixtureStep> steps, int seed, bool quick, IProgress<string>? progress = null)
     {
+        double load = File.Exists("/proc/loadavg") && double.TryParse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture, out double l) ? l : double.NaN;
         var rows = new List<OnnxFixtureRow>();
         byte[]? repairedMlp = null;
         RepairSet? mlpSet = null;
@@ -137,7 +140,7 @@ public static class OnnxFixtureStudy
             rows.Add(new OnnxFixtureRow(step.Model, export.Opset, [.. network.Layers.Select(l => l.Name)], importSeconds, referenceDiff,
                 step.Method, step.Layer, step.RepairSet, status, report, influence, export.ReplacedInitializers, ortDiff, (int)check.shape[0]));
         }
-        return new OnnxFixtureReport(rows, Speed(folder, repairedMlp, mlpSet, data));
+        return new OnnxFixtureReport(rows, Speed(folder, repairedMlp, mlpSet, data), load, Environment.ProcessorCount);
     }
 
     /// <summary>max |Reparo − PyTorch| on the fixture's reference inputs.</summary>

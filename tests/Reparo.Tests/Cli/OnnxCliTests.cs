@@ -8,24 +8,8 @@ namespace Reparo.Tests.Cli;
 /// <summary>ONNX files through the command line: bad ones are one line and exit 2 with nothing written; names work as --layer.</summary>
 public sealed class OnnxCliTests
 {
-    private static ValueInfoProto Value(string name, long width)
-    {
-        var shape = new TensorShapeProto();
-        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });
-        shape.Dim.Add(width > 0 ? new TensorShapeProto.Types.Dimension { DimValue = width } : new TensorShapeProto.Types.Dimension { DimParam = "W" });
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
-    }
-
     /// <summary>A one-node model x (N, 64) → y, digits-shaped, for the bad-input cases to break.</summary>
-    private static ModelProto Tiny(int opset = 13, string op = "Relu", long width = 64)
-    {
-        var model = new ModelProto { IrVersion = 7, Graph = new GraphProto { Name = "g" } };
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
-        model.Graph.Input.Add(Value("x", width));
-        model.Graph.Output.Add(Value("y", width));
-        model.Graph.Node.Add(new NodeProto { Name = "n0", OpType = op, Input = { "x" }, Output = { "y" } });
-        return model;
-    }
+    private static ModelProto Tiny(int opset = 13, string op = "Relu", long width = 64) => OnnxImportTests.Tiny(opset, op, width);
 
     private static ModelProto WithInitializer(TensorProto initializer)
     {

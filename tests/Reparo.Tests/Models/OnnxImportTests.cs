@@ -108,7 +108,8 @@ public sealed class OnnxImportTests
 
     // ---- bad input: one line each ----
 
-    private static ModelProto Tiny(int opset = 13, string op = "Relu", long width = 4)
+    /// <summary>A one-node model x (N, width) → y.</summary>
+    internal static ModelProto Tiny(int opset = 13, string op = "Relu", long width = 4)
     {
         var model = new ModelProto { IrVersion = 7, Graph = new GraphProto { Name = "g" } };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
@@ -118,7 +119,7 @@ public sealed class OnnxImportTests
         return model;
     }
 
-    private static ValueInfoProto Value(string name, long width)
+    internal static ValueInfoProto Value(string name, long width)
     {
         var shape = new TensorShapeProto();
         shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });

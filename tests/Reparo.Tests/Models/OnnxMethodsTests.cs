@@ -60,6 +60,17 @@ public sealed class OnnxMethodsTests
     }
 
     [Fact]
+    public void FineTuningAcceptsAnOnnxNodeNameForALayerInsideABlock()
+    {
+        TestSupport.Init();
+        Network vit = Import("vit");
+        DataSplits data = FashionMnist();
+        RepairProblem problem = RepairSetSpec.Build("fog:3:2", vit, data, seed: 0);
+        RepairResult result = RepairMethods.Create("ft", new RepairSettings { Layer = "/enc/linear1/MatMul", Seed = 0, MaxSteps = 20 }).Repair(problem);
+        Assert.Equal(vit.Spec.ResolveName("/enc/linear1/MatMul"), result.Layer);
+    }
+
+    [Fact]
     public void InfluenceOfAnImportedGruFindsItsTrainingSamples()
     {
         TestSupport.Init();

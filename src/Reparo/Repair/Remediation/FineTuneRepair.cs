@@ -129,10 +129,11 @@ public sealed class FineTuneRepair : IRepairMethod
         };
     }
 
-    /// <summary>The module whose parameters train: the whole network (<c>all</c>), a top-level layer, or a nested Linear/Conv2d (<c>block1.fc1</c>).</summary>
+    /// <summary>The module whose parameters train: the whole network (<c>all</c>), a top-level layer, or a nested Linear/Conv2d (<c>block1.fc1</c>); ONNX node or initializer names stand for their layer.</summary>
     private static (string Name, nn.Module Module) TrainedModule(Network network, string layer)
     {
         if (layer.Equals("all", StringComparison.OrdinalIgnoreCase)) return ("all", network);
+        layer = network.Spec.ResolveName(layer);
         if (layer.Contains('.', StringComparison.Ordinal))
         {
             AffineSite site = AffineSites.Find(network, layer);
