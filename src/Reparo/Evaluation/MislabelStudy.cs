@@ -276,7 +276,7 @@ public static class MislabelStudy
 
     /// <summary>
     /// Koh &amp; Liang over all parameters. The LSTM's Hessian is indefinite, so when conjugate gradient meets negative
-    /// curvature the damping is raised to 1.5× what that curvature calls for and the solve restarts (at most five times);
+    /// curvature the damping is raised to 1.5× what that curvature calls for (at least doubled) and the solve restarts (at most ten times);
     /// the damping used is reported as the <c>damping</c> detail.
     /// </summary>
     private static InfluenceScores ConjugateGradientInfluence(Network flipped, Dataset train, Dataset targets, long[] targetLabels, MislabelOptions options)
@@ -297,7 +297,7 @@ public static class MislabelStudy
                 }).TestInfluence(flipped, train, targets.X, targetLabels);
                 return scores with { Details = new Dictionary<string, double>(scores.Details) { ["damping"] = damping, ["attempts"] = attempt } };
             }
-            catch (IndefiniteHessianException e) when (attempt < 5)
+            catch (IndefiniteHessianException e) when (attempt < 10)
             {
                 damping = Math.Max(2 * damping, 1.5 * e.RequiredDamping);
             }
