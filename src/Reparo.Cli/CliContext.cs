@@ -188,7 +188,9 @@ public sealed class DataArguments
             SplitSeed = parse.GetValue(SplitSeed) ?? model?.Provenance.SplitSeed ?? 0,
             Vocabulary = model?.Vocabulary,
             VocabularyPath = vocabulary,
-            ClassNames = model?.Spec.ClassNames,
+            // An imported model that names no classes has 0…K-1; its data keeps its own names, in sorted order as
+            // PyTorch's ImageFolder indexes them.
+            ClassNames = model is null || model.Spec.SourceNames is not null && model.Spec.ClassNames.SequenceEqual(Enumerable.Range(0, model.ClassCount).Select(i => i.ToString())) ? null : model.Spec.ClassNames,
             TrainLimit = parse.GetValue(TrainLimit),
             TestLimit = parse.GetValue(TestLimit),
         });

@@ -109,4 +109,38 @@ public sealed class OnnxCliTests
         using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
         Assert.Equal("fc3", doc.RootElement.GetProperty("layer").GetString());
     }
+
+    [Fact]
+    public void ClassNamesTravelThroughExportAndNamedFolderDataFitsAnImportedModel()
+    {
+        TestSupport.Init();
+        using TempFolder dir = TestSupport.TempFolder();
+        // A zoo model exported records its class names; importing the file reads them back.
+        var zoo = Reparo.Models.ModelZoo.Create("mlp:8x2", [1, 4, 4], Reparo.Data.InputKind.Image, ["ant", "bee", "cat"], null, seed: 1);
+        string exported = dir.File("zoo.onnx");
+        Reparo.Models.ModelFile.Save(zoo, exported);
+        Assert.Equal(["ant", "bee", "cat"], Reparo.Models.Onnx.OnnxImporter.Import(exported).Spec.ClassNames);
+
+        // An imported model that names no classes takes image-folder data by its sorted class names (ImageFolder's order).
+        ModelProto model = Tiny(op: "Flatten", width: 1);
+        TensorShapeProto shape = model.Graph.Input[0].Type.TensorType.Shape;
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = 4 });
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = 4 });
+        model.Graph.Node[0].Output[0] = "flat";
+        model.Graph.Node.Add(new NodeProto { Name = "gemm", OpType = "Gemm", Input = { "flat", "w" }, Output = { "y" } });
+        var w = new TensorProto { Name = "w", DataType = 1, RawData = ByteString.CopyFrom(new byte[16 * 2 * 4]) };
+        w.Dims.Add(16);
+        w.Dims.Add(2);
+        model.Graph.Initializer.Add(w);
+        string onnx = dir.File("user.onnx");
+        File.WriteAllBytes(onnx, model.ToByteArray());
+        foreach (string part in new[] { "train", "test" })
+            foreach (string cls in new[] { "dog", "cat" })
+                for (int i = 0; i < 2; i++)
+                    Reparo.Tests.Data.UserDataFiles.Image(Path.Combine(dir.Path, "images", part, cls, $"{i}.png"), 4, 4, (x, y) => new SkiaSharp.SKColor(90, 90, 90));
+        string json = dir.File("eval.json");
+        (int code, _, string stderr) = CliRunner.Run("eval", "--model", onnx, "--data", $"folder:{Path.Combine(dir.Path, "images")}", "--json", json, "--threads", "2");
+        Assert.True(code == CliApp.Success, stderr);
+        Assert.True(File.Exists(json));
+    }
 }

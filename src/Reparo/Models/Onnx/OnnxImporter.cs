@@ -506,7 +506,7 @@ public static class OnnxImporter
             }
             long[] logits = probe[output].shape;
             if (logits.Length != 2) throw new ReparoInputException($"{source}: output '{output}' has shape [{string.Join(",", logits)}]; Reparo repairs classifiers with (N, classes) logits");
-            IReadOnlyList<string> classes = options.ClassNames ?? [.. Enumerable.Range(0, (int)logits[1]).Select(i => i.ToString())];
+            IReadOnlyList<string> classes = options.ClassNames ?? MetadataClasses() ?? [.. Enumerable.Range(0, (int)logits[1]).Select(i => i.ToString())];
             if (classes.Count != logits[1]) throw new ReparoInputException($"{source}: {classes.Count} class names for {logits[1]} logits");
             InputKind kind = inputType == ScalarType.Int64 ? InputKind.Tokens : networkInput.Length == 1 ? InputKind.Features : InputKind.Image;
             var spec = new NetworkSpec($"onnx:{Path.GetFileName(source)}", networkInput, kind, classes, layers, options.VocabularyTokens)
@@ -691,6 +691,21 @@ public static class OnnxImporter
             weights[$"{module}.weight_hh_l0"] = Reorder(r);
             weights[$"{module}.bias_ih_l0"] = Reorder(b.narrow(0, 0, gateCount * hidden));
             weights[$"{module}.bias_hh_l0"] = Reorder(b.narrow(0, gateCount * hidden, gateCount * hidden));
+        }
+
+        /// <summary>Class names a Reparo export recorded in the model's metadata (<c>reparo.classes</c>), if any.</summary>
+        private IReadOnlyList<string>? MetadataClasses()
+        {
+            string? json = model.MetadataProps.FirstOrDefault(p => p.Key == "reparo.classes")?.Value;
+            if (json is null) return null;
+            try
+            {
+                return System.Text.Json.JsonSerializer.Deserialize<string[]>(json);
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                throw new ReparoInputException($"{source}: metadata 'reparo.classes' is not a JSON list of names");
+            }
         }
 
         /// <summary>The name prefix of a one-node layer: the op type in lower case, shortened for the long ones.</summary>
