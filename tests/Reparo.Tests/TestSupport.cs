@@ -14,6 +14,16 @@ internal static class TestSupport
     /// <summary>Makes sure torch is loaded with a fixed thread count (determinism depends on it).</summary>
     public static void Init() => TorchRuntime.Initialize(2);
 
+    /// <summary>The checkout's root folder (the one holding Reparo.slnx).</summary>
+    public static string RepoRoot()
+    {
+        for (string? dir = AppContext.BaseDirectory; dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            if (File.Exists(Path.Combine(dir, "Reparo.slnx"))) return dir;
+        }
+        throw new InvalidOperationException("repository root not found");
+    }
+
     /// <summary>A fresh temporary folder, removed when disposed.</summary>
     public static TempFolder TempFolder() => new();
 

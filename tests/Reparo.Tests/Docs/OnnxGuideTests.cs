@@ -9,14 +9,7 @@ namespace Reparo.Tests.Docs;
 /// <summary>docs/onnx.md's worked example, run as written on a model PyTorch exported.</summary>
 public sealed class OnnxGuideTests
 {
-    private static string RepoRoot()
-    {
-        for (string? dir = AppContext.BaseDirectory; dir is not null; dir = Path.GetDirectoryName(dir))
-        {
-            if (File.Exists(Path.Combine(dir, "Reparo.slnx"))) return dir;
-        }
-        throw new InvalidOperationException("repository root not found");
-    }
+    private static string RepoRoot() => TestSupport.RepoRoot();
 
     private static string Guide() => File.ReadAllText(Path.Combine(RepoRoot(), "docs", "onnx.md")).ReplaceLineEndings("\n");
 

@@ -2,14 +2,7 @@ namespace Reparo.Tests.Docs;
 
 public class ReadmeTests
 {
-    private static string RepoRoot()
-    {
-        for (string? dir = AppContext.BaseDirectory; dir is not null; dir = Path.GetDirectoryName(dir))
-        {
-            if (File.Exists(Path.Combine(dir, "Reparo.slnx"))) return dir;
-        }
-        throw new InvalidOperationException("repository root not found");
-    }
+    private static string RepoRoot() => TestSupport.RepoRoot();
 
     private static string Region(string[] lines, string marker)
     {

@@ -13,10 +13,7 @@ public sealed class OnnxImportTests
     /// <summary>The fixtures folder beside the checkout (../shared/fixtures/onnx); CI lays shared/ beside its clone too.</summary>
     internal static string Fixture(string name)
     {
-        string? dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "Reparo.slnx"))) dir = Path.GetDirectoryName(dir);
-        Assert.NotNull(dir);
-        string path = Path.GetFullPath(Path.Combine(dir!, "..", "shared", "fixtures", "onnx", name));
+        string path = Path.GetFullPath(Path.Combine(TestSupport.RepoRoot(), "..", "shared", "fixtures", "onnx", name));
         Assert.True(Directory.Exists(path), $"ONNX fixture folder {path} is missing");
         return path;
     }
