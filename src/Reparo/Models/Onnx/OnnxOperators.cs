@@ -173,8 +173,9 @@ internal static class OnnxOperators
             case "Flatten":
                 {
                     Tensor x = X(0);
-                    long axis = Int(node, "axis", 1) is long given && given < 0 ? given + x.dim() : Int(node, "axis", 1);
-                    if (axis < 0 || axis > x.dim()) throw new ReparoInputException($"{Describe(node)}: axis {Int(node, "axis", 1)} is out of range for rank {x.dim()}");
+                    // Flatten's axis may equal the rank (everything in the first dimension).
+                    long given = Int(node, "axis", 1), axis = given < 0 ? given + x.dim() : given;
+                    if (axis < 0 || axis > x.dim()) throw new ReparoInputException($"{Describe(node)}: axis {given} is out of range for rank {x.dim()}");
                     long outer = x.shape[..(int)axis].Aggregate(1L, (a, b) => a * b);
                     return [x.reshape(outer, x.shape[(int)axis..].Aggregate(1L, (a, b) => a * b))];
                 }
