@@ -146,13 +146,23 @@ public static class OnnxFixtureStudy
     /// <summary>max |Reparo − PyTorch| on the fixture's reference inputs.</summary>
     public static double ReferenceDifference(string referenceJson, Network network)
     {
+        (Tensor input, Tensor expected) = ReadReference(referenceJson);
+        using Tensor x = input.reshape([input.shape[0], .. network.Spec.InputShape]);
+        using Tensor got = network.Logits(x);
+        double difference = got.sub(expected).abs().max().item<float>();
+        input.Dispose();
+        expected.Dispose();
+        return difference;
+    }
+
+    /// <summary>A fixture's <c>reference.json</c>: the inputs (in the file's <c>input_shape</c>) and PyTorch's logits for them (N × classes).</summary>
+    public static (Tensor Input, Tensor Output) ReadReference(string referenceJson)
+    {
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(referenceJson));
         long[] shape = [.. doc.RootElement.GetProperty("input_shape").EnumerateArray().Select(e => e.GetInt64())];
         float[] input = [.. doc.RootElement.GetProperty("input").EnumerateArray().Select(e => e.GetSingle())];
         float[] output = [.. doc.RootElement.GetProperty("output").EnumerateArray().Select(e => e.GetSingle())];
-        using Tensor x = tensor(input).reshape([shape[0], .. network.Spec.InputShape]), expected = tensor(output).reshape(shape[0], -1);
-        using Tensor got = network.Logits(x);
-        return got.sub(expected).abs().max().item<float>();
+        return (tensor(input).reshape(shape), tensor(output).reshape(shape[0], -1));
     }
 
     private static OnnxInfluenceResult Influence(Network network, DataSplits splits, int seed, bool quick)

@@ -1,6 +1,6 @@
-using System.Text.Json;
 using Google.Protobuf;
 using Onnx;
+using Reparo.Evaluation;
 using Reparo.Models;
 using Reparo.Models.Onnx;
 using static TorchSharp.torch;
@@ -19,14 +19,8 @@ public sealed class OnnxImportTests
     }
 
     /// <summary>The fixture's reference input and PyTorch's logits for it.</summary>
-    internal static (Tensor Input, Tensor Output) Reference(string name)
-    {
-        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixture(name), "reference.json")));
-        long[] shape = [.. doc.RootElement.GetProperty("input_shape").EnumerateArray().Select(e => e.GetInt64())];
-        float[] input = [.. doc.RootElement.GetProperty("input").EnumerateArray().Select(e => e.GetSingle())];
-        float[] output = [.. doc.RootElement.GetProperty("output").EnumerateArray().Select(e => e.GetSingle())];
-        return (tensor(input).reshape(shape), tensor(output).reshape(shape[0], -1));
-    }
+    internal static (Tensor Input, Tensor Output) Reference(string name) =>
+        OnnxFixtureStudy.ReadReference(Path.Combine(Fixture(name), "reference.json"));
 
     [Theory]
     [InlineData("mlp", "rows,flatten1,fc1,relu1,fc2,relu2,fc3")]
