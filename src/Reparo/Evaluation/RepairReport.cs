@@ -24,6 +24,15 @@ public sealed record RepairReport
     /// <summary>Edited layer.</summary>
     public required string Layer { get; init; }
 
+    /// <summary>What an LP repair minimised (<c>param</c> or <c>aprnn</c>); null for other methods.</summary>
+    public string? Objective { get; init; }
+
+    /// <summary>Clean training inputs held in the LP for locality (<c>--preserve N</c>), 0 when none.</summary>
+    public int Preserved { get; init; }
+
+    /// <summary>How many of the preserved inputs the repaired model still classifies correctly; null when none were given or no model resulted.</summary>
+    public int? PreservedKept { get; init; }
+
     /// <summary>Repair-set specification.</summary>
     public required string RepairSet { get; init; }
 
@@ -111,6 +120,9 @@ public sealed record RepairReport
         {
             Method = result.Method,
             Layer = result.Layer,
+            Objective = result.Objective,
+            Preserved = result.Preserved?.Count ?? 0,
+            PreservedKept = result.Preserved?.Kept,
             RepairSet = problem.RepairSet.Description,
             Regions = problem.RepairSet.Regions.Count,
             Vertices = problem.RepairSet.VertexCount,

@@ -25,6 +25,12 @@ public sealed record RepairSettings
     /// <summary>Write the LP here in MPS format.</summary>
     public string? ExportLpPath { get; init; }
 
+    /// <summary>What the LP minimises.</summary>
+    public LpObjective Objective { get; init; } = LpObjective.Param;
+
+    /// <summary>Clean training inputs the LP must keep correctly classified (locality; null: none).</summary>
+    public PreserveRequest? Preserve { get; init; }
+
     /// <summary>Weight of the logit-change norms in the LP objective.</summary>
     public double LogitChangeWeight { get; init; }
 
@@ -72,6 +78,8 @@ public static class RepairMethods
             Bound = settings.Bound,
             Solver = settings.Solver,
             ExportLpPath = settings.ExportLpPath,
+            Objective = settings.Objective,
+            Preserve = settings.Preserve,
             LogitChangeWeight = settings.LogitChangeWeight,
             ConstraintGeneration = settings.ConstraintGeneration,
         };

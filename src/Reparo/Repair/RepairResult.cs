@@ -26,9 +26,14 @@ public enum RepairStatus
 /// <param name="Total">Everything, end to end.</param>
 public sealed record RepairTiming(double Encode, double Solve, double Verify, double Total);
 
+/// <summary>Preserved inputs given to a repair and how many of them the repaired model still classifies correctly (float32).</summary>
+/// <param name="Count">Inputs given.</param>
+/// <param name="Kept">Inputs still classified as their class; null when no model resulted.</param>
+public sealed record PreservedOutcome(int Count, int? Kept);
+
 /// <summary>
 /// What a repair method hands back: the repaired model (absent when the repair failed), the verifier's record and
-/// how the attempt went. Metrics on held-out data are computed separately .
+/// how the attempt went. Metrics on held-out data are computed separately.
 /// </summary>
 public sealed record RepairResult
 {
@@ -67,6 +72,12 @@ public sealed record RepairResult
 
     /// <summary>Further facts worth reporting (retries, rounds of constraint generation, steps taken, …).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
+
+    /// <summary>What an LP repair minimised (<c>param</c>, <c>aprnn</c>); null for other methods.</summary>
+    public string? Objective { get; init; }
+
+    /// <summary>How many preserved inputs the repair was given and how many it kept; null when none were given.</summary>
+    public PreservedOutcome? Preserved { get; init; }
 
     /// <summary>True when a model exists and the verifier accepted every region.</summary>
     public bool Verified => Status == RepairStatus.Repaired && Verification is { Verified: true };

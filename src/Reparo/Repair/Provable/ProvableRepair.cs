@@ -18,6 +18,22 @@ public enum LpRepairVariant
     LastLayer,
 }
 
+/// <summary>What an LP repair minimises.</summary>
+public enum LpObjective
+{
+    /// <summary>
+    /// max|Δ| + mean|Δ| over the parameter changes Δ alone (Reparo's default; with <see cref="ProvableRepairOptions.LogitChangeWeight"/>,
+    /// plus that weight times the same norms of the repair points' logit changes).
+    /// </summary>
+    Param,
+
+    /// <summary>
+    /// APRNN's Exp. 1 objective (<c>linf+l1_normalized</c> in its evaluation script): one L∞ norm plus the L1 norm divided
+    /// by the vector's length, both over the concatenation of the repair points' output (logit) changes and the parameter changes.
+    /// </summary>
+    Aprnn,
+}
+
 /// <summary>Options of an LP repair; defaults follow APRNN.</summary>
 public sealed record ProvableRepairOptions
 {
@@ -36,8 +52,17 @@ public sealed record ProvableRepairOptions
     /// <summary>Bound on every parameter change.</summary>
     public double Bound { get; init; } = 3;
 
-    /// <summary>Weight of the logit-change norms on the repair vertices in the objective (a drawdown proxy; 0: off).</summary>
+    /// <summary>What the LP minimises.</summary>
+    public LpObjective Objective { get; init; } = LpObjective.Param;
+
+    /// <summary>Weight of the logit-change norms on the repair vertices in the <see cref="LpObjective.Param"/> objective (a drawdown proxy; 0: off).</summary>
     public double LogitChangeWeight { get; init; }
+
+    /// <summary>
+    /// Clean inputs the repair must keep (locality): each is held in the LP like a repair point, its activation pattern
+    /// from layer k on held and its class kept by the margin ε, but its output change is not in the objective. Null: none.
+    /// </summary>
+    public PreserveRequest? Preserve { get; init; }
 
     /// <summary>
     /// Margin by which every ReLU pre-activation the LP controls keeps its required sign (and every max-pool choice its
@@ -112,6 +137,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             LpSize = size,
             Solver = options.Solver.Solver.ToString().ToLowerInvariant(),
             SolverStatus = detail,
+            Objective = ObjectiveName(options.Objective),
+            Preserved = options.Preserve is { } request ? new PreservedOutcome(request.Count, null) : null,
             Notes = notes,
         };
 
@@ -138,12 +165,16 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
 
         int end = work64.Layers.Count;
         double epsilon = options.Epsilon;
+        // Preserved inputs join the LP as further points after the repair vertices; the verifier checks the repair set alone.
+        PreservedInputs? anchors = options.Preserve?.Select(original);
+        (RepairSet lpSet, Tensor lpVertices64, int[] lpRegion, long[] lpLabels) = WithPreserved(set, vertices64, region, labels, anchors);
+        using Tensor ownedLpVertices = lpVertices64;
         for (int attempt = 0; ; attempt++)
         {
             var clock = Stopwatch.StartNew();
-            ActivationPatterns patterns = ActivationPatterns.Compute(original64 ?? work64, set, vertices64, region, k.Nested ? k.Layer : k.Layer + 1, end);
+            ActivationPatterns patterns = ActivationPatterns.Compute(original64 ?? work64, lpSet, lpVertices64, lpRegion, k.Nested ? k.Layer : k.Layer + 1, end);
             if (patterns.PinnedToZero > 0 && attempt == 0) notes.Add($"{patterns.PinnedToZero} pre-activations pinned to 0 at vertices shared by polytopes with different patterns");
-            EncodedProgram encoded = SymbolicEncoder.Encode(work64, k, end, vertices64, labels, patterns, Encoding(epsilon, rows));
+            EncodedProgram encoded = SymbolicEncoder.Encode(work64, k, end, lpVertices64, lpLabels, patterns, Encoding(epsilon, rows) with { RepairVertices = set.VertexCount });
             if (options.ExportLpPath is string path) ExportMps(encoded, path);
             encodeTime += clock.Elapsed.TotalSeconds;
             if (encoded.Conflict is not null) return Failed(RepairStatus.Infeasible, encoded.Conflict, encoded.Program.Size);
@@ -174,10 +205,14 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 epsilon *= 10;
                 continue;
             }
+            PreservedOutcome? preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, anchors.Kept(model));
+            if (preserved is not null) notes.Add($"preserved inputs: {preserved.Kept} of {preserved.Count} still classified correctly in float32 ({anchors!.Description})");
             return new RepairResult
             {
                 Method = Name,
                 Layer = layerName,
+                Objective = ObjectiveName(options.Objective),
+                Preserved = preserved,
                 Status = report.Verified ? RepairStatus.Repaired : RepairStatus.NotVerified,
                 Message = report.Verified
                     ? $"provable: yes ({report.Note}); smallest margin {report.MinMarginFloat32:G3} (float32), {report.MinMarginFloat64:G3} (float64)"
@@ -194,6 +229,33 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         }
     }
 
+    /// <summary>The command-line name of an objective.</summary>
+    public static string ObjectiveName(LpObjective objective) => objective switch
+    {
+        LpObjective.Aprnn => "aprnn",
+        _ => "param",
+    };
+
+    /// <summary>Parses an objective name as given on the command line.</summary>
+    public static LpObjective ParseObjective(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "param" => LpObjective.Param,
+        "aprnn" => LpObjective.Aprnn,
+        _ => throw new ReparoInputException($"unknown objective '{name}'; choose param or aprnn"),
+    };
+
+    /// <summary>The repair set's vertices followed by the preserved inputs as single-point regions (the set itself when there are none).</summary>
+    private static (RepairSet Set, Tensor Vertices64, int[] Region, long[] Labels) WithPreserved(RepairSet set, Tensor vertices64, int[] region, long[] labels, PreservedInputs? anchors)
+    {
+        if (anchors is null) return (set, vertices64.alias(), region, labels);
+        if (!anchors.Inputs.shape[1..].SequenceEqual(vertices64.shape[1..]))
+            throw new ReparoInputException($"the preserved inputs have shape [{string.Join(",", anchors.Inputs.shape[1..])}] but the repair set's are [{string.Join(",", vertices64.shape[1..])}]");
+        var regions = new RepairSet([.. set.Regions, .. anchors.AsRegions()], set.Description);
+        Tensor all = cat([vertices64, anchors.Inputs.to(ScalarType.Float64)], 0);
+        int[] allRegion = [.. region, .. Enumerable.Range(set.Regions.Count, anchors.Count)];
+        return (regions, all, allRegion, [.. labels, .. anchors.Labels]);
+    }
+
     private EncodingOptions Encoding(double epsilon, (int, int)? rows) => new()
     {
         Bound = options.Bound,
@@ -201,6 +263,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         Rows = rows,
         LaterBiases = options.Variant == LpRepairVariant.Aprnn,
         Decoupled = options.Variant == LpRepairVariant.Prdnn,
+        Objective = options.Objective,
         LogitChangeWeight = options.LogitChangeWeight,
         LazySignRows = options.ConstraintGeneration,
         SignMargin = options.SignMargin,

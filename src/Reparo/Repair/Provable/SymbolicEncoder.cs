@@ -81,8 +81,17 @@ internal sealed record EncodingOptions
     /// <summary>Add the output specification (false for the polytope slices that only make a prefix affine).</summary>
     public bool Specification { get; init; } = true;
 
-    /// <summary>Weight of L∞ + mean-L1 of the logit changes on the repair vertices in the objective (0: off).</summary>
+    /// <summary>What the LP minimises.</summary>
+    public LpObjective Objective { get; init; } = LpObjective.Param;
+
+    /// <summary>Weight of L∞ + mean-L1 of the logit changes on the repair vertices in the objective (0: off; <see cref="LpObjective.Param"/> only).</summary>
     public double LogitChangeWeight { get; init; }
+
+    /// <summary>
+    /// The first this many vertices are the repair set's, whose output changes the objective may count; the vertices after
+    /// them are preserved inputs, constrained like repair points but outside the objective (null: every vertex is a repair vertex).
+    /// </summary>
+    public int? RepairVertices { get; init; }
 
     /// <summary>Keep pure sign rows of switched-off neurons out of the LP until violated.</summary>
     public bool LazySignRows { get; init; }
@@ -113,8 +122,7 @@ internal sealed record EncodedProgram(LinearProgram Program, IReadOnlyList<Param
 /// biases of k and later affine layers are LP variables. Every ReLU (and max-pool) keeps the vertex's required
 /// pattern through sign constraints, so each neuron is a linear expression of the variables; one auxiliary column per
 /// (vertex, neuron) of every affine output that a later layer reads, tied by an equality row, keeps the LP sparse.
-/// The specification asks the required logit to beat every other one by ε. Objective: max|Δ| + mean|Δ| over the
-/// parameter changes (optionally plus the same norms of the logit changes).
+/// The specification asks the required logit to beat every other one by ε. Objective: see <see cref="LpObjective"/>.
 /// </summary>
 internal static class SymbolicEncoder
 {
@@ -712,13 +720,19 @@ internal static class SymbolicEncoder
     }
 
     /// <summary>
-    /// t + mean |Δ|: with Δ = Δ⁺ − Δ⁻ the L1 part is Σ(Δ⁺ + Δ⁻)/n in the objective (no rows; at an optimum one part is 0),
-    /// and t ≥ Δ⁺ + Δ⁻ through one maximum per group (a weight row with its bias, or one later layer's biases), so
-    /// the L∞ column is not dense. Optionally the same norms of the logit changes.
+    /// The objective (see <see cref="LpObjective"/>). An absolute value |e| of a parameter change Δ = Δ⁺ − Δ⁻ is Δ⁺ + Δ⁻
+    /// (no rows; at an optimum one part is 0), and the L∞ column t ≥ Δ⁺ + Δ⁻ goes through one maximum per group (a
+    /// weight row with its bias, or one later layer's biases), so t's column is not dense. An output change d ≥ |y − y₀|
+    /// takes an auxiliary column and two rows per (repair vertex, logit) that the parameters can move.
     /// </summary>
     private static void AddObjective(LinearProgram lp, List<(int Delta, int Group)> abs, int groups, EncodingOptions options,
         LinExpr[][] outputs, Network network64, Tensor vertices64, int end)
     {
+        int repairVertices = options.RepairVertices ?? outputs.Length;
+        int width = outputs.Length == 0 ? 0 : outputs[0].Length;
+        bool joint = options.Objective == LpObjective.Aprnn;
+        // APRNN normalises the L1 norm by the length of cat([output changes, parameter changes]), constant outputs included.
+        double paramMean = 1.0 / (joint ? abs.Count + repairVertices * width : abs.Count);
         int linf = lp.AddColumn(0, double.PositiveInfinity, 1);
         var groupMax = new int[groups];
         for (int g = 0; g < groups; g++)
@@ -726,29 +740,37 @@ internal static class SymbolicEncoder
             groupMax[g] = lp.AddColumn(0, double.PositiveInfinity);
             lp.AddRow(0, double.PositiveInfinity, [linf, groupMax[g]], [1, -1]);
         }
-        double mean = 1.0 / abs.Count;
         foreach ((int plus, int group) in abs)
         {
-            lp.SetCost(plus, mean);
-            lp.SetCost(plus + 1, mean);
+            lp.SetCost(plus, paramMean);
+            lp.SetCost(plus + 1, paramMean);
             lp.AddRow(0, double.PositiveInfinity, [groupMax[group], plus, plus + 1], [1, -1, -1]);
         }
-        if (options.LogitChangeWeight <= 0) return;
+        if (joint) AddOutputChanges(lp, outputs, repairVertices, linf, paramMean, network64, vertices64, end);
+        else if (options.LogitChangeWeight > 0)
+        {
+            int logitMax = lp.AddColumn(0, double.PositiveInfinity, options.LogitChangeWeight);
+            AddOutputChanges(lp, outputs, repairVertices, logitMax, options.LogitChangeWeight / (repairVertices * width), network64, vertices64, end);
+        }
+    }
+
+    /// <summary>For each of the first <paramref name="repairVertices"/> vertices' variable outputs y, a column d ≥ |y − y₀| costing <paramref name="meanCost"/> and bounded by the L∞ column <paramref name="max"/>.</summary>
+    private static void AddOutputChanges(LinearProgram lp, LinExpr[][] outputs, int repairVertices, int max, double meanCost, Network network64, Tensor vertices64, int end)
+    {
         using var noGrad = no_grad();
-        double[] original = network64.Forward(vertices64, 0, end).reshape(outputs.Length, -1).contiguous().data<double>().ToArray();
+        using Tensor repairInputs = vertices64.narrow(0, 0, repairVertices);
+        double[] original = network64.Forward(repairInputs, 0, end).reshape(repairVertices, -1).contiguous().data<double>().ToArray();
         int width = outputs[0].Length;
-        int logitMax = lp.AddColumn(0, double.PositiveInfinity, options.LogitChangeWeight);
-        double logitMean = options.LogitChangeWeight / (outputs.Length * width);
-        for (int v = 0; v < outputs.Length; v++)
+        for (int v = 0; v < repairVertices; v++)
             for (int c = 0; c < width; c++)
             {
                 LinExpr y = outputs[v][c];
                 if (y.IsConstant) continue;
-                int d = lp.AddColumn(0, double.PositiveInfinity, logitMean);
+                int d = lp.AddColumn(0, double.PositiveInfinity, meanCost);
                 LinExpr change = y with { Constant = y.Constant - original[v * width + c] };
                 AddRow(lp, LinExpr.Var(d).Minus(change), 0, double.PositiveInfinity);
                 AddRow(lp, new LinExpr([.. change.Cols, d], [.. change.Coefs, 1], change.Constant), 0, double.PositiveInfinity);
-                lp.AddRow(0, double.PositiveInfinity, [logitMax, d], [1, -1]);
+                lp.AddRow(0, double.PositiveInfinity, [max, d], [1, -1]);
             }
     }
 }

@@ -1,0 +1,68 @@
+using Reparo.Data;
+using Reparo.Models;
+using static TorchSharp.torch;
+
+namespace Reparo.Repair;
+
+/// <summary>Which clean inputs to preserve: <paramref name="Count"/> of <paramref name="Pool"/> (training data), chosen with <paramref name="Seed"/> once the model is known.</summary>
+/// <param name="Pool">Where they come from (the training split).</param>
+/// <param name="Count">How many.</param>
+/// <param name="Seed">Seed of the choice.</param>
+public sealed record PreserveRequest(Dataset Pool, int Count, int Seed)
+{
+    /// <summary>Chooses the inputs for <paramref name="network"/> (see <see cref="PreservedInputs.Select"/>).</summary>
+    public PreservedInputs Select(Network network) => PreservedInputs.Select(network, Pool, Count, Seed);
+}
+
+/// <summary>
+/// Clean inputs a repair must leave correctly classified (locality anchors): a seeded sample of training inputs that
+/// the model to repair classifies correctly. Training inputs are disjoint from every held-out set (clean test,
+/// corrupted test, validation), so keeping them says nothing about the drawdown or generalisation figures directly.
+/// </summary>
+/// <param name="Inputs">The anchors, (N, …sample shape), float32.</param>
+/// <param name="Labels">Each anchor's class (its true label, which the model predicts).</param>
+/// <param name="Description">Where they came from, e.g. <c>300 correctly classified training inputs (seed 0)</c>.</param>
+public sealed record PreservedInputs(Tensor Inputs, long[] Labels, string Description)
+{
+    /// <summary>Number of anchors.</summary>
+    public int Count => Labels.Length;
+
+    /// <summary>
+    /// The first <paramref name="count"/> inputs of <paramref name="pool"/>, in a seeded random order, that
+    /// <paramref name="network"/> classifies correctly; fewer correct inputs than asked for is an input error.
+    /// </summary>
+    public static PreservedInputs Select(Network network, Dataset pool, int count, int seed)
+    {
+        if (count < 1) throw new ReparoInputException($"the number of preserved inputs must be positive, got {count}");
+        int[] order = [.. Enumerable.Range(0, pool.Count)];
+        new Random(seed).Shuffle(order);
+        long[] labels = pool.Labels();
+        var chosen = new List<int>(count);
+        const int batch = 1000;
+        for (int start = 0; start < order.Length && chosen.Count < count; start += batch)
+        {
+            int[] rows = order[start..Math.Min(order.Length, start + batch)];
+            using var scope = NewDisposeScope();
+            long[] predicted = network.Predict(pool.X.index_select(0, tensor(rows.Select(r => (long)r).ToArray())));
+            for (int i = 0; i < rows.Length && chosen.Count < count; i++)
+                if (predicted[i] == labels[rows[i]]) chosen.Add(rows[i]);
+        }
+        if (chosen.Count < count)
+            throw new ReparoInputException($"only {chosen.Count} of {pool.Name}'s {pool.Count} inputs are classified correctly; ask to preserve at most that many");
+        Tensor inputs = pool.X.index_select(0, tensor(chosen.Select(r => (long)r).ToArray())).to(ScalarType.Float32).detach();
+        return new PreservedInputs(inputs, [.. chosen.Select(r => labels[r])], $"{count} correctly classified {pool.Name} inputs (seed {seed})");
+    }
+
+    /// <summary>The anchors as single-point regions (ids <c>preserve#ROW</c>), for encoders that treat them like repair points.</summary>
+    public IEnumerable<RepairRegion> AsRegions() =>
+        Enumerable.Range(0, Count).Select(i => new RepairRegion(Inputs.narrow(0, i, 1), Labels[i], $"preserve#{i}"));
+
+    /// <summary>How many anchors <paramref name="model"/> still classifies as their class, in float32.</summary>
+    public int Kept(IRepairedModel model)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        long[] predicted = model.Logits(Inputs, ScalarType.Float32).argmax(1).data<long>().ToArray();
+        return predicted.Where((p, i) => p == Labels[i]).Count();
+    }
+}

@@ -1,0 +1,138 @@
+using System.Text.Json;
+using Reparo.Cli;
+using Reparo.Data;
+using Reparo.Models;
+using Reparo.Repair;
+using Reparo.Repair.Provable;
+using Reparo.Tests.Cli;
+using static TorchSharp.torch;
+
+namespace Reparo.Tests.Repair;
+
+/// <summary>The LP objectives (<c>--objective</c>) and preserved inputs (<c>--preserve</c>) of provable repair.</summary>
+public class LocalityTests
+{
+    private static (Network Network, Dataset Data, long[] Wanted) RandomMlp()
+    {
+        TestSupport.Init();
+        Dataset data = TestSupport.RandomImages(60, size: 8, seed: 3);
+        Network network = ModelZoo.Create("mlp:16x2", data, seed: 1);
+        long[] predicted = network.Predict(data.X);
+        return (network, data, [.. predicted.Select(p => (p + 1) % data.ClassCount)]);
+    }
+
+    private static double[] Values(Tensor t) => t.detach().to(ScalarType.Float64).contiguous().data<double>().ToArray();
+
+    /// <summary>Encodes and solves a repair of fc1 for the first six points with the given objective; returns the LP's objective and the independently computed changes.</summary>
+    private static (double LpObjective, double[] ParamChanges, double[] OutputChanges) SolveAtFc1(LpObjective objective)
+    {
+        (Network network, Dataset data, long[] wanted) = RandomMlp();
+        RepairSet set = RepairSet.FromPoints(data.WithLabels(tensor(wanted), "wanted"), Enumerable.Range(0, 6).ToArray(), "six");
+        using Network network64 = PlainRepairedModel.ToFloat64(network);
+        (Tensor vertices32, int[] region, long[] labels) = set.Stacked();
+        using Tensor vertices64 = vertices32.to(ScalarType.Float64);
+        int k = network64.LayerIndex("fc1"), end = network64.Layers.Count;
+        ActivationPatterns patterns = ActivationPatterns.Compute(network64, set, vertices64, region, k + 1, end);
+        EncodedProgram encoded = SymbolicEncoder.Encode(network64, k, end, vertices64, labels, patterns, new EncodingOptions { Objective = objective, Epsilon = 1e-2 });
+        LpSolution solution = LpSolver.Solve(encoded.Program, new LpSolverOptions { FeasibilityTolerance = 1e-9, OptimalityTolerance = 1e-9 });
+        Assert.Equal(LpStatus.Optimal, solution.Status);
+        double[] x = solution.Values!;
+
+        // The changes, measured on the repaired network itself rather than read from the LP's norm columns.
+        double[] before = Values(network64.Logits(vertices64));
+        using Network repaired = PlainRepairedModel.ToFloat64(network);
+        using (no_grad())
+        {
+            foreach (ParameterDelta d in encoded.Deltas)
+            {
+                Tensor p = repaired.state_dict()[$"{d.Site}.{(d.IsBias ? "bias" : "weight")}"];
+                p.view(-1)[d.Index] = p.view(-1)[d.Index] + d.ValueIn(x);
+            }
+        }
+        double[] after = Values(repaired.Logits(vertices64));
+        return (encoded.Program.ObjectiveValue(x), [.. encoded.Deltas.Select(d => d.ValueIn(x))], [.. after.Select((a, i) => a - before[i])]);
+    }
+
+    [Fact]
+    public void AprnnObjectiveIsOneLinfPlusNormalisedL1OverOutputAndParameterChanges()
+    {
+        (double lp, double[] param, double[] output) = SolveAtFc1(LpObjective.Aprnn);
+        double[] joint = [.. output, .. param];
+        double expected = joint.Max(Math.Abs) + joint.Sum(Math.Abs) / joint.Length;
+        Assert.Equal(expected, lp, 1e-6);
+        // The output changes are really in it: the parameter norms alone are smaller.
+        Assert.True(param.Max(Math.Abs) + param.Sum(Math.Abs) / param.Length < expected - 1e-4);
+    }
+
+    [Fact]
+    public void ParamObjectiveIsLinfPlusMeanOfTheParameterChangesAlone()
+    {
+        (double lp, double[] param, _) = SolveAtFc1(LpObjective.Param);
+        Assert.Equal(param.Max(Math.Abs) + param.Sum(Math.Abs) / param.Length, lp, 1e-6);
+    }
+
+    [Fact]
+    public void PreservedInputsAreHeldInTheLpAndKept()
+    {
+        (Network network, Dataset data, long[] wanted) = RandomMlp();
+        RepairSet set = RepairSet.FromPoints(data.WithLabels(tensor(wanted), "wanted"), Enumerable.Range(0, 6).ToArray(), "six");
+        // The pool: the other inputs, labelled as the model predicts them, so all are correctly classified.
+        Dataset rest = data.Subset([.. Enumerable.Range(6, data.Count - 6)]);
+        Dataset pool = rest.WithLabels(tensor(network.Predict(rest.X)), "pool");
+        var problem = new RepairProblem(network, set, pool, null);
+
+        RepairResult plain = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1" }).Repair(problem);
+        RepairResult kept = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Preserve = new PreserveRequest(pool, 30, Seed: 4) }).Repair(problem);
+
+        Assert.True(plain.Verified, plain.Message);
+        Assert.True(kept.Verified, kept.Message);
+        Assert.Null(plain.Preserved);
+        Assert.Equal(new PreservedOutcome(30, 30), kept.Preserved);
+        Assert.True(kept.LpSize!.Rows > plain.LpSize!.Rows, $"{kept.LpSize.Rows} rows with preserved inputs, {plain.LpSize.Rows} without");
+        Assert.Contains(kept.Notes, n => n.StartsWith("preserved inputs: 30 of 30", StringComparison.Ordinal));
+        PreservedInputs anchors = new PreserveRequest(pool, 30, 4).Select(network);
+        Assert.Equal(30, anchors.Kept(kept.Model!));
+    }
+
+    [Fact]
+    public void PreservedInputsAreASeededSampleOfCorrectlyClassifiedInputs()
+    {
+        (Network network, Dataset data, _) = RandomMlp();
+        // Labels: the prediction for two inputs in three, another class for the third, so 40 of the 60 are correct.
+        long[] predicted = network.Predict(data.X);
+        Dataset pool = data.WithLabels(tensor(predicted.Select((p, i) => i % 3 == 2 ? (p + 1) % data.ClassCount : p).ToArray()), "pool");
+        PreservedInputs a = PreservedInputs.Select(network, pool, 5, seed: 7), b = PreservedInputs.Select(network, pool, 5, seed: 7), c = PreservedInputs.Select(network, pool, 5, seed: 8);
+        Assert.True(a.Inputs.equal(b.Inputs).all().item<bool>());
+        Assert.False(a.Inputs.equal(c.Inputs).all().item<bool>());
+        Assert.Equal(a.Labels, network.Predict(a.Inputs));
+        Assert.Equal(40, PreservedInputs.Select(network, pool, 40, seed: 7).Count);
+        var error = Assert.Throws<ReparoInputException>(() => PreservedInputs.Select(network, pool, 41, seed: 7));
+        Assert.Equal("only 40 of pool's 60 inputs are classified correctly; ask to preserve at most that many", error.Message);
+    }
+
+    [Fact]
+    public void CliRejectsAnUnknownObjectiveAndANegativePreserveCount()
+    {
+        using var dir = TestSupport.TempFolder();
+        DataSplits splits = DataCatalog.Load("digits");
+        string model = dir.File("digits.reparo");
+        ModelFile.Save(ModelZoo.Create("mlp:16x3", splits.Train, seed: 5), model);
+        string[] common = ["repair", "--method", "provable", "--model", model, "--data", "digits", "--repair-set", "gaussian-noise:3:3", "--layer", "fc2"];
+
+        (int code, _, string err) = CliRunner.Run([.. common, "--objective", "cheapest"]);
+        Assert.Equal(2, code);
+        Assert.Equal("reparo: unknown objective 'cheapest'; choose param or aprnn", err.Trim());
+        (code, _, err) = CliRunner.Run([.. common, "--preserve", "-3"]);
+        Assert.Equal(2, code);
+        Assert.Single(err.Trim().Split('\n'));
+        Assert.Contains("--preserve must be 0 or more", err);
+
+        string json = dir.File("r.json");
+        (code, _, err) = CliRunner.Run([.. common, "--objective", "aprnn", "--preserve", "20", "--json", json, "--threads", "2"]);
+        Assert.True(code == CliApp.Success, err);
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal("aprnn", doc.RootElement.GetProperty("objective").GetString());
+        Assert.Equal(20, doc.RootElement.GetProperty("preserved").GetInt32());
+        Assert.Equal(20, doc.RootElement.GetProperty("preserved_kept").GetInt32());
+    }
+}
