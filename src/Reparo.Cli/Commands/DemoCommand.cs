@@ -96,8 +96,9 @@ internal static class DemoCommand
                     layer = choice.Layer;
                     why = $" (chosen by the {choice.Heuristic} rule: {choice.Reason})";
                 }
-                run.Out.MarkupLine($"[bold]4. Repair[/] provable (APRNN-style LP) at {Markup.Escape(layer + why)} on the first {points} fog failures; held out: the clean test set and the other fog images");
-                RepairResult result = RepairMethods.Create("provable", new RepairSettings { Layer = layer, Seed = run.Seed }).Repair(problem);
+                run.Out.MarkupLine($"[bold]4. Repair[/] provable (APRNN-style LP) at {Markup.Escape(layer + why)} on the first {points} fog failures, keeping {PreserveRequest.DefaultCount} correctly classified training images in the LP (locality); held out: the clean test set and the other fog images");
+                var preserve = new PreserveRequest(splits.Train, PreserveRequest.DefaultCount, run.Seed, AtMost: true);
+                RepairResult result = RepairMethods.Create("provable", new RepairSettings { Layer = layer, Seed = run.Seed, Preserve = preserve }).Repair(problem);
                 repaired = RepairReport.Create(problem, result);
                 RepairCommand.Print(run.Out, repaired);
             }
@@ -156,8 +157,9 @@ internal static class DemoCommand
     }
 
     /// <summary>Loads the cached model at <paramref name="path"/> or trains one (on data poisoned with <paramref name="poison"/> if given) and caches it.</summary>
-    internal static (Network Network, bool Reused) LoadOrTrain(CommandRun run, bool retrain, string path, string architecture, int epochs, DataSplits splits, PoisonSpec? poison = null)
+    internal static (Network Network, bool Reused) LoadOrTrain(CommandRun run, bool retrain, string path, string architecture, int epochs, DataSplits splits, PoisonSpec? poison = null, int? seed = null)
     {
+        int trainSeed = seed ?? run.Seed;
         if (!retrain && File.Exists(path))
         {
             try
@@ -169,19 +171,19 @@ internal static class DemoCommand
                 run.Note($"demo: cached model unusable ({e.Message}); training a new one");
             }
         }
-        DataSplits training = poison is null ? splits : Poisoning.Apply(splits, poison, run.Seed).Splits;
-        Network network = ModelZoo.Create(architecture, training.Train, run.Seed);
-        var options = new TrainingOptions { Epochs = epochs, Seed = run.Seed };
+        DataSplits training = poison is null ? splits : Poisoning.Apply(splits, poison, trainSeed).Splits;
+        Network network = ModelZoo.Create(architecture, training.Train, trainSeed);
+        var options = new TrainingOptions { Epochs = epochs, Seed = trainSeed };
         string what = poison is null ? architecture : $"{architecture} on data poisoned with {poison}";
         TrainingReport report = run.WithTrainingProgress($"train {what}", p => Trainer.Train(network, training.Train, training.Validation, options, p));
         network.Provenance = new ModelProvenance
         {
             Data = "fashion-mnist",
             Poison = poison?.ToString(),
-            Seed = run.Seed,
+            Seed = trainSeed,
             Threads = run.Threads,
             ValidationAccuracy = report.BestValidationAccuracy,
-            History = [$"trained {what} (fashion-mnist): {report.Epochs.Count} epochs, seed {run.Seed}"],
+            History = [$"trained {what} (fashion-mnist): {report.Epochs.Count} epochs, seed {trainSeed}"],
         };
         ModelFile.Save(network, path);
         return (network, false);

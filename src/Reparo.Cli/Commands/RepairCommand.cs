@@ -33,7 +33,7 @@ internal static class RepairCommand
         public Option<double?> OptimalityTolerance { get; } = new("--optimality-tolerance") { Description = "Solver optimality tolerance" };
         public Option<string[]> SolverOptions { get; } = new("--solver-option") { Description = "Further solver option NAME=VALUE in the solver's own names (repeatable); unknown names are errors", HelpName = "NAME=VALUE" };
         public Option<string> Objective { get; } = new("--objective") { Description = "What the LP minimises: param (max + mean |parameter change|) or aprnn (APRNN's L∞ + normalised L1 over the repair points' output changes and the parameter changes together)", DefaultValueFactory = _ => "param", HelpName = "param|aprnn" };
-        public Option<int> Preserve { get; } = new("--preserve") { Description = "LP methods: keep N correctly classified training inputs (seeded) in the LP, their activation patterns held and their class kept by the margin (locality; 0: none)", DefaultValueFactory = _ => 0, HelpName = "N" };
+        public Option<int?> Preserve { get; } = new("--preserve") { Description = $"LP methods: keep N correctly classified training inputs (seeded) in the LP, their activation patterns held and their class kept by the margin (locality; 0: none; default {PreserveRequest.DefaultCount} for provable, 0 for the paper baselines prdnn and lastlayer)", HelpName = "N" };
         public Option<double> LogitWeight { get; } = new("--logit-weight") { Description = "Add W·(L∞ + mean L1) of the logit changes on the repair points to the LP objective (drawdown proxy)", DefaultValueFactory = _ => 0 };
         public Option<bool> ConstraintGeneration { get; } = new("--constraint-generation") { Description = "Hold back the sign rows of switched-off neurons and add them only when violated (same optimum; several solves)" };
         public Option<double> LearningRate { get; } = new("--lr") { Description = "ft/mft: Adam learning rate", DefaultValueFactory = _ => 1e-3 };
@@ -79,12 +79,16 @@ internal static class RepairCommand
             Seed = seed,
         };
 
-        /// <summary>The <c>--preserve</c> request on <paramref name="train"/> (null for 0).</summary>
-        public PreserveRequest? PreserveFrom(ParseResult parse, Dataset train, int seed) => parse.GetValue(Preserve) switch
+        /// <summary>
+        /// The <c>--preserve</c> request on <paramref name="train"/> (null for 0). Without the option, <paramref name="defaultCount"/>
+        /// inputs at most (fewer if the model gets fewer right); with it, exactly that many or an input error.
+        /// </summary>
+        public PreserveRequest? PreserveFrom(ParseResult parse, int defaultCount, Dataset train, int seed) => parse.GetValue(Preserve) switch
         {
+            null => defaultCount > 0 ? new PreserveRequest(train, defaultCount, seed, AtMost: true) : null,
             0 => null,
             < 0 and var n => throw new ReparoInputException($"--preserve must be 0 or more, got {n}"),
-            var n => new PreserveRequest(train, n, seed),
+            var n => new PreserveRequest(train, n.Value, seed),
         };
 
         private static double Positive(double value, string name) =>
@@ -134,7 +138,7 @@ internal static class RepairCommand
             Network network = ModelFile.Load(modelPath);
             DataSplits splits = data.Load(parse, network);
             RepairProblem problem = RepairSetSpec.Build(parse.GetValue(repairSet)!, network, splits, run.Seed);
-            settings = settings with { Preserve = arguments.PreserveFrom(parse, splits.Train, run.Seed) };
+            settings = settings with { Preserve = arguments.PreserveFrom(parse, methodName == "provable" ? PreserveRequest.DefaultCount : 0, splits.Train, run.Seed) };
             TorchSharp.torch.Tensor statistics = RepairMethods.StatisticsInputs(splits.Train);
             LayerChoice? choice = null;
             if (settings.Layer == "auto")

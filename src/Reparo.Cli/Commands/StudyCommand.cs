@@ -41,7 +41,7 @@ internal static class StudyCommand
             };
             Network network = ModelFile.Load(parse.GetValue(model)!);
             DataSplits splits = data.Load(parse, network);
-            options = options with { Settings = options.Settings with { Preserve = arguments.PreserveFrom(parse, splits.Train, run.Seed) } };
+            options = options with { Settings = options.Settings with { Preserve = arguments.PreserveFrom(parse, 0, splits.Train, run.Seed) } };
             StudyReport report = InformedRepairStudy.Run(network, splits, options, new Progress<string>(run.Note));
             string text = InformedRepairStudy.ToMarkdown(report);
             run.Out.WriteLine(text);

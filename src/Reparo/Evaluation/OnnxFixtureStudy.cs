@@ -86,7 +86,7 @@ public static class OnnxFixtureStudy
     /// <summary>Runs <paramref name="steps"/> on the fixtures in <paramref name="folder"/> with Fashion-MNIST <paramref name="data"/>.</summary>
     public static OnnxFixtureReport Run(string folder, DataSplits data, IReadOnlyList<OnnxFixtureStep> steps, int seed, bool quick, IProgress<string>? progress = null)
     {
-        double load = File.Exists("/proc/loadavg") && double.TryParse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture, out double l) ? l : double.NaN;
+        double load = MachineLoad.OneMinute();
         var rows = new List<OnnxFixtureRow>();
         byte[]? repairedMlp = null;
         RepairSet? mlpSet = null;

@@ -8,10 +8,14 @@ namespace Reparo.Repair;
 /// <param name="Pool">Where they come from (the training split).</param>
 /// <param name="Count">How many.</param>
 /// <param name="Seed">Seed of the choice.</param>
-public sealed record PreserveRequest(Dataset Pool, int Count, int Seed)
+/// <param name="AtMost">Whether fewer will do when the model classifies fewer of the pool correctly (a default rather than a request).</param>
+public sealed record PreserveRequest(Dataset Pool, int Count, int Seed, bool AtMost = false)
 {
+    /// <summary>How many inputs <c>provable</c> preserves unless told otherwise (<c>--preserve</c>).</summary>
+    public const int DefaultCount = 300;
+
     /// <summary>Chooses the inputs for <paramref name="network"/> (see <see cref="PreservedInputs.Select"/>).</summary>
-    public PreservedInputs Select(Network network) => PreservedInputs.Select(network, Pool, Count, Seed);
+    public PreservedInputs Select(Network network) => PreservedInputs.Select(network, Pool, Count, Seed, AtMost);
 }
 
 /// <summary>
@@ -29,9 +33,10 @@ public sealed record PreservedInputs(Tensor Inputs, long[] Labels, string Descri
 
     /// <summary>
     /// The first <paramref name="count"/> inputs of <paramref name="pool"/>, in a seeded random order, that
-    /// <paramref name="network"/> classifies correctly; fewer correct inputs than asked for is an input error.
+    /// <paramref name="network"/> classifies correctly; fewer correct inputs than asked for is an input error unless
+    /// <paramref name="atMost"/>, when all of them are taken.
     /// </summary>
-    public static PreservedInputs Select(Network network, Dataset pool, int count, int seed)
+    public static PreservedInputs Select(Network network, Dataset pool, int count, int seed, bool atMost = false)
     {
         if (count < 1) throw new ReparoInputException($"the number of preserved inputs must be positive, got {count}");
         int[] order = [.. Enumerable.Range(0, pool.Count)];
@@ -47,10 +52,10 @@ public sealed record PreservedInputs(Tensor Inputs, long[] Labels, string Descri
             for (int i = 0; i < rows.Length && chosen.Count < count; i++)
                 if (predicted[i] == labels[rows[i]]) chosen.Add(rows[i]);
         }
-        if (chosen.Count < count)
+        if (chosen.Count < count && !atMost)
             throw new ReparoInputException($"only {chosen.Count} of {pool.Name}'s {pool.Count} inputs are classified correctly; ask to preserve at most that many");
-        Tensor inputs = pool.X.index_select(0, tensor(chosen.Select(r => (long)r).ToArray())).to(ScalarType.Float32).detach();
-        return new PreservedInputs(inputs, [.. chosen.Select(r => labels[r])], $"{count} correctly classified {pool.Name} inputs (seed {seed})");
+        Tensor inputs = pool.X.index_select(0, tensor(chosen.Select(r => (long)r).ToArray(), ScalarType.Int64)).to(ScalarType.Float32).detach();
+        return new PreservedInputs(inputs, [.. chosen.Select(r => labels[r])], $"{chosen.Count} correctly classified {pool.Name} inputs (seed {seed})");
     }
 
     /// <summary>The anchors as single-point regions (ids <c>preserve#ROW</c>), for encoders that treat them like repair points.</summary>

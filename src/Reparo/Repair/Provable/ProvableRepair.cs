@@ -166,7 +166,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         int end = work64.Layers.Count;
         double epsilon = options.Epsilon;
         // Preserved inputs join the LP as further points after the repair vertices; the verifier checks the repair set alone.
-        PreservedInputs? anchors = options.Preserve?.Select(original);
+        PreservedInputs? anchors = options.Preserve?.Select(original) is { Count: > 0 } chosen ? chosen : null;
         (RepairSet lpSet, Tensor lpVertices64, int[] lpRegion, long[] lpLabels) = WithPreserved(set, vertices64, region, labels, anchors);
         using Tensor ownedLpVertices = lpVertices64;
         for (int attempt = 0; ; attempt++)
