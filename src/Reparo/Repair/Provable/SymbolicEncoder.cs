@@ -155,7 +155,7 @@ internal static class SymbolicEncoder
         using var noGrad = no_grad();
         network64.eval();
         var walk = new Walk(network64, labels.Length, patterns, options);
-        Tensor prefix = network64.Forward(vertices64, 0, layer.Layer);
+        Tensor prefix = network64.LayerInput(vertices64, layer.Layer);
         LinExpr[][] values = layer.Nested
             ? walk.Block(layer.Layer, prefix, null, layer.Node)
             : walk.RepairedLayer(AffineParameters.Read(network64, layer.Layer, prefix.shape[1..]), layer.Layer, prefix);
@@ -735,7 +735,7 @@ internal static class SymbolicEncoder
         }
         if (options.LogitChangeWeight <= 0) return;
         using var noGrad = no_grad();
-        double[] original = network64.Forward(vertices64, 0, end).reshape(outputs.Length, -1).contiguous().data<double>().ToArray();
+        double[] original = network64.LayerInput(vertices64, end).reshape(outputs.Length, -1).contiguous().data<double>().ToArray();
         int width = outputs[0].Length;
         int logitMax = lp.AddColumn(0, double.PositiveInfinity, options.LogitChangeWeight);
         double logitMean = options.LogitChangeWeight / (outputs.Length * width);
