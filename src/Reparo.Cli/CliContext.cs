@@ -113,9 +113,16 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
 /// <summary>The data options shared by commands that read a dataset.</summary>
 public sealed class DataArguments
 {
-    /// <summary>Creates the options; <paramref name="required"/> makes <c>--data</c> mandatory.</summary>
-    public DataArguments(bool required = true, string? defaultData = null)
+    private readonly bool preprocessing;
+
+    /// <summary>
+    /// Creates the options; <paramref name="required"/> makes <c>--data</c> mandatory, and <paramref name="preprocessing"/>
+    /// offers <c>--normalize</c>, <c>--channel-order</c> and <c>--scale</c> (for commands whose model applies them: one it
+    /// loads or trains).
+    /// </summary>
+    public DataArguments(bool required = true, string? defaultData = null, bool preprocessing = true)
     {
+        this.preprocessing = preprocessing;
         Data = new Option<string>("--data")
         {
             Description = $"Data: {DataCatalog.SpecHelp}",
@@ -141,13 +148,13 @@ public sealed class DataArguments
     public Option<string?> Vocab { get; } = new("--vocab") { Description = "Text: a vocabulary file, one token per line (default: the model's, else built from the training part)", HelpName = "PATH" };
 
     /// <summary><c>--normalize</c>.</summary>
-    public Option<string?> Normalize { get; } = new("--normalize") { Description = $"Subtract MEAN and divide by STD per channel before the model sees inputs: {InputPreprocessing.NormalizeHelp} (recorded with a trained model)", HelpName = "MEAN:STD" };
+    public Option<string?> Normalize { get; } = new("--normalize") { Description = $"Subtract MEAN and divide by STD per channel before the model's first layer: {InputPreprocessing.NormalizeHelp} (part of the model, applied in its forward pass; data stays raw; recorded with a trained model)", HelpName = "MEAN:STD" };
 
     /// <summary><c>--channel-order</c>.</summary>
-    public Option<string?> ChannelOrder { get; } = new("--channel-order") { Description = "Channel order the model reads: rgb (as images are decoded) or bgr (recorded with a trained model)", HelpName = "rgb|bgr" };
+    public Option<string?> ChannelOrder { get; } = new("--channel-order") { Description = "Channel order the model reads: rgb (as images are decoded) or bgr (the model reorders raw inputs; recorded with a trained model)", HelpName = "rgb|bgr" };
 
     /// <summary><c>--scale</c>.</summary>
-    public Option<double?> Scale { get; } = new("--scale") { Description = "Multiply inputs by F first, e.g. 0.00392156862745098 for float pixels in 0–255 (8-bit inputs are already ÷ 255; recorded with a trained model)", HelpName = "F" };
+    public Option<double?> Scale { get; } = new("--scale") { Description = "Multiply inputs by F first, e.g. 0.00392156862745098 for float pixels in 0–255 (8-bit inputs are already ÷ 255; the model scales raw inputs; recorded with a trained model)", HelpName = "F" };
 
     /// <summary><c>--test-limit</c>.</summary>
     public Option<int?> TestLimit { get; } = new("--test-limit") { Description = "Use only the first N test samples, for quick runs", HelpName = "N" };
@@ -161,19 +168,22 @@ public sealed class DataArguments
         command.Options.Add(TrainLimit);
         command.Options.Add(TestLimit);
         command.Options.Add(Vocab);
+        if (!preprocessing) return;
         command.Options.Add(Normalize);
         command.Options.Add(ChannelOrder);
         command.Options.Add(Scale);
     }
 
     /// <summary>The preprocessing the command line asks for (<c>--normalize</c>, <c>--channel-order</c>, <c>--scale</c>), if any.</summary>
-    public InputPreprocessing? Preprocessing(ParseResult parse) =>
-        InputPreprocessing.Parse(parse.GetValue(Normalize), parse.GetValue(ChannelOrder), parse.GetValue(Scale));
+    public InputPreprocessing? Preprocessing(ParseResult parse) => preprocessing
+        ? InputPreprocessing.Parse(parse.GetValue(Normalize), parse.GetValue(ChannelOrder), parse.GetValue(Scale))
+        : null;
 
     /// <summary>
-    /// Loads the splits and applies the input preprocessing: for a model, the one it records or, when it records none,
-    /// the command line's, which is then recorded in the model's provenance so a model saved from it keeps it
-    /// (<see cref="InputPreprocessing.Resolve"/>); without a model, the command line's. A model's vocabulary, classes
+    /// Loads the splits raw: the input preprocessing belongs to the model, which applies it in its forward pass. The
+    /// preprocessing that applies (the model's record or, when it records none, the command line's:
+    /// <see cref="InputPreprocessing.Resolve"/>) is checked to fit the data; a model that records none is given the
+    /// command line's, so it applies it and a model saved from it keeps it. A model's vocabulary, classes
     /// and split seed are used when given, data for a model trained on block images is block-transformed the same way
     /// (<see cref="PoisonSpec.PrepareForModel"/>), and data whose sample shape differs from the model's input is a
     /// one-line error naming both shapes.
@@ -196,10 +206,10 @@ public sealed class DataArguments
         });
         if (vocabulary is not null && raw.Test.Kind != InputKind.Tokens) throw new ReparoInputException($"--vocab is for text data, not {parse.GetValue(Data)}");
         InputPreprocessing? preprocessing = InputPreprocessing.Resolve(model, Preprocessing(parse));
-        DataSplits splits = preprocessing?.Apply(raw) ?? raw;
-        if (model is null) return splits;
+        if (raw.Test.Kind != InputKind.Tokens) preprocessing?.CheckFits(raw.Test.SampleShape);
+        if (model is null) return raw;
         if (preprocessing is not null) model.Provenance = model.Provenance with { Preprocessing = preprocessing };
-        splits = PoisonSpec.PrepareForModel(splits, model);
+        DataSplits splits = PoisonSpec.PrepareForModel(raw, model);
         long[] shape = splits.Test.SampleShape, input = model.Spec.InputShape;
         if (!shape.SequenceEqual(input))
             throw new ReparoInputException($"data shape [{string.Join(",", shape)}] does not match the model's input [{string.Join(",", input)}]");

@@ -17,7 +17,7 @@ internal static class BenchCommand
 
     public static Command Create(CliContext cli)
     {
-        var data = new DataArguments(defaultData: "fashion-mnist");
+        var data = new DataArguments(defaultData: "fashion-mnist", preprocessing: false);
         var archs = new Option<string>("--archs")
         {
             Description = "Comma-separated architectures",

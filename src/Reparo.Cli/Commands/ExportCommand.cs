@@ -40,7 +40,8 @@ internal static class ExportCommand
                 Tensor batch = CheckBatch(network, run.Seed);
                 // Autograd stays on: libtorch's no-grad LSTM path disagrees with its autograd path and with ONNX Runtime.
                 Tensor torchLogits = network.InEvalMode(() => network.forward(batch).detach());
-                Tensor runtimeLogits = OnnxRuntimeCheck.Run(export.Bytes, batch);
+                // The file reads preprocessed inputs: an export holds the layers, not the input preprocessing.
+                Tensor runtimeLogits = OnnxRuntimeCheck.Run(export.Bytes, network.Preprocess(batch));
                 difference = runtimeLogits.to(ScalarType.Float64).sub(torchLogits.to(ScalarType.Float64)).abs().max().item<double>();
             }
             AtomicFile.Write(outPath, stream => stream.Write(export.Bytes));
@@ -48,6 +49,8 @@ internal static class ExportCommand
             string replaced = network.OnnxOrigin is null ? "a fresh graph"
                 : $"{export.ReplacedInitializers.Count} initializer(s) replaced{(export.ReplacedInitializers.Count > 0 ? ": " + string.Join(", ", export.ReplacedInitializers) : "")}";
             run.Out.WriteLine($"wrote {outPath}: ONNX opset {export.Opset}, {replaced}; ONNX Runtime vs torch on {CheckSamples} inputs: max |difference| {difference:G3}");
+            if (network.Provenance.Preprocessing is { IsIdentity: false } preprocessing)
+                run.Out.WriteLine($"the file reads preprocessed inputs: apply the model's input preprocessing ({preprocessing}) before it, as Reparo does");
             run.WriteJson(new ExportResult(modelPath, outPath, source, export.Opset, export.ReplacedInitializers, CheckSamples, difference));
             return CliApp.Success;
         });

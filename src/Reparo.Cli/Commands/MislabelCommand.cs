@@ -32,7 +32,7 @@ internal static class MislabelCommand
         var hessianSamples = new Option<int>("--hessian-samples") { Description = "Training rows the kl-cg Hessian is averaged over (0 = all)", DefaultValueFactory = _ => defaults.HessianSamples };
         var states = new Option<int>("--states") { Description = "Abstract states K of RNNRepair's model", DefaultValueFactory = _ => defaults.States };
         var markdown = new Option<string?>("--markdown") { Description = "Write the results as Markdown here", HelpName = "PATH" };
-        var data = new DataArguments(defaultData: "fashion-mnist");
+        var data = new DataArguments(defaultData: "fashion-mnist", preprocessing: false);
         var command = new Command("mislabel", "Find flipped training labels: RNNRepair's transition scores against influence baselines (Sec. 4.2)")
         {
             classes, flipClass, share, arch, epochs, batchSize, lr, methods, step, restore, retrainSeeds, damping, hessianSamples, states, markdown,

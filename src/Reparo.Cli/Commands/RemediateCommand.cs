@@ -36,7 +36,7 @@ internal static class RemediateCommand
         var draws = new Option<int>("--random-draws") { Description = "segment: random-baseline draws per m", DefaultValueFactory = _ => 10 };
         var maxFaults = new Option<int?>("--max-faults") { Description = "sample: repair at most the first N faults", HelpName = "N" };
         var markdown = new Option<string?>("--markdown") { Description = "Write the results section as Markdown here", HelpName = "PATH" };
-        var data = new DataArguments(required: false);
+        var data = new DataArguments(required: false, preprocessing: false);
         data.TrainLimit.Description = "Use only N training samples (seeded subset; for sample, of the chosen classes); default 3000 for sample, 1000 for segment (sized for 10–15 minutes on 2 cores), 0 for all";
         var command = new Command("remediate", "RNNRepair remediation (Tables 3 and 4): influence-guided augmentation or token insertion, retrained and compared with random") { level, classes, arch, epochs, checkpoints, seeds, m, draws, maxFaults, markdown };
         data.AddTo(command);

@@ -166,7 +166,7 @@ internal static class RepairCommand
                     if (OnnxImporter.IsOnnxPath(outPath))
                     {
                         // The artefact the user ships, re-run in the runtime they deploy with, before it is written.
-                        OnnxRuntimeVerdict verdict = RepairVerifier.VerifyInOnnxRuntime(written, problem.RepairSet);
+                        OnnxRuntimeVerdict verdict = RepairVerifier.VerifyInOnnxRuntime(written, repaired, problem.RepairSet);
                         report = report with { VerifiedOnnxRuntime = verdict.Verified, OnnxRuntimeMinMargin = verdict.MinMargin };
                         if (!verdict.Verified) written = null;
                     }

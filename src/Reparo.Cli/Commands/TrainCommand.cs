@@ -47,6 +47,8 @@ internal static class TrainCommand
             }
             TrainingOptions options = training.Read(parse, run.Seed);
             Network network = ModelZoo.Create(parse.GetValue(arch)!, splits.Train, run.Seed);
+            // The model applies its preprocessing in its forward pass, so it trains on the raw (and poisoned) data.
+            network.Provenance = new ModelProvenance { Preprocessing = preprocessing };
             TrainingReport report = run.WithTrainingProgress($"train {network.Spec.Architecture}",
                 progress => Trainer.Train(network, splits.Train, splits.Validation, options, progress));
             EvaluationReport test = Evaluator.Evaluate(network, splits.Test);

@@ -16,11 +16,12 @@ public enum ChannelOrder
 }
 
 /// <summary>
-/// What is done to inputs, as the readers produce them, before a model sees them: multiply by <see cref="Scale"/>,
+/// What a model does to its inputs, as the readers produce them, before its first layer: multiply by <see cref="Scale"/>,
 /// put the channels in <see cref="ChannelOrder"/>, then subtract <see cref="Mean"/> and divide by <see cref="Std"/> per
 /// channel (torchvision's <c>Normalize</c>). Readers already divide 8-bit values (uint8 arrays, PNG/JPEG pixels) by 255,
-/// which <see cref="ByteInputs"/> records. It is stored in the model's provenance, so every later command applies the
-/// same steps; <see cref="Resolve"/> decides what applies to a model and <see cref="Apply(DataSplits)"/> applies it.
+/// which <see cref="ByteInputs"/> records. It is part of the model, stored in its provenance: data, corruptions,
+/// triggers and repair sets stay raw, and <see cref="Network.Preprocess"/> applies it at the start of every forward
+/// pass. <see cref="Resolve"/> decides what applies to a model.
 /// </summary>
 public sealed record InputPreprocessing
 {
@@ -88,29 +89,37 @@ public sealed record InputPreprocessing
         return recorded;
     }
 
-    /// <summary>The splits with every input preprocessed (token data is left alone; an identity returns them as they are).</summary>
-    public DataSplits Apply(DataSplits splits) =>
-        IsIdentity || splits.Test.Kind == InputKind.Tokens ? splits : new DataSplits(Apply(splits.Train), Apply(splits.Validation), Apply(splits.Test)) { ByteInputs = splits.ByteInputs };
-
-    /// <summary>The dataset with its inputs preprocessed.</summary>
-    public Dataset Apply(Dataset data) => IsIdentity || data.Kind == InputKind.Tokens ? data : data.WithInputs(Apply(data.X), data.Name);
+    /// <summary>
+    /// A one-line <see cref="ReparoInputException"/> unless the steps fit inputs of one sample's shape
+    /// <paramref name="sample"/>: (C, H, W) images or (F) feature vectors (one "channel" per feature for per-channel
+    /// statistics of matching length, else one value for all); BGR needs 3-channel images.
+    /// </summary>
+    public void CheckFits(long[] sample)
+    {
+        long channels = sample.Length >= 1 ? sample[0] : 1;
+        string shape = string.Join(",", sample);
+        if (ChannelOrder == ChannelOrder.Bgr && (sample.Length != 3 || channels != 3))
+            throw new ReparoInputException($"--channel-order bgr needs 3-channel images, got inputs of shape [{shape}]");
+        foreach ((IReadOnlyList<double>? values, string what) in new[] { (Mean, "means"), (Std, "standard deviations") })
+        {
+            if (values is not null && values.Count != 1 && values.Count != channels)
+                throw new ReparoInputException($"--normalize gives {values.Count} {what}, but the inputs have {channels} channels (shape [{shape}])");
+        }
+    }
 
     /// <summary>
-    /// Preprocesses a batch: (N, C, H, W) images or (N, F) feature vectors (one "channel" per feature for
-    /// per-channel statistics of matching length, else one value for all). Returns a new tensor.
+    /// Preprocesses a batch (N, …sample shape, see <see cref="CheckFits"/>): a new tensor, float64 for float64 inputs and
+    /// float32 otherwise; gradients flow through it.
     /// </summary>
     public Tensor Apply(Tensor x)
     {
+        CheckFits(x.shape[1..]);
         using var scope = NewDisposeScope();
-        Tensor result = x.to(ScalarType.Float32).mul((float)Scale);
-        int channels = x.dim() >= 2 ? (int)x.shape[1] : 1;
-        if (ChannelOrder == ChannelOrder.Bgr)
-        {
-            if (x.dim() != 4 || channels != 3) throw new ReparoInputException($"--channel-order bgr needs 3-channel images, got inputs of shape [{string.Join(",", x.shape[1..])}]");
-            result = result.flip(1);
-        }
-        if (Mean is not null) result = result.sub(PerChannel(Mean, channels, x, "means"));
-        if (Std is not null) result = result.div(PerChannel(Std, channels, x, "standard deviations"));
+        ScalarType type = x.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        Tensor result = type == ScalarType.Float64 ? x.mul(Scale) : x.to(ScalarType.Float32).mul((float)Scale);
+        if (ChannelOrder == ChannelOrder.Bgr) result = result.flip(1);
+        if (Mean is not null) result = result.sub(PerChannel(Mean, x, type));
+        if (Std is not null) result = result.div(PerChannel(Std, x, type));
         return result.MoveToOuterDisposeScope();
     }
 
@@ -131,15 +140,15 @@ public sealed record InputPreprocessing
     private static string List(IReadOnlyList<double>? values) =>
         values is null ? "-" : string.Join(",", values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture)));
 
-    private static Tensor PerChannel(IReadOnlyList<double> values, int channels, Tensor x, string what)
+    /// <summary>One value per channel of <paramref name="x"/>, shaped to broadcast over it (channel axis 1).</summary>
+    private static Tensor PerChannel(IReadOnlyList<double> values, Tensor x, ScalarType type)
     {
-        if (values.Count != 1 && values.Count != channels)
-            throw new ReparoInputException($"--normalize gives {values.Count} {what}, but the inputs have {channels} channels (shape [{string.Join(",", x.shape[1..])}])");
-        float[] perChannel = values.Count == 1 ? Enumerable.Repeat((float)values[0], channels).ToArray() : values.Select(v => (float)v).ToArray();
+        int channels = x.dim() >= 2 ? (int)x.shape[1] : 1;
+        double[] perChannel = values.Count == 1 ? Enumerable.Repeat(values[0], channels).ToArray() : [.. values];
         long[] shape = new long[x.dim()];
         Array.Fill(shape, 1L);
         if (shape.Length >= 2) shape[1] = channels;
-        return tensor(perChannel).reshape(shape);
+        return tensor(perChannel).to(type).reshape(shape);
     }
 
     private static double[] Numbers(string text, string whole)

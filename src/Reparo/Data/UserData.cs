@@ -134,9 +134,9 @@ public static class UserData
     }
 
     /// <summary>
-    /// The rows of <paramref name="array"/> (N, …) as inputs for <paramref name="network"/>: float32 (uint8 ÷ 255),
-    /// (N, H, W) read as one channel for a one-channel model, then the model's recorded preprocessing applied, as for
-    /// its data. A per-sample shape other than the model's input is a one-line error naming both shapes.
+    /// The rows of <paramref name="array"/> (N, …) as raw inputs for <paramref name="network"/>, like its data: float32
+    /// (uint8 ÷ 255), (N, H, W) read as one channel for a one-channel model (the model applies its own preprocessing).
+    /// A per-sample shape other than the model's input is a one-line error naming both shapes.
     /// </summary>
     public static Tensor ModelInputs(NpyArray array, Network network)
     {
@@ -151,7 +151,6 @@ public static class UserData
         using var scope = NewDisposeScope();
         Tensor x = array.ToFloat32();
         if (addChannel) x = x.unsqueeze(1);
-        if (network.Provenance.Preprocessing is { } preprocessing) x = preprocessing.Apply(x);
         return x.MoveToOuterDisposeScope();
     }
 

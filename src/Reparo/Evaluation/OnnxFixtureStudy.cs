@@ -123,7 +123,7 @@ public static class OnnxFixtureStudy
                 if (step.Method == "provable" && repair.Verified)
                 {
                     byte[] bytes = OnnxExporter.Export(result);
-                    OnnxRuntimeVerdict verdict = RepairVerifier.VerifyInOnnxRuntime(bytes, problem.RepairSet);
+                    OnnxRuntimeVerdict verdict = RepairVerifier.VerifyInOnnxRuntime(bytes, result, problem.RepairSet);
                     report = report with { VerifiedOnnxRuntime = verdict.Verified, OnnxRuntimeMinMargin = verdict.MinMargin };
                     if (step.Model == "mlp")
                     {
@@ -135,7 +135,7 @@ public static class OnnxFixtureStudy
             OnnxExport export = OnnxExporter.Build(result);
             using Tensor check = splits.Test.X.narrow(0, 0, Math.Min(200, splits.Test.Count));
             using Tensor ours = result.Logits(check);
-            using Tensor runtime = OnnxRuntimeCheck.Run(export.Bytes, check);
+            using Tensor runtime = OnnxRuntimeCheck.Run(export.Bytes, result.Preprocess(check));
             double ortDiff = runtime.to(ScalarType.Float32).sub(ours).abs().max().item<float>();
             rows.Add(new OnnxFixtureRow(step.Model, export.Opset, [.. network.Layers.Select(l => l.Name)], importSeconds, referenceDiff,
                 step.Method, step.Layer, step.RepairSet, status, report, influence, export.ReplacedInitializers, ortDiff, (int)check.shape[0]));
@@ -204,7 +204,7 @@ public static class OnnxFixtureStudy
             for (int i = 0; i < repeats; i++)
             {
                 var clock = Stopwatch.StartNew();
-                RepairVerifier.VerifyInOnnxRuntime(repairedMlp, hundred);
+                RepairVerifier.VerifyInOnnxRuntime(repairedMlp, mlp, hundred);
                 verifies.Add(clock.Elapsed.TotalSeconds);
             }
         }

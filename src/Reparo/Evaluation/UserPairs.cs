@@ -8,7 +8,7 @@ namespace Reparo.Evaluation;
 /// <summary>
 /// Cleansed pairs the user brings for a model Reparo did not poison itself (<c>reparo rectify --pairs npz:PATH</c>),
 /// and optionally the user's triggered inputs to measure the attack success rate on (<c>--trigger-test npz:PATH</c>).
-/// Inputs are as raw as the model's data (uint8 ÷ 255; the model's preprocessing is applied).
+/// Inputs are as raw as the model's data (uint8 ÷ 255; the model applies its own preprocessing).
 /// </summary>
 /// <param name="Corrupted">The corrupted (triggered) inputs, (n, …input shape).</param>
 /// <param name="Clean">Their clean twins, same shape.</param>

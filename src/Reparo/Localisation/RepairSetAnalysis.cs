@@ -169,7 +169,7 @@ public static class RepairSetAnalysis
         var spread = new List<LayerSpread>();
         network.InEvalMode(() =>
         {
-            Tensor h = vertices32;
+            Tensor h = network.Preprocess(vertices32);
             for (int j = 0; j < network.Layers.Count; j++)
             {
                 h = network.Forward(h, j, j + 1);
@@ -384,7 +384,7 @@ public static class RepairSetAnalysis
         public (int Rows, int Cols, long Nonzeros) Count()
         {
             int count = labels.Length;
-            Tensor prefix = network64.Forward(vertices64, 0, layer);
+            Tensor prefix = network64.LayerInput(vertices64, layer);
             LayerTrace trace = network64.Trace(vertices64.narrow(0, 0, 1));
             for (int j = layer; j < network64.Layers.Count; j++) inputShapes[j] = trace.InputOf(j).shape[1..];
             double[] inputs = prefix.reshape(count, -1).contiguous().data<double>().ToArray();

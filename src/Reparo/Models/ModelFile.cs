@@ -29,8 +29,10 @@ public sealed record ModelProvenance
     public string? Poison { get; init; }
 
     /// <summary>
-    /// What is done to inputs before the model sees them (scale, channel order, normalisation, and whether its
-    /// training data came as 8-bit values); every command that loads data for the model applies it. Null: nothing.
+    /// What the model does to raw inputs before its first layer (scale, channel order, normalisation, and whether its
+    /// training data came as 8-bit values): <see cref="Network.Preprocess"/> applies it in every forward pass, so data
+    /// stays raw. Files written before the model applied it recorded the same field for data preprocessed on loading,
+    /// which is the same function. Null: nothing.
     /// </summary>
     public InputPreprocessing? Preprocessing { get; init; }
 

@@ -78,6 +78,12 @@ public sealed record RecurrentSteps(int RecurrentLayer, Tensor HiddenStates, Ten
 /// Any slice can be run (<see cref="Forward(Tensor, int, int)"/>), every layer's input and output can be tapped
 /// (<see cref="Trace"/>), and recurrent networks expose per-step hidden states and predictions (<see cref="Steps"/>).
 /// Parameters are named <c>layer.parameter</c>, e.g. <c>fc2.weight</c>.
+/// <para>
+/// The network reads raw inputs, as the data readers produce them. Its input preprocessing (the one its provenance
+/// records, <see cref="ModelProvenance.Preprocessing"/>) is part of its function, applied by <see cref="Preprocess"/>
+/// before layer 0 in <see cref="forward"/>, <see cref="LayerInput"/>, <see cref="Trace"/> and <see cref="Steps"/>;
+/// it is not a layer, so layer indices, names, parameters and the ONNX graph are those of the layers alone.
+/// </para>
 /// </summary>
 public sealed class Network : nn.Module<Tensor, Tensor>
 {
@@ -140,7 +146,25 @@ public sealed class Network : nn.Module<Tensor, Tensor>
         throw new ReparoInputException($"no layer '{nameOrIndex}'; layers are {string.Join(", ", layers.Select(l => l.Name))} (or an index 0–{layers.Length - 1})");
     }
 
-    /// <summary>Runs layers <paramref name="from"/> (inclusive) to <paramref name="to"/> (exclusive) on <paramref name="x"/>.</summary>
+    /// <summary>
+    /// The input of layer 0 for raw inputs <paramref name="x"/>: <paramref name="x"/> after the model's input
+    /// preprocessing (a new tensor, float64 for float64 inputs), or an alias of <paramref name="x"/> when it has none
+    /// (or reads token ids).
+    /// </summary>
+    public Tensor Preprocess(Tensor x) =>
+        Provenance.Preprocessing is { IsIdentity: false } preprocessing && Spec.InputKind != InputKind.Tokens ? preprocessing.Apply(x) : x.alias();
+
+    /// <summary>The input of layer <paramref name="layer"/> for raw inputs <paramref name="x"/>: the preprocessing, then layers [0, <paramref name="layer"/>).</summary>
+    public Tensor LayerInput(Tensor x, int layer)
+    {
+        using var scope = NewDisposeScope();
+        return Forward(Preprocess(x), 0, layer).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Runs layers <paramref name="from"/> (inclusive) to <paramref name="to"/> (exclusive) on <paramref name="x"/>, the
+    /// input of layer <paramref name="from"/> (for raw inputs use <see cref="LayerInput"/>, which preprocesses them first).
+    /// </summary>
     public Tensor Forward(Tensor x, int from, int to)
     {
         if (from < 0 || to > layers.Length || from > to) throw new ArgumentOutOfRangeException(nameof(from), $"slice [{from}, {to}) of a {layers.Length}-layer network");
@@ -151,14 +175,14 @@ public sealed class Network : nn.Module<Tensor, Tensor>
         return h.MoveToOuterDisposeScope();
     }
 
-    /// <inheritdoc />
-    public override Tensor forward(Tensor x) => Forward(x, 0, layers.Length);
+    /// <summary>The logits for raw inputs <paramref name="x"/>: the preprocessing, then every layer.</summary>
+    public override Tensor forward(Tensor x) => LayerInput(x, layers.Length);
 
-    /// <summary>Every layer's input and output for a batch (gradients flow through if enabled).</summary>
+    /// <summary>Every layer's input and output for a batch of raw inputs, the input of layer 0 preprocessed (gradients flow through if enabled).</summary>
     public LayerTrace Trace(Tensor x)
     {
-        var activations = new List<Tensor>(layers.Length + 1) { x };
-        Tensor h = x;
+        Tensor h = Preprocess(x);
+        var activations = new List<Tensor>(layers.Length + 1) { h };
         foreach (NetworkLayer layer in layers)
         {
             h = layer.Module.call(h);
@@ -179,7 +203,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
         int r = RecurrentLayerIndex;
         if (r < 0) throw new ReparoInputException($"'{Spec.Architecture}' has no recurrent layer");
         using var scope = NewDisposeScope();
-        Tensor sequence = Forward(x, 0, r);
+        Tensor sequence = LayerInput(x, r);
         Tensor states = ((RecurrentModule)layers[r].Module).Sequence(sequence);
         long n = states.shape[0], t = states.shape[1];
         Tensor logits = Forward(states.reshape(n * t, states.shape[2]), r + 1, layers.Length).reshape(n, t, -1);

@@ -16,7 +16,7 @@ namespace Reparo.Repair;
 /// (one entry per point), or with <c>"regions": [[i, j, …], …]</c> grouping inputs into polytopes (then one label per region).
 /// Drawdown: the clean test set; no generalisation set.</item>
 /// <item><c>npz:PATH</c>: a NumPy archive with <c>x</c> (N, …) inputs as raw as the data's (float32, float64 or uint8 ÷ 255;
-/// the model's preprocessing is applied) and <c>y</c> integer labels, one per row; or with an integer array
+/// the model applies its own preprocessing) and <c>y</c> integer labels, one per row; or with an integer array
 /// <c>regions</c> (N,) assigning each row of <c>x</c> to a region 0 … R−1, whose rows are that polytope's vertices (as
 /// <c>file:PATH</c>'s <c>"regions"</c>), and then one label per region in <c>y</c> (R,). Drawdown: the clean test set;
 /// no generalisation set.</item>

@@ -86,14 +86,16 @@ public static class RepairVerifier
     }
 
     /// <summary>
-    /// Re-runs the repaired model as it will be shipped, an ONNX file's bytes, in ONNX Runtime on every repair point or
-    /// vertex, and records the smallest margin (runtime's float32 or float64 logits).
+    /// Re-runs the repaired model as it will be shipped, an ONNX file's bytes exported from <paramref name="exported"/>,
+    /// in ONNX Runtime on every repair point or vertex, and records the smallest margin (runtime's float32 or float64
+    /// logits). The file reads preprocessed inputs (an export holds the layers, not the input preprocessing), so it is fed
+    /// the repair inputs after <paramref name="exported"/>'s preprocessing.
     /// </summary>
-    public static OnnxRuntimeVerdict VerifyInOnnxRuntime(byte[] onnx, RepairSet set)
+    public static OnnxRuntimeVerdict VerifyInOnnxRuntime(byte[] onnx, Network exported, RepairSet set)
     {
         using var scope = NewDisposeScope();
         (Tensor vertices, int[] region, _) = set.Stacked();
-        Tensor logits = Verification.OnnxRuntimeCheck.Run(onnx, vertices);
+        Tensor logits = Verification.OnnxRuntimeCheck.Run(onnx, exported.Preprocess(vertices));
         double[] margins = Margins(logits, region, set);
         return new OnnxRuntimeVerdict(margins.All(m => m > 0), margins.Min(), set.VertexCount);
     }

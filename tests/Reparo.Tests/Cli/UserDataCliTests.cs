@@ -37,10 +37,16 @@ public sealed class UserDataCliTests
         Assert.Equal([0.5], preprocessing.Mean);
         Assert.Equal([0.25], preprocessing.Std);
         Assert.Contains("input preprocessing: 8-bit inputs ÷ 255, normalize 0.5:0.25", CliRunner.Run("inspect", model).Out);
+        // The ONNX export holds the layers: ONNX Runtime, fed the preprocessed check batch, agrees with the model on the raw one.
+        (int exportCode, string exportOut, string exportErr) = CliRunner.Run("export", "--model", model, "--out", dir.File("m.onnx"), "--json", dir.File("export.json"));
+        Assert.True(exportCode == 0, exportErr);
+        Assert.Contains("the file reads preprocessed inputs: apply the model's input preprocessing (8-bit inputs ÷ 255, normalize 0.5:0.25)", exportOut);
+        using (JsonDocument export = JsonDocument.Parse(File.ReadAllText(dir.File("export.json"))))
+            Assert.InRange(export.RootElement.GetProperty("max_abs_difference").GetDouble(), 0, 1e-5);
 
-        // Three raw inputs as (N, H, W) floats; the repair asks each for the class after the one predicted on the preprocessed input.
+        // Four raw inputs as (N, H, W) floats (the model preprocesses them); the repair asks each for the class after the predicted one.
         Tensor x = rand([4, 8, 8], generator: new Generator(5));
-        long[] wanted = network.Predict(preprocessing.Apply(x.unsqueeze(1))).Select(p => (p + 1) % 3).ToArray();
+        long[] wanted = network.Predict(x.unsqueeze(1)).Select(p => (p + 1) % 3).ToArray();
         string points = UserDataFiles.Npz(dir.File("points.npz"), ("x", x), ("y", tensor(wanted)));
         string repaired = dir.File("repaired.reparo");
         (int code, string output, string err) = CliRunner.Run("repair", "--method", "provable", "--model", model, "--data", $"npz:{data}",
@@ -48,7 +54,7 @@ public sealed class UserDataCliTests
         Assert.True(code == 0, err);
         Assert.Contains("4 regions, 4 vertices", output);
         Network fixedNetwork = ModelFile.Load(repaired);
-        Assert.Equal(wanted, fixedNetwork.Predict(preprocessing.Apply(x.unsqueeze(1))));
+        Assert.Equal(wanted, fixedNetwork.Predict(x.unsqueeze(1)));
         Assert.Equal(preprocessing.Mean, fixedNetwork.Provenance.Preprocessing!.Mean);
 
         // Regions: rows 0 and 1 are one segment's vertices, row 2 a point; one label per region.

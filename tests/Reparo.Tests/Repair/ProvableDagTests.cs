@@ -139,6 +139,8 @@ public class ProvableDagTests(ITestOutputHelper output)
         return new RepairSet(regions, "flipped");
     }
 
+    private static DataSplits FashionMnist() => DataCatalog.Load("fashion-mnist", new DataOptions { TrainLimit = 100, TestLimit = 300 });
+
     private static RepairProblem Problem(Network network, RepairSet set)
     {
         (Tensor x, _, long[] labels) = set.Stacked();
@@ -308,20 +310,52 @@ public class ProvableDagTests(ITestOutputHelper output)
     // ---------------------------------------------------------------- the other LP variants and the LP-size counter
 
     [Fact]
-    public void OnResnetLastLayerRepairWorksPrdnnIsRefusedAndTheLpCounterSkipsTheBlocks()
+    public void OnResnetLastLayerAndPrdnnRepairAfterTheBlocksVerifyAndTheLpCounterSkipsTheBlocks()
+    {
+        Network network = Fixture("resnet");
+        RepairProblem problem = RepairSetSpec.Build("fog:3:3", network, FashionMnist(), seed: 0);
+
+        RepairResult last = new ProvableRepair(new ProvableRepairOptions { Variant = LpRepairVariant.LastLayer }).Repair(problem);
+        RepairResult prdnn = new ProvableRepair(new ProvableRepairOptions { Variant = LpRepairVariant.Prdnn, Layer = "fc1" }).Repair(problem);
+
+        Assert.True(last.Verified, Explain(last));
+        Assert.Equal("fc1", last.Layer);
+        Assert.True(prdnn.Verified, Explain(prdnn));
+        // The channels split at fc1: the residual blocks before it run as they are, and only fc1 changed.
+        var decoupled = Assert.IsType<DecoupledNetwork>(prdnn.Model);
+        Assert.Contains("from fc1 on", decoupled.Kind);
+        Dictionary<string, Tensor> original = network.state_dict(), value = decoupled.ValueChannel.state_dict();
+        Assert.All(original.Keys.Where(k => !k.StartsWith("fc1.", StringComparison.Ordinal)), k => Assert.True(value[k].SameAs(original[k]), k));
+        Assert.False(value["fc1.weight"].SameAs(original["fc1.weight"]));
+        int fc1 = network.LayerIndex("fc1");
+        Assert.Equal([fc1], RepairSetAnalysis.LpCandidateLayers(network));
+        Assert.True(RepairSetAnalysis.PredictLp(network, problem.RepairSet, fc1).Rows > 0);
+    }
+
+    [Theory]
+    [InlineData("block2.conv5", "block2")]
+    [InlineData("conv1", "block1")]
+    public void OnResnetPrdnnAtALayerInsideOrBeforeABlockIsRefusedInOneLine(string layer, string block)
     {
         Network network = Fixture("resnet");
         (Tensor images, _) = OnnxImportTests.Reference("resnet");
         RepairSet set = Flipped(network, images.narrow(0, 0, 3), 10, runnerUp: true);
 
-        RepairResult last = new ProvableRepair(new ProvableRepairOptions { Variant = LpRepairVariant.LastLayer }).Repair(Problem(network, set));
-        var prdnn = Assert.Throws<ReparoInputException>(() => new ProvableRepair(new ProvableRepairOptions { Variant = LpRepairVariant.Prdnn, Layer = "block2.conv5" }).Repair(Problem(network, set)));
+        var error = Assert.Throws<ReparoInputException>(() => new ProvableRepair(new ProvableRepairOptions { Variant = LpRepairVariant.Prdnn, Layer = layer }).Repair(Problem(network, set)));
 
-        Assert.True(last.Verified, Explain(last));
-        Assert.Equal("fc1", last.Layer);
-        Assert.Contains("block1 is an ONNX block", prdnn.Message);
-        int fc1 = network.LayerIndex("fc1");
-        Assert.Equal([fc1], RepairSetAnalysis.LpCandidateLayers(network));
-        Assert.True(RepairSetAnalysis.PredictLp(network, set, fc1).Rows > 0);
+        Assert.Equal("PRDNN's decoupled network runs only Linear, Conv2d, ReLU, MaxPool2d and Flatten layers from the repaired layer on (layers before it run as they are), "
+            + $"and {block} (ONNX block (Conv×2, Relu, Add)) is at or after {layer}; choose a later layer, or use provable (APRNN) repair", error.Message);
+    }
+
+    [Fact]
+    public void OnTheCnnFixtureLastLayerRepairVerifies()
+    {
+        Network network = Fixture("cnn");
+        RepairProblem problem = RepairSetSpec.Build("fog:3:3", network, FashionMnist(), seed: 0);
+
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Variant = LpRepairVariant.LastLayer }).Repair(problem);
+
+        Assert.True(result.Verified, Explain(result));
+        Assert.Equal("fc2", result.Layer);
     }
 }

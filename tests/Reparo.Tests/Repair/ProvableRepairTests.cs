@@ -482,7 +482,7 @@ public class ProvableRepairTests
         foreach (Network network in new[] { RandomMlp("mlp:16x2").Network, ConvNet(false, seed: 2) })
         {
             Tensor x = network.Spec.InputShape.Length == 1 ? randn(10, network.Spec.InputShape[0]) : TestSupport.RandomImages(10, size: (int)network.Spec.InputShape[1], seed: 4).X;
-            var decoupled = new DecoupledNetwork(network, network);
+            var decoupled = new DecoupledNetwork(network, network, 0);
             using Network network64 = PlainRepairedModel.ToFloat64(network);
             Assert.True(decoupled.Logits(x, ScalarType.Float32).SameAs(network.Logits(x)));
             Assert.True(decoupled.Logits(x, ScalarType.Float64).SameAs(network64.Logits(x.to(ScalarType.Float64))));

@@ -72,7 +72,7 @@ internal static class InfluenceCore
         int last = network.Layers.Count - 1;
         var parts = new List<Tensor>();
         for (long start = 0; start < x.shape[0]; start += batchSize)
-            parts.Add(network.Forward(x.narrow(0, start, Math.Min(batchSize, x.shape[0] - start)), 0, last).flatten(1).to(ScalarType.Float64));
+            parts.Add(network.LayerInput(x.narrow(0, start, Math.Min(batchSize, x.shape[0] - start)), last).flatten(1).to(ScalarType.Float64));
         Tensor features = cat(parts, 0);
         return cat([features, ones(features.shape[0], 1, dtype: ScalarType.Float64)], 1).MoveToOuterDisposeScope();
     }

@@ -15,7 +15,10 @@ namespace Reparo.Models.Onnx;
 public sealed record OnnxExport(byte[] Bytes, long Opset, IReadOnlyList<string> ReplacedInitializers);
 
 /// <summary>
-/// Writes a <see cref="Network"/> as an ONNX model.
+/// Writes a <see cref="Network"/> as an ONNX model. The graph holds the network's layers, never its input preprocessing
+/// (<see cref="Network.Preprocess"/>): it reads preprocessed inputs, as the file a user imported does (their runtime
+/// preprocesses). A zoo model records its preprocessing in the metadata (<see cref="PreprocessingKey"/>), and importing
+/// the file restores it.
 /// <list type="bullet">
 /// <item>An imported network (<see cref="Network.OnnxOrigin"/> set): the user's own graph as parsed, with only the
 /// initializers whose bound parameter changed replaced (same name, element type and dims; the new data as
@@ -38,6 +41,9 @@ public static class OnnxExporter
 
     /// <summary>The ONNX IR version of graphs written for zoo models.</summary>
     public const int ZooIrVersion = 8;
+
+    /// <summary>The metadata key under which a zoo model's input preprocessing is recorded (JSON, as in a model file).</summary>
+    public const string PreprocessingKey = "reparo.preprocessing";
 
     /// <summary>The ONNX model's bytes.</summary>
     public static byte[] Export(Network network) => Build(network).Bytes;
@@ -151,6 +157,8 @@ public static class OnnxExporter
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = ZooOpset });
         model.MetadataProps.Add(new StringStringEntryProto { Key = "reparo.architecture", Value = spec.Architecture });
         model.MetadataProps.Add(new StringStringEntryProto { Key = "reparo.classes", Value = ReparoJson.Serialize(spec.ClassNames) });
+        if (network.Provenance.Preprocessing is { } preprocessing)
+            model.MetadataProps.Add(new StringStringEntryProto { Key = PreprocessingKey, Value = ReparoJson.Serialize(preprocessing) });
         return new OnnxExport(model.ToByteArray(), ZooOpset, []);
     }
 

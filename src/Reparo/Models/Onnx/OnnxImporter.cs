@@ -65,7 +65,11 @@ public static class OnnxImporter
         Dictionary<string, string> unbound = network.named_parameters().Where(p => !graph.Bindings.ContainsKey(p.name))
             .ToDictionary(p => p.name, p => OnnxOrigin.Digest(p.parameter), StringComparer.Ordinal);
         network.OnnxOrigin = new OnnxOrigin(source, bytes, graph.Bindings, unbound);
-        network.Provenance = new ModelProvenance { History = [$"imported from ONNX {Path.GetFileName(source)} (opset {graph.Opset}, producer {Producer(model)})"] };
+        network.Provenance = new ModelProvenance
+        {
+            Preprocessing = graph.MetadataPreprocessing(),
+            History = [$"imported from ONNX {Path.GetFileName(source)} (opset {graph.Opset}, producer {Producer(model)})"],
+        };
         return network;
     }
 
@@ -705,6 +709,21 @@ public static class OnnxImporter
             catch (System.Text.Json.JsonException)
             {
                 throw new ReparoInputException($"{source}: metadata 'reparo.classes' is not a JSON list of names");
+            }
+        }
+
+        /// <summary>The input preprocessing a Reparo export recorded in the model's metadata (<see cref="OnnxExporter.PreprocessingKey"/>), if any.</summary>
+        public InputPreprocessing? MetadataPreprocessing()
+        {
+            string? json = model.MetadataProps.FirstOrDefault(p => p.Key == OnnxExporter.PreprocessingKey)?.Value;
+            if (json is null) return null;
+            try
+            {
+                return System.Text.Json.JsonSerializer.Deserialize<InputPreprocessing>(json, Reporting.ReparoJson.Options);
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                throw new ReparoInputException($"{source}: metadata '{OnnxExporter.PreprocessingKey}' is not a Reparo input preprocessing");
             }
         }
 

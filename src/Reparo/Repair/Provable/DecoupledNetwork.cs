@@ -7,22 +7,36 @@ namespace Reparo.Repair.Provable;
 /// PRDNN's decoupled network (Sotoudeh and Thakur PLDI'21, §4): an activation channel with the original weights decides
 /// every ReLU's on/off state and every max-pool's choice; a value channel with the repaired weights computes the
 /// values under those decisions. It is not a plain network of the original architecture (it carries two copies of the
-/// weights), which is why APRNN was proposed.
+/// weights), which is why APRNN was proposed. Only the repaired layer k differs between the channels, so layers before k
+/// (any layers, ONNX blocks included) run once, concretely, and the channels split at k; from k on every layer must be
+/// Linear, Conv2d, ReLU, MaxPool2d or Flatten (<see cref="FirstUnsupported"/>).
 /// </summary>
 public sealed class DecoupledNetwork : IRepairedModel
 {
     private readonly Network activation32, value32, value64;
+    private readonly int repairedLayer;
     private Network? activation64;
 
-    /// <summary>Builds a decoupled network from the original (activation channel) and the repaired weights (value channel, any precision; copied).</summary>
-    public DecoupledNetwork(Network original, Network valueWeights)
+    /// <summary>
+    /// Builds a decoupled network from the original (activation channel) and the repaired weights (value channel, any
+    /// precision; copied) that split at layer <paramref name="repairedLayer"/>; a layer from there on that the decoupled
+    /// semantics does not cover is a one-line <see cref="ReparoInputException"/>.
+    /// </summary>
+    public DecoupledNetwork(Network original, Network valueWeights, int repairedLayer)
     {
+        if (FirstUnsupported(original, repairedLayer) is NetworkLayer unsupported)
+            throw new ReparoInputException($"a decoupled network runs only Linear, Conv2d, ReLU, MaxPool2d and Flatten layers from the repaired layer on, not {unsupported.Name} ({unsupported.Spec.Describe()})");
         activation32 = original;
+        this.repairedLayer = repairedLayer;
         value32 = original.Clone();
         value32.CopyWeightsFrom(valueWeights);
         value32.eval();
         value64 = PlainRepairedModel.ToFloat64(valueWeights);
     }
+
+    /// <summary>The first layer from <paramref name="repairedLayer"/> on that is not Linear, Conv2d, ReLU, MaxPool2d or Flatten (an ONNX block, a recurrent layer, …), or null.</summary>
+    public static NetworkLayer? FirstUnsupported(Network network, int repairedLayer) =>
+        network.Layers.Skip(repairedLayer).FirstOrDefault(l => l.Spec is not (LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec));
 
     /// <summary>The value channel's weights (float32).</summary>
     public Network ValueChannel => value32;
@@ -31,7 +45,7 @@ public sealed class DecoupledNetwork : IRepairedModel
     public Network? PlainNetwork => null;
 
     /// <inheritdoc />
-    public string Kind => $"decoupled network (PRDNN): activation channel = original {activation32.Spec.Architecture}, value channel = repaired copy; not a plain network";
+    public string Kind => $"decoupled network (PRDNN): activation channel = original {activation32.Spec.Architecture}, value channel = repaired copy from {activation32.Layers[repairedLayer].Name} on; not a plain network";
 
     /// <inheritdoc />
     public Tensor Logits(Tensor x, ScalarType dtype)
@@ -46,8 +60,8 @@ public sealed class DecoupledNetwork : IRepairedModel
         using var noGrad = no_grad();
         activation.eval();
         value.eval();
-        Tensor a = x.to(dtype), v = x.to(dtype);
-        for (int j = 0; j < activation.Layers.Count; j++)
+        Tensor a = activation.LayerInput(x.to(dtype), repairedLayer), v = a;
+        for (int j = repairedLayer; j < activation.Layers.Count; j++)
         {
             NetworkLayer layer = activation.Layers[j];
             switch (layer.Spec)
@@ -63,12 +77,10 @@ public sealed class DecoupledNetwork : IRepairedModel
                         a = pooled;
                         break;
                     }
-                case LinearSpec or Conv2dSpec or FlattenSpec:
+                default:
                     a = layer.Module.call(a);
                     v = value.Layers[j].Module.call(v);
                     break;
-                default:
-                    throw new ReparoInputException($"a decoupled network supports Linear, Conv2d, ReLU, MaxPool2d and Flatten layers, not {layer.Spec.Describe()}");
             }
         }
         return v.MoveToOuterDisposeScope();

@@ -11,7 +11,7 @@ public enum LpRepairVariant
     /// <summary>APRNN (Tao et al. PLDI'23): layer k's weights and the biases of k and later layers; patterns held by sign constraints; a plain network results.</summary>
     Aprnn,
 
-    /// <summary>PRDNN (Sotoudeh and Thakur PLDI'21): only layer k changes, in the value channel of a decoupled network whose activation channel keeps the original weights.</summary>
+    /// <summary>PRDNN (Sotoudeh and Thakur PLDI'21): only layer k changes, in the value channel of a decoupled network whose activation channel keeps the original weights; layers before k may be anything (ONNX blocks run as they are), layers from k on must be Linear, Conv2d, ReLU, MaxPool2d or Flatten.</summary>
     Prdnn,
 
     /// <summary>Last-layer LP (Goldberger et al.; PRoViT's variant): only the last layer's rows of the classes in the repair set change.</summary>
@@ -123,8 +123,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         using Tensor vertices64 = vertices32.to(ScalarType.Float64);
         vertices32.Dispose();
         bool decoupled = options.Variant == LpRepairVariant.Prdnn;
-        if (decoupled && work64.Layers.FirstOrDefault(l => l.Spec is OnnxBlockSpec) is { } block)
-            throw new ReparoInputException($"PRDNN's decoupled network runs only Linear, Conv2d, ReLU, MaxPool2d and Flatten layers, and {block.Name} is an ONNX block; use provable (APRNN) repair");
+        if (decoupled && (k.Nested ? work64.Layers[k.Layer] : DecoupledNetwork.FirstUnsupported(work64, k.Layer)) is { } unsupported)
+            throw new ReparoInputException($"PRDNN's decoupled network runs only Linear, Conv2d, ReLU, MaxPool2d and Flatten layers from the repaired layer on (layers before it run as they are), and {unsupported.Name} ({unsupported.Spec.Describe()}) is at or after {layerName}; choose a later layer, or use provable (APRNN) repair");
         using Network? original64 = decoupled ? PlainRepairedModel.ToFloat64(original) : null;
 
         RepairResult Failed(RepairStatus status, string message, LpSize? size = null, string? detail = null) => new()
@@ -192,7 +192,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             // the verifier's float64 run of a plain network uses the rounded weights, so its margins show weight rounding
             // too (a decoupled network keeps the float64 value weights, so the verifier's float64 margins tell).
             bool? solutionHolds = decoupled ? null : RepairVerifier.Margins(candidate64.Logits(vertices64), region, set).All(m => m > 0);
-            IRepairedModel model = decoupled ? new DecoupledNetwork(original, candidate64) : new PlainRepairedModel(ToFloat32(original, candidate64));
+            IRepairedModel model = decoupled ? new DecoupledNetwork(original, candidate64, k.Layer) : new PlainRepairedModel(ToFloat32(original, candidate64));
             if (!decoupled) candidate64.Dispose();
             encodeTime += clock.Elapsed.TotalSeconds;
             clock.Restart();

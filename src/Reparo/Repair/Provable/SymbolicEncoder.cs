@@ -163,7 +163,7 @@ internal static class SymbolicEncoder
         using var noGrad = no_grad();
         network64.eval();
         var walk = new Walk(network64, labels.Length, patterns, options);
-        Tensor prefix = network64.Forward(vertices64, 0, layer.Layer);
+        Tensor prefix = network64.LayerInput(vertices64, layer.Layer);
         LinExpr[][] values = layer.Nested
             ? walk.Block(layer.Layer, prefix, null, layer.Node)
             : walk.RepairedLayer(AffineParameters.Read(network64, layer.Layer, prefix.shape[1..]), layer.Layer, prefix);
@@ -759,7 +759,7 @@ internal static class SymbolicEncoder
     {
         using var noGrad = no_grad();
         using Tensor repairInputs = vertices64.narrow(0, 0, repairVertices);
-        double[] original = network64.Forward(repairInputs, 0, end).reshape(repairVertices, -1).contiguous().data<double>().ToArray();
+        double[] original = network64.LayerInput(repairInputs, end).reshape(repairVertices, -1).contiguous().data<double>().ToArray();
         int width = outputs[0].Length;
         for (int v = 0; v < repairVertices; v++)
             for (int c = 0; c < width; c++)
