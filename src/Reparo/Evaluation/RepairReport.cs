@@ -87,11 +87,17 @@ public sealed record RepairReport
     /// <summary>Final LP margin.</summary>
     public double? Epsilon { get; init; }
 
-    /// <summary>Smallest verified margin in float32 / float64.</summary>
+    /// <summary>Smallest verified margin in float32.</summary>
     public double? MinMarginFloat32 { get; init; }
 
     /// <summary>Smallest verified margin in float64.</summary>
     public double? MinMarginFloat64 { get; init; }
+
+    /// <summary>The verifier's float32 guard band: margins, pre-activation signs and max-pool leads counted only beyond it.</summary>
+    public double? GuardBandFloat32 { get; init; }
+
+    /// <summary>The verifier's float64 guard band.</summary>
+    public double? GuardBandFloat64 { get; init; }
 
     /// <summary>Held-out accuracies behind drawdown and generalisation.</summary>
     public required RepairMetrics Metrics { get; init; }
@@ -143,6 +149,8 @@ public sealed record RepairReport
             Epsilon = result.Epsilon,
             MinMarginFloat32 = result.Verification?.MinMarginFloat32,
             MinMarginFloat64 = result.Verification?.MinMarginFloat64,
+            GuardBandFloat32 = result.Verification?.GuardBandFloat32,
+            GuardBandFloat64 = result.Verification?.GuardBandFloat64,
             Metrics = metrics,
             Notes = notes,
         };

@@ -12,6 +12,8 @@ namespace Reparo.Repair;
 /// <list type="bullet">
 /// <item><c>CORRUPTION:SEVERITY:N</c> (e.g. <c>fog:3:100</c>): the first N test images, corrupted, that the model gets wrong.
 /// Drawdown: the clean test set without those images; generalisation: the rest of the corrupted test set.</item>
+/// <item><c>CORRUPTION:SEVERITY:N:any</c> (e.g. <c>fog:3:100:any</c>): the first N test images, corrupted, whatever the
+/// model predicts (APRNN's protocol). Drawdown and generalisation as for <c>CORRUPTION:SEVERITY:N</c>.</item>
 /// <item><c>file:PATH</c>: JSON <c>{"inputs": [...], "labels": [...]}</c> with inputs shaped like the model's input
 /// (one entry per point), or with <c>"regions": [[i, j, …], …]</c> grouping inputs into polytopes (then one label per region).
 /// Drawdown: the clean test set; no generalisation set.</item>
@@ -28,13 +30,13 @@ namespace Reparo.Repair;
 /// the first N triggered test images of other classes that the trigger flips to the target class, to be classified as
 /// their true class. Drawdown: the clean test set without those images; generalisation: the rest of the triggered test set.</item>
 /// </list>
-/// Corruption, rotation and trojan sets keep each failure's clean image as its <see cref="RepairRegion.Counterpart"/>.
+/// Corruption, rotation and trojan sets keep each repair image's clean image as its <see cref="RepairRegion.Counterpart"/>.
 /// </summary>
 public static class RepairSetSpec
 {
     /// <summary>Parses <paramref name="spec"/> and selects the repair set and held-out sets for <paramref name="network"/>.</summary>
     /// <param name="spec">The specification.</param>
-    /// <param name="network">The model to repair (its failures define the repair set).</param>
+    /// <param name="network">The model to repair (its failures define most repair sets).</param>
     /// <param name="splits">The dataset's splits; the test split is used.</param>
     /// <param name="seed">Seed of the corruptions.</param>
     public static RepairProblem Build(string spec, Network network, DataSplits splits, int seed)
@@ -44,16 +46,17 @@ public static class RepairSetSpec
         if (parts[0] == "npz" && parts.Length >= 2) return FromNpz(spec[4..], network, splits);
         if (parts[0] == "rotations") return Rotations(spec, parts, network, splits, seed);
         if (parts[0] == "trojan" && parts.Length == 2) return Trojan(spec, Int(parts[1], spec), network, splits);
-        if (parts.Length == 3 && Corruptions.Names.Contains(parts[0]))
+        if (parts.Length is 3 or 4 && Corruptions.Names.Contains(parts[0]))
         {
+            if (parts.Length == 4 && parts[3] != "any") throw new ReparoInputException($"'{parts[3]}' in '{spec}' should be 'any' (CORRUPTION:SEVERITY:N:any takes the first N corrupted test images whatever the model predicts)");
             Corruption corruption = Corruptions.Parse(parts[0]);
             int severity = Int(parts[1], spec), n = Int(parts[2], spec);
-            (Dataset corrupted, int[] rows) = Failures(network, splits.Test, corruption, severity, seed, n, spec);
+            (Dataset corrupted, int[] rows) = CorruptedRows(network, splits.Test, corruption, severity, seed, n, failuresOnly: parts.Length == 3, spec);
             RepairSet set = RepairSet.FromPoints(corrupted, rows, spec, splits.Test);
             return new RepairProblem(network, set, WithoutRows(splits.Test, rows, $"{splits.Test.Name} (clean, without the repair images)"),
                 WithoutRows(corrupted, rows, $"{corrupted.Name} (without the repair images)"));
         }
-        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), file:PATH, npz:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY] or trojan:N");
+        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), CORRUPTION:SEVERITY:N:any, file:PATH, npz:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY] or trojan:N");
     }
 
     private static RepairProblem Trojan(string spec, int n, Network network, DataSplits splits)
@@ -75,12 +78,21 @@ public static class RepairSetSpec
             WithoutRows(triggered, flipped, $"{triggered.Name} (without the repair images)"));
     }
 
-    private static (Dataset Corrupted, int[] Rows) Failures(Network network, Dataset test, Corruption corruption, int severity, int seed, int n, string spec)
+    /// <summary>
+    /// The test set corrupted, and the rows of its first <paramref name="n"/> images: those the model gets wrong when
+    /// <paramref name="failuresOnly"/>, else whatever it predicts.
+    /// </summary>
+    private static (Dataset Corrupted, int[] Rows) CorruptedRows(Network network, Dataset test, Corruption corruption, int severity, int seed, int n, bool failuresOnly, string spec)
     {
         if (severity is < 1 or > 5) throw new ReparoInputException($"severity must be 1–5 in '{spec}'");
         if (n < 1) throw new ReparoInputException($"the number of repair points must be positive in '{spec}'");
         if (test.Kind != InputKind.Image) throw new ReparoInputException($"corruption repair sets need image data, not {test.Name}");
         Dataset corrupted = Corruptions.Apply(test, corruption, severity, seed);
+        if (!failuresOnly)
+        {
+            if (corrupted.Count < n) throw new ReparoInputException($"the test set has only {corrupted.Count} images for {spec}; ask for at most that many");
+            return (corrupted, Enumerable.Range(0, n).ToArray());
+        }
         long[] predictions = network.Predict(corrupted.X);
         long[] labels = corrupted.Labels();
         int[] wrong = Enumerable.Range(0, labels.Length).Where(i => predictions[i] != labels[i]).Take(n).ToArray();
@@ -102,7 +114,7 @@ public static class RepairSetSpec
         if (!(min < max) || k < 2) throw new ReparoInputException($"'{spec}' needs MIN < MAX and at least 2 rotations");
         Corruption corruption = parts.Length == 7 ? Corruptions.Parse(parts[5]) : Corruption.Fog;
         int severity = parts.Length == 7 ? Int(parts[6], spec) : 3;
-        (Dataset corrupted, int[] rows) = Failures(network, splits.Test, corruption, severity, seed, n, spec);
+        (Dataset corrupted, int[] rows) = CorruptedRows(network, splits.Test, corruption, severity, seed, n, failuresOnly: true, spec);
         long[] labels = corrupted.Labels();
         double[] angles = Enumerable.Range(0, k).Select(i => min + (max - min) * i / (k - 1)).ToArray();
         var regions = new List<RepairRegion>();

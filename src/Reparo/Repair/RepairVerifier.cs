@@ -11,16 +11,18 @@ namespace Reparo.Repair;
 /// <param name="Vertices">Number of vertices checked.</param>
 /// <param name="MarginFloat32">Smallest (required logit − largest other logit) over the vertices, computed in float32.</param>
 /// <param name="MarginFloat64">The same in float64.</param>
-/// <param name="LinearOnRegion">For polytopes: whether all vertices share one activation pattern (and max-pool choice) in both precisions, so the network is affine on the polytope; null for points.</param>
-/// <param name="Passed">Margins positive in both precisions (and, for polytopes, one shared pattern).</param>
+/// <param name="LinearOnRegion">For polytopes: whether all vertices are certainly on one shared piece of every ReLU and max-pool, beyond the guard band, in both precisions, so the network is affine on the polytope; null for points.</param>
+/// <param name="Passed">Margins beyond the guard band in both precisions (and, for polytopes, one shared pattern).</param>
 public sealed record RegionCheck(string Id, long Label, int Vertices, double MarginFloat32, double MarginFloat64, bool? LinearOnRegion, bool Passed);
 
 /// <summary>The verifier's record of a repaired model on the whole repair set.</summary>
 /// <param name="Regions">Every region's check.</param>
 /// <param name="Efficacy">Share of regions that passed.</param>
 /// <param name="Verified">Every region passed: the repair is provable on this set.</param>
-/// <param name="Note">What was checked, and anything that limits the claim.</param>
-public sealed record VerificationReport(IReadOnlyList<RegionCheck> Regions, double Efficacy, bool Verified, string Note)
+/// <param name="Note">What was checked, with the guard bands, and anything that limits the claim.</param>
+/// <param name="GuardBandFloat32">The float32 guard band the margins, pre-activation signs and max-pool leads had to clear (<see cref="RepairVerifier.GuardBandFloat32"/>).</param>
+/// <param name="GuardBandFloat64">The same in float64 (<see cref="RepairVerifier.GuardBandFloat64"/>).</param>
+public sealed record VerificationReport(IReadOnlyList<RegionCheck> Regions, double Efficacy, bool Verified, string Note, double GuardBandFloat32, double GuardBandFloat64)
 {
     /// <summary>Smallest float32 margin over all regions.</summary>
     public double MinMarginFloat32 => Regions.Min(r => r.MarginFloat32);
@@ -37,18 +39,23 @@ public sealed record OnnxRuntimeVerdict(bool Verified, double MinMargin, int Poi
 
 /// <summary>
 /// Checks a repaired model on every repair point or vertex, independently of whatever produced it (no solver values
-/// are read): the model is run in float32 and in float64 and each region's margin is recorded. A polytope passes
-/// only if, in addition, all its vertices share one ReLU pattern and max-pool choice layer by layer; then the network
-/// is affine on the polytope and correct vertices imply a correct polytope. Pre-activations within
-/// <see cref="Float64ZeroTolerance"/> (float64) or <see cref="Float32ZeroTolerance"/> (float32) of zero match either side.
+/// are read): the model is run in float32 and in float64 and each region's margin is recorded. A region passes only if
+/// its margin exceeds the guard band of each precision (<see cref="GuardBandFloat32"/>, <see cref="GuardBandFloat64"/>),
+/// so that a margin rounding alone could have produced does not count. A polytope passes only if, in addition, its
+/// vertices are certainly on one shared piece of every ReLU and max-pool, layer by layer and in both precisions
+/// (<see cref="ActivationPieces"/>): a pre-activation or max-pool lead inside the guard band counts as on neither side
+/// unless it is exactly zero. Then the network is affine on the polytope and correct vertices imply a correct polytope.
 /// </summary>
 public static class RepairVerifier
 {
-    /// <summary>|z| at or below this counts as zero in the float64 pattern check.</summary>
-    public const double Float64ZeroTolerance = 1e-9;
+    /// <summary>
+    /// The float32 guard band: a float32 margin must exceed it, and a float32 pre-activation or max-pool lead must
+    /// exceed it in size (or be exactly zero) to count as on one side.
+    /// </summary>
+    public const double GuardBandFloat32 = 1e-5;
 
-    /// <summary>|z| at or below this counts as zero in the float32 pattern check.</summary>
-    public const double Float32ZeroTolerance = 1e-5;
+    /// <summary>The float64 guard band, like <see cref="GuardBandFloat32"/>.</summary>
+    public const double GuardBandFloat64 = 1e-9;
 
     /// <summary>Verifies <paramref name="model"/> on <paramref name="set"/>.</summary>
     public static VerificationReport Verify(IRepairedModel model, RepairSet set)
@@ -64,25 +71,28 @@ public static class RepairVerifier
         bool[]? linear32 = null, linear64 = null;
         if (hasPolytopes && piecewiseLinear)
         {
-            linear32 = SharedPatterns(plain!, vertices, region, set.Regions.Count, ScalarType.Float32, Float32ZeroTolerance);
+            int[][] regionVertices = [.. Enumerable.Range(0, set.Regions.Count).Select(r => Enumerable.Range(0, region.Length).Where(v => region[v] == r).ToArray())];
+            linear32 = SharedPatterns(plain!, vertices, regionVertices, ScalarType.Float32, GuardBandFloat32);
             using Network double64 = PlainRepairedModel.ToFloat64(plain!);
-            linear64 = SharedPatterns(double64, vertices, region, set.Regions.Count, ScalarType.Float64, Float64ZeroTolerance);
+            linear64 = SharedPatterns(double64, vertices, regionVertices, ScalarType.Float64, GuardBandFloat64);
         }
         var checks = new RegionCheck[set.Regions.Count];
         for (int r = 0; r < checks.Length; r++)
         {
             RepairRegion reg = set.Regions[r];
             bool? linear = reg.VertexCount == 1 ? null : linear32 is null ? false : linear32[r] && linear64![r];
-            bool passed = margins32[r] > 0 && margins64[r] > 0 && linear != false;
+            bool passed = margins32[r] > GuardBandFloat32 && margins64[r] > GuardBandFloat64 && linear != false;
             checks[r] = new RegionCheck(reg.Id, reg.Label, reg.VertexCount, margins32[r], margins64[r], linear, passed);
         }
-        string note = !hasPolytopes
+        string what = !hasPolytopes
             ? "every repair point re-run in float32 and float64"
             : piecewiseLinear
                 ? "every vertex re-run in float32 and float64, activation patterns compared layer by layer"
                 : "vertices checked only: the model is not a plain piecewise-linear network, so correctness between vertices is not proven";
+        string guarded = hasPolytopes && piecewiseLinear ? "margins, pre-activation signs and max-pool leads" : "margins";
+        string note = $"{what}; {guarded} count only beyond the guard band, {GuardBandFloat32:G3} in float32 and {GuardBandFloat64:G3} in float64";
         int passedCount = checks.Count(c => c.Passed);
-        return new VerificationReport(checks, (double)passedCount / checks.Length, passedCount == checks.Length, note);
+        return new VerificationReport(checks, (double)passedCount / checks.Length, passedCount == checks.Length, note, GuardBandFloat32, GuardBandFloat64);
     }
 
     /// <summary>
@@ -117,84 +127,19 @@ public static class RepairVerifier
         return margins;
     }
 
-    private static bool[] SharedPatterns(Network network, Tensor vertices, int[] region, int regions, ScalarType dtype, double tolerance)
+    /// <summary>Per region, whether its vertices (<paramref name="regionVertices"/>) are certainly on one shared piece of every ReLU and max-pool of <paramref name="network"/> run in <paramref name="dtype"/>.</summary>
+    private static bool[] SharedPatterns(Network network, Tensor vertices, int[][] regionVertices, ScalarType dtype, double band)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         network.eval();
-        var consistent = Enumerable.Repeat(true, regions).ToArray();
+        var shared = Enumerable.Repeat(true, regionVertices.Length).ToArray();
         foreach (Activation activation in Activations.Of(network, vertices.to(dtype), 0, network.Layers.Count))
         {
-            if (activation.Windows is null)
-            {
-                Tensor z = activation.Input.reshape(vertices.shape[0], -1).to(ScalarType.Float64);
-                int width = (int)z.shape[1];
-                double[] values = z.data<double>().ToArray();
-                var seenPositive = new bool[regions, width];
-                var seenNegative = new bool[regions, width];
-                for (int v = 0; v < region.Length; v++)
-                    for (int n = 0; n < width; n++)
-                    {
-                        double x = values[v * width + n];
-                        if (x > tolerance) seenPositive[region[v], n] = true;
-                        else if (x < -tolerance) seenNegative[region[v], n] = true;
-                    }
-                for (int r = 0; r < regions; r++)
-                    for (int n = 0; n < width && consistent[r]; n++)
-                        if (seenPositive[r, n] && seenNegative[r, n]) consistent[r] = false;
-            }
-            else
-            {
-                int[][] choices = MaxPoolChoices(activation.Input.to(ScalarType.Float64), activation.Windows, tolerance);
-                var reference = new int[regions][];
-                for (int v = 0; v < region.Length; v++)
-                {
-                    int r = region[v];
-                    if (reference[r] is null)
-                    {
-                        reference[r] = choices[v];
-                        continue;
-                    }
-                    for (int o = 0; o < choices[v].Length && consistent[r]; o++)
-                        if (choices[v][o] >= 0 && reference[r][o] >= 0 && choices[v][o] != reference[r][o]) consistent[r] = false;
-                }
-            }
+            var pieces = new ActivationPieces(activation, (int)vertices.shape[0]);
+            for (int r = 0; r < shared.Length; r++)
+                shared[r] = shared[r] && (regionVertices[r].Length == 1 || pieces.Shared(regionVertices[r], band));
         }
-        return consistent;
-    }
-
-    /// <summary>For each sample and pooled output, the flat input index of its window's maximum (-1 when the maximum is tied within <paramref name="tolerance"/>); <paramref name="windows"/> from <see cref="PoolWindows"/>.</summary>
-    internal static int[][] MaxPoolChoices(Tensor input, int[][] windows, double tolerance)
-    {
-        long n = input.shape[0];
-        double[] values = input.reshape(n, -1).contiguous().data<double>().ToArray();
-        int width = values.Length / (int)n;
-        var result = new int[n][];
-        for (int s = 0; s < n; s++)
-        {
-            var choice = new int[windows.Length];
-            for (int o = 0; o < windows.Length; o++)
-            {
-                int best = -1;
-                double bestValue = double.NegativeInfinity, second = double.NegativeInfinity;
-                foreach (int index in windows[o])
-                {
-                    double x = values[s * width + index];
-                    if (x > bestValue)
-                    {
-                        second = bestValue;
-                        bestValue = x;
-                        best = index;
-                    }
-                    else if (x > second)
-                    {
-                        second = x;
-                    }
-                }
-                choice[o] = bestValue - second > tolerance ? best : -1;
-            }
-            result[s] = choice;
-        }
-        return result;
+        return shared;
     }
 }

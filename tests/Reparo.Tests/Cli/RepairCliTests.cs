@@ -36,7 +36,7 @@ public class RepairCliTests
         Assert.Contains("provable: yes", stdout);
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
         JsonElement root = doc.RootElement;
-        foreach (string field in new[] { "method", "layer", "efficacy", "verified", "drawdown", "generalization", "param_delta_linf", "param_delta_l1", "changed_predictions", "time_s", "lp", "solver", "status" })
+        foreach (string field in new[] { "method", "layer", "efficacy", "verified", "drawdown", "generalization", "param_delta_linf", "param_delta_l1", "changed_predictions", "time_s", "lp", "solver", "status", "guard_band_float32", "guard_band_float64" })
             Assert.True(root.TryGetProperty(field, out _), $"missing {field}");
         Assert.Equal("provable", root.GetProperty("method").GetString());
         Assert.Equal("fc2", root.GetProperty("layer").GetString());

@@ -1,9 +1,12 @@
+using System.Text.Json;
 using Google.OrTools.ModelBuilder;
 using Reparo.Cli;
 using Reparo.Data;
+using Reparo.Evaluation;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
+using Reparo.Reporting;
 using static TorchSharp.torch;
 
 namespace Reparo.Tests.Repair;
@@ -169,32 +172,36 @@ public class ProvableRepairTests
         // (on, off), h = (0.25, 0), y = (1, 0). Required class b, ε = 0.2. APRNN at fc1 changes fc1's 6 parameters and
         // fc2's 2 biases (8 in all; fc2's weights are fixed). With a = Δw00, b = Δb1₀, c0, c1 the changes of fc2's
         // biases: z1 = 0.25 + a + b, y0 = z1 + 0.75 + c0 while neuron 1 is on, y1 = c1 while neuron 2 is off, so
-        //   spec: c1 − c0 − a − b ≥ 1.2,   neuron 1 stays on: a + b ≥ −0.25 (+ the sign margin δ = 1e-6).
-        // With p = −(a + b) ≤ 0.25 and q = c1 − c0 ≥ 1.2 − p: max|Δ| ≥ q/2 and Σ|Δ| ≥ p + q ≥ 1.2, so the objective
-        // max|Δ| + Σ|Δ|/8 ≥ (1.2 − p)/2 + 0.15 ≥ 0.475 + 0.15, reached only with p = 0.25 (z1 = 0, neuron 1 just on) and
-        // c1 = −c0 = 0.475: max|Δ| = 0.475, Σ|Δ| = 1.2. Row 2 of fc1 stays (nothing gains from moving it).
+        //   spec: c1 − c0 − a − b ≥ 1.2,   neuron 1 stays on by the sign margin δ (default 1e-4): a + b ≥ −0.25 + δ.
+        // With p = −(a + b) ≤ 0.25 − δ and q = c1 − c0 ≥ 1.2 − p: max|Δ| ≥ q/2 and Σ|Δ| ≥ p + q ≥ 1.2, so the objective
+        // max|Δ| + Σ|Δ|/8 ≥ (1.2 − p)/2 + 0.15 ≥ 0.475 + δ/2 + 0.15, reached only with p = 0.25 − δ (z1 = δ, neuron 1 just
+        // on) and c1 = −c0 = 0.475 + δ/2: max|Δ| = 0.475 + δ/2, Σ|Δ| = 1.2. Row 2 of fc1 stays (nothing gains from moving it).
         // Dropping the sign row would allow the even spread a = b = c0 = −0.3, c1 = 0.3 of the last-layer case (objective
         // 0.45) with z1 = −0.35: the real network then outputs h1 = 0, y = (0.45, 0.3), and the repair would be wrong.
         Network network = HandMlp([1, 0, 0, 1], [-0.75, -0.1], [1, 0, 0, 10], [0.75, 0]);
         RepairSet set = Points([[1f, 0f]], [1], [2]);
         Assert.Equal(0, network.Predict(set.Regions[0].Vertices)[0]);
 
-        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Epsilon = 0.2 }).Repair(Problem(network, set));
+        var options = new ProvableRepairOptions { Layer = "fc1", Epsilon = 0.2 };
+        double delta = options.SignMargin;
+        Assert.Equal(10 * RepairVerifier.GuardBandFloat32, delta);
+
+        RepairResult result = new ProvableRepair(options).Repair(Problem(network, set));
 
         Assert.True(result.Verified, result.Message);
         Network repaired = result.Model!.PlainNetwork!;
         using Tensor z = repaired.Forward(set.Regions[0].Vertices, 0, 1);
         double[] pre = Values(z);
-        Assert.True(pre[0] >= 0 && pre[0] < 1e-5, $"neuron 1 should be just on: {pre[0]}");
+        Assert.True(Math.Abs(pre[0] - delta) < 1e-6, $"neuron 1 should be just on, by the sign margin: {pre[0]}");
         Assert.Equal(-0.1, pre[1], 1e-6); // neuron 2 off and untouched
         string[] names = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"];
         double[] deltas = names.SelectMany(n => Parameter(repaired, n).Zip(Parameter(network, n), (a, b) => a - b)).ToArray();
-        Assert.Equal(0.475, deltas.Max(Math.Abs), 1e-5);
+        Assert.Equal(0.475 + delta / 2, deltas.Max(Math.Abs), 1e-5);
         Assert.Equal(1.2, deltas.Sum(Math.Abs), 1e-5);
         Assert.Equal(0.0, deltas.Skip(6).Take(4).Max(Math.Abs)); // fc2's weights are not variables at all
-        Assert.Equal(-0.475, deltas[10], 1e-5);
-        Assert.Equal(0.475, deltas[11], 1e-5);
-        Assert.Equal(-0.25, deltas[0] + deltas[4], 1e-5); // Δw00 + Δb1₀
+        Assert.Equal(-0.475 - delta / 2, deltas[10], 1e-5);
+        Assert.Equal(0.475 + delta / 2, deltas[11], 1e-5);
+        Assert.Equal(-0.25 + delta, deltas[0] + deltas[4], 1e-5); // Δw00 + Δb1₀
         Assert.True(result.Verification!.MinMarginFloat32 > 0.2 - 1e-5);
     }
 
@@ -507,5 +514,120 @@ public class ProvableRepairTests
         Assert.True(model.ImportFromMpsString(File.ReadAllText(path)), "OR-Tools could not read the exported MPS");
         Assert.Equal(result.LpSize!.Cols, model.VariablesCount());
         Assert.True(model.ConstraintsCount() >= result.LpSize.Rows, $"{model.ConstraintsCount()} rows exported, {result.LpSize.Rows} reported");
+    }
+
+    // ---------------------------------------------------------------- 9. max-pool ties and the guard band
+
+    /// <summary>
+    /// input (1, 2, 2) → conv (1×1, weight 1, bias 0) → pool (one 2×2 window) → flatten → fc: logits (m + 1, 0) for the
+    /// window's maximum m, so every input in [0, 1]⁴ is class a with margin m + 1 ≥ 1.
+    /// </summary>
+    private static Network PoolNet()
+    {
+        TestSupport.Init();
+        var network = new Network(new NetworkSpec("custom", [1, 2, 2], InputKind.Image, ["a", "b"],
+            [new Conv2dSpec("conv", 1, 1, 1), new MaxPool2dSpec("pool", 2), new FlattenSpec("flatten"), new LinearSpec("fc", 1, 2)]));
+        SetParameters(network, "conv", [1], [0]);
+        SetParameters(network, "fc", [1, 0], [1, 0]);
+        network.eval();
+        return network;
+    }
+
+    private static RepairSet OnePolytope(params float[][] vertices) =>
+        new([new RepairRegion(tensor(vertices.SelectMany(v => v).ToArray()).reshape(vertices.Length, 1, 2, 2), 0, "polytope")], "one polytope");
+
+    [Fact]
+    public void PolytopeWhoseVerticesPickDifferentMaxPoolElementsIsRejectedThoughItsFirstVertexIsTied()
+    {
+        // Vertex 0 ties elements 0 and 1 of the window; vertex 1 takes element 0, vertex 2 element 1. No element is the
+        // maximum at every vertex: between vertices 1 and 2 the pool's output max(x0, x1) is not affine (0.5 at their
+        // midpoint, where an affine map through the vertices gives 1). Comparing every vertex with the first one's choice
+        // skipped the tied window and passed this polytope.
+        Network network = PoolNet();
+        RepairSet set = OnePolytope([1, 1, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0]);
+
+        RegionCheck check = RepairVerifier.Verify(new PlainRepairedModel(network), set).Regions.Single();
+
+        Assert.True(check.MarginFloat32 >= 1 && check.MarginFloat64 >= 1, $"margins {check.MarginFloat32}, {check.MarginFloat64}");
+        Assert.Equal(false, check.LinearOnRegion);
+        Assert.False(check.Passed);
+    }
+
+    [Fact]
+    public void PolytopeWhoseVerticesShareOneMaxPoolElementPassesThroughATie()
+    {
+        // Vertex 0 ties elements 0 and 1, vertices 1 and 2 take element 0: element 0 is the maximum at every vertex, so
+        // the pool is x0 on the whole polytope.
+        Network network = PoolNet();
+        RepairSet set = OnePolytope([1, 1, 0, 0], [1, 0, 0, 0], [0.75f, 0.5f, 0.25f, 0]);
+
+        RegionCheck check = RepairVerifier.Verify(new PlainRepairedModel(network), set).Regions.Single();
+
+        Assert.Equal(true, check.LinearOnRegion);
+        Assert.True(check.Passed);
+        // A lead inside the float32 guard band is not certain, even when (as here) the same element leads at every vertex:
+        // at vertex 0 element 1 beats element 0 by 1e-6 only, so no element is certainly the maximum there in float32.
+        RegionCheck nearTie = RepairVerifier.Verify(new PlainRepairedModel(network), OnePolytope([1, 1 + 1e-6f, 0, 0], [0, 1, 0, 0])).Regions.Single();
+        Assert.Equal(false, nearTie.LinearOnRegion);
+        Assert.False(nearTie.Passed);
+    }
+
+    [Fact]
+    public void PreActivationInsideTheGuardBandIsOnNeitherSideButAnExactZeroIsOnBoth()
+    {
+        // fc1 = I: neuron 1's pre-activation is x1. fc2: y = (h1 + 1, 0), class a with margin ≥ 1 everywhere.
+        Network network = HandMlp([1, 0, 0, 1], [0, 0], [1, 0, 0, 0], [1, 0]);
+        VerificationReport Segment(float from) =>
+            RepairVerifier.Verify(new PlainRepairedModel(network), new RepairSet([new RepairRegion(tensor(new[] { from, 0, 1, 0 }).reshape(2, 2), 0, "segment")], "segment"));
+
+        RegionCheck inBand = Segment(1e-7f).Regions.Single(), negative = Segment(-1e-7f).Regions.Single(), zero = Segment(0).Regions.Single();
+
+        Assert.True(inBand.MarginFloat32 >= 1 && negative.MarginFloat32 >= 1);
+        Assert.Equal(false, inBand.LinearOnRegion); // 1e-7 is inside the float32 band: not certainly on
+        Assert.Equal(false, negative.LinearOnRegion); // the segment crosses the ReLU's boundary
+        Assert.Equal(true, zero.LinearOnRegion); // exactly 0: on and off agree there
+        Assert.True(zero.Passed);
+    }
+
+    [Fact]
+    public void MarginInsideTheGuardBandFailsAndTheReportRecordsTheBand()
+    {
+        // y = (x, x + b) at x = 1, class b required: the margin is b in both precisions.
+        TestSupport.Init();
+        var spec = new NetworkSpec("custom", [1], InputKind.Features, ["a", "b"], [new LinearSpec("fc", 1, 2)]);
+        var set = new RepairSet([new RepairRegion(ones(1, 1), 1, "one")], "one point");
+        VerificationReport WithBias(double b)
+        {
+            var network = new Network(spec);
+            SetParameters(network, "fc", [1, 1], [0, b]);
+            return RepairVerifier.Verify(new PlainRepairedModel(network), set);
+        }
+
+        VerificationReport inside = WithBias(5e-6), outside = WithBias(5e-5);
+
+        RegionCheck check = inside.Regions.Single();
+        Assert.Equal(5e-6, check.MarginFloat32, 1e-7);
+        Assert.True(check.MarginFloat64 > RepairVerifier.GuardBandFloat64);
+        Assert.False(check.Passed); // positive, but inside the float32 guard band
+        Assert.False(inside.Verified);
+        Assert.True(outside.Verified);
+        Assert.Equal((1e-5, 1e-9), (inside.GuardBandFloat32, inside.GuardBandFloat64));
+        Assert.Contains("guard band, 1E-05 in float32 and 1E-09 in float64", inside.Note);
+
+        // The repair report's JSON carries the bands.
+        var result = new RepairResult
+        {
+            Method = "test",
+            Layer = "fc",
+            Status = RepairStatus.NotVerified,
+            Message = "inside the guard band",
+            Model = new PlainRepairedModel(new Network(spec)),
+            Verification = inside,
+            Time = new RepairTiming(0, 0, 0, 0),
+        };
+        using JsonDocument json = JsonDocument.Parse(ReparoJson.Serialize(RepairReport.Create(Problem(new Network(spec), set), result)));
+        Assert.Equal(1e-5, json.RootElement.GetProperty("guard_band_float32").GetDouble());
+        Assert.Equal(1e-9, json.RootElement.GetProperty("guard_band_float64").GetDouble());
+        Assert.False(json.RootElement.GetProperty("verified").GetBoolean());
     }
 }

@@ -38,24 +38,37 @@ internal sealed class ActivationPatterns
         int regions = set.Regions.Count;
         foreach (Activation activation in Activations.Of(network64, centroids, from, to))
         {
-            if (activation.Windows is { } windows)
+            var pieces = new ActivationPieces(activation, regions);
+            if (activation.Windows is not null)
             {
-                int[][] choices = RepairVerifier.MaxPoolChoices(activation.Input, windows, -1);
+                int[][] choices = [.. Enumerable.Range(0, regions).Select(r => Enumerable.Range(0, pieces.Units).Select(o => pieces.Piece(r, o)).ToArray())];
                 patterns.pool[activation.Site] = vertexRegion.Select(r => choices[r]).ToArray();
                 continue;
             }
-            double[] z = activation.Input.reshape(regions, -1).contiguous().data<double>().ToArray();
-            int width = z.Length / regions;
             var byRegion = new sbyte[regions][];
             for (int r = 0; r < regions; r++)
             {
-                byRegion[r] = new sbyte[width];
-                for (int n = 0; n < width; n++) byRegion[r][n] = z[r * width + n] > 0 ? (sbyte)1 : (sbyte)-1;
+                byRegion[r] = new sbyte[pieces.Units];
+                for (int n = 0; n < pieces.Units; n++) byRegion[r][n] = pieces.Piece(r, n) == ActivationPieces.On ? (sbyte)1 : (sbyte)-1;
             }
             patterns.relu[activation.Site] = vertexRegion.Select(r => (sbyte[])byRegion[r].Clone()).ToArray();
         }
         if (!set.IsPointSet) patterns.PinSharedVertices(vertices, vertexRegion);
         return patterns;
+    }
+
+    /// <summary>
+    /// Whether vertex <paramref name="vertex"/> is certainly on its required piece of every unit of the activation at
+    /// <paramref name="site"/>, read from <paramref name="pieces"/> with guard band <paramref name="band"/>: a ReLU's
+    /// on or off piece (both for a pre-activation pinned to 0, which must then be exactly 0), a max-pool's chosen element.
+    /// </summary>
+    public bool HeldBy(ActivationPieces pieces, LayerSite site, int vertex, double band)
+    {
+        if (pool.TryGetValue(site, out int[][]? choices))
+            return Enumerable.Range(0, pieces.Units).All(o => pieces.Certain(vertex, o, choices[vertex][o], band));
+        sbyte[] pattern = relu[site][vertex];
+        return Enumerable.Range(0, pieces.Units).All(n =>
+            (pattern[n] == -1 || pieces.Certain(vertex, n, ActivationPieces.On, band)) && (pattern[n] == 1 || pieces.Certain(vertex, n, ActivationPieces.Off, band)));
     }
 
     private void PinSharedVertices(Tensor vertices, int[] vertexRegion)

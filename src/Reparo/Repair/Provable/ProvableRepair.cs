@@ -66,9 +66,12 @@ public sealed record ProvableRepairOptions
 
     /// <summary>
     /// Margin by which every ReLU pre-activation the LP controls keeps its required sign (and every max-pool choice its
-    /// lead), so that rounding the repaired weights to float32 cannot flip a pattern the LP left exactly at zero.
+    /// lead); a polytope slice is skipped only when its vertices already keep their pieces by this margin. The verifier
+    /// certifies a polytope's pattern only beyond its float32 guard band (<see cref="RepairVerifier.GuardBandFloat32"/>),
+    /// so the default is ten times that band: rounding the repaired weights to float32 then cannot move a pre-activation
+    /// the LP left at the margin into the band.
     /// </summary>
-    public double SignMargin { get; init; } = 1e-6;
+    public double SignMargin { get; init; } = 10 * RepairVerifier.GuardBandFloat32;
 
     /// <summary>How many times ε is multiplied by 10 and the LP re-solved when rounding the repaired weights to float32 breaks a margin that the LP's float64 solution meets.</summary>
     public int EpsilonRetries { get; init; } = 3;
@@ -93,7 +96,7 @@ public sealed record ProvableRepairOptions
 /// the correct logit ε above the others (§4, point repair). V-polytopes take their centroid's pattern at every vertex;
 /// for k beyond the first affine layer the prefix is first made affine on each polytope slice by slice (§5).
 /// The result is accepted only after the independent <see cref="RepairVerifier"/> re-runs it in float32 and float64;
-/// if float32 rounding breaks a margin, ε grows tenfold and the LP is solved again.
+/// if float32 rounding breaks a margin (or leaves it within the verifier's guard band), ε grows tenfold and the LP is solved again.
 /// </summary>
 public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMethod
 {
@@ -201,7 +204,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             bool roundingOnly = !report.Verified && (solutionHolds ?? report.Regions.All(r => r.MarginFloat64 > 0)) && report.Regions.All(r => r.LinearOnRegion != false);
             if (!report.Verified && roundingOnly && attempt < options.EpsilonRetries)
             {
-                notes.Add($"float32 rounding broke a margin at ε = {epsilon:G3}; re-solved with ε = {epsilon * 10:G3}");
+                notes.Add($"float32 rounding broke a margin at ε = {epsilon:G3} (or left it within the verifier's guard band); re-solved with ε = {epsilon * 10:G3}");
                 epsilon *= 10;
                 continue;
             }
@@ -335,25 +338,20 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         return network.Layers.Count;
     }
 
-    /// <summary>Whether every vertex already follows its region's pattern (strictly, so a slice LP is needed only when one does not).</summary>
-    private static bool PatternsHold(Network network64, Tensor vertices64, ActivationPatterns patterns, int from, int to)
+    /// <summary>
+    /// Whether every vertex is already certainly on its required piece of every ReLU and max-pool by the LP's own sign
+    /// margin (<see cref="ActivationPieces"/>), so that a slice LP is needed only when one is not.
+    /// </summary>
+    private bool PatternsHold(Network network64, Tensor vertices64, ActivationPatterns patterns, int from, int to)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        int count = (int)vertices64.shape[0];
         foreach (Activation activation in Activations.Of(network64, vertices64, from, to))
         {
-            if (activation.Windows is not null) continue;
-            double[] z = activation.Input.reshape(vertices64.shape[0], -1).contiguous().data<double>().ToArray();
-            int width = z.Length / (int)vertices64.shape[0];
-            for (int v = 0; v < vertices64.shape[0]; v++)
-            {
-                sbyte[] p = patterns.Relu(activation.Site.Layer, v, activation.Site.Node);
-                for (int n = 0; n < width; n++)
-                {
-                    double x = z[v * width + n];
-                    if ((p[n] == 1 && x < 0) || (p[n] == -1 && x > 0) || (p[n] == 0 && x != 0)) return false;
-                }
-            }
+            var pieces = new ActivationPieces(activation, count);
+            for (int v = 0; v < count; v++)
+                if (!patterns.HeldBy(pieces, activation.Site, v, options.SignMargin)) return false;
         }
         return true;
     }
