@@ -80,7 +80,7 @@ public static class ProvableStudy
     public static IReadOnlyList<ProvableStep> Plan(ProvableStudyOptions options)
     {
         var steps = new List<ProvableStep>();
-        int n = options.Quick ? 20 : 100, epochs = options.Quick ? 8 : 10, preserve = options.Quick ? Math.Min(options.DefaultPreserve, 100) : options.DefaultPreserve;
+        int n = options.Quick ? 20 : 100, epochs = options.Quick ? 8 : 10, preserve = DefaultPreserve(options);
         ProvableVariant defaultProvable = new("provable (default)", "provable", Preserve: preserve);
         ProvableVariant[] sideBySide =
         [
@@ -120,6 +120,9 @@ public static class ProvableStudy
         return steps;
     }
 
+    /// <summary>Preserved inputs of the default provable rows: the option's, at most 100 in the quick version.</summary>
+    public static int DefaultPreserve(ProvableStudyOptions options) => options.Quick ? Math.Min(options.DefaultPreserve, 100) : options.DefaultPreserve;
+
     /// <summary>Runs every step of <paramref name="options"/>'s plan; <paramref name="model"/> supplies the trained model of an (architecture, epochs, seed).</summary>
     /// <param name="model">Loads or trains a model.</param>
     /// <param name="splits">Fashion-MNIST.</param>
@@ -135,7 +138,7 @@ public static class ProvableStudy
         IReadOnlyList<ProvableStep> steps = Plan(options);
         var runs = new List<ProvableRun>();
         ProvableStudyReport Report() => new(command, threads, Environment.ProcessorCount, clock.Elapsed.TotalMinutes,
-            options.Solver.Solver.ToString().ToLowerInvariant(), options.DefaultPreserve, [.. runs]);
+            options.Solver.Solver.ToString().ToLowerInvariant(), DefaultPreserve(options), [.. runs]);
         // Corrupting the test set and choosing the failures is the same for every method on one model and repair set.
         var problems = new Dictionary<(string, int, int, string), RepairProblem>();
         foreach (ProvableStep step in steps)
