@@ -44,7 +44,10 @@ internal static class BlockIpm
     private const double StepFraction = 0.995;
     private const double FinalStepFraction = 0.9999;
     private const double DivergenceNorm = 1e10;
-    private static readonly int MaxCorrectors = int.TryParse(Environment.GetEnvironmentVariable("IPM_CORRECTORS"), out int c) ? c : 2;
+    private const int MaxCorrectors = 2;
+
+    /// <summary>Smallest starting value of a bounded variable or a bound's dual (the scaled program's entries are near 1).</summary>
+    private const double StartFloor = 1e-2;
 
     /// <summary>Solves <paramref name="lp"/>.</summary>
     public static BlockIpmResult Solve(LinearProgram lp, BlockIpmOptions options)
@@ -60,17 +63,14 @@ internal static class BlockIpm
                 ? new BlockIpmResult(LpStatus.Unbounded, "a variable in no row improves the objective without bound", null, double.NaN, 0, null, Timing(0, clock.Elapsed.TotalSeconds))
                 : new BlockIpmResult(LpStatus.Optimal, "every variable was fixed by presolve", values, lp.ObjectiveValue(values), 0, null, Timing(0, clock.Elapsed.TotalSeconds));
         }
-        double tForm = clock.Elapsed.TotalSeconds;
         BlockStructure structure = BlockStructure.Detect(form.A);
-        double tDetect = clock.Elapsed.TotalSeconds;
         if (!structure.IsAffordable)
         {
             return new BlockIpmResult(LpStatus.NumericalTrouble, $"no affordable block structure ({structure.Describe()})", null, double.NaN, 0, null,
                 Timing(0, clock.Elapsed.TotalSeconds));
         }
         var normal = new BlockNormalEquations(form.A, structure, options.Threads);
-        if (Environment.GetEnvironmentVariable("IPM_TRACE") is not null) Console.Error.WriteLine($"SETUP form {tForm:F3} detect {tDetect - tForm:F3} normal {clock.Elapsed.TotalSeconds - tDetect:F3}");
-        var run = new Iteration(lp, form, normal, options, clock);
+        var run = new Iteration(form, normal, options, clock);
         (LpStatus status, string detail, double[]? x) = run.Run();
         if (status == LpStatus.Optimal && form.HasRay) (status, detail, x) = (LpStatus.Unbounded, "a variable in no row improves the objective without bound", null);
         return new BlockIpmResult(status, detail, x, x is null ? double.NaN : lp.ObjectiveValue(x), run.Iterations, structure.Describe(), Timing(run.FactorSeconds, run.SetupSeconds));
@@ -79,7 +79,6 @@ internal static class BlockIpm
     /// <summary>The iterates and the loop of one solve.</summary>
     private sealed class Iteration
     {
-        private readonly LinearProgram lp;
         private readonly StandardForm form;
         private readonly BlockNormalEquations normal;
         private readonly BlockIpmOptions options;
@@ -91,13 +90,12 @@ internal static class BlockIpm
         private readonly double normB, normC, normU;
 
         private readonly double[] x, w, zl, zu, y;
-        private readonly double[] rp, ru, rd, theta, reduced;
+        private readonly double[] rp, ru, rd, theta, reduced, rowWork, columnWork;
         private readonly double[] dx, dw, dy, dzl, dzu, dxAffine, dwAffine, dzlAffine, dzuAffine, rxz, rwz;
         private readonly double[] savedDx, savedDw, savedDy, savedDzl, savedDzu, savedRxz, savedRwz;
 
-        public Iteration(LinearProgram lp, StandardForm form, BlockNormalEquations normal, BlockIpmOptions options, Stopwatch clock)
+        public Iteration(StandardForm form, BlockNormalEquations normal, BlockIpmOptions options, Stopwatch clock)
         {
-            this.lp = lp;
             this.form = form;
             this.normal = normal;
             this.options = options;
@@ -124,6 +122,8 @@ internal static class BlockIpm
             rd = new double[n];
             theta = new double[n];
             reduced = new double[n];
+            rowWork = new double[m];
+            columnWork = new double[n];
             dx = new double[n];
             dw = new double[n];
             dy = new double[m];
@@ -145,12 +145,16 @@ internal static class BlockIpm
             SetupSeconds = clock.Elapsed.TotalSeconds;
         }
 
+        /// <summary>Iterations so far.</summary>
         public int Iterations { get; private set; }
 
+        /// <summary>Seconds from the start of the solve to the end of the set-up.</summary>
         public double SetupSeconds { get; }
 
+        /// <summary>Seconds spent forming and factoring the normal equations.</summary>
         public double FactorSeconds { get; private set; }
 
+        /// <summary>Iterates until optimal, certified infeasible or unbounded, or stopped; returns the status, its description and the original program's variables when optimal.</summary>
         public (LpStatus, string, double[]?) Run()
         {
             Start();
@@ -166,7 +170,6 @@ internal static class BlockIpm
                 for (int j = 0; j < n; j++)
                     if (boxed[j]) dualObjective -= u[j] * zu[j];
                 double gap = Math.Abs(primalObjective - dualObjective) / (1 + Math.Abs(primalObjective));
-                if (Environment.GetEnvironmentVariable("IPM_TRACE") is not null) Console.Error.WriteLine($"TRACE {Iterations,3} t={clock.Elapsed.TotalSeconds:F2} cpu={System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:F2} fac={FactorSeconds:F2} p={primal:E2} d={dual:E2} gap={gap:E2} mu={mu:E2} obj={primalObjective:G10} drop={normal.DroppedPivots}");
                 if (primal <= options.FeasibilityTolerance && dual <= options.FeasibilityTolerance && gap <= options.OptimalityTolerance)
                 {
                     double[] values = form.Recover(x);
@@ -183,10 +186,10 @@ internal static class BlockIpm
                 }
                 else if (++sinceProgress >= 20)
                 {
-                    return (LpStatus.NumericalTrouble, $"no progress in 20 iterations (primal {primal:G2}, dual {dual:G2}, gap {gap:G2})", null);
+                    return (LpStatus.NumericalTrouble, $"no progress in 20 iterations (primal {primal:G2}, dual {dual:G2}, gap {gap:G2}, {normal.DroppedPivots} pivots dropped)", null);
                 }
                 if (Iterations >= options.MaxIterations)
-                    return (LpStatus.NumericalTrouble, $"iteration limit {options.MaxIterations} (primal {primal:G2}, dual {dual:G2}, gap {gap:G2})", null);
+                    return (LpStatus.NumericalTrouble, $"iteration limit {options.MaxIterations} (primal {primal:G2}, dual {dual:G2}, gap {gap:G2}, {normal.DroppedPivots} pivots dropped)", null);
                 if (options.TimeLimitSeconds is double limit && clock.Elapsed.TotalSeconds >= limit)
                     return (LpStatus.TimeLimit, $"time limit after {Iterations} iterations", null);
                 if (MaxAbs(x) > DivergenceNorm * DivergenceNorm || MaxAbs(y) > DivergenceNorm * DivergenceNorm)
@@ -229,43 +232,38 @@ internal static class BlockIpm
                 smallestPrimal = Math.Min(smallestPrimal, x[j]);
             }
             double primalShift = Math.Max(-1.5 * smallestPrimal, 0), dualShift = Math.Max(-1.5 * smallestDual, 0);
+            // Mehrotra's second shift centres the products: δx = ½·(x + δ)ᵀ(z + δ')/Σ(z + δ'), and alike for z.
             double product = 0, primalSum = 0, dualSum = 0;
-            ForEachPair((p, d) =>
+            void Add(double primalValue, double dualValue)
             {
-                p += primalShift;
-                d += dualShift;
-                product += p * d;
-                primalSum += p;
-                dualSum += d;
-            });
+                product += (primalValue + primalShift) * (dualValue + dualShift);
+                primalSum += primalValue + primalShift;
+                dualSum += dualValue + dualShift;
+            }
+            for (int j = 0; j < n; j++)
+            {
+                if (lower[j]) Add(x[j], zl[j]);
+                if (boxed[j]) Add(w[j], zu[j]);
+            }
             double primalCentre = dualSum > 0 ? 0.5 * product / dualSum : 0, dualCentre = primalSum > 0 ? 0.5 * product / primalSum : 0;
-            double primalTotal = Math.Max(primalShift + primalCentre, 1e-2), dualTotal = Math.Max(dualShift + dualCentre, 1e-2);
+            double primalTotal = Math.Max(primalShift + primalCentre, StartFloor), dualTotal = Math.Max(dualShift + dualCentre, StartFloor);
             for (int j = 0; j < n; j++)
             {
                 if (!lower[j]) continue;
-                x[j] = Math.Max(x[j] + primalTotal, 1e-2);
-                zl[j] = Math.Max(zl[j] + dualTotal, 1e-2);
+                x[j] = Math.Max(x[j] + primalTotal, StartFloor);
+                zl[j] = Math.Max(zl[j] + dualTotal, StartFloor);
                 if (!boxed[j]) continue;
-                w[j] = Math.Max(w[j] + primalTotal, 1e-2);
-                zu[j] = Math.Max(zu[j] + dualTotal, 1e-2);
-            }
-        }
-
-        private void ForEachPair(Action<double, double> visit)
-        {
-            for (int j = 0; j < n; j++)
-            {
-                if (lower[j]) visit(x[j], zl[j]);
-                if (boxed[j]) visit(w[j], zu[j]);
+                w[j] = Math.Max(w[j] + primalTotal, StartFloor);
+                zu[j] = Math.Max(zu[j] + dualTotal, StartFloor);
             }
         }
 
         private void Residuals()
         {
             b.CopyTo(rp, 0);
-            var ax = new double[m];
-            a.MultiplyAdd(x, ax);
-            for (int i = 0; i < m; i++) rp[i] -= ax[i];
+            Array.Clear(rowWork);
+            a.MultiplyAdd(x, rowWork);
+            for (int i = 0; i < m; i++) rp[i] -= rowWork[i];
             for (int j = 0; j < n; j++)
             {
                 ru[j] = boxed[j] ? u[j] - x[j] - w[j] : 0;
@@ -331,7 +329,6 @@ internal static class BlockIpm
             Direction();
             Centre(sigma * mu);
             (double primalStep, double dualStep) = StepLengths(mu < 1e-6 ? FinalStepFraction : StepFraction);
-            if (Environment.GetEnvironmentVariable("IPM_TRACE") is not null) Console.Error.WriteLine($"STEP aff {primalAffine:F3}/{dualAffine:F3} sigma {sigma:E2} step {primalStep:F3}/{dualStep:F3}");
             for (int j = 0; j < n; j++)
             {
                 x[j] += primalStep * dx[j];
@@ -409,14 +406,10 @@ internal static class BlockIpm
                 if (boxed[j]) r += (rwz[j] - zu[j] * ru[j]) / w[j];
                 reduced[j] = r;
             }
-            var swd = Stopwatch.StartNew();
             rp.CopyTo(dy, 0);
-            var weighted = new double[n];
-            for (int j = 0; j < n; j++) weighted[j] = theta[j] * reduced[j];
-            a.MultiplyAdd(weighted, dy);
-            double t1 = swd.Elapsed.TotalMilliseconds;
-            if (Environment.GetEnvironmentVariable("IPM_REFINE") is not null) SolveRefined(dy); else normal.Solve(dy);
-            double t2 = swd.Elapsed.TotalMilliseconds;
+            for (int j = 0; j < n; j++) columnWork[j] = theta[j] * reduced[j];
+            a.MultiplyAdd(columnWork, dy);
+            normal.Solve(dy);
             for (int j = 0; j < n; j++)
             {
                 dx[j] = theta[j] * (a.ColumnDot(j, dy) - reduced[j]);
@@ -424,27 +417,6 @@ internal static class BlockIpm
                 dzl[j] = lower[j] ? (rxz[j] - zl[j] * dx[j]) / x[j] : 0;
                 dzu[j] = boxed[j] ? (rwz[j] - zu[j] * dw[j]) / w[j] : 0;
             }
-            if (Environment.GetEnvironmentVariable("IPM_TRACE") is not null) Console.Error.WriteLine($"DIRECTION pre {t1:F1} solve {t2 - t1:F1} post {swd.Elapsed.TotalMilliseconds - t2:F1} ms");
-        }
-
-        /// <summary>Solves the normal equations, then improves the solution by one step of iterative refinement if that lowers the residual.</summary>
-        private void SolveRefined(double[] r)
-        {
-            var rhs = (double[])r.Clone();
-            normal.Solve(r);
-            double[] product = normal.Multiply(r);
-            var residual = new double[m];
-            for (int i = 0; i < m; i++) residual[i] = rhs[i] - product[i];
-            double before = MaxAbs(residual);
-            if (before <= 1e-14 * (1 + MaxAbs(rhs))) return;
-            var correction = (double[])residual.Clone();
-            normal.Solve(correction);
-            var improved = new double[m];
-            for (int i = 0; i < m; i++) improved[i] = r[i] + correction[i];
-            product = normal.Multiply(improved);
-            double after = 0;
-            for (int i = 0; i < m; i++) after = Math.Max(after, Math.Abs(rhs[i] - product[i]));
-            if (after < before) improved.CopyTo(r, 0);
         }
 
         /// <summary>The largest primal and dual steps (times <paramref name="fraction"/>, at most 1) that keep the iterates positive.</summary>

@@ -71,7 +71,10 @@ internal sealed class BlockStructure
     /// <summary>Each row's position within its block, or within the linking rows.</summary>
     public int[] LocalIndex { get; }
 
-    /// <summary>The rows of each block, in ascending order.</summary>
+    /// <summary>
+    /// The rows of each block in the order they are factored: rows that no coupling column (one that meets linking rows
+    /// too) meets first, then the others by how few block entries such a column has, most first (ties by row).
+    /// </summary>
     public int[][] BlockRows { get; }
 
     /// <summary>The linking rows, in ascending order.</summary>
@@ -93,9 +96,9 @@ internal sealed class BlockStructure
     /// <summary>
     /// Finds a cheap ordering for <paramref name="a"/>. Rows are taken one by one in a few candidate orders (by their
     /// nonzero count, and by the largest column they meet, each way round); a row that would join two components
-    /// holding at least <c>minimum</c> (1 or 8) rows each becomes a linking row, any other row joins the components its columns
-    /// belong to. Linking rows that end up meeting a single component join it. Of these candidates and the single dense
-    /// block, the one with the fewest estimated multiply–adds per factorisation wins.
+    /// holding at least <c>minimum</c> (1 or 8) rows each becomes a linking row, any other row joins the components its
+    /// columns belong to. Linking rows that end up meeting a single component join it. Of these candidates and the single
+    /// dense block, the one with the fewest estimated multiply–adds per factorisation wins.
     /// </summary>
     public static BlockStructure Detect(SparseColumns a)
     {
@@ -119,21 +122,56 @@ internal sealed class BlockStructure
             Order(m, i => largestColumn[i]),
             Order(m, i => -largestColumn[i]),
         ];
-        BlockStructure best = Evaluate(a, new int[m]);
+        int[] best = new int[m];
+        double bestCost = Cost(a, best);
         foreach (int[] order in orders)
         {
             foreach (int minimum in new[] { 1, 8 })
             {
-                var swc = System.Diagnostics.Stopwatch.StartNew();
                 int[] labels = Partition(a, rowStart, colIndex, order, minimum);
-                double tp = swc.Elapsed.TotalMilliseconds;
-                BlockStructure candidate = Evaluate(a, labels);
-                if (Environment.GetEnvironmentVariable("IPM_TRACE") is not null) Console.Error.WriteLine($"CANDIDATE order {Array.IndexOf(orders, order)} min {minimum}: {candidate.Describe()} partition {tp:F1} ms evaluate {swc.Elapsed.TotalMilliseconds - tp:F1} ms");
-                if (candidate.MultiplyAdds < best.MultiplyAdds) best = candidate;
+                double cost = Cost(a, labels);
+                if (cost >= bestCost) continue;
+                (best, bestCost) = (labels, cost);
             }
         }
-        return best;
+        return Evaluate(a, best);
     }
+
+    /// <summary>The estimated multiply–adds of one factorisation with the blocks of <paramref name="label"/> (see <see cref="Evaluate"/>).</summary>
+    private static double Cost(SparseColumns a, int[] label)
+    {
+        var size = new Dictionary<int, (double Rows, double Coupling, double Entries)>();
+        double linking = 0, direct = 0;
+        foreach (int l in label)
+        {
+            if (l < 0) linking++;
+            else size[l] = (size.GetValueOrDefault(l).Rows + 1, 0, 0);
+        }
+        for (int j = 0; j < a.Cols; j++)
+        {
+            int block = -1, links = 0;
+            for (int e = a.ColStart[j]; e < a.ColStart[j + 1]; e++)
+            {
+                int l = label[a.RowIndex[e]];
+                if (l < 0) links++;
+                else block = l;
+            }
+            if (links == 0) continue;
+            if (block < 0)
+            {
+                direct += 0.5 * links * (double)links;
+                continue;
+            }
+            (double rows, double coupling, double entries) = size[block];
+            size[block] = (rows, coupling + 1, entries + links);
+        }
+        double cost = direct + linking * linking * linking / 6;
+        foreach ((double n, double q, double entries) in size.Values) cost += BlockCost(n, q, entries);
+        return cost;
+    }
+
+    /// <summary>Factoring a block of n rows, solving with its q coupling columns, and adding their products with that many linking entries to the Schur complement.</summary>
+    private static double BlockCost(double n, double q, double entries) => n * n * n / 6 + n * n * q / 2 + n * q * q / 2 + 0.5 * entries * entries;
 
     /// <summary>The single dense block (plain normal equations).</summary>
     public static BlockStructure SingleBlock(SparseColumns a) => Evaluate(a, new int[a.Rows]);
@@ -293,12 +331,11 @@ internal sealed class BlockStructure
             for (int p = 0; p < blockRows[k].Length; p++) localIndex[blockRows[k][p]] = p;
         }
         for (int l = 0; l < linkingRows.Count; l++) localIndex[linkingRows[l]] = l;
-        double cost = direct, stored = (double)linkingRows.Count * linkingRows.Count;
-        cost += Math.Pow(linkingRows.Count, 3) / 6;
+        double cost = direct + Math.Pow(linkingRows.Count, 3) / 6, stored = (double)linkingRows.Count * linkingRows.Count;
         for (int k = 0; k < blockCount; k++)
         {
             double n = blockRows[k].Length, q = coupling[k];
-            cost += n * n * n / 6 + n * n * q / 2 + n * q * q / 2 + 0.5 * linkingEntries[k] * linkingEntries[k];
+            cost += BlockCost(n, q, linkingEntries[k]);
             stored += n * n + n * q + q * q;
         }
         return new BlockStructure(blockOf, localIndex, blockRows, [.. linkingRows], cost, stored);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -12,8 +13,8 @@ namespace Reparo.Repair.Provable;
 /// </summary>
 internal static class DenseKernels
 {
-    /// <summary>Columns of the panel factored at once in <see cref="Cholesky"/> and rows per step of <see cref="SolveLowerInPlace"/>.</summary>
-    private const int PanelWidth = 48;
+    /// <summary>Rows per step of <see cref="SolveLowerInPlace"/>: one product update with the rows above, then a small solve.</summary>
+    private const int SolveRowsPerStep = 48;
 
     /// <summary>Rows of a tile of the product update (the micro-kernel keeps RowsPerTile × 2 vectors in registers).</summary>
     private const int RowsPerTile = 4;
@@ -64,7 +65,7 @@ internal static class DenseKernels
             else
             {
                 for (; j < end && j + w <= cols; j += w)
-                    for (int r = i; r < i + tileRows; r++) Tile1x1(ref c0, ldc, ref a0, lda, ref b0, ldb, r, j, depth);
+                    for (int r = i; r < i + tileRows; r++) Tile1xVector(ref c0, ldc, ref a0, lda, ref b0, ldb, r, j, depth);
             }
             for (; j < end; j++)
                 for (int r = i; r < i + tileRows; r++) SubtractDot(ref c0, ldc, ref a0, lda, ref b0, ldb, r, j, depth);
@@ -123,7 +124,7 @@ internal static class DenseKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile1x1(ref double c, int ldc, ref double a, int lda, ref double b, int ldb, int i, int j, int depth)
+    private static void Tile1xVector(ref double c, int ldc, ref double a, int lda, ref double b, int ldb, int i, int j, int depth)
     {
         Vector<double> sum = Vector<double>.Zero;
         nuint row = (nuint)(i * lda);
@@ -188,18 +189,27 @@ internal static class DenseKernels
     /// </summary>
     public static int Cholesky(double[] a, int n, double pivotTolerance, int threads, double[]? reference = null)
     {
-        var original = new double[n];
-        for (int i = 0; i < n; i++) original[i] = Math.Max(a[i * n + i], reference?[i] ?? 0);
-        var factorisation = new RecursiveCholesky(a, n, original, pivotTolerance, threads);
-        factorisation.Factor(0, n);
-        return factorisation.Dropped;
+        double[] original = ArrayPool<double>.Shared.Rent(n);
+        double[] packed = ArrayPool<double>.Shared.Rent(n * n / 4 + 2 * RecursiveCholesky.SmallBlock * n);
+        try
+        {
+            for (int i = 0; i < n; i++) original[i] = Math.Max(a[i * n + i], reference?[i] ?? 0);
+            var factorisation = new RecursiveCholesky(a, n, original, packed, pivotTolerance, threads);
+            factorisation.Factor(0, n);
+            return factorisation.Dropped;
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(original);
+            ArrayPool<double>.Shared.Return(packed);
+        }
     }
 
     /// <summary>The state of one recursive factorisation: the matrix, the pivot rule and a buffer for packed operands.</summary>
-    private sealed class RecursiveCholesky(double[] a, int n, double[] original, double pivotTolerance, int threads)
+    private sealed class RecursiveCholesky(double[] a, int n, double[] original, double[] packed, double pivotTolerance, int threads)
     {
-        private const int SmallBlock = 16;
-        private readonly double[] packed = new double[n * n / 4 + 2 * SmallBlock * n];
+        /// <summary>Blocks up to this size are factored column by column.</summary>
+        public const int SmallBlock = 16;
 
         public int Dropped { get; private set; }
 
@@ -321,9 +331,9 @@ internal static class DenseKernels
     {
         int start = firstNonzero is null || q == 0 ? 0 : firstNonzero[0];
         int active = 0;
-        for (int i0 = start; i0 < n; i0 += PanelWidth)
+        for (int i0 = start; i0 < n; i0 += SolveRowsPerStep)
         {
-            int rows = Math.Min(PanelWidth, n - i0);
+            int rows = Math.Min(SolveRowsPerStep, n - i0);
             while (active < q && (firstNonzero is null || firstNonzero[active] < i0 + rows)) active++;
             SubtractProduct(b[(i0 * q)..], q, l[(i0 * n + start)..], n, b[(start * q)..], q, rows, active, i0 - start);
             for (int i = i0; i < i0 + rows; i++)
