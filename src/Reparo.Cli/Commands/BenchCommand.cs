@@ -3,13 +3,15 @@ using Reparo.Data;
 using Reparo.Evaluation;
 using Reparo.Influence;
 using Reparo.Models;
+using Reparo.Repair.Provable;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
 
 /// <summary>
 /// <c>reparo bench train</c>: a table of training and inference throughput for each zoo model; <c>reparo bench influence</c>:
-/// RNNRepair's influence model over the 60 000 Fashion-MNIST training images (build, query, EM against scikit-learn).
+/// RNNRepair's influence model over the 60 000 Fashion-MNIST training images (build, query, EM against scikit-learn);
+/// <c>reparo bench lp</c>: LP solvers side by side on one program read from an MPS file.
 /// </summary>
 internal static class BenchCommand
 {
@@ -45,7 +47,7 @@ internal static class BenchCommand
             run.WriteJson(new BenchResult(parse.GetValue(data.Data)!, run.Threads, rows));
             return CliApp.Success;
         });
-        return new Command("bench", "Benchmarks (print a table, write JSON)") { train, Influence(cli) };
+        return new Command("bench", "Benchmarks (print a table, write JSON)") { train, Influence(cli), Lp(cli) };
     }
 
     private static Command Influence(CliContext cli)
@@ -87,6 +89,50 @@ internal static class BenchCommand
             return CliApp.Success;
         });
         return command;
+    }
+
+    private static Command Lp(CliContext cli)
+    {
+        var mps = new Option<string>("--mps") { Description = "The program, in MPS format (e.g. written by reparo repair --export-lp)", Required = true, HelpName = "PATH" };
+        var solvers = new Option<string>("--solvers") { Description = "Comma-separated solvers, run in this order; the first is the reference objective", DefaultValueFactory = _ => "highs,block-ipm", HelpName = "S[,S…]" };
+        var threads = new Option<int?>("--solver-threads") { Description = "Solver threads (default: each solver's own)" };
+        var timeLimit = new Option<double?>("--time-limit") { Description = "Time limit per solver in seconds", HelpName = "S" };
+        var command = new Command("lp", "Time LP solvers side by side on one program: status, objective, violation, seconds (block-ipm without its HiGHS fallback)")
+        {
+            mps, solvers, threads, timeLimit,
+        };
+        command.SetAction(parse =>
+        {
+            CommandRun run = cli.Start(parse);
+            string path = parse.GetValue(mps)!;
+            if (!File.Exists(path)) throw new ReparoInputException($"no MPS file at {path}");
+            LinearProgram lp;
+            using (var reader = new StreamReader(path)) lp = LinearProgram.ReadMps(reader);
+            LpSolverKind[] kinds = [.. parse.GetValue(solvers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(LpSolverOptions.ParseSolver)];
+            var settings = new LpSolverOptions { Threads = parse.GetValue(threads), TimeLimitSeconds = parse.GetValue(timeLimit) };
+            LpSolverBenchmarkReport report = LpSolverBenchmark.Run(lp, path, kinds, settings, new Progress<string>(run.Note));
+            Print(run.Out, report);
+            run.WriteJson(report);
+            return CliApp.Success;
+        });
+        return command;
+    }
+
+    internal static void Print(IAnsiConsole console, LpSolverBenchmarkReport r)
+    {
+        console.MarkupLine(Markup.Escape($"{r.Source}: {r.Size.Rows:N0} rows × {r.Size.Cols:N0} columns, {r.Size.Nonzeros:N0} nonzeros; solver threads {r.Threads}"));
+        var table = new Table().AddColumns("solver", "status", "seconds", "objective", "rel. diff", "max violation", "iterations");
+        foreach (LpSolverRun s in r.Runs)
+            table.AddRow(Markup.Escape(s.Solver), s.Status.ToString(), $"{s.Seconds:F2}", $"{s.Objective:G10}", $"{s.ObjectiveDifference:G2}", $"{s.MaxViolation:G2}", s.Iterations?.ToString() ?? "");
+        console.Write(table);
+        foreach (LpSolverRun s in r.Runs)
+        {
+            console.WriteLine($"{s.Solver}: {s.Detail}");
+            if (s.Structure is not null) console.WriteLine($"  structure: {s.Structure}");
+            if (s.Phases is { } p) console.WriteLine($"  time: set-up {p.Setup:F2} s, factorisations {p.Factor:F2} s, rest {p.Solve:F2} s");
+        }
+        if (r.Runs.Count >= 2 && r.Runs[^1].Seconds > 0)
+            console.WriteLine($"{r.Runs[0].Solver} / {r.Runs[^1].Solver} time: {r.Runs[0].Seconds / r.Runs[^1].Seconds:F2}×");
     }
 
     internal static void Print(IAnsiConsole console, InfluenceBenchmarkReport r)

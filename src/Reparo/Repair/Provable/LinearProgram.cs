@@ -178,6 +178,138 @@ public sealed class LinearProgram
         writer.WriteLine("ENDATA");
     }
 
+    /// <summary>
+    /// Reads a program in free MPS format: what <see cref="WriteMps"/> writes and what other tools write for an LP (rows
+    /// N, E, L, G; RHS; RANGES; BOUNDS UP, LO, FX, FR, MI, PL, BV, LI, UI). The first N row is the objective, later N rows
+    /// become free rows; integrality markers are ignored (the LP relaxation is read). A negative UP bound on a column with
+    /// lower bound 0 makes the lower bound −∞, as in most readers. Columns and rows keep their order of appearance.
+    /// </summary>
+    public static LinearProgram ReadMps(TextReader reader)
+    {
+        var rowIndex = new Dictionary<string, int>();
+        var rowKind = new List<char>();
+        var rhs = new List<double>();
+        var range = new List<double>();
+        var columnIndex = new Dictionary<string, int>();
+        var columnEntries = new List<List<(int Row, double Value)>>();
+        var cost = new List<double>();
+        var lower = new List<double>();
+        var upper = new List<double>();
+        string? objective = null;
+        double offset = 0;
+        string section = "";
+        int lineNumber = 0;
+        double Number(string text) => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)
+            ? v : throw new ReparoInputException($"MPS line {lineNumber}: '{text}' is not a number");
+        int Column(string name)
+        {
+            if (columnIndex.TryGetValue(name, out int j)) return j;
+            columnIndex[name] = columnEntries.Count;
+            columnEntries.Add([]);
+            cost.Add(0);
+            lower.Add(0);
+            upper.Add(double.PositiveInfinity);
+            return columnEntries.Count - 1;
+        }
+        int Row(string name) => rowIndex.TryGetValue(name, out int i) ? i : throw new ReparoInputException($"MPS line {lineNumber}: unknown row '{name}'");
+        for (string? line = reader.ReadLine(); line is not null; line = reader.ReadLine())
+        {
+            lineNumber++;
+            if (line.Length == 0 || line[0] == '*') continue;
+            string[] f = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length == 0) continue;
+            if (!char.IsWhiteSpace(line[0]))
+            {
+                section = f[0].ToUpperInvariant();
+                if (section == "ENDATA") break;
+                continue;
+            }
+            switch (section)
+            {
+                case "ROWS":
+                    char kind = char.ToUpperInvariant(f[0][0]);
+                    if (kind == 'N' && objective is null)
+                    {
+                        objective = f[1];
+                        break;
+                    }
+                    if (kind is not ('N' or 'E' or 'L' or 'G')) throw new ReparoInputException($"MPS line {lineNumber}: row type '{f[0]}'");
+                    rowIndex[f[1]] = rowKind.Count;
+                    rowKind.Add(kind);
+                    rhs.Add(0);
+                    range.Add(double.NaN);
+                    break;
+                case "COLUMNS":
+                    if (f.Length >= 3 && f[1].Trim('\'').Equals("MARKER", StringComparison.OrdinalIgnoreCase)) break;
+                    int col = Column(f[0]);
+                    for (int k = 1; k + 1 < f.Length; k += 2)
+                    {
+                        double value = Number(f[k + 1]);
+                        if (f[k] == objective) cost[col] += value;
+                        else columnEntries[col].Add((Row(f[k]), value));
+                    }
+                    break;
+                case "RHS":
+                case "RANGES":
+                    for (int k = f.Length % 2 == 0 ? 0 : 1; k + 1 < f.Length; k += 2)
+                    {
+                        double value = Number(f[k + 1]);
+                        if (f[k] == objective)
+                        {
+                            if (section == "RHS") offset = -value;
+                            continue;
+                        }
+                        if (section == "RHS") rhs[Row(f[k])] = value;
+                        else range[Row(f[k])] = value;
+                    }
+                    break;
+                case "BOUNDS":
+                    string type = f[0].ToUpperInvariant();
+                    int j = Column(f[type is "FR" or "MI" or "PL" or "BV" ? f.Length - 1 : f.Length - 2]);
+                    double bound = type is "FR" or "MI" or "PL" or "BV" ? 0 : Number(f[^1]);
+                    switch (type)
+                    {
+                        case "UP" or "UI":
+                            if (bound < 0 && lower[j] == 0) lower[j] = double.NegativeInfinity;
+                            upper[j] = bound;
+                            break;
+                        case "LO" or "LI": lower[j] = bound; break;
+                        case "FX": lower[j] = upper[j] = bound; break;
+                        case "FR": (lower[j], upper[j]) = (double.NegativeInfinity, double.PositiveInfinity); break;
+                        case "MI": lower[j] = double.NegativeInfinity; break;
+                        case "PL": upper[j] = double.PositiveInfinity; break;
+                        case "BV": (lower[j], upper[j]) = (0, 1); break;
+                        default: throw new ReparoInputException($"MPS line {lineNumber}: bound type '{f[0]}'");
+                    }
+                    break;
+                case "NAME" or "OBJSENSE":
+                    break;
+                default:
+                    throw new ReparoInputException($"MPS line {lineNumber}: unexpected section '{section}'");
+            }
+        }
+        var lp = new LinearProgram { ObjectiveOffset = offset };
+        for (int j = 0; j < columnEntries.Count; j++) lp.AddColumn(lower[j], upper[j], cost[j]);
+        var rows = new List<(int Col, double Value)>[rowKind.Count];
+        for (int i = 0; i < rows.Length; i++) rows[i] = [];
+        for (int j = 0; j < columnEntries.Count; j++)
+            foreach ((int row, double value) in columnEntries[j]) rows[row].Add((j, value));
+        for (int i = 0; i < rows.Length; i++)
+        {
+            double r = range[i], b = rhs[i];
+            (double lo, double hi) = rowKind[i] switch
+            {
+                'E' when double.IsNaN(r) => (b, b),
+                'E' => r >= 0 ? (b, b + r) : (b + r, b),
+                'L' => (double.IsNaN(r) ? double.NegativeInfinity : b - Math.Abs(r), b),
+                'G' => (b, double.IsNaN(r) ? double.PositiveInfinity : b + Math.Abs(r)),
+                _ => (double.NegativeInfinity, double.PositiveInfinity),
+            };
+            lp.AddRow(lo, hi, [.. rows[i].Select(e => e.Col)], [.. rows[i].Select(e => e.Value)]);
+        }
+        return lp;
+    }
+
     internal ReadOnlySpan<int> RowStarts => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(rowStart);
 
     internal ReadOnlySpan<int> EntryColumns => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(entryCol);

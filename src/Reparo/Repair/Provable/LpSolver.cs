@@ -22,6 +22,12 @@ public enum LpSolverKind
 
     /// <summary>Gurobi (barrier), when the user's library and licence are present.</summary>
     Gurobi,
+
+    /// <summary>
+    /// Reparo's own interior-point method (<see cref="BlockIpm"/>), whose normal equations follow the block structure it
+    /// finds in the program; falls back to HiGHS when it finds no affordable structure or runs into numerical trouble.
+    /// </summary>
+    BlockIpm,
 }
 
 /// <summary>How an LP solve ended.</summary>
@@ -75,8 +81,12 @@ public sealed record LpSolverOptions
         "pdlp" => LpSolverKind.Pdlp,
         "clp" => LpSolverKind.Clp,
         "gurobi" => LpSolverKind.Gurobi,
-        _ => throw new ReparoInputException($"unknown solver '{name}'; choose highs, glop, pdlp, clp or gurobi"),
+        "block-ipm" => LpSolverKind.BlockIpm,
+        _ => throw new ReparoInputException($"unknown solver '{name}'; choose highs, glop, pdlp, clp, gurobi or block-ipm"),
     };
+
+    /// <summary>A solver's name as the command line spells it (<c>highs</c>, <c>block-ipm</c>).</summary>
+    public static string Name(LpSolverKind kind) => kind == LpSolverKind.BlockIpm ? "block-ipm" : kind.ToString().ToLowerInvariant();
 }
 
 /// <summary>The result of an LP solve.</summary>
@@ -98,13 +108,52 @@ public static class LpSolver
         if (options.TimeLimitSeconds is <= 0) throw new ReparoInputException($"time limit must be positive, got {options.TimeLimitSeconds}");
         if (options.FeasibilityTolerance is <= 0 || options.OptimalityTolerance is <= 0) throw new ReparoInputException("tolerances must be positive");
         var clock = Stopwatch.StartNew();
-        LpSolution solution = options.Solver == LpSolverKind.Clp ? SolveWithLinearSolver(lp, options) : SolveWithModelBuilder(lp, options);
+        LpSolution solution = options.Solver switch
+        {
+            LpSolverKind.Clp => SolveWithLinearSolver(lp, options),
+            LpSolverKind.BlockIpm => SolveWithBlockIpm(lp, options, clock),
+            _ => SolveWithModelBuilder(lp, options),
+        };
         return solution with { Seconds = clock.Elapsed.TotalSeconds };
+    }
+
+    /// <summary>The settings <see cref="BlockIpm"/> runs with under <paramref name="options"/> (threads default to every processor).</summary>
+    internal static BlockIpmOptions BlockIpmSettings(LpSolverOptions options)
+    {
+        var settings = new BlockIpmOptions(options.Threads ?? Environment.ProcessorCount, options.TimeLimitSeconds);
+        if (options.FeasibilityTolerance is double feasibility) settings = settings with { FeasibilityTolerance = feasibility };
+        if (options.OptimalityTolerance is double optimality) settings = settings with { OptimalityTolerance = optimality };
+        foreach ((string key, string value) in options.Extra)
+        {
+            settings = key switch
+            {
+                "max_iterations" when int.TryParse(value, CultureInfo.InvariantCulture, out int iterations) && iterations > 0 => settings with { MaxIterations = iterations },
+                "max_iterations" => throw new ReparoInputException($"block-ipm option max_iterations must be a positive integer, got '{value}'"),
+                _ => throw new ReparoInputException($"block-ipm has no option '{key}' (it knows max_iterations)"),
+            };
+        }
+        return settings;
+    }
+
+    /// <summary>
+    /// Runs <see cref="BlockIpm"/>; when it reports numerical trouble (which includes finding no affordable structure
+    /// and the iteration limit) HiGHS solves the program in the time left, and the result says so in its solver name
+    /// and detail.
+    /// </summary>
+    private static LpSolution SolveWithBlockIpm(LinearProgram lp, LpSolverOptions options, Stopwatch clock)
+    {
+        BlockIpmResult result = BlockIpm.Solve(lp, BlockIpmSettings(options));
+        string name = LpSolverOptions.Name(LpSolverKind.BlockIpm);
+        if (result.Status != LpStatus.NumericalTrouble)
+            return new LpSolution(result.Status, $"{result.Detail}; {result.Structure}", result.Values, result.Objective, 0, name);
+        double? remaining = options.TimeLimitSeconds is double limit ? Math.Max(limit - clock.Elapsed.TotalSeconds, 1) : null;
+        LpSolution fallback = SolveWithModelBuilder(lp, options with { Solver = LpSolverKind.Highs, TimeLimitSeconds = remaining, Extra = new Dictionary<string, string>() });
+        return fallback with { Detail = $"{name} fell back to highs ({result.Detail}); highs: {fallback.Detail}", Solver = $"highs (after {name})" };
     }
 
     private static LpSolution SolveWithModelBuilder(LinearProgram lp, LpSolverOptions options)
     {
-        string name = options.Solver.ToString().ToLowerInvariant();
+        string name = LpSolverOptions.Name(options.Solver);
         using var model = new ModelBuilderHelper();
         for (int j = 0; j < lp.ColumnCount; j++)
         {

@@ -138,7 +138,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             Message = message,
             Time = new RepairTiming(encodeTime, solveTime, 0, total.Elapsed.TotalSeconds),
             LpSize = size,
-            Solver = options.Solver.Solver.ToString().ToLowerInvariant(),
+            Solver = LpSolverOptions.Name(options.Solver.Solver),
             SolverStatus = detail,
             Objective = ObjectiveName(options.Objective),
             Preserved = options.Preserve is { } request ? new PreservedOutcome(request.Count, null) : null,

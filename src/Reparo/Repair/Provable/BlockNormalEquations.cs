@@ -1,0 +1,402 @@
+using System.Runtime.CompilerServices;
+
+namespace Reparo.Repair.Provable;
+
+/// <summary>
+/// Factors and solves the regularised normal equations (A·Θ·Aᵀ + δ·I)·y = r of an interior-point step along a
+/// <see cref="BlockStructure"/>: with the rows ordered blocks first, linking rows last,
+/// <code>
+/// M = [ M_B   Cᵀ  ]   M_B block diagonal (one dense M_k per block),
+///     [ C    M_L  ]   C couples linking rows to blocks through the columns J_k that meet both,
+/// </code>
+/// each M_k = L_k·L_kᵀ is factored densely, and the Schur complement S = M_L − Σ_k C_k·M_k⁻¹·C_kᵀ is assembled and
+/// factored. C_k = A_LJ·Θ_J·A_kJᵀ, so C_k·M_k⁻¹·C_kᵀ = A_LJ·Θ_J·(X_kᵀX_k)·Θ_J·A_LJᵀ with X_k = L_k⁻¹·A_kJ: one
+/// triangular solve with |J_k| right-hand sides (which start at their first nonzero row) and one small product per
+/// block, then a sparse accumulation into S. A solve needs one forward and one backward substitution per block: with
+/// u_k = L_k⁻¹·r_k, C_k·M_k⁻¹·r_k = A_LJ·Θ_J·X_kᵀ·u_k, and y_k = L_k⁻ᵀ·(u_k − X_k·Θ_J·A_LJᵀ·y_L).
+/// Columns with proportional entries (a split variable's two parts, Δ⁺ and Δ⁻) count once with their weights summed
+/// (<see cref="ProportionalColumns"/>); coupling columns that meet few linking rows are summed into S by groups of
+/// linking rows (<see cref="LinkingRowGroups"/>), the others pair by pair. Blocks are factored in parallel (each on its
+/// own storage) and summed into S in a fixed order, so the result is the same for any thread count.
+/// </summary>
+internal sealed class BlockNormalEquations
+{
+    /// <summary>Relative size below which a pivot counts as zero (see <see cref="DenseKernels.Cholesky"/>).</summary>
+    private const double PivotTolerance = 1e-13;
+
+    /// <summary>Blocks whose coupling columns meet at most this many linking rows each go through <see cref="LinkingRowGroups"/>.</summary>
+    private const int NarrowLimit = 32;
+
+    private readonly BlockStructure structure;
+    private readonly int threads;
+    private readonly int linking;
+
+    // Each column's entries split into its block's rows (block-local index) and linking rows (linking index), both ascending.
+    private readonly int[] blockEntryStart, blockEntryRow, linkEntryStart, linkEntryRow;
+    private readonly double[] blockEntryValue, linkEntryValue;
+    private readonly ProportionalColumns[] blockForm;
+    private readonly ProportionalColumns linkingForm;
+    private readonly Coupling[] couplings;
+    private readonly LinkingRowGroups narrowGroups;
+    private readonly int[] rowWiseBlocks;
+
+    private readonly double[][] blockFactor, gram, couplingSolve, blockVector, couplingScalars;
+    private readonly double[] schur, schurReference, theta, rightHandSide, linkingPart;
+    private double regularization;
+
+    /// <summary>Sets up the symbolic structure (which column touches which block) for <paramref name="matrix"/>.</summary>
+    public BlockNormalEquations(SparseColumns matrix, BlockStructure blocks, int threadCount)
+    {
+        structure = blocks;
+        threads = Math.Max(1, threadCount);
+        linking = blocks.LinkingRows.Length;
+        int n = matrix.Cols, blockCount = blocks.BlockRows.Length;
+        blockEntryStart = new int[n + 1];
+        linkEntryStart = new int[n + 1];
+        var columnBlock = new int[n];
+        for (int j = 0; j < n; j++)
+        {
+            columnBlock[j] = -1;
+            int inBlocks = 0, inLinking = 0;
+            for (int e = matrix.ColStart[j]; e < matrix.ColStart[j + 1]; e++)
+            {
+                int block = blocks.BlockOfRow[matrix.RowIndex[e]];
+                if (block < 0)
+                {
+                    inLinking++;
+                    continue;
+                }
+                if (columnBlock[j] >= 0 && columnBlock[j] != block) throw new InvalidOperationException($"column {j} meets two blocks");
+                columnBlock[j] = block;
+                inBlocks++;
+            }
+            blockEntryStart[j + 1] = blockEntryStart[j] + inBlocks;
+            linkEntryStart[j + 1] = linkEntryStart[j] + inLinking;
+        }
+        blockEntryRow = new int[blockEntryStart[n]];
+        blockEntryValue = new double[blockEntryStart[n]];
+        linkEntryRow = new int[linkEntryStart[n]];
+        linkEntryValue = new double[linkEntryStart[n]];
+        var byBlock = new List<int>[blockCount];
+        var byCoupling = new List<int>[blockCount];
+        for (int k = 0; k < blockCount; k++)
+        {
+            byBlock[k] = [];
+            byCoupling[k] = [];
+        }
+        var withLinks = new List<int>();
+        for (int j = 0; j < n; j++)
+        {
+            int bp = blockEntryStart[j], lp = linkEntryStart[j];
+            for (int e = matrix.ColStart[j]; e < matrix.ColStart[j + 1]; e++)
+            {
+                int row = matrix.RowIndex[e];
+                if (blocks.BlockOfRow[row] < 0)
+                {
+                    linkEntryRow[lp] = blocks.LocalIndex[row];
+                    linkEntryValue[lp++] = matrix.Value[e];
+                }
+                else
+                {
+                    blockEntryRow[bp] = blocks.LocalIndex[row];
+                    blockEntryValue[bp++] = matrix.Value[e];
+                }
+            }
+            Array.Sort(blockEntryRow, blockEntryValue, blockEntryStart[j], blockEntryStart[j + 1] - blockEntryStart[j]);
+            Array.Sort(linkEntryRow, linkEntryValue, linkEntryStart[j], linkEntryStart[j + 1] - linkEntryStart[j]);
+            bool links = linkEntryStart[j + 1] > linkEntryStart[j];
+            if (links) withLinks.Add(j);
+            if (columnBlock[j] < 0) continue;
+            byBlock[columnBlock[j]].Add(j);
+            if (links) byCoupling[columnBlock[j]].Add(j);
+        }
+        blockForm = [.. byBlock.Select(columns => new ProportionalColumns(columns, blockEntryStart, blockEntryRow, blockEntryValue, exact: false))];
+        linkingForm = new ProportionalColumns(withLinks, linkEntryStart, linkEntryRow, linkEntryValue, exact: false);
+        couplings = [.. byCoupling.Select(columns => new Coupling(new ProportionalColumns(columns, matrix.ColStart, matrix.RowIndex, matrix.Value, exact: true), this))];
+        var narrow = new List<NarrowCoupling>();
+        var rows = new List<int>();
+        for (int k = 0; k < blockCount; k++)
+        {
+            Coupling c = couplings[k];
+            if (!c.Narrow)
+            {
+                rows.Add(k);
+                continue;
+            }
+            for (int t = 0; t < c.Width; t++)
+            {
+                int j = c.Columns[t], from = linkEntryStart[j], to = linkEntryStart[j + 1];
+                narrow.Add(new NarrowCoupling(k, t, linkEntryRow[from..to], linkEntryValue[from..to]));
+            }
+        }
+        narrowGroups = new LinkingRowGroups(linking, narrow);
+        rowWiseBlocks = [.. rows];
+        blockFactor = new double[blockCount][];
+        gram = new double[blockCount][];
+        couplingSolve = new double[blockCount][];
+        blockVector = new double[blockCount][];
+        couplingScalars = new double[blockCount][];
+        for (int k = 0; k < blockCount; k++)
+        {
+            int size = blocks.BlockRows[k].Length, q = couplings[k].Width;
+            blockFactor[k] = new double[size * size];
+            gram[k] = new double[q * q];
+            couplingSolve[k] = new double[size * q];
+            blockVector[k] = new double[size];
+            couplingScalars[k] = new double[q];
+        }
+        schur = new double[linking * linking];
+        schurReference = new double[linking];
+        theta = new double[n];
+        rightHandSide = new double[matrix.Rows];
+        linkingPart = new double[linking];
+    }
+
+    /// <summary>Pivots of the last factorisation that were replaced because they were not clearly positive.</summary>
+    public int DroppedPivots { get; private set; }
+
+    /// <summary>Factors A·Θ·Aᵀ + δ·I for the column weights <paramref name="weights"/> (Θ) and <paramref name="delta"/> (δ).</summary>
+    public void Factor(ReadOnlySpan<double> weights, double delta)
+    {
+        weights.CopyTo(theta);
+        regularization = delta;
+        int blockCount = blockFactor.Length;
+        var dropped = new int[blockCount];
+        if (AcrossBlocks) Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = threads }, k => dropped[k] = FactorBlock(k, 1));
+        else for (int k = 0; k < blockCount; k++) dropped[k] = FactorBlock(k, threads);
+        DroppedPivots = dropped.Sum() + FactorSchur();
+    }
+
+    /// <summary>Whether blocks are worked on in parallel (else one at a time, each with every thread).</summary>
+    private bool AcrossBlocks => threads > 1 && blockFactor.Length >= 2 * threads;
+
+    private int FactorBlock(int k, int innerThreads)
+    {
+        int n = structure.BlockRows[k].Length;
+        double[] f = blockFactor[k];
+        for (int i = 0; i < n; i++) Array.Clear(f, i * n, i + 1);
+        blockForm[k].AddOuterProducts(f, n, theta);
+        for (int i = 0; i < n; i++) f[i * n + i] += regularization;
+        int dropped = DenseKernels.Cholesky(f, n, PivotTolerance, innerThreads);
+        Coupling c = couplings[k];
+        int width = c.Width;
+        if (width == 0) return dropped;
+        for (int t = 0; t < width; t++) c.Weight[t] = c.Groups.Weight(c.Group[t], theta);
+        double[] x = couplingSolve[k];
+        Array.Clear(x);
+        for (int t = 0; t < width; t++)
+        {
+            int j = c.Columns[t];
+            for (int p = blockEntryStart[j]; p < blockEntryStart[j + 1]; p++) x[blockEntryRow[p] * width + t] = blockEntryValue[p];
+        }
+        DenseKernels.SolveLowerInPlace(f, n, x, width, c.FirstRow);
+        // Y = −XᵀX as a sum of outer products of X's rows (row i is zero beyond the columns that start by i), then mirrored.
+        double[] y = gram[k];
+        Array.Clear(y);
+        int active = 0;
+        for (int i = c.FirstRow[0]; i < n; i++)
+        {
+            while (active < width && c.FirstRow[active] <= i) active++;
+            ReadOnlySpan<double> row = x.AsSpan(i * width, active);
+            for (int t = 0; t < active; t++)
+                if (row[t] != 0) DenseKernels.AddScaled(y.AsSpan(t * width, t + 1), -row[t], row[..(t + 1)]);
+        }
+        for (int t1 = 0; t1 < width; t1++)
+            for (int t2 = t1 + 1; t2 < width; t2++) y[t1 * width + t2] = y[t2 * width + t1];
+        return dropped;
+    }
+
+    /// <summary>S = M_L + δ·I − Σ_k C_k·M_k⁻¹·C_kᵀ (gram[k] holds −X_kᵀX_k), then its Cholesky factor.</summary>
+    private int FactorSchur()
+    {
+        if (linking == 0) return 0;
+        Array.Clear(schur);
+        linkingForm.AddOuterProducts(schur, linking, theta);
+        for (int l = 0; l < linking; l++)
+        {
+            schur[l * linking + l] += regularization;
+            schurReference[l] = schur[l * linking + l];
+        }
+        narrowGroups.AddTo(schur, linking, (k, t) => couplings[k].Weight[t], gram, [.. couplings.Select(c => c.Width)]);
+        foreach (int k in rowWiseBlocks) AddByRows(k);
+        return DenseKernels.Cholesky(schur, linking, PivotTolerance, threads, schurReference);
+    }
+
+    /// <summary>
+    /// S += A_LJ·W·Y_k·W·A_LJᵀ (lower triangle) for block k, one linking row l at a time: g = (row l of A_LJ·W)·Y_k,
+    /// then S[l, l2] += Σ_t g_t·W_t·a[l2, t] for l2 ≤ l. Each entry of S is written once however many of the block's
+    /// columns meet its two rows, which suits blocks whose columns meet many linking rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void AddByRows(int k)
+    {
+        Coupling c = couplings[k];
+        int width = c.Width;
+        double[] y = gram[k];
+        var g = new double[width];
+        LinkingEntries entries = c.ByLinkingRow!;
+        for (int i = 0; i < entries.Rows.Length; i++)
+        {
+            int l1 = entries.Rows[i];
+            Array.Clear(g);
+            for (int e = entries.Start[i]; e < entries.Start[i + 1]; e++)
+            {
+                int t = entries.Position[e];
+                DenseKernels.AddScaled(g, c.Weight[t] * entries.Value[e], y.AsSpan(t * width, width));
+            }
+            int row = l1 * linking;
+            for (int t = 0; t < width; t++)
+            {
+                double coefficient = g[t] * c.Weight[t];
+                if (coefficient == 0) continue;
+                int j = c.Columns[t];
+                for (int r = linkEntryStart[j]; r < linkEntryStart[j + 1] && linkEntryRow[r] <= l1; r++) schur[row + linkEntryRow[r]] += coefficient * linkEntryValue[r];
+            }
+        }
+    }
+
+    /// <summary>Overwrites <paramref name="r"/> (one value per row) with the solution of the factored system.</summary>
+    public void Solve(Span<double> r)
+    {
+        int blockCount = blockFactor.Length;
+        double[] rhs = rightHandSide;
+        r.CopyTo(rhs);
+        for (int l = 0; l < linking; l++) linkingPart[l] = rhs[structure.LinkingRows[l]];
+        // u_k = L_k⁻¹ r_k and the scalars W·X_kᵀ·u_k, then the linking right-hand side r_L − A_LJ·(those scalars).
+        ForEachBlock(k =>
+        {
+            double[] v = blockVector[k];
+            int[] rows = structure.BlockRows[k];
+            for (int i = 0; i < rows.Length; i++) v[i] = rhs[rows[i]];
+            DenseKernels.ForwardSolve(blockFactor[k], v.Length, v);
+            Coupling c = couplings[k];
+            double[] scalars = couplingScalars[k], x = couplingSolve[k];
+            int width = c.Width;
+            Array.Clear(scalars);
+            for (int i = width == 0 ? v.Length : c.FirstRow[0]; i < v.Length; i++)
+                if (v[i] != 0) DenseKernels.AddScaled(scalars, v[i], x.AsSpan(i * width, width));
+            for (int t = 0; t < width; t++) scalars[t] *= c.Weight[t];
+        });
+        for (int k = 0; k < blockCount; k++)
+        {
+            Coupling c = couplings[k];
+            for (int t = 0; t < c.Width; t++)
+            {
+                int j = c.Columns[t];
+                double s = couplingScalars[k][t];
+                for (int p = linkEntryStart[j]; p < linkEntryStart[j + 1]; p++) linkingPart[linkEntryRow[p]] -= s * linkEntryValue[p];
+            }
+        }
+        if (linking > 0)
+        {
+            DenseKernels.ForwardSolve(schur, linking, linkingPart);
+            DenseKernels.BackwardSolve(schur, linking, linkingPart);
+        }
+        // y_k = L_k⁻ᵀ (u_k − X_k·W·A_LJᵀ·y_L).
+        ForEachBlock(k =>
+        {
+            double[] v = blockVector[k];
+            Coupling c = couplings[k];
+            double[] scalars = couplingScalars[k], x = couplingSolve[k];
+            int width = c.Width;
+            for (int t = 0; t < width; t++)
+            {
+                int j = c.Columns[t];
+                double sum = 0;
+                for (int p = linkEntryStart[j]; p < linkEntryStart[j + 1]; p++) sum += linkEntryValue[p] * linkingPart[linkEntryRow[p]];
+                scalars[t] = c.Weight[t] * sum;
+            }
+            for (int i = width == 0 ? v.Length : c.FirstRow[0]; i < v.Length; i++) v[i] -= DenseKernels.Dot(x.AsSpan(i * width, width), scalars);
+            DenseKernels.BackwardSolve(blockFactor[k], v.Length, v);
+        });
+        for (int k = 0; k < blockCount; k++)
+        {
+            int[] rows = structure.BlockRows[k];
+            for (int i = 0; i < rows.Length; i++) r[rows[i]] = blockVector[k][i];
+        }
+        for (int l = 0; l < linking; l++) r[structure.LinkingRows[l]] = linkingPart[l];
+    }
+
+    private void ForEachBlock(Action<int> body)
+    {
+        if (AcrossBlocks) Parallel.For(0, blockFactor.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, body);
+        else for (int k = 0; k < blockFactor.Length; k++) body(k);
+    }
+
+    /// <summary>
+    /// A block's coupling columns (meeting the block and linking rows), proportional ones merged: position t holds the
+    /// representative column, ordered by its first block row so that solves with them skip leading zeros, and its
+    /// weight W_t = Σ θ_j·α_j² of the last factorisation.
+    /// </summary>
+    private sealed class Coupling
+    {
+        public Coupling(ProportionalColumns groups, BlockNormalEquations owner)
+        {
+            Groups = groups;
+            int FirstBlockRow(int g) => owner.blockEntryRow[owner.blockEntryStart[groups.Representative(g)]];
+            Group = [.. Enumerable.Range(0, groups.Count).OrderBy(FirstBlockRow).ThenBy(groups.Representative)];
+            Columns = [.. Group.Select(groups.Representative)];
+            FirstRow = [.. Group.Select(FirstBlockRow)];
+            Narrow = Columns.All(j => owner.linkEntryStart[j + 1] - owner.linkEntryStart[j] <= NarrowLimit);
+            Weight = new double[Columns.Length];
+            if (!Narrow) ByLinkingRow = new LinkingEntries(Columns, owner.linkEntryStart, owner.linkEntryRow, owner.linkEntryValue);
+        }
+
+        public ProportionalColumns Groups { get; }
+
+        /// <summary>The group at each position.</summary>
+        public int[] Group { get; }
+
+        public int[] Columns { get; }
+
+        public int[] FirstRow { get; }
+
+        /// <summary>Whether every column meets at most <see cref="NarrowLimit"/> linking rows (then <see cref="LinkingRowGroups"/> sums it into S).</summary>
+        public bool Narrow { get; }
+
+        /// <summary>The columns' linking entries by linking row, for blocks that are not <see cref="Narrow"/>.</summary>
+        public LinkingEntries? ByLinkingRow { get; }
+
+        public double[] Weight { get; }
+
+        public int Width => Columns.Length;
+    }
+
+    /// <summary>A block's coupling columns' entries in linking rows, ordered by linking row, then column position.</summary>
+    private sealed class LinkingEntries
+    {
+        /// <summary>Collects the entries of <paramref name="columns"/>, whose linking entries are [start[j], start[j + 1]) of the row and value arrays.</summary>
+        public LinkingEntries(int[] columns, int[] start, int[] rows, double[] values)
+        {
+            var entries = new List<(int Row, int Position, double Value)>();
+            for (int t = 0; t < columns.Length; t++)
+                for (int e = start[columns[t]]; e < start[columns[t] + 1]; e++) entries.Add((rows[e], t, values[e]));
+            entries.Sort();
+            var distinct = new List<int>();
+            var rowStart = new List<int>();
+            for (int e = 0; e < entries.Count; e++)
+            {
+                if (e > 0 && entries[e].Row == entries[e - 1].Row) continue;
+                distinct.Add(entries[e].Row);
+                rowStart.Add(e);
+            }
+            rowStart.Add(entries.Count);
+            Rows = [.. distinct];
+            Start = [.. rowStart];
+            Position = [.. entries.Select(x => x.Position)];
+            Value = [.. entries.Select(x => x.Value)];
+        }
+
+        /// <summary>The linking rows, ascending.</summary>
+        public int[] Rows { get; }
+
+        /// <summary>Row i's entries are [Start[i], Start[i + 1]).</summary>
+        public int[] Start { get; }
+
+        /// <summary>Each entry's column position.</summary>
+        public int[] Position { get; }
+
+        /// <summary>Each entry's value.</summary>
+        public double[] Value { get; }
+    }
+}

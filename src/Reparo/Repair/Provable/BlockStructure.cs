@@ -1,0 +1,343 @@
+namespace Reparo.Repair.Provable;
+
+/// <summary>A sparse matrix stored by columns (CSC).</summary>
+/// <param name="Rows">Row count.</param>
+/// <param name="Cols">Column count.</param>
+/// <param name="ColStart">Column j's entries are [ColStart[j], ColStart[j + 1]).</param>
+/// <param name="RowIndex">Each entry's row.</param>
+/// <param name="Value">Each entry's value.</param>
+internal sealed record SparseColumns(int Rows, int Cols, int[] ColStart, int[] RowIndex, double[] Value)
+{
+    /// <summary>The pattern by rows: row i's columns are ColIndex[RowStart[i] .. RowStart[i + 1]), ascending.</summary>
+    public (int[] RowStart, int[] ColIndex) RowPattern()
+    {
+        var rowStart = new int[Rows + 1];
+        foreach (int r in RowIndex) rowStart[r + 1]++;
+        for (int i = 0; i < Rows; i++) rowStart[i + 1] += rowStart[i];
+        var next = (int[])rowStart.Clone();
+        var colIndex = new int[RowIndex.Length];
+        for (int j = 0; j < Cols; j++)
+            for (int e = ColStart[j]; e < ColStart[j + 1]; e++) colIndex[next[RowIndex[e]]++] = j;
+        return (rowStart, colIndex);
+    }
+
+    /// <summary>y += A·x.</summary>
+    public void MultiplyAdd(ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (int j = 0; j < Cols; j++)
+        {
+            double xj = x[j];
+            if (xj == 0) continue;
+            for (int e = ColStart[j]; e < ColStart[j + 1]; e++) y[RowIndex[e]] += Value[e] * xj;
+        }
+    }
+
+    /// <summary>Aᵀ·y for column j.</summary>
+    public double ColumnDot(int j, ReadOnlySpan<double> y)
+    {
+        double sum = 0;
+        for (int e = ColStart[j]; e < ColStart[j + 1]; e++) sum += Value[e] * y[RowIndex[e]];
+        return sum;
+    }
+}
+
+/// <summary>
+/// A bordered block-diagonal ordering of the rows of A for the normal equations A·Θ·Aᵀ: rows split into blocks and
+/// linking rows such that every column meets the rows of at most one block (besides any linking rows). The normal
+/// matrix is then block diagonal apart from the linking rows, and a block factorisation with a Schur complement on
+/// the linking rows solves it. One block and no linking rows is the plain dense normal-equations method.
+/// </summary>
+internal sealed class BlockStructure
+{
+    /// <summary>Largest multiply–add count per factorisation for which the structure is used (about a second here).</summary>
+    public const double MaxMultiplyAdds = 1.5e10;
+
+    /// <summary>Largest number of doubles the factors may hold (2 GB).</summary>
+    public const double MaxStoredValues = 2.5e8;
+
+    private BlockStructure(int[] blockOfRow, int[] localIndex, int[][] blockRows, int[] linkingRows, double multiplyAdds, double storedValues)
+    {
+        BlockOfRow = blockOfRow;
+        LocalIndex = localIndex;
+        BlockRows = blockRows;
+        LinkingRows = linkingRows;
+        MultiplyAdds = multiplyAdds;
+        StoredValues = storedValues;
+    }
+
+    /// <summary>Each row's block, or −1 for a linking row.</summary>
+    public int[] BlockOfRow { get; }
+
+    /// <summary>Each row's position within its block, or within the linking rows.</summary>
+    public int[] LocalIndex { get; }
+
+    /// <summary>
+    /// The rows of each block in the order they are factored: rows that no coupling column (one that meets linking rows
+    /// too) meets first, then the others by how few block entries such a column has, most first (ties by row).
+    /// </summary>
+    public int[][] BlockRows { get; }
+
+    /// <summary>The linking rows, in ascending order.</summary>
+    public int[] LinkingRows { get; }
+
+    /// <summary>Estimated multiply–adds of one factorisation.</summary>
+    public double MultiplyAdds { get; }
+
+    /// <summary>Doubles held by the factors.</summary>
+    public double StoredValues { get; }
+
+    /// <summary>Whether the factorisation fits the time and memory limits.</summary>
+    public bool IsAffordable => MultiplyAdds <= MaxMultiplyAdds && StoredValues <= MaxStoredValues;
+
+    /// <summary>For reports: blocks, the largest, linking rows, cost.</summary>
+    public string Describe() =>
+        $"{BlockRows.Length} blocks (largest {(BlockRows.Length == 0 ? 0 : BlockRows.Max(b => b.Length))} rows), {LinkingRows.Length} linking rows, {MultiplyAdds:G3} multiply-adds per factorisation";
+
+    /// <summary>
+    /// Finds a cheap ordering for <paramref name="a"/>. Rows are taken one by one in a few candidate orders (by their
+    /// nonzero count, and by the largest column they meet, each way round); a row that would join two components
+    /// holding at least <c>minimum</c> (1 or 8) rows each becomes a linking row, any other row joins the components its
+    /// columns belong to. Linking rows that end up meeting a single component join it. Of these candidates and the single
+    /// dense block, the one with the fewest estimated multiply–adds per factorisation wins.
+    /// </summary>
+    public static BlockStructure Detect(SparseColumns a)
+    {
+        (int[] rowStart, int[] colIndex) = a.RowPattern();
+        int m = a.Rows;
+        var rowLength = new int[m];
+        var largestColumn = new int[m];
+        for (int i = 0; i < m; i++)
+        {
+            rowLength[i] = rowStart[i + 1] - rowStart[i];
+            for (int e = rowStart[i]; e < rowStart[i + 1]; e++)
+            {
+                int j = colIndex[e];
+                largestColumn[i] = Math.Max(largestColumn[i], a.ColStart[j + 1] - a.ColStart[j]);
+            }
+        }
+        int[][] orders =
+        [
+            Order(m, i => -rowLength[i]),
+            Order(m, i => rowLength[i]),
+            Order(m, i => largestColumn[i]),
+            Order(m, i => -largestColumn[i]),
+        ];
+        int[] best = new int[m];
+        double bestCost = Cost(a, best);
+        foreach (int[] order in orders)
+        {
+            foreach (int minimum in new[] { 1, 8 })
+            {
+                int[] labels = Partition(a, rowStart, colIndex, order, minimum);
+                double cost = Cost(a, labels);
+                if (cost >= bestCost) continue;
+                (best, bestCost) = (labels, cost);
+            }
+        }
+        return Evaluate(a, best);
+    }
+
+    /// <summary>The estimated multiply–adds of one factorisation with the blocks of <paramref name="label"/> (see <see cref="Evaluate"/>).</summary>
+    private static double Cost(SparseColumns a, int[] label)
+    {
+        var size = new Dictionary<int, (double Rows, double Coupling, double Entries)>();
+        double linking = 0, direct = 0;
+        foreach (int l in label)
+        {
+            if (l < 0) linking++;
+            else size[l] = (size.GetValueOrDefault(l).Rows + 1, 0, 0);
+        }
+        for (int j = 0; j < a.Cols; j++)
+        {
+            int block = -1, links = 0;
+            for (int e = a.ColStart[j]; e < a.ColStart[j + 1]; e++)
+            {
+                int l = label[a.RowIndex[e]];
+                if (l < 0) links++;
+                else block = l;
+            }
+            if (links == 0) continue;
+            if (block < 0)
+            {
+                direct += 0.5 * links * (double)links;
+                continue;
+            }
+            (double rows, double coupling, double entries) = size[block];
+            size[block] = (rows, coupling + 1, entries + links);
+        }
+        double cost = direct + linking * linking * linking / 6;
+        foreach ((double n, double q, double entries) in size.Values) cost += BlockCost(n, q, entries);
+        return cost;
+    }
+
+    /// <summary>Factoring a block of n rows, solving with its q coupling columns, and adding their products with that many linking entries to the Schur complement.</summary>
+    private static double BlockCost(double n, double q, double entries) => n * n * n / 6 + n * n * q / 2 + n * q * q / 2 + 0.5 * entries * entries;
+
+    /// <summary>The single dense block (plain normal equations).</summary>
+    public static BlockStructure SingleBlock(SparseColumns a) => Evaluate(a, new int[a.Rows]);
+
+    private static int[] Order(int m, Func<int, int> key)
+    {
+        int[] order = [.. Enumerable.Range(0, m)];
+        int[] keys = [.. Enumerable.Range(0, m).Select(key)];
+        Array.Sort(keys, order); // Array.Sort is not stable: break ties by row below.
+        int start = 0;
+        for (int i = 1; i <= m; i++)
+        {
+            if (i < m && keys[i] == keys[start]) continue;
+            Array.Sort(order, start, i - start);
+            start = i;
+        }
+        return order;
+    }
+
+    /// <summary>Component labels (any int ≥ 0) per row, −1 for linking rows.</summary>
+    private static int[] Partition(SparseColumns a, int[] rowStart, int[] colIndex, int[] order, int minimum)
+    {
+        int m = a.Rows;
+        var parent = new int[m];
+        var size = new int[m];
+        var columnRow = new int[a.Cols];
+        Array.Fill(columnRow, -1);
+        var linking = new bool[m];
+        var seen = new int[m];
+        Array.Fill(seen, -1);
+        int stamp = 0;
+        var roots = new List<int>();
+        int Find(int r)
+        {
+            while (parent[r] != r)
+            {
+                parent[r] = parent[parent[r]];
+                r = parent[r];
+            }
+            return r;
+        }
+        void CollectRoots(int row)
+        {
+            roots.Clear();
+            stamp++;
+            for (int e = rowStart[row]; e < rowStart[row + 1]; e++)
+            {
+                int owner = columnRow[colIndex[e]];
+                if (owner < 0) continue;
+                int root = Find(owner);
+                if (seen[root] == stamp) continue;
+                seen[root] = stamp;
+                roots.Add(root);
+            }
+        }
+        void Join(int row)
+        {
+            parent[row] = row;
+            size[row] = 1;
+            int root = row;
+            foreach (int other in roots)
+            {
+                (int big, int small) = size[other] >= size[root] ? (other, root) : (root, other);
+                parent[small] = big;
+                size[big] += size[small];
+                root = big;
+            }
+            for (int e = rowStart[row]; e < rowStart[row + 1]; e++)
+                if (columnRow[colIndex[e]] < 0) columnRow[colIndex[e]] = row;
+        }
+        foreach (int row in order)
+        {
+            CollectRoots(row);
+            if (roots.Count(r => size[r] >= minimum) >= 2) linking[row] = true;
+            else Join(row);
+        }
+        foreach (int row in order)
+        {
+            if (!linking[row]) continue;
+            CollectRoots(row);
+            if (roots.Count > 1) continue;
+            linking[row] = false;
+            Join(row);
+        }
+        var label = new int[m];
+        for (int i = 0; i < m; i++) label[i] = linking[i] ? -1 : Find(i);
+        return label;
+    }
+
+    /// <summary>
+    /// Numbers the components by their first row, orders each block's rows, and estimates the cost. Within a block,
+    /// rows that a coupling column (one that meets linking rows too) with few block entries touches come last, so that
+    /// the triangular solves with those columns start late (<see cref="BlockNormalEquations"/>); untouched rows come first.
+    /// </summary>
+    private static BlockStructure Evaluate(SparseColumns a, int[] label)
+    {
+        int m = a.Rows;
+        var blockOf = new int[m];
+        var number = new Dictionary<int, int>();
+        var blockRowLists = new List<List<int>>();
+        var linkingRows = new List<int>();
+        for (int i = 0; i < m; i++)
+        {
+            if (label[i] < 0)
+            {
+                blockOf[i] = -1;
+                linkingRows.Add(i);
+                continue;
+            }
+            if (!number.TryGetValue(label[i], out int k))
+            {
+                k = number.Count;
+                number[label[i]] = k;
+                blockRowLists.Add([]);
+            }
+            blockOf[i] = k;
+            blockRowLists[k].Add(i);
+        }
+
+        // Per block: columns meeting it and linking rows (J) and their linking entries; columns meeting only linking rows.
+        int blockCount = blockRowLists.Count;
+        var coupling = new double[blockCount];
+        var linkingEntries = new double[blockCount];
+        var touch = new int[m];
+        Array.Fill(touch, int.MaxValue);
+        double direct = 0;
+        for (int j = 0; j < a.Cols; j++)
+        {
+            int block = -1, links = 0, entries = 0;
+            for (int e = a.ColStart[j]; e < a.ColStart[j + 1]; e++)
+            {
+                int r = a.RowIndex[e];
+                if (blockOf[r] < 0)
+                {
+                    links++;
+                    continue;
+                }
+                block = blockOf[r];
+                entries++;
+            }
+            if (links == 0) continue;
+            if (block < 0)
+            {
+                direct += 0.5 * links * (double)links;
+                continue;
+            }
+            coupling[block]++;
+            linkingEntries[block] += links;
+            for (int e = a.ColStart[j]; e < a.ColStart[j + 1]; e++)
+                if (blockOf[a.RowIndex[e]] >= 0) touch[a.RowIndex[e]] = Math.Min(touch[a.RowIndex[e]], entries);
+        }
+        var localIndex = new int[m];
+        var blockRows = new int[blockCount][];
+        for (int k = 0; k < blockCount; k++)
+        {
+            blockRows[k] = [.. blockRowLists[k].OrderByDescending(r => touch[r]).ThenBy(r => r)];
+            for (int p = 0; p < blockRows[k].Length; p++) localIndex[blockRows[k][p]] = p;
+        }
+        for (int l = 0; l < linkingRows.Count; l++) localIndex[linkingRows[l]] = l;
+        double cost = direct + Math.Pow(linkingRows.Count, 3) / 6, stored = (double)linkingRows.Count * linkingRows.Count;
+        for (int k = 0; k < blockCount; k++)
+        {
+            double n = blockRows[k].Length, q = coupling[k];
+            cost += BlockCost(n, q, linkingEntries[k]);
+            stored += n * n + n * q + q * q;
+        }
+        return new BlockStructure(blockOf, localIndex, blockRows, [.. linkingRows], cost, stored);
+    }
+}

@@ -1,0 +1,352 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Reparo.Repair.Provable;
+
+/// <summary>
+/// Dense row-major kernels for the block interior-point solver: a register-tiled product update, Cholesky
+/// factorisation and triangular solves. Matrices are flat arrays with a leading dimension (the distance between rows);
+/// a symmetric matrix is held in full storage of which only the lower triangle is read and written. Every result
+/// depends only on the input (never on the thread count): parallel loops split independent rows.
+/// </summary>
+internal static class DenseKernels
+{
+    /// <summary>Rows per step of <see cref="SolveLowerInPlace"/>: one product update with the rows above, then a small solve.</summary>
+    private const int SolveRowsPerStep = 48;
+
+    /// <summary>Rows of a tile of the product update (the micro-kernel keeps RowsPerTile × 2 vectors in registers).</summary>
+    private const int RowsPerTile = 4;
+
+    /// <summary>Depth of one slice of a product update.</summary>
+    private const int DepthSlice = 128;
+
+    /// <summary>Rows of the trailing matrix one parallel task updates.</summary>
+    private const int RowsPerTask = 64;
+
+    /// <summary>Pivot replacing one that is not clearly positive: its row then contributes (practically) nothing to a solve.</summary>
+    public const double DroppedPivot = 1e64;
+
+    private static int Width => Vector<double>.Count;
+
+    /// <summary>
+    /// C[i, j] −= Σ_k A[i, k]·B[k, j] for i &lt; <paramref name="rows"/>, j &lt; <paramref name="cols"/>, k &lt; <paramref name="depth"/>.
+    /// With a <paramref name="diagonal"/> offset d only the entries j ≤ i + d are needed (the lower part of a symmetric
+    /// update); a few entries just beyond are written too, so that part of C must be free storage.
+    /// </summary>
+    public static void SubtractProduct(Span<double> c, int ldc, ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb,
+        int rows, int cols, int depth, int? diagonal = null)
+    {
+        // Slices of the depth keep the rows of B in use within the core's cache.
+        for (int k0 = 0; k0 < depth; k0 += DepthSlice)
+            SubtractProductSlice(c, ldc, a[k0..], lda, b[(k0 * ldb)..], ldb, rows, cols, Math.Min(DepthSlice, depth - k0), diagonal);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SubtractProductSlice(Span<double> c, int ldc, ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb,
+        int rows, int cols, int depth, int? diagonal)
+    {
+        if (rows == 0 || cols == 0 || depth == 0) return;
+        ref double c0 = ref MemoryMarshal.GetReference(c);
+        ref double a0 = ref MemoryMarshal.GetReference(a);
+        ref double b0 = ref MemoryMarshal.GetReference(b);
+        int w = Width;
+        for (int i = 0; i < rows; i += RowsPerTile)
+        {
+            int tileRows = Math.Min(RowsPerTile, rows - i);
+            int end = diagonal is int d ? Math.Clamp(i + tileRows + d, 0, cols) : cols;
+            int j = 0;
+            if (tileRows == RowsPerTile)
+            {
+                for (; j < end && j + 2 * w <= cols; j += 2 * w) Tile4x2(ref c0, ldc, ref a0, lda, ref b0, ldb, i, j, depth);
+                for (; j < end && j + w <= cols; j += w) Tile4x1(ref c0, ldc, ref a0, lda, ref b0, ldb, i, j, depth);
+            }
+            else
+            {
+                for (; j < end && j + w <= cols; j += w)
+                    for (int r = i; r < i + tileRows; r++) Tile1xVector(ref c0, ldc, ref a0, lda, ref b0, ldb, r, j, depth);
+            }
+            for (; j < end; j++)
+                for (int r = i; r < i + tileRows; r++) SubtractDot(ref c0, ldc, ref a0, lda, ref b0, ldb, r, j, depth);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4x2(ref double c, int ldc, ref double a, int lda, ref double b, int ldb, int i, int j, int depth)
+    {
+        int w = Width;
+        Vector<double> s00 = Vector<double>.Zero, s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+        nuint rowA0 = (nuint)(i * lda), rowA1 = rowA0 + (nuint)lda, rowA2 = rowA1 + (nuint)lda, rowA3 = rowA2 + (nuint)lda;
+        nuint colB = (nuint)j;
+        for (int k = 0; k < depth; k++)
+        {
+            nuint offset = (nuint)(k * ldb) + colB;
+            Vector<double> v0 = Vector.LoadUnsafe(ref b, offset), v1 = Vector.LoadUnsafe(ref b, offset + (nuint)w);
+            var x0 = new Vector<double>(Unsafe.Add(ref a, rowA0 + (nuint)k));
+            var x1 = new Vector<double>(Unsafe.Add(ref a, rowA1 + (nuint)k));
+            var x2 = new Vector<double>(Unsafe.Add(ref a, rowA2 + (nuint)k));
+            var x3 = new Vector<double>(Unsafe.Add(ref a, rowA3 + (nuint)k));
+            s00 = Vector.FusedMultiplyAdd(x0, v0, s00);
+            s01 = Vector.FusedMultiplyAdd(x0, v1, s01);
+            s10 = Vector.FusedMultiplyAdd(x1, v0, s10);
+            s11 = Vector.FusedMultiplyAdd(x1, v1, s11);
+            s20 = Vector.FusedMultiplyAdd(x2, v0, s20);
+            s21 = Vector.FusedMultiplyAdd(x2, v1, s21);
+            s30 = Vector.FusedMultiplyAdd(x3, v0, s30);
+            s31 = Vector.FusedMultiplyAdd(x3, v1, s31);
+        }
+        Subtract(ref c, (nuint)(i * ldc + j), w, s00, s01);
+        Subtract(ref c, (nuint)((i + 1) * ldc + j), w, s10, s11);
+        Subtract(ref c, (nuint)((i + 2) * ldc + j), w, s20, s21);
+        Subtract(ref c, (nuint)((i + 3) * ldc + j), w, s30, s31);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4x1(ref double c, int ldc, ref double a, int lda, ref double b, int ldb, int i, int j, int depth)
+    {
+        Vector<double> s0 = Vector<double>.Zero, s1 = s0, s2 = s0, s3 = s0;
+        nuint rowA0 = (nuint)(i * lda), rowA1 = rowA0 + (nuint)lda, rowA2 = rowA1 + (nuint)lda, rowA3 = rowA2 + (nuint)lda;
+        for (int k = 0; k < depth; k++)
+        {
+            Vector<double> v = Vector.LoadUnsafe(ref b, (nuint)(k * ldb + j));
+            s0 = Vector.FusedMultiplyAdd(new Vector<double>(Unsafe.Add(ref a, rowA0 + (nuint)k)), v, s0);
+            s1 = Vector.FusedMultiplyAdd(new Vector<double>(Unsafe.Add(ref a, rowA1 + (nuint)k)), v, s1);
+            s2 = Vector.FusedMultiplyAdd(new Vector<double>(Unsafe.Add(ref a, rowA2 + (nuint)k)), v, s2);
+            s3 = Vector.FusedMultiplyAdd(new Vector<double>(Unsafe.Add(ref a, rowA3 + (nuint)k)), v, s3);
+        }
+        for (int r = 0; r < RowsPerTile; r++)
+        {
+            nuint offset = (nuint)((i + r) * ldc + j);
+            Vector<double> sum = r switch { 0 => s0, 1 => s1, 2 => s2, _ => s3 };
+            (Vector.LoadUnsafe(ref c, offset) - sum).StoreUnsafe(ref c, offset);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile1xVector(ref double c, int ldc, ref double a, int lda, ref double b, int ldb, int i, int j, int depth)
+    {
+        Vector<double> sum = Vector<double>.Zero;
+        nuint row = (nuint)(i * lda);
+        for (int k = 0; k < depth; k++) sum = Vector.FusedMultiplyAdd(new Vector<double>(Unsafe.Add(ref a, row + (nuint)k)), Vector.LoadUnsafe(ref b, (nuint)(k * ldb + j)), sum);
+        nuint offset = (nuint)(i * ldc + j);
+        (Vector.LoadUnsafe(ref c, offset) - sum).StoreUnsafe(ref c, offset);
+    }
+
+    private static void Subtract(ref double c, nuint offset, int w, Vector<double> first, Vector<double> second)
+    {
+        (Vector.LoadUnsafe(ref c, offset) - first).StoreUnsafe(ref c, offset);
+        (Vector.LoadUnsafe(ref c, offset + (nuint)w) - second).StoreUnsafe(ref c, offset + (nuint)w);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SubtractDot(ref double c, int ldc, ref double a, int lda, ref double b, int ldb, int i, int j, int depth)
+    {
+        double sum = 0;
+        for (int k = 0; k < depth; k++) sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * lda + k), Unsafe.Add(ref b, k * ldb + j), sum);
+        Unsafe.Add(ref c, i * ldc + j) -= sum;
+    }
+
+    /// <summary>Σ x[k]·y[k].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static double Dot(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
+    {
+        int w = Width, n = x.Length, k = 0;
+        ref double x0 = ref MemoryMarshal.GetReference(x);
+        ref double y0 = ref MemoryMarshal.GetReference(y);
+        Vector<double> s0 = Vector<double>.Zero, s1 = s0;
+        for (; k + 2 * w <= n; k += 2 * w)
+        {
+            s0 = Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref x0, (nuint)k), Vector.LoadUnsafe(ref y0, (nuint)k), s0);
+            s1 = Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref x0, (nuint)(k + w)), Vector.LoadUnsafe(ref y0, (nuint)(k + w)), s1);
+        }
+        double sum = Vector.Sum(s0 + s1);
+        for (; k < n; k++) sum = Math.FusedMultiplyAdd(x[k], y[k], sum);
+        return sum;
+    }
+
+    /// <summary>y[k] += alpha·x[k].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddScaled(Span<double> y, double alpha, ReadOnlySpan<double> x)
+    {
+        int w = Width, n = y.Length, k = 0;
+        ref double x0 = ref MemoryMarshal.GetReference(x);
+        ref double y0 = ref MemoryMarshal.GetReference(y);
+        var factor = new Vector<double>(alpha);
+        for (; k + w <= n; k += w)
+            Vector.FusedMultiplyAdd(factor, Vector.LoadUnsafe(ref x0, (nuint)k), Vector.LoadUnsafe(ref y0, (nuint)k)).StoreUnsafe(ref y0, (nuint)k);
+        for (; k < n; k++) y[k] = Math.FusedMultiplyAdd(alpha, x[k], y[k]);
+    }
+
+    /// <summary>
+    /// Factors the symmetric matrix in the lower triangle of <paramref name="a"/> (n × n, row-major) as L·Lᵀ in place,
+    /// recursively: factor the leading half, solve for the block below it, update the trailing half with one product,
+    /// factor that. A pivot at or below <paramref name="pivotTolerance"/> times its row's original diagonal (or not
+    /// finite) is replaced by <see cref="DroppedPivot"/>², which all but removes that row from later solves, as
+    /// interior-point codes do for the nearly dependent rows of their normal equations. <paramref name="reference"/>
+    /// gives the diagonal the tolerance is relative to when it is not the matrix's own (a Schur complement's, before
+    /// the subtraction). Returns the number of replaced pivots.
+    /// </summary>
+    public static int Cholesky(double[] a, int n, double pivotTolerance, int threads, double[]? reference = null)
+    {
+        double[] original = ArrayPool<double>.Shared.Rent(n);
+        double[] packed = ArrayPool<double>.Shared.Rent(n * n / 4 + 2 * RecursiveCholesky.SmallBlock * n);
+        try
+        {
+            for (int i = 0; i < n; i++) original[i] = Math.Max(a[i * n + i], reference?[i] ?? 0);
+            var factorisation = new RecursiveCholesky(a, n, original, packed, pivotTolerance, threads);
+            factorisation.Factor(0, n);
+            return factorisation.Dropped;
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(original);
+            ArrayPool<double>.Shared.Return(packed);
+        }
+    }
+
+    /// <summary>The state of one recursive factorisation: the matrix, the pivot rule and a buffer for packed operands.</summary>
+    private sealed class RecursiveCholesky(double[] a, int n, double[] original, double[] packed, double pivotTolerance, int threads)
+    {
+        /// <summary>Blocks up to this size are factored column by column.</summary>
+        public const int SmallBlock = 16;
+
+        public int Dropped { get; private set; }
+
+        /// <summary>Factors the diagonal block [o, o + size), whose earlier columns are already applied.</summary>
+        public void Factor(int o, int size)
+        {
+            if (size <= SmallBlock)
+            {
+                FactorSmall(o, size);
+                return;
+            }
+            int half = Split(size);
+            Factor(o, half);
+            SolveRight(o + half, size - half, o, half);
+            int rest = size - half;
+            Pack(o + half, rest, o, half);
+            ForBands(rest, threads, (r0, rows) =>
+                SubtractProduct(a.AsSpan((o + half + r0) * n + o + half), n, a.AsSpan((o + half + r0) * n + o), n, packed, rest, rows, rest, half, diagonal: r0));
+            Factor(o + half, rest);
+        }
+
+        /// <summary>X·Lᵀ = B for the rows [r0, r0 + rows) and the factored diagonal block [c0, c0 + width) (X overwrites B).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void SolveRight(int r0, int rows, int c0, int width)
+        {
+            if (width <= SmallBlock / 2)
+            {
+                for (int i = r0; i < r0 + rows; i++)
+                {
+                    int offset = i * n + c0;
+                    for (int t = 0; t < width; t++)
+                    {
+                        int diagonalRow = (c0 + t) * n + c0;
+                        double v = a[offset + t];
+                        for (int s = 0; s < t; s++) v -= a[offset + s] * a[diagonalRow + s];
+                        a[offset + t] = v / a[diagonalRow + t];
+                    }
+                }
+                return;
+            }
+            int half = Split(width);
+            SolveRight(r0, rows, c0, half);
+            int rest = width - half;
+            Pack(c0 + half, rest, c0, half);
+            ForBands(rows, threads, (b0, count) =>
+                SubtractProduct(a.AsSpan((r0 + b0) * n + c0 + half), n, a.AsSpan((r0 + b0) * n + c0), n, packed, rest, count, rest, half));
+            SolveRight(r0, rows, c0 + half, rest);
+        }
+
+        /// <summary>packed[k, j] = A[r0 + j, c0 + k]: the transpose of a block of L, as the right operand of a product.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Pack(int r0, int rows, int c0, int width)
+        {
+            for (int j = 0; j < rows; j++)
+            {
+                int source = (r0 + j) * n + c0;
+                for (int k = 0; k < width; k++) packed[k * rows + j] = a[source + k];
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void FactorSmall(int o, int size)
+        {
+            for (int j = o; j < o + size; j++)
+            {
+                ReadOnlySpan<double> rowJ = a.AsSpan(j * n + o, j - o);
+                double pivot = a[j * n + j] - Dot(rowJ, rowJ);
+                if (!(pivot > pivotTolerance * Math.Max(original[j], 0)) || !double.IsFinite(pivot))
+                {
+                    pivot = DroppedPivot * DroppedPivot;
+                    Dropped++;
+                }
+                double root = Math.Sqrt(pivot);
+                a[j * n + j] = root;
+                for (int i = j + 1; i < o + size; i++) a[i * n + j] = (a[i * n + j] - Dot(a.AsSpan(i * n + o, j - o), rowJ)) / root;
+            }
+        }
+
+        /// <summary>The size of the leading part: about half, a multiple of eight columns.</summary>
+        private static int Split(int size) => Math.Clamp((size / 2 + 7) / 8 * 8, 8, size - 1);
+    }
+
+    /// <summary>Runs <paramref name="band"/>(first row, rows) over bands of <see cref="RowsPerTask"/> rows, in parallel when threads allow.</summary>
+    private static void ForBands(int rows, int threads, Action<int, int> band)
+    {
+        int bands = (rows + RowsPerTask - 1) / RowsPerTask;
+        if (threads <= 1 || bands <= 1)
+        {
+            for (int k = 0; k < bands; k++) band(k * RowsPerTask, Math.Min(RowsPerTask, rows - k * RowsPerTask));
+            return;
+        }
+        Parallel.For(0, bands, new ParallelOptions { MaxDegreeOfParallelism = threads }, k => band(k * RowsPerTask, Math.Min(RowsPerTask, rows - k * RowsPerTask)));
+    }
+
+    /// <summary>Solves L·x = b in place (L lower triangular, row-major n × n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ForwardSolve(ReadOnlySpan<double> l, int n, Span<double> b)
+    {
+        for (int i = 0; i < n; i++) b[i] = (b[i] - Dot(l.Slice(i * n, i), b[..i])) / l[i * n + i];
+    }
+
+    /// <summary>Solves Lᵀ·x = b in place (L lower triangular, row-major n × n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void BackwardSolve(ReadOnlySpan<double> l, int n, Span<double> b)
+    {
+        for (int i = n - 1; i >= 0; i--)
+        {
+            b[i] /= l[i * n + i];
+            if (b[i] != 0) AddScaled(b[..i], -b[i], l.Slice(i * n, i));
+        }
+    }
+
+    /// <summary>
+    /// Solves L·X = B in place for q right-hand sides (B row-major n × q). Column t of B is zero above row
+    /// <paramref name="firstNonzero"/>[t] (ascending in t; null: no such zeros), and the solve skips those zeros.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void SolveLowerInPlace(ReadOnlySpan<double> l, int n, Span<double> b, int q, int[]? firstNonzero = null)
+    {
+        int start = firstNonzero is null || q == 0 ? 0 : firstNonzero[0];
+        int active = 0;
+        for (int i0 = start; i0 < n; i0 += SolveRowsPerStep)
+        {
+            int rows = Math.Min(SolveRowsPerStep, n - i0);
+            while (active < q && (firstNonzero is null || firstNonzero[active] < i0 + rows)) active++;
+            SubtractProduct(b[(i0 * q)..], q, l[(i0 * n + start)..], n, b[(start * q)..], q, rows, active, i0 - start);
+            for (int i = i0; i < i0 + rows; i++)
+            {
+                Span<double> row = b.Slice(i * q, active);
+                for (int k = i0; k < i; k++)
+                {
+                    double factor = l[i * n + k];
+                    if (factor != 0) AddScaled(row, -factor, b.Slice(k * q, active));
+                }
+                double pivot = l[i * n + i];
+                for (int t = 0; t < active; t++) row[t] /= pivot;
+            }
+        }
+    }
+}

@@ -1,0 +1,394 @@
+using Reparo.Data;
+using Reparo.Models;
+using Reparo.Repair;
+using Reparo.Repair.Provable;
+using static TorchSharp.torch;
+
+namespace Reparo.Tests.Repair;
+
+public class BlockIpmTests
+{
+    // ---------------------------------------------------------------- helpers
+
+    /// <summary>
+    /// A feasible, bounded LP in bordered block-diagonal form: <paramref name="blocks"/> blocks of rows that share
+    /// columns only among themselves, and <paramref name="linking"/> rows over columns of every block. Rows are
+    /// equalities, one-sided and ranged rows around the activity of a point inside the column bounds; columns are boxed,
+    /// lower-bounded with a positive cost, upper-bounded with a negative cost or free with no cost.
+    /// </summary>
+    private static LinearProgram BlockAngular(int seed, int blocks = 6, int rowsPerBlock = 7, int columnsPerBlock = 12, int linking = 4)
+    {
+        var rng = new Random(seed);
+        var lp = new LinearProgram { ObjectiveOffset = rng.NextDouble() };
+        var point = new List<double>();
+        var blockColumns = new List<int>[blocks];
+        for (int k = 0; k < blocks; k++)
+        {
+            blockColumns[k] = [];
+            for (int c = 0; c < columnsPerBlock; c++)
+            {
+                double value = rng.NextDouble() * 4 - 2;
+                int col = rng.Next(4) switch
+                {
+                    0 => lp.AddColumn(value - rng.NextDouble() * 3, value + rng.NextDouble() * 3, rng.NextDouble() * 2 - 1),
+                    1 => lp.AddColumn(value - rng.NextDouble() * 3, double.PositiveInfinity, rng.NextDouble() + 0.1),
+                    2 => lp.AddColumn(double.NegativeInfinity, value + rng.NextDouble() * 3, -rng.NextDouble() - 0.1),
+                    _ => lp.AddColumn(double.NegativeInfinity, double.PositiveInfinity, 0),
+                };
+                blockColumns[k].Add(col);
+                point.Add(value);
+            }
+        }
+        void Row(IReadOnlyList<int> candidates, int count)
+        {
+            int[] cols = [.. candidates.OrderBy(_ => rng.Next()).Take(count)];
+            double[] values = [.. cols.Select(_ => Math.Round(rng.NextDouble() * 4 - 2, 3))];
+            double activity = cols.Select((c, i) => values[i] * point[c]).Sum();
+            (double lo, double hi) = rng.Next(4) switch
+            {
+                0 => (activity, activity),
+                1 => (activity - rng.NextDouble(), double.PositiveInfinity),
+                2 => (double.NegativeInfinity, activity + rng.NextDouble()),
+                _ => (activity - rng.NextDouble(), activity + rng.NextDouble()),
+            };
+            lp.AddRow(lo, hi, cols, values);
+        }
+        for (int k = 0; k < blocks; k++)
+            for (int r = 0; r < rowsPerBlock; r++) Row(blockColumns[k], 1 + rng.Next(columnsPerBlock / 2));
+        List<int> all = [.. blockColumns.SelectMany(c => c)];
+        for (int r = 0; r < linking; r++) Row(all, 3 * blocks);
+        return lp;
+    }
+
+    /// <summary>
+    /// The APRNN program of repairing fc2 of an mlp:16x3 (64-16-16-10) on random 8×8 images for 12 points whose
+    /// required class is the one after the predicted one: per neuron of fc2 a block of rows, linked by the specification.
+    /// </summary>
+    private static EncodedProgram RepairProgram()
+    {
+        (Network network, RepairSet set) = RepairCase();
+        using Network network64 = PlainRepairedModel.ToFloat64(network);
+        (Tensor vertices32, int[] region, long[] labels) = set.Stacked();
+        using Tensor vertices64 = vertices32.to(ScalarType.Float64);
+        int k = network64.LayerIndex("fc2"), end = network64.Layers.Count;
+        ActivationPatterns patterns = ActivationPatterns.Compute(network64, set, vertices64, region, k + 1, end);
+        return SymbolicEncoder.Encode(network64, k, end, vertices64, labels, patterns, new EncodingOptions { SignMargin = 1e-6 });
+    }
+
+    private static (Network Network, RepairSet Set) RepairCase()
+    {
+        Dataset data = TestSupport.RandomImages(40, size: 8, seed: 3);
+        Network network = ModelZoo.Create("mlp:16x3", data, seed: 1);
+        long[] wanted = [.. network.Predict(data.X).Select(p => (p + 1) % data.ClassCount)];
+        return (network, RepairSet.FromPoints(data.WithLabels(tensor(wanted), "wanted"), [.. Enumerable.Range(0, 12)], "twelve"));
+    }
+
+    /// <summary>The reference: HiGHS's interior point with crossover (a vertex; without crossover HiGHS leaves some of these LPs imprecise).</summary>
+    private static LpSolution Highs(LinearProgram lp) =>
+        LpSolver.Solve(lp, new LpSolverOptions { Threads = 1, Extra = new Dictionary<string, string> { ["run_crossover"] = "on" } });
+
+    private static BlockIpmResult Ipm(LinearProgram lp, int threads = 1) => BlockIpm.Solve(lp, new BlockIpmOptions(threads));
+
+    private static void AssertSameOptimum(LinearProgram lp, BlockIpmResult ipm)
+    {
+        LpSolution reference = Highs(lp);
+        Assert.True(reference.Status == LpStatus.Optimal, $"HiGHS: {reference.Detail}; block-ipm: {ipm.Detail}");
+        Assert.True(ipm.Status == LpStatus.Optimal, ipm.Detail);
+        double difference = Math.Abs(ipm.Objective - reference.Objective) / (1 + Math.Abs(reference.Objective));
+        Assert.True(difference <= 1e-6, $"objective {ipm.Objective:R} vs HiGHS {reference.Objective:R} ({ipm.Detail})");
+        Assert.True(lp.MaxViolation(ipm.Values!) <= 1e-7, $"violation {lp.MaxViolation(ipm.Values!):G3}");
+    }
+
+    // ---------------------------------------------------------------- the optimum of HiGHS
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void BlockAngularProgramsReachTheOptimumOfHighs(int seed)
+    {
+        LinearProgram lp = BlockAngular(seed);
+
+        BlockIpmResult result = Ipm(lp);
+
+        AssertSameOptimum(lp, result);
+    }
+
+    [Fact]
+    public void ProgramWithWidelyCoupledBlocksReachesTheOptimumOfHighs()
+    {
+        LinearProgram lp = WideCoupling();
+
+        BlockIpmResult result = Ipm(lp);
+
+        Assert.StartsWith("4 blocks", result.Structure);
+        AssertSameOptimum(lp, result);
+    }
+
+    [Fact]
+    public void ProgramWithoutBlocksIsSolvedAsOneDenseBlock()
+    {
+        // Every row meets column 0, so no row can leave the one block.
+        var rng = new Random(7);
+        var lp = new LinearProgram();
+        for (int j = 0; j < 30; j++) lp.AddColumn(0, 1 + rng.NextDouble(), rng.NextDouble() - 0.7);
+        for (int i = 0; i < 20; i++)
+        {
+            int[] cols = [0, .. Enumerable.Range(1, 29).Where(_ => rng.Next(3) == 0)];
+            lp.AddRow(double.NegativeInfinity, 2 + rng.NextDouble(), cols, [.. cols.Select(_ => rng.NextDouble())]);
+        }
+
+        BlockIpmResult result = Ipm(lp);
+
+        Assert.StartsWith("1 blocks", result.Structure);
+        AssertSameOptimum(lp, result);
+    }
+
+    [Fact]
+    public void RepairProgramOfATinyMlpReachesTheOptimumOfHighsOnItsNeuronBlocks()
+    {
+        EncodedProgram encoded = RepairProgram();
+        LinearProgram lp = encoded.Program;
+
+        BlockIpmResult result = Ipm(lp);
+
+        AssertSameOptimum(lp, result);
+        // One block per neuron of fc2 (16) and one for fc3's biases, linked by the specification and objective rows.
+        StandardForm form = StandardForm.Build(lp);
+        BlockStructure structure = BlockStructure.Detect(form.A);
+        Assert.True(structure.BlockRows.Length >= 16, structure.Describe());
+        Assert.True(structure.LinkingRows.Length < form.A.Rows / 4, structure.Describe());
+    }
+
+    [Fact]
+    public void ProvableRepairWithBlockIpmIsVerified()
+    {
+        (Network network, RepairSet set) = RepairCase();
+        (Tensor x, _, long[] labels) = set.Stacked();
+        var problem = new RepairProblem(network, set, new Dataset("held-out", x, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        var options = new ProvableRepairOptions { Layer = "fc2", Solver = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Threads = 1 } };
+
+        RepairResult result = new ProvableRepair(options).Repair(problem);
+
+        Assert.True(result.Verified, result.Message);
+        Assert.Equal("block-ipm", result.Solver);
+        Assert.StartsWith("optimal", result.SolverStatus);
+    }
+
+    // ---------------------------------------------------------------- structure
+
+    [Fact]
+    public void DetectionFindsPlantedBlocksAndLinkingRows()
+    {
+        // Five blocks of four rows over their own three columns (each row meets all three), and two rows over a column of every block.
+        var lp = new LinearProgram();
+        for (int j = 0; j < 15; j++) lp.AddColumn(0, 1, 1);
+        for (int k = 0; k < 5; k++)
+            for (int r = 0; r < 4; r++) lp.AddRow(0.5, 2, [3 * k, 3 * k + 1, 3 * k + 2], [1, r + 1, 1]);
+        lp.AddRow(1, double.PositiveInfinity, [0, 3, 6, 9, 12], [1, 1, 1, 1, 1]);
+        lp.AddRow(1, double.PositiveInfinity, [1, 4, 7, 10, 13], [1, 2, 1, 2, 1]);
+        SparseColumns a = StandardForm.Build(lp).A;
+
+        BlockStructure structure = BlockStructure.Detect(a);
+
+        Assert.Equal([20, 21], structure.LinkingRows);
+        Assert.Equal(5, structure.BlockRows.Length);
+        for (int k = 0; k < 5; k++) Assert.Equal(Enumerable.Range(4 * k, 4), structure.BlockRows[k].Order());
+    }
+
+    /// <summary>
+    /// Four blocks of 40 rows over their own four columns, and 60 linking rows: each meets the first column of every
+    /// block (so those columns meet more than 32 linking rows), and every tenth one also a block's second column.
+    /// </summary>
+    private static LinearProgram WideCoupling()
+    {
+        var lp = new LinearProgram();
+        for (int j = 0; j < 16; j++) lp.AddColumn(0, 2, 1);
+        for (int k = 0; k < 4; k++)
+            for (int r = 0; r < 40; r++) lp.AddRow(0.5, 20, [4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3], [1, 1 + r % 3, 2, 0.5 + r % 5]);
+        for (int r = 0; r < 60; r++)
+        {
+            int[] cols = r % 10 == 0 ? [0, 1, 4, 8, 12] : [0, 4, 8, 12];
+            lp.AddRow(1, double.PositiveInfinity, cols, [.. cols.Select(c => 1.0 + (c + r) % 4)]);
+        }
+        return lp;
+    }
+
+    [Theory]
+    [InlineData("block-angular")]
+    [InlineData("one block")]
+    [InlineData("wide coupling")]
+    public void BlockNormalEquationsSolveTheRegularisedNormalSystem(string program)
+    {
+        SparseColumns a = StandardForm.Build(program == "wide coupling" ? WideCoupling() : BlockAngular(1)).A;
+        BlockStructure structure = program == "one block" ? BlockStructure.SingleBlock(a) : BlockStructure.Detect(a);
+        var rng = new Random(5);
+        double[] theta = [.. Enumerable.Range(0, a.Cols).Select(_ => Math.Exp(rng.NextDouble() * 8 - 4))];
+        double[] expected = [.. Enumerable.Range(0, a.Rows).Select(_ => rng.NextDouble() - 0.5)];
+        // r = (A·Θ·Aᵀ + δ·I)·expected
+        const double delta = 1e-6;
+        var weighted = new double[a.Cols];
+        for (int j = 0; j < a.Cols; j++) weighted[j] = theta[j] * a.ColumnDot(j, expected);
+        double[] r = [.. expected.Select(v => delta * v)];
+        a.MultiplyAdd(weighted, r);
+        var normal = new BlockNormalEquations(a, structure, threadCount: 2);
+
+        normal.Factor(theta, delta);
+        normal.Solve(r);
+
+        (int blocks, int linking) = program switch { "one block" => (1, 0), "wide coupling" => (4, 60), _ => (structure.BlockRows.Length, structure.LinkingRows.Length) };
+        Assert.True(structure.BlockRows.Length == blocks && structure.LinkingRows.Length == linking && (program == "one block" || linking > 0), structure.Describe());
+        for (int i = 0; i < a.Rows; i++) Assert.Equal(expected[i], r[i], 1e-8);
+    }
+
+    // ---------------------------------------------------------------- infeasible, unbounded
+
+    [Fact]
+    public void InfeasibleProgramIsReportedAsInfeasible()
+    {
+        // x + y ≥ 3 and x − y = 0 with x, y ∈ [0, 1], beside a feasible block.
+        var lp = new LinearProgram();
+        int x = lp.AddColumn(0, 1, 1), y = lp.AddColumn(0, 1, 1), z = lp.AddColumn(0, 5, -1);
+        lp.AddRow(3, double.PositiveInfinity, [x, y], [1, 1]);
+        lp.AddRow(0, 0, [x, y], [1, -1]);
+        lp.AddRow(double.NegativeInfinity, 4, [z], [1]);
+
+        BlockIpmResult result = Ipm(lp);
+        LpSolution viaLpSolver = LpSolver.Solve(lp, new LpSolverOptions { Solver = LpSolverKind.BlockIpm });
+
+        Assert.True(result.Status == LpStatus.Infeasible, result.Detail);
+        Assert.Equal(LpStatus.Infeasible, viaLpSolver.Status);
+        Assert.Equal("block-ipm", viaLpSolver.Solver);
+    }
+
+    [Fact]
+    public void ConstantRowOutsideItsBoundsIsInfeasibleBeforeAnyIteration()
+    {
+        var lp = new LinearProgram();
+        int fixedColumn = lp.AddColumn(2, 2), free = lp.AddColumn(0, 1, 1);
+        lp.AddRow(5, 6, [fixedColumn], [1]);
+        lp.AddRow(0, 1, [free], [1]);
+
+        BlockIpmResult result = Ipm(lp);
+
+        Assert.Equal(LpStatus.Infeasible, result.Status);
+        Assert.Equal(0, result.Iterations);
+        Assert.Contains("row 0", result.Detail);
+    }
+
+    [Fact]
+    public void UnboundedProgramIsReportedAsUnbounded()
+    {
+        // minimise −x − y subject to −1 ≤ x − y ≤ 1, x + 2y ≥ 1, x, y ≥ 0: the ray (1, 1) keeps every row and lowers the objective.
+        var lp = new LinearProgram();
+        int x = lp.AddColumn(0, double.PositiveInfinity, -1), y = lp.AddColumn(0, double.PositiveInfinity, -1);
+        lp.AddRow(-1, 1, [x, y], [1, -1]);
+        lp.AddRow(1, double.PositiveInfinity, [x, y], [1, 2]);
+
+        BlockIpmResult result = Ipm(lp);
+
+        Assert.True(result.Status == LpStatus.Unbounded, result.Detail);
+        Assert.Equal(LpStatus.Unbounded, Highs(lp).Status);
+    }
+
+    // ---------------------------------------------------------------- determinism, fallback
+
+    [Fact]
+    public void SolutionsAreBitIdenticalAcrossRunsAndThreadCounts()
+    {
+        LinearProgram lp = RepairProgram().Program;
+
+        BlockIpmResult first = Ipm(lp, threads: 1), second = Ipm(lp, threads: 1), parallel = Ipm(lp, threads: 2);
+
+        Assert.Equal(LpStatus.Optimal, first.Status);
+        byte[] Bytes(BlockIpmResult r) => [.. r.Values!.SelectMany(BitConverter.GetBytes)];
+        Assert.Equal(Bytes(first), Bytes(second));
+        Assert.Equal(Bytes(first), Bytes(parallel));
+        Assert.Equal(first.Iterations, parallel.Iterations);
+    }
+
+    [Fact]
+    public void IterationLimitFallsBackToHighsAndSaysSo()
+    {
+        LinearProgram lp = BlockAngular(3);
+        var options = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Extra = new Dictionary<string, string> { ["max_iterations"] = "1" } };
+
+        LpSolution solution = LpSolver.Solve(lp, options);
+
+        Assert.Equal(LpStatus.Optimal, solution.Status);
+        Assert.Equal("highs (after block-ipm)", solution.Solver);
+        Assert.Contains("block-ipm fell back to highs (iteration limit 1", solution.Detail);
+        Assert.Equal(Highs(lp).Objective, solution.Objective, 1e-9);
+    }
+
+    [Fact]
+    public void UnknownBlockIpmOptionIsAnInputError()
+    {
+        var options = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Extra = new Dictionary<string, string> { ["presolve"] = "off" } };
+
+        var error = Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), options));
+
+        Assert.Contains("no option 'presolve'", error.Message);
+        Assert.Equal(LpSolverKind.BlockIpm, LpSolverOptions.ParseSolver("block-ipm"));
+        Assert.Equal("block-ipm", LpSolverOptions.Name(LpSolverKind.BlockIpm));
+    }
+
+    // ---------------------------------------------------------------- MPS and the benchmark
+
+    [Fact]
+    public void MpsRoundTripKeepsTheProgram()
+    {
+        LinearProgram lp = BlockAngular(2);
+        lp.AddRow(double.NegativeInfinity, double.PositiveInfinity, [0, 1], [1, 1]);
+        var text = new StringWriter();
+        lp.WriteMps(text);
+
+        LinearProgram read = LinearProgram.ReadMps(new StringReader(text.ToString()));
+
+        Assert.Equal(lp.Size, read.Size);
+        Assert.Equal(lp.ObjectiveOffset, read.ObjectiveOffset);
+        for (int j = 0; j < lp.ColumnCount; j++)
+        {
+            Assert.Equal(lp.ColumnBounds(j), read.ColumnBounds(j));
+            Assert.Equal(lp.Cost(j), read.Cost(j));
+        }
+        for (int i = 0; i < lp.RowCount; i++)
+        {
+            Assert.Equal(lp.RowBounds(i), read.RowBounds(i));
+            Assert.Equal(lp.Row(i).OrderBy(e => e.Col), read.Row(i).OrderBy(e => e.Col));
+        }
+    }
+
+    [Fact]
+    public void BenchmarkRunsEverySolverOnTheSameProgram()
+    {
+        LinearProgram lp = BlockAngular(4);
+
+        var report = Reparo.Evaluation.LpSolverBenchmark.Run(lp, "block-angular", [LpSolverKind.Highs, LpSolverKind.BlockIpm], new LpSolverOptions { Threads = 1 });
+
+        Assert.Equal(["highs", "block-ipm"], report.Runs.Select(r => r.Solver));
+        Assert.All(report.Runs, r => Assert.Equal(LpStatus.Optimal, r.Status));
+        Assert.True(report.Runs[1].ObjectiveDifference <= 1e-6, report.Runs[1].Detail);
+        Assert.NotNull(report.Runs[1].Iterations);
+        Assert.NotNull(report.Runs[1].Structure);
+    }
+
+    [Fact]
+    public void BenchLpCommandPrintsBothSolversAndWritesJson()
+    {
+        using TempFolder folder = TestSupport.TempFolder();
+        string mps = folder.File("lp.mps"), json = folder.File("bench.json");
+        using (var writer = new StreamWriter(mps)) BlockAngular(5).WriteMps(writer);
+
+        (int code, string output, string error) = Tests.Cli.CliRunner.Run("bench", "lp", "--mps", mps, "--solver-threads", "1", "--json", json);
+
+        Assert.True(code == 0, error);
+        Assert.Contains("block-ipm", output);
+        Assert.Contains("highs / block-ipm time", output);
+        string text = File.ReadAllText(json);
+        Assert.Contains("\"runs\"", text);
+        Assert.Contains("\"iterations\"", text);
+    }
+}
