@@ -19,7 +19,7 @@ internal static class ExperimentCommand
     {
         var arguments = new ExperimentArguments("A small version (one small model, small repair sets): minutes instead of hours", "docs/results/provable.md");
         var solverThreads = new Option<int?>("--solver-threads") { Description = "LP solver threads (default: the solver's)" };
-        var solver = new Option<string>("--solver") { Description = "LP solver: highs, glop, pdlp, clp or gurobi", DefaultValueFactory = _ => "highs" };
+        var solver = new Option<string>("--solver") { Description = "LP solver: block-ipm (Reparo's interior point on the LP's block structure; falls back to highs), highs, glop, pdlp, clp or gurobi", DefaultValueFactory = _ => "block-ipm" };
         var seeds = new Option<int>("--seeds") { Description = "Model seeds of the mlp:100x3 rows (from --seed on)", DefaultValueFactory = _ => 5 };
         var largeSeeds = new Option<int>("--large-seeds") { Description = "Model seeds of the mlp:200x9 rows (0: skip them)", DefaultValueFactory = _ => 3 };
         var preserve = new Option<int>("--preserve") { Description = "Preserved training inputs of the default provable repair", DefaultValueFactory = _ => PreserveRequest.DefaultCount };

@@ -24,7 +24,7 @@ internal static class RepairCommand
     {
         public Option<string?> Layer { get; } = new("--layer") { Description = "Layer to edit: name (fc2, block1.fc1) or index; 'all' for ft/mft; 'auto' to let the informed-repair rule choose", HelpName = "NAME|INDEX|auto" };
         public Option<string?> Rows { get; } = new("--rows") { Description = "Only these output rows/channels of the layer change: START:END (end exclusive)", HelpName = "a:b" };
-        public Option<string> Solver { get; } = new("--solver") { Description = "LP solver: highs, glop, pdlp, clp, gurobi or block-ipm (Reparo's interior point on the LP's block structure; falls back to highs)", DefaultValueFactory = _ => "highs" };
+        public Option<string> Solver { get; } = new("--solver") { Description = "LP solver: block-ipm (default: Reparo's interior point on the LP's block structure; falls back to highs), highs, glop, pdlp, clp or gurobi", DefaultValueFactory = _ => "block-ipm" };
         public Option<double> Epsilon { get; } = new("--epsilon") { Description = "Margin of the correct logit over every other", DefaultValueFactory = _ => 1e-3 };
         public Option<double> Bound { get; } = new("--bound") { Description = "Bound on every parameter change", DefaultValueFactory = _ => 3 };
         public Option<double?> TimeLimit { get; } = new("--time-limit") { Description = "Solver time limit in seconds", HelpName = "S" };

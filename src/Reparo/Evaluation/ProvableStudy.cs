@@ -138,7 +138,7 @@ public static class ProvableStudy
         IReadOnlyList<ProvableStep> steps = Plan(options);
         var runs = new List<ProvableRun>();
         ProvableStudyReport Report() => new(command, threads, Environment.ProcessorCount, clock.Elapsed.TotalMinutes,
-            options.Solver.Solver.ToString().ToLowerInvariant(), DefaultPreserve(options), [.. runs]);
+            LpSolverOptions.Name(options.Solver.Solver), DefaultPreserve(options), [.. runs]);
         // Corrupting the test set and choosing the failures is the same for every method on one model and repair set.
         var problems = new Dictionary<(string, int, int, string), RepairProblem>();
         foreach (ProvableStep step in steps)

@@ -85,7 +85,7 @@ public class BlockIpmTests
 
     /// <summary>The reference: HiGHS's interior point with crossover (a vertex; without crossover HiGHS leaves some of these LPs imprecise).</summary>
     private static LpSolution Highs(LinearProgram lp) =>
-        LpSolver.Solve(lp, new LpSolverOptions { Threads = 1, Extra = new Dictionary<string, string> { ["run_crossover"] = "on" } });
+        LpSolver.Solve(lp, new LpSolverOptions { Solver = LpSolverKind.Highs, Threads = 1, Extra = new Dictionary<string, string> { ["run_crossover"] = "on" } });
 
     private static BlockIpmResult Ipm(LinearProgram lp, int threads = 1) => BlockIpm.Solve(lp, new BlockIpmOptions(threads));
 

@@ -8,7 +8,7 @@ namespace Reparo.Repair.Provable;
 /// <summary>The LP solvers Reparo drives through OR-Tools.</summary>
 public enum LpSolverKind
 {
-    /// <summary>HiGHS (default): interior point without crossover, the closest to the papers' Gurobi barrier setting.</summary>
+    /// <summary>HiGHS: interior point without crossover, the closest to the papers' Gurobi barrier setting; the fallback of <see cref="BlockIpm"/>.</summary>
     Highs,
 
     /// <summary>Google's GLOP primal/dual simplex.</summary>
@@ -25,7 +25,7 @@ public enum LpSolverKind
 
     /// <summary>
     /// Reparo's own interior-point method (<see cref="BlockIpm"/>), whose normal equations follow the block structure it
-    /// finds in the program; falls back to HiGHS when it finds no affordable structure or runs into numerical trouble.
+    /// finds in the program (the default); falls back to HiGHS when it finds no affordable structure or runs into numerical trouble.
     /// </summary>
     BlockIpm,
 }
@@ -53,7 +53,7 @@ public enum LpStatus
 public sealed record LpSolverOptions
 {
     /// <summary>Which solver.</summary>
-    public LpSolverKind Solver { get; init; } = LpSolverKind.Highs;
+    public LpSolverKind Solver { get; init; } = LpSolverKind.BlockIpm;
 
     /// <summary>Wall-clock limit in seconds (null: none).</summary>
     public double? TimeLimitSeconds { get; init; }
