@@ -269,6 +269,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         Objective = options.Objective,
         LogitChangeWeight = options.LogitChangeWeight,
         LazySignRows = options.ConstraintGeneration,
+        LazyPreservedSpecification = true,
         SignMargin = options.SignMargin,
     };
 

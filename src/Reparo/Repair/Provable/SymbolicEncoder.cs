@@ -93,6 +93,13 @@ internal sealed record EncodingOptions
     /// </summary>
     public int? RepairVertices { get; init; }
 
+    /// <summary>
+    /// Keep the specification rows of preserved inputs (the vertices after <see cref="RepairVertices"/>) out of the LP until
+    /// violated. Clean inputs the model classifies correctly rarely bind, and each of their rows would link every neuron's
+    /// block of the program; held back, the structure stays cheap for <see cref="LpSolverKind.BlockIpm"/>.
+    /// </summary>
+    public bool LazyPreservedSpecification { get; init; }
+
     /// <summary>Keep pure sign rows of switched-off neurons out of the LP until violated.</summary>
     public bool LazySignRows { get; init; }
 
@@ -171,7 +178,12 @@ internal static class SymbolicEncoder
 
         if (options.Specification)
         {
-            for (int v = 0; v < labels.Length; v++) walk.Conflict ??= Specification(walk.Lp, values[v], (int)labels[v], options.Epsilon);
+            int repairVertices = options.RepairVertices ?? labels.Length;
+            for (int v = 0; v < labels.Length; v++)
+            {
+                List<PendingRow>? held = v >= repairVertices && options.LazyPreservedSpecification ? walk.Pending : null;
+                walk.Conflict ??= Specification(walk.Lp, held, values[v], (int)labels[v], options.Epsilon);
+            }
         }
         AddObjective(walk.Lp, walk.Abs, walk.Groups, options, values, network64, vertices64, end);
         return new EncodedProgram(walk.Lp, walk.Deltas, walk.Pending, values, walk.Conflict);
@@ -699,8 +711,14 @@ internal static class SymbolicEncoder
     }
 
     /// <summary>Required logit ≥ every other logit + ε; all fixed competitors collapse into one row against their maximum.</summary>
-    private static string? Specification(LinearProgram lp, LinExpr[] logits, int label, double epsilon)
+    private static string? Specification(LinearProgram lp, List<PendingRow>? held, LinExpr[] logits, int label, double epsilon)
     {
+        void Require(LinExpr e, double lower)
+        {
+            if (held is null) AddRow(lp, e, lower, double.PositiveInfinity);
+            else held.Add(new PendingRow(e, lower, double.PositiveInfinity));
+        }
+
         LinExpr target = logits[label];
         double fixedMax = double.NegativeInfinity;
         for (int c = 0; c < logits.Length; c++)
@@ -711,11 +729,11 @@ internal static class SymbolicEncoder
                 fixedMax = Math.Max(fixedMax, logits[c].Constant);
                 continue;
             }
-            AddRow(lp, target.Minus(logits[c]), epsilon, double.PositiveInfinity);
+            Require(target.Minus(logits[c]), epsilon);
         }
         if (double.IsNegativeInfinity(fixedMax)) return null;
         if (target.IsConstant) return target.Constant - fixedMax >= epsilon ? null : "the required logit cannot change at this layer and is below another logit";
-        AddRow(lp, target, fixedMax + epsilon, double.PositiveInfinity);
+        Require(target, fixedMax + epsilon);
         return null;
     }
 
