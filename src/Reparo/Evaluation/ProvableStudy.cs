@@ -5,6 +5,7 @@ using Reparo.Data;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
+using Reparo.Repair.Remediation;
 
 namespace Reparo.Evaluation;
 
@@ -140,13 +141,18 @@ public static class ProvableStudy
         ProvableStudyReport Report() => new(command, threads, Environment.ProcessorCount, clock.Elapsed.TotalMinutes,
             LpSolverOptions.Name(options.Solver.Solver), DefaultPreserve(options), [.. runs]);
         // Corrupting the test set and choosing the failures is the same for every method on one model and repair set.
-        var problems = new Dictionary<(string, int, int, string), RepairProblem>();
+        // Only the current model's problems are kept (the steps come grouped by model).
+        var problems = new Dictionary<string, RepairProblem>();
+        (string, int, int)? problemsModel = null;
         foreach (ProvableStep step in steps)
         {
             Network network = model(step.Arch, step.Epochs, step.Seed);
-            var key = (step.Arch, step.Epochs, step.Seed, step.RepairSet);
-            if (problems.Count > 0 && !problems.Keys.Any(k => k.Item1 == step.Arch && k.Item2 == step.Epochs && k.Item3 == step.Seed)) problems.Clear();
-            if (!problems.TryGetValue(key, out RepairProblem? problem)) problems[key] = problem = RepairSetSpec.Build(step.RepairSet, network, splits, step.Seed);
+            if (problemsModel != (step.Arch, step.Epochs, step.Seed))
+            {
+                problems.Clear();
+                problemsModel = (step.Arch, step.Epochs, step.Seed);
+            }
+            if (!problems.TryGetValue(step.RepairSet, out RepairProblem? problem)) problems[step.RepairSet] = problem = RepairSetSpec.Build(step.RepairSet, network, splits, step.Seed);
             var settings = new RepairSettings
             {
                 Layer = step.Layer,
@@ -241,8 +247,8 @@ public static class ProvableStudy
         double[] v = [.. rows.Select(r => value(r.Report))];
         string F(double x) => format is null ? P(x) : x.ToString(format, CultureInfo.InvariantCulture);
         if (v.Length == 1) return F(v[0]);
-        double mean = v.Average(), sd = Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
-        return $"{F(mean)} ± {F(sd)}";
+        MeanStd summary = MeanStd.Of(v);
+        return $"{F(summary.Mean)} ± {F(summary.Std)}";
     }
 
     private static double Median(double[] values)
