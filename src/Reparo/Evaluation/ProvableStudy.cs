@@ -94,22 +94,32 @@ public static class ProvableStudy
             new("mft", "mft"),
         ];
         const string exp1 = "Exp. 1 (fog point repair), side by side";
-        foreach ((string arch, string layer, IReadOnlyList<int> seeds) in new[] { ("mlp:100x3", "fc2", options.Seeds), ("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds) })
+        // The large model's LPs are the longest; they run after the small model's sections (a partial run still has those),
+        // each with a solver budget of 15 minutes.
+        void SideBySide(string arch, string layer, IReadOnlyList<int> seeds, double? limit)
+        {
             foreach (int seed in seeds)
                 foreach (string set in new[] { $"fog:3:{n}", $"fog:3:{n}:any" })
-                    foreach (ProvableVariant v in sideBySide) steps.Add(new ProvableStep(exp1, arch, epochs, seed, layer, set, v));
-        if (options.Seeds.Count == 0) return steps;
+                    foreach (ProvableVariant v in sideBySide) steps.Add(new ProvableStep(exp1, arch, epochs, seed, layer, set, v, TimeLimitSeconds: limit));
+        }
+        SideBySide("mlp:100x3", "fc2", options.Seeds, null);
+        if (options.Seeds.Count == 0)
+        {
+            SideBySide("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds, 900);
+            return steps;
+        }
 
         int first = options.Seeds[0];
         foreach (int count in options.Quick ? new[] { 0, 50 } : [0, 100, 300, 1000])
             steps.Add(new ProvableStep("Locality: preserved inputs", "mlp:100x3", epochs, first, "fc2", $"fog:3:{n}", new ProvableVariant($"provable (preserve {count})", "provable", Preserve: count)));
-        // fc1's LP is 7.8 times wider than fc2's (784 inputs per neuron); with preserved inputs it gets a solver budget of 10 minutes.
+        // fc1's LP is 7.8 times wider than fc2's (784 inputs per neuron); it gets a solver budget of 10 minutes.
         foreach (string layer in options.Quick ? new[] { "fc2", "fc3" } : ["fc1", "fc2", "fc3"])
             foreach (int count in new[] { 0, preserve })
                 steps.Add(new ProvableStep("Locality: layer", "mlp:100x3", epochs, first, layer, $"fog:3:{n}", new ProvableVariant($"provable (preserve {count})", "provable", Preserve: count),
-                    TimeLimitSeconds: layer == "fc1" && count > 0 ? 600 : null));
+                    TimeLimitSeconds: layer == "fc1" ? 600 : null));
         foreach (int size in options.Quick ? new[] { 10, 40 } : [10, 25, 50, 200])
             steps.Add(new ProvableStep("Exp. 1 sizes", "mlp:100x3", epochs, first, "fc2", $"fog:3:{size}", defaultProvable));
+        SideBySide("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds, 900);
         steps.Add(options.Quick
             ? new ProvableStep("Exp. 3 (rotation polytopes)", "mlp:100x3", epochs, first, "fc1", "rotations:-30:30:3:2", defaultProvable)
             : new ProvableStep("Exp. 3 (rotation polytopes)", "mlp:100x9", epochs, first, "fc1", "rotations:-30:30:7:5", defaultProvable));
