@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using Reparo.Data;
 using Reparo.Evaluation;
 using Reparo.Models;
@@ -23,9 +24,10 @@ internal static class ExperimentCommand
         var seeds = new Option<int>("--seeds") { Description = "Model seeds of the mlp:100x3 rows (from --seed on)", DefaultValueFactory = _ => 5 };
         var largeSeeds = new Option<int>("--large-seeds") { Description = "Model seeds of the mlp:200x9 rows (0: skip them)", DefaultValueFactory = _ => 3 };
         var preserve = new Option<int>("--preserve") { Description = "Preserved training inputs of the default provable repair", DefaultValueFactory = _ => PreserveRequest.DefaultCount };
+        var resume = new Option<bool>("--resume") { Description = "Keep the finished steps of an interrupted run of the same command from the --json file and run the rest" };
         var provable = new Command("provable", "APRNN experiments on Fashion-MNIST: Reparo's default vs APRNN's objective and protocol vs PRDNN, last-layer LP, FT, MFT over several seeds; locality; sizes; rotation polytopes; CNN")
         {
-            solverThreads, solver, seeds, largeSeeds, preserve,
+            solverThreads, solver, seeds, largeSeeds, preserve, resume,
         };
         arguments.AddTo(provable);
         provable.SetAction(parse =>
@@ -65,9 +67,25 @@ internal static class ExperimentCommand
                 if (markdown is not null) AtomicFile.WriteAllText(markdown, ProvableStudy.ToMarkdown(partial, json, complete: false));
                 run.WriteJson(partial);
             }
-            ProvableStudyReport report = ProvableStudy.Run(Model, splits, options, command, run.Threads, new Progress<string>(run.Note), Partial);
+            ProvableStudyReport? earlier = parse.GetValue(resume) ? ReadEarlierRun(run.JsonPath) : null;
+            ProvableStudyReport report = ProvableStudy.Run(Model, splits, options, command, run.Threads, new Progress<string>(run.Note), Partial, earlier);
             return arguments.Finish(run, parse, ProvableStudy.ToMarkdown(report, json), report);
         });
         return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable, RectificationExperiment.Create(cli), RnnRepairExperiment.Create(cli), InformedRepairExperiment.Create(cli), OnnxConformanceExperiment.Create(cli), OnnxFixturesExperiment.Create(cli) };
+    }
+
+    /// <summary>The interrupted run that <c>--resume</c> continues: the study JSON at the <c>--json</c> path.</summary>
+    private static ProvableStudyReport ReadEarlierRun(string? path)
+    {
+        if (path is null or "-" || !File.Exists(path)) throw new ReparoInputException("--resume needs --json PATH naming the interrupted run's JSON file");
+        try
+        {
+            return JsonSerializer.Deserialize<ProvableStudyReport>(File.ReadAllText(path), ReparoJson.Options)
+                ?? throw new ReparoInputException($"--resume: {path} holds no study");
+        }
+        catch (JsonException e)
+        {
+            throw new ReparoInputException($"--resume: {path} is not a provable study's JSON ({e.Message})");
+        }
     }
 }

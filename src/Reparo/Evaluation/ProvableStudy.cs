@@ -66,7 +66,8 @@ public sealed record ProvableStudyOptions
 /// <param name="Solver">The LP solver.</param>
 /// <param name="DefaultPreserve">Preserved inputs of the default provable repair.</param>
 /// <param name="Runs">Every run, in order.</param>
-public sealed record ProvableStudyReport(string Command, int Threads, int Cores, double Minutes, string Solver, int DefaultPreserve, IReadOnlyList<ProvableRun> Runs);
+/// <param name="CarriedOver">How many of the first runs were carried over from an interrupted run of the same study (<c>--resume</c>); their times were measured then.</param>
+public sealed record ProvableStudyReport(string Command, int Threads, int Cores, double Minutes, string Solver, int DefaultPreserve, IReadOnlyList<ProvableRun> Runs, int CarriedOver = 0);
 
 /// <summary>
 /// The provable-repair experiments (APRNN, Tao et al. PLDI'23, Exp. 1 and 3, on Fashion-MNIST) with Reparo's refinements
@@ -142,19 +143,24 @@ public static class ProvableStudy
     /// <param name="threads">Torch threads, recorded.</param>
     /// <param name="progress">One line per step started and finished.</param>
     /// <param name="partial">Called with the runs so far after every step (to save partial results).</param>
+    /// <param name="resume">An interrupted run of the same study: its runs that match the plan's first steps are kept, not re-run.</param>
     public static ProvableStudyReport Run(Func<string, int, int, Network> model, DataSplits splits, ProvableStudyOptions options, string command, int threads,
-        IProgress<string>? progress = null, Action<ProvableStudyReport>? partial = null)
+        IProgress<string>? progress = null, Action<ProvableStudyReport>? partial = null, ProvableStudyReport? resume = null)
     {
         var clock = Stopwatch.StartNew();
         IReadOnlyList<ProvableStep> steps = Plan(options);
-        var runs = new List<ProvableRun>();
-        ProvableStudyReport Report() => new(command, threads, Environment.ProcessorCount, clock.Elapsed.TotalMinutes,
-            LpSolverOptions.Name(options.Solver.Solver), DefaultPreserve(options), [.. runs]);
+        string solver = LpSolverOptions.Name(options.Solver.Solver);
+        List<ProvableRun> runs = resume is null ? [] : CarriedOver(resume, steps, command, threads, solver, DefaultPreserve(options));
+        int carried = runs.Count;
+        double earlierMinutes = resume is null ? 0 : resume.Minutes;
+        ProvableStudyReport Report() => new(command, threads, Environment.ProcessorCount, earlierMinutes + clock.Elapsed.TotalMinutes,
+            solver, DefaultPreserve(options), [.. runs], carried);
+        if (carried > 0) progress?.Report($"carried over {carried} of {steps.Count} steps from the interrupted run");
         // Corrupting the test set and choosing the failures is the same for every method on one model and repair set.
         // Only the current model's problems are kept (the steps come grouped by model).
         var problems = new Dictionary<string, RepairProblem>();
         (string, int, int)? problemsModel = null;
-        foreach (ProvableStep step in steps)
+        foreach (ProvableStep step in steps.Skip(carried))
         {
             Network network = model(step.Arch, step.Epochs, step.Seed);
             if (problemsModel != (step.Arch, step.Epochs, step.Seed))
@@ -183,6 +189,23 @@ public static class ProvableStudy
         return Report();
     }
 
+    /// <summary>
+    /// The runs of <paramref name="earlier"/> that the plan would have produced first, in order, up to the first that differs;
+    /// an earlier run made with another command, thread count, solver or default preservation is refused.
+    /// </summary>
+    private static List<ProvableRun> CarriedOver(ProvableStudyReport earlier, IReadOnlyList<ProvableStep> steps, string command, int threads, string solver, int preserve)
+    {
+        if (earlier.Command != command || earlier.Threads != threads || earlier.Solver != solver || earlier.DefaultPreserve != preserve)
+            throw new ReparoInputException($"cannot resume: the earlier run was `{earlier.Command}` (solver {earlier.Solver}, {earlier.Threads} threads, preserve {earlier.DefaultPreserve}), this one is `{command}` (solver {solver}, {threads} threads, preserve {preserve})");
+        var kept = new List<ProvableRun>();
+        foreach ((ProvableStep step, ProvableRun run) in steps.Zip(earlier.Runs))
+        {
+            if (run.Section != step.Section || run.Arch != step.Arch || run.Seed != step.Seed || run.Variant != step.Variant.Name || run.Report.RepairSet != step.RepairSet) break;
+            kept.Add(run);
+        }
+        return kept;
+    }
+
     /// <summary>The results file: aggregated tables (mean ± sd over seeds), the goals checked, then every run.</summary>
     public static string ToMarkdown(ProvableStudyReport report, string jsonPath, bool complete = true)
     {
@@ -192,6 +215,8 @@ public static class ProvableStudy
         if (!complete) text.AppendLine($"**Partial: the run was still going ({report.Runs.Count} steps done).**").AppendLine();
         double[] loads = [.. report.Runs.Select(r => r.LoadBefore).Where(double.IsFinite)];
         text.AppendLine(Inv($"Produced by `{report.Command}` ({report.Threads} threads, {report.Cores} cores, {report.Minutes:F1} min in all); every figure below is in [{Path.GetFileName(jsonPath)}](data/{Path.GetFileName(jsonPath)})."));
+        if (report.CarriedOver > 0)
+            text.AppendLine(Inv($"The first {report.CarriedOver} runs were carried over from an interrupted run of the same command (`--resume`); their times were measured then, under the load given per run below."));
         text.AppendLine(Inv($"Machine load (1-minute average) when the steps started: {(loads.Length == 0 ? "unknown" : $"median {Median(loads):F2}, max {loads.Max():F2}")} on {report.Cores} cores; a value near or above the core count means the timings are inflated by other work."));
         text.AppendLine();
         text.AppendLine(Inv($"LP solver: {report.Solver}; ε = 1e-3, bound ±3. Efficacy is the independent verifier's (float32 and float64 re-run of every point or vertex). Drawdown: clean test accuracy before − after, on the test set without the repair images. Generalisation: accuracy gain on the rest of the corrupted test set (rotations: the same images rotated every 0.1°, vertex angles excluded). `fog:3:N` takes the first N fog images the model gets wrong (Reparo's protocol); `fog:3:N:any` the first N fog images whatever the prediction (APRNN's). Variants: **provable (default)** is Reparo's default, the parameter objective with {report.DefaultPreserve} preserved training inputs held in the LP; **provable (param objective, no preserve)** is Reparo's LP before locality; **provable (aprnn objective)** is APRNN's joint L∞ + normalised L1 over output and parameter changes, without preserved inputs."));

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using Reparo.Evaluation;
+using Reparo.Reporting;
 
 namespace Reparo.Tests.Evaluation;
 
@@ -53,5 +55,51 @@ public class ProvableStudyTests
         Assert.Contains("generalisation 52.00% against ft 53.00%: missed", text);
         Assert.Contains("mlp:200x9, fog:3:100: drawdown 5.00% over 1 seeds (goal ≤ 3.00%; APRNN reports 1.38%): **missed**; verified efficacy 100 % in 0/1 seeds: **missed**", text);
         Assert.Contains("[provable.json](data/provable.json)", text);
+    }
+
+    private static ProvableStudyReport Earlier(IEnumerable<ProvableStep> steps, string command = "./reparo experiment provable --quick --threads 2") =>
+        new(command, 2, 2, 7.5, "block-ipm", 100,
+            [.. steps.Select(s => Run(s.Variant.Name, s.Seed, 0.01, 0.5, set: s.RepairSet, arch: s.Arch) with { Section = s.Section })]);
+
+    private static readonly ProvableStudyOptions QuickOptions = new() { Quick = true, Seeds = [0] };
+
+    [Fact]
+    public void ResumeKeepsTheEarlierRunsThatMatchThePlanAndRunsTheRest()
+    {
+        IReadOnlyList<ProvableStep> steps = ProvableStudy.Plan(QuickOptions);
+        // The earlier run finished every step: nothing is run again (a model request would throw), its minutes carry on.
+        ProvableStudyReport whole = ProvableStudy.Run((_, _, _) => throw new InvalidOperationException("ran a step"), null!, QuickOptions,
+            "./reparo experiment provable --quick --threads 2", 2, resume: Earlier(steps));
+        Assert.Equal(steps.Count, whole.CarriedOver);
+        Assert.Equal(steps.Count, whole.Runs.Count);
+        Assert.True(whole.Minutes >= 7.5);
+        Assert.Contains($"The first {steps.Count} runs were carried over", ProvableStudy.ToMarkdown(whole, "provable.json"));
+
+        // The earlier run stopped after two steps and its third differs from the plan's: the third step runs again.
+        ProvableStep[] changed = [steps[0], steps[1], steps[2] with { Seed = 9 }];
+        var notes = new List<string>();
+        var ran = Assert.Throws<InvalidOperationException>(() => ProvableStudy.Run((_, _, _) => throw new InvalidOperationException("ran a step"), null!, QuickOptions,
+            "./reparo experiment provable --quick --threads 2", 2, new SynchronousProgress(notes), resume: Earlier(changed)));
+        Assert.Equal("ran a step", ran.Message);
+        Assert.Contains($"carried over 2 of {steps.Count} steps from the interrupted run", notes);
+    }
+
+    [Fact]
+    public void ResumeRefusesARunOfAnotherCommandAndReadsItsOwnJson()
+    {
+        IReadOnlyList<ProvableStep> steps = ProvableStudy.Plan(QuickOptions);
+        var refused = Assert.Throws<ReparoInputException>(() => ProvableStudy.Run((_, _, _) => throw new InvalidOperationException(), null!, QuickOptions,
+            "./reparo experiment provable --quick --threads 1", 1, resume: Earlier(steps)));
+        Assert.StartsWith("cannot resume: the earlier run was `./reparo experiment provable --quick --threads 2`", refused.Message);
+
+        // What --resume reads is what the study writes.
+        ProvableStudyReport earlier = Earlier(steps.Take(3));
+        ProvableStudyReport read = JsonSerializer.Deserialize<ProvableStudyReport>(ReparoJson.Serialize(earlier), ReparoJson.Options)!;
+        Assert.Equal(ReparoJson.Serialize(earlier), ReparoJson.Serialize(read));
+    }
+
+    private sealed class SynchronousProgress(List<string> notes) : IProgress<string>
+    {
+        public void Report(string value) => notes.Add(value);
     }
 }
