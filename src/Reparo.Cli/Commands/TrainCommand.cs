@@ -27,7 +27,8 @@ internal static class TrainCommand
         var output = new Option<string>("--out") { Description = "Where to save the trained model", Required = true, HelpName = "PATH" };
         var poison = new Option<string?>("--poison") { Description = $"Poison the training and validation data first: {PoisonSpec.SpecHelp}", HelpName = "SPEC" };
         var training = new TrainingArguments();
-        var command = new Command("train", "Train a model from the zoo and save it") { arch, output, poison };
+        var tensorboard = new Option<string?>("--tensorboard") { Description = "Write the training curves (loss, validation accuracy, learning rate per epoch) as a TensorBoard event file into DIR", HelpName = "DIR" };
+        var command = new Command("train", "Train a model from the zoo and save it") { arch, output, poison, tensorboard };
         data.AddTo(command);
         training.AddTo(command);
         command.SetAction(parse =>
@@ -46,11 +47,12 @@ internal static class TrainCommand
                 splits = poisoned.Splits;
             }
             TrainingOptions options = training.Read(parse, run.Seed);
+            TensorBoardLog? curves = parse.GetValue(tensorboard) is string folder ? new TensorBoardLog(folder) : null;
             Network network = ModelZoo.Create(parse.GetValue(arch)!, splits.Train, run.Seed);
             // The model applies its preprocessing in its forward pass, so it trains on the raw (and poisoned) data.
             network.Provenance = new ModelProvenance { Preprocessing = preprocessing };
             TrainingReport report = run.WithTrainingProgress($"train {network.Spec.Architecture}",
-                progress => Trainer.Train(network, splits.Train, splits.Validation, options, progress));
+                progress => Trainer.Train(network, splits.Train, splits.Validation, options, progress, epochEnded: curves is null ? null : curves.EpochEnded));
             EvaluationReport test = Evaluator.Evaluate(network, splits.Test);
             PoisonResult? poisonResult = poisoned is null ? null : Measure(network, poisoned, splits.Test, test);
             string trained = $"trained {network.Spec.Architecture} on {dataSpec}: {report.Epochs.Count} epochs (kept {report.BestEpoch}), seed {run.Seed}, {run.Threads} threads";

@@ -67,9 +67,10 @@ public class CliTests
         using var dir = TestSupport.TempFolder();
         string model = dir.File("digits.reparo");
         (int code, string output, string err) = Run("train", "--data", "digits", "--arch", "mlp:32x2", "--epochs", "20", "--lr", "0.005", "--out", model,
-            "--json", dir.File("train.json"), "--threads", "2");
+            "--json", dir.File("train.json"), "--threads", "2", "--tensorboard", dir.File("curves"));
         Assert.True(code == 0, err);
         Assert.Contains("test accuracy", output);
+        Assert.Single(Directory.GetFiles(dir.File("curves"), "*tfevents*", SearchOption.AllDirectories));
         using (JsonDocument train = JsonDocument.Parse(File.ReadAllText(dir.File("train.json"))))
         {
             Assert.Equal("mlp:32x2", train.RootElement.GetProperty("arch").GetString());
