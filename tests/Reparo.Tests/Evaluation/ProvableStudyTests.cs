@@ -45,7 +45,7 @@ public class ProvableStudyTests
         [
             Run("provable (default)", 0, 0.010, 0.50), Run("provable (default)", 1, 0.020, 0.52), Run("provable (default)", 2, 0.015, 0.54),
             Run("ft", 0, 0.20, 0.53), Run("ft", 1, 0.22, 0.53), Run("ft", 2, 0.24, 0.53),
-            Run("provable (default)", 0, 0.05, 0.2, verified: false, arch: "mlp:200x9"),
+            Run("provable (default)", 0, 0.05, 0.2, verified: false, arch: "mlp:200x9") with { LoadBefore = 3 },
         ];
         string text = ProvableStudy.ToMarkdown(new ProvableStudyReport("./reparo experiment provable", 2, 2, 1, "highs", 300, runs), "provable.json");
 
@@ -55,6 +55,7 @@ public class ProvableStudyTests
         Assert.Contains("generalisation 52.00% against ft 53.00%: missed", text);
         Assert.Contains("mlp:200x9, fog:3:100: drawdown 5.00% over 1 seeds (goal ≤ 3.00%; APRNN reports 1.38%): **missed**; verified efficacy 100 % in 0/1 seeds: **missed**", text);
         Assert.Contains("[provable.json](data/provable.json)", text);
+        Assert.Contains("(1 of 7 runs started above it: their seconds are not the method's cost on an idle machine)", text);
     }
 
     private static ProvableStudyReport Earlier(IEnumerable<ProvableStep> steps, string command = "./reparo experiment provable --quick --threads 2") =>
