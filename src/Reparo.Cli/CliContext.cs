@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Reparo.Data;
-using Reparo.Reporting;
+using Reparo.Io;
+using Reparo.Models;
 using Reparo.Runtime;
 using Reparo.Training;
 using Spectre.Console;
@@ -185,7 +186,7 @@ public sealed class DataArguments
     /// <see cref="InputPreprocessing.Resolve"/>) is checked to fit the data; a model that records none is given the
     /// command line's, so it applies it and a model saved from it keeps it. A model's vocabulary, classes
     /// and split seed are used when given, data for a model trained on block images is block-transformed the same way
-    /// (<see cref="PoisonSpec.PrepareForModel"/>), and data whose sample shape differs from the model's input is a
+    /// (<see cref="ModelInputs.PrepareSplits"/>), and data whose sample shape differs from the model's input is a
     /// one-line error naming both shapes.
     /// </summary>
     public DataSplits Load(ParseResult parse, Models.Network? model = null)
@@ -205,11 +206,11 @@ public sealed class DataArguments
             TestLimit = parse.GetValue(TestLimit),
         });
         if (vocabulary is not null && raw.Test.Kind != InputKind.Tokens) throw new ReparoInputException($"--vocab is for text data, not {parse.GetValue(Data)}");
-        InputPreprocessing? preprocessing = InputPreprocessing.Resolve(model, Preprocessing(parse));
+        InputPreprocessing? preprocessing = InputPreprocessing.Resolve(model?.Provenance.Preprocessing, Preprocessing(parse));
         if (raw.Test.Kind != InputKind.Tokens) preprocessing?.CheckFits(raw.Test.SampleShape);
         if (model is null) return raw;
         if (preprocessing is not null) model.Provenance = model.Provenance with { Preprocessing = preprocessing };
-        DataSplits splits = PoisonSpec.PrepareForModel(raw, model);
+        DataSplits splits = ModelInputs.PrepareSplits(raw, model);
         long[] shape = splits.Test.SampleShape, input = model.Spec.InputShape;
         if (!shape.SequenceEqual(input))
             throw new ReparoInputException($"data shape [{string.Join(",", shape)}] does not match the model's input [{string.Join(",", input)}]");

@@ -6,6 +6,7 @@ using Reparo.Influence;
 using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
+using Reparo.Repair.Editing;
 using Reparo.Reporting;
 using Reparo.Training;
 using Spectre.Console;
@@ -111,7 +112,7 @@ internal static class DemoCommand
                 (Network trojan, bool trojanReused) = LoadOrTrain(run, parse.GetValue(retrain), trojanPath, "cnn", 2, splits, poison);
                 run.Out.MarkupLine($"[bold]5. Trojan[/] cnn trained on BadNets-poisoned data ({poison}: 3×3 white patch → class 0; {(trojanReused ? "cached" : "trained now")}), "
                     + $"rectified from {pairs} cleansed pair(s) by attribution-guided rank-one editing (dynamic, clean twin held, pairs transplanted onto 20 held-out images, next layer after a rollback)");
-                var options = new Repair.Editing.RectifyOptions(Edit: new Repair.Editing.EditOptions(PreserveClean: true), Augment: 20, Seed: run.Seed, NextOnRollback: true);
+                var options = new RectifyOptions(Edit: new EditOptions(PreserveClean: true), Augment: 20, Seed: run.Seed, NextOnRollback: true);
                 RectificationRun result = RectificationRun.Execute(trojan, poison, splits, pairs, options, 4000, run.Seed, "dynamic+");
                 RectifyCommand.Print(run.Out, result);
                 rectified = result.Report();

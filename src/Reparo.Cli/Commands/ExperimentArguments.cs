@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Reparo.Data;
-using Reparo.Reporting;
+using Reparo.Io;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using Reparo.Data;
 using Reparo.Evaluation;
+using Reparo.Io;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
-using Reparo.Reporting;
 
 namespace Reparo.Cli.Commands;
 

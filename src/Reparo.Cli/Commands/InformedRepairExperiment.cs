@@ -47,7 +47,7 @@ internal static class InformedRepairExperiment
                 string name = poison is null ? $"{step.Cache}-{step.Arch.Replace(':', '-')}-e{step.Epochs}-s{run.Seed}.reparo"
                     : $"rectify-{step.Arch}-{poison.ToString().Replace(':', '-')}-e{step.Epochs}-s{run.Seed}.reparo";
                 Network network = DemoCommand.LoadOrTrain(run, false, Path.Combine(folder, name), step.Arch, step.Epochs, clean, poison).Network;
-                DataSplits splits = PoisonSpec.PrepareForModel(clean, network);
+                DataSplits splits = ModelInputs.PrepareSplits(clean, network);
                 run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] {step.Arch}{(poison is null ? "" : $" ({poison})")}: {step.RepairSet} at sizes {string.Join(", ", step.Sizes)}, {string.Join(", ", step.Methods)}");
                 StudyReport part = InformedRepairStudy.Run(network, splits, new InformedRepairOptions
                 {

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Reparo.Data;
 using Reparo.Evaluation;
-using Reparo.Reporting;
+using Reparo.Io;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text;
 using Reparo.Data;
 using Reparo.Evaluation;
-using Reparo.Reporting;
+using Reparo.Io;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;

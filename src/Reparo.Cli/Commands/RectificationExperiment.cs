@@ -47,7 +47,7 @@ internal static class RectificationExperiment
                     string path = Path.Combine(folder, $"rectify-{step.Arch}-{spec.ToString().Replace(':', '-')}-e{step.Epochs}-s{run.Seed}.reparo");
                     models[key] = network = DemoCommand.LoadOrTrain(run, false, path, step.Arch, step.Epochs, clean, spec).Network;
                 }
-                DataSplits splits = PoisonSpec.PrepareForModel(clean, network);
+                DataSplits splits = ModelInputs.PrepareSplits(clean, network);
                 if (!measured.TryGetValue(key, out RectificationMeasures? before)) measured[key] = before = RectificationMetrics.Measure(network, spec, splits.Test);
                 run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] {step.Arch} {spec}: {step.Method} with {step.Pairs} pair(s)");
                 RectificationRun result = step.Method == "ft"

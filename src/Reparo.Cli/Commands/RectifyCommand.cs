@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Reparo.Data;
 using Reparo.Evaluation;
-using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair.Editing;
 using Spectre.Console;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Reparo.Data;
 using Reparo.Evaluation;
+using Reparo.Io;
 using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;

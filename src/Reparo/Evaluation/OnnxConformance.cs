@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Google.Protobuf;
 using Onnx;
+using Reparo.Io;
 using Reparo.Io.Onnx;
 using Reparo.Models.Onnx;
-using Reparo.Reporting;
 using static TorchSharp.torch;
 
 namespace Reparo.Evaluation;

@@ -89,7 +89,7 @@ public sealed partial class RectificationRun
     {
         if (splits.Validation.Count == 0) throw new ReparoInputException("rectification checks held-out accuracy on the validation split, which is empty");
         RectificationMeasures Measure(Network model) => new(Training.Evaluator.Accuracy(model, splits.Test),
-            pairs.Triggered is { } triggered ? Poisoning.AttackSuccessRate(model, triggered, pairs.Target!.Value) : null, null, null, null, null, null);
+            pairs.Triggered is { } triggered ? RectificationMetrics.AttackSuccessRate(model, triggered, pairs.Target!.Value) : null, null, null, null, null, null);
         return Run(network, "user", pairs.Corrupted, pairs.Clean, pairs.Labels, splits.Validation, splits, options, statisticsSamples, Measure, null, null);
     }
 

@@ -1,3 +1,4 @@
+using Reparo.Localisation;
 using Reparo.Repair;
 
 namespace Reparo.Evaluation;
@@ -103,7 +104,7 @@ public sealed record RepairReport
     public required RepairMetrics Metrics { get; init; }
 
     /// <summary>How the layer was chosen when it was left to <c>--layer auto</c> (null otherwise).</summary>
-    public Localisation.LayerChoice? LayerChoice { get; init; }
+    public LayerChoice? LayerChoice { get; init; }
 
     /// <summary>Solver status text and other notes.</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];

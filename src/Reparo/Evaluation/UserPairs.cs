@@ -30,7 +30,7 @@ public sealed record UserPairs(Tensor Corrupted, Tensor Clean, long[] Labels, Da
             throw new ReparoInputException($"{pairsPath}: a pairs archive needs arrays 'corrupted' and 'clean' (and optionally 'labels'); it has {string.Join(", ", arrays.Keys)}");
         if (!corruptedArray.Shape.SequenceEqual(cleanArray.Shape))
             throw new ReparoInputException($"{pairsPath}: corrupted {corruptedArray.ShapeText} and clean {cleanArray.ShapeText} must have the same shape");
-        Tensor corrupted = UserData.ModelInputs(corruptedArray, network), clean = UserData.ModelInputs(cleanArray, network);
+        Tensor corrupted = ModelInputs.FromArray(corruptedArray, network), clean = ModelInputs.FromArray(cleanArray, network);
         int n = (int)corrupted.shape[0];
         if (n == 0) throw new ReparoInputException($"{pairsPath}: no pairs");
         long[] labels = arrays.TryGetValue("labels", out NpyArray? labelArray) ? ReadLabels(labelArray, n, network) : network.Predict(clean);
@@ -50,7 +50,7 @@ public sealed record UserPairs(Tensor Corrupted, Tensor Clean, long[] Labels, Da
         }
         if (target is not int c) throw new ReparoInputException($"{triggerTestPath}: the attack's target class is unknown; pass --target C or store a scalar 'target' in the archive");
         if (c < 0 || c >= network.ClassCount) throw new ReparoInputException($"target {c} is not a class of the model (0–{network.ClassCount - 1})");
-        Tensor x = UserData.ModelInputs(xArray, network);
+        Tensor x = ModelInputs.FromArray(xArray, network);
         long[] y = trigger.TryGetValue("y", out NpyArray? yArray) ? ReadLabels(yArray, (int)x.shape[0], network) : new long[x.shape[0]];
         int[] rows = trigger.ContainsKey("y") ? Enumerable.Range(0, y.Length).Where(i => y[i] != c).ToArray() : Enumerable.Range(0, y.Length).ToArray();
         if (rows.Length == 0) throw new ReparoInputException($"{triggerTestPath}: no triggered inputs outside the target class {c}");

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Reparo.Io;
 using Reparo.Models;
 using Reparo.Models.Onnx;
 using static TorchSharp.torch;
@@ -400,7 +401,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         // The exported LP is the full program: held-back rows are included so other solvers see the same problem.
         var full = encoded.Program.Copy();
         foreach (PendingRow row in encoded.Pending) full.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
-        Reporting.AtomicFile.Write(path, stream =>
+        AtomicFile.Write(path, stream =>
         {
             using var writer = new StreamWriter(stream);
             full.WriteMps(writer);

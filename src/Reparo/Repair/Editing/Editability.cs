@@ -1,9 +1,8 @@
 using Reparo.Attribution;
 using Reparo.Models;
-using Reparo.Repair.Editing;
 using static TorchSharp.torch;
 
-namespace Reparo.Localisation;
+namespace Reparo.Repair.Editing;
 
 /// <summary>Which editability score picks the layer.</summary>
 public enum EditabilityScore

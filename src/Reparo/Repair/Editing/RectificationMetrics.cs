@@ -4,7 +4,7 @@ using Reparo.Models;
 using Reparo.Training;
 using static TorchSharp.torch;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Repair.Editing;
 
 /// <summary>
 /// What the rectification benchmarks measure on a model (Yang et al., CVPR'26, Sec. 4): clean test accuracy (OA) and,
@@ -20,6 +20,17 @@ namespace Reparo.Evaluation;
 /// <param name="Leakage">Block: mean share of |IG attribution| on the null block.</param>
 public sealed record RectificationMeasures(double Accuracy, double? Asr, IReadOnlyDictionary<string, double>? AsrByCorner,
     double? OthersAccuracy, double? ArtifactAccuracy, double? SpuriousDeviation, double? Leakage);
+
+/// <summary>How a spurious artifact moves a model's predictions on images of the other classes.</summary>
+/// <param name="CleanAccuracy">Accuracy on those images without the artifact.</param>
+/// <param name="ArtifactAccuracy">Accuracy on the same images with the artifact.</param>
+/// <param name="FlippedToClass">Share of the images predicted as the artifact's class with the artifact but not without.</param>
+/// <param name="N">Number of images.</param>
+public sealed record SpuriousReport(double CleanAccuracy, double ArtifactAccuracy, double FlippedToClass, int N)
+{
+    /// <summary>Clean accuracy minus artifact accuracy: how much the artifact alone costs.</summary>
+    public double Deviation => CleanAccuracy - ArtifactAccuracy;
+}
 
 /// <summary>Measures <see cref="RectificationMeasures"/>.</summary>
 public static class RectificationMetrics
@@ -38,20 +49,46 @@ public static class RectificationMetrics
             case PoisonKind.BadNets or PoisonKind.Blend:
                 {
                     if (spec.Kind == PoisonKind.Blend)
-                        return new RectificationMeasures(accuracy, Poisoning.AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec), spec.Class), null, null, null, null, null);
+                        return new RectificationMeasures(accuracy, AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec), spec.Class), null, null, null, null, null);
                     var corners = new Dictionary<string, double>();
                     foreach (Corner corner in Enum.GetValues<Corner>())
-                        corners[CornerName(corner)] = Poisoning.AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec, corner), spec.Class);
+                        corners[CornerName(corner)] = AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec, corner), spec.Class);
                     return new RectificationMeasures(accuracy, corners[CornerName(spec.DefaultCorner)], corners, null, null, null, null);
                 }
             case PoisonKind.Spurious:
                 {
-                    SpuriousReport report = Poisoning.SpuriousDeviation(network, test, spec);
+                    SpuriousReport report = SpuriousDeviation(network, test, spec);
                     return new RectificationMeasures(accuracy, null, null, report.CleanAccuracy, report.ArtifactAccuracy, report.Deviation, null);
                 }
             default:
                 return new RectificationMeasures(accuracy, null, null, null, null, null, Leakage(network, spec, test, leakageSamples, igSteps));
         }
+    }
+
+    /// <summary>Share of <paramref name="triggered"/> that <paramref name="network"/> predicts as <paramref name="target"/> (NaN if empty).</summary>
+    public static double AttackSuccessRate(Network network, Dataset triggered, int target)
+    {
+        if (triggered.Count == 0) return double.NaN;
+        return network.Predict(triggered.X).Count(p => p == target) / (double)triggered.Count;
+    }
+
+    /// <summary>
+    /// The spurious artifact's effect: on the test images not of the artifact's class, accuracy without and with the
+    /// artifact, and the share the artifact flips to that class.
+    /// </summary>
+    public static SpuriousReport SpuriousDeviation(Network network, Dataset test, PoisonSpec spec, Corner? corner = null)
+    {
+        if (spec.Kind != PoisonKind.Spurious) throw new ReparoInputException($"poison '{spec}' is not a spurious artifact");
+        Dataset clean = Poisoning.OtherClasses(test, spec);
+        Dataset artifact = Poisoning.TriggeredTest(test, spec, corner);
+        if (clean.Count == 0) return new SpuriousReport(double.NaN, double.NaN, double.NaN, 0);
+        long[] labels = clean.Labels(), before = network.Predict(clean.X), after = network.Predict(artifact.X);
+        int n = labels.Length;
+        return new SpuriousReport(
+            Enumerable.Range(0, n).Count(i => before[i] == labels[i]) / (double)n,
+            Enumerable.Range(0, n).Count(i => after[i] == labels[i]) / (double)n,
+            Enumerable.Range(0, n).Count(i => after[i] == spec.Class && before[i] != spec.Class) / (double)n,
+            n);
     }
 
     /// <summary>The command-line name of a corner (<c>bottom-right</c>, …).</summary>

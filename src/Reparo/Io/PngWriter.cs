@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 
-namespace Reparo.Reporting;
+namespace Reparo.Io;
 
 /// <summary>Writes 8-bit RGB PNG files from pixel arrays (no drawing library needed for image grids and heatmaps).</summary>
 public static class PngWriter

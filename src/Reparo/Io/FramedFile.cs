@@ -2,9 +2,8 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Reparo.Reporting;
 
-namespace Reparo.Models;
+namespace Reparo.Io;
 
 /// <summary>
 /// The container Reparo's file formats share: an 8-byte magic, a 4-byte little-endian header length, a UTF-8 JSON header,

@@ -1,4 +1,4 @@
-namespace Reparo.Reporting;
+namespace Reparo.Io;
 
 /// <summary>Writes one <c>## </c> section of a Markdown file that several commands fill, leaving the other sections as they are.</summary>
 public static class MarkdownSection
