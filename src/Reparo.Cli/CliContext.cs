@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Reparo.Data;
+using Reparo.Experiments;
 using Reparo.Io;
 using Reparo.Models;
 using Reparo.Runtime;
@@ -75,6 +76,12 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
     /// <summary>A one-line note on stderr.</summary>
     public void Note(string text) => Cli.Io.Stderr.WriteLine(text);
 
+    /// <summary>Notes reported by library work, each written at once as a line on stderr.</summary>
+    public IProgress<string> Notes => new NoteLines(this);
+
+    /// <summary>The trained-model cache in <paramref name="folder"/>, training with progress on stderr.</summary>
+    public ModelCache Models(string folder) => new(folder, Threads, (title, train) => WithTrainingProgress(title, p => train(p)), Notes);
+
     /// <summary>Runs training work while showing its progress on stderr: a live bar on a terminal, a line per epoch otherwise.</summary>
     public T WithTrainingProgress<T>(string title, Func<IProgress<TrainingProgress>, T> work)
     {
@@ -88,6 +95,11 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
                 result = work(new LiveBar(task, title));
             });
         return result;
+    }
+
+    private sealed class NoteLines(CommandRun run) : IProgress<string>
+    {
+        public void Report(string value) => run.Note(value);
     }
 
     private sealed class EpochLines(TextWriter writer, string title) : IProgress<TrainingProgress>

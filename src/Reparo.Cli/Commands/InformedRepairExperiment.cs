@@ -3,12 +3,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
-using Reparo.Reporting;
 
 namespace Reparo.Cli.Commands;
 
@@ -31,7 +30,7 @@ internal static class InformedRepairExperiment
         {
             CommandRun run = cli.Start(parse);
             bool quick = parse.GetValue(arguments.Quick);
-            string folder = arguments.ModelFolder(parse);
+            ModelCache models = arguments.Models(run, parse);
             string commandLine = "./reparo experiment informed" + (quick ? " --quick" : "") + $" --threads {run.Threads} --time-limit {parse.GetValue(timeLimit).ToString(CultureInfo.InvariantCulture)} --max-lp-nonzeros {parse.GetValue(maxLp).ToString(CultureInfo.InvariantCulture)}";
             DataSplits clean = arguments.LoadFashionMnist(parse);
             var clock = Stopwatch.StartNew();
@@ -44,9 +43,9 @@ internal static class InformedRepairExperiment
             {
                 Step step = steps[i];
                 PoisonSpec? poison = step.Poison is null ? null : PoisonSpec.Parse(step.Poison);
-                string name = poison is null ? $"{step.Cache}-{step.Arch.Replace(':', '-')}-e{step.Epochs}-s{run.Seed}.reparo"
+                string name = poison is null ? ModelCache.FileName(step.Cache, step.Arch, step.Epochs, run.Seed)
                     : $"rectify-{step.Arch}-{poison.ToString().Replace(':', '-')}-e{step.Epochs}-s{run.Seed}.reparo";
-                Network network = DemoCommand.LoadOrTrain(run, false, Path.Combine(folder, name), step.Arch, step.Epochs, clean, poison).Network;
+                Network network = models.LoadOrTrain(name, step.Arch, step.Epochs, clean, "fashion-mnist", run.Seed, poison).Network;
                 DataSplits splits = ModelInputs.PrepareSplits(clean, network);
                 run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] {step.Arch}{(poison is null ? "" : $" ({poison})")}: {step.RepairSet} at sizes {string.Join(", ", step.Sizes)}, {string.Join(", ", step.Methods)}");
                 StudyReport part = InformedRepairStudy.Run(network, splits, new InformedRepairOptions

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Io;
 using Spectre.Console;
 

@@ -2,8 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Io;
+using Reparo.Reporting;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;

@@ -3,9 +3,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Models;
 using Reparo.Repair.Editing;
+using Reparo.UseCases;
 
 namespace Reparo.Cli.Commands;
 
@@ -31,21 +32,21 @@ internal static class RectificationExperiment
             CommandRun run = cli.Start(parse);
             bool small = parse.GetValue(arguments.Quick);
             DataSplits clean = arguments.LoadFashionMnist(parse);
-            string folder = arguments.ModelFolder(parse);
+            ModelCache models = arguments.Models(run, parse);
             string command = "./reparo experiment rectification" + (small ? " --quick" : "") + $" --threads {run.Threads}";
             var rows = new List<Row>();
             var clock = Stopwatch.StartNew();
             List<Step> steps = [.. Plan(small)];
-            var models = new Dictionary<string, Network>();
+            var trained = new Dictionary<string, Network>();
             var measured = new Dictionary<string, RectificationMeasures>();
             foreach (Step step in steps)
             {
                 PoisonSpec spec = PoisonSpec.Parse(step.Poison);
                 string key = $"{step.Arch}-{spec}-e{step.Epochs}";
-                if (!models.TryGetValue(key, out Network? network))
+                if (!trained.TryGetValue(key, out Network? network))
                 {
-                    string path = Path.Combine(folder, $"rectify-{step.Arch}-{spec.ToString().Replace(':', '-')}-e{step.Epochs}-s{run.Seed}.reparo");
-                    models[key] = network = DemoCommand.LoadOrTrain(run, false, path, step.Arch, step.Epochs, clean, spec).Network;
+                    string name = $"rectify-{step.Arch}-{spec.ToString().Replace(':', '-')}-e{step.Epochs}-s{run.Seed}.reparo";
+                    trained[key] = network = models.LoadOrTrain(name, step.Arch, step.Epochs, clean, "fashion-mnist", run.Seed, spec).Network;
                 }
                 DataSplits splits = ModelInputs.PrepareSplits(clean, network);
                 if (!measured.TryGetValue(key, out RectificationMeasures? before)) measured[key] = before = RectificationMetrics.Measure(network, spec, splits.Test);

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using Reparo.Data;
-using Reparo.Evaluation;
 using Reparo.Models;
 using Reparo.Repair.Editing;
+using Reparo.UseCases;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;

@@ -1,13 +1,13 @@
 using System.CommandLine;
 using System.Globalization;
 using Reparo.Data;
-using Reparo.Evaluation;
 using Reparo.Io;
 using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Models.Onnx;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
+using Reparo.Reporting;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;

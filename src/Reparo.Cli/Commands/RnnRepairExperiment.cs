@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Influence;
 using Reparo.Models;
 
@@ -31,7 +31,7 @@ internal static class RnnRepairExperiment
         {
             CommandRun run = cli.Start(parse);
             bool quick = parse.GetValue(arguments.Quick);
-            string folder = arguments.ModelFolder(parse);
+            ModelCache models = arguments.Models(run, parse);
             string commandLine = "./reparo experiment rnnrepair" + (quick ? " --quick" : "") + $" --threads {run.Threads}";
             var clock = Stopwatch.StartNew();
             var progress = new Progress<string>(run.Note);
@@ -40,7 +40,7 @@ internal static class RnnRepairExperiment
             // 1. Speed: the influence model over all 60 000 training images (quick: 5 000), queries, EM vs scikit-learn.
             run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] influence model speed");
             int epochs = quick ? 1 : 3;
-            Network lstm = DemoCommand.LoadOrTrain(run, false, Path.Combine(folder, $"rnnrepair-lstm-100-e{epochs}-s{run.Seed}.reparo"), "lstm:100", epochs, fashion).Network;
+            Network lstm = models.LoadOrTrain(ModelCache.FileName("rnnrepair", "lstm:100", epochs, run.Seed), "lstm:100", epochs, fashion, "fashion-mnist", run.Seed).Network;
             Dataset all = Repair.Remediation.RetrainComparison.Append(fashion.Train, fashion.Validation);
             if (quick) all = all.Subset(Enumerable.Range(0, 5000).ToArray(), "train+validation (5000)");
             string vectors = Path.Combine(Path.GetTempPath(), $"reparo-rnnrepair-steps-{Environment.ProcessId}.npy");
@@ -63,7 +63,7 @@ internal static class RnnRepairExperiment
             using (InfluenceModel model = InfluenceModel.Build(lstm, fidelityTrain, abstraction, progress))
                 fidelity.Add(new FidelitySection("lstm:100", "fashion-mnist", model.Report.K, FidelityCheck.Run(model, model.Abstract(fashion.Test))));
             DataSplits text = DataCatalog.Load("wordnet:animal,plant", new DataOptions { DataDir = parse.GetValue(arguments.DataDir) });
-            Network gru = LoadOrTrainText(run, Path.Combine(folder, $"rnnrepair-gru-64-wordnet-e{(quick ? 3 : 8)}-s{run.Seed}.reparo"), text, quick ? 3 : 8);
+            Network gru = models.LoadOrTrain($"rnnrepair-gru-64-wordnet-e{(quick ? 3 : 8)}-s{run.Seed}.reparo", "gru:64", quick ? 3 : 8, text, "wordnet:animal,plant", run.Seed).Network;
             text = DataCatalog.Load("wordnet:animal,plant", new DataOptions { DataDir = parse.GetValue(arguments.DataDir), Vocabulary = gru.Vocabulary });
             using (InfluenceModel model = InfluenceModel.Build(gru, text.Train, abstraction, progress))
                 fidelity.Add(new FidelitySection("gru:64", "wordnet:animal,plant", model.Report.K, FidelityCheck.Run(model, model.Abstract(text.Test))));
@@ -86,24 +86,6 @@ internal static class RnnRepairExperiment
             return arguments.Finish(run, parse, Markdown(results, commandLine, run.Threads, clock.Elapsed.TotalMinutes), results);
         });
         return command;
-    }
-
-    private static Network LoadOrTrainText(CommandRun run, string path, DataSplits text, int epochs)
-    {
-        if (File.Exists(path)) return ModelFile.Load(path);
-        Network network = ModelZoo.Create("gru:64", text.Train, run.Seed);
-        var options = new Training.TrainingOptions { Epochs = epochs, Seed = run.Seed };
-        Training.TrainingReport report = run.WithTrainingProgress("train gru:64 (wordnet:animal,plant)", p => Training.Trainer.Train(network, text.Train, text.Validation, options, p));
-        network.Provenance = new ModelProvenance
-        {
-            Data = "wordnet:animal,plant",
-            Seed = run.Seed,
-            Threads = run.Threads,
-            ValidationAccuracy = report.BestValidationAccuracy,
-            History = [$"trained gru:64 (wordnet:animal,plant): {report.Epochs.Count} epochs, seed {run.Seed}"]
-        };
-        ModelFile.Save(network, path);
-        return network;
     }
 
     private static string Markdown(Results r, string command, int threads, double minutes)

@@ -2,11 +2,11 @@ using System.Text.Json;
 using Google.OrTools.ModelBuilder;
 using Reparo.Cli;
 using Reparo.Data;
-using Reparo.Evaluation;
 using Reparo.Io;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
+using Reparo.Reporting;
 using static TorchSharp.torch;
 
 namespace Reparo.Tests.Repair;

@@ -1,6 +1,5 @@
-using Reparo.Evaluation;
 
-namespace Reparo.Reporting;
+namespace Reparo.Experiments;
 
 /// <summary>The informed-repair study's figure: per heuristic, the share of cases within 10 % of the brute-force best drawdown, one bar group per method.</summary>
 public static class StudyPlot

@@ -3,7 +3,7 @@ using Reparo.Data;
 using Reparo.Models;
 using static TorchSharp.torch;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Experiments;
 
 /// <summary>One architecture's measured training speed.</summary>
 /// <param name="Architecture">Zoo specification.</param>

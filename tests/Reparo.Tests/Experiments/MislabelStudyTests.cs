@@ -1,8 +1,8 @@
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Tests.Cli;
 
-namespace Reparo.Tests.Evaluation;
+namespace Reparo.Tests.Experiments;
 
 public sealed class MislabelStudyTests
 {

@@ -8,7 +8,7 @@ using Reparo.Repair.Remediation;
 using Reparo.Training;
 using static TorchSharp.torch;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Experiments;
 
 /// <summary>Settings of <see cref="SegmentRemediationStudy"/>.</summary>
 public sealed record SegmentRemediationOptions

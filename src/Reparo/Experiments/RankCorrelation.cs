@@ -1,4 +1,4 @@
-namespace Reparo.Evaluation;
+namespace Reparo.Experiments;
 
 /// <summary>Rank statistics shared by the studies.</summary>
 public static class RankCorrelation

@@ -8,7 +8,7 @@ using Reparo.Models;
 using Reparo.Repair.Remediation;
 using Reparo.Training;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Experiments;
 
 /// <summary>Settings of <see cref="MislabelStudy"/> (defaults: the authors' Trouser vs Dress set-up with modest epochs).</summary>
 public sealed record MislabelOptions

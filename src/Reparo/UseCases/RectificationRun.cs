@@ -7,7 +7,7 @@ using Reparo.Repair.Editing;
 using Reparo.Repair.Remediation;
 using static TorchSharp.torch;
 
-namespace Reparo.Evaluation;
+namespace Reparo.UseCases;
 
 /// <summary>
 /// One rectification benchmark run: draw n cleansed pairs from the validation split, rectify (or fine-tune, the

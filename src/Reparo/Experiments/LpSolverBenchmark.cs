@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Reparo.Repair.Provable;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Experiments;
 
 /// <summary>One solver's run in an <see cref="LpSolverBenchmark"/>.</summary>
 /// <param name="Solver">Solver name.</param>

@@ -5,10 +5,11 @@ using Reparo.Influence;
 using Reparo.Models;
 using Reparo.Models.Onnx;
 using Reparo.Repair;
+using Reparo.Reporting;
 using Reparo.Verification;
 using static TorchSharp.torch;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Experiments;
 
 /// <summary>What the study does to one ONNX model.</summary>
 /// <param name="Model">The fixture folder's name (<c>mlp</c>, <c>resnet</c>, …).</param>

@@ -1,7 +1,7 @@
 using Reparo.Localisation;
 using Reparo.Repair;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Reporting;
 
 /// <summary>Seconds per phase, as written to JSON.</summary>
 /// <param name="Encode">Encoding.</param>

@@ -1,6 +1,7 @@
-using Reparo.Evaluation;
+using Reparo.Experiments;
+using Reparo.Reporting;
 
-namespace Reparo.Tests.Evaluation;
+namespace Reparo.Tests.Experiments;
 
 /// <summary>The provable study's plan and its aggregation of seeds (the runs themselves are the experiment's, not a test's).</summary>
 public class ProvableStudyTests

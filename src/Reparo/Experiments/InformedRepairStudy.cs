@@ -5,8 +5,9 @@ using Reparo.Data;
 using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
+using Reparo.Reporting;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Experiments;
 
 /// <summary>Settings of <see cref="InformedRepairStudy"/>.</summary>
 public sealed record InformedRepairOptions

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Experiments;
 
 /// <summary>How busy the machine is with other work, for the timing notes of benchmarks and experiments.</summary>
 public static class MachineLoad

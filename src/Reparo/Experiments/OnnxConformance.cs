@@ -8,7 +8,7 @@ using Reparo.Io.Onnx;
 using Reparo.Models.Onnx;
 using static TorchSharp.torch;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Experiments;
 
 /// <summary>How one ONNX conformance test ended.</summary>
 public enum OnnxTestStatus

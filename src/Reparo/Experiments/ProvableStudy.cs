@@ -6,8 +6,9 @@ using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
 using Reparo.Repair.Remediation;
+using Reparo.Reporting;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Experiments;
 
 /// <summary>One configuration of a repair method as the study names it.</summary>
 /// <param name="Name">The row name, e.g. <c>provable (default)</c>, <c>provable (aprnn objective)</c>.</param>

@@ -5,7 +5,7 @@ using Reparo.Io;
 using Reparo.Models;
 using static TorchSharp.torch;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Experiments;
 
 /// <summary>How the influence-model benchmark runs.</summary>
 /// <param name="Candidates">K swept by the semantic-guided selection.</param>

@@ -3,7 +3,7 @@ using Reparo.Repair;
 using Reparo.Repair.Provable;
 using static TorchSharp.torch;
 
-namespace Reparo.Evaluation;
+namespace Reparo.Reporting;
 
 /// <summary>
 /// The five measures of a repair (APRNN / informed-repair protocol): efficacy (verified share of the repair set),

@@ -1,10 +1,10 @@
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Influence;
 using Reparo.Repair.Remediation;
 using Reparo.Training;
 
-namespace Reparo.Tests.Evaluation;
+namespace Reparo.Tests.Experiments;
 
 public sealed class SampleRemediationStudyTests
 {
