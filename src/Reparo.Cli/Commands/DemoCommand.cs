@@ -9,7 +9,6 @@ using Reparo.Repair;
 using Reparo.Repair.Editing;
 using Reparo.Reporting;
 using Reparo.Training;
-using Reparo.UseCases;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;

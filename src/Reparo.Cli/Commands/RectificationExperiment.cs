@@ -6,7 +6,7 @@ using Reparo.Data;
 using Reparo.Experiments;
 using Reparo.Models;
 using Reparo.Repair.Editing;
-using Reparo.UseCases;
+using Reparo.Reporting;
 
 namespace Reparo.Cli.Commands;
 

@@ -1,20 +1,20 @@
 using System.Diagnostics;
-using System.Text.RegularExpressions;
 using Reparo.Data;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Editing;
 using Reparo.Repair.Remediation;
+using Reparo.Reporting;
 using static TorchSharp.torch;
 
-namespace Reparo.UseCases;
+namespace Reparo.Experiments;
 
 /// <summary>
 /// One rectification benchmark run: draw n cleansed pairs from the validation split, rectify (or fine-tune, the
 /// baseline), and measure the model before and after on the test split. Shared by <c>reparo rectify</c>, the
 /// experiment and the demo.
 /// </summary>
-public sealed partial class RectificationRun
+public sealed class RectificationRun
 {
     private RectificationRun(string poison, int pairs, string method, RectificationMeasures before, RectificationMeasures after, RectificationResult rectification)
     {
@@ -43,19 +43,6 @@ public sealed partial class RectificationRun
 
     /// <summary>The rectification (for fine-tuning: one pseudo-round over all layers).</summary>
     public RectificationResult Rectification { get; }
-
-    /// <summary>Parses <c>trojan:N</c>, <c>spurious:N</c> or <c>block:N</c> and checks it fits the model's poisoning.</summary>
-    public static int ParsePairs(string text, PoisonSpec spec)
-    {
-        Match m = PairsPattern().Match(text.Trim().ToLowerInvariant());
-        if (!m.Success) throw new ReparoInputException($"bad pairs '{text}'; expected trojan:N, spurious:N or block:N");
-        string kind = m.Groups[1].Value;
-        int n = int.Parse(m.Groups[2].Value);
-        if (n < 1 || n > 1000) throw new ReparoInputException($"pairs: n must be 1 to 1000, got {n}");
-        bool fits = kind switch { "trojan" => spec.IsTrojan, "spurious" => spec.Kind == PoisonKind.Spurious, _ => spec.Kind == PoisonKind.Block };
-        if (!fits) throw new ReparoInputException($"pairs '{text}' do not fit a model poisoned with {spec}");
-        return n;
-    }
 
     /// <summary>Rectifies with <paramref name="options"/> and measures before and after.</summary>
     /// <param name="network">The poisoned model (not modified).</param>
@@ -141,32 +128,4 @@ public sealed partial class RectificationRun
         int[] rest = [.. Enumerable.Range(0, splits.Validation.Count).Where(i => !used.Contains(splits.Validation.SourceIndices[i]))];
         return (drawn, splits.Validation.Subset(rest, "held-out"));
     }
-
-    [GeneratedRegex(@"^(trojan|spurious|block):(\d+)$")]
-    private static partial Regex PairsPattern();
 }
-
-/// <summary>The JSON of one rectification run.</summary>
-/// <param name="Method">static, dynamic or ft.</param>
-/// <param name="Poison">The model's poisoning, or <c>user</c> for the user's pairs.</param>
-/// <param name="Pairs">Number of cleansed pairs.</param>
-/// <param name="Layers">Layers edited (kept rounds).</param>
-/// <param name="AsrBefore">Attack success rate before (trojans).</param>
-/// <param name="AsrAfter">Attack success rate after (trojans).</param>
-/// <param name="AccuracyBefore">Clean test accuracy before.</param>
-/// <param name="AccuracyAfter">Clean test accuracy after.</param>
-/// <param name="TimeS">Total seconds.</param>
-/// <param name="Before">Every measure before.</param>
-/// <param name="After">Every measure after.</param>
-/// <param name="HeldOutAccuracyBefore">Held-out (validation) accuracy before.</param>
-/// <param name="HeldOutAccuracyAfter">Held-out accuracy after.</param>
-/// <param name="GapBefore">Pairs' clean/corrupted gap before.</param>
-/// <param name="GapAfter">The gap after.</param>
-/// <param name="StopReason">Why the loop stopped.</param>
-/// <param name="Rounds">Every round with its layer scores.</param>
-/// <param name="Time">Time split.</param>
-/// <param name="Out">Where the model was written, if anywhere.</param>
-public sealed record RectificationReport(string Method, string Poison, int Pairs, IReadOnlyList<string> Layers, double? AsrBefore, double? AsrAfter,
-    double AccuracyBefore, double AccuracyAfter, double TimeS, RectificationMeasures Before, RectificationMeasures After,
-    double HeldOutAccuracyBefore, double HeldOutAccuracyAfter, double GapBefore, double GapAfter, string StopReason,
-    IReadOnlyList<RectificationRound> Rounds, RectifyTiming Time, string? Out);

@@ -3,7 +3,7 @@ using Reparo.Io;
 using Reparo.Models;
 using static TorchSharp.torch;
 
-namespace Reparo.UseCases;
+namespace Reparo.Experiments;
 
 /// <summary>
 /// Cleansed pairs the user brings for a model Reparo did not poison itself (<c>reparo rectify --pairs npz:PATH</c>),
