@@ -260,6 +260,13 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         return (regions, all, allRegion, [.. labels, .. anchors.Labels]);
     }
 
+    /// <summary>The encoding of the main LP that a provable repair with default options builds for <paramref name="repairVertices"/> repair vertices.</summary>
+    internal static EncodingOptions DefaultEncoding(int repairVertices)
+    {
+        var defaults = new ProvableRepairOptions();
+        return new ProvableRepair(defaults).Encoding(defaults.Epsilon, null) with { RepairVertices = repairVertices };
+    }
+
     private EncodingOptions Encoding(double epsilon, (int, int)? rows) => new()
     {
         Bound = options.Bound,
