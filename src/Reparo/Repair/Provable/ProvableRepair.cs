@@ -199,9 +199,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             IRepairedModel model = decoupled ? new DecoupledNetwork(original, candidate64, k.Layer) : new PlainRepairedModel(ToFloat32(original, candidate64));
             if (!decoupled) candidate64.Dispose();
             encodeTime += clock.Elapsed.TotalSeconds;
-            clock.Restart();
-            VerificationReport report = RepairVerifier.Verify(model, set);
-            double verifyTime = clock.Elapsed.TotalSeconds;
+            VerifiedRepair verified = VerifiedRepair.Check(model, set);
+            VerificationReport report = verified.Report;
             bool roundingOnly = !report.Verified && (solutionHolds ?? report.Regions.All(r => r.MarginFloat64 > 0)) && report.Regions.All(r => r.LinearOnRegion != false);
             if (!report.Verified && roundingOnly && attempt < options.EpsilonRetries)
             {
@@ -211,19 +210,13 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             }
             PreservedOutcome? preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, anchors.Kept(model));
             if (preserved is not null) notes.Add($"preserved inputs: {preserved.Kept} of {preserved.Count} still classified correctly in float32 ({anchors!.Description})");
-            return new RepairResult
+            string message = report.Verified
+                ? $"provable: yes ({report.Note}); smallest margin {report.MinMarginFloat32:G3} (float32), {report.MinMarginFloat64:G3} (float64)"
+                : $"provable: no — {verified.Rejected} of {report.Regions.Count} regions failed the independent check ({report.Note})";
+            return verified.Result(Name, layerName, message, new RepairTiming(encodeTime, solveTime, verified.Seconds, total.Elapsed.TotalSeconds)) with
             {
-                Method = Name,
-                Layer = layerName,
                 Objective = ObjectiveName(options.Objective),
                 Preserved = preserved,
-                Status = report.Verified ? RepairStatus.Repaired : RepairStatus.NotVerified,
-                Message = report.Verified
-                    ? $"provable: yes ({report.Note}); smallest margin {report.MinMarginFloat32:G3} (float32), {report.MinMarginFloat64:G3} (float64)"
-                    : $"provable: no — {report.Regions.Count(r => !r.Passed)} of {report.Regions.Count} regions failed the independent check ({report.Note})",
-                Model = model,
-                Verification = report,
-                Time = new RepairTiming(encodeTime, solveTime, verifyTime, total.Elapsed.TotalSeconds),
                 LpSize = size,
                 Solver = solution.Solver,
                 SolverStatus = solution.Detail,
