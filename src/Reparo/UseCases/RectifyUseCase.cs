@@ -56,7 +56,7 @@ public static partial class RectifyUseCase
     }
 
     /// <summary>Parses <c>trojan:N</c>, <c>spurious:N</c> or <c>block:N</c> and checks it fits the model's poisoning.</summary>
-    public static int ParsePairs(string text, PoisonSpec spec)
+    private static int ParsePairs(string text, PoisonSpec spec)
     {
         Match m = PairsPattern().Match(text.Trim().ToLowerInvariant());
         if (!m.Success) throw new ReparoInputException($"bad pairs '{text}'; expected trojan:N, spurious:N or block:N");
