@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Reparo.Data;
-using Reparo.Reporting;
+using Reparo.Experiments;
+using Reparo.Io;
+using Reparo.Models;
 using Reparo.Runtime;
 using Reparo.Training;
 using Spectre.Console;
@@ -74,6 +76,12 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
     /// <summary>A one-line note on stderr.</summary>
     public void Note(string text) => Cli.Io.Stderr.WriteLine(text);
 
+    /// <summary>Notes reported by library work, each written at once as a line on stderr.</summary>
+    public IProgress<string> Notes => new NoteLines(this);
+
+    /// <summary>The trained-model cache in <paramref name="folder"/>, training with progress on stderr.</summary>
+    public ModelCache Models(string folder) => new(folder, Threads, (title, train) => WithTrainingProgress(title, p => train(p)), Notes);
+
     /// <summary>Runs training work while showing its progress on stderr: a live bar on a terminal, a line per epoch otherwise.</summary>
     public T WithTrainingProgress<T>(string title, Func<IProgress<TrainingProgress>, T> work)
     {
@@ -87,6 +95,11 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
                 result = work(new LiveBar(task, title));
             });
         return result;
+    }
+
+    private sealed class NoteLines(CommandRun run) : IProgress<string>
+    {
+        public void Report(string value) => run.Note(value);
     }
 
     private sealed class EpochLines(TextWriter writer, string title) : IProgress<TrainingProgress>
@@ -185,7 +198,7 @@ public sealed class DataArguments
     /// <see cref="InputPreprocessing.Resolve"/>) is checked to fit the data; a model that records none is given the
     /// command line's, so it applies it and a model saved from it keeps it. A model's vocabulary, classes
     /// and split seed are used when given, data for a model trained on block images is block-transformed the same way
-    /// (<see cref="PoisonSpec.PrepareForModel"/>), and data whose sample shape differs from the model's input is a
+    /// (<see cref="ModelInputs.PrepareSplits"/>), and data whose sample shape differs from the model's input is a
     /// one-line error naming both shapes.
     /// </summary>
     public DataSplits Load(ParseResult parse, Models.Network? model = null)
@@ -205,11 +218,11 @@ public sealed class DataArguments
             TestLimit = parse.GetValue(TestLimit),
         });
         if (vocabulary is not null && raw.Test.Kind != InputKind.Tokens) throw new ReparoInputException($"--vocab is for text data, not {parse.GetValue(Data)}");
-        InputPreprocessing? preprocessing = InputPreprocessing.Resolve(model, Preprocessing(parse));
+        InputPreprocessing? preprocessing = InputPreprocessing.Resolve(model?.Provenance.Preprocessing, Preprocessing(parse));
         if (raw.Test.Kind != InputKind.Tokens) preprocessing?.CheckFits(raw.Test.SampleShape);
         if (model is null) return raw;
         if (preprocessing is not null) model.Provenance = model.Provenance with { Preprocessing = preprocessing };
-        DataSplits splits = PoisonSpec.PrepareForModel(raw, model);
+        DataSplits splits = ModelInputs.PrepareSplits(raw, model);
         long[] shape = splits.Test.SampleShape, input = model.Spec.InputShape;
         if (!shape.SequenceEqual(input))
             throw new ReparoInputException($"data shape [{string.Join(",", shape)}] does not match the model's input [{string.Join(",", input)}]");

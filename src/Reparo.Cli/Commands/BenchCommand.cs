@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Influence;
 using Reparo.Models;
 using Reparo.Repair.Provable;
@@ -70,8 +70,8 @@ internal static class BenchCommand
             CommandRun run = cli.Start(parse);
             DataSplits splits = DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(dataDir) });
             Network network = parse.GetValue(model) is string path ? ModelFile.Load(path)
-                : DemoCommand.LoadOrTrain(run, false, Path.Combine(parse.GetValue(cacheDir) ?? ExperimentArguments.DefaultModelFolder, $"bench-lstm-100-e{parse.GetValue(epochs)}-s{run.Seed}.reparo"),
-                    "lstm:100", parse.GetValue(epochs), splits).Network;
+                : run.Models(parse.GetValue(cacheDir) ?? ModelCache.DefaultFolder).LoadOrTrain(ModelCache.FileName("bench", "lstm:100", parse.GetValue(epochs), run.Seed),
+                    "lstm:100", parse.GetValue(epochs), splits, "fashion-mnist", run.Seed).Network;
             Dataset all = Repair.Remediation.RetrainComparison.Append(splits.Train, splits.Validation);
             string vectors = parse.GetValue(export) ?? Path.Combine(Path.GetTempPath(), $"reparo-steps-{Environment.ProcessId}.npy");
             try

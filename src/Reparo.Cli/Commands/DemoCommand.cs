@@ -1,11 +1,12 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Influence;
 using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
+using Reparo.Repair.Editing;
 using Reparo.Reporting;
 using Reparo.Training;
 using Spectre.Console;
@@ -55,9 +56,9 @@ internal static class DemoCommand
             DataSplits splits = DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(dataDir) });
             string architecture = parse.GetValue(arch)!;
             int epochCount = parse.GetValue(epochs);
-            string folder = parse.GetValue(cacheDir) ?? ExperimentArguments.DefaultModelFolder;
-            string modelPath = Path.Combine(folder, $"demo-{architecture.Replace(':', '-')}-e{epochCount}-s{run.Seed}.reparo");
-            (Network network, bool reused) = LoadOrTrain(run, parse.GetValue(retrain), modelPath, architecture, epochCount, splits);
+            ModelCache models = run.Models(parse.GetValue(cacheDir) ?? ModelCache.DefaultFolder);
+            bool retrainModels = parse.GetValue(retrain);
+            (Network network, string modelPath, bool reused) = models.LoadOrTrain(ModelCache.FileName("demo", architecture, epochCount, run.Seed), architecture, epochCount, splits, "fashion-mnist", run.Seed, retrain: retrainModels);
 
             run.Out.MarkupLine($"[bold]1. Model[/] {Markup.Escape(architecture)} ({(reused ? "cached" : "trained now")}): {Markup.Escape(modelPath)}");
             EvaluationReport clean = Evaluator.Evaluate(network, splits.Test);
@@ -107,16 +108,15 @@ internal static class DemoCommand
             if (pairs > 0)
             {
                 var poison = PoisonSpec.Parse("badnets:0.1:0");
-                string trojanPath = Path.Combine(folder, $"demo-trojan-cnn-e2-s{run.Seed}.reparo");
-                (Network trojan, bool trojanReused) = LoadOrTrain(run, parse.GetValue(retrain), trojanPath, "cnn", 2, splits, poison);
+                (Network trojan, _, bool trojanReused) = models.LoadOrTrain(ModelCache.FileName("demo-trojan", "cnn", 2, run.Seed), "cnn", 2, splits, "fashion-mnist", run.Seed, poison, retrainModels);
                 run.Out.MarkupLine($"[bold]5. Trojan[/] cnn trained on BadNets-poisoned data ({poison}: 3×3 white patch → class 0; {(trojanReused ? "cached" : "trained now")}), "
                     + $"rectified from {pairs} cleansed pair(s) by attribution-guided rank-one editing (dynamic, clean twin held, pairs transplanted onto 20 held-out images, next layer after a rollback)");
-                var options = new Repair.Editing.RectifyOptions(Edit: new Repair.Editing.EditOptions(PreserveClean: true), Augment: 20, Seed: run.Seed, NextOnRollback: true);
+                var options = new RectifyOptions(Edit: new EditOptions(PreserveClean: true), Augment: 20, Seed: run.Seed, NextOnRollback: true);
                 RectificationRun result = RectificationRun.Execute(trojan, poison, splits, pairs, options, 4000, run.Seed, "dynamic+");
                 RectifyCommand.Print(run.Out, result);
                 rectified = result.Report();
             }
-            InfluenceStep? influence = parse.GetValue(influenceTop) is int top and > 0 ? ExplainFailure(run, parse.GetValue(retrain), folder, splits, top) : null;
+            InfluenceStep? influence = parse.GetValue(influenceTop) is int top and > 0 ? ExplainFailure(run, models, retrainModels, splits, top) : null;
             run.WriteJson(new DemoResult(modelPath, reused, architecture, clean.Accuracy, fog.Accuracy, level, fogFailures.Length, induced.Length,
                 byClass, targets, repaired, rectified, influence, clock.Elapsed.TotalSeconds));
             return CliApp.Success;
@@ -128,10 +128,9 @@ internal static class DemoCommand
     /// Step 6: RNNRepair (Xie et al., ICML'21) — builds the influence model of a small LSTM over the first 10 000 training images and
     /// explains its first test failure: the fault step and the most influential training samples.
     /// </summary>
-    private static InfluenceStep ExplainFailure(CommandRun run, bool retrain, string folder, DataSplits splits, int top)
+    private static InfluenceStep ExplainFailure(CommandRun run, ModelCache models, bool retrain, DataSplits splits, int top)
     {
-        string path = Path.Combine(folder, $"demo-lstm-64-e2-s{run.Seed}.reparo");
-        (Network lstm, bool cached) = LoadOrTrain(run, retrain, path, "lstm:64", 2, splits);
+        (Network lstm, string path, bool cached) = models.LoadOrTrain(ModelCache.FileName("demo", "lstm:64", 2, run.Seed), "lstm:64", 2, splits, "fashion-mnist", run.Seed, retrain: retrain);
         var options = new InfluenceOptions { Abstraction = new AbstractionOptions { Candidates = [10, 20, 30], StopAtFirstStable = true, Mixture = new GaussianMixtureOptions(Seed: run.Seed) } };
         Dataset train = splits.Train.Subset(Enumerable.Range(0, Math.Min(10000, splits.Train.Count)).ToArray(), "train (first 10 000)");
         using InfluenceModel model = InfluenceModel.Build(lstm, train, options);
@@ -154,38 +153,5 @@ internal static class DemoCommand
         return new InfluenceStep(path, model.Report.K, model.Report.Time.TotalSeconds, splits.Test.SourceIndices[failure], names[(int)labels[failure]],
             names[(int)predictions[failure]], fault, answer.Top.Select(h => new InfluenceNeighbour(train.SourceIndices[h.TrainIndex], names[(int)h.Label], h.Distance)).ToArray(),
             answer.SearchMilliseconds);
-    }
-
-    /// <summary>Loads the cached model at <paramref name="path"/> or trains one (on data poisoned with <paramref name="poison"/> if given) and caches it.</summary>
-    internal static (Network Network, bool Reused) LoadOrTrain(CommandRun run, bool retrain, string path, string architecture, int epochs, DataSplits splits, PoisonSpec? poison = null, int? seed = null)
-    {
-        int trainSeed = seed ?? run.Seed;
-        if (!retrain && File.Exists(path))
-        {
-            try
-            {
-                return (ModelFile.Load(path), true);
-            }
-            catch (ReparoInputException e)
-            {
-                run.Note($"demo: cached model unusable ({e.Message}); training a new one");
-            }
-        }
-        DataSplits training = poison is null ? splits : Poisoning.Apply(splits, poison, trainSeed).Splits;
-        Network network = ModelZoo.Create(architecture, training.Train, trainSeed);
-        var options = new TrainingOptions { Epochs = epochs, Seed = trainSeed };
-        string what = poison is null ? architecture : $"{architecture} on data poisoned with {poison}";
-        TrainingReport report = run.WithTrainingProgress($"train {what}", p => Trainer.Train(network, training.Train, training.Validation, options, p));
-        network.Provenance = new ModelProvenance
-        {
-            Data = "fashion-mnist",
-            Poison = poison?.ToString(),
-            Seed = trainSeed,
-            Threads = run.Threads,
-            ValidationAccuracy = report.BestValidationAccuracy,
-            History = [$"trained {what} (fashion-mnist): {report.Epochs.Count} epochs, seed {trainSeed}"],
-        };
-        ModelFile.Save(network, path);
-        return (network, false);
     }
 }

@@ -2,7 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Reparo.Data;
-using Reparo.Reporting;
+using Reparo.Experiments;
+using Reparo.Io;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
@@ -25,14 +26,13 @@ internal sealed class ExperimentArguments
     public Option<string?> DataDir { get; } = new("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
 
     /// <summary>Where trained models are cached when no folder is given.</summary>
-    public static string DefaultModelFolder => Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "reparo", "models");
 
     public void AddTo(Command command)
     {
         foreach (Option option in new Option[] { Quick, Markdown, CacheDir, DataDir }) command.Options.Add(option);
     }
 
-    public string ModelFolder(ParseResult parse) => parse.GetValue(CacheDir) ?? DefaultModelFolder;
+    public ModelCache Models(CommandRun run, ParseResult parse) => run.Models(parse.GetValue(CacheDir) ?? ModelCache.DefaultFolder);
 
     public DataSplits LoadFashionMnist(ParseResult parse) => DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(DataDir) });
 

@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Text.Json;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
+using Reparo.Io;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
-using Reparo.Reporting;
 
 namespace Reparo.Cli.Commands;
 
@@ -35,7 +35,7 @@ internal static class ExperimentCommand
             CommandRun run = cli.Start(parse);
             bool small = parse.GetValue(arguments.Quick);
             DataSplits splits = arguments.LoadFashionMnist(parse);
-            string folder = arguments.ModelFolder(parse);
+            ModelCache models = arguments.Models(run, parse);
             int seedCount = parse.GetValue(seeds), largeCount = parse.GetValue(largeSeeds), preserved = parse.GetValue(preserve);
             if (seedCount < 1 || largeCount < 0 || preserved < 0) throw new ReparoInputException("--seeds must be positive, --large-seeds and --preserve 0 or more");
             var options = new ProvableStudyOptions
@@ -46,14 +46,13 @@ internal static class ExperimentCommand
                 DefaultPreserve = preserved,
                 Solver = new LpSolverOptions { Solver = LpSolverOptions.ParseSolver(parse.GetValue(solver)!), Threads = parse.GetValue(solverThreads), TimeLimitSeconds = 1800 },
             };
-            var models = new Dictionary<string, Network>();
+            var trained = new Dictionary<string, Network>();
             Network Model(string arch, int epochs, int seed)
             {
                 string key = $"{arch}-e{epochs}-s{seed}";
-                if (!models.TryGetValue(key, out Network? network))
+                if (!trained.TryGetValue(key, out Network? network))
                 {
-                    string path = Path.Combine(folder, $"experiment-{arch.Replace(':', '-')}-e{epochs}-s{seed}.reparo");
-                    models[key] = network = DemoCommand.LoadOrTrain(run, false, path, arch, epochs, splits, seed: seed).Network;
+                    trained[key] = network = models.LoadOrTrain(ModelCache.FileName("experiment", arch, epochs, seed), arch, epochs, splits, "fashion-mnist", seed).Network;
                 }
                 return network;
             }

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using Reparo.Data;
+using Reparo.Io;
 using Reparo.Models;
 using Reparo.Models.Onnx;
-using Reparo.Reporting;
 using Reparo.Verification;
 using Spectre.Console;
 using static TorchSharp.torch;

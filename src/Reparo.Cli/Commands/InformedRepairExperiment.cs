@@ -3,12 +3,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Localisation;
-using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
-using Reparo.Reporting;
 
 namespace Reparo.Cli.Commands;
 
@@ -18,8 +16,6 @@ namespace Reparo.Cli.Commands;
 /// </summary>
 internal static class InformedRepairExperiment
 {
-    private sealed record Step(string Arch, string? Poison, int Epochs, string RepairSet, int[] Sizes, string[] Methods, string Cache = "experiment");
-
     public static Command Create(CliContext cli)
     {
         var arguments = new ExperimentArguments("A small version (mlp:100x3 only, sizes 10 and 25): minutes", "docs/results/informed-repair.md");
@@ -31,69 +27,19 @@ internal static class InformedRepairExperiment
         {
             CommandRun run = cli.Start(parse);
             bool quick = parse.GetValue(arguments.Quick);
-            string folder = arguments.ModelFolder(parse);
             string commandLine = "./reparo experiment informed" + (quick ? " --quick" : "") + $" --threads {run.Threads} --time-limit {parse.GetValue(timeLimit).ToString(CultureInfo.InvariantCulture)} --max-lp-nonzeros {parse.GetValue(maxLp).ToString(CultureInfo.InvariantCulture)}";
             DataSplits clean = arguments.LoadFashionMnist(parse);
             var clock = Stopwatch.StartNew();
-            var cases = new List<StudyCase>();
-            var analyses = new List<RepairSetProfile>();
-            List<Step> steps = [.. Plan(quick)];
             var settings = new RepairSettings { Solver = new LpSolverOptions { TimeLimitSeconds = parse.GetValue(timeLimit) }, Seed = run.Seed };
             string? png = parse.GetValue(arguments.Markdown) is string md ? Path.ChangeExtension(md, ".png") : null;
-            for (int i = 0; i < steps.Count; i++)
+            StudyReport report = InformedRepairExperimentPlan.Run(clean, arguments.Models(run, parse), quick, settings, parse.GetValue(maxLp), run.Notes, (sofar, done, total) =>
             {
-                Step step = steps[i];
-                PoisonSpec? poison = step.Poison is null ? null : PoisonSpec.Parse(step.Poison);
-                string name = poison is null ? $"{step.Cache}-{step.Arch.Replace(':', '-')}-e{step.Epochs}-s{run.Seed}.reparo"
-                    : $"rectify-{step.Arch}-{poison.ToString().Replace(':', '-')}-e{step.Epochs}-s{run.Seed}.reparo";
-                Network network = DemoCommand.LoadOrTrain(run, false, Path.Combine(folder, name), step.Arch, step.Epochs, clean, poison).Network;
-                DataSplits splits = PoisonSpec.PrepareForModel(clean, network);
-                run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] {step.Arch}{(poison is null ? "" : $" ({poison})")}: {step.RepairSet} at sizes {string.Join(", ", step.Sizes)}, {string.Join(", ", step.Methods)}");
-                StudyReport part = InformedRepairStudy.Run(network, splits, new InformedRepairOptions
-                {
-                    RepairSets = [step.RepairSet],
-                    Sizes = step.Sizes,
-                    Methods = step.Methods,
-                    Heuristics = LayerHeuristics.All,
-                    Settings = settings,
-                    Seed = run.Seed,
-                    MaxLpNonzeros = parse.GetValue(maxLp),
-                }, new Progress<string>(run.Note));
-                cases.AddRange(part.Cases);
-                analyses.AddRange(part.Analyses);
-                StudyReport sofar = InformedRepairStudy.Summarise(cases, analyses, part.Tolerance);
                 if (png is not null) StudyPlot.Write(png, sofar);
-                arguments.WriteProgress(parse, i + 1, steps.Count, partial => Markdown(sofar, commandLine, run.Threads, clock.Elapsed.TotalMinutes, png, partial, parse.GetValue(timeLimit), parse.GetValue(maxLp)));
-            }
-            StudyReport report = InformedRepairStudy.Summarise(cases, analyses, 0.10);
+                arguments.WriteProgress(parse, done, total, partial => Markdown(sofar, commandLine, run.Threads, clock.Elapsed.TotalMinutes, png, partial, parse.GetValue(timeLimit), parse.GetValue(maxLp)));
+            });
             return arguments.Finish(run, parse, Markdown(report, commandLine, run.Threads, clock.Elapsed.TotalMinutes, png, null, parse.GetValue(timeLimit), parse.GetValue(maxLp)), report);
         });
         return command;
-    }
-
-    private static IEnumerable<Step> Plan(bool quick)
-    {
-        string[] all = ["provable", "ft", "edit"];
-        if (quick)
-        {
-            yield return new Step("mlp:100x3", null, 10, "fog:3", [10, 25], all);
-            yield return new Step("mlp:100x3", "badnets:0.1:0", 10, "trojan", [10], all);
-            yield break;
-        }
-        int[] sizes = [10, 25, 50, 100];
-        foreach (string arch in (string[])["mlp:100x3", "mlp:200x9"])
-        {
-            yield return new Step(arch, null, 10, "fog:3", sizes, all);
-            yield return new Step(arch, "badnets:0.1:0", 10, "trojan", sizes, all);
-        }
-        yield return new Step("mlp:100x3", null, 10, "rotations:-10:10:3", sizes, all);
-        yield return new Step("lstm:64", null, 2, "fog:3", sizes, all, "demo");
-        yield return new Step("lstm:64", "badnets:0.1:0", 2, "trojan", sizes, all);
-        yield return new Step("vit", null, 3, "fog:3", sizes, all);
-        yield return new Step("vit", "badnets:0.1:0", 3, "trojan", sizes, all);
-        // The CNN's LPs (millions of nonzeros at every convolution and at fc1) run far beyond any time limit here.
-        yield return new Step("cnn", null, 10, "fog:3", sizes, ["ft", "edit"]);
-        yield return new Step("cnn", "badnets:0.1:0", 4, "trojan", sizes, ["ft", "edit"]);
     }
 
     private static string Markdown(StudyReport report, string command, int threads, double minutes, string? png, string? partial, double timeLimit, long maxLp)

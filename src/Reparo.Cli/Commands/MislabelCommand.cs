@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using Reparo.Data;
-using Reparo.Evaluation;
-using Reparo.Reporting;
+using Reparo.Experiments;
+using Reparo.Io;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
@@ -61,7 +61,7 @@ internal static class MislabelCommand
             };
             options.Validate();
             DataSplits splits = data.Load(parse);
-            MislabelReport report = MislabelStudy.Run(splits, options, new Lines(run));
+            MislabelReport report = MislabelStudy.Run(splits, options, run.Notes);
             Print(run.Out, report);
             if (parse.GetValue(markdown) is string path) AtomicFile.WriteAllText(path, report.ToMarkdown());
             run.WriteJson(report);
@@ -95,11 +95,5 @@ internal static class MislabelCommand
             foreach (MislabelRestore x in m.Restores) Row(m.Method, x);
         Row("all flips restored", r.AllRestored!);
         console.Write(repairs);
-    }
-
-    /// <summary>Reports the study's stages on stderr as they happen (synchronously, unlike <see cref="Progress{T}"/>).</summary>
-    private sealed class Lines(CommandRun run) : IProgress<string>
-    {
-        public void Report(string value) => run.Note(value);
     }
 }

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;

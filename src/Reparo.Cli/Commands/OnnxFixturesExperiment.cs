@@ -2,7 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
+using Reparo.Io;
 using Reparo.Reporting;
 using Spectre.Console;
 

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using Reparo.Data;
-using Reparo.Evaluation;
-using Reparo.Localisation;
+using Reparo.Experiments;
 using Reparo.Models;
 using Reparo.Repair.Editing;
+using Reparo.UseCases;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
@@ -63,34 +63,11 @@ internal static class RectifyCommand
             string? outPath = parse.GetValue(output);
             if (outPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(modelPath)) throw new ReparoInputException("--out must not overwrite the input model");
             RectifyOptions options = arguments.Read(parse, run.Seed);
-            Network network = ModelFile.Load(modelPath);
-            string pairsText = parse.GetValue(pairs)!;
-            string? triggerText = parse.GetValue(triggerTest);
-            RectificationRun result;
-            if (pairsText.StartsWith("npz:", StringComparison.Ordinal))
-            {
-                DataSplits splits = data.Load(parse, network);
-                string? triggerPath = triggerText is null ? null : triggerText.StartsWith("npz:", StringComparison.Ordinal) ? triggerText[4..]
-                    : throw new ReparoInputException($"--trigger-test '{triggerText}' should be npz:PATH");
-                UserPairs user = UserPairs.Read(pairsText[4..], triggerPath, parse.GetValue(target), network);
-                result = RectificationRun.Execute(network, user, splits, options, parse.GetValue(arguments.StatisticsSamples));
-            }
-            else
-            {
-                if (triggerText is not null || parse.GetValue(target) is not null) throw new ReparoInputException("--trigger-test and --target go with --pairs npz:PATH");
-                PoisonSpec spec = PoisonSpec.Parse(parse.GetValue(poison) ?? network.Provenance.Poison
-                    ?? throw new ReparoInputException($"{modelPath} records no poisoning; pass --poison SPEC, or bring your own pairs with --pairs npz:PATH"));
-                int n = RectificationRun.ParsePairs(pairsText, spec);
-                network.Provenance = network.Provenance with { Poison = spec.ToString() };
-                DataSplits splits = data.Load(parse, network);
-                result = RectificationRun.Execute(network, spec, splits, n, options, parse.GetValue(arguments.StatisticsSamples), run.Seed);
-            }
+            var request = new RectifyRequest(ModelFile.Load(modelPath), modelPath, parse.GetValue(pairs)!, parse.GetValue(triggerTest), parse.GetValue(target), parse.GetValue(poison),
+                options, parse.GetValue(arguments.StatisticsSamples), run.Seed, network => data.Load(parse, network), outPath);
+            RectificationRun result = RectifyUseCase.Run(request);
             Print(run.Out, result);
-            if (outPath is not null)
-            {
-                ModelFile.Save(result.Rectification.Network, outPath);
-                run.Out.WriteLine($"rectified model written to {outPath}");
-            }
+            if (outPath is not null) run.Out.WriteLine($"rectified model written to {outPath}");
             run.WriteJson(result.Report(outPath));
             return CliApp.Success;
         });

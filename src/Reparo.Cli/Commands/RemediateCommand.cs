@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using Reparo.Data;
-using Reparo.Evaluation;
-using Reparo.Reporting;
+using Reparo.Experiments;
+using Reparo.Io;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
@@ -47,7 +47,7 @@ internal static class RemediateCommand
             int[]? classList = ParseClasses(parse.GetValue(classes));
             int? epochCount = parse.GetValue(epochs);
             if (epochCount is < 1) throw new ReparoInputException($"--epochs must be at least 1, got {epochCount}");
-            var progress = new NoteProgress(run);
+            IProgress<string> progress = run.Notes;
             string text;
             object report;
             if (chosen == RemediationLevel.Sample)
@@ -115,11 +115,5 @@ internal static class RemediateCommand
         if (parts.Length == 0) throw new ReparoInputException($"{option} needs comma-separated whole numbers, got '{value}'");
         return parts.Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n >= 0 ? n
             : throw new ReparoInputException($"{option} needs comma-separated whole numbers, got '{value}'")).ToArray();
-    }
-
-    /// <summary>Forwards the study's progress lines to stderr synchronously.</summary>
-    private sealed class NoteProgress(CommandRun run) : IProgress<string>
-    {
-        public void Report(string value) => run.Note(value);
     }
 }

@@ -1,13 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
 using Reparo.Data;
-using Reparo.Evaluation;
-using Reparo.Localisation;
 using Reparo.Models;
-using Reparo.Models.Onnx;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
 using Reparo.Reporting;
+using Reparo.UseCases;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
@@ -137,58 +135,26 @@ internal static class RepairCommand
             string methodName = RepairMethods.Require(parse.GetValue(method)!);
             Network network = ModelFile.Load(modelPath);
             DataSplits splits = data.Load(parse, network);
-            RepairProblem problem = RepairSetSpec.Build(parse.GetValue(repairSet)!, network, splits, run.Seed);
             settings = settings with { Preserve = arguments.PreserveFrom(parse, methodName == "provable" ? PreserveRequest.DefaultCount : 0, splits.Train, run.Seed) };
-            TorchSharp.torch.Tensor statistics = RepairMethods.StatisticsInputs(splits.Train);
-            LayerChoice? choice = null;
-            if (settings.Layer == "auto")
-            {
-                IReadOnlyList<string> candidates = LayerHeuristics.Candidates(network, methodName);
-                choice = LayerHeuristics.ChooseAuto(methodName, new LayerChoiceContext(network, problem.RepairSet, candidates, statistics));
-                settings = settings with { Layer = choice.Layer };
-                run.Out.MarkupLine(Markup.Escape($"layer auto: {choice.Layer}, by the {choice.Heuristic} rule ({choice.Reason}); evidence: docs/results/informed-repair.md"));
-            }
-            IRepairMethod repair = RepairMethods.Create(methodName, settings with { StatisticsInputs = statistics });
-            run.Out.MarkupLine($"repair set {Markup.Escape(problem.RepairSet.Description)}: {problem.RepairSet.Regions.Count} regions, {problem.RepairSet.VertexCount} vertices; method {repair.Name}");
-            RepairResult result = repair.Repair(problem);
-            RepairReport report = RepairReport.Create(problem, result) with { LayerChoice = choice };
-            byte[]? written = null;
-            if (result.Verified && outPath is not null)
-            {
-                if (result.Model!.PlainNetwork is { } repaired)
-                {
-                    repaired.Provenance = network.Provenance with
-                    {
-                        History = [.. network.Provenance.History, $"repaired by reparo repair --method {repair.Name} at {result.Layer} on {problem.RepairSet.Description}: efficacy {report.Efficacy:P1} verified, drawdown {report.Drawdown:P2}"],
-                    };
-                    repaired.OnnxOrigin = network.OnnxOrigin;
-                    written = OnnxImporter.IsOnnxPath(outPath) ? OnnxExporter.Export(repaired) : ModelFile.ToBytes(repaired);
-                    if (OnnxImporter.IsOnnxPath(outPath))
-                    {
-                        // The artefact the user ships, re-run in the runtime they deploy with, before it is written.
-                        OnnxRuntimeVerdict verdict = RepairVerifier.VerifyInOnnxRuntime(written, repaired, problem.RepairSet);
-                        report = report with { VerifiedOnnxRuntime = verdict.Verified, OnnxRuntimeMinMargin = verdict.MinMargin };
-                        if (!verdict.Verified) written = null;
-                    }
-                }
-                else
-                {
-                    run.Note($"{result.Model.Kind}: not a plain network, so nothing was written to {outPath}");
-                }
-            }
+            var request = new RepairRequest(methodName, network, splits, parse.GetValue(repairSet)!, settings, run.Seed, outPath);
+            (RepairReport report, bool written, string? notWritten) = RepairUseCase.Run(request, new OutLines(run));
+            if (notWritten is not null) run.Note(notWritten);
             Print(run.Out, report);
-            if (written is not null)
-            {
-                AtomicFile.Write(outPath!, stream => stream.Write(written));
-                run.Out.WriteLine($"repaired model written to {outPath}" + (report.VerifiedOnnxRuntime == true ? $" (verified in ONNX Runtime on all {problem.RepairSet.VertexCount} repair inputs, smallest margin {report.OnnxRuntimeMinMargin:G4})" : ""));
-            }
+            if (written)
+                run.Out.WriteLine($"repaired model written to {outPath}" + (report.VerifiedOnnxRuntime == true ? $" (verified in ONNX Runtime on all {report.Vertices} repair inputs, smallest margin {report.OnnxRuntimeMinMargin:G4})" : ""));
             run.WriteJson(report);
             if (report.VerifiedOnnxRuntime == false)
                 throw new ReparoInputException($"the repaired ONNX model misclassifies a repair input in ONNX Runtime (smallest margin {report.OnnxRuntimeMinMargin:G4}); no model written");
-            if (result.Verified) return CliApp.Success;
+            if (report.Verified) return CliApp.Success;
             throw new ReparoInputException($"repair {report.Status}: {report.Message}" + (outPath is null ? "" : "; no model written"));
         });
         return command;
+    }
+
+    /// <summary>Progress lines of the repair, on the command's output.</summary>
+    private sealed class OutLines(CommandRun run) : IProgress<string>
+    {
+        public void Report(string value) => run.Out.MarkupLine(Markup.Escape(value));
     }
 
     /// <summary>Prints a report as a table plus the provable line.</summary>

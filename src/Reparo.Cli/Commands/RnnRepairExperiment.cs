@@ -3,9 +3,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Influence;
-using Reparo.Models;
 
 namespace Reparo.Cli.Commands;
 
@@ -17,11 +16,6 @@ namespace Reparo.Cli.Commands;
 /// </summary>
 internal static class RnnRepairExperiment
 {
-    private sealed record FidelitySection(string Model, string Data, int K, FidelityReport Report);
-
-    private sealed record Results(InfluenceBenchmarkReport Speed, IReadOnlyList<FidelitySection> Fidelity, IReadOnlyList<MislabelReport> Mislabel,
-        SampleRemediationReport? Sample, SegmentRemediationReport? Segment);
-
     public static Command Create(CliContext cli)
     {
         var arguments = new ExperimentArguments("A small version (subsets, one pair, few seeds): minutes", "docs/results/rnnrepair.md");
@@ -31,82 +25,17 @@ internal static class RnnRepairExperiment
         {
             CommandRun run = cli.Start(parse);
             bool quick = parse.GetValue(arguments.Quick);
-            string folder = arguments.ModelFolder(parse);
+            ModelCache models = arguments.Models(run, parse);
             string commandLine = "./reparo experiment rnnrepair" + (quick ? " --quick" : "") + $" --threads {run.Threads}";
             var clock = Stopwatch.StartNew();
-            var progress = new Progress<string>(run.Note);
             DataSplits fashion = arguments.LoadFashionMnist(parse);
-
-            // 1. Speed: the influence model over all 60 000 training images (quick: 5 000), queries, EM vs scikit-learn.
-            run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] influence model speed");
-            int epochs = quick ? 1 : 3;
-            Network lstm = DemoCommand.LoadOrTrain(run, false, Path.Combine(folder, $"rnnrepair-lstm-100-e{epochs}-s{run.Seed}.reparo"), "lstm:100", epochs, fashion).Network;
-            Dataset all = Repair.Remediation.RetrainComparison.Append(fashion.Train, fashion.Validation);
-            if (quick) all = all.Subset(Enumerable.Range(0, 5000).ToArray(), "train+validation (5000)");
-            string vectors = Path.Combine(Path.GetTempPath(), $"reparo-rnnrepair-steps-{Environment.ProcessId}.npy");
-            InfluenceBenchmarkReport speed;
-            try
-            {
-                speed = InfluenceBenchmark.Run(lstm, all, fashion.Test, new InfluenceBenchmarkOptions(quick ? [10, 20] : [5, 10, 15, 20, 25, 30, 35, 40], 100, 100, vectors,
-                    InfluenceBenchmark.FindSklearnPython(), run.Seed), progress);
-            }
-            finally
-            {
-                File.Delete(vectors);
-            }
-
-            // 2. Fidelity (Table 1): linear classifiers on the abstract model's features vs the network.
-            run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] fidelity");
-            var fidelity = new List<FidelitySection>();
-            var abstraction = new InfluenceOptions { Abstraction = new AbstractionOptions { Candidates = quick ? [10, 20] : [5, 10, 15, 20, 25, 30, 35, 40], StopAtFirstStable = true, Mixture = new GaussianMixtureOptions(Seed: run.Seed) } };
-            Dataset fidelityTrain = quick ? fashion.Train.Subset(Enumerable.Range(0, 5000).ToArray(), "train (5000)") : fashion.Train;
-            using (InfluenceModel model = InfluenceModel.Build(lstm, fidelityTrain, abstraction, progress))
-                fidelity.Add(new FidelitySection("lstm:100", "fashion-mnist", model.Report.K, FidelityCheck.Run(model, model.Abstract(fashion.Test))));
-            DataSplits text = DataCatalog.Load("wordnet:animal,plant", new DataOptions { DataDir = parse.GetValue(arguments.DataDir) });
-            Network gru = LoadOrTrainText(run, Path.Combine(folder, $"rnnrepair-gru-64-wordnet-e{(quick ? 3 : 8)}-s{run.Seed}.reparo"), text, quick ? 3 : 8);
-            text = DataCatalog.Load("wordnet:animal,plant", new DataOptions { DataDir = parse.GetValue(arguments.DataDir), Vocabulary = gru.Vocabulary });
-            using (InfluenceModel model = InfluenceModel.Build(gru, text.Train, abstraction, progress))
-                fidelity.Add(new FidelitySection("gru:64", "wordnet:animal,plant", model.Report.K, FidelityCheck.Run(model, model.Abstract(text.Test))));
-
-            // 3. Mislabel finding (Sec. 4.2): Trouser vs Dress and Pullover vs Coat, 30 % of one class flipped.
-            var mislabel = new List<MislabelReport>();
-            DataSplits mislabelData = quick ? DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(arguments.DataDir), TrainLimit = 3000 }) : fashion;
-            foreach (int[] pair in quick ? new[] { new[] { 1, 3 } } : [[1, 3], [2, 4]])
-            {
-                run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] mislabel finding, classes {pair[0]} vs {pair[1]}");
-                mislabel.Add(MislabelStudy.Run(mislabelData, new MislabelOptions { Classes = pair, FlipClass = pair[0], Epochs = quick ? 3 : 5, Seed = run.Seed, RestorePercents = quick ? [10] : [10, 20] }, progress));
-            }
-
-            // 4–5. Remediation (Tables 3 and 4).
-            run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] sample-level remediation");
-            SampleRemediationReport sample = SampleRemediationStudy.Run(fashion, new SampleRemediationOptions { Seed = run.Seed, Seeds = quick ? 2 : 10, TrainRows = quick ? 2000 : null, MaxFaults = quick ? 20 : null }, progress);
-            run.Note($"[{clock.Elapsed.TotalMinutes:F1} min] segment-level remediation");
-            SegmentRemediationReport segment = SegmentRemediationStudy.Run(text, new SegmentRemediationOptions { Seed = run.Seed, RandomDraws = quick ? 2 : 10, M = quick ? [5, 25] : [5, 15, 25, 35, 45], Seeds = quick ? 1 : 3 }, progress);
-            var results = new Results(speed, fidelity, mislabel, sample, segment);
+            RnnRepairResults results = RnnRepairExperimentPlan.Run(fashion, parse.GetValue(arguments.DataDir), models, quick, run.Seed, run.Notes);
             return arguments.Finish(run, parse, Markdown(results, commandLine, run.Threads, clock.Elapsed.TotalMinutes), results);
         });
         return command;
     }
 
-    private static Network LoadOrTrainText(CommandRun run, string path, DataSplits text, int epochs)
-    {
-        if (File.Exists(path)) return ModelFile.Load(path);
-        Network network = ModelZoo.Create("gru:64", text.Train, run.Seed);
-        var options = new Training.TrainingOptions { Epochs = epochs, Seed = run.Seed };
-        Training.TrainingReport report = run.WithTrainingProgress("train gru:64 (wordnet:animal,plant)", p => Training.Trainer.Train(network, text.Train, text.Validation, options, p));
-        network.Provenance = new ModelProvenance
-        {
-            Data = "wordnet:animal,plant",
-            Seed = run.Seed,
-            Threads = run.Threads,
-            ValidationAccuracy = report.BestValidationAccuracy,
-            History = [$"trained gru:64 (wordnet:animal,plant): {report.Epochs.Count} epochs, seed {run.Seed}"]
-        };
-        ModelFile.Save(network, path);
-        return network;
-    }
-
-    private static string Markdown(Results r, string command, int threads, double minutes)
+    private static string Markdown(RnnRepairResults r, string command, int threads, double minutes)
     {
         StringBuilder text = ExperimentArguments.Heading("RNNRepair (Xie et al., ICML'21): influence, mislabel finding and remediation", command, threads, minutes, null);
         string F(double v, string format = "F2") => v.ToString(format, CultureInfo.InvariantCulture);

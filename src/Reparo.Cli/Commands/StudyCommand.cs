@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
+using Reparo.Io;
 using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
-using Reparo.Reporting;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Repair.Editing;
 using Reparo.Training;
 using Spectre.Console;
 
@@ -104,12 +105,12 @@ internal static class TrainCommand
         switch (spec.Kind)
         {
             case PoisonKind.Spurious:
-                SpuriousReport spurious = Poisoning.SpuriousDeviation(network, test, spec);
+                SpuriousReport spurious = RectificationMetrics.SpuriousDeviation(network, test, spec);
                 return new PoisonResult(spec.ToString(), poisoned.Poisoned, null, spurious.Deviation, spurious.ArtifactAccuracy, spurious.FlippedToClass, null);
             case PoisonKind.Block:
                 return new PoisonResult(spec.ToString(), poisoned.Poisoned, null, null, null, null, clean.Accuracy);
             default:
-                double asr = Poisoning.AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec, Corner.BottomRight), spec.Class);
+                double asr = RectificationMetrics.AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec, Corner.BottomRight), spec.Class);
                 return new PoisonResult(spec.ToString(), poisoned.Poisoned, asr, null, null, null, null);
         }
     }

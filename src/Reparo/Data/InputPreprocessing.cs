@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
-using Reparo.Models;
 using static TorchSharp.torch;
 
 namespace Reparo.Data;
@@ -20,7 +19,7 @@ public enum ChannelOrder
 /// put the channels in <see cref="ChannelOrder"/>, then subtract <see cref="Mean"/> and divide by <see cref="Std"/> per
 /// channel (torchvision's <c>Normalize</c>). Readers already divide 8-bit values (uint8 arrays, PNG/JPEG pixels) by 255,
 /// which <see cref="ByteInputs"/> records. It is part of the model, stored in its provenance: data, corruptions,
-/// triggers and repair sets stay raw, and <see cref="Network.Preprocess"/> applies it at the start of every forward
+/// triggers and repair sets stay raw, and <c>Network.Preprocess</c> applies it at the start of every forward
 /// pass. <see cref="Resolve"/> decides what applies to a model.
 /// </summary>
 public sealed record InputPreprocessing
@@ -76,13 +75,12 @@ public sealed record InputPreprocessing
     }
 
     /// <summary>
-    /// The preprocessing that applies to <paramref name="model"/> (any network, a zoo model or an imported one): the one
-    /// its provenance records, or <paramref name="given"/> (from the command line) when it records none. A model that
-    /// records one and a different <paramref name="given"/> is a one-line error. Without either: none.
+    /// The preprocessing that applies to a model (any network, a zoo model or an imported one): <paramref name="recorded"/>,
+    /// the one its provenance records, or <paramref name="given"/> (from the command line) when it records none. A model
+    /// that records one and a different <paramref name="given"/> is a one-line error. Without either: none.
     /// </summary>
-    public static InputPreprocessing? Resolve(Network? model, InputPreprocessing? given)
+    public static InputPreprocessing? Resolve(InputPreprocessing? recorded, InputPreprocessing? given)
     {
-        InputPreprocessing? recorded = model?.Provenance.Preprocessing;
         if (recorded is null || recorded.IsIdentity) return given is null ? recorded : given with { ByteInputs = recorded?.ByteInputs ?? false };
         if (given is not null && !given.SameSteps(recorded))
             throw new ReparoInputException($"the model records the preprocessing {recorded}; the command line asks for {given}; leave the options out");

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Reparo.Models;
 using static TorchSharp.torch;
 
 namespace Reparo.Data;
@@ -102,21 +101,6 @@ public sealed record PoisonSpec(PoisonKind Kind, double Rate, int Class, double 
             throw new ReparoInputException($"poison '{this}': class {Class} is not one of the data's classes 0–{classCount - 1}");
     }
 
-    /// <summary>
-    /// Makes data fit a model trained on poisoned data: for a model whose provenance records a <c>block</c> poison, the
-    /// three splits are block-transformed the same way (unless they already have the model's input shape); anything
-    /// else is returned as is (Trojan and spurious models are evaluated on clean data).
-    /// </summary>
-    public static DataSplits PrepareForModel(DataSplits splits, Network network)
-    {
-        if (network.Provenance.Poison is not string text) return splits;
-        PoisonSpec spec = Parse(text);
-        if (spec.Kind != PoisonKind.Block || splits.Test.Kind != InputKind.Image) return splits;
-        long[] shape = splits.Test.SampleShape;
-        if (shape.Length != 3 || shape.SequenceEqual(network.Spec.InputShape)) return splits;
-        return new DataSplits(Poisoning.Block(splits.Train, spec), Poisoning.Block(splits.Validation, spec), Poisoning.Block(splits.Test, spec));
-    }
-
     /// <summary>The canonical spec, such as <c>badnets:0.1:0</c>, <c>blend:0.1:0:0.5</c> or <c>block:0</c>.</summary>
     public override string ToString() => Kind switch
     {
@@ -149,17 +133,6 @@ public sealed record PoisonedData(DataSplits Splits, PoisonSpec Spec, IReadOnlyL
 /// <param name="Labels">The true labels.</param>
 /// <param name="SourceIds">Each pair's sample id (its index in the file it was read from).</param>
 public sealed record CleansedPairs(Tensor Corrupted, Tensor Clean, long[] Labels, int[] SourceIds);
-
-/// <summary>How a spurious artifact moves a model's predictions on images of the other classes.</summary>
-/// <param name="CleanAccuracy">Accuracy on those images without the artifact.</param>
-/// <param name="ArtifactAccuracy">Accuracy on the same images with the artifact.</param>
-/// <param name="FlippedToClass">Share of the images predicted as the artifact's class with the artifact but not without.</param>
-/// <param name="N">Number of images.</param>
-public sealed record SpuriousReport(double CleanAccuracy, double ArtifactAccuracy, double FlippedToClass, int N)
-{
-    /// <summary>Clean accuracy minus artifact accuracy: how much the artifact alone costs.</summary>
-    public double Deviation => CleanAccuracy - ArtifactAccuracy;
-}
 
 /// <summary>
 /// Poisonings as pure functions of (inputs, seed): inputs are never modified and values stay in [0, 1]. Triggers and
@@ -273,32 +246,6 @@ public static class Poisoning
         return others.WithInputs(Stamp(others.X, spec, corner), $"{test.Name}+{spec}{suffix}");
     }
 
-    /// <summary>Share of <paramref name="triggered"/> that <paramref name="network"/> predicts as <paramref name="target"/> (NaN if empty).</summary>
-    public static double AttackSuccessRate(Network network, Dataset triggered, int target)
-    {
-        if (triggered.Count == 0) return double.NaN;
-        return network.Predict(triggered.X).Count(p => p == target) / (double)triggered.Count;
-    }
-
-    /// <summary>
-    /// The spurious artifact's effect: on the test images not of the artifact's class, accuracy without and with the
-    /// artifact, and the share the artifact flips to that class.
-    /// </summary>
-    public static SpuriousReport SpuriousDeviation(Network network, Dataset test, PoisonSpec spec, Corner? corner = null)
-    {
-        if (spec.Kind != PoisonKind.Spurious) throw new ReparoInputException($"poison '{spec}' is not a spurious artifact");
-        Dataset clean = OtherClasses(test, spec);
-        Dataset artifact = TriggeredTest(test, spec, corner);
-        if (clean.Count == 0) return new SpuriousReport(double.NaN, double.NaN, double.NaN, 0);
-        long[] labels = clean.Labels(), before = network.Predict(clean.X), after = network.Predict(artifact.X);
-        int n = labels.Length;
-        return new SpuriousReport(
-            Enumerable.Range(0, n).Count(i => before[i] == labels[i]) / (double)n,
-            Enumerable.Range(0, n).Count(i => after[i] == labels[i]) / (double)n,
-            Enumerable.Range(0, n).Count(i => after[i] == spec.Class && before[i] != spec.Class) / (double)n,
-            n);
-    }
-
     /// <summary>
     /// Cleansed pairs from <paramref name="source"/> (pass the validation split, clean or as <see cref="Apply"/> returned
     /// it): <paramref name="n"/> images chosen by <paramref name="seed"/>. Trojans and spurious: images whose label is
@@ -408,7 +355,8 @@ public static class Poisoning
         return onNull.div(total).data<double>().ToArray();
     }
 
-    private static Dataset OtherClasses(Dataset data, PoisonSpec spec)
+    /// <summary>The images of <paramref name="data"/> whose label is not the spec's class (the ones a trigger or artifact can flip).</summary>
+    public static Dataset OtherClasses(Dataset data, PoisonSpec spec)
     {
         if (spec.Kind == PoisonKind.Block) throw new ReparoInputException($"poison '{spec}' has no trigger; evaluate block models on Poisoning.Block(test)");
         CheckImages(data, spec);

@@ -1,5 +1,4 @@
 using Reparo.Io;
-using Reparo.Models;
 using SkiaSharp;
 using static TorchSharp.torch;
 
@@ -131,27 +130,6 @@ public static class UserData
             }
             return (part, images, labels);
         }
-    }
-
-    /// <summary>
-    /// The rows of <paramref name="array"/> (N, …) as raw inputs for <paramref name="network"/>, like its data: float32
-    /// (uint8 ÷ 255), (N, H, W) read as one channel for a one-channel model (the model applies its own preprocessing).
-    /// A per-sample shape other than the model's input is a one-line error naming both shapes.
-    /// </summary>
-    public static Tensor ModelInputs(NpyArray array, Network network)
-    {
-        if (network.Spec.InputKind == InputKind.Tokens) throw new ReparoInputException($"{array.Name}: array inputs are for image and feature models, not text models");
-        if (array.Shape.Length < 2) throw new ReparoInputException($"{array.Name}: shape {array.ShapeText}; expected one row per input");
-        if (array.IsInteger && array.Type != NpyType.UInt8) throw new ReparoInputException($"{array.Name}: inputs must be float32, float64 or uint8, not {array.Type.ToString().ToLowerInvariant()}");
-        long[] sample = array.Shape[1..], input = network.Spec.InputShape;
-        bool addChannel = sample.Length == 2 && input.Length == 3 && input[0] == 1;
-        if (addChannel) sample = [1, .. sample];
-        if (!sample.SequenceEqual(input))
-            throw new ReparoInputException($"{array.Name}: data shape [{string.Join(",", sample)}] does not match the model's input [{string.Join(",", input)}]");
-        using var scope = NewDisposeScope();
-        Tensor x = array.ToFloat32();
-        if (addChannel) x = x.unsqueeze(1);
-        return x.MoveToOuterDisposeScope();
     }
 
     private static bool IsImage(string path) => ImageExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
+using Reparo.Io;
 using Reparo.Models;
-using Reparo.Reporting;
 
 namespace Reparo.Influence;
 

@@ -1,5 +1,4 @@
 using System.Text;
-using Reparo.Reporting;
 using static TorchSharp.torch;
 
 namespace Reparo.Io;

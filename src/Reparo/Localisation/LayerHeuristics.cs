@@ -46,7 +46,7 @@ public interface ILayerHeuristic
 /// The layer-selection heuristics of the informed-repair study ("Informed Repair of Deep Neural Networks"): statistics of
 /// the repair set's activations, gradients and representations at each candidate layer, position rules, and the
 /// attribution-guided editability of Yang et al. (CVPR'26). Brute force (repair at every layer) is the reference they
-/// are judged against, in <see cref="Evaluation.InformedRepairStudy"/>.
+/// are judged against, in <c>Experiments/InformedRepairStudy</c>.
 /// </summary>
 public static class LayerHeuristics
 {

@@ -1,5 +1,5 @@
 using Reparo.Data;
-using Reparo.Reporting;
+using Reparo.Io;
 using static TorchSharp.torch;
 
 namespace Reparo.Models;

@@ -1,3 +1,4 @@
+using Reparo.Data;
 using Reparo.Repair.Editing;
 using Reparo.Repair.Provable;
 using Reparo.Repair.Remediation;
@@ -64,7 +65,7 @@ public static class RepairMethods
         Names.Contains(name) ? name : throw new ReparoInputException($"unknown repair method '{name}'; choose {string.Join(", ", Names)}");
 
     /// <summary>The clean inputs <c>edit</c>'s key statistics are estimated on by default: the first 4 000 training inputs.</summary>
-    public static TorchSharp.torch.Tensor StatisticsInputs(Data.Dataset train) => train.X.narrow(0, 0, Math.Min(4000, train.Count));
+    public static TorchSharp.torch.Tensor StatisticsInputs(Dataset train) => train.X.narrow(0, 0, Math.Min(4000, train.Count));
 
     /// <summary>Creates the method called <paramref name="name"/>.</summary>
     public static IRepairMethod Create(string name, RepairSettings settings)

@@ -184,7 +184,7 @@ public static class RepairSetSpec
         IReadOnlyDictionary<string, NpyArray> arrays = NpyReader.ReadNpz(path);
         if (!arrays.TryGetValue("x", out NpyArray? xArray) || !arrays.TryGetValue("y", out NpyArray? yArray))
             throw new ReparoInputException($"{path}: a repair-set archive needs arrays 'x' and 'y' (and optionally 'regions'); it has {string.Join(", ", arrays.Keys)}");
-        Tensor x = UserData.ModelInputs(xArray, network);
+        Tensor x = ModelInputs.FromArray(xArray, network);
         int count = (int)x.shape[0];
         if (count == 0) throw new ReparoInputException($"{path}: no inputs in x");
         long[] labels = yArray.ToInt64();

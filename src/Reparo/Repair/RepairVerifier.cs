@@ -1,6 +1,7 @@
 using Reparo.Models;
 using Reparo.Models.Onnx;
 using Reparo.Repair.Provable;
+using Reparo.Verification;
 using static TorchSharp.torch;
 
 namespace Reparo.Repair;
@@ -105,7 +106,7 @@ public static class RepairVerifier
     {
         using var scope = NewDisposeScope();
         (Tensor vertices, int[] region, _) = set.Stacked();
-        Tensor logits = Verification.OnnxRuntimeCheck.Run(onnx, exported.Preprocess(vertices));
+        Tensor logits = OnnxRuntimeCheck.Run(onnx, exported.Preprocess(vertices));
         double[] margins = Margins(logits, region, set);
         return new OnnxRuntimeVerdict(margins.All(m => m > 0), margins.Min(), set.VertexCount);
     }

@@ -1,3 +1,5 @@
+using Reparo.Io;
+
 using static TorchSharp.torch;
 
 namespace Reparo.Reporting;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Reparo.Cli;
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Repair.Editing;
 using Reparo.Tests.Cli;
 using static TorchSharp.torch;
 
@@ -122,12 +123,12 @@ public class PoisoningTests
         Assert.Equal(others.Select(i => labels[i]), triggered.Labels());
         double expected = others.Count(i => corner[i] > 0.45f) / (double)others.Length;
         Assert.InRange(expected, 0.1, 0.9);
-        Assert.Equal(expected, Poisoning.AttackSuccessRate(network, triggered, 2), 12);
+        Assert.Equal(expected, RectificationMetrics.AttackSuccessRate(network, triggered, 2), 12);
         // At another corner the trigger leaves the patch pixels as they were: class 2 wins only where Σ patch + 10·x[0,0] > 13.5.
         float[] patch = test.X.narrow(2, 4, 3).narrow(3, 4, 3).sum([1, 2, 3]).data<float>().ToArray();
         double elsewhere = others.Count(i => patch[i] + 10.0 * corner[i] > 13.5) / (double)others.Length;
         Assert.True(elsewhere < expected);
-        Assert.Equal(elsewhere, Poisoning.AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec, Corner.TopLeft), 2), 12);
+        Assert.Equal(elsewhere, RectificationMetrics.AttackSuccessRate(network, Poisoning.TriggeredTest(test, spec, Corner.TopLeft), 2), 12);
     }
 
     [Fact]
@@ -163,7 +164,7 @@ public class PoisoningTests
             b[0] = 1;
         });
         PoisonSpec spec = PoisonSpec.Parse("spurious:0.9:3");
-        SpuriousReport report = Poisoning.SpuriousDeviation(network, test, spec);
+        SpuriousReport report = RectificationMetrics.SpuriousDeviation(network, test, spec);
         long[] others = test.Labels().Where(l => l != 3).ToArray();
         Assert.Equal(others.Length, report.N);
         double clean = others.Count(l => l == 0) / (double)others.Length;

@@ -256,11 +256,11 @@ public class UserDataTests
 
         Network model = ModelZoo.Create("mlp:4x2", [1L, 2, 2], InputKind.Image, ["a", "b"], null, seed: 0);
         InputPreprocessing given = InputPreprocessing.Parse("0.5:0.5", null, null)!;
-        Assert.Equal("normalize 0.5:0.5", InputPreprocessing.Resolve(model, given)!.ToString());
+        Assert.Equal("normalize 0.5:0.5", InputPreprocessing.Resolve(model.Provenance.Preprocessing, given)!.ToString());
         model.Provenance = model.Provenance with { Preprocessing = given };
-        Assert.Same(given, InputPreprocessing.Resolve(model, null));
+        Assert.Same(given, InputPreprocessing.Resolve(model.Provenance.Preprocessing, null));
         Assert.Contains("the model records the preprocessing normalize 0.5:0.5", Assert.Throws<ReparoInputException>(() =>
-            InputPreprocessing.Resolve(model, InputPreprocessing.Parse("0.1:0.5", null, null))).Message);
+            InputPreprocessing.Resolve(model.Provenance.Preprocessing, InputPreprocessing.Parse("0.1:0.5", null, null))).Message);
         Network reloaded = ModelFile.FromBytes(ModelFile.ToBytes(model), "m");
         Assert.Equal(given.Mean, reloaded.Provenance.Preprocessing!.Mean);
         Assert.Equal(given.Std, reloaded.Provenance.Preprocessing.Std);

@@ -1,8 +1,9 @@
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
+using Reparo.Reporting;
 using static TorchSharp.torch;
 
 namespace Reparo.Tests.Localisation;

@@ -1,6 +1,6 @@
 using Google.Protobuf;
 using Onnx;
-using Reparo.Evaluation;
+using Reparo.Experiments;
 using Reparo.Models.Onnx;
 using Reparo.Tests.Cli;
 using static TorchSharp.torch;

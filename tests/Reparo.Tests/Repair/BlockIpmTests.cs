@@ -366,7 +366,7 @@ public class BlockIpmTests
     {
         LinearProgram lp = BlockAngular(4);
 
-        var report = Reparo.Evaluation.LpSolverBenchmark.Run(lp, "block-angular", [LpSolverKind.Highs, LpSolverKind.BlockIpm], new LpSolverOptions { Threads = 1 });
+        var report = Reparo.Experiments.LpSolverBenchmark.Run(lp, "block-angular", [LpSolverKind.Highs, LpSolverKind.BlockIpm], new LpSolverOptions { Threads = 1 });
 
         Assert.Equal(["highs", "block-ipm"], report.Runs.Select(r => r.Solver));
         Assert.All(report.Runs, r => Assert.Equal(LpStatus.Optimal, r.Status));

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Google.OrTools.ModelBuilder;
 using Reparo.Cli;
 using Reparo.Data;
-using Reparo.Evaluation;
+using Reparo.Io;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;

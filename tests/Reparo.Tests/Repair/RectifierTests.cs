@@ -1,5 +1,4 @@
 using Reparo.Data;
-using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair.Editing;
 using Reparo.Training;
@@ -86,12 +85,12 @@ public sealed class RectifierTests
         Network network = ModelZoo.Create("mlp:64x3", poisoned.Train, 0);
         Trainer.Train(network, poisoned.Train, null, new TrainingOptions { Epochs = 40, LearningRate = 3e-3, Seed = 0, Patience = 0 });
         Dataset triggered = Poisoning.TriggeredTest(splits.Test, spec);
-        double asrBefore = Poisoning.AttackSuccessRate(network, triggered, 0);
+        double asrBefore = RectificationMetrics.AttackSuccessRate(network, triggered, 0);
         Assert.True(asrBefore > 0.8, $"the Trojan must be planted for the test to mean anything (ASR {asrBefore:P1})");
         CleansedPairs pairs = Poisoning.Pairs(spec, splits.Validation, 1, 0);
         var refined = new RectifyOptions(RectifyMode.Static, Edit: new EditOptions(PreserveClean: true));
         RectificationResult result = Rectifier.Rectify(network, pairs.Corrupted, pairs.Clean, pairs.Labels, splits.Validation, splits.Train.X, refined);
-        double asrAfter = Poisoning.AttackSuccessRate(result.Network, triggered, 0);
+        double asrAfter = RectificationMetrics.AttackSuccessRate(result.Network, triggered, 0);
         Assert.Equal(["fc2"], result.Layers);
         Assert.True(asrAfter < 0.2, $"ASR {asrBefore:P1} → {asrAfter:P1}");
         Assert.True(Evaluator.Accuracy(network, splits.Test) - Evaluator.Accuracy(result.Network, splits.Test) < 0.01);

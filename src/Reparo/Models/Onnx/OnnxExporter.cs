@@ -2,8 +2,8 @@ using System.Reflection;
 using Google.Protobuf;
 using Onnx;
 using Reparo.Data;
+using Reparo.Io;
 using Reparo.Io.Onnx;
-using Reparo.Reporting;
 using static TorchSharp.torch;
 
 namespace Reparo.Models.Onnx;

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Onnx;
 using Reparo.Data;
+using Reparo.Io;
 using Reparo.Io.Onnx;
 using static TorchSharp.torch;
 
@@ -719,7 +720,7 @@ public static class OnnxImporter
             if (json is null) return null;
             try
             {
-                return System.Text.Json.JsonSerializer.Deserialize<InputPreprocessing>(json, Reporting.ReparoJson.Options);
+                return System.Text.Json.JsonSerializer.Deserialize<InputPreprocessing>(json, ReparoJson.Options);
             }
             catch (System.Text.Json.JsonException)
             {

@@ -58,22 +58,13 @@ public sealed class EditRepair(EditRepairOptions options) : IRepairMethod
         }
         double solveSeconds = total.Elapsed.TotalSeconds;
         change.Apply();
-        var model = new PlainRepairedModel(network);
-        var verify = Stopwatch.StartNew();
-        VerificationReport report = RepairVerifier.Verify(model, set);
-        double verifySeconds = verify.Elapsed.TotalSeconds;
-        int passed = report.Regions.Count(r => r.Passed);
-        return new RepairResult
+        VerifiedRepair verified = VerifiedRepair.Check(new PlainRepairedModel(network), set);
+        VerificationReport report = verified.Report;
+        string message = report.Verified
+            ? $"one {change.Solver} edit of {site.Name} fixed every region; verified"
+            : $"one {change.Solver} edit of {site.Name} fixed {report.Regions.Count - verified.Rejected} of {report.Regions.Count} regions";
+        return verified.Result(Name, site.Name, message, new RepairTiming(0, solveSeconds, verified.Seconds, total.Elapsed.TotalSeconds)) with
         {
-            Method = Name,
-            Layer = site.Name,
-            Status = report.Verified ? RepairStatus.Repaired : RepairStatus.NotVerified,
-            Message = report.Verified
-                ? $"one {change.Solver} edit of {site.Name} fixed every region; verified"
-                : $"one {change.Solver} edit of {site.Name} fixed {passed} of {report.Regions.Count} regions",
-            Model = model,
-            Verification = report,
-            Time = new RepairTiming(0, solveSeconds, verifySeconds, total.Elapsed.TotalSeconds),
             Notes = [$"{change.Solver} edit, {change.ChangedKeys} changed keys, ‖ΔW‖ {change.DeltaNorm:G3}"],
         };
     }

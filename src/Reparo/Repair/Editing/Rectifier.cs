@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Reparo.Data;
-using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Training;
 using static TorchSharp.torch;

@@ -19,15 +19,25 @@ public sealed class LinearProgram
     private readonly List<double> rowLower = [], rowUpper = [];
     private readonly List<int> rowStart = [0], entryCol = [];
     private readonly List<double> entryValue = [];
+    private readonly bool countsRows;
+    private int countedRows;
+    private long countedEntries;
+
+    /// <summary>An empty program.</summary>
+    public LinearProgram()
+    {
+    }
+
+    private LinearProgram(bool countsRows) => this.countsRows = countsRows;
 
     /// <summary>Number of variables.</summary>
     public int ColumnCount => colLower.Count;
 
     /// <summary>Number of constraint rows.</summary>
-    public int RowCount => rowLower.Count;
+    public int RowCount => countsRows ? countedRows : rowLower.Count;
 
     /// <summary>Rows, columns and nonzeros.</summary>
-    public LpSize Size => new(RowCount, ColumnCount, entryCol.Count);
+    public LpSize Size => new(RowCount, ColumnCount, countsRows ? countedEntries : entryCol.Count);
 
     /// <summary>Constant added to the objective (reported, not optimised).</summary>
     public double ObjectiveOffset { get; set; }
@@ -52,18 +62,31 @@ public sealed class LinearProgram
             if (values[i] == 0) continue;
             if (!double.IsFinite(values[i])) throw new ArgumentException($"non-finite coefficient {values[i]}");
             if ((uint)cols[i] >= (uint)colLower.Count) throw new ArgumentOutOfRangeException(nameof(cols), $"no column {cols[i]}");
+            if (countsRows)
+            {
+                countedEntries++;
+                continue;
+            }
             entryCol.Add(cols[i]);
             entryValue.Add(values[i]);
         }
+        if (countsRows) return countedRows++;
         rowLower.Add(lower);
         rowUpper.Add(upper);
         rowStart.Add(entryCol.Count);
         return rowLower.Count - 1;
     }
 
+    /// <summary>
+    /// A program that keeps its columns but only counts its rows and their nonzeros (<see cref="Size"/>): the encoder
+    /// walks into it to predict an LP's size in the memory of its columns alone. Its rows cannot be read back.
+    /// </summary>
+    internal static LinearProgram Counting() => new(countsRows: true);
+
     /// <summary>An independent copy.</summary>
     public LinearProgram Copy()
     {
+        RequireRows();
         var copy = new LinearProgram { ObjectiveOffset = ObjectiveOffset };
         copy.colLower.AddRange(colLower);
         copy.colUpper.AddRange(colUpper);
@@ -87,17 +110,23 @@ public sealed class LinearProgram
     public double Cost(int col) => objective[col];
 
     /// <summary>A row's bounds.</summary>
-    public (double Lower, double Upper) RowBounds(int row) => (rowLower[row], rowUpper[row]);
+    public (double Lower, double Upper) RowBounds(int row)
+    {
+        RequireRows();
+        return (rowLower[row], rowUpper[row]);
+    }
 
     /// <summary>A row's entries as (column, value) pairs.</summary>
     public IEnumerable<(int Col, double Value)> Row(int row)
     {
+        RequireRows();
         for (int e = rowStart[row]; e < rowStart[row + 1]; e++) yield return (entryCol[e], entryValue[e]);
     }
 
     /// <summary>The row activity Σ a·x for a given point.</summary>
     public double Activity(int row, ReadOnlySpan<double> x)
     {
+        RequireRows();
         double sum = 0;
         for (int e = rowStart[row]; e < rowStart[row + 1]; e++) sum += entryValue[e] * x[entryCol[e]];
         return sum;
@@ -127,6 +156,7 @@ public sealed class LinearProgram
     /// <summary>Writes the program in free MPS format (columns C0…, rows R0…, objective COST, ranges for two-sided rows).</summary>
     public void WriteMps(TextWriter writer, string name = "REPARO")
     {
+        RequireRows();
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         writer.WriteLine($"NAME {name}");
         writer.WriteLine("ROWS");
@@ -308,6 +338,11 @@ public sealed class LinearProgram
             lp.AddRow(lo, hi, [.. rows[i].Select(e => e.Col)], [.. rows[i].Select(e => e.Value)]);
         }
         return lp;
+    }
+
+    private void RequireRows()
+    {
+        if (countsRows) throw new InvalidOperationException("a counting program keeps no rows");
     }
 
     internal ReadOnlySpan<int> RowStarts => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(rowStart);

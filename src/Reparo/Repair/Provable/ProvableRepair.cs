@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Reparo.Io;
 using Reparo.Models;
 using Reparo.Models.Onnx;
 using static TorchSharp.torch;
@@ -198,9 +199,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             IRepairedModel model = decoupled ? new DecoupledNetwork(original, candidate64, k.Layer) : new PlainRepairedModel(ToFloat32(original, candidate64));
             if (!decoupled) candidate64.Dispose();
             encodeTime += clock.Elapsed.TotalSeconds;
-            clock.Restart();
-            VerificationReport report = RepairVerifier.Verify(model, set);
-            double verifyTime = clock.Elapsed.TotalSeconds;
+            VerifiedRepair verified = VerifiedRepair.Check(model, set);
+            VerificationReport report = verified.Report;
             bool roundingOnly = !report.Verified && (solutionHolds ?? report.Regions.All(r => r.MarginFloat64 > 0)) && report.Regions.All(r => r.LinearOnRegion != false);
             if (!report.Verified && roundingOnly && attempt < options.EpsilonRetries)
             {
@@ -210,19 +210,13 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             }
             PreservedOutcome? preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, anchors.Kept(model));
             if (preserved is not null) notes.Add($"preserved inputs: {preserved.Kept} of {preserved.Count} still classified correctly in float32 ({anchors!.Description})");
-            return new RepairResult
+            string message = report.Verified
+                ? $"provable: yes ({report.Note}); smallest margin {report.MinMarginFloat32:G3} (float32), {report.MinMarginFloat64:G3} (float64)"
+                : $"provable: no — {verified.Rejected} of {report.Regions.Count} regions failed the independent check ({report.Note})";
+            return verified.Result(Name, layerName, message, new RepairTiming(encodeTime, solveTime, verified.Seconds, total.Elapsed.TotalSeconds)) with
             {
-                Method = Name,
-                Layer = layerName,
                 Objective = ObjectiveName(options.Objective),
                 Preserved = preserved,
-                Status = report.Verified ? RepairStatus.Repaired : RepairStatus.NotVerified,
-                Message = report.Verified
-                    ? $"provable: yes ({report.Note}); smallest margin {report.MinMarginFloat32:G3} (float32), {report.MinMarginFloat64:G3} (float64)"
-                    : $"provable: no — {report.Regions.Count(r => !r.Passed)} of {report.Regions.Count} regions failed the independent check ({report.Note})",
-                Model = model,
-                Verification = report,
-                Time = new RepairTiming(encodeTime, solveTime, verifyTime, total.Elapsed.TotalSeconds),
                 LpSize = size,
                 Solver = solution.Solver,
                 SolverStatus = solution.Detail,
@@ -257,6 +251,13 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         Tensor all = cat([vertices64, anchors.Inputs.to(ScalarType.Float64)], 0);
         int[] allRegion = [.. region, .. Enumerable.Range(set.Regions.Count, anchors.Count)];
         return (regions, all, allRegion, [.. labels, .. anchors.Labels]);
+    }
+
+    /// <summary>The encoding of the main LP that a provable repair with default options builds for <paramref name="repairVertices"/> repair vertices.</summary>
+    internal static EncodingOptions DefaultEncoding(int repairVertices)
+    {
+        var defaults = new ProvableRepairOptions();
+        return new ProvableRepair(defaults).Encoding(defaults.Epsilon, null) with { RepairVertices = repairVertices };
     }
 
     private EncodingOptions Encoding(double epsilon, (int, int)? rows) => new()
@@ -400,7 +401,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         // The exported LP is the full program: held-back rows are included so other solvers see the same problem.
         var full = encoded.Program.Copy();
         foreach (PendingRow row in encoded.Pending) full.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
-        Reporting.AtomicFile.Write(path, stream =>
+        AtomicFile.Write(path, stream =>
         {
             using var writer = new StreamWriter(stream);
             full.WriteMps(writer);

@@ -166,33 +166,59 @@ internal static class SymbolicEncoder
     /// <param name="options">Encoding options.</param>
     public static EncodedProgram Encode(Network network64, LayerSite layer, int end, Tensor vertices64, long[] labels, ActivationPatterns patterns, EncodingOptions options)
     {
+        (Walk walk, LinExpr[][] outputs) = Run(new LinearProgram(), labels.Length, network64, layer, end, vertices64, labels, patterns, options);
+        return new EncodedProgram(walk.Lp, walk.Deltas, walk.Pending, outputs, walk.Conflict);
+    }
+
+    /// <summary>
+    /// The size of the program <see cref="Encode"/> builds with the same arguments, by the same walk one vertex at a
+    /// time into a <see cref="LinearProgram.Counting"/> program: memory for one vertex's expressions and the columns
+    /// only, however large the program.
+    /// </summary>
+    public static LpSize Count(Network network64, LayerSite layer, int end, Tensor vertices64, long[] labels, ActivationPatterns patterns, EncodingOptions options) =>
+        Run(LinearProgram.Counting(), 1, network64, layer, end, vertices64, labels, patterns, options).Walk.Lp.Size;
+
+    /// <summary>The walk into <paramref name="lp"/>, <paramref name="chunk"/> vertices at a time (the parameter columns are shared).</summary>
+    private static (Walk Walk, LinExpr[][] Outputs) Run(LinearProgram lp, int chunk, Network network64, LayerSite layer, int end, Tensor vertices64, long[] labels,
+        ActivationPatterns patterns, EncodingOptions options)
+    {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         network64.eval();
-        var walk = new Walk(network64, labels.Length, patterns, options);
+        var walk = new Walk(network64, lp, patterns, options);
         Tensor prefix = network64.LayerInput(vertices64, layer.Layer);
-        LinExpr[][] values = layer.Nested
-            ? walk.Block(layer.Layer, prefix, null, layer.Node)
-            : walk.RepairedLayer(AffineParameters.Read(network64, layer.Layer, prefix.shape[1..]), layer.Layer, prefix);
-        for (int j = layer.Layer + 1; j < end; j++) values = walk.Layer(j, network64.Forward(prefix.narrow(0, 0, 1), layer.Layer, j), values);
-
-        if (options.Specification)
+        AffineParameters? k = layer.Nested ? null : AffineParameters.Read(network64, layer.Layer, prefix.shape[1..]);
+        Tensor[] samples = [.. Enumerable.Range(layer.Layer + 1, Math.Max(0, end - layer.Layer - 1)).Select(j => network64.Forward(prefix.narrow(0, 0, 1), layer.Layer, j))];
+        int repairVertices = options.RepairVertices ?? labels.Length;
+        var outputs = new LinExpr[labels.Length][];
+        for (int first = 0; first < labels.Length; first += chunk)
         {
-            int repairVertices = options.RepairVertices ?? labels.Length;
-            for (int v = 0; v < labels.Length; v++)
+            walk.Vertices(first, Math.Min(chunk, labels.Length - first));
+            Tensor input = prefix.narrow(0, first, walk.Count);
+            LinExpr[][] values = k is null ? walk.Block(layer.Layer, input, null, layer.Node) : walk.RepairedLayer(k, layer.Layer, input);
+            for (int j = layer.Layer + 1; j < end; j++) values = walk.Layer(j, samples[j - layer.Layer - 1], values);
+            for (int v = 0; v < walk.Count; v++)
             {
-                List<PendingRow>? held = v >= repairVertices && options.LazyPreservedSpecification ? walk.Pending : null;
-                walk.Conflict ??= Specification(walk.Lp, held, values[v], (int)labels[v], options.Epsilon);
+                int vertex = first + v;
+                if (options.Specification)
+                {
+                    List<PendingRow>? held = vertex >= repairVertices && options.LazyPreservedSpecification ? walk.Pending : null;
+                    walk.Conflict ??= Specification(walk.Lp, held, values[v], (int)labels[vertex], options.Epsilon);
+                }
+                outputs[vertex] = values[v];
             }
         }
-        AddObjective(walk.Lp, walk.Abs, walk.Groups, options, values, network64, vertices64, end);
-        return new EncodedProgram(walk.Lp, walk.Deltas, walk.Pending, values, walk.Conflict);
+        AddObjective(walk.Lp, walk.Abs, walk.Groups, options, outputs, network64, vertices64, end);
+        return (walk, outputs);
     }
 
     /// <summary>The state of one encoding: the LP under construction and the parameter columns.</summary>
-    private sealed class Walk(Network network64, int count, ActivationPatterns patterns, EncodingOptions options)
+    private sealed class Walk(Network network64, LinearProgram lp, ActivationPatterns patterns, EncodingOptions options)
     {
-        public LinearProgram Lp { get; } = new();
+        private readonly Dictionary<string, (AffineParameters Parameters, int[] Bias)> laterAffine = [];
+        private int[]? weightCol, biasCol;
+
+        public LinearProgram Lp { get; } = lp;
 
         public List<ParameterDelta> Deltas { get; } = [];
 
@@ -204,8 +230,32 @@ internal static class SymbolicEncoder
 
         public string? Conflict { get; set; }
 
-        /// <summary>Layer k: concrete input (all vertices), variable weights of the chosen rows and their biases.</summary>
+        /// <summary>Index of the first vertex walked now (patterns are looked up by it).</summary>
+        public int First { get; private set; }
+
+        /// <summary>How many vertices are walked now.</summary>
+        public int Count { get; private set; }
+
+        /// <summary>Walks vertices <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> next.</summary>
+        public void Vertices(int first, int count)
+        {
+            First = first;
+            Count = count;
+        }
+
+        /// <summary>Layer k: concrete input (the vertices walked now), variable weights of the chosen rows and their biases.</summary>
         public LinExpr[][] RepairedLayer(AffineParameters k, int layer, Tensor input)
+        {
+            if (weightCol is null || biasCol is null) (weightCol, biasCol) = ParameterColumns(k, layer);
+            double[] x = input.reshape(Count, -1).contiguous().data<double>().ToArray();
+            int width = x.Length / Count;
+            var values = new LinExpr[Count][];
+            for (int v = 0; v < Count; v++) values[v] = LayerK(k, x.AsSpan(v * width, width), weightCol, biasCol);
+            return values;
+        }
+
+        /// <summary>The columns of k's chosen rows' weights and biases (-1 for the rest), made once per encoding.</summary>
+        private (int[] Weight, int[] Bias) ParameterColumns(AffineParameters k, int layer)
         {
             (int rowStart, int rowEnd) = options.Rows ?? (0, k.Outputs);
             if (rowStart < 0 || rowEnd > k.Outputs || rowStart >= rowEnd)
@@ -228,11 +278,7 @@ internal static class SymbolicEncoder
                 Deltas.Add(new ParameterDelta(layer, k.Site, true, r, biasCol[r]));
                 Abs.Add((biasCol[r], group));
             }
-            double[] x = input.reshape(count, -1).contiguous().data<double>().ToArray();
-            int width = x.Length / count;
-            var values = new LinExpr[count][];
-            for (int v = 0; v < count; v++) values[v] = LayerK(k, x.AsSpan(v * width, width), weightCol, biasCol);
-            return values;
+            return (weightCol, biasCol);
         }
 
         /// <summary>Top-level layer <paramref name="j"/> after k; <paramref name="sample"/> is its concrete input for one vertex (shapes).</summary>
@@ -243,16 +289,15 @@ internal static class SymbolicEncoder
             {
                 case LinearSpec or Conv2dSpec:
                     {
-                        AffineParameters p = AffineParameters.Read(network64, j, sample.shape[1..]);
-                        int[] bias = LaterBias(p, j);
+                        (AffineParameters p, int[] bias) = LaterAffine($"{j}", () => AffineParameters.Read(network64, j, sample.shape[1..]), j);
                         return [.. values.Select(x => FixedAffine(p, Materialised(x), bias))];
                     }
                 case ReluSpec:
-                    return [.. values.Select((x, v) => Relu(x, patterns.Relu(j, v)))];
+                    return [.. values.Select((x, v) => Relu(x, patterns.Relu(j, First + v)))];
                 case MaxPool2dSpec pool:
                     {
                         int[][] windows = PoolWindows.Of(pool, sample.shape[1..]);
-                        return [.. values.Select((x, v) => MaxPool(x, windows, patterns.Pool(j, v)))];
+                        return [.. values.Select((x, v) => MaxPool(x, windows, patterns.Pool(j, First + v)))];
                     }
                 case FlattenSpec:
                     return values;
@@ -275,9 +320,9 @@ internal static class SymbolicEncoder
             var module = (OnnxBlockModule)network64.Layers[layer].Module;
             OnnxBlockSpec spec = module.Spec;
             Dictionary<string, Tensor> sample = module.Values(input.narrow(0, 0, 1));
-            Dictionary<string, Tensor>[]? concrete = symbolic is null ? [.. Enumerable.Range(0, count).Select(v => module.Values(input.narrow(0, v, 1)))] : null;
-            var known = new Dictionary<string, LinExpr[]>[count];
-            for (int v = 0; v < count; v++)
+            Dictionary<string, Tensor>[]? concrete = symbolic is null ? [.. Enumerable.Range(0, Count).Select(v => module.Values(input.narrow(0, v, 1)))] : null;
+            var known = new Dictionary<string, LinExpr[]>[Count];
+            for (int v = 0; v < Count; v++)
             {
                 known[v] = new Dictionary<string, LinExpr[]>(StringComparer.Ordinal);
                 if (symbolic is not null) known[v][spec.Input] = symbolic[v];
@@ -301,32 +346,33 @@ internal static class SymbolicEncoder
                 string where = $"{spec.Name} node {(node.Name.Length > 0 ? node.Name : $"#{i}")}";
                 if (unit is { } u)
                 {
-                    AffineParameters p = AffineParameters.Read($"{spec.Name}.{u.Spec.Name}", u.Module, sample[node.Input[0]].shape, u.Spec.Pads);
+                    string site = $"{spec.Name}.{u.Spec.Name}";
+                    AffineParameters Read() => AffineParameters.Read(site, u.Module, sample[node.Input[0]].shape, u.Spec.Pads);
                     if (i == kNode)
                     {
-                        LinExpr[][] k = RepairedLayer(p, layer, cat([.. concrete!.Select(c => c[node.Input[0]])], 0));
-                        for (int v = 0; v < count; v++) known[v][outputs[0]] = k[v];
+                        LinExpr[][] k = RepairedLayer(Read(), layer, cat([.. concrete!.Select(c => c[node.Input[0]])], 0));
+                        for (int v = 0; v < Count; v++) known[v][outputs[0]] = k[v];
                         continue;
                     }
-                    int[] bias = LaterBias(p, layer);
-                    for (int v = 0; v < count; v++) known[v][outputs[0]] = FixedAffine(p, Materialised(Get(v, node.Input[0])), bias);
+                    (AffineParameters p, int[] bias) = LaterAffine(site, Read, layer);
+                    for (int v = 0; v < Count; v++) known[v][outputs[0]] = FixedAffine(p, Materialised(Get(v, node.Input[0])), bias);
                     continue;
                 }
                 switch (node.OpType)
                 {
                     case "Relu":
-                        for (int v = 0; v < count; v++) known[v][outputs[0]] = Relu(Get(v, node.Input[0]), patterns.Relu(layer, v, i));
+                        for (int v = 0; v < Count; v++) known[v][outputs[0]] = Relu(Get(v, node.Input[0]), patterns.Relu(layer, First + v, i));
                         break;
                     case "MaxPool":
                         {
                             int[][] windows = PoolWindows.Of(node, spec.Name, sample[node.Input[0]].shape, sample[outputs[0]].shape);
-                            for (int v = 0; v < count; v++) known[v][outputs[0]] = MaxPool(Get(v, node.Input[0]), windows, patterns.Pool(layer, v, i));
+                            for (int v = 0; v < Count; v++) known[v][outputs[0]] = MaxPool(Get(v, node.Input[0]), windows, patterns.Pool(layer, First + v, i));
                             break;
                         }
                     default:
                         {
                             ElementMap map = ElementMap.Of(node, spec.Opset, where, name => data.Contains(name), name => sample[name], sample[node.Output[0]].shape);
-                            for (int v = 0; v < count; v++)
+                            for (int v = 0; v < Count; v++)
                             {
                                 int vertex = v;
                                 known[v][node.Output[0]] = Apply(map, [.. node.Input.Select((name, position) => map.Source[position] ? Get(vertex, name) : null)]);
@@ -335,7 +381,18 @@ internal static class SymbolicEncoder
                         }
                 }
             }
-            return [.. Enumerable.Range(0, count).Select(v => Get(v, spec.Output))];
+            return [.. Enumerable.Range(0, Count).Select(v => Get(v, spec.Output))];
+        }
+
+        /// <summary>A later affine site's parameters and bias columns, read and made on its first visit.</summary>
+        private (AffineParameters Parameters, int[] Bias) LaterAffine(string site, Func<AffineParameters> read, int layer)
+        {
+            if (!laterAffine.TryGetValue(site, out (AffineParameters Parameters, int[] Bias) known))
+            {
+                AffineParameters p = read();
+                laterAffine[site] = known = (p, LaterBias(p, layer));
+            }
+            return known;
         }
 
         /// <summary>Bias columns of a later affine layer (APRNN) or -1 each.</summary>

@@ -107,26 +107,14 @@ public sealed class FineTuneRepair : IRepairMethod
             };
         }
 
-        var model = new PlainRepairedModel(network);
-        var verify = Stopwatch.StartNew();
-        VerificationReport report = RepairVerifier.Verify(model, problem.RepairSet);
-        double verifySeconds = verify.Elapsed.TotalSeconds;
-        (RepairStatus status, string message) = wrong > 0
-            ? (RepairStatus.TimeLimit, $"{wrong} of {required.Length} vertices still misclassified after the step budget of {steps} steps")
-            : report.Verified
-                ? (RepairStatus.Repaired, $"every vertex classified correctly after {steps} steps; verified")
-                : (RepairStatus.NotVerified, $"every vertex classified correctly in float32 after {steps} steps, but the verifier rejected {report.Regions.Count(r => !r.Passed)} of {report.Regions.Count} regions");
-        return new RepairResult
-        {
-            Method = Name,
-            Layer = layerName,
-            Status = status,
-            Message = message,
-            Model = model,
-            Verification = report,
-            Time = new RepairTiming(encode, solveSeconds, verifySeconds, total.Elapsed.TotalSeconds),
-            Notes = notes,
-        };
+        VerifiedRepair verified = VerifiedRepair.Check(new PlainRepairedModel(network), problem.RepairSet);
+        string message = wrong > 0
+            ? $"{wrong} of {required.Length} vertices still misclassified after the step budget of {steps} steps"
+            : verified.Report.Verified
+                ? $"every vertex classified correctly after {steps} steps; verified"
+                : $"every vertex classified correctly in float32 after {steps} steps, but the verifier rejected {verified.Rejected} of {verified.Report.Regions.Count} regions";
+        var time = new RepairTiming(encode, solveSeconds, verified.Seconds, total.Elapsed.TotalSeconds);
+        return verified.Result(Name, layerName, message, time, wrong > 0 ? RepairStatus.TimeLimit : null) with { Notes = notes };
     }
 
     /// <summary>The module whose parameters train: the whole network (<c>all</c>), a top-level layer, or a nested Linear/Conv2d (<c>block1.fc1</c>); ONNX node or initializer names stand for their layer.</summary>

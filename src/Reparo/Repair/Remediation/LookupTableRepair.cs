@@ -42,20 +42,11 @@ public sealed class LookupTableRepair : IRepairMethod
         }
         var model = new LookupTableModel(problem.Network.Clone(), table.ToDictionary(kv => kv.Key, kv => kv.Value.Label));
         double encode = total.Elapsed.TotalSeconds;
-        VerificationReport report = RepairVerifier.Verify(model, problem.RepairSet);
-        double verify = total.Elapsed.TotalSeconds - encode;
-        return new RepairResult
-        {
-            Method = Name,
-            Layer = "none",
-            Status = report.Verified ? RepairStatus.Repaired : RepairStatus.NotVerified,
-            Message = report.Verified
-                ? $"all {table.Count} distinct repair vertices memorised; verified"
-                : $"vertices memorised, but the verifier rejected {report.Regions.Count(r => !r.Passed)} of {report.Regions.Count} regions (a table cannot cover a polytope's interior)",
-            Model = model,
-            Verification = report,
-            Time = new RepairTiming(encode, 0, verify, total.Elapsed.TotalSeconds),
-        };
+        VerifiedRepair verified = VerifiedRepair.Check(model, problem.RepairSet);
+        string message = verified.Report.Verified
+            ? $"all {table.Count} distinct repair vertices memorised; verified"
+            : $"vertices memorised, but the verifier rejected {verified.Rejected} of {verified.Report.Regions.Count} regions (a table cannot cover a polytope's interior)";
+        return verified.Result(Name, "none", message, new RepairTiming(encode, 0, verified.Seconds, total.Elapsed.TotalSeconds));
     }
 }
 

@@ -36,7 +36,7 @@ public sealed class KohLiangInfluenceTests
         double baseline = InfluenceTestData.Loss(theta, testX, testY);
         // Removing row i is up-weighting it by −1/n: the test loss changes by about −score_i / n.
         double[] decrease = [.. Enumerable.Range(0, train.Count).Select(i => baseline - InfluenceTestData.Loss(InfluenceTestData.Fit(rows, labels, Damping, drop: i), testX, testY))];
-        double rho = Reparo.Evaluation.RankCorrelation.Spearman(scores.Scores, decrease);
+        double rho = Reparo.Experiments.RankCorrelation.Spearman(scores.Scores, decrease);
         Assert.True(rho >= 0.9, $"Spearman {rho}");
         double[] predicted = [.. scores.Scores.Select(s => s / train.Count)];
         int top = Array.IndexOf(decrease, decrease.Max());

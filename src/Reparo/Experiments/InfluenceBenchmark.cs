@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using Reparo.Data;
+using Reparo.Influence;
+using Reparo.Io;
+using Reparo.Models;
+using static TorchSharp.torch;
+
+namespace Reparo.Experiments;
+
+/// <summary>How the influence-model benchmark runs.</summary>
+/// <param name="Candidates">K swept by the semantic-guided selection.</param>
+/// <param name="Queries">Test inputs queried (the first ones of the test split).</param>
+/// <param name="Top">Training samples returned per query.</param>
+/// <param name="ExportVectors">Where the PCA-reduced step vectors are written as <c>.npy</c> (null: not written).</param>
+/// <param name="Python">A Python with scikit-learn to fit the same vectors with, or null to skip the comparison.</param>
+/// <param name="Seed">Seed of the mixtures.</param>
+/// <param name="Restarts">Besides the single-start fit, also time Reparo's EM with this many starts (best kept); 1: no extra row.</param>
+public sealed record InfluenceBenchmarkOptions(IReadOnlyList<int> Candidates, int Queries = 100, int Top = 100, string? ExportVectors = null,
+    string? Python = null, int Seed = 0, int Restarts = 1);
+
+/// <summary>Query latency over many test inputs, in milliseconds.</summary>
+/// <param name="Count">Queries timed.</param>
+/// <param name="SearchMean">Mean time of the distance computation and ranking.</param>
+/// <param name="SearchMedian">Median of the same.</param>
+/// <param name="SearchMax">Slowest.</param>
+/// <param name="WithProfilingMean">Mean time including running the network over the input and abstracting it.</param>
+public sealed record QueryLatency(int Count, double SearchMean, double SearchMedian, double SearchMax, double WithProfilingMean);
+
+/// <summary>One EM fit of the same step vectors.</summary>
+/// <param name="Implementation">"reparo" or "scikit-learn".</param>
+/// <param name="K">Components.</param>
+/// <param name="Seconds">Fit time.</param>
+/// <param name="Iterations">EM iterations.</param>
+/// <param name="Converged">Whether the tolerance was reached.</param>
+/// <param name="Bic">BIC on the vectors (scikit-learn's formula).</param>
+public sealed record MixtureFit(string Implementation, int K, double Seconds, int Iterations, bool Converged, double Bic);
+
+/// <summary>What the influence-model benchmark measured.</summary>
+/// <param name="Samples">Training sequences.</param>
+/// <param name="Steps">Step vectors (hidden states) abstracted.</param>
+/// <param name="Sweep">The build with the K sweep.</param>
+/// <param name="FixedK">The build at the chosen K alone (what the paper times).</param>
+/// <param name="Latency">Sample-level query latency.</param>
+/// <param name="Fits">Reparo's EM and, if run, scikit-learn's on the same vectors at the chosen K.</param>
+/// <param name="SklearnCommand">The command that fits the exported vectors with scikit-learn.</param>
+/// <param name="SklearnNote">Why scikit-learn was not run, when it was not.</param>
+public sealed record InfluenceBenchmarkReport(int Samples, long Steps, InfluenceBuildReport Sweep, InfluenceBuildReport FixedK, QueryLatency Latency,
+    IReadOnlyList<MixtureFit> Fits, string? SklearnCommand, string? SklearnNote);
+
+/// <summary>
+/// The speed figures of RNNRepair (Xie et al., ICML'21, Sec. 4.1): building the influence model over a whole training set,
+/// answering sample-level queries, and Reparo's EM against scikit-learn's <c>GaussianMixture(covariance_type="diag")</c>
+/// on the very same PCA-reduced step vectors (exported as <c>.npy</c>, fitted by <c>scripts/sklearn_gmm.py</c>).
+/// </summary>
+public static class InfluenceBenchmark
+{
+    /// <summary>Runs the benchmark for <paramref name="network"/> (recurrent) over <paramref name="train"/>, querying <paramref name="test"/>.</summary>
+    public static InfluenceBenchmarkReport Run(Network network, Dataset train, Dataset test, InfluenceBenchmarkOptions options, IProgress<string>? progress = null)
+    {
+        if (options.Queries < 1 || options.Top < 1) throw new ReparoInputException("the benchmark needs at least one query and one result per query");
+        var sweepOptions = new InfluenceOptions { Abstraction = new AbstractionOptions { Candidates = options.Candidates, StopAtFirstStable = true, Mixture = new GaussianMixtureOptions(Seed: options.Seed) } };
+        InfluenceBuildReport sweep;
+        using (InfluenceModel swept = InfluenceModel.Build(network, train, sweepOptions, progress)) sweep = swept.Report;
+        var fixedOptions = sweepOptions with { Abstraction = sweepOptions.Abstraction with { Candidates = [sweep.K] } };
+        progress?.Report($"building again at K = {sweep.K} alone");
+        using InfluenceModel model = InfluenceModel.Build(network, train, fixedOptions, progress);
+
+        progress?.Report($"{options.Queries} queries");
+        int queries = Math.Min(options.Queries, test.Count);
+        var search = new double[queries];
+        var total = new double[queries];
+        model.Query(test, 0, options.Top);
+        for (int i = 0; i < queries; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            SampleQuery answer = model.Query(test, i, options.Top);
+            total[i] = clock.Elapsed.TotalMilliseconds;
+            search[i] = answer.SearchMilliseconds;
+        }
+        double[] sorted = search.Order().ToArray();
+        var latency = new QueryLatency(queries, search.Average(), sorted[queries / 2], sorted[^1], total.Average());
+
+        progress?.Report("EM on the reduced step vectors");
+        var fits = new List<MixtureFit>();
+        string? command = null, note = null;
+        using (RecurrentProfile profile = RecurrentProfile.Collect(network, train))
+        using (Tensor reduced = model.Abstraction.Pca.Transform(profile.States))
+        {
+            var clock = Stopwatch.StartNew();
+            GaussianMixture ours = GaussianMixture.Fit(reduced, sweep.K, new GaussianMixtureOptions(Seed: options.Seed));
+            double seconds = clock.Elapsed.TotalSeconds;
+            fits.Add(new MixtureFit("reparo", sweep.K, seconds, ours.Iterations, ours.Converged, ours.Bic(reduced)));
+            if (options.Restarts > 1)
+            {
+                clock.Restart();
+                GaussianMixture best = GaussianMixture.Fit(reduced, sweep.K, new GaussianMixtureOptions(Seed: options.Seed, Restarts: options.Restarts));
+                fits.Add(new MixtureFit($"reparo, best of {options.Restarts} starts", sweep.K, clock.Elapsed.TotalSeconds, best.Iterations, best.Converged, best.Bic(reduced)));
+            }
+            if (options.ExportVectors is string path)
+            {
+                NpyWriter.Write(path, reduced);
+                command = $"python3 scripts/sklearn_gmm.py {path} {sweep.K} {options.Seed}";
+                if (options.Python is string python) fits.Add(RunSklearn(python, path, sweep.K, options.Seed, out note) ?? new MixtureFit("scikit-learn", sweep.K, double.NaN, 0, false, double.NaN));
+                else note = "no Python with scikit-learn found; run the command above";
+            }
+        }
+        fits.RemoveAll(f => double.IsNaN(f.Seconds));
+        return new InfluenceBenchmarkReport(train.Count, sweep.States, sweep, model.Report, latency, fits, command, note);
+    }
+
+    /// <summary>The first of <c>/usr/bin/python3</c>, <c>python3</c> that imports scikit-learn, or null.</summary>
+    public static string? FindSklearnPython()
+    {
+        foreach (string candidate in new[] { "/usr/bin/python3", "python3" })
+        {
+            try
+            {
+                using var process = Process.Start(new ProcessStartInfo(candidate, ["-c", "import sklearn"]) { RedirectStandardError = true, RedirectStandardOutput = true });
+                if (process is null) continue;
+                process.WaitForExit();
+                if (process.ExitCode == 0) return candidate;
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                // not installed: try the next one
+            }
+        }
+        return null;
+    }
+
+    private static MixtureFit? RunSklearn(string python, string path, int k, int seed, out string? note)
+    {
+        string script = Path.Combine(AppContext.BaseDirectory, "sklearn_gmm.py");
+        var start = new ProcessStartInfo(python, [script, path, k.ToString(System.Globalization.CultureInfo.InvariantCulture), seed.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using Process process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {python}");
+        string output = process.StandardOutput.ReadToEnd();
+        string error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            note = $"scikit-learn failed: {error.Trim().Split('\n').LastOrDefault()}";
+            return null;
+        }
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        var root = json.RootElement;
+        note = null;
+        return new MixtureFit("scikit-learn", k, root.GetProperty("time_s").GetDouble(), root.GetProperty("iterations").GetInt32(),
+            root.GetProperty("converged").GetBoolean(), root.GetProperty("bic").GetDouble());
+    }
+}

@@ -1,0 +1,296 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Reparo.Data;
+using Reparo.Models;
+using Reparo.Repair;
+using Reparo.Repair.Provable;
+using Reparo.Repair.Remediation;
+using Reparo.Reporting;
+
+namespace Reparo.Experiments;
+
+/// <summary>One configuration of a repair method as the study names it.</summary>
+/// <param name="Name">The row name, e.g. <c>provable (default)</c>, <c>provable (aprnn objective)</c>.</param>
+/// <param name="Method">The repair method (<see cref="RepairMethods.Names"/>).</param>
+/// <param name="Objective">The LP objective.</param>
+/// <param name="Preserve">Preserved training inputs (0: none).</param>
+public sealed record ProvableVariant(string Name, string Method, LpObjective Objective = LpObjective.Param, int Preserve = 0);
+
+/// <summary>One repair the study runs.</summary>
+/// <param name="Section">Which part of the results it belongs to.</param>
+/// <param name="Arch">The zoo architecture.</param>
+/// <param name="Epochs">Training epochs.</param>
+/// <param name="Seed">Seed of the model's training and of the corruption.</param>
+/// <param name="Layer">The layer repaired.</param>
+/// <param name="RepairSet">The repair-set specification.</param>
+/// <param name="Variant">The method and its settings.</param>
+/// <param name="Rows">Output rows or channels that change (null: all).</param>
+/// <param name="TimeLimitSeconds">The LP solver's time limit for this step (null: the study's).</param>
+public sealed record ProvableStep(string Section, string Arch, int Epochs, int Seed, string Layer, string RepairSet, ProvableVariant Variant, (int Start, int End)? Rows = null,
+    double? TimeLimitSeconds = null);
+
+/// <summary>A step and its outcome.</summary>
+/// <param name="Section">Part of the results.</param>
+/// <param name="Arch">Architecture.</param>
+/// <param name="Seed">Model and corruption seed.</param>
+/// <param name="Variant">Row name of the method and settings.</param>
+/// <param name="Preserve">Preserved inputs given to the LP.</param>
+/// <param name="LoadBefore">The machine's 1-minute load average when the step started.</param>
+/// <param name="Report">The repair report (efficacy, drawdown, generalisation, times, LP size).</param>
+public sealed record ProvableRun(string Section, string Arch, int Seed, string Variant, int Preserve, double LoadBefore, RepairReport Report);
+
+/// <summary>The study's settings.</summary>
+public sealed record ProvableStudyOptions
+{
+    /// <summary>The small version: one small model size, small repair sets, minutes instead of hours.</summary>
+    public bool Quick { get; init; }
+
+    /// <summary>Model seeds of the <c>mlp:100x3</c> rows (the first also runs the locality, size, rotation and CNN sections).</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0, 1, 2, 3, 4];
+
+    /// <summary>Model seeds of the <c>mlp:200x9</c> rows (empty: not run).</summary>
+    public IReadOnlyList<int> LargeSeeds { get; init; } = [0, 1, 2];
+
+    /// <summary>Preserved inputs of the default provable repair.</summary>
+    public int DefaultPreserve { get; init; } = PreserveRequest.DefaultCount;
+
+    /// <summary>LP solver settings.</summary>
+    public LpSolverOptions Solver { get; init; } = new() { TimeLimitSeconds = 1800 };
+}
+
+/// <summary>The study's result: every run, and how it was produced.</summary>
+/// <param name="Command">The command line that produced it.</param>
+/// <param name="Threads">Torch threads.</param>
+/// <param name="Cores">Logical processors of the machine.</param>
+/// <param name="Minutes">Wall time of the whole run.</param>
+/// <param name="Solver">The LP solver.</param>
+/// <param name="DefaultPreserve">Preserved inputs of the default provable repair.</param>
+/// <param name="Runs">Every run, in order.</param>
+/// <param name="CarriedOver">How many of the first runs were carried over from an interrupted run of the same study (<c>--resume</c>); their times were measured then.</param>
+public sealed record ProvableStudyReport(string Command, int Threads, int Cores, double Minutes, string Solver, int DefaultPreserve, IReadOnlyList<ProvableRun> Runs, int CarriedOver = 0);
+
+/// <summary>
+/// The provable-repair experiments (APRNN, Tao et al. PLDI'23, Exp. 1 and 3, on Fashion-MNIST) with Reparo's refinements
+/// side by side: APRNN's own objective and repair-set protocol (the first N corrupted images whatever the prediction,
+/// <c>:any</c>) against Reparo's (parameter objective, failures only), the locality-preserving default (<c>--preserve</c>),
+/// PRDNN, the last-layer LP, fine-tuning and MFT, over several model seeds; then drawdown and LP cost against the number
+/// of preserved inputs and against the layer, repair-set sizes, rotation polytopes and a CNN.
+/// </summary>
+public static class ProvableStudy
+{
+    /// <summary>The steps, in the order they run.</summary>
+    public static IReadOnlyList<ProvableStep> Plan(ProvableStudyOptions options)
+    {
+        var steps = new List<ProvableStep>();
+        int n = options.Quick ? 20 : 100, epochs = options.Quick ? 8 : 10, preserve = DefaultPreserve(options);
+        ProvableVariant defaultProvable = new("provable (default)", "provable", Preserve: preserve);
+        ProvableVariant[] sideBySide =
+        [
+            defaultProvable,
+            new("provable (param objective, no preserve)", "provable"),
+            new("provable (aprnn objective)", "provable", LpObjective.Aprnn),
+            new("prdnn", "prdnn"),
+            new("lastlayer", "lastlayer"),
+            new("ft", "ft"),
+            new("mft", "mft"),
+        ];
+        const string exp1 = "Exp. 1 (fog point repair), side by side";
+        // The large model's LPs are the longest; they run after the small model's sections (a partial run still has those),
+        // each with a solver budget of 15 minutes.
+        void SideBySide(string arch, string layer, IReadOnlyList<int> seeds, double? limit)
+        {
+            foreach (int seed in seeds)
+                foreach (string set in new[] { $"fog:3:{n}", $"fog:3:{n}:any" })
+                    foreach (ProvableVariant v in sideBySide) steps.Add(new ProvableStep(exp1, arch, epochs, seed, layer, set, v, TimeLimitSeconds: limit));
+        }
+        SideBySide("mlp:100x3", "fc2", options.Seeds, null);
+        if (options.Seeds.Count == 0)
+        {
+            SideBySide("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds, 900);
+            return steps;
+        }
+
+        int first = options.Seeds[0];
+        foreach (int count in options.Quick ? new[] { 0, 50 } : [0, 100, 300, 1000])
+            steps.Add(new ProvableStep("Locality: preserved inputs", "mlp:100x3", epochs, first, "fc2", $"fog:3:{n}", new ProvableVariant($"provable (preserve {count})", "provable", Preserve: count)));
+        // fc1's LP is 7.8 times wider than fc2's (784 inputs per neuron); it gets a solver budget of 10 minutes.
+        foreach (string layer in options.Quick ? new[] { "fc2", "fc3" } : ["fc1", "fc2", "fc3"])
+            foreach (int count in new[] { 0, preserve })
+                steps.Add(new ProvableStep("Locality: layer", "mlp:100x3", epochs, first, layer, $"fog:3:{n}", new ProvableVariant($"provable (preserve {count})", "provable", Preserve: count),
+                    TimeLimitSeconds: layer == "fc1" ? 600 : null));
+        foreach (int size in options.Quick ? new[] { 10, 40 } : [10, 25, 50, 200])
+            steps.Add(new ProvableStep("Exp. 1 sizes", "mlp:100x3", epochs, first, "fc2", $"fog:3:{size}", defaultProvable));
+        SideBySide("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds, 900);
+        steps.Add(options.Quick
+            ? new ProvableStep("Exp. 3 (rotation polytopes)", "mlp:100x3", epochs, first, "fc1", "rotations:-30:30:3:2", defaultProvable)
+            : new ProvableStep("Exp. 3 (rotation polytopes)", "mlp:100x9", epochs, first, "fc1", "rotations:-30:30:7:5", defaultProvable));
+        if (!options.Quick)
+        {
+            steps.Add(new ProvableStep("CNN", "cnn", epochs, first, "conv2", "fog:3:10", defaultProvable, (0, 4)));
+            steps.Add(new ProvableStep("CNN", "cnn", epochs, first, "fc1", "fog:3:10", defaultProvable));
+        }
+        return steps;
+    }
+
+    /// <summary>Preserved inputs of the default provable rows: the option's, at most 100 in the quick version.</summary>
+    public static int DefaultPreserve(ProvableStudyOptions options) => options.Quick ? Math.Min(options.DefaultPreserve, 100) : options.DefaultPreserve;
+
+    /// <summary>Runs every step of <paramref name="options"/>'s plan; <paramref name="model"/> supplies the trained model of an (architecture, epochs, seed).</summary>
+    /// <param name="model">Loads or trains a model.</param>
+    /// <param name="splits">Fashion-MNIST.</param>
+    /// <param name="options">The study's settings.</param>
+    /// <param name="command">The command line, recorded in the report.</param>
+    /// <param name="threads">Torch threads, recorded.</param>
+    /// <param name="progress">One line per step started and finished.</param>
+    /// <param name="partial">Called with the runs so far after every step (to save partial results).</param>
+    /// <param name="resume">An interrupted run of the same study: its runs that match the plan's first steps are kept, not re-run.</param>
+    public static ProvableStudyReport Run(Func<string, int, int, Network> model, DataSplits splits, ProvableStudyOptions options, string command, int threads,
+        IProgress<string>? progress = null, Action<ProvableStudyReport>? partial = null, ProvableStudyReport? resume = null)
+    {
+        var clock = Stopwatch.StartNew();
+        IReadOnlyList<ProvableStep> steps = Plan(options);
+        string solver = LpSolverOptions.Name(options.Solver.Solver);
+        List<ProvableRun> runs = resume is null ? [] : CarriedOver(resume, steps, command, threads, solver, DefaultPreserve(options));
+        int carried = runs.Count;
+        double earlierMinutes = resume is null ? 0 : resume.Minutes;
+        ProvableStudyReport Report() => new(command, threads, Environment.ProcessorCount, earlierMinutes + clock.Elapsed.TotalMinutes,
+            solver, DefaultPreserve(options), [.. runs], carried);
+        if (carried > 0) progress?.Report($"carried over {carried} of {steps.Count} steps from the interrupted run");
+        // Corrupting the test set and choosing the failures is the same for every method on one model and repair set.
+        // Only the current model's problems are kept (the steps come grouped by model).
+        var problems = new Dictionary<string, RepairProblem>();
+        (string, int, int)? problemsModel = null;
+        foreach (ProvableStep step in steps.Skip(carried))
+        {
+            Network network = model(step.Arch, step.Epochs, step.Seed);
+            if (problemsModel != (step.Arch, step.Epochs, step.Seed))
+            {
+                problems.Clear();
+                problemsModel = (step.Arch, step.Epochs, step.Seed);
+            }
+            if (!problems.TryGetValue(step.RepairSet, out RepairProblem? problem)) problems[step.RepairSet] = problem = RepairSetSpec.Build(step.RepairSet, network, splits, step.Seed);
+            var settings = new RepairSettings
+            {
+                Layer = step.Layer,
+                Rows = step.Rows,
+                Solver = step.TimeLimitSeconds is { } limit ? options.Solver with { TimeLimitSeconds = limit } : options.Solver,
+                Objective = step.Variant.Objective,
+                Preserve = step.Variant.Preserve > 0 ? new PreserveRequest(splits.Train, step.Variant.Preserve, step.Seed) : null,
+                Seed = step.Seed,
+            };
+            double load = MachineLoad.OneMinute();
+            progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {runs.Count + 1}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) at {step.Layer}, {step.RepairSet}");
+            RepairResult result = RepairMethods.Create(step.Variant.Method, settings).Repair(problem);
+            RepairReport report = RepairReport.Create(problem, result);
+            runs.Add(new ProvableRun(step.Section, step.Arch, step.Seed, step.Variant.Name, step.Variant.Preserve, load, report));
+            progress?.Report($"    {report.Status}, efficacy {report.Efficacy:P1}, drawdown {report.Drawdown:P2}, generalisation {report.Generalization:+0.00%;-0.00%}, {report.TimeS.Total:F1} s");
+            partial?.Invoke(Report());
+        }
+        return Report();
+    }
+
+    /// <summary>
+    /// The runs of <paramref name="earlier"/> that the plan would have produced first, in order, up to the first that differs;
+    /// an earlier run made with another command, thread count, solver or default preservation is refused.
+    /// </summary>
+    private static List<ProvableRun> CarriedOver(ProvableStudyReport earlier, IReadOnlyList<ProvableStep> steps, string command, int threads, string solver, int preserve)
+    {
+        if (earlier.Command != command || earlier.Threads != threads || earlier.Solver != solver || earlier.DefaultPreserve != preserve)
+            throw new ReparoInputException($"cannot resume: the earlier run was `{earlier.Command}` (solver {earlier.Solver}, {earlier.Threads} threads, preserve {earlier.DefaultPreserve}), this one is `{command}` (solver {solver}, {threads} threads, preserve {preserve})");
+        var kept = new List<ProvableRun>();
+        foreach ((ProvableStep step, ProvableRun run) in steps.Zip(earlier.Runs))
+        {
+            if (run.Section != step.Section || run.Arch != step.Arch || run.Seed != step.Seed || run.Variant != step.Variant.Name || run.Report.RepairSet != step.RepairSet) break;
+            kept.Add(run);
+        }
+        return kept;
+    }
+
+    /// <summary>The results file: aggregated tables (mean ± sd over seeds), the goals checked, then every run.</summary>
+    public static string ToMarkdown(ProvableStudyReport report, string jsonPath, bool complete = true)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("# Provable repair experiments (APRNN protocol on Fashion-MNIST)");
+        text.AppendLine();
+        if (!complete) text.AppendLine($"**Partial: the run was still going ({report.Runs.Count} steps done).**").AppendLine();
+        double[] loads = [.. report.Runs.Select(r => r.LoadBefore).Where(double.IsFinite)];
+        text.AppendLine(Inv($"Produced by `{report.Command}` ({report.Threads} threads, {report.Cores} cores, {report.Minutes:F1} min in all); every figure below is in [{Path.GetFileName(jsonPath)}](data/{Path.GetFileName(jsonPath)})."));
+        if (report.CarriedOver > 0)
+            text.AppendLine(Inv($"The first {report.CarriedOver} runs were carried over from an interrupted run of the same command (`--resume`); their times were measured then, under the load given per run below."));
+        int busy = loads.Count(load => load > report.Cores);
+        text.AppendLine(Inv($"Machine load (1-minute average) when the steps started: {(loads.Length == 0 ? "unknown" : $"median {Median(loads):F2}, max {loads.Max():F2}")} on {report.Cores} cores; a value near or above the core count means the timings are inflated by other work{(busy > 0 ? $" ({busy} of {loads.Length} runs started above it: their seconds are not the method's cost on an idle machine)" : "")}."));
+        text.AppendLine();
+        text.AppendLine(Inv($"LP solver: {report.Solver}; ε = 1e-3, bound ±3. Efficacy is the independent verifier's (float32 and float64 re-run of every point or vertex). Drawdown: clean test accuracy before − after, on the test set without the repair images. Generalisation: accuracy gain on the rest of the corrupted test set (rotations: the same images rotated every 0.1°, vertex angles excluded). `fog:3:N` takes the first N fog images the model gets wrong (Reparo's protocol); `fog:3:N:any` the first N fog images whatever the prediction (APRNN's). Variants: **provable (default)** is Reparo's default, the parameter objective with {report.DefaultPreserve} preserved training inputs held in the LP; **provable (param objective, no preserve)** is Reparo's LP before locality; **provable (aprnn objective)** is APRNN's joint L∞ + normalised L1 over output and parameter changes, without preserved inputs."));
+        foreach (IGrouping<string, ProvableRun> section in report.Runs.GroupBy(r => r.Section))
+        {
+            text.AppendLine();
+            text.AppendLine($"## {section.Key}");
+            text.AppendLine();
+            text.AppendLine("| model | layer | repair set | method | seeds | verified | efficacy | drawdown | generalisation | Δ L∞ | preserved kept | solve s | total s | LP rows × cols (nnz) |");
+            text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var g in section.GroupBy(r => (r.Arch, r.Report.Layer, r.Report.RepairSet, r.Variant)))
+            {
+                ProvableRun[] rows = [.. g];
+                RepairReport last = rows[^1].Report;
+                string lp = last.Lp is { } s ? Inv($"{s.Rows:N0} × {s.Cols:N0} ({s.Nonzeros:N0})") : "–";
+                string kept = rows.All(r => r.Report.PreservedKept is not null) && rows[0].Preserve > 0 ? Inv($"{rows.Average(r => (double)r.Report.PreservedKept!.Value / r.Preserve):P1}") : "–";
+                string plain = last.PlainNetwork ? "" : " (not a plain network)";
+                text.AppendLine(Inv($"| {g.Key.Arch} | {g.Key.Layer} | {g.Key.RepairSet} | {g.Key.Variant}{plain} | {rows.Length} | {rows.Count(r => r.Report.Verified)}/{rows.Length} | {Pm(rows, r => r.Efficacy)} | {Pm(rows, r => r.Drawdown)} | {Pm(rows, r => r.Generalization)} | {Pm(rows, r => r.ParamDeltaLinf, "G3")} | {kept} | {Pm(rows, r => r.TimeS.Solve, "F1")} | {Pm(rows, r => r.TimeS.Total, "F1")} | {lp} |"));
+            }
+        }
+        AppendGoals(text, report);
+        text.AppendLine();
+        text.AppendLine("## Every run");
+        text.AppendLine();
+        text.AppendLine("| section | model | seed | layer | repair set | method | status | efficacy | drawdown | generalisation (before → after) | Δ L∞ | Δ L1 | changed preds | encode / solve / verify / total s | LP rows × cols (nnz) | load |");
+        text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (ProvableRun r in report.Runs)
+        {
+            RepairReport x = r.Report;
+            string lp = x.Lp is { } s ? Inv($"{s.Rows:N0} × {s.Cols:N0} ({s.Nonzeros:N0})") : "–";
+            text.AppendLine(Inv($"| {r.Section} | {r.Arch} | {r.Seed} | {x.Layer} | {x.RepairSet} | {r.Variant} | {x.Status} | {P(x.Efficacy)} | {P(x.Drawdown)} | {P(x.Generalization)} ({P(x.Metrics.GeneralizationBefore)} → {P(x.Metrics.GeneralizationAfter)}) | {x.ParamDeltaLinf:G3} | {x.ParamDeltaL1:G3} | {P(x.ChangedPredictions)} | {x.TimeS.Encode:F2} / {x.TimeS.Solve:F2} / {x.TimeS.Verify:F2} / {x.TimeS.Total:F2} | {lp} | {r.LoadBefore:F2} |"));
+        }
+        return text.ToString();
+    }
+
+    /// <summary>The issue's goals for the default provable repair under the failures protocol, checked against the runs.</summary>
+    private static void AppendGoals(StringBuilder text, ProvableStudyReport report)
+    {
+        ProvableRun[] exp1 = [.. report.Runs.Where(r => r.Section.StartsWith("Exp. 1 (fog", StringComparison.Ordinal) && !r.Report.RepairSet.EndsWith(":any", StringComparison.Ordinal))];
+        if (exp1.Length == 0) return;
+        text.AppendLine();
+        text.AppendLine("## Goals (failures protocol, default settings)");
+        text.AppendLine();
+        foreach ((string arch, double goal, double aprnn) in new[] { ("mlp:100x3", 0.015, 0.0128), ("mlp:200x9", 0.03, 0.0138) })
+        {
+            ProvableRun[] mine = [.. exp1.Where(r => r.Arch == arch && r.Variant == "provable (default)")];
+            ProvableRun[] ft = [.. exp1.Where(r => r.Arch == arch && r.Variant == "ft")];
+            if (mine.Length == 0) continue;
+            double drawdown = mine.Average(r => r.Report.Drawdown), generalisation = mine.Average(r => r.Report.Generalization);
+            int verified = mine.Count(r => r.Report.Verified);
+            string ftPart = ft.Length == 0 ? "no ft rows" : Inv($"ft {P(ft.Average(r => r.Report.Generalization))}: {(generalisation >= ft.Average(r => r.Report.Generalization) ? "met" : "missed")}");
+            text.AppendLine(Inv($"- {arch}, {mine[0].Report.RepairSet}: drawdown {P(drawdown)} over {mine.Length} seeds (goal ≤ {P(goal)}; APRNN reports {P(aprnn)}): **{(drawdown <= goal ? "met" : "missed")}**; verified efficacy 100 % in {verified}/{mine.Length} seeds: **{(verified == mine.Length ? "met" : "missed")}**; generalisation {P(generalisation)} against {ftPart}."));
+        }
+    }
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    private static string P(double v) => double.IsNaN(v) ? "–" : v.ToString("0.00%", CultureInfo.InvariantCulture);
+
+    /// <summary>Mean ± sample standard deviation over the rows (the mean alone for one row); percentages unless a format is given.</summary>
+    private static string Pm(ProvableRun[] rows, Func<RepairReport, double> value, string? format = null)
+    {
+        double[] v = [.. rows.Select(r => value(r.Report))];
+        string F(double x) => format is null ? P(x) : x.ToString(format, CultureInfo.InvariantCulture);
+        if (v.Length == 1) return F(v[0]);
+        MeanStd summary = MeanStd.Of(v);
+        return $"{F(summary.Mean)} ± {F(summary.Std)}";
+    }
+
+    private static double Median(double[] values)
+    {
+        double[] sorted = [.. values.Order()];
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}
