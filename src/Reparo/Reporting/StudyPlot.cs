@@ -8,6 +8,13 @@ public static class StudyPlot
     /// <summary>Writes the figure as a PNG (atomically).</summary>
     public static void Write(string path, StudyReport report, int width = 1000, int height = 500)
     {
+        byte[] png = Encode(report, width, height);
+        AtomicFile.Write(path, file => file.Write(png));
+    }
+
+    /// <summary>The PNG bytes of the figure <see cref="Write"/> draws.</summary>
+    public static byte[] Encode(StudyReport report, int width = 1000, int height = 500)
+    {
         string[] heuristics = [.. report.Summary.Select(s => s.Heuristic).Distinct()];
         string[] methods = [.. report.Summary.Select(s => s.Method).Where(m => m != "all").Distinct()];
         var plot = new ScottPlot.Plot();
@@ -30,8 +37,6 @@ public static class StudyPlot
         plot.Axes.Left.Label.Text = "cases within 10 % of the best drawdown (%)";
         plot.Title($"Layer heuristics against brute force ({report.Cases.Count} cases)");
         plot.Axes.SetLimitsY(0, 105);
-        string temporary = path + ".tmp.png";
-        plot.SavePng(temporary, width, height);
-        File.Move(temporary, path, overwrite: true);
+        return plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
     }
 }
