@@ -124,14 +124,17 @@ internal static class RepairCommand
         var exportLp = new Option<string?>("--export-lp") { Description = "Write the LP in MPS format (LP methods)", HelpName = "PATH" };
         var data = new DataArguments();
         var arguments = new MethodArguments();
+        var reportFile = new ReportArgument();
         var command = new Command("repair", "Repair a model on a repair set and verify the result independently") { method, model, repairSet, output, exportLp };
         data.AddTo(command);
         arguments.AddTo(command);
+        reportFile.AddTo(command);
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
             string modelPath = parse.GetValue(model)!;
             string? outPath = parse.GetValue(output);
+            string? reportPath = reportFile.Read(parse);
             if (outPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(modelPath)) throw new ReparoInputException("--out must not overwrite the input model");
             RepairSettings settings = arguments.Read(parse, run.Seed, parse.GetValue(exportLp));
             string methodName = RepairMethods.Require(parse.GetValue(method)!);
@@ -183,6 +186,7 @@ internal static class RepairCommand
                 run.Out.WriteLine($"repaired model written to {outPath}" + (report.VerifiedOnnxRuntime == true ? $" (verified in ONNX Runtime on all {problem.RepairSet.VertexCount} repair inputs, smallest margin {report.OnnxRuntimeMinMargin:G4})" : ""));
             }
             run.WriteJson(report);
+            if (reportPath is not null) run.WriteReport(reportPath, (report with { Evidence = RepairEvidence.Compute(problem, result) }).ToDocument());
             if (report.VerifiedOnnxRuntime == false)
                 throw new ReparoInputException($"the repaired ONNX model misclassifies a repair input in ONNX Runtime (smallest margin {report.OnnxRuntimeMinMargin:G4}); no model written");
             if (result.Verified) return CliApp.Success;

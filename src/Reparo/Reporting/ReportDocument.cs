@@ -21,6 +21,13 @@ public sealed record ReportDocument(string Title, IReadOnlyList<string> Summary,
 {
     /// <summary>The command line and versions behind the report; null leaves the provenance section out.</summary>
     public ReportProvenance? Provenance { get; init; }
+
+    /// <summary>
+    /// The document as sections of a larger one: a section <paramref name="heading"/> holding the summary, then each
+    /// section with its heading after <paramref name="heading"/> (a demo's report holds one such part per step).
+    /// </summary>
+    public IReadOnlyList<ReportSection> AsPart(string heading) =>
+        [new ReportSection(heading, [.. Summary.Select(p => new ReportParagraph(p))]), .. Sections.Select(s => s with { Heading = $"{heading}: {s.Heading}" })];
 }
 
 /// <summary>One section of a report: a heading and its blocks.</summary>
