@@ -1,5 +1,5 @@
-using System.Globalization;
 using Reparo.Reporting;
+using static Reparo.Reporting.ReportText;
 
 namespace Reparo.Evaluation;
 
@@ -38,7 +38,7 @@ public sealed partial record RepairReport : IReportDocument
         summary.Add(Verified
             ? $"Verified: the independent check accepted all {Count(Regions, "region")} in float32 and float64{margins}."
             : $"Not verified: the independent check accepted {Percent(Efficacy)} of the regions{margins}. {Message}");
-        string lp = Lp is { } size ? $"; LP of {size.Rows.ToString("N0", CultureInfo.InvariantCulture)} rows × {size.Cols.ToString("N0", CultureInfo.InvariantCulture)} columns, {size.Nonzeros.ToString("N0", CultureInfo.InvariantCulture)} nonzeros ({Solver})" : "";
+        string lp = Lp is { } size ? $"; LP of {Count(size.Rows)} rows × {Count(size.Cols)} columns, {Count(size.Nonzeros)} nonzeros ({Solver})" : "";
         summary.Add($"Cost: {Seconds(TimeS.Total)} in all (encode {Seconds(TimeS.Encode)}, solve {Seconds(TimeS.Solve)}, verify {Seconds(TimeS.Verify)}){lp}.");
         return summary;
     }
@@ -48,15 +48,15 @@ public sealed partial record RepairReport : IReportDocument
         var sections = new List<ReportSection>();
         var compare = new List<IReadOnlyList<string>>
         {
-            new[] { "clean held-out accuracy", Percent(Metrics.AccuracyBefore), Percent(Metrics.AccuracyAfter), Signed(-Drawdown) },
+            new[] { "clean held-out accuracy", Percent(Metrics.AccuracyBefore), Percent(Metrics.AccuracyAfter), Points(-Drawdown) },
         };
         if (!double.IsNaN(Metrics.GeneralizationBefore))
-            compare.Add(["generalisation (held-out inputs like the failures)", Percent(Metrics.GeneralizationBefore), Percent(Metrics.GeneralizationAfter), Signed(Generalization)]);
+            compare.Add(["generalisation (held-out inputs like the failures)", Percent(Metrics.GeneralizationBefore), Percent(Metrics.GeneralizationAfter), Points(Generalization)]);
         if (Evidence is { } e && e.Samples.Count > 0)
         {
             double right = (double)e.Samples.Count(s => s.Before == s.Label) / e.Samples.Count;
             double rightAfter = e.Samples.Count(s => s.After == s.Label) / (double)e.Samples.Count;
-            compare.Add(["repair set, first vertex right", Percent(right), ModelKind is null ? "n/a" : Percent(rightAfter), ModelKind is null ? "n/a" : Signed(rightAfter - right)]);
+            compare.Add(["repair set, first vertex right", Percent(right), ModelKind is null ? "n/a" : Percent(rightAfter), ModelKind is null ? "n/a" : Points(rightAfter - right)]);
         }
         var blocks = new List<ReportBlock>
         {
@@ -83,10 +83,10 @@ public sealed partial record RepairReport : IReportDocument
             sections.Add(new ReportSection("Parameter change per layer",
             [
                 new ReportTable(["layer", "parameters", "changed", "largest |Δ| (L∞)", "sum |Δ| (L1)"],
-                    [.. evidence.Layers.Select(l => (IReadOnlyList<string>)[l.Layer, l.Parameters.ToString("N0", CultureInfo.InvariantCulture), l.Changed.ToString("N0", CultureInfo.InvariantCulture), Number(l.Linf), Number(l.L1)])]),
+                    [.. evidence.Layers.Select(l => (IReadOnlyList<string>)[l.Layer, Count(l.Parameters), Count(l.Changed), Number(l.Linf), Number(l.L1)])]),
             ]));
         }
-        string Name(long c) => c >= 0 && c < evidence.ClassNames.Count ? evidence.ClassNames[(int)c] : c.ToString(CultureInfo.InvariantCulture);
+        string Name(long c) => c >= 0 && c < evidence.ClassNames.Count ? evidence.ClassNames[(int)c] : c.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var thumbnails = evidence.Samples.Select(s =>
         {
             string caption = $"{s.Id} · true: {Name(s.Label)} · before: {Name(s.Before)}" + (s.After is long a ? $" · after: {Name(a)}" : "")
@@ -112,7 +112,7 @@ public sealed partial record RepairReport : IReportDocument
             new("changed clean predictions", Percent(ChangedPredictions)),
             new("time encode / solve / verify / total", $"{Seconds(TimeS.Encode)} / {Seconds(TimeS.Solve)} / {Seconds(TimeS.Verify)} / {Seconds(TimeS.Total)}"),
         };
-        if (Lp is { } lp) rows.Add(new("LP rows × columns, nonzeros", $"{lp.Rows.ToString("N0", CultureInfo.InvariantCulture)} × {lp.Cols.ToString("N0", CultureInfo.InvariantCulture)}, {lp.Nonzeros.ToString("N0", CultureInfo.InvariantCulture)} ({Solver})"));
+        if (Lp is { } lp) rows.Add(new("LP rows × columns, nonzeros", $"{Count(lp.Rows)} × {Count(lp.Cols)}, {Count(lp.Nonzeros)} ({Solver})"));
         if (Epsilon is double epsilon) rows.Add(new("LP margin ε", Number(epsilon)));
         if (MinMarginFloat32 is double m32) rows.Add(new("smallest margin float32 / float64", $"{Number(m32)} / {Number(MinMarginFloat64 ?? double.NaN)}"));
         if (GuardBandFloat32 is double g32) rows.Add(new("guard band float32 / float64", $"{Number(g32)} / {Number(GuardBandFloat64 ?? double.NaN)}"));
@@ -121,14 +121,4 @@ public sealed partial record RepairReport : IReportDocument
         if (VerifiedOnnxRuntime is bool ort) rows.Add(new("ONNX Runtime on the written file", $"{(ort ? "verified" : "FAILED")}, smallest margin {Number(OnnxRuntimeMinMargin ?? double.NaN)}"));
         return rows;
     }
-
-    private static string Count(int n, string singular, string? plural = null) => $"{n} {(n == 1 ? singular : plural ?? singular + "s")}";
-
-    private static string Percent(double share) => double.IsNaN(share) ? "n/a" : (100 * share).ToString("0.00", CultureInfo.InvariantCulture) + " %";
-
-    private static string Signed(double share) => double.IsNaN(share) ? "n/a" : (100 * share).ToString("+0.00;-0.00;0.00", CultureInfo.InvariantCulture) + " pp";
-
-    private static string Number(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
-
-    private static string Seconds(double seconds) => seconds.ToString("0.00", CultureInfo.InvariantCulture) + " s";
 }

@@ -30,16 +30,16 @@ public static class HtmlRenderer
         th, td { border: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
         th { background: var(--soft); font-weight: 600; }
         caption { caption-side: top; text-align: left; color: var(--muted); padding-bottom: 4px; }
-        table.kv th { width: 16em; }
+        table.kv th { white-space: nowrap; }
         table.matrix td { text-align: right; min-width: 3.2em; }
         table.matrix th.corner { font-weight: 400; color: var(--muted); font-size: 12px; }
         figure { margin: 12px 0 20px; }
         figure img { max-width: 100%; image-rendering: pixelated; border: 1px solid var(--line); }
         figcaption { color: var(--muted); font-size: 13px; }
         .gallery { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0 20px; }
-        .gallery figure { margin: 0; width: 132px; }
-        .gallery img { width: 112px; height: auto; }
-        .gallery .text { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; background: var(--soft); border: 1px solid var(--line); padding: 4px; min-height: 3em; overflow-wrap: anywhere; }
+        .gallery figure { margin: 0; width: min-content; min-width: 112px; }
+        .gallery img { min-width: 112px; max-width: 240px; height: auto; }
+        .gallery .text { width: 220px; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; background: var(--soft); border: 1px solid var(--line); padding: 4px; min-height: 3em; overflow-wrap: anywhere; }
         .gallery figcaption { font-size: 12px; }
         pre { background: var(--soft); border: 1px solid var(--line); padding: 8px 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
         footer { margin-top: 40px; color: var(--muted); }
