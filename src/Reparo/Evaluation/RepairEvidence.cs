@@ -1,5 +1,3 @@
-using System.Globalization;
-using Reparo.Data;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
@@ -60,7 +58,7 @@ public sealed record RepairEvidence(IReadOnlyList<string> ClassNames, long[][] C
         for (int i = 0; i < regions.Length; i++)
         {
             RegionCheck? check = checks.GetValueOrDefault(regions[i].Id);
-            (byte[]? png, string? text) = Render(first[i], original);
+            (byte[]? png, string? text) = InputPicture.Of(first[i], original);
             samples[i] = new RepairSample(regions[i].Id, regions[i].Label, predictedBefore[i], predictedAfter?[i], regions[i].VertexCount, check?.MarginFloat32, check?.Passed, png, text);
         }
         Network? changed = result.Model?.PlainNetwork ?? (result.Model as DecoupledNetwork)?.ValueChannel;
@@ -72,25 +70,6 @@ public sealed record RepairEvidence(IReadOnlyList<string> ClassNames, long[][] C
         long[][] counts = [.. Enumerable.Range(0, classes).Select(_ => new long[classes])];
         for (int i = 0; i < labels.Length; i++) counts[labels[i]][predictions[i]]++;
         return counts;
-    }
-
-    /// <summary>A thumbnail for an image, the text of a token sequence, the leading values of a feature vector.</summary>
-    private static (byte[]? Png, string? Text) Render(Tensor input, Network network)
-    {
-        if (network.Spec.InputKind == InputKind.Image && input.shape.Length == 3)
-        {
-            int scale = Math.Max(1, 56 / (int)Math.Max(input.shape[1], input.shape[2]));
-            return (ImageGrid.Encode(input.unsqueeze(0).clamp(0, 1), columns: 1, scale: scale), null);
-        }
-        double[] values = input.flatten().to(ScalarType.Float64).data<double>().ToArray();
-        if (network.Vocabulary is { } vocabulary)
-        {
-            string[] tokens = [.. values.Select(v => (int)Math.Round(v)).Where(id => id != Vocabulary.PadId).Select(id => id >= 0 && id < vocabulary.Size ? vocabulary.Tokens[id] : "<unk>")];
-            return (null, string.Join(' ', tokens));
-        }
-        const int shown = 8;
-        string text = string.Join(", ", values.Take(shown).Select(v => v.ToString("G4", CultureInfo.InvariantCulture)));
-        return (null, values.Length > shown ? $"[{text}, … ({values.Length} values)]" : $"[{text}]");
     }
 
     private static LayerChange[] LayerChanges(Network original, Network changed)
