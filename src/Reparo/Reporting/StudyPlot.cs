@@ -39,4 +39,30 @@ public static class StudyPlot
         plot.Axes.SetLimitsY(0, 105);
         return plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
     }
+
+    /// <summary>
+    /// The regret/cost figure as PNG bytes: per heuristic over all methods, its mean drawdown regret (percentage points)
+    /// against its mean cost relative to brute force, each point labelled with the heuristic's name.
+    /// </summary>
+    public static byte[] EncodeRegretCost(StudyReport report, int width = 1000, int height = 500)
+    {
+        var plot = new ScottPlot.Plot();
+        ScottPlot.IPalette palette = new ScottPlot.Palettes.Category10();
+        HeuristicSummary[] overall = [.. report.Summary.Where(s => s.Method == "all")];
+        for (int i = 0; i < overall.Length; i++)
+        {
+            HeuristicSummary s = overall[i];
+            double x = double.IsFinite(s.MeanCostRatio) ? s.MeanCostRatio : 0, y = double.IsFinite(s.MeanDrawdownRegret) ? 100 * s.MeanDrawdownRegret : 0;
+            var marker = plot.Add.Marker(x, y);
+            marker.Color = palette.GetColor(i);
+            marker.MarkerSize = 12;
+            var label = plot.Add.Text(s.Heuristic, x, y);
+            label.LabelFontColor = palette.GetColor(i);
+            label.OffsetX = 8;
+        }
+        plot.Axes.Bottom.Label.Text = "mean cost over brute force (×)";
+        plot.Axes.Left.Label.Text = "mean drawdown regret (percentage points)";
+        plot.Title($"Regret against cost ({report.Cases.Count} cases)");
+        return plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
+    }
 }
