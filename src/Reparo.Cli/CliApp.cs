@@ -23,7 +23,7 @@ public static class CliApp
     {
         stdout ??= Console.Out;
         stderr ??= Console.Error;
-        Command root = BuildRoot(new CliContext(new CliIo(stdout, stderr), new GlobalOptions()));
+        Command root = BuildRoot(new CliContext(new CliIo(stdout, stderr), new GlobalOptions()) { Arguments = args });
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

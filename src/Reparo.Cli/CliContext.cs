@@ -3,6 +3,7 @@ using Reparo.Data;
 using Reparo.Experiments;
 using Reparo.Io;
 using Reparo.Models;
+using Reparo.Reporting;
 using Reparo.Runtime;
 using Reparo.Training;
 using Spectre.Console;
@@ -41,6 +42,9 @@ public sealed class GlobalOptions
 /// <param name="Options">The global options.</param>
 public sealed record CliContext(CliIo Io, GlobalOptions Options)
 {
+    /// <summary>The command line's arguments, as given (recorded in reports so that a run can be repeated).</summary>
+    public IReadOnlyList<string> Arguments { get; init; } = [];
+
     /// <summary>Starts a command: loads torch with the requested threads and returns the run's settings and consoles.</summary>
     public CommandRun Start(ParseResult parse)
     {
@@ -71,6 +75,14 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
         {
             ReparoJson.Write(JsonPath, result);
         }
+    }
+
+    /// <summary>Writes <paramref name="document"/> to <paramref name="path"/> with this run's provenance, if a path was given (<c>--report</c>).</summary>
+    public void WriteReport(string? path, Reporting.ReportDocument document)
+    {
+        if (path is null) return;
+        ReportFile.Write(path, document with { Provenance = ReportProvenance.Current(Cli.Arguments) });
+        Out.WriteLine($"report written to {path}");
     }
 
     /// <summary>A one-line note on stderr.</summary>
@@ -120,6 +132,28 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
             string validation = p.ValidationAccuracy is double a ? $" val {a:P1}" : "";
             task.Description = Markup.Escape($"{title} epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}{validation}");
         }
+    }
+}
+
+/// <summary>The <c>--report PATH</c> option of the commands that write a report (HTML or Markdown by the extension).</summary>
+public sealed class ReportArgument
+{
+    /// <summary><c>--report</c>.</summary>
+    public Option<string?> Report { get; } = new("--report")
+    {
+        Description = "Write a report a person reads: one self-contained HTML file (.html: inline CSS and images, no network) or Markdown (.md)",
+        HelpName = "PATH.html",
+    };
+
+    /// <summary>Adds the option to <paramref name="command"/>.</summary>
+    public void AddTo(Command command) => command.Options.Add(Report);
+
+    /// <summary>The report path, checked before any work (a bad path is an input error), or null when none was asked for.</summary>
+    public string? Read(ParseResult parse)
+    {
+        string? path = parse.GetValue(Report);
+        if (path is not null) ReportFile.Check(path);
+        return path;
     }
 }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
 using Reparo.Data;
 using Reparo.Experiments;
 using Reparo.Influence;
@@ -44,13 +45,18 @@ internal static class DemoCommand
         var repairLayer = new Option<string>("--repair-layer") { Description = "Layer the provable repair edits, or auto (the informed-repair rule chooses)", DefaultValueFactory = _ => "auto" };
         var trojanPairs = new Option<int>("--trojan-pairs") { Description = "Cleansed pairs for the Trojan rectification step (0: skip it)", DefaultValueFactory = _ => 1 };
         var influenceTop = new Option<int>("--influence-top") { Description = "Training samples listed by the RNNRepair influence step (0: skip it)", DefaultValueFactory = _ => 5 };
+        var reportFile = new ReportArgument();
         var command = new Command("demo", "End to end on Fashion-MNIST: train or reuse a model, evaluate clean and fog-corrupted, list the failures, repair them with a verified LP, remove a Trojan from one cleansed pair, explain an LSTM failure by its influential training samples")
         {
             arch, epochs, severity, cacheDir, retrain, png, dataDir, repairPoints, repairLayer, trojanPairs, influenceTop,
         };
+        reportFile.AddTo(command);
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
+            string? reportPath = reportFile.Read(parse);
+            var summary = new List<string>();
+            var sections = new List<ReportSection>();
             var clock = Stopwatch.StartNew();
             int level = parse.GetValue(severity);
             DataSplits splits = DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(dataDir) });
@@ -65,6 +71,9 @@ internal static class DemoCommand
             Dataset fogged = Corruptions.Apply(splits.Test, Corruption.Fog, level, run.Seed);
             EvaluationReport fog = Evaluator.Evaluate(network, fogged);
             run.Out.MarkupLine($"[bold]2. Evaluate[/] clean test accuracy {clean.Accuracy:P2}, fog (severity {level}) accuracy {fog.Accuracy:P2} on {fog.N} images");
+            sections.Add(new ReportSection("1. Model", [new ReportKeyValues([new("architecture", architecture), new("file", modelPath), new("origin", reused ? "cached" : "trained now")])]));
+            sections.Add(new ReportSection("2. Evaluate", [new ReportTable(["test set", "images", "accuracy"],
+                [["clean", Invariant(clean.N), Percent(clean.Accuracy)], [$"fog, severity {level}", Invariant(fog.N), Percent(fog.Accuracy)]])]));
 
             long[] labels = splits.Test.Labels();
             int[] fogFailures = fog.Failures(fogged);
@@ -77,6 +86,14 @@ internal static class DemoCommand
             foreach (Failure f in targets) table.AddRow(f.TestIndex.ToString(), Markup.Escape(f.Label), Markup.Escape(f.FogPrediction), Markup.Escape(f.CleanPrediction));
             run.Out.Write(table);
             run.Out.WriteLine("by class: " + string.Join(", ", byClass.Select(kv => $"{kv.Key} {kv.Value}")));
+            summary.Add($"Model and failures: {architecture} gets {Percent(clean.Accuracy)} of the clean test images right and {Percent(fog.Accuracy)} in fog (severity {level}); "
+                + $"{Invariant(fogFailures.Length)} fog images are misclassified, {Invariant(induced.Length)} of them right when clean (what the repair targets).");
+            sections.Add(new ReportSection("3. Failures",
+            [
+                new ReportParagraph($"{Invariant(fogFailures.Length)} fog images misclassified; {Invariant(induced.Length)} of them are right when clean. By class: " + string.Join(", ", byClass.Select(kv => $"{kv.Key} {kv.Value}")) + "."),
+                new ReportGallery([.. induced.Take(10).Select((i, k) => new ReportThumbnail($"test {targets[k].TestIndex} · true: {targets[k].Label} · fog: {targets[k].FogPrediction} · clean: {targets[k].CleanPrediction}",
+                    ImageGrid.Encode(fogged.X.narrow(0, i, 1), columns: 1, scale: 2)))], "The first fog failures that are right when clean"),
+            ]));
             if (parse.GetValue(png) is string pngPath && induced.Length > 0)
             {
                 using var chosen = TorchSharp.torch.tensor(induced.Take(40).Select(i => (long)i).ToArray());
@@ -102,6 +119,12 @@ internal static class DemoCommand
                 RepairResult result = RepairMethods.Create("provable", new RepairSettings { Layer = layer, Seed = run.Seed, Preserve = preserve }).Repair(problem);
                 repaired = RepairReport.Create(problem, result);
                 RepairCommand.Print(run.Out, repaired);
+                if (reportPath is not null)
+                {
+                    summary.Add($"Repair: {(repaired.Verified ? "verified" : "NOT verified")} ({repaired.Status}) on the first {points} fog failures at {repaired.Layer}; clean accuracy "
+                        + $"{Percent(repaired.Metrics.AccuracyBefore)} → {Percent(repaired.Metrics.AccuracyAfter)}, the other fog images {Percent(repaired.Metrics.GeneralizationBefore)} → {Percent(repaired.Metrics.GeneralizationAfter)}.");
+                    sections.AddRange((repaired with { Evidence = RepairEvidence.Compute(problem, result) }).ToDocument().AsPart("4. Repair"));
+                }
             }
             RectificationReport? rectified = null;
             int pairs = parse.GetValue(trojanPairs);
@@ -115,10 +138,22 @@ internal static class DemoCommand
                 RectificationRun result = RectificationRun.Execute(trojan, poison, splits, pairs, options, 4000, run.Seed, "dynamic+");
                 RectifyCommand.Print(run.Out, result);
                 rectified = result.Report();
+                if (reportPath is not null)
+                {
+                    summary.Add($"Trojan: attack success rate {Percent(result.Before.Asr ?? double.NaN)} → {Percent(result.After.Asr ?? double.NaN)}, clean accuracy {Percent(result.Before.Accuracy)} → {Percent(result.After.Accuracy)}, from {pairs} cleansed pair(s).");
+                    sections.AddRange(result.ToDocument().AsPart("5. Trojan"));
+                }
             }
-            InfluenceStep? influence = parse.GetValue(influenceTop) is int top and > 0 ? ExplainFailure(run, models, retrainModels, splits, top) : null;
+            (InfluenceStep Step, InfluenceExplanation Explanation)? explained = parse.GetValue(influenceTop) is int top and > 0 ? ExplainFailure(run, models, retrainModels, splits, top) : null;
+            InfluenceStep? influence = explained?.Step;
+            if (explained is { } e)
+            {
+                summary.Add($"Influence: the LSTM predicts {e.Step.Prediction} for test image {e.Step.TestIndex} ({e.Step.Label}); its closest training samples are labelled {string.Join(", ", e.Step.Top.Select(t => t.Label))}.");
+                sections.AddRange(e.Explanation.ToDocument().AsPart("6. Influence"));
+            }
             run.WriteJson(new DemoResult(modelPath, reused, architecture, clean.Accuracy, fog.Accuracy, level, fogFailures.Length, induced.Length,
                 byClass, targets, repaired, rectified, influence, clock.Elapsed.TotalSeconds));
+            run.WriteReport(reportPath, new ReportDocument("Reparo demo: find, explain and repair on Fashion-MNIST", summary, sections));
             return CliApp.Success;
         });
         return command;
@@ -128,7 +163,7 @@ internal static class DemoCommand
     /// Step 6: RNNRepair (Xie et al., ICML'21) — builds the influence model of a small LSTM over the first 10 000 training images and
     /// explains its first test failure: the fault step and the most influential training samples.
     /// </summary>
-    private static InfluenceStep ExplainFailure(CommandRun run, ModelCache models, bool retrain, DataSplits splits, int top)
+    private static (InfluenceStep, InfluenceExplanation) ExplainFailure(CommandRun run, ModelCache models, bool retrain, DataSplits splits, int top)
     {
         (Network lstm, string path, bool cached) = models.LoadOrTrain(ModelCache.FileName("demo", "lstm:64", 2, run.Seed), "lstm:64", 2, splits, "fashion-mnist", run.Seed, retrain: retrain);
         var options = new InfluenceOptions { Abstraction = new AbstractionOptions { Candidates = [10, 20, 30], StopAtFirstStable = true, Mixture = new GaussianMixtureOptions(Seed: run.Seed) } };
@@ -150,8 +185,13 @@ internal static class DemoCommand
             table.AddRow(rank.ToString(), train.SourceIndices[hit.TrainIndex].ToString(), Markup.Escape(names[(int)hit.Label]), hit.Distance.ToString("G4"));
         run.Out.Write(table);
         run.Out.WriteLine($"query answered in {answer.SearchMilliseconds:F2} ms");
-        return new InfluenceStep(path, model.Report.K, model.Report.Time.TotalSeconds, splits.Test.SourceIndices[failure], names[(int)labels[failure]],
+        var step = new InfluenceStep(path, model.Report.K, model.Report.Time.TotalSeconds, splits.Test.SourceIndices[failure], names[(int)labels[failure]],
             names[(int)predictions[failure]], fault, answer.Top.Select(h => new InfluenceNeighbour(train.SourceIndices[h.TrainIndex], names[(int)h.Label], h.Distance)).ToArray(),
             answer.SearchMilliseconds);
+        return (step, InfluenceExplanation.Create(model, splits.Test, failure, answer, train));
     }
+
+    private static string Percent(double share) => double.IsNaN(share) ? "n/a" : share.ToString("P2", CultureInfo.InvariantCulture);
+
+    private static string Invariant(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
 }

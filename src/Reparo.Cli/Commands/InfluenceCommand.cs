@@ -2,6 +2,7 @@ using System.CommandLine;
 using Reparo.Data;
 using Reparo.Influence;
 using Reparo.Models;
+using Reparo.Reporting;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
@@ -78,11 +79,14 @@ internal static class InfluenceCommand
         var testIndex = new Option<int>("--index-of-test") { Description = "Which test-split input to explain (0-based)", Required = true, HelpName = "I" };
         var top = new Option<int>("--top") { Description = "How many influential training samples to list", DefaultValueFactory = _ => 100 };
         var data = new DataArguments();
+        var reportFile = new ReportArgument();
         var command = new Command("query", "Which training samples (sample level) and which input steps (segment level) influence one test input") { index, testIndex, top };
         data.AddTo(command);
+        reportFile.AddTo(command);
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
+            string? reportPath = reportFile.Read(parse);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             using InfluenceModel influence = InfluenceModel.Load(parse.GetValue(index)!);
             DataSplits splits = data.Load(parse, influence.Network);
@@ -108,6 +112,7 @@ internal static class InfluenceCommand
             run.WriteJson(new QueryResult(parse.GetValue(index)!, splits.Test.Name, i, names[(int)t.Label], names[(int)t.Prediction], t.Failing, fault, faultToken, segments.PreFlipState,
                 segmentRows, answer.Top.Select(h => new TopEntry(h.TrainIndex, splits.Train.SourceIndices[h.TrainIndex], names[(int)h.Label], h.Distance)).ToArray(),
                 answer.SearchMilliseconds, totalMs));
+            if (reportPath is not null) run.WriteReport(reportPath, InfluenceExplanation.Create(influence, splits.Test, i, answer, splits.Train).ToDocument());
             return CliApp.Success;
         });
         return command;

@@ -53,14 +53,17 @@ internal static class RectifyCommand
         var output = new Option<string?>("--out") { Description = "Write the rectified model here", HelpName = "PATH" };
         var data = new DataArguments();
         var arguments = new RectifyArguments();
+        var reportFile = new ReportArgument();
         var command = new Command("rectify", "Remove a Trojan, spurious correlation or feature leakage with rank-one edits from a few cleansed pairs") { model, pairs, poison, output, triggerTest, target };
         data.AddTo(command);
         arguments.AddTo(command);
+        reportFile.AddTo(command);
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
             string modelPath = parse.GetValue(model)!;
             string? outPath = parse.GetValue(output);
+            string? reportPath = reportFile.Read(parse);
             if (outPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(modelPath)) throw new ReparoInputException("--out must not overwrite the input model");
             RectifyOptions options = arguments.Read(parse, run.Seed);
             var request = new RectifyRequest(ModelFile.Load(modelPath), modelPath, parse.GetValue(pairs)!, parse.GetValue(triggerTest), parse.GetValue(target), parse.GetValue(poison),
@@ -69,6 +72,7 @@ internal static class RectifyCommand
             Print(run.Out, result);
             if (outPath is not null) run.Out.WriteLine($"rectified model written to {outPath}");
             run.WriteJson(result.Report(outPath));
+            if (reportPath is not null) run.WriteReport(reportPath, result.ToDocument());
             return CliApp.Success;
         });
         return command;

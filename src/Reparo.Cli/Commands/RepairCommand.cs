@@ -122,27 +122,31 @@ internal static class RepairCommand
         var exportLp = new Option<string?>("--export-lp") { Description = "Write the LP in MPS format (LP methods)", HelpName = "PATH" };
         var data = new DataArguments();
         var arguments = new MethodArguments();
+        var reportFile = new ReportArgument();
         var command = new Command("repair", "Repair a model on a repair set and verify the result independently") { method, model, repairSet, output, exportLp };
         data.AddTo(command);
         arguments.AddTo(command);
+        reportFile.AddTo(command);
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
             string modelPath = parse.GetValue(model)!;
             string? outPath = parse.GetValue(output);
+            string? reportPath = reportFile.Read(parse);
             if (outPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(modelPath)) throw new ReparoInputException("--out must not overwrite the input model");
             RepairSettings settings = arguments.Read(parse, run.Seed, parse.GetValue(exportLp));
             string methodName = RepairMethods.Require(parse.GetValue(method)!);
             Network network = ModelFile.Load(modelPath);
             DataSplits splits = data.Load(parse, network);
             settings = settings with { Preserve = arguments.PreserveFrom(parse, methodName == "provable" ? PreserveRequest.DefaultCount : 0, splits.Train, run.Seed) };
-            var request = new RepairRequest(methodName, network, splits, parse.GetValue(repairSet)!, settings, run.Seed, outPath);
+            var request = new RepairRequest(methodName, network, splits, parse.GetValue(repairSet)!, settings, run.Seed, outPath, Evidence: reportPath is not null);
             (RepairReport report, bool written, string? notWritten) = RepairUseCase.Run(request, new OutLines(run));
             if (notWritten is not null) run.Note(notWritten);
             Print(run.Out, report);
             if (written)
                 run.Out.WriteLine($"repaired model written to {outPath}" + (report.VerifiedOnnxRuntime == true ? $" (verified in ONNX Runtime on all {report.Vertices} repair inputs, smallest margin {report.OnnxRuntimeMinMargin:G4})" : ""));
             run.WriteJson(report);
+            if (reportPath is not null) run.WriteReport(reportPath, report.ToDocument());
             if (report.VerifiedOnnxRuntime == false)
                 throw new ReparoInputException($"the repaired ONNX model misclassifies a repair input in ONNX Runtime (smallest margin {report.OnnxRuntimeMinMargin:G4}); no model written");
             if (report.Verified) return CliApp.Success;

@@ -29,12 +29,15 @@ internal static class StudyCommand
         var maxLp = new Option<long>("--max-lp-nonzeros") { Description = "Do not attempt provable repairs whose predicted LP has more nonzeros than this (0: attempt all)", DefaultValueFactory = _ => 10_000_000, HelpName = "N" };
         var data = new DataArguments();
         var arguments = new RepairCommand.MethodArguments();
+        var reportFile = new ReportArgument();
         var command = new Command("study", "Which layer to repair: every layer heuristic against brute force, per method and repair-set size") { model, repairSet, methods, heuristics, sizes, plot, markdown, maxLp };
         data.AddTo(command);
         arguments.AddTo(command, layerOptions: false);
+        reportFile.AddTo(command);
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
+            string? reportPath = reportFile.Read(parse);
             InformedRepairOptions options = Read(parse, repairSet, methods, heuristics, sizes, arguments, run.Seed) with
             {
                 MaxLpNonzeros = parse.GetValue(maxLp) is > 0 and long cap ? cap : null,
@@ -48,6 +51,7 @@ internal static class StudyCommand
             if (parse.GetValue(markdown) is string path) AtomicFile.WriteAllText(path, text);
             if (parse.GetValue(plot) is string png) StudyPlot.Write(png, report);
             run.WriteJson(report);
+            run.WriteReport(reportPath, report.ToDocument());
             return CliApp.Success;
         });
         return command;

@@ -104,7 +104,7 @@ public sealed record HeuristicSummary(string Heuristic, string Method, int Cases
 /// <param name="AutoWithin10PctShare">Share of cases where the automatic choice is within 10 % of the best drawdown.</param>
 /// <param name="AutoCostRatio">The automatic choice's total time over brute force's total time.</param>
 /// <param name="Tolerance">The relative tolerance used.</param>
-public sealed record StudyReport(IReadOnlyList<StudyCase> Cases, IReadOnlyList<HeuristicSummary> Summary, IReadOnlyList<RepairSetProfile> Analyses,
+public sealed partial record StudyReport(IReadOnlyList<StudyCase> Cases, IReadOnlyList<HeuristicSummary> Summary, IReadOnlyList<RepairSetProfile> Analyses,
     [property: JsonPropertyName("auto_within_10pct_share")] double AutoWithin10PctShare, double AutoCostRatio, double Tolerance);
 
 /// <summary>

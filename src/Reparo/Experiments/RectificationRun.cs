@@ -14,10 +14,13 @@ namespace Reparo.Experiments;
 /// baseline), and measure the model before and after on the test split. Shared by <c>reparo rectify</c>, the
 /// experiment and the demo.
 /// </summary>
-public sealed class RectificationRun
+public sealed partial class RectificationRun
 {
-    private RectificationRun(string poison, int pairs, string method, RectificationMeasures before, RectificationMeasures after, RectificationResult rectification)
+    private RectificationRun(string poison, int pairs, string method, RectificationMeasures before, RectificationMeasures after, RectificationResult rectification,
+        Network original, PairInputs inputs)
     {
+        Original = original;
+        Inputs = inputs;
         Poison = poison;
         Pairs = pairs;
         Method = method;
@@ -43,6 +46,12 @@ public sealed class RectificationRun
 
     /// <summary>The rectification (for fine-tuning: one pseudo-round over all layers).</summary>
     public RectificationResult Rectification { get; }
+
+    /// <summary>The model before the rectification (not modified).</summary>
+    public Network Original { get; }
+
+    /// <summary>The cleansed pairs the rectification was given.</summary>
+    public PairInputs Inputs { get; }
 
     /// <summary>Rectifies with <paramref name="options"/> and measures before and after.</summary>
     /// <param name="network">The poisoned model (not modified).</param>
@@ -86,7 +95,8 @@ public sealed class RectificationRun
         before ??= measure(network);
         Tensor statisticsInputs = splits.Train.X.narrow(0, 0, Math.Min(statisticsSamples, splits.Train.Count));
         RectificationResult result = Rectifier.Rectify(network, corrupted, clean, labels, heldOut, statisticsInputs, options);
-        return new RectificationRun(poison, labels.Length, label ?? options.Mode.ToString().ToLowerInvariant(), before, measure(result.Network), result);
+        return new RectificationRun(poison, labels.Length, label ?? options.Mode.ToString().ToLowerInvariant(), before, measure(result.Network), result,
+            network, new PairInputs(corrupted, clean, labels));
     }
 
     /// <summary>
@@ -110,7 +120,7 @@ public sealed class RectificationRun
         var round = new RectificationRound(1, "all", [], gapBefore, gapAfter, accuracyAfter, accuracyBefore - accuracyAfter, true, "adam", double.NaN, 0, seconds, 0);
         var result = new RectificationResult(tuned, [round], accuracyBefore, accuracyAfter, gapBefore, gapAfter, repaired.Message, new RectifyTiming(0, 0, seconds, 0, seconds));
         RectificationMeasures after = RectificationMetrics.Measure(tuned, spec, splits.Test);
-        return new RectificationRun(spec.ToString(), pairs, "ft", before, after, result);
+        return new RectificationRun(spec.ToString(), pairs, "ft", before, after, result, network, new PairInputs(drawn.Corrupted, drawn.Clean, drawn.Labels));
     }
 
     /// <summary>The JSON report (<c>layers, asr_before, asr_after, accuracy_before, accuracy_after, time_s</c> and the details).</summary>
@@ -129,3 +139,9 @@ public sealed class RectificationRun
         return (drawn, splits.Validation.Subset(rest, "held-out"));
     }
 }
+
+/// <summary>Cleansed pairs: corrupted inputs, their clean twins and their true labels, in the same order.</summary>
+/// <param name="Corrupted">The corrupted inputs (n, …).</param>
+/// <param name="Clean">Their clean twins (n, …).</param>
+/// <param name="Labels">The true labels.</param>
+public sealed record PairInputs(Tensor Corrupted, Tensor Clean, long[] Labels);

@@ -4,11 +4,11 @@ using System.Text;
 
 namespace Reparo.Io;
 
-/// <summary>Writes 8-bit RGB PNG files from pixel arrays (no drawing library needed for image grids and heatmaps).</summary>
+/// <summary>Encodes 8-bit RGB PNG files from pixel arrays (no drawing library needed for image grids and heatmaps).</summary>
 public static class PngWriter
 {
-    /// <summary>Writes an RGB image; <paramref name="rgb"/> holds height × width × 3 bytes, row by row.</summary>
-    public static void WriteRgb(string path, int width, int height, byte[] rgb)
+    /// <summary>The PNG file of an RGB image, as bytes; <paramref name="rgb"/> holds height × width × 3 bytes, row by row.</summary>
+    public static byte[] EncodeRgb(int width, int height, byte[] rgb)
     {
         if (rgb.Length != width * height * 3) throw new ArgumentException($"expected {width * height * 3} bytes, got {rgb.Length}");
         using var raw = new MemoryStream();
@@ -20,18 +20,17 @@ public static class PngWriter
                 z.Write(rgb, y * width * 3, width * 3);
             }
         }
-        AtomicFile.Write(path, file =>
-        {
-            file.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0d, 0x0a, 0x1a, 0x0a]);
-            var header = new byte[13];
-            BinaryPrimitives.WriteInt32BigEndian(header, width);
-            BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
-            header[8] = 8; // bit depth
-            header[9] = 2; // colour type: RGB
-            WriteChunk(file, "IHDR", header);
-            WriteChunk(file, "IDAT", raw.ToArray());
-            WriteChunk(file, "IEND", []);
-        });
+        using var file = new MemoryStream();
+        file.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0d, 0x0a, 0x1a, 0x0a]);
+        var header = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(header, width);
+        BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
+        header[8] = 8; // bit depth
+        header[9] = 2; // colour type: RGB
+        WriteChunk(file, "IHDR", header);
+        WriteChunk(file, "IDAT", raw.ToArray());
+        WriteChunk(file, "IEND", []);
+        return file.ToArray();
     }
 
     private static void WriteChunk(Stream stream, string type, byte[] data)

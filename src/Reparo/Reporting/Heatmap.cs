@@ -22,6 +22,13 @@ public static class Heatmap
     /// </summary>
     public static void Write(string path, Tensor input, Tensor attribution)
     {
+        byte[] png = Encode(input, attribution);
+        AtomicFile.Write(path, file => file.Write(png));
+    }
+
+    /// <summary>The PNG bytes of the heatmap <see cref="Write"/> draws.</summary>
+    public static byte[] Encode(Tensor input, Tensor attribution)
+    {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         Tensor a = attribution.detach().to(ScalarType.Float64);
@@ -49,7 +56,7 @@ public static class Heatmap
         Array.Fill(rgb, Background);
         left.DrawInto(rgb, width, Margin, Margin);
         right.DrawInto(rgb, width, Margin + left.Width + Margin, Margin);
-        PngWriter.WriteRgb(path, width, height, rgb);
+        return PngWriter.EncodeRgb(width, height, rgb);
     }
 
     /// <summary>The diverging colour of <paramref name="v"/> ∈ [−1, 1]: white at 0, red towards +1, blue towards −1.</summary>

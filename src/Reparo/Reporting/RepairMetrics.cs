@@ -47,7 +47,8 @@ public sealed record RepairMetrics(double Efficacy, bool Verified, double Accura
     private static double Accuracy(long[] predictions, long[] labels) =>
         labels.Length == 0 ? double.NaN : (double)predictions.Zip(labels).Count(p => p.First == p.Second) / labels.Length;
 
-    private static long[] Predict(IRepairedModel model, Tensor x)
+    /// <summary>The predictions of <paramref name="model"/> on <paramref name="x"/>, in batches of 1000.</summary>
+    internal static long[] Predict(IRepairedModel model, Tensor x)
     {
         if (model.PlainNetwork is { } plain) return plain.Predict(x);
         var parts = new List<long>();

@@ -17,7 +17,7 @@ public sealed record RepairTimes(double Encode, double Solve, double Verify, dou
 public sealed record LpSizeReport(int Rows, int Cols, long Nonzeros);
 
 /// <summary>Everything a repair run reports (the JSON of <c>reparo repair</c> and one row of the experiments).</summary>
-public sealed record RepairReport
+public sealed partial record RepairReport
 {
     /// <summary>Method name.</summary>
     public required string Method { get; init; }
@@ -116,6 +116,10 @@ public sealed record RepairReport
     /// <summary>The smallest margin ONNX Runtime gives over the repair points or vertices of the written ONNX file.</summary>
     [System.Text.Json.Serialization.JsonPropertyName("onnxruntime_min_margin")]
     public double? OnnxRuntimeMinMargin { get; init; }
+
+    /// <summary>Confusion matrices, parameter change per layer and the repair set before and after, for <see cref="ToDocument"/>; not part of the JSON.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public RepairEvidence? Evidence { get; init; }
 
     /// <summary>Measures <paramref name="result"/> and assembles the report.</summary>
     public static RepairReport Create(RepairProblem problem, RepairResult result)

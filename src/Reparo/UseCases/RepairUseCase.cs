@@ -17,7 +17,8 @@ namespace Reparo.UseCases;
 /// <param name="Settings">The method's settings; layer <c>auto</c> lets <see cref="LayerHeuristics.ChooseAuto"/> choose.</param>
 /// <param name="Seed">Seed of the repair set's draw.</param>
 /// <param name="Out">Where the repaired model goes (<c>.onnx</c> or a Reparo model file), if anywhere.</param>
-public sealed record RepairRequest(string Method, Network Network, DataSplits Splits, string RepairSet, RepairSettings Settings, int Seed, string? Out);
+/// <param name="Evidence">Whether the report carries <see cref="RepairEvidence"/> (confusion matrices, per-layer change, the repair set before and after) for a report document.</param>
+public sealed record RepairRequest(string Method, Network Network, DataSplits Splits, string RepairSet, RepairSettings Settings, int Seed, string? Out, bool Evidence = false);
 
 /// <summary>What a repair did: its report (the JSON of <c>reparo repair</c>) and what became of the repaired model.</summary>
 /// <param name="Report">The report.</param>
@@ -50,7 +51,7 @@ public static class RepairUseCase
         IRepairMethod repair = RepairMethods.Create(request.Method, settings with { StatisticsInputs = statistics });
         progress?.Report($"repair set {problem.RepairSet.Description}: {problem.RepairSet.Regions.Count} regions, {problem.RepairSet.VertexCount} vertices; method {repair.Name}");
         RepairResult result = repair.Repair(problem);
-        RepairReport report = RepairReport.Create(problem, result) with { LayerChoice = choice };
+        RepairReport report = RepairReport.Create(problem, result) with { LayerChoice = choice, Evidence = request.Evidence ? RepairEvidence.Compute(problem, result) : null };
         if (!result.Verified || request.Out is not string outPath) return new RepairOutcome(report, false, null);
         if (result.Model!.PlainNetwork is not { } repaired)
             return new RepairOutcome(report, false, $"{result.Model.Kind}: not a plain network, so nothing was written to {outPath}");

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using Reparo.Models;
+using Reparo.Tests.Reporting;
 
 namespace Reparo.Tests.Cli;
 
@@ -10,15 +11,22 @@ public sealed class RectifyCliTests
     public void RectifyRemovesATrojanAndReportsTheNamedFields()
     {
         using TempFolder folder = TestSupport.TempFolder();
-        string model = folder.File("trojan.reparo"), fixedModel = folder.File("fixed.reparo"), json = folder.File("r.json");
+        string model = folder.File("trojan.reparo"), fixedModel = folder.File("fixed.reparo"), json = folder.File("r.json"), report = folder.File("r.html");
         (int trained, _, string trainErr) = CliRunner.Run("train", "--data", "digits", "--arch", "mlp:64x3", "--epochs", "40", "--lr", "3e-3", "--patience", "0",
             "--poison", "badnets:0.1:0", "--out", model);
         Assert.True(trained == 0, trainErr);
         byte[] before = SHA256.HashData(File.ReadAllBytes(model));
 
         (int code, string output, string err) = CliRunner.Run("rectify", "--model", model, "--data", "digits", "--pairs", "trojan:1", "--mode", "static",
-            "--preserve-clean", "--out", fixedModel, "--json", json);
+            "--preserve-clean", "--out", fixedModel, "--json", json, "--report", report);
         Assert.True(code == 0, err);
+        // The report: the summary first, and IG heatmaps of the pair's clean and corrupted input before and after.
+        string html = File.ReadAllText(report);
+        Assert.Contains("What was wrong: in the model (poisoned with badnets:0.1:0), triggered test inputs went to the attack&#39;s target", html);
+        Assert.Contains("What changed: static rectification from 1 cleansed pair edited fc2", html);
+        foreach (string caption in new[] { "clean, before: predicted", "clean, after: predicted", "corrupted, before: predicted 0", "corrupted, after: predicted" })
+            Assert.Contains(caption, html);
+        Browser.AssertRendersCleanly(report, minimumImages: 4);
         Assert.Contains("attack success rate", output);
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
         JsonElement r = doc.RootElement;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Reparo.Cli;
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Tests.Reporting;
 
 namespace Reparo.Tests.Cli;
 
@@ -76,5 +77,41 @@ public class RepairCliTests
         Assert.Single(lines);
         Assert.Contains(fragment, lines[0]);
         Assert.False(File.Exists(output));
+    }
+
+    [Fact]
+    public void ReportIsOneSelfContainedPageWithTheCommandLine()
+    {
+        using var dir = TestSupport.TempFolder();
+        (string model, string repairFile) = Setup(dir);
+        string report = dir.File("out/report.html");
+        (int code, string stdout, string err) = Run("repair", "--method", "provable", "--model", model, "--data", "digits", "--repair-set", $"file:{repairFile}",
+            "--layer", "fc2", "--report", report, "--threads", "2");
+        Assert.True(code == CliApp.Success, err);
+        Assert.Contains($"report written to {report}", stdout);
+        string html = File.ReadAllText(report);
+        Assert.Contains("Verified: the independent check accepted all 3 regions", html);
+        Assert.Contains($"<pre>reparo repair --method provable --model {model} --data digits --repair-set file:{repairFile} --layer fc2 --report {report} --threads 2</pre>", html);
+        Assert.Contains("<th scope=\"row\">TorchSharp</th>", html);
+        Browser.AssertRendersCleanly(report, minimumImages: 3);
+    }
+
+    [Theory]
+    [InlineData("report.pdf", "written as .html or .md")]
+    [InlineData("folder.html", "is a folder")]
+    [InlineData("model-as-folder/report.html", "is a file, not a folder")]
+    public void BadReportPathsExitWithTwoBeforeAnyWork(string name, string fragment)
+    {
+        using var dir = TestSupport.TempFolder();
+        (string model, string repairFile) = Setup(dir);
+        Directory.CreateDirectory(dir.File("folder.html"));
+        File.Copy(model, dir.File("model-as-folder"));
+        string output = dir.File("repaired.reparo");
+        (int code, _, string err) = Run("repair", "--method", "provable", "--model", model, "--data", "digits", "--repair-set", $"file:{repairFile}",
+            "--layer", "fc2", "--out", output, "--report", dir.File(name), "--threads", "2");
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains(fragment, Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.False(File.Exists(output));
+        Assert.Equal(["digits.reparo", "model-as-folder", "repair.json"], Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order());
     }
 }

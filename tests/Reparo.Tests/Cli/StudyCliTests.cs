@@ -4,6 +4,7 @@ using Reparo.Data;
 using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
+using Reparo.Tests.Reporting;
 
 namespace Reparo.Tests.Cli;
 
@@ -28,9 +29,14 @@ public class StudyCliTests
         string model = SavedDigitsModel(dir);
         string json = dir.File("study.json"), png = dir.File("study.png");
         (int code, string stdout, string err) = Run("study", "--model", model, "--data", "digits", "--repair-set", "gaussian-noise:3", "--sizes", "4",
-            "--methods", "provable,edit", "--heuristics", "all", "--json", json, "--plot", png, "--threads", "2");
+            "--methods", "provable,edit", "--heuristics", "all", "--json", json, "--plot", png, "--report", dir.File("study.html"), "--threads", "2");
         Assert.True(code == CliApp.Success, err);
         Assert.Contains("within 10 %", stdout);
+        // The report: the automatic choice's record first, the two plots, the table.
+        string html = File.ReadAllText(dir.File("study.html"));
+        Assert.Matches("<p>The automatic choice came within 10.00 % of the best drawdown in [0-9.]+ % of the cases", html);
+        Assert.Contains(">Regret and cost</h2>", html);
+        Assert.Equal(2, Browser.AssertRendersCleanly(dir.File("study.html")).Images);
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
         JsonElement root = doc.RootElement;
         Assert.InRange(root.GetProperty("auto_within_10pct_share").GetDouble(), 0, 1);
