@@ -213,13 +213,14 @@ public static class ProvableStudy
         var text = new StringBuilder();
         text.AppendLine("# Provable repair experiments (APRNN protocol on Fashion-MNIST)");
         text.AppendLine();
-        if (!complete) text.AppendLine($"**Partial: the run was still going ({report.Runs.Count} steps done).**").AppendLine();
+        if (!complete) text.AppendLine($"**Partial: {report.Runs.Count} steps of the plan are done; the rest have not run yet (`--resume` continues the run from its JSON).**").AppendLine();
         double[] loads = [.. report.Runs.Select(r => r.LoadBefore).Where(double.IsFinite)];
         text.AppendLine(Inv($"Produced by `{report.Command}` ({report.Threads} threads, {report.Cores} cores, {report.Minutes:F1} min in all); every figure below is in [{Path.GetFileName(jsonPath)}](data/{Path.GetFileName(jsonPath)})."));
         if (report.CarriedOver > 0)
             text.AppendLine(Inv($"The first {report.CarriedOver} runs were carried over from an interrupted run of the same command (`--resume`); their times were measured then, under the load given per run below."));
-        int busy = loads.Count(load => load > report.Cores);
-        text.AppendLine(Inv($"Machine load (1-minute average) when the steps started: {(loads.Length == 0 ? "unknown" : $"median {Median(loads):F2}, max {loads.Max():F2}")} on {report.Cores} cores; a value near or above the core count means the timings are inflated by other work{(busy > 0 ? $" ({busy} of {loads.Length} runs started above it: their seconds are not the method's cost on an idle machine)" : "")}."));
+        // The study's own threads account for a load of about report.Threads; one more runnable task means other work.
+        int busy = loads.Count(load => load >= report.Threads + 1);
+        text.AppendLine(Inv($"Machine load (1-minute average) when the steps started: {(loads.Length == 0 ? "unknown" : $"median {Median(loads):F2}, max {loads.Max():F2}")} on {report.Cores} cores; the study's own {report.Threads} threads account for about {report.Threads}, so a value of {report.Threads + 1} or more means other work inflated the timings{(busy > 0 ? $" ({busy} of {loads.Length} runs started so: their seconds are not the method's cost on an idle machine)" : "")}."));
         text.AppendLine();
         text.AppendLine(Inv($"LP solver: {report.Solver}; ε = 1e-3, bound ±3. Efficacy is the independent verifier's (float32 and float64 re-run of every point or vertex). Drawdown: clean test accuracy before − after, on the test set without the repair images. Generalisation: accuracy gain on the rest of the corrupted test set (rotations: the same images rotated every 0.1°, vertex angles excluded). `fog:3:N` takes the first N fog images the model gets wrong (Reparo's protocol); `fog:3:N:any` the first N fog images whatever the prediction (APRNN's). Variants: **provable (default)** is Reparo's default, the parameter objective with {report.DefaultPreserve} preserved training inputs held in the LP; **provable (param objective, no preserve)** is Reparo's LP before locality; **provable (aprnn objective)** is APRNN's joint L∞ + normalised L1 over output and parameter changes, without preserved inputs."));
         foreach (IGrouping<string, ProvableRun> section in report.Runs.GroupBy(r => r.Section))

@@ -56,7 +56,7 @@ public class ProvableStudyTests
         Assert.Contains("generalisation 52.00% against ft 53.00%: missed", text);
         Assert.Contains("mlp:200x9, fog:3:100: drawdown 5.00% over 1 seeds (goal ≤ 3.00%; APRNN reports 1.38%): **missed**; verified efficacy 100 % in 0/1 seeds: **missed**", text);
         Assert.Contains("[provable.json](data/provable.json)", text);
-        Assert.Contains("(1 of 7 runs started above it: their seconds are not the method's cost on an idle machine)", text);
+        Assert.Contains("(1 of 7 runs started so: their seconds are not the method's cost on an idle machine)", text);
     }
 
     private static ProvableStudyReport Earlier(IEnumerable<ProvableStep> steps, string command = "./reparo experiment provable --quick --threads 2") =>
