@@ -1,4 +1,5 @@
 using Reparo.Data;
+using Reparo.Influence;
 using Reparo.Models;
 using Reparo.Reporting;
 using Reparo.UseCases;
@@ -53,5 +54,52 @@ public class ExplainUseCaseTests
         Network network = ModelZoo.Create("mlp:16x2", splits.Train, seed: 3);
         var error = Assert.Throws<ReparoInputException>(() => ExplainUseCase.Run(new ExplainRequest(network, "m.reparo", splits, splits.Test.Count)));
         Assert.Contains("outside the test split", error.Message);
+    }
+
+    private static readonly InfluenceOptions Influence = new() { Abstraction = new AbstractionOptions { PcaComponents = 3, Candidates = [4], Mixture = new GaussianMixtureOptions(Seed: 2) } };
+
+    /// <summary>A recurrent model with an influence model: the influence part is the model's own query, and the report holds its trace.</summary>
+    [Fact]
+    public void RecurrentModelsGetTheInfluentialSamplesAndTheFaultStep()
+    {
+        DataSplits splits = DataCatalog.Load("digits");
+        Dataset train = splits.Train.Subset(Enumerable.Range(0, 120).ToArray());
+        using Network network = ModelZoo.Create("lstm:8", train, seed: 3);
+        using InfluenceModel model = InfluenceModel.Build(network, train, Influence);
+        Explanation e = ExplainUseCase.Run(new ExplainRequest(network, "m.reparo", new DataSplits(train, splits.Validation, splits.Test), 4, model, Steps: 4, InfluenceTop: 6));
+
+        SampleQuery answer = model.Query(splits.Test, 4, 6);
+        InfluenceSummary influence = Assert.IsType<InfluenceSummary>(e.Influence);
+        Assert.Equal(answer.Top.Select(h => h.TrainIndex), influence.Top.Select(t => t.TrainIndex));
+        Assert.Equal(model.Segments(answer.Trace).FaultStep, influence.FaultStep);
+        Assert.Equal(answer.Trace.Failing, influence.Failing);
+        Assert.Equal(4, influence.States);
+        Assert.All(e.Neighbours, n => Assert.InRange(n.TrainIndex, 0, 119));
+        Assert.Contains(e.ToDocument().Sections, s => s.Heading == "Influence: Trace");
+    }
+
+    /// <summary>Token inputs have no input gradient: the input attribution is left out, the rest is explained.</summary>
+    [Fact]
+    public void TextModelsAreExplainedWithoutInputAttribution()
+    {
+        Dataset data = TestSupport.RandomTokens(40, length: 7, seed: 5);
+        using Network network = ModelZoo.Create("gru:6", data, seed: 1);
+        Explanation e = ExplainUseCase.Run(new ExplainRequest(network, "m.reparo", new DataSplits(data, data, data), 3, Steps: 4));
+        Assert.Null(e.InputAttribution);
+        Assert.NotNull(e.EditableLayer);
+        Assert.Equal(0, e.Neighbours[0].Distance, 1e-4); // the input itself is in the training split (float32 features)
+        Assert.NotEmpty(e.ToDocument().Sections);
+    }
+
+    [Fact]
+    public void InfluenceForAFeedForwardModelIsAnInputError()
+    {
+        DataSplits splits = DataCatalog.Load("digits");
+        Dataset train = splits.Train.Subset(Enumerable.Range(0, 120).ToArray());
+        using Network lstm = ModelZoo.Create("lstm:8", train, seed: 3);
+        using InfluenceModel model = InfluenceModel.Build(lstm, train, Influence);
+        Network mlp = ModelZoo.Create("mlp:16x2", splits.Train, seed: 3);
+        var error = Assert.Throws<ReparoInputException>(() => ExplainUseCase.Run(new ExplainRequest(mlp, "m.reparo", splits, 0, model)));
+        Assert.Contains("no recurrent layer", error.Message);
     }
 }
