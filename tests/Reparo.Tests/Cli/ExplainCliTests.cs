@@ -42,5 +42,17 @@ public class ExplainCliTests
         string[] lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
         Assert.Contains("--index 100000 is outside the test split", lines[0]);
+
+        foreach (string[] args in new[]
+        {
+            new[] { "explain", "--model", dir.File("missing.reparo"), "--data", "digits", "--index", "0" },
+            ["explain", "--model", model, "--data", "digits", "--index", "0", "--influence", dir.File("missing.influence")],
+        })
+        {
+            (code, output, err) = CliRunner.Run(args);
+            Assert.Equal(CliApp.BadInput, code);
+            Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("missing.", err);
+        }
     }
 }
