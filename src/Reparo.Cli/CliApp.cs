@@ -78,6 +78,7 @@ public static class CliApp
         root.Subcommands.Add(InspectCommand.Create(cli));
         root.Subcommands.Add(ExportCommand.Create(cli));
         root.Subcommands.Add(AttributeCommand.Create(cli));
+        root.Subcommands.Add(ExplainCommand.Create(cli));
         root.Subcommands.Add(BenchCommand.Create(cli));
         root.Subcommands.Add(RepairCommand.Create(cli));
         root.Subcommands.Add(RectifyCommand.Create(cli));
