@@ -35,6 +35,8 @@ public class ExplainCliTests
         Assert.Contains("most editable", err); // the human summary moved to stderr
         string html = File.ReadAllText(dir.File("explain.html"));
         Assert.Contains("Most editable layer", html);
+        // The input, its attribution heatmap and the five neighbours' thumbnails.
+        Reparo.Tests.Reporting.Browser.AssertRendersCleanly(dir.File("explain.html"), minimumImages: 7);
 
         (code, output, err) = CliRunner.Run("explain", "--model", model, "--data", "digits", "--index", "100000");
         Assert.Equal(CliApp.BadInput, code);
