@@ -44,7 +44,7 @@ internal static class ExportCommand
                 Tensor runtimeLogits = OnnxRuntimeCheck.Run(export.Bytes, network.Preprocess(batch));
                 difference = runtimeLogits.to(ScalarType.Float64).sub(torchLogits.to(ScalarType.Float64)).abs().max().item<double>();
             }
-            AtomicFile.Write(outPath, stream => stream.Write(export.Bytes));
+            AtomicFile.WriteAllBytes(outPath, export.Bytes);
             string source = network.OnnxOrigin is null ? "zoo" : "imported";
             string replaced = network.OnnxOrigin is null ? "a fresh graph"
                 : $"{export.ReplacedInitializers.Count} initializer(s) replaced{(export.ReplacedInitializers.Count > 0 ? ": " + string.Join(", ", export.ReplacedInitializers) : "")}";

@@ -102,6 +102,9 @@ public sealed class Vocabulary
     /// <summary>The id of <paramref name="token"/>, or <see cref="UnknownId"/>.</summary>
     public int IdOf(string token) => _ids.TryGetValue(token, out int id) ? id : UnknownId;
 
+    /// <summary>The token of <paramref name="id"/>; <c>&lt;unk&gt;</c> for an id outside the vocabulary.</summary>
+    public string TokenOf(int id) => id >= 0 && id < Size ? Tokens[id] : Tokens[UnknownId];
+
     /// <summary>Encodes tokens to exactly <see cref="MaxLength"/> ids: the first tokens kept, left-padded with <see cref="PadId"/>.</summary>
     public long[] Encode(IReadOnlyList<string> tokens)
     {

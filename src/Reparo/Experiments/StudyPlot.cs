@@ -9,7 +9,7 @@ public static class StudyPlot
     public static void Write(string path, StudyReport report, int width = 1000, int height = 500)
     {
         byte[] png = Encode(report, width, height);
-        AtomicFile.Write(path, file => file.Write(png));
+        AtomicFile.WriteAllBytes(path, png);
     }
 
     /// <summary>The PNG bytes of the figure <see cref="Write"/> draws.</summary>

@@ -62,7 +62,7 @@ public static class InfluenceModelFile
             new MixtureFit(a.Mixture.Iterations, a.Mixture.Converged, a.Mixture.MeanLogLikelihood), arrays,
             FramedFile.Checksum(payloadBytes));
         byte[] file = FramedFile.Compose(Magic, header, payloadBytes);
-        AtomicFile.Write(path, stream => stream.Write(file));
+        AtomicFile.WriteAllBytes(path, file);
     }
 
     /// <summary>Reads an influence model file.</summary>

@@ -10,6 +10,9 @@ public static class AtomicFile
         writer.Write(text);
     });
 
+    /// <summary>Writes bytes atomically, creating the folder if needed.</summary>
+    public static void WriteAllBytes(string path, byte[] bytes) => Write(path, stream => stream.Write(bytes));
+
     /// <summary>Writes through <paramref name="write"/> to a temporary file, then renames it to <paramref name="path"/>.</summary>
     public static void Write(string path, Action<Stream> write)
     {

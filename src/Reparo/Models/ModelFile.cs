@@ -66,7 +66,7 @@ public static class ModelFile
             return;
         }
         byte[] bytes = ToBytes(network);
-        AtomicFile.Write(path, stream => stream.Write(bytes));
+        AtomicFile.WriteAllBytes(path, bytes);
     }
 
     /// <summary>The bytes of the model file of <paramref name="network"/> (for embedding a model in another file).</summary>

@@ -226,7 +226,10 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Logits for many inputs, in evaluation mode without gradients, <paramref name="batchSize"/> at a time.</summary>
-    public Tensor Logits(Tensor x, int batchSize = 1000)
+    public Tensor Logits(Tensor x, int batchSize = 1000) => LayerInputs(x, layers.Length, batchSize);
+
+    /// <summary>The input of layer <paramref name="layer"/> (see <see cref="LayerInput"/>) for many inputs, in evaluation mode without gradients, <paramref name="batchSize"/> at a time.</summary>
+    public Tensor LayerInputs(Tensor x, int layer, int batchSize = 1000)
     {
         bool wasTraining = training;
         eval();
@@ -237,7 +240,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
             for (long start = 0; start < x.shape[0]; start += batchSize)
             {
                 using Tensor batch = x.narrow(0, start, Math.Min(batchSize, x.shape[0] - start));
-                parts.Add(forward(batch));
+                parts.Add(LayerInput(batch, layer));
             }
             Tensor all = parts.Count == 1 ? parts[0] : cat(parts, 0);
             if (parts.Count > 1) parts.ForEach(p => p.Dispose());

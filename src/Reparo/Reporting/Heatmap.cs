@@ -23,7 +23,7 @@ public static class Heatmap
     public static void Write(string path, Tensor input, Tensor attribution)
     {
         byte[] png = Encode(input, attribution);
-        AtomicFile.Write(path, file => file.Write(png));
+        AtomicFile.WriteAllBytes(path, png);
     }
 
     /// <summary>The PNG bytes of the heatmap <see cref="Write"/> draws.</summary>

@@ -11,7 +11,7 @@ public static class ImageGrid
     public static void Write(string path, Tensor images, int columns = 10, int scale = 2)
     {
         byte[] png = Encode(images, columns, scale);
-        AtomicFile.Write(path, file => file.Write(png));
+        AtomicFile.WriteAllBytes(path, png);
     }
 
     /// <summary>The PNG bytes of the grid <see cref="Write"/> draws.</summary>

@@ -59,18 +59,13 @@ public sealed class InfluenceExplanation : IReportDocument
         // The trace's T real steps are the last T of the network's (text is left-padded).
         int offset = (int)probabilities.shape[0] - trace.Length;
         double[] confidence = [.. Enumerable.Range(0, trace.Length).Select(s => probabilities[offset + s, trace.StepLabels[s]].item<float>()).Select(v => (double)v)];
-        string? Token(int symbol) => network.Vocabulary is { } v ? symbol >= 0 && symbol < v.Size ? v.Tokens[symbol] : "<unk>" : null;
+        string? Token(int symbol) => network.Vocabulary?.TokenOf(symbol);
         TraceStep[] steps = [.. Enumerable.Range(0, trace.Length).Select(s => new TraceStep(s + 1, Token(trace.Symbols[s]), trace.States[s], trace.StepLabels[s], confidence[s]))];
-        ReportThumbnail Picture(Tensor sample, string caption)
-        {
-            (byte[]? png, string? text) = InputPicture.Of(sample, network);
-            return new ReportThumbnail(caption, png, text);
-        }
         IReadOnlyList<string> names = network.Spec.ClassNames;
         var hits = answer.Top.Select((h, r) => (h, train.SourceIndices[h.TrainIndex],
-            Picture(train.X[h.TrainIndex], $"#{r + 1}: training sample {train.SourceIndices[h.TrainIndex]} · {names[(int)h.Label]} · distance {Number(h.Distance)}"))).ToArray();
+            InputPicture.Thumbnail(train.X[h.TrainIndex], network, $"#{r + 1}: training sample {train.SourceIndices[h.TrainIndex]} · {names[(int)h.Label]} · distance {Number(h.Distance)}"))).ToArray();
         string what = $"{data.Name} sample {data.SourceIndices[index]}";
-        ReportThumbnail picture = Picture(x[0], $"{what} · true: {names[(int)trace.Label]} · predicted: {names[(int)trace.Prediction]}");
+        ReportThumbnail picture = InputPicture.Thumbnail(x[0], network, $"{what} · true: {names[(int)trace.Label]} · predicted: {names[(int)trace.Prediction]}");
         return new InfluenceExplanation(names, trace, steps, picture, hits, what, model.Report.K);
     }
 

@@ -19,11 +19,18 @@ internal static class InputPicture
         double[] values = input.flatten().to(ScalarType.Float64).data<double>().ToArray();
         if (network.Vocabulary is { } vocabulary)
         {
-            string[] tokens = [.. values.Select(v => (int)Math.Round(v)).Where(id => id != Vocabulary.PadId).Select(id => id >= 0 && id < vocabulary.Size ? vocabulary.Tokens[id] : "<unk>")];
+            string[] tokens = [.. values.Select(v => (int)Math.Round(v)).Where(id => id != Vocabulary.PadId).Select(vocabulary.TokenOf)];
             return (null, string.Join(' ', tokens));
         }
         const int shown = 8;
         string text = string.Join(", ", values.Take(shown).Select(v => v.ToString("G4", CultureInfo.InvariantCulture)));
         return (null, values.Length > shown ? $"[{text}, … ({values.Length} values)]" : $"[{text}]");
+    }
+
+    /// <summary>A gallery item showing <paramref name="input"/> (see <see cref="Of"/>) under <paramref name="caption"/>.</summary>
+    public static ReportThumbnail Thumbnail(Tensor input, Network network, string caption)
+    {
+        (byte[]? png, string? text) = Of(input, network);
+        return new ReportThumbnail(caption, png, text);
     }
 }

@@ -107,9 +107,7 @@ public static class ExplainUseCase
             SegmentAnalysis segments = model.Segments(answer.Trace);
             AbstractTrace trace = answer.Trace;
             int? fault = segments.FaultStep;
-            string? faultToken = fault is int f && f < trace.Length && model.Network.Vocabulary is { } v
-                ? trace.Symbols[f] >= 0 && trace.Symbols[f] < v.Size ? v.Tokens[trace.Symbols[f]] : "<unk>"
-                : null;
+            string? faultToken = fault is int f && f < trace.Length ? model.Network.Vocabulary?.TokenOf(trace.Symbols[f]) : null;
             influence = new InfluenceSummary(trace.Failing, fault, faultToken, model.Report.K,
                 [.. answer.Top.Select((h, r) => new TrainingNeighbour(r + 1, h.TrainIndex, train.SourceIndices[h.TrainIndex], names[(int)h.Label], h.Distance))]);
             influenceDocument = InfluenceExplanation.Create(model, test, i, answer, train);
@@ -119,8 +117,8 @@ public static class ExplainUseCase
             [.. p.Select((v, c) => new ClassProbability(names[c], v))], inputAttribution, layer, NeighbourSpace, neighbours, influence)
         {
             AttributionPicture = attributionPng,
-            InputThumbnail = Thumbnail(network, x[0], $"{test.Name} test sample {test.SourceIndices[i]} · true: {names[(int)label]} · predicted: {names[(int)prediction]}"),
-            NeighbourThumbnails = [.. neighbours.Select(n => Thumbnail(network, train.X[n.TrainIndex], $"#{n.Rank}: training sample {n.SourceIndex} · {n.Label} · distance {ReportText.Number(n.Distance)}"))],
+            InputThumbnail = InputPicture.Thumbnail(x[0], network, $"{test.Name} test sample {test.SourceIndices[i]} · true: {names[(int)label]} · predicted: {names[(int)prediction]}"),
+            NeighbourThumbnails = [.. neighbours.Select(n => InputPicture.Thumbnail(train.X[n.TrainIndex], network, $"#{n.Rank}: training sample {n.SourceIndex} · {n.Label} · distance {ReportText.Number(n.Distance)}"))],
             InfluenceDocument = influenceDocument,
         };
     }
@@ -148,18 +146,11 @@ public static class ExplainUseCase
     }
 
     /// <summary>The flattened input of the network's last layer for each of <paramref name="inputs"/> (float64, N × F), computed in batches.</summary>
-    public static Tensor PenultimateFeatures(Network network, Tensor inputs, int batchSize = 1000) => network.InEvalMode(() =>
+    public static Tensor PenultimateFeatures(Network network, Tensor inputs, int batchSize = 1000)
     {
-        using var noGrad = no_grad();
-        int last = network.Layers.Count - 1;
-        var parts = new List<Tensor>();
-        for (long start = 0; start < inputs.shape[0]; start += batchSize)
-        {
-            long length = Math.Min(batchSize, inputs.shape[0] - start);
-            parts.Add(network.LayerInput(inputs.narrow(0, start, length), last).flatten(1).to(ScalarType.Float64));
-        }
-        return cat(parts, 0);
-    });
+        using Tensor features = network.LayerInputs(inputs, network.Layers.Count - 1, batchSize);
+        return features.flatten(1).to(ScalarType.Float64);
+    }
 
     /// <summary>The Euclidean distance from <paramref name="x"/> (one input, batched) to every training input, in <see cref="PenultimateFeatures"/>.</summary>
     public static Tensor Distances(Network network, Tensor x, Tensor training)
@@ -167,11 +158,5 @@ public static class ExplainUseCase
         Tensor query = PenultimateFeatures(network, x);
         Tensor features = PenultimateFeatures(network, training);
         return features.sub(query).pow(2).sum(1).sqrt();
-    }
-
-    private static ReportThumbnail Thumbnail(Network network, Tensor sample, string caption)
-    {
-        (byte[]? png, string? text) = InputPicture.Of(sample, network);
-        return new ReportThumbnail(caption, png, text);
     }
 }

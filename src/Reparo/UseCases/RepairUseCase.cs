@@ -69,7 +69,7 @@ public static class RepairUseCase
             report = report with { VerifiedOnnxRuntime = verdict.Verified, OnnxRuntimeMinMargin = verdict.MinMargin };
             if (!verdict.Verified) return new RepairOutcome(report, false, null);
         }
-        AtomicFile.Write(outPath, stream => stream.Write(bytes));
+        AtomicFile.WriteAllBytes(outPath, bytes);
         return new RepairOutcome(report, true, null);
     }
 }

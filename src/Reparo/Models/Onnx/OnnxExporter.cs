@@ -52,7 +52,7 @@ public static class OnnxExporter
     public static OnnxExport Save(Network network, string path)
     {
         OnnxExport export = Build(network);
-        AtomicFile.Write(path, stream => stream.Write(export.Bytes));
+        AtomicFile.WriteAllBytes(path, export.Bytes);
         return export;
     }
 
