@@ -96,18 +96,22 @@ public static class ProvableStudy
             new("mft", "mft"),
         ];
         const string exp1 = "Exp. 1 (fog point repair), side by side";
+        // The headline rows (default, APRNN's objective, PRDNN, fine-tuning) run on every seed; the others on the first.
+        ProvableVariant[] headline = [.. sideBySide.Where(v => v == defaultProvable || v.Objective == LpObjective.Aprnn || v.Method is "prdnn" or "ft")];
         // The large model's LPs are the longest; they run after the small model's sections (a partial run still has those),
-        // each with a solver budget of 15 minutes.
-        void SideBySide(string arch, string layer, IReadOnlyList<int> seeds, double? limit)
+        // each with a solver budget of 15 minutes, and only the headline rows beyond its first seed.
+        void SideBySide(string arch, string layer, IReadOnlyList<int> seeds, double? limit, bool headlineBeyondFirst)
         {
-            foreach (int seed in seeds)
+            for (int s = 0; s < seeds.Count; s++)
                 foreach (string set in new[] { $"fog:3:{n}", $"fog:3:{n}:any" })
-                    foreach (ProvableVariant v in sideBySide) steps.Add(new ProvableStep(exp1, arch, epochs, seed, layer, set, v, TimeLimitSeconds: limit));
+                    foreach (ProvableVariant v in headlineBeyondFirst && s > 0 ? headline : sideBySide)
+                        steps.Add(new ProvableStep(exp1, arch, epochs, seeds[s], layer, set, v, TimeLimitSeconds: limit));
         }
-        SideBySide("mlp:100x3", "fc2", options.Seeds, null);
+        void Large() => SideBySide("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds, 900, headlineBeyondFirst: true);
+        SideBySide("mlp:100x3", "fc2", options.Seeds, null, headlineBeyondFirst: false);
         if (options.Seeds.Count == 0)
         {
-            SideBySide("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds, 900);
+            Large();
             return steps;
         }
 
@@ -121,7 +125,7 @@ public static class ProvableStudy
                     TimeLimitSeconds: layer == "fc1" ? 600 : null));
         foreach (int size in options.Quick ? new[] { 10, 40 } : [10, 25, 50, 200])
             steps.Add(new ProvableStep("Exp. 1 sizes", "mlp:100x3", epochs, first, "fc2", $"fog:3:{size}", defaultProvable));
-        SideBySide("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds, 900);
+        Large();
         steps.Add(options.Quick
             ? new ProvableStep("Exp. 3 (rotation polytopes)", "mlp:100x3", epochs, first, "fc1", "rotations:-30:30:3:2", defaultProvable)
             : new ProvableStep("Exp. 3 (rotation polytopes)", "mlp:100x9", epochs, first, "fc1", "rotations:-30:30:7:5", defaultProvable));

@@ -27,11 +27,13 @@ public class ProvableStudyTests
         });
 
     [Fact]
-    public void PlanRunsEveryVariantOnBothProtocolsForEverySeed()
+    public void PlanRunsEveryVariantOnBothProtocolsForEverySeedAndTheLargeModelsHeadlineRowsBeyondItsFirstSeed()
     {
-        IReadOnlyList<ProvableStep> steps = ProvableStudy.Plan(new ProvableStudyOptions { Seeds = [3, 4], LargeSeeds = [3] });
+        IReadOnlyList<ProvableStep> steps = ProvableStudy.Plan(new ProvableStudyOptions { Seeds = [3, 4], LargeSeeds = [3, 4] });
         ProvableStep[] exp1 = [.. steps.Where(s => s.Section.StartsWith("Exp. 1 (fog", StringComparison.Ordinal))];
-        Assert.Equal((2 + 1) * 2 * 7, exp1.Length);
+        Assert.Equal((2 + 1) * 2 * 7 + 2 * 4, exp1.Length);
+        Assert.Equal(["provable (default)", "provable (aprnn objective)", "prdnn", "ft"],
+            exp1.Where(s => s.Arch == "mlp:200x9" && s.Seed == 4).Select(s => s.Variant.Name).Distinct());
         Assert.All(exp1.GroupBy(s => (s.Arch, s.Seed)), g => Assert.Equal(["fog:3:100", "fog:3:100:any"], g.Select(s => s.RepairSet).Distinct()));
         Assert.Contains(exp1, s => s.Variant == new ProvableVariant("provable (default)", "provable", Preserve: 300) && s.Arch == "mlp:200x9" && s.Layer == "fc7");
         Assert.Contains(exp1, s => s.Variant.Objective == Reparo.Repair.Provable.LpObjective.Aprnn && s.Variant.Preserve == 0);
