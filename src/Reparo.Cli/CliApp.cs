@@ -23,7 +23,8 @@ public static class CliApp
     {
         stdout ??= Console.Out;
         stderr ??= Console.Error;
-        Command root = BuildRoot(new CliContext(new CliIo(stdout, stderr), new GlobalOptions()) { Arguments = args });
+        var cli = new CliContext(new CliIo(stdout, stderr), new GlobalOptions()) { Arguments = args };
+        Command root = BuildRoot(cli);
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -33,6 +34,8 @@ public static class CliApp
             stderr.WriteLine($"reparo: {message} (see '{string.Join(' ', CommandPath(parsed))} --help')");
             return BadInput;
         }
+        // Progress is drawn on stderr, never stdout: only on a terminal and without --quiet.
+        using IDisposable? progress = parsed.GetValue(cli.Options.Quiet) ? null : cli.Io.ShowProgress();
         try
         {
             return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
@@ -71,6 +74,7 @@ public static class CliApp
         root.Options.Add(cli.Options.Json);
         root.Options.Add(cli.Options.Seed);
         root.Options.Add(cli.Options.Threads);
+        root.Options.Add(cli.Options.Quiet);
         root.Subcommands.Add(DoctorCommand.Create(cli));
         root.Subcommands.Add(DataCommand.Create(cli));
         root.Subcommands.Add(TrainCommand.Create(cli));

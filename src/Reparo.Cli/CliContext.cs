@@ -10,7 +10,7 @@ using Spectre.Console;
 
 namespace Reparo.Cli;
 
-/// <summary>Options every command takes: <c>--json</c>, <c>--seed</c>, <c>--threads</c> (and <c>--help</c>, built in).</summary>
+/// <summary>Options every command takes: <c>--json</c>, <c>--seed</c>, <c>--threads</c>, <c>--quiet</c> (and <c>--help</c>, built in).</summary>
 public sealed class GlobalOptions
 {
     /// <summary>Where to write the command's result as JSON ("-" for stdout).</summary>
@@ -35,6 +35,13 @@ public sealed class GlobalOptions
         Description = "Threads for tensor work (default: all processors)",
         Recursive = true,
     };
+
+    /// <summary>Silences progress: the live bars and the lines that report progress rather than results.</summary>
+    public Option<bool> Quiet { get; } = new("--quiet", "-q")
+    {
+        Description = "No progress on stderr (bars with an ETA are drawn only on a terminal, for tasks over 2 s)",
+        Recursive = true,
+    };
 }
 
 /// <summary>What every command needs: where to write and the global options.</summary>
@@ -51,7 +58,10 @@ public sealed record CliContext(CliIo Io, GlobalOptions Options)
         int? threads = parse.GetValue(Options.Threads);
         TorchRuntime.Initialize(threads);
         string? json = parse.GetValue(Options.Json);
-        return new CommandRun(this, json, parse.GetValue(Options.Seed), TorchSharp.torch.get_num_threads(), Io.Human(json));
+        return new CommandRun(this, json, parse.GetValue(Options.Seed), TorchSharp.torch.get_num_threads(), Io.Human(json))
+        {
+            Quiet = parse.GetValue(Options.Quiet),
+        };
     }
 }
 
@@ -63,6 +73,9 @@ public sealed record CliContext(CliIo Io, GlobalOptions Options)
 /// <param name="Out">Console for human-readable output.</param>
 public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int Threads, IAnsiConsole Out)
 {
+    /// <summary>Whether progress is silenced (<c>--quiet</c>).</summary>
+    public bool Quiet { get; init; }
+
     /// <summary>Writes the JSON result if <c>--json</c> was given.</summary>
     public void WriteJson<T>(T result)
     {
@@ -86,28 +99,20 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
     }
 
     /// <summary>A one-line note on stderr.</summary>
-    public void Note(string text) => Cli.Io.Stderr.WriteLine(text);
+    public void Note(string text) => Cli.Io.Note(text);
 
-    /// <summary>Notes reported by library work, each written at once as a line on stderr.</summary>
-    public IProgress<string> Notes => new NoteLines(this);
+    /// <summary>Notes reported by library work, each written at once as a line on stderr; none with <c>--quiet</c>.</summary>
+    public IProgress<string> Notes => Quiet ? NoNotes.Instance : new NoteLines(this);
 
     /// <summary>The trained-model cache in <paramref name="folder"/>, training with progress on stderr.</summary>
     public ModelCache Models(string folder) => new(folder, Threads, (title, train) => WithTrainingProgress(title, p => train(p)), Notes);
 
-    /// <summary>Runs training work while showing its progress on stderr: a live bar on a terminal, a line per epoch otherwise.</summary>
-    public T WithTrainingProgress<T>(string title, Func<IProgress<TrainingProgress>, T> work)
-    {
-        if (!Cli.Io.StderrIsTerminal) return work(new EpochLines(Cli.Io.Stderr, title));
-        T result = default!;
-        Cli.Io.Diagnostics.Progress().AutoClear(true).Columns(
-            new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                ProgressTask task = ctx.AddTask(Markup.Escape(title));
-                result = work(new LiveBar(task, title));
-            });
-        return result;
-    }
+    /// <summary>
+    /// Runs training work while showing its progress on stderr: on a terminal the trainer's own progress scope draws a
+    /// live bar (<see cref="CliIo.ShowProgress"/>), elsewhere a line per epoch; nothing with <c>--quiet</c>.
+    /// </summary>
+    public T WithTrainingProgress<T>(string title, Func<IProgress<TrainingProgress>?, T> work) =>
+        work(Quiet || Cli.Io.StderrIsTerminal ? null : new EpochLines(Cli.Io.Stderr, title));
 
     private sealed class NoteLines(CommandRun run) : IProgress<string>
     {
@@ -123,14 +128,12 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
         }
     }
 
-    private sealed class LiveBar(ProgressTask task, string title) : IProgress<TrainingProgress>
+    private sealed class NoNotes : IProgress<string>
     {
-        public void Report(TrainingProgress p)
+        public static readonly NoNotes Instance = new();
+
+        public void Report(string value)
         {
-            task.MaxValue = (double)p.Epochs * p.Batches;
-            task.Value = (double)(p.Epoch - 1) * p.Batches + p.Batch;
-            string validation = p.ValidationAccuracy is double a ? $" val {a:P1}" : "";
-            task.Description = Markup.Escape($"{title} epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}{validation}");
         }
     }
 }

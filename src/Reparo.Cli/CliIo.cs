@@ -1,3 +1,4 @@
+using Reparo.Runtime;
 using Spectre.Console;
 
 namespace Reparo.Cli;
@@ -27,8 +28,30 @@ public sealed class CliIo
     /// <summary>A console over stderr for progress and notes.</summary>
     public IAnsiConsole Diagnostics => Create(Stderr);
 
+    /// <summary>
+    /// Draws the library's progress (<see cref="WorkProgress"/>) as live bars on stderr until the returned handle is
+    /// disposed, when stderr is a terminal; otherwise nothing is drawn and the handle is null. Never on stdout.
+    /// </summary>
+    public IDisposable? ShowProgress()
+    {
+        if (!StderrIsTerminal) return null;
+        var display = new ProgressDisplay(Diagnostics, Stderr);
+        IDisposable reporting = WorkProgress.ReportTo(display);
+        this.display = display;
+        return new Hide(this, reporting);
+    }
+
+    /// <summary>Writes a note line on stderr (above the progress bars while they are drawn).</summary>
+    public void Note(string text)
+    {
+        if (display is { } shown) shown.Note(text);
+        else Stderr.WriteLine(text);
+    }
+
     /// <summary>Whether stderr is an interactive terminal (live progress bars are drawn only then).</summary>
     public bool StderrIsTerminal => ReferenceEquals(Stderr, Console.Error) && !Console.IsErrorRedirected;
+
+    private ProgressDisplay? display;
 
     private static IAnsiConsole Create(TextWriter writer)
     {
@@ -39,9 +62,19 @@ public sealed class CliIo
             Out = new AnsiConsoleOutput(writer),
             Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
             ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
-            Interactive = terminal ? InteractionSupport.Detect : InteractionSupport.No,
+            Interactive = terminal ? InteractionSupport.Yes : InteractionSupport.No, // Detect would say no when only the other stream is redirected
         });
         if (!terminal) console.Profile.Width = 160; // files and pipes: do not wrap paths at 80 columns
         return console;
+    }
+
+    private sealed class Hide(CliIo io, IDisposable reporting) : IDisposable
+    {
+        public void Dispose()
+        {
+            reporting.Dispose();
+            io.display?.Dispose();
+            io.display = null;
+        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Runtime;
 using static TorchSharp.torch;
 
 namespace Reparo.Training;
@@ -46,6 +47,7 @@ public static class Trainer
         int bestEpoch = 0, sinceBest = 0;
         bool stoppedEarly = false;
         double? lastAccuracy = null;
+        using ProgressScope shown = WorkProgress.Begin($"train {network.Spec.Architecture}", (long)options.Epochs * batches);
         try
         {
             for (int epoch = 1; epoch <= options.Epochs; epoch++)
@@ -72,6 +74,8 @@ public static class Trainer
                     if (!double.IsFinite(value)) throw new ReparoInputException($"training diverged at epoch {epoch}, batch {b + 1} (loss {value}); lower the learning rate");
                     lossSum += value;
                     progress?.Report(new TrainingProgress(epoch, options.Epochs, b + 1, batches, lossSum / (b + 1), lastAccuracy));
+                    shown.Describe($"epoch {epoch}/{options.Epochs} loss {lossSum / (b + 1):F3}{(lastAccuracy is double a ? $" val {a:P1}" : "")}");
+                    shown.Advance();
                 }
                 double? accuracy = validation is null ? null : Evaluator.Accuracy(network, validation);
                 lastAccuracy = accuracy;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Reparo.Runtime;
 
 namespace Reparo.Repair.Provable;
 
@@ -158,6 +159,7 @@ internal static class BlockIpm
         public (LpStatus, string, double[]?) Run()
         {
             Start();
+            using ProgressScope shown = WorkProgress.Begin("interior point");
             double bestMerit = double.PositiveInfinity;
             int sinceProgress = 0;
             for (Iterations = 0; ; Iterations++)
@@ -194,6 +196,8 @@ internal static class BlockIpm
                     return (LpStatus.TimeLimit, $"time limit after {Iterations} iterations", null);
                 if (MaxAbs(x) > DivergenceNorm * DivergenceNorm || MaxAbs(y) > DivergenceNorm * DivergenceNorm)
                     return (LpStatus.NumericalTrouble, "iterates diverged without a certificate", null);
+                shown.Describe($"iteration {Iterations + 1} (primal {primal:G2}, dual {dual:G2}, gap {gap:G2})");
+                shown.Advance();
                 Step(mu);
             }
         }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Google.OrTools.ModelBuilder;
+using Reparo.Runtime;
 using MpSolver = Google.OrTools.LinearSolver.Solver;
 
 namespace Reparo.Repair.Provable;
@@ -108,6 +109,8 @@ public static class LpSolver
         if (options.TimeLimitSeconds is <= 0) throw new ReparoInputException($"time limit must be positive, got {options.TimeLimitSeconds}");
         if (options.FeasibilityTolerance is <= 0 || options.OptimalityTolerance is <= 0) throw new ReparoInputException("tolerances must be positive");
         var clock = Stopwatch.StartNew();
+        // HiGHS, GLOP, PDLP, CLP and Gurobi report nothing while they run: an indeterminate task with its elapsed time.
+        using ProgressScope shown = WorkProgress.Begin($"LP {LpSolverOptions.Name(options.Solver)} {lp.RowCount}×{lp.ColumnCount}");
         LpSolution solution = options.Solver switch
         {
             LpSolverKind.Clp => SolveWithLinearSolver(lp, options),

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Reparo.Io;
 using Reparo.Models;
 using Reparo.Models.Onnx;
+using Reparo.Runtime;
 using static TorchSharp.torch;
 
 namespace Reparo.Repair.Provable;
@@ -364,9 +365,12 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         LinearProgram lp = encoded.Program;
         var waiting = encoded.Pending.ToList();
         double seconds = 0;
+        using ProgressScope? shown = waiting.Count > 0 ? WorkProgress.Begin("constraint generation") : null;
         for (int round = 1; ; round++)
         {
+            shown?.Describe($"round {round}: {lp.RowCount} rows, {waiting.Count} held back");
             LpSolution solution = LpSolver.Solve(lp, options.Solver);
+            shown?.Advance();
             seconds += solution.Seconds;
             if (solution.Status != LpStatus.Optimal || waiting.Count == 0) return (solution with { Seconds = seconds }, round);
             double[] x = solution.Values!;
