@@ -1,4 +1,5 @@
 using Reparo.Models;
+using Reparo.Runtime;
 using static TorchSharp.torch;
 
 namespace Reparo.Attribution;
@@ -29,6 +30,7 @@ public sealed class IntegratedGradients : IAttributionMethod
             Tensor baseline = options.Baseline.For(inputs);
             var gradients = new List<Tensor>();
             var delta = new List<double>();
+            using ProgressScope shown = WorkProgress.Begin($"{Name} {inputs.shape[0]} inputs", inputs.shape[0]);
             foreach ((long start, long length) in AttributionCore.Chunks(inputs.shape[0], options.InternalBatchSize))
             {
                 Tensor x = inputs.narrow(0, start, length), b = baseline.narrow(0, start, length), tc = t.narrow(0, start, length);
@@ -38,6 +40,7 @@ public sealed class IntegratedGradients : IAttributionMethod
                     double[] fx = AttributionCore.TargetLogits(network.call(x), tc), fb = AttributionCore.TargetLogits(network.call(b), tc);
                     delta.AddRange(fx.Select((v, i) => v - fb[i]));
                 }
+                shown.Advance(length);
             }
             Tensor mean = cat(gradients, 0);
             AttributionResult result = AttributionCore.PathResult(baseline, inputs, mean, [.. delta], null);

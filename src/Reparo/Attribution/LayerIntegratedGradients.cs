@@ -1,4 +1,5 @@
 using Reparo.Models;
+using Reparo.Runtime;
 using static TorchSharp.torch;
 
 namespace Reparo.Attribution;
@@ -39,6 +40,7 @@ public sealed class LayerIntegratedGradients : IAttributionMethod
             var ends = new List<Tensor>();
             var gradients = new List<Tensor>();
             var delta = new List<double>();
+            using ProgressScope shown = WorkProgress.Begin($"{Name} {tap.Name} {inputs.shape[0]} inputs", inputs.shape[0]);
             foreach ((long start, long length) in AttributionCore.Chunks(inputs.shape[0], options.InternalBatchSize))
             {
                 Tensor x = inputs.narrow(0, start, length), tc = t.narrow(0, start, length);
@@ -58,6 +60,7 @@ public sealed class LayerIntegratedGradients : IAttributionMethod
                 }));
                 starts.Add(ab);
                 ends.Add(ax);
+                shown.Advance(length);
             }
             AttributionResult result = AttributionCore.PathResult(cat(starts, 0), cat(ends, 0), cat(gradients, 0), [.. delta], tap.Name);
             result.Values.MoveToOuterDisposeScope();

@@ -3,6 +3,7 @@ using Reparo.Data;
 using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
+using Reparo.Runtime;
 
 namespace Reparo.Experiments;
 
@@ -31,9 +32,11 @@ public static class InformedRepairExperimentPlan
         var cases = new List<StudyCase>();
         var analyses = new List<RepairSetProfile>();
         List<Step> steps = [.. Plan(quick)];
+        using ProgressScope shown = WorkProgress.Begin("informed repair experiment", steps.Count);
         for (int i = 0; i < steps.Count; i++)
         {
             Step step = steps[i];
+            shown.Describe($"{step.Arch} {step.RepairSet}");
             PoisonSpec? poison = step.Poison is null ? null : PoisonSpec.Parse(step.Poison);
             string name = poison is null ? ModelCache.FileName(step.Cache, step.Arch, step.Epochs, settings.Seed)
                 : $"rectify-{step.Arch}-{poison.ToString().Replace(':', '-')}-e{step.Epochs}-s{settings.Seed}.reparo";
@@ -53,6 +56,7 @@ public static class InformedRepairExperimentPlan
             cases.AddRange(part.Cases);
             analyses.AddRange(part.Analyses);
             stepDone?.Invoke(InformedRepairStudy.Summarise(cases, analyses, part.Tolerance), i + 1, steps.Count);
+            shown.Advance();
         }
         return InformedRepairStudy.Summarise(cases, analyses, 0.10);
     }

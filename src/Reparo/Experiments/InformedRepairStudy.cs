@@ -6,6 +6,7 @@ using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Reporting;
+using Reparo.Runtime;
 
 namespace Reparo.Experiments;
 
@@ -126,6 +127,8 @@ public static class InformedRepairStudy
         var cases = new List<StudyCase>();
         var analyses = new List<RepairSetProfile>();
         TorchSharp.torch.Tensor statistics = RepairMethods.StatisticsInputs(splits.Train);
+        long repairsPerSet = options.Methods.Sum(method => (long)LayerHeuristics.Candidates(network, method).Count);
+        using ProgressScope shown = WorkProgress.Begin("informed repair study", options.RepairSets.Count * options.Sizes.Count * repairsPerSet);
         foreach (string template in options.RepairSets)
         {
             foreach (int size in options.Sizes)
@@ -143,10 +146,12 @@ public static class InformedRepairStudy
                     foreach (string layer in candidates)
                     {
                         progress?.Report($"{network.Spec.Architecture} {spec} {method} at {layer}");
+                        shown.Describe($"{spec} {method} at {layer}");
                         if (method is "provable" or "prdnn" && options.MaxLpNonzeros is long cap
                             && analyses[^1].Lp.FirstOrDefault(p => p.Layer == layer) is { } predicted && predicted.Nonzeros > cap)
                         {
                             layers.Add(new LayerRun(layer, "skipped_lp_too_large", 0, double.NaN, double.NaN, double.NaN, 0, predicted.Seconds));
+                            shown.Advance();
                             progress?.Report($"    skipped: the LP would have {predicted.Nonzeros:N0} nonzeros (cap {cap:N0})");
                             continue;
                         }
@@ -155,6 +160,7 @@ public static class InformedRepairStudy
                         result.Model?.PlainNetwork?.Dispose();
                         layers.Add(new LayerRun(layer, RepairReport.StatusName(result.Status), m.Efficacy, m.Drawdown, m.Generalization, m.ChangedPredictions, m.ParamDeltaLinf, result.Time.Total));
                         progress?.Report($"    {layers[^1].Status}, efficacy {m.Efficacy:P1}, drawdown {m.Drawdown:P2}, {result.Time.Total:F1} s");
+                        shown.Advance();
                     }
                     LayerChoice Choose(ILayerHeuristic heuristic)
                     {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Reparo.Repair.Provable;
+using Reparo.Runtime;
 
 namespace Reparo.Experiments;
 
@@ -35,9 +36,11 @@ public static class LpSolverBenchmark
     {
         if (solvers.Count == 0) throw new ReparoInputException("name at least one solver");
         var runs = new List<LpSolverRun>();
+        using ProgressScope shown = WorkProgress.Begin("LP solvers", solvers.Count);
         foreach (LpSolverKind kind in solvers)
         {
             string name = LpSolverOptions.Name(kind);
+            shown.Describe(name);
             progress?.Report($"solving with {name} ...");
             LpSolverRun run;
             if (kind == LpSolverKind.BlockIpm)
@@ -53,6 +56,7 @@ public static class LpSolverBenchmark
                 run = Describe(lp, name, solution.Status, solution.Seconds, solution.Values, solution.Objective, null, null, null, solution.Detail);
             }
             runs.Add(run);
+            shown.Advance();
         }
         double reference = runs[0].Objective;
         LpSolverRun[] compared = [.. runs.Select(r => r with { ObjectiveDifference = Math.Abs(r.Objective - reference) / (1 + Math.Abs(reference)) })];

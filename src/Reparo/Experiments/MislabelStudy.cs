@@ -6,6 +6,7 @@ using Reparo.Influence;
 using Reparo.Influence.Baselines;
 using Reparo.Models;
 using Reparo.Repair.Remediation;
+using Reparo.Runtime;
 using Reparo.Training;
 
 namespace Reparo.Experiments;
@@ -236,14 +237,17 @@ public static class MislabelStudy
         }
 
         var methods = new List<MislabelMethod>();
+        using ProgressScope shown = WorkProgress.Begin("mislabel study", options.Methods.Count);
         foreach (string method in options.Methods)
         {
             progress?.Report($"ranking by {method}");
+            shown.Describe(method);
             (int[] ranking, double seconds, IReadOnlyDictionary<string, double> details) = Rank(method, noisy.Train, flipped, targetTests, checkpoints, options);
             MislabelCurve curve = LabelNoise.Curve(ranking, noisy.FlippedRows, options.CurveStep);
             MislabelCurve? influentialCurve = influential.Length == 0 ? null : LabelNoise.Curve(ranking, influential, options.CurveStep);
             var restores = options.RestorePercents.Select(p => Retrain(p, ranking[..(int)((long)ranking.Length * p / 100)])).ToArray();
             methods.Add(new MislabelMethod(method, curve, influentialCurve, seconds, restores, details));
+            shown.Advance();
         }
         MislabelRestore? nothing = null, all = null;
         if (options.RestorePercents.Count > 0)

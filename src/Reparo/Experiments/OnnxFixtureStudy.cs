@@ -6,6 +6,7 @@ using Reparo.Models;
 using Reparo.Models.Onnx;
 using Reparo.Repair;
 using Reparo.Reporting;
+using Reparo.Runtime;
 using Reparo.Verification;
 using static TorchSharp.torch;
 
@@ -91,8 +92,10 @@ public static class OnnxFixtureStudy
         var rows = new List<OnnxFixtureRow>();
         byte[]? repairedMlp = null;
         RepairSet? mlpSet = null;
+        using ProgressScope shown = WorkProgress.Begin("onnx fixtures", steps.Count);
         foreach (OnnxFixtureStep step in steps)
         {
+            shown.Describe($"{step.Model}: {step.Method}");
             progress?.Report($"{step.Model}: {step.Method} {step.Layer} {step.RepairSet}".TrimEnd());
             string path = Path.Combine(folder, step.Model, "model.onnx");
             var clock = Stopwatch.StartNew();
@@ -140,6 +143,7 @@ public static class OnnxFixtureStudy
             double ortDiff = runtime.to(ScalarType.Float32).sub(ours).abs().max().item<float>();
             rows.Add(new OnnxFixtureRow(step.Model, export.Opset, [.. network.Layers.Select(l => l.Name)], importSeconds, referenceDiff,
                 step.Method, step.Layer, step.RepairSet, status, report, influence, export.ReplacedInitializers, ortDiff, (int)check.shape[0]));
+            shown.Advance();
         }
         return new OnnxFixtureReport(rows, Speed(folder, repairedMlp, mlpSet, data), load, Environment.ProcessorCount);
     }

@@ -7,6 +7,7 @@ using Reparo.Repair;
 using Reparo.Repair.Provable;
 using Reparo.Repair.Remediation;
 using Reparo.Reporting;
+using Reparo.Runtime;
 
 namespace Reparo.Experiments;
 
@@ -165,8 +166,10 @@ public static class ProvableStudy
         // Only the current model's problems are kept (the steps come grouped by model).
         var problems = new Dictionary<string, RepairProblem>();
         (string, int, int)? problemsModel = null;
+        using ProgressScope shown = WorkProgress.Begin("provable study", steps.Count - carried);
         foreach (ProvableStep step in steps.Skip(carried))
         {
+            shown.Describe($"{step.Variant.Name} on {step.Arch} at {step.Layer}, {step.RepairSet}");
             Network network = model(step.Arch, step.Epochs, step.Seed);
             if (problemsModel != (step.Arch, step.Epochs, step.Seed))
             {
@@ -190,6 +193,7 @@ public static class ProvableStudy
             runs.Add(new ProvableRun(step.Section, step.Arch, step.Seed, step.Variant.Name, step.Variant.Preserve, load, report));
             progress?.Report($"    {report.Status}, efficacy {report.Efficacy:P1}, drawdown {report.Drawdown:P2}, generalisation {report.Generalization:+0.00%;-0.00%}, {report.TimeS.Total:F1} s");
             partial?.Invoke(Report());
+            shown.Advance();
         }
         return Report();
     }

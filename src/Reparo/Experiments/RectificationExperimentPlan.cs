@@ -3,6 +3,7 @@ using Reparo.Data;
 using Reparo.Models;
 using Reparo.Repair.Editing;
 using Reparo.Reporting;
+using Reparo.Runtime;
 
 namespace Reparo.Experiments;
 
@@ -36,8 +37,10 @@ public static class RectificationExperimentPlan
         List<Step> steps = [.. Plan(quick)];
         var trained = new Dictionary<string, Network>();
         var measured = new Dictionary<string, RectificationMeasures>();
+        using ProgressScope shown = WorkProgress.Begin("rectification experiment", steps.Count);
         foreach (Step step in steps)
         {
+            shown.Describe($"{step.Arch} {step.Poison}: {step.Method}");
             PoisonSpec spec = PoisonSpec.Parse(step.Poison);
             string key = $"{step.Arch}-{spec}-e{step.Epochs}";
             if (!trained.TryGetValue(key, out Network? network))
@@ -53,6 +56,7 @@ public static class RectificationExperimentPlan
                 : RectificationRun.Execute(network, spec, splits, step.Pairs, Options(step.Method, seed), 4000, seed, step.Method, before);
             rows.Add(new RectificationExperimentRow(step.Arch, result.Report()));
             runDone?.Invoke(rows, steps.Count);
+            shown.Advance();
         }
         return rows;
     }

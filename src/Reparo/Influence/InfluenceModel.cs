@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Runtime;
 using Reparo.Training;
 using static TorchSharp.torch;
 
@@ -106,22 +107,30 @@ public sealed class InfluenceModel : IDisposable
         Trainer.CheckCompatible(network, train);
         var total = Stopwatch.StartNew();
         var watch = Stopwatch.StartNew();
+        using ProgressScope shown = WorkProgress.Begin("influence model", 4);
+        shown.Describe("profiling");
         progress?.Report($"profiling {train.Count} samples");
         using RecurrentProfile profile = RecurrentProfile.Collect(network, train, options.BatchSize);
         if (profile.StepCount < 2) throw new ReparoInputException($"'{train.Name}' gives {profile.StepCount} steps; the abstraction needs at least two");
         double profileSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
+        shown.Advance();
+        shown.Describe("PCA");
         progress?.Report($"PCA of {profile.StepCount} hidden states");
         Pca pca = Pca.Fit(profile.States, options.Abstraction.PcaComponents);
         using Tensor reduced = pca.Transform(profile.States);
         double pcaSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
+        shown.Advance();
+        shown.Describe("state abstraction");
         StateSelection selection = StateAbstraction.Select(reduced, profile.StepLabels, profile.ClassCount, options.Abstraction, progress);
         double mixtureSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
+        shown.Advance();
+        shown.Describe("transition index");
         progress?.Report("indexing transitions");
         var abstraction = new StateAbstraction(pca, selection.Mixture,
             StateAbstraction.CountVisits(selection.States, profile.StepLabels, selection.Mixture.Components, profile.ClassCount), profile.ClassCount);
@@ -133,6 +142,7 @@ public sealed class InfluenceModel : IDisposable
             new InfluenceTimings(profileSeconds, pcaSeconds, mixtureSeconds, 0, 0));
         var model = new InfluenceModel(network, abstraction, traces, index, report, train.Name, ownsNetwork: false);
         model.Report = report with { Time = report.Time with { IndexSeconds = watch.Elapsed.TotalSeconds, TotalSeconds = total.Elapsed.TotalSeconds } };
+        shown.Advance();
         return model;
     }
 

@@ -1,5 +1,6 @@
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Runtime;
 using static TorchSharp.torch;
 
 namespace Reparo.Influence;
@@ -86,6 +87,7 @@ public sealed class RecurrentProfile : IDisposable
         return network.InEvalMode(() =>
         {
             using var noGrad = no_grad();
+            using ProgressScope shown = WorkProgress.Begin($"profile {n} samples", (n + batchSize - 1) / batchSize);
             for (int start = 0; start < n; start += batchSize)
             {
                 using var scope = NewDisposeScope();
@@ -99,6 +101,7 @@ public sealed class RecurrentProfile : IDisposable
                 states.narrow(0, from, real.shape[0]).copy_(real);
                 labels.masked_select(mask).to(ScalarType.Int32).data<int>().CopyTo(stepLabels, from);
                 if (tokens) data.X.narrow(0, start, size).masked_select(mask).to(ScalarType.Int32).data<int>().CopyTo(symbols, from);
+                shown.Advance();
             }
             return new RecurrentProfile(states, offsets, lengths, stepLabels, symbols, predictions, data.Labels(), network.ClassCount);
         });

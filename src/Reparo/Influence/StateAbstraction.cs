@@ -1,3 +1,4 @@
+using Reparo.Runtime;
 using static TorchSharp.torch;
 
 namespace Reparo.Influence;
@@ -149,8 +150,10 @@ public sealed class StateAbstraction
         if (reduced.shape[0] != stepLabels.Length) throw new ArgumentException($"{reduced.shape[0]} step vectors but {stepLabels.Length} labels");
         var log = new List<CandidateState>();
         (GaussianMixture Mixture, int[] States, double Stability)? chosen = null, mostStable = null;
+        using ProgressScope shown = WorkProgress.Begin("state mixtures", options.Candidates.Count);
         foreach (int k in options.Candidates)
         {
+            shown.Describe($"K = {k}");
             var watch = System.Diagnostics.Stopwatch.StartNew();
             progress?.Report($"fitting a {k}-state mixture to {stepLabels.Length} step vectors");
             GaussianMixture mixture = GaussianMixture.Fit(reduced, k, options.Mixture);
@@ -159,6 +162,7 @@ public sealed class StateAbstraction
             double bic = mixture.Bic(reduced);
             log.Add(new CandidateState(k, bic, stability.Mean, stability.Min, stability.Max, mixture.Iterations, mixture.Converged, watch.Elapsed.TotalSeconds));
             progress?.Report($"K = {k}: BIC {bic:G6}, mean stability {stability.Mean:F4}");
+            shown.Advance();
             if (mostStable is null || stability.Mean > mostStable.Value.Stability) mostStable = (mixture, states, stability.Mean);
             if (chosen is null && stability.Mean >= options.StabilityThreshold)
             {

@@ -1,4 +1,5 @@
 using Reparo.Data;
+using Reparo.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -237,10 +238,12 @@ public sealed class Network : nn.Module<Tensor, Tensor>
         {
             using var noGrad = no_grad();
             var parts = new List<Tensor>();
+            using ProgressScope shown = WorkProgress.Begin($"forward {x.shape[0]} inputs", (x.shape[0] + batchSize - 1) / batchSize);
             for (long start = 0; start < x.shape[0]; start += batchSize)
             {
                 using Tensor batch = x.narrow(0, start, Math.Min(batchSize, x.shape[0] - start));
                 parts.Add(LayerInput(batch, layer));
+                shown.Advance();
             }
             Tensor all = parts.Count == 1 ? parts[0] : cat(parts, 0);
             if (parts.Count > 1) parts.ForEach(p => p.Dispose());

@@ -1,5 +1,6 @@
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Runtime;
 using Reparo.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -160,6 +161,7 @@ internal static class InfluenceCore
         string stage, IProgress<InfluenceProgress>? progress, CancellationToken cancellation)
     {
         int n = (int)x.shape[0];
+        using ProgressScope shown = WorkProgress.Begin($"{stage} per sample", n);
         for (int k = 0; k < n; k++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -167,6 +169,7 @@ internal static class InfluenceCore
             Tensor loss = nn.functional.cross_entropy(network.call(x.narrow(0, k, 1)), y.narrow(0, k, 1));
             consume(k, Flatten(autograd.grad([loss], parameters)));
             progress?.Report(new InfluenceProgress(stage, k + 1, n));
+            shown.Advance();
         }
     }
 
@@ -184,6 +187,7 @@ internal static class InfluenceCore
         Tensor[] pieces = Unflatten(direction, parameters);
         int n = (int)x.shape[0];
         var result = new double[n];
+        using ProgressScope shown = WorkProgress.Begin($"{stage} directional derivatives", n);
         for (int start = 0; start < n; start += batchSize)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -195,6 +199,7 @@ internal static class InfluenceCore
             Tensor dot = gradients.Zip(pieces, (g, p) => g.mul(p).sum()).Aggregate((a, b) => a.add(b));
             autograd.grad([dot], [weights])[0].to(ScalarType.Float64).data<double>().CopyTo(result, start);
             progress?.Report(new InfluenceProgress(stage, start + count, n));
+            shown.Advance(count);
         }
         return result;
     }

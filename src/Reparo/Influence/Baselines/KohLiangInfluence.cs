@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -131,6 +132,7 @@ public sealed class KohLiangInfluence(KohLiangOptions? options = null) : ITraini
         var scores = new double[rows.Length];
         if (testX is null)
         {
+            using ProgressScope shown = WorkProgress.Begin($"{Name} self-influence", rows.Length);
             for (int start = 0; start < rows.Length; start += Options.BatchSize)
             {
                 cancellation.ThrowIfCancellationRequested();
@@ -140,6 +142,7 @@ public sealed class KohLiangInfluence(KohLiangOptions? options = null) : ITraini
                 Tensor solved = linalg.solve_triangular(factor, g.t(), upper: false);
                 solved.square().sum(0L).data<double>().CopyTo(scores, start);
                 progress?.Report(new InfluenceProgress("solves", start + count, rows.Length));
+                shown.Advance(count);
             }
         }
         else

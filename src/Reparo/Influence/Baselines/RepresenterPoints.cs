@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Runtime;
 using static TorchSharp.torch;
 
 namespace Reparo.Influence.Baselines;
@@ -116,6 +117,7 @@ public sealed class RepresenterPoints(RepresenterOptions? options = null) : ITra
         double Objective(Tensor w) => a.matmul(w.t()).log_softmax(1).mul(y).sum().item<double>() / -n + lambda * w.square().sum().item<double>();
         int iteration = 0;
         double norm;
+        using ProgressScope shown = WorkProgress.Begin($"{Name} Newton steps", Options.MaxIterations);
         while (true)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -124,6 +126,7 @@ public sealed class RepresenterPoints(RepresenterOptions? options = null) : ITra
             Tensor gradient = p.sub(y).t().matmul(a).div(n).add(theta.mul(2 * lambda));
             norm = gradient.norm().item<double>();
             progress?.Report(new InfluenceProgress("fine-tuning", iteration, Options.MaxIterations));
+            shown.Describe($"gradient norm {norm:G3}");
             if (norm <= Options.Tolerance || iteration == Options.MaxIterations) break;
             iteration++;
             Tensor hessian = InfluenceCore.SoftmaxHessian(a, p, Options.BatchSize);
@@ -132,6 +135,7 @@ public sealed class RepresenterPoints(RepresenterOptions? options = null) : ITra
             double before = Objective(theta), slope = gradient.mul(step).sum().item<double>(), t = 1;
             while (t > 1e-10 && Objective(theta.sub(step.mul(t))) > before - 1e-4 * t * slope) t /= 2;
             theta.sub_(step.mul(t));
+            shown.Advance();
         }
         Tensor alpha = a.matmul(theta.t()).softmax(1).sub(y).div(-2 * lambda * n);
         return new RepresenterFit(theta.MoveToOuterDisposeScope(), a.MoveToOuterDisposeScope(), alpha.MoveToOuterDisposeScope(), norm, iteration);

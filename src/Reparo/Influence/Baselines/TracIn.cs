@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Runtime;
 using Reparo.Training;
 using static TorchSharp.torch;
 
@@ -92,6 +93,7 @@ public sealed class TracIn : ITrainingInfluence
         Tensor x = InfluenceCore.Select(train.X, rows), y = InfluenceCore.Select(train.Y, rows);
         var scores = new double[rows.Length];
         long parameterCount = 0;
+        using ProgressScope shown = WorkProgress.Begin($"{Name} checkpoints", checkpoints.Count);
         for (int c = 0; c < checkpoints.Count; c++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -104,6 +106,7 @@ public sealed class TracIn : ITrainingInfluence
             double rate = checkpoints[c].LearningRate;
             for (int k = 0; k < scores.Length; k++) scores[k] += rate * dots[k];
             progress?.Report(new InfluenceProgress("checkpoints", c + 1, checkpoints.Count));
+            shown.Advance();
         }
         var details = new Dictionary<string, double> { ["checkpoints"] = checkpoints.Count, ["parameters"] = parameterCount };
         return new InfluenceScores(Name, rows, scores, clock.Elapsed.TotalSeconds, details);

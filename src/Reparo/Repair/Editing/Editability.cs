@@ -1,5 +1,6 @@
 using Reparo.Attribution;
 using Reparo.Models;
+using Reparo.Runtime;
 using static TorchSharp.torch;
 
 namespace Reparo.Repair.Editing;
@@ -46,8 +47,10 @@ public static class Editability
         KeyStatistics statistics, EditOptions edit, int steps = 16)
     {
         var scores = new List<LayerEditability>();
+        using ProgressScope shown = WorkProgress.Begin("editability", candidates.Count);
         foreach (AffineSite site in candidates)
         {
+            shown.Describe(site.Name);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             using var scope = NewDisposeScope();
             KeyKind kind = LayerKeys.Resolve(site, edit.Keys);
@@ -61,11 +64,13 @@ public static class Editability
             {
                 // The pair does not differ at this layer (or no exact edit exists there): nothing to attribute.
                 scores.Add(new LayerEditability(site.Name, 0, 0, 0, clock.Elapsed.TotalSeconds));
+                shown.Advance();
                 continue;
             }
             (Tensor e, double attributionSum) = WeightAttribution(network, site, kind, proposed.Delta, corrupted, clean, labels, steps);
             double raw = e.norm().item<double>();
             scores.Add(new LayerEditability(site.Name, raw, raw / e.numel(), attributionSum, clock.Elapsed.TotalSeconds));
+            shown.Advance();
         }
         return scores;
     }

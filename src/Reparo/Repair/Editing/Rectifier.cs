@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Runtime;
 using Reparo.Training;
 using static TorchSharp.torch;
 
@@ -132,11 +133,13 @@ public static class Rectifier
         var excluded = new HashSet<string>();
         string stop = "";
         int maxRounds = options.Mode == RectifyMode.Static ? 1 : options.MaxRounds;
+        using ProgressScope shown = WorkProgress.Begin("rectify", maxRounds);
         for (int round = 1; ; round++)
         {
             if (options.Mode == RectifyMode.Dynamic && gap <= options.Gap) { stop = $"gap {gap:G3} ≤ δ {options.Gap:G3}"; break; }
             if (round > maxRounds) { stop = options.Mode == RectifyMode.Static ? "static: one edit" : $"reached {maxRounds} rounds"; break; }
 
+            shown.Describe($"round {round}: gap {gap:G3}");
             clock.Restart();
             statistics.Prepare(candidates, edit.Keys);
             statisticsTime += clock.Elapsed.TotalSeconds;
@@ -169,6 +172,7 @@ public static class Rectifier
             double degradation = accuracyBefore - newAccuracy;
             bool keep = options.Mode == RectifyMode.Static || degradation <= options.Budget;
             rounds.Add(new RectificationRound(round, target.Name, scores, gap, newGap, newAccuracy, degradation, keep, change.Solver.ToString(), change.DeltaNorm, localise, editing, evaluating));
+            shown.Advance();
             if (!keep)
             {
                 change.Rollback();

@@ -1,4 +1,5 @@
 using Reparo.Data;
+using Reparo.Runtime;
 using static TorchSharp.torch;
 
 namespace Reparo.Repair.Remediation;
@@ -128,6 +129,7 @@ public static class AugmentationCandidates
         var choices = new List<ChosenCandidate>();
         var images = new List<Tensor>();
         using var scope = NewDisposeScope();
+        using ProgressScope shown = WorkProgress.Begin("augmentation candidates", faults.Count);
         for (int f = 0; f < faults.Count; f++)
         {
             using var faultScope = NewDisposeScope();
@@ -140,6 +142,7 @@ public static class AugmentationCandidates
                 if (scores[i] > scores[best]) best = i;
             images.Add(candidates.Images[best].clone().MoveToOuterDisposeScope());
             choices.Add(new ChosenCandidate(f, candidates.SourceRows[best], candidates.Transforms[best], scores[best]));
+            shown.Advance();
         }
         Tensor x = images.Count > 0 ? stack(images) : NoImages(train);
         var rows = new Dataset($"{train.Name}+augmented({faults.Count})", x, tensor(labels), train.ClassNames, train.Kind, null,

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Reparo.Models;
+using Reparo.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -68,6 +69,7 @@ public sealed class FineTuneRepair : IRepairMethod
         int steps = 0, wrong = CountWrong(network, x, required);
         bool diverged = false;
         network.train();
+        using ProgressScope shown = WorkProgress.Begin($"{Name} {layerName}", options.MaxSteps);
         while (wrong > 0 && steps < options.MaxSteps)
         {
             using var scope = NewDisposeScope();
@@ -86,6 +88,8 @@ public sealed class FineTuneRepair : IRepairMethod
             optimizer.step();
             steps++;
             wrong = CountWrong(network, x, required);
+            shown.Describe($"{wrong} of {required.Length} wrong");
+            shown.Advance();
         }
         network.eval();
         foreach (Parameter p in network.parameters()) p.requires_grad = true;

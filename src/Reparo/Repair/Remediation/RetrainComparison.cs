@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Runtime;
 using Reparo.Training;
 using static TorchSharp.torch;
 
@@ -85,6 +86,7 @@ public static class RetrainComparison
         Dataset data = extra is null ? train : Append(train, extra);
         var runs = new List<RetrainRun>();
         long[] faultLabels = faults.Labels();
+        using ProgressScope shown = WorkProgress.Begin($"retrain {options.Architecture} over seeds", options.Seeds.Count);
         foreach (int seed in options.Seeds)
         {
             var clock = Stopwatch.StartNew();
@@ -98,6 +100,7 @@ public static class RetrainComparison
             long[] predicted = network.Predict(faults.X);
             int fixedCount = Enumerable.Range(0, faultLabels.Length).Count(i => predicted[i] == faultLabels[i]);
             runs.Add(new RetrainRun(seed, accuracy, fixedCount, report.Epochs.Count, clock.Elapsed.TotalSeconds));
+            shown.Advance();
         }
         return new RetrainComparisonResult(runs, data.Count, faults.Count,
             MeanStd.Of(runs.Select(r => r.TestAccuracy).ToArray()), MeanStd.Of(runs.Select(r => (double)r.FaultsFixed).ToArray()));
