@@ -165,8 +165,9 @@ public sealed class ProgressDisplay : IProgressSink, IDisposable
         }
     }
 
+    /// <summary>Name and detail; a nested scope is marked └, with one ─ more per level (the column trims leading spaces).</summary>
     private static string Describe(ProgressScope scope) =>
-        Markup.Escape(new string(' ', 2 * scope.Depth) + scope.Name + (scope.Detail is string detail ? $" {detail}" : ""));
+        Markup.Escape((scope.Depth == 0 ? "" : "└" + new string('─', scope.Depth - 1) + " ") + scope.Name + (scope.Detail is string detail ? $" {detail}" : ""));
 
     private static string Clock(TimeSpan time) => $"{(int)time.TotalHours}:{time:mm\\:ss}";
 

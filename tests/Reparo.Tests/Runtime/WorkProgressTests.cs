@@ -131,6 +131,21 @@ public class WorkProgressTests
     }
 
     [Fact]
+    public void ReportingChangesNoResult()
+    {
+        TestSupport.Init();
+        Dataset data = TestSupport.RandomImages(40, classes: 2, size: 4);
+        byte[] Train(IProgressSink? sink)
+        {
+            using Network network = ModelZoo.Create("mlp:4x1", data, 3);
+            using (sink is null ? null : WorkProgress.ReportTo(sink))
+                Trainer.Train(network, data, null, new TrainingOptions { Epochs = 2, BatchSize = 10, Seed = 3 });
+            return [.. network.parameters().SelectMany(p => p.bytes.ToArray())];
+        }
+        Assert.Equal(Train(null), Train(new RecordingSink()));
+    }
+
+    [Fact]
     public void AnInteriorPointSolveReportsItsIterationsInsideTheSolve()
     {
         // min x + y subject to x + 2y ≥ 2, 2x + y ≥ 2, 0 ≤ x, y ≤ 10: optimum (2/3, 2/3).

@@ -196,7 +196,7 @@ internal static class BlockIpm
                     return (LpStatus.TimeLimit, $"time limit after {Iterations} iterations", null);
                 if (MaxAbs(x) > DivergenceNorm * DivergenceNorm || MaxAbs(y) > DivergenceNorm * DivergenceNorm)
                     return (LpStatus.NumericalTrouble, "iterates diverged without a certificate", null);
-                shown.Describe($"iteration {Iterations + 1} (primal {primal:G2}, dual {dual:G2}, gap {gap:G2})");
+                shown.Describe($"iteration {Iterations + 1}, gap {gap:G2}");
                 shown.Advance();
                 Step(mu);
             }
