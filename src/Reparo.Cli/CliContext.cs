@@ -55,6 +55,7 @@ public sealed record CliContext(CliIo Io, GlobalOptions Options)
     /// <summary>Starts a command: loads torch with the requested threads and returns the run's settings and consoles.</summary>
     public CommandRun Start(ParseResult parse)
     {
+        OutputGuard.Check(parse);
         int? threads = parse.GetValue(Options.Threads);
         TorchRuntime.Initialize(threads);
         string? json = parse.GetValue(Options.Json);

@@ -16,20 +16,53 @@ public static class IdxReader
     /// <param name="Data">The elements in row-major order.</param>
     public sealed record IdxArray(int[] Dimensions, byte[] Data);
 
-    /// <summary>Reads an IDX file of unsigned bytes with exactly <paramref name="expectedRank"/> dimensions.</summary>
+    /// <summary>
+    /// Reads an IDX file of unsigned bytes with exactly <paramref name="expectedRank"/> dimensions. Gzip input is inflated
+    /// only as far as the header's declared size plus one byte (to detect trailing data), so a small compressed file
+    /// cannot make it allocate more than its header promises.
+    /// </summary>
     public static IdxArray Read(string path, int expectedRank)
     {
         if (!File.Exists(path)) throw new ReparoInputException($"{path}: file not found");
         byte[] bytes;
         try
         {
-            bytes = IsGzip(path) ? Gunzip(path) : File.ReadAllBytes(path);
+            using Stream file = File.OpenRead(path);
+            using Stream input = IsGzip(path) ? new GZipStream(file, CompressionMode.Decompress) : file;
+            bytes = ReadBounded(input);
         }
         catch (InvalidDataException e)
         {
             throw new ReparoInputException($"{path}: corrupt gzip stream ({e.Message})");
         }
         return Parse(bytes, path, expectedRank);
+    }
+
+    /// <summary>The header, then at most the declared payload and one byte more; <see cref="Parse"/> judges what came.</summary>
+    private static byte[] ReadBounded(Stream input)
+    {
+        using var output = new MemoryStream();
+        var head = new byte[4];
+        int got = input.ReadAtLeast(head, 4, throwOnEndOfStream: false);
+        output.Write(head, 0, got);
+        if (got < 4) return output.ToArray();
+        var dims = new byte[4 * head[3]];
+        got = input.ReadAtLeast(dims, dims.Length, throwOnEndOfStream: false);
+        output.Write(dims, 0, got);
+        if (got < dims.Length) return output.ToArray();
+        long declared = 1;
+        for (int d = 0; d < head[3] && declared <= int.MaxValue; d++)
+            declared *= (uint)(dims[4 * d] << 24 | dims[4 * d + 1] << 16 | dims[4 * d + 2] << 8 | dims[4 * d + 3]);
+        long limit = Math.Min(declared, int.MaxValue - 64L) + 1;
+        var buffer = new byte[81920];
+        while (limit > 0)
+        {
+            int read = input.Read(buffer, 0, (int)Math.Min(buffer.Length, limit));
+            if (read == 0) break;
+            output.Write(buffer, 0, read);
+            limit -= read;
+        }
+        return output.ToArray();
     }
 
     /// <summary>Reads an image file (rank 3: count × rows × columns).</summary>
@@ -70,12 +103,13 @@ public static class IdxReader
             if (size == 0 || size > int.MaxValue) throw new ReparoInputException($"{path}: dimension {d} has invalid size {size}");
             dims[d] = (int)size;
             total *= size;
+            if (total > int.MaxValue - headerLength) throw new ReparoInputException($"{path}: declares more than {int.MaxValue - headerLength} bytes of data");
         }
         long payload = bytes.Length - headerLength;
         if (payload < total)
             throw new ReparoInputException($"{path}: truncated: header promises {total} bytes of data for [{string.Join("x", dims)}], file has {payload}");
         if (payload > total)
-            throw new ReparoInputException($"{path}: {payload - total} unexpected bytes after the {total} bytes of data for [{string.Join("x", dims)}]");
+            throw new ReparoInputException($"{path}: unexpected bytes after the {total} bytes of data for [{string.Join("x", dims)}]");
         var data = new byte[total];
         Buffer.BlockCopy(bytes, headerLength, data, 0, (int)total);
         return new IdxArray(dims, data);
@@ -85,13 +119,5 @@ public static class IdxReader
     {
         using var stream = File.OpenRead(path);
         return stream.ReadByte() == 0x1f && stream.ReadByte() == 0x8b;
-    }
-
-    private static byte[] Gunzip(string path)
-    {
-        using var input = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
-        using var output = new MemoryStream();
-        input.CopyTo(output);
-        return output.ToArray();
     }
 }

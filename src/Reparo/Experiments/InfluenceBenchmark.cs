@@ -3,6 +3,7 @@ using Reparo.Data;
 using Reparo.Influence;
 using Reparo.Io;
 using Reparo.Models;
+using Reparo.Runtime;
 using static TorchSharp.torch;
 
 namespace Reparo.Experiments;
@@ -115,10 +116,7 @@ public static class InfluenceBenchmark
         {
             try
             {
-                using var process = Process.Start(new ProcessStartInfo(candidate, ["-c", "import sklearn"]) { RedirectStandardError = true, RedirectStandardOutput = true });
-                if (process is null) continue;
-                process.WaitForExit();
-                if (process.ExitCode == 0) return candidate;
+                if (ChildProcess.Run(candidate, ["-c", "import sklearn"]).ExitCode == 0) return candidate;
             }
             catch (System.ComponentModel.Win32Exception)
             {
@@ -131,20 +129,13 @@ public static class InfluenceBenchmark
     private static MixtureFit? RunSklearn(string python, string path, int k, int seed, out string? note)
     {
         string script = Path.Combine(AppContext.BaseDirectory, "sklearn_gmm.py");
-        var start = new ProcessStartInfo(python, [script, path, k.ToString(System.Globalization.CultureInfo.InvariantCulture), seed.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        ChildProcessResult run = ChildProcess.Run(python, [script, path, k.ToString(System.Globalization.CultureInfo.InvariantCulture), seed.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        if (run.ExitCode != 0)
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using Process process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {python}");
-        string output = process.StandardOutput.ReadToEnd();
-        string error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            note = $"scikit-learn failed: {error.Trim().Split('\n').LastOrDefault()}";
+            note = $"scikit-learn failed: {run.Stderr.Trim().Split('\n').LastOrDefault()}";
             return null;
         }
+        string output = run.Stdout;
         using var json = System.Text.Json.JsonDocument.Parse(output);
         var root = json.RootElement;
         note = null;

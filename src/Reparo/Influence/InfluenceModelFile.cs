@@ -76,14 +76,18 @@ public static class InfluenceModelFile
         byte[] payload = [.. segment];
         if (FramedFile.Checksum(payload) != header.PayloadSha256)
             throw new ReparoInputException($"{path}: influence model data is corrupt or truncated (checksum mismatch)");
-        var table = header.Arrays.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        var table = new Dictionary<string, ArrayEntry>(StringComparer.Ordinal);
+        foreach (ArrayEntry? entry in header.Arrays)
+        {
+            if (entry?.Name is null || !table.TryAdd(entry.Name, entry)) throw new ReparoInputException($"{path}: the array table has an unnamed or repeated entry ('{entry?.Name}')");
+        }
         T[] Get<T>(string name, string type) where T : unmanaged
         {
             if (!table.TryGetValue(name, out ArrayEntry? entry)) throw new ReparoInputException($"{path}: array '{name}' is missing");
-            long bytes = entry.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
-            if (entry.Type != type || entry.Count < 0 || entry.Offset < 0 || entry.Offset + bytes > payload.Length)
+            if (entry.Type != type || entry.Count < 0 || entry.Offset < 0 || entry.Count > payload.Length
+                || entry.Offset + entry.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() > payload.Length)
                 throw new ReparoInputException($"{path}: array '{name}' is not {type} inside the file");
-            return MemoryMarshal.Cast<byte, T>(payload.AsSpan((int)entry.Offset, (int)bytes)).ToArray();
+            return MemoryMarshal.Cast<byte, T>(payload.AsSpan((int)entry.Offset, (int)entry.Count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>())).ToArray();
         }
 
         try
@@ -95,7 +99,12 @@ public static class InfluenceModelFile
             var traces = new TraceSet(Get<int>("traces.lengths", "int32"), Get<int>("traces.states", "int32"), Get<int>("traces.labels", "int32"),
                 Get<int>("traces.symbols", "int32"), Get<long>("traces.predictions", "int64"), Get<long>("traces.truth", "int64"));
             int[] keys = Get<int>("index.keys", "int32"), counts = Get<int>("index.counts", "int32"), ids = Get<int>("index.ids", "int32");
-            if (keys.Length != 5L * counts.Length || counts.Sum(c => (long)c) != ids.Length) throw new ArgumentException("the index arrays disagree in size");
+            if (keys.Length != 5L * counts.Length || counts.Any(c => c < 0) || counts.Sum(c => (long)c) != ids.Length) throw new ArgumentException("the index arrays disagree in size");
+            if (ids.Any(id => id < 0 || id >= traces.Count)) throw new ArgumentException("the index names a training sample that is not in the file");
+            int k = mixture.Components, classes = header.ClassCount;
+            if (traces.States.Any(state => state > k) || traces.StepLabels.Any(label => label < 0 || label >= classes)
+                || keys.Where((_, i) => i % 5 is 0 or 4).Any(state => state < 0 || state > k) || keys.Where((_, i) => i % 5 is 1 or 3).Any(label => label < 0 || label >= classes))
+                throw new ArgumentException("an abstract state or label lies outside the model's states and classes");
             var entries = new KeyValuePair<Transition, int[]>[counts.Length];
             for (int i = 0, at = 0; i < counts.Length; at += counts[i], i++)
             {

@@ -30,11 +30,33 @@ public abstract record LayerSpec(string Name)
 
     /// <summary>A one-line description for listings, such as <c>Linear(784 → 100)</c>.</summary>
     public abstract string Describe();
+
+    /// <summary>
+    /// Checks the hyper-parameters (sizes at least 1, strides and windows that can be built) and returns a lower bound
+    /// on the elements of the layer's parameters and buffers, with checked arithmetic: a file reader compares it with the
+    /// bytes present before <see cref="CreateModule"/> allocates anything. A bad value is a <see cref="ReparoInputException"/>.
+    /// </summary>
+    internal abstract long StateElementsAtLeast();
+
+    /// <summary>Throws unless every one of <paramref name="sizes"/> is at least 1.</summary>
+    private protected void Positive(params (string Name, long Value)[] sizes)
+    {
+        foreach ((string name, long value) in sizes)
+        {
+            if (value < 1) throw new ReparoInputException($"layer '{Name}': {name} is {value}, it must be at least 1");
+        }
+    }
 }
 
 /// <summary>Affine map y = W x + b.</summary>
 public sealed record LinearSpec(string Name, int In, int Out) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast()
+    {
+        Positive(("in", In), ("out", Out));
+        return checked((long)In * Out + Out);
+    }
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Linear(In, Out);
 
     /// <inheritdoc />
@@ -44,6 +66,12 @@ public sealed record LinearSpec(string Name, int In, int Out) : LayerSpec(Name)
 /// <summary>2-D convolution with square kernel, stride and zero padding.</summary>
 public sealed record Conv2dSpec(string Name, int In, int Out, int Kernel, int Stride = 1, int Padding = 0) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast()
+    {
+        Positive(("in", In), ("out", Out), ("kernel", Kernel), ("stride", Stride), ("padding + 1", Padding + 1L));
+        return checked((long)Out * In * Kernel * Kernel + Out);
+    }
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Conv2d(In, Out, Kernel, stride: Stride, padding: Padding);
 
     /// <inheritdoc />
@@ -53,6 +81,8 @@ public sealed record Conv2dSpec(string Name, int In, int Out, int Kernel, int St
 /// <summary>Element-wise max(0, x).</summary>
 public sealed record ReluSpec(string Name) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast() => 0;
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => nn.ReLU();
 
     /// <inheritdoc />
@@ -62,6 +92,12 @@ public sealed record ReluSpec(string Name) : LayerSpec(Name)
 /// <summary>2-D max pooling with square window (stride = window).</summary>
 public sealed record MaxPool2dSpec(string Name, int Kernel) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast()
+    {
+        Positive(("kernel", Kernel));
+        return 0;
+    }
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => nn.MaxPool2d(Kernel, Kernel);
 
     /// <inheritdoc />
@@ -71,6 +107,8 @@ public sealed record MaxPool2dSpec(string Name, int Kernel) : LayerSpec(Name)
 /// <summary>Flattens everything after the batch dimension.</summary>
 public sealed record FlattenSpec(string Name) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast() => 0;
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Flatten();
 
     /// <inheritdoc />
@@ -80,6 +118,8 @@ public sealed record FlattenSpec(string Name) : LayerSpec(Name)
 /// <summary>Reads an image (N, C, H, W) as a sequence of H rows of C·W features, for recurrent models over image rows.</summary>
 public sealed record ImageRowsSpec(string Name) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast() => 0;
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => new ImageRowsModule(Name);
 
     /// <inheritdoc />
@@ -99,6 +139,12 @@ public enum RecurrentCell
 /// <summary>A one-layer LSTM or GRU over (N, T, F) sequences; the layer's output is the last step's hidden state.</summary>
 public sealed record RecurrentSpec(string Name, RecurrentCell Cell, int In, int Hidden) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast()
+    {
+        Positive(("in", In), ("hidden", Hidden));
+        return checked((Cell == RecurrentCell.Lstm ? 4L : 3L) * Hidden * (In + (long)Hidden));
+    }
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => new RecurrentModule(Name, Cell, In, Hidden);
 
     /// <inheritdoc />
@@ -108,6 +154,12 @@ public sealed record RecurrentSpec(string Name, RecurrentCell Cell, int In, int 
 /// <summary>Token ids (N, T) to vectors (N, T, D); id 0 (padding) maps to the zero vector.</summary>
 public sealed record EmbeddingSpec(string Name, int Vocabulary, int Dim) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast()
+    {
+        Positive(("vocabulary", Vocabulary), ("dim", Dim));
+        return checked((long)Vocabulary * Dim);
+    }
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Embedding(Vocabulary, Dim, padding_idx: 0);
 
     /// <inheritdoc />
@@ -117,6 +169,12 @@ public sealed record EmbeddingSpec(string Name, int Vocabulary, int Dim) : Layer
 /// <summary>Token ids (N, T) to the mean of their non-padding embeddings (N, D): a bag-of-embeddings text encoder.</summary>
 public sealed record MeanEmbeddingSpec(string Name, int Vocabulary, int Dim) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast()
+    {
+        Positive(("vocabulary", Vocabulary), ("dim", Dim));
+        return checked((long)Vocabulary * Dim);
+    }
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => new MeanEmbeddingModule(Name, Vocabulary, Dim);
 
     /// <inheritdoc />
@@ -126,6 +184,13 @@ public sealed record MeanEmbeddingSpec(string Name, int Vocabulary, int Dim) : L
 /// <summary>Splits an image into square patches, projects each to D dimensions, prepends a class token and adds learned positions.</summary>
 public sealed record PatchEmbeddingSpec(string Name, int Channels, int Height, int Width, int Patch, int Dim) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast()
+    {
+        Positive(("channels", Channels), ("height", Height), ("width", Width), ("patch", Patch), ("dim", Dim));
+        if (Patch > Height || Patch > Width) throw new ReparoInputException($"layer '{Name}': patch {Patch} is larger than the {Height}×{Width} image");
+        return checked((long)Dim * Channels * Patch * Patch + ((long)(Height / Patch) * (Width / Patch) + 1) * Dim);
+    }
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => new PatchEmbeddingModule(Name, this);
 
     /// <inheritdoc />
@@ -135,6 +200,13 @@ public sealed record PatchEmbeddingSpec(string Name, int Channels, int Height, i
 /// <summary>A pre-norm transformer encoder block: x + Attention(LN(x)), then x + MLP(LN(x)) with a ReLU MLP.</summary>
 public sealed record TransformerBlockSpec(string Name, int Dim, int Heads, int MlpDim) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast()
+    {
+        Positive(("dim", Dim), ("heads", Heads), ("mlp dim", MlpDim));
+        if (Dim % Heads != 0) throw new ReparoInputException($"layer '{Name}': dim {Dim} is not a multiple of its {Heads} heads");
+        return checked(4L * Dim * Dim + 2L * Dim * MlpDim);
+    }
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => new TransformerBlockModule(Name, Dim, Heads, MlpDim);
 
     /// <inheritdoc />
@@ -144,6 +216,12 @@ public sealed record TransformerBlockSpec(string Name, int Dim, int Heads, int M
 /// <summary>Layer normalisation over the last dimension.</summary>
 public sealed record LayerNormSpec(string Name, int Dim) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast()
+    {
+        Positive(("dim", Dim));
+        return 2L * Dim;
+    }
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => nn.LayerNorm(Dim);
 
     /// <inheritdoc />
@@ -153,6 +231,8 @@ public sealed record LayerNormSpec(string Name, int Dim) : LayerSpec(Name)
 /// <summary>Takes the class token (position 0) of a token sequence (N, T, D) → (N, D).</summary>
 public sealed record ClassTokenSpec(string Name) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast() => 0;
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => new ClassTokenModule(Name);
 
     /// <inheritdoc />
@@ -165,6 +245,12 @@ public sealed record ClassTokenSpec(string Name) : LayerSpec(Name)
 /// </summary>
 public sealed record ResidualBlockSpec(string Name, int Channels) : LayerSpec(Name)
 {
+    internal override long StateElementsAtLeast()
+    {
+        Positive(("channels", Channels));
+        return checked(18L * Channels * Channels);
+    }
+
     internal override nn.Module<Tensor, Tensor> CreateModule() => new ResidualBlockModule(Name, Channels);
 
     /// <inheritdoc />

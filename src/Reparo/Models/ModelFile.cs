@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Reparo.Data;
 using Reparo.Io;
 using static TorchSharp.torch;
@@ -97,7 +98,12 @@ public static class ModelFile
         return FromBytes(File.ReadAllBytes(path), path);
     }
 
-    /// <summary>A model from the bytes of a model file; any defect is a one-line <see cref="ReparoInputException"/> naming <paramref name="path"/>.</summary>
+    /// <summary>
+    /// A model from the bytes of a model file; any defect is a one-line <see cref="ReparoInputException"/> naming
+    /// <paramref name="path"/>. Nothing is allocated from a declared size before it is checked: the tensor table against
+    /// the payload (checked arithmetic, unique names), the architecture's sizes against the tensor table; then the
+    /// network is built, its tensors filled and checked finite, and one probe input run through it.
+    /// </summary>
     public static Network FromBytes(byte[] file, string path)
     {
         (Header? header, ArraySegment<byte> segment) = FramedFile.Open<Header>(file, Magic, path, "a Reparo model file", "model");
@@ -106,23 +112,118 @@ public static class ModelFile
         ReadOnlySpan<byte> payload = segment;
         if (FramedFile.Checksum(payload) != header.PayloadSha256)
             throw new ReparoInputException($"{path}: tensor data is corrupt or truncated (checksum mismatch)");
+        try
+        {
+            Dictionary<string, TensorEntry> byName = CheckedTable(header.Tensors, payload.Length);
+            CheckArchitecture(header.Network, byName.Values.Sum(t => t.Length));
+            Network network = Build(header.Network);
+            network.Provenance = header.Provenance ?? new ModelProvenance();
+            Fill(network, byName, payload);
+            Probe(network);
+            return network;
+        }
+        catch (ReparoInputException e)
+        {
+            throw new ReparoInputException($"{path}: {e.Message}");
+        }
+        catch (OverflowException)
+        {
+            throw new ReparoInputException($"{path}: declared sizes overflow");
+        }
+    }
 
-        Network network = new(header.Network) { Provenance = header.Provenance ?? new ModelProvenance() };
-        var byName = header.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+    private static Dictionary<string, TensorEntry> CheckedTable(IReadOnlyList<TensorEntry> tensors, long payloadLength)
+    {
+        var byName = new Dictionary<string, TensorEntry>(StringComparer.Ordinal);
+        long end = 0;
+        foreach (TensorEntry? entry in tensors)
+        {
+            if (entry?.Name is null || entry.Shape is null || entry.Dtype is null) throw new ReparoInputException("a tensor table entry lacks its name, type or shape");
+            if (!byName.TryAdd(entry.Name, entry)) throw new ReparoInputException($"tensor '{entry.Name}' appears twice");
+            if (entry.Shape.Any(d => d < 0)) throw new ReparoInputException($"tensor '{entry.Name}' has a negative dimension");
+            long bytes = checked(entry.Shape.Aggregate(1L, (a, d) => checked(a * d)) * ElementSize(entry));
+            if (entry.Offset < 0 || entry.Length != bytes || checked(entry.Offset + entry.Length) > payloadLength)
+                throw new ReparoInputException($"tensor '{entry.Name}' points outside the file");
+            end = checked(end + bytes);
+        }
+        if (end > payloadLength) throw new ReparoInputException($"the tensor table declares {end} bytes, the file holds {payloadLength}");
+        return byName;
+    }
+
+    private static long ElementSize(TensorEntry entry)
+    {
+        ScalarType type;
+        try
+        {
+            type = Onnx.OnnxConstants.TypeOf(entry.Dtype);
+        }
+        catch (ReparoInputException)
+        {
+            throw new ReparoInputException($"tensor '{entry.Name}' has unknown element type '{entry.Dtype}'");
+        }
+        return type switch
+        {
+            ScalarType.Float64 or ScalarType.Int64 => 8,
+            ScalarType.Float32 or ScalarType.Int32 => 4,
+            ScalarType.Float16 or ScalarType.Int16 => 2,
+            _ => 1,
+        };
+    }
+
+    /// <summary>The architecture's fields are present and its layers need no more state than the file's tensors hold.</summary>
+    private static void CheckArchitecture(NetworkSpec spec, long tensorBytes)
+    {
+        if (spec.Layers is null || spec.Layers.Count == 0 || spec.Layers.Any(l => l?.Name is null)) throw new ReparoInputException("the architecture lists no layers, or a layer without a name");
+        if (spec.InputShape is null || spec.InputShape.Length == 0 || spec.InputShape.Any(d => d < 1)) throw new ReparoInputException("the architecture's input shape is missing or not positive");
+        if (spec.ClassNames is null || spec.ClassNames.Count == 0) throw new ReparoInputException("the architecture names no classes");
+        long elements = 0;
+        foreach (LayerSpec layer in spec.Layers) elements = checked(elements + layer.StateElementsAtLeast());
+        // Every parameter and buffer is at least one byte in the file.
+        if (elements > tensorBytes) throw new ReparoInputException($"the architecture needs at least {elements} parameter values, the file holds {tensorBytes} bytes of tensors");
+    }
+
+    private static Network Build(NetworkSpec spec)
+    {
+        try
+        {
+            return new Network(spec);
+        }
+        catch (Exception e) when (e is ExternalException or ArgumentException or InvalidOperationException or Google.Protobuf.InvalidJsonException or Google.Protobuf.InvalidProtocolBufferException)
+        {
+            throw new ReparoInputException($"the architecture cannot be built ({e.Message.Split('\n')[0]})");
+        }
+    }
+
+    private static void Fill(Network network, Dictionary<string, TensorEntry> byName, ReadOnlySpan<byte> payload)
+    {
         using var noGrad = no_grad();
         foreach ((string name, Tensor target) in network.state_dict())
         {
-            if (!byName.Remove(name, out TensorEntry? entry)) throw new ReparoInputException($"{path}: tensor '{name}' is missing");
+            if (!byName.Remove(name, out TensorEntry? entry)) throw new ReparoInputException($"tensor '{name}' is missing");
             if (!entry.Shape.SequenceEqual(target.shape) || entry.Dtype != DtypeName(target.dtype))
-                throw new ReparoInputException($"{path}: tensor '{name}' is {entry.Dtype}[{string.Join(",", entry.Shape)}], the architecture needs {DtypeName(target.dtype)}[{string.Join(",", target.shape)}]");
-            if (entry.Offset < 0 || entry.Length != target.numel() * target.element_size() || entry.Offset + entry.Length > payload.Length)
-                throw new ReparoInputException($"{path}: tensor '{name}' points outside the file");
+                throw new ReparoInputException($"tensor '{name}' is {entry.Dtype}[{string.Join(",", entry.Shape)}], the architecture needs {DtypeName(target.dtype)}[{string.Join(",", target.shape)}]");
             using Tensor loaded = empty(target.shape, target.dtype);
             loaded.bytes = payload.Slice((int)entry.Offset, (int)entry.Length).ToArray();
+            if (loaded.is_floating_point() && !isfinite(loaded).all().item<bool>()) throw new ReparoInputException($"tensor '{name}' holds NaN or infinite values");
             target.copy_(loaded);
         }
-        if (byName.Count > 0) throw new ReparoInputException($"{path}: unexpected tensors {string.Join(", ", byName.Keys)}");
-        return network;
+        if (byName.Count > 0) throw new ReparoInputException($"unexpected tensors {string.Join(", ", byName.Keys)}");
+    }
+
+    /// <summary>Runs one probe input through the network: layers that do not fit together, or an output that is not one score per class, are input errors.</summary>
+    private static void Probe(Network network)
+    {
+        long outputs;
+        try
+        {
+            outputs = network.ProbeOutputWidth();
+        }
+        catch (Exception e) when (e is ExternalException or ArgumentException or InvalidOperationException or IndexOutOfRangeException)
+        {
+            throw new ReparoInputException($"the layers do not fit together ({e.Message.Split('\n')[0]})");
+        }
+        if (outputs != network.Spec.ClassNames.Count)
+            throw new ReparoInputException($"the network gives {outputs} outputs for {network.Spec.ClassNames.Count} classes");
     }
 
     private static string DtypeName(ScalarType type) => Onnx.OnnxConstants.NameOf(type);

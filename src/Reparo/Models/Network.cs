@@ -179,6 +179,28 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// <summary>The logits for raw inputs <paramref name="x"/>: the preprocessing, then every layer.</summary>
     public override Tensor forward(Tensor x) => LayerInput(x, layers.Length);
 
+    /// <summary>One input of the model's shape: zeros, or token id 1 everywhere for a token model (id 0 is padding).</summary>
+    private Tensor ProbeInput() => Spec.InputKind == InputKind.Tokens
+        ? ones([1, .. Spec.InputShape], ScalarType.Int64)
+        : zeros([1, .. Spec.InputShape]);
+
+    /// <summary>The size of the last output dimension for one <see cref="ProbeInput"/> (in evaluation mode; the mode is restored).</summary>
+    internal long ProbeOutputWidth()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        bool wasTraining = training;
+        eval();
+        try
+        {
+            return forward(ProbeInput()).shape[^1];
+        }
+        finally
+        {
+            train(wasTraining);
+        }
+    }
+
     /// <summary>Every layer's input and output for a batch of raw inputs, the input of layer 0 preprocessed (gradients flow through if enabled).</summary>
     public LayerTrace Trace(Tensor x)
     {
@@ -294,9 +316,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
         using var noGrad = no_grad();
         bool wasTraining = training;
         eval();
-        Tensor probe = Spec.InputKind == InputKind.Tokens
-            ? ones([1, .. Spec.InputShape], ScalarType.Int64)
-            : zeros([1, .. Spec.InputShape]);
+        Tensor probe = ProbeInput();
         LayerTrace trace = Trace(probe);
         var rows = new List<LayerSummary>();
         foreach (NetworkLayer l in layers)

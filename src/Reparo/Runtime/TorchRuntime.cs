@@ -42,7 +42,7 @@ public static class TorchRuntime
     public static bool SolverAvailable(string name)
     {
         // Probing Gurobi without its library only logs a warning on stderr; look for an installation first.
-        if (name == "gurobi" && Environment.GetEnvironmentVariable("GUROBI_HOME") is null && !Directory.EnumerateDirectories("/opt", "gurobi*").Any())
+        if (name == "gurobi" && !GurobiInstalled(Environment.GetEnvironmentVariable("GUROBI_HOME"), "/opt"))
             return false;
         try
         {
@@ -56,6 +56,10 @@ public static class TorchRuntime
             return false;
         }
     }
+
+    /// <summary>Whether Gurobi looks installed: <c>GUROBI_HOME</c> set, or a <c>gurobi*</c> folder in <paramref name="optFolder"/> (which may not exist).</summary>
+    internal static bool GurobiInstalled(string? gurobiHome, string optFolder) =>
+        gurobiHome is not null || (Directory.Exists(optFolder) && Directory.EnumerateDirectories(optFolder, "gurobi*").Any());
 
     /// <summary>One line explaining why the native torch library failed to load.</summary>
     public static string ExplainLoadFailure(Exception e)

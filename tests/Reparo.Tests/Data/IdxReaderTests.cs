@@ -22,6 +22,36 @@ public class IdxReaderTests
     }
 
     [Fact]
+    public void GzipInputIsInflatedNoFurtherThanTheHeaderDeclares()
+    {
+        // A header declaring 1×2×2 images followed by 64 MiB of zeros, compressed to a few tens of KiB: the read stops
+        // after the declared 4 bytes and one more, and reports trailing data instead of inflating everything.
+        using var dir = TestSupport.TempFolder();
+        byte[] header = Images(1, 2, 2);
+        using (var gz = new GZipStream(File.Create(dir.File("bomb.gz")), CompressionLevel.SmallestSize))
+        {
+            gz.Write(header);
+            var zeros = new byte[1 << 20];
+            for (int i = 0; i < 64; i++) gz.Write(zeros);
+        }
+        Assert.True(new FileInfo(dir.File("bomb.gz")).Length < 1 << 20);
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        var error = Assert.Throws<ReparoInputException>(() => IdxReader.ReadImages(dir.File("bomb.gz")));
+        Assert.Contains("unexpected bytes after the 4 bytes", error.Message);
+        Assert.True(GC.GetTotalAllocatedBytes(precise: true) - before < 16 << 20, "the reader inflated far beyond the declared size");
+    }
+
+    [Fact]
+    public void DeclaredSizesBeyondWhatAnArrayHoldsAreRefused()
+    {
+        using var dir = TestSupport.TempFolder();
+        var bytes = new List<byte> { 0, 0, 8, 3 };
+        foreach (int d in new[] { 60000, 60000, 60000 }) bytes.AddRange(BitConverter.GetBytes(d).Reverse());
+        File.WriteAllBytes(dir.File("huge"), [.. bytes]);
+        Assert.Contains("declares more than", Assert.Throws<ReparoInputException>(() => IdxReader.ReadImages(dir.File("huge"))).Message);
+    }
+
+    [Fact]
     public void ReadsRawAndGzipFiles()
     {
         using var dir = TestSupport.TempFolder();
@@ -69,7 +99,7 @@ public class IdxReaderTests
         File.WriteAllBytes(dir.File("header"), bytes[..7]);
         Assert.Contains("truncated IDX header", Assert.Throws<ReparoInputException>(() => IdxReader.ReadImages(dir.File("header"))).Message);
         File.WriteAllBytes(dir.File("long"), [.. bytes, 1, 2]);
-        Assert.Contains("2 unexpected bytes", Assert.Throws<ReparoInputException>(() => IdxReader.ReadImages(dir.File("long"))).Message);
+        Assert.Contains("unexpected bytes after", Assert.Throws<ReparoInputException>(() => IdxReader.ReadImages(dir.File("long"))).Message);
     }
 
     [Fact]

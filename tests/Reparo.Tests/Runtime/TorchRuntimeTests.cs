@@ -23,6 +23,17 @@ public class TorchRuntimeTests
     }
 
     [Fact]
+    public void AMachineWithoutOptIsAMachineWithoutGurobiNotACrash()
+    {
+        using var dir = TestSupport.TempFolder();
+        string missing = Path.Combine(dir.Path, "no-opt");
+        Assert.False(TorchRuntime.GurobiInstalled(null, missing));
+        Assert.True(TorchRuntime.GurobiInstalled("/somewhere/gurobi", missing));
+        Directory.CreateDirectory(Path.Combine(dir.Path, "gurobi1203"));
+        Assert.True(TorchRuntime.GurobiInstalled(null, dir.Path));
+    }
+
+    [Fact]
     public void TorchLoadsHereAndReportsSolvers()
     {
         TestSupport.Init();

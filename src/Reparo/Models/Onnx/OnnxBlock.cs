@@ -73,6 +73,33 @@ public sealed record OnnxBlockSpec(string Name, int Opset, string Input, string 
 {
     internal override nn.Module<Tensor, Tensor> CreateModule() => new OnnxBlockModule(this);
 
+    internal override long StateElementsAtLeast()
+    {
+        if (Nodes is null || Constants is null || Affine is null) throw new ReparoInputException($"layer '{Name}': ONNX block lacks its nodes, constants or affine list");
+        long total = 0;
+        foreach (OnnxConstantSpec c in Constants)
+        {
+            if (c?.Shape is null || c.Shape.Any(d => d < 0)) throw new ReparoInputException($"layer '{Name}': constant '{c?.Value}' has no valid shape");
+            _ = OnnxConstants.TypeOf(c.Dtype);
+            total = checked(total + c.Shape.Aggregate(1L, (a, d) => checked(a * d)));
+        }
+        foreach (OnnxAffineSpec a in Affine)
+        {
+            if (a is null || a.In < 1 || a.Out < 1 || a.Node < 0 || a.Node >= Nodes.Count)
+                throw new ReparoInputException($"layer '{Name}': affine node '{a?.Name}' has sizes {a?.In}→{a?.Out} or node {a?.Node} out of range");
+            long weights = checked((long)a.In * a.Out);
+            if (a.IsConv)
+            {
+                if (a.Kernel!.Length != 2 || a.Strides?.Length != 2 || a.Dilations?.Length != 2 || a.Pads?.Length != 4
+                    || a.Kernel.Any(k => k < 1) || a.Strides.Any(k => k < 1) || a.Dilations.Any(k => k < 1) || a.Pads.Any(k => k < 0))
+                    throw new ReparoInputException($"layer '{Name}': convolution '{a.Name}' has an invalid kernel, stride, dilation or padding");
+                weights = checked(weights * a.Kernel[0] * a.Kernel[1]);
+            }
+            total = checked(total + weights);
+        }
+        return total;
+    }
+
     /// <inheritdoc />
     public override string Describe()
     {

@@ -21,7 +21,8 @@ public enum EditabilityScore
 /// <param name="PerParameter">‖E‖_F / (out · d).</param>
 /// <param name="AttributionSum">Σ of the layer-IG attribution (≈ the logit gap it explains, by completeness).</param>
 /// <param name="Seconds">Time to score this layer.</param>
-public sealed record LayerEditability(string Layer, double Raw, double PerParameter, double AttributionSum, double Seconds);
+/// <param name="NotEditable">Why no rank-one edit exists at this layer for these pairs (its scores are then 0 and it is never picked); null when it was scored.</param>
+public sealed record LayerEditability(string Layer, double Raw, double PerParameter, double AttributionSum, double Seconds, string? NotEditable = null);
 
 /// <summary>
 /// Attribution-guided layer localisation of Yang et al. (CVPR'26, Sec. 3.3). For each candidate layer, layer integrated
@@ -60,10 +61,10 @@ public static class Editability
             {
                 proposed = RankOneEdit.Compute(network, site, corrupted, clean, labels, c, edit with { Solver = edit.Solver == EditSolver.Iterative ? EditSolver.Auto : edit.Solver });
             }
-            catch (ReparoInputException)
+            catch (ReparoInputException failure)
             {
-                // The pair does not differ at this layer (or no exact edit exists there): nothing to attribute.
-                scores.Add(new LayerEditability(site.Name, 0, 0, 0, clock.Elapsed.TotalSeconds));
+                // The pair does not differ at this layer (or no exact edit exists there): nothing to attribute, and the reason is kept.
+                scores.Add(new LayerEditability(site.Name, 0, 0, 0, clock.Elapsed.TotalSeconds, failure.Message));
                 shown.Advance();
                 continue;
             }
@@ -99,7 +100,11 @@ public static class Editability
         return (e.MoveToOuterDisposeScope(), ig.Values.to(ScalarType.Float64).sum().item<double>());
     }
 
-    /// <summary>The best-scoring layer under <paramref name="score"/>.</summary>
-    public static LayerEditability Pick(IReadOnlyList<LayerEditability> scores, EditabilityScore score) =>
-        scores.MaxBy(s => score == EditabilityScore.Raw ? s.Raw : s.PerParameter) ?? throw new ReparoInputException("no candidate layers to choose from");
+    /// <summary>The best-scoring editable layer under <paramref name="score"/>; when no layer is editable, an input error that gives each layer's reason.</summary>
+    public static LayerEditability Pick(IReadOnlyList<LayerEditability> scores, EditabilityScore score)
+    {
+        if (scores.Count == 0) throw new ReparoInputException("no candidate layers to choose from");
+        return scores.Where(s => s.NotEditable is null).MaxBy(s => score == EditabilityScore.Raw ? s.Raw : s.PerParameter)
+            ?? throw new ReparoInputException($"no candidate layer can be edited for these pairs: {string.Join("; ", scores.Select(s => $"{s.Layer}: {s.NotEditable}"))}");
+    }
 }
