@@ -17,6 +17,9 @@ internal static class OutputGuard
         "--out", "--json", "--export-lp", "--export-vectors", "--markdown", "--plot", "--png", "--report", "--tensorboard",
     };
 
+    /// <summary>The one output option whose value is a folder.</summary>
+    private const string FolderOutput = "--tensorboard";
+
     /// <summary>Throws a one-line <see cref="ReparoInputException"/> when an output of <paramref name="parse"/> is one of its inputs.</summary>
     public static void Check(ParseResult parse)
     {
@@ -49,6 +52,19 @@ internal static class OutputGuard
         {
             if (existing.TryGetValue(RealPath.Of(path), out string? input))
                 throw new ReparoInputException($"{option} {path} would overwrite the input {input}: write the output to another path");
+            CheckPlace(option, path);
+        }
+    }
+
+    /// <summary>A file output must not be a folder, and the nearest existing folder above it must be a folder, not a file.</summary>
+    private static void CheckPlace(string option, string path)
+    {
+        string full = Path.GetFullPath(path);
+        if (option != FolderOutput && Directory.Exists(full)) throw new ReparoInputException($"{option} {path} is a folder: give a file name");
+        for (string? above = Path.GetDirectoryName(full); above is not null; above = Path.GetDirectoryName(above))
+        {
+            if (Directory.Exists(above)) return;
+            if (File.Exists(above)) throw new ReparoInputException($"{option} {path}: {above} is a file, not a folder, so nothing can be written there");
         }
     }
 

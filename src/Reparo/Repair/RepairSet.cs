@@ -42,8 +42,29 @@ public sealed class RepairSet
             if (r.Counterpart is { } c && !(c.shape.Length == shape.Length + 1 && c.shape[0] == 1 && c.shape[1..].SequenceEqual(shape)))
                 throw new ReparoInputException($"region {r.Id}'s counterpart should be one input of the regions' shape");
         }
+        RejectContradictions(regions);
         Regions = regions;
         Description = description;
+    }
+
+    /// <summary>One input asked to be two classes (the same vertex in regions of different labels) can never be repaired: an input error naming both.</summary>
+    private static void RejectContradictions(IReadOnlyList<RepairRegion> regions)
+    {
+        var seen = new Dictionary<string, RepairRegion>(StringComparer.Ordinal);
+        foreach (RepairRegion region in regions)
+        {
+            using Tensor vertices = region.Vertices.detach().cpu().to(ScalarType.Float64).contiguous();
+            long width = vertices.numel() / region.VertexCount;
+            double[] values = vertices.data<double>().ToArray();
+            for (int v = 0; v < region.VertexCount; v++)
+            {
+                string key = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(
+                    System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan((int)(v * width), (int)width))));
+                if (seen.TryGetValue(key, out RepairRegion? other) && other.Label != region.Label)
+                    throw new ReparoInputException($"the repair set asks for one input to be class {other.Label} (region {other.Id}) and class {region.Label} (region {region.Id}): no model can do both");
+                seen.TryAdd(key, region);
+            }
+        }
     }
 
     /// <summary>The regions.</summary>
