@@ -16,13 +16,11 @@ namespace Reparo.Reporting;
 /// <param name="Top">Sample level: the most influential training samples, closest first.</param>
 /// <param name="TimeMs">The sample-level search, milliseconds.</param>
 /// <param name="TotalMs">With profiling and abstracting the input, milliseconds.</param>
+/// <param name="Explanation">The answer as a report a person reads: the trace and the training samples with their pictures (not in the JSON).</param>
 public sealed record InfluenceQueryReport(string Index, string Data, int TestIndex, string Label, string Prediction, bool Failing, int? FaultStep, string? FaultToken,
-    int PreFlipState, IReadOnlyList<InfluenceSegmentStep> Segments, IReadOnlyList<InfluentialSample> Top, double TimeMs, double TotalMs) : IReportDocument
+    int PreFlipState, IReadOnlyList<InfluenceSegmentStep> Segments, IReadOnlyList<InfluentialSample> Top, double TimeMs, double TotalMs,
+    [property: JsonIgnore] InfluenceExplanation Explanation) : IReportDocument
 {
-    /// <summary>The answer as a report a person reads: the trace and the training samples with their pictures.</summary>
-    [JsonIgnore]
-    public required InfluenceExplanation Explanation { get; init; }
-
     /// <inheritdoc cref="InfluenceExplanation.ToDocument"/>
     public ReportDocument ToDocument() => Explanation.ToDocument();
 }
