@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Influence;
 using Reparo.Models;
-using Reparo.Repair.Remediation;
+using Reparo.Remediation;
 
 namespace Reparo.Experiments;
 

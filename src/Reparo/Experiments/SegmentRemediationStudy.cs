@@ -4,7 +4,7 @@ using System.Text;
 using Reparo.Data;
 using Reparo.Influence;
 using Reparo.Models;
-using Reparo.Repair.Remediation;
+using Reparo.Remediation;
 using Reparo.Reporting;
 using Reparo.Training;
 using static Reparo.Reporting.ReportText;

@@ -1,7 +1,7 @@
 using Reparo.Data;
 using static TorchSharp.torch;
 
-namespace Reparo.Repair.Remediation;
+namespace Reparo.Remediation;
 
 /// <summary>Which transform made an augmentation candidate.</summary>
 public enum CandidateTransformKind
