@@ -90,4 +90,21 @@ public class ReportCliTests
         Assert.Matches("<p>[12] faults? of lstm:16 on digits", html);
         Assert.Contains(">Before and after: faults fixed per training set</h2>", html);
     }
+
+    [Theory]
+    [InlineData("train", "--data", "digits", "--arch", "mlp:16x1", "--out", "m.reparo")]
+    [InlineData("experiment", "provable", "--quick")]
+    [InlineData("experiment", "informed", "--quick")]
+    [InlineData("experiment", "rectification", "--quick")]
+    [InlineData("experiment", "rnnrepair", "--quick")]
+    [InlineData("experiment", "onnx", "--fixtures", ".")]
+    [InlineData("remediate", "--level", "sample")]
+    public void AReportPathOfAnUnknownKindIsAnInputErrorBeforeAnyWork(params string[] args)
+    {
+        using var dir = TestSupport.TempFolder();
+        (int code, _, string err) = Run([.. args, "--report", dir.File("r.pdf")]);
+        Assert.Equal(2, code);
+        Assert.Contains("written as .html or .md", err);
+        Assert.Empty(Directory.GetFiles(dir.Path));
+    }
 }
