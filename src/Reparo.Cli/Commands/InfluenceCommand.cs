@@ -78,13 +78,14 @@ internal static class InfluenceCommand
             string indexPath = parse.GetValue(index)!;
             using InfluenceModel influence = InfluenceModel.Load(indexPath);
             DataSplits splits = data.Load(parse, influence.Network);
+            double loadSeconds = clock.Elapsed.TotalSeconds;
             InfluenceQueryReport report = InfluenceQueryUseCase.Run(new InfluenceQueryRequest(influence, indexPath, splits, parse.GetValue(testIndex), parse.GetValue(top)));
             run.Out.WriteLine($"test input {report.TestIndex}: label {report.Label}, predicted {report.Prediction}" + (report.Failing
                 ? $"; fault step {report.FaultStep?.ToString() ?? "none"} (pre-flip state {report.PreFlipState}{(report.FaultToken is null ? "" : $", next token '{report.FaultToken}'")})" : ""));
             var table = new Table().AddColumns("rank", "train index", "label", "distance");
             foreach ((InfluentialSample hit, int rank) in report.Top.Take(10).Select((h, r) => (h, r + 1))) table.AddRow(rank.ToString(), hit.TrainIndex.ToString(), Markup.Escape(hit.Label), hit.Distance.ToString("G4"));
             run.Out.Write(table);
-            run.Out.WriteLine($"top {report.Top.Count} by temporal-feature distance in {report.TimeMs:F2} ms (with profiling the input: {report.TotalMs:F1} ms; load {clock.Elapsed.TotalSeconds - report.TotalMs / 1000:F2} s)");
+            run.Out.WriteLine($"top {report.Top.Count} by temporal-feature distance in {report.TimeMs:F2} ms (with profiling the input: {report.TotalMs:F1} ms; load {loadSeconds:F2} s)");
             run.WriteJson(report);
             run.WriteReport(reportPath, report.ToDocument());
             return CliApp.Success;
