@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Reparo.Cli;
+using Reparo.Tests.Reporting;
 
 namespace Reparo.Tests.Cli;
 
@@ -39,6 +40,7 @@ public class ReportCliTests
         Assert.Contains("Confusion matrix", err);
         Assert.Matches("<p>[^<]*digits.reparo: accuracy [0-9.]+ % on 359 samples of the test split of digits.</p>", html);
         Assert.Contains(">Confusion matrix</h2>", html);
+        Browser.AssertRendersCleanly(dir.File("eval.html"));
     }
 
     [Fact]
@@ -89,6 +91,7 @@ public class ReportCliTests
         Assert.Contains("Sample-level remediation (RNNRepair Table 3)", html);
         Assert.Matches("<p>[12] faults? of lstm:16 on digits", html);
         Assert.Contains(">Before and after: faults fixed per training set</h2>", html);
+        Browser.AssertRendersCleanly(dir.File("remediate.html"));
     }
 
     [Theory]
