@@ -145,7 +145,7 @@ public sealed class ReportArgument
     /// <summary><c>--report</c>.</summary>
     public Option<string?> Report { get; } = new("--report")
     {
-        Description = "Write a report a person reads: one self-contained HTML file (.html: inline CSS and images, no network) or Markdown (.md)",
+        Description = "Write a report a person reads: one self-contained HTML file (.html: inline CSS and images, no network) or Markdown (.md); .json writes the same document as data",
         HelpName = "PATH.html",
     };
 

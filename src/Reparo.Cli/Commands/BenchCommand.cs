@@ -72,7 +72,7 @@ internal static class BenchCommand
             Network network = parse.GetValue(model) is string path ? ModelFile.Load(path)
                 : run.Models(parse.GetValue(cacheDir) ?? ModelCache.DefaultFolder).LoadOrTrain(ModelCache.FileName("bench", "lstm:100", parse.GetValue(epochs), run.Seed),
                     "lstm:100", parse.GetValue(epochs), splits, "fashion-mnist", run.Seed).Network;
-            Dataset all = Repair.Remediation.RetrainComparison.Append(splits.Train, splits.Validation);
+            Dataset all = Remediation.RetrainComparison.Append(splits.Train, splits.Validation);
             string vectors = parse.GetValue(export) ?? Path.Combine(Path.GetTempPath(), $"reparo-steps-{Environment.ProcessId}.npy");
             try
             {

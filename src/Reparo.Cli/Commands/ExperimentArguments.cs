@@ -1,14 +1,13 @@
 using System.CommandLine;
-using System.Globalization;
-using System.Text;
 using Reparo.Data;
 using Reparo.Experiments;
 using Reparo.Io;
+using Reparo.Reporting;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
 
-/// <summary>The options and output every <c>reparo experiment …</c> shares: <c>--quick</c>, <c>--markdown</c>, <c>--cache-dir</c>, <c>--data-dir</c>.</summary>
+/// <summary>The options and output every <c>reparo experiment …</c> shares: <c>--quick</c>, <c>--markdown</c>, <c>--cache-dir</c>, <c>--data-dir</c>, <c>--report</c>.</summary>
 internal sealed class ExperimentArguments
 {
     public ExperimentArguments(string quickDescription, string markdownExample)
@@ -25,12 +24,24 @@ internal sealed class ExperimentArguments
 
     public Option<string?> DataDir { get; } = new("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
 
-    /// <summary>Where trained models are cached when no folder is given.</summary>
+    public ReportArgument Report { get; } = new();
 
     public void AddTo(Command command)
     {
         foreach (Option option in new Option[] { Quick, Markdown, CacheDir, DataDir }) command.Options.Add(option);
+        Report.AddTo(command);
     }
+
+    /// <summary>Starts the command and checks the <c>--report</c> path before any work.</summary>
+    public CommandRun Start(CliContext cli, ParseResult parse)
+    {
+        CommandRun run = cli.Start(parse);
+        Report.Read(parse);
+        return run;
+    }
+
+    /// <summary>Writes the results (<paramref name="markdown"/>, as a document) to <c>--report</c> if given.</summary>
+    public void WriteReport(CommandRun run, ParseResult parse, string markdown) => run.WriteReport(parse.GetValue(Report.Report), MarkdownDocument.Parse(markdown));
 
     public ModelCache Models(CommandRun run, ParseResult parse) => run.Models(parse.GetValue(CacheDir) ?? ModelCache.DefaultFolder);
 
@@ -45,23 +56,13 @@ internal sealed class ExperimentArguments
         if (parse.GetValue(Markdown) is string path && done < total) AtomicFile.WriteAllText(path, render($"{done} of {total} steps"));
     }
 
-    /// <summary>Prints the final Markdown, writes it to <c>--markdown</c> if given and the rows to <c>--json</c>.</summary>
+    /// <summary>Prints the final Markdown, writes it to <c>--markdown</c> if given, the rows to <c>--json</c> and the report to <c>--report</c>.</summary>
     public int Finish<T>(CommandRun run, ParseResult parse, string text, T rows)
     {
         run.Out.WriteLine(text);
         if (parse.GetValue(Markdown) is string path) AtomicFile.WriteAllText(path, text);
         run.WriteJson(rows);
+        WriteReport(run, parse, text);
         return CliApp.Success;
-    }
-
-    /// <summary>The title, the partial note (if any) and the "Produced by" line every results file starts with.</summary>
-    public static StringBuilder Heading(string title, string command, int threads, double minutes, string? partial)
-    {
-        var text = new StringBuilder();
-        text.AppendLine($"# {title}");
-        text.AppendLine();
-        if (partial is not null) text.AppendLine($"**Partial: the run was still going ({partial} done).**").AppendLine();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Produced by `{command}` on {DateTime.UtcNow:yyyy-MM-dd} ({threads} threads, {minutes:F1} min in all).");
-        return text;
     }
 }

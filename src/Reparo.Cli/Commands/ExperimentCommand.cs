@@ -3,7 +3,6 @@ using System.Text.Json;
 using Reparo.Data;
 using Reparo.Experiments;
 using Reparo.Io;
-using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
 
@@ -32,10 +31,9 @@ internal static class ExperimentCommand
         arguments.AddTo(provable);
         provable.SetAction(parse =>
         {
-            CommandRun run = cli.Start(parse);
+            CommandRun run = arguments.Start(cli, parse);
             bool small = parse.GetValue(arguments.Quick);
             DataSplits splits = arguments.LoadFashionMnist(parse);
-            ModelCache models = arguments.Models(run, parse);
             int seedCount = parse.GetValue(seeds), largeCount = parse.GetValue(largeSeeds), preserved = parse.GetValue(preserve);
             if (seedCount < 1 || largeCount < 0 || preserved < 0) throw new ReparoInputException("--seeds must be positive, --large-seeds and --preserve 0 or more");
             var options = new ProvableStudyOptions
@@ -46,16 +44,6 @@ internal static class ExperimentCommand
                 DefaultPreserve = preserved,
                 Solver = new LpSolverOptions { Solver = LpSolverOptions.ParseSolver(parse.GetValue(solver)!), Threads = parse.GetValue(solverThreads), TimeLimitSeconds = 1800 },
             };
-            var trained = new Dictionary<string, Network>();
-            Network Model(string arch, int epochs, int seed)
-            {
-                string key = $"{arch}-e{epochs}-s{seed}";
-                if (!trained.TryGetValue(key, out Network? network))
-                {
-                    trained[key] = network = models.LoadOrTrain(ModelCache.FileName("experiment", arch, epochs, seed), arch, epochs, splits, "fashion-mnist", seed).Network;
-                }
-                return network;
-            }
             string command = "./reparo experiment provable" + (small ? " --quick" : "")
                 + (seedCount != 5 ? $" --seeds {seedCount}" : "") + (largeCount != 3 ? $" --large-seeds {largeCount}" : "")
                 + (preserved != PreserveRequest.DefaultCount ? $" --preserve {preserved}" : "") + (run.Seed != 0 ? $" --seed {run.Seed}" : "") + $" --threads {run.Threads}";
@@ -67,7 +55,7 @@ internal static class ExperimentCommand
                 run.WriteJson(partial);
             }
             ProvableStudyReport? earlier = parse.GetValue(resume) ? ReadEarlierRun(run.JsonPath) : null;
-            ProvableStudyReport report = ProvableStudy.Run(Model, splits, options, command, run.Threads, new Progress<string>(run.Note), Partial, earlier);
+            ProvableStudyReport report = ProvableStudy.Run(arguments.Models(run, parse).Memoized("experiment", splits, "fashion-mnist"), splits, options, command, run.Threads, new Progress<string>(run.Note), Partial, earlier);
             return arguments.Finish(run, parse, ProvableStudy.ToMarkdown(report, json), report);
         });
         return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable, RectificationExperiment.Create(cli), RnnRepairExperiment.Create(cli), InformedRepairExperiment.Create(cli), OnnxConformanceExperiment.Create(cli), OnnxFixturesExperiment.Create(cli) };

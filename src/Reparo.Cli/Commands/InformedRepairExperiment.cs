@@ -1,10 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using Reparo.Data;
 using Reparo.Experiments;
-using Reparo.Localisation;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
 
@@ -25,7 +23,7 @@ internal static class InformedRepairExperiment
         arguments.AddTo(command);
         command.SetAction(parse =>
         {
-            CommandRun run = cli.Start(parse);
+            CommandRun run = arguments.Start(cli, parse);
             bool quick = parse.GetValue(arguments.Quick);
             string commandLine = "./reparo experiment informed" + (quick ? " --quick" : "") + $" --threads {run.Threads} --time-limit {parse.GetValue(timeLimit).ToString(CultureInfo.InvariantCulture)} --max-lp-nonzeros {parse.GetValue(maxLp).ToString(CultureInfo.InvariantCulture)}";
             DataSplits clean = arguments.LoadFashionMnist(parse);
@@ -35,28 +33,10 @@ internal static class InformedRepairExperiment
             StudyReport report = InformedRepairExperimentPlan.Run(clean, arguments.Models(run, parse), quick, settings, parse.GetValue(maxLp), run.Notes, (sofar, done, total) =>
             {
                 if (png is not null) StudyPlot.Write(png, sofar);
-                arguments.WriteProgress(parse, done, total, partial => Markdown(sofar, commandLine, run.Threads, clock.Elapsed.TotalMinutes, png, partial, parse.GetValue(timeLimit), parse.GetValue(maxLp)));
+                arguments.WriteProgress(parse, done, total, partial => InformedRepairExperimentPlan.ToMarkdown(sofar, commandLine, run.Threads, clock.Elapsed.TotalMinutes, png, partial, parse.GetValue(timeLimit), parse.GetValue(maxLp)));
             });
-            return arguments.Finish(run, parse, Markdown(report, commandLine, run.Threads, clock.Elapsed.TotalMinutes, png, null, parse.GetValue(timeLimit), parse.GetValue(maxLp)), report);
+            return arguments.Finish(run, parse, InformedRepairExperimentPlan.ToMarkdown(report, commandLine, run.Threads, clock.Elapsed.TotalMinutes, png, null, parse.GetValue(timeLimit), parse.GetValue(maxLp)), report);
         });
         return command;
-    }
-
-    private static string Markdown(StudyReport report, string command, int threads, double minutes, string? png, string? partial, double timeLimit, long maxLp)
-    {
-        StringBuilder text = ExperimentArguments.Heading("Informed repair: which layer to repair (heuristics against brute force)", command, threads, minutes, partial);
-        text.AppendLine();
-        text.AppendLine(CultureInfo.InvariantCulture, $"LP repairs: HiGHS with a {timeLimit} s time limit; layers whose predicted LP exceeds {maxLp:N0} nonzeros are not attempted (status `skipped_lp_too_large`, counted as failed).");
-        text.AppendLine();
-        text.AppendLine("Every case is a (model, repair set of one size, method): the method repairs at every candidate layer (brute force), and each heuristic's pick is judged against the best of those runs (highest efficacy, then lowest drawdown). \"Within 10 %\": the pick repaired as much as the best and its drawdown is at most max(1.1 × best, best + 0.1 point). Cost: the heuristic's scoring plus the one repair at its pick, over the time of all brute-force repairs.");
-        if (png is not null) text.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"![share of cases within 10 % per heuristic and method]({Path.GetFileName(png)})");
-        text.AppendLine();
-        text.AppendLine("## Summary");
-        text.AppendLine();
-        text.Append(InformedRepairStudy.ToMarkdown(report));
-        text.AppendLine();
-        text.AppendLine("## Repair-set analysis (before any repair)");
-        foreach (RepairSetProfile profile in report.Analyses) text.AppendLine().Append(profile.ToMarkdown());
-        return text.ToString();
     }
 }

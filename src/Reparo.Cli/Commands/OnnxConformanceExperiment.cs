@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Reparo.Experiments;
+using Reparo.Reporting;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
@@ -20,10 +21,13 @@ internal static class OnnxConformanceExperiment
             HelpName = "DIR",
         };
         var markdown = new Option<string?>("--markdown") { Description = "Write or replace the section \"ONNX node conformance\" of this Markdown file (e.g. docs/results/onnx.md)", HelpName = "PATH" };
+        var reportFile = new ReportArgument();
         var command = new Command("onnx-conformance", "ONNX's node conformance tests (Debian's libonnx-testdata) through Reparo's ONNX operators") { testData, markdown };
+        reportFile.AddTo(command);
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
+            string? reportPath = reportFile.Read(parse);
             string folder = parse.GetValue(testData)!;
             OnnxConformanceReport report = OnnxConformance.Run(folder);
             int width = report.Ops.Max(o => o.Op.Length);
@@ -34,13 +38,12 @@ internal static class OnnxConformanceExperiment
             }
             run.Out.WriteLine($"{report.Passed} passed, {report.Failed} failed, {report.Unsupported} unsupported of {report.Total} tests ({report.NotClaimed} not counted: ops Reparo does not claim)");
             foreach (OnnxTestOutcome t in report.Tests.Where(t => t.Status == OnnxTestStatus.Failed)) run.Out.WriteLine($"failed: {t.Test}: {t.Reason}");
-            if (parse.GetValue(markdown) is string path)
-            {
-                string commandLine = "./reparo experiment onnx-conformance" + (folder == OnnxConformance.DefaultTestData ? "" : $" --testdata {folder}")
-                    + $" --markdown {path}" + (run.JsonPath is { } json ? $" --json {json}" : "");
-                OnnxConformance.WriteMarkdown(path, report, commandLine);
-            }
+            string? path = parse.GetValue(markdown);
+            string commandLine = "./reparo experiment onnx-conformance" + (folder == OnnxConformance.DefaultTestData ? "" : $" --testdata {folder}")
+                + (path is null ? "" : $" --markdown {path}") + (run.JsonPath is { } json ? $" --json {json}" : "");
+            if (path is not null) OnnxConformance.WriteMarkdown(path, report, commandLine);
             run.WriteJson(report);
+            run.WriteReport(reportPath, MarkdownDocument.Parse(OnnxConformance.Markdown(report, commandLine)));
             return CliApp.Success;
         });
         return command;

@@ -3,19 +3,10 @@ using System.Globalization;
 using Reparo.Data;
 using Reparo.Experiments;
 using Reparo.Io;
+using Reparo.UseCases;
 using Spectre.Console;
 
 namespace Reparo.Cli.Commands;
-
-/// <summary>Which RNNRepair remediation protocol <c>reparo remediate</c> runs.</summary>
-internal enum RemediationLevel
-{
-    /// <summary>Table 3: one influence-chosen augmented sample per fault.</summary>
-    Sample,
-
-    /// <summary>Table 4: the faulty token inserted into the most similar training sequences.</summary>
-    Segment,
-}
 
 /// <summary>
 /// <c>reparo remediate --level sample|segment [--data D] [--classes …] [--arch A] [--epochs E] [--seeds N] [--m 5,15,…]
@@ -40,70 +31,68 @@ internal static class RemediateCommand
         data.TrainLimit.Description = "Use only N training samples (seeded subset; for sample, of the chosen classes); default 3000 for sample, 1000 for segment (sized for 10–15 minutes on 2 cores), 0 for all";
         var command = new Command("remediate", "RNNRepair remediation (Tables 3 and 4): influence-guided augmentation or token insertion, retrained and compared with random") { level, classes, arch, epochs, checkpoints, seeds, m, draws, maxFaults, markdown };
         data.AddTo(command);
+        var reportFile = new ReportArgument();
+        reportFile.AddTo(command);
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
+            string? reportPath = reportFile.Read(parse);
             RemediationLevel chosen = parse.GetValue(level);
             int[]? classList = ParseClasses(parse.GetValue(classes));
             int? epochCount = parse.GetValue(epochs);
             if (epochCount is < 1) throw new ReparoInputException($"--epochs must be at least 1, got {epochCount}");
-            IProgress<string> progress = run.Notes;
-            string text;
-            object report;
+            var request = new RemediateRequest(chosen, parse.GetValue(data.Data), new DataOptions
+            {
+                DataDir = parse.GetValue(data.DataDir),
+                SplitSeed = parse.GetValue(data.SplitSeed) ?? 0,
+                TestLimit = parse.GetValue(data.TestLimit),
+            }, parse.GetValue(data.TrainLimit));
             if (chosen == RemediationLevel.Sample)
             {
                 if (classList is { Length: not 2 }) throw new ReparoInputException($"--classes for the sample level takes two class indices or 'all', got {classList.Length}");
-                var defaults = new SampleRemediationOptions();
-                var options = defaults with
+                SampleRemediationOptions defaults = request.Sample;
+                request = request with
                 {
-                    Classes = parse.GetValue(classes) is null ? defaults.Classes : classList,
-                    Architecture = parse.GetValue(arch) ?? defaults.Architecture,
-                    CheckpointEpochs = parse.GetValue(checkpoints),
-                    Training = defaults.Training with { Epochs = epochCount ?? defaults.Training.Epochs },
-                    Seeds = parse.GetValue(seeds) ?? defaults.Seeds,
-                    Seed = run.Seed,
-                    MaxFaults = parse.GetValue(maxFaults),
-                    TrainRows = (parse.GetValue(data.TrainLimit) ?? 3000) is int n and > 0 ? n : null,
+                    Sample = defaults with
+                    {
+                        Classes = parse.GetValue(classes) is null ? defaults.Classes : classList,
+                        Architecture = parse.GetValue(arch) ?? defaults.Architecture,
+                        CheckpointEpochs = parse.GetValue(checkpoints),
+                        Training = defaults.Training with { Epochs = epochCount ?? defaults.Training.Epochs },
+                        Seeds = parse.GetValue(seeds) ?? defaults.Seeds,
+                        Seed = run.Seed,
+                        MaxFaults = parse.GetValue(maxFaults),
+                    },
                 };
-                options.Validate();
-                SampleRemediationReport result = SampleRemediationStudy.Run(Load(parse, data, "fashion-mnist", null), options, progress);
-                (text, report) = (result.ToMarkdown(), result);
             }
             else
             {
                 if (classList is { Length: not 1 }) throw new ReparoInputException($"--classes for the segment level takes one class index or 'all', got {classList.Length}");
-                var defaults = new SegmentRemediationOptions();
-                var options = defaults with
+                SegmentRemediationOptions defaults = request.Segment;
+                request = request with
                 {
-                    TargetClass = classList?[0],
-                    Architecture = parse.GetValue(arch) ?? defaults.Architecture,
-                    Training = defaults.Training with { Epochs = epochCount ?? defaults.Training.Epochs },
-                    Seeds = parse.GetValue(seeds) ?? defaults.Seeds,
-                    M = ParseList(parse.GetValue(m)!, "--m"),
-                    RandomDraws = parse.GetValue(draws),
-                    Seed = run.Seed,
+                    Segment = defaults with
+                    {
+                        TargetClass = classList?[0],
+                        Architecture = parse.GetValue(arch) ?? defaults.Architecture,
+                        Training = defaults.Training with { Epochs = epochCount ?? defaults.Training.Epochs },
+                        Seeds = parse.GetValue(seeds) ?? defaults.Seeds,
+                        M = ParseList(parse.GetValue(m)!, "--m"),
+                        RandomDraws = parse.GetValue(draws),
+                        Seed = run.Seed,
+                    },
                 };
-                options.Validate();
-                SegmentRemediationReport result = SegmentRemediationStudy.Run(Load(parse, data, "wordnet:animal,plant", 1000), options, progress);
-                (text, report) = (result.ToMarkdown(), result);
             }
+            IRemediationReport report = RemediateUseCase.Run(request, run.Notes);
+            string text = report.ToMarkdown();
             run.Out.WriteLine(text);
             if (parse.GetValue(markdown) is string path) AtomicFile.WriteAllText(path, text);
-            run.WriteJson(report);
+            run.WriteJson<object>(report);
+            run.WriteReport(reportPath, report.ToDocument());
             return CliApp.Success;
         });
         return command;
     }
-
-    /// <summary>The splits of <c>--data</c>, or of the level's default data, limited (for segment) to the default training rows unless <c>--train-limit</c> says otherwise (0: all).</summary>
-    private static DataSplits Load(ParseResult parse, DataArguments data, string defaultData, int? defaultTrainLimit) =>
-        DataCatalog.Load(parse.GetValue(data.Data) ?? defaultData, new DataOptions
-        {
-            DataDir = parse.GetValue(data.DataDir),
-            SplitSeed = parse.GetValue(data.SplitSeed) ?? 0,
-            TrainLimit = defaultTrainLimit is null ? null : (parse.GetValue(data.TrainLimit) ?? defaultTrainLimit) is int n and > 0 ? n : null,
-            TestLimit = parse.GetValue(data.TestLimit),
-        });
 
     /// <summary><c>--classes</c>: null when absent or 'all', else the class indices.</summary>
     private static int[]? ParseClasses(string? value) =>

@@ -13,7 +13,7 @@ namespace Reparo.Experiments;
 /// and a CNN (fine-tuning and editing only: its LPs are far beyond any time limit); the quick plan is one MLP with fog
 /// and Trojan failures.
 /// </summary>
-public static class InformedRepairExperimentPlan
+public static partial class InformedRepairExperimentPlan
 {
     private sealed record Step(string Arch, string? Poison, int Epochs, string RepairSet, int[] Sizes, string[] Methods, string Cache = "experiment");
 

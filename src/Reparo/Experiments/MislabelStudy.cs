@@ -5,7 +5,7 @@ using Reparo.Data;
 using Reparo.Influence;
 using Reparo.Influence.Baselines;
 using Reparo.Models;
-using Reparo.Repair.Remediation;
+using Reparo.Remediation;
 using Reparo.Runtime;
 using Reparo.Training;
 

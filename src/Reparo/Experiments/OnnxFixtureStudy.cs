@@ -70,7 +70,7 @@ public sealed record OnnxFixtureReport(IReadOnlyList<OnnxFixtureRow> Rows, OnnxS
 /// as ONNX (the user's graph with only changed initializers replaced) and re-run in ONNX Runtime: the written model's
 /// outputs against Reparo's, and for provable repairs every repair point's margin in the runtime.
 /// </summary>
-public static class OnnxFixtureStudy
+public static partial class OnnxFixtureStudy
 {
     /// <summary>The steps of the study (<paramref name="quick"/>: smaller repair sets and influence profiles).</summary>
     public static IReadOnlyList<OnnxFixtureStep> Plan(bool quick) =>

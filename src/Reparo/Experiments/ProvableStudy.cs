@@ -3,9 +3,9 @@ using System.Globalization;
 using System.Text;
 using Reparo.Data;
 using Reparo.Models;
+using Reparo.Remediation;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
-using Reparo.Repair.Remediation;
 using Reparo.Reporting;
 using Reparo.Runtime;
 

@@ -18,7 +18,7 @@ public sealed record RectificationExperimentRow(string Arch, RectificationReport
 /// rectified from n = 1 and n = 20 cleansed pairs (the paper's static and dynamic modes and Reparo's refinements) beside
 /// fine-tuning with the same pairs; the quick plan is the cnn with BadNets and one pair.
 /// </summary>
-public static class RectificationExperimentPlan
+public static partial class RectificationExperimentPlan
 {
     private sealed record Step(string Arch, string Poison, int Epochs, int Pairs, string Method);
 

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Models;
 using Reparo.Repair;
+using Reparo.Repair.Baselines;
 using Reparo.Repair.Editing;
-using Reparo.Repair.Remediation;
 using Reparo.Reporting;
 using static TorchSharp.torch;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Reparo.Data;
 using Reparo.Influence;
 using Reparo.Models;
-using Reparo.Repair.Remediation;
+using Reparo.Remediation;
 
 namespace Reparo.Experiments;
 
@@ -28,7 +28,7 @@ public sealed record RnnRepairResults(InfluenceBenchmarkReport Speed, IReadOnlyL
 /// model's features, mislabel finding against the training-data influence baselines, and sample- and segment-level
 /// remediation; the quick plan runs each on subsets with few seeds.
 /// </summary>
-public static class RnnRepairExperimentPlan
+public static partial class RnnRepairExperimentPlan
 {
     /// <summary>Runs the plan.</summary>
     /// <param name="fashion">Fashion-MNIST, clean.</param>

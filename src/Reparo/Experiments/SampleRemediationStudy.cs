@@ -4,8 +4,10 @@ using System.Text;
 using Reparo.Data;
 using Reparo.Influence;
 using Reparo.Models;
-using Reparo.Repair.Remediation;
+using Reparo.Remediation;
+using Reparo.Reporting;
 using Reparo.Training;
+using static Reparo.Reporting.ReportText;
 using static TorchSharp.torch;
 
 namespace Reparo.Experiments;
@@ -97,8 +99,41 @@ public sealed record SampleConditionResult(string Condition, int AddedRows, Retr
 /// <param name="Seconds">Wall time of the whole study.</param>
 public sealed record SampleRemediationReport(string Data, IReadOnlyList<string> ClassNames, string Architecture, int TrainRows, int TestRows,
     IReadOnlyList<double> CheckpointAccuracies, int Faults, int AbstractStates, int CandidatesPerFault, IReadOnlyList<SampleRepairChoice> Choices,
-    IReadOnlyList<SampleConditionResult> Conditions, double Seconds)
+    IReadOnlyList<SampleConditionResult> Conditions, double Seconds) : IRemediationReport
 {
+    /// <summary>Table 3 as a document: faults fixed by the influence-chosen samples against random ones first, then the conditions, the setup and the choices.</summary>
+    public ReportDocument ToDocument()
+    {
+        List<string> summary = [$"{Count(Faults, "fault")} of {Architecture} on {Data} (test inputs every one of {Count(CheckpointAccuracies.Count, "checkpoint")} gets wrong), each given one augmented training sample chosen by influence, then {Count(Conditions.FirstOrDefault()?.Result.Runs.Count ?? 0, "model")} retrained per training set."];
+        foreach (SampleConditionResult c in Conditions)
+        {
+            RetrainComparisonResult r = c.Result;
+            summary.Add($"{Describe(c.Condition)}: {Number(r.FaultsFixed.Mean)} ± {Number(r.FaultsFixed.Std)} of {r.FaultCount} faults fixed, test accuracy {Percent(r.TestAccuracy.Mean)} ± {Percent(r.TestAccuracy.Std)}.");
+        }
+        summary.Add($"Cost: {Count(Conditions.Sum(c => c.Result.Runs.Count), "retrained model")} and {Count(Conditions.Sum(c => c.AddedRows), "added row")} in {ReportText.Seconds(Seconds)}.");
+        var inv = CultureInfo.InvariantCulture;
+        var sections = new List<ReportSection>
+        {
+            new("Before and after: faults fixed per training set", [new ReportTable(["training data", "rows added", "faults fixed (mean ± std)", "test accuracy (mean ± std)", "runs"],
+                [.. Conditions.Select(c => (IReadOnlyList<string>)[Describe(c.Condition), c.AddedRows.ToString(inv), $"{Number(c.Result.FaultsFixed.Mean)} ± {Number(c.Result.FaultsFixed.Std)} of {c.Result.FaultCount}",
+                    $"{Percent(c.Result.TestAccuracy.Mean)} ± {Percent(c.Result.TestAccuracy.Std)}", c.Result.Runs.Count.ToString(inv)])])]),
+            new("Setup", [new ReportKeyValues(
+            [
+                new("data", $"{Data} ({string.Join(" vs ", ClassNames)})"),
+                new("model", Architecture),
+                new("training rows", Count(TrainRows)),
+                new("test rows", Count(TestRows)),
+                new("checkpoint test accuracies", string.Join(", ", CheckpointAccuracies.Select(Percent))),
+                new("abstract states (K)", AbstractStates.ToString(inv)),
+                new("candidates per fault", CandidatesPerFault.ToString(inv)),
+            ])]),
+            new("The sample chosen per fault", [new ReportTable(["test row", "label", "training row", "transform", "amount", "distance"],
+                [.. Choices.Select(c => (IReadOnlyList<string>)[c.TestRow.ToString(inv), c.Label < ClassNames.Count ? ClassNames[(int)c.Label] : c.Label.ToString(inv),
+                    c.SourceRow.ToString(inv), c.Transform, Number(c.Amount), Number(c.Distance)])])]),
+        };
+        return new ReportDocument("Sample-level remediation (RNNRepair Table 3)", summary, sections);
+    }
+
     /// <summary>The results section: setup, then Table 3's rows (faults fixed and test accuracy, mean ± std).</summary>
     public string ToMarkdown()
     {

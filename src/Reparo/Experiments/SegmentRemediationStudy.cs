@@ -4,8 +4,10 @@ using System.Text;
 using Reparo.Data;
 using Reparo.Influence;
 using Reparo.Models;
-using Reparo.Repair.Remediation;
+using Reparo.Remediation;
+using Reparo.Reporting;
 using Reparo.Training;
+using static Reparo.Reporting.ReportText;
 using static TorchSharp.torch;
 
 namespace Reparo.Experiments;
@@ -96,8 +98,44 @@ public sealed record SegmentRow(int M, int RowsModified, MeanStd GuidedFixed, Me
 /// <param name="Seconds">Wall time of the whole study.</param>
 public sealed record SegmentRemediationReport(string Data, IReadOnlyList<string> ClassNames, string Architecture, int TrainRows, int TestRows,
     double OriginalAccuracy, int Failures, IReadOnlyList<SegmentTarget> Targets, int AbstractStates, MeanStd BaselineFixed, MeanStd BaselineAccuracy,
-    IReadOnlyList<SegmentRow> Rows, int Seeds, int RandomDraws, double Seconds)
+    IReadOnlyList<SegmentRow> Rows, int Seeds, int RandomDraws, double Seconds) : IRemediationReport
 {
+    /// <summary>Table 4 as a document: the failures fixed by guided against random insertion first, then each m, the setup and the targets.</summary>
+    public ReportDocument ToDocument()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        List<string> summary =
+        [
+            $"{Architecture} on {Data}: test accuracy {Percent(OriginalAccuracy)} before, {Count(Failures, "failure")}, {Count(Targets.Count, "target")} with a fault step and candidate training samples. Retraining on the unmodified data fixes {Percent(BaselineFixed.Mean)} of them at {Percent(BaselineAccuracy.Mean)} test accuracy.",
+        ];
+        if (Rows.Count > 0)
+        {
+            SegmentRow best = Rows.MaxBy(r => r.GuidedFixed.Mean)!;
+            summary.Add($"After: inserting the faulty token into m = {best.M} training samples per failure fixes {Percent(best.GuidedFixed.Mean)} guided by influence against {Percent(best.RandomFixed.Mean)} at random, at {Percent(best.GuidedAccuracy.Mean)} test accuracy.");
+        }
+        summary.Add($"Cost: {Count(Seeds, "seed")} per training set, {Count(RandomDraws, "random draw")} per m, {ReportText.Seconds(Seconds)} in all.");
+        var sections = new List<ReportSection>
+        {
+            new("Before and after: failures fixed per m", [new ReportTable(["m", "rows modified", "fixed, guided", "fixed, random", "test acc., guided", "test acc., random"],
+                [.. Rows.Select(r => (IReadOnlyList<string>)[r.M.ToString(inv), r.RowsModified.ToString(inv), $"{Percent(r.GuidedFixed.Mean)} ± {Percent(r.GuidedFixed.Std)}",
+                    $"{Percent(r.RandomFixed.Mean)} ± {Percent(r.RandomFixed.Std)}", $"{Percent(r.GuidedAccuracy.Mean)} ± {Percent(r.GuidedAccuracy.Std)}", $"{Percent(r.RandomAccuracy.Mean)} ± {Percent(r.RandomAccuracy.Std)}"])])]),
+            new("Setup", [new ReportKeyValues(
+            [
+                new("data", $"{Data} ({string.Join(" vs ", ClassNames)})"),
+                new("model", Architecture),
+                new("training rows", Count(TrainRows)),
+                new("test rows", Count(TestRows)),
+                new("abstract states (K)", AbstractStates.ToString(inv)),
+            ])]),
+            new("The failures repaired", [new ReportTable(["test row", "label", "prediction", "fault step", "faulty token", "candidates", "longest match"],
+                [.. Targets.Select(t => (IReadOnlyList<string>)[t.TestRow.ToString(inv), ClassName(t.Label), ClassName(t.Prediction), t.FaultStep.ToString(inv), t.Word,
+                    t.Candidates.ToString(inv), t.LongestMatch.ToString(inv)])])]),
+        };
+        return new ReportDocument("Segment-level remediation (RNNRepair Table 4)", summary, sections);
+    }
+
+    private string ClassName(long c) => c >= 0 && c < ClassNames.Count ? ClassNames[(int)c] : c.ToString(CultureInfo.InvariantCulture);
+
     /// <summary>The results section: setup, then Table 4's rows (target failures fixed and test accuracy per m, guided vs random).</summary>
     public string ToMarkdown()
     {

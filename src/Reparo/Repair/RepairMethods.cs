@@ -1,7 +1,7 @@
 using Reparo.Data;
+using Reparo.Repair.Baselines;
 using Reparo.Repair.Editing;
 using Reparo.Repair.Provable;
-using Reparo.Repair.Remediation;
 
 namespace Reparo.Repair;
 

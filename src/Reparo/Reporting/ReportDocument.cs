@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
+using System.Text.Json.Serialization;
 
 namespace Reparo.Reporting;
 
@@ -12,7 +13,8 @@ public interface IReportDocument
 
 /// <summary>
 /// A report as a renderer-neutral document: a title, the summary a person reads first, sections of blocks, and the
-/// provenance that lets the run be repeated. <see cref="HtmlRenderer"/> and <see cref="MarkdownRenderer"/> draw it.
+/// provenance that lets the run be repeated. <see cref="HtmlRenderer"/>, <see cref="MarkdownRenderer"/> and
+/// <see cref="JsonRenderer"/> draw it.
 /// </summary>
 /// <param name="Title">The report's title.</param>
 /// <param name="Summary">Short paragraphs: what was wrong, what changed, whether it was verified, what it cost.</param>
@@ -35,7 +37,15 @@ public sealed record ReportDocument(string Title, IReadOnlyList<string> Summary,
 /// <param name="Blocks">Its content, in order.</param>
 public sealed record ReportSection(string Heading, IReadOnlyList<ReportBlock> Blocks);
 
-/// <summary>A piece of a section: one of the block records in this namespace.</summary>
+/// <summary>A piece of a section: one of the block records in this namespace (in JSON, its <c>kind</c> says which).</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(ReportParagraph), "paragraph")]
+[JsonDerivedType(typeof(ReportNote), "note")]
+[JsonDerivedType(typeof(ReportKeyValues), "key_values")]
+[JsonDerivedType(typeof(ReportTable), "table")]
+[JsonDerivedType(typeof(ReportMatrix), "matrix")]
+[JsonDerivedType(typeof(ReportFigure), "figure")]
+[JsonDerivedType(typeof(ReportGallery), "gallery")]
 public abstract record ReportBlock
 {
     private protected ReportBlock()

@@ -1,7 +1,8 @@
 using Reparo.Io;
 namespace Reparo.Reporting;
 
-/// <summary>Writes a <see cref="ReportDocument"/> to a file, as HTML (<c>.html</c>, <c>.htm</c>) or Markdown (<c>.md</c>) by its extension.</summary>
+/// <summary>Writes a <see cref="ReportDocument"/> to a file, as HTML (<c>.html</c>, <c>.htm</c>), Markdown (<c>.md</c>) or
+/// the document as JSON (<c>.json</c>), by its extension.</summary>
 public static class ReportFile
 {
     /// <summary>
@@ -38,6 +39,7 @@ public static class ReportFile
     {
         ".html" or ".htm" => document is null ? null : HtmlRenderer.Render(document),
         ".md" => document is null ? null : MarkdownRenderer.Render(document),
-        _ => throw new ReparoInputException($"--report {path}: the report is written as .html or .md, by the file's extension"),
+        ".json" => document is null ? null : JsonRenderer.Render(document),
+        _ => throw new ReparoInputException($"--report {path}: the report is written as .html or .md (or .json: the document as data), by the file's extension"),
     };
 }

@@ -23,7 +23,7 @@ internal static partial class DependencyRules
         ["Reporting"],
         ["Localisation"],
         ["Repair"],
-        ["Attribution", "Influence"],
+        ["Attribution", "Influence", "Remediation"],
         ["Training", "Verification"],
         ["Models"],
         ["Data"],

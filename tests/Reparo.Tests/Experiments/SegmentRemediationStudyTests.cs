@@ -1,7 +1,7 @@
 using Reparo.Data;
 using Reparo.Experiments;
 using Reparo.Influence;
-using Reparo.Repair.Remediation;
+using Reparo.Remediation;
 using Reparo.Training;
 
 namespace Reparo.Tests.Experiments;

@@ -40,8 +40,13 @@ public sealed class OnnxOperatorsTests
                 File.Copy(file, target);
             }
         }
-        (int code, string output, _) = CliRunner.Run("experiment", "onnx-conformance", "--testdata", dir.File("node"), "--markdown", dir.File("onnx.md"), "--json", dir.File("onnx.json"));
+        (int code, string output, _) = CliRunner.Run("experiment", "onnx-conformance", "--testdata", dir.File("node"), "--markdown", dir.File("onnx.md"), "--json", dir.File("onnx.json"),
+            "--report", dir.File("onnx.html"));
         Assert.Equal(0, code);
+        // The report: the results section as a document, its table of ops and the command that made it.
+        string html = File.ReadAllText(dir.File("onnx.html"));
+        Assert.Contains("<td>LSTM</td>", html);
+        Assert.Contains("./reparo experiment onnx-conformance --testdata", html);
         Assert.Contains("LSTM", output);
         Assert.Contains("1 passed, 0 failed, 1 unsupported of 2 tests", output);
         Assert.Contains("MaxPool's Indices output", File.ReadAllText(dir.File("onnx.md")));

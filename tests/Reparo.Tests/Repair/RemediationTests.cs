@@ -1,7 +1,7 @@
 using Reparo.Data;
 using Reparo.Models;
 using Reparo.Repair;
-using Reparo.Repair.Remediation;
+using Reparo.Repair.Baselines;
 using static TorchSharp.torch;
 
 namespace Reparo.Tests.Repair;

@@ -4,7 +4,7 @@ using Reparo.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Reparo.Repair.Remediation;
+namespace Reparo.Repair.Baselines;
 
 /// <summary>Settings of <see cref="FineTuneRepair"/>.</summary>
 /// <param name="Layer">The layer to train (name such as <c>fc2</c> or <c>block1.fc1</c>, or 0-based index), or <c>all</c> for every layer.</param>

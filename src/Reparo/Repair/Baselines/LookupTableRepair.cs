@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using Reparo.Models;
 using static TorchSharp.torch;
 
-namespace Reparo.Repair.Remediation;
+namespace Reparo.Repair.Baselines;
 
 /// <summary>
 /// The lookup-table sanity baseline of APRNN (Tao et al., PLDI'23): memorise every repair vertex with its label and

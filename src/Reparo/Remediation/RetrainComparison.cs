@@ -5,7 +5,7 @@ using Reparo.Runtime;
 using Reparo.Training;
 using static TorchSharp.torch;
 
-namespace Reparo.Repair.Remediation;
+namespace Reparo.Remediation;
 
 /// <summary>Settings of <see cref="RetrainComparison"/>.</summary>
 /// <param name="Architecture">The network to train afresh, as a <see cref="ModelZoo"/> spec such as <c>lstm:32</c>.</param>

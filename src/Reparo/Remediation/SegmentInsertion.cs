@@ -1,7 +1,7 @@
 using Reparo.Data;
 using static TorchSharp.torch;
 
-namespace Reparo.Repair.Remediation;
+namespace Reparo.Remediation;
 
 /// <summary>One token to insert into one training sequence.</summary>
 /// <param name="Row">The training row.</param>

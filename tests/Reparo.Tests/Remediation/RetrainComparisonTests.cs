@@ -1,9 +1,9 @@
 using Reparo.Data;
-using Reparo.Repair.Remediation;
+using Reparo.Remediation;
 using Reparo.Training;
 using static TorchSharp.torch;
 
-namespace Reparo.Tests.Repair;
+namespace Reparo.Tests.Remediation;
 
 public class RetrainComparisonTests
 {

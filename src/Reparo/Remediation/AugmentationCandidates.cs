@@ -2,7 +2,7 @@ using Reparo.Data;
 using Reparo.Runtime;
 using static TorchSharp.torch;
 
-namespace Reparo.Repair.Remediation;
+namespace Reparo.Remediation;
 
 /// <summary>Which transform made an augmentation candidate.</summary>
 public enum CandidateTransformKind

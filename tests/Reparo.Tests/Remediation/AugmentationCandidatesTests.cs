@@ -1,8 +1,8 @@
 using Reparo.Data;
-using Reparo.Repair.Remediation;
+using Reparo.Remediation;
 using static TorchSharp.torch;
 
-namespace Reparo.Tests.Repair;
+namespace Reparo.Tests.Remediation;
 
 public class AugmentationCandidatesTests
 {

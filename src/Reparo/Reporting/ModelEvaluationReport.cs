@@ -1,0 +1,49 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+using static Reparo.Reporting.ReportText;
+
+namespace Reparo.Reporting;
+
+/// <summary>What <c>reparo eval</c> measured: accuracy, per-class accuracy and the confusion matrix of a model on one split (the command's JSON).</summary>
+/// <param name="Model">The model file.</param>
+/// <param name="Data">The data spec.</param>
+/// <param name="Split"><c>test</c>, <c>validation</c> or <c>train</c>.</param>
+/// <param name="Corruption">The corruption applied first, if any.</param>
+/// <param name="Severity">Its severity (1–5), with <paramref name="Corruption"/>.</param>
+/// <param name="Accuracy">Share of samples classified correctly.</param>
+/// <param name="N">Samples evaluated.</param>
+/// <param name="PerClassAccuracy">Accuracy per true class (NaN for a class with no sample).</param>
+/// <param name="ConfusionMatrix">Counts[true][predicted].</param>
+/// <param name="ClassNames">The class names.</param>
+public sealed record ModelEvaluationReport(string Model, string Data, string Split, string? Corruption, int? Severity, double Accuracy, int N,
+    double[] PerClassAccuracy, int[][] ConfusionMatrix, IReadOnlyList<string> ClassNames) : IReportDocument
+{
+    /// <summary>The evaluated dataset's name, e.g. <c>digits (test)</c>.</summary>
+    [JsonIgnore]
+    public string DatasetName { get; init; } = "";
+
+    /// <summary>What was evaluated, in words: the split and the corruption, if any.</summary>
+    [JsonIgnore]
+    public string Subject => Corruption is null ? $"the {Split} split of {Data}" : $"the {Split} split of {Data} with {Corruption} at severity {Severity}";
+
+    /// <summary>The evaluation as a document: accuracy first, the weakest class, then the per-class table and the confusion matrix.</summary>
+    public ReportDocument ToDocument()
+    {
+        List<string> summary = [$"{Model}: accuracy {Percent(Accuracy)} on {N} samples of {Subject}."];
+        int[] measured = [.. Enumerable.Range(0, PerClassAccuracy.Length).Where(c => !double.IsNaN(PerClassAccuracy[c]))];
+        if (measured.Length > 1)
+        {
+            int weakest = measured.MinBy(c => PerClassAccuracy[c]);
+            summary.Add($"The weakest class is {Name(weakest)}: {Percent(PerClassAccuracy[weakest])} of its {ConfusionMatrix[weakest].Sum()} samples right.");
+        }
+        var sections = new List<ReportSection>
+        {
+            new("Per class", [new ReportTable(["class", "accuracy", "n"],
+                [.. PerClassAccuracy.Select((a, c) => (IReadOnlyList<string>)[Name(c), Percent(a), ConfusionMatrix[c].Sum().ToString(CultureInfo.InvariantCulture)])])]),
+            new("Confusion matrix", [new ReportMatrix($"Predictions on {Subject}", ClassNames, [.. ConfusionMatrix.Select(row => (IReadOnlyList<long>)[.. row.Select(v => (long)v)])])]),
+        };
+        return new ReportDocument($"Evaluation of {Model}", summary, sections);
+    }
+
+    private string Name(int c) => c < ClassNames.Count ? ClassNames[c] : c.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,54 @@
+using Reparo.Data;
+using Reparo.Models;
+using Reparo.Reporting;
+using Reparo.Training;
+using Reparo.UseCases;
+
+namespace Reparo.Tests.UseCases;
+
+public class TrainEvaluateUseCaseTests
+{
+    /// <summary>
+    /// The trained model is saved with its provenance, and evaluating the saved file on the test split gives back the
+    /// test accuracy the training report states; the evaluation's numbers agree with its own confusion matrix.
+    /// </summary>
+    [Fact]
+    public void TrainedModelIsSavedAndItsEvaluationAgreesWithTheTrainingReport()
+    {
+        using var dir = TestSupport.TempFolder();
+        DataSplits splits = DataCatalog.Load("digits");
+        var options = new TrainingOptions { Epochs = 3, LearningRate = 5e-3, Patience = 0, Seed = 4 };
+        TrainedModelReport trained = TrainUseCase.Run(new TrainRequest("digits", 0, splits, "mlp:16x1", options, 2, dir.File("m.reparo")));
+        Assert.Equal(3, trained.Epochs.Count);
+        Assert.Equal("mlp:16x1", trained.Arch);
+        Assert.Null(trained.Poison);
+
+        Network saved = ModelFile.Load(dir.File("m.reparo"));
+        Assert.Equal("digits", saved.Provenance.Data);
+        Assert.Equal(4, saved.Provenance.Seed);
+        Assert.Single(saved.Provenance.History);
+
+        ModelEvaluationReport eval = EvaluateUseCase.Run(new EvaluateRequest(saved, "m.reparo", "digits", splits, EvaluationSplit.Test, null, 3, 0));
+        Assert.Equal(trained.TestAccuracy, eval.Accuracy, 12);
+        Assert.Equal(trained.TestN, eval.N);
+        Assert.Equal(eval.N, eval.ConfusionMatrix.Sum(row => row.Sum()));
+        Assert.Equal(eval.Accuracy, Enumerable.Range(0, eval.ClassNames.Count).Sum(c => eval.ConfusionMatrix[c][c]) / (double)eval.N, 12);
+
+        Assert.Contains($"test accuracy {ReportText.Percent(trained.TestAccuracy)}", trained.ToDocument().Summary[0]);
+        ReportDocument evaluation = eval.ToDocument();
+        Assert.StartsWith($"m.reparo: accuracy {ReportText.Percent(eval.Accuracy)} on {eval.N} samples of the test split of digits", evaluation.Summary[0]);
+        Assert.IsType<ReportMatrix>(Assert.Single(evaluation.Sections, s => s.Heading == "Confusion matrix").Blocks[0]);
+    }
+
+    [Fact]
+    public void CorruptedEvaluationNamesTheCorruptionAndRejectsText()
+    {
+        DataSplits splits = DataCatalog.Load("digits");
+        Network network = ModelZoo.Create("mlp:8x1", splits.Train, seed: 1);
+        ModelEvaluationReport noisy = EvaluateUseCase.Run(new EvaluateRequest(network, "m", "digits", splits, EvaluationSplit.Validation, "gaussian-noise", 5, 0));
+        Assert.Equal(("gaussian-noise", 5, "validation"), (noisy.Corruption, noisy.Severity, noisy.Split));
+        Assert.Equal(splits.Validation.Count, noisy.N);
+        Assert.Contains("with gaussian-noise at severity 5", noisy.ToDocument().Summary[0]);
+        Assert.Throws<ReparoInputException>(() => EvaluateUseCase.Run(new EvaluateRequest(network, "m", "digits", splits, EvaluationSplit.Test, "no-such-corruption", 3, 0)));
+    }
+}
