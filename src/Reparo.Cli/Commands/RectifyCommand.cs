@@ -64,7 +64,6 @@ internal static class RectifyCommand
             string modelPath = parse.GetValue(model)!;
             string? outPath = parse.GetValue(output);
             string? reportPath = reportFile.Read(parse);
-            if (outPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(modelPath)) throw new ReparoInputException("--out must not overwrite the input model");
             RectifyOptions options = arguments.Read(parse, run.Seed);
             var request = new RectifyRequest(ModelFile.Load(modelPath), modelPath, parse.GetValue(pairs)!, parse.GetValue(triggerTest), parse.GetValue(target), parse.GetValue(poison),
                 options, parse.GetValue(arguments.StatisticsSamples), run.Seed, network => data.Load(parse, network), outPath);

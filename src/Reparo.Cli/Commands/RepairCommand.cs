@@ -133,7 +133,6 @@ internal static class RepairCommand
             string modelPath = parse.GetValue(model)!;
             string? outPath = parse.GetValue(output);
             string? reportPath = reportFile.Read(parse);
-            if (outPath is not null && Path.GetFullPath(outPath) == Path.GetFullPath(modelPath)) throw new ReparoInputException("--out must not overwrite the input model");
             RepairSettings settings = arguments.Read(parse, run.Seed, parse.GetValue(exportLp));
             string methodName = RepairMethods.Require(parse.GetValue(method)!);
             Network network = ModelFile.Load(modelPath);

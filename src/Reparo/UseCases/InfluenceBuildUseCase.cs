@@ -1,5 +1,6 @@
 using Reparo.Data;
 using Reparo.Influence;
+using Reparo.Io;
 using Reparo.Models;
 using Reparo.Reporting;
 
@@ -23,7 +24,7 @@ public static class InfluenceBuildUseCase
     /// <summary>Builds and writes the influence model; <paramref name="progress"/> hears each phase.</summary>
     public static InfluenceModelReport Run(InfluenceBuildRequest request, IProgress<string>? progress = null)
     {
-        if (Path.GetFullPath(request.Out) == Path.GetFullPath(request.ModelPath)) throw new ReparoInputException("--out must not overwrite the model");
+        if (RealPath.Of(request.Out) == RealPath.Of(request.ModelPath)) throw new ReparoInputException("--out must not overwrite the model");
         using InfluenceModel built = InfluenceModel.Build(request.Network, request.Train, request.Options, progress);
         built.Save(request.Out);
         return InfluenceModelReport.Of(built.Report, request.ModelPath, request.Train.Name, request.Out);

@@ -76,7 +76,7 @@ public sealed class BadInputMatrixTests(BadInputFiles files) : IClassFixture<Bad
         ["negative preserve"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:2", "--preserve", "-3"], "preserve"),
         ["infeasible LP"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:20", "--layer", "fc1", "--bound", "0.000001", "--preserve", "0", "--out", "{F}/out.reparo"], "infeasible"),
         ["solver time-out"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:20", "--layer", "fc1", "--time-limit", "0.000001", "--preserve", "0", "--out", "{F}/out.reparo"], "time"),
-                ["output folder is a file"] = (f => File.WriteAllText(Path.Combine(f, "plain"), "x"), ["eval", "--model", "{D}", "--data", "digits", "--json", "{F}/plain/x.json"], "folder"),
+        ["output folder is a file"] = (f => File.WriteAllText(Path.Combine(f, "plain"), "x"), ["eval", "--model", "{D}", "--data", "digits", "--json", "{F}/plain/x.json"], "folder"),
         ["output is the input model"] = (_ => { }, ["eval", "--model", "{D}", "--data", "digits", "--json", "{D}"], "would overwrite the input"),
         ["output is a link to the input"] = (f => File.CreateSymbolicLink(Path.Combine(f, "link.reparo"), Path.Combine(Path.GetDirectoryName(f)!, "digits.reparo")),
             ["eval", "--model", "{D}", "--data", "digits", "--json", "{F}/link.reparo"], "would overwrite the input"),

@@ -243,7 +243,7 @@ public class ProvableRepairTests
     // ---------------------------------------------------------------- 3. infeasible repair sets
 
     [Fact]
-    public void ContradictoryRepairSetIsInfeasibleAndNothingIsWritten()
+    public void ContradictoryRepairSetIsRefusedAndANearContradictionIsInfeasible()
     {
         Network network = HandMlp([1, 0, 0, 1], [0, 0], [1, 0, 0, 1], [0, 0]);
         using var dir = TestSupport.TempFolder();
@@ -259,13 +259,13 @@ public class ProvableRepairTests
         string[] lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
         Assert.StartsWith("reparo: ", lines[0]);
-        Assert.Contains("infeasible", lines[0]);
-        Assert.Contains("no model written", lines[0]);
-        Assert.False(File.Exists(output), "a model was written for an infeasible repair");
-        Assert.Contains("2 vertices", stdout);
+        Assert.Contains("no model can do both", lines[0]);
+        Assert.False(File.Exists(output), "a model was written for a contradictory repair set");
+        Assert.Equal("", stdout);
 
-        // The same at library level.
-        RepairSet set = Points([[0.5f, 0.25f], [0.5f, 0.25f]], [0, 1], [2]);
+        // Two inputs a hair apart with different labels are not a contradiction, but within the ±3 bound no repair
+        // separates them by the margin: infeasible at every variant.
+        RepairSet set = Points([[0.5f, 0.25f], [0.5f, 0.2500001f]], [0, 1], [2]);
         foreach (LpRepairVariant variant in new[] { LpRepairVariant.Aprnn, LpRepairVariant.Prdnn, LpRepairVariant.LastLayer })
         {
             RepairResult result = new ProvableRepair(new ProvableRepairOptions { Variant = variant, Layer = "fc1" }).Repair(Problem(network, set));
