@@ -26,6 +26,12 @@ internal static class RepairCommand
         public Option<double> Epsilon { get; } = new("--epsilon") { Description = "Margin of the correct logit over every other", DefaultValueFactory = _ => 1e-3 };
         public Option<double> Bound { get; } = new("--bound") { Description = "Bound on every parameter change", DefaultValueFactory = _ => 3 };
         public Option<double?> TimeLimit { get; } = new("--time-limit") { Description = "Solver time limit in seconds", HelpName = "S" };
+
+        public Option<string?> MaxMemory { get; } = new("--max-memory")
+        {
+            Description = "Refuse a provable LP whose memory (at least twice its storage, counted before it is built) exceeds SIZE (e.g. 8G, 512M; default: half of this machine's memory)",
+            HelpName = "SIZE",
+        };
         public Option<int?> SolverThreads { get; } = new("--solver-threads") { Description = "Solver threads (default: the solver's)" };
         public Option<double?> FeasibilityTolerance { get; } = new("--feasibility-tolerance") { Description = "Solver primal/dual feasibility tolerance" };
         public Option<double?> OptimalityTolerance { get; } = new("--optimality-tolerance") { Description = "Solver optimality tolerance" };
@@ -48,7 +54,7 @@ internal static class RepairCommand
                 command.Options.Add(Layer);
                 command.Options.Add(Rows);
             }
-            foreach (Option option in new Option[] { Solver, Epsilon, Bound, TimeLimit, SolverThreads, FeasibilityTolerance, OptimalityTolerance, SolverOptions, Objective, Preserve, LogitWeight, ConstraintGeneration, LearningRate, MaxSteps, ChangePenalty })
+            foreach (Option option in new Option[] { Solver, Epsilon, Bound, TimeLimit, MaxMemory, SolverThreads, FeasibilityTolerance, OptimalityTolerance, SolverOptions, Objective, Preserve, LogitWeight, ConstraintGeneration, LearningRate, MaxSteps, ChangePenalty })
                 command.Options.Add(option);
         }
 
@@ -74,6 +80,7 @@ internal static class RepairCommand
             LearningRate = parse.GetValue(LearningRate),
             MaxSteps = parse.GetValue(MaxSteps),
             ChangePenalty = parse.GetValue(ChangePenalty),
+            MaxMemoryBytes = MemorySize.Parse(parse.GetValue(MaxMemory), "--max-memory") ?? MemorySize.HalfOfMachine(),
             Seed = seed,
         };
 

@@ -23,9 +23,9 @@ public sealed record LayerSpread(string Layer, int Dimension, double MeanDistanc
 /// <param name="Columns">Variables.</param>
 /// <param name="Nonzeros">Nonzero constraint coefficients.</param>
 /// <param name="EstimatedBytes">
-/// Memory of the LP's own arrays: <see cref="RepairSetAnalysis.BytesPerNonzero"/> per nonzero (8-byte value, 4-byte
-/// column index), <see cref="RepairSetAnalysis.BytesPerRow"/> per row (two 8-byte bounds, 4-byte row start) and
-/// <see cref="RepairSetAnalysis.BytesPerColumn"/> per column (two 8-byte bounds, 8-byte cost). A solver holds at least
+/// Memory of the LP's own arrays: <see cref="LpSize.BytesPerNonzero"/> per nonzero (8-byte value, 4-byte
+/// column index), <see cref="LpSize.BytesPerRow"/> per row (two 8-byte bounds, 4-byte row start) and
+/// <see cref="LpSize.BytesPerColumn"/> per column (two 8-byte bounds, 8-byte cost). A solver holds at least
 /// one more copy, and the encoder's per-vertex expressions come on top while it builds the LP.
 /// </param>
 /// <param name="Seconds">Time taken to count (patterns plus the counting walk).</param>
@@ -127,15 +127,6 @@ public static class RepairSetAnalysis
 
     /// <summary>Relative tolerance of the 2-D hull: turns with |cross product| ≤ this × extent² count as straight, and points this × extent apart as one.</summary>
     public const double HullTolerance = 1e-9;
-
-    /// <summary>Bytes per LP nonzero in <see cref="LpPrediction.EstimatedBytes"/>: an 8-byte value and a 4-byte column index.</summary>
-    public const long BytesPerNonzero = 12;
-
-    /// <summary>Bytes per LP row in <see cref="LpPrediction.EstimatedBytes"/>: two 8-byte bounds and a 4-byte row start.</summary>
-    public const long BytesPerRow = 20;
-
-    /// <summary>Bytes per LP column in <see cref="LpPrediction.EstimatedBytes"/>: two 8-byte bounds and an 8-byte cost.</summary>
-    public const long BytesPerColumn = 24;
 
     private const int DistanceBlock = 512;
 
@@ -340,8 +331,7 @@ public static class RepairSetAnalysis
         Tensor vertices64 = vertices32.to(ScalarType.Float64);
         int end = network64.Layers.Count;
         ActivationPatterns patterns = ActivationPatterns.Compute(network64, set, vertices64, region, layer + 1, end);
-        (int rows, int cols, long nonzeros) = SymbolicEncoder.Count(network64, layer, end, vertices64, labels, patterns, ProvableRepair.DefaultEncoding(set.VertexCount));
-        long bytes = nonzeros * BytesPerNonzero + rows * BytesPerRow + cols * BytesPerColumn;
-        return new LpPrediction(network.Layers[layer].Name, layer, rows, cols, nonzeros, bytes, clock.Elapsed.TotalSeconds);
+        LpSize size = SymbolicEncoder.Count(network64, layer, end, vertices64, labels, patterns, ProvableRepair.DefaultEncoding(set.VertexCount));
+        return new LpPrediction(network.Layers[layer].Name, layer, size.Rows, size.Cols, size.Nonzeros, size.StorageBytes, clock.Elapsed.TotalSeconds);
     }
 }

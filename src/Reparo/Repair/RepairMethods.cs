@@ -38,6 +38,9 @@ public sealed record RepairSettings
     /// <summary>Use constraint generation for the sign rows of switched-off neurons.</summary>
     public bool ConstraintGeneration { get; init; }
 
+    /// <summary>Provable LPs: refuse, before building it, an LP whose memory would exceed this many bytes (null: no limit); see <see cref="ProvableRepairOptions.MaxMemoryBytes"/>.</summary>
+    public long? MaxMemoryBytes { get; init; }
+
     /// <summary>Fine-tuning learning rate (Adam).</summary>
     public double LearningRate { get; init; } = 1e-3;
 
@@ -83,6 +86,7 @@ public static class RepairMethods
             Preserve = settings.Preserve,
             LogitChangeWeight = settings.LogitChangeWeight,
             ConstraintGeneration = settings.ConstraintGeneration,
+            MaxMemoryBytes = settings.MaxMemoryBytes,
         };
         return name switch
         {

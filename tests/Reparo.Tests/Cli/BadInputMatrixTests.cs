@@ -72,6 +72,8 @@ public sealed class BadInputMatrixTests(BadInputFiles files) : IClassFixture<Bad
         ["one input asked to be two classes"] = (f => DuplicateRepairSet(f), ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "file:{F}/twice.json", "--layer", "fc1"], "no model can do both"),
         ["unknown solver"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:2", "--solver", "nosuch"], "nosuch"),
         ["unknown solver option"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:2", "--layer", "fc1", "--solver-option", "no_such_option=1"], "no_such_option"),
+        ["LP above --max-memory"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:5", "--layer", "fc1", "--max-memory", "64K", "--out", "{F}/out.reparo"], "above --max-memory"),
+        ["malformed --max-memory"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:5", "--layer", "fc1", "--max-memory", "lots"], "--max-memory 'lots'"),
         ["NaN epsilon"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:2", "--epsilon", "NaN"], "epsilon"),
         ["negative preserve"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:2", "--preserve", "-3"], "preserve"),
         ["infeasible LP"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:20", "--layer", "fc1", "--bound", "0.000001", "--preserve", "0", "--out", "{F}/out.reparo"], "infeasible"),

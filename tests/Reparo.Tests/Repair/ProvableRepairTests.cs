@@ -243,6 +243,24 @@ public class ProvableRepairTests
     // ---------------------------------------------------------------- 3. infeasible repair sets
 
     [Fact]
+    public void AnLpOverTheMemoryBudgetIsRefusedBeforeItIsBuiltWithItsExactSize()
+    {
+        Network network = HandMlp([1, 0, 0, 1], [0, 0], [1, 0, 0, 1], [0, 0]);
+        RepairSet set = Points([[0.5f, 0.25f], [0.25f, 0.5f]], [1, 0], [2]);
+        var options = new ProvableRepairOptions { Layer = "fc1" };
+        RepairResult unlimited = new ProvableRepair(options).Repair(Problem(network, set));
+        Assert.True(unlimited.Verified);
+        long twice = 2 * unlimited.LpSize!.StorageBytes;
+
+        // The refusal names the LP's exact size (the counting walk's, equal to the built LP's) and what to do.
+        var refused = Assert.Throws<ReparoInputException>(() => new ProvableRepair(options with { MaxMemoryBytes = twice - 1 }).Repair(Problem(network, set)));
+        Assert.Contains(FormattableString.Invariant($"{unlimited.LpSize.Nonzeros:N0} nonzeros"), refused.Message);
+        Assert.Contains("above --max-memory", refused.Message);
+        Assert.Contains("a later layer", refused.Message);
+        Assert.True(new ProvableRepair(options with { MaxMemoryBytes = twice }).Repair(Problem(network, set)).Verified);
+    }
+
+    [Fact]
     public void ContradictoryRepairSetIsRefusedAndANearContradictionIsInfeasible()
     {
         Network network = HandMlp([1, 0, 0, 1], [0, 0], [1, 0, 0, 1], [0, 0]);

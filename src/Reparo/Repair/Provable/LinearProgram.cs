@@ -6,7 +6,20 @@ namespace Reparo.Repair.Provable;
 /// <param name="Rows">Constraint rows.</param>
 /// <param name="Cols">Variables.</param>
 /// <param name="Nonzeros">Nonzero constraint coefficients.</param>
-public sealed record LpSize(int Rows, int Cols, long Nonzeros);
+public sealed record LpSize(int Rows, int Cols, long Nonzeros)
+{
+    /// <summary>Bytes per nonzero of the LP's own arrays: an 8-byte value and a 4-byte column index.</summary>
+    public const long BytesPerNonzero = 12;
+
+    /// <summary>Bytes per row: two 8-byte bounds and a 4-byte row start.</summary>
+    public const long BytesPerRow = 20;
+
+    /// <summary>Bytes per column: two 8-byte bounds and an 8-byte cost.</summary>
+    public const long BytesPerColumn = 24;
+
+    /// <summary>Memory of the LP's own arrays (<see cref="LinearProgram"/>'s CSR form, bounds and costs).</summary>
+    public long StorageBytes => checked(Nonzeros * BytesPerNonzero + Rows * BytesPerRow + Cols * BytesPerColumn);
+}
 
 /// <summary>
 /// A solver-independent sparse linear program: minimise cᵀx subject to row bounds l ≤ Ax ≤ u and column bounds.

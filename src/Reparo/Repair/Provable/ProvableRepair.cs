@@ -85,6 +85,13 @@ public sealed record ProvableRepairOptions
     /// </summary>
     public bool ConstraintGeneration { get; init; }
 
+    /// <summary>
+    /// A memory budget in bytes (null: none). Before the main LP is built, the encoder's counting walk gives its exact size;
+    /// when twice its storage (<see cref="LpSize.StorageBytes"/>: the LP as built and the copy every solver makes of it, a
+    /// lower bound on what the solve needs) exceeds the budget, the repair is refused with advice, before anything is allocated.
+    /// </summary>
+    public long? MaxMemoryBytes { get; init; }
+
     /// <summary>The LP solver and its settings.</summary>
     public LpSolverOptions Solver { get; init; } = new();
 
@@ -179,6 +186,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             var clock = Stopwatch.StartNew();
             ActivationPatterns patterns = ActivationPatterns.Compute(original64 ?? work64, lpSet, lpVertices64, lpRegion, k.Nested ? k.Layer : k.Layer + 1, end);
             if (patterns.PinnedToZero > 0 && attempt == 0) notes.Add($"{patterns.PinnedToZero} pre-activations pinned to 0 at vertices shared by polytopes with different patterns");
+            if (attempt == 0 && options.MaxMemoryBytes is long budget)
+                RefuseOverBudget(SymbolicEncoder.Count(work64, k, end, lpVertices64, lpLabels, patterns, Encoding(epsilon, rows) with { RepairVertices = set.VertexCount }), budget, layerName, anchors?.Count ?? 0);
             EncodedProgram encoded = SymbolicEncoder.Encode(work64, k, end, lpVertices64, lpLabels, patterns, Encoding(epsilon, rows) with { RepairVertices = set.VertexCount });
             if (options.ExportLpPath is string path) ExportMps(encoded, path);
             encodeTime += clock.Elapsed.TotalSeconds;
@@ -434,6 +443,16 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         result.eval();
         result.Provenance = original.Provenance with { History = [.. original.Provenance.History] };
         return result;
+    }
+
+    /// <summary>Refuses an LP of <paramref name="size"/> whose memory, at least twice its storage, exceeds <paramref name="budget"/> bytes.</summary>
+    private static void RefuseOverBudget(LpSize size, long budget, string layer, int preserved)
+    {
+        long atLeast = 2 * size.StorageBytes;
+        if (atLeast <= budget) return;
+        string fewer = preserved > 0 ? $", fewer preserved inputs (--preserve, now {preserved})" : "";
+        throw new ReparoInputException(FormattableString.Invariant(
+            $"the LP at {layer} ({size.Rows:N0} rows × {size.Cols:N0} columns, {size.Nonzeros:N0} nonzeros) needs at least {atLeast / 1073741824.0:F2} GiB, above --max-memory {budget / 1073741824.0:F2} GiB: repair fewer points, a subset of the rows (--rows){fewer}, or a later layer"));
     }
 
     private static RepairStatus Map(LpStatus status) => status switch
