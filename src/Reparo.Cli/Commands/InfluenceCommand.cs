@@ -27,8 +27,13 @@ internal static class InfluenceCommand
         var pca = new Option<int>("--pca") { Description = "PCA components of the hidden states", DefaultValueFactory = _ => 10 };
         var k = new Option<string>("--k") { Description = "Candidate numbers of abstract states, swept in order (comma-separated), or one K", DefaultValueFactory = _ => "5,10,15,20,25,30,35,40", HelpName = "K[,K…]" };
         var theta = new Option<double>("--theta") { Description = "θ: the first K whose mean state stability reaches this is chosen", DefaultValueFactory = _ => 0.72 };
+        var maxMemory = new Option<string?>("--max-memory")
+        {
+            Description = "Refuse, before profiling, a build whose profile, PCA projection and largest state table exceed SIZE (e.g. 8G; default: half of this machine's memory)",
+            HelpName = "SIZE",
+        };
         var data = new DataArguments();
-        var command = new Command("build", "Profile the training split, abstract the hidden states (PCA + GMM, K by stability) and index the transitions") { model, output, pca, k, theta };
+        var command = new Command("build", "Profile the training split, abstract the hidden states (PCA + GMM, K by stability) and index the transitions") { model, output, pca, k, theta, maxMemory };
         data.AddTo(command);
         var reportFile = new ReportArgument();
         reportFile.AddTo(command);
@@ -49,6 +54,7 @@ internal static class InfluenceCommand
                     StopAtFirstStable = true,
                     Mixture = new GaussianMixtureOptions(Seed: run.Seed),
                 },
+                MaxMemoryBytes = MemorySize.Parse(parse.GetValue(maxMemory), "--max-memory") ?? MemorySize.HalfOfMachine(),
             };
             InfluenceModelReport report = InfluenceBuildUseCase.Run(new InfluenceBuildRequest(network, modelPath, splits.Train, parse.GetValue(output)!, options), run.Notes);
             ReportDocument document = report.ToDocument();

@@ -15,6 +15,13 @@ public sealed record InfluenceOptions
 
     /// <summary>Samples per forward pass while profiling.</summary>
     public int BatchSize { get; init; } = 1000;
+
+    /// <summary>
+    /// A memory budget in bytes (null: none). Before profiling, the build counts the training data's steps and refuses,
+    /// with advice, when the profile (a float32 hidden state, a label and a symbol per step), its PCA projection and one
+    /// step-by-state table of the largest candidate K (float32) would together exceed it: a lower bound on the build's memory.
+    /// </summary>
+    public long? MaxMemoryBytes { get; init; }
 }
 
 /// <summary>Where the time of <see cref="InfluenceModel.Build"/> went.</summary>
@@ -95,6 +102,18 @@ public sealed class InfluenceModel : IDisposable
     /// <summary>Name of the dataset the model was built on.</summary>
     public string TrainingData { get; }
 
+    /// <summary>Refuses a build whose profile, PCA projection and largest state table would need more than <paramref name="budget"/> bytes.</summary>
+    private static void RefuseOverBudget(Network network, Dataset train, AbstractionOptions abstraction, long budget)
+    {
+        if (network.RecurrentLayerIndex < 0) return; // Collect explains what is wrong
+        long steps = RecurrentProfile.StepLengths(network, train).Sum(l => (long)l);
+        int hidden = ((RecurrentSpec)network.Spec.Layers[network.RecurrentLayerIndex]).Hidden;
+        long atLeast = checked(steps * (4L * hidden + 8 + 4L * abstraction.PcaComponents + 4L * abstraction.Candidates.Max()));
+        if (atLeast > budget)
+            throw new ReparoInputException(FormattableString.Invariant(
+                $"the influence model of {train.Count:N0} samples ({steps:N0} steps of {hidden} hidden units) needs at least {atLeast / 1073741824.0:F2} GiB, above --max-memory {budget / 1073741824.0:F2} GiB: use fewer training samples (--train-limit), fewer PCA components or a smaller largest K"));
+    }
+
     /// <summary>
     /// Builds the influence model of <paramref name="network"/> (recurrent) over <paramref name="train"/>: profiling,
     /// PCA, the K sweep, traces and the index (Sec. 3.1–3.3). The network is referenced, not copied: it must not change
@@ -107,6 +126,7 @@ public sealed class InfluenceModel : IDisposable
         Trainer.CheckCompatible(network, train);
         var total = Stopwatch.StartNew();
         var watch = Stopwatch.StartNew();
+        if (options.MaxMemoryBytes is long budget) RefuseOverBudget(network, train, options.Abstraction, budget);
         using ProgressScope shown = WorkProgress.Begin("influence model", 4);
         shown.Describe("profiling");
         progress?.Report($"profiling {train.Count} samples");

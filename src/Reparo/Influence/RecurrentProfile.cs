@@ -55,6 +55,16 @@ public sealed class RecurrentProfile : IDisposable
     /// <summary>Total number of steps S.</summary>
     public int StepCount => StepLabels.Length;
 
+    /// <summary>Each sample's number of real steps (every step of an image; a text's tokens after its left padding), without running the network.</summary>
+    public static int[] StepLengths(Network network, Dataset data)
+    {
+        int steps = RecurrentSteps(network, data);
+        long[]? ids = data.Kind == InputKind.Tokens ? data.X.contiguous().data<long>().ToArray() : null;
+        var lengths = new int[data.Count];
+        for (int i = 0; i < lengths.Length; i++) lengths[i] = ids is null ? steps : Vocabulary.Length(ids.AsSpan(i * steps, steps));
+        return lengths;
+    }
+
     /// <summary>
     /// Runs <paramref name="network"/> (recurrent, in evaluation mode, without gradients) over <paramref name="data"/>,
     /// <paramref name="batchSize"/> samples at a time, keeping every real step's hidden state and per-step prediction.
@@ -67,13 +77,11 @@ public sealed class RecurrentProfile : IDisposable
         bool tokens = data.Kind == InputKind.Tokens;
         int n = data.Count;
         int steps = RecurrentSteps(network, data);
-        var lengths = new int[n];
+        int[] lengths = StepLengths(network, data);
         var offsets = new int[n];
-        long[]? ids = tokens ? data.X.contiguous().data<long>().ToArray() : null;
         long total = 0;
         for (int i = 0; i < n; i++)
         {
-            lengths[i] = ids is null ? steps : Vocabulary.Length(ids.AsSpan(i * steps, steps));
             offsets[i] = (int)total;
             total += lengths[i];
         }

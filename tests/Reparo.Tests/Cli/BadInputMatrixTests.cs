@@ -18,6 +18,7 @@ public sealed class BadInputFiles : IDisposable
         for (int i = 0; i < 90; i++) csv.Append(FormattableString.Invariant($"{i % 7 * 0.1},{i % 5 * 0.2},{i % 3 * 0.3},{i % 3}\n"));
         System.IO.File.WriteAllText(File("good.csv"), csv.ToString());
         Expect(CliRunner.Run("train", "--data", "digits", "--arch", "mlp:16x1", "--epochs", "2", "--out", File("digits.reparo"), "--threads", "1"));
+        Expect(CliRunner.Run("train", "--data", "digits", "--arch", "lstm:4", "--epochs", "1", "--train-limit", "100", "--out", File("lstm.reparo"), "--threads", "1"));
         Expect(CliRunner.Run("train", "--data", $"csv:{File("good.csv")}", "--arch", "mlp:8x1", "--epochs", "2", "--out", File("features.reparo"), "--threads", "1"));
     }
 
@@ -39,7 +40,7 @@ public sealed class BadInputFiles : IDisposable
 /// </summary>
 public sealed class BadInputMatrixTests(BadInputFiles files) : IClassFixture<BadInputFiles>
 {
-    /// <summary>Case name → what to write before the run (into a fresh folder) and the command line; {F} is that folder, {D} the digits model, {M} the feature model, {C} its CSV.</summary>
+    /// <summary>Case name → what to write before the run (into a fresh folder) and the command line; {F} is that folder, {D} the digits model, {M} the feature model, {C} its CSV, {L} a recurrent digits model.</summary>
     private static readonly Dictionary<string, (Action<string> Prepare, string[] Args, string Says)> Cases = new()
     {
         ["missing model file"] = (_ => { }, ["eval", "--model", "{F}/none.reparo", "--data", "digits"], "not found"),
@@ -74,6 +75,7 @@ public sealed class BadInputMatrixTests(BadInputFiles files) : IClassFixture<Bad
         ["unknown solver option"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:2", "--layer", "fc1", "--solver-option", "no_such_option=1"], "no_such_option"),
         ["LP above --max-memory"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:5", "--layer", "fc1", "--max-memory", "64K", "--out", "{F}/out.reparo"], "above --max-memory"),
         ["malformed --max-memory"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:5", "--layer", "fc1", "--max-memory", "lots"], "--max-memory 'lots'"),
+        ["influence build above --max-memory"] = (_ => { }, ["influence", "build", "--model", "{L}", "--data", "digits", "--out", "{F}/l.influence", "--max-memory", "4K"], "above --max-memory"),
         ["NaN epsilon"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:2", "--epsilon", "NaN"], "epsilon"),
         ["negative preserve"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:2", "--preserve", "-3"], "preserve"),
         ["infeasible LP"] = (_ => { }, ["repair", "--method", "provable", "--model", "{D}", "--data", "digits", "--repair-set", "fog:3:20", "--layer", "fc1", "--bound", "0.000001", "--preserve", "0", "--out", "{F}/out.reparo"], "infeasible"),
@@ -99,7 +101,7 @@ public sealed class BadInputMatrixTests(BadInputFiles files) : IClassFixture<Bad
         Directory.CreateDirectory(folder);
         prepare(folder);
         Dictionary<string, string> before = Snapshot(files.Folder);
-        string[] args = [.. template.Select(a => a.Replace("{F}", folder).Replace("{D}", files.File("digits.reparo")).Replace("{M}", files.File("features.reparo")).Replace("{C}", files.File("good.csv")))];
+        string[] args = [.. template.Select(a => a.Replace("{F}", folder).Replace("{D}", files.File("digits.reparo")).Replace("{M}", files.File("features.reparo")).Replace("{C}", files.File("good.csv")).Replace("{L}", files.File("lstm.reparo")))];
 
         (int code, _, string err) = CliRunner.Run([.. args, "--threads", "1"]);
 
