@@ -119,6 +119,22 @@ public static partial class ParserFuzzer
         }
     }
 
+    /// <summary>The results as a Markdown table (parser, cases, outcome counts, seconds) followed by every failure example.</summary>
+    public static string Markdown(IReadOnlyList<FuzzParserResult> results, FuzzOptions options)
+    {
+        var text = new StringBuilder();
+        text.AppendLine($"Seed {options.Seed}, {options.Cases} cases per parser, deadline {options.Deadline.TotalSeconds:0.#} s, memory limit {options.MemoryLimitBytes >> 20} MiB.");
+        text.AppendLine();
+        text.AppendLine("| parser | cases | accepted | rejected | internal errors | hangs | memory | seconds |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (FuzzParserResult r in results)
+            text.AppendLine(FormattableString.Invariant($"| {r.Parser} | {r.Cases} | {r.Accepted} | {r.Rejected} | {r.InternalErrors} | {r.Hangs} | {r.MemoryFailures} | {r.Seconds:0.0} |"));
+        foreach (FuzzParserResult r in results)
+            foreach (FuzzFailure f in r.Failures)
+                text.AppendLine($"- {r.Parser} {f.Outcome}: case {f.Case} of {f.SeedFile} ({f.Mutation}): {f.Detail}");
+        return text.ToString();
+    }
+
     /// <summary>The mutation seed of <paramref name="parser"/>: the run's seed mixed with a stable hash of the name.</summary>
     private static int CaseSeed(int seed, string parser)
     {
