@@ -75,7 +75,11 @@ public static partial class ParserFuzzer
     /// <param name="Parse">The parser, given the case file's path and bytes.</param>
     /// <param name="Framed">Whether the format is a <see cref="FramedFile"/>, whose payload checksum half the cases reseal so
     /// that mutations reach past the checksum.</param>
-    private sealed record Target(string Extension, IReadOnlyList<Seed> Seeds, Func<string, byte[], object?> Parse, bool Framed = false);
+    private sealed record Target(string Extension, IReadOnlyList<Seed> Seeds, Func<string, byte[], object?> Parse, bool Framed = false)
+    {
+        /// <summary>What the parser reads against (a repair set's model), disposed after the run.</summary>
+        public IDisposable? Context { get; init; }
+    }
 
     /// <summary>Fuzzes <paramref name="parser"/> (one of <see cref="Parsers"/>); needs torch loaded.</summary>
     public static FuzzParserResult Run(string parser, FuzzOptions options)
@@ -83,9 +87,10 @@ public static partial class ParserFuzzer
         if (!Parsers.Contains(parser)) throw new ReparoInputException($"unknown parser '{parser}'; use one of {string.Join(", ", Parsers)} or all");
         if (options.Cases < 1) throw new ReparoInputException($"--cases must be positive, not {options.Cases}");
         string folder = Directory.CreateTempSubdirectory("reparo-fuzz-").FullName;
+        Target? target = null;
         try
         {
-            Target target = Build(parser, folder);
+            target = Build(parser, folder);
             var mutator = new FuzzMutator(CaseSeed(options.Seed, parser));
             var watch = Stopwatch.StartNew();
             int accepted = 0, rejected = 0, internalErrors = 0, hangs = 0, memory = 0, generation = 0;
@@ -115,6 +120,7 @@ public static partial class ParserFuzzer
         }
         finally
         {
+            target?.Context?.Dispose();
             try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
@@ -219,7 +225,8 @@ public static partial class ParserFuzzer
                     byte[] points = Encoding.UTF8.GetBytes("{\"inputs\": [[0.1, 0.2, 0.3, 0.4], [1, -1, 0.5, 2e-1]], \"labels\": [0, 2]}");
                     byte[] regions = Encoding.UTF8.GetBytes("{\"inputs\": [[0, 0, 0, 0], [1, 1, 1, 1], [0.5, 0.5, 0.5, 0.5]], \"regions\": [[0, 1], [2]], \"labels\": [1, 0]}");
                     return new Target(".json", [new("points.json", points, true), new("regions.json", regions, true)],
-                        (path, _) => RepairSetSpec.Build($"file:{path}", network, splits, 0));
+                        (path, _) => RepairSetSpec.Build($"file:{path}", network, splits, 0))
+                    { Context = network };
                 }
             default:
                 {
@@ -227,7 +234,8 @@ public static partial class ParserFuzzer
                     byte[] points = Npz(("x", rand(2, 4, generator: Generator(4))), ("y", tensor(new long[] { 0, 2 })));
                     byte[] regions = Npz(("x", rand(3, 4, generator: Generator(5))), ("y", tensor(new long[] { 1, 0 })), ("regions", tensor(new long[] { 0, 0, 1 })));
                     return new Target(".npz", [new("points.npz", points, false), new("regions.npz", regions, false)],
-                        (path, _) => RepairSetSpec.Build($"npz:{path}", network, splits, 0));
+                        (path, _) => RepairSetSpec.Build($"npz:{path}", network, splits, 0))
+                    { Context = network };
                 }
         }
     }
