@@ -91,6 +91,7 @@ public static class CliApp
         root.Subcommands.Add(RemediateCommand.Create(cli));
         root.Subcommands.Add(ExperimentCommand.Create(cli));
         root.Subcommands.Add(DemoCommand.Create(cli));
+        root.Subcommands.Add(FuzzCommand.Create(cli));
         return root;
     }
 

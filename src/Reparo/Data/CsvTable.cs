@@ -24,7 +24,7 @@ public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNa
         var labelText = new List<string>();
         int width = -1, lineNumber = 0;
         string? line;
-        while ((line = reader.ReadLine()) is not null)
+        while ((line = ReadLine(reader, path, gzip)) is not null)
         {
             lineNumber++;
             if (line.Trim().Length == 0) continue;
@@ -48,5 +48,18 @@ public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNa
             .ThenBy(s => s, StringComparer.Ordinal).ToArray();
         var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
         return new CsvTable(rows.ToArray(), labelText.Select(l => index[l]).ToArray(), classes);
+    }
+
+    /// <summary>The next line; a corrupt gzip stream is the user's input error.</summary>
+    private static string? ReadLine(StreamReader reader, string path, bool gzip)
+    {
+        try
+        {
+            return reader.ReadLine();
+        }
+        catch (InvalidDataException e) when (gzip)
+        {
+            throw new ReparoInputException($"{path}: not a readable gzip file ({e.Message.Split('\n')[0]})");
+        }
     }
 }

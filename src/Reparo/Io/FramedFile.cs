@@ -47,8 +47,9 @@ internal static class FramedFile
             THeader? header = JsonSerializer.Deserialize<THeader>(file.AsSpan(start, headerLength), ReparoJson.Options);
             return (header, new ArraySegment<byte>(file, start + headerLength, file.Length - start - headerLength));
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or NotSupportedException)
         {
+            // NotSupportedException: a polymorphic entry (a layer) without its type discriminator.
             throw new ReparoInputException($"{path}: corrupt {headerOf} header ({e.Message.Split('\n')[0]})");
         }
     }

@@ -64,6 +64,22 @@ public class TextAndTableTests
     }
 
     [Fact]
+    public void ACorruptGzipCsvIsAnInputError()
+    {
+        // Found by reparo fuzz csv: a gzip header naming an unknown compression method raised InvalidDataException.
+        using var dir = TestSupport.TempFolder();
+        var packed = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(packed, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+            gzip.Write("f1,label\n1,a\n2,b\n"u8);
+        byte[] bytes = packed.ToArray();
+        bytes[2] = 7; // compression method: not deflate
+        File.WriteAllBytes(dir.File("t.csv.gz"), bytes);
+        string message = Assert.Throws<ReparoInputException>(() => CsvTable.Read(dir.File("t.csv.gz"))).Message;
+        Assert.Contains("not a readable gzip file", message);
+        Assert.DoesNotContain('\n', message);
+    }
+
+    [Fact]
     public void CsvTablesAndDigitsLoad()
     {
         using var dir = TestSupport.TempFolder();

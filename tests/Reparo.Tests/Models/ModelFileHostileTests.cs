@@ -48,6 +48,15 @@ public sealed class ModelFileHostileTests
     }
 
     [Fact]
+    public void ALayerWithoutItsTypeIsRefused()
+    {
+        // Found by reparo fuzz model: System.Text.Json raises NotSupportedException, not JsonException, for a polymorphic
+        // entry that lacks its type discriminator.
+        string message = Rejection(Edited(h => Layer(h, "fc1").Remove("kind")));
+        Assert.Contains("corrupt model header", message);
+    }
+
+    [Fact]
     public void NegativeAndZeroSizesAreRefused()
     {
         Assert.Contains("out is -5, it must be at least 1", Rejection(Edited(h => Layer(h, "fc1")["out"] = -5)));

@@ -165,7 +165,7 @@ internal static class OnnxOperators
             case "Where": return [where(X(0).to(ScalarType.Bool), X(1), X(2))];
             case "Softmax": return [Softmax(node, opset, X(0))];
             case "Gemm": return [Gemm(node, X(0), X(1), Optional(2))];
-            case "MatMul": return [matmul(X(0), X(1))];
+            case "MatMul": return [MatMul(node, X(0), X(1))];
             case "Conv": return [Conv(node, X(0), X(1), Optional(2))];
             case "MaxPool": return [MaxPool(node, X(0))];
             case "AveragePool": return [AveragePool(node, X(0))];
@@ -265,12 +265,29 @@ internal static class OnnxOperators
         return x.reshape(outer, -1).softmax(1).reshape(x.shape);
     }
 
+    /// <summary>
+    /// torch's matmul after checking that the shapes agree: LibTorchSharp's matmul does not turn a shape error into an
+    /// exception but aborts the process.
+    /// </summary>
+    private static Tensor MatMul(NodeProto node, Tensor a, Tensor b)
+    {
+        long[] x = a.shape, y = b.shape;
+        if (x.Length == 0 || y.Length == 0) throw new ReparoInputException($"{Describe(node)}: a matrix product of a scalar");
+        long inner = y.Length == 1 ? y[0] : y[^2];
+        if (x[^1] != inner) throw new ReparoInputException($"{Describe(node)}: shapes [{string.Join(",", x)}] and [{string.Join(",", y)}] cannot be multiplied");
+        long[] xBatch = x.Length > 2 ? x[..^2] : [], yBatch = y.Length > 2 ? y[..^2] : [];
+        for (int i = 1; i <= Math.Min(xBatch.Length, yBatch.Length); i++)
+            if (xBatch[^i] != yBatch[^i] && xBatch[^i] != 1 && yBatch[^i] != 1)
+                throw new ReparoInputException($"{Describe(node)}: batch shapes [{string.Join(",", x)}] and [{string.Join(",", y)}] do not broadcast");
+        return matmul(a, b);
+    }
+
     private static Tensor Gemm(NodeProto node, Tensor a, Tensor b, Tensor? c)
     {
         if (a.dim() != 2 || b.dim() != 2) throw new ReparoInputException($"{Describe(node)}: A and B must be 2-D, not rank {a.dim()} and {b.dim()}");
         if (Int(node, "transA", 0) != 0) a = a.t();
         if (Int(node, "transB", 0) != 0) b = b.t();
-        Tensor y = matmul(a, b);
+        Tensor y = MatMul(node, a, b);
         double alpha = Float(node, "alpha", 1), beta = Float(node, "beta", 1);
         if (alpha != 1) y = (y * alpha).to(a.dtype);
         if (c is not null) y = y + (beta == 1 ? c : (c * beta).to(c.dtype));
@@ -592,7 +609,7 @@ internal static class OnnxOperators
         for (int d = 0; d < directions; d++)
         {
             Tensor bias = b is null ? zeros(4 * hidden, dtype: x.dtype) : b[d].narrow(0, 0, 4 * hidden) + b[d].narrow(0, 4 * hidden, 4 * hidden);
-            Tensor projected = matmul(x, w[d].t()) + bias;
+            Tensor projected = MatMul(node, x, w[d].t()) + bias;
             Tensor rt = r[d].t();
             Tensor[]? peep = p is null ? null : p[d].chunk(3);
             Tensor h = hInit?[d] ?? zeros(batch, hidden, dtype: x.dtype);
@@ -601,7 +618,7 @@ internal static class OnnxOperators
             for (long s = 0; s < steps; s++)
             {
                 long t = Reversed(node, d) ? steps - 1 - s : s;
-                Tensor[] g = (projected[t] + matmul(h, rt)).chunk(4, -1);
+                Tensor[] g = (projected[t] + MatMul(node, h, rt)).chunk(4, -1);
                 Tensor i = peep is null ? g[0] : g[0] + peep[0] * c, f = peep is null ? g[2] : g[2] + peep[2] * c;
                 Tensor cNext = f.sigmoid() * c + i.sigmoid() * g[3].tanh();
                 Tensor o = peep is null ? g[1] : g[1] + peep[1] * cNext;
@@ -627,7 +644,7 @@ internal static class OnnxOperators
         {
             Tensor wb = b is null ? zeros(3 * hidden, dtype: x.dtype) : b[d].narrow(0, 0, 3 * hidden);
             Tensor[] rb = (b is null ? zeros(3 * hidden, dtype: x.dtype) : b[d].narrow(0, 3 * hidden, 3 * hidden)).chunk(3);
-            Tensor projected = matmul(x, w[d].t()) + wb;
+            Tensor projected = MatMul(node, x, w[d].t()) + wb;
             Tensor[] rg = r[d].chunk(3);
             Tensor rzr = cat([rg[0], rg[1]], 0).t(), rh = rg[2].t();
             Tensor h = hInit?[d] ?? zeros(batch, hidden, dtype: x.dtype);
@@ -636,11 +653,11 @@ internal static class OnnxOperators
             {
                 long t = Reversed(node, d) ? steps - 1 - s : s;
                 Tensor[] xg = projected[t].chunk(3, -1);
-                Tensor[] hg = matmul(h, rzr).chunk(2, -1);
+                Tensor[] hg = MatMul(node, h, rzr).chunk(2, -1);
                 Tensor z = (xg[0] + hg[0] + rb[0]).sigmoid(), reset = (xg[1] + hg[1] + rb[1]).sigmoid();
                 Tensor candidate = linearBeforeReset
-                    ? (xg[2] + reset * (matmul(h, rh) + rb[2])).tanh()
-                    : (xg[2] + matmul(reset * h, rh) + rb[2]).tanh();
+                    ? (xg[2] + reset * (MatMul(node, h, rh) + rb[2])).tanh()
+                    : (xg[2] + MatMul(node, reset * h, rh) + rb[2]).tanh();
                 (y[t], h, _) = Advance(active?.Invoke(t), (1 - z) * candidate + z * h, h, null, null);
             }
             ys.Add(stack(y, 0));
