@@ -244,7 +244,7 @@ public static class ProvableStudy
                 RepairReport last = rows[^1].Report;
                 string lp = last.Lp is { } s ? Inv($"{s.Rows:N0} × {s.Cols:N0} ({s.Nonzeros:N0})") : "–";
                 string kept = rows.All(r => r.Report.PreservedKept is not null) && rows[0].Preserve > 0 ? Inv($"{rows.Average(r => (double)r.Report.PreservedKept!.Value / r.Preserve):P1}") : "–";
-                string plain = last.PlainNetwork ? "" : " (not a plain network)";
+                string plain = last.ModelKind is null || last.PlainNetwork ? "" : " (not a plain network)";
                 text.AppendLine(Inv($"| {g.Key.Arch} | {g.Key.Layer} | {g.Key.RepairSet} | {g.Key.Variant}{plain} | {rows.Length} | {rows.Count(r => r.Report.Verified)}/{rows.Length} | {Pm(rows, r => r.Efficacy)} | {Pm(rows, r => r.Drawdown)} | {Pm(rows, r => r.Generalization)} | {Pm(rows, r => r.ParamDeltaLinf, "G3")} | {kept} | {Pm(rows, r => r.TimeS.Solve, "F1")} | {Pm(rows, r => r.TimeS.Total, "F1")} | {lp} |"));
             }
         }
