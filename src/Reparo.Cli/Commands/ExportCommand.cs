@@ -30,8 +30,6 @@ internal static class ExportCommand
         {
             CommandRun run = cli.Start(parse);
             string modelPath = parse.GetValue(model)!, outPath = parse.GetValue(output)!;
-            if (ResolvedPath(modelPath) == ResolvedPath(outPath))
-                throw new ReparoInputException($"--out {outPath} is the input model; write the ONNX model elsewhere");
             Network network = ModelFile.Load(modelPath);
             OnnxExport export = OnnxExporter.Build(network);
             double difference;
@@ -76,15 +74,5 @@ internal static class ExportCommand
                     return ids.mul(arange(length).unsqueeze(0).ge(starts).to(ScalarType.Int64));
                 }
         }
-    }
-
-    /// <summary>The absolute path with every symbolic link on the way resolved (the file itself need not exist).</summary>
-    private static string ResolvedPath(string path)
-    {
-        string full = Path.GetFullPath(path);
-        string? parent = Path.GetDirectoryName(full);
-        string resolved = parent is null ? full : Path.Combine(ResolvedPath(parent), Path.GetFileName(full));
-        var info = new FileInfo(resolved);
-        return info.LinkTarget is null ? resolved : ResolvedPath(info.ResolveLinkTarget(returnFinalTarget: true)!.FullName);
     }
 }

@@ -264,11 +264,11 @@ public class OnnxExportTests
         Assert.Equal(CliApp.BadInput, code);
         Assert.Equal("", output);
         Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.Contains("is the input model", err);
+        Assert.Contains("would overwrite the input", err);
         File.CreateSymbolicLink(dir.File("link.onnx"), modelPath);
         (code, _, err) = CliRunner.Run("export", "--model", modelPath, "--out", dir.File("link.onnx"));
         Assert.Equal(CliApp.BadInput, code);
-        Assert.Contains("is the input model", err);
+        Assert.Contains("would overwrite the input", err);
         Assert.Equal(modelBytes, File.ReadAllBytes(modelPath));
         Assert.Equal(modelPath, new FileInfo(dir.File("link.onnx")).LinkTarget);
     }

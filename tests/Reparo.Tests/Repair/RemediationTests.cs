@@ -165,7 +165,7 @@ public class RemediationTests
     }
 
     [Fact]
-    public void LookupTableCannotRepairPolytopesOrContradictions()
+    public void LookupTableCannotRepairPolytopesAndContradictionsNeverReachIt()
     {
         RepairProblem problem = Problem(2);
         RepairRegion first = problem.RepairSet.Regions[0], second = problem.RepairSet.Regions[1];
@@ -173,14 +173,14 @@ public class RemediationTests
         var contradiction = first with { Label = (first.Label + 1) % problem.Network.ClassCount, Id = "again" };
 
         RepairResult onPolytope = new LookupTableRepair().Repair(problem with { RepairSet = new RepairSet([polytope], "segment") });
-        RepairResult onContradiction = new LookupTableRepair().Repair(problem with { RepairSet = new RepairSet([first, contradiction], "contradiction") });
 
         Assert.Equal(RepairStatus.NotVerified, onPolytope.Status);
         RegionCheck check = onPolytope.Verification!.Regions.Single();
         Assert.True(check.MarginFloat32 > 0 && check.MarginFloat64 > 0, "both vertices should be memorised");
         Assert.Equal(false, check.LinearOnRegion);
-        Assert.Equal(RepairStatus.Infeasible, onContradiction.Status);
-        Assert.Null(onContradiction.Model);
-        Assert.Contains(first.Id, onContradiction.Message);
+        // One input asked to be two classes is refused when the repair set is made, naming both regions.
+        var refused = Assert.Throws<ReparoInputException>(() => new RepairSet([first, contradiction], "contradiction"));
+        Assert.Contains($"region {first.Id}", refused.Message);
+        Assert.Contains("region again", refused.Message);
     }
 }

@@ -9,8 +9,8 @@ namespace Reparo.Repair.Baselines;
 /// The lookup-table sanity baseline of APRNN (Tao et al., PLDI'23): memorise every repair vertex with its label and
 /// leave the network alone everywhere else. Efficacy on points is 100%, drawdown and generalisation are 0 by
 /// construction. Only vertices are in the table, so a polytope region is rejected by the verifier
-/// (<see cref="RepairStatus.NotVerified"/>); a vertex required to be two different labels is
-/// <see cref="RepairStatus.Infeasible"/>. No layer is edited, so the result's layer is <c>none</c>.
+/// (<see cref="RepairStatus.NotVerified"/>); a vertex required to be two different labels never gets here (the
+/// <see cref="RepairSet"/> refuses it). No layer is edited, so the result's layer is <c>none</c>.
 /// </summary>
 public sealed class LookupTableRepair : IRepairMethod
 {
@@ -24,21 +24,7 @@ public sealed class LookupTableRepair : IRepairMethod
         var table = new Dictionary<InputKey, RepairRegion>();
         foreach (RepairRegion region in problem.RepairSet.Regions)
         {
-            foreach (InputKey key in InputKey.Rows(region.Vertices))
-            {
-                if (table.TryGetValue(key, out RepairRegion? earlier) && earlier.Label != region.Label)
-                {
-                    return new RepairResult
-                    {
-                        Method = Name,
-                        Layer = "none",
-                        Status = RepairStatus.Infeasible,
-                        Message = $"a vertex of {region.Id} is also a vertex of {earlier.Id}, which requires another label",
-                        Time = new RepairTiming(total.Elapsed.TotalSeconds, 0, 0, total.Elapsed.TotalSeconds),
-                    };
-                }
-                table.TryAdd(key, region);
-            }
+            foreach (InputKey key in InputKey.Rows(region.Vertices)) table.TryAdd(key, region);
         }
         var model = new LookupTableModel(problem.Network.Clone(), table.ToDictionary(kv => kv.Key, kv => kv.Value.Label));
         double encode = total.Elapsed.TotalSeconds;
