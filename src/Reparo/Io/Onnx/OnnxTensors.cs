@@ -157,8 +157,8 @@ internal static class OnnxTensors
             throw new ReparoInputException($"{what} refers to external data without a location");
         string folder = Path.GetFullPath(modelFolder);
         string path = Path.GetFullPath(Path.Combine(folder, location));
-        string resolved = ResolveLinks(path);
-        string resolvedFolder = ResolveLinks(folder);
+        string resolved = RealPath.Of(path);
+        string resolvedFolder = RealPath.Of(folder);
         if (Path.IsPathRooted(location) || !IsInside(resolved, resolvedFolder))
             throw new ReparoInputException($"{what} refers to external data '{location}' outside the model's folder {folder}");
         long offset = entries.TryGetValue("offset", out string? o) && long.TryParse(o, out long parsedOffset) ? parsedOffset : 0;
@@ -174,17 +174,6 @@ internal static class OnnxTensors
         byte[] bytes = new byte[length];
         stream.ReadExactly(bytes);
         return bytes;
-    }
-
-    private static string ResolveLinks(string path)
-    {
-        // Resolve every symbolic link on the way, so a link inside the folder cannot point outside it.
-        string full = Path.GetFullPath(path);
-        string? parent = Path.GetDirectoryName(full);
-        string resolvedParent = parent is null || parent == full ? full : ResolveLinks(parent);
-        string candidate = parent is null || parent == full ? full : Path.Combine(resolvedParent, Path.GetFileName(full));
-        FileSystemInfo info = Directory.Exists(candidate) ? new DirectoryInfo(candidate) : new FileInfo(candidate);
-        return info.LinkTarget is null ? candidate : Path.GetFullPath(info.ResolveLinkTarget(returnFinalTarget: true)!.FullName);
     }
 
     private static bool IsInside(string path, string folder) =>
