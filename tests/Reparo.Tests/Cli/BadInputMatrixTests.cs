@@ -17,9 +17,9 @@ public sealed class BadInputFiles : IDisposable
         StringBuilder csv = new("a,b,c,label\n");
         for (int i = 0; i < 90; i++) csv.Append(FormattableString.Invariant($"{i % 7 * 0.1},{i % 5 * 0.2},{i % 3 * 0.3},{i % 3}\n"));
         System.IO.File.WriteAllText(File("good.csv"), csv.ToString());
-        Expect(CliRunner.Run("train", "--data", "digits", "--arch", "mlp:16x1", "--epochs", "2", "--out", File("digits.reparo"), "--threads", "1"));
-        Expect(CliRunner.Run("train", "--data", "digits", "--arch", "lstm:4", "--epochs", "1", "--train-limit", "100", "--out", File("lstm.reparo"), "--threads", "1"));
-        Expect(CliRunner.Run("train", "--data", $"csv:{File("good.csv")}", "--arch", "mlp:8x1", "--epochs", "2", "--out", File("features.reparo"), "--threads", "1"));
+        Expect(CliRunner.Run("train", "--data", "digits", "--arch", "mlp:16x1", "--epochs", "2", "--out", File("digits.reparo"), "--threads", "2"));
+        Expect(CliRunner.Run("train", "--data", "digits", "--arch", "lstm:4", "--epochs", "1", "--train-limit", "100", "--out", File("lstm.reparo"), "--threads", "2"));
+        Expect(CliRunner.Run("train", "--data", $"csv:{File("good.csv")}", "--arch", "mlp:8x1", "--epochs", "2", "--out", File("features.reparo"), "--threads", "2"));
     }
 
     public string Folder { get; }
@@ -103,7 +103,7 @@ public sealed class BadInputMatrixTests(BadInputFiles files) : IClassFixture<Bad
         Dictionary<string, string> before = Snapshot(files.Folder);
         string[] args = [.. template.Select(a => a.Replace("{F}", folder).Replace("{D}", files.File("digits.reparo")).Replace("{M}", files.File("features.reparo")).Replace("{C}", files.File("good.csv")).Replace("{L}", files.File("lstm.reparo")))];
 
-        (int code, _, string err) = CliRunner.Run([.. args, "--threads", "1"]);
+        (int code, _, string err) = CliRunner.Run([.. args, "--threads", "2"]);
 
         Assert.True(code == 2, $"{name}: exit {code}: {err}");
         string[] lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);

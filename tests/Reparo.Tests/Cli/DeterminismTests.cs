@@ -14,7 +14,7 @@ public sealed class DeterminismTests
         TempFolder a = TestSupport.TempFolder(), b = TestSupport.TempFolder();
         foreach (TempFolder folder in new[] { a, b })
         {
-            (int code, _, string err) = CliRunner.Run([.. args.Select(x => x.Replace("{F}", folder.Path)), "--threads", "1", "--seed", "7", "--quiet"]);
+            (int code, _, string err) = CliRunner.Run([.. args.Select(x => x.Replace("{F}", folder.Path)), "--threads", "2", "--seed", "7", "--quiet"]);
             Assert.True(code == 0, err);
         }
         return (a, b);
@@ -72,7 +72,7 @@ public sealed class DeterminismTests
             foreach (TempFolder folder in new[] { a, b })
             {
                 (int code, _, string err) = CliRunner.Run("repair", "--method", "provable", "--model", folder.File("m.reparo"), "--data", "digits", "--repair-set", "fog:3:5",
-                    "--layer", "fc2", "--preserve", "20", "--out", folder.File("r.reparo"), "--json", folder.File("repair.json"), "--threads", "1", "--seed", "7", "--quiet");
+                    "--layer", "fc2", "--preserve", "20", "--out", folder.File("r.reparo"), "--json", folder.File("repair.json"), "--threads", "2", "--seed", "7", "--quiet");
                 Assert.True(code == 0, err);
             }
             SameBytes(a, b, "r.reparo");
@@ -91,7 +91,7 @@ public sealed class DeterminismTests
             foreach (TempFolder folder in new[] { a, b })
             {
                 (int code, _, string err) = CliRunner.Run("rectify", "--model", folder.File("t.reparo"), "--data", "digits", "--pairs", "trojan:1", "--mode", "static",
-                    "--out", folder.File("fixed.reparo"), "--json", folder.File("rectify.json"), "--threads", "1", "--seed", "7", "--quiet");
+                    "--out", folder.File("fixed.reparo"), "--json", folder.File("rectify.json"), "--threads", "2", "--seed", "7", "--quiet");
                 Assert.True(code == 0, err);
             }
             SameBytes(a, b, "fixed.reparo");
@@ -110,7 +110,7 @@ public sealed class DeterminismTests
             foreach (TempFolder folder in new[] { a, b })
             {
                 (int code, _, string err) = CliRunner.Run("influence", "build", "--model", folder.File("l.reparo"), "--data", "digits", "--train-limit", "200",
-                    "--out", folder.File("l.influence"), "--pca", "3", "--k", "3,4", "--theta", "0", "--json", folder.File("build.json"), "--threads", "1", "--seed", "7", "--quiet");
+                    "--out", folder.File("l.influence"), "--pca", "3", "--k", "3,4", "--theta", "0", "--json", folder.File("build.json"), "--threads", "2", "--seed", "7", "--quiet");
                 Assert.True(code == 0, err);
             }
             // The influence file records its build times in its header: the payload is byte-identical, the header with the times set aside.
