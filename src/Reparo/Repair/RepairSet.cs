@@ -47,19 +47,14 @@ public sealed class RepairSet
         Description = description;
     }
 
-    /// <summary>One input asked to be two classes (the same vertex in regions of different labels) can never be repaired: an input error naming both.</summary>
+    /// <summary>One input asked to be two classes (the same vertex, bitwise in float32 as <see cref="InputKey"/> compares, in regions of different labels) can never be repaired: an input error naming both.</summary>
     private static void RejectContradictions(IReadOnlyList<RepairRegion> regions)
     {
-        var seen = new Dictionary<string, RepairRegion>(StringComparer.Ordinal);
+        var seen = new Dictionary<InputKey, RepairRegion>();
         foreach (RepairRegion region in regions)
         {
-            using Tensor vertices = region.Vertices.detach().cpu().to(ScalarType.Float64).contiguous();
-            long width = vertices.numel() / region.VertexCount;
-            double[] values = vertices.data<double>().ToArray();
-            for (int v = 0; v < region.VertexCount; v++)
+            foreach (InputKey key in InputKey.Rows(region.Vertices))
             {
-                string key = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(
-                    System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan((int)(v * width), (int)width))));
                 if (seen.TryGetValue(key, out RepairRegion? other) && other.Label != region.Label)
                     throw new ReparoInputException($"the repair set asks for one input to be class {other.Label} (region {other.Id}) and class {region.Label} (region {region.Id}): no model can do both");
                 seen.TryAdd(key, region);

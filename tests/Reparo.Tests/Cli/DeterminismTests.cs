@@ -12,12 +12,18 @@ public sealed class DeterminismTests
     private static (TempFolder A, TempFolder B) Twice(params string[] args)
     {
         TempFolder a = TestSupport.TempFolder(), b = TestSupport.TempFolder();
+        InBoth(a, b, args);
+        return (a, b);
+    }
+
+    /// <summary>Runs <paramref name="args"/> (with {F} for the folder) in <paramref name="a"/> and then in <paramref name="b"/>, same seed and threads.</summary>
+    private static void InBoth(TempFolder a, TempFolder b, params string[] args)
+    {
         foreach (TempFolder folder in new[] { a, b })
         {
             (int code, _, string err) = CliRunner.Run([.. args.Select(x => x.Replace("{F}", folder.Path)), "--threads", "2", "--seed", "7", "--quiet"]);
             Assert.True(code == 0, err);
         }
-        return (a, b);
     }
 
     private static void SameBytes(TempFolder a, TempFolder b, string file) =>
@@ -69,12 +75,8 @@ public sealed class DeterminismTests
         {
             SameBytes(a, b, "m.reparo");
             SameJson(a, b, "train.json");
-            foreach (TempFolder folder in new[] { a, b })
-            {
-                (int code, _, string err) = CliRunner.Run("repair", "--method", "provable", "--model", folder.File("m.reparo"), "--data", "digits", "--repair-set", "fog:3:5",
-                    "--layer", "fc2", "--preserve", "20", "--out", folder.File("r.reparo"), "--json", folder.File("repair.json"), "--threads", "2", "--seed", "7", "--quiet");
-                Assert.True(code == 0, err);
-            }
+            InBoth(a, b, "repair", "--method", "provable", "--model", "{F}/m.reparo", "--data", "digits", "--repair-set", "fog:3:5",
+                "--layer", "fc2", "--preserve", "20", "--out", "{F}/r.reparo", "--json", "{F}/repair.json");
             SameBytes(a, b, "r.reparo");
             SameJson(a, b, "repair.json");
         }
@@ -88,12 +90,8 @@ public sealed class DeterminismTests
         using (b)
         {
             SameBytes(a, b, "t.reparo");
-            foreach (TempFolder folder in new[] { a, b })
-            {
-                (int code, _, string err) = CliRunner.Run("rectify", "--model", folder.File("t.reparo"), "--data", "digits", "--pairs", "trojan:1", "--mode", "static",
-                    "--out", folder.File("fixed.reparo"), "--json", folder.File("rectify.json"), "--threads", "2", "--seed", "7", "--quiet");
-                Assert.True(code == 0, err);
-            }
+            InBoth(a, b, "rectify", "--model", "{F}/t.reparo", "--data", "digits", "--pairs", "trojan:1", "--mode", "static",
+                "--out", "{F}/fixed.reparo", "--json", "{F}/rectify.json");
             SameBytes(a, b, "fixed.reparo");
             SameJson(a, b, "rectify.json");
         }
@@ -107,12 +105,8 @@ public sealed class DeterminismTests
         using (b)
         {
             SameBytes(a, b, "l.reparo");
-            foreach (TempFolder folder in new[] { a, b })
-            {
-                (int code, _, string err) = CliRunner.Run("influence", "build", "--model", folder.File("l.reparo"), "--data", "digits", "--train-limit", "200",
-                    "--out", folder.File("l.influence"), "--pca", "3", "--k", "3,4", "--theta", "0", "--json", folder.File("build.json"), "--threads", "2", "--seed", "7", "--quiet");
-                Assert.True(code == 0, err);
-            }
+            InBoth(a, b, "influence", "build", "--model", "{F}/l.reparo", "--data", "digits", "--train-limit", "200",
+                "--out", "{F}/l.influence", "--pca", "3", "--k", "3,4", "--theta", "0", "--json", "{F}/build.json");
             // The influence file records its build times in its header: the payload is byte-identical, the header with the times set aside.
             (string headerA, byte[] payloadA) = Framed(a.File("l.influence"));
             (string headerB, byte[] payloadB) = Framed(b.File("l.influence"));
