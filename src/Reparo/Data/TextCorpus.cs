@@ -86,8 +86,10 @@ public sealed record TextCorpus(string Name, IReadOnlyList<string> Texts, IReadO
                 throw new ReparoInputException($"fortunes: no topic '{topics[c]}' in {folder}; choose from {known}");
             }
             var entry = new System.Text.StringBuilder();
+            int before = texts.Count;
             foreach (string line in File.ReadLines(path))
             {
+                if (line.Contains('\0')) throw new ReparoInputException($"{path}: not a fortune file (it holds NUL bytes; the topic is the text file, not its .dat index)");
                 if (line.Trim() == "%")
                 {
                     Flush();
@@ -96,6 +98,7 @@ public sealed record TextCorpus(string Name, IReadOnlyList<string> Texts, IReadO
                 entry.AppendLine(line);
             }
             Flush();
+            if (texts.Count == before) throw new ReparoInputException($"{path}: no fortunes (entries are separated by lines holding only %)");
 
             void Flush()
             {

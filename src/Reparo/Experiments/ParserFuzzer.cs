@@ -9,6 +9,7 @@ using Reparo.Io;
 using Reparo.Models;
 using Reparo.Models.Onnx;
 using Reparo.Repair;
+using SkiaSharp;
 using static TorchSharp.torch;
 
 namespace Reparo.Experiments;
@@ -66,7 +67,8 @@ public static partial class ParserFuzzer
     private const int MaxExamples = 20;
 
     /// <summary>The parsers that can be fuzzed.</summary>
-    public static readonly IReadOnlyList<string> Parsers = ["idx", "csv", "tsv", "npy", "npz", "model", "influence", "repair-set-json", "repair-set-npz", "onnx"];
+    public static readonly IReadOnlyList<string> Parsers =
+        ["idx", "csv", "tsv", "npy", "npz", "image-folder", "wordnet", "fortunes", "model", "influence", "repair-set-json", "repair-set-npz", "onnx"];
 
     private sealed record Seed(string Name, byte[] Bytes, bool Text);
 
@@ -91,6 +93,7 @@ public static partial class ParserFuzzer
         try
         {
             target = Build(parser, folder);
+            CheckSeeds(parser, target, folder, options);
             var mutator = new FuzzMutator(CaseSeed(options.Seed, parser));
             var watch = Stopwatch.StartNew();
             int accepted = 0, rejected = 0, internalErrors = 0, hangs = 0, memory = 0, generation = 0;
@@ -122,6 +125,18 @@ public static partial class ParserFuzzer
         {
             target?.Context?.Dispose();
             try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>Every seed file must parse unmutated, or the run would measure a broken seed instead of the parser.</summary>
+    private static void CheckSeeds(string parser, Target target, string folder, FuzzOptions options)
+    {
+        foreach (Seed seed in target.Seeds)
+        {
+            string path = Path.Combine(folder, $"seed{target.Extension}");
+            File.WriteAllBytes(path, seed.Bytes);
+            (string outcome, string detail) = Parse(target, path, seed.Bytes, options);
+            if (outcome != "accepted") throw new InvalidOperationException($"fuzz seed {seed.Name} of {parser} does not parse ({outcome}: {detail})");
         }
     }
 
@@ -210,15 +225,78 @@ public static partial class ParserFuzzer
                 byte[] data = Npz(("x_train", rand(6, 4, generator: Generator(2))), ("y_train", tensor(new long[] { 0, 1, 2, 0, 1, 2 })),
                     ("x_test", rand(4, 4, generator: Generator(3))), ("y_test", tensor(new long[] { 2, 1, 0, 1 })));
                 return new Target(".npz", [new("data.npz", data, false)], (path, _) => UserData.LoadNpz(path, new DataOptions()));
+            case "image-folder":
+                {
+                    // A two-class tree of 8×8 images; each case replaces one training image.
+                    string root = Path.Combine(folder, "images");
+                    foreach (string part in new[] { "train", "test" })
+                        foreach (string c in new[] { "a", "b" })
+                        {
+                            Directory.CreateDirectory(Path.Combine(root, part, c));
+                            for (int k = 0; k < 2; k++) File.WriteAllBytes(Path.Combine(root, part, c, $"{k}.png"), Image(8, 8, gray: true, SKEncodedImageFormat.Png, k + (c == "b" ? 2 : 0)));
+                        }
+                    string replaced = Path.Combine(root, "train", "a", "1.png");
+                    return new Target(".png",
+                        [new("gray.png", Image(8, 8, gray: true, SKEncodedImageFormat.Png, 5), false), new("rgb.png", Image(8, 8, gray: false, SKEncodedImageFormat.Png, 6), false),
+                         new("rgb.jpg", Image(8, 8, gray: false, SKEncodedImageFormat.Jpeg, 7), false)],
+                        (_, bytes) =>
+                        {
+                            File.WriteAllBytes(replaced, bytes);
+                            return UserData.LoadFolder(root, new DataOptions());
+                        });
+                }
+            case "wordnet":
+                byte[] nouns = Encoding.UTF8.GetBytes(
+                    "  1 This software and database is being provided to you, the LICENSEE, by Princeton University\n" +
+                    "02084071 05 n 02 dog 0 domestic_dog 0 003 @ 02083346 n 0000 ~ 01322604 n 0000 | a member of the genus Canis; \"the dog barked all night\"  \n" +
+                    "02121620 05 n 01 cat 0 002 @ 02120997 n 0000 ~ 02121808 n 0000 | feline mammal usually having thick soft fur  \n" +
+                    "12992868 20 n 01 fern 0 001 @ 13083023 n 0000 | any of numerous flowerless and seedless vascular plants  \n" +
+                    "11669921 20 n 02 flower 0 angiosperm 0 001 @ 13083586 n 0000 | a plant cultivated for its blooms or blossoms  \n" +
+                    "03051540 06 n 01 clothing 0 001 @ 03093574 n 0000 | a covering designed to be worn on a person's body  \n");
+                return new Target(".noun", [new("data.noun", nouns, true)], (path, _) => TextCorpus.ReadWordNet(path, ["animal", "plant"]));
+            case "fortunes":
+                {
+                    string topics = Path.Combine(folder, "fortunes");
+                    Directory.CreateDirectory(topics);
+                    File.WriteAllText(Path.Combine(topics, "science"), "E = mc^2\n%\nThe universe is big.\n  -- Anonymous\n%\n");
+                    byte[] fortunes = Encoding.UTF8.GetBytes("A fool and his money are soon parted.\n%\nTo be or not to be,\nthat is the question.\n\t-- Shakespeare\n%\n%\nFortune favours the bold.\n");
+                    return new Target("", [new("humorists", fortunes, true)],
+                        (_, bytes) =>
+                        {
+                            File.WriteAllBytes(Path.Combine(topics, "humorists"), bytes);
+                            return TextCorpus.ReadFortunes(topics, ["humorists", "science"]);
+                        });
+                }
             case "model":
-                using (Network mlp = ModelZoo.Create("mlp:8x2", [4], InputKind.Features, ["a", "b", "c"], null, 1))
-                using (Network gru = ModelZoo.Create("gru:4", Tokens(1), 1))
-                    return new Target(".reparo", [new("mlp.reparo", ModelFile.ToBytes(mlp), false), new("gru.reparo", ModelFile.ToBytes(gru), false)], (path, bytes) => ModelFile.FromBytes(bytes, path), Framed: true);
+                {
+                    // One of each layer family: dense, convolution and pooling, residual blocks, attention, recurrent cells over tokens.
+                    (string Name, Network Network)[] networks = [.. Zoo()];
+                    try
+                    {
+                        return new Target(".reparo", [.. networks.Select(n => new Seed($"{n.Name}.reparo", ModelFile.ToBytes(n.Network), false))], (path, bytes) => ModelFile.FromBytes(bytes, path), Framed: true);
+                    }
+                    finally
+                    {
+                        foreach ((_, Network n) in networks) n.Dispose();
+                    }
+                }
             case "influence":
                 return new Target(".influence", [new("gru.influence", Influence(folder), false)], (path, _) => InfluenceModelFile.Read(path), Framed: true);
             case "onnx":
-                using (Network mlp = ModelZoo.Create("mlp:8x2", [4], InputKind.Features, ["a", "b", "c"], null, 1))
-                    return new Target(".onnx", [new("mlp.onnx", OnnxExporter.Export(mlp), false)], (_, bytes) => OnnxImporter.Import(bytes, "fuzz.onnx", null, new OnnxImportOptions()));
+                {
+                    // The exporter's graphs of each family: Gemm/MatMul, Conv and MaxPool, residual Add, attention (MatMul,
+                    // Softmax, LayerNormalization), and Gather with LSTM or GRU.
+                    (string Name, Network Network)[] networks = [.. Zoo()];
+                    try
+                    {
+                        return new Target(".onnx", [.. networks.Select(n => new Seed($"{n.Name}.onnx", OnnxExporter.Export(n.Network), false))],
+                            (_, bytes) => OnnxImporter.Import(bytes, "fuzz.onnx", null, new OnnxImportOptions()));
+                    }
+                    finally
+                    {
+                        foreach ((_, Network n) in networks) n.Dispose();
+                    }
+                }
             case "repair-set-json":
                 {
                     (Network network, DataSplits splits) = RepairContext();
@@ -256,6 +334,30 @@ public static partial class ParserFuzzer
 
     [GeneratedRegex("\"payload_?sha256\"\\s*:\\s*\"([0-9a-f]{64})\"", RegexOptions.IgnoreCase)]
     private static partial Regex ChecksumField();
+
+    /// <summary>Small untrained networks of every family the zoo builds: MLP, CNN, ResNet and ViT on 8×8 images, LSTM and GRU on tokens.</summary>
+    private static IEnumerable<(string Name, Network Network)> Zoo()
+    {
+        string[] classes = ["a", "b", "c"];
+        yield return ("mlp", ModelZoo.Create("mlp:8x2", [4], InputKind.Features, classes, null, 1));
+        foreach (string arch in new[] { "cnn", "resnet", "vit" }) yield return (arch, ModelZoo.Create(arch, [1, 8, 8], InputKind.Image, classes, null, 1));
+        foreach (string arch in new[] { "lstm", "gru" }) yield return (arch, ModelZoo.Create($"{arch}:4", Tokens(1), 1));
+    }
+
+    /// <summary>An encoded <paramref name="width"/>×<paramref name="height"/> image of seeded pixels.</summary>
+    private static byte[] Image(int width, int height, bool gray, SKEncodedImageFormat format, int seed)
+    {
+        var random = new Random(seed);
+        using var bitmap = new SKBitmap(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                byte r = (byte)random.Next(256);
+                bitmap.SetPixel(x, y, gray ? new SKColor(r, r, r) : new SKColor(r, (byte)random.Next(256), (byte)random.Next(256)));
+            }
+        using SKData data = bitmap.Encode(format, 90);
+        return data.ToArray();
+    }
 
     private static Generator Generator(int seed) => new TorchSharp.torch.Generator((ulong)seed);
 

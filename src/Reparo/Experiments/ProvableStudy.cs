@@ -69,7 +69,18 @@ public sealed record ProvableStudyOptions
 /// <param name="DefaultPreserve">Preserved inputs of the default provable repair.</param>
 /// <param name="Runs">Every run, in order.</param>
 /// <param name="CarriedOver">How many of the first runs were carried over from an interrupted run of the same study (<c>--resume</c>); their times were measured then.</param>
-public sealed record ProvableStudyReport(string Command, int Threads, int Cores, double Minutes, string Solver, int DefaultPreserve, IReadOnlyList<ProvableRun> Runs, int CarriedOver = 0);
+/// <param name="Skipped">Steps not run because the same variant, model and repair set already hit its solver budget on an earlier seed.</param>
+public sealed record ProvableStudyReport(string Command, int Threads, int Cores, double Minutes, string Solver, int DefaultPreserve, IReadOnlyList<ProvableRun> Runs, int CarriedOver = 0,
+    IReadOnlyList<ProvableSkip>? Skipped = null);
+
+/// <summary>A step the study did not run, and why.</summary>
+/// <param name="Section">The step's section.</param>
+/// <param name="Arch">Its architecture.</param>
+/// <param name="Seed">Its model seed.</param>
+/// <param name="Variant">Its variant.</param>
+/// <param name="RepairSet">Its repair set.</param>
+/// <param name="Reason">Why it was not run.</param>
+public sealed record ProvableSkip(string Section, string Arch, int Seed, string Variant, string RepairSet, string Reason);
 
 /// <summary>
 /// The provable-repair experiments (APRNN, Tao et al. PLDI'23, Exp. 1 and 3, on Fashion-MNIST) with Reparo's refinements
@@ -156,20 +167,30 @@ public static class ProvableStudy
         var clock = Stopwatch.StartNew();
         IReadOnlyList<ProvableStep> steps = Plan(options);
         string solver = LpSolverOptions.Name(options.Solver.Solver);
-        List<ProvableRun> runs = resume is null ? [] : CarriedOver(resume, steps, command, threads, solver, DefaultPreserve(options));
+        (List<ProvableRun> runs, List<ProvableSkip> skipped, int done) = resume is null ? ([], [], 0) : CarriedOver(resume, steps, command, threads, solver, DefaultPreserve(options));
         int carried = runs.Count;
         double earlierMinutes = resume is null ? 0 : resume.Minutes;
         ProvableStudyReport Report() => new(command, threads, Environment.ProcessorCount, earlierMinutes + clock.Elapsed.TotalMinutes,
-            solver, DefaultPreserve(options), [.. runs], carried);
-        if (carried > 0) progress?.Report($"carried over {carried} of {steps.Count} steps from the interrupted run");
+            solver, DefaultPreserve(options), [.. runs], carried, [.. skipped]);
+        if (done > 0) progress?.Report($"carried over {done} of {steps.Count} steps from the interrupted run");
         // Corrupting the test set and choosing the failures is the same for every method on one model and repair set.
         // Only the current model's problems are kept (the steps come grouped by model).
         var problems = new Dictionary<string, RepairProblem>();
         (string, int, int)? problemsModel = null;
-        using ProgressScope shown = WorkProgress.Begin("provable study", steps.Count - carried);
-        foreach (ProvableStep step in steps.Skip(carried))
+        using ProgressScope shown = WorkProgress.Begin("provable study", steps.Count - done);
+        foreach (ProvableStep step in steps.Skip(done))
         {
             shown.Describe($"{step.Variant.Name} on {step.Arch} at {step.Layer}, {step.RepairSet}");
+            if (OverBudgetBefore(runs, step) is { } earlier)
+            {
+                // A later seed of an LP that ran out of its solver budget would spend the budget again for no figure.
+                skipped.Add(new ProvableSkip(step.Section, step.Arch, step.Seed, step.Variant.Name, step.RepairSet,
+                    Inv($"seed {earlier.Seed} hit the {step.TimeLimitSeconds:0} s solver budget")));
+                progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {runs.Count + skipped.Count}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) skipped: {skipped[^1].Reason}");
+                partial?.Invoke(Report());
+                shown.Advance();
+                continue;
+            }
             Network network = model(step.Arch, step.Epochs, step.Seed);
             if (problemsModel != (step.Arch, step.Epochs, step.Seed))
             {
@@ -187,7 +208,7 @@ public static class ProvableStudy
                 Seed = step.Seed,
             };
             double load = MachineLoad.OneMinute();
-            progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {runs.Count + 1}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) at {step.Layer}, {step.RepairSet}");
+            progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {runs.Count + skipped.Count + 1}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) at {step.Layer}, {step.RepairSet}");
             RepairResult result = RepairMethods.Create(step.Variant.Method, settings).Repair(problem);
             RepairReport report = RepairReport.Create(problem, result);
             runs.Add(new ProvableRun(step.Section, step.Arch, step.Seed, step.Variant.Name, step.Variant.Preserve, load, report));
@@ -199,20 +220,39 @@ public static class ProvableStudy
     }
 
     /// <summary>
-    /// The runs of <paramref name="earlier"/> that the plan would have produced first, in order, up to the first that differs;
-    /// an earlier run made with another command, thread count, solver or default preservation is refused.
+    /// The earlier run of the same section, model, variant and repair set (another seed) whose solve hit its time limit, when
+    /// <paramref name="step"/> has a solver budget of its own; such a step is skipped.
     /// </summary>
-    private static List<ProvableRun> CarriedOver(ProvableStudyReport earlier, IReadOnlyList<ProvableStep> steps, string command, int threads, string solver, int preserve)
+    private static ProvableRun? OverBudgetBefore(IEnumerable<ProvableRun> runs, ProvableStep step) =>
+        step.TimeLimitSeconds is null ? null : runs.FirstOrDefault(r => r.Section == step.Section && r.Arch == step.Arch && r.Seed != step.Seed
+            && r.Variant == step.Variant.Name && r.Report.RepairSet == step.RepairSet && r.Report.Status == RepairReport.StatusName(RepairStatus.TimeLimit));
+
+    /// <summary>
+    /// The runs and skips of <paramref name="earlier"/> that the plan would have produced first, in order, up to the first that
+    /// differs, and how many steps they cover; an earlier run made with another command, thread count, solver or default
+    /// preservation is refused.
+    /// </summary>
+    private static (List<ProvableRun> Runs, List<ProvableSkip> Skipped, int Steps) CarriedOver(ProvableStudyReport earlier, IReadOnlyList<ProvableStep> steps, string command, int threads, string solver, int preserve)
     {
         if (earlier.Command != command || earlier.Threads != threads || earlier.Solver != solver || earlier.DefaultPreserve != preserve)
             throw new ReparoInputException($"cannot resume: the earlier run was `{earlier.Command}` (solver {earlier.Solver}, {earlier.Threads} threads, preserve {earlier.DefaultPreserve}), this one is `{command}` (solver {solver}, {threads} threads, preserve {preserve})");
         var kept = new List<ProvableRun>();
-        foreach ((ProvableStep step, ProvableRun run) in steps.Zip(earlier.Runs))
+        var skipped = new List<ProvableSkip>();
+        IReadOnlyList<ProvableSkip> earlierSkips = earlier.Skipped ?? [];
+        int done = 0;
+        foreach (ProvableStep step in steps)
         {
-            if (run.Section != step.Section || run.Arch != step.Arch || run.Seed != step.Seed || run.Variant != step.Variant.Name || run.Report.RepairSet != step.RepairSet) break;
-            kept.Add(run);
+            bool Is(string section, string arch, int seed, string variant, string set) =>
+                section == step.Section && arch == step.Arch && seed == step.Seed && variant == step.Variant.Name && set == step.RepairSet;
+            if (skipped.Count < earlierSkips.Count && earlierSkips[skipped.Count] is { } skip && Is(skip.Section, skip.Arch, skip.Seed, skip.Variant, skip.RepairSet))
+                skipped.Add(skip);
+            else if (kept.Count < earlier.Runs.Count && earlier.Runs[kept.Count] is { } run && Is(run.Section, run.Arch, run.Seed, run.Variant, run.Report.RepairSet))
+                kept.Add(run);
+            else
+                break;
+            done++;
         }
-        return kept;
+        return (kept, skipped, done);
     }
 
     /// <summary>The results file: aggregated tables (mean ± sd over seeds), the goals checked, then every run.</summary>
@@ -221,7 +261,8 @@ public static class ProvableStudy
         var text = new StringBuilder();
         text.AppendLine("# Provable repair experiments (APRNN protocol on Fashion-MNIST)");
         text.AppendLine();
-        if (!complete) text.AppendLine($"**Partial: {report.Runs.Count} steps of the plan are done; the rest have not run yet (`--resume` continues the run from its JSON).**").AppendLine();
+        IReadOnlyList<ProvableSkip> skips = report.Skipped ?? [];
+        if (!complete) text.AppendLine($"**Partial: {report.Runs.Count + skips.Count} steps of the plan are done; the rest have not run yet (`--resume` continues the run from its JSON).**").AppendLine();
         double[] loads = [.. report.Runs.Select(r => r.LoadBefore).Where(double.IsFinite)];
         text.AppendLine(Inv($"Produced by `{report.Command}` ({report.Threads} threads, {report.Cores} cores, {report.Minutes:F1} min in all); every figure below is in [{Path.GetFileName(jsonPath)}](data/{Path.GetFileName(jsonPath)})."));
         if (report.CarriedOver > 0)
@@ -247,6 +288,14 @@ public static class ProvableStudy
                 string plain = last.ModelKind is null || last.PlainNetwork ? "" : " (not a plain network)";
                 text.AppendLine(Inv($"| {g.Key.Arch} | {g.Key.Layer} | {g.Key.RepairSet} | {g.Key.Variant}{plain} | {rows.Length} | {rows.Count(r => r.Report.Verified)}/{rows.Length} | {Pm(rows, r => r.Efficacy)} | {Pm(rows, r => r.Drawdown)} | {Pm(rows, r => r.Generalization)} | {Pm(rows, r => r.ParamDeltaLinf, "G3")} | {kept} | {Pm(rows, r => r.TimeS.Solve, "F1")} | {Pm(rows, r => r.TimeS.Total, "F1")} | {lp} |"));
             }
+        }
+        if (skips.Count > 0)
+        {
+            text.AppendLine();
+            text.AppendLine("Not run (a later seed of an LP that ran out of its solver budget is skipped; the seeds column above counts what ran):");
+            text.AppendLine();
+            foreach (ProvableSkip skip in skips)
+                text.AppendLine($"- {skip.Section}: {skip.Variant} on {skip.Arch} (seed {skip.Seed}), {skip.RepairSet}: {skip.Reason}.");
         }
         AppendGoals(text, report);
         text.AppendLine();

@@ -39,6 +39,17 @@ public class TextAndTableTests
     }
 
     [Fact]
+    public void AnEmptyOrBinaryFortuneTopicIsRefused()
+    {
+        using var dir = TestSupport.TempFolder();
+        File.WriteAllText(dir.File("love"), "Love is blind.\n%\n");
+        File.WriteAllText(dir.File("empty"), "%\n  \n%\n");
+        File.WriteAllBytes(dir.File("index"), [0, 0, 0, 2, 0x25, 0x0a, 0]);
+        Assert.Contains("no fortunes", Assert.Throws<ReparoInputException>(() => TextCorpus.ReadFortunes(dir.Path, ["love", "empty"])).Message);
+        Assert.Contains("NUL bytes", Assert.Throws<ReparoInputException>(() => TextCorpus.ReadFortunes(dir.Path, ["index", "love"])).Message);
+    }
+
+    [Fact]
     public void TokenizerAndVocabularyAreDeterministicAndLeftPad()
     {
         Assert.Equal(["the", "cat's", "toy", "2"], Tokenizer.Tokenize("The cat's toy -- 2!"));

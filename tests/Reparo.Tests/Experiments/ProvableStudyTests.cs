@@ -102,6 +102,37 @@ public class ProvableStudyTests
         Assert.Equal(ReparoJson.Serialize(earlier), ReparoJson.Serialize(read));
     }
 
+    [Fact]
+    public void ALaterSeedOfAnLpThatRanOutOfItsBudgetIsSkippedRecordedAndCarriedOver()
+    {
+        var options = new ProvableStudyOptions { Seeds = [], LargeSeeds = [0, 1] };
+        IReadOnlyList<ProvableStep> steps = ProvableStudy.Plan(options);
+        ProvableStep[] first = [.. steps.Where(s => s.Seed == 0)];
+        ProvableRun Done(ProvableStep s, bool overBudget) => Run(s.Variant.Name, s.Seed, 0.01, 0.5, set: s.RepairSet, arch: s.Arch) with
+        {
+            Section = s.Section,
+            Report = Run(s.Variant.Name, s.Seed, 0.01, 0.5, set: s.RepairSet, arch: s.Arch).Report with { Status = overBudget ? "time_limit" : "repaired" },
+        };
+        const string command = "./reparo experiment provable --threads 2";
+        // Seed 0's default hit its budget on the failures protocol only: seed 1's default on that set is skipped without
+        // loading a model; the next step (APRNN's objective) is run.
+        ProvableStudyReport? saved = null;
+        var ran = Assert.Throws<InvalidOperationException>(() => ProvableStudy.Run((_, _, _) => throw new InvalidOperationException("ran a step"), null!, options, command, 2,
+            partial: r => saved = r,
+            resume: new ProvableStudyReport(command, 2, 2, 1, "block-ipm", 300, [.. first.Select(s => Done(s, s.Variant.Name == "provable (default)" && s.RepairSet == "fog:3:100"))])));
+        Assert.Equal("ran a step", ran.Message);
+        ProvableSkip skip = Assert.Single(saved!.Skipped!);
+        Assert.Equal(("mlp:200x9", 1, "provable (default)", "fog:3:100", "seed 0 hit the 900 s solver budget"), (skip.Arch, skip.Seed, skip.Variant, skip.RepairSet, skip.Reason));
+
+        // A finished run with that skip resumes without running anything, and the results file lists what was not run.
+        ProvableStep[] rest = [.. steps.Where(s => s.Seed == 1 && !(s.Variant.Name == "provable (default)" && s.RepairSet == "fog:3:100"))];
+        ProvableStudyReport whole = ProvableStudy.Run((_, _, _) => throw new InvalidOperationException("ran a step"), null!, options, command, 2,
+            resume: saved with { Runs = [.. saved.Runs, .. rest.Select(s => Done(s, false))] });
+        Assert.Equal(steps.Count - 1, whole.Runs.Count);
+        Assert.Single(whole.Skipped!);
+        Assert.Contains("- Exp. 1 (fog point repair), side by side: provable (default) on mlp:200x9 (seed 1), fog:3:100: seed 0 hit the 900 s solver budget.", ProvableStudy.ToMarkdown(whole, "provable.json"));
+    }
+
     private sealed class SynchronousProgress(List<string> notes) : IProgress<string>
     {
         public void Report(string value) => notes.Add(value);

@@ -72,6 +72,26 @@ public class OnnxExportTests
         Assert.Equal(bytes, OnnxExporter.Export(network));
     }
 
+    [Theory]
+    [InlineData("mlp:16x3")]
+    [InlineData("cnn")]
+    [InlineData("resnet")]
+    [InlineData("lstm:8")]
+    [InlineData("gru:8")]
+    [InlineData("vit")]
+    [InlineData("text:8")]
+    [InlineData("lstm:8@tokens")]
+    [InlineData("gru:8@tokens")]
+    public void ZooModelReimportsAsTheSameFunction(string architecture)
+    {
+        (Network network, Tensor inputs) = ZooModel(architecture);
+        using Network imported = OnnxImporter.Import(OnnxExporter.Export(network), "exported.onnx", null, new OnnxImportOptions());
+        using Tensor expected = TorchReference(network, inputs);
+        using Tensor actual = TorchReference(imported, inputs);
+        double difference = actual.sub(expected).abs().max().item<float>();
+        Assert.True(difference <= 1e-5, $"max |imported − original| = {difference}");
+    }
+
     [Fact]
     public void ZooInitializersCarryReparoNames()
     {

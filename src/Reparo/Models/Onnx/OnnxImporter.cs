@@ -165,6 +165,7 @@ public static class OnnxImporter
                     if (value.Length > 0 && !defined.Contains(value))
                         throw new ReparoInputException($"{source}: node '{name}' reads '{value}' before anything defines it (the graph is not in topological order or is incomplete)");
                 }
+                if (node.Output.All(v => v.Length == 0)) throw new ReparoInputException($"{source}: node '{name}' names no output");
                 foreach (string value in node.Output) defined.Add(value);
             }
             if (unsupported.Count > 0)
@@ -371,7 +372,8 @@ public static class OnnxImporter
                     "MatMul" => MatMulUnit(node),
                     _ => null,
                 };
-                string outputValue = node.Output[0];
+                // An operator may leave outputs unnamed (an LSTM giving only Y_h): its value is the one the graph reads.
+                string outputValue = node.Output.FirstOrDefault(o => o.Length > 0 && (o == output || consumers.ContainsKey(o))) ?? node.Output.First(o => o.Length > 0);
                 var names = new List<string> { name };
                 if (unit is not null && node.OpType == "MatMul" && outputValue != output
                     && consumers.TryGetValue(outputValue, out List<int>? users) && users.Count == 1 && nodes[users[0]] is { OpType: "Add" } add
@@ -383,7 +385,7 @@ public static class OnnxImporter
                     names.Add(NodeName(add, users[0]));
                 }
                 string[] reads = unit is not null ? [node.Input[0]] : [.. node.Input.Where(v => v.Length > 0 && !constants.ContainsKey(v))];
-                ops.Add(new GraphOp(node, reads, unit is not null ? outputValue : node.Output[0], unit, [.. names]));
+                ops.Add(new GraphOp(node, reads, outputValue, unit, [.. names]));
             }
             return ops;
         }

@@ -23,7 +23,7 @@ internal static class OnnxOperators
     {
         "Gemm", "MatMul", "Conv", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Softmax", "MaxPool", "AveragePool",
         "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "BatchNormalization", "Dropout", "Identity", "Pad", "Add", "Sub",
-        "Mul", "Div", "Sqrt", "Pow", "Neg", "Exp", "LayerNormalization", "ReduceMean", "Gather", "LSTM", "GRU", "Shape", "Slice",
+        "Mul", "Div", "Sqrt", "Pow", "Neg", "Exp", "LayerNormalization", "ReduceMean", "ReduceSum", "Max", "Not", "Gather", "LSTM", "GRU", "Shape", "Slice",
         "Concat", "Unsqueeze", "Squeeze", "Split", "Cast", "Constant", "ConstantOfShape", "Expand", "Where", "Equal",
     };
 
@@ -35,8 +35,8 @@ internal static class OnnxOperators
     {
         if (node.Domain is not ("" or "ai.onnx")) return $"domain '{node.Domain}' is not supported (only the default ONNX domain)";
         if (!Supported.Contains(node.OpType)) return $"op {node.OpType} is not supported";
-        // GlobalAveragePool is unchanged since opset 1; the other ops are implemented as opsets 9–21 define them.
-        int earliest = node.OpType == "GlobalAveragePool" ? 1 : 9;
+        // GlobalAveragePool and Not are unchanged since opset 1; the other ops are implemented as opsets 9–21 define them.
+        int earliest = node.OpType is "GlobalAveragePool" or "Not" ? 1 : 9;
         if (opset < earliest || opset > 21) return $"opset {opset} is outside the supported {earliest}–21";
         bool HasInput(int i) => node.Input.Count > i && node.Input[i].Length > 0;
         bool HasOutput(int i) => node.Output.Count > i && node.Output[i].Length > 0;
@@ -162,6 +162,10 @@ internal static class OnnxOperators
             case "Div": return [IsFloating(X(0)) ? X(0) / X(1) : X(0).div(X(1), RoundingMode.trunc)];
             case "Pow": return [X(0).pow(X(1)).to(X(0).dtype)];
             case "Equal": return [X(0).eq(X(1))];
+            case "Not": return [X(0).logical_not()];
+            case "Max":
+                if (node.Input.Count == 0) throw new ReparoInputException($"{Describe(node)}: Max needs at least one input");
+                return [Enumerable.Range(0, node.Input.Count).Select(X).Aggregate(maximum)];
             case "Where": return [where(X(0).to(ScalarType.Bool), X(1), X(2))];
             case "Softmax": return [Softmax(node, opset, X(0))];
             case "Gemm": return [Gemm(node, X(0), X(1), Optional(2))];
@@ -194,7 +198,8 @@ internal static class OnnxOperators
                 }
             case "Pad": return [Pad(node, opset, X(0), Optional(1), Optional(2), Optional(3))];
             case "LayerNormalization": return LayerNorm(node, X(0), X(1), Optional(2));
-            case "ReduceMean": return [ReduceMean(node, opset, X(0), Optional(1))];
+            case "ReduceMean": return [Reduce(node, opset >= 18, X(0), Optional(1), sum: false)];
+            case "ReduceSum": return [Reduce(node, opset >= 13, X(0), Optional(1), sum: true)];
             case "Gather": return [Gather(node, X(0), X(1))];
             case "LSTM": return Lstm(node, X(0), X(1), X(2), Optional(3), Optional(4), Optional(5), Optional(6), Optional(7));
             case "GRU": return Gru(node, X(0), X(1), X(2), Optional(3), Optional(4), Optional(5));
@@ -431,9 +436,10 @@ internal static class OnnxOperators
         return [y, mean, invStd];
     }
 
-    private static Tensor ReduceMean(NodeProto node, int opset, Tensor x, Tensor? axesInput)
+    /// <summary>ReduceMean or ReduceSum; <paramref name="axesAsInput"/>: the opset gives the axes as an input, not an attribute.</summary>
+    private static Tensor Reduce(NodeProto node, bool axesAsInput, Tensor x, Tensor? axesInput, bool sum)
     {
-        long[] axes = (opset >= 18 ? (axesInput is { } a ? Longs(a) : null) : Ints(node, "axes")) ?? [];
+        long[] axes = (axesAsInput ? (axesInput is { } a ? Longs(a) : null) : Ints(node, "axes")) ?? [];
         bool keep = Int(node, "keepdims", 1) != 0;
         if (axes.Length == 0)
         {
@@ -442,6 +448,7 @@ internal static class OnnxOperators
         }
         axes = [.. axes.Select(ax => Axis(node, ax, x.dim()))];
         if (axes.Length == 0) return x;
+        if (sum) return x.sum(axes, keep).to(x.dtype);
         return IsFloating(x) ? x.mean(axes, keep) : x.to(ScalarType.Float64).mean(axes, keep).to(x.dtype);
     }
 
