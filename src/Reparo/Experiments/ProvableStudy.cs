@@ -167,26 +167,28 @@ public static class ProvableStudy
         var clock = Stopwatch.StartNew();
         IReadOnlyList<ProvableStep> steps = Plan(options);
         string solver = LpSolverOptions.Name(options.Solver.Solver);
-        (List<ProvableRun> runs, List<ProvableSkip> skipped, int done) = resume is null ? ([], [], 0) : CarriedOver(resume, steps, command, threads, solver, DefaultPreserve(options));
-        int carried = runs.Count;
+        (List<ProvableRun> runs, List<ProvableSkip> skipped, bool[] done) = resume is null ? ([], [], new bool[steps.Count]) : CarriedOver(resume, steps, command, threads, solver, DefaultPreserve(options));
+        int carried = runs.Count, carriedSteps = done.Count(d => d);
         double earlierMinutes = resume is null ? 0 : resume.Minutes;
         ProvableStudyReport Report() => new(command, threads, Environment.ProcessorCount, earlierMinutes + clock.Elapsed.TotalMinutes,
             solver, DefaultPreserve(options), [.. runs], carried, [.. skipped]);
-        if (done > 0) progress?.Report($"carried over {done} of {steps.Count} steps from the interrupted run");
+        if (carriedSteps > 0) progress?.Report($"carried over {carriedSteps} of {steps.Count} steps from the interrupted run");
         // Corrupting the test set and choosing the failures is the same for every method on one model and repair set.
         // Only the current model's problems are kept (the steps come grouped by model).
         var problems = new Dictionary<string, RepairProblem>();
         (string, int, int)? problemsModel = null;
-        using ProgressScope shown = WorkProgress.Begin("provable study", steps.Count - done);
-        foreach (ProvableStep step in steps.Skip(done))
+        using ProgressScope shown = WorkProgress.Begin("provable study", steps.Count - carriedSteps);
+        for (int index = 0; index < steps.Count; index++)
         {
+            if (done[index]) continue;
+            ProvableStep step = steps[index];
             shown.Describe($"{step.Variant.Name} on {step.Arch} at {step.Layer}, {step.RepairSet}");
             if (OverBudgetBefore(runs, step) is { } earlier)
             {
                 // A later seed of an LP that ran out of its solver budget would spend the budget again for no figure.
                 skipped.Add(new ProvableSkip(step.Section, step.Arch, step.Seed, step.Variant.Name, step.RepairSet,
                     Inv($"seed {earlier.Seed} hit the {step.TimeLimitSeconds:0} s solver budget")));
-                progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {runs.Count + skipped.Count}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) skipped: {skipped[^1].Reason}");
+                progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {index + 1}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) skipped: {skipped[^1].Reason}");
                 partial?.Invoke(Report());
                 shown.Advance();
                 continue;
@@ -208,7 +210,7 @@ public static class ProvableStudy
                 Seed = step.Seed,
             };
             double load = MachineLoad.OneMinute();
-            progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {runs.Count + skipped.Count + 1}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) at {step.Layer}, {step.RepairSet}");
+            progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {index + 1}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) at {step.Layer}, {step.RepairSet}");
             RepairResult result = RepairMethods.Create(step.Variant.Method, settings).Repair(problem);
             RepairReport report = RepairReport.Create(problem, result);
             runs.Add(new ProvableRun(step.Section, step.Arch, step.Seed, step.Variant.Name, step.Variant.Preserve, load, report));
@@ -220,38 +222,39 @@ public static class ProvableStudy
     }
 
     /// <summary>
-    /// The earlier run of the same section, model, variant and repair set (another seed) whose solve hit its time limit, when
-    /// <paramref name="step"/> has a solver budget of its own; such a step is skipped.
+    /// The earlier run of the same section, model, variant and repair set (another seed) whose LP solve hit its time limit,
+    /// when <paramref name="step"/> has a solver budget of its own; such a step is skipped. (Fine-tuning's step budget also
+    /// ends as a time limit, but it has no LP and costs a minute: it always runs.)
     /// </summary>
     private static ProvableRun? OverBudgetBefore(IEnumerable<ProvableRun> runs, ProvableStep step) =>
         step.TimeLimitSeconds is null ? null : runs.FirstOrDefault(r => r.Section == step.Section && r.Arch == step.Arch && r.Seed != step.Seed
-            && r.Variant == step.Variant.Name && r.Report.RepairSet == step.RepairSet && r.Report.Status == RepairReport.StatusName(RepairStatus.TimeLimit));
+            && r.Variant == step.Variant.Name && r.Report.RepairSet == step.RepairSet && r.Report.Lp is not null
+            && r.Report.Status == RepairReport.StatusName(RepairStatus.TimeLimit));
 
     /// <summary>
-    /// The runs and skips of <paramref name="earlier"/> that the plan would have produced first, in order, up to the first that
-    /// differs, and how many steps they cover; an earlier run made with another command, thread count, solver or default
-    /// preservation is refused.
+    /// The runs and skips of <paramref name="earlier"/> that are steps of the plan (matched by section, model, seed,
+    /// variant and repair set; earlier records the plan no longer has are dropped), in their earlier order, and which
+    /// steps they cover; an earlier run made with another command, thread count, solver or default preservation is refused.
     /// </summary>
-    private static (List<ProvableRun> Runs, List<ProvableSkip> Skipped, int Steps) CarriedOver(ProvableStudyReport earlier, IReadOnlyList<ProvableStep> steps, string command, int threads, string solver, int preserve)
+    private static (List<ProvableRun> Runs, List<ProvableSkip> Skipped, bool[] Done) CarriedOver(ProvableStudyReport earlier, IReadOnlyList<ProvableStep> steps, string command, int threads, string solver, int preserve)
     {
         if (earlier.Command != command || earlier.Threads != threads || earlier.Solver != solver || earlier.DefaultPreserve != preserve)
             throw new ReparoInputException($"cannot resume: the earlier run was `{earlier.Command}` (solver {earlier.Solver}, {earlier.Threads} threads, preserve {earlier.DefaultPreserve}), this one is `{command}` (solver {solver}, {threads} threads, preserve {preserve})");
-        var kept = new List<ProvableRun>();
-        var skipped = new List<ProvableSkip>();
-        IReadOnlyList<ProvableSkip> earlierSkips = earlier.Skipped ?? [];
-        int done = 0;
-        foreach (ProvableStep step in steps)
+        var done = new bool[steps.Count];
+        bool Claim(string section, string arch, int seed, string variant, string set, Func<ProvableStep, bool> valid)
         {
-            bool Is(string section, string arch, int seed, string variant, string set) =>
-                section == step.Section && arch == step.Arch && seed == step.Seed && variant == step.Variant.Name && set == step.RepairSet;
-            if (skipped.Count < earlierSkips.Count && earlierSkips[skipped.Count] is { } skip && Is(skip.Section, skip.Arch, skip.Seed, skip.Variant, skip.RepairSet))
-                skipped.Add(skip);
-            else if (kept.Count < earlier.Runs.Count && earlier.Runs[kept.Count] is { } run && Is(run.Section, run.Arch, run.Seed, run.Variant, run.Report.RepairSet))
-                kept.Add(run);
-            else
-                break;
-            done++;
+            for (int i = 0; i < steps.Count; i++)
+            {
+                ProvableStep s = steps[i];
+                if (done[i] || s.Section != section || s.Arch != arch || s.Seed != seed || s.Variant.Name != variant || s.RepairSet != set || !valid(s)) continue;
+                done[i] = true;
+                return true;
+            }
+            return false;
         }
+        List<ProvableRun> kept = [.. earlier.Runs.Where(r => Claim(r.Section, r.Arch, r.Seed, r.Variant, r.Report.RepairSet, _ => true))];
+        // A skip stands only while the rule still skips that step given the runs kept.
+        List<ProvableSkip> skipped = [.. (earlier.Skipped ?? []).Where(k => Claim(k.Section, k.Arch, k.Seed, k.Variant, k.RepairSet, step => OverBudgetBefore(kept, step) is not null))];
         return (kept, skipped, done);
     }
 

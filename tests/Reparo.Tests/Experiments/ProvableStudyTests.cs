@@ -111,15 +111,19 @@ public class ProvableStudyTests
         ProvableRun Done(ProvableStep s, bool overBudget) => Run(s.Variant.Name, s.Seed, 0.01, 0.5, set: s.RepairSet, arch: s.Arch) with
         {
             Section = s.Section,
-            Report = Run(s.Variant.Name, s.Seed, 0.01, 0.5, set: s.RepairSet, arch: s.Arch).Report with { Status = overBudget ? "time_limit" : "repaired" },
+            Report = Run(s.Variant.Name, s.Seed, 0.01, 0.5, set: s.RepairSet, arch: s.Arch).Report with
+            {
+                Status = overBudget ? "time_limit" : "repaired",
+                Lp = s.Variant.Method is "provable" or "prdnn" ? new LpSizeReport(10, 10, 100) : null,
+            },
         };
         const string command = "./reparo experiment provable --threads 2";
         // Seed 0's default hit its budget on the failures protocol only: seed 1's default on that set is skipped without
-        // loading a model; the next step (APRNN's objective) is run.
+        // loading a model; the next step (APRNN's objective) is run. Fine-tuning's step budget (no LP) never skips.
         ProvableStudyReport? saved = null;
         var ran = Assert.Throws<InvalidOperationException>(() => ProvableStudy.Run((_, _, _) => throw new InvalidOperationException("ran a step"), null!, options, command, 2,
             partial: r => saved = r,
-            resume: new ProvableStudyReport(command, 2, 2, 1, "block-ipm", 300, [.. first.Select(s => Done(s, s.Variant.Name == "provable (default)" && s.RepairSet == "fog:3:100"))])));
+            resume: new ProvableStudyReport(command, 2, 2, 1, "block-ipm", 300, [.. first.Select(s => Done(s, s.Variant.Name is "ft" || s.Variant.Name == "provable (default)" && s.RepairSet == "fog:3:100"))])));
         Assert.Equal("ran a step", ran.Message);
         ProvableSkip skip = Assert.Single(saved!.Skipped!);
         Assert.Equal(("mlp:200x9", 1, "provable (default)", "fog:3:100", "seed 0 hit the 900 s solver budget"), (skip.Arch, skip.Seed, skip.Variant, skip.RepairSet, skip.Reason));
@@ -130,6 +134,10 @@ public class ProvableStudyTests
             resume: saved with { Runs = [.. saved.Runs, .. rest.Select(s => Done(s, false))] });
         Assert.Equal(steps.Count - 1, whole.Runs.Count);
         Assert.Single(whole.Skipped!);
+
+        // A recorded skip that the rule no longer makes (seed 0's default repaired after all) is run again.
+        ProvableStudyReport rerun = saved with { Runs = [.. saved.Runs.Select(r => r.Seed == 0 ? Done(first.Single(s => s.Variant.Name == r.Variant && s.RepairSet == r.Report.RepairSet), false) : r), .. rest.Select(s => Done(s, false))] };
+        Assert.Equal("ran a step", Assert.Throws<InvalidOperationException>(() => ProvableStudy.Run((_, _, _) => throw new InvalidOperationException("ran a step"), null!, options, command, 2, resume: rerun)).Message);
         Assert.Contains("- Exp. 1 (fog point repair), side by side: provable (default) on mlp:200x9 (seed 1), fog:3:100: seed 0 hit the 900 s solver budget.", ProvableStudy.ToMarkdown(whole, "provable.json"));
     }
 
