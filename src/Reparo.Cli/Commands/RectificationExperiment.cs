@@ -11,14 +11,14 @@ namespace Reparo.Cli.Commands;
 /// <c>reparo experiment rectification [--quick]</c>: the benchmarks of Yang et al. (CVPR'26) on Fashion-MNIST — BadNets
 /// and blended Trojans (with trigger-location generalisation), a spurious artifact and BlockFashionMNIST feature leakage —
 /// on <c>cnn</c> and <c>resnet</c>, each rectified from n = 1 and n = 20 cleansed pairs (static and dynamic) beside
-/// fine-tuning with the same pairs.
+/// fine-tuning and the ClArC baselines (P-ClArC, A-ClArC) with the same pairs.
 /// </summary>
 internal static class RectificationExperiment
 {
     public static Command Create(CliContext cli)
     {
         var arguments = new ExperimentArguments("A small version (cnn, BadNets, one pair, short training): minutes", "docs/results/rectification.md");
-        var command = new Command("rectification", "Rectification benchmarks on Fashion-MNIST: Trojans, spurious artifact, block leakage; static vs dynamic vs fine-tuning");
+        var command = new Command("rectification", "Rectification benchmarks on Fashion-MNIST: Trojans, spurious artifact, block leakage; static vs dynamic vs fine-tuning and ClArC");
         arguments.AddTo(command);
         command.SetAction(parse =>
         {

@@ -9,18 +9,19 @@ using Spectre.Console;
 namespace Reparo.Cli.Commands;
 
 /// <summary>
-/// <c>reparo rectify --model M --data D --pairs trojan:1 --mode dynamic|static --layer auto|K --budget 0.01 --out M2 --json R</c>:
+/// <c>reparo rectify --model M --data D --pairs trojan:1 --mode dynamic|static|p-clarc|a-clarc --layer auto|K --budget 0.01 --out M2 --json R</c>:
 /// attribution-guided rectification (Yang et al., CVPR'26) of a Trojan, spurious-correlation or feature-leakage model from
 /// n cleansed pairs drawn from the validation split, with before/after measurements on the test split; or, for a model
-/// Reparo did not poison, from the user's pairs (<c>--pairs npz:PATH</c>, ASR on <c>--trigger-test npz:PATH</c>).
+/// Reparo did not poison, from the user's pairs (<c>--pairs npz:PATH</c>, ASR on <c>--trigger-test npz:PATH</c>). The
+/// ClArC baselines run from the same pairs with <c>--mode p-clarc|a-clarc</c>; the use case picks the method.
 /// </summary>
 internal static class RectifyCommand
 {
     /// <summary>The options that tune a rectification (shared with the experiment).</summary>
     internal sealed class RectifyArguments
     {
-        public Option<RectifyMode> Mode { get; } = new("--mode") { Description = "dynamic (localise → edit → check, with rollback) or static (one edit at the last feature layer)", DefaultValueFactory = _ => RectifyMode.Dynamic };
-        public Option<string> Layer { get; } = new("--layer") { Description = "auto (localise by editability) or a layer's dotted name (fc1, block1.conv2)", DefaultValueFactory = _ => "auto", HelpName = "auto|NAME" };
+        public Option<string> Mode { get; } = CreateMode();
+        public Option<string> Layer { get; } = new("--layer") { Description = "auto (localise by editability; with p-clarc/a-clarc: the classifier) or a layer's dotted name (fc1, block1.conv2; ClArC needs a Linear layer)", DefaultValueFactory = _ => "auto", HelpName = "auto|NAME" };
         public Option<double> Budget { get; } = new("--budget") { Description = "ε: most held-out accuracy the edits may cost (0.01 = 1 point)", DefaultValueFactory = _ => 0.01 };
         public Option<double> Gap { get; } = new("--gap") { Description = "δ: stop once the pairs' clean/corrupted prediction gap (total variation) is at most this", DefaultValueFactory = _ => 0.05 };
         public Option<int> MaxRounds { get; } = new("--max-rounds") { Description = "Most rounds of the dynamic loop", DefaultValueFactory = _ => 5 };
@@ -34,12 +35,26 @@ internal static class RectifyCommand
         public Option<int> IgSteps { get; } = new("--ig-steps") { Description = "Layer-IG steps for localisation", DefaultValueFactory = _ => 16 };
         public Option<int> StatisticsSamples { get; } = new("--statistics-samples") { Description = "Clean training images the key second moments are estimated on", DefaultValueFactory = _ => 4000 };
 
+        private static Option<string> CreateMode()
+        {
+            var mode = new Option<string>("--mode")
+            {
+                Description = "dynamic (localise → edit → check, with rollback), static (one edit at the last feature layer), or a baseline: "
+                    + "p-clarc / a-clarc, Class Artifact Compensation (Anders et al. 2022), which finds the artifact's direction in the classifier's input from the same pairs "
+                    + "and projects it out (p-clarc) or fine-tunes the classifier on clean features moved along it (a-clarc)",
+                DefaultValueFactory = _ => "dynamic",
+                HelpName = string.Join("|", RectifyModes.Names),
+            };
+            mode.AcceptOnlyFromAmong([.. RectifyModes.Names]);
+            return mode;
+        }
+
         public void AddTo(Command command)
         {
             foreach (Option option in new Option[] { Mode, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, PreserveClean, Ridge, Augment, NextOnRollback, IgSteps, StatisticsSamples }) command.Options.Add(option);
         }
 
-        public RectifyOptions Read(ParseResult parse, int seed) => new(parse.GetValue(Mode), parse.GetValue(Layer)!, parse.GetValue(Budget), parse.GetValue(Gap),
+        public RectifyOptions Read(ParseResult parse, int seed) => new(RectifyModes.Parse(parse.GetValue(Mode)!), parse.GetValue(Layer)!, parse.GetValue(Budget), parse.GetValue(Gap),
             parse.GetValue(MaxRounds), parse.GetValue(Score), parse.GetValue(IgSteps), new EditOptions(parse.GetValue(Keys), parse.GetValue(Solver), PreserveClean: parse.GetValue(PreserveClean)), parse.GetValue(Ridge), parse.GetValue(Augment), seed, parse.GetValue(NextOnRollback));
     }
 
@@ -54,7 +69,7 @@ internal static class RectifyCommand
         var data = new DataArguments();
         var arguments = new RectifyArguments();
         var reportFile = new ReportArgument();
-        var command = new Command("rectify", "Remove a Trojan, spurious correlation or feature leakage with rank-one edits from a few cleansed pairs") { model, pairs, poison, output, triggerTest, target };
+        var command = new Command("rectify", "Remove a Trojan, spurious correlation or feature leakage with rank-one edits from a few cleansed pairs (or with the ClArC baselines: --mode p-clarc|a-clarc)") { model, pairs, poison, output, triggerTest, target };
         data.AddTo(command);
         arguments.AddTo(command);
         reportFile.AddTo(command);

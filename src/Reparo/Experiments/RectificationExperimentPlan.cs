@@ -16,7 +16,8 @@ public sealed record RectificationExperimentRow(string Arch, RectificationReport
 /// The plan of <c>reparo experiment rectification</c>: the benchmarks of Yang et al. (CVPR'26) on Fashion-MNIST — BadNets
 /// and blended Trojans, a spurious artifact and BlockFashionMNIST feature leakage — on <c>cnn</c> and <c>resnet</c>, each
 /// rectified from n = 1 and n = 20 cleansed pairs (the paper's static and dynamic modes and Reparo's refinements) beside
-/// fine-tuning with the same pairs; the quick plan is the cnn with BadNets and one pair.
+/// fine-tuning and the ClArC baselines (P-ClArC, A-ClArC; Anders et al. 2022) with the same pairs; the quick plan is the
+/// cnn with BadNets and one pair.
 /// </summary>
 public static partial class RectificationExperimentPlan
 {
@@ -62,11 +63,12 @@ public static partial class RectificationExperimentPlan
     }
 
     /// <summary>
-    /// The paper's static and dynamic modes, and Reparo's refinements of each (<c>+</c>: the clean twin's keys held and
-    /// each pair transplanted onto 20 held-out images).
+    /// The paper's static and dynamic modes, Reparo's refinements of each (<c>+</c>: the clean twin's keys held and
+    /// each pair transplanted onto 20 held-out images), and the ClArC baselines (<c>p-clarc</c>, <c>a-clarc</c>) at the classifier.
     /// </summary>
     private static RectifyOptions Options(string method, int seed)
     {
+        if (method is "p-clarc" or "a-clarc") return new RectifyOptions(RectifyModes.Parse(method), Seed: seed);
         bool refined = method.EndsWith('+');
         var mode = method.StartsWith("static", StringComparison.Ordinal) ? RectifyMode.Static : RectifyMode.Dynamic;
         return refined ? new RectifyOptions(mode, Edit: new EditOptions(PreserveClean: true), Augment: 20, Seed: seed, NextOnRollback: true) : new RectifyOptions(mode, Seed: seed);
@@ -76,15 +78,15 @@ public static partial class RectificationExperimentPlan
     {
         if (quick)
         {
-            foreach (string m in new[] { "ft", "static", "dynamic", "static+", "dynamic+" }) yield return new Step("cnn", "badnets:0.1:0", 2, 1, m);
+            foreach (string m in new[] { "ft", "static", "dynamic", "static+", "dynamic+", "p-clarc", "a-clarc" }) yield return new Step("cnn", "badnets:0.1:0", 2, 1, m);
             yield break;
         }
-        // Every benchmark on both models: one pair with each method, twenty pairs with fine-tuning and the paper's two modes.
+        // Every benchmark on both models: one pair with each method, twenty pairs with fine-tuning, the paper's two modes and the ClArC baselines.
         foreach ((string arch, int epochs) in new[] { ("cnn", 4), ("resnet", 3) })
             foreach (string poison in new[] { "badnets:0.1:0", "blend:0.1:0", "spurious:0.9:0", "block" })
             {
-                foreach (string m in new[] { "ft", "static", "dynamic", "dynamic+" }) yield return new Step(arch, poison, epochs, 1, m);
-                foreach (string m in new[] { "ft", "static", "dynamic" }) yield return new Step(arch, poison, epochs, 20, m);
+                foreach (string m in new[] { "ft", "static", "dynamic", "dynamic+", "p-clarc", "a-clarc" }) yield return new Step(arch, poison, epochs, 1, m);
+                foreach (string m in new[] { "ft", "static", "dynamic", "p-clarc", "a-clarc" }) yield return new Step(arch, poison, epochs, 20, m);
             }
     }
 }

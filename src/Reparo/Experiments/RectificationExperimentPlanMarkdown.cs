@@ -14,7 +14,10 @@ public static partial class RectificationExperimentPlan
         text.AppendLine("Pairs come from the validation split; the held-out accuracy budget (ε = 1 point) is checked on the rest of it; OA and the");
         text.AppendLine("attack/spurious/leakage measures are on the test split. Paper (CIFAR-10, one pair): ASR 99.94 % → 1.34 %, OA drop 0.02 points;");
         text.AppendLine("fine-tuning with one pair: ASR 73.07 %. Methods: `ft` fine-tunes every layer on the pairs (Adam 1e-4, until they are right, ≤ 200 steps);");
-        text.AppendLine("`static`/`dynamic` are the paper's modes; `static+`/`dynamic+` add Reparo's refinements (`--preserve-clean --augment 20 --next-on-rollback`).");
+        text.AppendLine("`static`/`dynamic` are the paper's modes; `static+`/`dynamic+` add Reparo's refinements (`--preserve-clean --augment 20 --next-on-rollback`);");
+        text.AppendLine("`p-clarc`/`a-clarc` are the Class Artifact Compensation baselines (Anders et al. 2022) at the classifier's input, with the artifact direction");
+        text.AppendLine("from the same pairs: P-ClArC projects it out (folded into the classifier), A-ClArC fine-tunes the classifier on 4000 clean training");
+        text.AppendLine("features, half moved to the artifact along it (Adam 1e-3, 5 epochs).");
         foreach (IGrouping<string, RectificationExperimentRow> group in rows.GroupBy(r => r.Report.Poison))
         {
             text.AppendLine();

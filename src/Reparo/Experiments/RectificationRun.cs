@@ -10,9 +10,10 @@ using static TorchSharp.torch;
 namespace Reparo.Experiments;
 
 /// <summary>
-/// One rectification benchmark run: draw n cleansed pairs from the validation split, rectify (or fine-tune, the
-/// baseline), and measure the model before and after on the test split. Shared by <c>reparo rectify</c>, the
-/// experiment and the demo.
+/// One rectification benchmark run: draw n cleansed pairs from the validation split, rectify (or run a baseline:
+/// fine-tuning with <see cref="FineTune"/>, or P-/A-ClArC with <see cref="RectifyMode.PClarc"/>/<see cref="RectifyMode.AClarc"/>
+/// options, see <see cref="ClassArtifactCompensation"/>), and measure the model before and after on the test split.
+/// Shared by <c>reparo rectify</c>, the experiment and the demo.
 /// </summary>
 public sealed partial class RectificationRun
 {
@@ -35,7 +36,7 @@ public sealed partial class RectificationRun
     /// <summary>Number of cleansed pairs.</summary>
     public int Pairs { get; }
 
-    /// <summary><c>static</c>, <c>dynamic</c> or <c>ft</c>.</summary>
+    /// <summary><c>static</c>, <c>dynamic</c>, <c>p-clarc</c>, <c>a-clarc</c> or <c>ft</c> (the experiment adds <c>static+</c>, <c>dynamic+</c>).</summary>
     public string Method { get; }
 
     /// <summary>Measurements before.</summary>
@@ -53,7 +54,7 @@ public sealed partial class RectificationRun
     /// <summary>The cleansed pairs the rectification was given.</summary>
     public PairInputs Inputs { get; }
 
-    /// <summary>Rectifies with <paramref name="options"/> and measures before and after.</summary>
+    /// <summary>Rectifies with <paramref name="options"/> (its mode picks the method: the rectifier or a ClArC baseline) and measures before and after.</summary>
     /// <param name="network">The poisoned model (not modified).</param>
     /// <param name="spec">Its poisoning.</param>
     /// <param name="splits">Clean splits prepared for the model (block-transformed for block models).</param>
@@ -93,9 +94,17 @@ public sealed partial class RectificationRun
         RectifyOptions options, int statisticsSamples, Func<Network, RectificationMeasures> measure, string? label, RectificationMeasures? before)
     {
         before ??= measure(network);
-        Tensor statisticsInputs = splits.Train.X.narrow(0, 0, Math.Min(statisticsSamples, splits.Train.Count));
-        RectificationResult result = Rectifier.Rectify(network, corrupted, clean, labels, heldOut, statisticsInputs, options);
-        return new RectificationRun(poison, labels.Length, label ?? options.Mode.ToString().ToLowerInvariant(), before, measure(result.Network), result,
+        int samples = Math.Min(statisticsSamples, splits.Train.Count);
+        Tensor statisticsInputs = splits.Train.X.narrow(0, 0, samples);
+        // The ClArC baselines get the same pairs, and A-ClArC trains on the same clean inputs the rectifier's statistics come from.
+        var clarc = new ClarcOptions(options.Layer, Seed: options.Seed);
+        RectificationResult result = options.Mode switch
+        {
+            RectifyMode.PClarc => ClassArtifactCompensation.Project(network, corrupted, clean, heldOut, clarc),
+            RectifyMode.AClarc => ClassArtifactCompensation.Augment(network, corrupted, clean, heldOut, statisticsInputs, splits.Train.Y.narrow(0, 0, samples), clarc),
+            _ => Rectifier.Rectify(network, corrupted, clean, labels, heldOut, statisticsInputs, options),
+        };
+        return new RectificationRun(poison, labels.Length, label ?? options.Mode.Name(), before, measure(result.Network), result,
             network, new PairInputs(corrupted, clean, labels));
     }
 

@@ -24,7 +24,8 @@ public sealed record RectifyRequest(Network Network, string ModelPath, string Pa
 /// <summary>
 /// <c>reparo rectify</c>: removes a Trojan, spurious correlation or feature leakage with rank-one edits from a few
 /// cleansed pairs (drawn for a model Reparo poisoned, or the user's own), measures the model before and after, and
-/// writes the rectified model when asked to.
+/// writes the rectified model when asked to. The options' mode picks the method: the rectifier (<c>static</c>,
+/// <c>dynamic</c>) or a Class Artifact Compensation baseline (<c>p-clarc</c>, <c>a-clarc</c>) from the same pairs.
 /// </summary>
 public static partial class RectifyUseCase
 {

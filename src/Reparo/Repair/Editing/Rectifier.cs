@@ -7,7 +7,11 @@ using static TorchSharp.torch;
 
 namespace Reparo.Repair.Editing;
 
-/// <summary>Static (one edit at the last feature layer) or dynamic (the paper's Algorithm 1) rectification.</summary>
+/// <summary>
+/// Static (one edit at the last feature layer) or dynamic (the paper's Algorithm 1) rectification, or one of the two
+/// Class Artifact Compensation baselines the paper compares with (run by <see cref="Baselines.ClassArtifactCompensation"/>,
+/// not by <see cref="Rectifier"/>).
+/// </summary>
 public enum RectifyMode
 {
     /// <summary>One edit at a fixed layer: the given one, or the last feature layer (the affine layer before the classifier).</summary>
@@ -15,10 +19,44 @@ public enum RectifyMode
 
     /// <summary>Localise → edit → check held-out accuracy, round after round, with rollback.</summary>
     Dynamic,
+
+    /// <summary>Baseline: projective ClArC (Anders et al. 2022), the artifact direction projected out at the classifier's input.</summary>
+    PClarc,
+
+    /// <summary>Baseline: augmentive ClArC (Anders et al. 2022), the classifier fine-tuned on clean features shifted along the artifact direction.</summary>
+    AClarc,
+}
+
+/// <summary>The names of <see cref="RectifyMode"/>s on the command line and in reports.</summary>
+public static class RectifyModes
+{
+    /// <summary>Every mode's name: <c>static</c>, <c>dynamic</c>, <c>p-clarc</c>, <c>a-clarc</c>.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["static", "dynamic", "p-clarc", "a-clarc"];
+
+    /// <summary>The mode's name (<c>static</c>, <c>dynamic</c>, <c>p-clarc</c> or <c>a-clarc</c>).</summary>
+    public static string Name(this RectifyMode mode) => mode switch
+    {
+        RectifyMode.Static => "static",
+        RectifyMode.Dynamic => "dynamic",
+        RectifyMode.PClarc => "p-clarc",
+        RectifyMode.AClarc => "a-clarc",
+        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, null),
+    };
+
+    /// <summary>The mode with this name (case-insensitive); an unknown name is a <see cref="ReparoInputException"/> listing the names.</summary>
+    public static RectifyMode Parse(string name)
+    {
+        foreach (RectifyMode mode in Enum.GetValues<RectifyMode>())
+            if (string.Equals(mode.Name(), name.Trim(), StringComparison.OrdinalIgnoreCase)) return mode;
+        throw new ReparoInputException($"unknown rectification mode '{name}'; modes are {string.Join(", ", Names)}");
+    }
+
+    /// <summary>Whether the mode is one of the Class Artifact Compensation baselines.</summary>
+    public static bool IsClarc(this RectifyMode mode) => mode is RectifyMode.PClarc or RectifyMode.AClarc;
 }
 
 /// <summary>Options of <see cref="Rectifier"/>; defaults follow the paper where it gives them.</summary>
-/// <param name="Mode">Static or dynamic.</param>
+/// <param name="Mode">Static or dynamic (or a ClArC baseline, which <see cref="Rectifier"/> refuses: the experiment harness runs those).</param>
 /// <param name="Layer"><c>auto</c> (localise by editability; static mode: the last feature layer) or a layer's dotted name.</param>
 /// <param name="Budget">ε: the most held-out accuracy (a fraction, 0.01 = 1 point) the accumulated edits may cost.</param>
 /// <param name="Gap">δ: stop once the mean total-variation distance between the pairs' clean and corrupted predictions is at most this.</param>
@@ -187,7 +225,7 @@ public static class Rectifier
         }
         model.Provenance = model.Provenance with
         {
-            History = [.. model.Provenance.History, $"rectified ({options.Mode.ToString().ToLowerInvariant()}) with {labels.Length} pair(s) at {string.Join(", ", rounds.Where(r => r.Kept).Select(r => r.Layer))}"],
+            History = [.. model.Provenance.History, $"rectified ({options.Mode.Name()}) with {labels.Length} pair(s) at {string.Join(", ", rounds.Where(r => r.Kept).Select(r => r.Layer))}"],
         };
         return new RectificationResult(model, rounds, accuracyBefore, accuracy, gapBefore, gap, stop,
             new RectifyTiming(statisticsTime, localiseTime, editTime, evaluateTime, total.Elapsed.TotalSeconds));
@@ -207,6 +245,7 @@ public static class Rectifier
 
     private static void Validate(Tensor corrupted, Tensor clean, long[] labels, Dataset heldOut, RectifyOptions options)
     {
+        if (options.Mode.IsClarc()) throw new ReparoInputException($"{options.Mode.Name()} is a baseline run by ClassArtifactCompensation, not by the rectifier");
         if (corrupted.shape[0] == 0 || !corrupted.shape.SequenceEqual(clean.shape) || corrupted.shape[0] != labels.Length)
             throw new ReparoInputException($"rectification needs matching corrupted inputs, clean twins and labels (got {corrupted.shape[0]}, {clean.shape[0]}, {labels.Length})");
         if (!corrupted.isfinite().all().item<bool>() || !clean.isfinite().all().item<bool>()) throw new ReparoInputException("the pairs contain NaN or infinite values");
