@@ -2,6 +2,7 @@ using System.CommandLine;
 using Reparo.Data;
 using Reparo.Experiments;
 using Reparo.Influence;
+using Reparo.Io;
 using Reparo.Models;
 using Reparo.Repair.Provable;
 using Spectre.Console;
@@ -97,9 +98,10 @@ internal static class BenchCommand
         var solvers = new Option<string>("--solvers") { Description = "Comma-separated solvers, run in this order; the first is the reference objective", DefaultValueFactory = _ => "highs,block-ipm", HelpName = "S[,S…]" };
         var threads = new Option<int?>("--solver-threads") { Description = "Solver threads (default: each solver's own)" };
         var timeLimit = new Option<double?>("--time-limit") { Description = "Time limit per solver in seconds", HelpName = "S" };
+        var markdown = new Option<string?>("--markdown") { Description = "Write or replace this program's section (headed by the MPS file's name) of a results file (e.g. docs/results/lp-solvers.md)", HelpName = "PATH" };
         var command = new Command("lp", "Time LP solvers side by side on one program: status, objective, violation, seconds (block-ipm without its HiGHS fallback)")
         {
-            mps, solvers, threads, timeLimit,
+            mps, solvers, threads, timeLimit, markdown,
         };
         command.SetAction(parse =>
         {
@@ -113,6 +115,12 @@ internal static class BenchCommand
             LpSolverBenchmarkReport report = LpSolverBenchmark.Run(lp, path, kinds, settings, new Progress<string>(run.Note));
             Print(run.Out, report);
             run.WriteJson(report);
+            if (parse.GetValue(markdown) is string md)
+            {
+                string commandLine = $"./reparo bench lp --mps {path} --solvers {parse.GetValue(solvers)}" + (parse.GetValue(threads) is int t ? $" --solver-threads {t}" : "")
+                    + (parse.GetValue(timeLimit) is double limit ? FormattableString.Invariant($" --time-limit {limit}") : "") + (run.JsonPath is { } json ? $" --json {json}" : "") + $" --markdown {md}";
+                MarkdownSection.Write(md, "# LP solvers side by side", LpSolverBenchmark.SectionHeading(report), LpSolverBenchmark.ToMarkdown(report, commandLine, run.JsonPath ?? "lp.json"));
+            }
             return CliApp.Success;
         });
         return command;

@@ -23,7 +23,8 @@ public sealed record LpSolverRun(string Solver, LpStatus Status, double Seconds,
 /// <param name="Size">Rows, columns and nonzeros.</param>
 /// <param name="Threads">Solver threads.</param>
 /// <param name="Runs">One run per solver, in the order asked.</param>
-public sealed record LpSolverBenchmarkReport(string Source, LpSize Size, int Threads, IReadOnlyList<LpSolverRun> Runs);
+/// <param name="LoadBefore">The machine's 1-minute load average when the first solve started.</param>
+public sealed record LpSolverBenchmarkReport(string Source, LpSize Size, int Threads, IReadOnlyList<LpSolverRun> Runs, double LoadBefore = double.NaN);
 
 /// <summary>
 /// Times LP solvers side by side on the same program in one process (<c>reparo bench lp</c>). Block-ipm runs on its own,
@@ -36,6 +37,7 @@ public static class LpSolverBenchmark
     {
         if (solvers.Count == 0) throw new ReparoInputException("name at least one solver");
         var runs = new List<LpSolverRun>();
+        double load = MachineLoad.OneMinute();
         using ProgressScope shown = WorkProgress.Begin("LP solvers", solvers.Count);
         foreach (LpSolverKind kind in solvers)
         {
@@ -60,7 +62,35 @@ public static class LpSolverBenchmark
         }
         double reference = runs[0].Objective;
         LpSolverRun[] compared = [.. runs.Select(r => r with { ObjectiveDifference = Math.Abs(r.Objective - reference) / (1 + Math.Abs(reference)) })];
-        return new LpSolverBenchmarkReport(source, lp.Size, settings.Threads ?? Environment.ProcessorCount, compared);
+        return new LpSolverBenchmarkReport(source, lp.Size, settings.Threads ?? Environment.ProcessorCount, compared, load);
+    }
+
+    /// <summary>The heading of <paramref name="report"/>'s section in a results file: the program's file name.</summary>
+    public static string SectionHeading(LpSolverBenchmarkReport report) => $"## {Path.GetFileName(report.Source)}";
+
+    /// <summary>
+    /// One results-file section: the command, the machine's load, the program's size, one row per solver and the time
+    /// ratio of the first solver to each other one (measured side by side in one process).
+    /// </summary>
+    public static string ToMarkdown(LpSolverBenchmarkReport report, string command, string jsonPath)
+    {
+        var text = new System.Text.StringBuilder();
+        string Inv(FormattableString s) => s.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        text.AppendLine(SectionHeading(report));
+        text.AppendLine();
+        string idle = !double.IsFinite(report.LoadBefore) ? "load unknown"
+            : report.LoadBefore < Environment.ProcessorCount * 0.5 + 0.5 ? Inv($"1-minute load {report.LoadBefore:F2} on {Environment.ProcessorCount} cores when it started: otherwise idle")
+            : Inv($"1-minute load {report.LoadBefore:F2} on {Environment.ProcessorCount} cores when it started: other work was running");
+        text.AppendLine(Inv($"Produced by `{command}` on {DateTime.UtcNow:yyyy-MM-dd} ({idle}); every figure below is in [{Path.GetFileName(jsonPath)}](data/{Path.GetFileName(jsonPath)}). The program: {report.Size.Rows:N0} rows × {report.Size.Cols:N0} columns, {report.Size.Nonzeros:N0} nonzeros; solver threads {report.Threads}."));
+        text.AppendLine();
+        text.AppendLine("| solver | status | seconds | objective | rel. difference to the first | max violation | iterations |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|");
+        foreach (LpSolverRun r in report.Runs)
+            text.AppendLine(Inv($"| {r.Solver} | {r.Status} | {r.Seconds:F2} | {r.Objective:G10} | {r.ObjectiveDifference:G2} | {r.MaxViolation:G2} | {r.Iterations?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "–"} |"));
+        text.AppendLine();
+        foreach (LpSolverRun r in report.Runs.Skip(1).Where(r => r.Seconds > 0))
+            text.AppendLine(Inv($"- {report.Runs[0].Solver} time / {r.Solver} time: **{report.Runs[0].Seconds / r.Seconds:F2}×**{(r.Phases is { } p ? Inv($" ({r.Solver}: set-up {p.Setup:F2} s, factorisations {p.Factor:F2} s, rest {p.Solve:F2} s)") : "")}."));
+        return text.ToString();
     }
 
     private static LpSolverRun Describe(LinearProgram lp, string name, LpStatus status, double seconds, double[]? values, double objective,

@@ -382,7 +382,9 @@ public class BlockIpmTests
         string mps = folder.File("lp.mps"), json = folder.File("bench.json");
         using (var writer = new StreamWriter(mps)) BlockAngular(5).WriteMps(writer);
 
-        (int code, string output, string error) = Tests.Cli.CliRunner.Run("bench", "lp", "--mps", mps, "--solver-threads", "1", "--json", json);
+        string markdown = folder.File("lp-solvers.md");
+        File.WriteAllText(markdown, "# LP solvers side by side\n\n## other.mps\n\nkept\n");
+        (int code, string output, string error) = Tests.Cli.CliRunner.Run("bench", "lp", "--mps", mps, "--solver-threads", "1", "--json", json, "--markdown", markdown);
 
         Assert.True(code == 0, error);
         Assert.Contains("block-ipm", output);
@@ -390,5 +392,12 @@ public class BlockIpmTests
         string text = File.ReadAllText(json);
         Assert.Contains("\"runs\"", text);
         Assert.Contains("\"iterations\"", text);
+        Assert.Contains("\"load_before\"", text);
+        // The program's own section is added beside the others, with the ratio measured in this run.
+        string results = File.ReadAllText(markdown);
+        Assert.Contains("## other.mps\n\nkept", results.ReplaceLineEndings("\n"));
+        Assert.Contains("## lp.mps", results);
+        Assert.Matches(@"- highs time / block-ipm time: \*\*\d+\.\d\d×\*\*", results);
+        Assert.Contains("| block-ipm | Optimal |", results);
     }
 }
