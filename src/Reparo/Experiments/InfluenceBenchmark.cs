@@ -100,8 +100,13 @@ public static class InfluenceBenchmark
             if (options.ExportVectors is string path)
             {
                 NpyWriter.Write(path, reduced);
-                command = $"python3 scripts/sklearn_gmm.py {path} {sweep.K} {options.Seed}";
-                if (options.Python is string python) fits.Add(RunSklearn(python, path, sweep.K, options.Seed, out note) ?? new MixtureFit("scikit-learn", sweep.K, double.NaN, 0, false, double.NaN));
+                command = $"python3 scripts/sklearn_gmm.py {path} {sweep.K} {options.Seed}" + (options.Restarts > 1 ? $" 100 0.001 {options.Restarts}" : "");
+                if (options.Python is string python)
+                {
+                    // Like for like: scikit-learn with one start beside Reparo's one start, and with as many starts (n_init) as Reparo's restarts.
+                    foreach (int starts in options.Restarts > 1 ? new[] { 1, options.Restarts } : [1])
+                        fits.Add(RunSklearn(python, path, sweep.K, options.Seed, starts, out note) ?? new MixtureFit(SklearnName(starts), sweep.K, double.NaN, 0, false, double.NaN));
+                }
                 else note = "no Python with scikit-learn found; run the command above";
             }
         }
@@ -126,10 +131,13 @@ public static class InfluenceBenchmark
         return null;
     }
 
-    private static MixtureFit? RunSklearn(string python, string path, int k, int seed, out string? note)
+    private static string SklearnName(int starts) => starts == 1 ? "scikit-learn" : $"scikit-learn, best of {starts} starts";
+
+    private static MixtureFit? RunSklearn(string python, string path, int k, int seed, int starts, out string? note)
     {
         string script = Path.Combine(AppContext.BaseDirectory, "sklearn_gmm.py");
-        ChildProcessResult run = ChildProcess.Run(python, [script, path, k.ToString(System.Globalization.CultureInfo.InvariantCulture), seed.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        string Inv(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        ChildProcessResult run = ChildProcess.Run(python, [script, path, Inv(k), Inv(seed), "100", "0.001", Inv(starts)]);
         if (run.ExitCode != 0)
         {
             note = $"scikit-learn failed: {run.Stderr.Trim().Split('\n').LastOrDefault()}";
@@ -139,7 +147,7 @@ public static class InfluenceBenchmark
         using var json = System.Text.Json.JsonDocument.Parse(output);
         var root = json.RootElement;
         note = null;
-        return new MixtureFit("scikit-learn", k, root.GetProperty("time_s").GetDouble(), root.GetProperty("iterations").GetInt32(),
+        return new MixtureFit(SklearnName(starts), k, root.GetProperty("time_s").GetDouble(), root.GetProperty("iterations").GetInt32(),
             root.GetProperty("converged").GetBoolean(), root.GetProperty("bic").GetDouble());
     }
 }

@@ -1,0 +1,30 @@
+using Reparo.Data;
+using Reparo.Experiments;
+using Reparo.Models;
+
+namespace Reparo.Tests.Influence;
+
+/// <summary>The influence benchmark's EM comparison runs both sides with the same number of starts.</summary>
+public class InfluenceBenchmarkTests
+{
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void WithRestartsScikitLearnRunsWithOneStartAndWithAsManyStartsAsReparo()
+    {
+        TestSupport.Init();
+        using TempFolder folder = TestSupport.TempFolder();
+        // A stand-in for Python: it answers as scripts/sklearn_gmm.py does and reports the n_init it was given (argument 6).
+        string python = folder.File("python");
+        File.WriteAllText(python, "#!/bin/sh\necho \"{\\\"time_s\\\": 1.5, \\\"iterations\\\": $7, \\\"converged\\\": true, \\\"bic\\\": 10.0}\"\n");
+        File.SetUnixFileMode(python, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Dataset data = TestSupport.RandomTokens(20, length: 9, seed: 4);
+        using Network network = ModelZoo.Create("gru:6", data, seed: 1);
+
+        InfluenceBenchmarkReport report = InfluenceBenchmark.Run(network, data, data,
+            new InfluenceBenchmarkOptions([2], Queries: 2, Top: 3, ExportVectors: folder.File("steps.npy"), Python: python, Seed: 0, Restarts: 3));
+
+        Assert.Equal(["reparo", "reparo, best of 3 starts", "scikit-learn", "scikit-learn, best of 3 starts"], report.Fits.Select(f => f.Implementation));
+        Assert.Equal([1, 3], report.Fits.Where(f => f.Implementation.StartsWith("scikit", StringComparison.Ordinal)).Select(f => f.Iterations));
+        Assert.EndsWith(" 100 0.001 3", report.SklearnCommand);
+    }
+}
