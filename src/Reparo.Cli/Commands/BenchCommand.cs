@@ -139,8 +139,10 @@ internal static class BenchCommand
             if (s.Structure is not null) console.WriteLine($"  structure: {s.Structure}");
             if (s.Phases is { } p) console.WriteLine($"  time: set-up {p.Setup:F2} s, factorisations {p.Factor:F2} s, rest {p.Solve:F2} s");
         }
-        if (r.Runs.Count >= 2 && r.Runs[^1].Seconds > 0)
-            console.WriteLine($"{r.Runs[0].Solver} / {r.Runs[^1].Solver} time: {r.Runs[0].Seconds / r.Runs[^1].Seconds:F2}×");
+        foreach (LpSolverRun other in r.Runs.Skip(1))
+            console.WriteLine(LpSolverBenchmark.Ratio(r.Runs[0], other) is double ratio
+                ? $"{r.Runs[0].Solver} / {other.Solver} time: {ratio:F2}×"
+                : $"no time ratio for {other.Solver}: it ended {other.Status}");
     }
 
     internal static void Print(IAnsiConsole console, InfluenceBenchmarkReport r)

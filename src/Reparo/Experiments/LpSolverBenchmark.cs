@@ -88,10 +88,19 @@ public static class LpSolverBenchmark
         foreach (LpSolverRun r in report.Runs)
             text.AppendLine(Inv($"| {r.Solver} | {r.Status} | {r.Seconds:F2} | {r.Objective:G10} | {r.ObjectiveDifference:G2} | {r.MaxViolation:G2} | {r.Iterations?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "–"} |"));
         text.AppendLine();
-        foreach (LpSolverRun r in report.Runs.Skip(1).Where(r => r.Seconds > 0))
-            text.AppendLine(Inv($"- {report.Runs[0].Solver} time / {r.Solver} time: **{report.Runs[0].Seconds / r.Seconds:F2}×**{(r.Phases is { } p ? Inv($" ({r.Solver}: set-up {p.Setup:F2} s, factorisations {p.Factor:F2} s, rest {p.Solve:F2} s)") : "")}."));
+        foreach (LpSolverRun r in report.Runs.Skip(1))
+        {
+            string phases = r.Phases is { } p ? Inv($" ({r.Solver}: set-up {p.Setup:F2} s, factorisations {p.Factor:F2} s, rest {p.Solve:F2} s)") : "";
+            text.AppendLine(Ratio(report.Runs[0], r) is double ratio
+                ? Inv($"- {report.Runs[0].Solver} time / {r.Solver} time: **{ratio:F2}×**{phases}.")
+                : $"- no time ratio for {r.Solver}: it ended {r.Status} ({r.Detail}){(r.Structure is null ? "" : $"; structure: {r.Structure}")}.");
+        }
         return text.ToString();
     }
+
+    /// <summary>The first run's time over <paramref name="other"/>'s, only when both solved the program to optimality (a failed solve's time is no speed).</summary>
+    public static double? Ratio(LpSolverRun first, LpSolverRun other) =>
+        first.Status == LpStatus.Optimal && other.Status == LpStatus.Optimal && other.Seconds > 0 ? first.Seconds / other.Seconds : null;
 
     private static LpSolverRun Describe(LinearProgram lp, string name, LpStatus status, double seconds, double[]? values, double objective,
         int? iterations, BlockIpmTiming? phases, string? structure, string detail) =>

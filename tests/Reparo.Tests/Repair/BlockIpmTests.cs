@@ -1,4 +1,5 @@
 using Reparo.Data;
+using Reparo.Experiments;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
@@ -373,6 +374,18 @@ public class BlockIpmTests
         Assert.True(report.Runs[1].ObjectiveDifference <= 1e-6, report.Runs[1].Detail);
         Assert.NotNull(report.Runs[1].Iterations);
         Assert.NotNull(report.Runs[1].Structure);
+    }
+
+    [Fact]
+    public void ASolveThatFailedGivesNoTimeRatio()
+    {
+        LpSolverRun highs = new("highs", LpStatus.Optimal, 177.2, 0.074, 1e-14, 0, null, null, null, "OPTIMAL");
+        LpSolverRun failed = new("block-ipm", LpStatus.NumericalTrouble, 0.81, double.NaN, double.NaN, double.NaN, 0, null, "101 blocks (largest 502 rows), 3700 linking rows", "no affordable block structure");
+        Assert.Null(LpSolverBenchmark.Ratio(highs, failed));
+        Assert.Equal(177.2 / 4.0, LpSolverBenchmark.Ratio(highs, failed with { Status = LpStatus.Optimal, Seconds = 4.0 }));
+        string text = LpSolverBenchmark.ToMarkdown(new LpSolverBenchmarkReport("p.mps", new LpSize(10, 10, 100), 2, [highs, failed], 0.2), "./reparo bench lp --mps p.mps", "p.json");
+        Assert.Contains("- no time ratio for block-ipm: it ended NumericalTrouble (no affordable block structure); structure: 101 blocks (largest 502 rows), 3700 linking rows.", text);
+        Assert.DoesNotContain("time / block-ipm time", text);
     }
 
     [Fact]
