@@ -40,16 +40,11 @@ public class OnnxExportTests
     /// </summary>
     internal static Tensor TorchReference(Network network, Tensor inputs) => network.InEvalMode(() => network.forward(inputs).detach());
 
+    /// <summary>Every architecture family of the zoo, on images and (recurrent and text models) on tokens.</summary>
+    public static TheoryData<string> ZooArchitectures => ["mlp:16x3", "cnn", "resnet", "lstm:8", "gru:8", "vit", "text:8", "lstm:8@tokens", "gru:8@tokens"];
+
     [Theory]
-    [InlineData("mlp:16x3")]
-    [InlineData("cnn")]
-    [InlineData("resnet")]
-    [InlineData("lstm:8")]
-    [InlineData("gru:8")]
-    [InlineData("vit")]
-    [InlineData("text:8")]
-    [InlineData("lstm:8@tokens")]
-    [InlineData("gru:8@tokens")]
+    [MemberData(nameof(ZooArchitectures))]
     public void ZooModelRunsInOnnxRuntimeAsInTorch(string architecture)
     {
         (Network network, Tensor inputs) = ZooModel(architecture);
@@ -73,15 +68,7 @@ public class OnnxExportTests
     }
 
     [Theory]
-    [InlineData("mlp:16x3")]
-    [InlineData("cnn")]
-    [InlineData("resnet")]
-    [InlineData("lstm:8")]
-    [InlineData("gru:8")]
-    [InlineData("vit")]
-    [InlineData("text:8")]
-    [InlineData("lstm:8@tokens")]
-    [InlineData("gru:8@tokens")]
+    [MemberData(nameof(ZooArchitectures))]
     public void ZooModelReimportsAsTheSameFunction(string architecture)
     {
         (Network network, Tensor inputs) = ZooModel(architecture);

@@ -13,13 +13,6 @@ namespace Reparo.Tests.Repair;
 
 public sealed class ClarcTests
 {
-    private static Tensor Stamp(Tensor x)
-    {
-        Tensor y = x.clone();
-        y[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(24, 27), TensorIndex.Slice(24, 27)] = tensor(1f);
-        return y;
-    }
-
     /// <summary>A digits MLP with a BadNets Trojan (ASR above 80 %), trained once for the tests that need a real artifact.</summary>
     private static readonly Lazy<(Network Network, DataSplits Splits, PoisonSpec Spec)> Trojan = new(() =>
     {
@@ -42,7 +35,7 @@ public sealed class ClarcTests
         Dataset data = TestSupport.RandomImages(64, seed: 21);
         Network network = ModelZoo.Create("mlp:32x3", data, seed: 3);
         Dictionary<string, Tensor> weightsBefore = network.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
-        Tensor clean = data.X.narrow(0, 0, 3), corrupted = Stamp(clean);
+        Tensor clean = data.X.narrow(0, 0, 3), corrupted = RectifierTests.Stamp(clean);
         RectificationResult result = ClassArtifactCompensation.Project(network, corrupted, clean, data);
 
         AffineSite site = ClassArtifactCompensation.Site(network);
@@ -98,7 +91,7 @@ public sealed class ClarcTests
     {
         Dataset data = TestSupport.RandomImages(32, seed: 22);
         Network network = ModelZoo.Create("cnn", data, seed: 2);
-        Tensor clean = data.X.narrow(0, 0, 2), corrupted = Stamp(clean);
+        Tensor clean = data.X.narrow(0, 0, 2), corrupted = RectifierTests.Stamp(clean);
         var atConv = new ClarcOptions("conv1");
         var projective = Assert.Throws<ReparoInputException>(() => ClassArtifactCompensation.Project(network, corrupted, clean, data, atConv));
         var augmentive = Assert.Throws<ReparoInputException>(() => ClassArtifactCompensation.Augment(network, corrupted, clean, data, data.X, data.Y, atConv));

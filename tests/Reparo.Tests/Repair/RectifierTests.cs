@@ -8,7 +8,8 @@ namespace Reparo.Tests.Repair;
 
 public sealed class RectifierTests
 {
-    private static Tensor Stamp(Tensor x)
+    /// <summary>The inputs with a white 3×3 patch at rows and columns 24–26 (a trigger for 28×28 images).</summary>
+    internal static Tensor Stamp(Tensor x)
     {
         Tensor y = x.clone();
         y[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(24, 27), TensorIndex.Slice(24, 27)] = tensor(1f);
