@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using Reparo.Data;
 using Reparo.Experiments;
 using Reparo.Io;
@@ -54,6 +55,20 @@ internal sealed class ExperimentArguments
     public void WriteProgress(ParseResult parse, int done, int total, Func<string, string> render)
     {
         if (parse.GetValue(Markdown) is string path && done < total) AtomicFile.WriteAllText(path, render($"{done} of {total} steps"));
+    }
+
+    /// <summary>The interrupted run that <c>--resume</c> continues: the JSON of <paramref name="what"/> at the <c>--json</c> path.</summary>
+    public static T ReadEarlierRun<T>(string? path, string what) where T : class
+    {
+        if (path is null or "-" || !File.Exists(path)) throw new ReparoInputException("--resume needs --json PATH naming the interrupted run's JSON file");
+        try
+        {
+            return JsonSerializer.Deserialize<T>(File.ReadAllText(path), ReparoJson.Options) ?? throw new ReparoInputException($"--resume: {path} holds no {what}");
+        }
+        catch (JsonException e)
+        {
+            throw new ReparoInputException($"--resume: {path} is not {what}'s JSON ({e.Message})");
+        }
     }
 
     /// <summary>Prints the final Markdown, writes it to <c>--markdown</c> if given, the rows to <c>--json</c> and the report to <c>--report</c>.</summary>

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using Reparo.Data;
 using Reparo.Experiments;
 using Reparo.Io;
@@ -54,25 +53,10 @@ internal static class ExperimentCommand
                 if (markdown is not null) AtomicFile.WriteAllText(markdown, ProvableStudy.ToMarkdown(partial, json, complete: false));
                 run.WriteJson(partial);
             }
-            ProvableStudyReport? earlier = parse.GetValue(resume) ? ReadEarlierRun(run.JsonPath) : null;
+            ProvableStudyReport? earlier = parse.GetValue(resume) ? ExperimentArguments.ReadEarlierRun<ProvableStudyReport>(run.JsonPath, "a provable study") : null;
             ProvableStudyReport report = ProvableStudy.Run(arguments.Models(run, parse).Memoized("experiment", splits, "fashion-mnist"), splits, options, command, run.Threads, new Progress<string>(run.Note), Partial, earlier);
             return arguments.Finish(run, parse, ProvableStudy.ToMarkdown(report, json), report);
         });
         return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable, RectificationExperiment.Create(cli), RnnRepairExperiment.Create(cli), InformedRepairExperiment.Create(cli), OnnxConformanceExperiment.Create(cli), OnnxFixturesExperiment.Create(cli), StaticEditExperiment.Create(cli) };
-    }
-
-    /// <summary>The interrupted run that <c>--resume</c> continues: the study JSON at the <c>--json</c> path.</summary>
-    private static ProvableStudyReport ReadEarlierRun(string? path)
-    {
-        if (path is null or "-" || !File.Exists(path)) throw new ReparoInputException("--resume needs --json PATH naming the interrupted run's JSON file");
-        try
-        {
-            return JsonSerializer.Deserialize<ProvableStudyReport>(File.ReadAllText(path), ReparoJson.Options)
-                ?? throw new ReparoInputException($"--resume: {path} holds no study");
-        }
-        catch (JsonException e)
-        {
-            throw new ReparoInputException($"--resume: {path} is not a provable study's JSON ({e.Message})");
-        }
     }
 }

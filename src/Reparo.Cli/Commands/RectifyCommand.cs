@@ -21,17 +21,25 @@ internal static class RectifyCommand
     internal sealed class RectifyArguments
     {
         public Option<string> Mode { get; } = CreateMode();
+        public Option<bool> Paper { get; } = new("--paper")
+        {
+            Description = "The paper's method exactly (Yang et al., CVPR'26). Reparo's defaults differ in five ways, each also an option: the clean twins' keys are held "
+                + "(--preserve-clean), the corruption moved elsewhere in the image is held (--hold-elsewhere), each pair is transplanted onto 20 held-out images (--augment 20), "
+                + "a rolled-back layer is followed by the next most editable one (--next-on-rollback), and the loop runs to a pair gap of 0.01 (--gap; the paper: 0.05). "
+                + "Options given explicitly apply on top of either base",
+        };
         public Option<string> Layer { get; } = new("--layer") { Description = "auto (localise by editability; with p-clarc/a-clarc: the classifier) or a layer's dotted name (fc1, block1.conv2; ClArC needs a Linear layer)", DefaultValueFactory = _ => "auto", HelpName = "auto|NAME" };
         public Option<double> Budget { get; } = new("--budget") { Description = "ε: most held-out accuracy the edits may cost (0.01 = 1 point)", DefaultValueFactory = _ => 0.01 };
-        public Option<double> Gap { get; } = new("--gap") { Description = "δ: stop once the pairs' clean/corrupted prediction gap (total variation) is at most this", DefaultValueFactory = _ => 0.05 };
+        public Option<double> Gap { get; } = new("--gap") { Description = $"δ: stop once the pairs' clean/corrupted prediction gap (total variation) is at most this (default {RectifyOptions.RecommendedGap}; with --paper 0.05)", HelpName = "DELTA" };
         public Option<int> MaxRounds { get; } = new("--max-rounds") { Description = "Most rounds of the dynamic loop", DefaultValueFactory = _ => 5 };
         public Option<EditabilityScore> Score { get; } = new("--score") { Description = "Editability score: raw or perparameter", DefaultValueFactory = _ => EditabilityScore.Raw };
         public Option<EditSolver> Solver { get; } = new("--solver") { Description = "Edit solver: auto, closedform, leastsquares or iterative", DefaultValueFactory = _ => EditSolver.Auto };
         public Option<KeyKind> Keys { get; } = new("--keys") { Description = "Keys: auto, vector, patch or channel", DefaultValueFactory = _ => KeyKind.Auto };
-        public Option<bool> PreserveClean { get; } = new("--preserve-clean") { Description = "Also hold the clean twins' keys to their values (Reparo's refinement of the paper's edit)" };
+        public Option<bool> PreserveClean { get; } = new("--preserve-clean") { Description = "Hold the clean twins' keys to their values (default true; with --paper false)", HelpName = "true|false" };
+        public Option<bool> HoldElsewhere { get; } = new("--hold-elsewhere") { Description = "Hold what the layer does with the corruption moved to the other cells of a 3 × 3 grid of the image (default true; with --paper false)", HelpName = "true|false" };
         public Option<double> Ridge { get; } = new("--ridge") { Description = "Ridge of the key second moment, relative to its mean eigenvalue", DefaultValueFactory = _ => 1e-3 };
-        public Option<int> Augment { get; } = new("--augment") { Description = "Transplant each pair's corruption onto this many held-out images (Reparo's extension; 0 = the paper's setting)", DefaultValueFactory = _ => 0 };
-        public Option<bool> NextOnRollback { get; } = new("--next-on-rollback") { Description = "After a rollback try the next most editable layer instead of stopping (Reparo's refinement)" };
+        public Option<int> Augment { get; } = new("--augment") { Description = $"Transplant each pair's corruption onto this many held-out images (default {RectifyOptions.RecommendedAugment}; with --paper 0)", HelpName = "N" };
+        public Option<bool> NextOnRollback { get; } = new("--next-on-rollback") { Description = "After a rollback try the next most editable layer instead of stopping (default true; with --paper false)", HelpName = "true|false" };
         public Option<int> IgSteps { get; } = new("--ig-steps") { Description = "Layer-IG steps for localisation", DefaultValueFactory = _ => 16 };
         public Option<int> StatisticsSamples { get; } = new("--statistics-samples") { Description = "Clean training images the key second moments are estimated on", DefaultValueFactory = _ => 4000 };
 
@@ -51,11 +59,37 @@ internal static class RectifyCommand
 
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { Mode, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, PreserveClean, Ridge, Augment, NextOnRollback, IgSteps, StatisticsSamples }) command.Options.Add(option);
+            foreach (Option option in new Option[] { Mode, Paper, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, PreserveClean, HoldElsewhere, Ridge, Augment, NextOnRollback, IgSteps, StatisticsSamples })
+                command.Options.Add(option);
         }
 
-        public RectifyOptions Read(ParseResult parse, int seed) => new(RectifyModes.Parse(parse.GetValue(Mode)!), parse.GetValue(Layer)!, parse.GetValue(Budget), parse.GetValue(Gap),
-            parse.GetValue(MaxRounds), parse.GetValue(Score), parse.GetValue(IgSteps), new EditOptions(parse.GetValue(Keys), parse.GetValue(Solver), PreserveClean: parse.GetValue(PreserveClean)), parse.GetValue(Ridge), parse.GetValue(Augment), seed, parse.GetValue(NextOnRollback));
+        /// <summary>Reparo's defaults (or the paper's with <c>--paper</c>), then every option the user gave.</summary>
+        public RectifyOptions Read(ParseResult parse, int seed)
+        {
+            RectifyMode mode = RectifyModes.Parse(parse.GetValue(Mode)!);
+            RectifyOptions start = parse.GetValue(Paper) ? RectifyOptions.Paper(mode, seed) : RectifyOptions.Recommended(mode, seed);
+            T Given<T>(Option<T> option, T fallback) => parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option)! : fallback;
+            EditOptions edit = start.Edit ?? new EditOptions();
+            return start with
+            {
+                Layer = parse.GetValue(Layer)!,
+                Budget = parse.GetValue(Budget),
+                Gap = Given(Gap, start.Gap),
+                MaxRounds = parse.GetValue(MaxRounds),
+                Score = parse.GetValue(Score),
+                IgSteps = parse.GetValue(IgSteps),
+                Edit = edit with
+                {
+                    Keys = parse.GetValue(Keys),
+                    Solver = parse.GetValue(Solver),
+                    PreserveClean = Given(PreserveClean, edit.PreserveClean),
+                    HoldElsewhere = Given(HoldElsewhere, edit.HoldElsewhere),
+                },
+                Ridge = parse.GetValue(Ridge),
+                Augment = Given(Augment, start.Augment),
+                NextOnRollback = Given(NextOnRollback, start.NextOnRollback),
+            };
+        }
     }
 
     public static Command Create(CliContext cli)

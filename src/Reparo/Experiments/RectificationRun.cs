@@ -36,7 +36,7 @@ public sealed partial class RectificationRun
     /// <summary>Number of cleansed pairs.</summary>
     public int Pairs { get; }
 
-    /// <summary><c>static</c>, <c>dynamic</c>, <c>p-clarc</c>, <c>a-clarc</c> or <c>ft</c> (the experiment adds <c>static+</c>, <c>dynamic+</c>).</summary>
+    /// <summary>The method's name in reports: the mode (<c>static</c>, <c>dynamic</c>, <c>p-clarc</c>, <c>a-clarc</c>), <c>ft</c>, or the caller's label (the experiment's <c>default</c>).</summary>
     public string Method { get; }
 
     /// <summary>Measurements before.</summary>

@@ -153,12 +153,12 @@ public sealed class ClarcTests
             Assert.True(report.AsrAfter < report.AsrBefore, $"{method}: ASR {report.AsrBefore} → {report.AsrAfter}");
             Assert.True(report.GapAfter < report.GapBefore, $"{method}: pair gap {report.GapBefore:G3} → {report.GapAfter:G3}");
             Console.WriteLine($"{method}: ASR {report.AsrBefore:P1} → {report.AsrAfter:P1}, OA {report.AccuracyBefore:P1} → {report.AccuracyAfter:P1}, gap {report.GapBefore:G3} → {report.GapAfter:G3}, {report.TimeS:F2} s");
-            rows.Add(new RectificationExperimentRow("mlp", report));
+            rows.Add(new RectificationExperimentRow("mlp", 1, 0, double.NaN, report));
         }
-        string markdown = RectificationExperimentPlan.ToMarkdown(rows, "test", 2, 1);
+        string markdown = RectificationExperimentPlan.ToMarkdown(new RectificationExperimentReport("test", 2, 0, 1, true, rows), "r.json");
         Assert.Contains("| mlp | 1 | p-clarc | fc3 |", markdown);
         Assert.Contains("| mlp | 1 | a-clarc | fc3 |", markdown);
-        Assert.Contains("`p-clarc`/`a-clarc` are the Class Artifact Compensation baselines", markdown);
+        Assert.Contains("`p-clarc`/`a-clarc` are the Class Artifact Compensation", markdown);
 
         using TempFolder folder = TestSupport.TempFolder();
         string model = folder.File("trojan.reparo"), json = folder.File("r.json"), html = folder.File("r.html");

@@ -141,9 +141,77 @@ public sealed class RectifierTests
             int source = Enumerable.Range(0, 10).Single(j => pool.X[j].eq(k[i]).all().item<bool>());
             Assert.Equal(pool.Labels()[source], labels[i]);
         }
-        Tensor blended = clean.mul(0.5).add(0.25);
+        // A blend (1 − v)·x + v·P with a pattern that reaches 0 and 1: v is recovered and the same blend applied to the new images.
+        Tensor pattern = TestSupport.RandomImages(1, seed: 18).X[0];
+        pattern[0, 0, 0] = 0f;
+        pattern[0, 0, 1] = 1f;
+        Tensor blended = clean.mul(0.7).add(pattern.mul(0.3));
+        Assert.Equal(0.3, PairAugmentation.BlendWeight(blended[0], clean[0]), 4);
         (Tensor g, Tensor gk, _) = PairAugmentation.Augment(blended, clean, [3], pool, 2, seed: 1);
-        Assert.True(g[1].allclose(gk[1].add(blended[0].sub(clean[0])).clamp(0, 1)));
-        Assert.Throws<ReparoInputException>(() => PairAugmentation.Augment(corrupted, clean, [3], pool, 11, seed: 1));
+        Assert.True(g[1].allclose(gk[1].mul(0.7).add(pattern.mul(0.3)), atol: 1e-4), "the new image blended with the same pattern and weight");
+        Assert.Equal(11, PairAugmentation.Augment(corrupted, clean, [3], pool, 11, seed: 1).Corrupted.shape[0]); // the pool's 10, each once
+    }
+
+    [Fact]
+    public void RelocationMovesALocalTriggerToTheOtherCellsOfTheGrid()
+    {
+        Tensor clean = TestSupport.RandomImages(1, seed: 16).X, corrupted = Stamp(clean); // 3×3 patch at rows/columns 24–26: 1 pixel from the far edges
+        (Tensor moved, Tensor bases) = PairAugmentation.Relocate(corrupted, clean);
+        Assert.Equal(8, moved.shape[0]);
+        var corners = new HashSet<(long, long)>();
+        for (int i = 0; i < 8; i++)
+        {
+            Assert.True(bases[i].eq(clean[0]).all().item<bool>());
+            Tensor pixels = moved[i].sub(bases[i]).abs().gt(1e-6).any(0);
+            long[] rows = [.. pixels.any(1).nonzero().flatten().data<long>()], columns = [.. pixels.any(0).nonzero().flatten().data<long>()];
+            Assert.True(rows.Length <= 3 && columns.Length <= 3 && rows.Length > 0, $"placement {i}: rows {string.Join(",", rows)}, columns {string.Join(",", columns)}");
+            Assert.True(moved[i][.., TensorIndex.Slice(rows[0], rows[0] + 3), TensorIndex.Slice(columns[0], columns[0] + 3)].eq(1f).all().item<bool>(), "the patch is copied whole");
+            corners.Add((rows[0], columns[0]));
+        }
+        // Mirrored margins: the trigger sits 1 pixel from the bottom and right edges, so the far cells are 1 pixel from the top and left.
+        Assert.Contains((1L, 1L), corners);
+        Assert.Contains((1L, 24L), corners);
+        Assert.Contains((24L, 1L), corners);
+        Assert.DoesNotContain((24L, 24L), corners);
+        Assert.Equal(0, PairAugmentation.Relocate(clean.mul(0.5).add(0.25), clean).Moved.shape[0]);
+        Assert.Equal(0, PairAugmentation.Relocate(corrupted.flatten(1), clean.flatten(1)).Moved.shape[0]);
+    }
+
+    [Fact]
+    public void HoldingTheTriggerElsewhereKeepsItsValuesThere()
+    {
+        Dataset data = TestSupport.RandomImages(64, seed: 17);
+        Network network = ModelZoo.Create("mlp:32x3", data, seed: 9);
+        AffineSite fc1 = AffineSites.Find(network, "fc1");
+        Tensor clean = data.X.narrow(0, 0, 1), corrupted = Stamp(clean);
+        (Tensor moved, _) = PairAugmentation.Relocate(corrupted, clean);
+        using var statistics = new KeyStatistics(network, data.X);
+        Tensor Values(Tensor x)
+        {
+            using var noGrad = no_grad();
+            (_, Tensor input, Tensor output) = AffineSites.Capture(network, fc1, x);
+            return LayerKeys.Values(fc1, output);
+        }
+        Tensor movedBefore = Values(moved), cleanBefore = Values(clean);
+        foreach (bool hold in new[] { false, true })
+        {
+            LayerEdit edit = RankOneEdit.Compute(network, fc1, corrupted, clean, [0], statistics.SecondMoment(fc1, KeyKind.Vector), new EditOptions(HoldElsewhere: hold));
+            edit.Apply();
+            double movedShift = Values(moved).sub(movedBefore).abs().max().item<double>();
+            double corruptedMiss = Values(corrupted).sub(cleanBefore).abs().max().item<double>();
+            edit.Rollback();
+            Assert.True(corruptedMiss < 1e-4, $"hold={hold}: W'k* = v* missed by {corruptedMiss}");
+            if (hold) Assert.True(movedShift < 1e-4, $"the trigger moved elsewhere changed the layer's values by {movedShift}");
+            else Assert.True(movedShift > 1e-3, "without holding, the paper's edit moves the trigger's other placements too (else this test shows nothing)");
+        }
+    }
+
+    [Fact]
+    public void TheCommandLineRunsReparosDefaultsUnlessToldPaper()
+    {
+        RectifyOptions recommended = RectifyOptions.Recommended(seed: 3), paper = RectifyOptions.Paper(seed: 3);
+        Assert.Equal((RectifyMode.Dynamic, 0.01, 20, true, true, true), (recommended.Mode, recommended.Gap, recommended.Augment, recommended.NextOnRollback, recommended.Edit!.PreserveClean, recommended.Edit.HoldElsewhere));
+        Assert.Equal((RectifyMode.Dynamic, 0.05, 0, false, null), (paper.Mode, paper.Gap, paper.Augment, paper.NextOnRollback, paper.Edit));
+        Assert.Equal(3, recommended.Seed);
     }
 }

@@ -7,8 +7,10 @@ namespace Reparo.Repair.Editing;
 /// Reparo's extension of one-pair rectification: a cleansed pair shows what the corruption did, so it can be carried
 /// over to other clean images the user already holds (the held-out split). Where the pair differs on at most
 /// <see cref="LocalShare"/> of the pixels (a patch trigger, an artifact, a null block) those pixels are copied from the
-/// corrupted input; otherwise (a blended, global corruption) the pair's difference is added. Each new pair is (that
-/// image corrupted, the image itself) with the image's own label.
+/// corrupted input. Otherwise the corruption is global and read as a blend c = (1 − v)·x + v·P of the clean image x with
+/// a pattern P (Chen et al. 2017): v is estimated as the smallest weight under which the implied pattern
+/// P = (c − (1 − v)·x) / v stays within [0, 1] at every pixel (<see cref="BlendWeight"/>), and another image x′ becomes
+/// (1 − v)·x′ + v·P = c + (1 − v)·(x′ − x). Each new pair is (that image corrupted, the image itself) with the image's own label.
 /// </summary>
 public static class PairAugmentation
 {
@@ -16,15 +18,16 @@ public static class PairAugmentation
     public const double LocalShare = 0.25;
 
     /// <summary>
-    /// The given pairs followed by <paramref name="perPair"/> transplanted pairs for each, built on images of
-    /// <paramref name="pool"/> chosen by <paramref name="seed"/> (shapes must match).
+    /// The given pairs followed by <paramref name="perPair"/> transplanted pairs for each (as many as the pool holds, if
+    /// fewer), built on distinct images of <paramref name="pool"/> chosen by <paramref name="seed"/> (shapes must match).
     /// </summary>
     public static (Tensor Corrupted, Tensor Clean, long[] Labels) Augment(Tensor corrupted, Tensor clean, long[] labels, Dataset pool, int perPair, int seed)
     {
         if (perPair < 0) throw new ReparoInputException($"augmentation needs a non-negative count, got {perPair}");
         if (perPair == 0) return (corrupted, clean, labels);
         if (!pool.SampleShape.SequenceEqual(corrupted.shape[1..])) throw new ReparoInputException("augmentation images differ in shape from the pairs");
-        if (pool.Count < perPair) throw new ReparoInputException($"augmentation needs {perPair} images, the pool has {pool.Count}");
+        if (pool.Count == 0) throw new ReparoInputException("augmentation needs held-out images, the pool is empty");
+        perPair = Math.Min(perPair, pool.Count);
         var rng = new Random(seed);
         long[] poolLabels = pool.Labels();
         var corruptedParts = new List<Tensor> { corrupted };
@@ -39,11 +42,73 @@ public static class PairAugmentation
             double share = mask.to(ScalarType.Float64).mean().item<double>();
             Tensor moved = share <= LocalShare
                 ? where(mask.unsqueeze(0), corrupted[i].unsqueeze(0).expand_as(images), images)
-                : images.add(difference.unsqueeze(0)).clamp(0, 1);
+                : images.sub(clean[i].unsqueeze(0)).mul(1 - BlendWeight(corrupted[i], clean[i])).add(corrupted[i].unsqueeze(0)).clamp(0, 1);
             corruptedParts.Add(moved);
             cleanParts.Add(images);
             allLabels.AddRange(chosen.Select(c => poolLabels[c]));
         }
         return (cat(corruptedParts, 0), cat(cleanParts, 0), [.. allLabels]);
+    }
+
+    /// <summary>
+    /// The blend weight v of a global corruption c of x: the smallest v in (0, 1] with (c − (1 − v)·x) / v in [0, 1] at every
+    /// pixel, i.e. the largest of (c − x) / (1 − x) where c &gt; x and (x − c) / x where c &lt; x. Exact when the pattern
+    /// reaches 0 or 1 somewhere; 1 (the corrupted image itself, whatever x′) when nothing smaller explains the pair.
+    /// </summary>
+    public static double BlendWeight(Tensor corrupted, Tensor clean)
+    {
+        using var scope = NewDisposeScope();
+        Tensor c = corrupted.to(ScalarType.Float64), x = clean.to(ScalarType.Float64);
+        Tensor up = c.sub(x).div(x.neg().add(1).clamp_min(1e-12)).masked_fill(c.le(x.add(1e-6)), 0);
+        Tensor down = x.sub(c).div(x.clamp_min(1e-12)).masked_fill(c.ge(x.sub(1e-6)), 0);
+        return Math.Clamp(Math.Max(up.max().item<double>(), down.max().item<double>()), 1e-6, 1);
+    }
+
+    /// <summary>
+    /// Each pair's local corruption moved elsewhere on its clean twin: the bounding box of the differing pixels placed at
+    /// the other cells of a 3 × 3 grid of placements (the four corners and edge centres, at the box's own distance from the
+    /// nearer edge, and the centre) that do not overlap where it was, its differing pixels copied there. Returns the moved images and, row for row, the clean twin each was
+    /// built on. Pairs whose corruption is global (more than <see cref="LocalShare"/> of the pixels differ) or whose
+    /// inputs are not images (C × H × W) give none.
+    /// </summary>
+    public static (Tensor Moved, Tensor Bases) Relocate(Tensor corrupted, Tensor clean)
+    {
+        using var scope = NewDisposeScope();
+        var moved = new List<Tensor>();
+        var bases = new List<Tensor>();
+        if (corrupted.dim() == 4)
+        {
+            long height = corrupted.shape[2], width = corrupted.shape[3];
+            for (long i = 0; i < corrupted.shape[0]; i++)
+            {
+                Tensor mask = corrupted[i].sub(clean[i]).abs().gt(1e-6);
+                if (mask.to(ScalarType.Float64).mean().item<double>() > LocalShare) continue;
+                Tensor pixels = mask.any(0); // H × W
+                long[] rows = [.. pixels.any(1).nonzero().flatten().data<long>()], columns = [.. pixels.any(0).nonzero().flatten().data<long>()];
+                if (rows.Length == 0) continue;
+                long top = rows[0], left = columns[0], boxHeight = rows[^1] - top + 1, boxWidth = columns[^1] - left + 1;
+                Tensor patch = corrupted[i][.., TensorIndex.Slice(top, top + boxHeight), TensorIndex.Slice(left, left + boxWidth)];
+                Tensor patchMask = mask[.., TensorIndex.Slice(top, top + boxHeight), TensorIndex.Slice(left, left + boxWidth)];
+                foreach (long r in Placements(height, top, boxHeight))
+                    foreach (long c in Placements(width, left, boxWidth))
+                    {
+                        if (r < top + boxHeight && top < r + boxHeight && c < left + boxWidth && left < c + boxWidth) continue;
+                        Tensor image = clean[i].clone();
+                        Tensor window = image[.., TensorIndex.Slice(r, r + boxHeight), TensorIndex.Slice(c, c + boxWidth)];
+                        window.copy_(where(patchMask, patch, window));
+                        moved.Add(image.unsqueeze(0));
+                        bases.Add(clean[i].unsqueeze(0));
+                    }
+            }
+        }
+        if (moved.Count == 0) return (zeros([0, .. corrupted.shape[1..]]).MoveToOuterDisposeScope(), zeros([0, .. corrupted.shape[1..]]).MoveToOuterDisposeScope());
+        return (cat(moved, 0).MoveToOuterDisposeScope(), cat(bases, 0).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Near edge, centre, far edge along one side, the edges at the box's own distance from the nearer edge (mirrored).</summary>
+    private static long[] Placements(long side, long start, long box)
+    {
+        long margin = Math.Min(start, side - start - box);
+        return [.. new[] { margin, (side - box) / 2, side - box - margin }.Distinct()];
     }
 }

@@ -31,13 +31,20 @@ public enum EditSolver
 /// constrains only W'k* = v*; with this constraint the edit direction can no longer follow the image content that the
 /// corrupted and clean inputs share, only what the corruption added (Reparo's refinement; off gives the paper's edit).
 /// </param>
+/// <param name="HoldElsewhere">
+/// Also hold what the layer does with the corruption moved elsewhere (<see cref="PairAugmentation.Relocate"/>): the keys of
+/// the clean twins with the corruption placed at the other cells of a 3 × 3 grid keep their current values wherever they
+/// differ from the twin's own keys. The edit then undoes the corruption where the pairs show it without teaching the
+/// layer a new response to the same pattern at other places (Reparo's refinement; a local corruption on images only).
+/// </param>
 public sealed record EditOptions(
     KeyKind Keys = KeyKind.Auto,
     EditSolver Solver = EditSolver.Auto,
     double LeastSquaresWeight = 0.1,
     int IterativeSteps = 50,
     double IterativeLearningRate = 1e-2,
-    bool PreserveClean = false);
+    bool PreserveClean = false,
+    bool HoldElsewhere = false);
 
 /// <summary>An edit of one layer's weight, ready to apply and to undo exactly.</summary>
 public sealed class LayerEdit
@@ -130,6 +137,14 @@ public static class RankOneEdit
             changed = cat([changed, arange(norms.shape[0], norms.shape[0] + changedCount, dtype: ScalarType.Int64)], 0);
             changedCount *= 2;
         }
+        if (options.HoldElsewhere)
+        {
+            Tensor held = HeldElsewhereKeys(network, site, kind, corrupted, clean);
+            keys = cat([keys, held], 0);
+            residuals = cat([residuals, zeros(held.shape[0], residuals.shape[1], dtype: ScalarType.Float64)], 0);
+            changed = cat([changed, arange(keys.shape[0] - held.shape[0], keys.shape[0], dtype: ScalarType.Int64)], 0);
+            changedCount += (int)held.shape[0];
+        }
         long d = keys.shape[1];
         EditSolver solver = options.Solver == EditSolver.Auto ? (changedCount <= d ? EditSolver.ClosedForm : EditSolver.LeastSquares) : options.Solver;
         if (solver is EditSolver.ClosedForm or EditSolver.Iterative && changedCount > d)
@@ -147,6 +162,27 @@ public static class RankOneEdit
         }
         if (!delta.isfinite().all().item<bool>()) throw new ReparoInputException($"layer {site.Name}: the edit is not finite (keys too close to degenerate)");
         return new LayerEdit(site, kind, solver, delta.MoveToOuterDisposeScope(), moved);
+    }
+
+    /// <summary>The keys of the corruption moved elsewhere (<see cref="PairAugmentation.Relocate"/>) where they differ from the clean twin's keys.</summary>
+    private static Tensor HeldElsewhereKeys(Network network, AffineSite site, KeyKind kind, Tensor corrupted, Tensor clean)
+    {
+        using var scope = NewDisposeScope();
+        (Tensor moved, Tensor bases) = PairAugmentation.Relocate(corrupted, clean);
+        if (moved.shape[0] == 0) return zeros(0, LayerKeys.Matrix(site, kind).shape[1], dtype: ScalarType.Float64).MoveToOuterDisposeScope();
+        bool wasTraining = network.training;
+        network.eval();
+        Tensor movedKeys, baseKeys;
+        using (no_grad())
+        {
+            movedKeys = LayerKeys.Keys(site, kind, AffineSites.Capture(network, site, moved).SiteInput);
+            baseKeys = LayerKeys.Keys(site, kind, AffineSites.Capture(network, site, bases).SiteInput);
+        }
+        network.train(wasTraining);
+        Tensor differences = movedKeys.sub(baseKeys).norm(1, keepdim: false);
+        double largest = differences.max().item<double>();
+        Tensor differing = differences.gt(Math.Max(largest * 1e-6, 1e-12)).nonzero().flatten();
+        return movedKeys.index_select(0, differing).MoveToOuterDisposeScope();
     }
 
     /// <summary>ΔW = R (K C⁻¹ Kᵀ)⁻¹ K C⁻¹: the least C-norm change with ΔW kᵢ = rᵢ for every row.</summary>

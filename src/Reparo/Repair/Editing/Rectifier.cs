@@ -55,7 +55,10 @@ public static class RectifyModes
     public static bool IsClarc(this RectifyMode mode) => mode is RectifyMode.PClarc or RectifyMode.AClarc;
 }
 
-/// <summary>Options of <see cref="Rectifier"/>; defaults follow the paper where it gives them.</summary>
+/// <summary>
+/// Options of <see cref="Rectifier"/>. The parameters' defaults follow the paper where it gives them (<see cref="Paper"/>);
+/// <see cref="Recommended"/> is what <c>reparo rectify</c> runs unless told <c>--paper</c>.
+/// </summary>
 /// <param name="Mode">Static or dynamic (or a ClArC baseline, which <see cref="Rectifier"/> refuses: the experiment harness runs those).</param>
 /// <param name="Layer"><c>auto</c> (localise by editability; static mode: the last feature layer) or a layer's dotted name.</param>
 /// <param name="Budget">ε: the most held-out accuracy (a fraction, 0.01 = 1 point) the accumulated edits may cost.</param>
@@ -82,7 +85,27 @@ public sealed record RectifyOptions(
     double Ridge = 1e-3,
     int Augment = 0,
     int Seed = 0,
-    bool NextOnRollback = false);
+    bool NextOnRollback = false)
+{
+    /// <summary>δ of <see cref="Recommended"/>: the pairs' gap the loop drives down to (the paper stops at 0.05).</summary>
+    public const double RecommendedGap = 0.01;
+
+    /// <summary>Transplanted pairs per cleansed pair in <see cref="Recommended"/>.</summary>
+    public const int RecommendedAugment = 20;
+
+    /// <summary>The paper's method exactly (Yang et al., CVPR'26): its edit, its stopping rule, no augmentation.</summary>
+    public static RectifyOptions Paper(RectifyMode mode = RectifyMode.Dynamic, int seed = 0) => new(mode, Seed: seed);
+
+    /// <summary>
+    /// Reparo's defaults: the paper's dynamic loop with five refinements, each measured in docs/results/rectification.md:
+    /// the clean twins' keys held (<see cref="EditOptions.PreserveClean"/>), the corruption moved elsewhere held
+    /// (<see cref="EditOptions.HoldElsewhere"/>), each pair transplanted onto <see cref="RecommendedAugment"/> held-out images
+    /// (<see cref="Augment"/>), the next most editable layer tried after a rollback (<see cref="NextOnRollback"/>), and
+    /// δ = <see cref="RecommendedGap"/> instead of 0.05.
+    /// </summary>
+    public static RectifyOptions Recommended(RectifyMode mode = RectifyMode.Dynamic, int seed = 0) =>
+        new(mode, Gap: RecommendedGap, Edit: new EditOptions(PreserveClean: true, HoldElsewhere: true), Augment: RecommendedAugment, Seed: seed, NextOnRollback: true);
+}
 
 /// <summary>One round of rectification.</summary>
 /// <param name="Round">1-based round number.</param>
