@@ -53,7 +53,9 @@ internal static class BenchCommand
 
     private static Command Influence(CliContext cli)
     {
-        var model = new Option<string?>("--model") { Description = "A recurrent model of Fashion-MNIST (default: train or reuse a cached lstm:100)", HelpName = "PATH" };
+        var model = new Option<string?>("--model") { Description = "A recurrent model of Fashion-MNIST (default: train or reuse a cached --arch model)", HelpName = "PATH" };
+        var arch = new Option<string>("--arch") { Description = "Architecture of the default model", DefaultValueFactory = _ => "lstm:128", HelpName = "lstm:H|gru:H" };
+        var markdown = new Option<string?>("--markdown") { Description = "Write the results as Markdown here (e.g. docs/results/influence-speed.md)", HelpName = "PATH" };
         var epochs = new Option<int>("--epochs") { Description = "Training epochs of the default model", DefaultValueFactory = _ => 3 };
         var k = new Option<string>("--k") { Description = "Candidate numbers of abstract states swept by stability", DefaultValueFactory = _ => "5,10,15,20,25,30,35,40", HelpName = "K[,K…]" };
         var queries = new Option<int>("--queries") { Description = "Test inputs queried for the latency figures", DefaultValueFactory = _ => 100 };
@@ -64,15 +66,17 @@ internal static class BenchCommand
         var dataDir = new Option<string?>("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
         var command = new Command("influence", "RNNRepair influence model on all 60 000 Fashion-MNIST training images: build time, query latency, EM against scikit-learn")
         {
-            model, epochs, k, queries, export, restarts, noSklearn, cacheDir, dataDir,
+            model, arch, epochs, k, queries, export, restarts, noSklearn, cacheDir, dataDir, markdown,
         };
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
             DataSplits splits = DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(dataDir) });
+            string architecture = parse.GetValue(arch)!;
             Network network = parse.GetValue(model) is string path ? ModelFile.Load(path)
-                : run.Models(parse.GetValue(cacheDir) ?? ModelCache.DefaultFolder).LoadOrTrain(ModelCache.FileName("bench", "lstm:100", parse.GetValue(epochs), run.Seed),
-                    "lstm:100", parse.GetValue(epochs), splits, "fashion-mnist", run.Seed).Network;
+                : run.Models(parse.GetValue(cacheDir) ?? ModelCache.DefaultFolder).LoadOrTrain(ModelCache.FileName("bench", architecture, parse.GetValue(epochs), run.Seed),
+                    architecture, parse.GetValue(epochs), splits, "fashion-mnist", run.Seed).Network;
+            string described = parse.GetValue(model) is string given ? $"`{given}`" : $"`{architecture}` trained {parse.GetValue(epochs)} epochs (seed {run.Seed}, cached)";
             Dataset all = Remediation.RetrainComparison.Append(splits.Train, splits.Validation);
             string vectors = parse.GetValue(export) ?? Path.Combine(Path.GetTempPath(), $"reparo-steps-{Environment.ProcessId}.npy");
             try
@@ -82,6 +86,13 @@ internal static class BenchCommand
                 InfluenceBenchmarkReport report = InfluenceBenchmark.Run(network, all, splits.Test, options, new Progress<string>(run.Note));
                 Print(run.Out, report);
                 run.WriteJson(report);
+                if (parse.GetValue(markdown) is string md)
+                {
+                    string commandLine = "./reparo bench influence" + (parse.GetValue(model) is string m ? $" --model {m}" : $" --arch {architecture} --epochs {parse.GetValue(epochs)}")
+                        + $" --k {parse.GetValue(k)}" + (parse.GetValue(restarts) > 1 ? $" --restarts {parse.GetValue(restarts)}" : "") + $" --threads {run.Threads}"
+                        + (run.JsonPath is { } j ? $" --json {j}" : "") + $" --markdown {md}";
+                    AtomicFile.WriteAllText(md, InfluenceBenchmark.ToMarkdown(report, described, commandLine, Path.GetFileName(run.JsonPath ?? "influence-speed.json")));
+                }
             }
             finally
             {

@@ -45,8 +45,10 @@ public sealed record MixtureFit(string Implementation, int K, double Seconds, in
 /// <param name="Fits">Reparo's EM and, if run, scikit-learn's on the same vectors at the chosen K.</param>
 /// <param name="SklearnCommand">The command that fits the exported vectors with scikit-learn.</param>
 /// <param name="SklearnNote">Why scikit-learn was not run, when it was not.</param>
+/// <param name="LoadBefore">1-minute load average when the benchmark started (the machine's other work).</param>
+/// <param name="LoadAfter">The same when it ended.</param>
 public sealed record InfluenceBenchmarkReport(int Samples, long Steps, InfluenceBuildReport Sweep, InfluenceBuildReport FixedK, QueryLatency Latency,
-    IReadOnlyList<MixtureFit> Fits, string? SklearnCommand, string? SklearnNote);
+    IReadOnlyList<MixtureFit> Fits, string? SklearnCommand, string? SklearnNote, double LoadBefore, double LoadAfter);
 
 /// <summary>
 /// The speed figures of RNNRepair (Xie et al., ICML'21, Sec. 4.1): building the influence model over a whole training set,
@@ -59,6 +61,7 @@ public static class InfluenceBenchmark
     public static InfluenceBenchmarkReport Run(Network network, Dataset train, Dataset test, InfluenceBenchmarkOptions options, IProgress<string>? progress = null)
     {
         if (options.Queries < 1 || options.Top < 1) throw new ReparoInputException("the benchmark needs at least one query and one result per query");
+        double loadBefore = MachineLoad.OneMinute();
         var sweepOptions = new InfluenceOptions { Abstraction = new AbstractionOptions { Candidates = options.Candidates, StopAtFirstStable = true, Mixture = new GaussianMixtureOptions(Seed: options.Seed) } };
         InfluenceBuildReport sweep;
         using (InfluenceModel swept = InfluenceModel.Build(network, train, sweepOptions, progress)) sweep = swept.Report;
@@ -111,7 +114,7 @@ public static class InfluenceBenchmark
             }
         }
         fits.RemoveAll(f => double.IsNaN(f.Seconds));
-        return new InfluenceBenchmarkReport(train.Count, sweep.States, sweep, model.Report, latency, fits, command, note);
+        return new InfluenceBenchmarkReport(train.Count, sweep.States, sweep, model.Report, latency, fits, command, note, loadBefore, MachineLoad.OneMinute());
     }
 
     /// <summary>The first of <c>/usr/bin/python3</c>, <c>python3</c> that imports scikit-learn, or null.</summary>
@@ -129,6 +132,59 @@ public static class InfluenceBenchmark
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// The results file: the build end to end (the K sweep) and at the chosen K with the time split, the query latency,
+    /// and the EM fits on the same vectors with scikit-learn beside Reparo at the same number of starts.
+    /// </summary>
+    public static string ToMarkdown(InfluenceBenchmarkReport r, string model, string command, string jsonName)
+    {
+        var text = new System.Text.StringBuilder();
+        string F(double v) => v.ToString("F2", System.Globalization.CultureInfo.InvariantCulture);
+        text.AppendLine("# RNNRepair influence model: build, query and EM speed");
+        text.AppendLine();
+        text.AppendLine($"Produced by `{command}` on {DateTime.UtcNow:yyyy-MM-dd}. Every figure below is in [{jsonName}](data/{jsonName}).");
+        bool busy = Math.Max(r.LoadBefore, r.LoadAfter) >= 3;
+        text.AppendLine($"Machine load (1-minute average): {F(r.LoadBefore)} at the start, {F(r.LoadAfter)} at the end on 2 cores: "
+            + (busy ? "**other work was running, so every time below is inflated**." : "otherwise idle."));
+        text.AppendLine();
+        text.AppendLine($"Model: {model}. {r.Samples:N0} training sequences (train + validation), {r.Steps:N0} hidden states, PCA {r.FixedK.Pca}. "
+            + "Paper (Xie et al., ICML'21, Sec. 4.1): 76.37 s to build, 1.16 s per query. Goals: the build end to end (profiling, PCA, the K sweep, index) ≤ 20 s; a query ≤ 10 ms.");
+        text.AppendLine();
+        text.AppendLine("| build | K | profile s | PCA s | mixtures s | index s | total s | goal ≤ 20 s |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|");
+        foreach ((string name, InfluenceBuildReport b) in new[] { ("end to end: K sweep " + string.Join(", ", r.Sweep.Candidates.Select(c => c.K)) + " (stops at the first stable K)", r.Sweep), ("the chosen K alone (what the paper times)", r.FixedK) })
+            text.AppendLine($"| {name} | {b.K} | {F(b.Time.ProfileSeconds)} | {F(b.Time.PcaSeconds)} | {F(b.Time.MixtureSeconds)} | {F(b.Time.IndexSeconds)} | {F(b.Time.TotalSeconds)} | {(b.Time.TotalSeconds <= 20 ? "met" : "missed")} |");
+        text.AppendLine();
+        text.AppendLine("K sweep: " + string.Join("; ", r.Sweep.Candidates.Select(c => $"K {c.K}: stability {c.MeanStability:F3}, BIC {c.Bic:G6}, {F(c.Seconds)} s")) + $". {r.Sweep.Selection}.");
+        text.AppendLine();
+        QueryLatency q = r.Latency;
+        text.AppendLine($"Sample-level query (top 100 of {r.Samples:N0}) over {q.Count} test inputs: search mean {F(q.SearchMean)} ms, median {F(q.SearchMedian)} ms, max {F(q.SearchMax)} ms; "
+            + $"with profiling and abstracting the input {F(q.WithProfilingMean)} ms (goal ≤ 10 ms: {(q.SearchMean <= 10 ? "met" : "missed")} on the mean).");
+        text.AppendLine();
+        text.AppendLine($"EM on the same {r.Steps:N0} reduced step vectors at K = {r.Sweep.K}, every start on all of them (scikit-learn's `GaussianMixture(covariance_type=\"diag\", init_params=\"k-means++\", tol=1e-3, reg_covar=1e-6)` with `n_init` = the starts), timed in this run:");
+        text.AppendLine();
+        text.AppendLine("| EM | seconds | iterations (kept start) | converged | BIC (lower is better) |");
+        text.AppendLine("|---|---:|---:|---|---:|");
+        foreach (MixtureFit f in r.Fits) text.AppendLine($"| {f.Implementation} | {F(f.Seconds)} | {f.Iterations} | {(f.Converged ? "yes" : "no")} | {f.Bic:F0} |");
+        text.AppendLine();
+        foreach ((MixtureFit ours, MixtureFit theirs) in LikeForLike(r.Fits))
+            text.AppendLine($"- {ours.Implementation} against {theirs.Implementation}: {F(theirs.Seconds / ours.Seconds)}× the speed; BIC {ours.Bic - theirs.Bic:+0;-0} ({(ours.Bic - theirs.Bic) / Math.Abs(theirs.Bic):+0.00%;-0.00%}) relative to scikit-learn.");
+        if (r.SklearnNote is not null) text.AppendLine($"- scikit-learn: {r.SklearnNote}");
+        return text.ToString();
+    }
+
+    /// <summary>Reparo's fits paired with scikit-learn's at the same number of starts.</summary>
+    private static IEnumerable<(MixtureFit Ours, MixtureFit Theirs)> LikeForLike(IReadOnlyList<MixtureFit> fits)
+    {
+        MixtureFit? Find(string name) => fits.FirstOrDefault(f => f.Implementation == name);
+        if (Find("reparo") is { } one && Find(SklearnName(1)) is { } sklearnOne) yield return (one, sklearnOne);
+        foreach (MixtureFit best in fits.Where(f => f.Implementation.StartsWith("reparo, best of ", StringComparison.Ordinal)))
+        {
+            string starts = best.Implementation["reparo, best of ".Length..].Split(' ')[0];
+            if (int.TryParse(starts, out int n) && Find(SklearnName(n)) is { } theirs) yield return (best, theirs);
+        }
     }
 
     private static string SklearnName(int starts) => starts == 1 ? "scikit-learn" : $"scikit-learn, best of {starts} starts";

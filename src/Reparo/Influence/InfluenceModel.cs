@@ -138,7 +138,8 @@ public sealed class InfluenceModel : IDisposable
         shown.Advance();
         shown.Describe("PCA");
         progress?.Report($"PCA of {profile.StepCount} hidden states");
-        Pca pca = Pca.Fit(profile.States, options.Abstraction.PcaComponents);
+        Pca pca;
+        using (Tensor? sample = StateAbstraction.FitSample(profile.States, options.Abstraction)) pca = Pca.Fit(sample ?? profile.States, options.Abstraction.PcaComponents);
         using Tensor reduced = pca.Transform(profile.States);
         double pcaSeconds = watch.Elapsed.TotalSeconds;
 

@@ -26,5 +26,12 @@ public class InfluenceBenchmarkTests
         Assert.Equal(["reparo", "reparo, best of 3 starts", "scikit-learn", "scikit-learn, best of 3 starts"], report.Fits.Select(f => f.Implementation));
         Assert.Equal([1, 3], report.Fits.Where(f => f.Implementation.StartsWith("scikit", StringComparison.Ordinal)).Select(f => f.Iterations));
         Assert.EndsWith(" 100 0.001 3", report.SklearnCommand);
+
+        // The results file pairs each of Reparo's fits with scikit-learn's at the same number of starts, and says how busy the machine was.
+        string markdown = InfluenceBenchmark.ToMarkdown(report, "`gru:6`", "test", "speed.json");
+        Assert.Contains("- reparo against scikit-learn: ", markdown);
+        Assert.Contains("- reparo, best of 3 starts against scikit-learn, best of 3 starts: ", markdown);
+        Assert.Contains("Machine load (1-minute average)", markdown);
+        Assert.Contains("| end to end: K sweep 2 (stops at the first stable K) | 2 |", markdown);
     }
 }

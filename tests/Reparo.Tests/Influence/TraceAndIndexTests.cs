@@ -130,6 +130,24 @@ public sealed class TraceAndIndexTests
         Assert.False(fallback.ReachedThreshold);
         Assert.Contains("no candidate reaches", fallback.Explanation);
         Assert.Equal(fallback.Candidates.MaxBy(c => c.MeanStability)!.K, fallback.Mixture.Components);
+
+        // Fitted on a sample of 100 of the 600 vectors, the same four states come out, and every vector gets its state.
+        var sampled = options with { FitSample = 100 };
+        using (Tensor? sample = StateAbstraction.FitSample(x, sampled))
+        {
+            Assert.NotNull(sample);
+            Assert.Equal(100, sample.shape[0]);
+            using Tensor? again = StateAbstraction.FitSample(x, sampled);
+            Assert.True(sample.eq(again!).all().item<bool>(), "the sample is drawn with the mixture's seed");
+            float[] values = sample.data<float>().ToArray();
+            Assert.Equal(100, Enumerable.Range(0, 100).Select(i => (values[2 * i], values[2 * i + 1])).Distinct().Count());
+        }
+        Assert.Null(StateAbstraction.FitSample(x, options with { FitSample = 600 }));
+        Assert.Null(StateAbstraction.FitSample(x, options with { FitSample = 0 }));
+        StateSelection fromSample = StateAbstraction.Select(x, stepLabels, 4, sampled);
+        Assert.Equal(4, fromSample.Mixture.Components);
+        Assert.Equal(600, fromSample.States.Length);
+        Assert.Equal(1.0, fromSample.Candidates[1].MeanStability, 6);
     }
 
     [Fact]
