@@ -20,9 +20,9 @@ internal static class RemediateCommand
         var level = new Option<RemediationLevel>("--level") { Description = "sample (Table 3: influence-chosen augmentation) or segment (Table 4: faulty-token insertion)", Required = true };
         var classes = new Option<string?>("--classes") { Description = "sample: two class indices to keep, or 'all' (default 2,4: Pullover vs Coat); segment: the true class whose failures are repaired, or 'all' (default)", HelpName = "A,B|C|all" };
         var arch = new Option<string?>("--arch") { Description = "Recurrent model (default lstm:32 for sample, gru:32 for segment)", HelpName = "SPEC" };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs of every retrained model (default 2: with the default training rows a full run takes 10–15 minutes on 2 cores)", HelpName = "N" };
-        var checkpoints = new Option<int>("--checkpoint-epochs") { Description = "sample: epochs of the original model, one checkpoint each; faults are wrong at all of them", DefaultValueFactory = _ => 7 };
-        var seeds = new Option<int?>("--seeds") { Description = "Retrained models per training set (default 10 for sample, 1 for segment)", HelpName = "N" };
+        var epochs = new Option<int?>("--epochs") { Description = "segment: epochs of every retrained model (the sample level retrains for --checkpoint-epochs, as the original was trained)", HelpName = "N" };
+        var checkpoints = new Option<int>("--checkpoint-epochs") { Description = "sample: epochs of the original model and of every retrained one; one checkpoint per epoch, faults are wrong at all of them, each adds one sample per fault", DefaultValueFactory = _ => 7 };
+        var seeds = new Option<int?>("--seeds") { Description = "Retrained models per training set (default 20 for sample, 1 for segment)", HelpName = "N" };
         var m = new Option<string>("--m") { Description = "segment: training samples modified per failure, one table row each", DefaultValueFactory = _ => "5,15,25,35,45", HelpName = "M,M,…" };
         var draws = new Option<int>("--random-draws") { Description = "segment: random-baseline draws per m", DefaultValueFactory = _ => 10 };
         var maxFaults = new Option<int?>("--max-faults") { Description = "sample: repair at most the first N faults", HelpName = "N" };
@@ -50,6 +50,7 @@ internal static class RemediateCommand
             if (chosen == RemediationLevel.Sample)
             {
                 if (classList is { Length: not 2 }) throw new ReparoInputException($"--classes for the sample level takes two class indices or 'all', got {classList.Length}");
+                if (epochCount is not null) throw new ReparoInputException("--epochs is for the segment level: the sample level retrains for --checkpoint-epochs, as the original was trained");
                 SampleRemediationOptions defaults = request.Sample;
                 request = request with
                 {
@@ -58,7 +59,6 @@ internal static class RemediateCommand
                         Classes = parse.GetValue(classes) is null ? defaults.Classes : classList,
                         Architecture = parse.GetValue(arch) ?? defaults.Architecture,
                         CheckpointEpochs = parse.GetValue(checkpoints),
-                        Training = defaults.Training with { Epochs = epochCount ?? defaults.Training.Epochs },
                         Seeds = parse.GetValue(seeds) ?? defaults.Seeds,
                         Seed = run.Seed,
                         MaxFaults = parse.GetValue(maxFaults),

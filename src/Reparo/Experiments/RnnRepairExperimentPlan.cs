@@ -82,7 +82,7 @@ public static partial class RnnRepairExperimentPlan
 
         // 4–5. Remediation (Tables 3 and 4).
         notes?.Report($"[{clock.Elapsed.TotalMinutes:F1} min] sample-level remediation");
-        SampleRemediationReport sample = SampleRemediationStudy.Run(fashion, new SampleRemediationOptions { Seed = seed, Seeds = quick ? 2 : 10, TrainRows = quick ? 2000 : null, MaxFaults = quick ? 20 : null }, notes);
+        SampleRemediationReport sample = SampleRemediationStudy.Run(fashion, new SampleRemediationOptions { Seed = seed, Seeds = quick ? 2 : 20, TrainRows = quick ? 2000 : null, MaxFaults = quick ? 20 : null }, notes);
         notes?.Report($"[{clock.Elapsed.TotalMinutes:F1} min] segment-level remediation");
         SegmentRemediationReport segment = SegmentRemediationStudy.Run(text, new SegmentRemediationOptions { Seed = seed, RandomDraws = quick ? 2 : 10, M = quick ? [5, 25] : [5, 15, 25, 35, 45], Seeds = quick ? 1 : 3 }, notes);
         return new RnnRepairResults(speed, fidelity, mislabel, sample, segment);

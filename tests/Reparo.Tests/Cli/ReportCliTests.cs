@@ -81,11 +81,11 @@ public class ReportCliTests
     public void RemediateWritesItsReport()
     {
         using var dir = TestSupport.TempFolder();
-        (int code, string output, string err) = Run("remediate", "--level", "sample", "--data", "digits", "--classes", "all", "--arch", "lstm:16", "--epochs", "1",
+        (int code, string output, string err) = Run("remediate", "--level", "sample", "--data", "digits", "--classes", "all", "--arch", "lstm:16",
             "--checkpoint-epochs", "2", "--seeds", "1", "--max-faults", "2", "--train-limit", "150", "--report", dir.File("remediate.html"), "--json", "-", "--threads", "2");
         Assert.True(code == CliApp.Success, err);
         using JsonDocument json = JsonDocument.Parse(output);
-        Assert.Equal(3, json.RootElement.GetProperty("conditions").GetArrayLength());
+        Assert.Equal(5, json.RootElement.GetProperty("conditions").GetArrayLength());
         Assert.Equal(150, json.RootElement.GetProperty("train_rows").GetInt32());
         string html = File.ReadAllText(dir.File("remediate.html"));
         Assert.Contains("Sample-level remediation (RNNRepair Table 3)", html);

@@ -9,16 +9,16 @@ namespace Reparo.Tests.Experiments;
 public sealed class SampleRemediationStudyTests
 {
     [Fact]
-    public void TinyRunComparesThreeConditionsAndIsDeterministic()
+    public void TinyRunFollowsTheAuthorsProtocolAndIsDeterministic()
     {
-        Dataset all = TestSupport.RandomImages(150, classes: 2, size: 8, seed: 4);
-        var splits = new DataSplits(all.Subset(Enumerable.Range(0, 100).ToArray()), all.Subset(Enumerable.Range(100, 10).ToArray()), all.Subset(Enumerable.Range(110, 40).ToArray()));
+        TestSupport.Init();
+        DataSplits splits = DataCatalog.Load("digits", new DataOptions());
         var options = new SampleRemediationOptions
         {
-            Classes = null,
+            Classes = [3, 8],
             Architecture = "lstm:8",
             CheckpointEpochs = 2,
-            Training = new TrainingOptions { Epochs = 1, BatchSize = 50, Patience = 0 },
+            Training = new TrainingOptions { BatchSize = 16, LearningRate = 1e-2, Patience = 0 },
             Seeds = 2,
             MaxFaults = 3,
             Augmentation = new AugmentationOptions(RotationStep: 90, MaxShift: 1),
@@ -26,18 +26,26 @@ public sealed class SampleRemediationStudyTests
         };
         SampleRemediationReport a = SampleRemediationStudy.Run(splits, options);
         SampleRemediationReport b = SampleRemediationStudy.Run(splits, options);
-        Assert.Equal(["original", "influence", "random"], a.Conditions.Select(c => c.Condition));
-        Assert.Equal([0, a.Faults, a.Faults], a.Conditions.Select(c => c.AddedRows));
-        Assert.All(a.Conditions, c => Assert.Equal(2, c.Result.Runs.Count));
-        Assert.Equal(2, a.CheckpointAccuracies.Count);
+        Assert.Equal(["original", "influence", "random", "pool-random", "neighbour"], a.Conditions.Select(c => c.Condition));
+        // One sample per checkpoint and fault (where both neighbours exist), the same count in every added arm.
         Assert.InRange(a.Faults, 1, 3);
+        Assert.InRange(a.Choices.Count, 1, 2 * a.Faults);
+        Assert.Equal([0, a.Choices.Count, a.Choices.Count, a.Choices.Count, a.Choices.Count], a.Conditions.Select(c => c.AddedRows));
+        Assert.All(a.Conditions, c => Assert.Equal(2, c.Result.Runs.Count));
+        Assert.All(a.Conditions.SelectMany(c => c.Result.Runs), r => Assert.Equal(2, r.Epochs)); // retrained as long as the original
+        Assert.Equal(2, a.CheckpointAccuracies.Count);
+        Assert.Equal(2, a.AbstractStates.Count);
         Assert.Equal(6, a.CandidatesPerFault);
-        Assert.Equal(a.Faults, a.Choices.Count);
-        Assert.All(a.Choices, c => Assert.True(c.Distance >= 0));
+        Assert.All(a.Choices, c => Assert.True(c.Distance >= 0 && c.Epoch is 1 or 2 && c.TargetRow != c.SourceRow));
+        long[] trainLabels = LabelNoise.BinarySubset(splits, 3, 8).Train.Labels();
+        Assert.All(a.Choices, c => Assert.Equal(c.Label, trainLabels[c.SourceRow]));
+        Assert.All(a.Choices, c => Assert.NotEqual(c.Label, trainLabels[c.TargetRow]));
         Assert.Equal(a.Choices, b.Choices);
         Assert.Equal(a.Conditions.Select(c => c.Result.Runs.Select(r => (r.TestAccuracy, r.FaultsFixed)).ToArray()),
             b.Conditions.Select(c => c.Result.Runs.Select(r => (r.TestAccuracy, r.FaultsFixed)).ToArray()));
-        Assert.Contains("random rotations", a.ToMarkdown());
+        string markdown = a.ToMarkdown();
+        Assert.Contains("rotated at random (the authors' baseline)", markdown);
+        Assert.Contains("accuracy − original's (points)", markdown);
     }
 
     [Fact]

@@ -20,20 +20,9 @@ public class AugmentationCandidatesTests
     private static Tensor Level(float value) => full([1, 8, 8], value);
 
     [Fact]
-    public void NearestOfClassRanksTrueLabelRowsByEuclideanDistance()
-    {
-        Dataset train = Train();
-        Assert.Equal([1, 0, 2], AugmentationCandidates.NearestOfClass(train, Level(0.4f), 0, 3));
-        Assert.Equal([2], AugmentationCandidates.NearestOfClass(train, Level(0.8f), 0, 1));
-        Assert.Equal(3, AugmentationCandidates.NearestOfClass(train, Level(0.4f), 1, 5).Length);
-        Assert.Throws<ReparoInputException>(() => AugmentationCandidates.NearestOfClass(train, Level(0.4f), 2, 1));
-        Assert.Throws<ReparoInputException>(() => AugmentationCandidates.NearestOfClass(train, zeros(1, 4, 4), 0, 1));
-    }
-
-    [Fact]
     public void GridRotatesOverTheFullCircleAndShiftsDiagonallyWithoutZero()
     {
-        IReadOnlyList<CandidateTransform> grid = AugmentationCandidates.Grid(new AugmentationOptions());
+        IReadOnlyList<CandidateTransform> grid = AugmentationCandidates.Grid(new AugmentationOptions(RotationStep: 10));
         Assert.Equal(Enumerable.Range(0, 36).Select(i => -180.0 + 10 * i),
             grid.Where(t => t.Kind == CandidateTransformKind.Rotation).Select(t => t.Amount));
         Assert.Equal([-3.0, -2, -1, 1, 2, 3], grid.Where(t => t.Kind == CandidateTransformKind.Shift).Select(t => t.Amount));
@@ -42,20 +31,20 @@ public class AugmentationCandidatesTests
     }
 
     [Fact]
-    public void ForFaultTransformsTheNearestNeighboursWithTheExactImageTransforms()
+    public void CandidatesAreTheExactImageTransformsOfTheSourceRow()
     {
         Dataset train = Train();
         Tensor before = train.X.clone();
-        var options = new AugmentationOptions(Neighbours: 2, RotationStep: 45, MaxShift: 2);
+        var options = new AugmentationOptions(RotationStep: 45, MaxShift: 2);
 
-        using CandidateSet set = AugmentationCandidates.ForFault(train, Level(0.4f), 0, options);
+        using CandidateSet set = AugmentationCandidates.Of(train, 1, options);
 
         Assert.True(train.X.SameAs(before), "the training images changed");
-        Assert.Equal([24L, 1, 8, 8], set.Images.shape);
-        Assert.Equal(Enumerable.Repeat(1, 12).Concat(Enumerable.Repeat(0, 12)), set.SourceRows);
-        for (int i = 0; i < 24; i++)
+        Assert.Equal([12L, 1, 8, 8], set.Images.shape);
+        Assert.Equal(1, set.SourceRow);
+        Tensor source = train.X[1].unsqueeze(0);
+        for (int i = 0; i < 12; i++)
         {
-            Tensor source = train.X[set.SourceRows[i]].unsqueeze(0);
             CandidateTransform t = set.Transforms[i];
             Tensor expected = t.Kind == CandidateTransformKind.Rotation
                 ? ImageTransforms.Rotate(source, t.Amount)
@@ -64,56 +53,27 @@ public class AugmentationCandidatesTests
         }
         Assert.Equal(new CandidateTransform(CandidateTransformKind.Rotation, 0), set.Transforms[4]);
         Assert.True(set.Images[4].allclose(train.X[1], atol: 1e-5), "the 0° rotation should give the image back");
+        Assert.Equal(366, AugmentationCandidates.Grid(new AugmentationOptions()).Count); // the authors' 360 one-degree rotations and 6 diagonal shifts
+        Assert.Throws<ReparoInputException>(() => AugmentationCandidates.Of(train, 6, options));
     }
 
     [Fact]
-    public void ChooseBestKeepsTheTopScoredCandidatePerFaultWithTheTrueLabel()
+    public void TheAuthorsRandomBaselineRotatesTheGivenRowsByWholeDegreesInRange()
     {
         Dataset train = Train();
-        Dataset faults = new("faults", stack([Level(0.4f), Level(0.3f)]), tensor(new long[] { 0, 1 }), ["a", "b"], InputKind.Image);
-        var options = new AugmentationOptions(RotationStep: 90, MaxShift: 1);
-        var seen = new List<int>();
-
-        // Fault 0 prefers the candidate with the largest top-left pixel; fault 1 scores all alike, so the first wins.
-        AugmentationChoice choice = AugmentationCandidates.ChooseBest(train, faults, options, (f, candidates) =>
-        {
-            seen.Add(f);
-            return f == 0 ? candidates.flatten(1).select(1, 0).to(ScalarType.Float64).data<double>().ToArray() : new double[candidates.shape[0]];
-        });
-
-        Assert.Equal([0, 1], seen);
-        Assert.Equal([0L, 1], choice.Rows.Labels());
-        Assert.Equal([1, 3], choice.Choices.Select(c => c.SourceRow));
-        Assert.Equal([11, 13], choice.Rows.SourceIndices);
-        using CandidateSet first = AugmentationCandidates.ForFault(train, Level(0.4f), 0, options);
-        double[] corner = first.Images.flatten(1).select(1, 0).to(ScalarType.Float64).data<double>().ToArray();
-        int best = Array.IndexOf(corner, corner.Max());
-        Assert.Equal(first.Transforms[best], choice.Choices[0].Transform);
-        Assert.True(choice.Rows.X[0].SameAs(first.Images[best]));
-        Assert.Equal(new CandidateTransform(CandidateTransformKind.Rotation, -180), choice.Choices[1].Transform);
-        Assert.Throws<ReparoInputException>(() => AugmentationCandidates.ChooseBest(train, faults, options, (_, _) => [1.0]));
-    }
-
-    [Fact]
-    public void RandomBaselineRotatesSeededTrueLabelSamplesByWholeDegreesInRange()
-    {
-        Dataset train = Train();
-        long[] labels = [0, 1, 1, 0];
         var options = new AugmentationOptions(RandomMaxDegrees: 30);
 
-        Dataset rows = AugmentationCandidates.RandomBaseline(train, labels, options, seed: 3);
+        Dataset rows = AugmentationCandidates.RotateEach(train, options, seed: 3);
 
-        Assert.Equal(labels, rows.Labels());
-        Assert.True(rows.X.SameAs(AugmentationCandidates.RandomBaseline(train, labels, options, seed: 3).X));
-        Assert.False(rows.X.SameAs(AugmentationCandidates.RandomBaseline(train, labels, options, seed: 4).X));
-        long[] trainLabels = train.Labels();
+        Assert.Equal(train.Labels(), rows.Labels());
+        Assert.Equal(train.SourceIndices, rows.SourceIndices);
+        Assert.True(rows.X.SameAs(AugmentationCandidates.RotateEach(train, options, seed: 3).X));
+        Assert.False(rows.X.SameAs(AugmentationCandidates.RotateEach(train, options, seed: 4).X));
         double[] angles = Enumerable.Range(-30, 60).Select(a => (double)a).ToArray();
-        for (int i = 0; i < labels.Length; i++)
+        for (int i = 0; i < train.Count; i++)
         {
-            int source = rows.SourceIndices[i] - 10;
-            Assert.Equal(labels[i], trainLabels[source]);
-            Tensor rotations = ImageTransforms.Rotate(train.X[source].unsqueeze(0).repeat(angles.Length, 1, 1, 1), angles);
-            Assert.True((rotations - rows.X[i]).abs().flatten(1).amax(1).min().item<float>() < 1e-6, $"row {i} is not a whole-degree rotation of its source");
+            Tensor rotations = ImageTransforms.Rotate(train.X[i].unsqueeze(0).repeat(angles.Length, 1, 1, 1), angles);
+            Assert.True((rotations - rows.X[i]).abs().flatten(1).amax(1).min().item<float>() < 1e-6, $"row {i} is not a whole-degree rotation of itself");
         }
     }
 }

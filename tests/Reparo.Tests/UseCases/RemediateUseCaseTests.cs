@@ -10,9 +10,9 @@ namespace Reparo.Tests.UseCases;
 
 public class RemediateUseCaseTests
 {
-    /// <summary>The sample level loads the data it is given, keeps the training rows asked for, and compares three training sets.</summary>
+    /// <summary>The sample level loads the data it is given, keeps the training rows asked for, and compares five training sets.</summary>
     [Fact]
-    public void SampleLevelOnDigitsKeepsTheTrainingLimitAndComparesThreeConditions()
+    public void SampleLevelOnDigitsKeepsTheTrainingLimitAndComparesFiveConditions()
     {
         var request = new RemediateRequest(RemediationLevel.Sample, "digits", new DataOptions(), TrainLimit: 120)
         {
@@ -21,7 +21,7 @@ public class RemediateUseCaseTests
                 Classes = null,
                 Architecture = "lstm:8",
                 CheckpointEpochs = 2,
-                Training = new TrainingOptions { Epochs = 1, BatchSize = 40, Patience = 0 },
+                Training = new TrainingOptions { BatchSize = 40, Patience = 0 },
                 Seeds = 1,
                 MaxFaults = 2,
                 Augmentation = new AugmentationOptions(RotationStep: 90, MaxShift: 1),
@@ -30,11 +30,11 @@ public class RemediateUseCaseTests
         };
         SampleRemediationReport report = Assert.IsType<SampleRemediationReport>(RemediateUseCase.Run(request));
         Assert.Equal(120, report.TrainRows);
-        Assert.Equal(["original", "influence", "random"], report.Conditions.Select(c => c.Condition));
+        Assert.Equal(["original", "influence", "random", "pool-random", "neighbour"], report.Conditions.Select(c => c.Condition));
         Assert.InRange(report.Faults, 1, 2);
         ReportDocument document = report.ToDocument();
         Assert.StartsWith($"{report.Faults} fault", document.Summary[0]);
-        Assert.Equal(3, Assert.IsType<ReportTable>(document.Sections[0].Blocks[0]).Rows.Count);
+        Assert.Equal(5, Assert.IsType<ReportTable>(document.Sections[0].Blocks[0]).Rows.Count);
     }
 
     [Fact]
