@@ -78,7 +78,10 @@ public sealed record SegmentTarget(int TestRow, long Label, long Prediction, int
 /// <param name="GuidedAccuracy">Test accuracy, influence-guided.</param>
 /// <param name="RandomFixed">Share of the target failures fixed, random samples and positions (over draws × seeds).</param>
 /// <param name="RandomAccuracy">Test accuracy, random.</param>
-public sealed record SegmentRow(int M, int RowsModified, MeanStd GuidedFixed, MeanStd GuidedAccuracy, MeanStd RandomFixed, MeanStd RandomAccuracy);
+/// <param name="MatchedRandomFixed">The authors' random baseline (segment_repair.py): the same random samples of each draw, the token at each one's matched position.</param>
+/// <param name="MatchedRandomAccuracy">Test accuracy, the authors' random baseline.</param>
+public sealed record SegmentRow(int M, int RowsModified, MeanStd GuidedFixed, MeanStd GuidedAccuracy, MeanStd RandomFixed, MeanStd RandomAccuracy,
+    MeanStd MatchedRandomFixed, MeanStd MatchedRandomAccuracy);
 
 /// <summary>What <see cref="SegmentRemediationStudy.Run"/> measured.</summary>
 /// <param name="Data">The data's name.</param>
@@ -116,9 +119,10 @@ public sealed record SegmentRemediationReport(string Data, IReadOnlyList<string>
         summary.Add($"Cost: {Count(Seeds, "seed")} per training set, {Count(RandomDraws, "random draw")} per m, {ReportText.Seconds(Seconds)} in all.");
         var sections = new List<ReportSection>
         {
-            new("Before and after: failures fixed per m", [new ReportTable(["m", "rows modified", "fixed, guided", "fixed, random", "test acc., guided", "test acc., random"],
+            new("Before and after: failures fixed per m", [new ReportTable(["m", "rows modified", "fixed, guided", "fixed, random", "fixed, random at matched positions (authors')", "test acc., guided", "test acc., random", "test acc., authors' random"],
                 [.. Rows.Select(r => (IReadOnlyList<string>)[r.M.ToString(inv), r.RowsModified.ToString(inv), $"{Percent(r.GuidedFixed.Mean)} ± {Percent(r.GuidedFixed.Std)}",
-                    $"{Percent(r.RandomFixed.Mean)} ± {Percent(r.RandomFixed.Std)}", $"{Percent(r.GuidedAccuracy.Mean)} ± {Percent(r.GuidedAccuracy.Std)}", $"{Percent(r.RandomAccuracy.Mean)} ± {Percent(r.RandomAccuracy.Std)}"])])]),
+                    $"{Percent(r.RandomFixed.Mean)} ± {Percent(r.RandomFixed.Std)}", $"{Percent(r.MatchedRandomFixed.Mean)} ± {Percent(r.MatchedRandomFixed.Std)}",
+                    $"{Percent(r.GuidedAccuracy.Mean)} ± {Percent(r.GuidedAccuracy.Std)}", $"{Percent(r.RandomAccuracy.Mean)} ± {Percent(r.RandomAccuracy.Std)}", $"{Percent(r.MatchedRandomAccuracy.Mean)} ± {Percent(r.MatchedRandomAccuracy.Std)}"])])]),
             new("Setup", [new ReportKeyValues(
             [
                 new("data", $"{Data} ({string.Join(" vs ", ClassNames)})"),
@@ -146,14 +150,14 @@ public sealed record SegmentRemediationReport(string Data, IReadOnlyList<string>
             $"original test accuracy {OriginalAccuracy:P2}, K = {AbstractStates}. {Failures} failures, {Targets.Count} with a fault step and candidate training " +
             $"samples (the targets). The repaired inputs are the target failures themselves (the authors' acc1): \"fixed\" is the share of them the " +
             $"retrained models get right. Guided: the m candidates with the longest matched segment get the faulty token right after it; random: " +
-            $"m random candidates, random positions ({RandomDraws} draws). {Seeds} seeds per training set; retraining on the unmodified data fixes " +
+            $"m random candidates, random positions ({RandomDraws} draws); the authors' random (segment_repair.py): the same draws' candidates, each at its matched position. {Seeds} seeds per training set; retraining on the unmodified data fixes " +
             $"{BaselineFixed.Mean:P1} ± {BaselineFixed.Std:P1} at {BaselineAccuracy.Mean:P2} test accuracy. {Seconds / 60:F1} min.").AppendLine();
-        text.AppendLine("| m | rows modified | fixed, guided | fixed, random | test acc., guided | test acc., random |");
-        text.AppendLine("|---:|---:|---:|---:|---:|---:|");
+        text.AppendLine("| m | rows modified | fixed, guided | fixed, random | fixed, authors' random | test acc., guided | test acc., random | test acc., authors' random |");
+        text.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (SegmentRow r in Rows)
         {
-            text.AppendLine(inv, $"| {r.M} | {r.RowsModified} | {r.GuidedFixed.Mean:P1} ± {r.GuidedFixed.Std:P1} | {r.RandomFixed.Mean:P1} ± {r.RandomFixed.Std:P1} | " +
-                $"{r.GuidedAccuracy.Mean:P2} ± {r.GuidedAccuracy.Std:P2} | {r.RandomAccuracy.Mean:P2} ± {r.RandomAccuracy.Std:P2} |");
+            text.AppendLine(inv, $"| {r.M} | {r.RowsModified} | {r.GuidedFixed.Mean:P1} ± {r.GuidedFixed.Std:P1} | {r.RandomFixed.Mean:P1} ± {r.RandomFixed.Std:P1} | {r.MatchedRandomFixed.Mean:P1} ± {r.MatchedRandomFixed.Std:P1} | " +
+                $"{r.GuidedAccuracy.Mean:P2} ± {r.GuidedAccuracy.Std:P2} | {r.RandomAccuracy.Mean:P2} ± {r.RandomAccuracy.Std:P2} | {r.MatchedRandomAccuracy.Mean:P2} ± {r.MatchedRandomAccuracy.Std:P2} |");
         }
         return text.ToString();
     }
@@ -252,14 +256,17 @@ public static class SegmentRemediationStudy
             progress?.Report($"m = {m}: retraining on {guided.Select(g => g.Row).Distinct().Count()} modified rows, guided");
             RetrainComparisonResult guidedResult = RetrainComparison.Run(Replace(train, guided), null, test, faults, retrain);
             var randomRuns = new List<RetrainRun>();
+            var matchedRuns = new List<RetrainRun>();
             for (int d = 0; d < options.RandomDraws; d++)
             {
                 progress?.Report($"m = {m}: random draw {d + 1}/{options.RandomDraws}");
-                IReadOnlyList<TokenInsertion> random = RandomInsertions(train, ranked, targets, m, DrawSeed(options.Seed, m, d));
+                (IReadOnlyList<TokenInsertion> random, IReadOnlyList<TokenInsertion> matched) = RandomInsertions(train, ranked, targets, m, DrawSeed(options.Seed, m, d));
                 randomRuns.AddRange(RetrainComparison.Run(Replace(train, random), null, test, faults, retrain).Runs);
+                matchedRuns.AddRange(RetrainComparison.Run(Replace(train, matched), null, test, faults, retrain).Runs);
             }
             rows.Add(new SegmentRow(m, guided.Select(g => g.Row).Distinct().Count(), Share(guidedResult.Runs, faults.Count), guidedResult.TestAccuracy,
-                Share(randomRuns, faults.Count), MeanStd.Of(randomRuns.Select(r => r.TestAccuracy).ToArray())));
+                Share(randomRuns, faults.Count), MeanStd.Of(randomRuns.Select(r => r.TestAccuracy).ToArray()),
+                Share(matchedRuns, faults.Count), MeanStd.Of(matchedRuns.Select(r => r.TestAccuracy).ToArray())));
         }
         return new SegmentRemediationReport(train.Name, train.ClassNames, options.Architecture, train.Count, test.Count, originalAccuracy, failures, targets,
             influence.Report.K, Share(baseline.Runs, faults.Count), baseline.TestAccuracy, rows, options.Seeds, options.RandomDraws, clock.Elapsed.TotalSeconds);
@@ -285,18 +292,24 @@ public static class SegmentRemediationStudy
             InputKind.Tokens, train.Vocabulary, train.SourceIndices);
     }
 
-    /// <summary>Table 4's random baseline for one draw: per target, m candidates drawn without replacement, each at a uniformly random position.</summary>
-    private static IReadOnlyList<TokenInsertion> RandomInsertions(Dataset train, List<(int Row, SegmentMatch Match)[]> ranked, List<SegmentTarget> targets, int m, int seed)
+    /// <summary>
+    /// Table 4's random baselines for one draw: per target, m candidates drawn without replacement from its pool; ours
+    /// puts the token at a uniformly random position of each, the authors' (segment_repair.py) at each one's matched position.
+    /// </summary>
+    private static (IReadOnlyList<TokenInsertion> Random, IReadOnlyList<TokenInsertion> Matched) RandomInsertions(Dataset train, List<(int Row, SegmentMatch Match)[]> ranked,
+        List<SegmentTarget> targets, int m, int seed)
     {
         var rng = new Random(seed);
         var chosen = new List<TokenInsertion>();
+        var matched = new List<TokenInsertion>();
         for (int t = 0; t < targets.Count; t++)
         {
-            int[] pool = ranked[t].Select(p => p.Row).Order().ToArray();
+            (int Row, SegmentMatch Match)[] pool = [.. ranked[t].OrderBy(p => p.Row)];
             rng.Shuffle(pool);
-            chosen.AddRange(pool.Take(m).Select(r => new TokenInsertion(r, -1, targets[t].Token)));
+            chosen.AddRange(pool.Take(m).Select(p => new TokenInsertion(p.Row, -1, targets[t].Token)));
+            matched.AddRange(pool.Take(m).Select(p => new TokenInsertion(p.Row, p.Match.AfterStep, targets[t].Token)));
         }
-        return SegmentInsertion.RandomPositions(train, chosen, rng.Next());
+        return (SegmentInsertion.RandomPositions(train, chosen, rng.Next()), matched);
     }
 
     /// <summary>First position at which <paramref name="segment"/> occurs contiguously in <paramref name="source"/>, or −1.</summary>

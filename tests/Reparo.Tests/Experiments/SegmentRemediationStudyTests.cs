@@ -73,10 +73,12 @@ public sealed class SegmentRemediationStudyTests
         Assert.True(a.Failures >= a.Targets.Count);
         Assert.All(a.Targets, t => Assert.True(t.Label != t.Prediction && t.Candidates > 0 && t.Token >= 2));
         Assert.All(a.Rows, r => Assert.InRange(r.GuidedFixed.Mean, 0, 1));
+        Assert.All(a.Rows, r => Assert.InRange(r.MatchedRandomFixed.Mean, 0, 1));
         Assert.Equal(a.Targets, b.Targets);
         Assert.Equal(a.Rows, b.Rows);
         string markdown = a.ToMarkdown();
         Assert.Contains("| 3 |", markdown);
         Assert.Contains("acc1", markdown);
+        Assert.Contains("fixed, authors' random", markdown);
     }
 }
