@@ -15,10 +15,7 @@ public static partial class RectificationExperimentPlan
     public static string ToMarkdown(RectificationExperimentReport report, string jsonName, string? partial = null)
     {
         StringBuilder text = ResultsMarkdown.Heading("Attribution-guided rectification (Yang et al., CVPR'26) on Fashion-MNIST", report.Command, report.Threads, report.Minutes, partial);
-        text.AppendLine(CultureInfo.InvariantCulture, $"Every figure below is in [{jsonName}](data/{jsonName}).");
-        double[] loads = [.. report.Rows.Select(r => r.LoadBefore).Where(double.IsFinite)];
-        if (loads.Length > 0)
-            text.AppendLine(CultureInfo.InvariantCulture, $"Machine load (1-minute average) when the runs started: median {Median(loads):F2}, max {loads.Max():F2} ({loads.Count(l => l >= report.Threads + 1)} of {loads.Length} runs started with other work running): times are indicative only.");
+        ResultsMarkdown.SourceAndLoad(text, jsonName, report.Rows.Select(r => r.LoadBefore), report.Threads);
         text.AppendLine();
         text.AppendLine("Pairs come from the validation split; the held-out accuracy budget (ε = 1 point) is checked on the rest of it; OA and the");
         text.AppendLine("attack/spurious/leakage measures are on the test split. Paper (CIFAR-10, one pair): ASR 99.94 % → 1.34 %, OA drop 0.02 points;");
@@ -53,13 +50,13 @@ public static partial class RectificationExperimentPlan
                     MeanStd after = MeanStd.Of([.. runs.Select(r => r.After.AsrByCorner![name] * 100)]);
                     double rise = runs.Average(r => (r.After.AsrByCorner![name] - r.Before.AsrByCorner![name]) * 100);
                     cornerRises.Add(rise);
-                    return FormattableString.Invariant($"{after.Mean:F2} % ({rise:+0.00;-0.00})");
+                    return FormattableString.Invariant($"{after.Mean:F2} % ({rise:+0.00;-0.00;0.00})");
                 }
                 string corners = string.Join(" | ", new[] { "bottom-left", "top-left", "top-right" }.Select(Corner));
                 bool isCorneredTrojan = runs[0].Poison.StartsWith("badnets", StringComparison.Ordinal);
                 bool met = asr.Mean <= 2 && oa.Mean >= -0.5 && (!isCorneredTrojan || cornerRises.All(r => r <= 1));
                 text.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {group.Key.Arch} | {group.Key.Poison} | {group.Key.Method} | {runs.Length} | {asr.Mean:F2} % ± {asr.Std:F2} | {oa.Mean:+0.00;-0.00} ± {oa.Std:F2} | {heldOut.Mean:F2} ± {heldOut.Std:F2} | {corners} | {(met ? "yes" : "no")} | {runs.Average(r => r.TimeS):F1} |");
+                    $"| {group.Key.Arch} | {group.Key.Poison} | {group.Key.Method} | {runs.Length} | {asr.Mean:F2} % ± {asr.Std:F2} | {oa.Mean:+0.00;-0.00;0.00} ± {oa.Std:F2} | {heldOut.Mean:F2} ± {heldOut.Std:F2} | {corners} | {(met ? "yes" : "no")} | {runs.Average(r => r.TimeS):F1} |");
             }
             text.AppendLine();
             text.AppendLine("Before (the poisoned models, bottom-right trigger and the other corners):");
@@ -112,10 +109,4 @@ public static partial class RectificationExperimentPlan
     }
 
     private static int MethodOrder(string method) => Methods.ToList().IndexOf(method) is var i and >= 0 ? i : Methods.Count;
-
-    private static double Median(double[] values)
-    {
-        double[] sorted = [.. values.Order()];
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
 }

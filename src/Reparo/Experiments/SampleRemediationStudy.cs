@@ -156,7 +156,7 @@ public sealed record SampleRemediationReport(string Data, IReadOnlyList<string> 
         foreach (SampleConditionResult c in Conditions)
         {
             RetrainComparisonResult r = c.Result;
-            text.AppendLine(inv, $"| {Describe(c.Condition)} | {c.AddedRows} | {r.FaultsFixed.Mean:F2} ± {r.FaultsFixed.Std:F2} of {r.FaultCount} | {r.TestAccuracy.Mean:P2} ± {r.TestAccuracy.Std:P2} | {(r.TestAccuracy.Mean - original) * 100:+0.00;-0.00} | {r.Runs.Count} |");
+            text.AppendLine(inv, $"| {Describe(c.Condition)} | {c.AddedRows} | {r.FaultsFixed.Mean:F2} ± {r.FaultsFixed.Std:F2} of {r.FaultCount} | {r.TestAccuracy.Mean:P2} ± {r.TestAccuracy.Std:P2} | {(r.TestAccuracy.Mean - original) * 100:+0.00;-0.00;0.00} | {r.Runs.Count} |");
         }
         return text.ToString();
     }

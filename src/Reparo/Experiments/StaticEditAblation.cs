@@ -159,10 +159,7 @@ public static class StaticEditAblation
     {
         static string P(double? v) => v is double x && double.IsFinite(x) ? x.ToString("0.00%", CultureInfo.InvariantCulture) : "–";
         StringBuilder text = ResultsMarkdown.Heading("Why the paper's static edit leaves part of the Trojan (rectification ablation)", report.Command, report.Threads, report.Minutes, partial);
-        text.AppendLine(CultureInfo.InvariantCulture, $"Every figure below is in [{Path.GetFileName(jsonPath)}](data/{Path.GetFileName(jsonPath)}).");
-        double[] loads = [.. report.Runs.Select(r => r.LoadBefore).Where(double.IsFinite)];
-        if (loads.Length > 0)
-            text.AppendLine(CultureInfo.InvariantCulture, $"Machine load (1-minute average) when the runs started: max {loads.Max():F2} ({loads.Count(l => l >= report.Threads + 1)} of {loads.Length} runs started with other work running).");
+        ResultsMarkdown.SourceAndLoad(text, Path.GetFileName(jsonPath), report.Runs.Select(r => r.LoadBefore), report.Threads);
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture, $"Model: `{report.Arch}` trained {report.Epochs} epochs (seed {report.ModelSeed}) with `{report.Poison}` (the rectification experiment's model). Static mode: one rank-one edit, no held-out rollback. Each setting changes one thing from the paper's static edit and runs over the same pair draws (pairs from the validation split, seeds 0, 1, …). ASR is at the trained corner (bottom-right); OA is clean test accuracy.");
         text.AppendLine();
@@ -176,7 +173,7 @@ public static class StaticEditAblation
             string corners = rows[0].Report.After.AsrByCorner is { } c0
                 ? string.Join(", ", c0.Keys.Where(k => k != "bottom-right").Select(k => $"{k} {P(rows.Average(r => r.Report.After.AsrByCorner![k]))}"))
                 : "–";
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {group.Key.Factor} | {group.Key.Setting} | {rows.Length} | {P(a.Mean)} ± {P(a.Std)} | {P(asr.Min())} – {P(asr.Max())} | {oa.Mean:+0.00;-0.00} ± {oa.Std:0.00} | {corners} |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {group.Key.Factor} | {group.Key.Setting} | {rows.Length} | {P(a.Mean)} ± {P(a.Std)} | {P(asr.Min())} – {P(asr.Max())} | {oa.Mean:+0.00;-0.00;0.00} ± {oa.Std:0.00} | {corners} |");
         }
         StaticEditRun[] aligned = [.. report.Runs.Where(r => r.Alignment is not null)];
         if (aligned.Length > 0)

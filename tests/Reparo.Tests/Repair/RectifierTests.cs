@@ -16,6 +16,14 @@ public sealed class RectifierTests
         return y;
     }
 
+    /// <summary>The layer's outputs for <paramref name="x"/> as value rows (<see cref="LayerKeys.Values"/>).</summary>
+    private static Tensor LayerValues(Network network, AffineSite site, Tensor x)
+    {
+        using var noGrad = no_grad();
+        (_, _, Tensor output) = AffineSites.Capture(network, site, x);
+        return LayerKeys.Values(site, output);
+    }
+
     [Fact]
     public void WeightAttributionOfAnExactEditSumsToTheLayerAttribution()
     {
@@ -105,12 +113,7 @@ public sealed class RectifierTests
         AffineSite fc2 = AffineSites.Find(network, "fc2");
         Tensor clean = data.X.narrow(0, 0, 1), corrupted = Stamp(clean);
         using var statistics = new KeyStatistics(network, data.X);
-        Tensor Values(Tensor x)
-        {
-            using var noGrad = no_grad();
-            (_, Tensor input, Tensor output) = AffineSites.Capture(network, fc2, x);
-            return LayerKeys.Values(fc2, output);
-        }
+        Tensor Values(Tensor x) => LayerValues(network, fc2, x);
         Tensor cleanBefore = Values(clean);
         foreach (bool preserve in new[] { false, true })
         {
@@ -186,12 +189,7 @@ public sealed class RectifierTests
         Tensor clean = data.X.narrow(0, 0, 1), corrupted = Stamp(clean);
         (Tensor moved, _) = PairAugmentation.Relocate(corrupted, clean);
         using var statistics = new KeyStatistics(network, data.X);
-        Tensor Values(Tensor x)
-        {
-            using var noGrad = no_grad();
-            (_, Tensor input, Tensor output) = AffineSites.Capture(network, fc1, x);
-            return LayerKeys.Values(fc1, output);
-        }
+        Tensor Values(Tensor x) => LayerValues(network, fc1, x);
         Tensor movedBefore = Values(moved), cleanBefore = Values(clean);
         foreach (bool hold in new[] { false, true })
         {
