@@ -185,7 +185,7 @@ public sealed class StateAbstraction
         {
             shown.Describe($"K = {k}");
             var watch = System.Diagnostics.Stopwatch.StartNew();
-            progress?.Report($"fitting a {k}-state mixture to {stepLabels.Length} step vectors");
+            progress?.Report($"fitting a {k}-state mixture to {(sample is null ? "" : $"{sample.shape[0]} of ")}{stepLabels.Length} step vectors");
             GaussianMixture mixture = GaussianMixture.Fit(sample ?? reduced, k, options.Mixture);
             int[] states = mixture.Predict(reduced).Select(c => (int)c + 1).ToArray();
             StabilitySummary stability = Stability(states, stepLabels, k, classes);
