@@ -171,7 +171,7 @@ public static class InfluenceBenchmark
         text.AppendLine();
         foreach ((MixtureFit ours, MixtureFit theirs) in LikeForLike(r.Fits))
             text.AppendLine($"- {ours.Implementation} against {theirs.Implementation}: {F(theirs.Seconds / ours.Seconds)}× the speed; BIC {ours.Bic - theirs.Bic:+0;-0} ({(ours.Bic - theirs.Bic) / Math.Abs(theirs.Bic):+0.00%;-0.00%}) relative to scikit-learn.");
-        if (r.SklearnNote is not null) text.AppendLine($"- scikit-learn: {r.SklearnNote}");
+        if (r.SklearnNote is not null) text.AppendLine($"- {r.SklearnNote}");
         return text.ToString();
     }
 
@@ -196,7 +196,7 @@ public static class InfluenceBenchmark
         ChildProcessResult run = ChildProcess.Run(python, [script, path, Inv(k), Inv(seed), "100", "0.001", Inv(starts)]);
         if (run.ExitCode != 0)
         {
-            note = $"scikit-learn failed: {run.Stderr.Trim().Split('\n').LastOrDefault()}";
+            note = $"scikit-learn with {starts} start(s) failed: {run.Stderr.Trim().Split('\n').LastOrDefault()}";
             return null;
         }
         string output = run.Stdout;
