@@ -19,7 +19,7 @@ public sealed record RectificationExperimentRow(string Arch, int Epochs, int Pai
 /// <param name="Command">The command line that produced it.</param>
 /// <param name="Threads">Torch threads.</param>
 /// <param name="ModelSeed">Seed of the poisoned models.</param>
-/// <param name="Minutes">Wall time of this invocation (a resumed run counts only its own).</param>
+/// <param name="Minutes">Wall time, the interrupted runs' included.</param>
 /// <param name="Complete">Whether every planned run is in <paramref name="Rows"/>.</param>
 /// <param name="Rows">Every run, in plan order.</param>
 public sealed record RectificationExperimentReport(string Command, int Threads, int ModelSeed, double Minutes, bool Complete, IReadOnlyList<RectificationExperimentRow> Rows);
@@ -65,7 +65,8 @@ public static partial class RectificationExperimentPlan
         List<Step> steps = [.. Plan(quick)];
         var trained = new Dictionary<string, Network>();
         var measured = new Dictionary<string, RectificationMeasures>();
-        RectificationExperimentReport Report(bool complete) => new(command, threads, seed, clock.Elapsed.TotalMinutes, complete, [.. rows]);
+        double earlierMinutes = earlier?.Minutes ?? 0;
+        RectificationExperimentReport Report(bool complete) => new(command, threads, seed, earlierMinutes + clock.Elapsed.TotalMinutes, complete, [.. rows]);
         using ProgressScope shown = WorkProgress.Begin("rectification experiment", steps.Count);
         foreach (Step step in steps)
         {

@@ -55,8 +55,10 @@ public static partial class RectificationExperimentPlan
                 string corners = string.Join(" | ", new[] { "bottom-left", "top-left", "top-right" }.Select(Corner));
                 bool isCorneredTrojan = runs[0].Poison.StartsWith("badnets", StringComparison.Ordinal);
                 bool met = asr.Mean <= 2 && oa.Mean >= -0.5 && (!isCorneredTrojan || cornerRises.All(r => r <= 1));
+                string Sd(MeanStd v) => runs.Length > 1 ? v.Std.ToString("F2", CultureInfo.InvariantCulture) : "–";
+                string verdict = (met ? "yes" : "no") + (runs.Length < HeadlineSeeds ? $" ({runs.Length} of {HeadlineSeeds} draws so far)" : "");
                 text.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {group.Key.Arch} | {group.Key.Poison} | {group.Key.Method} | {runs.Length} | {asr.Mean:F2} % ± {asr.Std:F2} | {oa.Mean:+0.00;-0.00;0.00} ± {oa.Std:F2} | {heldOut.Mean:F2} ± {heldOut.Std:F2} | {corners} | {(met ? "yes" : "no")} | {runs.Average(r => r.TimeS):F1} |");
+                    $"| {group.Key.Arch} | {group.Key.Poison} | {group.Key.Method} | {runs.Length} | {asr.Mean:F2} % ± {Sd(asr)} | {oa.Mean:+0.00;-0.00;0.00} ± {Sd(oa)} | {heldOut.Mean:F2} ± {Sd(heldOut)} | {corners} | {verdict} | {runs.Average(r => r.TimeS):F1} |");
             }
             text.AppendLine();
             text.AppendLine("Before (the poisoned models, bottom-right trigger and the other corners):");
