@@ -37,10 +37,7 @@ public static class PairAugmentation
         {
             int[] chosen = [.. Enumerable.Range(0, pool.Count).OrderBy(_ => rng.Next()).Take(perPair)];
             Tensor images = pool.X.index_select(0, tensor(chosen.Select(c => (long)c).ToArray()));
-            Tensor difference = corrupted[i].sub(clean[i]);
-            Tensor mask = difference.abs().gt(1e-6);
-            double share = mask.to(ScalarType.Float64).mean().item<double>();
-            Tensor moved = share <= LocalShare
+            Tensor moved = IsLocal(corrupted[i], clean[i], out Tensor mask)
                 ? where(mask.unsqueeze(0), corrupted[i].unsqueeze(0).expand_as(images), images)
                 : images.sub(clean[i].unsqueeze(0)).mul(1 - BlendWeight(corrupted[i], clean[i])).add(corrupted[i].unsqueeze(0)).clamp(0, 1);
             corruptedParts.Add(moved);
@@ -81,8 +78,7 @@ public static class PairAugmentation
             long height = corrupted.shape[2], width = corrupted.shape[3];
             for (long i = 0; i < corrupted.shape[0]; i++)
             {
-                Tensor mask = corrupted[i].sub(clean[i]).abs().gt(1e-6);
-                if (mask.to(ScalarType.Float64).mean().item<double>() > LocalShare) continue;
+                if (!IsLocal(corrupted[i], clean[i], out Tensor mask)) continue;
                 Tensor pixels = mask.any(0); // H × W
                 long[] rows = [.. pixels.any(1).nonzero().flatten().data<long>()], columns = [.. pixels.any(0).nonzero().flatten().data<long>()];
                 if (rows.Length == 0) continue;
@@ -103,6 +99,13 @@ public static class PairAugmentation
         }
         if (moved.Count == 0) return (zeros([0, .. corrupted.shape[1..]]).MoveToOuterDisposeScope(), zeros([0, .. corrupted.shape[1..]]).MoveToOuterDisposeScope());
         return (cat(moved, 0).MoveToOuterDisposeScope(), cat(bases, 0).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The pixels where the pair differs, and whether they are at most <see cref="LocalShare"/> of the image (a local corruption).</summary>
+    private static bool IsLocal(Tensor corrupted, Tensor clean, out Tensor mask)
+    {
+        mask = corrupted.sub(clean).abs().gt(1e-6);
+        return mask.to(ScalarType.Float64).mean().item<double>() <= LocalShare;
     }
 
     /// <summary>Near edge, centre, far edge along one side, the edges at the box's own distance from the nearer edge (mirrored).</summary>

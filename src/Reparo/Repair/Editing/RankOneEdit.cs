@@ -129,22 +129,16 @@ public static class RankOneEdit
         int changedCount = (int)changed.shape[0];
         if (changedCount == 0) throw new ReparoInputException($"the corrupted inputs and their clean twins give the same values at layer {site.Name}; nothing to edit there");
         int moved = changedCount;
-        if (options.PreserveClean)
+        // Keys the edit must leave as they are join with residual 0 (unchanged positions of the pairs already do).
+        void Hold(Tensor held)
         {
-            // The clean twins' keys at the changed positions join with residual 0 (unchanged positions already hold that key).
-            keys = cat([keys, cleanKeys.index_select(0, changed)], 0);
-            residuals = cat([residuals, zeros(changedCount, residuals.shape[1], dtype: ScalarType.Float64)], 0);
-            changed = cat([changed, arange(norms.shape[0], norms.shape[0] + changedCount, dtype: ScalarType.Int64)], 0);
-            changedCount *= 2;
-        }
-        if (options.HoldElsewhere)
-        {
-            Tensor held = HeldElsewhereKeys(network, site, kind, corrupted, clean);
+            changed = cat([changed, arange(keys.shape[0], keys.shape[0] + held.shape[0], dtype: ScalarType.Int64)], 0);
             keys = cat([keys, held], 0);
             residuals = cat([residuals, zeros(held.shape[0], residuals.shape[1], dtype: ScalarType.Float64)], 0);
-            changed = cat([changed, arange(keys.shape[0] - held.shape[0], keys.shape[0], dtype: ScalarType.Int64)], 0);
             changedCount += (int)held.shape[0];
         }
+        if (options.PreserveClean) Hold(cleanKeys.index_select(0, changed)); // the clean twins' keys at the changed positions
+        if (options.HoldElsewhere) Hold(HeldElsewhereKeys(network, site, kind, corrupted, clean));
         long d = keys.shape[1];
         EditSolver solver = options.Solver == EditSolver.Auto ? (changedCount <= d ? EditSolver.ClosedForm : EditSolver.LeastSquares) : options.Solver;
         if (solver is EditSolver.ClosedForm or EditSolver.Iterative && changedCount > d)
