@@ -23,9 +23,10 @@ internal static class RectifyCommand
         public Option<string> Mode { get; } = CreateMode();
         public Option<bool> Paper { get; } = new("--paper")
         {
-            Description = "The paper's method exactly (Yang et al., CVPR'26). Reparo's defaults differ in five ways, each also an option: the clean twins' keys are held "
+            Description = "The paper's method exactly (Yang et al., CVPR'26). Reparo's defaults differ in six ways, each also an option: the clean twins' keys are held "
                 + "(--preserve-clean), the corruption moved elsewhere in the image is held (--hold-elsewhere), each pair is transplanted onto 20 held-out images (--augment 20), "
-                + "a rolled-back layer is followed by the next most editable one (--next-on-rollback), and the loop runs to a pair gap of 0.01 (--gap; the paper: 0.05). "
+                + "a rolled-back layer is followed by the next most editable one (--next-on-rollback), "
+                + "a round that closes less than a quarter of the gap is rolled back (--min-gap-closed 0.25), and the loop runs to a pair gap of 0.01 (--gap; the paper: 0.05). "
                 + "Options given explicitly apply on top of either base",
         };
         public Option<string> Layer { get; } = new("--layer") { Description = "auto (localise by editability; with p-clarc/a-clarc: the classifier) or a layer's dotted name (fc1, block1.conv2; ClArC needs a Linear layer)", DefaultValueFactory = _ => "auto", HelpName = "auto|NAME" };
@@ -40,6 +41,7 @@ internal static class RectifyCommand
         public Option<double> Ridge { get; } = new("--ridge") { Description = "Ridge of the key second moment, relative to its mean eigenvalue", DefaultValueFactory = _ => 1e-3 };
         public Option<int> Augment { get; } = new("--augment") { Description = $"Transplant each pair's corruption onto this many held-out images (default {RectifyOptions.RecommendedAugment}; with --paper 0)", HelpName = "N" };
         public Option<bool> NextOnRollback { get; } = new("--next-on-rollback") { Description = "After a rollback try the next most editable layer instead of stopping (default true; with --paper false)", HelpName = "true|false" };
+        public Option<double> MinGapClosed { get; } = new("--min-gap-closed") { Description = $"Roll back a dynamic round whose edit closes less than this share of the gap above δ, so the next layer is tried (default {RectifyOptions.RecommendedMinGapClosed}; with --paper 0: never)", HelpName = "SHARE" };
         public Option<int> IgSteps { get; } = new("--ig-steps") { Description = "Layer-IG steps for localisation", DefaultValueFactory = _ => 16 };
         public Option<int> StatisticsSamples { get; } = new("--statistics-samples") { Description = "Clean training images the key second moments are estimated on", DefaultValueFactory = _ => 4000 };
 
@@ -59,7 +61,7 @@ internal static class RectifyCommand
 
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { Mode, Paper, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, PreserveClean, HoldElsewhere, Ridge, Augment, NextOnRollback, IgSteps, StatisticsSamples })
+            foreach (Option option in new Option[] { Mode, Paper, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, PreserveClean, HoldElsewhere, Ridge, Augment, NextOnRollback, MinGapClosed, IgSteps, StatisticsSamples })
                 command.Options.Add(option);
         }
 
@@ -88,6 +90,7 @@ internal static class RectifyCommand
                 Ridge = parse.GetValue(Ridge),
                 Augment = Given(Augment, start.Augment),
                 NextOnRollback = Given(NextOnRollback, start.NextOnRollback),
+                MinGapClosed = Given(MinGapClosed, start.MinGapClosed),
             };
         }
     }

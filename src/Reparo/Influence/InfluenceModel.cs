@@ -27,7 +27,7 @@ public sealed record InfluenceOptions
 /// <summary>Where the time of <see cref="InfluenceModel.Build"/> went.</summary>
 /// <param name="ProfileSeconds">Running the network over the training data.</param>
 /// <param name="PcaSeconds">Fitting the PCA and projecting every step vector.</param>
-/// <param name="MixtureSeconds">The whole K sweep (each candidate's share is in <see cref="CandidateState.Seconds"/>).</param>
+/// <param name="MixtureSeconds">The whole K sweep and the chosen K's fit on every vector (each candidate's share is in <see cref="CandidateState.Seconds"/>).</param>
 /// <param name="IndexSeconds">Building the transition index and the similarity tables.</param>
 /// <param name="TotalSeconds">All of it.</param>
 public sealed record InfluenceTimings(double ProfileSeconds, double PcaSeconds, double MixtureSeconds, double IndexSeconds, double TotalSeconds);
@@ -35,8 +35,8 @@ public sealed record InfluenceTimings(double ProfileSeconds, double PcaSeconds, 
 /// <summary>What <see cref="InfluenceModel.Build"/> chose and measured.</summary>
 /// <param name="K">Number of abstract states chosen.</param>
 /// <param name="Pca">PCA components kept.</param>
-/// <param name="MeanStability">Mean state stability of the chosen K.</param>
-/// <param name="Bic">BIC of the chosen mixture.</param>
+/// <param name="MeanStability">Mean state stability of the chosen K on every step vector.</param>
+/// <param name="Bic">BIC of the chosen mixture on every step vector.</param>
 /// <param name="States">Number of profiled hidden states (step vectors) the abstraction was fitted to.</param>
 /// <param name="Samples">Number of training samples.</param>
 /// <param name="Transitions">Distinct transitions in the index.</param>
@@ -157,7 +157,7 @@ public sealed class InfluenceModel : IDisposable
             StateAbstraction.CountVisits(selection.States, profile.StepLabels, selection.Mixture.Components, profile.ClassCount), profile.ClassCount);
         var traces = new TraceSet(profile.Lengths, selection.States, profile.StepLabels, profile.Symbols, profile.Predictions, profile.Labels);
         InfluenceIndex index = InfluenceIndex.Build(traces);
-        CandidateState chosen = selection.Candidates.First(c => c.K == selection.Mixture.Components);
+        CandidateState chosen = selection.Chosen;
         var report = new InfluenceBuildReport(chosen.K, pca.ComponentCount, chosen.MeanStability, chosen.Bic, profile.StepCount, traces.Count,
             index.TransitionCount, selection.ReachedThreshold, selection.Explanation, selection.Candidates,
             new InfluenceTimings(profileSeconds, pcaSeconds, mixtureSeconds, 0, 0));

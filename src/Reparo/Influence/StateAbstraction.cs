@@ -29,6 +29,15 @@ public sealed record AbstractionOptions
     /// </summary>
     public int FitSample { get; init; } = 200_000;
 
+    /// <summary>
+    /// Most step vectors the K sweep works on when it tries more than one candidate: each candidate's mixture is fitted,
+    /// and its BIC and stability measured, on a uniform sample of this size (drawn with the mixture's seed, a subset of
+    /// the <see cref="FitSample"/> draw); the chosen K is then fitted again on the <see cref="FitSample"/> and applied to
+    /// every vector. 0 sweeps on every vector. The sweep only compares candidates, and 50,000 vectors are thousands per
+    /// state; the full-size fit is paid once, for the K kept.
+    /// </summary>
+    public int SweepSample { get; init; } = 50_000;
+
     /// <summary>Throws a <see cref="ReparoInputException"/> if a value is out of range.</summary>
     public void Validate()
     {
@@ -36,6 +45,7 @@ public sealed record AbstractionOptions
         if (Candidates.Count == 0) throw new ReparoInputException("give at least one candidate number of abstract states");
         if (Candidates.Any(k => k < 1)) throw new ReparoInputException($"numbers of abstract states must be positive, got {string.Join(",", Candidates)}");
         if (FitSample < 0) throw new ReparoInputException($"the fitting sample must be 0 (every vector) or positive, got {FitSample}");
+        if (SweepSample < 0) throw new ReparoInputException($"the sweep sample must be 0 (every vector) or positive, got {SweepSample}");
         if (!(StabilityThreshold >= 0 && StabilityThreshold <= 1)) throw new ReparoInputException($"the stability threshold must lie in [0, 1], got {StabilityThreshold}");
         Mixture.Validate();
     }
@@ -61,10 +71,11 @@ public sealed record StabilitySummary(double Mean, double Min, double Max);
 /// <summary>The outcome of the K sweep.</summary>
 /// <param name="Mixture">The chosen mixture.</param>
 /// <param name="States">Abstract state (1..K) of every step vector the sweep was run on.</param>
-/// <param name="Candidates">Every candidate tried, in order.</param>
+/// <param name="Candidates">Every candidate tried, in order (measured on the sweep's sample when it had one).</param>
 /// <param name="ReachedThreshold">Whether the chosen K reaches θ (otherwise it is the most stable candidate).</param>
 /// <param name="Explanation">One line saying why this K was chosen.</param>
-public sealed record StateSelection(GaussianMixture Mixture, int[] States, IReadOnlyList<CandidateState> Candidates, bool ReachedThreshold, string Explanation);
+/// <param name="Chosen">The chosen mixture measured on every step vector.</param>
+public sealed record StateSelection(GaussianMixture Mixture, int[] States, IReadOnlyList<CandidateState> Candidates, bool ReachedThreshold, string Explanation, CandidateState Chosen);
 
 /// <summary>
 /// The abstract model of a recurrent network (Xie et al., ICML'21, Sec. 3.1): PCA of the hidden states, a diagonal
@@ -154,57 +165,88 @@ public sealed class StateAbstraction
     /// </summary>
     public static Tensor? FitSample(Tensor vectors, AbstractionOptions options)
     {
-        long count = vectors.shape[0];
-        if (options.FitSample == 0 || count <= options.FitSample) return null;
-        var rng = new Random(options.Mixture.Seed);
-        int[] order = [.. Enumerable.Range(0, checked((int)count))];
-        for (int i = 0; i < options.FitSample; i++)
-        {
-            int j = rng.Next(i, order.Length);
-            (order[i], order[j]) = (order[j], order[i]);
-        }
-        long[] chosen = [.. order.Take(options.FitSample).Order().Select(i => (long)i)];
-        using Tensor index = tensor(chosen);
+        long[]? rows = SampleRows(vectors.shape[0], options.FitSample, options.Mixture.Seed);
+        if (rows is null) return null;
+        using Tensor index = tensor(rows);
         return vectors.index_select(0, index);
     }
 
     /// <summary>
+    /// <paramref name="size"/> distinct row numbers of <paramref name="count"/>, ascending, drawn with <paramref name="seed"/>
+    /// (a partial Fisher–Yates shuffle, so a smaller draw with the same seed is a subset of a larger one); null when
+    /// <paramref name="size"/> is 0 or covers every row.
+    /// </summary>
+    private static long[]? SampleRows(long count, int size, int seed)
+    {
+        if (size == 0 || count <= size) return null;
+        var rng = new Random(seed);
+        int[] order = [.. Enumerable.Range(0, checked((int)count))];
+        for (int i = 0; i < size; i++)
+        {
+            int j = rng.Next(i, order.Length);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        return [.. order.Take(size).Order().Select(i => (long)i)];
+    }
+
+    /// <summary>
     /// Semantics-guided choice of K (Sec. 3.1; the authors' <c>build_abst_model.py</c> sweep): fits a mixture for every
-    /// candidate K to the reduced step vectors (to <see cref="FitSample"/> of them), logs its BIC and mean stability, and takes the first K whose mean
-    /// stability reaches θ; if none does, the most stable candidate (the explanation says so).
+    /// candidate K, logs its BIC and mean stability, and takes the first K whose mean stability reaches θ; if none does,
+    /// the most stable candidate (the explanation says so). With more than one candidate and more step vectors than
+    /// <see cref="AbstractionOptions.SweepSample"/>, the candidates are compared on that sample and the chosen K is fitted
+    /// again on the <see cref="AbstractionOptions.FitSample"/>; the chosen mixture assigns every vector its state.
     /// </summary>
     public static StateSelection Select(Tensor reduced, int[] stepLabels, int classes, AbstractionOptions options, IProgress<string>? progress = null)
     {
         options.Validate();
         if (reduced.shape[0] != stepLabels.Length) throw new ArgumentException($"{reduced.shape[0]} step vectors but {stepLabels.Length} labels");
+        long[]? sweepRows = options.Candidates.Count > 1 ? SampleRows(reduced.shape[0], options.SweepSample, options.Mixture.Seed) : null;
+        using Tensor? sweepIndex = sweepRows is null ? null : tensor(sweepRows);
+        using Tensor? sweepVectors = sweepIndex is null ? null : reduced.index_select(0, sweepIndex);
+        int[] sweepLabels = sweepRows is null ? stepLabels : [.. sweepRows.Select(r => stepLabels[r])];
         var log = new List<CandidateState>();
-        (GaussianMixture Mixture, int[] States, double Stability)? chosen = null, mostStable = null;
-        using Tensor? sample = FitSample(reduced, options);
-        using ProgressScope shown = WorkProgress.Begin("state mixtures", options.Candidates.Count);
+        (GaussianMixture Mixture, CandidateState Measured, int[] States)? chosen = null, mostStable = null;
+        using ProgressScope shown = WorkProgress.Begin("state mixtures", options.Candidates.Count + (sweepRows is null ? 0 : 1));
         foreach (int k in options.Candidates)
         {
             shown.Describe($"K = {k}");
-            var watch = System.Diagnostics.Stopwatch.StartNew();
-            progress?.Report($"fitting a {k}-state mixture to {(sample is null ? "" : $"{sample.shape[0]} of ")}{stepLabels.Length} step vectors");
-            GaussianMixture mixture = GaussianMixture.Fit(sample ?? reduced, k, options.Mixture);
-            int[] states = mixture.Predict(reduced).Select(c => (int)c + 1).ToArray();
-            StabilitySummary stability = Stability(states, stepLabels, k, classes);
-            double bic = mixture.Bic(reduced);
-            log.Add(new CandidateState(k, bic, stability.Mean, stability.Min, stability.Max, mixture.Iterations, mixture.Converged, watch.Elapsed.TotalSeconds));
-            progress?.Report($"K = {k}: BIC {bic:G6}, mean stability {stability.Mean:F4}");
+            (GaussianMixture mixture, CandidateState measured, int[] states) = FitAndMeasure(sweepVectors ?? reduced, sweepLabels, k, classes, options, progress);
+            log.Add(measured);
+            progress?.Report($"K = {k}: BIC {measured.Bic:G6}, mean stability {measured.MeanStability:F4}{(sweepRows is null ? "" : $" (on {sweepRows.Length} step vectors)")}");
             shown.Advance();
-            if (mostStable is null || stability.Mean > mostStable.Value.Stability) mostStable = (mixture, states, stability.Mean);
-            if (chosen is null && stability.Mean >= options.StabilityThreshold)
+            if (mostStable is null || measured.MeanStability > mostStable.Value.Measured.MeanStability) mostStable = (mixture, measured, states);
+            if (chosen is null && measured.MeanStability >= options.StabilityThreshold)
             {
-                chosen = (mixture, states, stability.Mean);
+                chosen = (mixture, measured, states);
                 if (options.StopAtFirstStable) break;
             }
         }
-        if (chosen is { } first)
-            return new StateSelection(first.Mixture, first.States, log, true,
-                $"K = {first.Mixture.Components} is the first candidate with mean stability {first.Stability:F4} ≥ θ = {options.StabilityThreshold}");
-        (GaussianMixture best, int[] bestStates, double bestStability) = mostStable!.Value;
-        return new StateSelection(best, bestStates, log, false,
-            $"no candidate reaches θ = {options.StabilityThreshold}; K = {best.Components} is the most stable ({bestStability:F4})");
+        (GaussianMixture best, CandidateState bestMeasured, int[] bestStates) = chosen ?? mostStable!.Value;
+        string sampled = sweepRows is null ? "" : $" (the sweep on {sweepRows.Length:N0} of {stepLabels.Length:N0} step vectors)";
+        string explanation = chosen is not null
+            ? $"K = {best.Components} is the first candidate with mean stability {bestMeasured.MeanStability:F4} ≥ θ = {options.StabilityThreshold}{sampled}"
+            : $"no candidate reaches θ = {options.StabilityThreshold}; K = {best.Components} is the most stable ({bestMeasured.MeanStability:F4}){sampled}";
+        if (sweepRows is null) return new StateSelection(best, bestStates, log, chosen is not null, explanation, bestMeasured);
+        shown.Describe($"K = {best.Components} on every vector");
+        (GaussianMixture final, CandidateState finalMeasured, int[] finalStates) = FitAndMeasure(reduced, stepLabels, best.Components, classes, options, progress);
+        shown.Advance();
+        return new StateSelection(final, finalStates, log, chosen is not null, explanation, finalMeasured);
+    }
+
+    /// <summary>
+    /// Fits a <paramref name="k"/>-state mixture to <paramref name="vectors"/> (to the <see cref="AbstractionOptions.FitSample"/>
+    /// of them) and measures its BIC and state stability on all of them.
+    /// </summary>
+    private static (GaussianMixture Mixture, CandidateState Measured, int[] States) FitAndMeasure(Tensor vectors, int[] labels, int k, int classes,
+        AbstractionOptions options, IProgress<string>? progress)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        using Tensor? sample = FitSample(vectors, options);
+        progress?.Report($"fitting a {k}-state mixture to {(sample is null ? "" : $"{sample.shape[0]} of ")}{labels.Length} step vectors");
+        GaussianMixture mixture = GaussianMixture.Fit(sample ?? vectors, k, options.Mixture);
+        int[] states = [.. mixture.Predict(vectors).Select(c => (int)c + 1)];
+        StabilitySummary stability = Stability(states, labels, k, classes);
+        double bic = mixture.Bic(vectors);
+        return (mixture, new CandidateState(k, bic, stability.Mean, stability.Min, stability.Max, mixture.Iterations, mixture.Converged, watch.Elapsed.TotalSeconds), states);
     }
 }

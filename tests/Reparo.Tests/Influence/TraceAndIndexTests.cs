@@ -148,6 +148,19 @@ public sealed class TraceAndIndexTests
         Assert.Equal(4, fromSample.Mixture.Components);
         Assert.Equal(600, fromSample.States.Length);
         Assert.Equal(1.0, fromSample.Candidates[1].MeanStability, 6);
+
+        // Swept on 120 of the 600 vectors: the candidates are compared there, the chosen K is fitted again and measured
+        // on every vector; one candidate alone is never sampled.
+        StateSelection swept = StateAbstraction.Select(x, stepLabels, 4, options with { SweepSample = 120 });
+        Assert.Equal(4, swept.Mixture.Components);
+        Assert.Equal(600, swept.States.Length);
+        Assert.Contains("the sweep on 120 of 600 step vectors", swept.Explanation);
+        Assert.Equal(1.0, swept.Chosen.MeanStability, 6);
+        Assert.Equal(swept.Mixture.Bic(x), swept.Chosen.Bic, 9);
+        Assert.NotEqual(swept.Candidates[1].Bic, swept.Chosen.Bic);
+        StateSelection single = StateAbstraction.Select(x, stepLabels, 4, options with { SweepSample = 120, Candidates = [4] });
+        Assert.DoesNotContain("the sweep on", single.Explanation);
+        Assert.Equal(single.Candidates[0], single.Chosen);
     }
 
     [Fact]

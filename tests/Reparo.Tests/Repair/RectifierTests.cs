@@ -72,6 +72,32 @@ public sealed class RectifierTests
     }
 
     [Fact]
+    public void ARoundThatClosesTooLittleOfTheGapIsRolledBackAndTheNextLayerTried()
+    {
+        Dataset data = TestSupport.RandomImages(64, seed: 13);
+        Network network = ModelZoo.Create("mlp:32x3", data, seed: 7);
+        long[] predicted = network.Predict(data.X);
+        int other = Enumerable.Range(1, 63).First(i => predicted[i] != predicted[0]);
+        Tensor corrupted = data.X.narrow(0, 0, 1), clean = data.X.narrow(0, other, 1);
+        var options = new RectifyOptions(RectifyMode.Dynamic, Budget: 1, Gap: 0, MaxRounds: 2, NextOnRollback: true);
+        RectificationRound first = Rectifier.Rectify(network, corrupted, clean, [predicted[other]], data, data.X, options with { MaxRounds = 1 }).Rounds.Single();
+        double share = (first.GapBefore - first.GapAfter) / first.GapBefore;
+        Assert.True(first.Kept && share is > 0 and < 1, $"the first round closes part of the gap (else this test shows nothing): {share}");
+
+        // Asking for slightly more than that share rolls the round back to the exact weights and moves to another layer.
+        RectificationResult result = Rectifier.Rectify(network, corrupted, clean, [predicted[other]], data, data.X, options with { MinGapClosed = Math.Min(1, share + 1e-6) });
+        Assert.Equal(first.Layer, result.Rounds[0].Layer);
+        Assert.False(result.Rounds[0].Kept);
+        Assert.Equal(2, result.Rounds.Count);
+        Assert.NotEqual(first.Layer, result.Rounds[1].Layer);
+        RectificationResult rolledBack = Rectifier.Rectify(network, corrupted, clean, [predicted[other]], data, data.X, options with { NextOnRollback = false, MinGapClosed = Math.Min(1, share + 1e-6) });
+        Assert.Single(rolledBack.Rounds);
+        Assert.Contains("of the gap above δ", rolledBack.StopReason);
+        foreach ((string name, Tensor value) in network.state_dict())
+            Assert.True(rolledBack.Network.state_dict()[name].SameAs(value), $"{name} not restored exactly");
+    }
+
+    [Fact]
     public void StaticModeEditsTheLastFeatureLayerOnce()
     {
         Dataset data = TestSupport.RandomImages(64, seed: 12);
@@ -208,8 +234,8 @@ public sealed class RectifierTests
     public void TheCommandLineRunsReparosDefaultsUnlessToldPaper()
     {
         RectifyOptions recommended = RectifyOptions.Recommended(seed: 3), paper = RectifyOptions.Paper(seed: 3);
-        Assert.Equal((RectifyMode.Dynamic, 0.01, 20, true, true, true), (recommended.Mode, recommended.Gap, recommended.Augment, recommended.NextOnRollback, recommended.Edit!.PreserveClean, recommended.Edit.HoldElsewhere));
-        Assert.Equal((RectifyMode.Dynamic, 0.05, 0, false, null), (paper.Mode, paper.Gap, paper.Augment, paper.NextOnRollback, paper.Edit));
+        Assert.Equal((RectifyMode.Dynamic, 0.01, 20, true, 0.25, true, true), (recommended.Mode, recommended.Gap, recommended.Augment, recommended.NextOnRollback, recommended.MinGapClosed, recommended.Edit!.PreserveClean, recommended.Edit.HoldElsewhere));
+        Assert.Equal((RectifyMode.Dynamic, 0.05, 0, false, 0.0, null), (paper.Mode, paper.Gap, paper.Augment, paper.NextOnRollback, paper.MinGapClosed, paper.Edit));
         Assert.Equal(3, recommended.Seed);
     }
 }

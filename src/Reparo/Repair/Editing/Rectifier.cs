@@ -73,6 +73,11 @@ public static class RectifyModes
 /// <param name="NextOnRollback">
 /// After a rollback, try the next most editable layer instead of stopping (Reparo's refinement; the paper stops).
 /// </param>
+/// <param name="MinGapClosed">
+/// A dynamic round whose edit closes less than this share of the gap still above δ is rolled back like one over budget
+/// (0 = never, the paper's rule). A layer where the edit cannot move the pairs then no longer holds the loop for its
+/// remaining rounds: with <see cref="NextOnRollback"/> the next most editable layer is tried.
+/// </param>
 public sealed record RectifyOptions(
     RectifyMode Mode = RectifyMode.Dynamic,
     string Layer = "auto",
@@ -85,7 +90,8 @@ public sealed record RectifyOptions(
     double Ridge = 1e-3,
     int Augment = 0,
     int Seed = 0,
-    bool NextOnRollback = false)
+    bool NextOnRollback = false,
+    double MinGapClosed = 0)
 {
     /// <summary>δ of <see cref="Recommended"/>: the pairs' gap the loop drives down to (the paper stops at 0.05).</summary>
     public const double RecommendedGap = 0.01;
@@ -93,18 +99,23 @@ public sealed record RectifyOptions(
     /// <summary>Transplanted pairs per cleansed pair in <see cref="Recommended"/>.</summary>
     public const int RecommendedAugment = 20;
 
+    /// <summary>The least share of the remaining gap a kept round must close in <see cref="Recommended"/>.</summary>
+    public const double RecommendedMinGapClosed = 0.25;
+
     /// <summary>The paper's method exactly (Yang et al., CVPR'26): its edit, its stopping rule, no augmentation.</summary>
     public static RectifyOptions Paper(RectifyMode mode = RectifyMode.Dynamic, int seed = 0) => new(mode, Seed: seed);
 
     /// <summary>
-    /// Reparo's defaults: the paper's dynamic loop with five refinements, each measured in docs/results/rectification.md:
+    /// Reparo's defaults: the paper's dynamic loop with six refinements, each measured in docs/results/rectification.md:
     /// the clean twins' keys held (<see cref="EditOptions.PreserveClean"/>), the corruption moved elsewhere held
     /// (<see cref="EditOptions.HoldElsewhere"/>), each pair transplanted onto <see cref="RecommendedAugment"/> held-out images
-    /// (<see cref="Augment"/>), the next most editable layer tried after a rollback (<see cref="NextOnRollback"/>), and
-    /// δ = <see cref="RecommendedGap"/> instead of 0.05.
+    /// (<see cref="Augment"/>), the next most editable layer tried after a rollback (<see cref="NextOnRollback"/>), a round
+    /// that closes less than <see cref="RecommendedMinGapClosed"/> of the remaining gap rolled back (<see cref="MinGapClosed"/>),
+    /// and δ = <see cref="RecommendedGap"/> instead of 0.05.
     /// </summary>
     public static RectifyOptions Recommended(RectifyMode mode = RectifyMode.Dynamic, int seed = 0) =>
-        new(mode, Gap: RecommendedGap, Edit: new EditOptions(PreserveClean: true, HoldElsewhere: true), Augment: RecommendedAugment, Seed: seed, NextOnRollback: true);
+        new(mode, Gap: RecommendedGap, Edit: new EditOptions(PreserveClean: true, HoldElsewhere: true), Augment: RecommendedAugment, Seed: seed,
+            NextOnRollback: true, MinGapClosed: RecommendedMinGapClosed);
 }
 
 /// <summary>One round of rectification.</summary>
@@ -231,13 +242,17 @@ public static class Rectifier
             evaluateTime += evaluating;
 
             double degradation = accuracyBefore - newAccuracy;
-            bool keep = options.Mode == RectifyMode.Static || degradation <= options.Budget;
-            rounds.Add(new RectificationRound(round, target.Name, scores, gap, newGap, newAccuracy, degradation, keep, change.Solver.ToString(), change.DeltaNorm, localise, editing, evaluating));
+            double closed = gap > options.Gap ? (gap - newGap) / (gap - options.Gap) : 1;
+            string? rollback = options.Mode == RectifyMode.Static ? null
+                : degradation > options.Budget ? $"cost {degradation:P2} > budget {options.Budget:P2}"
+                : closed < options.MinGapClosed ? $"closed {closed:P0} of the gap above δ < {options.MinGapClosed:P0}"
+                : null;
+            rounds.Add(new RectificationRound(round, target.Name, scores, gap, newGap, newAccuracy, degradation, rollback is null, change.Solver.ToString(), change.DeltaNorm, localise, editing, evaluating));
             shown.Advance();
-            if (!keep)
+            if (rollback is not null)
             {
                 change.Rollback();
-                stop = $"round {round} at {target.Name} cost {degradation:P2} > budget {options.Budget:P2}: rolled back";
+                stop = $"round {round} at {target.Name} {rollback}: rolled back";
                 if (!options.NextOnRollback || fixedLayer) break;
                 excluded.Add(target.Name);
                 continue;
@@ -275,6 +290,7 @@ public static class Rectifier
         if (heldOut.Count == 0) throw new ReparoInputException("rectification needs held-out data to check accuracy");
         if (!(options.Budget >= 0) || !double.IsFinite(options.Budget)) throw new ReparoInputException($"the budget must be zero or positive, got {options.Budget}");
         if (!(options.Gap >= 0) || !double.IsFinite(options.Gap)) throw new ReparoInputException($"the gap threshold must be zero or positive, got {options.Gap}");
+        if (!(options.MinGapClosed >= 0 && options.MinGapClosed <= 1)) throw new ReparoInputException($"the least share of the gap a round must close is between 0 and 1, got {options.MinGapClosed}");
         if (options.MaxRounds < 1) throw new ReparoInputException($"at least one round is needed, got {options.MaxRounds}");
         if (options.IgSteps < 1) throw new ReparoInputException($"layer IG needs at least one step, got {options.IgSteps}");
     }
