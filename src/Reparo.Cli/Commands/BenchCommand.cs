@@ -48,7 +48,45 @@ internal static class BenchCommand
             run.WriteJson(new BenchResult(parse.GetValue(data.Data)!, run.Threads, rows));
             return CliApp.Success;
         });
-        return new Command("bench", "Benchmarks (print a table, write JSON)") { train, Influence(cli), Lp(cli) };
+        return new Command("bench", "Benchmarks (print a table, write JSON)") { train, Influence(cli), Lp(cli), ScaleOut(cli) };
+    }
+
+    private static Command ScaleOut(CliContext cli)
+    {
+        var workers = new Option<string>("--workers") { Description = "Cluster sizes to time, comma-separated (worker processes on this machine)", DefaultValueFactory = _ => "1,2", HelpName = "N[,N…]" };
+        var markdown = new Option<string?>("--markdown") { Description = "Write the results as Markdown here (e.g. docs/results/scale-out.md)", HelpName = "PATH" };
+        var study = new StudyCommand.StudyArguments();
+        var command = new Command("scale-out", "Time one study locally and on clusters of 1, 2, … reparo worker processes here (Redis from redis-server on loopback)") { workers, markdown };
+        study.AddTo(command);
+        command.SetAction(parse =>
+        {
+            CommandRun run = cli.Start(parse);
+            int[] counts = [.. parse.GetValue(workers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(t => int.TryParse(t, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int n) && n is > 0 and <= 64
+                    ? n : throw new ReparoInputException($"--workers: '{t}' is not a number of workers (1–64)"))];
+            (Network network, DataSplits splits, InformedRepairOptions options) = study.Prepare(parse, run.Seed);
+            // The study's own command line, as a worker reads it: "bench scale-out" becomes "study", --workers and --markdown go.
+            var args = new List<string>();
+            for (int i = 0; i < cli.Arguments.Count; i++)
+            {
+                string token = cli.Arguments[i];
+                if (token == "bench" && i + 1 < cli.Arguments.Count && cli.Arguments[i + 1] == "scale-out") { args.Add("study"); i++; continue; }
+                if (token is "--workers" or "--markdown") { i++; continue; }
+                if (token.StartsWith("--workers=", StringComparison.Ordinal) || token.StartsWith("--markdown=", StringComparison.Ordinal)) continue;
+                args.Add(token);
+            }
+            Cluster.ScaleOutReport report = Cluster.ScaleOutBenchmark.Run("./reparo " + string.Join(' ', cli.Arguments), args, parse.GetValue(study.Model)!, network, splits, options, counts, run.Threads, new Progress<string>(run.Note));
+            var table = new Table().AddColumns("run", "start s", "wall s", "speed-up over local", "same JSON as local");
+            table.AddRow("local", "–", report.LocalSeconds.ToString("F1"), "1.00×", "–");
+            foreach (Cluster.ScaleOutRow row in report.Rows)
+                table.AddRow($"{row.Workers} worker(s)", row.StartSeconds.ToString("F1"), row.WallSeconds.ToString("F1"), $"{report.LocalSeconds / row.WallSeconds:F2}×", row.SameAsLocal ? "yes" : "no");
+            run.Out.Write(table);
+            if (parse.GetValue(markdown) is string path)
+                AtomicFile.WriteAllText(path, Cluster.ScaleOutBenchmark.ToMarkdown(report, Path.GetFileName(run.JsonPath ?? "scale-out.json")));
+            run.WriteJson(report);
+            return CliApp.Success;
+        });
+        return command;
     }
 
     private static Command Influence(CliContext cli)

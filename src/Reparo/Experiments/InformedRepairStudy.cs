@@ -86,6 +86,17 @@ public sealed record StudyCase(string Model, string RepairSet, int Size, string 
     IReadOnlyList<HeuristicOutcome> Heuristics, string AutoHeuristic, string AutoPick,
     [property: JsonPropertyName("auto_within_10pct")] bool AutoWithin10Pct, double AutoCostRatio);
 
+/// <summary>One case of the study to run: a repair-set template (without its size), a size, a method.</summary>
+/// <param name="RepairSet">The template, as given (<c>fog:3</c>).</param>
+/// <param name="Size">The size N filled in.</param>
+/// <param name="Method">The repair method.</param>
+public sealed record StudyCaseKey(string RepairSet, int Size, string Method);
+
+/// <summary>What one case gives: the case and the analysis of its repair set.</summary>
+/// <param name="Case">The case.</param>
+/// <param name="Analysis">Its repair set's analysis (the same for every method of that set and size).</param>
+public sealed record StudyCaseResult(StudyCase Case, RepairSetProfile Analysis);
+
 /// <summary>A heuristic's record over every case.</summary>
 /// <param name="Heuristic">Its name.</param>
 /// <param name="Method">The method, or <c>all</c>.</param>
@@ -115,64 +126,110 @@ public sealed partial record StudyReport(IReadOnlyList<StudyCase> Cases, IReadOn
 /// </summary>
 public static class InformedRepairStudy
 {
-    /// <summary>Runs the study on one model.</summary>
+    /// <summary>Runs the study on one model, case after case in <see cref="Plan"/> order.</summary>
     /// <param name="network">The model (never modified).</param>
     /// <param name="splits">Its data (the test split supplies the failures and held-out sets; the training split the key statistics).</param>
     /// <param name="options">What to run.</param>
     /// <param name="progress">Progress lines.</param>
     public static StudyReport Run(Network network, DataSplits splits, InformedRepairOptions options, IProgress<string>? progress = null)
     {
+        IReadOnlyList<StudyCaseKey> plan = Plan(network, options);
+        var shared = new StudyCaseCache(network, splits, options);
+        long repairs = plan.Sum(key => (long)LayerHeuristics.Candidates(network, key.Method).Count);
+        using ProgressScope shown = WorkProgress.Begin("informed repair study", repairs);
+        return Combine([.. plan.Select(key => RunCase(shared, key, progress, shown))], options.Tolerance);
+    }
+
+    /// <summary>
+    /// The study's cases in order: every repair set, then every size, then every method. Each case runs on its own
+    /// (<see cref="RunCase(Network, DataSplits, InformedRepairOptions, StudyCaseKey, IProgress{string}?)"/>), so a
+    /// cluster can spread them over machines; <see cref="Combine"/> puts the results together as <see cref="Run"/> does.
+    /// </summary>
+    public static IReadOnlyList<StudyCaseKey> Plan(Network network, InformedRepairOptions options)
+    {
         foreach (string method in options.Methods) LayerHeuristics.Candidates(network, RepairMethods.Require(method));
         if (options.Sizes.Count == 0 || options.Sizes.Any(n => n < 1)) throw new ReparoInputException("sizes must be positive integers");
-        var cases = new List<StudyCase>();
+        return [.. from template in options.RepairSets from size in options.Sizes from method in options.Methods select new StudyCaseKey(template, size, method)];
+    }
+
+    /// <summary>Runs one case of the study on its own: the repair set's analysis, a repair at every candidate layer, every heuristic's pick.</summary>
+    /// <param name="network">The model (never modified).</param>
+    /// <param name="splits">Its data.</param>
+    /// <param name="options">The study's settings.</param>
+    /// <param name="key">Which case (one of <see cref="Plan"/>).</param>
+    /// <param name="progress">Progress lines.</param>
+    public static StudyCaseResult RunCase(Network network, DataSplits splits, InformedRepairOptions options, StudyCaseKey key, IProgress<string>? progress = null)
+    {
+        using ProgressScope shown = WorkProgress.Begin($"study case {key.RepairSet}:{key.Size} {key.Method}", LayerHeuristics.Candidates(network, key.Method).Count);
+        return RunCase(new StudyCaseCache(network, splits, options), key, progress, shown);
+    }
+
+    /// <summary>
+    /// Puts cases together into the study's report: the cases in the given order, each repair set's analysis once (from
+    /// its first case), the summary over all of them.
+    /// </summary>
+    public static StudyReport Combine(IReadOnlyList<StudyCaseResult> results, double tolerance)
+    {
         var analyses = new List<RepairSetProfile>();
-        TorchSharp.torch.Tensor statistics = RepairMethods.StatisticsInputs(splits.Train);
-        long repairsPerSet = options.Methods.Sum(method => (long)LayerHeuristics.Candidates(network, method).Count);
-        using ProgressScope shown = WorkProgress.Begin("informed repair study", options.RepairSets.Count * options.Sizes.Count * repairsPerSet);
-        foreach (string template in options.RepairSets)
+        var seen = new HashSet<string>();
+        foreach (StudyCaseResult result in results)
+            if (seen.Add(result.Case.RepairSet)) analyses.Add(result.Analysis);
+        return Summarise([.. results.Select(r => r.Case)], analyses, tolerance);
+    }
+
+    /// <summary>What the cases of one study share: the key statistics, and per repair set its problem, analysis and the heuristics' verdicts.</summary>
+    private sealed class StudyCaseCache(Network network, DataSplits splits, InformedRepairOptions options)
+    {
+        public Network Network { get; } = network;
+        public DataSplits Splits { get; } = splits;
+        public InformedRepairOptions Options { get; } = options;
+        public TorchSharp.torch.Tensor Statistics { get; } = RepairMethods.StatisticsInputs(splits.Train);
+        public Dictionary<string, (RepairProblem Problem, RepairSetProfile Analysis)> RepairSets { get; } = [];
+
+        // Methods with the same candidate layers (provable, ft and edit on an MLP) share each heuristic's verdict.
+        public Dictionary<(string Spec, string Heuristic, string Candidates), LayerChoice> Choices { get; } = [];
+    }
+
+    private static StudyCaseResult RunCase(StudyCaseCache shared, StudyCaseKey key, IProgress<string>? progress, ProgressScope shown)
+    {
+        (Network network, InformedRepairOptions options, TorchSharp.torch.Tensor statistics) = (shared.Network, shared.Options, shared.Statistics);
+        string method = RepairMethods.Require(key.Method);
+        string spec = WithSize(key.RepairSet, key.Size);
+        if (!shared.RepairSets.TryGetValue(spec, out var set))
         {
-            foreach (int size in options.Sizes)
-            {
-                string spec = WithSize(template, size);
-                RepairProblem problem = RepairSetSpec.Build(spec, network, splits, options.Seed);
-                analyses.Add(RepairSetAnalysis.Analyse(network, problem.RepairSet));
-                // Methods with the same candidate layers (provable, ft and edit on an MLP) share each heuristic's verdict.
-                var choices = new Dictionary<(string Heuristic, string Candidates), LayerChoice>();
-                foreach (string method in options.Methods)
-                {
-                    IReadOnlyList<string> candidates = LayerHeuristics.Candidates(network, method);
-                    var context = new LayerChoiceContext(network, problem.RepairSet, candidates, statistics);
-                    var layers = new List<LayerRun>();
-                    foreach (string layer in candidates)
-                    {
-                        progress?.Report($"{network.Spec.Architecture} {spec} {method} at {layer}");
-                        shown.Describe($"{spec} {method} at {layer}");
-                        if (method is "provable" or "prdnn" && options.MaxLpNonzeros is long cap
-                            && analyses[^1].Lp.FirstOrDefault(p => p.Layer == layer) is { } predicted && predicted.Nonzeros > cap)
-                        {
-                            layers.Add(new LayerRun(layer, "skipped_lp_too_large", 0, double.NaN, double.NaN, double.NaN, 0, predicted.Seconds));
-                            shown.Advance();
-                            progress?.Report($"    skipped: the LP would have {predicted.Nonzeros:N0} nonzeros (cap {cap:N0})");
-                            continue;
-                        }
-                        RepairResult result = RepairMethods.Create(method, options.Settings with { Layer = layer, StatisticsInputs = statistics, Seed = options.Seed }).Repair(problem);
-                        RepairMetrics m = RepairMetrics.Compute(problem, result);
-                        result.Model?.PlainNetwork?.Dispose();
-                        layers.Add(new LayerRun(layer, RepairReport.StatusName(result.Status), m.Efficacy, m.Drawdown, m.Generalization, m.ChangedPredictions, m.ParamDeltaLinf, result.Time.Total));
-                        progress?.Report($"    {layers[^1].Status}, efficacy {m.Efficacy:P1}, drawdown {m.Drawdown:P2}, {result.Time.Total:F1} s");
-                        shown.Advance();
-                    }
-                    LayerChoice Choose(ILayerHeuristic heuristic)
-                    {
-                        (string, string) key = (heuristic.Name, string.Join(",", candidates));
-                        if (!choices.TryGetValue(key, out LayerChoice? choice)) choices[key] = choice = LayerHeuristics.Choose(heuristic, context);
-                        return choice;
-                    }
-                    cases.Add(Judge(network.Spec.Architecture, spec, size, method, layers, context, Choose, options));
-                }
-            }
+            RepairProblem built = RepairSetSpec.Build(spec, network, shared.Splits, options.Seed);
+            shared.RepairSets[spec] = set = (built, RepairSetAnalysis.Analyse(network, built.RepairSet));
         }
-        return Summarise(cases, analyses, options.Tolerance);
+        (RepairProblem problem, RepairSetProfile analysis) = set;
+        IReadOnlyList<string> candidates = LayerHeuristics.Candidates(network, method);
+        var context = new LayerChoiceContext(network, problem.RepairSet, candidates, statistics);
+        var layers = new List<LayerRun>();
+        foreach (string layer in candidates)
+        {
+            progress?.Report($"{network.Spec.Architecture} {spec} {method} at {layer}");
+            shown.Describe($"{spec} {method} at {layer}");
+            if (method is "provable" or "prdnn" && options.MaxLpNonzeros is long cap
+                && analysis.Lp.FirstOrDefault(p => p.Layer == layer) is { } predicted && predicted.Nonzeros > cap)
+            {
+                layers.Add(new LayerRun(layer, "skipped_lp_too_large", 0, double.NaN, double.NaN, double.NaN, 0, predicted.Seconds));
+                shown.Advance();
+                progress?.Report($"    skipped: the LP would have {predicted.Nonzeros:N0} nonzeros (cap {cap:N0})");
+                continue;
+            }
+            RepairResult result = RepairMethods.Create(method, options.Settings with { Layer = layer, StatisticsInputs = statistics, Seed = options.Seed }).Repair(problem);
+            RepairMetrics m = RepairMetrics.Compute(problem, result);
+            result.Model?.PlainNetwork?.Dispose();
+            layers.Add(new LayerRun(layer, RepairReport.StatusName(result.Status), m.Efficacy, m.Drawdown, m.Generalization, m.ChangedPredictions, m.ParamDeltaLinf, result.Time.Total));
+            progress?.Report($"    {layers[^1].Status}, efficacy {m.Efficacy:P1}, drawdown {m.Drawdown:P2}, {result.Time.Total:F1} s");
+            shown.Advance();
+        }
+        LayerChoice Choose(ILayerHeuristic heuristic)
+        {
+            var cacheKey = (spec, heuristic.Name, string.Join(",", candidates));
+            if (!shared.Choices.TryGetValue(cacheKey, out LayerChoice? choice)) shared.Choices[cacheKey] = choice = LayerHeuristics.Choose(heuristic, context);
+            return choice;
+        }
+        return new StudyCaseResult(Judge(network.Spec.Architecture, spec, key.Size, method, layers, context, Choose, options), analysis);
     }
 
     /// <summary>Puts the size into a template: after the vertex count for <c>rotations:MIN:MAX:K</c>, at the end otherwise.</summary>

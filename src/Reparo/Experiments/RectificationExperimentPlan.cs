@@ -60,19 +60,22 @@ public static partial class RectificationExperimentPlan
         Action<RectificationExperimentReport>? partial = null, RectificationExperimentReport? earlier = null)
     {
         if (earlier is not null && earlier.ModelSeed != seed) throw new ReparoInputException($"--resume: the earlier run used model seed {earlier.ModelSeed}, this one {seed}");
-        var rows = new List<RectificationExperimentRow>();
         var clock = Stopwatch.StartNew();
         List<Step> steps = [.. Plan(quick)];
+        // Every earlier run the plan still has is carried over at once (in plan order), so a report written mid-run never drops one.
+        var done = new RectificationExperimentRow?[steps.Count];
+        for (int i = 0; i < steps.Count; i++) done[i] = earlier?.Rows.FirstOrDefault(steps[i].Matches);
+        IEnumerable<RectificationExperimentRow> rows = done.OfType<RectificationExperimentRow>();
         var trained = new Dictionary<string, Network>();
         var measured = new Dictionary<string, RectificationMeasures>();
         double earlierMinutes = earlier?.Minutes ?? 0;
         RectificationExperimentReport Report(bool complete) => new(command, threads, seed, earlierMinutes + clock.Elapsed.TotalMinutes, complete, [.. rows]);
         using ProgressScope shown = WorkProgress.Begin("rectification experiment", steps.Count);
-        foreach (Step step in steps)
+        for (int index = 0; index < steps.Count; index++)
         {
-            if (earlier?.Rows.FirstOrDefault(step.Matches) is { } done)
+            Step step = steps[index];
+            if (done[index] is not null)
             {
-                rows.Add(done);
                 shown.Advance();
                 continue;
             }
@@ -90,8 +93,8 @@ public static partial class RectificationExperimentPlan
             RectificationRun result = step.Method == "ft"
                 ? RectificationRun.FineTune(network, spec, splits, step.Pairs, step.PairSeed, before)
                 : RectificationRun.Execute(network, spec, splits, step.Pairs, Options(step.Method, step.PairSeed), 4000, step.PairSeed, step.Method, before);
-            rows.Add(new RectificationExperimentRow(step.Arch, step.Epochs, step.PairSeed, load, result.Report()));
-            notes?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {rows.Count}/{steps.Count}] {step.Arch} {spec}, {step.Pairs} pair(s), {step.Method}, pair seed {step.PairSeed}: {Summary(result.Report())}");
+            done[index] = new RectificationExperimentRow(step.Arch, step.Epochs, step.PairSeed, load, result.Report());
+            notes?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {rows.Count()}/{steps.Count}] {step.Arch} {spec}, {step.Pairs} pair(s), {step.Method}, pair seed {step.PairSeed}: {Summary(result.Report())}");
             partial?.Invoke(Report(false));
             shown.Advance();
         }

@@ -1,0 +1,65 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace Reparo.Cli.Cluster;
+
+/// <summary>A program started by the scale-out benchmark (Redis, workers), its output lines kept; killed when disposed.</summary>
+internal sealed class ChildProcess : IDisposable
+{
+    private readonly Process process;
+
+    private ChildProcess(string file, IEnumerable<string> args)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string arg in args) start.ArgumentList.Add(arg);
+        process = Process.Start(start) ?? throw new ReparoEnvironmentException($"could not start {file}", new InvalidOperationException(file));
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) Lines.Enqueue(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Lines.Enqueue(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    /// <summary>Every line the program wrote so far.</summary>
+    public ConcurrentQueue<string> Lines { get; } = new();
+
+    /// <summary>Starts <paramref name="file"/> found on the PATH (or at that path).</summary>
+    public static ChildProcess Start(string file, IEnumerable<string> args)
+    {
+        string? path = file.Contains('/') ? file : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(folder => Path.Combine(folder, file)).FirstOrDefault(File.Exists);
+        return path is null ? throw new ReparoEnvironmentException($"{file} is not installed (Debian: apt-get install {file})", new FileNotFoundException(file)) : new ChildProcess(path, args);
+    }
+
+    /// <summary>Starts this same <c>reparo</c> program with <paramref name="args"/>.</summary>
+    public static ChildProcess Reparo(IEnumerable<string> args)
+    {
+        string self = Environment.ProcessPath ?? throw new ReparoEnvironmentException("cannot tell which program this is", new InvalidOperationException());
+        return Path.GetFileNameWithoutExtension(self) == "dotnet" ? new ChildProcess(self, [typeof(CliApp).Assembly.Location, .. args]) : new ChildProcess(self, args);
+    }
+
+    /// <summary>Waits until a line contains <paramref name="text"/>; the program ending or the time running out is a <see cref="ReparoEnvironmentException"/>.</summary>
+    public void WaitFor(string text, TimeSpan limit)
+    {
+        DateTime deadline = DateTime.UtcNow + limit;
+        while (!Lines.Any(l => l.Contains(text, StringComparison.Ordinal)))
+        {
+            if (process.HasExited || DateTime.UtcNow > deadline)
+                throw new ReparoEnvironmentException($"{Path.GetFileName(process.StartInfo.FileName)} did not say '{text}': {string.Join(" | ", Lines.TakeLast(5))}", new TimeoutException(text));
+            Thread.Sleep(50);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        try
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit(TimeSpan.FromSeconds(10));
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        process.Dispose();
+    }
+}

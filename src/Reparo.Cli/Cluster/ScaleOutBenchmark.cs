@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Reparo.Cluster;
+using Reparo.Experiments;
+using Reparo.Io;
+using Reparo.Models;
+
+namespace Reparo.Cli.Cluster;
+
+/// <summary>One cluster size of the scale-out benchmark.</summary>
+/// <param name="Workers">Worker processes.</param>
+/// <param name="StartSeconds">Starting Redis and the workers until every one has joined (not in the wall time).</param>
+/// <param name="WallSeconds">The study through the cluster: connecting, storing the model, every case run and collected.</param>
+/// <param name="SameAsLocal">Whether the JSON equals the local run's, timings aside.</param>
+/// <param name="CasesPerWorker">How many cases each worker recorded.</param>
+public sealed record ScaleOutRow(int Workers, double StartSeconds, double WallSeconds, bool SameAsLocal, IReadOnlyDictionary<string, int> CasesPerWorker);
+
+/// <summary>The scale-out benchmark's result.</summary>
+/// <param name="Command">The command line.</param>
+/// <param name="Threads">Torch threads of the local run and of every worker.</param>
+/// <param name="Cases">Cases of the study.</param>
+/// <param name="LocalSeconds">The same study in one process, without the cluster.</param>
+/// <param name="Rows">One row per cluster size.</param>
+/// <param name="LoadBefore">1-minute load average at the start.</param>
+/// <param name="LoadAfter">At the end.</param>
+public sealed record ScaleOutReport(string Command, int Threads, int Cases, double LocalSeconds, IReadOnlyList<ScaleOutRow> Rows, double LoadBefore, double LoadAfter);
+
+/// <summary>
+/// <c>reparo bench scale-out</c>: the same study run locally and on clusters of 1, 2, … worker processes on this machine
+/// (Redis from Debian's <c>redis-server</c> on a free loopback port, started fresh for each size), timed side by side.
+/// </summary>
+internal static class ScaleOutBenchmark
+{
+    public static ScaleOutReport Run(string command, IReadOnlyList<string> studyArgs, string modelPath, Network network, Data.DataSplits splits, InformedRepairOptions options,
+        IReadOnlyList<int> workerCounts, int threads, IProgress<string> progress)
+    {
+        double loadBefore = MachineLoad.OneMinute();
+        var clock = Stopwatch.StartNew();
+        StudyReport localReport = InformedRepairStudy.Run(network, splits, options);
+        double localSeconds = clock.Elapsed.TotalSeconds;
+        string local = StudyCases.WithoutTimings(ReparoJson.Serialize(localReport));
+        progress.Report($"local: {localReport.Cases.Count} cases in {localSeconds:F1} s");
+        var rows = new List<ScaleOutRow>();
+        foreach (int count in workerCounts)
+        {
+            using var scratch = new ScratchFolder();
+            clock.Restart();
+            int port = FreePort();
+            var address = new ClusterAddress("127.0.0.1", port);
+            using ChildProcess redis = ChildProcess.Start("redis-server", ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            redis.WaitFor("Ready to accept connections", TimeSpan.FromSeconds(30));
+            var workers = new List<ChildProcess>();
+            try
+            {
+                for (int w = 0; w < count; w++)
+                    workers.Add(ChildProcess.Reparo(["worker", "--cluster", address.ToString(), "--threads", threads.ToString(CultureInfo.InvariantCulture),
+                        "--name", $"w{w + 1}", "--cache-dir", Path.Combine(scratch.Path, $"w{w + 1}"), "--quiet"]));
+                foreach (ChildProcess worker in workers) worker.WaitFor("joined the cluster", TimeSpan.FromMinutes(2));
+                double start = clock.Elapsed.TotalSeconds;
+                clock.Restart();
+                var lines = new List<string>();
+                StudyReport report = StudyCases.RunOnCluster(address, modelPath, studyArgs, network, options, resume: false, new Progress<string>(lines.Add));
+                double wall = clock.Elapsed.TotalSeconds;
+                Dictionary<string, int> perWorker = lines.Where(l => l.Contains(" recorded by ", StringComparison.Ordinal))
+                    .GroupBy(l => l.Split(" recorded by ")[1]).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
+                rows.Add(new ScaleOutRow(count, start, wall, StudyCases.WithoutTimings(ReparoJson.Serialize(report)) == local, perWorker));
+                progress.Report($"{count} worker(s): {wall:F1} s (start {start:F1} s), same JSON as local: {rows[^1].SameAsLocal}");
+            }
+            finally
+            {
+                foreach (ChildProcess worker in workers) worker.Dispose();
+            }
+        }
+        return new ScaleOutReport(command, threads, localReport.Cases.Count, localSeconds, rows, loadBefore, MachineLoad.OneMinute());
+    }
+
+    /// <summary>The results file: the table, the overhead per case, and the cost model drawn from these figures.</summary>
+    public static string ToMarkdown(ScaleOutReport r, string jsonName)
+    {
+        static string F(double v, string f = "F1") => v.ToString(f, CultureInfo.InvariantCulture);
+        var text = new StringBuilder();
+        text.AppendLine("# Scale-out: one study on 1 and 2 workers");
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture, $"Produced by `{r.Command}` on {DateTime.UtcNow:yyyy-MM-dd}. Every figure below is in [{jsonName}](data/{jsonName}).");
+        bool busy = r.LoadBefore >= 1;
+        text.AppendLine($"Machine: {Environment.ProcessorCount} cores; load (1-minute average) {F(r.LoadBefore, "F2")} at the start, {F(r.LoadAfter, "F2")} at the end"
+            + (busy ? ": **other work was running at the start, so the times are inflated**." : ": otherwise idle."));
+        text.AppendLine();
+        text.AppendLine($"The study: {r.Cases} cases, {r.Threads} torch thread(s) in the local run and in every worker. Workers are `reparo worker` processes on this machine, "
+            + "Redis a fresh `redis-server` on loopback for each size; the wall time runs from connecting the client to the last case collected (starting Redis and the workers is the start column).");
+        text.AppendLine();
+        text.AppendLine("| run | start s | wall s | speed-up over local | cases per worker | JSON equals the local run's (timings aside) |");
+        text.AppendLine("|---|---:|---:|---:|---|---|");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| local (one process, no cluster) | – | {F(r.LocalSeconds)} | 1.00× | – | – |");
+        foreach (ScaleOutRow row in r.Rows)
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {row.Workers} worker(s) | {F(row.StartSeconds)} | {F(row.WallSeconds)} | {F(r.LocalSeconds / row.WallSeconds, "F2")}× | "
+                + $"{string.Join(", ", row.CasesPerWorker.Select(p => $"{p.Key}: {p.Value}"))} | {(row.SameAsLocal ? "yes" : "**no**")} |");
+        text.AppendLine();
+        if (r.Rows.FirstOrDefault(x => x.Workers == 1) is { } one)
+        {
+            double perCase = r.LocalSeconds / r.Cases, overhead = (one.WallSeconds - r.LocalSeconds) / r.Cases;
+            text.AppendLine(CultureInfo.InvariantCulture, $"Overhead per case (one worker against the local run): ({F(one.WallSeconds)} − {F(r.LocalSeconds)}) s / {r.Cases} = **{F(overhead, "F2")} s**, "
+                + $"against {F(perCase, "F2")} s of work per case (it includes each worker loading the model and data once, and the 0.5 s status poll).");
+            text.AppendLine();
+            text.AppendLine("Cost model (a projection from these two figures, not a measurement): with W workers of one case at a time, a study of cases like these runs at about "
+                + "W × 3600 / (work + overhead) cases per hour, as long as there are at least W cases left and Redis and the client keep up:");
+            text.AppendLine();
+            text.AppendLine("| workers | cases per hour (projected) |");
+            text.AppendLine("|---:|---:|");
+            foreach (int w in new[] { 1, 2, 4, 8, 16, 32 })
+                text.AppendLine(CultureInfo.InvariantCulture, $"| {w} | {F(w * 3600 / (perCase + Math.Max(0, overhead)), "F0")} |");
+        }
+        return text.ToString();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private sealed class ScratchFolder : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("reparo-scale-out-").FullName;
+
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
+}

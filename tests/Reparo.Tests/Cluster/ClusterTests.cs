@@ -1,0 +1,151 @@
+using System.Collections.Concurrent;
+using Orleans.TestingHost;
+using Reparo.Cli;
+using Reparo.Cli.Cluster;
+using Reparo.Cluster;
+using Reparo.Data;
+using Reparo.Experiments;
+using Reparo.Io;
+using Reparo.Models;
+using Reparo.Tests.Cli;
+
+namespace Reparo.Tests.Cluster;
+
+/// <summary>Study cases on an in-process Orleans cluster of two silos (Orleans' TestingHost) against the local run.</summary>
+public sealed class ClusterTests
+{
+    /// <summary>The real study-case executor, each case held back a moment so that a silo can be stopped in the middle of one.</summary>
+    private sealed class HeldBackExecutor : IWorkExecutor
+    {
+        private readonly StudyCases.Executor inner = new();
+
+        public string Execute(WorkItem item, IReadOnlyDictionary<string, string> models)
+        {
+            Thread.Sleep(TimeSpan.FromSeconds(1.5));
+            return inner.Execute(item, models);
+        }
+    }
+
+    private sealed class Silo : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder silo) =>
+            silo.AddMemoryGrainStorage(ReparoCluster.StorageName)
+                .AddReparoWorker(_ => new HeldBackExecutor(), o => o.ModelCache = Path.Combine(Path.GetTempPath(), $"reparo-test-models-{Environment.ProcessId}"));
+    }
+
+    internal static string DigitsModel(TempFolder dir)
+    {
+        DataSplits splits = DataCatalog.Load("digits");
+        Network network = ModelZoo.Create("mlp:16x3", splits.Train, seed: 5);
+        string path = dir.File("digits.reparo");
+        ModelFile.Save(network, path);
+        return path;
+    }
+
+    internal static string[] StudyArgs(string model, params string[] more) =>
+        ["study", "--model", model, "--data", "digits", "--repair-set", "gaussian-noise:3", "--sizes", "4,8", "--methods", "ft,edit", "--threads", "1", .. more];
+
+    internal static string LocalStudy(TempFolder dir, string model)
+    {
+        string json = dir.File("local.json");
+        (int code, _, string err) = CliRunner.Run(StudyArgs(model, "--json", json));
+        Assert.True(code == CliApp.Success, err);
+        return StudyCases.WithoutTimings(File.ReadAllText(json));
+    }
+
+    private static async Task<TestCluster> TwoSilos()
+    {
+        var builder = new TestClusterBuilder(2);
+        builder.AddSiloBuilderConfigurator<Silo>();
+        TestCluster cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
+
+    private static Task<StudyReport> OnCluster(TestCluster cluster, string model, IProgress<string> progress, bool resume = false)
+    {
+        string[] args = StudyArgs(model);
+        (Network network, _, InformedRepairOptions options, _) = StudyCases.ReadStudy(args, model);
+        return Task.Run(() => StudyCases.Run(cluster.Client, () => Task.FromResult(true), "memory storage", model, args, network, options, resume, progress));
+    }
+
+    private sealed class Lines : IProgress<string>
+    {
+        public ConcurrentQueue<string> All { get; } = new();
+
+        public void Report(string value) => All.Enqueue(value);
+    }
+
+    [Fact]
+    public async Task AStudyOnTwoSilosEqualsTheLocalRunAndAResumeRunsNothingAgain()
+    {
+        TestSupport.Init();
+        using var dir = TestSupport.TempFolder();
+        string model = DigitsModel(dir);
+        string local = LocalStudy(dir, model);
+        TestCluster cluster = await TwoSilos();
+        try
+        {
+            var lines = new Lines();
+            StudyReport report = await OnCluster(cluster, model, lines);
+            Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(report)));
+            Assert.Equal(2, lines.All.Where(l => l.Contains("recorded by", StringComparison.Ordinal)).Select(l => l.Split("recorded by ")[1]).Distinct().Count());
+
+            // Resumed, the run finds all four cases recorded and runs none of them again.
+            var again = new Lines();
+            StudyReport resumed = await OnCluster(cluster, model, again, resume: true);
+            Assert.Contains(again.All, l => l.Contains("4 of 4 recorded", StringComparison.Ordinal));
+            Assert.DoesNotContain(again.All, l => l.Contains("started on", StringComparison.Ordinal));
+            Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(resumed)));
+        }
+        finally
+        {
+            await cluster.StopAllSilosAsync();
+            await cluster.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ASiloKilledMidCaseLosesNothing()
+    {
+        TestSupport.Init();
+        using var dir = TestSupport.TempFolder();
+        string model = DigitsModel(dir);
+        string local = LocalStudy(dir, model);
+        TestCluster cluster = await TwoSilos();
+        try
+        {
+            SiloHandle secondary = cluster.SecondarySilos[0];
+            var lines = new Lines();
+            Task<StudyReport> running = OnCluster(cluster, model, lines);
+            DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!lines.All.Any(l => l.Contains($"started on {secondary.Name}", StringComparison.Ordinal)))
+            {
+                Assert.True(DateTime.UtcNow < deadline && !running.IsCompleted, "no case started on the secondary silo");
+                await Task.Delay(50);
+            }
+            await cluster.KillSiloAsync(secondary);
+            StudyReport report = await running.WaitAsync(TimeSpan.FromMinutes(3));
+            Assert.Contains(lines.All, l => l.Contains("started again", StringComparison.Ordinal));
+            Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(report)));
+        }
+        finally
+        {
+            await cluster.StopAllSilosAsync();
+            await cluster.DisposeAsync();
+        }
+    }
+
+    [Theory]
+    [InlineData("redis://")]
+    [InlineData("http://127.0.0.1:6379")]
+    [InlineData("redis://127.0.0.1")]
+    [InlineData("redis://127.0.0.1:6379/0")]
+    [InlineData("127.0.0.1:6379")]
+    public void AClusterAddressIsRedisHostAndPort(string text)
+    {
+        var error = Assert.Throws<ReparoInputException>(() => ClusterAddress.Parse(text));
+        Assert.Contains("redis://HOST:PORT", error.Message);
+        Assert.Equal(new ClusterAddress("10.0.0.7", 6380), ClusterAddress.Parse("redis://10.0.0.7:6380"));
+    }
+}
