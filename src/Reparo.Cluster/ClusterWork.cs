@@ -3,10 +3,11 @@ namespace Reparo.Cluster;
 /// <summary>How a cluster run went: every item's result in order, and how the work was shared.</summary>
 /// <param name="Results">Each item's result (JSON), in the items' order.</param>
 /// <param name="Workers">The worker that recorded each item.</param>
+/// <param name="Seconds">Each item's time from its (last) start to its result collected, as the client saw it (NaN for items recorded before a resumed run).</param>
 /// <param name="Resumed">Items found already recorded when the run started (a resumed run).</param>
 /// <param name="Restarts">Times an item was started again after its worker went away.</param>
 /// <param name="Generation">The run's generation in the cluster.</param>
-public sealed record ClusterRunResult(IReadOnlyList<string> Results, IReadOnlyList<string> Workers, int Resumed, int Restarts, int Generation);
+public sealed record ClusterRunResult(IReadOnlyList<string> Results, IReadOnlyList<string> Workers, IReadOnlyList<double> Seconds, int Resumed, int Restarts, int Generation);
 
 /// <summary>
 /// Submits a run's units of work to the cluster and collects their results: as many at a time as there are active
@@ -76,19 +77,30 @@ public static class ClusterWork
 
         var pending = new Queue<int>(Enumerable.Range(0, items.Count).Where(i => results[i] is null));
         var inFlight = new List<int>();
+        var started = new System.Diagnostics.Stopwatch[items.Count];
+        double[] seconds = [.. Enumerable.Repeat(double.NaN, items.Count)];
         int done = resumed;
         IManagementGrain management = client.GetGrain<IManagementGrain>(0);
         while (pending.Count > 0 || inFlight.Count > 0)
         {
             int capacity = Math.Max(1, (await Call(() => management.GetHosts(onlyActive: true))).Count);
-            while (inFlight.Count < capacity && pending.Count > 0)
+            var bounced = new List<int>();
+            for (int free = capacity - inFlight.Count; free > 0 && pending.Count > 0; free--)
             {
                 int i = pending.Dequeue();
-                WorkStatus started = await Call(() => Grain(i).Start(items[i]));
+                WorkStatus start = await Call(() => Grain(i).Start(items[i]));
+                if (start.State == WorkState.Busy)
+                {
+                    // Placed on a worker that is running another item: try again after the next poll (placed anew).
+                    bounced.Add(i);
+                    continue;
+                }
                 inFlight.Add(i);
-                if (started.Attempts > 1) restarts++;
-                progress?.Report($"item {i} started on {started.Worker}{(started.Attempts > 1 ? $" (attempt {started.Attempts})" : "")}");
+                started[i] = System.Diagnostics.Stopwatch.StartNew();
+                if (start.Attempts > 1) restarts++;
+                progress?.Report($"item {i} started on {start.Worker}{(start.Attempts > 1 ? $" (attempt {start.Attempts})" : "")}");
             }
+            foreach (int i in bounced) pending.Enqueue(i);
             await Task.Delay(interval, cancel);
             foreach (int i in inFlight.ToArray())
             {
@@ -96,21 +108,28 @@ public static class ClusterWork
                 switch (status.State)
                 {
                     case WorkState.Done:
-                        (results[i], workers[i]) = (status.Result, status.Worker);
+                        (results[i], workers[i], seconds[i]) = (status.Result, status.Worker, started[i].Elapsed.TotalSeconds);
                         inFlight.Remove(i);
-                        progress?.Report($"[{++done}/{items.Count}] item {i} recorded by {status.Worker}");
+                        progress?.Report($"[{++done}/{items.Count}] item {i} recorded by {status.Worker} after {seconds[i]:F1} s");
                         break;
                     case WorkState.Failed:
                         throw new ReparoEnvironmentException($"item {i} failed on worker {status.Worker}: {status.Error}", new InvalidOperationException(status.Error));
-                    case WorkState.NotStarted:
-                        // Its worker went away before recording it: start it again (on a live worker).
+                    case WorkState.NotStarted or WorkState.Busy:
+                        // Its worker went away before recording it: start it again (on a live worker), or later if that one is busy.
                         WorkStatus again = await Call(() => Grain(i).Start(items[i]));
+                        if (again.State == WorkState.Busy)
+                        {
+                            inFlight.Remove(i);
+                            pending.Enqueue(i);
+                            break;
+                        }
                         if (again.Attempts > 1) restarts++;
+                        started[i] = System.Diagnostics.Stopwatch.StartNew();
                         progress?.Report($"item {i} started again on {again.Worker} (attempt {again.Attempts}): its worker went away");
                         break;
                 }
             }
         }
-        return new ClusterRunResult([.. results.Select(r => r!)], [.. workers.Select(w => w ?? "")], resumed, restarts, generation);
+        return new ClusterRunResult([.. results.Select(r => r!)], [.. workers.Select(w => w ?? "")], seconds, resumed, restarts, generation);
     }
 }

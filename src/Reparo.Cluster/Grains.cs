@@ -110,16 +110,29 @@ internal sealed class WorkGrain(
     {
         if (record.State.Result is null && running is null)
         {
+            // One unit at a time per worker slot: on a busy worker, leave so that the next Start places the grain anew.
+            if (!slots.Gate.Wait(0))
+            {
+                DeactivateOnIdle();
+                return new WorkStatus { State = WorkState.Busy, Worker = name, Attempts = record.State.Attempts };
+            }
             failure = null;
-            record.State.Attempts++;
-            await record.WriteStateAsync();
             Dictionary<string, string> models = [];
-            foreach (string sha in item.Models) models[sha] = await ModelCache.PathOf(GrainFactory, sha, worker.Value.ModelCache);
+            try
+            {
+                record.State.Attempts++;
+                await record.WriteStateAsync();
+                foreach (string sha in item.Models) models[sha] = await ModelCache.PathOf(GrainFactory, sha, worker.Value.ModelCache);
+            }
+            catch
+            {
+                slots.Gate.Release();
+                throw;
+            }
             // Keep the activation while the work runs (the client may be away; a finished run waits here to be recorded).
             DelayDeactivation(TimeSpan.FromDays(7));
             running = Task.Factory.StartNew(() =>
             {
-                slots.Gate.Wait();
                 try
                 {
                     return executor.Execute(item, models);

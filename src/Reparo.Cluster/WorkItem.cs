@@ -32,6 +32,12 @@ public enum WorkState
 
     /// <summary>Finished with an error (not recorded: starting it again runs it again).</summary>
     Failed,
+
+    /// <summary>
+    /// Not started: the worker it was placed on is running other work. The grain deactivates, so that starting it again
+    /// places it anew (Orleans places it on the worker with the fewest activations).
+    /// </summary>
+    Busy,
 }
 
 /// <summary>A unit of work's state, result (when done) or error (when failed), and the worker that ran it.</summary>

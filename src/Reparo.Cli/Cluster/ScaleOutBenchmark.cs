@@ -15,18 +15,20 @@ namespace Reparo.Cli.Cluster;
 /// <param name="StartSeconds">Starting Redis and the workers until every one has joined (not in the wall time).</param>
 /// <param name="WallSeconds">The study through the cluster: connecting, storing the model, every case run and collected.</param>
 /// <param name="SameAsLocal">Whether the JSON equals the local run's, timings aside.</param>
-/// <param name="CasesPerWorker">How many cases each worker recorded.</param>
-public sealed record ScaleOutRow(int Workers, double StartSeconds, double WallSeconds, bool SameAsLocal, IReadOnlyDictionary<string, int> CasesPerWorker);
+/// <param name="UnitsPerWorker">How many units of work (a repair set at one size, every method) each worker recorded.</param>
+/// <param name="UnitSeconds">Each unit's time from its start to its result, as the client saw it, in plan order.</param>
+public sealed record ScaleOutRow(int Workers, double StartSeconds, double WallSeconds, bool SameAsLocal, IReadOnlyDictionary<string, int> UnitsPerWorker, IReadOnlyList<double> UnitSeconds);
 
 /// <summary>The scale-out benchmark's result.</summary>
 /// <param name="Command">The command line.</param>
 /// <param name="Threads">Torch threads of the local run and of every worker.</param>
 /// <param name="Cases">Cases of the study.</param>
 /// <param name="LocalSeconds">The same study in one process, without the cluster.</param>
+/// <param name="CaseSeconds">Each case's time in the local run, in plan order (the longest bounds any cluster's wall time from below).</param>
 /// <param name="Rows">One row per cluster size.</param>
 /// <param name="LoadBefore">1-minute load average at the start.</param>
 /// <param name="LoadAfter">At the end.</param>
-public sealed record ScaleOutReport(string Command, int Threads, int Cases, double LocalSeconds, IReadOnlyList<ScaleOutRow> Rows, double LoadBefore, double LoadAfter);
+public sealed record ScaleOutReport(string Command, int Threads, int Cases, double LocalSeconds, IReadOnlyList<double> CaseSeconds, IReadOnlyList<ScaleOutRow> Rows, double LoadBefore, double LoadAfter);
 
 /// <summary>
 /// <c>reparo bench scale-out</c>: the same study run locally and on clusters of 1, 2, … worker processes on this machine
@@ -38,8 +40,18 @@ internal static class ScaleOutBenchmark
         IReadOnlyList<int> workerCounts, int threads, IProgress<string> progress)
     {
         double loadBefore = MachineLoad.OneMinute();
+        // The local run as InformedRepairStudy.Run does it (one session, the plan's cases in order, Combine), each case timed.
         var clock = Stopwatch.StartNew();
-        StudyReport localReport = InformedRepairStudy.Run(network, splits, options);
+        var session = new InformedRepairSession(network, splits, options);
+        var caseSeconds = new List<double>();
+        var results = new List<StudyCaseResult>();
+        foreach (StudyCaseKey key in InformedRepairStudy.Plan(network, options))
+        {
+            double before = clock.Elapsed.TotalSeconds;
+            results.Add(session.Run(key));
+            caseSeconds.Add(clock.Elapsed.TotalSeconds - before);
+        }
+        StudyReport localReport = InformedRepairStudy.Combine(results, options.Tolerance);
         double localSeconds = clock.Elapsed.TotalSeconds;
         string local = StudyCases.WithoutTimings(ReparoJson.Serialize(localReport));
         progress.Report($"local: {localReport.Cases.Count} cases in {localSeconds:F1} s");
@@ -61,12 +73,10 @@ internal static class ScaleOutBenchmark
                 foreach (ChildProcess worker in workers) worker.WaitFor("joined the cluster", TimeSpan.FromMinutes(2));
                 double start = clock.Elapsed.TotalSeconds;
                 clock.Restart();
-                var lines = new List<string>();
-                StudyReport report = StudyCases.RunOnCluster(address, modelPath, studyArgs, network, options, resume: false, new Progress<string>(lines.Add));
+                StudyReport report = StudyCases.RunOnCluster(address, modelPath, studyArgs, network, options, resume: false, new Progress<string>(_ => { }), out ClusterRunResult run);
                 double wall = clock.Elapsed.TotalSeconds;
-                Dictionary<string, int> perWorker = lines.Where(l => l.Contains(" recorded by ", StringComparison.Ordinal))
-                    .GroupBy(l => l.Split(" recorded by ")[1]).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
-                rows.Add(new ScaleOutRow(count, start, wall, StudyCases.WithoutTimings(ReparoJson.Serialize(report)) == local, perWorker));
+                Dictionary<string, int> perWorker = run.Workers.GroupBy(w => w).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
+                rows.Add(new ScaleOutRow(count, start, wall, StudyCases.WithoutTimings(ReparoJson.Serialize(report)) == local, perWorker, run.Seconds));
                 progress.Report($"{count} worker(s): {wall:F1} s (start {start:F1} s), same JSON as local: {rows[^1].SameAsLocal}");
             }
             finally
@@ -74,7 +84,7 @@ internal static class ScaleOutBenchmark
                 foreach (ChildProcess worker in workers) worker.Dispose();
             }
         }
-        return new ScaleOutReport(command, threads, localReport.Cases.Count, localSeconds, rows, loadBefore, MachineLoad.OneMinute());
+        return new ScaleOutReport(command, threads, localReport.Cases.Count, localSeconds, caseSeconds, rows, loadBefore, MachineLoad.OneMinute());
     }
 
     /// <summary>The results file: the table, the overhead per case, and the cost model drawn from these figures.</summary>
@@ -92,18 +102,26 @@ internal static class ScaleOutBenchmark
         text.AppendLine($"The study: {r.Cases} cases, {r.Threads} torch thread(s) in the local run and in every worker. Workers are `reparo worker` processes on this machine, "
             + "Redis a fresh `redis-server` on loopback for each size; the wall time runs from connecting the client to the last case collected (starting Redis and the workers is the start column).");
         text.AppendLine();
-        text.AppendLine("| run | start s | wall s | speed-up over local | cases per worker | JSON equals the local run's (timings aside) |");
-        text.AppendLine("|---|---:|---:|---:|---|---|");
-        text.AppendLine(CultureInfo.InvariantCulture, $"| local (one process, no cluster) | – | {F(r.LocalSeconds)} | 1.00× | – | – |");
+        text.AppendLine("| run | start s | wall s | speed-up over local | units per worker | each unit, s (start to result) | JSON equals the local run's (timings aside) |");
+        text.AppendLine("|---|---:|---:|---:|---|---|---|");
+        text.AppendLine(CultureInfo.InvariantCulture, $"| local (one process, no cluster) | – | {F(r.LocalSeconds)} | 1.00× | – | – | – |");
         foreach (ScaleOutRow row in r.Rows)
             text.AppendLine(CultureInfo.InvariantCulture, $"| {row.Workers} worker(s) | {F(row.StartSeconds)} | {F(row.WallSeconds)} | {F(r.LocalSeconds / row.WallSeconds, "F2")}× | "
-                + $"{string.Join(", ", row.CasesPerWorker.Select(p => $"{p.Key}: {p.Value}"))} | {(row.SameAsLocal ? "yes" : "**no**")} |");
+                + $"{string.Join(", ", row.UnitsPerWorker.Select(p => $"{p.Key}: {p.Value}"))} | {string.Join(", ", row.UnitSeconds.Select(u => F(u)))} | {(row.SameAsLocal ? "yes" : "**no**")} |");
+        if (r.Rows.FirstOrDefault(x => x.Workers == 1) is { } single)
+            foreach (ScaleOutRow row in r.Rows.Where(x => x.Workers > 1))
+                text.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"With {row.Workers} workers a unit took {F(row.UnitSeconds.Average())} s on average against {F(single.UnitSeconds.Average())} s with one "
+                    + $"({F(row.UnitSeconds.Average() / single.UnitSeconds.Average(), "F2")}×): {row.Workers} busy processes on this machine's {Environment.ProcessorCount} cores slow each other down, so the speed-up stays below the number of workers (workers on separate machines would not contend; not measured here).");
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture, $"Cases in the local run: {string.Join(", ", r.CaseSeconds.Select(c => F(c)))} s. The longest, {F(r.CaseSeconds.Max())} s, bounds the wall time of any "
+            + $"number of workers from below (a case runs on one worker); with perfect balance 2 workers would need at least {F(Math.Max(r.CaseSeconds.Max(), r.CaseSeconds.Sum() / 2))} s of work.");
         text.AppendLine();
         if (r.Rows.FirstOrDefault(x => x.Workers == 1) is { } one)
         {
             double perCase = r.LocalSeconds / r.Cases, overhead = (one.WallSeconds - r.LocalSeconds) / r.Cases;
+            string note = overhead < 0 ? "; negative: the one-worker run was faster than the local one, so the overhead is below this run-to-run variation." : ".";
             text.AppendLine(CultureInfo.InvariantCulture, $"Overhead per case (one worker against the local run): ({F(one.WallSeconds)} − {F(r.LocalSeconds)}) s / {r.Cases} = **{F(overhead, "F2")} s**, "
-                + $"against {F(perCase, "F2")} s of work per case (it includes each worker loading the model and data once, and the 0.5 s status poll).");
+                + $"against {F(perCase, "F2")} s of work per case (it includes each worker loading the model and data once, and the 0.5 s status poll){note}");
             text.AppendLine();
             text.AppendLine("Cost model (a projection from these two figures, not a measurement): with W workers of one case at a time, a study of cases like these runs at about "
                 + "W × 3600 / (work + overhead) cases per hour, as long as there are at least W cases left and Redis and the client keep up:");

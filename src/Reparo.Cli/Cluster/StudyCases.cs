@@ -14,9 +14,11 @@ using Reparo.Models;
 namespace Reparo.Cli.Cluster;
 
 /// <summary>
-/// The informed-repair study's cases as cluster work: the client sends the study's own command line with each case's
-/// key, and a worker reads that command line exactly as <c>reparo study</c> does, so every case runs with the settings
-/// the local run would use (the model comes by its SHA-256).
+/// The informed-repair study's cases as cluster work: the client sends the study's own command line with the keys of
+/// the cases to run, and a worker reads that command line exactly as <c>reparo study</c> does, so every case runs with
+/// the settings the local run would use (the model comes by its SHA-256). One unit of work is one repair set at one
+/// size with every method: building and analysing the repair set (corrupting the whole test split, for fog) is most of
+/// a case's cost, and the methods of one set share it, as they do in the local run.
 /// </summary>
 internal static class StudyCases
 {
@@ -28,14 +30,15 @@ internal static class StudyCases
 
     private static readonly string[] ClientOnlyFlags = ["--resume", "--quiet", "-q"];
 
-    private sealed record Payload(string[] Args, StudyCaseKey Case);
+    private sealed record Payload(string[] Args, IReadOnlyList<StudyCaseKey> Cases);
 
     /// <summary>Runs the study's cases on the cluster at <paramref name="address"/> and puts them together as the local run does.</summary>
-    public static StudyReport RunOnCluster(ClusterAddress address, string modelPath, IReadOnlyList<string> args, Network network, InformedRepairOptions options, bool resume, IProgress<string> progress)
+    public static StudyReport RunOnCluster(ClusterAddress address, string modelPath, IReadOnlyList<string> args, Network network, InformedRepairOptions options, bool resume,
+        IProgress<string> progress, out ClusterRunResult run)
     {
         using IHost host = ReparoCluster.Connect(address, CancellationToken.None).GetAwaiter().GetResult();
         IClusterClient client = host.Services.GetRequiredService<IClusterClient>();
-        return Run(client, () => ReparoCluster.RedisAnswers(address), $"Redis at {address}", modelPath, args, network, options, resume, progress);
+        return Run(client, () => ReparoCluster.RedisAnswers(address), $"Redis at {address}", modelPath, args, network, options, resume, progress, out run);
     }
 
     /// <summary>
@@ -43,25 +46,27 @@ internal static class StudyCases
     /// work per case of <see cref="InformedRepairStudy.Plan"/>, the results put together as the local run does.
     /// </summary>
     public static StudyReport Run(IClusterClient client, Func<Task<bool>> storageAnswers, string storageName, string modelPath, IReadOnlyList<string> args,
-        Network network, InformedRepairOptions options, bool resume, IProgress<string> progress)
+        Network network, InformedRepairOptions options, bool resume, IProgress<string> progress, out ClusterRunResult run)
     {
         IReadOnlyList<StudyCaseKey> plan = InformedRepairStudy.Plan(network, options);
         byte[] model = File.ReadAllBytes(modelPath);
         string sha = Convert.ToHexStringLower(SHA256.HashData(model));
         string[] caseArgs = [.. args];
         string runName = $"study/{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sha + "\n" + string.Join("\n", WhatCasesRead(args)))))[..32]}";
-        WorkItem[] items = [.. plan.Select(key => new WorkItem { Kind = Kind, Payload = JsonSerializer.Serialize(new Payload(caseArgs, key), ReparoJson.Options), Models = [sha] })];
+        // The plan runs repair set by repair set, size by size, method by method: each (set, size) is one unit of work.
+        StudyCaseKey[][] groups = [.. plan.GroupBy(key => (key.RepairSet, key.Size)).Select(g => g.ToArray())];
+        WorkItem[] items = [.. groups.Select(keys => new WorkItem { Kind = Kind, Payload = JsonSerializer.Serialize(new Payload(caseArgs, keys), ReparoJson.Options), Models = [sha] })];
         client.GetGrain<IModelGrain>(sha).Put(model).GetAwaiter().GetResult();
-        progress.Report($"{plan.Count} cases to the cluster as {runName}{(resume ? " (resuming)" : "")}");
-        ClusterRunResult result = ClusterWork.Run(client, runName, items, resume, storageAnswers, storageName, progress).GetAwaiter().GetResult();
-        progress.Report($"{items.Length} cases: {result.Resumed} recorded before, {result.Restarts} restarted after a worker went away; workers {string.Join(", ", result.Workers.Distinct())}");
-        return Combine(result.Results, options.Tolerance);
+        progress.Report($"{plan.Count} cases in {items.Length} units (a repair set at one size, every method) to the cluster as {runName}{(resume ? " (resuming)" : "")}");
+        run = ClusterWork.Run(client, runName, items, resume, storageAnswers, storageName, progress).GetAwaiter().GetResult();
+        progress.Report($"{items.Length} units: {run.Resumed} recorded before, {run.Restarts} restarted after a worker went away; workers {string.Join(", ", run.Workers.Distinct())}");
+        return Combine(run.Results, options.Tolerance);
     }
 
-    /// <summary>Puts the cases' results (JSON, in plan order) together into the study's report.</summary>
+    /// <summary>Puts the units' results (JSON arrays of cases, in plan order) together into the study's report.</summary>
     public static StudyReport Combine(IReadOnlyList<string> results, double tolerance) =>
-        InformedRepairStudy.Combine([.. results.Select(json => JsonSerializer.Deserialize<StudyCaseResult>(json, ReparoJson.Options)
-            ?? throw new ReparoEnvironmentException("a worker returned an empty case", new InvalidDataException(json)))], tolerance);
+        InformedRepairStudy.Combine([.. results.SelectMany(json => JsonSerializer.Deserialize<StudyCaseResult[]>(json, ReparoJson.Options)
+            ?? throw new ReparoEnvironmentException("a worker returned an empty unit", new InvalidDataException(json)))], tolerance);
 
     /// <summary>A study's JSON without its timings (every <c>…seconds</c> and <c>…cost_ratio</c> field): what a cluster run must reproduce exactly.</summary>
     public static string WithoutTimings(string json)
@@ -98,11 +103,11 @@ internal static class StudyCases
         }
     }
 
-    /// <summary>Runs study cases on a worker, keeping the last study's model and data loaded between its cases.</summary>
+    /// <summary>Runs study cases on a worker, keeping the last study's session (model, data, and what its cases share) between its cases.</summary>
     internal sealed class Executor : IWorkExecutor
     {
         private readonly Lock gate = new();
-        private (string Key, Network Network, Data.DataSplits Splits, InformedRepairOptions Options, int? Threads)? loaded;
+        private (string Key, InformedRepairSession Session, int? Threads)? loaded;
 
         public string Execute(WorkItem item, IReadOnlyDictionary<string, string> models)
         {
@@ -115,7 +120,7 @@ internal static class StudyCases
                 if (loaded?.Key != key)
                 {
                     (Network network, Data.DataSplits splits, InformedRepairOptions options, int? threads) = ReadStudy(payload.Args, modelPath);
-                    loaded = (key, network, splits, options, threads);
+                    loaded = (key, new InformedRepairSession(network, splits, options), threads);
                 }
                 // The study's --threads, when it names one, holds for its cases (results are bit-identical only at the same
                 // thread count); otherwise the worker's own. One case runs at a time, so the process-wide setting is safe.
@@ -123,8 +128,8 @@ internal static class StudyCases
                 if (loaded.Value.Threads is int wanted && wanted != own) TorchSharp.torch.set_num_threads(wanted);
                 try
                 {
-                    StudyCaseResult result = InformedRepairStudy.RunCase(loaded.Value.Network, loaded.Value.Splits, loaded.Value.Options, payload.Case);
-                    return JsonSerializer.Serialize(result, ReparoJson.Options);
+                    StudyCaseResult[] results = [.. payload.Cases.Select(key => loaded.Value.Session.Run(key))];
+                    return JsonSerializer.Serialize(results, ReparoJson.Options);
                 }
                 finally
                 {

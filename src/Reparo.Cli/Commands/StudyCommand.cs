@@ -83,7 +83,7 @@ internal static class StudyCommand
             if (parse.GetValue(resume) && parse.GetValue(cluster) is null) throw new ReparoInputException("--resume continues a cluster run: give --cluster too");
             (Network network, DataSplits splits, InformedRepairOptions options) = arguments.Prepare(parse, run.Seed);
             StudyReport report = parse.GetValue(cluster) is string address
-                ? StudyCases.RunOnCluster(Reparo.Cluster.ClusterAddress.Parse(address), parse.GetValue(arguments.Model)!, cli.Arguments, network, options, parse.GetValue(resume), new Progress<string>(run.Note))
+                ? StudyCases.RunOnCluster(Reparo.Cluster.ClusterAddress.Parse(address), parse.GetValue(arguments.Model)!, cli.Arguments, network, options, parse.GetValue(resume), new Progress<string>(run.Note), out _)
                 : InformedRepairStudy.Run(network, splits, options, new Progress<string>(run.Note));
             string text = InformedRepairStudy.ToMarkdown(report);
             run.Out.WriteLine(text);

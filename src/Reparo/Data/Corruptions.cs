@@ -112,9 +112,23 @@ public static class Corruptions
     {
         if (mapSize < 2 || (mapSize & (mapSize - 1)) != 0) throw new ArgumentException("map size must be a power of two");
         var map = new double[mapSize, mapSize];
+        FillPlasmaFractal(map, rng, wibbleDecay);
+        return map;
+    }
+
+    /// <summary>
+    /// <see cref="PlasmaFractal"/> into <paramref name="map"/> (square, a power of two), which may hold an earlier map:
+    /// the diamond–square steps write every cell before reading it except the corner (0, 0), which is reset, so a reused
+    /// buffer gives the same values as a fresh one (fog draws one map per image; reusing one buffer spares the large
+    /// object heap an allocation per image).
+    /// </summary>
+    internal static void FillPlasmaFractal(double[,] map, Random rng, double wibbleDecay)
+    {
+        int mapSize = map.GetLength(0);
+        map[0, 0] = 0;
         int step = mapSize;
         double wibble = 100;
-        double Wibbled(double sum) => sum / 4 + wibble * (rng.NextDouble() * 2 * wibble - wibble);
+        static double Wibbled(double sum, double wibble, Random rng) => sum / 4 + wibble * (rng.NextDouble() * 2 * wibble - wibble);
         while (step >= 2)
         {
             int half = step / 2;
@@ -122,14 +136,14 @@ public static class Corruptions
             for (int y = 0; y < mapSize; y += step)
                 for (int x = 0; x < mapSize; x += step)
                     map[y + half, x + half] = Wibbled(map[y, x] + map[(y + step) % mapSize, x] + map[y, (x + step) % mapSize]
-                        + map[(y + step) % mapSize, (x + step) % mapSize]);
+                        + map[(y + step) % mapSize, (x + step) % mapSize], wibble, rng);
             // Diamonds: edge midpoints from the two neighbouring corners and centres.
             for (int y = 0; y < mapSize; y += step)
                 for (int x = 0; x < mapSize; x += step)
                 {
                     int cy = y + half, cx = x + half;
-                    map[y, cx] = Wibbled(map[cy, cx] + map[(cy - step + mapSize) % mapSize, cx] + map[y, x] + map[y, (x + step) % mapSize]);
-                    map[cy, x] = Wibbled(map[cy, cx] + map[cy, (cx - step + mapSize) % mapSize] + map[y, x] + map[(y + step) % mapSize, x]);
+                    map[y, cx] = Wibbled(map[cy, cx] + map[(cy - step + mapSize) % mapSize, cx] + map[y, x] + map[y, (x + step) % mapSize], wibble, rng);
+                    map[cy, x] = Wibbled(map[cy, cx] + map[cy, (cx - step + mapSize) % mapSize] + map[y, x] + map[(y + step) % mapSize, x], wibble, rng);
                 }
             step = half;
             wibble /= wibbleDecay;
@@ -142,7 +156,6 @@ public static class Corruptions
         }
         for (int y = 0; y < mapSize; y++)
             for (int x = 0; x < mapSize; x++) map[y, x] = (map[y, x] - min) / (max - min);
-        return map;
     }
 
     private static Tensor Fog(Tensor images, double strength, double decay, Random[] rngs)
@@ -151,9 +164,10 @@ public static class Corruptions
         int size = 256;
         while (size < Math.Max(h, w)) size *= 2;
         var fog = new float[n * h * w];
+        var fractal = new double[size, size];
         for (int i = 0; i < n; i++)
         {
-            double[,] fractal = PlasmaFractal(rngs[i], size, decay);
+            FillPlasmaFractal(fractal, rngs[i], decay);
             for (int y = 0; y < h; y++)
                 for (int x = 0; x < w; x++) fog[(i * h + y) * w + x] = (float)(strength * fractal[y, x]);
         }

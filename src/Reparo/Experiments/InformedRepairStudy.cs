@@ -134,34 +134,22 @@ public static class InformedRepairStudy
     public static StudyReport Run(Network network, DataSplits splits, InformedRepairOptions options, IProgress<string>? progress = null)
     {
         IReadOnlyList<StudyCaseKey> plan = Plan(network, options);
-        var shared = new StudyCaseCache(network, splits, options);
+        var session = new InformedRepairSession(network, splits, options);
         long repairs = plan.Sum(key => (long)LayerHeuristics.Candidates(network, key.Method).Count);
         using ProgressScope shown = WorkProgress.Begin("informed repair study", repairs);
-        return Combine([.. plan.Select(key => RunCase(shared, key, progress, shown))], options.Tolerance);
+        return Combine([.. plan.Select(key => session.Run(key, progress, shown))], options.Tolerance);
     }
 
     /// <summary>
     /// The study's cases in order: every repair set, then every size, then every method. Each case runs on its own
-    /// (<see cref="RunCase(Network, DataSplits, InformedRepairOptions, StudyCaseKey, IProgress{string}?)"/>), so a
-    /// cluster can spread them over machines; <see cref="Combine"/> puts the results together as <see cref="Run"/> does.
+    /// (<see cref="InformedRepairSession.Run(StudyCaseKey, IProgress{string}?)"/>), so a cluster can spread them over
+    /// machines; <see cref="Combine"/> puts the results together as <see cref="Run"/> does.
     /// </summary>
     public static IReadOnlyList<StudyCaseKey> Plan(Network network, InformedRepairOptions options)
     {
         foreach (string method in options.Methods) LayerHeuristics.Candidates(network, RepairMethods.Require(method));
         if (options.Sizes.Count == 0 || options.Sizes.Any(n => n < 1)) throw new ReparoInputException("sizes must be positive integers");
         return [.. from template in options.RepairSets from size in options.Sizes from method in options.Methods select new StudyCaseKey(template, size, method)];
-    }
-
-    /// <summary>Runs one case of the study on its own: the repair set's analysis, a repair at every candidate layer, every heuristic's pick.</summary>
-    /// <param name="network">The model (never modified).</param>
-    /// <param name="splits">Its data.</param>
-    /// <param name="options">The study's settings.</param>
-    /// <param name="key">Which case (one of <see cref="Plan"/>).</param>
-    /// <param name="progress">Progress lines.</param>
-    public static StudyCaseResult RunCase(Network network, DataSplits splits, InformedRepairOptions options, StudyCaseKey key, IProgress<string>? progress = null)
-    {
-        using ProgressScope shown = WorkProgress.Begin($"study case {key.RepairSet}:{key.Size} {key.Method}", LayerHeuristics.Candidates(network, key.Method).Count);
-        return RunCase(new StudyCaseCache(network, splits, options), key, progress, shown);
     }
 
     /// <summary>
@@ -177,61 +165,6 @@ public static class InformedRepairStudy
         return Summarise([.. results.Select(r => r.Case)], analyses, tolerance);
     }
 
-    /// <summary>What the cases of one study share: the key statistics, and per repair set its problem, analysis and the heuristics' verdicts.</summary>
-    private sealed class StudyCaseCache(Network network, DataSplits splits, InformedRepairOptions options)
-    {
-        public Network Network { get; } = network;
-        public DataSplits Splits { get; } = splits;
-        public InformedRepairOptions Options { get; } = options;
-        public TorchSharp.torch.Tensor Statistics { get; } = RepairMethods.StatisticsInputs(splits.Train);
-        public Dictionary<string, (RepairProblem Problem, RepairSetProfile Analysis)> RepairSets { get; } = [];
-
-        // Methods with the same candidate layers (provable, ft and edit on an MLP) share each heuristic's verdict.
-        public Dictionary<(string Spec, string Heuristic, string Candidates), LayerChoice> Choices { get; } = [];
-    }
-
-    private static StudyCaseResult RunCase(StudyCaseCache shared, StudyCaseKey key, IProgress<string>? progress, ProgressScope shown)
-    {
-        (Network network, InformedRepairOptions options, TorchSharp.torch.Tensor statistics) = (shared.Network, shared.Options, shared.Statistics);
-        string method = RepairMethods.Require(key.Method);
-        string spec = WithSize(key.RepairSet, key.Size);
-        if (!shared.RepairSets.TryGetValue(spec, out var set))
-        {
-            RepairProblem built = RepairSetSpec.Build(spec, network, shared.Splits, options.Seed);
-            shared.RepairSets[spec] = set = (built, RepairSetAnalysis.Analyse(network, built.RepairSet));
-        }
-        (RepairProblem problem, RepairSetProfile analysis) = set;
-        IReadOnlyList<string> candidates = LayerHeuristics.Candidates(network, method);
-        var context = new LayerChoiceContext(network, problem.RepairSet, candidates, statistics);
-        var layers = new List<LayerRun>();
-        foreach (string layer in candidates)
-        {
-            progress?.Report($"{network.Spec.Architecture} {spec} {method} at {layer}");
-            shown.Describe($"{spec} {method} at {layer}");
-            if (method is "provable" or "prdnn" && options.MaxLpNonzeros is long cap
-                && analysis.Lp.FirstOrDefault(p => p.Layer == layer) is { } predicted && predicted.Nonzeros > cap)
-            {
-                layers.Add(new LayerRun(layer, "skipped_lp_too_large", 0, double.NaN, double.NaN, double.NaN, 0, predicted.Seconds));
-                shown.Advance();
-                progress?.Report($"    skipped: the LP would have {predicted.Nonzeros:N0} nonzeros (cap {cap:N0})");
-                continue;
-            }
-            RepairResult result = RepairMethods.Create(method, options.Settings with { Layer = layer, StatisticsInputs = statistics, Seed = options.Seed }).Repair(problem);
-            RepairMetrics m = RepairMetrics.Compute(problem, result);
-            result.Model?.PlainNetwork?.Dispose();
-            layers.Add(new LayerRun(layer, RepairReport.StatusName(result.Status), m.Efficacy, m.Drawdown, m.Generalization, m.ChangedPredictions, m.ParamDeltaLinf, result.Time.Total));
-            progress?.Report($"    {layers[^1].Status}, efficacy {m.Efficacy:P1}, drawdown {m.Drawdown:P2}, {result.Time.Total:F1} s");
-            shown.Advance();
-        }
-        LayerChoice Choose(ILayerHeuristic heuristic)
-        {
-            var cacheKey = (spec, heuristic.Name, string.Join(",", candidates));
-            if (!shared.Choices.TryGetValue(cacheKey, out LayerChoice? choice)) shared.Choices[cacheKey] = choice = LayerHeuristics.Choose(heuristic, context);
-            return choice;
-        }
-        return new StudyCaseResult(Judge(network.Spec.Architecture, spec, key.Size, method, layers, context, Choose, options), analysis);
-    }
-
     /// <summary>Puts the size into a template: after the vertex count for <c>rotations:MIN:MAX:K</c>, at the end otherwise.</summary>
     public static string WithSize(string template, int size)
     {
@@ -244,7 +177,7 @@ public static class InformedRepairStudy
         return $"{template}:{size.ToString(CultureInfo.InvariantCulture)}";
     }
 
-    private static StudyCase Judge(string model, string spec, int size, string method, IReadOnlyList<LayerRun> layers, LayerChoiceContext context,
+    internal static StudyCase Judge(string model, string spec, int size, string method, IReadOnlyList<LayerRun> layers, LayerChoiceContext context,
         Func<ILayerHeuristic, LayerChoice> choose, InformedRepairOptions options)
     {
         double bruteSeconds = layers.Sum(l => l.Seconds);
@@ -329,3 +262,67 @@ public static class InformedRepairStudy
         return text.ToString();
     }
 }
+
+/// <summary>
+/// One study's model, data and settings, ready to run its cases one at a time in any order (a worker of a cluster runs
+/// the cases it is given). What the cases share is computed once and kept: the key statistics and, per repair set and
+/// size, the repair problem, its analysis and the heuristics' verdicts. A case's result does not depend on which cases
+/// ran before it in the session.
+/// </summary>
+public sealed class InformedRepairSession(Network network, DataSplits splits, InformedRepairOptions options)
+{
+    private readonly TorchSharp.torch.Tensor statistics = RepairMethods.StatisticsInputs(splits.Train);
+    private readonly Dictionary<string, (RepairProblem Problem, RepairSetProfile Analysis)> repairSets = [];
+
+    // Methods with the same candidate layers (provable, ft and edit on an MLP) share each heuristic's verdict.
+    private readonly Dictionary<(string Spec, string Heuristic, string Candidates), LayerChoice> choices = [];
+
+    /// <summary>Runs one case (one of <see cref="InformedRepairStudy.Plan"/>): the repair set's analysis, a repair at every candidate layer, every heuristic's pick.</summary>
+    public StudyCaseResult Run(StudyCaseKey key, IProgress<string>? progress = null)
+    {
+        using ProgressScope shown = WorkProgress.Begin($"study case {key.RepairSet}:{key.Size} {key.Method}", LayerHeuristics.Candidates(network, key.Method).Count);
+        return Run(key, progress, shown);
+    }
+
+    internal StudyCaseResult Run(StudyCaseKey key, IProgress<string>? progress, ProgressScope shown)
+    {
+        string method = RepairMethods.Require(key.Method);
+        string spec = InformedRepairStudy.WithSize(key.RepairSet, key.Size);
+        if (!repairSets.TryGetValue(spec, out var set))
+        {
+            RepairProblem built = RepairSetSpec.Build(spec, network, splits, options.Seed);
+            repairSets[spec] = set = (built, RepairSetAnalysis.Analyse(network, built.RepairSet));
+        }
+        (RepairProblem problem, RepairSetProfile analysis) = set;
+        IReadOnlyList<string> candidates = LayerHeuristics.Candidates(network, method);
+        var context = new LayerChoiceContext(network, problem.RepairSet, candidates, statistics);
+        var layers = new List<LayerRun>();
+        foreach (string layer in candidates)
+        {
+            progress?.Report($"{network.Spec.Architecture} {spec} {method} at {layer}");
+            shown.Describe($"{spec} {method} at {layer}");
+            if (method is "provable" or "prdnn" && options.MaxLpNonzeros is long cap
+                && analysis.Lp.FirstOrDefault(p => p.Layer == layer) is { } predicted && predicted.Nonzeros > cap)
+            {
+                layers.Add(new LayerRun(layer, "skipped_lp_too_large", 0, double.NaN, double.NaN, double.NaN, 0, predicted.Seconds));
+                shown.Advance();
+                progress?.Report($"    skipped: the LP would have {predicted.Nonzeros:N0} nonzeros (cap {cap:N0})");
+                continue;
+            }
+            RepairResult result = RepairMethods.Create(method, options.Settings with { Layer = layer, StatisticsInputs = statistics, Seed = options.Seed }).Repair(problem);
+            RepairMetrics m = RepairMetrics.Compute(problem, result);
+            result.Model?.PlainNetwork?.Dispose();
+            layers.Add(new LayerRun(layer, RepairReport.StatusName(result.Status), m.Efficacy, m.Drawdown, m.Generalization, m.ChangedPredictions, m.ParamDeltaLinf, result.Time.Total));
+            progress?.Report($"    {layers[^1].Status}, efficacy {m.Efficacy:P1}, drawdown {m.Drawdown:P2}, {result.Time.Total:F1} s");
+            shown.Advance();
+        }
+        LayerChoice Choose(ILayerHeuristic heuristic)
+        {
+            var cacheKey = (spec, heuristic.Name, string.Join(",", candidates));
+            if (!choices.TryGetValue(cacheKey, out LayerChoice? choice)) choices[cacheKey] = choice = LayerHeuristics.Choose(heuristic, context);
+            return choice;
+        }
+        return new StudyCaseResult(InformedRepairStudy.Judge(network.Spec.Architecture, spec, key.Size, method, layers, context, Choose, options), analysis);
+    }
+}
+
