@@ -62,15 +62,15 @@ internal static class ScaleOutBenchmark
             clock.Restart();
             int port = FreePort();
             var address = new ClusterAddress("127.0.0.1", port);
-            using ChildProcess redis = ChildProcess.Start("redis-server", ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            using BackgroundProcess redis = BackgroundProcess.Start("redis-server", ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
             redis.WaitFor("Ready to accept connections", TimeSpan.FromSeconds(30));
-            var workers = new List<ChildProcess>();
+            var workers = new List<BackgroundProcess>();
             try
             {
                 for (int w = 0; w < count; w++)
-                    workers.Add(ChildProcess.Reparo(["worker", "--cluster", address.ToString(), "--threads", threads.ToString(CultureInfo.InvariantCulture),
+                    workers.Add(BackgroundProcess.Reparo(["worker", "--cluster", address.ToString(), "--threads", threads.ToString(CultureInfo.InvariantCulture),
                         "--name", $"w{w + 1}", "--cache-dir", Path.Combine(scratch.Path, $"w{w + 1}"), "--quiet"]));
-                foreach (ChildProcess worker in workers) worker.WaitFor("joined the cluster", TimeSpan.FromMinutes(2));
+                foreach (BackgroundProcess worker in workers) worker.WaitFor("joined the cluster", TimeSpan.FromMinutes(2));
                 double start = clock.Elapsed.TotalSeconds;
                 clock.Restart();
                 StudyReport report = StudyCases.RunOnCluster(address, modelPath, studyArgs, network, options, resume: false, new Progress<string>(_ => { }), out ClusterRunResult run);
@@ -81,7 +81,7 @@ internal static class ScaleOutBenchmark
             }
             finally
             {
-                foreach (ChildProcess worker in workers) worker.Dispose();
+                foreach (BackgroundProcess worker in workers) worker.Dispose();
             }
         }
         return new ScaleOutReport(command, threads, localReport.Cases.Count, localSeconds, caseSeconds, rows, loadBefore, MachineLoad.OneMinute());

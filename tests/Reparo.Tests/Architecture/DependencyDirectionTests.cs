@@ -2,7 +2,7 @@ namespace Reparo.Tests.Architecture;
 
 /// <summary>
 /// The dependency direction of docs/architecture.md, checked on the sources: every namespace of src/Reparo and
-/// src/Reparo.Cli imports only from the layers below its own.
+/// src/Reparo.Cluster and src/Reparo.Cli imports only from the layers below its own.
 /// </summary>
 public sealed class DependencyDirectionTests
 {
@@ -10,7 +10,7 @@ public sealed class DependencyDirectionTests
     public void NoNamespaceImportsAgainstTheDirection()
     {
         string root = TestSupport.RepoRoot();
-        IEnumerable<SourceFile> sources = ((string[])["src/Reparo", "src/Reparo.Cli"])
+        IEnumerable<SourceFile> sources = ((string[])["src/Reparo", "src/Reparo.Cluster", "src/Reparo.Cli"])
             .SelectMany(folder => Directory.EnumerateFiles(Path.Combine(root, folder), "*.cs", SearchOption.AllDirectories))
             .Where(path => !path.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !path.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
             .Select(path => new SourceFile(Path.GetRelativePath(root, path), File.ReadAllText(path)));

@@ -18,6 +18,7 @@ internal static partial class DependencyRules
     public static readonly string[][] Layers =
     [
         ["Cli"],
+        ["Cluster"],
         ["UseCases"],
         ["Experiments"],
         ["Reporting"],

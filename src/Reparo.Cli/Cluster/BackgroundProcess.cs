@@ -4,11 +4,11 @@ using System.Diagnostics;
 namespace Reparo.Cli.Cluster;
 
 /// <summary>A program started by the scale-out benchmark (Redis, workers), its output lines kept; killed when disposed.</summary>
-internal sealed class ChildProcess : IDisposable
+internal sealed class BackgroundProcess : IDisposable
 {
     private readonly Process process;
 
-    private ChildProcess(string file, IEnumerable<string> args)
+    private BackgroundProcess(string file, IEnumerable<string> args)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string arg in args) start.ArgumentList.Add(arg);
@@ -23,18 +23,18 @@ internal sealed class ChildProcess : IDisposable
     public ConcurrentQueue<string> Lines { get; } = new();
 
     /// <summary>Starts <paramref name="file"/> found on the PATH (or at that path).</summary>
-    public static ChildProcess Start(string file, IEnumerable<string> args)
+    public static BackgroundProcess Start(string file, IEnumerable<string> args)
     {
         string? path = file.Contains('/') ? file : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Select(folder => Path.Combine(folder, file)).FirstOrDefault(File.Exists);
-        return path is null ? throw new ReparoEnvironmentException($"{file} is not installed (Debian: apt-get install {file})", new FileNotFoundException(file)) : new ChildProcess(path, args);
+        return path is null ? throw new ReparoEnvironmentException($"{file} is not installed (Debian: apt-get install {file})", new FileNotFoundException(file)) : new BackgroundProcess(path, args);
     }
 
     /// <summary>Starts this same <c>reparo</c> program with <paramref name="args"/>.</summary>
-    public static ChildProcess Reparo(IEnumerable<string> args)
+    public static BackgroundProcess Reparo(IEnumerable<string> args)
     {
         string self = Environment.ProcessPath ?? throw new ReparoEnvironmentException("cannot tell which program this is", new InvalidOperationException());
-        return Path.GetFileNameWithoutExtension(self) == "dotnet" ? new ChildProcess(self, [typeof(CliApp).Assembly.Location, .. args]) : new ChildProcess(self, args);
+        return Path.GetFileNameWithoutExtension(self) == "dotnet" ? new BackgroundProcess(self, [typeof(CliApp).Assembly.Location, .. args]) : new BackgroundProcess(self, args);
     }
 
     /// <summary>Waits until a line contains <paramref name="text"/>; the program ending or the time running out is a <see cref="ReparoEnvironmentException"/>.</summary>
