@@ -126,7 +126,8 @@ public static class ReparoCluster
             throw new ReparoEnvironmentException($"Redis at {address} does not answer (start it, e.g. redis-server --port {address.Port})", new IOException("no Redis"));
     }
 
-    private static int FreePort()
+    /// <summary>A TCP port free on this machine now (for a worker's silo and gateway, or a Redis started beside them).</summary>
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -49,6 +49,23 @@ internal sealed class BackgroundProcess : IDisposable
         }
     }
 
+    /// <summary>Whether the program has ended.</summary>
+    public bool HasExited => process.HasExited;
+
+    /// <summary>Its exit code, once ended.</summary>
+    public int ExitCode => process.ExitCode;
+
+    /// <summary>Waits up to <paramref name="limit"/> for the program to end (and its output to be read); false if it has not.</summary>
+    public bool WaitForExit(TimeSpan limit)
+    {
+        bool exited = process.WaitForExit(limit);
+        if (exited) process.WaitForExit();
+        return exited;
+    }
+
+    /// <summary>Kills the program and its children at once.</summary>
+    public void Kill() => process.Kill(entireProcessTree: true);
+
     /// <inheritdoc />
     public void Dispose()
     {

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Reparo.Cluster;
 using Reparo.Experiments;
@@ -60,7 +58,7 @@ internal static class ScaleOutBenchmark
         {
             using var scratch = new ScratchFolder();
             clock.Restart();
-            int port = FreePort();
+            int port = ReparoCluster.FreePort();
             var address = new ClusterAddress("127.0.0.1", port);
             using BackgroundProcess redis = BackgroundProcess.Start("redis-server", ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
             redis.WaitFor("Ready to accept connections", TimeSpan.FromSeconds(30));
@@ -134,12 +132,6 @@ internal static class ScaleOutBenchmark
         return text.ToString();
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private sealed class ScratchFolder : IDisposable
     {

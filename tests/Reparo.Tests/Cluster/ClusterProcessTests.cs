@@ -1,7 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Reparo.Cli.Cluster;
 
 namespace Reparo.Tests.Cluster;
@@ -13,62 +9,7 @@ namespace Reparo.Tests.Cluster;
 /// </summary>
 public sealed class ClusterProcessTests
 {
-    private sealed class Started : IDisposable
-    {
-        private readonly Process process;
-
-        public Started(string file, IEnumerable<string> args)
-        {
-            var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (string arg in args) start.ArgumentList.Add(arg);
-            process = Process.Start(start) ?? throw new Xunit.Sdk.XunitException($"could not start {file}");
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) Lines.Enqueue(e.Data); };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Lines.Enqueue(e.Data); };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-        }
-
-        public ConcurrentQueue<string> Lines { get; } = new();
-
-        public bool Exited => process.HasExited;
-
-        public int ExitCode => process.ExitCode;
-
-        public void WaitFor(string text, TimeSpan limit)
-        {
-            DateTime deadline = DateTime.UtcNow + limit;
-            while (!Lines.Any(l => l.Contains(text, StringComparison.Ordinal)))
-            {
-                if (process.HasExited || DateTime.UtcNow > deadline)
-                    throw new Xunit.Sdk.XunitException($"no line with '{text}' (exited: {process.HasExited}): {string.Join(" | ", Lines.TakeLast(20))}");
-                Thread.Sleep(50);
-            }
-        }
-
-        public bool WaitForExit(TimeSpan limit)
-        {
-            bool exited = process.WaitForExit(limit);
-            if (exited) process.WaitForExit();
-            return exited;
-        }
-
-        public void Kill() => process.Kill(entireProcessTree: true);
-
-        public void Dispose()
-        {
-            if (!process.HasExited) Kill();
-            process.Dispose();
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static Started Reparo(params string[] args) => new("dotnet", [Path.Combine(AppContext.BaseDirectory, "Reparo.Cli.dll"), .. args]);
+    private static BackgroundProcess Reparo(params string[] args) => BackgroundProcess.Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "Reparo.Cli.dll"), .. args]);
 
     [Fact]
     public void AKilledWorkerOrARedisOutageLosesNothing()
@@ -80,34 +21,34 @@ public sealed class ClusterProcessTests
         using var dir = TestSupport.TempFolder();
         string model = ClusterTests.DigitsModel(dir);
         string local = ClusterTests.LocalStudy(dir, model);
-        int port = FreePort();
+        int port = global::Reparo.Cluster.ReparoCluster.FreePort();
         string cluster = $"redis://127.0.0.1:{port}";
         // Every write on disk before Redis answers it (append-only file, fsync always): an outage loses nothing recorded.
         string[] redisArgs = ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
             "--appendfsync", "always", "--dir", Directory.CreateDirectory(dir.File("redis")).FullName];
-        var redis = new Started(redisServer, redisArgs);
+        var redis = BackgroundProcess.Start(redisServer, redisArgs);
         try
         {
             redis.WaitFor("Ready to accept connections", TimeSpan.FromSeconds(30));
-            using Started one = Reparo("worker", "--cluster", cluster, "--threads", "2", "--name", "one", "--cache-dir", dir.File("one"));
-            using Started two = Reparo("worker", "--cluster", cluster, "--threads", "2", "--name", "two", "--cache-dir", dir.File("two"));
+            using BackgroundProcess one = Reparo("worker", "--cluster", cluster, "--threads", "2", "--name", "one", "--cache-dir", dir.File("one"));
+            using BackgroundProcess two = Reparo("worker", "--cluster", cluster, "--threads", "2", "--name", "two", "--cache-dir", dir.File("two"));
             one.WaitFor("joined the cluster", TimeSpan.FromSeconds(90));
             two.WaitFor("joined the cluster", TimeSpan.FromSeconds(90));
 
             string json = dir.File("cluster.json");
-            using Started client = Reparo([.. ClusterTests.StudyArgs(model, "--json", json, "--cluster", cluster)]);
+            using BackgroundProcess client = Reparo([.. ClusterTests.StudyArgs(model, "--json", json, "--cluster", cluster)]);
             client.WaitFor("started on two", TimeSpan.FromSeconds(120));
             two.Kill();
             Assert.True(client.WaitForExit(TimeSpan.FromMinutes(4)), "the client did not finish: " + string.Join(" | ", client.Lines.TakeLast(20)));
             Assert.True(client.ExitCode == 0, string.Join(" | ", client.Lines.TakeLast(20)));
             Assert.Equal(local, StudyCases.WithoutTimings(File.ReadAllText(json)));
             Assert.Contains(client.Lines, l => l.Contains("on one (attempt 2)", StringComparison.Ordinal));
-            Assert.False(one.Exited, "the surviving worker stopped");
+            Assert.False(one.HasExited, "the surviving worker stopped");
 
             // Redis killed during a new run of the same study: the client stops with one line; the run resumed once Redis is
             // back keeps every case recorded before and gives the same JSON.
             string second = dir.File("second.json");
-            using (Started stopped = Reparo([.. ClusterTests.StudyArgs(model, "--json", second, "--cluster", cluster)]))
+            using (BackgroundProcess stopped = Reparo([.. ClusterTests.StudyArgs(model, "--json", second, "--cluster", cluster)]))
             {
                 stopped.WaitFor("recorded by one", TimeSpan.FromSeconds(120));
                 redis.Kill();
@@ -117,9 +58,9 @@ public sealed class ClusterProcessTests
                 Assert.Contains(stopped.Lines, l => l.StartsWith($"reparo: Redis at {cluster} does not answer: the run stopped", StringComparison.Ordinal));
                 Assert.False(File.Exists(second), "a stopped run wrote its JSON");
                 int recorded = stopped.Lines.Count(l => l.Contains("recorded by", StringComparison.Ordinal));
-                redis = new Started(redisServer, redisArgs);
+                redis = BackgroundProcess.Start(redisServer, redisArgs);
                 redis.WaitFor("Ready to accept connections", TimeSpan.FromSeconds(30));
-                using Started resumed = Reparo([.. ClusterTests.StudyArgs(model, "--json", second, "--cluster", cluster, "--resume")]);
+                using BackgroundProcess resumed = Reparo([.. ClusterTests.StudyArgs(model, "--json", second, "--cluster", cluster, "--resume")]);
                 Assert.True(resumed.WaitForExit(TimeSpan.FromMinutes(4)), "the resumed client did not finish: " + string.Join(" | ", resumed.Lines.TakeLast(20)));
                 Assert.True(resumed.ExitCode == 0, string.Join(" | ", resumed.Lines.TakeLast(20)));
                 string line = resumed.Lines.Single(l => l.Contains("resumed generation", StringComparison.Ordinal));

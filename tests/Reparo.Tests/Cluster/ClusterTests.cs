@@ -53,13 +53,26 @@ public sealed class ClusterTests
         return StudyCases.WithoutTimings(File.ReadAllText(json));
     }
 
-    private static async Task<TestCluster> TwoSilos()
+    /// <summary>Runs <paramref name="test"/> on a fresh cluster of two silos with the digits model and its local study's JSON, then stops the cluster.</summary>
+    private static async Task OnTwoSilos(Func<TestCluster, string, string, Task> test)
     {
+        TestSupport.Init();
+        using var dir = TestSupport.TempFolder();
+        string model = DigitsModel(dir);
+        string local = LocalStudy(dir, model);
         var builder = new TestClusterBuilder(2);
         builder.AddSiloBuilderConfigurator<Silo>();
         TestCluster cluster = builder.Build();
         await cluster.DeployAsync();
-        return cluster;
+        try
+        {
+            await test(cluster, model, local);
+        }
+        finally
+        {
+            await cluster.StopAllSilosAsync();
+            await cluster.DisposeAsync();
+        }
     }
 
     private static Task<StudyReport> OnCluster(TestCluster cluster, string model, IProgress<string> progress, bool resume = false)
@@ -77,67 +90,41 @@ public sealed class ClusterTests
     }
 
     [Fact]
-    public async Task AStudyOnTwoSilosEqualsTheLocalRunAndAResumeRunsNothingAgain()
+    public Task AStudyOnTwoSilosEqualsTheLocalRunAndAResumeRunsNothingAgain() => OnTwoSilos(async (cluster, model, local) =>
     {
-        TestSupport.Init();
-        using var dir = TestSupport.TempFolder();
-        string model = DigitsModel(dir);
-        string local = LocalStudy(dir, model);
-        TestCluster cluster = await TwoSilos();
-        try
-        {
-            var lines = new Lines();
-            StudyReport report = await OnCluster(cluster, model, lines);
-            Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(report)));
-            Assert.Equal(2, lines.All.Where(l => l.Contains("recorded by", StringComparison.Ordinal)).Select(l => l.Split("recorded by ")[1].Split(' ')[0]).Distinct().Count());
+        var lines = new Lines();
+        StudyReport report = await OnCluster(cluster, model, lines);
+        Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(report)));
+        Assert.Equal(2, lines.All.Where(l => l.Contains("recorded by", StringComparison.Ordinal)).Select(l => l.Split("recorded by ")[1].Split(' ')[0]).Distinct().Count());
 
-            // Resumed, the run finds all three units (six cases) recorded and runs none of them again.
-            var again = new Lines();
-            StudyReport resumed = await OnCluster(cluster, model, again, resume: true);
-            Assert.Contains(again.All, l => l.Contains("3 of 3 recorded", StringComparison.Ordinal));
-            Assert.DoesNotContain(again.All, l => l.Contains("started on", StringComparison.Ordinal));
-            Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(resumed)));
-        }
-        finally
-        {
-            await cluster.StopAllSilosAsync();
-            await cluster.DisposeAsync();
-        }
-    }
+        // Resumed, the run finds all three units (six cases) recorded and runs none of them again.
+        var again = new Lines();
+        StudyReport resumed = await OnCluster(cluster, model, again, resume: true);
+        Assert.Contains(again.All, l => l.Contains("3 of 3 recorded", StringComparison.Ordinal));
+        Assert.DoesNotContain(again.All, l => l.Contains("started on", StringComparison.Ordinal));
+        Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(resumed)));
+    });
 
     [Fact]
-    public async Task ASiloKilledMidCaseLosesNothing()
+    public Task ASiloKilledMidCaseLosesNothing() => OnTwoSilos(async (cluster, model, local) =>
     {
-        TestSupport.Init();
-        using var dir = TestSupport.TempFolder();
-        string model = DigitsModel(dir);
-        string local = LocalStudy(dir, model);
-        TestCluster cluster = await TwoSilos();
-        try
+        SiloHandle secondary = cluster.SecondarySilos[0];
+        var lines = new Lines();
+        Task<StudyReport> running = OnCluster(cluster, model, lines);
+        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!lines.All.Any(l => l.Contains($"started on {secondary.Name}", StringComparison.Ordinal)))
         {
-            SiloHandle secondary = cluster.SecondarySilos[0];
-            var lines = new Lines();
-            Task<StudyReport> running = OnCluster(cluster, model, lines);
-            DateTime deadline = DateTime.UtcNow.AddSeconds(60);
-            while (!lines.All.Any(l => l.Contains($"started on {secondary.Name}", StringComparison.Ordinal)))
-            {
-                Assert.True(DateTime.UtcNow < deadline && !running.IsCompleted, "no case started on the secondary silo");
-                await Task.Delay(50);
-            }
-            await cluster.KillSiloAsync(secondary);
-            StudyReport report = await running.WaitAsync(TimeSpan.FromMinutes(3));
-            // The killed silo's item ran again, on the primary. (The TestingHost's memory storage lives in grains too, so
-            // the attempt count may go with the killed silo; Redis keeps it, as the process test shows.)
-            string killed = lines.All.First(l => l.Contains($"started on {secondary.Name}", StringComparison.Ordinal)).Split(' ')[1];
-            Assert.True(lines.All.Any(l => l.StartsWith('[') && l.Contains($"item {killed} recorded by Primary", StringComparison.Ordinal)), string.Join(" | ", lines.All));
-            Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(report)));
+            Assert.True(DateTime.UtcNow < deadline && !running.IsCompleted, "no case started on the secondary silo");
+            await Task.Delay(50);
         }
-        finally
-        {
-            await cluster.StopAllSilosAsync();
-            await cluster.DisposeAsync();
-        }
-    }
+        await cluster.KillSiloAsync(secondary);
+        StudyReport report = await running.WaitAsync(TimeSpan.FromMinutes(3));
+        // The killed silo's item ran again, on the primary. (The TestingHost's memory storage lives in grains too, so
+        // the attempt count may go with the killed silo; Redis keeps it, as the process test shows.)
+        string killed = lines.All.First(l => l.Contains($"started on {secondary.Name}", StringComparison.Ordinal)).Split(' ')[1];
+        Assert.True(lines.All.Any(l => l.StartsWith('[') && l.Contains($"item {killed} recorded by Primary", StringComparison.Ordinal)), string.Join(" | ", lines.All));
+        Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(report)));
+    });
 
     [Theory]
     [InlineData("redis://")]
