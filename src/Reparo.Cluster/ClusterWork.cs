@@ -25,10 +25,11 @@ public static class ClusterWork
     /// <param name="storageAnswers">Checks whether the cluster's storage (Redis) answers, asked when a call fails.</param>
     /// <param name="storageName">How the storage is named in messages.</param>
     /// <param name="progress">A line per item recorded.</param>
+    /// <param name="recorded">Called with an item's index and result as it is recorded (at once for items a resumed run finds recorded).</param>
     /// <param name="cancel">Stops waiting (work already started goes on and is recorded on the workers).</param>
     /// <param name="poll">Time between status polls (default 0.5 s).</param>
     public static async Task<ClusterRunResult> Run(IClusterClient client, string runName, IReadOnlyList<WorkItem> items, bool resume, Func<Task<bool>> storageAnswers,
-        string storageName, IProgress<string>? progress = null, CancellationToken cancel = default, TimeSpan? poll = null)
+        string storageName, IProgress<string>? progress = null, Action<int, string>? recorded = null, CancellationToken cancel = default, TimeSpan? poll = null)
     {
         TimeSpan interval = poll ?? TimeSpan.FromSeconds(0.5);
         int failures = 0;
@@ -58,7 +59,10 @@ public static class ClusterWork
         IRunGrain run = client.GetGrain<IRunGrain>(runName);
         int generation = resume ? await Call(run.Current) : 0;
         if (generation == 0) generation = await Call(run.Next);
-        IWorkGrain Grain(int i) => client.GetGrain<IWorkGrain>($"{runName}/g{generation}/{i}");
+        // An item's grain is named by its content, so a resumed run finds it whatever else its list holds this time.
+        string[] keys = [.. items.Select(item => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            item.Kind + "\n" + string.Join(",", item.Models) + "\n" + item.Payload)))[..32])];
+        IWorkGrain Grain(int i) => client.GetGrain<IWorkGrain>($"{runName}/g{generation}/{keys[i]}");
 
         var results = new string?[items.Count];
         var workers = new string?[items.Count];
@@ -71,6 +75,7 @@ public static class ClusterWork
                 if (status.State != WorkState.Done) continue;
                 (results[i], workers[i]) = (status.Result, status.Worker);
                 resumed++;
+                recorded?.Invoke(i, status.Result!);
             }
             progress?.Report($"resumed generation {generation} of {runName}: {resumed} of {items.Count} recorded");
         }
@@ -111,6 +116,7 @@ public static class ClusterWork
                         (results[i], workers[i], seconds[i]) = (status.Result, status.Worker, started[i].Elapsed.TotalSeconds);
                         inFlight.Remove(i);
                         progress?.Report($"[{++done}/{items.Count}] item {i} recorded by {status.Worker} after {seconds[i]:F1} s");
+                        recorded?.Invoke(i, status.Result!);
                         break;
                     case WorkState.Failed:
                         throw new ReparoEnvironmentException($"item {i} failed on worker {status.Worker}: {status.Error}", new InvalidOperationException(status.Error));

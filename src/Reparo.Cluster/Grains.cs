@@ -122,7 +122,7 @@ internal sealed class WorkGrain(
             {
                 record.State.Attempts++;
                 await record.WriteStateAsync();
-                foreach (string sha in item.Models) models[sha] = await ModelCache.PathOf(GrainFactory, sha, worker.Value.ModelCache);
+                foreach (string sha in item.Models) models[sha] = await FetchedModels.PathOf(GrainFactory, sha, worker.Value.ModelCache);
             }
             catch
             {
@@ -176,7 +176,7 @@ internal sealed class ModelGrain([PersistentState("model", ReparoCluster.Storage
 {
     public async Task Put(byte[] bytes)
     {
-        string sha = ModelCache.Sha256(bytes);
+        string sha = FetchedModels.Sha256(bytes);
         if (sha != this.GetPrimaryKeyString()) throw new ReparoInputException($"model bytes hash to {sha}, not {this.GetPrimaryKeyString()}");
         if (record.State.Bytes is not null) return;
         record.State.Bytes = bytes;
@@ -200,7 +200,7 @@ internal sealed class RunGrain([PersistentState("run", ReparoCluster.StorageName
 }
 
 /// <summary>Model files on a worker's disk, fetched from the cluster once by their SHA-256.</summary>
-internal static class ModelCache
+internal static class FetchedModels
 {
     private static readonly SemaphoreSlim Fetching = new(1, 1);
 

@@ -51,7 +51,7 @@ internal static class ScaleOutBenchmark
         }
         StudyReport localReport = InformedRepairStudy.Combine(results, options.Tolerance);
         double localSeconds = clock.Elapsed.TotalSeconds;
-        string local = StudyCases.WithoutTimings(ReparoJson.Serialize(localReport));
+        string local = ResultJson.WithoutTimings(ReparoJson.Serialize(localReport));
         progress.Report($"local: {localReport.Cases.Count} cases in {localSeconds:F1} s");
         var rows = new List<ScaleOutRow>();
         foreach (int count in workerCounts)
@@ -74,7 +74,7 @@ internal static class ScaleOutBenchmark
                 StudyReport report = StudyCases.RunOnCluster(address, modelPath, studyArgs, network, options, resume: false, new Progress<string>(_ => { }), out ClusterRunResult run);
                 double wall = clock.Elapsed.TotalSeconds;
                 Dictionary<string, int> perWorker = run.Workers.GroupBy(w => w).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
-                rows.Add(new ScaleOutRow(count, start, wall, StudyCases.WithoutTimings(ReparoJson.Serialize(report)) == local, perWorker, run.Seconds));
+                rows.Add(new ScaleOutRow(count, start, wall, ResultJson.WithoutTimings(ReparoJson.Serialize(report)) == local, perWorker, run.Seconds));
                 progress.Report($"{count} worker(s): {wall:F1} s (start {start:F1} s), same JSON as local: {rows[^1].SameAsLocal}");
             }
             finally

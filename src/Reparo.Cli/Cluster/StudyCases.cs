@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Reparo.Cli.Commands;
@@ -25,11 +23,6 @@ internal static class StudyCases
     /// <summary>The kind of cluster work one study case is.</summary>
     public const string Kind = "study-case";
 
-    /// <summary>Options whose values change where results go or how the client runs, not what a case computes.</summary>
-    private static readonly string[] ClientOnly = ["--cluster", "--json", "--markdown", "--plot", "--report"];
-
-    private static readonly string[] ClientOnlyFlags = ["--resume", "--quiet", "-q"];
-
     private sealed record Payload(string[] Args, IReadOnlyList<StudyCaseKey> Cases);
 
     /// <summary>Runs the study's cases on the cluster at <paramref name="address"/> and puts them together as the local run does.</summary>
@@ -51,8 +44,8 @@ internal static class StudyCases
         IReadOnlyList<StudyCaseKey> plan = InformedRepairStudy.Plan(network, options);
         byte[] model = File.ReadAllBytes(modelPath);
         string sha = Convert.ToHexStringLower(SHA256.HashData(model));
-        string[] caseArgs = [.. args];
-        string runName = $"study/{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sha + "\n" + string.Join("\n", WhatCasesRead(args)))))[..32]}";
+        string[] caseArgs = ClusterExperimentSteps.WhatWorkReads(args);
+        string runName = ClusterExperimentSteps.RunName("study", sha, args);
         // The plan runs repair set by repair set, size by size, method by method: each (set, size) is one unit of work.
         StudyCaseKey[][] groups = [.. plan.GroupBy(key => (key.RepairSet, key.Size)).Select(g => g.ToArray())];
         WorkItem[] items = [.. groups.Select(keys => new WorkItem { Kind = Kind, Payload = JsonSerializer.Serialize(new Payload(caseArgs, keys), ReparoJson.Options), Models = [sha] })];
@@ -68,77 +61,25 @@ internal static class StudyCases
         InformedRepairStudy.Combine([.. results.SelectMany(json => JsonSerializer.Deserialize<StudyCaseResult[]>(json, ReparoJson.Options)
             ?? throw new ReparoEnvironmentException("a worker returned an empty unit", new InvalidDataException(json)))], tolerance);
 
-    /// <summary>A study's JSON without its timings (every <c>…seconds</c> and <c>…cost_ratio</c> field): what a cluster run must reproduce exactly.</summary>
-    public static string WithoutTimings(string json)
+    /// <summary>
+    /// A study case's session on a worker, by its key (the model and the study's command line): the model, the data and
+    /// what the study's cases share (<see cref="InformedRepairSession"/>), and the study's <c>--threads</c>.
+    /// </summary>
+    internal static (string Key, Func<WorkerExecutor.Session> Open) SessionOf(WorkItem item, IReadOnlyDictionary<string, string> models)
     {
-        static void Strip(JsonNode? node)
-        {
-            if (node is JsonObject o)
-                foreach (string key in o.Select(p => p.Key).ToArray())
-                {
-                    if (key.Contains("seconds", StringComparison.Ordinal) || key.Contains("cost_ratio", StringComparison.Ordinal)) o.Remove(key);
-                    else Strip(o[key]);
-                }
-            else if (node is JsonArray a)
-                foreach (JsonNode? item in a) Strip(item);
-        }
-        JsonNode root = JsonNode.Parse(json) ?? throw new InvalidDataException("empty JSON");
-        Strip(root);
-        return root.ToJsonString();
+        Payload payload = Read(item);
+        string model = models[item.Models.Single()];
+        return (item.Kind + "\n" + item.Models.Single() + "\n" + string.Join("\n", payload.Args), () => Open(payload, model));
     }
 
-    /// <summary>The arguments without those that only say where output goes or how the client runs.</summary>
-    private static IEnumerable<string> WhatCasesRead(IReadOnlyList<string> args)
+    private static WorkerExecutor.Session Open(Payload payload, string modelPath)
     {
-        for (int i = 0; i < args.Count; i++)
-        {
-            string name = args[i].Split('=', 2)[0];
-            if (ClientOnlyFlags.Contains(name)) continue;
-            if (ClientOnly.Contains(name))
-            {
-                if (!args[i].Contains('=')) i++;
-                continue;
-            }
-            yield return args[i];
-        }
+        (Network network, Data.DataSplits splits, InformedRepairOptions options, int? threads) = ReadStudy(payload.Args, modelPath);
+        var session = new InformedRepairSession(network, splits, options);
+        return new WorkerExecutor.Session((unit, _) => JsonSerializer.Serialize<StudyCaseResult[]>([.. Read(unit).Cases.Select(key => session.Run(key))], ReparoJson.Options), threads);
     }
 
-    /// <summary>Runs study cases on a worker, keeping the last study's session (model, data, and what its cases share) between its cases.</summary>
-    internal sealed class Executor : IWorkExecutor
-    {
-        private readonly Lock gate = new();
-        private (string Key, InformedRepairSession Session, int? Threads)? loaded;
-
-        public string Execute(WorkItem item, IReadOnlyDictionary<string, string> models)
-        {
-            if (item.Kind != Kind) throw new ReparoInputException($"this worker runs {Kind} work, not '{item.Kind}'");
-            Payload payload = JsonSerializer.Deserialize<Payload>(item.Payload, ReparoJson.Options) ?? throw new ReparoInputException("an empty study case");
-            string modelPath = models[item.Models.Single()];
-            lock (gate)
-            {
-                string key = item.Models.Single() + "\n" + string.Join("\n", payload.Args);
-                if (loaded?.Key != key)
-                {
-                    (Network network, Data.DataSplits splits, InformedRepairOptions options, int? threads) = ReadStudy(payload.Args, modelPath);
-                    loaded = (key, new InformedRepairSession(network, splits, options), threads);
-                }
-                // The study's --threads, when it names one, holds for its cases (results are bit-identical only at the same
-                // thread count); otherwise the worker's own. One case runs at a time, so the process-wide setting is safe.
-                int own = TorchSharp.torch.get_num_threads();
-                if (loaded.Value.Threads is int wanted && wanted != own) TorchSharp.torch.set_num_threads(wanted);
-                try
-                {
-                    StudyCaseResult[] results = [.. payload.Cases.Select(key => loaded.Value.Session.Run(key))];
-                    return JsonSerializer.Serialize(results, ReparoJson.Options);
-                }
-                finally
-                {
-                    if (TorchSharp.torch.get_num_threads() != own) TorchSharp.torch.set_num_threads(own);
-                }
-            }
-        }
-
-    }
+    private static Payload Read(WorkItem item) => JsonSerializer.Deserialize<Payload>(item.Payload, ReparoJson.Options) ?? throw new ReparoInputException("an empty study case");
 
     /// <summary>
     /// Reads a study's command line (<c>study --model …</c>) as <c>reparo study</c> does, the model from

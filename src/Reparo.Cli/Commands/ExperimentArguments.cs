@@ -25,6 +25,12 @@ internal sealed class ExperimentArguments
 
     public Option<string?> DataDir { get; } = new("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
 
+    /// <summary>
+    /// <c>--cluster redis://HOST:PORT</c>: run the experiment's steps on the workers of this cluster (added by the
+    /// experiments whose steps a worker can run, see <see cref="Cluster.IClusterExperiment"/>).
+    /// </summary>
+    public Option<string?> Cluster { get; } = new("--cluster") { Description = "Run each step on a worker of this cluster (reparo worker --cluster …); models are trained here first and sent by their SHA-256", HelpName = "redis://HOST:PORT" };
+
     public ReportArgument Report { get; } = new();
 
     public void AddTo(Command command)

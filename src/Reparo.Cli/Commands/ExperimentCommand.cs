@@ -57,6 +57,6 @@ internal static class ExperimentCommand
             ProvableStudyReport report = ProvableStudy.Run(arguments.Models(run, parse).Memoized("experiment", splits, "fashion-mnist"), splits, options, command, run.Threads, new Progress<string>(run.Note), Partial, earlier);
             return arguments.Finish(run, parse, ProvableStudy.ToMarkdown(report, json), report);
         });
-        return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable, RectificationExperiment.Create(cli), RnnRepairExperiment.Create(cli), InformedRepairExperiment.Create(cli), OnnxConformanceExperiment.Create(cli), OnnxFixturesExperiment.Create(cli), StaticEditExperiment.Create(cli) };
+        return new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)") { provable, new RectificationExperiment().Create(cli), RnnRepairExperiment.Create(cli), new InformedRepairExperiment().Create(cli), OnnxConformanceExperiment.Create(cli), OnnxFixturesExperiment.Create(cli), StaticEditExperiment.Create(cli) };
     }
 }

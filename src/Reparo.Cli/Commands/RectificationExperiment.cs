@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Text.Json;
+using Reparo.Cli.Cluster;
 using Reparo.Data;
 using Reparo.Experiments;
 using Reparo.Io;
@@ -6,25 +8,33 @@ using Reparo.Io;
 namespace Reparo.Cli.Commands;
 
 /// <summary>
-/// <c>reparo experiment rectification [--quick] [--resume]</c>: the benchmarks of Yang et al. (CVPR'26) on Fashion-MNIST
-/// (<see cref="RectificationExperimentPlan"/>). Writes the JSON and the Markdown after every run so an interruption loses
-/// one run at most; <c>--resume</c> keeps the finished runs of the JSON at <c>--json</c>.
+/// <c>reparo experiment rectification [--quick] [--models ARCH@EPOCHS,…] [--methods M,…] [--resume] [--cluster redis://HOST:PORT]</c>:
+/// the benchmarks of Yang et al. (CVPR'26) on Fashion-MNIST (<see cref="RectificationExperimentPlan"/>). Writes the JSON
+/// and the Markdown after every run so an interruption loses one run at most; <c>--resume</c> keeps the finished runs of
+/// the JSON at <c>--json</c> (and, with <c>--cluster</c>, every run the cluster recorded).
 /// </summary>
-internal static class RectificationExperiment
+internal sealed class RectificationExperiment : IClusterExperiment
 {
-    public static Command Create(CliContext cli)
+    private readonly ExperimentArguments arguments = new("A small version (BadNets, one pair, two draws, cnn trained 2 epochs): minutes", "docs/results/rectification.md");
+    private readonly Option<bool> resume = new("--resume") { Description = "Keep the finished runs of an interrupted run of the same command from the --json file (with --cluster: also those recorded in Redis) and run the rest" };
+    private readonly Option<string?> models = new("--models") { Description = "The poisoned models, zoo architecture and training epochs (default cnn@4,resnet@3; quick: cnn@2)", HelpName = "ARCH@EPOCHS,…" };
+    private readonly Option<string?> methods = new("--methods") { Description = $"The methods compared (default: all of {string.Join(",", RectificationExperimentPlan.Methods)})", HelpName = "M,…" };
+
+    public string Name => RectificationExperimentPlan.Name;
+
+    public Command Create(CliContext cli)
     {
-        var arguments = new ExperimentArguments("A small version (cnn, BadNets, one pair, two draws, short training): minutes", "docs/results/rectification.md");
-        var resume = new Option<bool>("--resume") { Description = "Keep the finished runs of an interrupted run of the same command from the --json file and run the rest" };
-        var command = new Command("rectification", "Rectification benchmarks on Fashion-MNIST: Trojans (5 pair draws), spurious artifact, block leakage; Reparo's defaults vs the paper's static and dynamic modes vs fine-tuning and ClArC") { resume };
+        var command = new Command(Name, "Rectification benchmarks on Fashion-MNIST: Trojans (5 pair draws), spurious artifact, block leakage; Reparo's defaults vs the paper's static and dynamic modes vs fine-tuning and ClArC") { resume, models, methods, arguments.Cluster };
         arguments.AddTo(command);
         command.SetAction(parse =>
         {
             CommandRun run = arguments.Start(cli, parse);
-            bool small = parse.GetValue(arguments.Quick);
+            RectificationPlanOptions plan = Plan(parse);
+            RectificationExperimentPlan.Steps(plan);
             RectificationExperimentReport? earlier = parse.GetValue(resume) ? ExperimentArguments.ReadEarlierRun<RectificationExperimentReport>(run.JsonPath, "a rectification experiment") : null;
             DataSplits clean = arguments.LoadFashionMnist(parse);
-            string commandLine = "./reparo experiment rectification" + (small ? " --quick" : "") + (run.Seed != 0 ? $" --seed {run.Seed}" : "") + $" --threads {run.Threads}";
+            string commandLine = "./reparo experiment rectification" + (plan.Quick ? " --quick" : "") + (parse.GetValue(models) is string m ? $" --models {m}" : "")
+                + (parse.GetValue(methods) is string ms ? $" --methods {ms}" : "") + (run.Seed != 0 ? $" --seed {run.Seed}" : "") + $" --threads {run.Threads}";
             string json = Path.GetFileName(run.JsonPath ?? "rectification.json");
             string? markdown = parse.GetValue(arguments.Markdown);
             void Partial(RectificationExperimentReport sofar)
@@ -32,10 +42,22 @@ internal static class RectificationExperiment
                 if (markdown is not null) AtomicFile.WriteAllText(markdown, RectificationExperimentPlan.ToMarkdown(sofar, json, $"{sofar.Rows.Count} runs"));
                 run.WriteJson(sofar);
             }
-            RectificationExperimentReport report = RectificationExperimentPlan.Run(clean, arguments.Models(run, parse), small, run.Seed, commandLine, run.Threads,
-                new Progress<string>(run.Note), Partial, earlier);
+            RectificationExperimentReport report = ClusterExperimentSteps.Use(parse.GetValue(arguments.Cluster), cli.Arguments, parse.GetValue(resume), run.Notes,
+                runner => RectificationExperimentPlan.Run(clean, arguments.Models(run, parse), plan, run.Seed, commandLine, run.Threads, runner, run.Notes, Partial, earlier));
             return arguments.Finish(run, parse, RectificationExperimentPlan.ToMarkdown(report, json), report);
         });
         return command;
     }
+
+    public Func<string, string, string> StepFunction(ParseResult parse)
+    {
+        var session = new RectificationExperimentSession(arguments.LoadFashionMnist(parse));
+        return (step, model) => JsonSerializer.Serialize(session.Run(JsonSerializer.Deserialize<RectificationStep>(step, ReparoJson.Options)
+            ?? throw new ReparoInputException("an empty rectification step"), model), ReparoJson.Options);
+    }
+
+    private RectificationPlanOptions Plan(ParseResult parse) => new(
+        parse.GetValue(arguments.Quick),
+        parse.GetValue(models) is string m ? [.. m.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(RectificationModel.Parse)] : null,
+        parse.GetValue(methods) is string ms ? ms.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : null);
 }

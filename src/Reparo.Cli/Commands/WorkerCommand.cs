@@ -9,7 +9,8 @@ namespace Reparo.Cli.Commands;
 
 /// <summary>
 /// <c>reparo worker --cluster redis://HOST:PORT [--threads N]</c>: an Orleans silo that runs study cases submitted with
-/// <c>reparo study … --cluster</c>, one at a time, until stopped (Ctrl-C or SIGTERM).
+/// <c>reparo study … --cluster</c> and experiment steps submitted with <c>reparo experiment … --cluster</c>, one at a time,
+/// until stopped (Ctrl-C or SIGTERM).
 /// </summary>
 internal static class WorkerCommand
 {
@@ -20,7 +21,7 @@ internal static class WorkerCommand
         var cacheDir = new Option<string?>("--cache-dir") { Description = "Where models fetched from the cluster are kept (default ~/.cache/reparo/cluster)", HelpName = "DIR" };
         var name = new Option<string?>("--name") { Description = "The worker's name in results (default: host name and process id)", HelpName = "NAME" };
         var kubernetes = new Option<bool>("--kubernetes") { Description = $"Run in a Kubernetes pod: address from POD_IP (Orleans' Kubernetes hosting), ports {ReparoCluster.KubernetesSiloPort} and {ReparoCluster.KubernetesGatewayPort}" };
-        var command = new Command("worker", "Join a cluster as a worker that runs study cases (Microsoft Orleans silo; Redis holds membership and results)") { cluster, advertise, cacheDir, name, kubernetes };
+        var command = new Command("worker", "Join a cluster as a worker that runs study cases and experiment steps (Microsoft Orleans silo; Redis holds membership and results)") { cluster, advertise, cacheDir, name, kubernetes };
         command.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
@@ -37,7 +38,7 @@ internal static class WorkerCommand
             using var stop = new CancellationTokenSource();
             using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Cancel(); });
             using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; stop.Cancel(); });
-            ReparoCluster.RunWorker(address, _ => new StudyCases.Executor(), options, ip, parse.GetValue(kubernetes), line => run.Out.WriteLine(line), stop.Token).GetAwaiter().GetResult();
+            ReparoCluster.RunWorker(address, _ => new WorkerExecutor(), options, ip, parse.GetValue(kubernetes), line => run.Out.WriteLine(line), stop.Token).GetAwaiter().GetResult();
             return CliApp.Success;
         });
         return command;

@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using Reparo.Cli.Cluster;
 
 namespace Reparo.Tests.Cli;
 
@@ -30,29 +30,7 @@ public sealed class DeterminismTests
         Assert.True(File.ReadAllBytes(a.File(file)).SequenceEqual(File.ReadAllBytes(b.File(file))), $"{file} differs between two runs with the same seed and threads");
 
     /// <summary>The JSON with every timing field removed and the run folder's path replaced.</summary>
-    private static string WithoutTimings(TempFolder folder, string file)
-    {
-        JsonNode root = JsonNode.Parse(File.ReadAllText(folder.File(file)).Replace(folder.Path, "{F}"))!;
-        Strip(root);
-        return root.ToJsonString();
-    }
-
-    private static bool IsTiming(string key) =>
-        key.Contains("second", StringComparison.Ordinal) || key.Contains("time", StringComparison.Ordinal) || key.EndsWith("_s", StringComparison.Ordinal) || key == "load_before";
-
-    private static void Strip(JsonNode? node)
-    {
-        switch (node)
-        {
-            case JsonObject o:
-                foreach (string key in o.Select(p => p.Key).Where(IsTiming).ToList()) o.Remove(key);
-                foreach (var p in o) Strip(p.Value);
-                break;
-            case JsonArray a:
-                foreach (JsonNode? item in a) Strip(item);
-                break;
-        }
-    }
+    private static string WithoutTimings(TempFolder folder, string file) => ResultJson.WithoutTimings(File.ReadAllText(folder.File(file)).Replace(folder.Path, "{F}"));
 
     private static void SameJson(TempFolder a, TempFolder b, string file) => Assert.Equal(WithoutTimings(a, file), WithoutTimings(b, file));
 
@@ -61,9 +39,7 @@ public sealed class DeterminismTests
     {
         byte[] file = File.ReadAllBytes(path);
         int length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(8, 4));
-        JsonNode header = JsonNode.Parse(file.AsSpan(12, length))!;
-        Strip(header);
-        return (header.ToJsonString(), file[(12 + length)..]);
+        return (ResultJson.WithoutTimings(System.Text.Encoding.UTF8.GetString(file, 12, length)), file[(12 + length)..]);
     }
 
     [Fact]

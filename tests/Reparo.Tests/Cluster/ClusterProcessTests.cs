@@ -1,4 +1,5 @@
 using Reparo.Cli.Cluster;
+using Reparo.Tests.Cli;
 
 namespace Reparo.Tests.Cluster;
 
@@ -41,7 +42,7 @@ public sealed class ClusterProcessTests
             two.Kill();
             Assert.True(client.WaitForExit(TimeSpan.FromMinutes(4)), "the client did not finish: " + string.Join(" | ", client.Lines.TakeLast(20)));
             Assert.True(client.ExitCode == 0, string.Join(" | ", client.Lines.TakeLast(20)));
-            Assert.Equal(local, StudyCases.WithoutTimings(File.ReadAllText(json)));
+            Assert.Equal(local, ResultJson.WithoutTimings(File.ReadAllText(json)));
             Assert.Contains(client.Lines, l => l.Contains("on one (attempt 2)", StringComparison.Ordinal));
             Assert.False(one.HasExited, "the surviving worker stopped");
 
@@ -66,7 +67,19 @@ public sealed class ClusterProcessTests
                 string line = resumed.Lines.Single(l => l.Contains("resumed generation", StringComparison.Ordinal));
                 int kept = int.Parse(line.Split(": ")[^1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
                 Assert.True(kept >= recorded, $"{recorded} cases were recorded before the outage, {kept} after it: {line}");
-                Assert.Equal(local, StudyCases.WithoutTimings(File.ReadAllText(second)));
+                Assert.Equal(local, ResultJson.WithoutTimings(File.ReadAllText(second)));
+            }
+
+            // An experiment's steps on the cluster (reparo experiment … --cluster) give the local run's JSON.
+            string[] experiment = ClusterTests.ExperimentArgs(dir.File("models"));
+            (int code, _, string err) = CliRunner.Run([.. experiment, "--json", dir.File("experiment-local.json")]);
+            Assert.True(code == 0, err);
+            using (BackgroundProcess steps = Reparo([.. experiment, "--json", dir.File("experiment-cluster.json"), "--cluster", cluster]))
+            {
+                Assert.True(steps.WaitForExit(TimeSpan.FromMinutes(4)), "the experiment did not finish: " + string.Join(" | ", steps.Lines.TakeLast(20)));
+                Assert.True(steps.ExitCode == 0, string.Join(" | ", steps.Lines.TakeLast(20)));
+                Assert.Contains(steps.Lines, l => l.Contains("recorded by one", StringComparison.Ordinal));
+                Assert.Equal(ResultJson.WithoutTimings(File.ReadAllText(dir.File("experiment-local.json"))), ResultJson.WithoutTimings(File.ReadAllText(dir.File("experiment-cluster.json"))));
             }
         }
         finally

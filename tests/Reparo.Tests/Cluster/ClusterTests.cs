@@ -17,7 +17,7 @@ public sealed class ClusterTests
     /// <summary>The real study-case executor, each case held back a moment so that a silo can be stopped in the middle of one.</summary>
     private sealed class HeldBackExecutor : IWorkExecutor
     {
-        private readonly StudyCases.Executor inner = new();
+        private readonly WorkerExecutor inner = new();
 
         public string Execute(WorkItem item, IReadOnlyDictionary<string, string> models)
         {
@@ -50,29 +50,36 @@ public sealed class ClusterTests
         string json = dir.File("local.json");
         (int code, _, string err) = CliRunner.Run(StudyArgs(model, "--json", json));
         Assert.True(code == CliApp.Success, err);
-        return StudyCases.WithoutTimings(File.ReadAllText(json));
+        return ResultJson.WithoutTimings(File.ReadAllText(json));
     }
 
-    /// <summary>Runs <paramref name="test"/> on a fresh cluster of two silos with the digits model and its local study's JSON, then stops the cluster.</summary>
-    private static async Task OnTwoSilos(Func<TestCluster, string, string, Task> test)
+    /// <summary>Runs <paramref name="test"/> on a fresh cluster of two silos, then stops the cluster.</summary>
+    private static async Task OnTwoSilos(Func<TestCluster, Task> test)
     {
         TestSupport.Init();
-        using var dir = TestSupport.TempFolder();
-        string model = DigitsModel(dir);
-        string local = LocalStudy(dir, model);
         var builder = new TestClusterBuilder(2);
         builder.AddSiloBuilderConfigurator<Silo>();
         TestCluster cluster = builder.Build();
         await cluster.DeployAsync();
         try
         {
-            await test(cluster, model, local);
+            await test(cluster);
         }
         finally
         {
             await cluster.StopAllSilosAsync();
             await cluster.DisposeAsync();
         }
+    }
+
+    /// <summary>Runs <paramref name="test"/> on two silos with the digits model and its local study's JSON.</summary>
+    private static async Task OnTwoSilos(Func<TestCluster, string, string, Task> test)
+    {
+        TestSupport.Init();
+        using var dir = TestSupport.TempFolder();
+        string model = DigitsModel(dir);
+        string local = LocalStudy(dir, model);
+        await OnTwoSilos(cluster => test(cluster, model, local));
     }
 
     private static Task<StudyReport> OnCluster(TestCluster cluster, string model, IProgress<string> progress, bool resume = false)
@@ -94,7 +101,7 @@ public sealed class ClusterTests
     {
         var lines = new Lines();
         StudyReport report = await OnCluster(cluster, model, lines);
-        Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(report)));
+        Assert.Equal(local, ResultJson.WithoutTimings(ReparoJson.Serialize(report)));
         Assert.Equal(2, lines.All.Where(l => l.Contains("recorded by", StringComparison.Ordinal)).Select(l => l.Split("recorded by ")[1].Split(' ')[0]).Distinct().Count());
 
         // Resumed, the run finds all three units (six cases) recorded and runs none of them again.
@@ -102,7 +109,7 @@ public sealed class ClusterTests
         StudyReport resumed = await OnCluster(cluster, model, again, resume: true);
         Assert.Contains(again.All, l => l.Contains("3 of 3 recorded", StringComparison.Ordinal));
         Assert.DoesNotContain(again.All, l => l.Contains("started on", StringComparison.Ordinal));
-        Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(resumed)));
+        Assert.Equal(local, ResultJson.WithoutTimings(ReparoJson.Serialize(resumed)));
     });
 
     [Fact]
@@ -123,7 +130,30 @@ public sealed class ClusterTests
         // the attempt count may go with the killed silo; Redis keeps it, as the process test shows.)
         string killed = lines.All.First(l => l.Contains($"started on {secondary.Name}", StringComparison.Ordinal)).Split(' ')[1];
         Assert.True(lines.All.Any(l => l.StartsWith('[') && l.Contains($"item {killed} recorded by Primary", StringComparison.Ordinal)), string.Join(" | ", lines.All));
-        Assert.Equal(local, StudyCases.WithoutTimings(ReparoJson.Serialize(report)));
+        Assert.Equal(local, ResultJson.WithoutTimings(ReparoJson.Serialize(report)));
+    });
+
+    /// <summary>A small rectification experiment: an MLP trained one epoch, BadNets, two pair draws, two methods.</summary>
+    internal static string[] ExperimentArgs(string cache, params string[] more) =>
+        ["experiment", "rectification", "--quick", "--models", "mlp:16x3@1", "--methods", "static,default", "--threads", "1", "--cache-dir", cache, .. more];
+
+    [Fact]
+    public Task AnExperimentsStepsOnTwoSilosEqualTheLocalRun() => OnTwoSilos(async cluster =>
+    {
+        using var dir = TestSupport.TempFolder();
+        string[] args = ExperimentArgs(dir.Path);
+        (int code, _, string err) = CliRunner.Run([.. args, "--json", dir.File("local.json")]);
+        Assert.True(code == CliApp.Success, err);
+        string local = ResultJson.WithoutTimings(File.ReadAllText(dir.File("local.json")));
+
+        // The same plan with the model from the same cache; its four runs go to the two silos, which read the command line.
+        var lines = new Lines();
+        var runner = new ClusterExperimentSteps(cluster.Client, () => Task.FromResult(true), "memory storage", args, resume: false, lines);
+        var plan = new RectificationPlanOptions(Quick: true, [new RectificationModel("mlp:16x3", 1)], ["static", "default"]);
+        RectificationExperimentReport report = await Task.Run(() => RectificationExperimentPlan.Run(DataCatalog.Load("fashion-mnist"), new ModelCache(dir.Path, 1), plan, 0,
+            "./reparo experiment rectification --quick --models mlp:16x3@1 --methods static,default --threads 1", 1, runner));
+        Assert.Equal(local, ResultJson.WithoutTimings(ReparoJson.Serialize(report)));
+        Assert.Equal(2, lines.All.Where(l => l.Contains("recorded by", StringComparison.Ordinal)).Select(l => l.Split("recorded by ")[1].Split(' ')[0]).Distinct().Count());
     });
 
     [Theory]
