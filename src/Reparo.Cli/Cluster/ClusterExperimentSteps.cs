@@ -45,8 +45,11 @@ internal sealed class ClusterExperimentSteps(IClusterClient client, Func<Task<bo
 
     private sealed record Payload(string Experiment, string[] Args, string Step);
 
+    /// <summary>How steps and results travel: Reparo's JSON with fields too (a step's row range is a tuple), so that a result comes back whole.</summary>
+    public static JsonSerializerOptions Transport { get; } = new(ReparoJson.Options) { IncludeFields = true, WriteIndented = false };
+
     /// <summary>The experiments a worker can run steps of (new instances: each holds its command's options).</summary>
-    public static IClusterExperiment[] Experiments() => [new Commands.RectificationExperiment(), new Commands.InformedRepairExperiment()];
+    public static IClusterExperiment[] Experiments() => [new Commands.ProvableExperiment(), new Commands.RectificationExperiment(), new Commands.InformedRepairExperiment()];
 
     /// <summary>
     /// Runs <paramref name="body"/> with the runner the command line asks for: in this process without
@@ -70,20 +73,22 @@ internal sealed class ClusterExperimentSteps(IClusterClient client, Func<Task<bo
             shas[path] = Convert.ToHexStringLower(SHA256.HashData(bytes));
             client.GetGrain<IModelGrain>(shas[path]).Put(bytes).GetAwaiter().GetResult();
         }
-        string[] command = WhatWorkReads(args);
-        WorkItem[] items = [.. steps.Select(s => new WorkItem
-        {
-            Kind = Kind,
-            Payload = JsonSerializer.Serialize(new Payload(experiment, command, JsonSerializer.Serialize(s.Step, ReparoJson.Options)), ReparoJson.Options),
-            Models = [shas[s.ModelPath]],
-        })];
+        WorkItem[] items = [.. steps.Select(s => Item(experiment, args, JsonSerializer.Serialize(s.Step, Transport), shas[s.ModelPath]))];
         string runName = RunName($"experiment/{experiment}", "", args);
         progress.Report($"{items.Length} steps of the {experiment} experiment to the cluster as {runName}{(resume ? " (resuming)" : "")}");
         ClusterRunResult run = ClusterWork.Run(client, runName, items, resume, storageAnswers, storageName, progress,
-            (i, json) => recorded(i, JsonSerializer.Deserialize<TResult>(json, ReparoJson.Options) ?? throw new ReparoEnvironmentException($"a worker returned an empty result for step {i}", new InvalidDataException(json))))
+            (i, json) => recorded(i, JsonSerializer.Deserialize<TResult>(json, Transport) ?? throw new ReparoEnvironmentException($"a worker returned an empty result for step {i}", new InvalidDataException(json))))
             .GetAwaiter().GetResult();
         progress.Report($"{items.Length} steps: {run.Resumed} recorded before, {run.Restarts} restarted after a worker went away; workers {string.Join(", ", run.Workers.Distinct())}");
     }
+
+    /// <summary>One step as a unit of work: the experiment, its command line as a worker reads it, the step (JSON), the model's SHA-256.</summary>
+    internal static WorkItem Item(string experiment, IReadOnlyList<string> args, string step, string modelSha) => new()
+    {
+        Kind = Kind,
+        Payload = JsonSerializer.Serialize(new Payload(experiment, WhatWorkReads(args), step), ReparoJson.Options),
+        Models = [modelSha],
+    };
 
     /// <summary>
     /// An experiment step's session on a worker, by its key (the experiment's command line): the step function the

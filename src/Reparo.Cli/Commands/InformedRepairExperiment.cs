@@ -5,7 +5,6 @@ using System.Text.Json;
 using Reparo.Cli.Cluster;
 using Reparo.Data;
 using Reparo.Experiments;
-using Reparo.Io;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
 
@@ -52,8 +51,8 @@ internal sealed class InformedRepairExperiment : IClusterExperiment
     public Func<string, string, string> StepFunction(ParseResult parse)
     {
         var session = new InformedRepairExperimentSession(arguments.LoadFashionMnist(parse), Settings(parse, parse.GetValue<int>("--seed")), parse.GetValue(maxLp));
-        return (step, model) => JsonSerializer.Serialize(session.Run(JsonSerializer.Deserialize<InformedRepairStep>(step, ReparoJson.Options)
-            ?? throw new ReparoInputException("an empty informed-repair step"), model), ReparoJson.Options);
+        return (step, model) => JsonSerializer.Serialize(session.Run(JsonSerializer.Deserialize<InformedRepairStep>(step, ClusterExperimentSteps.Transport)
+            ?? throw new ReparoInputException("an empty informed-repair step"), model), ClusterExperimentSteps.Transport);
     }
 
     private RepairSettings Settings(ParseResult parse, int seed) => new() { Solver = new LpSolverOptions { TimeLimitSeconds = parse.GetValue(timeLimit) }, Seed = seed };

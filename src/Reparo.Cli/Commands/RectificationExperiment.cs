@@ -52,8 +52,8 @@ internal sealed class RectificationExperiment : IClusterExperiment
     public Func<string, string, string> StepFunction(ParseResult parse)
     {
         var session = new RectificationExperimentSession(arguments.LoadFashionMnist(parse));
-        return (step, model) => JsonSerializer.Serialize(session.Run(JsonSerializer.Deserialize<RectificationStep>(step, ReparoJson.Options)
-            ?? throw new ReparoInputException("an empty rectification step"), model), ReparoJson.Options);
+        return (step, model) => JsonSerializer.Serialize(session.Run(JsonSerializer.Deserialize<RectificationStep>(step, ClusterExperimentSteps.Transport)
+            ?? throw new ReparoInputException("an empty rectification step"), model), ClusterExperimentSteps.Transport);
     }
 
     private RectificationPlanOptions Plan(ParseResult parse) => new(

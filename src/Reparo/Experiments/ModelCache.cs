@@ -31,22 +31,6 @@ public sealed class ModelCache(string folder, int threads, TrainingRunner? runTr
         $"{purpose}-{architecture.Replace(':', '-')}-e{epochs}-s{seed}.reparo";
 
     /// <summary>
-    /// The models of one study by (architecture, epochs, seed): each loaded from the cache or trained on
-    /// <paramref name="splits"/> (named <paramref name="data"/>) once, in files named for <paramref name="purpose"/>, then kept in memory.
-    /// </summary>
-    public Func<string, int, int, Network> Memoized(string purpose, DataSplits splits, string data)
-    {
-        var loaded = new Dictionary<string, Network>();
-        return (architecture, epochs, seed) =>
-        {
-            string key = $"{architecture}-e{epochs}-s{seed}";
-            if (!loaded.TryGetValue(key, out Network? network))
-                loaded[key] = network = LoadOrTrain(FileName(purpose, architecture, epochs, seed), architecture, epochs, splits, data, seed).Network;
-            return network;
-        };
-    }
-
-    /// <summary>
     /// The model in <paramref name="fileName"/>, or a <paramref name="architecture"/> model trained for
     /// <paramref name="epochs"/> epochs with <paramref name="seed"/> on <paramref name="splits"/> (poisoned with
     /// <paramref name="poison"/> if given) and saved there; <paramref name="retrain"/> trains even when the file exists.

@@ -154,74 +154,92 @@ public static class ProvableStudy
     /// <summary>Preserved inputs of the default provable rows: the option's, at most 100 in the quick version.</summary>
     public static int DefaultPreserve(ProvableStudyOptions options) => options.Quick ? Math.Min(options.DefaultPreserve, 100) : options.DefaultPreserve;
 
-    /// <summary>Runs every step of <paramref name="options"/>'s plan; <paramref name="model"/> supplies the trained model of an (architecture, epochs, seed).</summary>
-    /// <param name="model">Loads or trains a model.</param>
+    /// <summary>The experiment's name, by which a worker finds its step function.</summary>
+    public const string Name = "provable";
+
+    /// <summary>
+    /// Runs every step of <paramref name="options"/>'s plan through <paramref name="runner"/>, each with
+    /// <see cref="ProvableExperimentSession.Run"/>. A step with a solver budget of its own is skipped when an earlier seed
+    /// of the same section, model, variant and repair set ran out of it, so the steps go in waves: each wave is the
+    /// longest run of the remaining steps (in plan order) in which no such step follows another of its kind; in process
+    /// that is plan order, step after step.
+    /// </summary>
+    /// <param name="modelFile">The file of the trained model of an (architecture, epochs, seed), trained if need be; asked once per model, before its steps run.</param>
     /// <param name="splits">Fashion-MNIST.</param>
     /// <param name="options">The study's settings.</param>
     /// <param name="command">The command line, recorded in the report.</param>
     /// <param name="threads">Torch threads, recorded.</param>
-    /// <param name="progress">One line per step started and finished.</param>
+    /// <param name="runner">Where the steps run (null: here, one after another).</param>
+    /// <param name="progress">One line per step finished or skipped.</param>
     /// <param name="partial">Called with the runs so far after every step (to save partial results).</param>
     /// <param name="resume">An interrupted run of the same study: its runs that match the plan's first steps are kept, not re-run.</param>
-    public static ProvableStudyReport Run(Func<string, int, int, Network> model, DataSplits splits, ProvableStudyOptions options, string command, int threads,
-        IProgress<string>? progress = null, Action<ProvableStudyReport>? partial = null, ProvableStudyReport? resume = null)
+    public static ProvableStudyReport Run(Func<string, int, int, string> modelFile, DataSplits splits, ProvableStudyOptions options, string command, int threads,
+        IExperimentStepRunner? runner = null, IProgress<string>? progress = null, Action<ProvableStudyReport>? partial = null, ProvableStudyReport? resume = null)
     {
         var clock = Stopwatch.StartNew();
         IReadOnlyList<ProvableStep> steps = Plan(options);
         string solver = LpSolverOptions.Name(options.Solver.Solver);
-        (List<ProvableRun> runs, List<ProvableSkip> skipped, bool[] done) = resume is null ? ([], [], new bool[steps.Count]) : CarriedOver(resume, steps, command, threads, solver, DefaultPreserve(options));
-        int carried = runs.Count, carriedSteps = done.Count(d => d);
+        (List<ProvableRun> carried, List<ProvableSkip> carriedSkips, bool[] done) = resume is null ? ([], [], new bool[steps.Count]) : CarriedOver(resume, steps, command, threads, solver, DefaultPreserve(options));
+        int carriedSteps = done.Count(d => d);
+        var ran = new ProvableRun?[steps.Count];
+        var skips = new ProvableSkip?[steps.Count];
+        List<ProvableRun> Runs() => [.. carried, .. ran.OfType<ProvableRun>()];
         double earlierMinutes = resume is null ? 0 : resume.Minutes;
         ProvableStudyReport Report() => new(command, threads, Environment.ProcessorCount, earlierMinutes + clock.Elapsed.TotalMinutes,
-            solver, DefaultPreserve(options), [.. runs], carried, [.. skipped]);
+            solver, DefaultPreserve(options), Runs(), carried.Count, [.. carriedSkips, .. skips.OfType<ProvableSkip>()]);
         if (carriedSteps > 0) progress?.Report($"carried over {carriedSteps} of {steps.Count} steps from the interrupted run");
-        // Corrupting the test set and choosing the failures is the same for every method on one model and repair set.
-        // Only the current model's problems are kept (the steps come grouped by model).
-        var problems = new Dictionary<string, RepairProblem>();
-        (string, int, int)? problemsModel = null;
-        using ProgressScope shown = WorkProgress.Begin("provable study", steps.Count - carriedSteps);
-        for (int index = 0; index < steps.Count; index++)
+        int[] todo = [.. Enumerable.Range(0, steps.Count).Where(i => !done[i])];
+        var files = new Dictionary<(string, int, int), string>();
+        string File(ProvableStep step)
         {
-            if (done[index]) continue;
-            ProvableStep step = steps[index];
-            shown.Describe($"{step.Variant.Name} on {step.Arch} at {step.Layer}, {step.RepairSet}");
-            if (OverBudgetBefore(runs, step) is { } earlier)
+            var key = (step.Arch, step.Epochs, step.Seed);
+            if (!files.TryGetValue(key, out string? path)) files[key] = path = modelFile(step.Arch, step.Epochs, step.Seed);
+            return path;
+        }
+        using ProgressScope shown = WorkProgress.Begin("provable study", todo.Length);
+        var session = new ProvableExperimentSession(splits, options.Solver);
+        int finished = carriedSteps;
+        for (int next = 0; next < todo.Length;)
+        {
+            var wave = new List<int>();
+            for (; next < todo.Length; next++)
             {
-                // A later seed of an LP that ran out of its solver budget would spend the budget again for no figure.
-                skipped.Add(new ProvableSkip(step.Section, step.Arch, step.Seed, step.Variant.Name, step.RepairSet,
-                    Inv($"seed {earlier.Seed} hit the {step.TimeLimitSeconds:0} s solver budget")));
-                progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {index + 1}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) skipped: {skipped[^1].Reason}");
+                ProvableStep step = steps[todo[next]];
+                if (step.TimeLimitSeconds is not null && wave.Any(i => SameRows(steps[i], step))) break;
+                wave.Add(todo[next]);
+            }
+            var toRun = new List<int>();
+            foreach (int index in wave)
+            {
+                ProvableStep step = steps[index];
+                if (OverBudgetBefore(Runs(), step) is { } earlier)
+                {
+                    // A later seed of an LP that ran out of its solver budget would spend the budget again for no figure.
+                    skips[index] = new ProvableSkip(step.Section, step.Arch, step.Seed, step.Variant.Name, step.RepairSet, Inv($"seed {earlier.Seed} hit the {step.TimeLimitSeconds:0} s solver budget"));
+                    progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {++finished}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) skipped: {skips[index]!.Reason}");
+                    partial?.Invoke(Report());
+                    shown.Advance();
+                    continue;
+                }
+                toRun.Add(index);
+            }
+            (runner ?? InProcessStepRunner.Instance).Run<ProvableStep, ProvableRun>(Name, [.. toRun.Select(i => new ExperimentStep<ProvableStep>(steps[i], File(steps[i])))], session.Run, (j, run) =>
+            {
+                ProvableStep step = steps[toRun[j]];
+                ran[toRun[j]] = run;
+                RepairReport report = run.Report;
+                progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {++finished}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) at {step.Layer}, {step.RepairSet}: "
+                    + $"{report.Status}, efficacy {report.Efficacy:P1}, drawdown {report.Drawdown:P2}, generalisation {report.Generalization:+0.00%;-0.00%}, {report.TimeS.Total:F1} s");
                 partial?.Invoke(Report());
                 shown.Advance();
-                continue;
-            }
-            Network network = model(step.Arch, step.Epochs, step.Seed);
-            if (problemsModel != (step.Arch, step.Epochs, step.Seed))
-            {
-                problems.Clear();
-                problemsModel = (step.Arch, step.Epochs, step.Seed);
-            }
-            if (!problems.TryGetValue(step.RepairSet, out RepairProblem? problem)) problems[step.RepairSet] = problem = RepairSetSpec.Build(step.RepairSet, network, splits, step.Seed);
-            var settings = new RepairSettings
-            {
-                Layer = step.Layer,
-                Rows = step.Rows,
-                Solver = step.TimeLimitSeconds is { } limit ? options.Solver with { TimeLimitSeconds = limit } : options.Solver,
-                Objective = step.Variant.Objective,
-                Preserve = step.Variant.Preserve > 0 ? new PreserveRequest(splits.Train, step.Variant.Preserve, step.Seed) : null,
-                Seed = step.Seed,
-            };
-            double load = MachineLoad.OneMinute();
-            progress?.Report($"[{clock.Elapsed.TotalMinutes:F1} min, {index + 1}/{steps.Count}] {step.Section}: {step.Variant.Name} on {step.Arch} (seed {step.Seed}) at {step.Layer}, {step.RepairSet}");
-            RepairResult result = RepairMethods.Create(step.Variant.Method, settings).Repair(problem);
-            RepairReport report = RepairReport.Create(problem, result);
-            runs.Add(new ProvableRun(step.Section, step.Arch, step.Seed, step.Variant.Name, step.Variant.Preserve, load, report));
-            progress?.Report($"    {report.Status}, efficacy {report.Efficacy:P1}, drawdown {report.Drawdown:P2}, generalisation {report.Generalization:+0.00%;-0.00%}, {report.TimeS.Total:F1} s");
-            partial?.Invoke(Report());
-            shown.Advance();
+            });
         }
         return Report();
     }
+
+    /// <summary>Whether two steps are the same row of the results (section, model, variant, repair set) for another seed.</summary>
+    private static bool SameRows(ProvableStep a, ProvableStep b) =>
+        a.Section == b.Section && a.Arch == b.Arch && a.Variant.Name == b.Variant.Name && a.RepairSet == b.RepairSet && a.Seed != b.Seed;
 
     /// <summary>
     /// The earlier run of the same section, model, variant and repair set (another seed) whose LP solve hit its time limit,
@@ -355,5 +373,42 @@ public static class ProvableStudy
     {
         double[] sorted = [.. values.Order()];
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}
+
+/// <summary>
+/// The provable experiment's step function, wherever it runs: the step's model (kept for the next step on the same
+/// file), its repair problem (built once per model and repair set: corrupting the test set and choosing the failures is
+/// the same for every method), the repair and its report.
+/// </summary>
+/// <param name="splits">Fashion-MNIST.</param>
+/// <param name="solver">The study's LP solver settings (a step's own time limit replaces theirs).</param>
+public sealed class ProvableExperimentSession(DataSplits splits, LpSolverOptions solver)
+{
+    private readonly Dictionary<string, RepairProblem> problems = [];
+    private (string Path, Network Network)? loaded;
+
+    /// <summary>Runs <paramref name="step"/> on the model in <paramref name="modelPath"/>.</summary>
+    public ProvableRun Run(ProvableStep step, string modelPath)
+    {
+        if (loaded?.Path != modelPath)
+        {
+            loaded = (modelPath, ModelFile.Load(modelPath));
+            problems.Clear();
+        }
+        Network network = loaded.Value.Network;
+        if (!problems.TryGetValue(step.RepairSet, out RepairProblem? problem)) problems[step.RepairSet] = problem = RepairSetSpec.Build(step.RepairSet, network, splits, step.Seed);
+        var settings = new RepairSettings
+        {
+            Layer = step.Layer,
+            Rows = step.Rows,
+            Solver = step.TimeLimitSeconds is { } limit ? solver with { TimeLimitSeconds = limit } : solver,
+            Objective = step.Variant.Objective,
+            Preserve = step.Variant.Preserve > 0 ? new PreserveRequest(splits.Train, step.Variant.Preserve, step.Seed) : null,
+            Seed = step.Seed,
+        };
+        double load = MachineLoad.OneMinute();
+        RepairResult result = RepairMethods.Create(step.Variant.Method, settings).Repair(problem);
+        return new ProvableRun(step.Section, step.Arch, step.Seed, step.Variant.Name, step.Variant.Preserve, load, RepairReport.Create(problem, result));
     }
 }

@@ -7,29 +7,6 @@ namespace Reparo.Tests.Experiments;
 public sealed class ModelCacheTests
 {
     [Fact]
-    public void MemoizedLoadsEachModelOnceAndKeepsIt()
-    {
-        Dataset all = TestSupport.RandomImages(60, classes: 3, size: 6);
-        var splits = new DataSplits(all.Subset(Enumerable.Range(0, 40).ToArray()), all.Subset(Enumerable.Range(40, 10).ToArray()), all.Subset(Enumerable.Range(50, 10).ToArray()));
-        using TempFolder folder = TestSupport.TempFolder();
-        var titles = new List<string>();
-        var cache = new ModelCache(folder.Path, 2, (title, train) =>
-        {
-            titles.Add(title);
-            return train(null);
-        });
-        Func<string, int, int, Network> model = cache.Memoized("study", splits, "random");
-        Network first = model("mlp:8x2", 1, 3);
-        Assert.Same(first, model("mlp:8x2", 1, 3));
-        Assert.NotSame(first, model("mlp:8x2", 1, 4));
-        Assert.Equal(2, titles.Count);
-        Assert.True(File.Exists(folder.File(ModelCache.FileName("study", "mlp:8x2", 1, 3))));
-        // A fresh memo over the same folder loads the cached file instead of training.
-        Assert.Equal(ModelFile.ToBytes(first), ModelFile.ToBytes(cache.Memoized("study", splits, "random")("mlp:8x2", 1, 3)));
-        Assert.Equal(2, titles.Count);
-    }
-
-    [Fact]
     public void TrainsOnceThenLoadsAndRetrainsAnUnusableFile()
     {
         Dataset all = TestSupport.RandomImages(60, classes: 3, size: 6);

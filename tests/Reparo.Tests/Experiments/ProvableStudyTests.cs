@@ -83,7 +83,7 @@ public class ProvableStudyTests
         ProvableStep[] changed = [steps[0], steps[1], steps[2] with { Seed = 9 }];
         var notes = new List<string>();
         var ran = Assert.Throws<InvalidOperationException>(() => ProvableStudy.Run((_, _, _) => throw new InvalidOperationException("ran a step"), null!, QuickOptions,
-            "./reparo experiment provable --quick --threads 2", 2, new SynchronousProgress(notes), resume: Earlier(changed)));
+            "./reparo experiment provable --quick --threads 2", 2, progress: new SynchronousProgress(notes), resume: Earlier(changed)));
         Assert.Equal("ran a step", ran.Message);
         Assert.Contains($"carried over 2 of {steps.Count} steps from the interrupted run", notes);
     }
@@ -139,6 +139,49 @@ public class ProvableStudyTests
         ProvableStudyReport rerun = saved with { Runs = [.. saved.Runs.Select(r => r.Seed == 0 ? Done(first.Single(s => s.Variant.Name == r.Variant && s.RepairSet == r.Report.RepairSet), false) : r), .. rest.Select(s => Done(s, false))] };
         Assert.Equal("ran a step", Assert.Throws<InvalidOperationException>(() => ProvableStudy.Run((_, _, _) => throw new InvalidOperationException("ran a step"), null!, options, command, 2, resume: rerun)).Message);
         Assert.Contains("- Exp. 1 (fog point repair), side by side: provable (default) on mlp:200x9 (seed 1), fog:3:100: seed 0 hit the 900 s solver budget.", ProvableStudy.ToMarkdown(whole, "provable.json"));
+    }
+
+    /// <summary>A runner that answers every step without running it, as a cluster would: in reverse order, each wave's size noted.</summary>
+    private sealed class AnsweringRunner(Func<ProvableStep, ProvableRun> answer) : IExperimentStepRunner
+    {
+        public List<int> Waves { get; } = [];
+
+        public void Run<TStep, TResult>(string experiment, IReadOnlyList<ExperimentStep<TStep>> steps, Func<TStep, string, TResult> runHere, Action<int, TResult> recorded)
+        {
+            Waves.Add(steps.Count);
+            for (int i = steps.Count - 1; i >= 0; i--) recorded(i, (TResult)(object)answer((ProvableStep)(object)steps[i].Step!));
+        }
+    }
+
+    [Fact]
+    public void OnARunnerTheStepsGoInWavesThatWaitForTheSeedBeforeAndTheReportKeepsPlanOrder()
+    {
+        var options = new ProvableStudyOptions { Seeds = [], LargeSeeds = [0, 1, 2] };
+        IReadOnlyList<ProvableStep> steps = ProvableStudy.Plan(options);
+        // Seed 0's default LP on the failures protocol runs out of its budget; everything else is repaired.
+        ProvableRun Answer(ProvableStep s)
+        {
+            ProvableRun run = Run(s.Variant.Name, s.Seed, 0.01, 0.5, set: s.RepairSet, arch: s.Arch) with { Section = s.Section };
+            bool over = s.Seed == 0 && s.Variant.Name == "provable (default)" && s.RepairSet == "fog:3:100";
+            return run with { Report = run.Report with { Status = over ? "time_limit" : "repaired", Lp = s.Variant.Method is "provable" or "prdnn" ? new LpSizeReport(10, 10, 100) : null } };
+        }
+        var runner = new AnsweringRunner(Answer);
+        var models = new List<(string, int, int)>();
+        ProvableStudyReport report = ProvableStudy.Run((arch, epochs, seed) =>
+        {
+            models.Add((arch, epochs, seed));
+            return $"{arch}-{seed}";
+        }, null!, options, "./reparo experiment provable --threads 2", 2, runner);
+
+        // Every step of a seed waits for the seeds before it (each has a solver budget): three waves, seed 1's and 2's
+        // default on the failures protocol skipped. Each model is asked for once.
+        int perSeed = steps.Count(s => s.Seed == 1);
+        Assert.Equal([steps.Count(s => s.Seed == 0), perSeed - 1, perSeed - 1], runner.Waves);
+        Assert.Equal([("mlp:200x9", 10, 0), ("mlp:200x9", 10, 1), ("mlp:200x9", 10, 2)], models);
+        Assert.Equal([1, 2], report.Skipped!.Select(k => k.Seed));
+        // The runs come back in reverse, the report holds them in plan order (as the in-process run adds them).
+        ProvableStep[] ran = [.. steps.Where(s => s.Seed == 0 || !(s.Variant.Name == "provable (default)" && s.RepairSet == "fog:3:100"))];
+        Assert.Equal(ran.Select(s => (s.Seed, s.Variant.Name, s.RepairSet)), report.Runs.Select(r => (r.Seed, r.Variant, r.Report.RepairSet)));
     }
 
     private sealed class SynchronousProgress(List<string> notes) : IProgress<string>
