@@ -82,12 +82,12 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
     {
         if (JsonPath == "-")
         {
-            Cli.Io.Stdout.WriteLine(ReparoJson.Serialize(result));
+            Cli.Io.Stdout.WriteLine(ReparoJson.SerializeResult(result));
             Cli.Io.Stdout.Flush();
         }
         else if (JsonPath is not null)
         {
-            ReparoJson.Write(JsonPath, result);
+            AtomicFile.WriteAllText(JsonPath, ReparoJson.SerializeResult(result) + Environment.NewLine);
         }
     }
 

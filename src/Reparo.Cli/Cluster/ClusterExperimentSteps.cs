@@ -22,8 +22,8 @@ internal interface IClusterExperiment
     /// <summary>The experiment's subcommand.</summary>
     Command Create(CliContext cli);
 
-    /// <summary>The step function a worker runs for the command line in <paramref name="parse"/>: a step (JSON) and the local path of its model to the result (JSON).</summary>
-    Func<string, string, string> StepFunction(ParseResult parse);
+    /// <summary>The step function a worker runs for the command line in <paramref name="parse"/>: a step (JSON) and the local path of its model (null: none) to the result (JSON).</summary>
+    Func<string, string?, string> StepFunction(ParseResult parse);
 }
 
 /// <summary>
@@ -49,7 +49,8 @@ internal sealed class ClusterExperimentSteps(IClusterClient client, Func<Task<bo
     public static JsonSerializerOptions Transport { get; } = new(ReparoJson.Options) { IncludeFields = true, WriteIndented = false };
 
     /// <summary>The experiments a worker can run steps of (new instances: each holds its command's options).</summary>
-    public static IClusterExperiment[] Experiments() => [new Commands.ProvableExperiment(), new Commands.RectificationExperiment(), new Commands.InformedRepairExperiment()];
+    public static IClusterExperiment[] Experiments() =>
+        [new Commands.ProvableExperiment(), new Commands.RectificationExperiment(), new Commands.InformedRepairExperiment(), new Commands.RnnRepairExperiment()];
 
     /// <summary>
     /// Runs <paramref name="body"/> with the runner the command line asks for: in this process without
@@ -64,16 +65,16 @@ internal sealed class ClusterExperimentSteps(IClusterClient client, Func<Task<bo
     }
 
     /// <inheritdoc/>
-    public void Run<TStep, TResult>(string experiment, IReadOnlyList<ExperimentStep<TStep>> steps, Func<TStep, string, TResult> runHere, Action<int, TResult> recorded)
+    public void Run<TStep, TResult>(string experiment, IReadOnlyList<ExperimentStep<TStep>> steps, Func<TStep, string?, TResult> runHere, Action<int, TResult> recorded)
     {
         var shas = new Dictionary<string, string>();
-        foreach (string path in steps.Select(s => s.ModelPath).Distinct())
+        foreach (string path in steps.Select(s => s.ModelPath).OfType<string>().Distinct())
         {
             byte[] bytes = File.ReadAllBytes(path);
             shas[path] = Convert.ToHexStringLower(SHA256.HashData(bytes));
             client.GetGrain<IModelGrain>(shas[path]).Put(bytes).GetAwaiter().GetResult();
         }
-        WorkItem[] items = [.. steps.Select(s => Item(experiment, args, JsonSerializer.Serialize(s.Step, Transport), shas[s.ModelPath]))];
+        WorkItem[] items = [.. steps.Select(s => Item(experiment, args, JsonSerializer.Serialize(s.Step, Transport), s.ModelPath is null ? null : shas[s.ModelPath]))];
         string runName = RunName($"experiment/{experiment}", "", args);
         progress.Report($"{items.Length} steps of the {experiment} experiment to the cluster as {runName}{(resume ? " (resuming)" : "")}");
         ClusterRunResult run = ClusterWork.Run(client, runName, items, resume, storageAnswers, storageName, progress,
@@ -82,12 +83,12 @@ internal sealed class ClusterExperimentSteps(IClusterClient client, Func<Task<bo
         progress.Report($"{items.Length} steps: {run.Resumed} recorded before, {run.Restarts} restarted after a worker went away; workers {string.Join(", ", run.Workers.Distinct())}");
     }
 
-    /// <summary>One step as a unit of work: the experiment, its command line as a worker reads it, the step (JSON), the model's SHA-256.</summary>
-    internal static WorkItem Item(string experiment, IReadOnlyList<string> args, string step, string modelSha) => new()
+    /// <summary>One step as a unit of work: the experiment, its command line as a worker reads it, the step (JSON), the SHA-256 of the model it reads (if any).</summary>
+    internal static WorkItem Item(string experiment, IReadOnlyList<string> args, string step, string? modelSha) => new()
     {
         Kind = Kind,
         Payload = JsonSerializer.Serialize(new Payload(experiment, WhatWorkReads(args), step), ReparoJson.Options),
-        Models = [modelSha],
+        Models = modelSha is null ? [] : [modelSha],
     };
 
     /// <summary>
@@ -114,8 +115,8 @@ internal sealed class ClusterExperimentSteps(IClusterClient client, Func<Task<bo
             throw new ReparoInputException($"not a command line of the {payload.Experiment} experiment: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
         int? threads = parse.GetValue(cli.Options.Threads);
         if (threads is < 1) throw new ReparoInputException($"--threads must be at least 1, got {threads}");
-        Func<string, string, string> step = named.StepFunction(parse);
-        return new WorkerExecutor.Session((unit, models) => step(Read(unit).Step, models[unit.Models.Single()]), threads);
+        Func<string, string?, string> step = named.StepFunction(parse);
+        return new WorkerExecutor.Session((unit, models) => step(Read(unit).Step, unit.Models.Count == 0 ? null : models[unit.Models.Single()]), threads);
     }
 
     private static Payload Read(WorkItem item) => JsonSerializer.Deserialize<Payload>(item.Payload, ReparoJson.Options) ?? throw new ReparoInputException("an empty experiment step");

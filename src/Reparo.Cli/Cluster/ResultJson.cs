@@ -6,8 +6,8 @@ namespace Reparo.Cli.Cluster;
 internal static class ResultJson
 {
     /// <summary>
-    /// <paramref name="json"/> without its timings and machine load: every field whose name holds <c>second</c>,
-    /// <c>time</c> or <c>cost_ratio</c>, ends in <c>_s</c>, or is <c>minutes</c> or <c>load_before</c>.
+    /// <paramref name="json"/> without its timings, machine load and version stamp: every field whose name holds
+    /// <c>second</c>, <c>time</c> or <c>cost_ratio</c>, ends in <c>_s</c>, or is <c>minutes</c>, <c>load_before</c> or <c>reparo_version</c>.
     /// </summary>
     public static string WithoutTimings(string json)
     {
@@ -18,7 +18,7 @@ internal static class ResultJson
 
     private static bool IsTiming(string key) =>
         key.Contains("second", StringComparison.Ordinal) || key.Contains("time", StringComparison.Ordinal) || key.Contains("cost_ratio", StringComparison.Ordinal)
-        || key.EndsWith("_s", StringComparison.Ordinal) || key is "minutes" or "load_before";
+        || key.EndsWith("_s", StringComparison.Ordinal) || key is "minutes" or "load_before" or "reparo_version";
 
     private static void Strip(JsonNode? node)
     {

@@ -48,11 +48,11 @@ internal sealed class InformedRepairExperiment : IClusterExperiment
         return command;
     }
 
-    public Func<string, string, string> StepFunction(ParseResult parse)
+    public Func<string, string?, string> StepFunction(ParseResult parse)
     {
         var session = new InformedRepairExperimentSession(arguments.LoadFashionMnist(parse), Settings(parse, parse.GetValue<int>("--seed")), parse.GetValue(maxLp));
         return (step, model) => JsonSerializer.Serialize(session.Run(JsonSerializer.Deserialize<InformedRepairStep>(step, ClusterExperimentSteps.Transport)
-            ?? throw new ReparoInputException("an empty informed-repair step"), model), ClusterExperimentSteps.Transport);
+            ?? throw new ReparoInputException("an empty informed-repair step"), model!), ClusterExperimentSteps.Transport);
     }
 
     private RepairSettings Settings(ParseResult parse, int seed) => new() { Solver = new LpSolverOptions { TimeLimitSeconds = parse.GetValue(timeLimit) }, Seed = seed };

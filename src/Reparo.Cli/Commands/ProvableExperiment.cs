@@ -60,11 +60,11 @@ internal sealed class ProvableExperiment : IClusterExperiment
         return command;
     }
 
-    public Func<string, string, string> StepFunction(ParseResult parse)
+    public Func<string, string?, string> StepFunction(ParseResult parse)
     {
         var session = new ProvableExperimentSession(arguments.LoadFashionMnist(parse), Options(parse, parse.GetValue<int>("--seed")).Solver);
         return (step, model) => JsonSerializer.Serialize(session.Run(JsonSerializer.Deserialize<ProvableStep>(step, ClusterExperimentSteps.Transport)
-            ?? throw new ReparoInputException("an empty provable step"), model), ClusterExperimentSteps.Transport);
+            ?? throw new ReparoInputException("an empty provable step"), model!), ClusterExperimentSteps.Transport);
     }
 
     private ProvableStudyOptions Options(ParseResult parse, int seed)

@@ -49,11 +49,11 @@ internal sealed class RectificationExperiment : IClusterExperiment
         return command;
     }
 
-    public Func<string, string, string> StepFunction(ParseResult parse)
+    public Func<string, string?, string> StepFunction(ParseResult parse)
     {
         var session = new RectificationExperimentSession(arguments.LoadFashionMnist(parse));
         return (step, model) => JsonSerializer.Serialize(session.Run(JsonSerializer.Deserialize<RectificationStep>(step, ClusterExperimentSteps.Transport)
-            ?? throw new ReparoInputException("an empty rectification step"), model), ClusterExperimentSteps.Transport);
+            ?? throw new ReparoInputException("an empty rectification step"), model!), ClusterExperimentSteps.Transport);
     }
 
     private RectificationPlanOptions Plan(ParseResult parse) => new(

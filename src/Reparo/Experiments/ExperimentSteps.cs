@@ -1,13 +1,13 @@
 namespace Reparo.Experiments;
 
-/// <summary>One step of an experiment: what to run (a record that serialises to JSON) and the model file it reads.</summary>
+/// <summary>One step of an experiment: what to run (a record that serialises to JSON) and the model file it reads, if any.</summary>
 /// <typeparam name="TStep">The experiment's step.</typeparam>
 /// <param name="Step">What to run.</param>
-/// <param name="ModelPath">The model file the step reads.</param>
-public sealed record ExperimentStep<TStep>(TStep Step, string ModelPath);
+/// <param name="ModelPath">The model file the step reads (null: none; the step trains what it needs).</param>
+public sealed record ExperimentStep<TStep>(TStep Step, string? ModelPath);
 
 /// <summary>
-/// Where an experiment's steps run. An experiment plans independent steps, each a record and a model file, and hands
+/// Where an experiment's steps run. An experiment plans independent steps, each a record and the model file it reads, and hands
 /// them to a runner with its step function; <see cref="InProcessStepRunner"/> calls that function for each step here, one
 /// after another; a cluster runner (<c>reparo experiment … --cluster</c>) sends the steps to workers, which read the
 /// experiment's command line and call the same function on each, so the results are the same.
@@ -19,9 +19,9 @@ public interface IExperimentStepRunner
     /// <typeparam name="TResult">The step's result (a record that serialises to JSON).</typeparam>
     /// <param name="experiment">The experiment's name (<c>rectification</c>, …): a worker finds its step function by it.</param>
     /// <param name="steps">The steps, in plan order.</param>
-    /// <param name="runHere">The experiment's step function: a step and the local path of its model file to the result.</param>
+    /// <param name="runHere">The experiment's step function: a step and the local path of its model file (null: none) to the result.</param>
     /// <param name="recorded">Called with a step's index in <paramref name="steps"/> and its result, once per step, in the order they finish.</param>
-    void Run<TStep, TResult>(string experiment, IReadOnlyList<ExperimentStep<TStep>> steps, Func<TStep, string, TResult> runHere, Action<int, TResult> recorded);
+    void Run<TStep, TResult>(string experiment, IReadOnlyList<ExperimentStep<TStep>> steps, Func<TStep, string?, TResult> runHere, Action<int, TResult> recorded);
 }
 
 /// <summary>Runs an experiment's steps in this process, one after another in plan order.</summary>
@@ -35,7 +35,7 @@ public sealed class InProcessStepRunner : IExperimentStepRunner
     }
 
     /// <inheritdoc/>
-    public void Run<TStep, TResult>(string experiment, IReadOnlyList<ExperimentStep<TStep>> steps, Func<TStep, string, TResult> runHere, Action<int, TResult> recorded)
+    public void Run<TStep, TResult>(string experiment, IReadOnlyList<ExperimentStep<TStep>> steps, Func<TStep, string?, TResult> runHere, Action<int, TResult> recorded)
     {
         for (int i = 0; i < steps.Count; i++) recorded(i, runHere(steps[i].Step, steps[i].ModelPath));
     }

@@ -55,7 +55,7 @@ public static partial class InformedRepairExperimentPlan
         using ProgressScope shown = WorkProgress.Begin("informed repair experiment", steps.Count);
         int done = 0;
         (runner ?? InProcessStepRunner.Instance).Run<InformedRepairStep, StudyCaseResult[]>(Name,
-            [.. steps.Select(step => new ExperimentStep<InformedRepairStep>(step, files[ModelFileName(step, settings.Seed).Name]))], session.Run, (i, cases) =>
+            [.. steps.Select(step => new ExperimentStep<InformedRepairStep>(step, files[ModelFileName(step, settings.Seed).Name]))], (step, path) => session.Run(step, path!), (i, cases) =>
             {
                 InformedRepairStep step = steps[i];
                 results[i] = cases;

@@ -223,7 +223,7 @@ public static class ProvableStudy
                 }
                 toRun.Add(index);
             }
-            (runner ?? InProcessStepRunner.Instance).Run<ProvableStep, ProvableRun>(Name, [.. toRun.Select(i => new ExperimentStep<ProvableStep>(steps[i], File(steps[i])))], session.Run, (j, run) =>
+            (runner ?? InProcessStepRunner.Instance).Run<ProvableStep, ProvableRun>(Name, [.. toRun.Select(i => new ExperimentStep<ProvableStep>(steps[i], File(steps[i])))], (step, path) => session.Run(step, path!), (j, run) =>
             {
                 ProvableStep step = steps[toRun[j]];
                 ran[toRun[j]] = run;

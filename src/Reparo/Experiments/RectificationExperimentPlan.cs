@@ -112,7 +112,7 @@ public static partial class RectificationExperimentPlan
         using ProgressScope shown = WorkProgress.Begin("rectification experiment", todo.Length);
         var session = new RectificationExperimentSession(clean);
         (runner ?? InProcessStepRunner.Instance).Run<RectificationStep, RectificationExperimentRow>(Name,
-            [.. todo.Select(i => new ExperimentStep<RectificationStep>(steps[i], files[ModelFileName(steps[i], seed)]))], session.Run, (j, row) =>
+            [.. todo.Select(i => new ExperimentStep<RectificationStep>(steps[i], files[ModelFileName(steps[i], seed)]))], (step, path) => session.Run(step, path!), (j, row) =>
             {
                 RectificationStep step = steps[todo[j]];
                 done[todo[j]] = row;

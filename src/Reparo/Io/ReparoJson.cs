@@ -21,4 +21,15 @@ public static class ReparoJson
 
     /// <summary>Writes <paramref name="value"/> as JSON to <paramref name="path"/> atomically (a temporary file, then a rename).</summary>
     public static void Write<T>(string path, T value) => AtomicFile.WriteAllText(path, Serialize(value) + Environment.NewLine);
+
+    /// <summary>
+    /// A command's result as JSON: <paramref name="value"/> with the version of Reparo that produced it first
+    /// (<c>reparo_version</c>, <see cref="ReparoVersion.Current"/>) when it is a JSON object; readers of the result ignore it.
+    /// </summary>
+    public static string SerializeResult<T>(T value)
+    {
+        if (JsonSerializer.SerializeToNode(value, Options) is not System.Text.Json.Nodes.JsonObject result) return Serialize(value);
+        result.Insert(0, "reparo_version", ReparoVersion.Current);
+        return result.ToJsonString(Options);
+    }
 }

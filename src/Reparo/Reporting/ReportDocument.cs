@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.Json.Serialization;
 
@@ -109,11 +108,11 @@ public sealed record ReportProvenance(string CommandLine, IReadOnlyList<KeyValue
     public static ReportProvenance Current(IReadOnlyList<string> arguments) => new(
         string.Join(' ', new[] { "reparo" }.Concat(arguments.Select(ShellQuote))),
         [
-            new("Reparo", InformationalVersion(typeof(ReportDocument).Assembly)),
+            new("Reparo", ReparoVersion.Current),
             new(".NET", RuntimeInformation.FrameworkDescription),
-            new("TorchSharp", InformationalVersion(typeof(TorchSharp.torch).Assembly)),
+            new("TorchSharp", ReparoVersion.Of(typeof(TorchSharp.torch).Assembly)),
             new("libtorch", TorchSharp.torch.__version__),
-            new("OR-Tools", InformationalVersion(typeof(Google.OrTools.LinearSolver.Solver).Assembly)),
+            new("OR-Tools", ReparoVersion.Of(typeof(Google.OrTools.LinearSolver.Solver).Assembly)),
             new("OS", $"{RuntimeInformation.OSDescription} ({RuntimeInformation.OSArchitecture})"),
         ]);
 
@@ -122,9 +121,4 @@ public sealed record ReportProvenance(string CommandLine, IReadOnlyList<KeyValue
         argument.Length > 0 && argument.All(c => char.IsAsciiLetterOrDigit(c) || "-_./:=,@%+".Contains(c))
             ? argument
             : "'" + argument.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
-
-    private static string InformationalVersion(Assembly assembly) =>
-        assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
-        ?? assembly.GetName().Version?.ToString()
-        ?? "unknown";
 }

@@ -4,6 +4,7 @@ using Reparo.Cli.Cluster;
 using Reparo.Cluster;
 using Reparo.Data;
 using Reparo.Experiments;
+using Reparo.Io;
 using Reparo.Repair.Provable;
 
 namespace Reparo.Tests.Cluster;
@@ -50,5 +51,21 @@ public sealed class ClusterExperimentStepsTests
         // A command line that is not the named experiment's is refused in one line.
         WorkItem wrong = ClusterExperimentSteps.Item(ProvableStudy.Name, ["experiment", "rectification", "--threads", "2"], "{}", "0");
         Assert.StartsWith("not a command line of the provable experiment", Assert.Throws<ReparoInputException>(() => ClusterExperimentSteps.SessionOf(wrong).Open()).Message);
+    }
+
+    [Fact]
+    public void AnRnnRepairPartsResultTravelsWhole()
+    {
+        // Every kind of part result, from a quick run (Fixtures/rnnrepair-quick.json, written by `reparo experiment rnnrepair
+        // --quick --threads 1 --json …`), as a worker sends it and the client reads it back.
+        RnnRepairResults run = JsonSerializer.Deserialize<RnnRepairResults>(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "rnnrepair-quick.json")), ReparoJson.Options)!;
+        RnnRepairPartResult[] parts =
+        [
+            new(Speed: run.Speed), .. run.Fidelity.Select(f => new RnnRepairPartResult(Fidelity: f)), .. run.Mislabel.Select(m => new RnnRepairPartResult(Mislabel: m)),
+            new(Sample: run.Sample), new(Segment: run.Segment),
+        ];
+        Assert.All(parts, part => Assert.Equal(ReparoJson.Serialize(part),
+            ReparoJson.Serialize(JsonSerializer.Deserialize<RnnRepairPartResult>(JsonSerializer.Serialize(part, ClusterExperimentSteps.Transport), ClusterExperimentSteps.Transport))));
+        Assert.Equal(RnnRepairExperimentPlan.Parts(quick: true).Count, parts.Length);
     }
 }
