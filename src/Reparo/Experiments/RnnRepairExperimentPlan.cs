@@ -116,41 +116,41 @@ public sealed class RnnRepairExperimentSession(DataSplits fashion, string? dataD
         switch (part.Name)
         {
             case "speed":
-            {
-                // The influence model over all 60 000 training images (quick: 5 000), queries, EM vs scikit-learn.
-                Dataset all = RetrainComparison.Append(fashion.Train, fashion.Validation);
-                if (quick) all = all.Subset(Enumerable.Range(0, 5000).ToArray(), "train+validation (5000)");
-                string vectors = Path.Combine(Path.GetTempPath(), $"reparo-rnnrepair-steps-{Environment.ProcessId}.npy");
-                try
                 {
-                    return new(Speed: InfluenceBenchmark.Run(Model(), all, fashion.Test, new InfluenceBenchmarkOptions(quick ? [10, 20] : [5, 10, 15, 20, 25, 30, 35, 40], 100, 100, vectors,
-                        InfluenceBenchmark.FindSklearnPython(), seed), notes));
+                    // The influence model over all 60 000 training images (quick: 5 000), queries, EM vs scikit-learn.
+                    Dataset all = RetrainComparison.Append(fashion.Train, fashion.Validation);
+                    if (quick) all = all.Subset(Enumerable.Range(0, 5000).ToArray(), "train+validation (5000)");
+                    string vectors = Path.Combine(Path.GetTempPath(), $"reparo-rnnrepair-steps-{Environment.ProcessId}.npy");
+                    try
+                    {
+                        return new(Speed: InfluenceBenchmark.Run(Model(), all, fashion.Test, new InfluenceBenchmarkOptions(quick ? [10, 20] : [5, 10, 15, 20, 25, 30, 35, 40], 100, 100, vectors,
+                            InfluenceBenchmark.FindSklearnPython(), seed), notes));
+                    }
+                    finally
+                    {
+                        File.Delete(vectors);
+                    }
                 }
-                finally
-                {
-                    File.Delete(vectors);
-                }
-            }
             case "fidelity" when part.Model == "gru:64":
-            {
-                DataSplits text = Text();
-                using InfluenceModel influence = InfluenceModel.Build(Model(), text.Train, abstraction, notes);
-                return new(Fidelity: new FidelitySection(part.Model, "wordnet:animal,plant", influence.Report.K, FidelityCheck.Run(influence, influence.Abstract(text.Test))));
-            }
+                {
+                    DataSplits text = Text();
+                    using InfluenceModel influence = InfluenceModel.Build(Model(), text.Train, abstraction, notes);
+                    return new(Fidelity: new FidelitySection(part.Model, "wordnet:animal,plant", influence.Report.K, FidelityCheck.Run(influence, influence.Abstract(text.Test))));
+                }
             case "fidelity":
-            {
-                // Table 1: linear classifiers on the abstract model's features vs the network.
-                Dataset train = quick ? fashion.Train.Subset(Enumerable.Range(0, 5000).ToArray(), "train (5000)") : fashion.Train;
-                using InfluenceModel influence = InfluenceModel.Build(Model(), train, abstraction, notes);
-                return new(Fidelity: new FidelitySection(part.Model!, "fashion-mnist", influence.Report.K, FidelityCheck.Run(influence, influence.Abstract(fashion.Test))));
-            }
+                {
+                    // Table 1: linear classifiers on the abstract model's features vs the network.
+                    Dataset train = quick ? fashion.Train.Subset(Enumerable.Range(0, 5000).ToArray(), "train (5000)") : fashion.Train;
+                    using InfluenceModel influence = InfluenceModel.Build(Model(), train, abstraction, notes);
+                    return new(Fidelity: new FidelitySection(part.Model!, "fashion-mnist", influence.Report.K, FidelityCheck.Run(influence, influence.Abstract(fashion.Test))));
+                }
             case "mislabel":
-            {
-                // Sec. 4.2: 30 % of one class of the pair flipped to the other.
-                int[] pair = part.Classes ?? throw new ReparoInputException("a mislabel part names its class pair");
-                DataSplits data = quick ? DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = dataDir, TrainLimit = 3000 }) : fashion;
-                return new(Mislabel: MislabelStudy.Run(data, new MislabelOptions { Classes = pair, FlipClass = pair[0], Epochs = quick ? 3 : 5, Seed = seed, RestorePercents = quick ? [10] : [10, 20] }, notes));
-            }
+                {
+                    // Sec. 4.2: 30 % of one class of the pair flipped to the other.
+                    int[] pair = part.Classes ?? throw new ReparoInputException("a mislabel part names its class pair");
+                    DataSplits data = quick ? DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = dataDir, TrainLimit = 3000 }) : fashion;
+                    return new(Mislabel: MislabelStudy.Run(data, new MislabelOptions { Classes = pair, FlipClass = pair[0], Epochs = quick ? 3 : 5, Seed = seed, RestorePercents = quick ? [10] : [10, 20] }, notes));
+                }
             case "sample":
                 return new(Sample: SampleRemediationStudy.Run(fashion, new SampleRemediationOptions { Seed = seed, Seeds = quick ? 2 : 20, TrainRows = quick ? 2000 : null, MaxFaults = quick ? 20 : null }, notes));
             case "segment":
