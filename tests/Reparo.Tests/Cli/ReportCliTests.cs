@@ -23,7 +23,7 @@ public class ReportCliTests
         {
             double accuracy = json.RootElement.GetProperty("test_accuracy").GetDouble();
             Assert.Contains($"Trained mlp:16x1 on digits: test accuracy {(100 * accuracy).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)} %", train);
-            Assert.Equal(["arch", "data", "seed", "threads", "parameters", "epochs", "best_epoch", "stopped_early", "validation_accuracy", "test_accuracy", "test_n",
+            Assert.Equal(["reparo_version", "arch", "data", "seed", "threads", "parameters", "epochs", "best_epoch", "stopped_early", "validation_accuracy", "test_accuracy", "test_n",
                 "per_class_accuracy", "time_s", "samples_per_s", "out", "poison"], json.RootElement.EnumerateObject().Select(p => p.Name));
         }
         Assert.Contains("## Provenance", train);
@@ -32,7 +32,7 @@ public class ReportCliTests
         Assert.True(code == CliApp.Success, err);
         using (JsonDocument json = JsonDocument.Parse(output))
         {
-            Assert.Equal(["model", "data", "split", "corruption", "severity", "accuracy", "n", "per_class_accuracy", "confusion_matrix", "class_names"],
+            Assert.Equal(["reparo_version", "model", "data", "split", "corruption", "severity", "accuracy", "n", "per_class_accuracy", "confusion_matrix", "class_names"],
                 json.RootElement.EnumerateObject().Select(p => p.Name));
         }
         string html = File.ReadAllText(dir.File("eval.html"));
@@ -59,7 +59,7 @@ public class ReportCliTests
         Assert.Contains("3 abstract states over 3 PCA components", md);
         using (JsonDocument json = JsonDocument.Parse(File.ReadAllText(dir.File("build.json"))))
         {
-            Assert.Equal(["model", "data", "out", "k", "pca", "mean_stability", "bic", "states", "samples", "transitions", "reached_threshold", "selection", "candidates", "time", "time_s"],
+            Assert.Equal(["reparo_version", "model", "data", "out", "k", "pca", "mean_stability", "bic", "states", "samples", "transitions", "reached_threshold", "selection", "candidates", "time", "time_s"],
                 json.RootElement.EnumerateObject().Select(p => p.Name));
             Assert.Equal(3, json.RootElement.GetProperty("k").GetInt32());
         }
@@ -69,7 +69,7 @@ public class ReportCliTests
         using (JsonDocument json = JsonDocument.Parse(output))
         {
             JsonElement root = json.RootElement;
-            Assert.Equal(["index", "data", "test_index", "label", "prediction", "failing", "fault_step", "fault_token", "pre_flip_state", "segments", "top", "time_ms", "total_ms"],
+            Assert.Equal(["reparo_version", "index", "data", "test_index", "label", "prediction", "failing", "fault_step", "fault_token", "pre_flip_state", "segments", "top", "time_ms", "total_ms"],
                 root.EnumerateObject().Select(p => p.Name));
             Assert.Equal(5, root.GetProperty("top").GetArrayLength());
             Assert.Equal(["train_index", "source_index", "label", "distance"], root.GetProperty("top")[0].EnumerateObject().Select(p => p.Name));
