@@ -88,6 +88,7 @@ public static class CliApp
         root.Subcommands.Add(RectifyCommand.Create(cli));
         root.Subcommands.Add(StudyCommand.Create(cli));
         root.Subcommands.Add(WorkerCommand.Create(cli));
+        root.Subcommands.Add(WorkerCommand.CreateUnit(cli));
         root.Subcommands.Add(InfluenceCommand.Create(cli));
         root.Subcommands.Add(RemediateCommand.Create(cli));
         root.Subcommands.Add(ExperimentCommand.Create(cli));

@@ -43,4 +43,23 @@ internal static class WorkerCommand
         });
         return command;
     }
+
+    /// <summary>
+    /// <c>reparo worker-unit</c> (hidden): runs one unit of cluster work read as JSON from standard input and writes its
+    /// result to standard output; a worker starts one for each unit (<see cref="WorkerExecutor"/>).
+    /// </summary>
+    public static Command CreateUnit(CliContext cli)
+    {
+        var command = new Command("worker-unit", "Run one unit of cluster work read from standard input (what a worker starts for each unit)") { Hidden = true };
+        command.SetAction(parse =>
+        {
+            cli.Start(parse);
+            WorkerExecutor.Unit unit = System.Text.Json.JsonSerializer.Deserialize<WorkerExecutor.Unit>(Console.In.ReadToEnd(), Io.ReparoJson.Options)
+                ?? throw new ReparoInputException("no unit of work on standard input");
+            cli.Io.Stdout.Write(WorkerExecutor.RunHere(unit));
+            cli.Io.Stdout.Flush();
+            return CliApp.Success;
+        });
+        return command;
+    }
 }
