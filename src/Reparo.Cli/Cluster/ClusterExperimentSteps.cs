@@ -91,18 +91,10 @@ internal sealed class ClusterExperimentSteps(IClusterClient client, Func<Task<bo
         Models = modelSha is null ? [] : [modelSha],
     };
 
-    /// <summary>
-    /// An experiment step's session on a worker, by its key (the experiment's command line): the step function the
-    /// command line describes, and its <c>--threads</c>.
-    /// </summary>
-    internal static (string Key, Func<WorkerExecutor.Session> Open) SessionOf(WorkItem item)
+    /// <summary>An experiment step's session (in a worker's child process): the step function its command line describes, and its <c>--threads</c>.</summary>
+    internal static WorkerExecutor.Session OpenSession(WorkItem item)
     {
         Payload payload = Read(item);
-        return (item.Kind + "\n" + payload.Experiment + "\n" + string.Join("\n", payload.Args), () => Open(payload));
-    }
-
-    private static WorkerExecutor.Session Open(Payload payload)
-    {
         var cli = new CliContext(new CliIo(TextWriter.Null, TextWriter.Null), new GlobalOptions()) { Arguments = payload.Args };
         IClusterExperiment[] experiments = Experiments();
         var group = new Command("experiment");

@@ -62,19 +62,12 @@ internal static class StudyCases
             ?? throw new ReparoEnvironmentException("a worker returned an empty unit", new InvalidDataException(json)))], tolerance);
 
     /// <summary>
-    /// A study case's session on a worker, by its key (the model and the study's command line): the model, the data and
-    /// what the study's cases share (<see cref="InformedRepairSession"/>), and the study's <c>--threads</c>.
+    /// A study unit's session (in a worker's child process): the model, the data and what the study's cases share
+    /// (<see cref="InformedRepairSession"/>), and the study's <c>--threads</c>.
     /// </summary>
-    internal static (string Key, Func<WorkerExecutor.Session> Open) SessionOf(WorkItem item, IReadOnlyDictionary<string, string> models)
+    internal static WorkerExecutor.Session OpenSession(WorkItem item, IReadOnlyDictionary<string, string> models)
     {
-        Payload payload = Read(item);
-        string model = models[item.Models.Single()];
-        return (item.Kind + "\n" + item.Models.Single() + "\n" + string.Join("\n", payload.Args), () => Open(payload, model));
-    }
-
-    private static WorkerExecutor.Session Open(Payload payload, string modelPath)
-    {
-        (Network network, Data.DataSplits splits, InformedRepairOptions options, int? threads) = ReadStudy(payload.Args, modelPath);
+        (Network network, Data.DataSplits splits, InformedRepairOptions options, int? threads) = ReadStudy(Read(item).Args, models[item.Models.Single()]);
         var session = new InformedRepairSession(network, splits, options);
         return new WorkerExecutor.Session((unit, _) => JsonSerializer.Serialize<StudyCaseResult[]>([.. Read(unit).Cases.Select(key => session.Run(key))], ReparoJson.Options), threads);
     }

@@ -50,13 +50,12 @@ internal sealed class WorkerExecutor : IWorkExecutor
     internal static string RunHere(Unit unit)
     {
         WorkItem item = unit.Item;
-        Func<Session> open = item.Kind switch
+        Session session = item.Kind switch
         {
-            StudyCases.Kind => StudyCases.SessionOf(item, unit.Models).Open,
-            ClusterExperimentSteps.Kind => ClusterExperimentSteps.SessionOf(item).Open,
+            StudyCases.Kind => StudyCases.OpenSession(item, unit.Models),
+            ClusterExperimentSteps.Kind => ClusterExperimentSteps.OpenSession(item),
             _ => throw new ReparoInputException($"a worker runs {StudyCases.Kind} and {ClusterExperimentSteps.Kind} work, not '{item.Kind}'"),
         };
-        Session session = open();
         if (session.Threads is int wanted && wanted != get_num_threads()) set_num_threads(wanted);
         return session.Run(item, unit.Models);
     }

@@ -19,8 +19,7 @@ public sealed class ClusterExperimentStepsTests
     {
         string sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(model)));
         WorkItem item = ClusterExperimentSteps.Item(experiment, args, step, sha);
-        (_, Func<WorkerExecutor.Session> open) = ClusterExperimentSteps.SessionOf(item);
-        return ResultJson.WithoutTimings(open().Run(item, new Dictionary<string, string> { [sha] = model }));
+        return ResultJson.WithoutTimings(ClusterExperimentSteps.OpenSession(item).Run(item, new Dictionary<string, string> { [sha] = model }));
     }
 
     private static string Here<T>(T result) => ResultJson.WithoutTimings(JsonSerializer.Serialize(result, ClusterExperimentSteps.Transport));
@@ -50,7 +49,7 @@ public sealed class ClusterExperimentStepsTests
 
         // A command line that is not the named experiment's is refused in one line.
         WorkItem wrong = ClusterExperimentSteps.Item(ProvableStudy.Name, ["experiment", "rectification", "--threads", "2"], "{}", "0");
-        Assert.StartsWith("not a command line of the provable experiment", Assert.Throws<ReparoInputException>(() => ClusterExperimentSteps.SessionOf(wrong).Open()).Message);
+        Assert.StartsWith("not a command line of the provable experiment", Assert.Throws<ReparoInputException>(() => ClusterExperimentSteps.OpenSession(wrong)).Message);
     }
 
     [Fact]
