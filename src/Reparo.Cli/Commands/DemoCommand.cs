@@ -133,7 +133,7 @@ internal static class DemoCommand
                 var poison = PoisonSpec.Parse("badnets:0.1:0");
                 (Network trojan, _, bool trojanReused) = models.LoadOrTrain(ModelCache.FileName("demo-trojan", "cnn", 2, run.Seed), "cnn", 2, splits, "fashion-mnist", run.Seed, poison, retrainModels);
                 run.Out.MarkupLine($"[bold]5. Trojan[/] cnn trained on BadNets-poisoned data ({poison}: 3×3 white patch → class 0; {(trojanReused ? "cached" : "trained now")}), "
-                    + $"rectified from {pairs} cleansed pair(s) by attribution-guided rank-one editing with Reparo's defaults (the paper's dynamic loop; the clean twin and the trigger moved elsewhere held, pairs transplanted onto 20 held-out images, next layer after a rollback, gap 0.01)");
+                    + $"rectified from {pairs} cleansed pair(s) by attribution-guided rank-one editing with Reparo's defaults (the paper's dynamic loop; the clean twin and the trigger moved elsewhere held, pairs transplanted onto 20 held-out images and 200 more held back to check the edits, next layer after a rollback, gap 0.01)");
                 RectificationRun result = RectificationRun.Execute(trojan, poison, splits, pairs, RectifyOptions.Recommended(seed: run.Seed), 4000, run.Seed, "default");
                 RectifyCommand.Print(run.Out, result);
                 rectified = result.Report();

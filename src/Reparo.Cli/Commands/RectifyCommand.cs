@@ -23,16 +23,17 @@ internal static class RectifyCommand
         public Option<string> Mode { get; } = CreateMode();
         public Option<bool> Paper { get; } = new("--paper")
         {
-            Description = "The paper's method exactly (Yang et al., CVPR'26). Reparo's defaults differ in six ways, each also an option: the clean twins' keys are held "
+            Description = "The paper's method exactly (Yang et al., CVPR'26). Reparo's defaults differ in seven ways, each also an option: the clean twins' keys are held "
                 + "(--preserve-clean), the corruption moved elsewhere in the image is held (--hold-elsewhere), each pair is transplanted onto 20 held-out images (--augment 20), "
                 + "a rolled-back layer is followed by the next most editable one (--next-on-rollback), "
-                + "a round that closes less than a quarter of the gap is rolled back (--min-gap-closed 0.25), and the loop runs to a pair gap of 0.01 (--gap; the paper: 0.05). "
+                + "a round that closes less than a quarter of the gap is rolled back (--min-gap-closed 0.25), 200 more transplants per pair are held back and those the corruption "
+                + "still steers after the edits join the pairs (--held-back 200), and the loop runs to a pair gap of 0.01 (--gap; the paper: 0.05). "
                 + "Options given explicitly apply on top of either base",
         };
         public Option<string> Layer { get; } = new("--layer") { Description = "auto (localise by editability; with p-clarc/a-clarc: the classifier) or a layer's dotted name (fc1, block1.conv2; ClArC needs a Linear layer)", DefaultValueFactory = _ => "auto", HelpName = "auto|NAME" };
         public Option<double> Budget { get; } = new("--budget") { Description = "ε: most held-out accuracy the edits may cost (0.01 = 1 point)", DefaultValueFactory = _ => 0.01 };
         public Option<double> Gap { get; } = new("--gap") { Description = $"δ: stop once the pairs' clean/corrupted prediction gap (total variation) is at most this (default {RectifyOptions.RecommendedGap}; with --paper 0.05)", HelpName = "DELTA" };
-        public Option<int> MaxRounds { get; } = new("--max-rounds") { Description = "Most rounds of the dynamic loop", DefaultValueFactory = _ => 5 };
+        public Option<int> MaxRounds { get; } = new("--max-rounds") { Description = "Most edits the dynamic loop keeps (a rolled-back round does not count: it stops the loop or, with --next-on-rollback, excludes its layer)", DefaultValueFactory = _ => 5 };
         public Option<EditabilityScore> Score { get; } = new("--score") { Description = "Editability score: raw or perparameter", DefaultValueFactory = _ => EditabilityScore.Raw };
         public Option<EditSolver> Solver { get; } = new("--solver") { Description = "Edit solver: auto, closedform, leastsquares or iterative", DefaultValueFactory = _ => EditSolver.Auto };
         public Option<KeyKind> Keys { get; } = new("--keys") { Description = "Keys: auto, vector, patch or channel", DefaultValueFactory = _ => KeyKind.Auto };
@@ -42,6 +43,7 @@ internal static class RectifyCommand
         public Option<int> Augment { get; } = new("--augment") { Description = $"Transplant each pair's corruption onto this many held-out images (default {RectifyOptions.RecommendedAugment}; with --paper 0)", HelpName = "N" };
         public Option<bool> NextOnRollback { get; } = new("--next-on-rollback") { Description = "After a rollback try the next most editable layer instead of stopping (default true; with --paper false)", HelpName = "true|false" };
         public Option<double> MinGapClosed { get; } = new("--min-gap-closed") { Description = $"Roll back a dynamic round whose edit closes less than this share of the gap above δ, so the next layer is tried (default {RectifyOptions.RecommendedMinGapClosed}; with --paper 0: never)", HelpName = "SHARE" };
+        public Option<int> HeldBack { get; } = new("--held-back") { Description = $"Transplant each pair's corruption onto this many more held-out images, kept out of the edits: once the pairs' gap is at most δ, those the corruption still steers (to the class it gave the pair) join the pairs and the loop goes on (default {RectifyOptions.RecommendedHeldBack}; with --paper 0: no check)", HelpName = "N" };
         public Option<int> IgSteps { get; } = new("--ig-steps") { Description = "Layer-IG steps for localisation", DefaultValueFactory = _ => 16 };
         public Option<int> StatisticsSamples { get; } = new("--statistics-samples") { Description = "Clean training images the key second moments are estimated on", DefaultValueFactory = _ => 4000 };
 
@@ -61,7 +63,7 @@ internal static class RectifyCommand
 
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { Mode, Paper, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, PreserveClean, HoldElsewhere, Ridge, Augment, NextOnRollback, MinGapClosed, IgSteps, StatisticsSamples })
+            foreach (Option option in new Option[] { Mode, Paper, Layer, Budget, Gap, MaxRounds, Score, Solver, Keys, PreserveClean, HoldElsewhere, Ridge, Augment, NextOnRollback, MinGapClosed, HeldBack, IgSteps, StatisticsSamples })
                 command.Options.Add(option);
         }
 
@@ -91,6 +93,7 @@ internal static class RectifyCommand
                 Augment = Given(Augment, start.Augment),
                 NextOnRollback = Given(NextOnRollback, start.NextOnRollback),
                 MinGapClosed = Given(MinGapClosed, start.MinGapClosed),
+                HeldBack = Given(HeldBack, start.HeldBack),
             };
         }
     }
@@ -150,7 +153,8 @@ internal static class RectifyCommand
         {
             if (round.Scores.Count > 0)
                 console.MarkupLine(Markup.Escape($"round {round.Round}: layer auto chose {round.Layer}, the most editable (attribution its rank-one edit carries: {string.Join(", ", round.Scores.OrderByDescending(s => s.Raw).Take(4).Select(s => $"{s.Layer} {s.Raw:G3}"))}); evidence: docs/results/informed-repair.md"));
-            console.MarkupLine(Markup.Escape($"round {round.Round}: {round.Layer} ({round.Solver}, ‖ΔW‖ {round.DeltaNorm:G3}) gap {round.GapBefore:G3} → {round.GapAfter:G3}, held-out {round.HeldOutAccuracy:P2}, {(round.Kept ? "kept" : "rolled back")}"));
+            console.MarkupLine(Markup.Escape($"round {round.Round}: {round.Layer} ({round.Solver}, ‖ΔW‖ {round.DeltaNorm:G3}) gap {round.GapBefore:G3} → {round.GapAfter:G3}, held-out {round.HeldOutAccuracy:P2}, {(round.Kept ? "kept" : "rolled back")}"
+                + (round.HeldBackStillSteered is int steered ? $"; the corruption still steers {steered} held-back pair(s)" : "")));
         }
         RectifyTiming t = r.Rectification.Time;
         console.MarkupLine(Markup.Escape($"layers {string.Join(", ", r.Rectification.Layers)}; stopped: {r.Rectification.StopReason}; localise + edit {t.LocaliseAndEdit:F2} s (statistics {t.Statistics:F2} s, evaluation {t.Evaluate:F2} s, total {t.Total:F2} s)"));

@@ -21,7 +21,9 @@ public static partial class RectificationExperimentPlan
         text.AppendLine("attack/spurious/leakage measures are on the test split. Paper (CIFAR-10, one pair): ASR 99.94 % → 1.34 %, OA drop 0.02 points;");
         text.AppendLine("fine-tuning with one pair: ASR 73.07 %. Methods: `default` is `reparo rectify` as shipped (the paper's dynamic loop with the clean");
         text.AppendLine("twins' keys held, the trigger moved to the other cells of a 3 × 3 grid held, each pair transplanted onto 20 held-out images, the next");
-        text.AppendLine("layer tried after a rollback, a round that closes under a quarter of the gap rolled back, pair gap δ = 0.01); `static`/`dynamic` are the paper's modes exactly (`--paper`); `ft` fine-tunes every");
+        text.AppendLine("layer tried after a rollback, a round that closes under a quarter of the gap rolled back, 200 more transplants per pair held back and");
+        text.AppendLine("those the trigger still steers once the pairs' gap is closed added to the pairs, at most 5 kept edits, pair gap δ = 0.01);");
+        text.AppendLine("`static`/`dynamic` are the paper's modes exactly (`--paper`); `ft` fine-tunes every");
         text.AppendLine("layer on the pairs (Adam 1e-4, until they are right, ≤ 200 steps); `p-clarc`/`a-clarc` are the Class Artifact Compensation");
         text.AppendLine("baselines (Anders et al. 2022) at the classifier's input, with the artifact direction from the same pairs: P-ClArC projects it out");
         text.AppendLine("(folded into the classifier), A-ClArC fine-tunes the classifier on 4000 clean training features, half moved along it (Adam 1e-3, 5 epochs).");

@@ -48,6 +48,52 @@ public static class PairAugmentation
     }
 
     /// <summary>
+    /// <see cref="Augment"/> with <paramref name="perPair"/> + <paramref name="heldBack"/> transplants per pair, split: the
+    /// given pairs and the first <paramref name="perPair"/> transplants of each are the pairs to edit on (the same as
+    /// <see cref="Augment"/>'s with <paramref name="perPair"/>), the other transplants, on other images, are held back
+    /// (with the index of the pair each was built from).
+    /// </summary>
+    public static (Tensor Corrupted, Tensor Clean, long[] Labels, Tensor HeldBackCorrupted, Tensor HeldBackClean, long[] HeldBackLabels, long[] HeldBackSources) AugmentAndHoldBack(
+        Tensor corrupted, Tensor clean, long[] labels, Dataset pool, int perPair, int heldBack, int seed)
+    {
+        if (heldBack < 0) throw new ReparoInputException($"held-back pairs need a non-negative count, got {heldBack}");
+        long pairs = corrupted.shape[0];
+        (Tensor allCorrupted, Tensor allClean, long[] allLabels) = Augment(corrupted, clean, labels, pool, perPair + heldBack, seed);
+        long each = (allLabels.Length - pairs) / Math.Max(pairs, 1), edited = Math.Min(perPair, each);
+        var edit = new List<long>();
+        var held = new List<long>();
+        var sources = new List<long>();
+        for (long i = 0; i < pairs; i++) edit.Add(i);
+        for (long i = 0; i < pairs; i++)
+            for (long j = 0; j < each; j++)
+            {
+                if (j < edited) { edit.Add(pairs + i * each + j); continue; }
+                held.Add(pairs + i * each + j);
+                sources.Add(i);
+            }
+        (Tensor c, Tensor x, long[] l, Tensor heldCorrupted, Tensor heldClean, long[] heldLabels) = Take(allCorrupted, allClean, allLabels, [.. edit], [.. held]);
+        return (c, x, l, heldCorrupted, heldClean, heldLabels, [.. sources]);
+    }
+
+    /// <summary>Moves the held-back pairs at <paramref name="rows"/> (indices into the held-back set) to the end of the pairs.</summary>
+    public static (Tensor Corrupted, Tensor Clean, long[] Labels, Tensor HeldBackCorrupted, Tensor HeldBackClean, long[] HeldBackLabels) Move(long[] rows,
+        Tensor corrupted, Tensor clean, long[] labels, Tensor heldBackCorrupted, Tensor heldBackClean, long[] heldBackLabels)
+    {
+        var moving = new HashSet<long>(rows);
+        long[] staying = [.. Enumerable.Range(0, heldBackLabels.Length).Select(i => (long)i).Where(i => !moving.Contains(i))];
+        (Tensor movedCorrupted, Tensor movedClean, long[] movedLabels, Tensor restCorrupted, Tensor restClean, long[] restLabels) =
+            Take(heldBackCorrupted, heldBackClean, heldBackLabels, rows, staying);
+        return (cat([corrupted, movedCorrupted], 0), cat([clean, movedClean], 0), [.. labels, .. movedLabels], restCorrupted, restClean, restLabels);
+    }
+
+    private static (Tensor, Tensor, long[], Tensor, Tensor, long[]) Take(Tensor corrupted, Tensor clean, long[] labels, long[] first, long[] second)
+    {
+        Tensor a = tensor(first, ScalarType.Int64), b = tensor(second, ScalarType.Int64);
+        return (corrupted.index_select(0, a), clean.index_select(0, a), [.. first.Select(i => labels[i])],
+            corrupted.index_select(0, b), clean.index_select(0, b), [.. second.Select(i => labels[i])]);
+    }
+
+    /// <summary>
     /// The blend weight v of a global corruption c of x: the smallest v in (0, 1] with (c − (1 − v)·x) / v in [0, 1] at every
     /// pixel, i.e. the largest of (c − x) / (1 − x) where c &gt; x and (x − c) / x where c &lt; x. Exact when the pattern
     /// reaches 0 or 1 somewhere; 1 (the corrupted image itself, whatever x′) when nothing smaller explains the pair.

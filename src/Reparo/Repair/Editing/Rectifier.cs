@@ -63,7 +63,10 @@ public static class RectifyModes
 /// <param name="Layer"><c>auto</c> (localise by editability; static mode: the last feature layer) or a layer's dotted name.</param>
 /// <param name="Budget">ε: the most held-out accuracy (a fraction, 0.01 = 1 point) the accumulated edits may cost.</param>
 /// <param name="Gap">δ: stop once the mean total-variation distance between the pairs' clean and corrupted predictions is at most this.</param>
-/// <param name="MaxRounds">Most rounds of the dynamic loop.</param>
+/// <param name="MaxRounds">
+/// Most edits the dynamic loop keeps. Rolled-back rounds do not count: a rollback stops the loop (the paper) or, with
+/// <see cref="NextOnRollback"/>, excludes its layer from the rounds after it, so the loop still ends.
+/// </param>
 /// <param name="Score">Raw or per-parameter editability.</param>
 /// <param name="IgSteps">Integration steps of the layer IG used to localise.</param>
 /// <param name="Edit">How each edit is computed.</param>
@@ -78,6 +81,12 @@ public static class RectifyModes
 /// (0 = never, the paper's rule). A layer where the edit cannot move the pairs then no longer holds the loop for its
 /// remaining rounds: with <see cref="NextOnRollback"/> the next most editable layer is tried.
 /// </param>
+/// <param name="HeldBack">
+/// Transplanted pairs per cleansed pair held back from the edits (built like <see cref="Augment"/>'s, on other held-out
+/// images) to check that the corruption is gone beyond the pairs edited on: once the pairs' gap is at most δ, every
+/// held-back pair the corruption still steers (its corrupted input goes to the class the model first gave its cleansed
+/// pair's corrupted input, its clean twin does not) joins the pairs and the loop goes on (0 = no check, the paper's).
+/// </param>
 public sealed record RectifyOptions(
     RectifyMode Mode = RectifyMode.Dynamic,
     string Layer = "auto",
@@ -91,7 +100,8 @@ public sealed record RectifyOptions(
     int Augment = 0,
     int Seed = 0,
     bool NextOnRollback = false,
-    double MinGapClosed = 0)
+    double MinGapClosed = 0,
+    int HeldBack = 0)
 {
     /// <summary>δ of <see cref="Recommended"/>: the pairs' gap the loop drives down to (the paper stops at 0.05).</summary>
     public const double RecommendedGap = 0.01;
@@ -102,20 +112,24 @@ public sealed record RectifyOptions(
     /// <summary>The least share of the remaining gap a kept round must close in <see cref="Recommended"/>.</summary>
     public const double RecommendedMinGapClosed = 0.25;
 
+    /// <summary>Transplanted pairs per cleansed pair held back to check the edits in <see cref="Recommended"/>.</summary>
+    public const int RecommendedHeldBack = 200;
+
     /// <summary>The paper's method exactly (Yang et al., CVPR'26): its edit, its stopping rule, no augmentation.</summary>
     public static RectifyOptions Paper(RectifyMode mode = RectifyMode.Dynamic, int seed = 0) => new(mode, Seed: seed);
 
     /// <summary>
-    /// Reparo's defaults: the paper's dynamic loop with six refinements, each measured in docs/results/rectification.md:
+    /// Reparo's defaults: the paper's dynamic loop with seven refinements, each measured in docs/results/rectification.md:
     /// the clean twins' keys held (<see cref="EditOptions.PreserveClean"/>), the corruption moved elsewhere held
     /// (<see cref="EditOptions.HoldElsewhere"/>), each pair transplanted onto <see cref="RecommendedAugment"/> held-out images
     /// (<see cref="Augment"/>), the next most editable layer tried after a rollback (<see cref="NextOnRollback"/>), a round
     /// that closes less than <see cref="RecommendedMinGapClosed"/> of the remaining gap rolled back (<see cref="MinGapClosed"/>),
+    /// <see cref="RecommendedHeldBack"/> transplanted pairs per pair held back to check the edits (<see cref="HeldBack"/>),
     /// and δ = <see cref="RecommendedGap"/> instead of 0.05.
     /// </summary>
     public static RectifyOptions Recommended(RectifyMode mode = RectifyMode.Dynamic, int seed = 0) =>
         new(mode, Gap: RecommendedGap, Edit: new EditOptions(PreserveClean: true, HoldElsewhere: true), Augment: RecommendedAugment, Seed: seed,
-            NextOnRollback: true, MinGapClosed: RecommendedMinGapClosed);
+            NextOnRollback: true, MinGapClosed: RecommendedMinGapClosed, HeldBack: RecommendedHeldBack);
 }
 
 /// <summary>One round of rectification.</summary>
@@ -131,9 +145,14 @@ public sealed record RectifyOptions(
 /// <param name="DeltaNorm">‖ΔW‖_F.</param>
 /// <param name="LocaliseSeconds">Time spent scoring layers (without key statistics).</param>
 /// <param name="EditSeconds">Time spent computing and applying the edit.</param>
-/// <param name="EvaluateSeconds">Time spent measuring held-out accuracy and the gap.</param>
+/// <param name="EvaluateSeconds">Time spent measuring held-out accuracy and the gap (and checking the held-back pairs).</param>
+/// <param name="HeldBackStillSteered">
+/// When the round brought the pairs' gap to δ and pairs were held back (<see cref="RectifyOptions.HeldBack"/>): how many
+/// of them the corruption still steered after it (they joined the pairs, if another edit was allowed); otherwise null.
+/// </param>
 public sealed record RectificationRound(int Round, string Layer, IReadOnlyList<LayerEditability> Scores, double GapBefore, double GapAfter,
-    double HeldOutAccuracy, double Degradation, bool Kept, string Solver, double DeltaNorm, double LocaliseSeconds, double EditSeconds, double EvaluateSeconds);
+    double HeldOutAccuracy, double Degradation, bool Kept, string Solver, double DeltaNorm, double LocaliseSeconds, double EditSeconds, double EvaluateSeconds,
+    int? HeldBackStillSteered = null);
 
 /// <summary>Time split of a rectification, in seconds.</summary>
 /// <param name="Statistics">Estimating key second moments (a one-off per layer, cacheable).</param>
@@ -185,10 +204,13 @@ public static class Rectifier
     {
         Validate(corrupted, clean, labels, heldOut, options);
         var total = Stopwatch.StartNew();
-        (corrupted, clean, labels) = PairAugmentation.Augment(corrupted, clean, labels, heldOut, options.Augment, options.Seed);
-        EditOptions edit = options.Edit ?? new EditOptions();
         Network model = network.Clone();
         model.eval();
+        long[] steeredTo = SteeredClasses(model, corrupted, clean);
+        (corrupted, clean, labels, Tensor heldBackCorrupted, Tensor heldBackClean, long[] heldBackLabels, long[] heldBackSources) =
+            PairAugmentation.AugmentAndHoldBack(corrupted, clean, labels, heldOut, options.Augment, options.Mode == RectifyMode.Dynamic ? options.HeldBack : 0, options.Seed);
+        long[] heldBackSteeredTo = [.. heldBackSources.Select(i => steeredTo[i])];
+        EditOptions edit = options.Edit ?? new EditOptions();
         IReadOnlyList<AffineSite> sites = AffineSites.Of(model);
         bool fixedLayer = !options.Layer.Equals("auto", StringComparison.OrdinalIgnoreCase);
         IReadOnlyList<AffineSite> candidates = fixedLayer ? [AffineSites.Find(model, options.Layer)]
@@ -204,12 +226,31 @@ public static class Rectifier
         var rounds = new List<RectificationRound>();
         var excluded = new HashSet<string>();
         string stop = "";
-        int maxRounds = options.Mode == RectifyMode.Static ? 1 : options.MaxRounds;
+        int maxRounds = options.Mode == RectifyMode.Static ? 1 : options.MaxRounds, keptEdits = 0;
         using ProgressScope shown = WorkProgress.Begin("rectify", maxRounds);
         for (int round = 1; ; round++)
         {
-            if (options.Mode == RectifyMode.Dynamic && gap <= options.Gap) { stop = $"gap {gap:G3} ≤ δ {options.Gap:G3}"; break; }
-            if (round > maxRounds) { stop = options.Mode == RectifyMode.Static ? "static: one edit" : $"reached {maxRounds} rounds"; break; }
+            if (options.Mode == RectifyMode.Dynamic && gap <= options.Gap)
+            {
+                stop = $"gap {gap:G3} ≤ δ {options.Gap:G3}";
+                if (heldBackLabels.Length == 0 || keptEdits == 0) break;
+                clock.Restart();
+                long[] steered = StillSteered(model, heldBackCorrupted, heldBackClean, heldBackSteeredTo);
+                rounds[^1] = rounds[^1] with { HeldBackStillSteered = steered.Length };
+                stop += $"; the corruption still steers {steered.Length} of {heldBackLabels.Length} held-back pairs";
+                bool moved = steered.Length > 0 && keptEdits < maxRounds;
+                if (moved)
+                {
+                    (corrupted, clean, labels, heldBackCorrupted, heldBackClean, heldBackLabels) =
+                        PairAugmentation.Move(steered, corrupted, clean, labels, heldBackCorrupted, heldBackClean, heldBackLabels);
+                    var staying = new HashSet<long>(Enumerable.Range(0, heldBackSteeredTo.Length).Select(i => (long)i).Except(steered));
+                    heldBackSteeredTo = [.. heldBackSteeredTo.Where((_, i) => staying.Contains(i))];
+                    gap = PairGap(model, corrupted, clean);
+                }
+                evaluateTime += clock.Elapsed.TotalSeconds;
+                if (!moved) break;
+            }
+            if (keptEdits >= maxRounds) { stop = options.Mode == RectifyMode.Static ? "static: one edit" : $"kept {maxRounds} edits" + (stop.Length > 0 ? $" ({stop})" : ""); break; }
 
             shown.Describe($"round {round}: gap {gap:G3}");
             clock.Restart();
@@ -259,6 +300,7 @@ public static class Rectifier
             }
             accuracy = newAccuracy;
             gap = newGap;
+            keptEdits++;
             statistics.Invalidate(target, sites);
         }
         model.Provenance = model.Provenance with
@@ -272,6 +314,25 @@ public static class Rectifier
     /// <summary>The last feature layer: the affine layer just before the classifier (the last affine layer).</summary>
     public static AffineSite LastFeatureLayer(IReadOnlyList<AffineSite> sites) =>
         sites.Count >= 2 ? sites[^2] : throw new ReparoInputException("static rectification needs a feature layer before the classifier");
+
+    /// <summary>Per pair, the class the network gives its corrupted input when that differs from its clean twin's, else −1 (the corruption steers nothing).</summary>
+    private static long[] SteeredClasses(Network network, Tensor corrupted, Tensor clean)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        Tensor to = network.Logits(corrupted).argmax(1), from = network.Logits(clean).argmax(1);
+        return [.. to.masked_fill(to.eq(from), -1).data<long>()];
+    }
+
+    /// <summary>The rows whose corrupted input the network puts in <paramref name="steeredTo"/>'s class while their clean twin is elsewhere.</summary>
+    private static long[] StillSteered(Network network, Tensor corrupted, Tensor clean, long[] steeredTo)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        Tensor target = tensor(steeredTo, ScalarType.Int64);
+        Tensor hit = network.Logits(corrupted).argmax(1).eq(target).logical_and(network.Logits(clean).argmax(1).ne(target)).logical_and(target.ge(0));
+        return [.. hit.nonzero().flatten().data<long>()];
+    }
 
     /// <summary>Mean total-variation distance between the softmax outputs of the clean twins and the corrupted inputs.</summary>
     public static double PairGap(Network network, Tensor corrupted, Tensor clean)
