@@ -62,6 +62,19 @@ public static partial class RectificationExperimentPlan
                 text.AppendLine(CultureInfo.InvariantCulture,
                     $"| {group.Key.Arch} | {group.Key.Poison} | {group.Key.Method} | {runs.Length} | {asr.Mean:F2} % ± {Sd(asr)} | {oa.Mean:+0.00;-0.00;0.00} ± {Sd(oa)} | {heldOut.Mean:F2} ± {Sd(heldOut)} | {corners} | {verdict} | {runs.Average(r => r.TimeS):F1} |");
             }
+            var misses = headline.Where(r => r.Report.Method == "default").GroupBy(r => (r.Arch, r.Report.Poison))
+                .Where(g => !g.Any(r => r.Report.AsrAfter is null) && (g.Average(r => r.Report.AsrAfter!.Value) > 0.02 || g.Average(r => r.Report.AccuracyAfter - r.Report.AccuracyBefore) < -0.005)).ToArray();
+            if (misses.Length > 0)
+            {
+                text.AppendLine();
+                text.AppendLine("Where `default` misses its ASR or accuracy goal, draw by draw (layers of the kept edits, and why the loop stopped):");
+                text.AppendLine();
+                foreach (var miss in misses)
+                    foreach (RectificationExperimentRow row in miss.OrderBy(r => r.PairSeed))
+                        text.AppendLine(CultureInfo.InvariantCulture,
+                            $"- {miss.Key.Arch} {miss.Key.Poison}, draw {row.PairSeed}: ASR {Percent(row.Report.AsrAfter)}, OA {(row.Report.AccuracyAfter - row.Report.AccuracyBefore) * 100:+0.00;-0.00;0.00} points, "
+                            + $"{row.Report.Rounds.Count} rounds, kept at {(row.Report.Layers.Count == 0 ? "–" : string.Join(" → ", row.Report.Layers))}; {row.Report.StopReason}");
+            }
             text.AppendLine();
             text.AppendLine("Before (the poisoned models, bottom-right trigger and the other corners):");
             text.AppendLine();
