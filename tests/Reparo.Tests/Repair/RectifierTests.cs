@@ -209,13 +209,14 @@ public sealed class RectifierTests
             Assert.True(hc.narrow(0, pair * 6, 6).SameAs(Stamp(hk.narrow(0, pair * 6, 6))), "held-back pairs carry the pair's trigger");
         }
 
-        // Moving held-back rows appends them to the pairs, in the order given, and drops them from the held-back set.
-        (Tensor mc, Tensor mk, long[] ml, Tensor rc, _, long[] rl) = PairAugmentation.Move([7, 2], ec, ek, el, hc, hk, hl);
-        Assert.Equal(12, mc.shape[0]);
-        Assert.True(mc[10].SameAs(hc[7]) && mc[11].SameAs(hc[2]) && mk[10].SameAs(hk[7]));
-        Assert.Equal([.. el, hl[7], hl[2]], ml);
-        Assert.Equal(10, rc.shape[0]);
-        Assert.Equal(hl.Where((_, i) => i is not 7 and not 2), rl);
+        // Removing held-back rows returns them in the order given and drops them from the set.
+        Network network = ModelZoo.Create("cnn", pool, seed: 3);
+        var heldBack = new HeldBackPairs(network, corrupted, clean, hc, hk, hl, sources);
+        (Tensor mc, Tensor mk, long[] ml) = heldBack.Remove([7, 2]);
+        Assert.True(mc[0].SameAs(hc[7]) && mc[1].SameAs(hc[2]) && mk[0].SameAs(hk[7]));
+        Assert.Equal([hl[7], hl[2]], ml);
+        Assert.Equal(10, heldBack.Count);
+        Assert.True(heldBack.Remove([0]).Corrupted[0].SameAs(hc[0]) && heldBack.Remove([1]).Corrupted[0].SameAs(hc[3]), "the rest keep their order");
     }
 
     [Fact]

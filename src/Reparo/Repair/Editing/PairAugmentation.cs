@@ -75,17 +75,6 @@ public static class PairAugmentation
         return (c, x, l, heldCorrupted, heldClean, heldLabels, [.. sources]);
     }
 
-    /// <summary>Moves the held-back pairs at <paramref name="rows"/> (indices into the held-back set) to the end of the pairs.</summary>
-    public static (Tensor Corrupted, Tensor Clean, long[] Labels, Tensor HeldBackCorrupted, Tensor HeldBackClean, long[] HeldBackLabels) Move(long[] rows,
-        Tensor corrupted, Tensor clean, long[] labels, Tensor heldBackCorrupted, Tensor heldBackClean, long[] heldBackLabels)
-    {
-        var moving = new HashSet<long>(rows);
-        long[] staying = [.. Enumerable.Range(0, heldBackLabels.Length).Select(i => (long)i).Where(i => !moving.Contains(i))];
-        (Tensor movedCorrupted, Tensor movedClean, long[] movedLabels, Tensor restCorrupted, Tensor restClean, long[] restLabels) =
-            Take(heldBackCorrupted, heldBackClean, heldBackLabels, rows, staying);
-        return (cat([corrupted, movedCorrupted], 0), cat([clean, movedClean], 0), [.. labels, .. movedLabels], restCorrupted, restClean, restLabels);
-    }
-
     private static (Tensor, Tensor, long[], Tensor, Tensor, long[]) Take(Tensor corrupted, Tensor clean, long[] labels, long[] first, long[] second)
     {
         Tensor a = tensor(first, ScalarType.Int64), b = tensor(second, ScalarType.Int64);

@@ -206,10 +206,10 @@ public static class Rectifier
         var total = Stopwatch.StartNew();
         Network model = network.Clone();
         model.eval();
-        long[] steeredTo = SteeredClasses(model, corrupted, clean);
+        (Tensor pairsCorrupted, Tensor pairsClean) = (corrupted, clean);
         (corrupted, clean, labels, Tensor heldBackCorrupted, Tensor heldBackClean, long[] heldBackLabels, long[] heldBackSources) =
             PairAugmentation.AugmentAndHoldBack(corrupted, clean, labels, heldOut, options.Augment, options.Mode == RectifyMode.Dynamic ? options.HeldBack : 0, options.Seed);
-        long[] heldBackSteeredTo = [.. heldBackSources.Select(i => steeredTo[i])];
+        var heldBack = new HeldBackPairs(model, pairsCorrupted, pairsClean, heldBackCorrupted, heldBackClean, heldBackLabels, heldBackSources);
         EditOptions edit = options.Edit ?? new EditOptions();
         IReadOnlyList<AffineSite> sites = AffineSites.Of(model);
         bool fixedLayer = !options.Layer.Equals("auto", StringComparison.OrdinalIgnoreCase);
@@ -233,18 +233,16 @@ public static class Rectifier
             if (options.Mode == RectifyMode.Dynamic && gap <= options.Gap)
             {
                 stop = $"gap {gap:G3} ≤ δ {options.Gap:G3}";
-                if (heldBackLabels.Length == 0 || keptEdits == 0) break;
+                if (heldBack.Count == 0 || keptEdits == 0) break;
                 clock.Restart();
-                long[] steered = StillSteered(model, heldBackCorrupted, heldBackClean, heldBackSteeredTo);
+                long[] steered = heldBack.StillSteered(model);
                 rounds[^1] = rounds[^1] with { HeldBackStillSteered = steered.Length };
-                stop += $"; the corruption still steers {steered.Length} of {heldBackLabels.Length} held-back pairs";
+                stop += $"; the corruption still steers {steered.Length} of {heldBack.Count} held-back pairs";
                 bool moved = steered.Length > 0 && keptEdits < maxRounds;
                 if (moved)
                 {
-                    (corrupted, clean, labels, heldBackCorrupted, heldBackClean, heldBackLabels) =
-                        PairAugmentation.Move(steered, corrupted, clean, labels, heldBackCorrupted, heldBackClean, heldBackLabels);
-                    var staying = new HashSet<long>(Enumerable.Range(0, heldBackSteeredTo.Length).Select(i => (long)i).Except(steered));
-                    heldBackSteeredTo = [.. heldBackSteeredTo.Where((_, i) => staying.Contains(i))];
+                    (Tensor movedCorrupted, Tensor movedClean, long[] movedLabels) = heldBack.Remove(steered);
+                    (corrupted, clean, labels) = (cat([corrupted, movedCorrupted], 0), cat([clean, movedClean], 0), [.. labels, .. movedLabels]);
                     gap = PairGap(model, corrupted, clean);
                 }
                 evaluateTime += clock.Elapsed.TotalSeconds;
@@ -314,25 +312,6 @@ public static class Rectifier
     /// <summary>The last feature layer: the affine layer just before the classifier (the last affine layer).</summary>
     public static AffineSite LastFeatureLayer(IReadOnlyList<AffineSite> sites) =>
         sites.Count >= 2 ? sites[^2] : throw new ReparoInputException("static rectification needs a feature layer before the classifier");
-
-    /// <summary>Per pair, the class the network gives its corrupted input when that differs from its clean twin's, else −1 (the corruption steers nothing).</summary>
-    private static long[] SteeredClasses(Network network, Tensor corrupted, Tensor clean)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        Tensor to = network.Logits(corrupted).argmax(1), from = network.Logits(clean).argmax(1);
-        return [.. to.masked_fill(to.eq(from), -1).data<long>()];
-    }
-
-    /// <summary>The rows whose corrupted input the network puts in <paramref name="steeredTo"/>'s class while their clean twin is elsewhere.</summary>
-    private static long[] StillSteered(Network network, Tensor corrupted, Tensor clean, long[] steeredTo)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        Tensor target = tensor(steeredTo, ScalarType.Int64);
-        Tensor hit = network.Logits(corrupted).argmax(1).eq(target).logical_and(network.Logits(clean).argmax(1).ne(target)).logical_and(target.ge(0));
-        return [.. hit.nonzero().flatten().data<long>()];
-    }
 
     /// <summary>Mean total-variation distance between the softmax outputs of the clean twins and the corrupted inputs.</summary>
     public static double PairGap(Network network, Tensor corrupted, Tensor clean)
