@@ -170,14 +170,17 @@ public static class InfluenceBenchmark
         text.AppendLine("|---|---:|---:|---|---:|");
         foreach (MixtureFit f in r.Fits) text.AppendLine($"| {f.Implementation} | {F(f.Seconds)} | {f.Iterations} | {(f.Converged ? "yes" : "no")} | {f.Bic:F0} |");
         text.AppendLine();
-        foreach ((MixtureFit ours, MixtureFit theirs) in LikeForLike(r.Fits))
-            text.AppendLine($"- {ours.Implementation} against {theirs.Implementation}: {F(theirs.Seconds / ours.Seconds)}× the speed; BIC {ours.Bic - theirs.Bic:+0;-0} ({(ours.Bic - theirs.Bic) / Math.Abs(theirs.Bic):+0.00%;-0.00%}) relative to scikit-learn.");
+        foreach (string line in LikeForLike(r.Fits)) text.AppendLine($"- {line}");
         if (r.SklearnNote is not null) text.AppendLine($"- {r.SklearnNote}");
         return text.ToString();
     }
 
-    /// <summary>Reparo's fits paired with scikit-learn's at the same number of starts.</summary>
-    private static IEnumerable<(MixtureFit Ours, MixtureFit Theirs)> LikeForLike(IReadOnlyList<MixtureFit> fits)
+    /// <summary>One line per pair of Reparo's and scikit-learn's fits at the same number of starts: the speed ratio and the BIC difference.</summary>
+    internal static IEnumerable<string> LikeForLike(IReadOnlyList<MixtureFit> fits) =>
+        Pairs(fits).Select(p => FormattableString.Invariant(
+            $"{p.Ours.Implementation} against {p.Theirs.Implementation}: {p.Theirs.Seconds / p.Ours.Seconds:F2}× the speed; BIC {p.Ours.Bic - p.Theirs.Bic:+0;-0} ({(p.Ours.Bic - p.Theirs.Bic) / Math.Abs(p.Theirs.Bic):+0.00%;-0.00%}) relative to scikit-learn."));
+
+    private static IEnumerable<(MixtureFit Ours, MixtureFit Theirs)> Pairs(IReadOnlyList<MixtureFit> fits)
     {
         MixtureFit? Find(string name) => fits.FirstOrDefault(f => f.Implementation == name);
         if (Find("reparo") is { } one && Find(SklearnName(1)) is { } sklearnOne) yield return (one, sklearnOne);

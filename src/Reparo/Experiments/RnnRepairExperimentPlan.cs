@@ -124,7 +124,7 @@ public sealed class RnnRepairExperimentSession(DataSplits fashion, string? dataD
                     try
                     {
                         return new(Speed: InfluenceBenchmark.Run(Model(), all, fashion.Test, new InfluenceBenchmarkOptions(quick ? [10, 20] : [5, 10, 15, 20, 25, 30, 35, 40], 100, 100, vectors,
-                            InfluenceBenchmark.FindSklearnPython(), seed), notes));
+                            InfluenceBenchmark.FindSklearnPython(), seed, Restarts: quick ? 1 : 4), notes));
                     }
                     finally
                     {

@@ -30,7 +30,9 @@ public static partial class RnnRepairExperimentPlan
         text.AppendLine("| EM on the same reduced step vectors | K | seconds | iterations | converged | BIC |");
         text.AppendLine("|---|---|---|---|---|---|");
         foreach (MixtureFit f in s.Fits) text.AppendLine($"| {f.Implementation} | {f.K} | {F(f.Seconds)} | {f.Iterations} | {(f.Converged ? "yes" : "no")} | {f.Bic.ToString("G8", CultureInfo.InvariantCulture)} |");
-        if (s.Fits.Count == 2) text.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"Speed-up over scikit-learn: {F(s.Fits[1].Seconds / s.Fits[0].Seconds, "F1")}×; BIC difference (Reparo − scikit-learn): {F(s.Fits[0].Bic - s.Fits[1].Bic, "G4")} (lower is better).");
+        string[] likeForLike = [.. InfluenceBenchmark.LikeForLike(s.Fits)];
+        if (likeForLike.Length > 0) text.AppendLine();
+        foreach (string line in likeForLike) text.AppendLine($"- {line}");
         if (s.SklearnNote is not null) text.AppendLine().AppendLine(s.SklearnNote);
         text.AppendLine().AppendLine("Reproduce the scikit-learn side: `./reparo bench influence --export-vectors steps.npy` writes the vectors, then `python3 scripts/sklearn_gmm.py steps.npy K 0`.");
 
