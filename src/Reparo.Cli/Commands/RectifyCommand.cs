@@ -24,9 +24,9 @@ internal static class RectifyCommand
         public Option<bool> Paper { get; } = new("--paper")
         {
             Description = "The paper's method exactly (Yang et al., CVPR'26). Reparo's defaults differ in seven ways, each also an option: the clean twins' keys are held "
-                + "(--preserve-clean), the corruption moved elsewhere in the image is held (--hold-elsewhere), each pair is transplanted onto 20 held-out images (--augment 20), "
+                + "(--preserve-clean), the corruption moved elsewhere in the image is held (--hold-elsewhere), the pairs are transplanted onto 20 held-out images in all (--augment 20), "
                 + "a rolled-back layer is followed by the next most editable one (--next-on-rollback), "
-                + "a round that closes less than a quarter of the gap is rolled back (--min-gap-closed 0.25), 200 more transplants per pair are held back and those the corruption "
+                + "a round that closes less than a quarter of the gap is rolled back (--min-gap-closed 0.25), 200 more transplants are held back and those the corruption "
                 + "still steers after the edits join the pairs (--held-back 200), and the loop runs to a pair gap of 0.01 (--gap; the paper: 0.05). "
                 + "Options given explicitly apply on top of either base",
         };
@@ -40,10 +40,10 @@ internal static class RectifyCommand
         public Option<bool> PreserveClean { get; } = new("--preserve-clean") { Description = "Hold the clean twins' keys to their values (default true; with --paper false)", HelpName = "true|false" };
         public Option<bool> HoldElsewhere { get; } = new("--hold-elsewhere") { Description = "Hold what the layer does with the corruption moved to the other cells of a 3 × 3 grid of the image (default true; with --paper false)", HelpName = "true|false" };
         public Option<double> Ridge { get; } = new("--ridge") { Description = "Ridge of the key second moment, relative to its mean eigenvalue", DefaultValueFactory = _ => 1e-3 };
-        public Option<int> Augment { get; } = new("--augment") { Description = $"Transplant each pair's corruption onto this many held-out images (default {RectifyOptions.RecommendedAugment}; with --paper 0)", HelpName = "N" };
+        public Option<int> Augment { get; } = new("--augment") { Description = $"Transplant the pairs' corruption onto this many held-out images in all, ⌈N / pairs⌉ per pair (default {RectifyOptions.RecommendedAugment}; with --paper 0)", HelpName = "N" };
         public Option<bool> NextOnRollback { get; } = new("--next-on-rollback") { Description = "After a rollback try the next most editable layer instead of stopping (default true; with --paper false)", HelpName = "true|false" };
         public Option<double> MinGapClosed { get; } = new("--min-gap-closed") { Description = $"Roll back a dynamic round whose edit closes less than this share of the gap above δ, so the next layer is tried (default {RectifyOptions.RecommendedMinGapClosed}; with --paper 0: never)", HelpName = "SHARE" };
-        public Option<int> HeldBack { get; } = new("--held-back") { Description = $"Transplant each pair's corruption onto this many more held-out images, kept out of the edits: once the pairs' gap is at most δ, those the corruption still steers (to the class it gave the pair) join the pairs and the loop goes on (default {RectifyOptions.RecommendedHeldBack}; with --paper 0: no check)", HelpName = "N" };
+        public Option<int> HeldBack { get; } = new("--held-back") { Description = $"Transplant the pairs' corruption onto this many more held-out images in all (⌈N / pairs⌉ per pair), kept out of the edits: once the pairs' gap is at most δ, those the corruption still steers (to the class it gave the pair) join the pairs and the loop goes on (default {RectifyOptions.RecommendedHeldBack}; with --paper 0: no check)", HelpName = "N" };
         public Option<int> IgSteps { get; } = new("--ig-steps") { Description = "Layer-IG steps for localisation", DefaultValueFactory = _ => 16 };
         public Option<int> StatisticsSamples { get; } = new("--statistics-samples") { Description = "Clean training images the key second moments are estimated on", DefaultValueFactory = _ => 4000 };
 

@@ -20,8 +20,8 @@ public static partial class RectificationExperimentPlan
         text.AppendLine("Pairs come from the validation split; the held-out accuracy budget (ε = 1 point) is checked on the rest of it; OA and the");
         text.AppendLine("attack/spurious/leakage measures are on the test split. Paper (CIFAR-10, one pair): ASR 99.94 % → 1.34 %, OA drop 0.02 points;");
         text.AppendLine("fine-tuning with one pair: ASR 73.07 %. Methods: `default` is `reparo rectify` as shipped (the paper's dynamic loop with the clean");
-        text.AppendLine("twins' keys held, the trigger moved to the other cells of a 3 × 3 grid held, each pair transplanted onto 20 held-out images, the next");
-        text.AppendLine("layer tried after a rollback, a round that closes under a quarter of the gap rolled back, 200 more transplants per pair held back and");
+        text.AppendLine("twins' keys held, the trigger moved to the other cells of a 3 × 3 grid held, the pairs transplanted onto 20 held-out images in all (⌈20 / pairs⌉ each), the next");
+        text.AppendLine("layer tried after a rollback, a round that closes under a quarter of the gap rolled back, 200 more transplants (⌈200 / pairs⌉ per pair) held back and");
         text.AppendLine("those the trigger still steers once the pairs' gap is closed added to the pairs, at most 5 kept edits, pair gap δ = 0.01);");
         text.AppendLine("`static`/`dynamic` are the paper's modes exactly (`--paper`); `ft` fine-tunes every");
         text.AppendLine("layer on the pairs (Adam 1e-4, until they are right, ≤ 200 steps); `p-clarc`/`a-clarc` are the Class Artifact Compensation");

@@ -313,5 +313,7 @@ public sealed class RectifierTests
         Assert.Equal((RectifyMode.Dynamic, 0.01, 20, true, 0.25, true, true, 200), (recommended.Mode, recommended.Gap, recommended.Augment, recommended.NextOnRollback, recommended.MinGapClosed, recommended.Edit!.PreserveClean, recommended.Edit.HoldElsewhere, recommended.HeldBack));
         Assert.Equal((RectifyMode.Dynamic, 0.05, 0, false, 0.0, null, 0), (paper.Mode, paper.Gap, paper.Augment, paper.NextOnRollback, paper.MinGapClosed, paper.Edit, paper.HeldBack));
         Assert.Equal(3, recommended.Seed);
+        // Transplants are a total spread over the cleansed pairs: one pair gets all 20, twenty pairs one each (and 10 held back each).
+        Assert.Equal((20, 1, 10, 7, 0), (Rectifier.PerPair(20, 1), Rectifier.PerPair(20, 20), Rectifier.PerPair(200, 20), Rectifier.PerPair(20, 3), Rectifier.PerPair(0, 5)));
     }
 }

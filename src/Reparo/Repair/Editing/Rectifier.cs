@@ -71,7 +71,11 @@ public static class RectifyModes
 /// <param name="IgSteps">Integration steps of the layer IG used to localise.</param>
 /// <param name="Edit">How each edit is computed.</param>
 /// <param name="Ridge">Ridge of the key second moments, relative to their mean eigenvalue.</param>
-/// <param name="Augment">Transplanted pairs per cleansed pair (<see cref="PairAugmentation"/>, built on held-out images; 0 = the paper's setting).</param>
+/// <param name="Augment">
+/// Transplanted pairs in all (<see cref="PairAugmentation"/>, built on held-out images; 0 = the paper's setting), spread
+/// over the cleansed pairs: each is transplanted onto ⌈Augment / pairs⌉ images (every pair an edit maps exactly is a
+/// constraint on it, so many pairs times many transplants over-constrain the edit).
+/// </param>
 /// <param name="Seed">Seed of the augmentation's image choice.</param>
 /// <param name="NextOnRollback">
 /// After a rollback, try the next most editable layer instead of stopping (Reparo's refinement; the paper stops).
@@ -82,8 +86,7 @@ public static class RectifyModes
 /// remaining rounds: with <see cref="NextOnRollback"/> the next most editable layer is tried.
 /// </param>
 /// <param name="HeldBack">
-/// Transplanted pairs per cleansed pair held back from the edits (built like <see cref="Augment"/>'s, on other held-out
-/// images) to check that the corruption is gone beyond the pairs edited on: once the pairs' gap is at most δ, every
+/// Transplanted pairs in all held back from the edits (spread like <see cref="Augment"/>'s, on other held-out images) to check that the corruption is gone beyond the pairs edited on: once the pairs' gap is at most δ, every
 /// held-back pair the corruption still steers (its corrupted input goes to the class the model first gave its cleansed
 /// pair's corrupted input, its clean twin does not) joins the pairs and the loop goes on (0 = no check, the paper's).
 /// </param>
@@ -106,13 +109,13 @@ public sealed record RectifyOptions(
     /// <summary>δ of <see cref="Recommended"/>: the pairs' gap the loop drives down to (the paper stops at 0.05).</summary>
     public const double RecommendedGap = 0.01;
 
-    /// <summary>Transplanted pairs per cleansed pair in <see cref="Recommended"/>.</summary>
+    /// <summary>Transplanted pairs in all in <see cref="Recommended"/> (one cleansed pair: each transplanted onto 20 images).</summary>
     public const int RecommendedAugment = 20;
 
     /// <summary>The least share of the remaining gap a kept round must close in <see cref="Recommended"/>.</summary>
     public const double RecommendedMinGapClosed = 0.25;
 
-    /// <summary>Transplanted pairs per cleansed pair held back to check the edits in <see cref="Recommended"/>.</summary>
+    /// <summary>Transplanted pairs in all held back to check the edits in <see cref="Recommended"/>.</summary>
     public const int RecommendedHeldBack = 200;
 
     /// <summary>The paper's method exactly (Yang et al., CVPR'26): its edit, its stopping rule, no augmentation.</summary>
@@ -121,10 +124,10 @@ public sealed record RectifyOptions(
     /// <summary>
     /// Reparo's defaults: the paper's dynamic loop with seven refinements, each measured in docs/results/rectification.md:
     /// the clean twins' keys held (<see cref="EditOptions.PreserveClean"/>), the corruption moved elsewhere held
-    /// (<see cref="EditOptions.HoldElsewhere"/>), each pair transplanted onto <see cref="RecommendedAugment"/> held-out images
+    /// (<see cref="EditOptions.HoldElsewhere"/>), the pairs transplanted onto <see cref="RecommendedAugment"/> held-out images in all
     /// (<see cref="Augment"/>), the next most editable layer tried after a rollback (<see cref="NextOnRollback"/>), a round
     /// that closes less than <see cref="RecommendedMinGapClosed"/> of the remaining gap rolled back (<see cref="MinGapClosed"/>),
-    /// <see cref="RecommendedHeldBack"/> transplanted pairs per pair held back to check the edits (<see cref="HeldBack"/>),
+    /// <see cref="RecommendedHeldBack"/> more transplanted pairs held back to check the edits (<see cref="HeldBack"/>),
     /// and δ = <see cref="RecommendedGap"/> instead of 0.05.
     /// </summary>
     public static RectifyOptions Recommended(RectifyMode mode = RectifyMode.Dynamic, int seed = 0) =>
@@ -208,7 +211,7 @@ public static class Rectifier
         model.eval();
         (Tensor pairsCorrupted, Tensor pairsClean) = (corrupted, clean);
         (corrupted, clean, labels, Tensor heldBackCorrupted, Tensor heldBackClean, long[] heldBackLabels, long[] heldBackSources) =
-            PairAugmentation.AugmentAndHoldBack(corrupted, clean, labels, heldOut, options.Augment, options.Mode == RectifyMode.Dynamic ? options.HeldBack : 0, options.Seed);
+            PairAugmentation.AugmentAndHoldBack(corrupted, clean, labels, heldOut, PerPair(options.Augment, labels.Length), options.Mode == RectifyMode.Dynamic ? PerPair(options.HeldBack, labels.Length) : 0, options.Seed);
         var heldBack = new HeldBackPairs(model, pairsCorrupted, pairsClean, heldBackCorrupted, heldBackClean, heldBackLabels, heldBackSources);
         EditOptions edit = options.Edit ?? new EditOptions();
         IReadOnlyList<AffineSite> sites = AffineSites.Of(model);
@@ -308,6 +311,9 @@ public static class Rectifier
         return new RectificationResult(model, rounds, accuracyBefore, accuracy, gapBefore, gap, stop,
             new RectifyTiming(statisticsTime, localiseTime, editTime, evaluateTime, total.Elapsed.TotalSeconds));
     }
+
+    /// <summary>A total of transplanted pairs spread over <paramref name="pairs"/> cleansed pairs: ⌈total / pairs⌉ each.</summary>
+    internal static int PerPair(int total, int pairs) => (total + pairs - 1) / pairs;
 
     /// <summary>The last feature layer: the affine layer just before the classifier (the last affine layer).</summary>
     public static AffineSite LastFeatureLayer(IReadOnlyList<AffineSite> sites) =>
