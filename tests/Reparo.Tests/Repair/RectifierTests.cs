@@ -24,6 +24,19 @@ public sealed class RectifierTests
         return LayerKeys.Values(site, output);
     }
 
+    /// <summary>
+    /// An untrained mlp:32x3 on random images, and a "pair" whose corrupted input is the first image and whose clean twin
+    /// is the first other image the model puts in another class (labelled with that class).
+    /// </summary>
+    private static (Dataset Data, Network Network, Tensor Corrupted, Tensor Clean, long Label) PairAcrossClasses(int dataSeed, int modelSeed)
+    {
+        Dataset data = TestSupport.RandomImages(64, seed: dataSeed);
+        Network network = ModelZoo.Create("mlp:32x3", data, seed: modelSeed);
+        long[] predicted = network.Predict(data.X);
+        int other = Enumerable.Range(1, 63).First(i => predicted[i] != predicted[0]);
+        return (data, network, data.X.narrow(0, 0, 1), data.X.narrow(0, other, 1), predicted[other]);
+    }
+
     [Fact]
     public void WeightAttributionOfAnExactEditSumsToTheLayerAttribution()
     {
@@ -45,16 +58,12 @@ public sealed class RectifierTests
     [Fact]
     public void AnEditOverTheBudgetIsRolledBackToTheExactWeights()
     {
-        Dataset data = TestSupport.RandomImages(64, seed: 11);
-        Network network = ModelZoo.Create("mlp:32x3", data, seed: 6);
-        long[] predicted = network.Predict(data.X);
+        (Dataset data, Network network, Tensor corrupted, Tensor clean, long label) = PairAcrossClasses(11, 6);
         // Held-out: the first image labelled with the model's own prediction (accuracy 100 %). The "clean twin" is an
         // image the model puts in another class, so mapping the first image onto it must cost that accuracy.
-        int other = Enumerable.Range(1, 63).First(i => predicted[i] != predicted[0]);
-        Dataset heldOut = data.Subset([0]).WithLabels(tensor(new[] { predicted[0] }), "held-out");
-        Tensor corrupted = data.X.narrow(0, 0, 1), clean = data.X.narrow(0, other, 1);
+        Dataset heldOut = data.Subset([0]).WithLabels(tensor(new[] { network.Predict(corrupted)[0] }), "held-out");
         var options = new RectifyOptions(RectifyMode.Dynamic, Layer: "fc3", Budget: 0.01, Gap: 0);
-        RectificationResult result = Rectifier.Rectify(network, corrupted, clean, [predicted[other]], heldOut, data.X, options);
+        RectificationResult result = Rectifier.Rectify(network, corrupted, clean, [label], heldOut, data.X, options);
         Assert.Single(result.Rounds);
         Assert.False(result.Rounds[0].Kept);
         Assert.Equal(1.0, result.Rounds[0].Degradation);
@@ -63,7 +72,7 @@ public sealed class RectifierTests
             Assert.True(result.Network.state_dict()[name].SameAs(value), $"{name} not restored exactly");
 
         // Trying the next layer after each rollback visits every layer once, then stops with the weights intact.
-        RectificationResult next = Rectifier.Rectify(network, corrupted, clean, [predicted[other]], heldOut, data.X, options with { Layer = "auto", NextOnRollback = true });
+        RectificationResult next = Rectifier.Rectify(network, corrupted, clean, [label], heldOut, data.X, options with { Layer = "auto", NextOnRollback = true });
         Assert.Equal(["fc1", "fc2", "fc3"], next.Rounds.Select(r => r.Layer).Order());
         Assert.All(next.Rounds, r => Assert.False(r.Kept));
         Assert.Equal("every candidate layer was rolled back", next.StopReason);
@@ -74,23 +83,19 @@ public sealed class RectifierTests
     [Fact]
     public void ARoundThatClosesTooLittleOfTheGapIsRolledBackAndTheNextLayerTried()
     {
-        Dataset data = TestSupport.RandomImages(64, seed: 13);
-        Network network = ModelZoo.Create("mlp:32x3", data, seed: 7);
-        long[] predicted = network.Predict(data.X);
-        int other = Enumerable.Range(1, 63).First(i => predicted[i] != predicted[0]);
-        Tensor corrupted = data.X.narrow(0, 0, 1), clean = data.X.narrow(0, other, 1);
+        (Dataset data, Network network, Tensor corrupted, Tensor clean, long label) = PairAcrossClasses(13, 7);
         var options = new RectifyOptions(RectifyMode.Dynamic, Budget: 1, Gap: 0, MaxRounds: 2, NextOnRollback: true);
-        RectificationRound first = Rectifier.Rectify(network, corrupted, clean, [predicted[other]], data, data.X, options with { MaxRounds = 1 }).Rounds.Single();
+        RectificationRound first = Rectifier.Rectify(network, corrupted, clean, [label], data, data.X, options with { MaxRounds = 1 }).Rounds.Single();
         double share = (first.GapBefore - first.GapAfter) / first.GapBefore;
         Assert.True(first.Kept && share is > 0 and < 1, $"the first round closes part of the gap (else this test shows nothing): {share}");
 
         // Asking for slightly more than that share rolls the round back to the exact weights and moves to another layer.
-        RectificationResult result = Rectifier.Rectify(network, corrupted, clean, [predicted[other]], data, data.X, options with { MaxRounds = 1, MinGapClosed = Math.Min(1, share + 1e-6) });
+        RectificationResult result = Rectifier.Rectify(network, corrupted, clean, [label], data, data.X, options with { MaxRounds = 1, MinGapClosed = Math.Min(1, share + 1e-6) });
         Assert.Equal(first.Layer, result.Rounds[0].Layer);
         Assert.False(result.Rounds[0].Kept);
         Assert.True(result.Rounds.Count >= 2);
         Assert.NotEqual(first.Layer, result.Rounds[1].Layer);
-        RectificationResult rolledBack = Rectifier.Rectify(network, corrupted, clean, [predicted[other]], data, data.X, options with { NextOnRollback = false, MinGapClosed = Math.Min(1, share + 1e-6) });
+        RectificationResult rolledBack = Rectifier.Rectify(network, corrupted, clean, [label], data, data.X, options with { NextOnRollback = false, MinGapClosed = Math.Min(1, share + 1e-6) });
         Assert.Single(rolledBack.Rounds);
         Assert.Contains("of the gap above δ", rolledBack.StopReason);
         foreach ((string name, Tensor value) in network.state_dict())
@@ -244,14 +249,10 @@ public sealed class RectifierTests
     [Fact]
     public void RolledBackRoundsDoNotCountAgainstTheEditsTheLoopMayKeep()
     {
-        Dataset data = TestSupport.RandomImages(64, seed: 13);
-        Network network = ModelZoo.Create("mlp:32x3", data, seed: 7);
-        long[] predicted = network.Predict(data.X);
-        int other = Enumerable.Range(1, 63).First(i => predicted[i] != predicted[0]);
-        Tensor corrupted = data.X.narrow(0, 0, 1), clean = data.X.narrow(0, other, 1);
+        (Dataset data, Network network, Tensor corrupted, Tensor clean, long label) = PairAcrossClasses(13, 7);
         // Every round must close all of the gap: the ones that do not are rolled back and their layers excluded, yet one edit may still be kept.
         var options = new RectifyOptions(RectifyMode.Dynamic, Budget: 1, Gap: 0, MaxRounds: 1, NextOnRollback: true, MinGapClosed: 1);
-        RectificationResult result = Rectifier.Rectify(network, corrupted, clean, [predicted[other]], data, data.X, options);
+        RectificationResult result = Rectifier.Rectify(network, corrupted, clean, [label], data, data.X, options);
         Assert.True(result.Rounds.Count(r => r.Kept) <= 1);
         Assert.True(result.Rounds.Count == 3 || result.Rounds[^1].Kept, string.Join(", ", result.Rounds.Select(r => $"{r.Layer} {r.Kept}")));
         Assert.Equal(result.Rounds.Count, result.Rounds.Select(r => r.Layer).Distinct().Count());

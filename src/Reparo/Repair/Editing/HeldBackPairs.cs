@@ -45,11 +45,9 @@ internal sealed class HeldBackPairs
     {
         var removing = new HashSet<long>(rows);
         long[] staying = [.. Enumerable.Range(0, Count).Select(i => (long)i).Where(i => !removing.Contains(i))];
-        Tensor taken = tensor(rows, ScalarType.Int64), kept = tensor(staying, ScalarType.Int64);
-        var removed = (corrupted.index_select(0, taken), clean.index_select(0, taken), rows.Select(i => labels[i]).ToArray());
-        (corrupted, clean) = (corrupted.index_select(0, kept), clean.index_select(0, kept));
-        (labels, steeredTo) = ([.. staying.Select(i => labels[i])], [.. staying.Select(i => steeredTo[i])]);
-        return removed;
+        (Tensor takenCorrupted, Tensor takenClean, long[] takenLabels, corrupted, clean, labels) = PairAugmentation.Take(corrupted, clean, labels, rows, staying);
+        steeredTo = [.. staying.Select(i => steeredTo[i])];
+        return (takenCorrupted, takenClean, takenLabels);
     }
 
     /// <summary>Per pair, the class the network gives its corrupted input when that differs from its clean twin's, else −1 (the corruption steers nothing).</summary>

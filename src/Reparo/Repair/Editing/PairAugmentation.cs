@@ -75,7 +75,8 @@ public static class PairAugmentation
         return (c, x, l, heldCorrupted, heldClean, heldLabels, [.. sources]);
     }
 
-    private static (Tensor, Tensor, long[], Tensor, Tensor, long[]) Take(Tensor corrupted, Tensor clean, long[] labels, long[] first, long[] second)
+    /// <summary>Splits pairs by row: those at <paramref name="first"/> and those at <paramref name="second"/>, each in the order given.</summary>
+    internal static (Tensor, Tensor, long[], Tensor, Tensor, long[]) Take(Tensor corrupted, Tensor clean, long[] labels, long[] first, long[] second)
     {
         Tensor a = tensor(first, ScalarType.Int64), b = tensor(second, ScalarType.Int64);
         return (corrupted.index_select(0, a), clean.index_select(0, a), [.. first.Select(i => labels[i])],
