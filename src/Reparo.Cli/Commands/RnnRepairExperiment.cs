@@ -1,22 +1,24 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Text.Json;
 using Reparo.Cli.Cluster;
 using Reparo.Data;
 using Reparo.Experiments;
+using Reparo.Io;
 
 namespace Reparo.Cli.Commands;
 
 /// <summary>
-/// <c>reparo experiment rnnrepair [--quick] [--cluster redis://HOST:PORT [--resume]]</c>: the evaluation of RNNRepair (Xie
+/// <c>reparo experiment rnnrepair [--quick] [--resume] [--cluster redis://HOST:PORT]</c>: the evaluation of RNNRepair (Xie
 /// et al., ICML'21) — influence-model build time and query latency on Fashion-MNIST (Sec. 4.1) with Reparo's EM beside
 /// scikit-learn's, the fidelity of the abstract model's features (Table 1), mislabel finding against Koh &amp; Liang,
-/// TracIn, representer points and random (Sec. 4.2), and sample- and segment-level remediation (Tables 3 and 4).
+/// TracIn, representer points and random (Sec. 4.2), and sample- and segment-level remediation (Tables 3 and 4). Writes
+/// the JSON and the Markdown after every part so an interruption loses one part at most; <c>--resume</c> keeps the
+/// finished parts of the JSON at <c>--json</c> (and, with <c>--cluster</c>, every part the cluster recorded).
 /// </summary>
 internal sealed class RnnRepairExperiment : IClusterExperiment
 {
     private readonly ExperimentArguments arguments = new("A small version (subsets, one pair, few seeds): minutes", "docs/results/rnnrepair.md");
-    private readonly Option<bool> resume = new("--resume") { Description = "With --cluster: continue the last run of this experiment from the parts recorded in Redis" };
+    private readonly Option<bool> resume = new("--resume") { Description = "Keep the finished parts of an interrupted run of the same command from the --json file (with --cluster: also those recorded in Redis) and run the rest" };
 
     public string Name => RnnRepairExperimentPlan.Name;
 
@@ -27,15 +29,21 @@ internal sealed class RnnRepairExperiment : IClusterExperiment
         command.SetAction(parse =>
         {
             CommandRun run = arguments.Start(cli, parse);
-            if (parse.GetValue(resume) && parse.GetValue(arguments.Cluster) is null) throw new ReparoInputException("--resume continues a cluster run: give --cluster too");
             bool quick = parse.GetValue(arguments.Quick);
+            RnnRepairResults? earlier = parse.GetValue(resume) ? ExperimentArguments.ReadEarlierRun<RnnRepairResults>(run.JsonPath, "an RNNRepair experiment") : null;
             ModelCache models = arguments.Models(run, parse);
-            string commandLine = "./reparo experiment rnnrepair" + (quick ? " --quick" : "") + $" --threads {run.Threads}";
-            var clock = Stopwatch.StartNew();
+            string commandLine = "./reparo experiment rnnrepair" + (quick ? " --quick" : "") + (run.Seed != 0 ? $" --seed {run.Seed}" : "") + $" --threads {run.Threads}";
+            string json = Path.GetFileName(run.JsonPath ?? "rnnrepair.json");
+            string? markdown = parse.GetValue(arguments.Markdown);
+            void Partial(RnnRepairResults sofar)
+            {
+                if (markdown is not null) AtomicFile.WriteAllText(markdown, RnnRepairExperimentPlan.ToMarkdown(sofar, commandLine, run.Threads, json));
+                run.WriteJson(sofar);
+            }
             DataSplits fashion = arguments.LoadFashionMnist(parse);
             RnnRepairResults results = ClusterExperimentSteps.Use(parse.GetValue(arguments.Cluster), cli.Arguments, parse.GetValue(resume), run.Notes,
-                runner => RnnRepairExperimentPlan.Run(fashion, parse.GetValue(arguments.DataDir), models, quick, run.Seed, runner, run.Notes));
-            return arguments.Finish(run, parse, RnnRepairExperimentPlan.ToMarkdown(results, commandLine, run.Threads, clock.Elapsed.TotalMinutes), results);
+                runner => RnnRepairExperimentPlan.Run(fashion, parse.GetValue(arguments.DataDir), models, quick, run.Seed, runner, run.Notes, Partial, earlier));
+            return arguments.Finish(run, parse, RnnRepairExperimentPlan.ToMarkdown(results, commandLine, run.Threads, json), results);
         });
         return command;
     }

@@ -41,9 +41,10 @@ public class InfluenceBenchmarkTests
     {
         // A quick run's results (Fixtures/rnnrepair-quick.json) with a 4-start pair beside the single starts, as the full run writes them.
         RnnRepairResults run = JsonSerializer.Deserialize<RnnRepairResults>(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "rnnrepair-quick.json")), ReparoJson.Options)!;
-        MixtureFit[] fits = [run.Speed.Fits[0], run.Speed.Fits[0] with { Implementation = "reparo, best of 4 starts", Seconds = 4 }, run.Speed.Fits[1],
-            run.Speed.Fits[1] with { Implementation = "scikit-learn, best of 4 starts", Seconds = 80 }];
-        string markdown = RnnRepairExperimentPlan.ToMarkdown(run with { Speed = run.Speed with { Fits = fits } }, "test", 1, 1);
+        InfluenceBenchmarkReport speed = run.Speed!;
+        MixtureFit[] fits = [speed.Fits[0], speed.Fits[0] with { Implementation = "reparo, best of 4 starts", Seconds = 4 }, speed.Fits[1],
+            speed.Fits[1] with { Implementation = "scikit-learn, best of 4 starts", Seconds = 80 }];
+        string markdown = RnnRepairExperimentPlan.ToMarkdown(run with { Speed = speed with { Fits = fits } }, "test", 1, "rnnrepair-quick.json");
         Assert.Contains(FormattableString.Invariant($"- reparo against scikit-learn: {fits[2].Seconds / fits[0].Seconds:F2}× the speed"), markdown);
         Assert.Contains("- reparo, best of 4 starts against scikit-learn, best of 4 starts: 20.00× the speed", markdown);
     }
