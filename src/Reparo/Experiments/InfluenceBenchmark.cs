@@ -180,7 +180,8 @@ public static class InfluenceBenchmark
         Pairs(fits).Select(p => FormattableString.Invariant(
             $"{p.Ours.Implementation} against {p.Theirs.Implementation}: {p.Theirs.Seconds / p.Ours.Seconds:F2}× the speed; BIC {p.Ours.Bic - p.Theirs.Bic:+0;-0} ({(p.Ours.Bic - p.Theirs.Bic) / Math.Abs(p.Theirs.Bic):+0.00%;-0.00%}) relative to scikit-learn."));
 
-    private static IEnumerable<(MixtureFit Ours, MixtureFit Theirs)> Pairs(IReadOnlyList<MixtureFit> fits)
+    /// <summary>Reparo's and scikit-learn's fits at the same number of starts, pair by pair.</summary>
+    internal static IEnumerable<(MixtureFit Ours, MixtureFit Theirs)> Pairs(IReadOnlyList<MixtureFit> fits)
     {
         MixtureFit? Find(string name) => fits.FirstOrDefault(f => f.Implementation == name);
         if (Find("reparo") is { } one && Find(SklearnName(1)) is { } sklearnOne) yield return (one, sklearnOne);

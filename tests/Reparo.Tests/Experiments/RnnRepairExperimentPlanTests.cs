@@ -40,6 +40,7 @@ public class RnnRepairExperimentPlanTests
         Assert.Contains($"**Partial: the run was still going ({RnnRepairExperimentPlan.Parts(quick: true).Count - 2} of {RnnRepairExperimentPlan.Parts(quick: true).Count} parts done).**", partial);
         Assert.Contains("Parts not yet run: sample, mislabel 1 vs 3.", partial);
         Assert.DoesNotContain("Sample-level remediation", partial);
+        Assert.Contains("| sample-level repair ≥ 2× random | not yet run | – |", partial);
 
         // The missing parts go to the runner (no model file is needed for them, so none is trained); the rest are kept.
         var seen = new List<RnnRepairResults>();
@@ -60,6 +61,7 @@ public class RnnRepairExperimentPlanTests
             Assert.Equal(ReparoJson.Serialize(whole.Speed), ReparoJson.Serialize(resumed.Speed));
             string done = RnnRepairExperimentPlan.ToMarkdown(resumed, "./reparo experiment rnnrepair --quick --threads 1", 1, "rnnrepair-quick.json");
             Assert.DoesNotContain("Partial", done);
+            Assert.Contains("| mislabel finding: RNNRepair finds more flips than random over inspection budgets 5–50 % (area under the curve), every class pair | fashion-mnist/train[Trouser\\|Dress]: ", done);
             Assert.Contains("Sample-level remediation", done);
             Assert.Contains("Parts as they ran (minutes, load at start): sample 2.0 min, 0.50; mislabel 1 vs 3 3.0 min, 0.50.", done);
 
