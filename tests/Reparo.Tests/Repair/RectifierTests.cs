@@ -256,6 +256,9 @@ public sealed class RectifierTests
         Assert.True(result.Rounds.Count(r => r.Kept) <= 1);
         Assert.True(result.Rounds.Count == 3 || result.Rounds[^1].Kept, string.Join(", ", result.Rounds.Select(r => $"{r.Layer} {r.Kept}")));
         Assert.Equal(result.Rounds.Count, result.Rounds.Select(r => r.Layer).Distinct().Count());
+        // The stop reason names why the loop ended, not an earlier round's rollback.
+        if (result.Rounds[^1].Kept) Assert.DoesNotContain("rolled back", result.StopReason);
+        else Assert.Contains("rolled back", result.StopReason);
     }
 
     [Fact]

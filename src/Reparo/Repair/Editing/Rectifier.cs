@@ -302,6 +302,7 @@ public static class Rectifier
             accuracy = newAccuracy;
             gap = newGap;
             keptEdits++;
+            stop = ""; // an earlier round's rollback no longer explains where the loop stops
             statistics.Invalidate(target, sites);
         }
         model.Provenance = model.Provenance with
