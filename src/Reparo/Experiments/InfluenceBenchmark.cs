@@ -107,8 +107,13 @@ public static class InfluenceBenchmark
                 if (options.Python is string python)
                 {
                     // Like for like: scikit-learn with one start beside Reparo's one start, and with as many starts (n_init) as Reparo's restarts.
+                    var notes = new List<string>();
                     foreach (int starts in options.Restarts > 1 ? new[] { 1, options.Restarts } : [1])
-                        fits.Add(RunSklearn(python, path, sweep.K, options.Seed, starts, out note) ?? new MixtureFit(SklearnName(starts), sweep.K, double.NaN, 0, false, double.NaN));
+                    {
+                        fits.Add(RunSklearn(python, path, sweep.K, options.Seed, starts, out string? fitNote) ?? new MixtureFit(SklearnName(starts), sweep.K, double.NaN, 0, false, double.NaN));
+                        if (fitNote is not null) notes.Add(fitNote);
+                    }
+                    note = notes.Count == 0 ? null : string.Join("; ", notes);
                 }
                 else note = "no Python with scikit-learn found; run the command above";
             }
@@ -207,7 +212,8 @@ public static class InfluenceBenchmark
         string output = run.Stdout;
         using var json = System.Text.Json.JsonDocument.Parse(output);
         var root = json.RootElement;
-        note = null;
+        int failed = root.TryGetProperty("failed_starts", out var f) ? f.GetInt32() : 0;
+        note = failed == 0 ? null : $"scikit-learn: {failed} of {starts} starts failed and were left out of its best ({root.GetProperty("failure").GetString()})";
         return new MixtureFit(SklearnName(starts), k, root.GetProperty("time_s").GetDouble(), root.GetProperty("iterations").GetInt32(),
             root.GetProperty("converged").GetBoolean(), root.GetProperty("bic").GetDouble());
     }
