@@ -63,6 +63,20 @@ internal sealed class ExperimentArguments
         if (parse.GetValue(Markdown) is string path && done < total) AtomicFile.WriteAllText(path, render($"{done} of {total} steps"));
     }
 
+    /// <summary>
+    /// What a resumable run calls after each finished step: the results so far, rendered by <paramref name="render"/>, to
+    /// <c>--markdown</c> if given, and to <c>--json</c>, so an interruption loses one step at most and <c>--resume</c> can continue.
+    /// </summary>
+    public Action<T> SoFarWriter<T>(CommandRun run, ParseResult parse, Func<T, string> render)
+    {
+        string? markdown = parse.GetValue(Markdown);
+        return sofar =>
+        {
+            if (markdown is not null) AtomicFile.WriteAllText(markdown, render(sofar));
+            run.WriteJson(sofar);
+        };
+    }
+
     /// <summary>The interrupted run that <c>--resume</c> continues: the JSON of <paramref name="what"/> at the <c>--json</c> path.</summary>
     public static T ReadEarlierRun<T>(string? path, string what) where T : class
     {

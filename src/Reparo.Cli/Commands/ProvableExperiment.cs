@@ -3,7 +3,6 @@ using System.Text.Json;
 using Reparo.Cli.Cluster;
 using Reparo.Data;
 using Reparo.Experiments;
-using Reparo.Io;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
 
@@ -44,17 +43,12 @@ internal sealed class ProvableExperiment : IClusterExperiment
                 + (seedCount != 5 ? $" --seeds {seedCount}" : "") + (largeCount != 3 ? $" --large-seeds {largeCount}" : "")
                 + (preserved != PreserveRequest.DefaultCount ? $" --preserve {preserved}" : "") + (run.Seed != 0 ? $" --seed {run.Seed}" : "") + $" --threads {run.Threads}";
             string json = Path.GetFileName(run.JsonPath ?? "provable.json");
-            string? markdown = parse.GetValue(arguments.Markdown);
-            void Partial(ProvableStudyReport partial)
-            {
-                if (markdown is not null) AtomicFile.WriteAllText(markdown, ProvableStudy.ToMarkdown(partial, json, complete: false));
-                run.WriteJson(partial);
-            }
+            Action<ProvableStudyReport> partial = arguments.SoFarWriter<ProvableStudyReport>(run, parse, sofar => ProvableStudy.ToMarkdown(sofar, json, complete: false));
             ProvableStudyReport? earlier = parse.GetValue(resume) ? ExperimentArguments.ReadEarlierRun<ProvableStudyReport>(run.JsonPath, "a provable study") : null;
             ModelCache models = arguments.Models(run, parse);
             string ModelFile(string arch, int epochs, int seed) => models.LoadOrTrain(ModelCache.FileName("experiment", arch, epochs, seed), arch, epochs, splits, "fashion-mnist", seed).Path;
             ProvableStudyReport report = ClusterExperimentSteps.Use(parse.GetValue(arguments.Cluster), cli.Arguments, parse.GetValue(resume), run.Notes,
-                runner => ProvableStudy.Run(ModelFile, splits, options, commandLine, run.Threads, runner, run.Notes, Partial, earlier));
+                runner => ProvableStudy.Run(ModelFile, splits, options, commandLine, run.Threads, runner, run.Notes, partial, earlier));
             return arguments.Finish(run, parse, ProvableStudy.ToMarkdown(report, json), report);
         });
         return command;

@@ -3,7 +3,6 @@ using System.Text.Json;
 using Reparo.Cli.Cluster;
 using Reparo.Data;
 using Reparo.Experiments;
-using Reparo.Io;
 
 namespace Reparo.Cli.Commands;
 
@@ -36,14 +35,9 @@ internal sealed class RectificationExperiment : IClusterExperiment
             string commandLine = "./reparo experiment rectification" + (plan.Quick ? " --quick" : "") + (parse.GetValue(models) is string m ? $" --models {m}" : "")
                 + (parse.GetValue(methods) is string ms ? $" --methods {ms}" : "") + (run.Seed != 0 ? $" --seed {run.Seed}" : "") + $" --threads {run.Threads}";
             string json = Path.GetFileName(run.JsonPath ?? "rectification.json");
-            string? markdown = parse.GetValue(arguments.Markdown);
-            void Partial(RectificationExperimentReport sofar)
-            {
-                if (markdown is not null) AtomicFile.WriteAllText(markdown, RectificationExperimentPlan.ToMarkdown(sofar, json, $"{sofar.Rows.Count} runs"));
-                run.WriteJson(sofar);
-            }
+            Action<RectificationExperimentReport> partial = arguments.SoFarWriter<RectificationExperimentReport>(run, parse, sofar => RectificationExperimentPlan.ToMarkdown(sofar, json, $"{sofar.Rows.Count} runs"));
             RectificationExperimentReport report = ClusterExperimentSteps.Use(parse.GetValue(arguments.Cluster), cli.Arguments, parse.GetValue(resume), run.Notes,
-                runner => RectificationExperimentPlan.Run(clean, arguments.Models(run, parse), plan, run.Seed, commandLine, run.Threads, runner, run.Notes, Partial, earlier));
+                runner => RectificationExperimentPlan.Run(clean, arguments.Models(run, parse), plan, run.Seed, commandLine, run.Threads, runner, run.Notes, partial, earlier));
             return arguments.Finish(run, parse, RectificationExperimentPlan.ToMarkdown(report, json), report);
         });
         return command;

@@ -3,7 +3,6 @@ using System.Text.Json;
 using Reparo.Cli.Cluster;
 using Reparo.Data;
 using Reparo.Experiments;
-using Reparo.Io;
 
 namespace Reparo.Cli.Commands;
 
@@ -34,15 +33,10 @@ internal sealed class RnnRepairExperiment : IClusterExperiment
             ModelCache models = arguments.Models(run, parse);
             string commandLine = "./reparo experiment rnnrepair" + (quick ? " --quick" : "") + (run.Seed != 0 ? $" --seed {run.Seed}" : "") + $" --threads {run.Threads}";
             string json = Path.GetFileName(run.JsonPath ?? "rnnrepair.json");
-            string? markdown = parse.GetValue(arguments.Markdown);
-            void Partial(RnnRepairResults sofar)
-            {
-                if (markdown is not null) AtomicFile.WriteAllText(markdown, RnnRepairExperimentPlan.ToMarkdown(sofar, commandLine, run.Threads, json));
-                run.WriteJson(sofar);
-            }
+            Action<RnnRepairResults> partial = arguments.SoFarWriter<RnnRepairResults>(run, parse, sofar => RnnRepairExperimentPlan.ToMarkdown(sofar, commandLine, run.Threads, json));
             DataSplits fashion = arguments.LoadFashionMnist(parse);
             RnnRepairResults results = ClusterExperimentSteps.Use(parse.GetValue(arguments.Cluster), cli.Arguments, parse.GetValue(resume), run.Notes,
-                runner => RnnRepairExperimentPlan.Run(fashion, parse.GetValue(arguments.DataDir), models, quick, run.Seed, runner, run.Notes, Partial, earlier));
+                runner => RnnRepairExperimentPlan.Run(fashion, parse.GetValue(arguments.DataDir), models, quick, run.Seed, runner, run.Notes, partial, earlier));
             return arguments.Finish(run, parse, RnnRepairExperimentPlan.ToMarkdown(results, commandLine, run.Threads, json), results);
         });
         return command;

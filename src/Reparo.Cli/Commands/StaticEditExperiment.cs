@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Reparo.Data;
 using Reparo.Experiments;
-using Reparo.Io;
 
 namespace Reparo.Cli.Commands;
 
@@ -24,12 +23,8 @@ internal static class StaticEditExperiment
             DataSplits clean = arguments.LoadFashionMnist(parse);
             string commandLine = "./reparo experiment static-edit" + (quick ? " --quick" : "") + (run.Seed != 0 ? $" --seed {run.Seed}" : "") + $" --threads {run.Threads}";
             string json = Path.GetFileName(run.JsonPath ?? "rectification-static.json");
-            string? markdown = parse.GetValue(arguments.Markdown);
-            StaticEditAblationReport report = StaticEditAblation.Run(clean, arguments.Models(run, parse), quick, run.Seed, commandLine, run.Threads, run.Notes, partial =>
-            {
-                if (markdown is not null) AtomicFile.WriteAllText(markdown, StaticEditAblation.ToMarkdown(partial, json, $"{partial.Runs.Count} runs"));
-                run.WriteJson(partial);
-            });
+            StaticEditAblationReport report = StaticEditAblation.Run(clean, arguments.Models(run, parse), quick, run.Seed, commandLine, run.Threads, run.Notes,
+                arguments.SoFarWriter<StaticEditAblationReport>(run, parse, sofar => StaticEditAblation.ToMarkdown(sofar, json, $"{sofar.Runs.Count} runs")));
             return arguments.Finish(run, parse, StaticEditAblation.ToMarkdown(report, json), report);
         });
         return command;
