@@ -221,7 +221,7 @@ public class ProvableDagTests(ITestOutputHelper output)
         for (int v = 0; v < labels.Length; v++)
             for (int c = 0; c < 3; c++)
             {
-                LinExpr e = encoded.Outputs[v][c];
+                LinExpr e = encoded.Outputs[v]![c];
                 double lp = e.Constant + e.Cols.Select((col, i) => e.Coefs[i] * values[col]).Sum();
                 Assert.Equal(logits[v * 3 + c], lp, 1e-6);
             }

@@ -473,8 +473,8 @@ public class ProvableRepairTests
         int classes = network.ClassCount;
         for (int v = 0; v < 5; v++)
         {
-            Assert.Equal(classes, encoded.Outputs[v].Length);
-            for (int c = 0; c < classes; c++) Assert.Equal(logits[v * classes + c], Evaluate(encoded.Outputs[v][c], values), 1e-6);
+            Assert.Equal(classes, encoded.Outputs[v]!.Length);
+            for (int c = 0; c < classes; c++) Assert.Equal(logits[v * classes + c], Evaluate(encoded.Outputs[v]![c], values), 1e-6);
             for (int c = 0; c < classes; c++)
                 if (c != vertexLabels[v]) Assert.True(logits[v * classes + vertexLabels[v]] - logits[v * classes + c] >= epsilon - 1e-6);
         }

@@ -96,6 +96,9 @@ public sealed class LinearProgram
     /// </summary>
     internal static LinearProgram Counting() => new(countsRows: true);
 
+    /// <summary>Whether this program only counts its rows (<see cref="Counting"/>).</summary>
+    internal bool IsCounting => countsRows;
+
     /// <summary>An independent copy.</summary>
     public LinearProgram Copy()
     {
@@ -111,6 +114,33 @@ public sealed class LinearProgram
         copy.entryCol.AddRange(entryCol);
         copy.entryValue.AddRange(entryValue);
         return copy;
+    }
+
+    /// <summary>
+    /// Removes the rows from <paramref name="firstRow"/> and the columns from <paramref name="firstColumn"/> on and returns
+    /// them; the rows before <paramref name="firstRow"/> must not use the removed columns.
+    /// </summary>
+    internal ProgramFragment RemoveTail(int firstRow, int firstColumn)
+    {
+        RequireRows();
+        int entries = rowStart[firstRow];
+        for (int e = 0; e < entries; e++)
+            if (entryCol[e] >= firstColumn) throw new InvalidOperationException($"row before {firstRow} uses column {entryCol[e]}, which is being removed");
+        int rows = rowLower.Count - firstRow, cols = colLower.Count - firstColumn;
+        var fragment = new ProgramFragment(firstColumn,
+            [.. colLower.GetRange(firstColumn, cols)], [.. colUpper.GetRange(firstColumn, cols)], [.. objective.GetRange(firstColumn, cols)],
+            [.. rowLower.GetRange(firstRow, rows)], [.. rowUpper.GetRange(firstRow, rows)],
+            [.. rowStart.GetRange(firstRow, rows + 1).Select(start => start - entries)],
+            [.. entryCol.GetRange(entries, entryCol.Count - entries)], [.. entryValue.GetRange(entries, entryValue.Count - entries)]);
+        colLower.RemoveRange(firstColumn, cols);
+        colUpper.RemoveRange(firstColumn, cols);
+        objective.RemoveRange(firstColumn, cols);
+        rowLower.RemoveRange(firstRow, rows);
+        rowUpper.RemoveRange(firstRow, rows);
+        rowStart.RemoveRange(firstRow + 1, rows);
+        entryCol.RemoveRange(entries, entryCol.Count - entries);
+        entryValue.RemoveRange(entries, entryValue.Count - entries);
+        return fragment;
     }
 
     /// <summary>Sets a column's objective coefficient.</summary>

@@ -167,7 +167,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 EncodedProgram slice = SymbolicEncoder.Encode(work64, j, next, vertices64, labels, slicePatterns, Encoding(options.Epsilon, null) with { Specification = false, LaterBiases = false });
                 encodeTime += clock.Elapsed.TotalSeconds;
                 if (slice.Conflict is not null) return Failed(RepairStatus.Infeasible, $"polytope slice at {work64.Layers[j].Name}: {slice.Conflict}");
-                (LpSolution s, int rounds) = SolveWithGeneration(slice);
+                (LpSolution s, int rounds, _) = SolveWithGeneration(slice);
                 solveTime += s.Seconds;
                 if (s.Status != LpStatus.Optimal) return Failed(Map(s.Status), $"polytope slice at {work64.Layers[j].Name}: {Describe(s.Status)}", slice.Program.Size, s.Detail);
                 Apply(work64, slice.Deltas, s.Values!);
@@ -192,10 +192,10 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             if (options.ExportLpPath is string path) ExportMps(encoded, path);
             encodeTime += clock.Elapsed.TotalSeconds;
             if (encoded.Conflict is not null) return Failed(RepairStatus.Infeasible, encoded.Conflict, encoded.Program.Size);
-            (LpSolution solution, int rounds) = SolveWithGeneration(encoded);
+            (LpSolution solution, int rounds, string generation) = SolveWithGeneration(encoded);
             solveTime += solution.Seconds;
             LpSize size = encoded.Program.Size;
-            if (rounds > 1) notes.Add($"constraint generation: {rounds} solves, final LP {size.Rows} of {size.Rows + encoded.Pending.Count} rows");
+            if (rounds > 1 || encoded.Held.Count > 0) notes.Add(generation);
             if (solution.Status != LpStatus.Optimal)
                 return Failed(Map(solution.Status), $"{Describe(solution.Status)} (ε = {epsilon:G3}, bound ±{options.Bound:G3}); no model written", size, solution.Detail);
 
@@ -280,7 +280,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         Objective = options.Objective,
         LogitChangeWeight = options.LogitChangeWeight,
         LazySignRows = options.ConstraintGeneration,
-        LazyPreservedSpecification = true,
+        HoldPreservedInputs = true,
         SignMargin = options.SignMargin,
     };
 
@@ -368,52 +368,59 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         return true;
     }
 
-    /// <summary>Solves the encoded LP; rows held back are added when violated, until none is (each round is a fresh solve).</summary>
-    private (LpSolution Solution, int Rounds) SolveWithGeneration(EncodedProgram encoded)
+    /// <summary>
+    /// Solves the encoded LP; held rows and held preserved inputs are added when the solution violates them, until none
+    /// is (each round is a fresh solve). The last round's optimum is then optimal for the whole program too: it is
+    /// feasible for every held constraint, and the solved program's feasible set contains the whole program's.
+    /// </summary>
+    /// <returns>The last solution (its seconds those of every round), the rounds, and a note for the report.</returns>
+    private (LpSolution Solution, int Rounds, string Note) SolveWithGeneration(EncodedProgram encoded) => SolveWithGeneration(encoded, options.Solver);
+
+    /// <inheritdoc cref="SolveWithGeneration(EncodedProgram)"/>
+    internal static (LpSolution Solution, int Rounds, string Note) SolveWithGeneration(EncodedProgram encoded, LpSolverOptions solver)
     {
         LinearProgram lp = encoded.Program;
         var waiting = encoded.Pending.ToList();
+        var held = encoded.Held.ToList();
+        int whole = lp.RowCount + waiting.Count + held.Sum(input => input.RowCount);
         double seconds = 0;
-        using ProgressScope? shown = waiting.Count > 0 ? WorkProgress.Begin("constraint generation") : null;
+        (LpSolution, int, string) Done(LpSolution solution, int round)
+        {
+            string inputs = encoded.Held.Count == 0 ? "" : $"; of {encoded.Held.Count} preserved inputs, {encoded.Held.Count(input => input.EnteredWhole)} entered whole and {encoded.Held.Sum(input => input.SingleRowsEntered)} single-neuron sign rows of the others";
+            return (solution with { Seconds = seconds }, round, $"constraint generation: {round} solves, final LP {lp.RowCount} rows (the whole program {whole}){inputs}");
+        }
+        using ProgressScope? shown = waiting.Count + held.Count > 0 ? WorkProgress.Begin("constraint generation") : null;
         for (int round = 1; ; round++)
         {
-            shown?.Describe($"round {round}: {lp.RowCount} rows, {waiting.Count} held back");
-            LpSolution solution = LpSolver.Solve(lp, options.Solver);
+            shown?.Describe($"round {round}: {lp.RowCount} rows, {waiting.Count} rows and {held.Count} preserved inputs held back");
+            LpSolution solution = LpSolver.Solve(lp, solver);
             shown?.Advance();
             seconds += solution.Seconds;
-            if (solution.Status != LpStatus.Optimal || waiting.Count == 0) return (solution with { Seconds = seconds }, round);
+            if (solution.Status != LpStatus.Optimal || waiting.Count + held.Count == 0) return Done(solution, round);
             double[] x = solution.Values!;
-            var stillWaiting = new List<PendingRow>(waiting.Count);
-            int added = 0;
-            foreach (PendingRow row in waiting)
+            bool final = round >= MaxGenerationRounds;
+            int added = waiting.RemoveAll(row =>
             {
                 double activity = row.Expr.Constant;
                 for (int i = 0; i < row.Expr.Cols.Length; i++) activity += row.Expr.Coefs[i] * x[row.Expr.Cols[i]];
-                if (activity > row.Upper - GenerationSlack || activity < row.Lower + GenerationSlack)
-                {
-                    lp.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
-                    added++;
-                }
-                else
-                {
-                    stillWaiting.Add(row);
-                }
-            }
-            waiting = stillWaiting;
-            if (added == 0) return (solution with { Seconds = seconds }, round);
-            if (round >= MaxGenerationRounds)
+                bool violated = activity > row.Upper - GenerationSlack || activity < row.Lower + GenerationSlack;
+                if (violated || final) lp.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
+                return violated || final;
+            });
+            foreach (ProgramFragment input in held)
             {
-                foreach (PendingRow row in waiting) lp.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
-                waiting.Clear();
+                added += input.EnterViolated(lp, x, GenerationSlack);
+                if (final) input.EnterRest(lp);
             }
+            held.RemoveAll(input => input.EnteredWhole);
+            if (added == 0) return Done(solution, round);
         }
     }
 
     private static void ExportMps(EncodedProgram encoded, string path)
     {
-        // The exported LP is the full program: held-back rows are included so other solvers see the same problem.
-        var full = encoded.Program.Copy();
-        foreach (PendingRow row in encoded.Pending) full.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
+        // The exported LP is the whole program: held rows and inputs are included so other solvers see the same problem.
+        LinearProgram full = encoded.Full();
         AtomicFile.Write(path, stream =>
         {
             using var writer = new StreamWriter(stream);

@@ -94,11 +94,12 @@ internal sealed record EncodingOptions
     public int? RepairVertices { get; init; }
 
     /// <summary>
-    /// Keep the specification rows of preserved inputs (the vertices after <see cref="RepairVertices"/>) out of the LP until
-    /// violated. Clean inputs the model classifies correctly rarely bind, and each of their rows would link every neuron's
-    /// block of the program; held back, the structure stays cheap for <see cref="LpSolverKind.BlockIpm"/>.
+    /// Hold each preserved input (a vertex after <see cref="RepairVertices"/>) out of the LP as a whole, its auxiliary
+    /// columns, sign rows and specification rows together (<see cref="EncodedProgram.Held"/>), until a solution violates
+    /// one of them. Clean inputs the model classifies correctly rarely bind; in the LP, each adds a row to every neuron's
+    /// block and its specification rows link all blocks, which is what makes the program expensive to solve.
     /// </summary>
-    public bool LazyPreservedSpecification { get; init; }
+    public bool HoldPreservedInputs { get; init; }
 
     /// <summary>Keep pure sign rows of switched-off neurons out of the LP until violated.</summary>
     public bool LazySignRows { get; init; }
@@ -114,13 +115,25 @@ internal sealed record EncodingOptions
     public double SignMargin { get; init; }
 }
 
-/// <summary>The result of encoding: the LP, which columns are parameter changes, rows held back, and each vertex's output as an expression.</summary>
+/// <summary>The result of encoding: the LP, which columns are parameter changes, rows and inputs held back, and each repair vertex's output as an expression.</summary>
 /// <param name="Program">The LP.</param>
 /// <param name="Deltas">Columns that are parameter changes.</param>
 /// <param name="Pending">Rows held back for constraint generation.</param>
-/// <param name="Outputs">Per vertex, the walk's final layer output (logits) as expressions of the LP columns.</param>
+/// <param name="Held">Preserved inputs held back whole for constraint generation (<see cref="EncodingOptions.HoldPreservedInputs"/>), in vertex order.</param>
+/// <param name="Outputs">Per vertex, the walk's final layer output (logits) as expressions of the LP columns (null for a held input).</param>
 /// <param name="Conflict">Why the program cannot be feasible (a constant that breaks the required pattern), or null.</param>
-internal sealed record EncodedProgram(LinearProgram Program, IReadOnlyList<ParameterDelta> Deltas, IReadOnlyList<PendingRow> Pending, LinExpr[][] Outputs, string? Conflict);
+internal sealed record EncodedProgram(LinearProgram Program, IReadOnlyList<ParameterDelta> Deltas, IReadOnlyList<PendingRow> Pending, IReadOnlyList<ProgramFragment> Held,
+    LinExpr[]?[] Outputs, string? Conflict)
+{
+    /// <summary>The whole program: <see cref="Program"/> with every held row and input added (a copy).</summary>
+    public LinearProgram Full()
+    {
+        LinearProgram full = Program.Copy();
+        foreach (PendingRow row in Pending) full.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
+        foreach (ProgramFragment input in Held) input.AddWholeTo(full);
+        return full;
+    }
+}
 
 /// <summary>
 /// APRNN's symbolic forward pass (Tao et al. PLDI'23, §4; sytorch's encoder): walks the network's own layers from the
@@ -166,20 +179,23 @@ internal static class SymbolicEncoder
     /// <param name="options">Encoding options.</param>
     public static EncodedProgram Encode(Network network64, LayerSite layer, int end, Tensor vertices64, long[] labels, ActivationPatterns patterns, EncodingOptions options)
     {
-        (Walk walk, LinExpr[][] outputs) = Run(new LinearProgram(), labels.Length, network64, layer, end, vertices64, labels, patterns, options);
-        return new EncodedProgram(walk.Lp, walk.Deltas, walk.Pending, outputs, walk.Conflict);
+        (Walk walk, LinExpr[]?[] outputs) = Run(new LinearProgram(), labels.Length, network64, layer, end, vertices64, labels, patterns, options);
+        return new EncodedProgram(walk.Lp, walk.Deltas, walk.Pending, walk.Held, outputs, walk.Conflict);
     }
 
     /// <summary>
-    /// The size of the program <see cref="Encode"/> builds with the same arguments, by the same walk one vertex at a
-    /// time into a <see cref="LinearProgram.Counting"/> program: memory for one vertex's expressions and the columns
-    /// only, however large the program.
+    /// The size of the whole program <see cref="Encode"/> builds with the same arguments (held inputs and rows included),
+    /// by the same walk one vertex at a time into a <see cref="LinearProgram.Counting"/> program: memory for one vertex's
+    /// expressions and the columns only, however large the program.
     /// </summary>
     public static LpSize Count(Network network64, LayerSite layer, int end, Tensor vertices64, long[] labels, ActivationPatterns patterns, EncodingOptions options) =>
         Run(LinearProgram.Counting(), 1, network64, layer, end, vertices64, labels, patterns, options).Walk.Lp.Size;
 
-    /// <summary>The walk into <paramref name="lp"/>, <paramref name="chunk"/> vertices at a time (the parameter columns are shared).</summary>
-    private static (Walk Walk, LinExpr[][] Outputs) Run(LinearProgram lp, int chunk, Network network64, LayerSite layer, int end, Tensor vertices64, long[] labels,
+    /// <summary>
+    /// The walk into <paramref name="lp"/>, <paramref name="chunk"/> vertices at a time (the parameter columns are shared);
+    /// a held preserved input is walked alone and its rows and columns cut from the program's end into <see cref="Walk.Held"/>.
+    /// </summary>
+    private static (Walk Walk, LinExpr[]?[] Outputs) Run(LinearProgram lp, int chunk, Network network64, LayerSite layer, int end, Tensor vertices64, long[] labels,
         ActivationPatterns patterns, EncodingOptions options)
     {
         using var scope = NewDisposeScope();
@@ -190,24 +206,25 @@ internal static class SymbolicEncoder
         AffineParameters? k = layer.Nested ? null : AffineParameters.Read(network64, layer.Layer, prefix.shape[1..]);
         Tensor[] samples = [.. Enumerable.Range(layer.Layer + 1, Math.Max(0, end - layer.Layer - 1)).Select(j => network64.Forward(prefix.narrow(0, 0, 1), layer.Layer, j))];
         int repairVertices = options.RepairVertices ?? labels.Length;
-        var outputs = new LinExpr[labels.Length][];
-        for (int first = 0; first < labels.Length; first += chunk)
+        bool holding = options.HoldPreservedInputs && !lp.IsCounting;
+        var outputs = new LinExpr[]?[labels.Length];
+        for (int first = 0; first < labels.Length; first += walk.Count)
         {
-            walk.Vertices(first, Math.Min(chunk, labels.Length - first));
+            walk.HoldingVertex = holding && first >= repairVertices;
+            walk.Vertices(first, walk.HoldingVertex ? 1 : Math.Min(chunk, (holding && first < repairVertices ? repairVertices : labels.Length) - first));
+            (int rowMark, int columnMark) = (lp.RowCount, lp.ColumnCount);
             Tensor input = prefix.narrow(0, first, walk.Count);
             LinExpr[][] values = k is null ? walk.Block(layer.Layer, input, null, layer.Node) : walk.RepairedLayer(k, layer.Layer, input);
             for (int j = layer.Layer + 1; j < end; j++) values = walk.Layer(j, samples[j - layer.Layer - 1], values);
             for (int v = 0; v < walk.Count; v++)
             {
                 int vertex = first + v;
-                if (options.Specification)
-                {
-                    List<PendingRow>? held = vertex >= repairVertices && options.LazyPreservedSpecification ? walk.Pending : null;
-                    walk.Conflict ??= Specification(walk.Lp, held, values[v], (int)labels[vertex], options.Epsilon);
-                }
-                outputs[vertex] = values[v];
+                if (options.Specification) walk.Conflict ??= Specification(walk.Lp, values[v], (int)labels[vertex], options.Epsilon);
+                outputs[vertex] = walk.HoldingVertex ? null : values[v];
             }
+            if (walk.HoldingVertex) walk.Held.Add(lp.RemoveTail(rowMark, columnMark));
         }
+        walk.HoldingVertex = false;
         AddObjective(walk.Lp, walk.Abs, walk.Groups, options, outputs, network64, vertices64, end);
         return (walk, outputs);
     }
@@ -223,6 +240,11 @@ internal static class SymbolicEncoder
         public List<ParameterDelta> Deltas { get; } = [];
 
         public List<PendingRow> Pending { get; } = [];
+
+        public List<ProgramFragment> Held { get; } = [];
+
+        /// <summary>Whether the vertex walked now is a held preserved input (its sign rows then stay in its fragment, never pending).</summary>
+        public bool HoldingVertex { get; set; }
 
         public List<(int Delta, int Group)> Abs { get; } = [];
 
@@ -421,7 +443,8 @@ internal static class SymbolicEncoder
         private LinExpr[] Relu(LinExpr[] input, sbyte[] pattern)
         {
             LinExpr[] x = (LinExpr[])input.Clone();
-            for (int n = 0; n < x.Length; n++) Conflict ??= SymbolicEncoder.Relu(Lp, Pending, ref x[n], pattern[n], options);
+            EncodingOptions current = HoldingVertex ? options with { LazySignRows = false } : options;
+            for (int n = 0; n < x.Length; n++) Conflict ??= SymbolicEncoder.Relu(Lp, Pending, ref x[n], pattern[n], current);
             return x;
         }
 
@@ -768,13 +791,9 @@ internal static class SymbolicEncoder
     }
 
     /// <summary>Required logit ≥ every other logit + ε; all fixed competitors collapse into one row against their maximum.</summary>
-    private static string? Specification(LinearProgram lp, List<PendingRow>? held, LinExpr[] logits, int label, double epsilon)
+    private static string? Specification(LinearProgram lp, LinExpr[] logits, int label, double epsilon)
     {
-        void Require(LinExpr e, double lower)
-        {
-            if (held is null) AddRow(lp, e, lower, double.PositiveInfinity);
-            else held.Add(new PendingRow(e, lower, double.PositiveInfinity));
-        }
+        void Require(LinExpr e, double lower) => AddRow(lp, e, lower, double.PositiveInfinity);
 
         LinExpr target = logits[label];
         double fixedMax = double.NegativeInfinity;
@@ -801,10 +820,10 @@ internal static class SymbolicEncoder
     /// takes an auxiliary column and two rows per (repair vertex, logit) that the parameters can move.
     /// </summary>
     private static void AddObjective(LinearProgram lp, List<(int Delta, int Group)> abs, int groups, EncodingOptions options,
-        LinExpr[][] outputs, Network network64, Tensor vertices64, int end)
+        LinExpr[]?[] outputs, Network network64, Tensor vertices64, int end)
     {
         int repairVertices = options.RepairVertices ?? outputs.Length;
-        int width = outputs.Length == 0 ? 0 : outputs[0].Length;
+        int width = outputs.Length == 0 ? 0 : outputs[0]!.Length;
         bool joint = options.Objective == LpObjective.Aprnn;
         // APRNN normalises the L1 norm by the length of cat([output changes, parameter changes]), constant outputs included.
         double paramMean = 1.0 / (joint ? abs.Count + repairVertices * width : abs.Count);
@@ -830,16 +849,16 @@ internal static class SymbolicEncoder
     }
 
     /// <summary>For each of the first <paramref name="repairVertices"/> vertices' variable outputs y, a column d ≥ |y − y₀| costing <paramref name="meanCost"/> and bounded by the L∞ column <paramref name="max"/>.</summary>
-    private static void AddOutputChanges(LinearProgram lp, LinExpr[][] outputs, int repairVertices, int max, double meanCost, Network network64, Tensor vertices64, int end)
+    private static void AddOutputChanges(LinearProgram lp, LinExpr[]?[] outputs, int repairVertices, int max, double meanCost, Network network64, Tensor vertices64, int end)
     {
         using var noGrad = no_grad();
         using Tensor repairInputs = vertices64.narrow(0, 0, repairVertices);
         double[] original = network64.LayerInput(repairInputs, end).reshape(repairVertices, -1).contiguous().data<double>().ToArray();
-        int width = outputs[0].Length;
+        int width = outputs[0]!.Length;
         for (int v = 0; v < repairVertices; v++)
             for (int c = 0; c < width; c++)
             {
-                LinExpr y = outputs[v][c];
+                LinExpr y = outputs[v]![c];
                 if (y.IsConstant) continue;
                 int d = lp.AddColumn(0, double.PositiveInfinity, meanCost);
                 LinExpr change = y with { Constant = y.Constant - original[v * width + c] };
