@@ -393,7 +393,9 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         for (int round = 1; ; round++)
         {
             shown?.Describe($"round {round}: {lp.RowCount} rows, {waiting.Count} rows and {held.Count} preserved inputs held back");
-            LpSolution solution = LpSolver.Solve(lp, solver);
+            // A time limit bounds all rounds together: each round gets what the earlier ones left.
+            LpSolverOptions thisRound = solver.TimeLimitSeconds is double limit ? solver with { TimeLimitSeconds = Math.Max(limit - seconds, 1) } : solver;
+            LpSolution solution = LpSolver.Solve(lp, thisRound);
             shown?.Advance();
             seconds += solution.Seconds;
             if (solution.Status != LpStatus.Optimal || waiting.Count + held.Count == 0) return Done(solution, round);
@@ -414,6 +416,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             }
             held.RemoveAll(input => input.EnteredWhole);
             if (added == 0) return Done(solution, round);
+            if (solver.TimeLimitSeconds is double budget && seconds >= budget)
+                return Done(solution with { Status = LpStatus.TimeLimit, Values = null, Detail = $"time limit: {round} rounds of constraint generation used {seconds:F0} s with {added} violated rows just added" }, round);
         }
     }
 
