@@ -154,6 +154,9 @@ public static class ProvableStudy
     /// <summary>Preserved inputs of the default provable rows: the option's, at most 100 in the quick version.</summary>
     public static int DefaultPreserve(ProvableStudyOptions options) => options.Quick ? Math.Min(options.DefaultPreserve, 100) : options.DefaultPreserve;
 
+    /// <summary>Provable repairs whose whole program would have more nonzeros than this are not attempted (<see cref="RepairStatus.TooLarge"/>).</summary>
+    public const long MaxLpNonzeros = 45_000_000;
+
     /// <summary>The experiment's name, by which a worker finds its step function.</summary>
     public const string Name = "provable";
 
@@ -294,7 +297,7 @@ public static class ProvableStudy
         int busy = loads.Count(load => load >= report.Threads + 1);
         text.AppendLine(Inv($"Machine load (1-minute average) when the steps started: {(loads.Length == 0 ? "unknown" : $"median {Median(loads):F2}, max {loads.Max():F2}")} on {report.Cores} cores; the study's own {report.Threads} threads account for about {report.Threads}, so a value of {report.Threads + 1} or more means other work inflated the timings{(busy > 0 ? $" ({busy} of {loads.Length} runs started so: their seconds are not the method's cost on an idle machine)" : "")}."));
         text.AppendLine();
-        text.AppendLine(Inv($"LP solver: {report.Solver}; ε = 1e-3, bound ±3. Efficacy is the independent verifier's (float32 and float64 re-run of every point or vertex). Drawdown: clean test accuracy before − after, on the test set without the repair images. Generalisation: accuracy gain on the rest of the corrupted test set (rotations: the same images rotated every 0.1°, vertex angles excluded). `fog:3:N` takes the first N fog images the model gets wrong (Reparo's protocol); `fog:3:N:any` the first N fog images whatever the prediction (APRNN's). Variants: **provable (default)** is Reparo's default, the parameter objective with {report.DefaultPreserve} preserved training inputs held in the LP; **provable (param objective, no preserve)** is Reparo's LP before locality; **provable (aprnn objective)** is APRNN's joint L∞ + normalised L1 over output and parameter changes, without preserved inputs."));
+        text.AppendLine(Inv($"LP solver: {report.Solver}; ε = 1e-3, bound ±3. Efficacy is the independent verifier's (float32 and float64 re-run of every point or vertex). Drawdown: clean test accuracy before − after, on the test set without the repair images. Generalisation: accuracy gain on the rest of the corrupted test set (rotations: the same images rotated every 0.1°, vertex angles excluded). `fog:3:N` takes the first N fog images the model gets wrong (Reparo's protocol); `fog:3:N:any` the first N fog images whatever the prediction (APRNN's). Variants: **provable (default)** is Reparo's default, the parameter objective with {report.DefaultPreserve} preserved training inputs held in the LP; **provable (param objective, no preserve)** is Reparo's LP before locality; **provable (aprnn objective)** is APRNN's joint L∞ + normalised L1 over output and parameter changes, without preserved inputs. An LP whose whole program (preserved inputs included) the encoder's counting walk predicts above {MaxLpNonzeros:N0} nonzeros is not attempted (status too_large)."));
         foreach (IGrouping<string, ProvableRun> section in report.Runs.GroupBy(r => r.Section))
         {
             text.AppendLine();
@@ -403,6 +406,7 @@ public sealed class ProvableExperimentSession(DataSplits splits, LpSolverOptions
             Layer = step.Layer,
             Rows = step.Rows,
             Solver = step.TimeLimitSeconds is { } limit ? solver with { TimeLimitSeconds = limit } : solver,
+            MaxLpNonzeros = ProvableStudy.MaxLpNonzeros,
             Objective = step.Variant.Objective,
             Preserve = step.Variant.Preserve > 0 ? new PreserveRequest(splits.Train, step.Variant.Preserve, step.Seed) : null,
             Seed = step.Seed,

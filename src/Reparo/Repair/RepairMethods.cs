@@ -41,6 +41,9 @@ public sealed record RepairSettings
     /// <summary>Provable LPs: refuse, before building it, an LP whose memory would exceed this many bytes (null: no limit); see <see cref="ProvableRepairOptions.MaxMemoryBytes"/>.</summary>
     public long? MaxMemoryBytes { get; init; }
 
+    /// <summary>Provable LPs: do not attempt a program with more nonzeros than this (null: no cap); see <see cref="ProvableRepairOptions.MaxLpNonzeros"/>.</summary>
+    public long? MaxLpNonzeros { get; init; }
+
     /// <summary>Fine-tuning learning rate (Adam).</summary>
     public double LearningRate { get; init; } = 1e-3;
 
@@ -87,6 +90,7 @@ public static class RepairMethods
             LogitChangeWeight = settings.LogitChangeWeight,
             ConstraintGeneration = settings.ConstraintGeneration,
             MaxMemoryBytes = settings.MaxMemoryBytes,
+            MaxLpNonzeros = settings.MaxLpNonzeros,
         };
         return name switch
         {

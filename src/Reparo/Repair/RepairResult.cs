@@ -17,6 +17,9 @@ public enum RepairStatus
 
     /// <summary>The solver stopped for numerical reasons.</summary>
     NumericalTrouble,
+
+    /// <summary>The program was predicted larger than the caller's cap and not attempted.</summary>
+    TooLarge,
 }
 
 /// <summary>Wall-clock seconds per phase.</summary>

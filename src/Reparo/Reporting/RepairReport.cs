@@ -168,6 +168,7 @@ public sealed partial record RepairReport
         RepairStatus.NotVerified => "not_verified",
         RepairStatus.Infeasible => "infeasible",
         RepairStatus.TimeLimit => "time_limit",
+        RepairStatus.TooLarge => "too_large",
         _ => "numerical_trouble",
     };
 }

@@ -92,6 +92,13 @@ public sealed record ProvableRepairOptions
     /// </summary>
     public long? MaxMemoryBytes { get; init; }
 
+    /// <summary>
+    /// A cap on the whole program's nonzeros (held inputs and rows included; null: none), from the same counting walk:
+    /// a larger program is not attempted and the result says <see cref="RepairStatus.TooLarge"/> (for studies that plan
+    /// many repairs and must not spend hours building one that cannot be solved).
+    /// </summary>
+    public long? MaxLpNonzeros { get; init; }
+
     /// <summary>The LP solver and its settings.</summary>
     public LpSolverOptions Solver { get; init; } = new();
 
@@ -186,8 +193,13 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             var clock = Stopwatch.StartNew();
             ActivationPatterns patterns = ActivationPatterns.Compute(original64 ?? work64, lpSet, lpVertices64, lpRegion, k.Nested ? k.Layer : k.Layer + 1, end);
             if (patterns.PinnedToZero > 0 && attempt == 0) notes.Add($"{patterns.PinnedToZero} pre-activations pinned to 0 at vertices shared by polytopes with different patterns");
-            if (attempt == 0 && options.MaxMemoryBytes is long budget)
-                RefuseOverBudget(SymbolicEncoder.Count(work64, k, end, lpVertices64, lpLabels, patterns, Encoding(epsilon, rows) with { RepairVertices = set.VertexCount }), budget, layerName, anchors?.Count ?? 0);
+            if (attempt == 0 && (options.MaxMemoryBytes is not null || options.MaxLpNonzeros is not null))
+            {
+                LpSize whole = SymbolicEncoder.Count(work64, k, end, lpVertices64, lpLabels, patterns, Encoding(epsilon, rows) with { RepairVertices = set.VertexCount });
+                if (options.MaxMemoryBytes is long budget) RefuseOverBudget(whole, budget, layerName, anchors?.Count ?? 0);
+                if (whole.Nonzeros > options.MaxLpNonzeros)
+                    return Failed(RepairStatus.TooLarge, FormattableString.Invariant($"not attempted: the LP at {layerName} would have {whole.Nonzeros:N0} nonzeros ({whole.Rows:N0} rows × {whole.Cols:N0} columns), above the cap of {options.MaxLpNonzeros:N0}"), whole);
+            }
             EncodedProgram encoded = SymbolicEncoder.Encode(work64, k, end, lpVertices64, lpLabels, patterns, Encoding(epsilon, rows) with { RepairVertices = set.VertexCount });
             if (options.ExportLpPath is string path) ExportMps(encoded, path);
             encodeTime += clock.Elapsed.TotalSeconds;
