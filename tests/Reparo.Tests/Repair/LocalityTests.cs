@@ -4,6 +4,7 @@ using Reparo.Data;
 using Reparo.Models;
 using Reparo.Repair;
 using Reparo.Repair.Provable;
+using Reparo.Reporting;
 using Reparo.Tests.Cli;
 using static TorchSharp.torch;
 
@@ -92,6 +93,29 @@ public class LocalityTests
         Assert.Contains(kept.Notes, n => n.StartsWith("preserved inputs: 30 of 30", StringComparison.Ordinal));
         PreservedInputs anchors = new PreserveRequest(pool, 30, 4).Select(network);
         Assert.Equal(30, anchors.Kept(kept.Model!));
+    }
+
+    [Fact]
+    public void AProgramAboveTheNonzeroCapIsNotAttemptedAndSaysItsPredictedSize()
+    {
+        (Network network, Dataset data, long[] wanted) = RandomMlp();
+        RepairSet set = RepairSet.FromPoints(data.WithLabels(tensor(wanted), "wanted"), Enumerable.Range(0, 6).ToArray(), "six");
+        Dataset rest = data.Subset([.. Enumerable.Range(6, data.Count - 6)]);
+        Dataset pool = rest.WithLabels(tensor(network.Predict(rest.X)), "pool");
+        var problem = new RepairProblem(network, set, pool, null);
+        var preserve = new PreserveRequest(pool, 30, Seed: 4);
+
+        const long cap = 1000;
+        RepairResult refused = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Preserve = preserve, MaxLpNonzeros = cap }).Repair(problem);
+
+        Assert.Equal(RepairStatus.TooLarge, refused.Status);
+        Assert.Null(refused.Model);
+        Assert.True(refused.LpSize!.Nonzeros > cap, $"{refused.LpSize.Nonzeros} predicted, cap {cap}");
+        Assert.StartsWith("not attempted: the LP at fc1 would have", refused.Message, StringComparison.Ordinal);
+        Assert.Equal("too_large", RepairReport.StatusName(refused.Status));
+        // The predicted size is the whole program's: a cap equal to it lets the repair run.
+        RepairResult allowed = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Preserve = preserve, MaxLpNonzeros = refused.LpSize.Nonzeros }).Repair(problem);
+        Assert.True(allowed.Verified, allowed.Message);
     }
 
     [Fact]
