@@ -65,6 +65,8 @@ internal sealed class ProgramFragment
                 rowKind[r] = (sbyte)(own == 0 ? 1 : 0);
             }
         }
+        int undefined = Array.IndexOf(definingRow, -1);
+        if (undefined >= 0) throw new InvalidOperationException($"fragment column {undefined + firstColumn} has no defining equality");
         rowEntered = new bool[rowLower.Length];
         boundEntered = new bool[columnLower.Length];
     }

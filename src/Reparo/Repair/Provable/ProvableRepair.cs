@@ -406,7 +406,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         {
             shown?.Describe($"round {round}: {lp.RowCount} rows, {waiting.Count} rows and {held.Count} preserved inputs held back");
             // A time limit bounds all rounds together: each round gets what the earlier ones left.
-            LpSolverOptions thisRound = solver.TimeLimitSeconds is double limit ? solver with { TimeLimitSeconds = Math.Max(limit - seconds, 1) } : solver;
+            LpSolverOptions thisRound = solver.TimeLimitSeconds is double limit ? solver with { TimeLimitSeconds = limit - seconds } : solver;
             LpSolution solution = LpSolver.Solve(lp, thisRound);
             shown?.Advance();
             seconds += solution.Seconds;
