@@ -22,6 +22,16 @@ public class LocalityTests
         return (network, data, [.. predicted.Select(p => (p + 1) % data.ClassCount)]);
     }
 
+    /// <summary>A repair of the first six inputs towards wrong labels, and a pool of the other inputs labelled as the model predicts them (all correctly classified).</summary>
+    private static (Network Network, Dataset Pool, RepairProblem Problem) SixPointsAndAPool()
+    {
+        (Network network, Dataset data, long[] wanted) = RandomMlp();
+        RepairSet set = RepairSet.FromPoints(data.WithLabels(tensor(wanted), "wanted"), Enumerable.Range(0, 6).ToArray(), "six");
+        Dataset rest = data.Subset([.. Enumerable.Range(6, data.Count - 6)]);
+        Dataset pool = rest.WithLabels(tensor(network.Predict(rest.X)), "pool");
+        return (network, pool, new RepairProblem(network, set, pool, null));
+    }
+
     private static double[] Values(Tensor t) => t.detach().to(ScalarType.Float64).contiguous().data<double>().ToArray();
 
     /// <summary>Encodes and solves a repair of fc1 for the first six points with the given objective; returns the LP's objective and the independently computed changes.</summary>
@@ -75,12 +85,7 @@ public class LocalityTests
     [Fact]
     public void PreservedInputsAreHeldInTheLpAndKept()
     {
-        (Network network, Dataset data, long[] wanted) = RandomMlp();
-        RepairSet set = RepairSet.FromPoints(data.WithLabels(tensor(wanted), "wanted"), Enumerable.Range(0, 6).ToArray(), "six");
-        // The pool: the other inputs, labelled as the model predicts them, so all are correctly classified.
-        Dataset rest = data.Subset([.. Enumerable.Range(6, data.Count - 6)]);
-        Dataset pool = rest.WithLabels(tensor(network.Predict(rest.X)), "pool");
-        var problem = new RepairProblem(network, set, pool, null);
+        (Network network, Dataset pool, RepairProblem problem) = SixPointsAndAPool();
 
         RepairResult plain = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1" }).Repair(problem);
         RepairResult kept = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Preserve = new PreserveRequest(pool, 30, Seed: 4) }).Repair(problem);
@@ -98,11 +103,7 @@ public class LocalityTests
     [Fact]
     public void AProgramAboveTheNonzeroCapIsNotAttemptedAndSaysItsPredictedSize()
     {
-        (Network network, Dataset data, long[] wanted) = RandomMlp();
-        RepairSet set = RepairSet.FromPoints(data.WithLabels(tensor(wanted), "wanted"), Enumerable.Range(0, 6).ToArray(), "six");
-        Dataset rest = data.Subset([.. Enumerable.Range(6, data.Count - 6)]);
-        Dataset pool = rest.WithLabels(tensor(network.Predict(rest.X)), "pool");
-        var problem = new RepairProblem(network, set, pool, null);
+        (_, Dataset pool, RepairProblem problem) = SixPointsAndAPool();
         var preserve = new PreserveRequest(pool, 30, Seed: 4);
 
         const long cap = 1000;

@@ -20,8 +20,10 @@ internal sealed class ProgramFragment
     private readonly double[] columnLower, columnUpper, columnCost, rowLower, rowUpper, entryValue;
     private readonly int[] rowStart, entryColumn;
 
-    /// <summary>Each own column's defining row.</summary>
+    /// <summary>Each own column's defining row, and its coefficient there.</summary>
     private readonly int[] definingRow;
+
+    private readonly double[] definingCoefficient;
 
     /// <summary>Per row: −1 for a defining row, 0 if it uses own columns, 1 if it is over program columns alone.</summary>
     private readonly sbyte[] rowKind;
@@ -40,6 +42,7 @@ internal sealed class ProgramFragment
         (this.rowLower, this.rowUpper, this.rowStart, this.entryColumn, this.entryValue) = (rowLower, rowUpper, rowStart, entryColumn, entryValue);
         definingRow = new int[columnLower.Length];
         Array.Fill(definingRow, -1);
+        definingCoefficient = new double[columnLower.Length];
         directColumn = new bool[columnLower.Length];
         rowKind = new sbyte[rowLower.Length];
         for (int r = 0; r < rowLower.Length; r++)
@@ -53,6 +56,7 @@ internal sealed class ProgramFragment
                 if (definingRow[c] >= 0) continue;
                 if (defined >= 0 || rowLower[r] != rowUpper[r]) throw new InvalidOperationException($"fragment row {r} uses column {c + firstColumn} before an equality defines it");
                 defined = c;
+                definingCoefficient[c] = entryValue[e];
             }
             if (defined >= 0)
             {
@@ -108,7 +112,7 @@ internal sealed class ProgramFragment
         }
         foreach (int r in rows)
         {
-            lp.AddRow(rowLower[r], rowUpper[r], entryColumn.AsSpan(rowStart[r], rowStart[r + 1] - rowStart[r]), entryValue.AsSpan(rowStart[r], rowStart[r + 1] - rowStart[r]));
+            lp.AddRow(rowLower[r], rowUpper[r], entryColumn.AsSpan(rowStart[r], RowLength(r)), entryValue.AsSpan(rowStart[r], RowLength(r)));
             rowEntered[r] = true;
         }
         foreach (int c in bounds)
@@ -147,17 +151,17 @@ internal sealed class ProgramFragment
             if (skip[r]) continue;
             cols.Clear();
             for (int e = rowStart[r]; e < rowStart[r + 1]; e++) cols.Add(entryColumn[e] < FirstColumn ? entryColumn[e] : entryColumn[e] + offset);
-            lp.AddRow(rowLower[r], rowUpper[r], CollectionsMarshal.AsSpan(cols), entryValue.AsSpan(rowStart[r], rowStart[r + 1] - rowStart[r]));
+            lp.AddRow(rowLower[r], rowUpper[r], CollectionsMarshal.AsSpan(cols), entryValue.AsSpan(rowStart[r], RowLength(r)));
         }
     }
+
+    private int RowLength(int r) => rowStart[r + 1] - rowStart[r];
 
     /// <summary>Own column c's bounds as a row over program columns, from its definition a·x + d·c = b: c = (b − a·x)/d.</summary>
     private void AddBoundRow(LinearProgram lp, int c)
     {
         int r = definingRow[c];
-        double d = 0;
-        for (int e = rowStart[r]; e < rowStart[r + 1]; e++)
-            if (entryColumn[e] >= FirstColumn) d = entryValue[e];
+        double d = definingCoefficient[c];
         var cols = new List<int>();
         var values = new List<double>();
         for (int e = rowStart[r]; e < rowStart[r + 1]; e++)
@@ -174,19 +178,8 @@ internal sealed class ProgramFragment
     private double[] OwnValues(ReadOnlySpan<double> x)
     {
         var own = new double[columnLower.Length];
-        for (int c = 0; c < own.Length; c++)
-        {
-            // Definitions come in column order and use earlier columns only.
-            int r = definingRow[c];
-            double activity = 0, d = 0;
-            for (int e = rowStart[r]; e < rowStart[r + 1]; e++)
-            {
-                int col = entryColumn[e];
-                if (col == FirstColumn + c) d = entryValue[e];
-                else activity += entryValue[e] * (col < FirstColumn ? x[col] : own[col - FirstColumn]);
-            }
-            own[c] = (rowLower[r] - activity) / d;
-        }
+        // Definitions come in column order and use earlier columns only; column c is still 0 in its own activity.
+        for (int c = 0; c < own.Length; c++) own[c] = (rowLower[definingRow[c]] - Activity(definingRow[c], x, own)) / definingCoefficient[c];
         return own;
     }
 

@@ -418,7 +418,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 double activity = row.Expr.Constant;
                 for (int i = 0; i < row.Expr.Cols.Length; i++) activity += row.Expr.Coefs[i] * x[row.Expr.Cols[i]];
                 bool violated = activity > row.Upper - GenerationSlack || activity < row.Lower + GenerationSlack;
-                if (violated || final) lp.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
+                if (violated || final) row.AddTo(lp);
                 return violated || final;
             });
             foreach (ProgramFragment input in held)

@@ -58,7 +58,11 @@ internal readonly record struct ParameterDelta(int Layer, string Site, bool IsBi
 }
 
 /// <summary>A constraint row kept out of the LP until the solution violates it (constraint generation).</summary>
-internal readonly record struct PendingRow(LinExpr Expr, double Lower, double Upper);
+internal readonly record struct PendingRow(LinExpr Expr, double Lower, double Upper)
+{
+    /// <summary>Adds the row to <paramref name="lp"/> (the constant moved to the bounds).</summary>
+    public void AddTo(LinearProgram lp) => lp.AddRow(Lower - Expr.Constant, Upper - Expr.Constant, Expr.Cols, Expr.Coefs);
+}
 
 /// <summary>Options of one encoding.</summary>
 internal sealed record EncodingOptions
@@ -129,7 +133,7 @@ internal sealed record EncodedProgram(LinearProgram Program, IReadOnlyList<Param
     public LinearProgram Full()
     {
         LinearProgram full = Program.Copy();
-        foreach (PendingRow row in Pending) full.AddRow(row.Lower - row.Expr.Constant, row.Upper - row.Expr.Constant, row.Expr.Cols, row.Expr.Coefs);
+        foreach (PendingRow row in Pending) row.AddTo(full);
         foreach (ProgramFragment input in Held) input.AddWholeTo(full);
         return full;
     }
