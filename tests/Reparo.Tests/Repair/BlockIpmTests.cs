@@ -199,6 +199,60 @@ public class BlockIpmTests
         for (int k = 0; k < 5; k++) Assert.Equal(Enumerable.Range(4 * k, 4), structure.BlockRows[k].Order());
     }
 
+    [Fact]
+    public void DetectionLinksTheRowsThatTieEveryBlockToOneHub()
+    {
+        // A repair LP in miniature, rows in the encoder's order: per vertex p and block (neuron) k, an auxiliary column
+        // z_kp = e + a·(Δ⁺ − Δ⁻) over block k's own split changes; per vertex, specification rows over every z_kp and
+        // the shared bias changes (longer rows than the definitions); then the objective: per block t ≥ g_k (t the one
+        // L∞ column), then per change g_k ≥ Δ⁺ + Δ⁻, where t and every g_k meet as many rows. Taken by length alone,
+        // or by longest column with ties by position, the specification rows or the rows t ≥ g_k glue the blocks
+        // together or turn the block rows into linking rows.
+        const int blocks = 14, changes = 13, biases = 8, vertices = 4, specification = 2;
+        var random = new Random(7);
+        var lp = new LinearProgram();
+        int[] SplitChanges(int count) => [.. Enumerable.Range(0, count).Select(_ =>
+        {
+            int plus = lp.AddColumn(0, 3, 0.1);
+            lp.AddColumn(0, 3, 0.1);
+            return plus;
+        })];
+        int[][] change = [.. Enumerable.Range(0, blocks).Select(_ => SplitChanges(changes))];
+        int[] bias = SplitChanges(biases);
+        for (int p = 0; p < vertices; p++)
+        {
+            // z at a feasible point (Δ⁺ = 0.5, Δ⁻ = 0), from which the specification's bounds are set.
+            var atFeasible = new double[blocks];
+            var z = new int[blocks];
+            for (int k = 0; k < blocks; k++)
+            {
+                double[] a = [.. Enumerable.Range(0, changes).Select(_ => random.NextDouble() - 0.5)];
+                double e = random.NextDouble() - 0.5;
+                atFeasible[k] = e + 0.5 * a.Sum();
+                z[k] = lp.AddColumn(-10, 10);
+                lp.AddRow(e, e, [z[k], .. change[k].SelectMany(c => new[] { c, c + 1 })], [1, .. a.SelectMany(v => new[] { -v, v })]);
+            }
+            for (int s = 0; s < specification; s++)
+            {
+                double[] w = [.. Enumerable.Range(0, blocks).Select(_ => random.NextDouble() - 0.5)];
+                lp.AddRow(w.Zip(atFeasible, (x, y) => x * y).Sum() - 0.1, double.PositiveInfinity, [.. z, .. bias.SelectMany(c => new[] { c, c + 1 })],
+                    [.. w, .. bias.SelectMany(_ => new[] { 0.3, -0.3 })]);
+            }
+        }
+        int t = lp.AddColumn(0, double.PositiveInfinity, 1);
+        int[] g = [.. Enumerable.Range(0, blocks).Select(_ => lp.AddColumn(0, double.PositiveInfinity))];
+        for (int k = 0; k < blocks; k++) lp.AddRow(0, double.PositiveInfinity, [t, g[k]], [1, -1]);
+        for (int k = 0; k < blocks; k++)
+            foreach (int c in change[k]) lp.AddRow(0, double.PositiveInfinity, [g[k], c, c + 1], [1, -1, -1]);
+
+        BlockStructure structure = BlockStructure.Detect(StandardForm.Build(lp).A);
+
+        // Blocks of a neuron's definitions and bounds; linking: the specification and the rows t ≥ g_k.
+        Assert.True(structure.LinkingRows.Length <= blocks + vertices * specification, structure.Describe());
+        Assert.Equal(blocks, structure.BlockRows.Count(b => b.Length >= vertices + changes));
+        AssertSameOptimum(lp, Ipm(lp));
+    }
+
     /// <summary>
     /// Four blocks of 40 rows over their own four columns, and 60 linking rows: each meets the first column of every
     /// block (so those columns meet more than 32 linking rows), and every tenth one also a block's second column.

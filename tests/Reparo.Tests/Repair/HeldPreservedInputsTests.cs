@@ -6,11 +6,14 @@ using static TorchSharp.torch;
 
 namespace Reparo.Tests.Repair;
 
-/// <summary>Preserved inputs held out of the provable-repair LP until violated (<see cref="EncodingOptions.HoldPreservedInputs"/>).</summary>
+/// <summary>
+/// Preserved inputs held out of the provable-repair LP until violated (<see cref="EncodingOptions.HoldPreservedInputs"/>),
+/// and later neurons kept as expressions whose sign rows wait outside it (<see cref="EncodingOptions.ComposeLaterLayers"/>).
+/// </summary>
 public class HeldPreservedInputsTests
 {
     /// <summary>Six repair points with wrong wanted labels, then <paramref name="preserved"/> correctly classified inputs, encoded at <paramref name="layer"/>.</summary>
-    private static EncodedProgram Encode(string arch, string layer, int preserved, bool hold)
+    private static EncodedProgram Encode(string arch, string layer, int preserved, bool hold, bool compose = true)
     {
         TestSupport.Init();
         Dataset data = TestSupport.RandomImages(80, size: 8, seed: 3);
@@ -24,21 +27,24 @@ public class HeldPreservedInputsTests
         using Tensor vertices64 = vertices32.to(ScalarType.Float64);
         int k = network64.LayerIndex(layer), end = network64.Layers.Count;
         ActivationPatterns patterns = ActivationPatterns.Compute(network64, set, vertices64, region, k + 1, end);
-        return SymbolicEncoder.Encode(network64, k, end, vertices64, vertexLabels, patterns, ProvableRepair.DefaultEncoding(6) with { HoldPreservedInputs = hold });
+        return SymbolicEncoder.Encode(network64, k, end, vertices64, vertexLabels, patterns, ProvableRepair.DefaultEncoding(6) with { HoldPreservedInputs = hold, ComposeLaterLayers = compose });
     }
 
     private static readonly LpSolverOptions Exact = new() { Solver = LpSolverKind.Highs, FeasibilityTolerance = 1e-9, OptimalityTolerance = 1e-9 };
 
     [Theory]
-    [InlineData("mlp:16x2", "fc1")]
-    [InlineData("mlp:16x3", "fc1")]
-    [InlineData("mlp:16x3", "fc2")]
-    public void HeldInputsReachTheWholeProgramsOptimum(string arch, string layer)
+    [InlineData("mlp:16x2", "fc1", true)]
+    [InlineData("mlp:16x3", "fc1", true)]
+    [InlineData("mlp:16x3", "fc1", false)]
+    [InlineData("mlp:16x3", "fc2", true)]
+    public void HeldInputsReachTheWholeProgramsOptimum(string arch, string layer, bool compose)
     {
-        EncodedProgram whole = Encode(arch, layer, 40, hold: false), held = Encode(arch, layer, 40, hold: true);
+        // The reference: every neuron materialised, every row in the program, solved at once.
+        EncodedProgram whole = Encode(arch, layer, 40, hold: false, compose: false), held = Encode(arch, layer, 40, hold: true, compose);
         Assert.Empty(whole.Held);
+        Assert.Empty(whole.Pending);
         Assert.Equal(40, held.Held.Count);
-        Assert.Equal(whole.Program.Size, held.Full().Size);
+        if (!compose) Assert.Equal(whole.Program.Size, held.Full().Size);
         LpSolution direct = LpSolver.Solve(whole.Program, Exact);
         (LpSolution generated, int rounds, string note) = ProvableRepair.SolveWithGeneration(held, Exact);
         Assert.Equal(LpStatus.Optimal, direct.Status);
@@ -51,10 +57,25 @@ public class HeldPreservedInputsTests
     }
 
     [Fact]
-    public void AViolatedSignRowAtTheRepairedLayerEntersAloneAndALaterOneBringsTheWholeInput()
+    public void LaterNeuronsStayExpressionsAndTheirSignRowsWait()
+    {
+        // mlp:16x3 at fc1: fc2's neurons compose over fc1's auxiliary columns; materialised, each active one is a column and an equality.
+        EncodedProgram materialised = Encode("mlp:16x3", "fc1", 0, hold: false, compose: false), composed = Encode("mlp:16x3", "fc1", 0, hold: false);
+        Assert.Empty(materialised.Pending);
+        Assert.NotEmpty(composed.Pending);
+        Assert.True(composed.Program.ColumnCount < materialised.Program.ColumnCount);
+        // An active neuron's equality (its column carries the sign) became one sign row: as many rows, one fewer column, and the waiting ones are out.
+        Assert.Equal(materialised.Program.RowCount, composed.Full().RowCount);
+        Assert.Equal(materialised.Program.RowCount, composed.Program.RowCount + composed.Pending.Count);
+        Assert.All(composed.Pending, row => Assert.True(row.Expr.Cols.Length > 1));
+    }
+
+    [Fact]
+    public void AViolatedSignRowAtTheRepairedLayerEntersAloneAndALaterOneBringsTheOwnColumnsFirst()
     {
         // One input's fragment by hand: program columns 0 (a weight change) and 1; own column 2 = x0 + 1 (the neuron at
-        // the repaired layer, kept ≥ 0.5), own column 3 = 2·col2 − x1 (a later neuron, kept ≤ 4); a sign row x0 ≤ 2.
+        // the repaired layer, kept ≥ 0.5), own column 3 = 2·col2 − x1 (a later neuron, kept ≤ 4); a sign row x0 ≤ 2 and
+        // a row over an own column, col2 + x1 ≤ 6 (a later sign).
         var lp = new LinearProgram();
         lp.AddColumn(-10, 10);
         lp.AddColumn(-10, 10);
@@ -63,22 +84,33 @@ public class HeldPreservedInputsTests
         lp.AddColumn(double.NegativeInfinity, 4);
         lp.AddRow(0, 0, [2, 1, 3], [2, -1, -1]);
         lp.AddRow(double.NegativeInfinity, 2, [0], [1]);
+        lp.AddRow(double.NegativeInfinity, 6, [2, 1], [1, 1]);
         ProgramFragment input = lp.RemoveTail(0, 2);
         Assert.Equal((0, 2), (lp.RowCount, lp.ColumnCount));
+        lp.AddColumn(0, 1); // a program column made after the cut (the objective's): the own columns go to 3 and 4
 
         // x0 = −0.8: the neuron is 0.2 < 0.5, a sign at the repaired layer: one row x0 ≥ −0.5 enters by itself.
-        Assert.Equal(1, input.EnterViolated(lp, [-0.8, 0], 1e-9));
-        Assert.False(input.EnteredWhole);
+        Assert.Equal(1, input.EnterViolated(lp, [-0.8, 0, 0], 1e-9));
         Assert.Equal(1, lp.RowCount);
         Assert.Equal(-0.5, lp.RowBounds(0).Lower, 12);
-        Assert.Equal(0, input.EnterViolated(lp, [0, 0], 1e-9));
+        Assert.Equal(0, input.EnterViolated(lp, [0, 0, 0], 1e-9));
 
-        // x0 = 1.5, x1 = 0: the later neuron is 2·2.5 − 0 = 5 > 4, which uses own columns: the whole input enters.
-        Assert.Equal(3, input.EnterViolated(lp, [1.5, 0], 1e-9));
+        // x0 = 1, x1 = 5.5: col2 + x1 = 7.5 > 6 uses an own column: the own columns and their two definitions enter, then the row.
+        Assert.Equal(3, input.EnterViolated(lp, [1, 5.5, 0], 1e-9));
+        Assert.True(input.OwnColumnsEntered);
+        Assert.False(input.EnteredWhole);
+        Assert.Equal((4, 5), (lp.RowCount, lp.ColumnCount));
+        Assert.Equal((4.0, double.PositiveInfinity), (lp.ColumnBounds(4).Upper, lp.ColumnBounds(3).Upper));
+        Assert.Equal([(3, 1.0), (1, 1.0)], lp.Row(3));
+        Assert.Equal(6, lp.RowBounds(3).Upper);
+
+        // x0 = 5 breaks the sign row x0 ≤ 2, which enters alone; nothing is left for the rest.
+        Assert.Equal(1, input.EnterViolated(lp, [5, 0, 0, 6, 12], 1e-9));
+        Assert.Equal(5, lp.RowCount);
+        input.EnterRest(lp);
         Assert.True(input.EnteredWhole);
-        Assert.Equal(4, lp.ColumnCount);
-        Assert.Equal(4, lp.RowCount); // the bound row, then the fragment's three rows
-        Assert.Equal(0, input.EnterViolated(lp, [5, 5, 0, 0], 1e-9));
+        Assert.Equal(5, lp.RowCount);
+        Assert.Equal(0, input.EnterViolated(lp, [5, 5, 0, 0, 0], 1e-9));
     }
 
     [Fact]

@@ -24,9 +24,6 @@ internal sealed class BlockNormalEquations
     /// <summary>Relative size below which a pivot counts as zero (see <see cref="DenseKernels.Cholesky"/>).</summary>
     private const double PivotTolerance = 1e-13;
 
-    /// <summary>Blocks whose coupling columns meet at most this many linking rows each go through <see cref="LinkingRowGroups"/>.</summary>
-    private const int NarrowLimit = 32;
-
     private readonly BlockStructure structure;
     private readonly int threads;
     private readonly int linking;
@@ -337,7 +334,7 @@ internal sealed class BlockNormalEquations
             Group = [.. Enumerable.Range(0, groups.Count).OrderBy(FirstBlockRow).ThenBy(groups.Representative)];
             Columns = [.. Group.Select(groups.Representative)];
             FirstRow = [.. Group.Select(FirstBlockRow)];
-            Narrow = Columns.All(j => owner.linkEntryStart[j + 1] - owner.linkEntryStart[j] <= NarrowLimit);
+            Narrow = Columns.All(j => owner.linkEntryStart[j + 1] - owner.linkEntryStart[j] <= BlockStructure.NarrowLimit);
             Weight = new double[Columns.Length];
             if (!Narrow) ByLinkingRow = new LinkingEntries(Columns, owner.linkEntryStart, owner.linkEntryRow, owner.linkEntryValue);
         }
@@ -351,7 +348,7 @@ internal sealed class BlockNormalEquations
 
         public int[] FirstRow { get; }
 
-        /// <summary>Whether every column meets at most <see cref="NarrowLimit"/> linking rows (then <see cref="LinkingRowGroups"/> sums it into S).</summary>
+        /// <summary>Whether every column meets at most <see cref="BlockStructure.NarrowLimit"/> linking rows (then <see cref="LinkingRowGroups"/> sums it into S).</summary>
         public bool Narrow { get; }
 
         /// <summary>The columns' linking entries by linking row, for blocks that are not <see cref="Narrow"/>.</summary>

@@ -95,7 +95,8 @@ internal sealed class BlockStructure
 
     /// <summary>
     /// Finds a cheap ordering for <paramref name="a"/>. Rows are taken one by one in a few candidate orders (by their
-    /// nonzero count, and by the largest column they meet, each way round); a row that would join two components
+    /// nonzero count, and by the largest column they meet, each way round, and by the largest column with the longest
+    /// rows first among ties); a row that would join two components
     /// holding at least <c>minimum</c> (1 or 8) rows each becomes a linking row, any other row joins the components its
     /// columns belong to. Linking rows that end up meeting a single component join it. Of these candidates and the single
     /// dense block, the one with the fewest estimated multiply–adds per factorisation wins.
@@ -121,6 +122,9 @@ internal sealed class BlockStructure
             Order(m, i => rowLength[i]),
             Order(m, i => largestColumn[i]),
             Order(m, i => -largestColumn[i]),
+            // Rows meeting the same longest column, longest first: a row that ties blocks' own columns to a hub (the
+            // L∞ bound of every group) then comes after the rows that make the blocks, and links them instead of gluing them.
+            Order(m, i => (long)largestColumn[i] * (m + 1) - rowLength[i]),
         ];
         int[] best = new int[m];
         double bestCost = Cost(a, best);
@@ -140,12 +144,12 @@ internal sealed class BlockStructure
     /// <summary>The estimated multiply–adds of one factorisation with the blocks of <paramref name="label"/> (see <see cref="Evaluate"/>).</summary>
     private static double Cost(SparseColumns a, int[] label)
     {
-        var size = new Dictionary<int, (double Rows, double Coupling, double Entries)>();
+        var size = new Dictionary<int, (double Rows, double Coupling, double Entries, bool Wide)>();
         double linking = 0, direct = 0;
         foreach (int l in label)
         {
             if (l < 0) linking++;
-            else size[l] = (size.GetValueOrDefault(l).Rows + 1, 0, 0);
+            else size[l] = (size.GetValueOrDefault(l).Rows + 1, 0, 0, false);
         }
         for (int j = 0; j < a.Cols; j++)
         {
@@ -162,24 +166,32 @@ internal sealed class BlockStructure
                 direct += 0.5 * links * (double)links;
                 continue;
             }
-            (double rows, double coupling, double entries) = size[block];
-            size[block] = (rows, coupling + 1, entries + links);
+            (double rows, double coupling, double entries, bool wide) = size[block];
+            size[block] = (rows, coupling + 1, entries + links, wide || links > NarrowLimit);
         }
         double cost = direct + linking * linking * linking / 6;
-        foreach ((double n, double q, double entries) in size.Values) cost += BlockCost(n, q, entries);
+        foreach ((double n, double q, double entries, bool wide) in size.Values) cost += BlockCost(n, q, entries, wide, linking);
         return cost;
     }
 
-    /// <summary>Factoring a block of n rows, solving with its q coupling columns, and adding their products with that many linking entries to the Schur complement.</summary>
-    private static double BlockCost(double n, double q, double entries) => n * n * n / 6 + n * n * q / 2 + n * q * q / 2 + 0.5 * entries * entries;
+    /// <summary>
+    /// Factoring a block of n rows, solving with its q coupling columns, and adding their products with that many
+    /// linking entries to the Schur complement: pair by pair for narrow columns, or row by row of the linking rows for
+    /// a block with a wide one (each entry meets the q columns, then half the linking rows; <see cref="BlockNormalEquations"/>).
+    /// </summary>
+    private static double BlockCost(double n, double q, double entries, bool wide, double linking) =>
+        n * n * n / 6 + n * n * q / 2 + n * q * q / 2 + (wide ? entries * (q + Math.Min(linking, entries) / 2) : 0.5 * entries * entries);
+
+    /// <summary>A block whose coupling columns each meet at most this many linking rows sums them into the Schur complement pair by pair (<see cref="LinkingRowGroups"/>); one with a wider column, row by row.</summary>
+    public const int NarrowLimit = 32;
 
     /// <summary>The single dense block (plain normal equations).</summary>
     public static BlockStructure SingleBlock(SparseColumns a) => Evaluate(a, new int[a.Rows]);
 
-    private static int[] Order(int m, Func<int, int> key)
+    private static int[] Order(int m, Func<int, long> key)
     {
         int[] order = [.. Enumerable.Range(0, m)];
-        int[] keys = [.. Enumerable.Range(0, m).Select(key)];
+        long[] keys = [.. Enumerable.Range(0, m).Select(key)];
         Array.Sort(keys, order); // Array.Sort is not stable: break ties by row below.
         int start = 0;
         for (int i = 1; i <= m; i++)
@@ -295,6 +307,7 @@ internal sealed class BlockStructure
         int blockCount = blockRowLists.Count;
         var coupling = new double[blockCount];
         var linkingEntries = new double[blockCount];
+        var wideBlock = new bool[blockCount];
         var touch = new int[m];
         Array.Fill(touch, int.MaxValue);
         double direct = 0;
@@ -320,6 +333,7 @@ internal sealed class BlockStructure
             }
             coupling[block]++;
             linkingEntries[block] += links;
+            wideBlock[block] |= links > NarrowLimit;
             for (int e = a.ColStart[j]; e < a.ColStart[j + 1]; e++)
                 if (blockOf[a.RowIndex[e]] >= 0) touch[a.RowIndex[e]] = Math.Min(touch[a.RowIndex[e]], entries);
         }
@@ -335,7 +349,7 @@ internal sealed class BlockStructure
         for (int k = 0; k < blockCount; k++)
         {
             double n = blockRows[k].Length, q = coupling[k];
-            cost += BlockCost(n, q, linkingEntries[k]);
+            cost += BlockCost(n, q, linkingEntries[k], wideBlock[k], linkingRows.Count);
             stored += n * n + n * q + q * q;
         }
         return new BlockStructure(blockOf, localIndex, blockRows, [.. linkingRows], cost, stored);

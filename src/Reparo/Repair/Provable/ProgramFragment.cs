@@ -9,10 +9,11 @@ namespace Reparo.Repair.Provable;
 /// first of the fragment's rows that uses it (an equality, as the encoder writes them); smaller indices are the
 /// program's columns.
 /// <para>
-/// A constraint over program columns alone (a sign row at the repaired layer) or the bound of an own column whose
-/// definition uses program columns alone (an active neuron's sign there) enters the program by itself, as one row over
-/// program columns, when violated: it meets one neuron's weights. Any other violated row (a later layer's sign, the
-/// specification) brings in the whole fragment.
+/// A violated constraint enters the program by itself. One over program columns alone (a sign row at the repaired
+/// layer), or the bound of an own column whose definition uses program columns alone (an active neuron's sign there),
+/// enters as one row over program columns: it meets one neuron's weights. One that uses own columns (a later layer's
+/// sign, the specification) first brings in the own columns with their bounds and defining rows (each defining row
+/// meets one neuron's block), then enters as it is; the fragment's other rows keep waiting.
 /// </para>
 /// </summary>
 internal sealed class ProgramFragment
@@ -32,6 +33,9 @@ internal sealed class ProgramFragment
     private readonly bool[] directColumn;
 
     private readonly bool[] rowEntered, boundEntered;
+
+    /// <summary>Where the own columns went in the program (their index there minus <see cref="FirstColumn"/>), once they entered.</summary>
+    private int ownOffset;
 
     /// <summary>Wraps rows and columns cut from a program (CSR rows; columns from <paramref name="firstColumn"/> on are the fragment's own).</summary>
     public ProgramFragment(int firstColumn, double[] columnLower, double[] columnUpper, double[] columnCost,
@@ -81,16 +85,18 @@ internal sealed class ProgramFragment
     /// <summary>Its rows.</summary>
     public int RowCount => rowLower.Length;
 
-    /// <summary>Whether the whole fragment has entered a program (<see cref="EnterViolated"/>, <see cref="EnterRest"/>).</summary>
+    /// <summary>Whether the whole fragment has entered a program (<see cref="EnterRest"/>).</summary>
     public bool EnteredWhole { get; private set; }
 
-    /// <summary>Single rows that entered by themselves.</summary>
+    /// <summary>Whether the own columns and their defining rows have entered (a violated row used them).</summary>
+    public bool OwnColumnsEntered { get; private set; }
+
+    /// <summary>Rows that entered by themselves (defining rows not counted).</summary>
     public int SingleRowsEntered { get; private set; }
 
     /// <summary>
-    /// Adds to <paramref name="lp"/> what <paramref name="x"/> (its columns) violates or comes within
-    /// <paramref name="slack"/> of an inequality's bound: each such single-neuron constraint as one row, or the whole
-    /// fragment if a constraint that uses own columns is among them. Returns the rows added.
+    /// Adds to <paramref name="lp"/> each constraint that <paramref name="x"/> (its columns) violates or brings within
+    /// <paramref name="slack"/> of an inequality's bound, one by one (see the class). Returns the rows added.
     /// </summary>
     public int EnterViolated(LinearProgram lp, ReadOnlySpan<double> x, double slack)
     {
@@ -98,57 +104,83 @@ internal sealed class ProgramFragment
         double[] own = OwnValues(x);
         var rows = new List<int>();
         var bounds = new List<int>();
+        bool needsOwn = false;
         for (int r = 0; r < rowLower.Length; r++)
         {
             if (rowKind[r] < 0 || rowEntered[r] || !Outside(Activity(r, x, own), rowLower[r], rowUpper[r], slack)) continue;
-            if (rowKind[r] == 0) return EnterWhole(lp);
             rows.Add(r);
+            needsOwn |= rowKind[r] == 0;
         }
-        for (int c = 0; c < own.Length; c++)
+        // Once the own columns are in the program, their bounds hold there.
+        for (int c = 0; c < own.Length && !OwnColumnsEntered; c++)
         {
             if (boundEntered[c] || !Outside(own[c], columnLower[c], columnUpper[c], slack)) continue;
-            if (!directColumn[c]) return EnterWhole(lp);
-            bounds.Add(c);
+            if (directColumn[c]) bounds.Add(c);
+            else needsOwn = true;
         }
-        foreach (int r in rows)
+        int added = needsOwn && !OwnColumnsEntered ? EnterOwnColumns(lp) : 0;
+        foreach (int r in rows) AddRow(lp, r);
+        if (!OwnColumnsEntered)
         {
-            lp.AddRow(rowLower[r], rowUpper[r], entryColumn.AsSpan(rowStart[r], RowLength(r)), entryValue.AsSpan(rowStart[r], RowLength(r)));
-            rowEntered[r] = true;
+            foreach (int c in bounds)
+            {
+                AddBoundRow(lp, c);
+                boundEntered[c] = true;
+            }
         }
-        foreach (int c in bounds)
-        {
-            AddBoundRow(lp, c);
-            boundEntered[c] = true;
-        }
-        SingleRowsEntered += rows.Count + bounds.Count;
-        return rows.Count + bounds.Count;
+        int single = rows.Count + (OwnColumnsEntered ? 0 : bounds.Count);
+        SingleRowsEntered += single;
+        return added + single;
     }
 
-    private int EnterWhole(LinearProgram lp)
+    /// <summary>Adds the own columns (renumbered to follow <paramref name="lp"/>'s last column) and their defining rows; returns the rows added.</summary>
+    private int EnterOwnColumns(LinearProgram lp)
     {
-        EnterRest(lp);
-        return rowLower.Length;
+        ownOffset = lp.ColumnCount - FirstColumn;
+        for (int c = 0; c < columnLower.Length; c++) lp.AddColumn(columnLower[c], columnUpper[c], columnCost[c]);
+        OwnColumnsEntered = true;
+        int added = 0;
+        for (int r = 0; r < rowLower.Length; r++)
+        {
+            if (rowKind[r] >= 0) continue;
+            AddRow(lp, r);
+            added++;
+        }
+        return added;
+    }
+
+    /// <summary>Adds row <paramref name="r"/> (own columns where they entered) and marks it entered.</summary>
+    private void AddRow(LinearProgram lp, int r)
+    {
+        rowEntered[r] = true;
+        if (rowKind[r] == 1)
+        {
+            lp.AddRow(rowLower[r], rowUpper[r], entryColumn.AsSpan(rowStart[r], RowLength(r)), entryValue.AsSpan(rowStart[r], RowLength(r)));
+            return;
+        }
+        var cols = new int[RowLength(r)];
+        for (int e = rowStart[r]; e < rowStart[r + 1]; e++) cols[e - rowStart[r]] = entryColumn[e] < FirstColumn ? entryColumn[e] : entryColumn[e] + ownOffset;
+        lp.AddRow(rowLower[r], rowUpper[r], cols, entryValue.AsSpan(rowStart[r], RowLength(r)));
     }
 
     /// <summary>Adds everything not yet in <paramref name="lp"/>: own columns (renumbered to follow its last column) and the rows that have not entered by themselves.</summary>
     public void EnterRest(LinearProgram lp)
     {
         if (EnteredWhole) return;
-        Append(lp, rowEntered);
+        if (!OwnColumnsEntered) EnterOwnColumns(lp);
+        for (int r = 0; r < rowLower.Length; r++)
+            if (!rowEntered[r]) AddRow(lp, r);
         EnteredWhole = true;
     }
 
     /// <summary>Appends the whole fragment to <paramref name="lp"/> (a copy of the program it came from), whatever has entered elsewhere.</summary>
-    public void AddWholeTo(LinearProgram lp) => Append(lp, new bool[rowLower.Length]);
-
-    private void Append(LinearProgram lp, bool[] skip)
+    public void AddWholeTo(LinearProgram lp)
     {
         int offset = lp.ColumnCount - FirstColumn;
         for (int c = 0; c < columnLower.Length; c++) lp.AddColumn(columnLower[c], columnUpper[c], columnCost[c]);
         var cols = new List<int>();
         for (int r = 0; r < rowLower.Length; r++)
         {
-            if (skip[r]) continue;
             cols.Clear();
             for (int e = rowStart[r]; e < rowStart[r + 1]; e++) cols.Add(entryColumn[e] < FirstColumn ? entryColumn[e] : entryColumn[e] + offset);
             lp.AddRow(rowLower[r], rowUpper[r], CollectionsMarshal.AsSpan(cols), entryValue.AsSpan(rowStart[r], RowLength(r)));

@@ -293,6 +293,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         LogitChangeWeight = options.LogitChangeWeight,
         LazySignRows = options.ConstraintGeneration,
         HoldPreservedInputs = true,
+        ComposeLaterLayers = true,
         SignMargin = options.SignMargin,
     };
 
@@ -396,10 +397,11 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         var held = encoded.Held.ToList();
         int whole = lp.RowCount + waiting.Count + held.Sum(input => input.RowCount);
         double seconds = 0;
+        var perRound = new List<string>();
         (LpSolution, int, string) Done(LpSolution solution, int round)
         {
-            string inputs = encoded.Held.Count == 0 ? "" : $"; of {encoded.Held.Count} preserved inputs, {encoded.Held.Count(input => input.EnteredWhole)} entered whole and {encoded.Held.Sum(input => input.SingleRowsEntered)} single-neuron sign rows of the others";
-            return (solution with { Seconds = seconds }, round, $"constraint generation: {round} solves, final LP {lp.RowCount} rows (the whole program {whole}){inputs}");
+            string inputs = encoded.Held.Count == 0 ? "" : $"; of {encoded.Held.Count} preserved inputs, {encoded.Held.Count(input => input.OwnColumnsEntered)} brought their auxiliary columns in, {encoded.Held.Count(input => input.EnteredWhole)} entered whole, and {encoded.Held.Sum(input => input.SingleRowsEntered)} of their rows entered one by one";
+            return (solution with { Seconds = seconds }, round, $"constraint generation: {round} solves, final LP {lp.RowCount} rows (the whole program {whole}){inputs}; rows and seconds per solve: {string.Join(", ", perRound)}");
         }
         using ProgressScope? shown = waiting.Count + held.Count > 0 ? WorkProgress.Begin("constraint generation") : null;
         for (int round = 1; ; round++)
@@ -408,6 +410,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             // A time limit bounds all rounds together: each round gets what the earlier ones left.
             LpSolverOptions thisRound = solver.TimeLimitSeconds is double limit ? solver with { TimeLimitSeconds = limit - seconds } : solver;
             LpSolution solution = LpSolver.Solve(lp, thisRound);
+            perRound.Add(FormattableString.Invariant($"{lp.RowCount} in {solution.Seconds:F2} ({solution.Solver})"));
             shown?.Advance();
             seconds += solution.Seconds;
             if (solution.Status != LpStatus.Optimal || waiting.Count + held.Count == 0) return Done(solution, round);

@@ -108,6 +108,16 @@ internal sealed record EncodingOptions
     /// <summary>Keep pure sign rows of switched-off neurons out of the LP until violated.</summary>
     public bool LazySignRows { get; init; }
 
+    /// <summary>
+    /// In a chain of Linear, ReLU and Flatten layers after the repaired layer's first ReLU, keep each later neuron an
+    /// expression over that ReLU's auxiliary columns and the later biases instead of giving it an auxiliary column and an
+    /// equality row (up to <see cref="SymbolicEncoder.MaxComposedTerms"/> terms). Its sign row then uses no column of
+    /// its own, so it can wait outside the LP until a solution violates it (a repair vertex's joins
+    /// <see cref="EncodedProgram.Pending"/>, a held input's stays in its fragment). Materialised, every such neuron is an
+    /// equality row that links all of the repaired layer's neuron blocks, tens of thousands of rows on a deep network.
+    /// </summary>
+    public bool ComposeLaterLayers { get; init; }
+
     /// <summary>Tolerance for constant pre-activations that disagree with the required pattern.</summary>
     public double ConstantTolerance { get; init; } = 1e-9;
 
@@ -150,6 +160,9 @@ internal sealed record EncodedProgram(LinearProgram Program, IReadOnlyList<Param
 /// </summary>
 internal static class SymbolicEncoder
 {
+    /// <summary>Widest expression a later neuron keeps under <see cref="EncodingOptions.ComposeLaterLayers"/>; a wider one gets an auxiliary column.</summary>
+    public const int MaxComposedTerms = 1024;
+
     private static readonly HashSet<string> AffineOps = ["Conv", "Gemm", "MatMul"];
 
     private static readonly HashSet<string> LinearOps = ["Add", "Sub", "Mul", "Div", "BatchNormalization", "GlobalAveragePool", "AveragePool"];
@@ -205,7 +218,7 @@ internal static class SymbolicEncoder
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         network64.eval();
-        var walk = new Walk(network64, lp, patterns, options);
+        var walk = new Walk(network64, lp, patterns, options) { ComposeFrom = ComposeFrom(network64, layer, end, options) };
         Tensor prefix = network64.LayerInput(vertices64, layer.Layer);
         AffineParameters? k = layer.Nested ? null : AffineParameters.Read(network64, layer.Layer, prefix.shape[1..]);
         Tensor[] samples = [.. Enumerable.Range(layer.Layer + 1, Math.Max(0, end - layer.Layer - 1)).Select(j => network64.Forward(prefix.narrow(0, 0, 1), layer.Layer, j))];
@@ -233,10 +246,32 @@ internal static class SymbolicEncoder
         return (walk, outputs);
     }
 
+    /// <summary>
+    /// The first top-level layer whose neurons stay expressions (<see cref="EncodingOptions.ComposeLaterLayers"/>): the
+    /// layer after the repaired layer's first ReLU, when only Linear, ReLU and Flatten layers follow k; else −1.
+    /// </summary>
+    private static int ComposeFrom(Network network64, LayerSite layer, int end, EncodingOptions options)
+    {
+        if (!options.ComposeLaterLayers || options.Decoupled || layer.Nested) return -1;
+        int firstRelu = -1;
+        for (int j = layer.Layer + 1; j < end; j++)
+        {
+            LayerSpec spec = network64.Layers[j].Spec;
+            if (spec is not (LinearSpec or ReluSpec or FlattenSpec)) return -1;
+            if (spec is ReluSpec && firstRelu < 0) firstRelu = j;
+        }
+        return firstRelu < 0 ? -1 : firstRelu + 1;
+    }
+
     /// <summary>The state of one encoding: the LP under construction and the parameter columns.</summary>
     private sealed class Walk(Network network64, LinearProgram lp, ActivationPatterns patterns, EncodingOptions options)
     {
         private readonly Dictionary<string, (AffineParameters Parameters, int[] Bias)> laterAffine = [];
+
+        /// <summary><see cref="ComposedAffine"/>'s scratch: a sum per column, whether a column has a term yet, and those that have (all zero and false between outputs).</summary>
+        private readonly List<int> touched = [];
+        private double[] sum = [];
+        private bool[] seen = [];
         private int[]? weightCol, biasCol;
 
         public LinearProgram Lp { get; } = lp;
@@ -249,6 +284,12 @@ internal static class SymbolicEncoder
 
         /// <summary>Whether the vertex walked now is a held preserved input (its sign rows then stay in its fragment, never pending).</summary>
         public bool HoldingVertex { get; set; }
+
+        /// <summary>The first top-level layer whose neurons stay expressions (see <see cref="ComposeFrom"/>), or −1.</summary>
+        public int ComposeFrom { get; init; } = -1;
+
+        /// <summary>Whether a sign row may wait outside the LP: not for a held input (its fragment holds it) nor when only counting the whole program.</summary>
+        private bool MayWait => !HoldingVertex && !Lp.IsCounting;
 
         public List<(int Delta, int Group)> Abs { get; } = [];
 
@@ -316,8 +357,11 @@ internal static class SymbolicEncoder
                 case LinearSpec or Conv2dSpec:
                     {
                         (AffineParameters p, int[] bias) = LaterAffine($"{j}", () => AffineParameters.Read(network64, j, sample.shape[1..]), j);
+                        if (ComposeFrom >= 0 && j >= ComposeFrom) return [.. values.Select(x => ComposedAffine(p, x, bias))];
                         return [.. values.Select(x => FixedAffine(p, Materialised(x), bias))];
                     }
+                case ReluSpec when ComposeFrom >= 0 && j >= ComposeFrom:
+                    return [.. values.Select((x, v) => ComposedRelu(x, patterns.Relu(j, First + v)))];
                 case ReluSpec:
                     return [.. values.Select((x, v) => Relu(x, patterns.Relu(j, First + v)))];
                 case MaxPool2dSpec pool:
@@ -444,10 +488,81 @@ internal static class SymbolicEncoder
             return x;
         }
 
+        /// <summary>
+        /// A later ReLU whose inputs stay expressions: each variable pre-activation's sign is one row (waiting outside the
+        /// LP when it may) and an active neuron passes its expression on; one wider than <see cref="MaxComposedTerms"/>
+        /// is materialised as <see cref="Relu(LinExpr[], sbyte[])"/> does.
+        /// </summary>
+        private LinExpr[] ComposedRelu(LinExpr[] input, sbyte[] pattern)
+        {
+            LinExpr[] x = (LinExpr[])input.Clone();
+            for (int n = 0; n < x.Length; n++)
+            {
+                if (x[n].IsConstant || pattern[n] == 0 || (pattern[n] == 1 && x[n].Cols.Length > MaxComposedTerms))
+                {
+                    Conflict ??= SymbolicEncoder.Relu(Lp, Pending, ref x[n], pattern[n], options with { LazySignRows = options.LazySignRows && MayWait });
+                    continue;
+                }
+                PendingRow sign = pattern[n] == 1
+                    ? new PendingRow(x[n], options.SignMargin, double.PositiveInfinity)
+                    : new PendingRow(x[n], double.NegativeInfinity, -options.SignMargin);
+                if (MayWait) Pending.Add(sign);
+                else sign.AddTo(Lp);
+                if (pattern[n] != 1) x[n] = LinExpr.Const(0);
+            }
+            return x;
+        }
+
+        /// <summary>A later affine layer (Linear) over expressions: each output is the weighted sum of its inputs' expressions and its bias.</summary>
+        private LinExpr[] ComposedAffine(AffineParameters p, LinExpr[] x, int[] biasCol)
+        {
+            if (x.All(e => e.IsConstant || e.IsBareColumn)) return FixedAffine(p, x, biasCol);
+            if (sum.Length < Lp.ColumnCount) (sum, seen) = (new double[Lp.ColumnCount], new bool[Lp.ColumnCount]);
+            int width = p.WeightsPerOutput;
+            var outputs = new LinExpr[p.Positions * p.Outputs];
+            for (int e = 0; e < outputs.Length; e++)
+            {
+                (int position, int output) = (e / p.Outputs, e % p.Outputs);
+                double constant = p.Bias[output];
+                for (int i = 0; i < width; i++)
+                {
+                    double weight = p.Weight[output * width + i];
+                    LinExpr input = x[position * width + i];
+                    if (weight == 0) continue;
+                    constant += weight * input.Constant;
+                    for (int t = 0; t < input.Cols.Length; t++)
+                    {
+                        int col = input.Cols[t];
+                        if (!seen[col])
+                        {
+                            seen[col] = true;
+                            touched.Add(col);
+                        }
+                        sum[col] += weight * input.Coefs[t];
+                    }
+                }
+                var cols = new List<int>(touched.Count + 2);
+                var coefs = new List<double>(touched.Count + 2);
+                foreach (int col in touched)
+                {
+                    if (sum[col] != 0)
+                    {
+                        cols.Add(col);
+                        coefs.Add(sum[col]);
+                    }
+                    (sum[col], seen[col]) = (0, false);
+                }
+                touched.Clear();
+                if (biasCol[output] >= 0) UseDelta(cols, coefs, biasCol[output], 1);
+                outputs[e] = new LinExpr([.. cols], [.. coefs], constant);
+            }
+            return outputs;
+        }
+
         private LinExpr[] Relu(LinExpr[] input, sbyte[] pattern)
         {
             LinExpr[] x = (LinExpr[])input.Clone();
-            EncodingOptions current = HoldingVertex ? options with { LazySignRows = false } : options;
+            EncodingOptions current = MayWait ? options : options with { LazySignRows = false };
             for (int n = 0; n < x.Length; n++) Conflict ??= SymbolicEncoder.Relu(Lp, Pending, ref x[n], pattern[n], current);
             return x;
         }
