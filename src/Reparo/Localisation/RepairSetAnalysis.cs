@@ -309,7 +309,8 @@ public static class RepairSetAnalysis
 
     /// <summary>
     /// Predicts the size of the main APRNN LP that <see cref="ProvableRepair"/> with default options builds to repair layer
-    /// <paramref name="layer"/>, without building or solving it. It runs the network in float64, takes the activation
+    /// <paramref name="layer"/> (the whole program: rows that wait outside it until a solution violates them included),
+    /// without building or solving it. It runs the network in float64, takes the activation
     /// patterns exactly as the repair does, and runs the encoder's own walk in its counting mode
     /// (<c>SymbolicEncoder.Count</c>): one vertex at a time, rows and nonzeros counted instead of stored (memory for one
     /// vertex's expressions and the columns only). For point repair sets the count is the encoder's. For polytope sets

@@ -64,6 +64,9 @@ public sealed record RepairResult
     /// <summary>Size of the final LP (LP methods only).</summary>
     public Provable.LpSize? LpSize { get; init; }
 
+    /// <summary>Each solve of the main LP, in order (LP methods only).</summary>
+    public IReadOnlyList<Provable.LpSolve>? LpSolves { get; init; }
+
     /// <summary>Solver used (LP methods only).</summary>
     public string? Solver { get; init; }
 

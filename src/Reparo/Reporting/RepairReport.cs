@@ -70,6 +70,9 @@ public sealed partial record RepairReport
     /// <summary>LP size (LP methods).</summary>
     public LpSizeReport? Lp { get; init; }
 
+    /// <summary>Each solve of the main LP: its rows, seconds and solver (LP methods; several under constraint generation).</summary>
+    public IReadOnlyList<Reparo.Repair.Provable.LpSolve>? LpSolves { get; init; }
+
     /// <summary>Solver (LP methods).</summary>
     public string? Solver { get; init; }
 
@@ -146,6 +149,7 @@ public sealed partial record RepairReport
             ChangedPredictions = metrics.ChangedPredictions,
             TimeS = new RepairTimes(result.Time.Encode, result.Time.Solve, result.Time.Verify, result.Time.Total),
             Lp = result.LpSize is { } s ? new LpSizeReport(s.Rows, s.Cols, s.Nonzeros) : null,
+            LpSolves = result.LpSolves,
             Solver = result.Solver,
             Status = StatusName(result.Status),
             Message = result.Message,

@@ -17,7 +17,7 @@ public class RepairSetAnalysisTests
     private static Network FeatureMlp(int features) =>
         ModelZoo.Create("mlp:8x2", [features], InputKind.Features, Classes, null, 1);
 
-    /// <summary>The encoder's LP with ProvableRepair's default (APRNN) options, on the unchanged network.</summary>
+    /// <summary>The encoder's whole LP with ProvableRepair's default (APRNN) options, on the unchanged network.</summary>
     private static LpSize EncodedSize(Network network, RepairSet set, int layer)
     {
         using var scope = NewDisposeScope();
@@ -35,8 +35,10 @@ public class RepairSetAnalysisTests
             SignMargin = defaults.SignMargin,
             LazySignRows = defaults.ConstraintGeneration,
             LogitChangeWeight = defaults.LogitChangeWeight,
+            ComposeLaterLayers = true,
         };
-        return SymbolicEncoder.Encode(network64, layer, end, vertices64, labels, patterns, options).Program.Size;
+        // The whole program: rows that wait outside the LP until violated included.
+        return SymbolicEncoder.Encode(network64, layer, end, vertices64, labels, patterns, options).Full().Size;
     }
 
     private static void AssertPredictionsExact(Network network, RepairSet set, int expectedCandidates)

@@ -386,6 +386,8 @@ public class BlockIpmTests
         var error = Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), options));
 
         Assert.Contains("no option 'presolve'", error.Message);
+        var negative = options with { Extra = new Dictionary<string, string> { ["max_multiply_adds"] = "-5" } };
+        Assert.Contains("max_multiply_adds must be a positive number", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), negative)).Message);
         Assert.Equal(LpSolverKind.BlockIpm, LpSolverOptions.ParseSolver("block-ipm"));
         Assert.Equal("block-ipm", LpSolverOptions.Name(LpSolverKind.BlockIpm));
     }

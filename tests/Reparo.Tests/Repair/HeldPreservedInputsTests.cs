@@ -46,14 +46,35 @@ public class HeldPreservedInputsTests
         Assert.Equal(40, held.Held.Count);
         if (!compose) Assert.Equal(whole.Program.Size, held.Full().Size);
         LpSolution direct = LpSolver.Solve(whole.Program, Exact);
-        (LpSolution generated, int rounds, string note) = ProvableRepair.SolveWithGeneration(held, Exact);
+        (LpSolution generated, IReadOnlyList<LpSolve> solves, string note) = ProvableRepair.SolveWithGeneration(held, Exact);
         Assert.Equal(LpStatus.Optimal, direct.Status);
         Assert.Equal(LpStatus.Optimal, generated.Status);
         Assert.Equal(whole.Program.ObjectiveValue(direct.Values!), held.Program.ObjectiveValue(generated.Values!), 1e-6);
         // The mechanism did something: some inputs stayed out whole, and the final program is smaller than the whole one.
-        Assert.True(rounds > 1, note);
+        Assert.True(solves.Count > 1, note);
+        Assert.Equal(held.Program.RowCount, solves[^1].Rows);
+        Assert.True(solves.Zip(solves.Skip(1)).All(pair => pair.First.Rows < pair.Second.Rows), note); // each round adds rows
         Assert.Contains(held.Held, input => !input.EnteredWhole);
         Assert.True(held.Program.RowCount < whole.Program.RowCount, note);
+    }
+
+    [Fact]
+    public void WhenBlockIpmWouldNotTakeARoundOnEveryWaitingRowEntersBeforeIt()
+    {
+        // A factorisation budget of one multiply-add: no structure fits, HiGHS would solve every round, so the first
+        // solve is already the whole program's (one solve instead of a HiGHS solve per round).
+        EncodedProgram whole = Encode("mlp:16x3", "fc1", 40, hold: false, compose: false), held = Encode("mlp:16x3", "fc1", 40, hold: true);
+        var budget = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Threads = 1, Extra = new Dictionary<string, string> { ["max_multiply_adds"] = "1" } };
+
+        (LpSolution generated, IReadOnlyList<LpSolve> solves, string note) = ProvableRepair.SolveWithGeneration(held, budget);
+
+        Assert.Equal(LpStatus.Optimal, generated.Status);
+        Assert.Single(solves);
+        Assert.Contains("before solve 1 block-ipm found no structure it takes on", note);
+        Assert.StartsWith("highs", generated.Solver);
+        Assert.Equal(whole.Program.RowCount, held.Program.RowCount);
+        LpSolution direct = LpSolver.Solve(whole.Program, Exact);
+        Assert.Equal(whole.Program.ObjectiveValue(direct.Values!), held.Program.ObjectiveValue(generated.Values!), 1e-6);
     }
 
     [Fact]

@@ -9,8 +9,9 @@ namespace Reparo.Repair.Provable;
 /// <param name="FeasibilityTolerance">Largest relative primal and dual residual at optimality.</param>
 /// <param name="OptimalityTolerance">Largest relative duality gap at optimality.</param>
 /// <param name="MaxIterations">Iterations before giving up.</param>
+/// <param name="MaxMultiplyAdds">Largest estimated multiply–adds per factorisation of a structure it takes on (else it reports numerical trouble at once).</param>
 internal sealed record BlockIpmOptions(int Threads = 1, double? TimeLimitSeconds = null, double FeasibilityTolerance = 1e-9,
-    double OptimalityTolerance = 1e-9, int MaxIterations = 150);
+    double OptimalityTolerance = 1e-9, int MaxIterations = 150, double MaxMultiplyAdds = BlockStructure.MaxMultiplyAdds);
 
 /// <summary>Where the time of a <see cref="BlockIpm"/> solve went.</summary>
 /// <param name="Setup">Standard form, scaling, structure detection and symbolic set-up.</param>
@@ -50,6 +51,13 @@ internal static class BlockIpm
     /// <summary>Smallest starting value of a bounded variable or a bound's dual (the scaled program's entries are near 1).</summary>
     private const double StartFloor = 1e-2;
 
+    /// <summary>Whether <see cref="Solve"/> would take <paramref name="lp"/> on: a block structure within <paramref name="options"/>' limits (or nothing to factor).</summary>
+    public static bool TakesOn(LinearProgram lp, BlockIpmOptions options)
+    {
+        var form = StandardForm.Build(lp);
+        return form.Conflict is not null || form.A.Cols == 0 || BlockStructure.Detect(form.A).IsAffordable(options.MaxMultiplyAdds);
+    }
+
     /// <summary>Solves <paramref name="lp"/>.</summary>
     public static BlockIpmResult Solve(LinearProgram lp, BlockIpmOptions options)
     {
@@ -65,7 +73,7 @@ internal static class BlockIpm
                 : new BlockIpmResult(LpStatus.Optimal, "every variable was fixed by presolve", values, lp.ObjectiveValue(values), 0, null, Timing(0, clock.Elapsed.TotalSeconds));
         }
         BlockStructure structure = BlockStructure.Detect(form.A);
-        if (!structure.IsAffordable)
+        if (!structure.IsAffordable(options.MaxMultiplyAdds))
         {
             return new BlockIpmResult(LpStatus.NumericalTrouble, $"no affordable block structure ({structure.Describe()})", null, double.NaN, 0, null,
                 Timing(0, clock.Elapsed.TotalSeconds));

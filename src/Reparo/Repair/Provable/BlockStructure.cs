@@ -49,7 +49,7 @@ internal sealed record SparseColumns(int Rows, int Cols, int[] ColStart, int[] R
 /// </summary>
 internal sealed class BlockStructure
 {
-    /// <summary>Largest multiply–add count per factorisation for which the structure is used (about a second here).</summary>
+    /// <summary>Largest multiply–add count per factorisation for which the structure is used by default (a few seconds here; <see cref="BlockIpmOptions.MaxMultiplyAdds"/>).</summary>
     public const double MaxMultiplyAdds = 1.5e10;
 
     /// <summary>Largest number of doubles the factors may hold (2 GB).</summary>
@@ -86,8 +86,8 @@ internal sealed class BlockStructure
     /// <summary>Doubles held by the factors.</summary>
     public double StoredValues { get; }
 
-    /// <summary>Whether the factorisation fits the time and memory limits.</summary>
-    public bool IsAffordable => MultiplyAdds <= MaxMultiplyAdds && StoredValues <= MaxStoredValues;
+    /// <summary>Whether the factorisation takes at most <paramref name="maxMultiplyAdds"/> and fits the memory limit.</summary>
+    public bool IsAffordable(double maxMultiplyAdds) => MultiplyAdds <= maxMultiplyAdds && StoredValues <= MaxStoredValues;
 
     /// <summary>For reports: blocks, the largest, linking rows, cost.</summary>
     public string Describe() =>

@@ -21,6 +21,12 @@ public sealed record LpSize(int Rows, int Cols, long Nonzeros)
     public long StorageBytes => checked(Nonzeros * BytesPerNonzero + Rows * BytesPerRow + Cols * BytesPerColumn);
 }
 
+/// <summary>One solve of a repair's LP (constraint generation solves a growing program several times).</summary>
+/// <param name="Rows">Rows of the program solved.</param>
+/// <param name="Seconds">Wall time of the solve.</param>
+/// <param name="Solver">Solver that solved it (<c>block-ipm</c>, <c>highs (after block-ipm)</c>, …).</param>
+public sealed record LpSolve(int Rows, double Seconds, string Solver);
+
 /// <summary>
 /// A solver-independent sparse linear program: minimise cᵀx subject to row bounds l ≤ Ax ≤ u and column bounds.
 /// Rows are stored compressed (CSR). It is what the encoders build, what every solver back end reads, and what

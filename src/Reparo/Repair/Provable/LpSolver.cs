@@ -132,7 +132,9 @@ public static class LpSolver
             {
                 "max_iterations" when int.TryParse(value, CultureInfo.InvariantCulture, out int iterations) && iterations > 0 => settings with { MaxIterations = iterations },
                 "max_iterations" => throw new ReparoInputException($"block-ipm option max_iterations must be a positive integer, got '{value}'"),
-                _ => throw new ReparoInputException($"block-ipm has no option '{key}' (it knows max_iterations)"),
+                "max_multiply_adds" when double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double work) && work > 0 && double.IsFinite(work) => settings with { MaxMultiplyAdds = work },
+                "max_multiply_adds" => throw new ReparoInputException($"block-ipm option max_multiply_adds must be a positive number, got '{value}'"),
+                _ => throw new ReparoInputException($"block-ipm has no option '{key}' (it knows max_iterations and max_multiply_adds)"),
             };
         }
         return settings;

@@ -174,11 +174,11 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 EncodedProgram slice = SymbolicEncoder.Encode(work64, j, next, vertices64, labels, slicePatterns, Encoding(options.Epsilon, null) with { Specification = false, LaterBiases = false });
                 encodeTime += clock.Elapsed.TotalSeconds;
                 if (slice.Conflict is not null) return Failed(RepairStatus.Infeasible, $"polytope slice at {work64.Layers[j].Name}: {slice.Conflict}");
-                (LpSolution s, int rounds, _) = SolveWithGeneration(slice);
+                (LpSolution s, IReadOnlyList<LpSolve> sliceSolves, _) = SolveWithGeneration(slice);
                 solveTime += s.Seconds;
                 if (s.Status != LpStatus.Optimal) return Failed(Map(s.Status), $"polytope slice at {work64.Layers[j].Name}: {Describe(s.Status)}", slice.Program.Size, s.Detail);
                 Apply(work64, slice.Deltas, s.Values!);
-                notes.Add($"slice {work64.Layers[j].Name}: made the prefix affine on every polytope ({slice.Program.Size.Rows} rows, {rounds} rounds)");
+                notes.Add($"slice {work64.Layers[j].Name}: made the prefix affine on every polytope ({slice.Program.Size.Rows} rows, {sliceSolves.Count} rounds)");
             }
         }
 
@@ -204,10 +204,10 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             if (options.ExportLpPath is string path) ExportMps(encoded, path);
             encodeTime += clock.Elapsed.TotalSeconds;
             if (encoded.Conflict is not null) return Failed(RepairStatus.Infeasible, encoded.Conflict, encoded.Program.Size);
-            (LpSolution solution, int rounds, string generation) = SolveWithGeneration(encoded);
+            (LpSolution solution, IReadOnlyList<LpSolve> solves, string generation) = SolveWithGeneration(encoded);
             solveTime += solution.Seconds;
             LpSize size = encoded.Program.Size;
-            if (rounds > 1 || encoded.Held.Count > 0) notes.Add(generation);
+            if (solves.Count > 1 || encoded.Held.Count > 0) notes.Add(generation);
             if (solution.Status != LpStatus.Optimal)
                 return Failed(Map(solution.Status), $"{Describe(solution.Status)} (ε = {epsilon:G3}, bound ±{options.Bound:G3}); no model written", size, solution.Detail);
 
@@ -242,6 +242,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 LpSize = size,
                 Solver = solution.Solver,
                 SolverStatus = solution.Detail,
+                LpSolves = solves,
                 Epsilon = epsilon,
                 Notes = notes,
             };
@@ -386,22 +387,24 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     /// is (each round is a fresh solve). The last round's optimum is then optimal for the whole program too: it is
     /// feasible for every held constraint, and the solved program's feasible set contains the whole program's.
     /// </summary>
-    /// <returns>The last solution (its seconds those of every round), the rounds, and a note for the report.</returns>
-    private (LpSolution Solution, int Rounds, string Note) SolveWithGeneration(EncodedProgram encoded) => SolveWithGeneration(encoded, options.Solver);
+    /// <returns>The last solution (its seconds those of every round), each round's solve, and a note for the report.</returns>
+    private (LpSolution Solution, IReadOnlyList<LpSolve> Solves, string Note) SolveWithGeneration(EncodedProgram encoded) => SolveWithGeneration(encoded, options.Solver);
 
     /// <inheritdoc cref="SolveWithGeneration(EncodedProgram)"/>
-    internal static (LpSolution Solution, int Rounds, string Note) SolveWithGeneration(EncodedProgram encoded, LpSolverOptions solver)
+    internal static (LpSolution Solution, IReadOnlyList<LpSolve> Solves, string Note) SolveWithGeneration(EncodedProgram encoded, LpSolverOptions solver)
     {
         LinearProgram lp = encoded.Program;
         var waiting = encoded.Pending.ToList();
         var held = encoded.Held.ToList();
         int whole = lp.RowCount + waiting.Count + held.Sum(input => input.RowCount);
         double seconds = 0;
-        var perRound = new List<string>();
-        (LpSolution, int, string) Done(LpSolution solution, int round)
+        var solves = new List<LpSolve>();
+        int allEntered = 0;
+        (LpSolution, IReadOnlyList<LpSolve>, string) Done(LpSolution solution, int round)
         {
             string inputs = encoded.Held.Count == 0 ? "" : $"; of {encoded.Held.Count} preserved inputs, {encoded.Held.Count(input => input.OwnColumnsEntered)} brought their auxiliary columns in, {encoded.Held.Count(input => input.EnteredWhole)} entered whole, and {encoded.Held.Sum(input => input.SingleRowsEntered)} of their rows entered one by one";
-            return (solution with { Seconds = seconds }, round, $"constraint generation: {round} solves, final LP {lp.RowCount} rows (the whole program {whole}){inputs}; rows and seconds per solve: {string.Join(", ", perRound)}");
+            string atOnce = allEntered > 0 ? $"; before solve {allEntered} block-ipm found no structure it takes on, so every row still waiting entered at once" : "";
+            return (solution with { Seconds = seconds }, solves, $"constraint generation: {round} solves (lp_solves), final LP {lp.RowCount} rows (the whole program {whole}){inputs}{atOnce}");
         }
         using ProgressScope? shown = waiting.Count + held.Count > 0 ? WorkProgress.Begin("constraint generation") : null;
         for (int round = 1; ; round++)
@@ -409,8 +412,17 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             shown?.Describe($"round {round}: {lp.RowCount} rows, {waiting.Count} rows and {held.Count} preserved inputs held back");
             // A time limit bounds all rounds together: each round gets what the earlier ones left.
             LpSolverOptions thisRound = solver.TimeLimitSeconds is double limit ? solver with { TimeLimitSeconds = limit - seconds } : solver;
+            if (solver.Solver == LpSolverKind.BlockIpm && waiting.Count + held.Count > 0 && !BlockIpm.TakesOn(lp, LpSolver.BlockIpmSettings(solver)))
+            {
+                // HiGHS would solve this round, and each of its rounds costs about a whole solve: bring in everything still waiting now.
+                foreach (PendingRow row in waiting) row.AddTo(lp);
+                waiting.Clear();
+                foreach (ProgramFragment input in held) input.EnterRest(lp);
+                held.Clear();
+                allEntered = round;
+            }
             LpSolution solution = LpSolver.Solve(lp, thisRound);
-            perRound.Add(FormattableString.Invariant($"{lp.RowCount} in {solution.Seconds:F2} ({solution.Solver})"));
+            solves.Add(new LpSolve(lp.RowCount, solution.Seconds, solution.Solver));
             shown?.Advance();
             seconds += solution.Seconds;
             if (solution.Status != LpStatus.Optimal || waiting.Count + held.Count == 0) return Done(solution, round);
