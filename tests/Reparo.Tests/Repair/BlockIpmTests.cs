@@ -176,6 +176,14 @@ public class BlockIpmTests
         Assert.True(result.Verified, result.Message);
         Assert.Equal("block-ipm", result.Solver);
         Assert.StartsWith("optimal", result.SolverStatus);
+        Assert.Equal("block-ipm", Assert.Single(result.LpSolves!).Solver);
+        Assert.Equal(result.LpSize!.Rows, result.LpSolves![0].Rows);
+
+        // A solve that runs out of time still says which solves ran.
+        var hurried = options with { Solver = options.Solver with { TimeLimitSeconds = 1e-6 } };
+        RepairResult late = new ProvableRepair(hurried).Repair(problem);
+        Assert.Equal(RepairStatus.TimeLimit, late.Status);
+        Assert.NotEmpty(late.LpSolves!);
     }
 
     // ---------------------------------------------------------------- structure

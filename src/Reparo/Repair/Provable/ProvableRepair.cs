@@ -209,7 +209,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             LpSize size = encoded.Program.Size;
             if (solves.Count > 1 || encoded.Held.Count > 0) notes.Add(generation);
             if (solution.Status != LpStatus.Optimal)
-                return Failed(Map(solution.Status), $"{Describe(solution.Status)} (ε = {epsilon:G3}, bound ±{options.Bound:G3}); no model written", size, solution.Detail);
+                return Failed(Map(solution.Status), $"{Describe(solution.Status)} (ε = {epsilon:G3}, bound ±{options.Bound:G3}); no model written", size, solution.Detail) with { LpSolves = solves };
 
             clock.Restart();
             Network candidate64 = PlainRepairedModel.ToFloat64(work64);
