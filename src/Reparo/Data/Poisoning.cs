@@ -1,4 +1,5 @@
 using System.Globalization;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Reparo.Data;
@@ -201,10 +202,13 @@ public static class Poisoning
         ImageTransforms.CheckImages(images);
         long c = images.shape[1], h = images.shape[2], w = images.shape[3];
         using var scope = NewDisposeScope();
+        // An explicit Scalar, alive until after the native call: an implicit one can be finalised by the garbage collector
+        // while libtorch still reads it (seen as "Expected false to be true" from Scalar::toFloat).
+        using Scalar white = 1f.ToScalar();
         Tensor result = spec.Kind switch
         {
-            PoisonKind.BadNets => images.masked_fill(SquareMask(h, w, PatchSize, corner ?? spec.DefaultCorner), 1f),
-            PoisonKind.Spurious => images.masked_fill(SquareMask(h, w, ArtifactSize, corner ?? spec.DefaultCorner), 1f),
+            PoisonKind.BadNets => images.masked_fill(SquareMask(h, w, PatchSize, corner ?? spec.DefaultCorner), white),
+            PoisonKind.Spurious => images.masked_fill(SquareMask(h, w, ArtifactSize, corner ?? spec.DefaultCorner), white),
             PoisonKind.Blend when corner is null or Corner.BottomRight =>
                 images.mul(1 - spec.Visibility).add(BlendPattern(c, h, w).to(images.dtype).mul(spec.Visibility)),
             PoisonKind.Blend => throw new ReparoInputException("the blend trigger covers the whole image; it has no corner"),
