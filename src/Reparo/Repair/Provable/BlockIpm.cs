@@ -27,7 +27,11 @@ public sealed record BlockIpmTiming(double Setup, double Factor, double Solve);
 /// <param name="Iterations">Interior-point iterations.</param>
 /// <param name="Structure">The block structure used, in words (null when none was usable).</param>
 /// <param name="Timing">Time per phase.</param>
-internal sealed record BlockIpmResult(LpStatus Status, string Detail, double[]? Values, double Objective, int Iterations, string? Structure, BlockIpmTiming Timing);
+internal sealed record BlockIpmResult(LpStatus Status, string Detail, double[]? Values, double Objective, int Iterations, string? Structure, BlockIpmTiming Timing)
+{
+    /// <summary>Whether it declined the program before any iteration, for want of a block structure within its limits.</summary>
+    public bool Declined => Status == LpStatus.NumericalTrouble && Structure is null;
+}
 
 /// <summary>
 /// A primal–dual interior-point LP solver (Mehrotra's predictor–corrector) whose linear algebra follows the block
@@ -50,13 +54,6 @@ internal static class BlockIpm
 
     /// <summary>Smallest starting value of a bounded variable or a bound's dual (the scaled program's entries are near 1).</summary>
     private const double StartFloor = 1e-2;
-
-    /// <summary>Whether <see cref="Solve"/> would take <paramref name="lp"/> on: a block structure within <paramref name="options"/>' limits (or nothing to factor).</summary>
-    public static bool TakesOn(LinearProgram lp, BlockIpmOptions options)
-    {
-        var form = StandardForm.Build(lp);
-        return form.Conflict is not null || form.A.Cols == 0 || BlockStructure.Detect(form.A).IsAffordable(options.MaxMultiplyAdds);
-    }
 
     /// <summary>Solves <paramref name="lp"/>.</summary>
     public static BlockIpmResult Solve(LinearProgram lp, BlockIpmOptions options)

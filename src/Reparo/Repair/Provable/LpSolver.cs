@@ -103,7 +103,16 @@ public sealed record LpSolution(LpStatus Status, string Detail, double[]? Values
 public static class LpSolver
 {
     /// <summary>Solves <paramref name="lp"/>. Invalid solver options and an unavailable solver are <see cref="ReparoInputException"/>s.</summary>
-    public static LpSolution Solve(LinearProgram lp, LpSolverOptions options)
+    public static LpSolution Solve(LinearProgram lp, LpSolverOptions options) => Solve(lp, options, null);
+
+    /// <inheritdoc cref="Solve(LinearProgram, LpSolverOptions)"/>
+    /// <param name="lp">The program.</param>
+    /// <param name="options">Solver settings.</param>
+    /// <param name="whenDeclined">
+    /// Called when block-ipm declines <paramref name="lp"/> for want of a structure, before HiGHS solves it instead: it may
+    /// add to the program (constraint generation brings in every row still waiting, so that HiGHS solves once).
+    /// </param>
+    internal static LpSolution Solve(LinearProgram lp, LpSolverOptions options, Action? whenDeclined)
     {
         if (options.Threads is < 1) throw new ReparoInputException($"solver threads must be positive, got {options.Threads}");
         if (options.TimeLimitSeconds is <= 0) throw new ReparoInputException($"time limit must be positive, got {options.TimeLimitSeconds}");
@@ -114,7 +123,7 @@ public static class LpSolver
         LpSolution solution = options.Solver switch
         {
             LpSolverKind.Clp => SolveWithLinearSolver(lp, options),
-            LpSolverKind.BlockIpm => SolveWithBlockIpm(lp, options, clock),
+            LpSolverKind.BlockIpm => SolveWithBlockIpm(lp, options, clock, whenDeclined),
             _ => SolveWithModelBuilder(lp, options),
         };
         return solution with { Seconds = clock.Elapsed.TotalSeconds };
@@ -143,14 +152,15 @@ public static class LpSolver
     /// <summary>
     /// Runs <see cref="BlockIpm"/>; when it reports numerical trouble (which includes finding no affordable structure
     /// and the iteration limit) HiGHS solves the program in the time left, and the result says so in its solver name
-    /// and detail.
+    /// and detail; a program declined for want of a structure is first handed to <paramref name="whenDeclined"/>.
     /// </summary>
-    private static LpSolution SolveWithBlockIpm(LinearProgram lp, LpSolverOptions options, Stopwatch clock)
+    private static LpSolution SolveWithBlockIpm(LinearProgram lp, LpSolverOptions options, Stopwatch clock, Action? whenDeclined)
     {
         BlockIpmResult result = BlockIpm.Solve(lp, BlockIpmSettings(options));
         string name = LpSolverOptions.Name(LpSolverKind.BlockIpm);
         if (result.Status != LpStatus.NumericalTrouble)
             return new LpSolution(result.Status, $"{result.Detail}; {result.Structure}", result.Values, result.Objective, 0, name);
+        if (result.Declined) whenDeclined?.Invoke();
         double? remaining = options.TimeLimitSeconds is double limit ? Math.Max(limit - clock.Elapsed.TotalSeconds, 1) : null;
         LpSolution fallback = SolveWithModelBuilder(lp, options with { Solver = LpSolverKind.Highs, TimeLimitSeconds = remaining, Extra = new Dictionary<string, string>() });
         return fallback with { Detail = $"{name} fell back to highs ({result.Detail}); highs: {fallback.Detail}", Solver = $"highs (after {name})" };

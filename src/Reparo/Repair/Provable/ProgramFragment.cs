@@ -153,14 +153,21 @@ internal sealed class ProgramFragment
     private void AddRow(LinearProgram lp, int r)
     {
         rowEntered[r] = true;
-        if (rowKind[r] == 1)
+        Write(lp, r, ownOffset);
+    }
+
+    /// <summary>Adds row <paramref name="r"/> to <paramref name="lp"/> with own column c at index FirstColumn + c + <paramref name="offset"/>.</summary>
+    private void Write(LinearProgram lp, int r, int offset)
+    {
+        ReadOnlySpan<int> columns = entryColumn.AsSpan(rowStart[r], RowLength(r));
+        if (rowKind[r] != 1)
         {
-            lp.AddRow(rowLower[r], rowUpper[r], entryColumn.AsSpan(rowStart[r], RowLength(r)), entryValue.AsSpan(rowStart[r], RowLength(r)));
-            return;
+            int[] moved = columns.ToArray();
+            for (int e = 0; e < moved.Length; e++)
+                if (moved[e] >= FirstColumn) moved[e] += offset;
+            columns = moved;
         }
-        var cols = new int[RowLength(r)];
-        for (int e = rowStart[r]; e < rowStart[r + 1]; e++) cols[e - rowStart[r]] = entryColumn[e] < FirstColumn ? entryColumn[e] : entryColumn[e] + ownOffset;
-        lp.AddRow(rowLower[r], rowUpper[r], cols, entryValue.AsSpan(rowStart[r], RowLength(r)));
+        lp.AddRow(rowLower[r], rowUpper[r], columns, entryValue.AsSpan(rowStart[r], RowLength(r)));
     }
 
     /// <summary>Adds everything not yet in <paramref name="lp"/>: own columns (renumbered to follow its last column) and the rows that have not entered by themselves.</summary>
@@ -178,13 +185,7 @@ internal sealed class ProgramFragment
     {
         int offset = lp.ColumnCount - FirstColumn;
         for (int c = 0; c < columnLower.Length; c++) lp.AddColumn(columnLower[c], columnUpper[c], columnCost[c]);
-        var cols = new List<int>();
-        for (int r = 0; r < rowLower.Length; r++)
-        {
-            cols.Clear();
-            for (int e = rowStart[r]; e < rowStart[r + 1]; e++) cols.Add(entryColumn[e] < FirstColumn ? entryColumn[e] : entryColumn[e] + offset);
-            lp.AddRow(rowLower[r], rowUpper[r], CollectionsMarshal.AsSpan(cols), entryValue.AsSpan(rowStart[r], RowLength(r)));
-        }
+        for (int r = 0; r < rowLower.Length; r++) Write(lp, r, offset);
     }
 
     private int RowLength(int r) => rowStart[r + 1] - rowStart[r];

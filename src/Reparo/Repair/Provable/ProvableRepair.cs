@@ -412,16 +412,16 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             shown?.Describe($"round {round}: {lp.RowCount} rows, {waiting.Count} rows and {held.Count} preserved inputs held back");
             // A time limit bounds all rounds together: each round gets what the earlier ones left.
             LpSolverOptions thisRound = solver.TimeLimitSeconds is double limit ? solver with { TimeLimitSeconds = limit - seconds } : solver;
-            if (solver.Solver == LpSolverKind.BlockIpm && waiting.Count + held.Count > 0 && !BlockIpm.TakesOn(lp, LpSolver.BlockIpmSettings(solver)))
+            void EnterEverything()
             {
-                // HiGHS would solve this round, and each of its rounds costs about a whole solve: bring in everything still waiting now.
+                // HiGHS solves this round instead of block-ipm, and each of its rounds costs about a whole solve: bring in everything still waiting now.
                 foreach (PendingRow row in waiting) row.AddTo(lp);
                 waiting.Clear();
                 foreach (ProgramFragment input in held) input.EnterRest(lp);
                 held.Clear();
                 allEntered = round;
             }
-            LpSolution solution = LpSolver.Solve(lp, thisRound);
+            LpSolution solution = LpSolver.Solve(lp, thisRound, waiting.Count + held.Count > 0 ? EnterEverything : null);
             solves.Add(new LpSolve(lp.RowCount, solution.Seconds, solution.Solver));
             shown?.Advance();
             seconds += solution.Seconds;

@@ -496,11 +496,12 @@ internal static class SymbolicEncoder
         private LinExpr[] ComposedRelu(LinExpr[] input, sbyte[] pattern)
         {
             LinExpr[] x = (LinExpr[])input.Clone();
+            EncodingOptions current = MayWait ? options : options with { LazySignRows = false };
             for (int n = 0; n < x.Length; n++)
             {
                 if (x[n].IsConstant || pattern[n] == 0 || (pattern[n] == 1 && x[n].Cols.Length > MaxComposedTerms))
                 {
-                    Conflict ??= SymbolicEncoder.Relu(Lp, Pending, ref x[n], pattern[n], options with { LazySignRows = options.LazySignRows && MayWait });
+                    Conflict ??= SymbolicEncoder.Relu(Lp, Pending, ref x[n], pattern[n], current);
                     continue;
                 }
                 PendingRow sign = pattern[n] == 1
