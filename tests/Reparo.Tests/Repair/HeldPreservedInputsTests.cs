@@ -111,13 +111,13 @@ public class HeldPreservedInputsTests
         lp.AddColumn(0, 1); // a program column made after the cut (the objective's): the own columns go to 3 and 4
 
         // x0 = −0.8: the neuron is 0.2 < 0.5, a sign at the repaired layer: one row x0 ≥ −0.5 enters by itself.
-        Assert.Equal(1, input.EnterViolated(lp, [-0.8, 0, 0], 1e-9));
+        Assert.Equal(1, input.EnterViolated(lp, [-0.8, 0, 0], [], 1e-9));
         Assert.Equal(1, lp.RowCount);
         Assert.Equal(-0.5, lp.RowBounds(0).Lower, 12);
-        Assert.Equal(0, input.EnterViolated(lp, [0, 0, 0], 1e-9));
+        Assert.Equal(0, input.EnterViolated(lp, [0, 0, 0], [], 1e-9));
 
         // x0 = 1, x1 = 5.5: col2 + x1 = 7.5 > 6 uses an own column: the own columns and their two definitions enter, then the row.
-        Assert.Equal(3, input.EnterViolated(lp, [1, 5.5, 0], 1e-9));
+        Assert.Equal(3, input.EnterViolated(lp, [1, 5.5, 0], [], 1e-9));
         Assert.True(input.OwnColumnsEntered);
         Assert.False(input.EnteredWhole);
         Assert.Equal((4, 5), (lp.RowCount, lp.ColumnCount));
@@ -126,12 +126,34 @@ public class HeldPreservedInputsTests
         Assert.Equal(6, lp.RowBounds(3).Upper);
 
         // x0 = 5 breaks the sign row x0 ≤ 2, which enters alone; nothing is left for the rest.
-        Assert.Equal(1, input.EnterViolated(lp, [5, 0, 0, 6, 12], 1e-9));
+        Assert.Equal(1, input.EnterViolated(lp, [5, 0, 0, 6, 12], [], 1e-9));
         Assert.Equal(5, lp.RowCount);
         input.EnterRest(lp);
         Assert.True(input.EnteredWhole);
         Assert.Equal(5, lp.RowCount);
-        Assert.Equal(0, input.EnterViolated(lp, [5, 5, 0, 0, 0], 1e-9));
+        Assert.Equal(0, input.EnterViolated(lp, [5, 5, 0, 0, 0], [], 1e-9));
+    }
+
+    [Fact]
+    public void ARowOnlyThePredictedNextSolutionViolatesEntersAheadButDoesNotCountAsViolated()
+    {
+        // Program column 0; own column 1 = x0 + 1 (kept ≥ 0.5); a sign row x0 ≤ 2.
+        var lp = new LinearProgram();
+        lp.AddColumn(-10, 10);
+        lp.AddColumn(0.5, double.PositiveInfinity);
+        lp.AddRow(-1, -1, [0, 1], [1, -1]);
+        lp.AddRow(double.NegativeInfinity, 2, [0], [1]);
+        ProgramFragment input = lp.RemoveTail(0, 1);
+
+        // x0 = 1.5 meets both; a predicted 2.5 breaks x0 ≤ 2 only, −1 breaks only the own column's bound (x0 ≥ −0.5).
+        Assert.Equal(0, input.CountViolated([1.5], 1e-9));
+        Assert.Equal(0, input.EnterViolated(lp, [1.5], [1.9], 1e-9));
+        Assert.Equal(1, input.EnterViolated(lp, [1.5], [2.5], 1e-9));
+        Assert.Equal((double.NegativeInfinity, 2.0), lp.RowBounds(0));
+        Assert.Equal(1, input.CountViolated([-1], 1e-9));
+        Assert.Equal(1, input.EnterViolated(lp, [0], [-1], 1e-9));
+        Assert.Equal(-0.5, lp.RowBounds(1).Lower, 12);
+        Assert.Equal(0, input.CountViolated([-1], 1e-9));
     }
 
     [Fact]

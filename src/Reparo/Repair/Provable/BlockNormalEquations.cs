@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 
 namespace Reparo.Repair.Provable;
@@ -23,6 +24,9 @@ internal sealed class BlockNormalEquations
 {
     /// <summary>Relative size below which a pivot counts as zero (see <see cref="DenseKernels.Cholesky"/>).</summary>
     private const double PivotTolerance = 1e-13;
+
+    /// <summary>Rows of X_k per product when forming X_kᵀX_k.</summary>
+    private const int GramSlice = 64;
 
     private readonly BlockStructure structure;
     private readonly int threads;
@@ -187,16 +191,25 @@ internal sealed class BlockNormalEquations
             for (int p = blockEntryStart[j]; p < blockEntryStart[j + 1]; p++) x[blockEntryRow[p] * width + t] = blockEntryValue[p];
         }
         DenseKernels.SolveLowerInPlace(f, n, x, width, c.FirstRow);
-        // Y = −XᵀX as a sum of outer products of X's rows (row i is zero beyond the columns that start by i), then mirrored.
+        // Y = −XᵀX, by slices of X's rows: in a slice, only the columns that start by its last row are nonzero.
         double[] y = gram[k];
         Array.Clear(y);
-        int active = 0;
-        for (int i = c.FirstRow[0]; i < n; i++)
+        double[] transposed = ArrayPool<double>.Shared.Rent(width * GramSlice);
+        try
         {
-            while (active < width && c.FirstRow[active] <= i) active++;
-            ReadOnlySpan<double> row = x.AsSpan(i * width, active);
-            for (int t = 0; t < active; t++)
-                if (row[t] != 0) DenseKernels.AddScaled(y.AsSpan(t * width, t + 1), -row[t], row[..(t + 1)]);
+            int active = 0;
+            for (int i0 = c.FirstRow[0]; i0 < n; i0 += GramSlice)
+            {
+                int rows = Math.Min(GramSlice, n - i0);
+                while (active < width && c.FirstRow[active] < i0 + rows) active++;
+                for (int i = 0; i < rows; i++)
+                    for (int t = 0; t < active; t++) transposed[t * rows + i] = x[(i0 + i) * width + t];
+                DenseKernels.SubtractProduct(y, width, transposed, rows, x.AsSpan(i0 * width), width, active, active, rows, diagonal: 0);
+            }
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(transposed);
         }
         for (int t1 = 0; t1 < width; t1++)
             for (int t2 = t1 + 1; t2 < width; t2++) y[t1 * width + t2] = y[t2 * width + t1];
@@ -214,7 +227,7 @@ internal sealed class BlockNormalEquations
             schur[l * linking + l] += regularization;
             schurReference[l] = schur[l * linking + l];
         }
-        narrowGroups.AddTo(schur, linking, (k, t) => couplings[k].Weight[t], gram, [.. couplings.Select(c => c.Width)]);
+        narrowGroups.AddTo(schur, linking, (k, t) => couplings[k].Weight[t], gram, [.. couplings.Select(c => c.Width)], threads);
         foreach (int k in rowWiseBlocks) AddByRows(k);
         return DenseKernels.Cholesky(schur, linking, PivotTolerance, threads, schurReference);
     }

@@ -237,16 +237,26 @@ internal static class DenseKernels
         {
             if (width <= SmallBlock / 2)
             {
-                for (int i = r0; i < r0 + rows; i++)
+                // Column by column on a transposed copy, so that each step is one long vector operation over the rows.
+                double[] panel = ArrayPool<double>.Shared.Rent(width * rows);
+                try
                 {
-                    int offset = i * n + c0;
+                    for (int i = 0; i < rows; i++)
+                        for (int t = 0; t < width; t++) panel[t * rows + i] = a[(r0 + i) * n + c0 + t];
                     for (int t = 0; t < width; t++)
                     {
+                        Span<double> column = panel.AsSpan(t * rows, rows);
                         int diagonalRow = (c0 + t) * n + c0;
-                        double v = a[offset + t];
-                        for (int s = 0; s < t; s++) v -= a[offset + s] * a[diagonalRow + s];
-                        a[offset + t] = v / a[diagonalRow + t];
+                        for (int s = 0; s < t; s++) AddScaled(column, -a[diagonalRow + s], panel.AsSpan(s * rows, rows));
+                        double pivot = a[diagonalRow + t];
+                        for (int i = 0; i < rows; i++) column[i] /= pivot;
                     }
+                    for (int i = 0; i < rows; i++)
+                        for (int t = 0; t < width; t++) a[(r0 + i) * n + c0 + t] = panel[t * rows + i];
+                }
+                finally
+                {
+                    ArrayPool<double>.Shared.Return(panel);
                 }
                 return;
             }

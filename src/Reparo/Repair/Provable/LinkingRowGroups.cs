@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 
 namespace Reparo.Repair.Provable;
@@ -21,7 +22,8 @@ internal sealed class LinkingRowGroups
 {
     private readonly int[][] groupRows;
     private readonly int[] occurrenceStart, occurrenceBlock, occurrencePosition, entryStart, entryIndex, vectorStart;
-    private readonly double[] entryValue, vectors, buffer;
+    private readonly double[] entryValue, vectors;
+    private readonly int largestGroup;
     private readonly (int P, int Q)[] pairs;
 
     /// <summary>Groups the linking rows (0 … <paramref name="linking"/> − 1) that <paramref name="narrow"/> meet.</summary>
@@ -79,8 +81,7 @@ internal sealed class LinkingRowGroups
         entryIndex = [.. ordered.SelectMany(c => c.Rows.Select(l => indexInGroup[l]))];
         entryValue = [.. ordered.SelectMany(c => c.Values)];
         vectors = new double[vectorStart[^1]];
-        int largest = groupRows.Length == 0 ? 0 : groupRows.Max(r => r.Length);
-        buffer = new double[largest * largest];
+        largestGroup = groupRows.Length == 0 ? 0 : groupRows.Max(r => r.Length);
 
         // Pairs of groups that some block meets both of.
         var pairSet = new HashSet<(int, int)>();
@@ -97,10 +98,10 @@ internal sealed class LinkingRowGroups
     /// <summary>
     /// Adds the narrow columns' update to the lower triangle of <paramref name="schur"/> (<paramref name="linking"/> ×
     /// linking): <paramref name="weight"/>(block, position) is the column's weight, <paramref name="gram"/>[k] block k's
-    /// Y (full, row-major, <paramref name="widths"/>[k] wide).
+    /// Y (full, row-major, <paramref name="widths"/>[k] wide); <paramref name="threads"/> threads share the pairs of groups.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void AddTo(double[] schur, int linking, Func<int, int, double> weight, double[][] gram, int[] widths)
+    public void AddTo(double[] schur, int linking, Func<int, int, double> weight, double[][] gram, int[] widths, int threads)
     {
         Array.Clear(vectors);
         for (int o = 0; o < occurrenceBlock.Length; o++)
@@ -108,58 +109,65 @@ internal sealed class LinkingRowGroups
             double w = weight(occurrenceBlock[o], occurrencePosition[o]);
             for (int e = entryStart[o]; e < entryStart[o + 1]; e++) vectors[vectorStart[o] + entryIndex[e]] = w * entryValue[e];
         }
-        foreach ((int p, int q) in pairs)
+        if (pairs.Length == 0) return;
+        // Two pairs of groups never write the same entry of S (the groups split the rows), so pairs run in parallel, each
+        // thread with its own buffer, and every entry gets the same sum in the same order for any thread count.
+        var chunks = Partitioner.Create(0, pairs.Length, Math.Max(1, pairs.Length / (8 * Math.Max(1, threads))));
+        Parallel.ForEach(chunks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, () => new double[largestGroup * largestGroup], (range, _, buffer) =>
         {
-            int[] rowsP = groupRows[p], rowsQ = groupRows[q];
-            int sizeP = rowsP.Length, sizeQ = rowsQ.Length;
-            Span<double> u = buffer.AsSpan(0, sizeP * sizeQ);
-            u.Clear();
-            int i = occurrenceStart[p], endP = occurrenceStart[p + 1], j = occurrenceStart[q], endQ = occurrenceStart[q + 1];
-            while (i < endP && j < endQ)
+            for (int pair = range.Item1; pair < range.Item2; pair++)
             {
-                int k = occurrenceBlock[i];
-                if (occurrenceBlock[j] < k)
+                (int p, int q) = pairs[pair];
+                int[] rowsP = groupRows[p], rowsQ = groupRows[q];
+                int sizeP = rowsP.Length, sizeQ = rowsQ.Length;
+                Span<double> u = buffer.AsSpan(0, sizeP * sizeQ);
+                u.Clear();
+                int i = occurrenceStart[p], endP = occurrenceStart[p + 1], j = occurrenceStart[q], endQ = occurrenceStart[q + 1];
+                while (i < endP && j < endQ)
                 {
-                    j++;
-                    continue;
-                }
-                if (occurrenceBlock[j] > k)
-                {
-                    i++;
-                    continue;
-                }
-                int nextI = i, nextJ = j;
-                while (nextI < endP && occurrenceBlock[nextI] == k) nextI++;
-                while (nextJ < endQ && occurrenceBlock[nextJ] == k) nextJ++;
-                double[] y = gram[k];
-                int width = widths[k];
-                for (int o1 = i; o1 < nextI; o1++)
-                {
-                    ReadOnlySpan<double> z1 = vectors.AsSpan(vectorStart[o1], sizeP);
-                    int row = occurrencePosition[o1] * width;
-                    for (int o2 = j; o2 < nextJ; o2++)
+                    int k = occurrenceBlock[i];
+                    if (occurrenceBlock[j] < k)
                     {
-                        double c = y[row + occurrencePosition[o2]];
-                        if (c == 0) continue;
-                        ref double z2 = ref vectors[vectorStart[o2]];
-                        for (int a = 0; a < sizeP; a++)
+                        j++;
+                        continue;
+                    }
+                    if (occurrenceBlock[j] > k)
+                    {
+                        i++;
+                        continue;
+                    }
+                    int nextI = i, nextJ = j;
+                    while (nextI < endP && occurrenceBlock[nextI] == k) nextI++;
+                    while (nextJ < endQ && occurrenceBlock[nextJ] == k) nextJ++;
+                    double[] y = gram[k];
+                    int width = widths[k];
+                    for (int o1 = i; o1 < nextI; o1++)
+                    {
+                        ReadOnlySpan<double> z1 = vectors.AsSpan(vectorStart[o1], sizeP);
+                        int row = occurrencePosition[o1] * width;
+                        for (int o2 = j; o2 < nextJ; o2++)
                         {
-                            double scaled = c * z1[a];
-                            if (scaled == 0) continue;
-                            ref double target = ref u[a * sizeQ];
-                            for (int b = 0; b < sizeQ; b++) Unsafe.Add(ref target, b) += scaled * Unsafe.Add(ref z2, b);
+                            double c = y[row + occurrencePosition[o2]];
+                            if (c == 0) continue;
+                            ReadOnlySpan<double> z2 = vectors.AsSpan(vectorStart[o2], sizeQ);
+                            for (int a = 0; a < sizeP; a++)
+                            {
+                                double scaled = c * z1[a];
+                                if (scaled != 0) DenseKernels.AddScaled(u.Slice(a * sizeQ, sizeQ), scaled, z2);
+                            }
                         }
                     }
+                    i = nextI;
+                    j = nextJ;
                 }
-                i = nextI;
-                j = nextJ;
+                for (int a = 0; a < sizeP; a++)
+                    for (int b = 0; b < (p == q ? a + 1 : sizeQ); b++)
+                    {
+                        int l1 = rowsP[a], l2 = rowsQ[b];
+                        schur[Math.Max(l1, l2) * linking + Math.Min(l1, l2)] += u[a * sizeQ + b];
+                    }
             }
-            for (int a = 0; a < sizeP; a++)
-                for (int b = 0; b < (p == q ? a + 1 : sizeQ); b++)
-                {
-                    int l1 = rowsP[a], l2 = rowsQ[b];
-                    schur[Math.Max(l1, l2) * linking + Math.Min(l1, l2)] += u[a * sizeQ + b];
-                }
-        }
+            return buffer;
+        }, _ => { });
     }
 }

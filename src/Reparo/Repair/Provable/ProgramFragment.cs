@@ -94,30 +94,23 @@ internal sealed class ProgramFragment
     /// <summary>Rows that entered by themselves (defining rows not counted).</summary>
     public int SingleRowsEntered { get; private set; }
 
+    /// <summary>How many of its constraints not yet entered <paramref name="x"/> (its columns) violates or brings within <paramref name="slack"/> of an inequality's bound.</summary>
+    public int CountViolated(ReadOnlySpan<double> x, double slack)
+    {
+        (List<int> rows, List<int> columns) = Unmet(x, [], slack);
+        return rows.Count + columns.Count;
+    }
+
     /// <summary>
     /// Adds to <paramref name="lp"/> each constraint that <paramref name="x"/> (its columns) violates or brings within
-    /// <paramref name="slack"/> of an inequality's bound, one by one (see the class). Returns the rows added.
+    /// <paramref name="slack"/> of an inequality's bound, and each that <paramref name="ahead"/> (a predicted next
+    /// solution; empty: none) does, one by one (see the class). Returns the rows added.
     /// </summary>
-    public int EnterViolated(LinearProgram lp, ReadOnlySpan<double> x, double slack)
+    public int EnterViolated(LinearProgram lp, ReadOnlySpan<double> x, ReadOnlySpan<double> ahead, double slack)
     {
-        if (EnteredWhole) return 0;
-        double[] own = OwnValues(x);
-        var rows = new List<int>();
-        var bounds = new List<int>();
-        bool needsOwn = false;
-        for (int r = 0; r < rowLower.Length; r++)
-        {
-            if (rowKind[r] < 0 || rowEntered[r] || !Outside(Activity(r, x, own), rowLower[r], rowUpper[r], slack)) continue;
-            rows.Add(r);
-            needsOwn |= rowKind[r] == 0;
-        }
-        // Once the own columns are in the program, their bounds hold there.
-        for (int c = 0; c < own.Length && !OwnColumnsEntered; c++)
-        {
-            if (boundEntered[c] || !Outside(own[c], columnLower[c], columnUpper[c], slack)) continue;
-            if (directColumn[c]) bounds.Add(c);
-            else needsOwn = true;
-        }
+        (List<int> rows, List<int> columns) = Unmet(x, ahead, slack);
+        bool needsOwn = rows.Any(r => rowKind[r] == 0) || columns.Any(c => !directColumn[c]);
+        List<int> bounds = [.. columns.Where(c => directColumn[c])];
         int added = needsOwn && !OwnColumnsEntered ? EnterOwnColumns(lp) : 0;
         foreach (int r in rows) AddRow(lp, r);
         if (!OwnColumnsEntered)
@@ -207,6 +200,33 @@ internal sealed class ProgramFragment
         lp.AddRow(columnLower[c] - constant, columnUpper[c] - constant, CollectionsMarshal.AsSpan(cols), CollectionsMarshal.AsSpan(values));
     }
 
+    /// <summary>
+    /// The rows (defining rows aside) and own columns' bounds not yet entered that <paramref name="x"/> or
+    /// <paramref name="ahead"/> (empty: none) violates or brings within <paramref name="slack"/> of an inequality's bound
+    /// (own columns only while they are out of the program: once in, their bounds hold there).
+    /// </summary>
+    private (List<int> Rows, List<int> Columns) Unmet(ReadOnlySpan<double> x, ReadOnlySpan<double> ahead, double slack)
+    {
+        var rows = new List<int>();
+        var columns = new List<int>();
+        if (EnteredWhole) return (rows, columns);
+        double[] own = OwnValues(x);
+        double[]? ownAhead = ahead.IsEmpty ? null : OwnValues(ahead);
+        for (int r = 0; r < rowLower.Length; r++)
+        {
+            if (rowKind[r] < 0 || rowEntered[r]) continue;
+            if (Outside(Activity(r, x, own), rowLower[r], rowUpper[r], slack)
+                || (ownAhead is not null && Outside(Activity(r, ahead, ownAhead), rowLower[r], rowUpper[r], slack))) rows.Add(r);
+        }
+        for (int c = 0; c < own.Length && !OwnColumnsEntered; c++)
+        {
+            if (boundEntered[c]) continue;
+            if (Outside(own[c], columnLower[c], columnUpper[c], slack)
+                || (ownAhead is not null && Outside(ownAhead[c], columnLower[c], columnUpper[c], slack))) columns.Add(c);
+        }
+        return (rows, columns);
+    }
+
     /// <summary>The own columns' values that their definitions give for <paramref name="x"/>.</summary>
     private double[] OwnValues(ReadOnlySpan<double> x)
     {
@@ -228,7 +248,7 @@ internal sealed class ProgramFragment
     }
 
     /// <summary>Whether <paramref name="value"/> is outside [lower, upper], or an inequality's bound is within <paramref name="slack"/> of it.</summary>
-    private static bool Outside(double value, double lower, double upper, double slack) => lower == upper
+    internal static bool Outside(double value, double lower, double upper, double slack) => lower == upper
         ? Math.Abs(value - lower) > slack
         : value > upper - slack || value < lower + slack;
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -119,10 +120,20 @@ internal sealed class ProportionalColumns
         return weight;
     }
 
-    /// <summary>Adds Σ_j θ_j·a_j·a_jᵀ to the lower triangle of the dense <paramref name="n"/> × n matrix <paramref name="target"/>.</summary>
+    /// <summary>
+    /// Adds Σ_j θ_j·a_j·a_jᵀ to the lower triangle of the dense <paramref name="n"/> × n matrix <paramref name="target"/>
+    /// (whose upper triangle is free storage). Groups whose column meets at least a quarter of the rows are packed into a
+    /// dense n × g matrix P (column t: √W·v) and added as one product P·Pᵀ (<see cref="DenseKernels.SubtractProduct"/>);
+    /// the others, and every deviation, entry by entry.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddOuterProducts(double[] target, int n, double[] theta)
     {
+        bool Dense(int g) => 4 * (entryStart[g + 1] - entryStart[g]) >= n;
+        int dense = 0;
+        for (int g = 0; g < representative.Length; g++)
+            if (Dense(g)) dense++;
+        if (dense > 0) AddDenseGroups(target, n, theta, dense, Dense);
         ref double t0 = ref MemoryMarshal.GetArrayDataReference(target);
         ref int rows = ref MemoryMarshal.GetArrayDataReference(entryRow);
         ref double values = ref MemoryMarshal.GetArrayDataReference(entryValue);
@@ -130,7 +141,8 @@ internal sealed class ProportionalColumns
         {
             double weight = Weight(g, theta);
             int from = entryStart[g], to = entryStart[g + 1];
-            for (int p = from; p < to; p++)
+            bool sparse = !Dense(g);
+            for (int p = from; sparse && p < to; p++)
             {
                 double scaled = weight * Unsafe.Add(ref values, p);
                 ref double row = ref Unsafe.Add(ref t0, Unsafe.Add(ref rows, p) * n);
@@ -159,6 +171,37 @@ internal sealed class ProportionalColumns
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>Adds P·Pᵀ for the groups <paramref name="isDense"/> picks (P's column t: √W·v of the t-th of them) to the lower triangle of <paramref name="target"/>.</summary>
+    private void AddDenseGroups(double[] target, int n, double[] theta, int dense, Func<int, bool> isDense)
+    {
+        // SubtractProduct computes C −= A·B: A = −P (n × dense), B = Pᵀ (dense × n).
+        double[] negative = ArrayPool<double>.Shared.Rent(n * dense), transposed = ArrayPool<double>.Shared.Rent(dense * n);
+        try
+        {
+            Array.Clear(negative, 0, n * dense);
+            Array.Clear(transposed, 0, dense * n);
+            int t = 0;
+            for (int g = 0; g < representative.Length; g++)
+            {
+                if (!isDense(g)) continue;
+                double scale = Math.Sqrt(Weight(g, theta));
+                for (int p = entryStart[g]; p < entryStart[g + 1]; p++)
+                {
+                    double value = scale * entryValue[p];
+                    transposed[t * n + entryRow[p]] = value;
+                    negative[entryRow[p] * dense + t] = -value;
+                }
+                t++;
+            }
+            DenseKernels.SubtractProduct(target, n, negative, dense, transposed, n, n, n, dense, diagonal: 0);
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(negative);
+            ArrayPool<double>.Shared.Return(transposed);
         }
     }
 }

@@ -62,6 +62,14 @@ internal readonly record struct PendingRow(LinExpr Expr, double Lower, double Up
 {
     /// <summary>Adds the row to <paramref name="lp"/> (the constant moved to the bounds).</summary>
     public void AddTo(LinearProgram lp) => lp.AddRow(Lower - Expr.Constant, Upper - Expr.Constant, Expr.Cols, Expr.Coefs);
+
+    /// <summary>Whether <paramref name="x"/> violates the row or brings it within <paramref name="slack"/> of a bound.</summary>
+    public bool IsUnmetAt(ReadOnlySpan<double> x, double slack)
+    {
+        double activity = Expr.Constant;
+        for (int i = 0; i < Expr.Cols.Length; i++) activity += Expr.Coefs[i] * x[Expr.Cols[i]];
+        return ProgramFragment.Outside(activity, Lower, Upper, slack);
+    }
 }
 
 /// <summary>Options of one encoding.</summary>
