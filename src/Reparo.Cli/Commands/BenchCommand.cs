@@ -148,9 +148,10 @@ internal static class BenchCommand
         var threads = new Option<int?>("--solver-threads") { Description = "Solver threads (default: each solver's own)" };
         var timeLimit = new Option<double?>("--time-limit") { Description = "Time limit per solver in seconds", HelpName = "S" };
         var markdown = new Option<string?>("--markdown") { Description = "Write or replace this program's section (headed by the MPS file's name) of a results file (e.g. docs/results/lp-solvers.md)", HelpName = "PATH" };
+        var solverOptions = new Option<string[]>("--solver-option") { Description = "A further option for one of the solvers, SOLVER:NAME=VALUE in that solver's own names (repeatable; e.g. block-ipm:max_multiply_adds=1e11)", HelpName = "SOLVER:NAME=VALUE" };
         var command = new Command("lp", "Time LP solvers side by side on one program: status, objective, violation, seconds (block-ipm without its HiGHS fallback)")
         {
-            mps, solvers, threads, timeLimit, markdown,
+            mps, solvers, threads, timeLimit, markdown, solverOptions,
         };
         command.SetAction(parse =>
         {
@@ -161,18 +162,35 @@ internal static class BenchCommand
             using (var reader = new StreamReader(path)) lp = LinearProgram.ReadMps(reader);
             LpSolverKind[] kinds = [.. parse.GetValue(solvers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(LpSolverOptions.ParseSolver)];
             var settings = new LpSolverOptions { Threads = parse.GetValue(threads), TimeLimitSeconds = parse.GetValue(timeLimit) };
-            LpSolverBenchmarkReport report = LpSolverBenchmark.Run(lp, path, kinds, settings, new Progress<string>(run.Note));
+            string[] optionItems = parse.GetValue(solverOptions) ?? [];
+            LpSolverBenchmarkReport report = LpSolverBenchmark.Run(lp, path, kinds, settings, ParseSolverOptions(optionItems), new Progress<string>(run.Note));
             Print(run.Out, report);
             run.WriteJson(report);
             if (parse.GetValue(markdown) is string md)
             {
                 string commandLine = $"./reparo bench lp --mps {path} --solvers {parse.GetValue(solvers)}" + (parse.GetValue(threads) is int t ? $" --solver-threads {t}" : "")
-                    + (parse.GetValue(timeLimit) is double limit ? FormattableString.Invariant($" --time-limit {limit}") : "") + (run.JsonPath is { } json ? $" --json {json}" : "") + $" --markdown {md}";
+                    + (parse.GetValue(timeLimit) is double limit ? FormattableString.Invariant($" --time-limit {limit}") : "") + string.Concat(optionItems.Select(o => $" --solver-option {o}"))
+                    + (run.JsonPath is { } json ? $" --json {json}" : "") + $" --markdown {md}";
                 MarkdownSection.Write(md, "# LP solvers side by side", LpSolverBenchmark.SectionHeading(report), LpSolverBenchmark.ToMarkdown(report, commandLine, run.JsonPath ?? "lp.json"));
             }
             return CliApp.Success;
         });
         return command;
+    }
+
+    /// <summary>Parses SOLVER:NAME=VALUE items into each solver's own options.</summary>
+    private static Dictionary<LpSolverKind, IReadOnlyDictionary<string, string>> ParseSolverOptions(string[] items)
+    {
+        var result = new Dictionary<LpSolverKind, Dictionary<string, string>>();
+        foreach (string item in items)
+        {
+            int colon = item.IndexOf(':', StringComparison.Ordinal), eq = item.IndexOf('=', StringComparison.Ordinal);
+            if (colon <= 0 || eq <= colon + 1) throw new ReparoInputException($"--solver-option '{item}' should be SOLVER:NAME=VALUE");
+            LpSolverKind kind = LpSolverOptions.ParseSolver(item[..colon].Trim());
+            if (!result.TryGetValue(kind, out Dictionary<string, string>? own)) result[kind] = own = [];
+            own[item[(colon + 1)..eq].Trim()] = item[(eq + 1)..].Trim();
+        }
+        return result.ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<string, string>)kv.Value);
     }
 
     internal static void Print(IAnsiConsole console, LpSolverBenchmarkReport r)

@@ -32,29 +32,38 @@ public sealed record LpSolverBenchmarkReport(string Source, LpSize Size, int Thr
 /// </summary>
 public static class LpSolverBenchmark
 {
-    /// <summary>Solves <paramref name="lp"/> with each of <paramref name="solvers"/> under <paramref name="settings"/> (its solver kind is ignored).</summary>
-    public static LpSolverBenchmarkReport Run(LinearProgram lp, string source, IReadOnlyList<LpSolverKind> solvers, LpSolverOptions settings, IProgress<string>? progress = null)
+    /// <summary>
+    /// Solves <paramref name="lp"/> with each of <paramref name="solvers"/> under <paramref name="settings"/> (its solver
+    /// kind and <see cref="LpSolverOptions.Extra"/> are ignored); <paramref name="solverOptions"/> gives a solver its own
+    /// further options (in its own names), and its run's name then lists them.
+    /// </summary>
+    public static LpSolverBenchmarkReport Run(LinearProgram lp, string source, IReadOnlyList<LpSolverKind> solvers, LpSolverOptions settings,
+        IReadOnlyDictionary<LpSolverKind, IReadOnlyDictionary<string, string>>? solverOptions = null, IProgress<string>? progress = null)
     {
+        foreach (LpSolverKind kind in solverOptions?.Keys ?? [])
+            if (!solvers.Contains(kind)) throw new ReparoInputException($"options are given for {LpSolverOptions.Name(kind)}, which is not among the solvers");
         if (solvers.Count == 0) throw new ReparoInputException("name at least one solver");
         var runs = new List<LpSolverRun>();
         double load = MachineLoad.OneMinute();
         using ProgressScope shown = WorkProgress.Begin("LP solvers", solvers.Count);
         foreach (LpSolverKind kind in solvers)
         {
-            string name = LpSolverOptions.Name(kind);
+            IReadOnlyDictionary<string, string> own = solverOptions?.GetValueOrDefault(kind) ?? new Dictionary<string, string>();
+            LpSolverOptions these = settings with { Solver = kind, Extra = own };
+            string name = LpSolverOptions.Name(kind) + (own.Count == 0 ? "" : $" ({string.Join(", ", own.Select(o => $"{o.Key}={o.Value}"))})");
             shown.Describe(name);
             progress?.Report($"solving with {name} ...");
             LpSolverRun run;
             if (kind == LpSolverKind.BlockIpm)
             {
                 var clock = Stopwatch.StartNew();
-                BlockIpmResult result = BlockIpm.Solve(lp, LpSolver.BlockIpmSettings(settings));
+                BlockIpmResult result = BlockIpm.Solve(lp, LpSolver.BlockIpmSettings(these));
                 double seconds = clock.Elapsed.TotalSeconds;
                 run = Describe(lp, name, result.Status, seconds, result.Values, result.Objective, result.Iterations, result.Timing, result.Structure, result.Detail);
             }
             else
             {
-                LpSolution solution = LpSolver.Solve(lp, settings with { Solver = kind });
+                LpSolution solution = LpSolver.Solve(lp, these);
                 run = Describe(lp, name, solution.Status, solution.Seconds, solution.Values, solution.Objective, null, null, null, solution.Detail);
             }
             runs.Add(run);

@@ -441,6 +441,21 @@ public class BlockIpmTests
     }
 
     [Fact]
+    public void ASolversOwnOptionReachesThatSolverAloneAndNamesItsRun()
+    {
+        LinearProgram lp = BlockAngular(4);
+        var own = new Dictionary<LpSolverKind, IReadOnlyDictionary<string, string>> { [LpSolverKind.BlockIpm] = new Dictionary<string, string> { ["max_multiply_adds"] = "1" } };
+
+        var report = Reparo.Experiments.LpSolverBenchmark.Run(lp, "block-angular", [LpSolverKind.Highs, LpSolverKind.BlockIpm], new LpSolverOptions { Threads = 1 }, own);
+
+        Assert.Equal(["highs", "block-ipm (max_multiply_adds=1)"], report.Runs.Select(r => r.Solver));
+        Assert.Equal(LpStatus.Optimal, report.Runs[0].Status);
+        Assert.Equal(LpStatus.NumericalTrouble, report.Runs[1].Status);
+        Assert.Contains("no affordable block structure", report.Runs[1].Detail);
+        Assert.Throws<Reparo.ReparoInputException>(() => Reparo.Experiments.LpSolverBenchmark.Run(lp, "block-angular", [LpSolverKind.Highs], new LpSolverOptions(), own));
+    }
+
+    [Fact]
     public void ASolveThatFailedGivesNoTimeRatio()
     {
         LpSolverRun highs = new("highs", LpStatus.Optimal, 177.2, 0.074, 1e-14, 0, null, null, null, "OPTIMAL");
@@ -476,5 +491,23 @@ public class BlockIpmTests
         Assert.Contains("## lp.mps", results);
         Assert.Matches(@"- highs time / block-ipm time: \*\*\d+\.\d\d×\*\*", results);
         Assert.Contains("| block-ipm | Optimal |", results);
+    }
+
+    [Theory]
+    [InlineData("max_multiply_adds=1e11")]
+    [InlineData("block-ipm:max_multiply_adds")]
+    [InlineData("simplex:max_multiply_adds=1e11")]
+    [InlineData("clp:max_multiply_adds=1e11")]
+    public void BenchLpRefusesAMalformedOrMisplacedSolverOptionWithOneLine(string item)
+    {
+        using TempFolder folder = TestSupport.TempFolder();
+        string mps = folder.File("lp.mps"), json = folder.File("bench.json");
+        using (var writer = new StreamWriter(mps)) BlockAngular(2).WriteMps(writer);
+
+        (int code, _, string error) = Tests.Cli.CliRunner.Run("bench", "lp", "--mps", mps, "--solver-option", item, "--json", json);
+
+        Assert.Equal(2, code);
+        Assert.Single(error.Trim().Split('\n'));
+        Assert.False(File.Exists(json));
     }
 }
