@@ -202,8 +202,7 @@ internal sealed class BlockNormalEquations
             {
                 int rows = Math.Min(GramSlice, n - i0);
                 while (active < width && c.FirstRow[active] < i0 + rows) active++;
-                for (int i = 0; i < rows; i++)
-                    for (int t = 0; t < active; t++) transposed[t * rows + i] = x[(i0 + i) * width + t];
+                DenseKernels.Transpose(x.AsSpan(i0 * width), width, rows, active, transposed, rows);
                 DenseKernels.SubtractProduct(y, width, transposed, rows, x.AsSpan(i0 * width), width, active, active, rows, diagonal: 0);
             }
         }

@@ -52,7 +52,7 @@ internal sealed class BlockStructure
     /// <summary>
     /// Largest multiply–add count per factorisation for which the structure is used by default
     /// (<see cref="BlockIpmOptions.MaxMultiplyAdds"/>): about 2 s per factorisation on 2 cores here. On the preserving
-    /// default's whole program at mlp:100x3 fc2 (1.57E+10, 3,699 linking rows) block-ipm took 52 s against HiGHS's 178 s
+    /// default's whole program at mlp:100x3 fc2 (1.57E+10, 3,699 linking rows) block-ipm took 56 s against HiGHS's 159 s
     /// (docs/results/lp-solvers.md), so the bound sits above it.
     /// </summary>
     public const double MaxMultiplyAdds = 3e10;

@@ -241,8 +241,7 @@ internal static class DenseKernels
                 double[] panel = ArrayPool<double>.Shared.Rent(width * rows);
                 try
                 {
-                    for (int i = 0; i < rows; i++)
-                        for (int t = 0; t < width; t++) panel[t * rows + i] = a[(r0 + i) * n + c0 + t];
+                    Transpose(a.AsSpan(r0 * n + c0), n, rows, width, panel, rows);
                     for (int t = 0; t < width; t++)
                     {
                         Span<double> column = panel.AsSpan(t * rows, rows);
@@ -251,8 +250,7 @@ internal static class DenseKernels
                         double pivot = a[diagonalRow + t];
                         for (int i = 0; i < rows; i++) column[i] /= pivot;
                     }
-                    for (int i = 0; i < rows; i++)
-                        for (int t = 0; t < width; t++) a[(r0 + i) * n + c0 + t] = panel[t * rows + i];
+                    Transpose(panel, rows, width, rows, a.AsSpan(r0 * n + c0), n);
                 }
                 finally
                 {
@@ -270,15 +268,7 @@ internal static class DenseKernels
         }
 
         /// <summary>packed[k, j] = A[r0 + j, c0 + k]: the transpose of a block of L, as the right operand of a product.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Pack(int r0, int rows, int c0, int width)
-        {
-            for (int j = 0; j < rows; j++)
-            {
-                int source = (r0 + j) * n + c0;
-                for (int k = 0; k < width; k++) packed[k * rows + j] = a[source + k];
-            }
-        }
+        private void Pack(int r0, int rows, int c0, int width) => Transpose(a.AsSpan(r0 * n + c0), n, rows, width, packed, rows);
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void FactorSmall(int o, int size)
@@ -312,6 +302,20 @@ internal static class DenseKernels
             return;
         }
         Parallel.For(0, bands, new ParallelOptions { MaxDegreeOfParallelism = threads }, k => band(k * RowsPerTask, Math.Min(RowsPerTask, rows - k * RowsPerTask)));
+    }
+
+    /// <summary>
+    /// target[k·<paramref name="targetStride"/> + j] = source[j·<paramref name="sourceStride"/> + k] for j &lt;
+    /// <paramref name="rows"/>, k &lt; <paramref name="cols"/>: a rows × cols block, transposed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Transpose(ReadOnlySpan<double> source, int sourceStride, int rows, int cols, Span<double> target, int targetStride)
+    {
+        for (int j = 0; j < rows; j++)
+        {
+            ReadOnlySpan<double> row = source.Slice(j * sourceStride, cols);
+            for (int k = 0; k < cols; k++) target[k * targetStride + j] = row[k];
+        }
     }
 
     /// <summary>Solves L·x = b in place (L lower triangular, row-major n × n).</summary>

@@ -112,62 +112,66 @@ internal sealed class LinkingRowGroups
         if (pairs.Length == 0) return;
         // Two pairs of groups never write the same entry of S (the groups split the rows), so pairs run in parallel, each
         // thread with its own buffer, and every entry gets the same sum in the same order for any thread count.
-        var chunks = Partitioner.Create(0, pairs.Length, Math.Max(1, pairs.Length / (8 * Math.Max(1, threads))));
-        Parallel.ForEach(chunks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, () => new double[largestGroup * largestGroup], (range, _, buffer) =>
+        var chunks = Partitioner.Create(0, pairs.Length, Math.Max(1, pairs.Length / (8 * threads)));
+        Parallel.ForEach(chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new double[largestGroup * largestGroup], (range, _, buffer) =>
         {
-            for (int pair = range.Item1; pair < range.Item2; pair++)
-            {
-                (int p, int q) = pairs[pair];
-                int[] rowsP = groupRows[p], rowsQ = groupRows[q];
-                int sizeP = rowsP.Length, sizeQ = rowsQ.Length;
-                Span<double> u = buffer.AsSpan(0, sizeP * sizeQ);
-                u.Clear();
-                int i = occurrenceStart[p], endP = occurrenceStart[p + 1], j = occurrenceStart[q], endQ = occurrenceStart[q + 1];
-                while (i < endP && j < endQ)
-                {
-                    int k = occurrenceBlock[i];
-                    if (occurrenceBlock[j] < k)
-                    {
-                        j++;
-                        continue;
-                    }
-                    if (occurrenceBlock[j] > k)
-                    {
-                        i++;
-                        continue;
-                    }
-                    int nextI = i, nextJ = j;
-                    while (nextI < endP && occurrenceBlock[nextI] == k) nextI++;
-                    while (nextJ < endQ && occurrenceBlock[nextJ] == k) nextJ++;
-                    double[] y = gram[k];
-                    int width = widths[k];
-                    for (int o1 = i; o1 < nextI; o1++)
-                    {
-                        ReadOnlySpan<double> z1 = vectors.AsSpan(vectorStart[o1], sizeP);
-                        int row = occurrencePosition[o1] * width;
-                        for (int o2 = j; o2 < nextJ; o2++)
-                        {
-                            double c = y[row + occurrencePosition[o2]];
-                            if (c == 0) continue;
-                            ReadOnlySpan<double> z2 = vectors.AsSpan(vectorStart[o2], sizeQ);
-                            for (int a = 0; a < sizeP; a++)
-                            {
-                                double scaled = c * z1[a];
-                                if (scaled != 0) DenseKernels.AddScaled(u.Slice(a * sizeQ, sizeQ), scaled, z2);
-                            }
-                        }
-                    }
-                    i = nextI;
-                    j = nextJ;
-                }
-                for (int a = 0; a < sizeP; a++)
-                    for (int b = 0; b < (p == q ? a + 1 : sizeQ); b++)
-                    {
-                        int l1 = rowsP[a], l2 = rowsQ[b];
-                        schur[Math.Max(l1, l2) * linking + Math.Min(l1, l2)] += u[a * sizeQ + b];
-                    }
-            }
+            for (int pair = range.Item1; pair < range.Item2; pair++) AddPair(pairs[pair], schur, linking, gram, widths, buffer);
             return buffer;
         }, _ => { });
+    }
+
+    /// <summary>Adds the update of the pair of groups <paramref name="pair"/> (P, Q) to S, summed first in <paramref name="buffer"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void AddPair((int P, int Q) pair, double[] schur, int linking, double[][] gram, int[] widths, double[] buffer)
+    {
+        (int p, int q) = pair;
+        int[] rowsP = groupRows[p], rowsQ = groupRows[q];
+        int sizeP = rowsP.Length, sizeQ = rowsQ.Length;
+        Span<double> u = buffer.AsSpan(0, sizeP * sizeQ);
+        u.Clear();
+        int i = occurrenceStart[p], endP = occurrenceStart[p + 1], j = occurrenceStart[q], endQ = occurrenceStart[q + 1];
+        while (i < endP && j < endQ)
+        {
+            int k = occurrenceBlock[i];
+            if (occurrenceBlock[j] < k)
+            {
+                j++;
+                continue;
+            }
+            if (occurrenceBlock[j] > k)
+            {
+                i++;
+                continue;
+            }
+            int nextI = i, nextJ = j;
+            while (nextI < endP && occurrenceBlock[nextI] == k) nextI++;
+            while (nextJ < endQ && occurrenceBlock[nextJ] == k) nextJ++;
+            double[] y = gram[k];
+            int width = widths[k];
+            for (int o1 = i; o1 < nextI; o1++)
+            {
+                ReadOnlySpan<double> z1 = vectors.AsSpan(vectorStart[o1], sizeP);
+                int row = occurrencePosition[o1] * width;
+                for (int o2 = j; o2 < nextJ; o2++)
+                {
+                    double c = y[row + occurrencePosition[o2]];
+                    if (c == 0) continue;
+                    ReadOnlySpan<double> z2 = vectors.AsSpan(vectorStart[o2], sizeQ);
+                    for (int a = 0; a < sizeP; a++)
+                    {
+                        double scaled = c * z1[a];
+                        if (scaled != 0) DenseKernels.AddScaled(u.Slice(a * sizeQ, sizeQ), scaled, z2);
+                    }
+                }
+            }
+            i = nextI;
+            j = nextJ;
+        }
+        for (int a = 0; a < sizeP; a++)
+            for (int b = 0; b < (p == q ? a + 1 : sizeQ); b++)
+            {
+                int l1 = rowsP[a], l2 = rowsQ[b];
+                schur[Math.Max(l1, l2) * linking + Math.Min(l1, l2)] += u[a * sizeQ + b];
+            }
     }
 }

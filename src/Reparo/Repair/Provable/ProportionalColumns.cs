@@ -129,11 +129,10 @@ internal sealed class ProportionalColumns
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddOuterProducts(double[] target, int n, double[] theta)
     {
-        bool Dense(int g) => 4 * (entryStart[g + 1] - entryStart[g]) >= n;
         int dense = 0;
         for (int g = 0; g < representative.Length; g++)
-            if (Dense(g)) dense++;
-        if (dense > 0) AddDenseGroups(target, n, theta, dense, Dense);
+            if (IsDense(g, n)) dense++;
+        if (dense > 0) AddDenseGroups(target, n, theta, dense);
         ref double t0 = ref MemoryMarshal.GetArrayDataReference(target);
         ref int rows = ref MemoryMarshal.GetArrayDataReference(entryRow);
         ref double values = ref MemoryMarshal.GetArrayDataReference(entryValue);
@@ -141,7 +140,7 @@ internal sealed class ProportionalColumns
         {
             double weight = Weight(g, theta);
             int from = entryStart[g], to = entryStart[g + 1];
-            bool sparse = !Dense(g);
+            bool sparse = !IsDense(g, n);
             for (int p = from; sparse && p < to; p++)
             {
                 double scaled = weight * Unsafe.Add(ref values, p);
@@ -174,8 +173,11 @@ internal sealed class ProportionalColumns
         }
     }
 
-    /// <summary>Adds P·Pᵀ for the groups <paramref name="isDense"/> picks (P's column t: √W·v of the t-th of them) to the lower triangle of <paramref name="target"/>.</summary>
-    private void AddDenseGroups(double[] target, int n, double[] theta, int dense, Func<int, bool> isDense)
+    /// <summary>Whether group <paramref name="g"/>'s column meets at least a quarter of the <paramref name="n"/> rows (it then joins the dense product).</summary>
+    private bool IsDense(int g, int n) => 4 * (entryStart[g + 1] - entryStart[g]) >= n;
+
+    /// <summary>Adds P·Pᵀ for the <paramref name="dense"/> dense groups (P's column t: √W·v of the t-th of them) to the lower triangle of <paramref name="target"/>.</summary>
+    private void AddDenseGroups(double[] target, int n, double[] theta, int dense)
     {
         // SubtractProduct computes C −= A·B: A = −P (n × dense), B = Pᵀ (dense × n).
         double[] negative = ArrayPool<double>.Shared.Rent(n * dense), transposed = ArrayPool<double>.Shared.Rent(dense * n);
@@ -186,7 +188,7 @@ internal sealed class ProportionalColumns
             int t = 0;
             for (int g = 0; g < representative.Length; g++)
             {
-                if (!isDense(g)) continue;
+                if (!IsDense(g, n)) continue;
                 double scale = Math.Sqrt(Weight(g, theta));
                 for (int p = entryStart[g]; p < entryStart[g + 1]; p++)
                 {
