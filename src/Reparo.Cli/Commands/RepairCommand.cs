@@ -179,7 +179,7 @@ internal static class RepairCommand
             table.AddRow("generalisation", $"{r.Generalization:+0.00%;-0.00%} ({r.Metrics.GeneralizationBefore:P2} → {r.Metrics.GeneralizationAfter:P2})");
         table.AddRow("param Δ L∞ / L1", $"{r.ParamDeltaLinf:G4} / {r.ParamDeltaL1:G4}");
         table.AddRow("changed predictions", $"{r.ChangedPredictions:P2}");
-        table.AddRow("time encode/solve/verify/total", $"{r.TimeS.Encode:F2} / {r.TimeS.Solve:F2} / {r.TimeS.Verify:F2} / {r.TimeS.Total:F2} s");
+        table.AddRow("time prepare | encode/solve/verify/total", $"{r.TimeS.Prepare:F2} | {r.TimeS.Encode:F2} / {r.TimeS.Solve:F2} / {r.TimeS.Verify:F2} / {r.TimeS.Total:F2} s");
         if (r.Lp is { } lp) table.AddRow("LP rows × cols, nonzeros", $"{lp.Rows:N0} × {lp.Cols:N0}, {lp.Nonzeros:N0} ({r.Solver})");
         if (r.VerifiedOnnxRuntime is bool ort) table.AddRow("ONNX Runtime on the written file", $"{(ort ? "verified" : "FAILED")}, smallest margin {r.OnnxRuntimeMinMargin:G4}");
         console.Write(table);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace Reparo.Data;
@@ -119,58 +121,78 @@ public static class Corruptions
     /// <summary>
     /// <see cref="PlasmaFractal"/> into <paramref name="map"/> (square, a power of two), which may hold an earlier map:
     /// the diamond–square steps write every cell before reading it except the corner (0, 0), which is reset, so a reused
-    /// buffer gives the same values as a fresh one (fog draws one map per image; reusing one buffer spares the large
-    /// object heap an allocation per image).
+    /// buffer gives the same values as a fresh one.
     /// </summary>
     internal static void FillPlasmaFractal(double[,] map, Random rng, double wibbleDecay)
     {
-        int mapSize = map.GetLength(0);
-        map[0, 0] = 0;
-        int step = mapSize;
-        double wibble = 100;
+        Span<double> cells = MemoryMarshal.CreateSpan(ref Unsafe.As<byte, double>(ref MemoryMarshal.GetArrayDataReference(map)), map.Length);
+        (double min, double max) = DiamondSquare(cells, map.GetLength(0), rng, wibbleDecay);
+        for (int i = 0; i < cells.Length; i++) cells[i] = (cells[i] - min) / (max - min);
+    }
+
+    /// <summary>
+    /// MNIST-C's diamond–square steps on a <paramref name="size"/> × <paramref name="size"/> row-major map (indices wrap
+    /// around), unscaled; returns the smallest and largest value. Wrapped neighbours are found without a division, so a
+    /// 256 × 256 map per image stays cheap; the random draws and sums come in MNIST-C's order.
+    /// </summary>
+    private static (double Min, double Max) DiamondSquare(Span<double> cells, int size, Random rng, double wibbleDecay)
+    {
         static double Wibbled(double sum, double wibble, Random rng) => sum / 4 + wibble * (rng.NextDouble() * 2 * wibble - wibble);
-        while (step >= 2)
+        cells[0] = 0;
+        double wibble = 100;
+        for (int step = size; step >= 2; step /= 2, wibble /= wibbleDecay)
         {
             int half = step / 2;
-            // Squares: each centre from its four corners (indices wrap around).
-            for (int y = 0; y < mapSize; y += step)
-                for (int x = 0; x < mapSize; x += step)
-                    map[y + half, x + half] = Wibbled(map[y, x] + map[(y + step) % mapSize, x] + map[y, (x + step) % mapSize]
-                        + map[(y + step) % mapSize, (x + step) % mapSize], wibble, rng);
-            // Diamonds: edge midpoints from the two neighbouring corners and centres.
-            for (int y = 0; y < mapSize; y += step)
-                for (int x = 0; x < mapSize; x += step)
+            // Squares: each centre from its four corners.
+            for (int y = 0; y < size; y += step)
+            {
+                int row = y * size, below = (y + step == size ? 0 : y + step) * size, centre = (y + half) * size;
+                for (int x = 0; x < size; x += step)
                 {
-                    int cy = y + half, cx = x + half;
-                    map[y, cx] = Wibbled(map[cy, cx] + map[(cy - step + mapSize) % mapSize, cx] + map[y, x] + map[y, (x + step) % mapSize], wibble, rng);
-                    map[cy, x] = Wibbled(map[cy, cx] + map[cy, (cx - step + mapSize) % mapSize] + map[y, x] + map[(y + step) % mapSize, x], wibble, rng);
+                    int right = x + step == size ? 0 : x + step;
+                    cells[centre + x + half] = Wibbled(cells[row + x] + cells[below + x] + cells[row + right] + cells[below + right], wibble, rng);
                 }
-            step = half;
-            wibble /= wibbleDecay;
+            }
+            // Diamonds: edge midpoints from the two neighbouring corners and centres.
+            for (int y = 0; y < size; y += step)
+            {
+                int row = y * size, below = (y + step == size ? 0 : y + step) * size, centre = (y + half) * size;
+                int above = (y == 0 ? size - half : y - half) * size;
+                for (int x = 0; x < size; x += step)
+                {
+                    int cx = x + half, right = x + step == size ? 0 : x + step, left = x == 0 ? size - half : x - half;
+                    cells[row + cx] = Wibbled(cells[centre + cx] + cells[above + cx] + cells[row + x] + cells[row + right], wibble, rng);
+                    cells[centre + x] = Wibbled(cells[centre + cx] + cells[centre + left] + cells[row + x] + cells[below + x], wibble, rng);
+                }
+            }
         }
         double min = double.MaxValue, max = double.MinValue;
-        foreach (double v in map)
+        foreach (double v in cells)
         {
             min = Math.Min(min, v);
             max = Math.Max(max, v);
         }
-        for (int y = 0; y < mapSize; y++)
-            for (int x = 0; x < mapSize; x++) map[y, x] = (map[y, x] - min) / (max - min);
+        return (min, max);
     }
 
+    /// <summary>
+    /// MNIST-C's fog: one plasma fractal per image (its own seeded draws), of which the top-left H × W corner, scaled to
+    /// [0, 1] over the whole map, is added. Images are independent, so they are drawn in parallel (one map buffer per
+    /// worker) on torch's thread count, with the same bytes for any count.
+    /// </summary>
     private static Tensor Fog(Tensor images, double strength, double decay, Random[] rngs)
     {
         long n = images.shape[0], c = images.shape[1], h = images.shape[2], w = images.shape[3];
         int size = 256;
         while (size < Math.Max(h, w)) size *= 2;
         var fog = new float[n * h * w];
-        var fractal = new double[size, size];
-        for (int i = 0; i < n; i++)
+        Parallel.For(0, (int)n, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) }, () => new double[size * size], (i, _, cells) =>
         {
-            FillPlasmaFractal(fractal, rngs[i], decay);
+            (double min, double max) = DiamondSquare(cells, size, rngs[i], decay);
             for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++) fog[(i * h + y) * w + x] = (float)(strength * fractal[y, x]);
-        }
+                for (int x = 0; x < w; x++) fog[(i * h + y) * w + x] = (float)(strength * ((cells[y * size + x] - min) / (max - min)));
+            return cells;
+        }, _ => { });
         Tensor max = images.amax([1, 2, 3], keepdim: true);
         Tensor fogged = images.add(tensor(fog).reshape(n, 1, h, w).expand(n, c, h, w).to(images.dtype));
         return fogged.mul(max).div(max.add(strength));

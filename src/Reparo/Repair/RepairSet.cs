@@ -120,4 +120,8 @@ public sealed class RepairSet
 /// <param name="RepairSet">What must be fixed.</param>
 /// <param name="Drawdown">Clean held-out data, disjoint from the repair set.</param>
 /// <param name="Generalization">Held-out data of the same kind as the failures, disjoint from the repair set (may be absent).</param>
-public sealed record RepairProblem(Network Network, RepairSet RepairSet, Dataset Drawdown, Dataset? Generalization);
+public sealed record RepairProblem(Network Network, RepairSet RepairSet, Dataset Drawdown, Dataset? Generalization)
+{
+    /// <summary>Seconds <see cref="RepairSetSpec.Build"/> took to build the problem (0 when it was built otherwise).</summary>
+    public double BuildSeconds { get; init; }
+}

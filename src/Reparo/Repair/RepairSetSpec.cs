@@ -41,6 +41,12 @@ public static class RepairSetSpec
     /// <param name="seed">Seed of the corruptions.</param>
     public static RepairProblem Build(string spec, Network network, DataSplits splits, int seed)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        return ParseAndSelect(spec, network, splits, seed) with { BuildSeconds = clock.Elapsed.TotalSeconds };
+    }
+
+    private static RepairProblem ParseAndSelect(string spec, Network network, DataSplits splits, int seed)
+    {
         string[] parts = spec.Split(':');
         if (parts[0] == "file" && parts.Length >= 2) return FromFile(spec[5..], network, splits);
         if (parts[0] == "npz" && parts.Length >= 2) return FromNpz(spec[4..], network, splits);

@@ -38,7 +38,7 @@ public sealed partial record RepairReport : IReportDocument
             ? $"Verified: the independent check accepted all {Count(Regions, "region")} in float32 and float64{margins}."
             : $"Not verified: the independent check accepted {Percent(Efficacy)} of the regions{margins}. {Message}");
         string lp = Lp is { } size ? $"; LP of {Count(size.Rows)} rows × {Count(size.Cols)} columns, {Count(size.Nonzeros)} nonzeros ({Solver})" : "";
-        summary.Add($"Cost: {Seconds(TimeS.Total)} in all (encode {Seconds(TimeS.Encode)}, solve {Seconds(TimeS.Solve)}, verify {Seconds(TimeS.Verify)}){lp}.");
+        summary.Add($"Cost: {Seconds(TimeS.Total)} for the repair (encode {Seconds(TimeS.Encode)}, solve {Seconds(TimeS.Solve)}, verify {Seconds(TimeS.Verify)}){lp}, after {Seconds(TimeS.Prepare)} to prepare the repair set.");
         return summary;
     }
 
@@ -109,7 +109,7 @@ public sealed partial record RepairReport : IReportDocument
             new("drawdown", Percent(Drawdown)),
             new("parameter change L∞ / L1", $"{Number(ParamDeltaLinf)} / {Number(ParamDeltaL1)}"),
             new("changed clean predictions", Percent(ChangedPredictions)),
-            new("time encode / solve / verify / total", $"{Seconds(TimeS.Encode)} / {Seconds(TimeS.Solve)} / {Seconds(TimeS.Verify)} / {Seconds(TimeS.Total)}"),
+            new("time prepare | encode / solve / verify / total", $"{Seconds(TimeS.Prepare)} | {Seconds(TimeS.Encode)} / {Seconds(TimeS.Solve)} / {Seconds(TimeS.Verify)} / {Seconds(TimeS.Total)}"),
         };
         if (Lp is { } lp) rows.Add(new("LP rows × columns, nonzeros", $"{Count(lp.Rows)} × {Count(lp.Cols)}, {Count(lp.Nonzeros)} ({Solver})"));
         if (Epsilon is double epsilon) rows.Add(new("LP margin ε", Number(epsilon)));

@@ -46,9 +46,13 @@ public class CorruptionTests
         Tensor all = Corruptions.Apply(x, corruption, 3, seed: 1, Ids);
         Tensor other = Corruptions.Apply(x, corruption, 3, seed: 2, Ids);
         Assert.False(all.SameAs(other), "another seed must give other draws");
-        // The same image processed alone (same sample id) gets the same corruption as in the batch.
-        Tensor alone = Corruptions.Apply(x.narrow(0, 4, 1), corruption, 3, seed: 1, [4]);
-        Assert.True(alone.allclose(all.narrow(0, 4, 1), rtol: 0, atol: 1e-6));
+        // Each image processed alone (same sample id) gets the same corruption as in the batch (fog draws the batch's
+        // images in parallel).
+        for (int i = 0; i < Ids.Length; i++)
+        {
+            Tensor alone = Corruptions.Apply(x.narrow(0, i, 1), corruption, 3, seed: 1, [Ids[i]]);
+            Assert.True(alone.allclose(all.narrow(0, i, 1), rtol: 0, atol: 1e-6), $"image {i}");
+        }
     }
 
     [Fact]
@@ -98,8 +102,47 @@ public class CorruptionTests
         Assert.NotEqual(a, c);
         Assert.Equal(0, a.Cast<double>().Min(), 9);
         Assert.Equal(1, a.Cast<double>().Max(), 9);
-        // Fog reuses one buffer for every image: a buffer holding another map gives the same values as a fresh one.
+        // A buffer holding another map gives the same values as a fresh one.
         Corruptions.FillPlasmaFractal(c, new Random(1), 2);
         Assert.Equal(a, c);
+    }
+
+    [Theory]
+    [InlineData(2, 1, 3.0)]
+    [InlineData(32, 5, 2.0)]
+    [InlineData(256, 9, 1.4)]
+    public void PlasmaFractalIsMnistCsDiamondSquareBitForBit(int size, int seed, double decay)
+    {
+        double[,] fast = Corruptions.PlasmaFractal(new Random(seed), size, decay);
+        Assert.Equal(TextbookPlasmaFractal(new Random(seed), size, decay), fast);
+    }
+
+    /// <summary>MNIST-C's plasma_fractal as written there (modulo for every wrapped index), scaled to [0, 1].</summary>
+    private static double[,] TextbookPlasmaFractal(Random rng, int mapSize, double wibbleDecay)
+    {
+        var map = new double[mapSize, mapSize];
+        int step = mapSize;
+        double wibble = 100;
+        double Wibbled(double sum) => sum / 4 + wibble * (rng.NextDouble() * 2 * wibble - wibble);
+        while (step >= 2)
+        {
+            int half = step / 2;
+            for (int y = 0; y < mapSize; y += step)
+                for (int x = 0; x < mapSize; x += step)
+                    map[y + half, x + half] = Wibbled(map[y, x] + map[(y + step) % mapSize, x] + map[y, (x + step) % mapSize] + map[(y + step) % mapSize, (x + step) % mapSize]);
+            for (int y = 0; y < mapSize; y += step)
+                for (int x = 0; x < mapSize; x += step)
+                {
+                    int cy = y + half, cx = x + half;
+                    map[y, cx] = Wibbled(map[cy, cx] + map[(cy - step + mapSize) % mapSize, cx] + map[y, x] + map[y, (x + step) % mapSize]);
+                    map[cy, x] = Wibbled(map[cy, cx] + map[cy, (cx - step + mapSize) % mapSize] + map[y, x] + map[(y + step) % mapSize, x]);
+                }
+            step = half;
+            wibble /= wibbleDecay;
+        }
+        double min = map.Cast<double>().Min(), max = map.Cast<double>().Max();
+        for (int y = 0; y < mapSize; y++)
+            for (int x = 0; x < mapSize; x++) map[y, x] = (map[y, x] - min) / (max - min);
+        return map;
     }
 }

@@ -18,7 +18,7 @@ public class ProvableStudyTests
             Verified = verified,
             Drawdown = drawdown,
             Generalization = generalisation,
-            TimeS = new RepairTimes(0, 10 + seed, 0, 11 + seed),
+            TimeS = new RepairTimes(0, 10 + seed, 0, 11 + seed, 0),
             Status = verified ? "repaired" : "not_verified",
             Message = "",
             PlainNetwork = true,

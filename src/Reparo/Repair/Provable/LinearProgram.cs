@@ -25,7 +25,8 @@ public sealed record LpSize(int Rows, int Cols, long Nonzeros)
 /// <param name="Rows">Rows of the program solved.</param>
 /// <param name="Seconds">Wall time of the solve.</param>
 /// <param name="Solver">Solver that solved it (<c>block-ipm</c>, <c>highs (after block-ipm)</c>, …).</param>
-public sealed record LpSolve(int Rows, double Seconds, string Solver);
+/// <param name="StoppedEarly">Whether the round ended at a near-optimal iterate that already violated rows still waiting (<see cref="LpStatus.StoppedEarly"/>).</param>
+public sealed record LpSolve(int Rows, double Seconds, string Solver, bool StoppedEarly = false);
 
 /// <summary>
 /// A solver-independent sparse linear program: minimise cᵀx subject to row bounds l ≤ Ax ≤ u and column bounds.

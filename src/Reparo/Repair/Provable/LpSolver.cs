@@ -48,6 +48,12 @@ public enum LpStatus
 
     /// <summary>The solver stopped for numerical reasons or returned no usable solution.</summary>
     NumericalTrouble,
+
+    /// <summary>
+    /// Stopped before optimality because the caller asked to (constraint generation: a near-optimal iterate already
+    /// violates rows still waiting); the values are that iterate, feasible within the solver's tolerance.
+    /// </summary>
+    StoppedEarly,
 }
 
 /// <summary>Solver settings. Named settings map to each solver's own options; <see cref="Extra"/> passes options through in the solver's syntax.</summary>
@@ -112,7 +118,11 @@ public static class LpSolver
     /// Called when block-ipm declines <paramref name="lp"/> for want of a structure, before HiGHS solves it instead: it may
     /// add to the program (constraint generation brings in every row still waiting, so that HiGHS solves once).
     /// </param>
-    internal static LpSolution Solve(LinearProgram lp, LpSolverOptions options, Action? whenDeclined)
+    /// <param name="stopEarly">
+    /// block-ipm only: asked once with the program's variables at the first feasible iterate close to optimal
+    /// (<see cref="BlockIpm.EarlyGap"/>); true stops the solve there with <see cref="LpStatus.StoppedEarly"/>.
+    /// </param>
+    internal static LpSolution Solve(LinearProgram lp, LpSolverOptions options, Action? whenDeclined, Func<double[], bool>? stopEarly = null)
     {
         if (options.Threads is < 1) throw new ReparoInputException($"solver threads must be positive, got {options.Threads}");
         if (options.TimeLimitSeconds is <= 0) throw new ReparoInputException($"time limit must be positive, got {options.TimeLimitSeconds}");
@@ -123,7 +133,7 @@ public static class LpSolver
         LpSolution solution = options.Solver switch
         {
             LpSolverKind.Clp => SolveWithLinearSolver(lp, options),
-            LpSolverKind.BlockIpm => SolveWithBlockIpm(lp, options, clock, whenDeclined),
+            LpSolverKind.BlockIpm => SolveWithBlockIpm(lp, options, clock, whenDeclined, stopEarly),
             _ => SolveWithModelBuilder(lp, options),
         };
         return solution with { Seconds = clock.Elapsed.TotalSeconds };
@@ -154,9 +164,9 @@ public static class LpSolver
     /// and the iteration limit) HiGHS solves the program in the time left, and the result says so in its solver name
     /// and detail; a program declined for want of a structure is first handed to <paramref name="whenDeclined"/>.
     /// </summary>
-    private static LpSolution SolveWithBlockIpm(LinearProgram lp, LpSolverOptions options, Stopwatch clock, Action? whenDeclined)
+    private static LpSolution SolveWithBlockIpm(LinearProgram lp, LpSolverOptions options, Stopwatch clock, Action? whenDeclined, Func<double[], bool>? stopEarly)
     {
-        BlockIpmResult result = BlockIpm.Solve(lp, BlockIpmSettings(options));
+        BlockIpmResult result = BlockIpm.Solve(lp, BlockIpmSettings(options), stopEarly);
         string name = LpSolverOptions.Name(LpSolverKind.BlockIpm);
         if (result.Status != LpStatus.NumericalTrouble)
             return new LpSolution(result.Status, $"{result.Detail}; {result.Structure}", result.Values, result.Objective, 0, name);

@@ -426,13 +426,17 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 held.Clear();
                 allEntered = round;
             }
-            LpSolution solution = LpSolver.Solve(lp, thisRound, waiting.Count + held.Count > 0 ? EnterEverything : null);
-            solves.Add(new LpSolve(lp.RowCount, solution.Seconds, solution.Solver));
+            int Violated(double[] x) => waiting.Count(row => row.IsUnmetAt(x, GenerationSlack)) + held.Sum(input => input.CountViolated(x, GenerationSlack));
+            // A round whose near-optimal iterate already violates waiting rows ends there: the next round needs those rows
+            // anyway, and the last round (nothing violated) still runs to optimality.
+            bool waits = waiting.Count + held.Count > 0;
+            LpSolution solution = LpSolver.Solve(lp, thisRound, waits ? EnterEverything : null, waits ? x => Violated(x) > 0 : null);
+            solves.Add(new LpSolve(lp.RowCount, solution.Seconds, solution.Solver, solution.Status == LpStatus.StoppedEarly));
             shown?.Advance();
             seconds += solution.Seconds;
-            if (solution.Status != LpStatus.Optimal || waiting.Count + held.Count == 0) return Done(solution, round);
+            if (solution.Status is not (LpStatus.Optimal or LpStatus.StoppedEarly) || waiting.Count + held.Count == 0) return Done(solution, round);
             double[] x = solution.Values!;
-            int violated = waiting.Count(row => row.IsUnmetAt(x, GenerationSlack)) + held.Sum(input => input.CountViolated(x, GenerationSlack));
+            int violated = Violated(x);
             if (violated == 0) return Done(solution, round);
             violatedTotal += violated;
             // Rows the next solution would violate if it moved as far again as this one did from the last also enter now.
