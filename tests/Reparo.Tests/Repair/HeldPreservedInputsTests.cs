@@ -59,6 +59,22 @@ public class HeldPreservedInputsTests
     }
 
     [Fact]
+    public void BlockIpmRoundsThatAlreadyViolateWaitingRowsStopEarlyAndTheLastRunsToTheOptimum()
+    {
+        EncodedProgram whole = Encode("mlp:16x3", "fc1", 40, hold: false, compose: false), held = Encode("mlp:16x3", "fc1", 40, hold: true);
+        var blockIpm = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Threads = 1 };
+
+        (LpSolution generated, IReadOnlyList<LpSolve> solves, string note) = ProvableRepair.SolveWithGeneration(held, blockIpm);
+
+        Assert.Equal(LpStatus.Optimal, generated.Status);
+        Assert.Equal("block-ipm", generated.Solver);
+        Assert.Contains(solves, solve => solve.StoppedEarly);
+        Assert.False(solves[^1].StoppedEarly, note);
+        LpSolution direct = LpSolver.Solve(whole.Program, Exact);
+        Assert.Equal(whole.Program.ObjectiveValue(direct.Values!), held.Program.ObjectiveValue(generated.Values!), 1e-6);
+    }
+
+    [Fact]
     public void WhenBlockIpmWouldNotTakeARoundOnEveryWaitingRowEntersBeforeIt()
     {
         // A factorisation budget of one multiply-add: no structure fits, HiGHS would solve every round, so the first
