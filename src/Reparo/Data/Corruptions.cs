@@ -87,12 +87,13 @@ public static class Corruptions
         ImageTransforms.CheckImages(images);
         if (severity is < 1 or > 5) throw new ReparoInputException($"severity must be 1 to 5, got {severity}");
         if (sampleIds.Count != images.shape[0]) throw new ArgumentException($"{sampleIds.Count} sample ids for {images.shape[0]} images");
-        Random[] rngs = sampleIds.Select(id => new Random(SampleSeed(seed, corruption, severity, id))).ToArray();
+        int[] seeds = [.. sampleIds.Select(id => SampleSeed(seed, corruption, severity, id))];
+        Random[] rngs = corruption == Corruption.Fog ? [] : [.. seeds.Select(s => new Random(s))];
         int s = severity - 1;
         using var scope = NewDisposeScope();
         Tensor result = corruption switch
         {
-            Corruption.Fog => Fog(images, FogStrength[s], FogDecay[s], rngs),
+            Corruption.Fog => Fog(images, FogStrength[s], FogDecay[s], seeds),
             Corruption.Brightness => images.add(BrightnessShift[s]),
             Corruption.Contrast => Contrast(images, ContrastFactor[s]),
             Corruption.GaussianNoise => images.add(Normal(images, rngs, NoiseSigma[s])),
@@ -108,13 +109,13 @@ public static class Corruptions
 
     /// <summary>
     /// A plasma fractal (diamond–square, MNIST-C's <c>plasma_fractal</c>) of side <paramref name="mapSize"/> (a power of
-    /// two), scaled to [0, 1].
+    /// two), scaled to [0, 1], from the draws of <c>new Random(<paramref name="seed"/>)</c>.
     /// </summary>
-    public static double[,] PlasmaFractal(Random rng, int mapSize = 256, double wibbleDecay = 3)
+    public static double[,] PlasmaFractal(int seed, int mapSize = 256, double wibbleDecay = 3)
     {
         if (mapSize < 2 || (mapSize & (mapSize - 1)) != 0) throw new ArgumentException("map size must be a power of two");
         var map = new double[mapSize, mapSize];
-        FillPlasmaFractal(map, rng, wibbleDecay);
+        FillPlasmaFractal(map, seed, wibbleDecay);
         return map;
     }
 
@@ -123,21 +124,25 @@ public static class Corruptions
     /// the diamond–square steps write every cell before reading it except the corner (0, 0), which is reset, so a reused
     /// buffer gives the same values as a fresh one.
     /// </summary>
-    internal static void FillPlasmaFractal(double[,] map, Random rng, double wibbleDecay)
+    internal static void FillPlasmaFractal(double[,] map, int seed, double wibbleDecay)
     {
         Span<double> cells = MemoryMarshal.CreateSpan(ref Unsafe.As<byte, double>(ref MemoryMarshal.GetArrayDataReference(map)), map.Length);
-        (double min, double max) = DiamondSquare(cells, map.GetLength(0), rng, wibbleDecay);
+        var draws = new double[map.Length - 1];
+        new SeededDraws(seed).Fill(draws);
+        (double min, double max) = DiamondSquare(cells, map.GetLength(0), draws, wibbleDecay);
         for (int i = 0; i < cells.Length; i++) cells[i] = (cells[i] - min) / (max - min);
     }
 
     /// <summary>
     /// MNIST-C's diamond–square steps on a <paramref name="size"/> × <paramref name="size"/> row-major map (indices wrap
     /// around), unscaled; returns the smallest and largest value. Wrapped neighbours are found without a division, so a
-    /// 256 × 256 map per image stays cheap; the random draws and sums come in MNIST-C's order.
+    /// 256 × 256 map per image stays cheap; the sums come in MNIST-C's order and take <paramref name="draws"/> (size² − 1
+    /// values in [0, 1)) in its order of random draws.
     /// </summary>
-    private static (double Min, double Max) DiamondSquare(Span<double> cells, int size, Random rng, double wibbleDecay)
+    private static (double Min, double Max) DiamondSquare(Span<double> cells, int size, ReadOnlySpan<double> draws, double wibbleDecay)
     {
-        static double Wibbled(double sum, double wibble, Random rng) => sum / 4 + wibble * (rng.NextDouble() * 2 * wibble - wibble);
+        int d = 0;
+        double Wibbled(double sum, double wibble, ReadOnlySpan<double> draws) => sum / 4 + wibble * (draws[d++] * 2 * wibble - wibble);
         cells[0] = 0;
         double wibble = 100;
         for (int step = size; step >= 2; step /= 2, wibble /= wibbleDecay)
@@ -150,7 +155,7 @@ public static class Corruptions
                 for (int x = 0; x < size; x += step)
                 {
                     int right = x + step == size ? 0 : x + step;
-                    cells[centre + x + half] = Wibbled(cells[row + x] + cells[below + x] + cells[row + right] + cells[below + right], wibble, rng);
+                    cells[centre + x + half] = Wibbled(cells[row + x] + cells[below + x] + cells[row + right] + cells[below + right], wibble, draws);
                 }
             }
             // Diamonds: edge midpoints from the two neighbouring corners and centres.
@@ -161,16 +166,17 @@ public static class Corruptions
                 for (int x = 0; x < size; x += step)
                 {
                     int cx = x + half, right = x + step == size ? 0 : x + step, left = x == 0 ? size - half : x - half;
-                    cells[row + cx] = Wibbled(cells[centre + cx] + cells[above + cx] + cells[row + x] + cells[row + right], wibble, rng);
-                    cells[centre + x] = Wibbled(cells[centre + cx] + cells[centre + left] + cells[row + x] + cells[below + x], wibble, rng);
+                    cells[row + cx] = Wibbled(cells[centre + cx] + cells[above + cx] + cells[row + x] + cells[row + right], wibble, draws);
+                    cells[centre + x] = Wibbled(cells[centre + cx] + cells[centre + left] + cells[row + x] + cells[below + x], wibble, draws);
                 }
             }
         }
+        // No value is NaN, so plain comparisons find what Math.Min and Math.Max would, at a fraction of their cost.
         double min = double.MaxValue, max = double.MinValue;
         foreach (double v in cells)
         {
-            min = Math.Min(min, v);
-            max = Math.Max(max, v);
+            if (v < min) min = v;
+            if (v > max) max = v;
         }
         return (min, max);
     }
@@ -180,18 +186,19 @@ public static class Corruptions
     /// [0, 1] over the whole map, is added. Images are independent, so they are drawn in parallel (one map buffer per
     /// worker) on torch's thread count, with the same bytes for any count.
     /// </summary>
-    private static Tensor Fog(Tensor images, double strength, double decay, Random[] rngs)
+    private static Tensor Fog(Tensor images, double strength, double decay, int[] seeds)
     {
         long n = images.shape[0], c = images.shape[1], h = images.shape[2], w = images.shape[3];
         int size = 256;
         while (size < Math.Max(h, w)) size *= 2;
         var fog = new float[n * h * w];
-        Parallel.For(0, (int)n, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) }, () => new double[size * size], (i, _, cells) =>
+        Parallel.For(0, (int)n, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) }, () => (Cells: new double[size * size], Draws: new double[size * size - 1]), (i, _, buffers) =>
         {
-            (double min, double max) = DiamondSquare(cells, size, rngs[i], decay);
+            new SeededDraws(seeds[i]).Fill(buffers.Draws);
+            (double min, double max) = DiamondSquare(buffers.Cells, size, buffers.Draws, decay);
             for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++) fog[(i * h + y) * w + x] = (float)(strength * ((cells[y * size + x] - min) / (max - min)));
-            return cells;
+                for (int x = 0; x < w; x++) fog[(i * h + y) * w + x] = (float)(strength * ((buffers.Cells[y * size + x] - min) / (max - min)));
+            return buffers;
         }, _ => { });
         Tensor max = images.amax([1, 2, 3], keepdim: true);
         Tensor fogged = images.add(tensor(fog).reshape(n, 1, h, w).expand(n, c, h, w).to(images.dtype));

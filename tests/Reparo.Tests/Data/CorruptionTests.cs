@@ -95,15 +95,15 @@ public class CorruptionTests
     [Fact]
     public void PlasmaFractalIsNormalisedAndSeeded()
     {
-        double[,] a = Corruptions.PlasmaFractal(new Random(1), 32, 2);
-        double[,] b = Corruptions.PlasmaFractal(new Random(1), 32, 2);
-        double[,] c = Corruptions.PlasmaFractal(new Random(2), 32, 2);
+        double[,] a = Corruptions.PlasmaFractal(1, 32, 2);
+        double[,] b = Corruptions.PlasmaFractal(1, 32, 2);
+        double[,] c = Corruptions.PlasmaFractal(2, 32, 2);
         Assert.Equal(a, b);
         Assert.NotEqual(a, c);
         Assert.Equal(0, a.Cast<double>().Min(), 9);
         Assert.Equal(1, a.Cast<double>().Max(), 9);
         // A buffer holding another map gives the same values as a fresh one.
-        Corruptions.FillPlasmaFractal(c, new Random(1), 2);
+        Corruptions.FillPlasmaFractal(c, 1, 2);
         Assert.Equal(a, c);
     }
 
@@ -113,8 +113,30 @@ public class CorruptionTests
     [InlineData(256, 9, 1.4)]
     public void PlasmaFractalIsMnistCsDiamondSquareBitForBit(int size, int seed, double decay)
     {
-        double[,] fast = Corruptions.PlasmaFractal(new Random(seed), size, decay);
+        double[,] fast = Corruptions.PlasmaFractal(seed, size, decay);
         Assert.Equal(TextbookPlasmaFractal(new Random(seed), size, decay), fast);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(-1)]
+    [InlineData(161803398)]
+    [InlineData(-987654321)]
+    [InlineData(int.MaxValue)]
+    [InlineData(int.MinValue)]
+    [InlineData(int.MinValue + 1)]
+    public void SeededDrawsAreSystemRandomsBitForBit(int seed)
+    {
+        // In pieces of several lengths (the generator's 55-value state wraps many times), continuing where the last ended.
+        var random = new Random(seed);
+        var draws = new SeededDraws(seed);
+        foreach (int length in new[] { 1, 7, 55, 56, 1000, 65_535 })
+        {
+            var values = new double[length];
+            draws.Fill(values);
+            foreach (double value in values) Assert.Equal(random.NextDouble(), value);
+        }
     }
 
     /// <summary>MNIST-C's plasma_fractal as written there (modulo for every wrapped index), scaled to [0, 1].</summary>
