@@ -183,7 +183,7 @@ public static class Corruptions
 
     /// <summary>
     /// MNIST-C's fog: one plasma fractal per image (its own seeded draws), of which the top-left H × W corner, scaled to
-    /// [0, 1] over the whole map, is added. Images are independent, so they are drawn in parallel (one map buffer per
+    /// [0, 1] over the whole map, is added. Images are independent, so they are drawn in parallel (a map and a draw buffer per
     /// worker) on torch's thread count, with the same bytes for any count.
     /// </summary>
     private static Tensor Fog(Tensor images, double strength, double decay, int[] seeds)
