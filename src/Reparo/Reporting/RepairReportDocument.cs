@@ -38,7 +38,7 @@ public sealed partial record RepairReport : IReportDocument
             ? $"Verified: the independent check accepted all {Count(Regions, "region")} in float32 and float64{margins}."
             : $"Not verified: the independent check accepted {Percent(Efficacy)} of the regions{margins}. {Message}");
         string lp = Lp is { } size ? $"; LP of {Count(size.Rows)} rows × {Count(size.Cols)} columns, {Count(size.Nonzeros)} nonzeros ({Solver})" : "";
-        summary.Add($"Cost: {Seconds(TimeS.Total)} for the repair (encode {Seconds(TimeS.Encode)}, solve {Seconds(TimeS.Solve)}, verify {Seconds(TimeS.Verify)}){lp}, after {Seconds(TimeS.Prepare)} to prepare the repair set.");
+        summary.Add($"Cost: {Seconds(TimeS.Prepare)} to prepare the repair set, then {Seconds(TimeS.Total)} for the repair (encode {Seconds(TimeS.Encode)}, solve {Seconds(TimeS.Solve)}, verify {Seconds(TimeS.Verify)}){lp}.");
         return summary;
     }
 
