@@ -122,6 +122,9 @@ public sealed class RepairSet
 /// <param name="Generalization">Held-out data of the same kind as the failures, disjoint from the repair set (may be absent).</param>
 public sealed record RepairProblem(Network Network, RepairSet RepairSet, Dataset Drawdown, Dataset? Generalization)
 {
-    /// <summary>Seconds <see cref="RepairSetSpec.Build"/> took to build the problem (0 when it was built otherwise).</summary>
+    /// <summary>
+    /// Seconds <see cref="RepairSetSpec.Build"/> took to build the problem (0 when it was built otherwise); a problem
+    /// reused for several repairs (a study's seeds and variants) reports its one build in each.
+    /// </summary>
     public double BuildSeconds { get; init; }
 }
