@@ -404,6 +404,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         int allEntered = 0;
         double[]? previous = null;
         int violatedTotal = 0, enteredTotal = 0;
+        int Violated(double[] x) => waiting.Count(row => row.IsUnmetAt(x, GenerationSlack)) + held.Sum(input => input.CountViolated(x, GenerationSlack));
         (LpSolution, IReadOnlyList<LpSolve>, string) Done(LpSolution solution, int round)
         {
             string inputs = encoded.Held.Count == 0 ? "" : $"; of {encoded.Held.Count} preserved inputs, {encoded.Held.Count(input => input.OwnColumnsEntered)} brought their auxiliary columns in, {encoded.Held.Count(input => input.EnteredWhole)} entered whole, and {encoded.Held.Sum(input => input.SingleRowsEntered)} of their rows entered one by one";
@@ -426,17 +427,18 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 held.Clear();
                 allEntered = round;
             }
-            int Violated(double[] x) => waiting.Count(row => row.IsUnmetAt(x, GenerationSlack)) + held.Sum(input => input.CountViolated(x, GenerationSlack));
             // A round whose near-optimal iterate already violates waiting rows ends there: the next round needs those rows
             // anyway, and the last round (nothing violated) still runs to optimality.
             bool waits = waiting.Count + held.Count > 0;
-            LpSolution solution = LpSolver.Solve(lp, thisRound, waits ? EnterEverything : null, waits ? x => Violated(x) > 0 : null);
+            int violatedEarly = 0;
+            LpSolution solution = LpSolver.Solve(lp, thisRound, waits ? EnterEverything : null, waits ? x => (violatedEarly = Violated(x)) > 0 : null);
             solves.Add(new LpSolve(lp.RowCount, solution.Seconds, solution.Solver, solution.Status == LpStatus.StoppedEarly));
             shown?.Advance();
             seconds += solution.Seconds;
             if (solution.Status is not (LpStatus.Optimal or LpStatus.StoppedEarly) || waiting.Count + held.Count == 0) return Done(solution, round);
             double[] x = solution.Values!;
-            int violated = Violated(x);
+            // A round that stopped early was stopped for the violations counted at this very iterate.
+            int violated = solution.Status == LpStatus.StoppedEarly ? violatedEarly : Violated(x);
             if (violated == 0) return Done(solution, round);
             violatedTotal += violated;
             // Rows the next solution would violate if it moved as far again as this one did from the last also enter now.
