@@ -186,6 +186,58 @@ public class BlockIpmTests
         Assert.NotEmpty(late.LpSolves!);
     }
 
+    [Theory]
+    [InlineData(2)]
+    [InlineData(5)]
+    public void StandardFormMapsAPointAndItsDualsThereAndBack(int seed)
+    {
+        // Every kind of column and row (BlockAngular), plus a fixed column and a row that only it meets (presolve drops both).
+        LinearProgram lp = BlockAngular(seed);
+        int fixedColumn = lp.AddColumn(0.25, 0.25, 1);
+        lp.AddRow(0, 1, [fixedColumn], [2]);
+        // A point that meets every row (equalities included): HiGHS's optimum.
+        double[] values = LpSolver.Solve(lp, new LpSolverOptions { Solver = LpSolverKind.Highs, FeasibilityTolerance = 1e-10 }).Values!;
+        var rng = new Random(seed);
+        double[] duals = [.. Enumerable.Range(0, lp.RowCount).Select(_ => rng.NextDouble() * 2 - 1)];
+        duals[^1] = 0;
+        StandardForm form = StandardForm.Build(lp);
+
+        (double[] x, double[] y) = form.ToInternal(values, duals);
+
+        // Columns that meet no row are set to their best bound by presolve; every other column comes back.
+        double[] back = form.Recover(x);
+        var inRows = new HashSet<int>(lp.EntryColumns.ToArray());
+        Assert.True(inRows.Count > values.Length / 2);
+        foreach (int j in inRows) Assert.Equal(values[j], back[j], 1e-12);
+        double[] dualsBack = form.RowDuals(y);
+        for (int i = 0; i < duals.Length; i++) Assert.Equal(duals[i], dualsBack[i], 1e-12);
+        // Each slack takes the value that meets its row: A·x = b in the scaled standard form, up to HiGHS's tolerance.
+        var ax = new double[form.A.Rows];
+        form.A.MultiplyAdd(x, ax);
+        for (int r = 0; r < ax.Length; r++) Assert.Equal(form.B[r], ax[r], 1e-7);
+    }
+
+    [Fact]
+    public void AWarmStartThatLeadsNowhereIsRetriedFromMehrotrasPointBeforeHighs()
+    {
+        LinearProgram lp = BlockAngular(3);
+        var start = new IpmStart([.. Enumerable.Repeat(double.NaN, lp.ColumnCount)], new double[lp.RowCount], 1e-6);
+        var options = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Threads = 1 };
+        IpmStart? kept = null;
+
+        LpSolution solution = LpSolver.Solve(lp, options, null, null, start, offered => kept = offered);
+
+        Assert.Equal(LpStatus.Optimal, solution.Status);
+        Assert.Equal("block-ipm", solution.Solver);
+        Assert.False(solution.WarmStarted);
+        Assert.Contains("after the warm start failed", solution.Detail);
+        // What the retry kept, not the failed start's iterate.
+        Assert.NotNull(kept);
+        Assert.All(kept.Values, v => Assert.True(double.IsFinite(v)));
+        LpSolution highs = LpSolver.Solve(lp, new LpSolverOptions { Solver = LpSolverKind.Highs });
+        Assert.Equal(highs.Objective, solution.Objective, 1e-6);
+    }
+
     // ---------------------------------------------------------------- structure
 
     [Fact]
@@ -396,6 +448,8 @@ public class BlockIpmTests
         Assert.Contains("no option 'presolve'", error.Message);
         var negative = options with { Extra = new Dictionary<string, string> { ["max_multiply_adds"] = "-5" } };
         Assert.Contains("max_multiply_adds must be a positive number", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), negative)).Message);
+        var maybe = options with { Extra = new Dictionary<string, string> { ["warm_start"] = "maybe" } };
+        Assert.Contains("warm_start must be on or off", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), maybe)).Message);
         Assert.Equal(LpSolverKind.BlockIpm, LpSolverOptions.ParseSolver("block-ipm"));
         Assert.Equal("block-ipm", LpSolverOptions.Name(LpSolverKind.BlockIpm));
     }

@@ -75,6 +75,33 @@ public class HeldPreservedInputsTests
     }
 
     [Fact]
+    public void LaterRoundsStartFromAnIterateOfTheRoundBeforeAndNeedFewerIterations()
+    {
+        EncodedProgram whole = Encode("mlp:16x3", "fc1", 40, hold: false, compose: false);
+        EncodedProgram warm = Encode("mlp:16x3", "fc1", 40, hold: true), cold = Encode("mlp:16x3", "fc1", 40, hold: true);
+        var blockIpm = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Threads = 1 };
+
+        (LpSolution warmSolution, IReadOnlyList<LpSolve> warmSolves, string note) = ProvableRepair.SolveWithGeneration(warm, blockIpm);
+        (LpSolution coldSolution, IReadOnlyList<LpSolve> coldSolves, _) = ProvableRepair.SolveWithGeneration(cold,
+            blockIpm with { Extra = new Dictionary<string, string> { ["warm_start"] = "off" } });
+
+        Assert.Equal(LpStatus.Optimal, warmSolution.Status);
+        Assert.Equal(LpStatus.Optimal, coldSolution.Status);
+        Assert.True(warmSolves.Count > 1, note);
+        Assert.False(warmSolves[0].WarmStarted);
+        Assert.All(warmSolves.Skip(1), solve => Assert.True(solve.WarmStarted, note));
+        Assert.All(coldSolves, solve => Assert.False(solve.WarmStarted));
+        Assert.All(warmSolves.Concat(coldSolves), solve => Assert.True(solve.Iterations > 0));
+        Assert.True(warmSolves.Sum(solve => solve.Iterations) < coldSolves.Sum(solve => solve.Iterations),
+            $"warm {string.Join(",", warmSolves.Select(solve => solve.Iterations))}, cold {string.Join(",", coldSolves.Select(solve => solve.Iterations))}");
+        Assert.Contains("started from an iterate of the solve before", note);
+        LpSolution direct = LpSolver.Solve(whole.Program, Exact);
+        double optimum = whole.Program.ObjectiveValue(direct.Values!);
+        Assert.Equal(optimum, warm.Program.ObjectiveValue(warmSolution.Values!), 1e-6);
+        Assert.Equal(optimum, cold.Program.ObjectiveValue(coldSolution.Values!), 1e-6);
+    }
+
+    [Fact]
     public void WhenBlockIpmWouldNotTakeARoundOnEveryWaitingRowEntersBeforeIt()
     {
         // A factorisation budget of one multiply-add: no structure fits, HiGHS would solve every round, so the first

@@ -10,14 +10,24 @@ namespace Reparo.Repair.Provable;
 /// <param name="OptimalityTolerance">Largest relative duality gap at optimality.</param>
 /// <param name="MaxIterations">Iterations before giving up.</param>
 /// <param name="MaxMultiplyAdds">Largest estimated multiply–adds per factorisation of a structure it takes on (else it reports numerical trouble at once).</param>
+/// <param name="WarmStart">Whether a solve given an earlier solve's iterate (<see cref="IpmStart"/>) starts from it rather than from Mehrotra's point.</param>
 internal sealed record BlockIpmOptions(int Threads = 1, double? TimeLimitSeconds = null, double FeasibilityTolerance = 1e-9,
-    double OptimalityTolerance = 1e-9, int MaxIterations = 150, double MaxMultiplyAdds = BlockStructure.MaxMultiplyAdds);
+    double OptimalityTolerance = 1e-9, int MaxIterations = 150, double MaxMultiplyAdds = BlockStructure.MaxMultiplyAdds, bool WarmStart = true);
 
 /// <summary>Where the time of a <see cref="BlockIpm"/> solve went.</summary>
 /// <param name="Setup">Standard form, scaling, structure detection and symbolic set-up.</param>
 /// <param name="Factor">Forming and factoring the normal equations.</param>
 /// <param name="Solve">Triangular solves and everything else per iteration.</param>
 public sealed record BlockIpmTiming(double Setup, double Factor, double Solve);
+
+/// <summary>
+/// An iterate of an earlier solve in the original program's terms, from which a solve of the same program grown by
+/// rows and columns starts (constraint generation).
+/// </summary>
+/// <param name="Values">The program's variables.</param>
+/// <param name="RowDuals">The duals of its rows.</param>
+/// <param name="Complementarity">The iterate's mean complementarity product μ.</param>
+internal sealed record IpmStart(double[] Values, double[] RowDuals, double Complementarity);
 
 /// <summary>The outcome of a <see cref="BlockIpm"/> solve.</summary>
 /// <param name="Status">How it ended; <see cref="LpStatus.NumericalTrouble"/> when the caller should use another solver.</param>
@@ -29,6 +39,9 @@ public sealed record BlockIpmTiming(double Setup, double Factor, double Solve);
 /// <param name="Timing">Time per phase.</param>
 internal sealed record BlockIpmResult(LpStatus Status, string Detail, double[]? Values, double Objective, int Iterations, string? Structure, BlockIpmTiming Timing)
 {
+    /// <summary>Whether it started from an earlier solve's iterate.</summary>
+    public bool WarmStarted { get; init; }
+
     /// <summary>Whether it declined the program before any iteration, for want of a block structure within its limits.</summary>
     public bool Declined => Status == LpStatus.NumericalTrouble && Structure is null;
 }
@@ -56,13 +69,33 @@ internal static class BlockIpm
     private const double StartFloor = 1e-2;
 
     /// <summary>
+    /// Smallest value of a bounded variable or slack when starting from an earlier solve's iterate (see
+    /// <see cref="Iteration"/>'s StartFrom). Tried on a repair's constraint generation (fc2 of a 784-100-100-10 MLP, 100
+    /// fog failures, 300 preserved inputs): 0.1, 0.3 and 1 did about equally well; the iterate's own values (no floor)
+    /// stalled on the rows that entered violated, and floors in proportion to √μ did well only when they came to 0.1–0.4.
+    /// </summary>
+    private const double WarmFloor = 0.1;
+
+    /// <summary>
+    /// Relative duality gap at which a solve offers its iterate as the start of the next, grown program
+    /// (<see cref="IpmStart"/>), whether or not it is feasible yet: well into the solve, yet before the iterate hugs the
+    /// boundary (on the repair of <see cref="WarmFloor"/>, 1E-1 did as well, 1E-3 worse, and waiting for a primal residual
+    /// below 1E-6 or 1E-9 as well or worse).
+    /// </summary>
+    public const double KeepGap = 1e-2;
+
+    /// <summary>
     /// Relative duality gap at which a feasible iterate is offered to the caller's early stop (constraint generation):
     /// about a quarter of the iterations of a repair's rounds come after it.
     /// </summary>
     public const double EarlyGap = 1e-3;
 
-    /// <summary>Solves <paramref name="lp"/>; <paramref name="stopEarly"/>, if given, may stop it at a near-optimal iterate (<see cref="LpSolver.Solve(LinearProgram, LpSolverOptions, Action?, Func{double[], bool}?)"/>).</summary>
-    public static BlockIpmResult Solve(LinearProgram lp, BlockIpmOptions options, Func<double[], bool>? stopEarly = null)
+    /// <summary>
+    /// Solves <paramref name="lp"/>; <paramref name="stopEarly"/>, if given, may stop it at a near-optimal iterate, and
+    /// <paramref name="keep"/> is offered an iterate for the next, grown program to <paramref name="start"/> from
+    /// (<see cref="LpSolver.Solve(LinearProgram, LpSolverOptions, Action?, Func{double[], bool}?, IpmStart?, Action{IpmStart}?)"/>).
+    /// </summary>
+    public static BlockIpmResult Solve(LinearProgram lp, BlockIpmOptions options, Func<double[], bool>? stopEarly = null, IpmStart? start = null, Action<IpmStart>? keep = null)
     {
         var clock = Stopwatch.StartNew();
         var form = StandardForm.Build(lp);
@@ -82,10 +115,13 @@ internal static class BlockIpm
                 Timing(0, clock.Elapsed.TotalSeconds));
         }
         var normal = new BlockNormalEquations(form.A, structure, options.Threads);
-        var run = new Iteration(form, normal, options, clock, stopEarly);
+        var run = new Iteration(form, normal, options, clock, stopEarly) { From = options.WarmStart ? start : null, Keep = options.WarmStart ? keep : null };
         (LpStatus status, string detail, double[]? x) = run.Run();
         if (status == LpStatus.Optimal && form.HasRay) (status, detail, x) = (LpStatus.Unbounded, "a variable in no row improves the objective without bound", null);
-        return new BlockIpmResult(status, detail, x, x is null ? double.NaN : lp.ObjectiveValue(x), run.Iterations, structure.Describe(), Timing(run.FactorSeconds, run.SetupSeconds));
+        return new BlockIpmResult(status, detail, x, x is null ? double.NaN : lp.ObjectiveValue(x), run.Iterations, structure.Describe(), Timing(run.FactorSeconds, run.SetupSeconds))
+        {
+            WarmStarted = run.From is not null,
+        };
     }
 
     /// <summary>The iterates and the loop of one solve.</summary>
@@ -159,6 +195,12 @@ internal static class BlockIpm
             SetupSeconds = clock.Elapsed.TotalSeconds;
         }
 
+        /// <summary>Where to start (null: Mehrotra's starting point).</summary>
+        public IpmStart? From { get; init; }
+
+        /// <summary>Offered the first iterate within <see cref="KeepGap"/> of optimal, once.</summary>
+        public Action<IpmStart>? Keep { get; set; }
+
         /// <summary>Iterations so far.</summary>
         public int Iterations { get; private set; }
 
@@ -171,7 +213,8 @@ internal static class BlockIpm
         /// <summary>Iterates until optimal, certified infeasible or unbounded, or stopped; returns the status, its description and the original program's variables when optimal.</summary>
         public (LpStatus, string, double[]?) Run()
         {
-            Start();
+            if (From is null) Start();
+            else StartFrom(From);
             using ProgressScope shown = WorkProgress.Begin("interior point");
             double bestMerit = double.PositiveInfinity;
             int sinceProgress = 0;
@@ -191,6 +234,11 @@ internal static class BlockIpm
                     double violation = form.RelativeViolation(values);
                     if (violation <= 10 * options.FeasibilityTolerance)
                         return (LpStatus.Optimal, $"optimal after {Iterations} iterations (primal {primal:G2}, dual {dual:G2}, gap {gap:G2}, bound violation {violation:G2})", values);
+                }
+                if (Keep is not null && gap <= KeepGap)
+                {
+                    Keep(new IpmStart(form.Recover(x), form.RowDuals(y), mu));
+                    Keep = null;
                 }
                 if (stopEarly is not null && primal <= options.FeasibilityTolerance && dual <= options.FeasibilityTolerance && gap <= EarlyGap)
                 {
@@ -279,6 +327,33 @@ internal static class BlockIpm
                 if (!boxed[j]) continue;
                 w[j] = Math.Max(w[j] + primalTotal, StartFloor);
                 zu[j] = Math.Max(zu[j] + dualTotal, StartFloor);
+            }
+        }
+
+        /// <summary>
+        /// Starts from an earlier solve's iterate (<see cref="IpmStart"/>): its variables and row duals mapped into this
+        /// program's scaled standard form, each new slack at the value that meets its row. Bounded variables and slacks
+        /// below <see cref="WarmFloor"/> (those at their bounds, and the slacks of rows that entered violated, mirrored)
+        /// are raised to it, which moves the iterate back from the boundary so that the violated rows can be met in a few
+        /// long steps; each bound's dual is the reduced cost's part of its sign, raised so that its product is at least
+        /// the kept iterate's μ. Residuals this leaves are the infeasible method's to remove.
+        /// </summary>
+        private void StartFrom(IpmStart start)
+        {
+            (double[] values, double[] duals) = form.ToInternal(start.Values, start.RowDuals);
+            duals.CopyTo(y, 0);
+            double mu = Math.Max(start.Complementarity, double.Epsilon);
+            for (int j = 0; j < n; j++)
+            {
+                x[j] = values[j];
+                if (!lower[j]) continue;
+                double z = c[j] - a.ColumnDot(j, y);
+                x[j] = Math.Max(Math.Abs(values[j]), WarmFloor);
+                zl[j] = Math.Max(Math.Max(z, 0), mu / x[j]);
+                if (!boxed[j]) continue;
+                if (x[j] > u[j] - WarmFloor) x[j] = Math.Max(u[j] - WarmFloor, 0.5 * u[j]);
+                w[j] = Math.Max(u[j] - x[j], WarmFloor);
+                zu[j] = Math.Max(Math.Max(-z, 0), mu / w[j]);
             }
         }
 

@@ -103,7 +103,14 @@ public sealed record LpSolverOptions
 /// <param name="Objective">Objective value (NaN without a solution).</param>
 /// <param name="Seconds">Wall time of the solve, including loading the model into the solver.</param>
 /// <param name="Solver">Solver name and version as reported.</param>
-public sealed record LpSolution(LpStatus Status, string Detail, double[]? Values, double Objective, double Seconds, string Solver);
+public sealed record LpSolution(LpStatus Status, string Detail, double[]? Values, double Objective, double Seconds, string Solver)
+{
+    /// <summary>Interior-point iterations of block-ipm (null when another solver produced the solution).</summary>
+    public int? Iterations { get; init; }
+
+    /// <summary>Whether block-ipm started from an earlier solve's iterate (constraint generation).</summary>
+    public bool WarmStarted { get; init; }
+}
 
 /// <summary>Solves a <see cref="LinearProgram"/> with one of the OR-Tools solvers.</summary>
 public static class LpSolver
@@ -122,7 +129,9 @@ public static class LpSolver
     /// block-ipm only: asked once with the program's variables at the first feasible iterate close to optimal
     /// (<see cref="BlockIpm.EarlyGap"/>); true stops the solve there with <see cref="LpStatus.StoppedEarly"/>.
     /// </param>
-    internal static LpSolution Solve(LinearProgram lp, LpSolverOptions options, Action? whenDeclined, Func<double[], bool>? stopEarly = null)
+    /// <param name="start">block-ipm only: start from this iterate of an earlier solve of the program's first rows and columns.</param>
+    /// <param name="keep">block-ipm only: offered an iterate to start the next, grown program from.</param>
+    internal static LpSolution Solve(LinearProgram lp, LpSolverOptions options, Action? whenDeclined, Func<double[], bool>? stopEarly = null, IpmStart? start = null, Action<IpmStart>? keep = null)
     {
         if (options.Threads is < 1) throw new ReparoInputException($"solver threads must be positive, got {options.Threads}");
         if (options.TimeLimitSeconds is <= 0) throw new ReparoInputException($"time limit must be positive, got {options.TimeLimitSeconds}");
@@ -133,7 +142,7 @@ public static class LpSolver
         LpSolution solution = options.Solver switch
         {
             LpSolverKind.Clp => SolveWithLinearSolver(lp, options),
-            LpSolverKind.BlockIpm => SolveWithBlockIpm(lp, options, clock, whenDeclined, stopEarly),
+            LpSolverKind.BlockIpm => SolveWithBlockIpm(lp, options, clock, whenDeclined, stopEarly, start, keep),
             _ => SolveWithModelBuilder(lp, options),
         };
         return solution with { Seconds = clock.Elapsed.TotalSeconds };
@@ -153,7 +162,9 @@ public static class LpSolver
                 "max_iterations" => throw new ReparoInputException($"block-ipm option max_iterations must be a positive integer, got '{value}'"),
                 "max_multiply_adds" when double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double work) && work > 0 && double.IsFinite(work) => settings with { MaxMultiplyAdds = work },
                 "max_multiply_adds" => throw new ReparoInputException($"block-ipm option max_multiply_adds must be a positive number, got '{value}'"),
-                _ => throw new ReparoInputException($"block-ipm has no option '{key}' (it knows max_iterations and max_multiply_adds)"),
+                "warm_start" when value is "on" or "off" => settings with { WarmStart = value == "on" },
+                "warm_start" => throw new ReparoInputException($"block-ipm option warm_start must be on or off, got '{value}'"),
+                _ => throw new ReparoInputException($"block-ipm has no option '{key}' (it knows max_iterations, max_multiply_adds and warm_start)"),
             };
         }
         return settings;
@@ -164,12 +175,23 @@ public static class LpSolver
     /// and the iteration limit) HiGHS solves the program in the time left, and the result says so in its solver name
     /// and detail; a program declined for want of a structure is first handed to <paramref name="whenDeclined"/>.
     /// </summary>
-    private static LpSolution SolveWithBlockIpm(LinearProgram lp, LpSolverOptions options, Stopwatch clock, Action? whenDeclined, Func<double[], bool>? stopEarly)
+    private static LpSolution SolveWithBlockIpm(LinearProgram lp, LpSolverOptions options, Stopwatch clock, Action? whenDeclined, Func<double[], bool>? stopEarly, IpmStart? start, Action<IpmStart>? keep)
     {
-        BlockIpmResult result = BlockIpm.Solve(lp, BlockIpmSettings(options), stopEarly);
+        BlockIpmOptions settings = BlockIpmSettings(options);
+        IpmStart? offered = null;
+        BlockIpmResult result = BlockIpm.Solve(lp, settings, stopEarly, start, s => offered = s);
+        string retried = "";
+        if (result is { Status: LpStatus.NumericalTrouble, WarmStarted: true })
+        {
+            // A start that led nowhere: Mehrotra's point before HiGHS.
+            retried = $"; from Mehrotra's point after the warm start failed ({result.Detail})";
+            offered = null;
+            result = BlockIpm.Solve(lp, settings with { TimeLimitSeconds = settings.TimeLimitSeconds - clock.Elapsed.TotalSeconds }, stopEarly, null, s => offered = s);
+        }
+        if (offered is not null && result.Status != LpStatus.NumericalTrouble) keep?.Invoke(offered);
         string name = LpSolverOptions.Name(LpSolverKind.BlockIpm);
         if (result.Status != LpStatus.NumericalTrouble)
-            return new LpSolution(result.Status, $"{result.Detail}; {result.Structure}", result.Values, result.Objective, 0, name);
+            return new LpSolution(result.Status, $"{result.Detail}; {result.Structure}{retried}", result.Values, result.Objective, 0, name) { Iterations = result.Iterations, WarmStarted = result.WarmStarted };
         if (result.Declined) whenDeclined?.Invoke();
         double? remaining = options.TimeLimitSeconds is double limit ? Math.Max(limit - clock.Elapsed.TotalSeconds, 1) : null;
         LpSolution fallback = SolveWithModelBuilder(lp, options with { Solver = LpSolverKind.Highs, TimeLimitSeconds = remaining, Extra = new Dictionary<string, string>() });

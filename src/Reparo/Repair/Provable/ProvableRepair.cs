@@ -403,6 +403,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         var solves = new List<LpSolve>();
         int allEntered = 0;
         double[]? previous = null;
+        IpmStart? kept = null;
         int violatedTotal = 0, enteredTotal = 0;
         int Violated(double[] x) => waiting.Count(row => row.IsUnmetAt(x, GenerationSlack)) + held.Sum(input => input.CountViolated(x, GenerationSlack));
         (LpSolution, IReadOnlyList<LpSolve>, string) Done(LpSolution solution, int round)
@@ -410,7 +411,9 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             string inputs = encoded.Held.Count == 0 ? "" : $"; of {encoded.Held.Count} preserved inputs, {encoded.Held.Count(input => input.OwnColumnsEntered)} brought their auxiliary columns in, {encoded.Held.Count(input => input.EnteredWhole)} entered whole, and {encoded.Held.Sum(input => input.SingleRowsEntered)} of their rows entered one by one";
             string atOnce = allEntered > 0 ? $"; before solve {allEntered} block-ipm found no structure it takes on, so every row still waiting entered at once" : "";
             string entered = violatedTotal == 0 ? "" : $"; {violatedTotal} violated constraints brought {enteredTotal} rows in (with the auxiliary columns' definitions and the rows the next solution was predicted to violate)";
-            return (solution with { Seconds = seconds }, solves, $"constraint generation: {round} solves (lp_solves), final LP {lp.RowCount} rows (the whole program {whole}){inputs}{entered}{atOnce}");
+            int warm = solves.Count(solve => solve.WarmStarted);
+            string started = warm == 0 ? "" : $"; {warm} of them started from an iterate of the solve before";
+            return (solution with { Seconds = seconds }, solves, $"constraint generation: {round} solves (lp_solves, {solves.Sum(solve => solve.Iterations ?? 0)} block-ipm iterations){started}, final LP {lp.RowCount} rows (the whole program {whole}){inputs}{entered}{atOnce}");
         }
         using ProgressScope? shown = waiting.Count + held.Count > 0 ? WorkProgress.Begin("constraint generation") : null;
         for (int round = 1; ; round++)
@@ -431,8 +434,12 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             // anyway, and the last round (nothing violated) still runs to optimality.
             bool waits = waiting.Count + held.Count > 0;
             int violatedEarly = 0;
-            LpSolution solution = LpSolver.Solve(lp, thisRound, waits ? EnterEverything : null, waits ? x => (violatedEarly = Violated(x)) > 0 : null);
-            solves.Add(new LpSolve(lp.RowCount, solution.Seconds, solution.Solver, solution.Status == LpStatus.StoppedEarly));
+            // Each round starts from an iterate of the round before (block-ipm), which it offered when near optimal.
+            IpmStart? from = kept;
+            kept = null;
+            LpSolution solution = LpSolver.Solve(lp, thisRound, waits ? EnterEverything : null, waits ? x => (violatedEarly = Violated(x)) > 0 : null,
+                from, waits ? offered => kept = offered : null);
+            solves.Add(new LpSolve(lp.RowCount, solution.Seconds, solution.Solver, solution.Status == LpStatus.StoppedEarly, solution.Iterations, solution.WarmStarted));
             shown?.Advance();
             seconds += solution.Seconds;
             if (solution.Status is not (LpStatus.Optimal or LpStatus.StoppedEarly) || waiting.Count + held.Count == 0) return Done(solution, round);

@@ -14,13 +14,16 @@ internal sealed class StandardForm
     private const int ScalingPasses = 10;
 
     private readonly LinearProgram source;
-    private readonly int[] internalColumn;
-    private readonly double[] fixedValue, columnScale, shift, sign, scaledLower, scaledUpper;
+    private readonly int[] internalColumn, internalRow, slackOfRow;
+    private readonly double[] fixedValue, columnScale, rowScale, shift, sign, scaledLower, scaledUpper;
 
     private StandardForm(LinearProgram lp, SparseColumns matrix, double[] b, double[] cost, double[] upper, bool[] hasLower, double offset,
-        int[] internalColumn, double[] fixedValue, double[] columnScale, double[] shift, double[] sign, double[] scaledLower, double[] scaledUpper,
-        string? conflict, bool hasRay)
+        int[] internalColumn, int[] internalRow, int[] slackOfRow, double[] fixedValue, double[] columnScale, double[] rowScale, double[] shift, double[] sign,
+        double[] scaledLower, double[] scaledUpper, string? conflict, bool hasRay)
     {
+        this.internalRow = internalRow;
+        this.slackOfRow = slackOfRow;
+        this.rowScale = rowScale;
         source = lp;
         A = matrix;
         B = b;
@@ -146,6 +149,9 @@ internal sealed class StandardForm
             if (keepRow[i] && rowLower[i] != rowUpper[i]) n++;
 
         // Entries by internal column: count, then fill row by row (so each column's rows ascend).
+        var slackOfRow = new int[m];
+        for (int i = 0, slack = structural; i < m0; i++)
+            if (keepRow[i]) slackOfRow[internalRow[i]] = rowLower[i] != rowUpper[i] ? slack++ : -1;
         var colStart = new int[n + 1];
         for (int i = 0, slack = structural; i < m0; i++)
         {
@@ -217,8 +223,8 @@ internal sealed class StandardForm
             }
         }
         var matrix = new SparseColumns(m, n, colStart, rowIndex, value);
-        return new StandardForm(lp, matrix, b, cost, upperOut, hasLower, offset, internalColumn, fixedValue, columnScale, shift, sign,
-            colLower, colUpper, conflict, hasRay);
+        return new StandardForm(lp, matrix, b, cost, upperOut, hasLower, offset, internalColumn, internalRow, slackOfRow, fixedValue, columnScale, rowScale,
+            shift, sign, colLower, colUpper, conflict, hasRay);
     }
 
     /// <summary>Row and column scale factors (powers of two) that bring every row's and column's largest entry near 1 (Ruiz's equilibration).</summary>
@@ -278,6 +284,48 @@ internal sealed class StandardForm
             result[j] = scaled * columnScale[j];
         }
         return result;
+    }
+
+    /// <summary>The original program's row duals for internal duals <paramref name="y"/> (0 for rows presolve dropped).</summary>
+    public double[] RowDuals(ReadOnlySpan<double> y)
+    {
+        var result = new double[source.RowCount];
+        for (int i = 0; i < result.Length; i++)
+            if (internalRow[i] >= 0) result[i] = y[internalRow[i]] * rowScale[i];
+        return result;
+    }
+
+    /// <summary>
+    /// Internal variables and row duals for the original program's <paramref name="values"/> and <paramref name="rowDuals"/>,
+    /// which may cover only its first columns and rows (the rest: 0 within the column's bounds, dual 0). Each slack takes
+    /// the value that satisfies its row; nothing is moved into the interior.
+    /// </summary>
+    public (double[] X, double[] Y) ToInternal(ReadOnlySpan<double> values, ReadOnlySpan<double> rowDuals)
+    {
+        int n = A.Cols, m = A.Rows;
+        var x = new double[n];
+        for (int j = 0; j < source.ColumnCount; j++)
+        {
+            int k = internalColumn[j];
+            if (k < 0) continue;
+            (double lower, double upper) = source.ColumnBounds(j);
+            double value = j < values.Length ? values[j] : Math.Clamp(0, lower, upper);
+            x[k] = sign[k] * (value / columnScale[j] - shift[k]);
+        }
+        var residual = (double[])B.Clone();
+        var ax = new double[m];
+        A.MultiplyAdd(x, ax);
+        for (int r = 0; r < m; r++)
+        {
+            int k = slackOfRow[r];
+            if (k < 0) continue;
+            // The slack column's one entry is −sign[k], in row r.
+            x[k] = (ax[r] - residual[r]) * sign[k];
+        }
+        var y = new double[m];
+        for (int i = 0; i < Math.Min(rowDuals.Length, source.RowCount); i++)
+            if (internalRow[i] >= 0) y[internalRow[i]] = rowDuals[i] / rowScale[i];
+        return (x, y);
     }
 
     /// <summary>
