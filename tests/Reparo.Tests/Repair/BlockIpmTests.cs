@@ -218,41 +218,6 @@ public class BlockIpmTests
     }
 
     [Fact]
-    public void ProductsByGroupsOfProportionalColumnsMatchThePlainProducts()
-    {
-        // Columns by fours over 40 rows: a random column v, −v except in one row (a split variable's Δ⁻), 2.5·v exactly,
-        // and an empty column; then random columns of their own.
-        var rng = new Random(7);
-        const int rows = 40;
-        var columns = new List<(int Row, double Value)[]>();
-        for (int k = 0; k < 5; k++)
-        {
-            (int Row, double Value)[] v = [.. Enumerable.Range(0, rows).Where(_ => rng.Next(3) > 0).Select(r => (r, rng.NextDouble() * 2 - 1))];
-            int deviating = v[v.Length / 2].Row;
-            columns.Add(v);
-            columns.Add([.. v.Select(e => (e.Row, e.Row == deviating ? -1.0 : -e.Value))]);
-            columns.Add([.. v.Select(e => (e.Row, 2.5 * e.Value))]);
-            columns.Add([]);
-        }
-        for (int k = 0; k < 6; k++) columns.Add([.. Enumerable.Range(0, rows).Where(_ => rng.Next(4) == 0).Select(r => (r, rng.NextDouble() * 2 - 1))]);
-        int[] start = [0, .. columns.Select(c => c.Length)];
-        for (int j = 0; j < columns.Count; j++) start[j + 1] += start[j];
-        var matrix = new SparseColumns(rows, columns.Count, start, [.. columns.SelectMany(c => c.Select(e => e.Row))], [.. columns.SelectMany(c => c.Select(e => e.Value))]);
-        var grouped = new ProportionalColumns(Enumerable.Range(0, matrix.Cols), matrix.ColStart, matrix.RowIndex, matrix.Value, exact: false);
-        double[] x = [.. Enumerable.Range(0, matrix.Cols).Select(_ => rng.NextDouble() * 2 - 1)];
-        double[] y = [.. Enumerable.Range(0, rows).Select(_ => rng.NextDouble() * 2 - 1)];
-
-        double[] plainAx = new double[rows], groupedAx = new double[rows], dots = Enumerable.Repeat(double.NaN, matrix.Cols).ToArray();
-        matrix.MultiplyAdd(x, plainAx);
-        grouped.MultiplyAdd(x, groupedAx);
-        grouped.ColumnDots(y, dots);
-
-        Assert.Equal(5 + 6, grouped.Count); // one group per v (its Δ⁻ and 2.5·v joined it), the empty columns in none
-        for (int i = 0; i < rows; i++) Assert.Equal(plainAx[i], groupedAx[i], 1e-12);
-        for (int j = 0; j < matrix.Cols; j++) Assert.Equal(matrix.ColumnDot(j, y), dots[j], 1e-12);
-    }
-
-    [Fact]
     public void AWarmStartThatLeadsNowhereIsRetriedFromMehrotrasPointBeforeHighs()
     {
         LinearProgram lp = BlockAngular(3);

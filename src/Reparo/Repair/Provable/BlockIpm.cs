@@ -132,14 +132,14 @@ internal static class BlockIpm
         private readonly BlockIpmOptions options;
         private readonly Stopwatch clock;
         private Func<double[], bool>? stopEarly;
-        private readonly ProportionalColumns a;
+        private readonly SparseColumns a;
         private readonly int m, n, pairs;
         private readonly double[] b, c, u;
         private readonly bool[] lower, boxed;
         private readonly double normB, normC, normU;
 
         private readonly double[] x, w, zl, zu, y;
-        private readonly double[] rp, ru, rd, theta, reduced, rowWork, columnWork, dots;
+        private readonly double[] rp, ru, rd, theta, reduced, rowWork, columnWork;
         private readonly double[] dx, dw, dy, dzl, dzu, dxAffine, dwAffine, dzlAffine, dzuAffine, rxz, rwz;
         private readonly double[] savedDx, savedDw, savedDy, savedDzl, savedDzu, savedRxz, savedRwz;
 
@@ -150,11 +150,9 @@ internal static class BlockIpm
             this.normal = normal;
             this.options = options;
             this.clock = clock;
-            m = form.A.Rows;
-            n = form.A.Cols;
-            // A's products go by groups of proportional columns (a split variable's two parts, Δ⁺ and Δ⁻, are one):
-            // about half the entries to walk per product in a repair's LP.
-            a = new ProportionalColumns(Enumerable.Range(0, n), form.A.ColStart, form.A.RowIndex, form.A.Value, exact: false);
+            a = form.A;
+            m = a.Rows;
+            n = a.Cols;
             b = form.B;
             c = form.Cost;
             u = form.Upper;
@@ -176,7 +174,6 @@ internal static class BlockIpm
             reduced = new double[n];
             rowWork = new double[m];
             columnWork = new double[n];
-            dots = new double[n];
             dx = new double[n];
             dw = new double[n];
             dy = new double[m];
@@ -281,14 +278,13 @@ internal static class BlockIpm
             // x̃ = Aᵀ(AAᵀ)⁻¹b, ỹ = (AAᵀ)⁻¹Ac, z̃ = c − Aᵀỹ.
             var v = (double[])b.Clone();
             normal.Solve(v);
-            a.ColumnDots(v, x);
+            for (int j = 0; j < n; j++) x[j] = a.ColumnDot(j, v);
             Array.Clear(v);
             a.MultiplyAdd(c, v);
             normal.Solve(v);
             v.CopyTo(y, 0);
             var z = new double[n];
-            a.ColumnDots(y, z);
-            for (int j = 0; j < n; j++) z[j] = c[j] - z[j];
+            for (int j = 0; j < n; j++) z[j] = c[j] - a.ColumnDot(j, y);
             double smallestPrimal = double.PositiveInfinity, smallestDual = double.PositiveInfinity;
             for (int j = 0; j < n; j++)
             {
@@ -347,12 +343,11 @@ internal static class BlockIpm
             (double[] values, double[] duals) = form.ToInternal(start.Values, start.RowDuals);
             duals.CopyTo(y, 0);
             double mu = Math.Max(start.Complementarity, double.Epsilon);
-            a.ColumnDots(y, dots);
             for (int j = 0; j < n; j++)
             {
                 x[j] = values[j];
                 if (!lower[j]) continue;
-                double z = c[j] - dots[j];
+                double z = c[j] - a.ColumnDot(j, y);
                 x[j] = Math.Max(Math.Abs(values[j]), WarmFloor);
                 zl[j] = Math.Max(Math.Max(z, 0), mu / x[j]);
                 if (!boxed[j]) continue;
@@ -368,11 +363,10 @@ internal static class BlockIpm
             Array.Clear(rowWork);
             a.MultiplyAdd(x, rowWork);
             for (int i = 0; i < m; i++) rp[i] -= rowWork[i];
-            a.ColumnDots(y, dots);
             for (int j = 0; j < n; j++)
             {
                 ru[j] = boxed[j] ? u[j] - x[j] - w[j] : 0;
-                rd[j] = c[j] - dots[j] - zl[j] + zu[j];
+                rd[j] = c[j] - a.ColumnDot(j, y) - zl[j] + zu[j];
             }
         }
 
@@ -515,10 +509,9 @@ internal static class BlockIpm
             for (int j = 0; j < n; j++) columnWork[j] = theta[j] * reduced[j];
             a.MultiplyAdd(columnWork, dy);
             normal.Solve(dy);
-            a.ColumnDots(dy, dots);
             for (int j = 0; j < n; j++)
             {
-                dx[j] = theta[j] * (dots[j] - reduced[j]);
+                dx[j] = theta[j] * (a.ColumnDot(j, dy) - reduced[j]);
                 dw[j] = boxed[j] ? ru[j] - dx[j] : 0;
                 dzl[j] = lower[j] ? (rxz[j] - zl[j] * dx[j]) / x[j] : 0;
                 dzu[j] = boxed[j] ? (rwz[j] - zu[j] * dw[j]) / w[j] : 0;
@@ -557,10 +550,9 @@ internal static class BlockIpm
             {
                 double violation = 0, value = 0;
                 for (int i = 0; i < m; i++) value += b[i] * y[i] / yNorm;
-                a.ColumnDots(y, dots);
                 for (int j = 0; j < n; j++)
                 {
-                    double g = dots[j] / yNorm;
+                    double g = a.ColumnDot(j, y) / yNorm;
                     if (boxed[j]) value -= u[j] * Math.Max(g, 0);
                     else if (lower[j]) violation = Math.Max(violation, g);
                     else violation = Math.Max(violation, Math.Abs(g));

@@ -173,42 +173,6 @@ internal sealed class ProportionalColumns
         }
     }
 
-    /// <summary>y += A·x over the grouped columns: each group's v once, times Σ α_j·x_j, plus its members' deviations.</summary>
-    public void MultiplyAdd(ReadOnlySpan<double> x, Span<double> y)
-    {
-        for (int g = 0; g < representative.Length; g++)
-        {
-            int from = entryStart[g], to = entryStart[g + 1];
-            double sum = 0;
-            for (int i = memberStart[g]; i < memberStart[g + 1]; i++)
-            {
-                double xi = x[member[i]];
-                sum += memberRatio[i] * xi;
-                for (int e = deviationStart[i]; e < deviationStart[i + 1]; e++) y[entryRow[from + deviationIndex[e]]] += deviationValue[e] * xi;
-            }
-            if (sum == 0) continue;
-            for (int p = from; p < to; p++) y[entryRow[p]] += entryValue[p] * sum;
-        }
-    }
-
-    /// <summary>Aᵀ·y: <paramref name="result"/>[j] = a_jᵀ·y for every column (0 for the empty ones), each group's vᵀ·y once.</summary>
-    public void ColumnDots(ReadOnlySpan<double> y, Span<double> result)
-    {
-        result.Clear();
-        for (int g = 0; g < representative.Length; g++)
-        {
-            int from = entryStart[g], to = entryStart[g + 1];
-            double dot = 0;
-            for (int p = from; p < to; p++) dot += entryValue[p] * y[entryRow[p]];
-            for (int i = memberStart[g]; i < memberStart[g + 1]; i++)
-            {
-                double value = memberRatio[i] * dot;
-                for (int e = deviationStart[i]; e < deviationStart[i + 1]; e++) value += deviationValue[e] * y[entryRow[from + deviationIndex[e]]];
-                result[member[i]] = value;
-            }
-        }
-    }
-
     /// <summary>Whether group <paramref name="g"/>'s column meets at least a quarter of the <paramref name="n"/> rows (it then joins the dense product).</summary>
     private bool IsDense(int g, int n) => 4 * (entryStart[g + 1] - entryStart[g]) >= n;
 
