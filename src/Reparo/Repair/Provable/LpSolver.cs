@@ -195,7 +195,7 @@ public static class LpSolver
         if (result.Declined) whenDeclined?.Invoke();
         double? remaining = options.TimeLimitSeconds is double limit ? Math.Max(limit - clock.Elapsed.TotalSeconds, 1) : null;
         LpSolution fallback = SolveWithModelBuilder(lp, options with { Solver = LpSolverKind.Highs, TimeLimitSeconds = remaining, Extra = new Dictionary<string, string>() });
-        return fallback with { Detail = $"{name} fell back to highs ({result.Detail}); highs: {fallback.Detail}", Solver = $"highs (after {name})" };
+        return fallback with { Detail = $"{name} fell back to highs ({result.Detail}{retried}); highs: {fallback.Detail}", Solver = $"highs (after {name})" };
     }
 
     private static LpSolution SolveWithModelBuilder(LinearProgram lp, LpSolverOptions options)
