@@ -312,7 +312,6 @@ internal sealed class StandardForm
             double value = j < values.Length ? values[j] : Math.Clamp(0, lower, upper);
             x[k] = sign[k] * (value / columnScale[j] - shift[k]);
         }
-        var residual = (double[])B.Clone();
         var ax = new double[m];
         A.MultiplyAdd(x, ax);
         for (int r = 0; r < m; r++)
@@ -320,7 +319,7 @@ internal sealed class StandardForm
             int k = slackOfRow[r];
             if (k < 0) continue;
             // The slack column's one entry is −sign[k], in row r.
-            x[k] = (ax[r] - residual[r]) * sign[k];
+            x[k] = (ax[r] - B[r]) * sign[k];
         }
         var y = new double[m];
         for (int i = 0; i < Math.Min(rowDuals.Length, source.RowCount); i++)
