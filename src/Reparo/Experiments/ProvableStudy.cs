@@ -338,7 +338,7 @@ public static class ProvableStudy
         return text.ToString();
     }
 
-    /// <summary>The issue's goals for the default provable repair under the failures protocol, checked against the runs.</summary>
+    /// <summary>The issue's goals for the default provable repair under the failures protocol, checked against the runs; a seed that was not verified is named with its status and solve time (the measured reason of a miss).</summary>
     private static void AppendGoals(StringBuilder text, ProvableStudyReport report)
     {
         ProvableRun[] exp1 = [.. report.Runs.Where(r => r.Section.StartsWith("Exp. 1 (fog", StringComparison.Ordinal) && !r.Report.RepairSet.EndsWith(":any", StringComparison.Ordinal))];
@@ -354,7 +354,8 @@ public static class ProvableStudy
             double drawdown = mine.Average(r => r.Report.Drawdown), generalisation = mine.Average(r => r.Report.Generalization);
             int verified = mine.Count(r => r.Report.Verified);
             string ftPart = ft.Length == 0 ? "no ft rows" : Inv($"ft {P(ft.Average(r => r.Report.Generalization))}: {(generalisation >= ft.Average(r => r.Report.Generalization) ? "met" : "missed")}");
-            text.AppendLine(Inv($"- {arch}, {mine[0].Report.RepairSet}: drawdown {P(drawdown)} over {mine.Length} seeds (goal ≤ {P(goal)}; APRNN reports {P(aprnn)}): **{(drawdown <= goal ? "met" : "missed")}**; verified efficacy 100 % in {verified}/{mine.Length} seeds: **{(verified == mine.Length ? "met" : "missed")}**; generalisation {P(generalisation)} against {ftPart}."));
+            string why = string.Join("; ", mine.Where(r => !r.Report.Verified).Select(r => Inv($"seed {r.Seed}: {r.Report.Status} after {r.Report.TimeS.Solve:F1} s of solving")));
+            text.AppendLine(Inv($"- {arch}, {mine[0].Report.RepairSet}: drawdown {P(drawdown)} over {mine.Length} seeds (goal ≤ {P(goal)}; APRNN reports {P(aprnn)}): **{(drawdown <= goal ? "met" : "missed")}**; verified efficacy 100 % in {verified}/{mine.Length} seeds: **{(verified == mine.Length ? "met" : "missed")}**{(why.Length > 0 ? $" ({why})" : "")}; generalisation {P(generalisation)} against {ftPart}."));
         }
     }
 
