@@ -25,6 +25,9 @@ internal static class DenseKernels
     /// <summary>Rows and columns of a tile of the product update in 512-bit registers.</summary>
     private const int WideRows = 8, WideColumns = 16;
 
+    /// <summary>Side of the square tiles <see cref="Transpose"/> copies one at a time.</summary>
+    private const int TransposeTile = 32;
+
     /// <summary>Depth of one slice of a product update.</summary>
     private const int DepthSlice = 128;
 
@@ -405,10 +408,19 @@ internal static class DenseKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Transpose(ReadOnlySpan<double> source, int sourceStride, int rows, int cols, Span<double> target, int targetStride)
     {
-        for (int j = 0; j < rows; j++)
+        // By square tiles, so that the lines a tile reads and writes stay in the cache while it is copied.
+        for (int j0 = 0; j0 < rows; j0 += TransposeTile)
         {
-            ReadOnlySpan<double> row = source.Slice(j * sourceStride, cols);
-            for (int k = 0; k < cols; k++) target[k * targetStride + j] = row[k];
+            int j1 = Math.Min(j0 + TransposeTile, rows);
+            for (int k0 = 0; k0 < cols; k0 += TransposeTile)
+            {
+                int k1 = Math.Min(k0 + TransposeTile, cols);
+                for (int j = j0; j < j1; j++)
+                {
+                    ReadOnlySpan<double> row = source.Slice(j * sourceStride + k0, k1 - k0);
+                    for (int k = 0; k < row.Length; k++) target[(k0 + k) * targetStride + j] = row[k];
+                }
+            }
         }
     }
 
