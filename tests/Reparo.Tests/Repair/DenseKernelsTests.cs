@@ -42,6 +42,33 @@ public class DenseKernelsTests
             }
     }
 
+    /// <summary>
+    /// A factorisation large enough for several bands of rows, blocks of columns and levels of recursion is the same to
+    /// the bit on one thread and on three, and reproduces the matrix.
+    /// </summary>
+    [Fact]
+    public void LargeCholeskyIsTheSameOnAnyThreadCount()
+    {
+        const int n = 611;
+        double[] a = RandomSpd(n, seed: 11, rank: 40);
+        for (int i = 0; i < n; i++) a[i * n + i] += 1;
+        var one = (double[])a.Clone();
+        var three = (double[])a.Clone();
+
+        DenseKernels.Cholesky(one, n, 1e-13, threads: 1);
+        DenseKernels.Cholesky(three, n, 1e-13, threads: 3);
+
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++) Assert.Equal(BitConverter.DoubleToInt64Bits(one[i * n + j]), BitConverter.DoubleToInt64Bits(three[i * n + j]));
+        for (int i = 0; i < n; i += 7)
+            for (int j = 0; j <= i; j += 3)
+            {
+                double sum = 0;
+                for (int k = 0; k <= j; k++) sum += one[i * n + k] * one[j * n + k];
+                Assert.Equal(a[i * n + j], sum, 1e-9);
+            }
+    }
+
     [Fact]
     public void DependentRowsGetDroppedPivotsAndSolvesStayFinite()
     {
@@ -116,6 +143,8 @@ public class DenseKernelsTests
     [InlineData(40, 40, 130, 0)]
     [InlineData(35, 70, 257, 6)]
     [InlineData(64, 48, 129, null)]
+    [InlineData(24, 530, 140, null)]
+    [InlineData(300, 300, 40, 0)]
     public void ProductUpdateSumsInTheSameOrderOnEveryTile(int rows, int cols, int depth, int? diagonal)
     {
         var rng = new Random(rows * 131 + cols * 7 + depth);

@@ -31,6 +31,9 @@ internal static class DenseKernels
     /// <summary>Depth of one slice of a product update.</summary>
     private const int DepthSlice = 128;
 
+    /// <summary>Columns of B one pass of the 8 × 16 tiles reads (a multiple of 16; with a depth slice, 256 KB of B).</summary>
+    private const int ColumnBlock = 256;
+
     /// <summary>Rows of the trailing matrix one parallel task updates.</summary>
     private const int RowsPerTask = 64;
 
@@ -68,22 +71,28 @@ internal static class DenseKernels
             // needs are packed first, so that each step of k reads them from one place.
             Span<double> packed = stackalloc double[WideRows * DepthSlice];
             ref double panel = ref MemoryMarshal.GetReference(packed);
-            for (; i + WideRows <= rows; i += WideRows)
+            int wideRows = rows / WideRows * WideRows;
+            // Blocks of columns keep the part of B they read within the core's second-level cache while every band of
+            // rows passes over it.
+            for (int j0 = 0; j0 < cols; j0 += ColumnBlock)
             {
-                int end = ColumnsNeeded(i, WideRows, cols, diagonal);
-                int j = 0;
-                if (end > 0)
+                int j1 = Math.Min(j0 + ColumnBlock, cols);
+                for (i = 0; i < wideRows; i += WideRows)
                 {
+                    int end = ColumnsNeeded(i, WideRows, j1, diagonal);
+                    if (end <= j0) continue;
                     for (int r = 0; r < WideRows; r++)
                     {
                         ReadOnlySpan<double> row = a.Slice((i + r) * lda, depth);
                         for (int k = 0; k < depth; k++) packed[k * WideRows + r] = row[k];
                     }
+                    int j = j0;
+                    for (; j < end && j + WideColumns <= j1; j += WideColumns) Tile8x16(ref c0, ldc, ref panel, ref b0, ldb, i, j, depth);
+                    SubtractRows(ref c0, ldc, ref a0, lda, ref b0, ldb, i, RowsPerTile, j, j1, depth, diagonal);
+                    SubtractRows(ref c0, ldc, ref a0, lda, ref b0, ldb, i + RowsPerTile, RowsPerTile, j, j1, depth, diagonal);
                 }
-                for (; j < end && j + WideColumns <= cols; j += WideColumns) Tile8x16(ref c0, ldc, ref panel, ref b0, ldb, i, j, depth);
-                SubtractRows(ref c0, ldc, ref a0, lda, ref b0, ldb, i, RowsPerTile, j, cols, depth, diagonal);
-                SubtractRows(ref c0, ldc, ref a0, lda, ref b0, ldb, i + RowsPerTile, RowsPerTile, j, cols, depth, diagonal);
             }
+            i = wideRows;
         }
         for (; i < rows; i += RowsPerTile) SubtractRows(ref c0, ldc, ref a0, lda, ref b0, ldb, i, Math.Min(RowsPerTile, rows - i), 0, cols, depth, diagonal);
     }
@@ -320,17 +329,24 @@ internal static class DenseKernels
             }
             int half = Split(size);
             Factor(o, half);
-            SolveRight(o + half, size - half, o, half);
             int rest = size - half;
-            Pack(o + half, rest, o, half);
+            // The rows below the factored block are independent of one another in the solve: bands of them run in
+            // parallel, each reading the block's transpose (the right operand of its products) from one copy.
+            ForBands(half, threads, (k0, count) => Transpose(a.AsSpan((o + k0) * n + o), n, count, half, packed.AsSpan(k0), half));
+            ForBands(rest, threads, (r0, rows) => SolveRight(o + half + r0, rows, o, half, o, half));
+            ForBands(rest, threads, (j0, count) => Transpose(a.AsSpan((o + half + j0) * n + o), n, count, half, packed.AsSpan(j0), rest));
             ForBands(rest, threads, (r0, rows) =>
                 SubtractProduct(a.AsSpan((o + half + r0) * n + o + half), n, a.AsSpan((o + half + r0) * n + o), n, packed, rest, rows, rest, half, diagonal: r0));
             Factor(o + half, rest);
         }
 
-        /// <summary>X·Lᵀ = B for the rows [r0, r0 + rows) and the factored diagonal block [c0, c0 + width) (X overwrites B).</summary>
+        /// <summary>
+        /// X·Lᵀ = B for the rows [r0, r0 + rows) and the factored diagonal block [c0, c0 + width) (X overwrites B), on
+        /// one thread. The packed buffer holds the transpose of the factored block [t0, t0 + side) that contains it
+        /// (packed[k·side + j] = L[t0 + j, t0 + k]).
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void SolveRight(int r0, int rows, int c0, int width)
+        private void SolveRight(int r0, int rows, int c0, int width, int t0, int side)
         {
             if (width <= SmallBlock / 2)
             {
@@ -356,16 +372,11 @@ internal static class DenseKernels
                 return;
             }
             int half = Split(width);
-            SolveRight(r0, rows, c0, half);
+            SolveRight(r0, rows, c0, half, t0, side);
             int rest = width - half;
-            Pack(c0 + half, rest, c0, half);
-            ForBands(rows, threads, (b0, count) =>
-                SubtractProduct(a.AsSpan((r0 + b0) * n + c0 + half), n, a.AsSpan((r0 + b0) * n + c0), n, packed, rest, count, rest, half));
-            SolveRight(r0, rows, c0 + half, rest);
+            SubtractProduct(a.AsSpan(r0 * n + c0 + half), n, a.AsSpan(r0 * n + c0), n, packed.AsSpan((c0 - t0) * side + c0 + half - t0), side, rows, rest, half);
+            SolveRight(r0, rows, c0 + half, rest, t0, side);
         }
-
-        /// <summary>packed[k, j] = A[r0 + j, c0 + k]: the transpose of a block of L, as the right operand of a product.</summary>
-        private void Pack(int r0, int rows, int c0, int width) => Transpose(a.AsSpan(r0 * n + c0), n, rows, width, packed, rows);
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void FactorSmall(int o, int size)
