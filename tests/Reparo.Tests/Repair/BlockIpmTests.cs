@@ -450,6 +450,8 @@ public class BlockIpmTests
         Assert.Contains("max_multiply_adds must be a positive number", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), negative)).Message);
         var maybe = options with { Extra = new Dictionary<string, string> { ["warm_start"] = "maybe" } };
         Assert.Contains("warm_start must be on or off", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), maybe)).Message);
+        var fractional = options with { Extra = new Dictionary<string, string> { ["max_correctors"] = "1.5" } };
+        Assert.Contains("max_correctors must be a non-negative integer", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), fractional)).Message);
         Assert.Equal(LpSolverKind.BlockIpm, LpSolverOptions.ParseSolver("block-ipm"));
         Assert.Equal("block-ipm", LpSolverOptions.Name(LpSolverKind.BlockIpm));
     }

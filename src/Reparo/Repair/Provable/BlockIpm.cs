@@ -11,8 +11,14 @@ namespace Reparo.Repair.Provable;
 /// <param name="MaxIterations">Iterations before giving up.</param>
 /// <param name="MaxMultiplyAdds">Largest estimated multiply–adds per factorisation of a structure it takes on (else it reports numerical trouble at once).</param>
 /// <param name="WarmStart">Whether a solve given an earlier solve's iterate (<see cref="IpmStart"/>) starts from it rather than from Mehrotra's point.</param>
+/// <param name="MaxCorrectors">
+/// Most of Gondzio's centrality correctors per iteration, each one more solve with the iteration's factors. Where a
+/// factorisation costs many solves, as in the repair programs, four take fewer iterations than two
+/// (docs/results/lp-solvers.md, "Parallel Cholesky, grouped Schur sums, four correctors").
+/// </param>
 internal sealed record BlockIpmOptions(int Threads = 1, double? TimeLimitSeconds = null, double FeasibilityTolerance = 1e-9,
-    double OptimalityTolerance = 1e-9, int MaxIterations = 150, double MaxMultiplyAdds = BlockStructure.MaxMultiplyAdds, bool WarmStart = true);
+    double OptimalityTolerance = 1e-9, int MaxIterations = 150, double MaxMultiplyAdds = BlockStructure.MaxMultiplyAdds, bool WarmStart = true,
+    int MaxCorrectors = 4);
 
 /// <summary>Where the time of a <see cref="BlockIpm"/> solve went.</summary>
 /// <param name="Setup">Standard form, scaling, structure detection and symbolic set-up.</param>
@@ -63,7 +69,6 @@ internal static class BlockIpm
     private const double StepFraction = 0.995;
     private const double FinalStepFraction = 0.9999;
     private const double DivergenceNorm = 1e10;
-    private const int MaxCorrectors = 2;
 
     /// <summary>Smallest starting value of a bounded variable or a bound's dual (the scaled program's entries are near 1).</summary>
     private const double StartFloor = 1e-2;
@@ -133,6 +138,7 @@ internal static class BlockIpm
         private readonly Stopwatch clock;
         private Func<double[], bool>? stopEarly;
         private readonly SparseColumns a;
+        private readonly SparseRows byRows;
         private readonly int m, n, pairs;
         private readonly double[] b, c, u;
         private readonly bool[] lower, boxed;
@@ -151,6 +157,7 @@ internal static class BlockIpm
             this.options = options;
             this.clock = clock;
             a = form.A;
+            byRows = new SparseRows(a);
             m = a.Rows;
             n = a.Cols;
             b = form.B;
@@ -361,13 +368,16 @@ internal static class BlockIpm
         {
             b.CopyTo(rp, 0);
             Array.Clear(rowWork);
-            a.MultiplyAdd(x, rowWork);
+            byRows.MultiplyAdd(x, rowWork, options.Threads);
             for (int i = 0; i < m; i++) rp[i] -= rowWork[i];
-            for (int j = 0; j < n; j++)
+            Chunks.For(n, options.Threads, (from, to) =>
             {
-                ru[j] = boxed[j] ? u[j] - x[j] - w[j] : 0;
-                rd[j] = c[j] - a.ColumnDot(j, y) - zl[j] + zu[j];
-            }
+                for (int j = from; j < to; j++)
+                {
+                    ru[j] = boxed[j] ? u[j] - x[j] - w[j] : 0;
+                    rd[j] = c[j] - a.ColumnDot(j, y) - zl[j] + zu[j];
+                }
+            });
         }
 
         private double Complementarity()
@@ -446,7 +456,7 @@ internal static class BlockIpm
         private void Centre(double target)
         {
             (double primal, double dual) = StepLengths(1.0);
-            for (int corrector = 0; corrector < MaxCorrectors && Math.Min(primal, dual) < 1; corrector++)
+            for (int corrector = 0; corrector < options.MaxCorrectors && Math.Min(primal, dual) < 1; corrector++)
             {
                 double primalAim = Math.Min(1, 1.5 * primal + 0.1), dualAim = Math.Min(1, 1.5 * dual + 0.1);
                 Save();
@@ -507,15 +517,18 @@ internal static class BlockIpm
             }
             rp.CopyTo(dy, 0);
             for (int j = 0; j < n; j++) columnWork[j] = theta[j] * reduced[j];
-            a.MultiplyAdd(columnWork, dy);
+            byRows.MultiplyAdd(columnWork, dy, options.Threads);
             normal.Solve(dy);
-            for (int j = 0; j < n; j++)
+            Chunks.For(n, options.Threads, (from, to) =>
             {
-                dx[j] = theta[j] * (a.ColumnDot(j, dy) - reduced[j]);
-                dw[j] = boxed[j] ? ru[j] - dx[j] : 0;
-                dzl[j] = lower[j] ? (rxz[j] - zl[j] * dx[j]) / x[j] : 0;
-                dzu[j] = boxed[j] ? (rwz[j] - zu[j] * dw[j]) / w[j] : 0;
-            }
+                for (int j = from; j < to; j++)
+                {
+                    dx[j] = theta[j] * (a.ColumnDot(j, dy) - reduced[j]);
+                    dw[j] = boxed[j] ? ru[j] - dx[j] : 0;
+                    dzl[j] = lower[j] ? (rxz[j] - zl[j] * dx[j]) / x[j] : 0;
+                    dzu[j] = boxed[j] ? (rwz[j] - zu[j] * dw[j]) / w[j] : 0;
+                }
+            });
         }
 
         /// <summary>The largest primal and dual steps (times <paramref name="fraction"/>, at most 1) that keep the iterates positive.</summary>

@@ -17,8 +17,9 @@ namespace Reparo.Repair.Provable;
 /// u_k = L_k⁻¹·r_k, C_k·M_k⁻¹·r_k = A_LJ·Θ_J·X_kᵀ·u_k, and y_k = L_k⁻ᵀ·(u_k − X_k·Θ_J·A_LJᵀ·y_L).
 /// Columns with proportional entries (a split variable's two parts, Δ⁺ and Δ⁻) count once with their weights summed
 /// (<see cref="ProportionalColumns"/>); coupling columns that meet few linking rows are summed into S by groups of
-/// linking rows (<see cref="LinkingRowGroups"/>), the others pair by pair. Blocks are factored in parallel (each on its
-/// own storage) and summed into S in a fixed order, so the result is the same for any thread count.
+/// linking rows (<see cref="LinkingRowGroups"/>), the others row by row of the linking rows. Blocks are factored in
+/// parallel (each on its own storage) and summed into S in a fixed order, and the parallel sums into S write disjoint
+/// entries, so the result is the same for any thread count.
 /// </summary>
 internal sealed class BlockNormalEquations
 {
@@ -234,33 +235,38 @@ internal sealed class BlockNormalEquations
     /// <summary>
     /// S += A_LJ·W·Y_k·W·A_LJᵀ (lower triangle) for block k, one linking row l at a time: g = (row l of A_LJ·W)·Y_k,
     /// then S[l, l2] += Σ_t g_t·W_t·a[l2, t] for l2 ≤ l. Each entry of S is written once however many of the block's
-    /// columns meet its two rows, which suits blocks whose columns meet many linking rows.
+    /// columns meet its two rows, which suits blocks whose columns meet many linking rows. Rows l run in parallel: each
+    /// writes only its own row of S.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AddByRows(int k)
     {
         Coupling c = couplings[k];
-        int width = c.Width;
-        double[] y = gram[k];
-        var g = new double[width];
         LinkingEntries entries = c.ByLinkingRow!;
-        for (int i = 0; i < entries.Rows.Length; i++)
+        Parallel.For(0, entries.Rows.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new double[c.Width], (i, _, g) =>
         {
-            int l1 = entries.Rows[i];
-            Array.Clear(g);
-            for (int e = entries.Start[i]; e < entries.Start[i + 1]; e++)
-            {
-                int t = entries.Position[e];
-                DenseKernels.AddScaled(g, c.Weight[t] * entries.Value[e], y.AsSpan(t * width, width));
-            }
-            int row = l1 * linking;
-            for (int t = 0; t < width; t++)
-            {
-                double coefficient = g[t] * c.Weight[t];
-                if (coefficient == 0) continue;
-                int j = c.Columns[t];
-                for (int r = linkEntryStart[j]; r < linkEntryStart[j + 1] && linkEntryRow[r] <= l1; r++) schur[row + linkEntryRow[r]] += coefficient * linkEntryValue[r];
-            }
+            AddRow(c, gram[k], entries, i, g);
+            return g;
+        }, _ => { });
+    }
+
+    /// <summary>Adds the part of <see cref="AddByRows"/> in the <paramref name="i"/>-th linking row of <paramref name="entries"/>, with <paramref name="g"/> as work space.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void AddRow(Coupling c, double[] y, LinkingEntries entries, int i, double[] g)
+    {
+        int width = c.Width, l1 = entries.Rows[i];
+        Array.Clear(g);
+        for (int e = entries.Start[i]; e < entries.Start[i + 1]; e++)
+        {
+            int t = entries.Position[e];
+            DenseKernels.AddScaled(g, c.Weight[t] * entries.Value[e], y.AsSpan(t * width, width));
+        }
+        int row = l1 * linking;
+        for (int t = 0; t < width; t++)
+        {
+            double coefficient = g[t] * c.Weight[t];
+            if (coefficient == 0) continue;
+            int j = c.Columns[t];
+            for (int r = linkEntryStart[j]; r < linkEntryStart[j + 1] && linkEntryRow[r] <= l1; r++) schur[row + linkEntryRow[r]] += coefficient * linkEntryValue[r];
         }
     }
 

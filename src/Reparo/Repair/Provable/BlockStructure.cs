@@ -41,6 +41,60 @@ internal sealed record SparseColumns(int Rows, int Cols, int[] ColStart, int[] R
     }
 }
 
+/// <summary>A sparse matrix stored by rows (CSR): products with it run in parallel over rows.</summary>
+internal sealed class SparseRows
+{
+    private readonly int[] rowStart, colIndex;
+    private readonly double[] value;
+
+    /// <summary>The rows of <paramref name="a"/>, each with its entries in column order.</summary>
+    public SparseRows(SparseColumns a)
+    {
+        (rowStart, colIndex) = a.RowPattern();
+        value = new double[colIndex.Length];
+        var next = (int[])rowStart.Clone();
+        for (int j = 0; j < a.Cols; j++)
+            for (int e = a.ColStart[j]; e < a.ColStart[j + 1]; e++) value[next[a.RowIndex[e]]++] = a.Value[e];
+    }
+
+    /// <summary>
+    /// y += A·x with <paramref name="threads"/> threads. Each row adds its terms in column order, skipping zero x_j, as
+    /// <see cref="SparseColumns.MultiplyAdd"/> does, so the result is that method's to the bit for any thread count.
+    /// </summary>
+    public void MultiplyAdd(double[] x, double[] y, int threads) => Chunks.For(y.Length, threads, (from, to) =>
+    {
+        for (int i = from; i < to; i++)
+        {
+            double sum = y[i];
+            for (int e = rowStart[i]; e < rowStart[i + 1]; e++)
+            {
+                double xj = x[colIndex[e]];
+                if (xj != 0) sum += value[e] * xj;
+            }
+            y[i] = sum;
+        }
+    });
+}
+
+/// <summary>Loops over independent indices split into fixed chunks, in parallel when threads allow.</summary>
+internal static class Chunks
+{
+    /// <summary>Indices per chunk.</summary>
+    private const int Size = 4096;
+
+    /// <summary>Runs <paramref name="body"/>(from, to) over [0, <paramref name="count"/>) in chunks of <see cref="Size"/>.</summary>
+    public static void For(int count, int threads, Action<int, int> body)
+    {
+        int chunks = (count + Size - 1) / Size;
+        if (threads <= 1 || chunks <= 1)
+        {
+            body(0, count);
+            return;
+        }
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c => body(c * Size, Math.Min(count, (c + 1) * Size)));
+    }
+}
+
 /// <summary>
 /// A bordered block-diagonal ordering of the rows of A for the normal equations A·Θ·Aᵀ: rows split into blocks and
 /// linking rows such that every column meets the rows of at most one block (besides any linking rows). The normal
@@ -181,13 +235,14 @@ internal sealed class BlockStructure
 
     /// <summary>
     /// Factoring a block of n rows, solving with its q coupling columns, and adding their products with that many
-    /// linking entries to the Schur complement: pair by pair for narrow columns, or row by row of the linking rows for
-    /// a block with a wide one (each entry meets the q columns, then half the linking rows; <see cref="BlockNormalEquations"/>).
+    /// linking entries to the Schur complement: for narrow columns about one multiply–add per pair of entries
+    /// (<see cref="LinkingRowGroups"/>), or row by row of the linking rows for a block with a wide one (each entry meets
+    /// the q columns, then half the linking rows; <see cref="BlockNormalEquations"/>).
     /// </summary>
     private static double BlockCost(double n, double q, double entries, bool wide, double linking) =>
         n * n * n / 6 + n * n * q / 2 + n * q * q / 2 + (wide ? entries * (q + Math.Min(linking, entries) / 2) : 0.5 * entries * entries);
 
-    /// <summary>A block whose coupling columns each meet at most this many linking rows sums them into the Schur complement pair by pair (<see cref="LinkingRowGroups"/>); one with a wider column, row by row.</summary>
+    /// <summary>A block whose coupling columns each meet at most this many linking rows sums them into the Schur complement by groups of linking rows (<see cref="LinkingRowGroups"/>); one with a wider column, row by row.</summary>
     public const int NarrowLimit = 32;
 
     /// <summary>The single dense block (plain normal equations).</summary>

@@ -331,8 +331,9 @@ internal static class DenseKernels
             Factor(o, half);
             int rest = size - half;
             // The rows below the factored block are independent of one another in the solve: bands of them run in
-            // parallel, each reading the block's transpose (the right operand of its products) from one copy.
-            ForBands(half, threads, (k0, count) => Transpose(a.AsSpan((o + k0) * n + o), n, count, half, packed.AsSpan(k0), half));
+            // parallel, each reading the transpose of the block's lower triangle (the right operand of its products)
+            // from one copy.
+            ForBands(half, threads, (k0, count) => Transpose(a.AsSpan((o + k0) * n + o), n, count, k0 + count, packed.AsSpan(k0), half));
             ForBands(rest, threads, (r0, rows) => SolveRight(o + half + r0, rows, o, half, o, half));
             ForBands(rest, threads, (j0, count) => Transpose(a.AsSpan((o + half + j0) * n + o), n, count, half, packed.AsSpan(j0), rest));
             ForBands(rest, threads, (r0, rows) =>

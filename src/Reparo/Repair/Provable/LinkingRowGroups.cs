@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 
 namespace Reparo.Repair.Provable;
@@ -13,18 +12,20 @@ internal sealed record NarrowCoupling(int Block, int Position, int[] Rows, doubl
 /// <summary>
 /// Sums the Schur-complement update Σ_k Σ_{t,u} Y_k[t, u]·z_t·z_uᵀ of narrow coupling columns (z = weight·column's
 /// linking part) by groups of linking rows. Linking rows that a narrow column meets together are one group (union
-/// of supports), so every narrow column lies in one group; for each pair of groups P, Q that share a block, the small
-/// |P| × |Q| update is summed over the blocks in a local buffer and then added to S once. In the repair LPs a group is
-/// a repair point's specification rows and every neuron block has one column per point where the neuron is on, so S
-/// is written once per pair of points instead of once per neuron and pair of points.
+/// of supports), so every narrow column lies in one group. The rows of S in group P, against every group up to P, are
+/// one product: with the occurrences o of P (a narrow column of P's in block k at position t_o),
+/// U_P = Σ_o z_o·T[o]ᵀ, where T[o] = Σ_u Y_k[t_o, u]·z_u over block k's narrow columns u of groups up to P (each in its
+/// group's place). T is built by short sums, U_P by one register-tiled product; each group's rows are written once.
+/// In the repair LPs a group is a repair point's specification rows and every neuron block has one column per point
+/// where the neuron is on.
 /// </summary>
 internal sealed class LinkingRowGroups
 {
     private readonly int[][] groupRows;
-    private readonly int[] occurrenceStart, occurrenceBlock, occurrencePosition, entryStart, entryIndex, vectorStart;
+    private readonly int[] groupOffset, occurrenceStart, occurrenceBlock, occurrencePosition, occurrenceGroup, entryStart, entryIndex, vectorStart;
+    private readonly int[] blockOccurrenceStart, blockOccurrence;
     private readonly double[] entryValue, vectors;
-    private readonly int largestGroup;
-    private readonly (int P, int Q)[] pairs;
+    private readonly int largestGroup, mostOccurrences;
 
     /// <summary>Groups the linking rows (0 … <paramref name="linking"/> − 1) that <paramref name="narrow"/> meet.</summary>
     public LinkingRowGroups(int linking, IReadOnlyList<NarrowCoupling> narrow)
@@ -64,6 +65,8 @@ internal sealed class LinkingRowGroups
             rows[g].Add(l);
         }
         groupRows = [.. rows.Select(r => r.ToArray())];
+        groupOffset = new int[groupRows.Length + 1];
+        for (int g = 0; g < groupRows.Length; g++) groupOffset[g + 1] = groupOffset[g] + groupRows[g].Length;
 
         NarrowCoupling[] ordered = [.. narrow.OrderBy(c => groupOf[c.Rows[0]]).ThenBy(c => c.Block).ThenBy(c => c.Position)];
         occurrenceStart = new int[groupRows.Length + 1];
@@ -71,34 +74,34 @@ internal sealed class LinkingRowGroups
         for (int g = 0; g < groupRows.Length; g++) occurrenceStart[g + 1] += occurrenceStart[g];
         occurrenceBlock = [.. ordered.Select(c => c.Block)];
         occurrencePosition = [.. ordered.Select(c => c.Position)];
+        occurrenceGroup = [.. ordered.Select(c => groupOf[c.Rows[0]])];
         entryStart = new int[ordered.Length + 1];
         vectorStart = new int[ordered.Length + 1];
         for (int o = 0; o < ordered.Length; o++)
         {
             entryStart[o + 1] = entryStart[o] + ordered[o].Rows.Length;
-            vectorStart[o + 1] = vectorStart[o] + groupRows[groupOf[ordered[o].Rows[0]]].Length;
+            vectorStart[o + 1] = vectorStart[o] + groupRows[occurrenceGroup[o]].Length;
         }
         entryIndex = [.. ordered.SelectMany(c => c.Rows.Select(l => indexInGroup[l]))];
         entryValue = [.. ordered.SelectMany(c => c.Values)];
         vectors = new double[vectorStart[^1]];
         largestGroup = groupRows.Length == 0 ? 0 : groupRows.Max(r => r.Length);
+        mostOccurrences = Enumerable.Range(0, groupRows.Length).Select(g => occurrenceStart[g + 1] - occurrenceStart[g]).DefaultIfEmpty(0).Max();
 
-        // Pairs of groups that some block meets both of.
-        var pairSet = new HashSet<(int, int)>();
-        foreach (IGrouping<int, NarrowCoupling> block in narrow.GroupBy(c => c.Block))
-        {
-            int[] groups = [.. block.Select(c => groupOf[c.Rows[0]]).Distinct()];
-            foreach (int p in groups)
-                foreach (int q in groups)
-                    if (p >= q) pairSet.Add((p, q));
-        }
-        pairs = [.. pairSet.Order()];
+        // Each block's occurrences, by group (the order of the occurrences).
+        int blocks = narrow.Count == 0 ? 0 : narrow.Max(c => c.Block) + 1;
+        blockOccurrenceStart = new int[blocks + 1];
+        foreach (int k in occurrenceBlock) blockOccurrenceStart[k + 1]++;
+        for (int k = 0; k < blocks; k++) blockOccurrenceStart[k + 1] += blockOccurrenceStart[k];
+        blockOccurrence = new int[occurrenceBlock.Length];
+        var fill = blockOccurrenceStart[..^1];
+        for (int o = 0; o < occurrenceBlock.Length; o++) blockOccurrence[fill[occurrenceBlock[o]]++] = o;
     }
 
     /// <summary>
     /// Adds the narrow columns' update to the lower triangle of <paramref name="schur"/> (<paramref name="linking"/> ×
     /// linking): <paramref name="weight"/>(block, position) is the column's weight, <paramref name="gram"/>[k] block k's
-    /// Y (full, row-major, <paramref name="widths"/>[k] wide); <paramref name="threads"/> threads share the pairs of groups.
+    /// Y (full, row-major, <paramref name="widths"/>[k] wide); <paramref name="threads"/> threads share the groups.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddTo(double[] schur, int linking, Func<int, int, double> weight, double[][] gram, int[] widths, int threads)
@@ -109,69 +112,64 @@ internal sealed class LinkingRowGroups
             double w = weight(occurrenceBlock[o], occurrencePosition[o]);
             for (int e = entryStart[o]; e < entryStart[o + 1]; e++) vectors[vectorStart[o] + entryIndex[e]] = w * entryValue[e];
         }
-        if (pairs.Length == 0) return;
-        // Two pairs of groups never write the same entry of S (the groups split the rows), so pairs run in parallel, each
-        // thread with its own buffer, and every entry gets the same sum in the same order for any thread count.
-        var chunks = Partitioner.Create(0, pairs.Length, Math.Max(1, pairs.Length / (8 * threads)));
-        Parallel.ForEach(chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new double[largestGroup * largestGroup], (range, _, buffer) =>
-        {
-            for (int pair = range.Item1; pair < range.Item2; pair++) AddPair(pairs[pair], schur, linking, gram, widths, buffer);
-            return buffer;
-        }, _ => { });
+        if (groupRows.Length == 0) return;
+        // Two groups never write the same entry of S (entry (l1, l2) belongs to the later of their groups), so groups
+        // run in parallel, each thread with its own buffers, and every entry gets the same sum for any thread count.
+        int total = groupOffset[^1];
+        Parallel.For(0, groupRows.Length, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            () => new Buffers(new double[mostOccurrences * total], new double[largestGroup * total], new double[largestGroup * mostOccurrences]),
+            (p, _, buffers) =>
+            {
+                AddGroup(p, schur, linking, gram, widths, buffers);
+                return buffers;
+            }, _ => { });
     }
 
-    /// <summary>Adds the update of the pair of groups <paramref name="pair"/> (P, Q) to S, summed first in <paramref name="buffer"/>.</summary>
+    /// <summary>Per-thread work space: T (occurrences × rows), U (group rows × rows) and the group's vectors side by side.</summary>
+    private sealed record Buffers(double[] Terms, double[] Update, double[] Vectors);
+
+    /// <summary>Adds S's rows of group <paramref name="p"/> against the groups up to it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void AddPair((int P, int Q) pair, double[] schur, int linking, double[][] gram, int[] widths, double[] buffer)
+    private void AddGroup(int p, double[] schur, int linking, double[][] gram, int[] widths, Buffers buffers)
     {
-        (int p, int q) = pair;
-        int[] rowsP = groupRows[p], rowsQ = groupRows[q];
-        int sizeP = rowsP.Length, sizeQ = rowsQ.Length;
-        Span<double> u = buffer.AsSpan(0, sizeP * sizeQ);
-        u.Clear();
-        int i = occurrenceStart[p], endP = occurrenceStart[p + 1], j = occurrenceStart[q], endQ = occurrenceStart[q + 1];
-        while (i < endP && j < endQ)
+        int first = occurrenceStart[p], count = occurrenceStart[p + 1] - first, size = groupRows[p].Length;
+        int columns = groupOffset[p + 1];
+        Span<double> terms = buffers.Terms.AsSpan(0, count * columns);
+        terms.Clear();
+        for (int r = 0; r < count; r++)
         {
-            int k = occurrenceBlock[i];
-            if (occurrenceBlock[j] < k)
+            int o = first + r, k = occurrenceBlock[o];
+            ReadOnlySpan<double> y = gram[k].AsSpan(occurrencePosition[o] * widths[k], widths[k]);
+            Span<double> term = terms.Slice(r * columns, columns);
+            for (int e = blockOccurrenceStart[k]; e < blockOccurrenceStart[k + 1]; e++)
             {
-                j++;
-                continue;
+                int o2 = blockOccurrence[e], q = occurrenceGroup[o2];
+                if (q > p) break;
+                double c = y[occurrencePosition[o2]];
+                if (c != 0) DenseKernels.AddScaled(term.Slice(groupOffset[q], groupRows[q].Length), c, vectors.AsSpan(vectorStart[o2], groupRows[q].Length));
             }
-            if (occurrenceBlock[j] > k)
+        }
+        // U = −Zᵀ·T with Z's rows the occurrences' vectors (Zᵀ: the group's rows × occurrences).
+        Span<double> z = buffers.Vectors.AsSpan(0, size * count);
+        for (int r = 0; r < count; r++)
+            for (int a = 0; a < size; a++) z[a * count + r] = vectors[vectorStart[first + r] + a];
+        Span<double> update = buffers.Update.AsSpan(0, size * columns);
+        update.Clear();
+        DenseKernels.SubtractProduct(update, columns, z, count, terms, columns, size, columns, count);
+        int[] rowsP = groupRows[p];
+        for (int q = 0; q <= p; q++)
+        {
+            int[] rowsQ = groupRows[q];
+            for (int a = 0; a < size; a++)
             {
-                i++;
-                continue;
-            }
-            int nextI = i, nextJ = j;
-            while (nextI < endP && occurrenceBlock[nextI] == k) nextI++;
-            while (nextJ < endQ && occurrenceBlock[nextJ] == k) nextJ++;
-            double[] y = gram[k];
-            int width = widths[k];
-            for (int o1 = i; o1 < nextI; o1++)
-            {
-                ReadOnlySpan<double> z1 = vectors.AsSpan(vectorStart[o1], sizeP);
-                int row = occurrencePosition[o1] * width;
-                for (int o2 = j; o2 < nextJ; o2++)
+                ReadOnlySpan<double> u = update.Slice(a * columns + groupOffset[q], rowsQ.Length);
+                int l1 = rowsP[a];
+                for (int b = 0; b < (q == p ? a + 1 : rowsQ.Length); b++)
                 {
-                    double c = y[row + occurrencePosition[o2]];
-                    if (c == 0) continue;
-                    ReadOnlySpan<double> z2 = vectors.AsSpan(vectorStart[o2], sizeQ);
-                    for (int a = 0; a < sizeP; a++)
-                    {
-                        double scaled = c * z1[a];
-                        if (scaled != 0) DenseKernels.AddScaled(u.Slice(a * sizeQ, sizeQ), scaled, z2);
-                    }
+                    int l2 = rowsQ[b];
+                    schur[Math.Max(l1, l2) * linking + Math.Min(l1, l2)] -= u[b];
                 }
             }
-            i = nextI;
-            j = nextJ;
         }
-        for (int a = 0; a < sizeP; a++)
-            for (int b = 0; b < (p == q ? a + 1 : sizeQ); b++)
-            {
-                int l1 = rowsP[a], l2 = rowsQ[b];
-                schur[Math.Max(l1, l2) * linking + Math.Min(l1, l2)] += u[a * sizeQ + b];
-            }
     }
 }

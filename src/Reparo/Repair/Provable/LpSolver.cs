@@ -162,9 +162,11 @@ public static class LpSolver
                 "max_iterations" => throw new ReparoInputException($"block-ipm option max_iterations must be a positive integer, got '{value}'"),
                 "max_multiply_adds" when double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double work) && work > 0 && double.IsFinite(work) => settings with { MaxMultiplyAdds = work },
                 "max_multiply_adds" => throw new ReparoInputException($"block-ipm option max_multiply_adds must be a positive number, got '{value}'"),
+                "max_correctors" when int.TryParse(value, CultureInfo.InvariantCulture, out int correctors) && correctors >= 0 => settings with { MaxCorrectors = correctors },
+                "max_correctors" => throw new ReparoInputException($"block-ipm option max_correctors must be a non-negative integer, got '{value}'"),
                 "warm_start" when value is "on" or "off" => settings with { WarmStart = value == "on" },
                 "warm_start" => throw new ReparoInputException($"block-ipm option warm_start must be on or off, got '{value}'"),
-                _ => throw new ReparoInputException($"block-ipm has no option '{key}' (it knows max_iterations, max_multiply_adds and warm_start)"),
+                _ => throw new ReparoInputException($"block-ipm has no option '{key}' (it knows max_correctors, max_iterations, max_multiply_adds and warm_start)"),
             };
         }
         return settings;
