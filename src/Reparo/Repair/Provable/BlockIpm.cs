@@ -12,9 +12,9 @@ namespace Reparo.Repair.Provable;
 /// <param name="MaxMultiplyAdds">Largest estimated multiply–adds per factorisation of a structure it takes on (else it reports numerical trouble at once).</param>
 /// <param name="WarmStart">Whether a solve given an earlier solve's iterate (<see cref="IpmStart"/>) starts from it rather than from Mehrotra's point.</param>
 /// <param name="MaxCorrectors">
-/// Most of Gondzio's centrality correctors per iteration, each one more solve with the iteration's factors. Where a
-/// factorisation costs many solves, as in the repair programs, four take fewer iterations than two
-/// (docs/results/lp-solvers.md, "Parallel Cholesky, grouped Schur sums, four correctors").
+/// Most of Gondzio's centrality correctors per iteration, each one more solve with the iteration's factors. On the
+/// repair programs four take fewer iterations than two, in about the same time (docs/results/lp-solvers.md, "Parallel
+/// Cholesky, grouped Schur sums, four correctors").
 /// </param>
 internal sealed record BlockIpmOptions(int Threads = 1, double? TimeLimitSeconds = null, double FeasibilityTolerance = 1e-9,
     double OptimalityTolerance = 1e-9, int MaxIterations = 150, double MaxMultiplyAdds = BlockStructure.MaxMultiplyAdds, bool WarmStart = true,
