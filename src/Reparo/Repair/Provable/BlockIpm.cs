@@ -70,6 +70,9 @@ internal static class BlockIpm
     private const double FinalStepFraction = 0.9999;
     private const double DivergenceNorm = 1e10;
 
+    /// <summary>Columns per parallel task of the loops over columns (each column is independent of the others).</summary>
+    private const int ColumnsPerTask = 4096;
+
     /// <summary>Smallest starting value of a bounded variable or a bound's dual (the scaled program's entries are near 1).</summary>
     private const double StartFloor = 1e-2;
 
@@ -370,9 +373,9 @@ internal static class BlockIpm
             Array.Clear(rowWork);
             byRows.MultiplyAdd(x, rowWork, options.Threads);
             for (int i = 0; i < m; i++) rp[i] -= rowWork[i];
-            Chunks.For(n, options.Threads, (from, to) =>
+            DenseKernels.ForBands(n, ColumnsPerTask, options.Threads, (first, count) =>
             {
-                for (int j = from; j < to; j++)
+                for (int j = first; j < first + count; j++)
                 {
                     ru[j] = boxed[j] ? u[j] - x[j] - w[j] : 0;
                     rd[j] = c[j] - a.ColumnDot(j, y) - zl[j] + zu[j];
@@ -519,9 +522,9 @@ internal static class BlockIpm
             for (int j = 0; j < n; j++) columnWork[j] = theta[j] * reduced[j];
             byRows.MultiplyAdd(columnWork, dy, options.Threads);
             normal.Solve(dy);
-            Chunks.For(n, options.Threads, (from, to) =>
+            DenseKernels.ForBands(n, ColumnsPerTask, options.Threads, (first, count) =>
             {
-                for (int j = from; j < to; j++)
+                for (int j = first; j < first + count; j++)
                 {
                     dx[j] = theta[j] * (a.ColumnDot(j, dy) - reduced[j]);
                     dw[j] = boxed[j] ? ru[j] - dx[j] : 0;

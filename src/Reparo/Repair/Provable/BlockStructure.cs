@@ -44,6 +44,9 @@ internal sealed record SparseColumns(int Rows, int Cols, int[] ColStart, int[] R
 /// <summary>A sparse matrix stored by rows (CSR): products with it run in parallel over rows.</summary>
 internal sealed class SparseRows
 {
+    /// <summary>Rows per parallel task.</summary>
+    private const int RowsPerTask = 4096;
+
     private readonly int[] rowStart, colIndex;
     private readonly double[] value;
 
@@ -61,9 +64,9 @@ internal sealed class SparseRows
     /// y += A·x with <paramref name="threads"/> threads. Each row adds its terms in column order, skipping zero x_j, as
     /// <see cref="SparseColumns.MultiplyAdd"/> does, so the result is that method's to the bit for any thread count.
     /// </summary>
-    public void MultiplyAdd(double[] x, double[] y, int threads) => Chunks.For(y.Length, threads, (from, to) =>
+    public void MultiplyAdd(double[] x, double[] y, int threads) => DenseKernels.ForBands(y.Length, RowsPerTask, threads, (first, count) =>
     {
-        for (int i = from; i < to; i++)
+        for (int i = first; i < first + count; i++)
         {
             double sum = y[i];
             for (int e = rowStart[i]; e < rowStart[i + 1]; e++)
@@ -74,25 +77,6 @@ internal sealed class SparseRows
             y[i] = sum;
         }
     });
-}
-
-/// <summary>Loops over independent indices split into fixed chunks, in parallel when threads allow.</summary>
-internal static class Chunks
-{
-    /// <summary>Indices per chunk.</summary>
-    private const int Size = 4096;
-
-    /// <summary>Runs <paramref name="body"/>(from, to) over [0, <paramref name="count"/>) in chunks of <see cref="Size"/>.</summary>
-    public static void For(int count, int threads, Action<int, int> body)
-    {
-        int chunks = (count + Size - 1) / Size;
-        if (threads <= 1 || chunks <= 1)
-        {
-            body(0, count);
-            return;
-        }
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c => body(c * Size, Math.Min(count, (c + 1) * Size)));
-    }
 }
 
 /// <summary>

@@ -402,15 +402,22 @@ internal static class DenseKernels
     }
 
     /// <summary>Runs <paramref name="band"/>(first row, rows) over bands of <see cref="RowsPerTask"/> rows, in parallel when threads allow.</summary>
-    private static void ForBands(int rows, int threads, Action<int, int> band)
+    private static void ForBands(int rows, int threads, Action<int, int> band) => ForBands(rows, RowsPerTask, threads, band);
+
+    /// <summary>
+    /// Runs <paramref name="band"/>(first, count) over [0, <paramref name="total"/>) in bands of
+    /// <paramref name="bandSize"/>, in parallel when threads allow, one band after another otherwise. The bands must be
+    /// independent of one another (each writes only its own part), so the result does not depend on the thread count.
+    /// </summary>
+    public static void ForBands(int total, int bandSize, int threads, Action<int, int> band)
     {
-        int bands = (rows + RowsPerTask - 1) / RowsPerTask;
+        int bands = (total + bandSize - 1) / bandSize;
         if (threads <= 1 || bands <= 1)
         {
-            for (int k = 0; k < bands; k++) band(k * RowsPerTask, Math.Min(RowsPerTask, rows - k * RowsPerTask));
+            for (int k = 0; k < bands; k++) band(k * bandSize, Math.Min(bandSize, total - k * bandSize));
             return;
         }
-        Parallel.For(0, bands, new ParallelOptions { MaxDegreeOfParallelism = threads }, k => band(k * RowsPerTask, Math.Min(RowsPerTask, rows - k * RowsPerTask)));
+        Parallel.For(0, bands, new ParallelOptions { MaxDegreeOfParallelism = threads }, k => band(k * bandSize, Math.Min(bandSize, total - k * bandSize)));
     }
 
     /// <summary>
