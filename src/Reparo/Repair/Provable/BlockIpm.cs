@@ -116,14 +116,15 @@ internal static class BlockIpm
                 ? new BlockIpmResult(LpStatus.Unbounded, "a variable in no row improves the objective without bound", null, double.NaN, 0, null, Timing(0, clock.Elapsed.TotalSeconds))
                 : new BlockIpmResult(LpStatus.Optimal, "every variable was fixed by presolve", values, lp.ObjectiveValue(values), 0, null, Timing(0, clock.Elapsed.TotalSeconds));
         }
-        BlockStructure structure = BlockStructure.Detect(form.A);
+        var byRows = new SparseRows(form.A);
+        BlockStructure structure = BlockStructure.Detect(form.A, byRows);
         if (!structure.IsAffordable(options.MaxMultiplyAdds))
         {
             return new BlockIpmResult(LpStatus.NumericalTrouble, $"no affordable block structure ({structure.Describe()})", null, double.NaN, 0, null,
                 Timing(0, clock.Elapsed.TotalSeconds));
         }
         var normal = new BlockNormalEquations(form.A, structure, options.Threads);
-        var run = new Iteration(form, normal, options, clock, stopEarly) { From = options.WarmStart ? start : null, Keep = options.WarmStart ? keep : null };
+        var run = new Iteration(form, byRows, normal, options, clock, stopEarly) { From = options.WarmStart ? start : null, Keep = options.WarmStart ? keep : null };
         (LpStatus status, string detail, double[]? x) = run.Run();
         if (status == LpStatus.Optimal && form.HasRay) (status, detail, x) = (LpStatus.Unbounded, "a variable in no row improves the objective without bound", null);
         return new BlockIpmResult(status, detail, x, x is null ? double.NaN : lp.ObjectiveValue(x), run.Iterations, structure.Describe(), Timing(run.FactorSeconds, run.SetupSeconds))
@@ -152,7 +153,7 @@ internal static class BlockIpm
         private readonly double[] dx, dw, dy, dzl, dzu, dxAffine, dwAffine, dzlAffine, dzuAffine, rxz, rwz;
         private readonly double[] savedDx, savedDw, savedDy, savedDzl, savedDzu, savedRxz, savedRwz;
 
-        public Iteration(StandardForm form, BlockNormalEquations normal, BlockIpmOptions options, Stopwatch clock, Func<double[], bool>? stopEarly)
+        public Iteration(StandardForm form, SparseRows byRows, BlockNormalEquations normal, BlockIpmOptions options, Stopwatch clock, Func<double[], bool>? stopEarly)
         {
             this.stopEarly = stopEarly;
             this.form = form;
@@ -160,7 +161,7 @@ internal static class BlockIpm
             this.options = options;
             this.clock = clock;
             a = form.A;
-            byRows = new SparseRows(a);
+            this.byRows = byRows;
             m = a.Rows;
             n = a.Cols;
             b = form.B;

@@ -8,19 +8,6 @@ namespace Reparo.Repair.Provable;
 /// <param name="Value">Each entry's value.</param>
 internal sealed record SparseColumns(int Rows, int Cols, int[] ColStart, int[] RowIndex, double[] Value)
 {
-    /// <summary>The pattern by rows: row i's columns are ColIndex[RowStart[i] .. RowStart[i + 1]), ascending.</summary>
-    public (int[] RowStart, int[] ColIndex) RowPattern()
-    {
-        var rowStart = new int[Rows + 1];
-        foreach (int r in RowIndex) rowStart[r + 1]++;
-        for (int i = 0; i < Rows; i++) rowStart[i + 1] += rowStart[i];
-        var next = (int[])rowStart.Clone();
-        var colIndex = new int[RowIndex.Length];
-        for (int j = 0; j < Cols; j++)
-            for (int e = ColStart[j]; e < ColStart[j + 1]; e++) colIndex[next[RowIndex[e]]++] = j;
-        return (rowStart, colIndex);
-    }
-
     /// <summary>y += A·x.</summary>
     public void MultiplyAdd(ReadOnlySpan<double> x, Span<double> y)
     {
@@ -41,24 +28,37 @@ internal sealed record SparseColumns(int Rows, int Cols, int[] ColStart, int[] R
     }
 }
 
-/// <summary>A sparse matrix stored by rows (CSR): products with it run in parallel over rows.</summary>
+/// <summary>A sparse matrix stored by rows (CSR): its pattern for structure detection, and products that run in parallel over rows.</summary>
 internal sealed class SparseRows
 {
     /// <summary>Rows per parallel task.</summary>
     private const int RowsPerTask = 4096;
 
-    private readonly int[] rowStart, colIndex;
     private readonly double[] value;
 
     /// <summary>The rows of <paramref name="a"/>, each with its entries in column order.</summary>
     public SparseRows(SparseColumns a)
     {
-        (rowStart, colIndex) = a.RowPattern();
-        value = new double[colIndex.Length];
-        var next = (int[])rowStart.Clone();
+        RowStart = new int[a.Rows + 1];
+        foreach (int r in a.RowIndex) RowStart[r + 1]++;
+        for (int i = 0; i < a.Rows; i++) RowStart[i + 1] += RowStart[i];
+        var next = (int[])RowStart.Clone();
+        ColIndex = new int[a.RowIndex.Length];
+        value = new double[a.RowIndex.Length];
         for (int j = 0; j < a.Cols; j++)
-            for (int e = a.ColStart[j]; e < a.ColStart[j + 1]; e++) value[next[a.RowIndex[e]]++] = a.Value[e];
+            for (int e = a.ColStart[j]; e < a.ColStart[j + 1]; e++)
+            {
+                int p = next[a.RowIndex[e]]++;
+                ColIndex[p] = j;
+                value[p] = a.Value[e];
+            }
     }
+
+    /// <summary>Row i's entries are [RowStart[i], RowStart[i + 1]).</summary>
+    public int[] RowStart { get; }
+
+    /// <summary>Each entry's column, ascending within a row.</summary>
+    public int[] ColIndex { get; }
 
     /// <summary>
     /// y += A·x with <paramref name="threads"/> threads. Each row adds its terms in column order, skipping zero x_j, as
@@ -69,9 +69,9 @@ internal sealed class SparseRows
         for (int i = first; i < first + count; i++)
         {
             double sum = y[i];
-            for (int e = rowStart[i]; e < rowStart[i + 1]; e++)
+            for (int e = RowStart[i]; e < RowStart[i + 1]; e++)
             {
-                double xj = x[colIndex[e]];
+                double xj = x[ColIndex[e]];
                 if (xj != 0) sum += value[e] * xj;
             }
             y[i] = sum;
@@ -144,9 +144,12 @@ internal sealed class BlockStructure
     /// columns belong to. Linking rows that end up meeting a single component join it. Of these candidates and the single
     /// dense block, the one with the fewest estimated multiply–adds per factorisation wins.
     /// </summary>
-    public static BlockStructure Detect(SparseColumns a)
+    public static BlockStructure Detect(SparseColumns a) => Detect(a, new SparseRows(a));
+
+    /// <summary>As <see cref="Detect(SparseColumns)"/>, with <paramref name="rows"/> the rows of <paramref name="a"/> already built.</summary>
+    public static BlockStructure Detect(SparseColumns a, SparseRows rows)
     {
-        (int[] rowStart, int[] colIndex) = a.RowPattern();
+        (int[] rowStart, int[] colIndex) = (rows.RowStart, rows.ColIndex);
         int m = a.Rows;
         var rowLength = new int[m];
         var largestColumn = new int[m];

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 
 namespace Reparo.Repair.Provable;
@@ -117,13 +118,22 @@ internal sealed class LinkingRowGroups
         // run in parallel, each thread with its own buffers, and every entry gets the same sum for any thread count.
         int total = groupOffset[^1];
         Parallel.For(0, groupRows.Length, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            () => new Buffers(new double[mostOccurrences * total], new double[largestGroup * total], new double[largestGroup * mostOccurrences]),
+            () => new Buffers(Rent(mostOccurrences * total), Rent(largestGroup * total), Rent(largestGroup * mostOccurrences)),
             (p, _, buffers) =>
             {
                 AddGroup(p, schur, linking, gram, widths, buffers);
                 return buffers;
-            }, _ => { });
+            },
+            buffers =>
+            {
+                ArrayPool<double>.Shared.Return(buffers.Terms);
+                ArrayPool<double>.Shared.Return(buffers.Update);
+                ArrayPool<double>.Shared.Return(buffers.Vectors);
+            });
     }
+
+    /// <summary>A pooled buffer of at least <paramref name="length"/> doubles: every factorisation needs the same ones again.</summary>
+    private static double[] Rent(int length) => ArrayPool<double>.Shared.Rent(length);
 
     /// <summary>Per-thread work space: T (occurrences × rows), U (group rows × rows) and the group's vectors side by side.</summary>
     private sealed record Buffers(double[] Terms, double[] Update, double[] Vectors);
