@@ -134,18 +134,39 @@ public static class Corruptions
     }
 
     /// <summary>
+    /// The top-left <paramref name="rows"/> × <paramref name="cols"/> corner of <see cref="PlasmaFractal"/>'s map (same
+    /// seed, side and decay), scaled to [0, 1] over the whole map, row-major into <paramref name="corner"/>, to the bit.
+    /// <paramref name="cells"/> (size²) and <paramref name="draws"/> (size² − 1) are work space; the map's cells outside
+    /// the corner are not all computed (see <see cref="DiamondSquare"/>).
+    /// </summary>
+    internal static void PlasmaFractalCorner(int seed, double wibbleDecay, Span<double> cells, Span<double> draws, int rows, int cols, Span<double> corner)
+    {
+        int size = (int)Math.Round(Math.Sqrt(cells.Length));
+        new SeededDraws(seed).Fill(draws);
+        (double min, double max) = DiamondSquare(cells, size, draws, wibbleDecay, rows, cols);
+        for (int y = 0; y < rows; y++)
+            for (int x = 0; x < cols; x++) corner[y * cols + x] = (cells[y * size + x] - min) / (max - min);
+    }
+
+    /// <summary>
     /// MNIST-C's diamond–square steps on a <paramref name="size"/> × <paramref name="size"/> row-major map (indices wrap
     /// around), unscaled; returns the smallest and largest value. Wrapped neighbours are found without a division, so a
     /// 256 × 256 map per image stays cheap; the sums come in MNIST-C's order and take <paramref name="draws"/> (size² − 1
-    /// values in [0, 1)) in its order of random draws.
+    /// values in [0, 1)) in its order of random draws (each cell's draw has a fixed index, so cells can be computed out
+    /// of order with the same values). When only the top-left <paramref name="rows"/> × <paramref name="cols"/> corner is
+    /// needed (with the extremes), the last step skips the tiles whose cells cannot reach beyond the extremes already
+    /// known: each of its cells is a mean of cells already computed plus a draw within ±wibble², so a tile's cells lie
+    /// within ±2·wibble² of the range of the cells they are computed from; the extremes are then exact and the corner
+    /// complete, the skipped cells left unset.
     /// </summary>
-    private static (double Min, double Max) DiamondSquare(Span<double> cells, int size, ReadOnlySpan<double> draws, double wibbleDecay)
+    private static (double Min, double Max) DiamondSquare(Span<double> cells, int size, ReadOnlySpan<double> draws, double wibbleDecay, int rows = int.MaxValue, int cols = int.MaxValue)
     {
         int d = 0;
         double Wibbled(double sum, double wibble, ReadOnlySpan<double> draws) => sum / 4 + wibble * (draws[d++] * 2 * wibble - wibble);
+        bool pruned = size >= 2 * PruneTile && (rows < size || cols < size);
         cells[0] = 0;
         double wibble = 100;
-        for (int step = size; step >= 2; step /= 2, wibble /= wibbleDecay)
+        for (int step = size; step >= (pruned ? 4 : 2); step /= 2, wibble /= wibbleDecay)
         {
             int half = step / 2;
             // Squares: each centre from its four corners.
@@ -173,12 +194,71 @@ public static class Corruptions
         }
         // No value is NaN, so plain comparisons find what Math.Min and Math.Max would, at a fraction of their cost.
         double min = double.MaxValue, max = double.MinValue;
-        foreach (double v in cells)
-        {
-            if (v < min) min = v;
-            if (v > max) max = v;
-        }
+        int stride = pruned ? 2 : 1;
+        for (int y = 0; y < size; y += stride)
+            for (int x = 0; x < size; x += stride)
+            {
+                double v = cells[y * size + x];
+                if (v < min) min = v;
+                if (v > max) max = v;
+            }
+        if (pruned) LastStepByTiles(cells, size, draws, d, wibble, rows, cols, ref min, ref max);
         return (min, max);
+    }
+
+    /// <summary>Side of the tiles <see cref="LastStepByTiles"/> computes or skips.</summary>
+    private const int PruneTile = 16;
+
+    /// <summary>
+    /// The diamond–square's last step (step 2: every cell with an odd coordinate), tile by tile, for tiles that meet the
+    /// corner or whose bound reaches beyond [<paramref name="min"/>, <paramref name="max"/>], which it widens to the cells
+    /// it computes. <paramref name="first"/> is the step's first draw; the cells with even coordinates are complete.
+    /// </summary>
+    private static void LastStepByTiles(Span<double> cells, int size, ReadOnlySpan<double> draws, int first, double wibble, int rows, int cols, ref double min, ref double max)
+    {
+        int squares = size / 2, mask = size - 1;
+        double reach = 2 * wibble * wibble;
+        static double Noise(ReadOnlySpan<double> draws, int draw, double wibble) => wibble * (draws[draw] * 2 * wibble - wibble);
+        // The centre of the square whose top-left corner is (y, x), both even, with its fixed draw.
+        double Centre(Span<double> c, ReadOnlySpan<double> draws, int y, int x)
+        {
+            int below = (y + 2) & mask, right = (x + 2) & mask;
+            return (c[y * size + x] + c[below * size + x] + c[y * size + right] + c[below * size + right]) / 4 + Noise(draws, first + (y / 2) * squares + x / 2, wibble);
+        }
+        for (int ty = 0; ty < size; ty += PruneTile)
+            for (int tx = 0; tx < size; tx += PruneTile)
+            {
+                if (ty >= rows || tx >= cols)
+                {
+                    // The even cells this tile's cells are computed from: the tile and a margin of 2 all round.
+                    double low = double.MaxValue, high = double.MinValue;
+                    for (int y = ty - 2; y <= ty + PruneTile + 2; y += 2)
+                        for (int x = tx - 2; x <= tx + PruneTile + 2; x += 2)
+                        {
+                            double v = cells[(y & mask) * size + (x & mask)];
+                            if (v < low) low = v;
+                            if (v > high) high = v;
+                        }
+                    if (low - reach > min && high + reach < max) continue;
+                }
+                for (int y = ty; y < ty + PruneTile; y += 2)
+                    for (int x = tx; x < tx + PruneTile; x += 2)
+                    {
+                        int cy = y + 1, cx = x + 1, s = (y / 2) * squares + x / 2;
+                        double centre = Centre(cells, draws, y, x), above = Centre(cells, draws, (y - 2) & mask, x), left = Centre(cells, draws, y, (x - 2) & mask);
+                        cells[cy * size + cx] = centre;
+                        // In MNIST-C's order: the square's centre, then the diamond cell above it, then the one to its left.
+                        double top = (centre + above + cells[y * size + x] + cells[y * size + ((x + 2) & mask)]) / 4 + Noise(draws, first + squares * squares + 2 * s, wibble);
+                        double side = (centre + left + cells[y * size + x] + cells[((y + 2) & mask) * size + x]) / 4 + Noise(draws, first + squares * squares + 2 * s + 1, wibble);
+                        cells[y * size + cx] = top;
+                        cells[cy * size + x] = side;
+                        foreach (double v in (ReadOnlySpan<double>)[centre, top, side])
+                        {
+                            if (v < min) min = v;
+                            if (v > max) max = v;
+                        }
+                    }
+            }
     }
 
     /// <summary>
@@ -192,12 +272,11 @@ public static class Corruptions
         int size = 256;
         while (size < Math.Max(h, w)) size *= 2;
         var fog = new float[n * h * w];
-        Parallel.For(0, (int)n, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) }, () => (Cells: new double[size * size], Draws: new double[size * size - 1]), (i, _, buffers) =>
+        Parallel.For(0, (int)n, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) },
+            () => (Cells: new double[size * size], Draws: new double[size * size - 1], Corner: new double[h * w]), (i, _, buffers) =>
         {
-            new SeededDraws(seeds[i]).Fill(buffers.Draws);
-            (double min, double max) = DiamondSquare(buffers.Cells, size, buffers.Draws, decay);
-            for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++) fog[(i * h + y) * w + x] = (float)(strength * ((buffers.Cells[y * size + x] - min) / (max - min)));
+            PlasmaFractalCorner(seeds[i], decay, buffers.Cells, buffers.Draws, (int)h, (int)w, buffers.Corner);
+            for (long p = 0; p < h * w; p++) fog[i * h * w + p] = (float)(strength * buffers.Corner[p]);
             return buffers;
         }, _ => { });
         Tensor max = images.amax([1, 2, 3], keepdim: true);

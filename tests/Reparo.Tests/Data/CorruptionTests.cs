@@ -118,6 +118,27 @@ public class CorruptionTests
     }
 
     [Theory]
+    [InlineData(256, 28, 28, 1.4)]
+    [InlineData(256, 28, 28, 1.7)]
+    [InlineData(256, 28, 28, 2.0)]
+    [InlineData(64, 5, 40, 1.5)]
+    [InlineData(32, 1, 1, 3.0)]
+    public void PlasmaFractalCornerIsTheWholeMapsCornerBitForBit(int size, int rows, int cols, double decay)
+    {
+        // The corner skips most of the last step's cells; its values and the scaling by the whole map's extremes must not change.
+        var cells = new double[size * size];
+        var draws = new double[size * size - 1];
+        var corner = new double[rows * cols];
+        for (int seed = 0; seed < 40; seed++)
+        {
+            double[,] whole = Corruptions.PlasmaFractal(seed * 7919 + 3, size, decay);
+            Corruptions.PlasmaFractalCorner(seed * 7919 + 3, decay, cells, draws, rows, cols, corner);
+            for (int y = 0; y < rows; y++)
+                for (int x = 0; x < cols; x++) Assert.Equal(whole[y, x], corner[y * cols + x]);
+        }
+    }
+
+    [Theory]
     [InlineData(0)]
     [InlineData(1)]
     [InlineData(-1)]
@@ -128,10 +149,10 @@ public class CorruptionTests
     [InlineData(int.MinValue + 1)]
     public void SeededDrawsAreSystemRandomsBitForBit(int seed)
     {
-        // In pieces of several lengths (the generator's 55-value state wraps many times), continuing where the last ended.
+        // In pieces of several lengths (the generator's 55-value state wraps many times; vectors of draws end at every lane), continuing where the last ended.
         var random = new Random(seed);
         var draws = new SeededDraws(seed);
-        foreach (int length in new[] { 1, 7, 55, 56, 1000, 65_535 })
+        foreach (int length in new[] { 1, 7, 8, 9, 33, 34, 35, 55, 56, 1000, 65_535 })
         {
             var values = new double[length];
             draws.Fill(values);

@@ -305,12 +305,17 @@ public class BlockIpmTests
         for (int k = 0; k < blocks; k++)
             foreach (int c in change[k]) lp.AddRow(0, double.PositiveInfinity, [g[k], c, c + 1], [1, -1, -1]);
 
-        BlockStructure structure = BlockStructure.Detect(StandardForm.Build(lp).A);
+        SparseColumns matrix = StandardForm.Build(lp).A;
+        BlockStructure structure = BlockStructure.Detect(matrix);
 
         // Blocks of a neuron's definitions and bounds; linking: the specification and the rows t ≥ g_k.
         Assert.True(structure.LinkingRows.Length <= blocks + vertices * specification, structure.Describe());
         Assert.Equal(blocks, structure.BlockRows.Count(b => b.Length >= vertices + changes));
         AssertSameOptimum(lp, Ipm(lp));
+        // The candidates are built in parallel and compared in a fixed order: the same structure on any thread count.
+        BlockStructure parallel = BlockStructure.Detect(matrix, new SparseRows(matrix), 3);
+        Assert.Equal(structure.BlockOfRow, parallel.BlockOfRow);
+        Assert.Equal(structure.LocalIndex, parallel.LocalIndex);
     }
 
     /// <summary>

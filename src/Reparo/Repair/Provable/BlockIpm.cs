@@ -117,7 +117,7 @@ internal static class BlockIpm
                 : new BlockIpmResult(LpStatus.Optimal, "every variable was fixed by presolve", values, lp.ObjectiveValue(values), 0, null, Timing(0, clock.Elapsed.TotalSeconds));
         }
         var byRows = new SparseRows(form.A);
-        BlockStructure structure = BlockStructure.Detect(form.A, byRows);
+        BlockStructure structure = BlockStructure.Detect(form.A, byRows, options.Threads);
         if (!structure.IsAffordable(options.MaxMultiplyAdds))
         {
             return new BlockIpmResult(LpStatus.NumericalTrouble, $"no affordable block structure ({structure.Describe()})", null, double.NaN, 0, null,

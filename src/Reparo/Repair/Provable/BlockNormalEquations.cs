@@ -29,6 +29,9 @@ internal sealed class BlockNormalEquations
     /// <summary>Rows of X_k per product when forming X_kᵀX_k.</summary>
     private const int GramSlice = 64;
 
+    /// <summary>Columns per parallel task when the entries are split into block and linking parts.</summary>
+    private const int ColumnsPerTask = 4096;
+
     private readonly BlockStructure structure;
     private readonly int threads;
     private readonly int linking;
@@ -86,35 +89,48 @@ internal sealed class BlockNormalEquations
             byBlock[k] = [];
             byCoupling[k] = [];
         }
+        // Columns are independent: each writes its own stretch of the entry arrays.
+        DenseKernels.ForBands(n, ColumnsPerTask, threads, (first, count) =>
+        {
+            for (int j = first; j < first + count; j++)
+            {
+                int bp = blockEntryStart[j], lp = linkEntryStart[j];
+                for (int e = matrix.ColStart[j]; e < matrix.ColStart[j + 1]; e++)
+                {
+                    int row = matrix.RowIndex[e];
+                    if (blocks.BlockOfRow[row] < 0)
+                    {
+                        linkEntryRow[lp] = blocks.LocalIndex[row];
+                        linkEntryValue[lp++] = matrix.Value[e];
+                    }
+                    else
+                    {
+                        blockEntryRow[bp] = blocks.LocalIndex[row];
+                        blockEntryValue[bp++] = matrix.Value[e];
+                    }
+                }
+                Array.Sort(blockEntryRow, blockEntryValue, blockEntryStart[j], blockEntryStart[j + 1] - blockEntryStart[j]);
+                Array.Sort(linkEntryRow, linkEntryValue, linkEntryStart[j], linkEntryStart[j + 1] - linkEntryStart[j]);
+            }
+        });
         var withLinks = new List<int>();
         for (int j = 0; j < n; j++)
         {
-            int bp = blockEntryStart[j], lp = linkEntryStart[j];
-            for (int e = matrix.ColStart[j]; e < matrix.ColStart[j + 1]; e++)
-            {
-                int row = matrix.RowIndex[e];
-                if (blocks.BlockOfRow[row] < 0)
-                {
-                    linkEntryRow[lp] = blocks.LocalIndex[row];
-                    linkEntryValue[lp++] = matrix.Value[e];
-                }
-                else
-                {
-                    blockEntryRow[bp] = blocks.LocalIndex[row];
-                    blockEntryValue[bp++] = matrix.Value[e];
-                }
-            }
-            Array.Sort(blockEntryRow, blockEntryValue, blockEntryStart[j], blockEntryStart[j + 1] - blockEntryStart[j]);
-            Array.Sort(linkEntryRow, linkEntryValue, linkEntryStart[j], linkEntryStart[j + 1] - linkEntryStart[j]);
             bool links = linkEntryStart[j + 1] > linkEntryStart[j];
             if (links) withLinks.Add(j);
             if (columnBlock[j] < 0) continue;
             byBlock[columnBlock[j]].Add(j);
             if (links) byCoupling[columnBlock[j]].Add(j);
         }
-        blockForm = [.. byBlock.Select(columns => new ProportionalColumns(columns, blockEntryStart, blockEntryRow, blockEntryValue, exact: false))];
+        // Each block's groupings depend on its own columns only, so they are built in parallel.
+        blockForm = new ProportionalColumns[blockCount];
+        couplings = new Coupling[blockCount];
+        Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = threads }, k =>
+        {
+            blockForm[k] = new ProportionalColumns(byBlock[k], blockEntryStart, blockEntryRow, blockEntryValue, exact: false);
+            couplings[k] = new Coupling(new ProportionalColumns(byCoupling[k], matrix.ColStart, matrix.RowIndex, matrix.Value, exact: true), this);
+        });
         linkingForm = new ProportionalColumns(withLinks, linkEntryStart, linkEntryRow, linkEntryValue, exact: false);
-        couplings = [.. byCoupling.Select(columns => new Coupling(new ProportionalColumns(columns, matrix.ColStart, matrix.RowIndex, matrix.Value, exact: true), this))];
         var narrow = new List<NarrowCoupling>();
         var rows = new List<int>();
         for (int k = 0; k < blockCount; k++)

@@ -144,10 +144,14 @@ internal sealed class BlockStructure
     /// columns belong to. Linking rows that end up meeting a single component join it. Of these candidates and the single
     /// dense block, the one with the fewest estimated multiply–adds per factorisation wins.
     /// </summary>
-    public static BlockStructure Detect(SparseColumns a) => Detect(a, new SparseRows(a));
+    public static BlockStructure Detect(SparseColumns a) => Detect(a, new SparseRows(a), 1);
 
-    /// <summary>As <see cref="Detect(SparseColumns)"/>, with <paramref name="rows"/> the rows of <paramref name="a"/> already built.</summary>
-    public static BlockStructure Detect(SparseColumns a, SparseRows rows)
+    /// <summary>
+    /// As <see cref="Detect(SparseColumns)"/>, with <paramref name="rows"/> the rows of <paramref name="a"/> already built;
+    /// the candidates are built on <paramref name="threads"/> threads and compared in a fixed order, so the result does
+    /// not depend on the count.
+    /// </summary>
+    public static BlockStructure Detect(SparseColumns a, SparseRows rows, int threads)
     {
         (int[] rowStart, int[] colIndex) = (rows.RowStart, rows.ColIndex);
         int m = a.Rows;
@@ -162,27 +166,34 @@ internal sealed class BlockStructure
                 largestColumn[i] = Math.Max(largestColumn[i], a.ColStart[j + 1] - a.ColStart[j]);
             }
         }
-        int[][] orders =
+        Func<int, long>[] keys =
         [
-            Order(m, i => -rowLength[i]),
-            Order(m, i => rowLength[i]),
-            Order(m, i => largestColumn[i]),
-            Order(m, i => -largestColumn[i]),
+            i => -rowLength[i],
+            i => rowLength[i],
+            i => largestColumn[i],
+            i => -largestColumn[i],
             // Rows meeting the same longest column, longest first: a row that ties blocks' own columns to a hub (the
             // L∞ bound of every group) then comes after the rows that make the blocks, and links them instead of gluing them.
-            Order(m, i => (long)largestColumn[i] * (m + 1) - rowLength[i]),
+            i => (long)largestColumn[i] * (m + 1) - rowLength[i],
         ];
+        int[] minimums = [1, 8];
+        // Candidate c partitions in order c / 2 with minimum c % 2; each is independent of the others.
+        var labels = new int[keys.Length * minimums.Length][];
+        var costs = new double[labels.Length];
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) };
+        int[][] orders = new int[keys.Length][];
+        Parallel.For(0, keys.Length, options, o => orders[o] = Order(m, keys[o]));
+        Parallel.For(0, labels.Length, options, c =>
+        {
+            labels[c] = Partition(a, rowStart, colIndex, orders[c / minimums.Length], minimums[c % minimums.Length]);
+            costs[c] = Cost(a, labels[c]);
+        });
         int[] best = new int[m];
         double bestCost = Cost(a, best);
-        foreach (int[] order in orders)
+        for (int c = 0; c < labels.Length; c++)
         {
-            foreach (int minimum in new[] { 1, 8 })
-            {
-                int[] labels = Partition(a, rowStart, colIndex, order, minimum);
-                double cost = Cost(a, labels);
-                if (cost >= bestCost) continue;
-                (best, bestCost) = (labels, cost);
-            }
+            if (costs[c] >= bestCost) continue;
+            (best, bestCost) = (labels[c], costs[c]);
         }
         return Evaluate(a, best);
     }

@@ -41,6 +41,9 @@ public sealed class LinearProgram
     private readonly List<double> rowLower = [], rowUpper = [];
     private readonly List<int> rowStart = [0], entryCol = [];
     private readonly List<double> entryValue = [];
+
+    /// <summary>For each row, the largest column any row up to it uses (−1 for none): <see cref="RemoveTail"/>'s check in one look.</summary>
+    private readonly List<int> largestColumnSoFar = [];
     private readonly bool countsRows;
     private int countedRows;
     private long countedEntries;
@@ -79,6 +82,7 @@ public sealed class LinearProgram
     {
         if (cols.Length != values.Length) throw new ArgumentException("columns and values differ in length");
         if (double.IsNaN(lower) || double.IsNaN(upper) || lower > upper) throw new ArgumentException($"bad row bounds [{lower}, {upper}]");
+        int largest = largestColumnSoFar.Count == 0 ? -1 : largestColumnSoFar[^1];
         for (int i = 0; i < cols.Length; i++)
         {
             if (values[i] == 0) continue;
@@ -91,8 +95,10 @@ public sealed class LinearProgram
             }
             entryCol.Add(cols[i]);
             entryValue.Add(values[i]);
+            largest = Math.Max(largest, cols[i]);
         }
         if (countsRows) return countedRows++;
+        largestColumnSoFar.Add(largest);
         rowLower.Add(lower);
         rowUpper.Add(upper);
         rowStart.Add(entryCol.Count);
@@ -122,6 +128,7 @@ public sealed class LinearProgram
         copy.rowStart.AddRange(rowStart);
         copy.entryCol.AddRange(entryCol);
         copy.entryValue.AddRange(entryValue);
+        copy.largestColumnSoFar.AddRange(largestColumnSoFar);
         return copy;
     }
 
@@ -133,8 +140,8 @@ public sealed class LinearProgram
     {
         RequireRows();
         int entries = rowStart[firstRow];
-        for (int e = 0; e < entries; e++)
-            if (entryCol[e] >= firstColumn) throw new InvalidOperationException($"row before {firstRow} uses column {entryCol[e]}, which is being removed");
+        if (firstRow > 0 && largestColumnSoFar[firstRow - 1] >= firstColumn)
+            throw new InvalidOperationException($"a row before {firstRow} uses column {largestColumnSoFar[firstRow - 1]}, which is being removed");
         int rows = rowLower.Count - firstRow, cols = colLower.Count - firstColumn;
         var fragment = new ProgramFragment(firstColumn,
             [.. colLower.GetRange(firstColumn, cols)], [.. colUpper.GetRange(firstColumn, cols)], [.. objective.GetRange(firstColumn, cols)],
@@ -147,6 +154,7 @@ public sealed class LinearProgram
         rowLower.RemoveRange(firstRow, rows);
         rowUpper.RemoveRange(firstRow, rows);
         rowStart.RemoveRange(firstRow + 1, rows);
+        largestColumnSoFar.RemoveRange(firstRow, rows);
         entryCol.RemoveRange(entries, entryCol.Count - entries);
         entryValue.RemoveRange(entries, entryValue.Count - entries);
         return fragment;
