@@ -262,12 +262,33 @@ public class BlockIpmTests
     [Fact]
     public void DetectionLinksTheRowsThatTieEveryBlockToOneHub()
     {
-        // A repair LP in miniature, rows in the encoder's order: per vertex p and block (neuron) k, an auxiliary column
-        // z_kp = e + a·(Δ⁺ − Δ⁻) over block k's own split changes; per vertex, specification rows over every z_kp and
-        // the shared bias changes (longer rows than the definitions); then the objective: per block t ≥ g_k (t the one
-        // L∞ column), then per change g_k ≥ Δ⁺ + Δ⁻, where t and every g_k meet as many rows. Taken by length alone,
-        // or by longest column with ties by position, the specification rows or the rows t ≥ g_k glue the blocks
-        // together or turn the block rows into linking rows.
+        const int blocks = 14, changes = 13, vertices = 4, specification = 2;
+        LinearProgram lp = MiniatureRepair();
+        SparseColumns matrix = StandardForm.Build(lp).A;
+        BlockStructure structure = BlockStructure.Detect(matrix);
+
+        // Blocks of a neuron's definitions and bounds; linking: the specification and the rows t ≥ g_k.
+        Assert.True(structure.LinkingRows.Length <= blocks + vertices * specification, structure.Describe());
+        Assert.Equal(blocks, structure.BlockRows.Count(b => b.Length >= vertices + changes));
+        AssertSameOptimum(lp, Ipm(lp));
+        // Its blocks' rows g_k ≥ Δ⁺ + Δ⁻ are eliminated in closed form by default; factoring the blocks whole reaches the same optimum.
+        AssertSameOptimum(lp, BlockIpm.Solve(lp, new BlockIpmOptions(HubRows: false)));
+        // The candidates are built in parallel and compared in a fixed order: the same structure on any thread count.
+        BlockStructure parallel = BlockStructure.Detect(matrix, new SparseRows(matrix), 3);
+        Assert.Equal(structure.BlockOfRow, parallel.BlockOfRow);
+        Assert.Equal(structure.LocalIndex, parallel.LocalIndex);
+    }
+
+    /// <summary>
+    /// A repair LP in miniature, rows in the encoder's order: per vertex p and block (neuron) k, an auxiliary column
+    /// z_kp = e + a·(Δ⁺ − Δ⁻) over block k's own split changes; per vertex, specification rows over every z_kp and
+    /// the shared bias changes (longer rows than the definitions); then the objective: per block t ≥ g_k (t the one
+    /// L∞ column), then per change g_k ≥ Δ⁺ + Δ⁻, where t and every g_k meet as many rows. Taken by length alone,
+    /// or by longest column with ties by position, the specification rows or the rows t ≥ g_k glue the blocks
+    /// together or turn the block rows into linking rows.
+    /// </summary>
+    private static LinearProgram MiniatureRepair()
+    {
         const int blocks = 14, changes = 13, biases = 8, vertices = 4, specification = 2;
         var random = new Random(7);
         var lp = new LinearProgram();
@@ -305,17 +326,7 @@ public class BlockIpmTests
         for (int k = 0; k < blocks; k++)
             foreach (int c in change[k]) lp.AddRow(0, double.PositiveInfinity, [g[k], c, c + 1], [1, -1, -1]);
 
-        SparseColumns matrix = StandardForm.Build(lp).A;
-        BlockStructure structure = BlockStructure.Detect(matrix);
-
-        // Blocks of a neuron's definitions and bounds; linking: the specification and the rows t ≥ g_k.
-        Assert.True(structure.LinkingRows.Length <= blocks + vertices * specification, structure.Describe());
-        Assert.Equal(blocks, structure.BlockRows.Count(b => b.Length >= vertices + changes));
-        AssertSameOptimum(lp, Ipm(lp));
-        // The candidates are built in parallel and compared in a fixed order: the same structure on any thread count.
-        BlockStructure parallel = BlockStructure.Detect(matrix, new SparseRows(matrix), 3);
-        Assert.Equal(structure.BlockOfRow, parallel.BlockOfRow);
-        Assert.Equal(structure.LocalIndex, parallel.LocalIndex);
+        return lp;
     }
 
     /// <summary>
@@ -340,12 +351,17 @@ public class BlockIpmTests
     [InlineData("block-angular")]
     [InlineData("one block")]
     [InlineData("wide coupling")]
+    [InlineData("hub rows")]
+    [InlineData("hub rows, extreme weights")]
     public void BlockNormalEquationsSolveTheRegularisedNormalSystem(string program)
     {
-        SparseColumns a = StandardForm.Build(program == "wide coupling" ? WideCoupling() : BlockAngular(1)).A;
+        LinearProgram lp = program switch { "wide coupling" => WideCoupling(), "hub rows" or "hub rows, extreme weights" => MiniatureRepair(), _ => BlockAngular(1) };
+        SparseColumns a = StandardForm.Build(lp).A;
         BlockStructure structure = program == "one block" ? BlockStructure.SingleBlock(a) : BlockStructure.Detect(a);
         var rng = new Random(5);
-        double[] theta = [.. Enumerable.Range(0, a.Cols).Select(_ => Math.Exp(rng.NextDouble() * 8 - 4))];
+        // Extreme weights: θ from 1E-12 to 1E+12, as near an interior point's optimum (the hub rows' closed forms must not cancel).
+        bool extreme = program == "hub rows, extreme weights";
+        double[] theta = [.. Enumerable.Range(0, a.Cols).Select(_ => extreme ? Math.Pow(10, rng.NextDouble() * 24 - 12) : Math.Exp(rng.NextDouble() * 8 - 4))];
         double[] expected = [.. Enumerable.Range(0, a.Rows).Select(_ => rng.NextDouble() - 0.5)];
         // r = (A·Θ·Aᵀ + δ·I)·expected
         const double delta = 1e-6;
@@ -354,13 +370,44 @@ public class BlockIpmTests
         double[] r = [.. expected.Select(v => delta * v)];
         a.MultiplyAdd(weighted, r);
         var normal = new BlockNormalEquations(a, structure, threadCount: 2);
+        var plain = new BlockNormalEquations(a, structure, threadCount: 2, hubRows: false);
+        double[] viaPlain = [.. r];
 
         normal.Factor(theta, delta);
         normal.Solve(r);
+        plain.Factor(theta, delta);
+        plain.Solve(viaPlain);
+        // ‖(A·Θ·Aᵀ + δ·I)·y − rhs‖∞ relative to the sizes of its terms (the backward error a factorisation is held to).
+        double Residual(double[] y)
+        {
+            var w = new double[a.Cols];
+            var terms = new double[a.Cols];
+            for (int j = 0; j < a.Cols; j++) w[j] = theta[j] * a.ColumnDot(j, y);
+            double[] product = [.. y.Select(v => delta * v)];
+            a.MultiplyAdd(w, product);
+            double scale = 0;
+            for (int j = 0; j < a.Cols; j++)
+                for (int e = a.ColStart[j]; e < a.ColStart[j + 1]; e++) scale = Math.Max(scale, Math.Abs(a.Value[e] * w[j]));
+            double[] rhs = [.. expected.Select(v => delta * v)];
+            a.MultiplyAdd([.. Enumerable.Range(0, a.Cols).Select(j => theta[j] * a.ColumnDot(j, expected))], rhs);
+            return Enumerable.Range(0, a.Rows).Max(i => Math.Abs(product[i] - rhs[i])) / Math.Max(scale, rhs.Max(Math.Abs));
+        }
 
         (int blocks, int linking) = program switch { "one block" => (1, 0), "wide coupling" => (4, 60), _ => (structure.BlockRows.Length, structure.LinkingRows.Length) };
         Assert.True(structure.BlockRows.Length == blocks && structure.LinkingRows.Length == linking && (program == "one block" || linking > 0), structure.Describe());
-        for (int i = 0; i < a.Rows; i++) Assert.Equal(expected[i], r[i], 1e-8);
+        // Every block of the miniature repair but the first, which also took t ≥ g_0 (a row of another pattern through its hub) and is factored whole.
+        Assert.Equal(program.StartsWith("hub rows", StringComparison.Ordinal) ? structure.BlockRows.Length - 1 : 0, normal.BlocksWithHubRows);
+        if (extreme)
+        {
+            // So ill-conditioned that no factorisation recovers y itself: hold both to their backward error instead.
+            Assert.True(Residual(r) <= 1e-13 && Residual(viaPlain) <= 1e-13, $"{Residual(r):G3}, {Residual(viaPlain):G3}");
+            return;
+        }
+        for (int i = 0; i < a.Rows; i++)
+        {
+            Assert.Equal(expected[i], r[i], 1e-8);
+            Assert.Equal(expected[i], viaPlain[i], 1e-8);
+        }
     }
 
     // ---------------------------------------------------------------- infeasible, unbounded
@@ -457,6 +504,8 @@ public class BlockIpmTests
         Assert.Contains("warm_start must be on or off", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), maybe)).Message);
         var fractional = options with { Extra = new Dictionary<string, string> { ["max_correctors"] = "1.5" } };
         Assert.Contains("max_correctors must be a non-negative integer", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), fractional)).Message);
+        var yes = options with { Extra = new Dictionary<string, string> { ["hub_rows"] = "yes" } };
+        Assert.Contains("hub_rows must be on or off", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), yes)).Message);
         Assert.Equal(LpSolverKind.BlockIpm, LpSolverOptions.ParseSolver("block-ipm"));
         Assert.Equal("block-ipm", LpSolverOptions.Name(LpSolverKind.BlockIpm));
     }

@@ -16,9 +16,10 @@ namespace Reparo.Repair.Provable;
 /// repair programs four take fewer iterations than two, in about the same time (docs/results/lp-solvers.md, "Parallel
 /// Cholesky, grouped Schur sums, four correctors").
 /// </param>
+/// <param name="HubRows">Whether each block's hub rows are eliminated in closed form before its dense factorisation (<see cref="Provable.HubRows"/>).</param>
 internal sealed record BlockIpmOptions(int Threads = 1, double? TimeLimitSeconds = null, double FeasibilityTolerance = 1e-9,
     double OptimalityTolerance = 1e-9, int MaxIterations = 150, double MaxMultiplyAdds = BlockStructure.MaxMultiplyAdds, bool WarmStart = true,
-    int MaxCorrectors = 4);
+    int MaxCorrectors = 4, bool HubRows = true);
 
 /// <summary>Where the time of a <see cref="BlockIpm"/> solve went.</summary>
 /// <param name="Setup">Standard form, scaling, structure detection and symbolic set-up.</param>
@@ -123,11 +124,12 @@ internal static class BlockIpm
             return new BlockIpmResult(LpStatus.NumericalTrouble, $"no affordable block structure ({structure.Describe()})", null, double.NaN, 0, null,
                 Timing(0, clock.Elapsed.TotalSeconds));
         }
-        var normal = new BlockNormalEquations(form.A, structure, options.Threads);
+        var normal = new BlockNormalEquations(form.A, structure, options.Threads, byRows, options.HubRows);
         var run = new Iteration(form, byRows, normal, options, clock, stopEarly) { From = options.WarmStart ? start : null, Keep = options.WarmStart ? keep : null };
         (LpStatus status, string detail, double[]? x) = run.Run();
         if (status == LpStatus.Optimal && form.HasRay) (status, detail, x) = (LpStatus.Unbounded, "a variable in no row improves the objective without bound", null);
-        return new BlockIpmResult(status, detail, x, x is null ? double.NaN : lp.ObjectiveValue(x), run.Iterations, structure.Describe(), Timing(run.FactorSeconds, run.SetupSeconds))
+        string described = structure.Describe() + (normal.BlocksWithHubRows > 0 ? $" ({normal.BlocksWithHubRows} blocks' hub rows eliminated first)" : "");
+        return new BlockIpmResult(status, detail, x, x is null ? double.NaN : lp.ObjectiveValue(x), run.Iterations, described, Timing(run.FactorSeconds, run.SetupSeconds))
         {
             WarmStarted = run.From is not null,
         };

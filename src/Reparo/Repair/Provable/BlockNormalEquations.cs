@@ -45,17 +45,41 @@ internal sealed class BlockNormalEquations
     private readonly LinkingRowGroups narrowGroups;
     private readonly int[] rowWiseBlocks;
 
-    private readonly double[][] blockFactor, gram, couplingSolve, blockVector, couplingScalars;
-    private readonly double[] schur, schurReference, theta, rightHandSide, linkingPart;
+    private readonly double[][] blockFactor, gram, couplingSolve, blockVector, couplingScalars, hubVector;
+    private readonly double[] schur, schurReference, theta, weights, rightHandSide, linkingPart, hubSum;
+
+    // Each block's rows that stay in its dense factor (its hub rows, if any, are eliminated first; see HubRows).
+    private readonly int[][] blockRows;
+    private readonly HubRows?[] hubs;
     private double regularization;
 
-    /// <summary>Sets up the symbolic structure (which column touches which block) for <paramref name="matrix"/>.</summary>
-    public BlockNormalEquations(SparseColumns matrix, BlockStructure blocks, int threadCount)
+    /// <summary>
+    /// Sets up the symbolic structure (which column touches which block, which rows are eliminated first) for
+    /// <paramref name="matrix"/>, whose rows are <paramref name="byRows"/> (built here when not given); with
+    /// <paramref name="hubRows"/> false no rows are eliminated before the blocks' dense factors.
+    /// </summary>
+    public BlockNormalEquations(SparseColumns matrix, BlockStructure blocks, int threadCount, SparseRows? byRows = null, bool hubRows = true)
     {
         structure = blocks;
         threads = Math.Max(1, threadCount);
         linking = blocks.LinkingRows.Length;
         int n = matrix.Cols, blockCount = blocks.BlockRows.Length;
+        byRows ??= new SparseRows(matrix);
+        var linkingColumn = new bool[n];
+        for (int j = 0; j < n; j++)
+            for (int e = matrix.ColStart[j]; e < matrix.ColStart[j + 1] && !linkingColumn[j]; e++) linkingColumn[j] = blocks.BlockOfRow[matrix.RowIndex[e]] < 0;
+        hubs = new HubRows?[blockCount];
+        if (hubRows) Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = threads }, k => hubs[k] = HubRows.Find(blocks.BlockRows[k], matrix, byRows, linkingColumn));
+        var eliminated = new bool[matrix.Rows];
+        var localIndex = new int[matrix.Rows];
+        blockRows = new int[blockCount][];
+        for (int k = 0; k < blockCount; k++)
+        {
+            if (hubs[k] is { } hub)
+                foreach (int row in hub.Rows) eliminated[row] = true;
+            blockRows[k] = [.. blocks.BlockRows[k].Where(row => !eliminated[row])];
+            for (int i = 0; i < blockRows[k].Length; i++) localIndex[blockRows[k][i]] = i;
+        }
         blockEntryStart = new int[n + 1];
         linkEntryStart = new int[n + 1];
         var columnBlock = new int[n];
@@ -71,6 +95,7 @@ internal sealed class BlockNormalEquations
                     inLinking++;
                     continue;
                 }
+                if (eliminated[matrix.RowIndex[e]]) continue;
                 if (columnBlock[j] >= 0 && columnBlock[j] != block) throw new InvalidOperationException($"column {j} meets two blocks");
                 columnBlock[j] = block;
                 inBlocks++;
@@ -103,9 +128,9 @@ internal sealed class BlockNormalEquations
                         linkEntryRow[lp] = blocks.LocalIndex[row];
                         linkEntryValue[lp++] = matrix.Value[e];
                     }
-                    else
+                    else if (!eliminated[row])
                     {
-                        blockEntryRow[bp] = blocks.LocalIndex[row];
+                        blockEntryRow[bp] = localIndex[row];
                         blockEntryValue[bp++] = matrix.Value[e];
                     }
                 }
@@ -122,12 +147,17 @@ internal sealed class BlockNormalEquations
             byBlock[columnBlock[j]].Add(j);
             if (links) byCoupling[columnBlock[j]].Add(j);
         }
+        // A hub that meets linking rows couples its block to them through −u (see HubRows), though it meets none of the block's remaining rows.
+        for (int k = 0; k < blockCount; k++)
+            if (hubs[k] is { } hub && linkingColumn[hub.Hub]) byCoupling[k].Add(hub.Hub);
         // Each block's groupings depend on its own columns only, so they are built in parallel.
         blockForm = new ProportionalColumns[blockCount];
         couplings = new Coupling[blockCount];
         Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = threads }, k =>
         {
-            blockForm[k] = new ProportionalColumns(byBlock[k], blockEntryStart, blockEntryRow, blockEntryValue, exact: false);
+            // Without its hub rows a block's split pairs are exactly proportional, and many columns share a row pattern:
+            // only exact groups are sought there (a near match would be tried against each of them).
+            blockForm[k] = new ProportionalColumns(byBlock[k], blockEntryStart, blockEntryRow, blockEntryValue, exact: hubs[k] is not null);
             couplings[k] = new Coupling(new ProportionalColumns(byCoupling[k], matrix.ColStart, matrix.RowIndex, matrix.Value, exact: true), this);
         });
         linkingForm = new ProportionalColumns(withLinks, linkEntryStart, linkEntryRow, linkEntryValue, exact: false);
@@ -156,19 +186,25 @@ internal sealed class BlockNormalEquations
         couplingScalars = new double[blockCount][];
         for (int k = 0; k < blockCount; k++)
         {
-            int size = blocks.BlockRows[k].Length, q = couplings[k].Width;
+            int size = blockRows[k].Length, q = couplings[k].Width;
             blockFactor[k] = new double[size * size];
             gram[k] = new double[q * q];
             couplingSolve[k] = new double[size * q];
             blockVector[k] = new double[size];
             couplingScalars[k] = new double[q];
         }
+        hubVector = [.. hubs.Select(hub => new double[hub?.Rows.Length ?? 0])];
+        hubSum = new double[blockCount];
+        weights = new double[n];
         schur = new double[linking * linking];
         schurReference = new double[linking];
         theta = new double[n];
         rightHandSide = new double[matrix.Rows];
         linkingPart = new double[linking];
     }
+
+    /// <summary>Blocks whose hub rows are eliminated in closed form before their dense factorisation (<see cref="HubRows"/>).</summary>
+    public int BlocksWithHubRows => hubs.Count(hub => hub is not null);
 
     /// <summary>Pivots of the last factorisation that were replaced because they were not clearly positive.</summary>
     public int DroppedPivots { get; private set; }
@@ -177,6 +213,7 @@ internal sealed class BlockNormalEquations
     public void Factor(ReadOnlySpan<double> weights, double delta)
     {
         weights.CopyTo(theta);
+        weights.CopyTo(this.weights);
         regularization = delta;
         int blockCount = blockFactor.Length;
         var dropped = new int[blockCount];
@@ -190,21 +227,39 @@ internal sealed class BlockNormalEquations
 
     private int FactorBlock(int k, int innerThreads)
     {
-        int n = structure.BlockRows[k].Length;
+        int n = blockRows[k].Length;
         double[] f = blockFactor[k];
         for (int i = 0; i < n; i++) Array.Clear(f, i * n, i + 1);
-        blockForm[k].AddOuterProducts(f, n, theta);
+        HubRows? hub = hubs[k];
+        // The block's columns are its own, so each block rewrites only its own weights.
+        hub?.Prepare(theta, regularization, weights);
+        blockForm[k].AddOuterProducts(f, n, weights);
+        double[]? u = null;
+        if (hub is not null)
+        {
+            u = new double[n];
+            hub.AddU(u, new ColumnEntries(blockEntryStart, blockEntryRow, blockEntryValue));
+            double rho = hub.Rho;
+            for (int i = 0; i < n; i++)
+            {
+                double scaled = rho * u[i];
+                if (scaled == 0) continue;
+                for (int j = 0; j <= i; j++) f[i * n + j] += scaled * u[j];
+            }
+        }
         for (int i = 0; i < n; i++) f[i * n + i] += regularization;
         int dropped = DenseKernels.Cholesky(f, n, PivotTolerance, innerThreads);
         Coupling c = couplings[k];
         int width = c.Width;
         if (width == 0) return dropped;
-        for (int t = 0; t < width; t++) c.Weight[t] = c.Groups.Weight(c.Group[t], theta);
+        for (int t = 0; t < width; t++) c.Weight[t] = c.Groups.Weight(c.Group[t], weights);
         double[] x = couplingSolve[k];
         Array.Clear(x);
         for (int t = 0; t < width; t++)
         {
             int j = c.Columns[t];
+            if (hub is not null && j == hub.Hub)
+                for (int i = 0; i < n; i++) x[i * width + t] = -u![i];
             for (int p = blockEntryStart[j]; p < blockEntryStart[j + 1]; p++) x[blockEntryRow[p] * width + t] = blockEntryValue[p];
         }
         DenseKernels.SolveLowerInPlace(f, n, x, width, c.FirstRow);
@@ -237,7 +292,7 @@ internal sealed class BlockNormalEquations
     {
         if (linking == 0) return 0;
         Array.Clear(schur);
-        linkingForm.AddOuterProducts(schur, linking, theta);
+        linkingForm.AddOuterProducts(schur, linking, weights);
         for (int l = 0; l < linking; l++)
         {
             schur[l * linking + l] += regularization;
@@ -294,11 +349,27 @@ internal sealed class BlockNormalEquations
         r.CopyTo(rhs);
         for (int l = 0; l < linking; l++) linkingPart[l] = rhs[structure.LinkingRows[l]];
         // u_k = L_k⁻¹ r_k and the scalars W·X_kᵀ·u_k, then the linking right-hand side r_L − A_LJ·(those scalars).
+        var blockEntries = new ColumnEntries(blockEntryStart, blockEntryRow, blockEntryValue);
+        var linkEntries = new ColumnEntries(linkEntryStart, linkEntryRow, linkEntryValue);
         ForEachBlock(k =>
         {
             double[] v = blockVector[k];
-            int[] rows = structure.BlockRows[k];
+            int[] rows = blockRows[k];
             for (int i = 0; i < rows.Length; i++) v[i] = rhs[rows[i]];
+            if (hubs[k] is { } hub)
+            {
+                // The hub rows first: z = M_RR⁻¹·r_R, then r_S −= M_SR·z here and r_L −= M_LR·z below.
+                double[] z = hubVector[k];
+                for (int j = 0; j < z.Length; j++) z[j] = rhs[hub.Rows[j]];
+                hub.SolveInPlace(z);
+                double sum = 0;
+                for (int j = 0; j < z.Length; j++)
+                {
+                    if (hub.Plus[j] >= 0) blockEntries.AddTo(hub.Plus[j], -hub.Beta(j) * z[j], v);
+                    sum += hub.HubEntry(j) * z[j];
+                }
+                hubSum[k] = hub.HubTheta * sum;
+            }
             DenseKernels.ForwardSolve(blockFactor[k], v.Length, v);
             Coupling c = couplings[k];
             double[] scalars = couplingScalars[k], x = couplingSolve[k];
@@ -310,6 +381,7 @@ internal sealed class BlockNormalEquations
         });
         for (int k = 0; k < blockCount; k++)
         {
+            if (hubs[k] is { } hub && hubSum[k] != 0) linkEntries.AddTo(hub.Hub, -hubSum[k], linkingPart);
             Coupling c = couplings[k];
             for (int t = 0; t < c.Width; t++)
             {
@@ -339,11 +411,23 @@ internal sealed class BlockNormalEquations
             }
             for (int i = width == 0 ? v.Length : c.FirstRow[0]; i < v.Length; i++) v[i] -= DenseKernels.Dot(x.AsSpan(i * width, width), scalars);
             DenseKernels.BackwardSolve(blockFactor[k], v.Length, v);
+            if (hubs[k] is not { } hub) return;
+            // y_R = M_RR⁻¹·(r_R − M_RS·y_S − M_RL·y_L).
+            double[] z = hubVector[k];
+            double linked = hub.HubTheta * linkEntries.Dot(hub.Hub, linkingPart);
+            for (int j = 0; j < z.Length; j++)
+            {
+                z[j] = rhs[hub.Rows[j]] - hub.HubEntry(j) * linked;
+                if (hub.Plus[j] >= 0) z[j] -= hub.Beta(j) * blockEntries.Dot(hub.Plus[j], v);
+            }
+            hub.SolveInPlace(z);
         });
         for (int k = 0; k < blockCount; k++)
         {
-            int[] rows = structure.BlockRows[k];
+            int[] rows = blockRows[k];
             for (int i = 0; i < rows.Length; i++) r[rows[i]] = blockVector[k][i];
+            if (hubs[k] is { } hub)
+                for (int j = 0; j < hub.Rows.Length; j++) r[hub.Rows[j]] = hubVector[k][j];
         }
         for (int l = 0; l < linking; l++) r[structure.LinkingRows[l]] = linkingPart[l];
     }
@@ -364,7 +448,9 @@ internal sealed class BlockNormalEquations
         public Coupling(ProportionalColumns groups, BlockNormalEquations owner)
         {
             Groups = groups;
-            int FirstBlockRow(int g) => owner.blockEntryRow[owner.blockEntryStart[groups.Representative(g)]];
+            // A hub column meets none of the block's remaining rows: its entries there (−u) fill them all.
+            int FirstBlockRow(int g) => owner.blockEntryStart[groups.Representative(g) + 1] > owner.blockEntryStart[groups.Representative(g)]
+                ? owner.blockEntryRow[owner.blockEntryStart[groups.Representative(g)]] : 0;
             Group = [.. Enumerable.Range(0, groups.Count).OrderBy(FirstBlockRow).ThenBy(groups.Representative)];
             Columns = [.. Group.Select(groups.Representative)];
             FirstRow = [.. Group.Select(FirstBlockRow)];

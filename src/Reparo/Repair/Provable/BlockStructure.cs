@@ -60,6 +60,9 @@ internal sealed class SparseRows
     /// <summary>Each entry's column, ascending within a row.</summary>
     public int[] ColIndex { get; }
 
+    /// <summary>Each entry's value.</summary>
+    public double[] Value => value;
+
     /// <summary>
     /// y += A·x with <paramref name="threads"/> threads. Each row adds its terms in column order, skipping zero x_j, as
     /// <see cref="SparseColumns.MultiplyAdd"/> does, so the result is that method's to the bit for any thread count.

@@ -166,7 +166,9 @@ public static class LpSolver
                 "max_correctors" => throw new ReparoInputException($"block-ipm option max_correctors must be a non-negative integer, got '{value}'"),
                 "warm_start" when value is "on" or "off" => settings with { WarmStart = value == "on" },
                 "warm_start" => throw new ReparoInputException($"block-ipm option warm_start must be on or off, got '{value}'"),
-                _ => throw new ReparoInputException($"block-ipm has no option '{key}' (it knows max_correctors, max_iterations, max_multiply_adds and warm_start)"),
+                "hub_rows" when value is "on" or "off" => settings with { HubRows = value == "on" },
+                "hub_rows" => throw new ReparoInputException($"block-ipm option hub_rows must be on or off, got '{value}'"),
+                _ => throw new ReparoInputException($"block-ipm has no option '{key}' (it knows hub_rows, max_correctors, max_iterations, max_multiply_adds and warm_start)"),
             };
         }
         return settings;
