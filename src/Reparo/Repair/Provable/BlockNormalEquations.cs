@@ -17,7 +17,9 @@ namespace Reparo.Repair.Provable;
 /// u_k = L_k⁻¹·r_k, C_k·M_k⁻¹·r_k = A_LJ·Θ_J·X_kᵀ·u_k, and y_k = L_k⁻ᵀ·(u_k − X_k·Θ_J·A_LJᵀ·y_L).
 /// Columns with proportional entries (a split variable's two parts, Δ⁺ and Δ⁻) count once with their weights summed
 /// (<see cref="ProportionalColumns"/>); coupling columns that meet few linking rows are summed into S by groups of
-/// linking rows (<see cref="LinkingRowGroups"/>), the others row by row of the linking rows. Blocks are factored in
+/// linking rows (<see cref="LinkingRowGroups"/>), the others row by row of the linking rows. A block's rows through one
+/// hub column (the repair objective's g ≥ Δ⁺ + Δ⁻) are eliminated in closed form before its dense factor
+/// (<see cref="HubRows"/>): the block's factor then covers its other rows only. Blocks are factored in
 /// parallel (each on its own storage) and summed into S in a fixed order, and the parallel sums into S write disjoint
 /// entries, so the result is the same for any thread count.
 /// </summary>
@@ -46,7 +48,10 @@ internal sealed class BlockNormalEquations
     private readonly int[] rowWiseBlocks;
 
     private readonly double[][] blockFactor, gram, couplingSolve, blockVector, couplingScalars, hubVector;
-    private readonly double[] schur, schurReference, theta, weights, rightHandSide, linkingPart, hubSum;
+    private readonly double[] schur, schurReference, theta, rightHandSide, linkingPart, hubSum;
+
+    // θ with each hub block's pair and hub weights replaced by those of its rows' elimination (HubRows.Prepare).
+    private readonly double[] adjusted;
 
     // Each block's rows that stay in its dense factor (its hub rows, if any, are eliminated first; see HubRows).
     private readonly int[][] blockRows;
@@ -195,7 +200,7 @@ internal sealed class BlockNormalEquations
         }
         hubVector = [.. hubs.Select(hub => new double[hub?.Rows.Length ?? 0])];
         hubSum = new double[blockCount];
-        weights = new double[n];
+        adjusted = new double[n];
         schur = new double[linking * linking];
         schurReference = new double[linking];
         theta = new double[n];
@@ -213,7 +218,7 @@ internal sealed class BlockNormalEquations
     public void Factor(ReadOnlySpan<double> weights, double delta)
     {
         weights.CopyTo(theta);
-        weights.CopyTo(this.weights);
+        weights.CopyTo(adjusted);
         regularization = delta;
         int blockCount = blockFactor.Length;
         var dropped = new int[blockCount];
@@ -232,8 +237,8 @@ internal sealed class BlockNormalEquations
         for (int i = 0; i < n; i++) Array.Clear(f, i * n, i + 1);
         HubRows? hub = hubs[k];
         // The block's columns are its own, so each block rewrites only its own weights.
-        hub?.Prepare(theta, regularization, weights);
-        blockForm[k].AddOuterProducts(f, n, weights);
+        hub?.Prepare(theta, regularization, adjusted);
+        blockForm[k].AddOuterProducts(f, n, adjusted);
         double[]? u = null;
         if (hub is not null)
         {
@@ -252,7 +257,7 @@ internal sealed class BlockNormalEquations
         Coupling c = couplings[k];
         int width = c.Width;
         if (width == 0) return dropped;
-        for (int t = 0; t < width; t++) c.Weight[t] = c.Groups.Weight(c.Group[t], weights);
+        for (int t = 0; t < width; t++) c.Weight[t] = c.Groups.Weight(c.Group[t], adjusted);
         double[] x = couplingSolve[k];
         Array.Clear(x);
         for (int t = 0; t < width; t++)
@@ -292,7 +297,7 @@ internal sealed class BlockNormalEquations
     {
         if (linking == 0) return 0;
         Array.Clear(schur);
-        linkingForm.AddOuterProducts(schur, linking, weights);
+        linkingForm.AddOuterProducts(schur, linking, adjusted);
         for (int l = 0; l < linking; l++)
         {
             schur[l * linking + l] += regularization;
