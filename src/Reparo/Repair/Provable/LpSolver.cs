@@ -110,6 +110,9 @@ public sealed record LpSolution(LpStatus Status, string Detail, double[]? Values
 
     /// <summary>Whether block-ipm started from an earlier solve's iterate (constraint generation).</summary>
     public bool WarmStarted { get; init; }
+
+    /// <summary>Where block-ipm's time went (null when another solver produced the solution).</summary>
+    public BlockIpmTiming? Phases { get; init; }
 }
 
 /// <summary>Solves a <see cref="LinearProgram"/> with one of the OR-Tools solvers.</summary>
@@ -195,7 +198,7 @@ public static class LpSolver
         if (offered is not null && result.Status != LpStatus.NumericalTrouble) keep?.Invoke(offered);
         string name = LpSolverOptions.Name(LpSolverKind.BlockIpm);
         if (result.Status != LpStatus.NumericalTrouble)
-            return new LpSolution(result.Status, $"{result.Detail}; {result.Structure}{retried}", result.Values, result.Objective, 0, name) { Iterations = result.Iterations, WarmStarted = result.WarmStarted };
+            return new LpSolution(result.Status, $"{result.Detail}; {result.Structure}{retried}", result.Values, result.Objective, 0, name) { Iterations = result.Iterations, WarmStarted = result.WarmStarted, Phases = result.Timing };
         if (result.Declined) whenDeclined?.Invoke();
         double? remaining = options.TimeLimitSeconds is double limit ? Math.Max(limit - clock.Elapsed.TotalSeconds, 1) : null;
         LpSolution fallback = SolveWithModelBuilder(lp, options with { Solver = LpSolverKind.Highs, TimeLimitSeconds = remaining, Extra = new Dictionary<string, string>() });

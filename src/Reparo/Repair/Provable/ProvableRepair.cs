@@ -439,7 +439,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             kept = null;
             LpSolution solution = LpSolver.Solve(lp, thisRound, waits ? EnterEverything : null, waits ? x => (violatedEarly = Violated(x)) > 0 : null,
                 from, waits ? offered => kept = offered : null);
-            solves.Add(new LpSolve(lp.RowCount, solution.Seconds, solution.Solver, solution.Status == LpStatus.StoppedEarly, solution.Iterations, solution.WarmStarted));
+            solves.Add(new LpSolve(lp.RowCount, solution.Seconds, solution.Solver, solution.Status == LpStatus.StoppedEarly, solution.Iterations, solution.WarmStarted, solution.Phases));
             shown?.Advance();
             seconds += solution.Seconds;
             if (solution.Status is not (LpStatus.Optimal or LpStatus.StoppedEarly) || waiting.Count + held.Count == 0) return Done(solution, round);
