@@ -276,6 +276,9 @@ public class BlockIpmTests
         AssertSameOptimum(lp, Ipm(lp));
         // Its blocks' rows g_k ≥ Δ⁺ + Δ⁻ are eliminated in closed form by default; factoring the blocks whole reaches the same optimum.
         AssertSameOptimum(lp, BlockIpm.Solve(lp, new BlockIpmOptions(HubRows: false)));
+        // Rows whose split pair no definition uses (only the hub and columns of their own) are eliminated too.
+        LinearProgram dead = MiniatureRepair(deadChanges: 4, sharedBound: false);
+        AssertSameOptimum(dead, Ipm(dead));
         // The candidates are built in parallel and compared in a fixed order: the same structure on any thread count.
         BlockStructure parallel = BlockStructure.Detect(matrix, new SparseRows(matrix), 3);
         Assert.Equal(structure.BlockOfRow, parallel.BlockOfRow);
@@ -290,7 +293,10 @@ public class BlockIpmTests
     /// or by longest column with ties by position, the specification rows or the rows t ≥ g_k glue the blocks
     /// together or turn the block rows into linking rows.
     /// </summary>
-    private static LinearProgram MiniatureRepair()
+    /// <param name="deadChanges">How many of each block's changes no definition uses (a weight whose input is 0 at every
+    /// point): their split columns meet only their row g_k ≥ Δ⁺ + Δ⁻.</param>
+    /// <param name="sharedBound">Whether the g_k are bounded by one L∞ column t (else each g_k costs in the objective itself).</param>
+    private static LinearProgram MiniatureRepair(int deadChanges = 0, bool sharedBound = true)
     {
         const int blocks = 14, changes = 13, biases = 8, vertices = 4, specification = 2;
         var random = new Random(7);
@@ -310,7 +316,7 @@ public class BlockIpmTests
             var z = new int[blocks];
             for (int k = 0; k < blocks; k++)
             {
-                double[] a = [.. Enumerable.Range(0, changes).Select(_ => random.NextDouble() - 0.5)];
+                double[] a = [.. Enumerable.Range(0, changes).Select(i => (random.NextDouble() - 0.5) * (i < deadChanges ? 0 : 1))];
                 double e = random.NextDouble() - 0.5;
                 atFeasible[k] = e + 0.5 * a.Sum();
                 z[k] = lp.AddColumn(-10, 10);
@@ -323,9 +329,9 @@ public class BlockIpmTests
                     [.. w, .. bias.SelectMany(_ => new[] { 0.3, -0.3 })]);
             }
         }
-        int t = lp.AddColumn(0, double.PositiveInfinity, 1);
-        int[] g = [.. Enumerable.Range(0, blocks).Select(_ => lp.AddColumn(0, double.PositiveInfinity))];
-        for (int k = 0; k < blocks; k++) lp.AddRow(0, double.PositiveInfinity, [t, g[k]], [1, -1]);
+        int t = sharedBound ? lp.AddColumn(0, double.PositiveInfinity, 1) : -1;
+        int[] g = [.. Enumerable.Range(0, blocks).Select(_ => lp.AddColumn(0, double.PositiveInfinity, sharedBound ? 0 : 1))];
+        for (int k = 0; k < blocks && sharedBound; k++) lp.AddRow(0, double.PositiveInfinity, [t, g[k]], [1, -1]);
         for (int k = 0; k < blocks; k++)
             foreach (int c in change[k]) lp.AddRow(0, double.PositiveInfinity, [g[k], c, c + 1], [1, -1, -1]);
 
@@ -356,11 +362,19 @@ public class BlockIpmTests
     [InlineData("wide coupling")]
     [InlineData("hub rows")]
     [InlineData("hub rows, extreme weights")]
+    [InlineData("hub rows, dead changes")]
     public void BlockNormalEquationsSolveTheRegularisedNormalSystem(string program)
     {
-        LinearProgram lp = program switch { "wide coupling" => WideCoupling(), "hub rows" or "hub rows, extreme weights" => MiniatureRepair(), _ => BlockAngular(1) };
+        LinearProgram lp = program switch
+        {
+            "wide coupling" => WideCoupling(),
+            "hub rows" or "hub rows, extreme weights" => MiniatureRepair(),
+            "hub rows, dead changes" => MiniatureRepair(deadChanges: 4, sharedBound: false),
+            _ => BlockAngular(1),
+        };
         SparseColumns a = StandardForm.Build(lp).A;
-        BlockStructure structure = program == "one block" ? BlockStructure.SingleBlock(a) : BlockStructure.Detect(a);
+        // The program with dead changes as one block: its first hub's rows (dead ones among them) are eliminated.
+        BlockStructure structure = program is "one block" or "hub rows, dead changes" ? BlockStructure.SingleBlock(a) : BlockStructure.Detect(a);
         var rng = new Random(5);
         // Extreme weights: θ from 1E-12 to 1E+12, as near an interior point's optimum (the hub rows' closed forms must not cancel).
         bool extreme = program == "hub rows, extreme weights";
@@ -396,10 +410,11 @@ public class BlockIpmTests
             return Enumerable.Range(0, a.Rows).Max(i => Math.Abs(product[i] - rhs[i])) / Math.Max(scale, rhs.Max(Math.Abs));
         }
 
-        (int blocks, int linking) = program switch { "one block" => (1, 0), "wide coupling" => (4, 60), _ => (structure.BlockRows.Length, structure.LinkingRows.Length) };
-        Assert.True(structure.BlockRows.Length == blocks && structure.LinkingRows.Length == linking && (program == "one block" || linking > 0), structure.Describe());
+        (int blocks, int linking) = program switch { "one block" or "hub rows, dead changes" => (1, 0), "wide coupling" => (4, 60), _ => (structure.BlockRows.Length, structure.LinkingRows.Length) };
+        Assert.True(structure.BlockRows.Length == blocks && structure.LinkingRows.Length == linking && (blocks == 1 || linking > 0), structure.Describe());
         // Every block of the miniature repair but the first, which also took t ≥ g_0 (a row of another pattern through its hub) and is factored whole.
-        Assert.Equal(program.StartsWith("hub rows", StringComparison.Ordinal) ? structure.BlockRows.Length - 1 : 0, normal.BlocksWithHubRows);
+        int eliminated = program switch { "hub rows" or "hub rows, extreme weights" => structure.BlockRows.Length - 1, "hub rows, dead changes" => 1, _ => 0 };
+        Assert.Equal(eliminated, normal.BlocksWithHubRows);
         if (extreme)
         {
             // So ill-conditioned that no factorisation recovers y itself: hold both to their backward error instead.
