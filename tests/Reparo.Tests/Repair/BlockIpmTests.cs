@@ -179,7 +179,7 @@ public class BlockIpmTests
         Assert.Equal("block-ipm", Assert.Single(result.LpSolves!).Solver);
         Assert.Equal(result.LpSize!.Rows, result.LpSolves![0].Rows);
         // Where block-ipm's time went: its phases add up to no more than the solve's wall time.
-        BlockIpmTiming phases = result.LpSolves[0].Phases!;
+        BlockIpmTiming phases = result.LpSolves[0].PhaseSeconds!;
         Assert.True(phases.Setup >= 0 && phases.Factor > 0 && phases.Solve >= 0 && phases.Setup + phases.Factor + phases.Solve <= result.LpSolves[0].Seconds + 1e-3, phases.ToString());
 
         // A solve that runs out of time still says which solves ran.

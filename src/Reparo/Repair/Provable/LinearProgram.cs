@@ -28,8 +28,8 @@ public sealed record LpSize(int Rows, int Cols, long Nonzeros)
 /// <param name="StoppedEarly">Whether the round ended at a near-optimal iterate that already violated rows still waiting (<see cref="LpStatus.StoppedEarly"/>).</param>
 /// <param name="Iterations">block-ipm's interior-point iterations (null when another solver solved it).</param>
 /// <param name="WarmStarted">Whether block-ipm started from an iterate of the round before rather than from Mehrotra's point.</param>
-/// <param name="Phases">Where block-ipm's time went: set-up, factorisations and the rest (null when another solver solved it).</param>
-public sealed record LpSolve(int Rows, double Seconds, string Solver, bool StoppedEarly = false, int? Iterations = null, bool WarmStarted = false, BlockIpmTiming? Phases = null);
+/// <param name="PhaseSeconds">Where block-ipm's time went: set-up, factorisations and the rest (null when another solver solved it).</param>
+public sealed record LpSolve(int Rows, double Seconds, string Solver, bool StoppedEarly = false, int? Iterations = null, bool WarmStarted = false, BlockIpmTiming? PhaseSeconds = null);
 
 /// <summary>
 /// A solver-independent sparse linear program: minimise cᵀx subject to row bounds l ≤ Ax ≤ u and column bounds.
