@@ -135,13 +135,12 @@ public static class Corruptions
 
     /// <summary>
     /// The top-left <paramref name="rows"/> × <paramref name="cols"/> corner of <see cref="PlasmaFractal"/>'s map (same
-    /// seed, side and decay), scaled to [0, 1] over the whole map, row-major into <paramref name="corner"/>, to the bit.
-    /// <paramref name="cells"/> (size²) and <paramref name="draws"/> (size² − 1) are work space; the map's cells outside
-    /// the corner are not all computed (see <see cref="DiamondSquare"/>).
+    /// seed, side <paramref name="size"/> and decay), scaled to [0, 1] over the whole map, row-major into
+    /// <paramref name="corner"/>, to the bit. <paramref name="cells"/> (size²) and <paramref name="draws"/> (size² − 1)
+    /// are work space; the map's cells outside the corner are not all computed (see <see cref="DiamondSquare"/>).
     /// </summary>
-    internal static void PlasmaFractalCorner(int seed, double wibbleDecay, Span<double> cells, Span<double> draws, int rows, int cols, Span<double> corner)
+    internal static void PlasmaFractalCorner(int seed, int size, double wibbleDecay, Span<double> cells, Span<double> draws, int rows, int cols, Span<double> corner)
     {
-        int size = (int)Math.Round(Math.Sqrt(cells.Length));
         new SeededDraws(seed).Fill(draws);
         (double min, double max) = DiamondSquare(cells, size, draws, wibbleDecay, rows, cols);
         for (int y = 0; y < rows; y++)
@@ -275,7 +274,7 @@ public static class Corruptions
         Parallel.For(0, (int)n, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) },
             () => (Cells: new double[size * size], Draws: new double[size * size - 1], Corner: new double[h * w]), (i, _, buffers) =>
         {
-            PlasmaFractalCorner(seeds[i], decay, buffers.Cells, buffers.Draws, (int)h, (int)w, buffers.Corner);
+            PlasmaFractalCorner(seeds[i], size, decay, buffers.Cells, buffers.Draws, (int)h, (int)w, buffers.Corner);
             for (long p = 0; p < h * w; p++) fog[i * h * w + p] = (float)(strength * buffers.Corner[p]);
             return buffers;
         }, _ => { });

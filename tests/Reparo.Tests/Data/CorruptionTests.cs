@@ -132,7 +132,7 @@ public class CorruptionTests
         for (int seed = 0; seed < 40; seed++)
         {
             double[,] whole = Corruptions.PlasmaFractal(seed * 7919 + 3, size, decay);
-            Corruptions.PlasmaFractalCorner(seed * 7919 + 3, decay, cells, draws, rows, cols, corner);
+            Corruptions.PlasmaFractalCorner(seed * 7919 + 3, size, decay, cells, draws, rows, cols, corner);
             for (int y = 0; y < rows; y++)
                 for (int x = 0; x < cols; x++) Assert.Equal(whole[y, x], corner[y * cols + x]);
         }

@@ -41,13 +41,14 @@ internal sealed class BlockNormalEquations
     // Each column's entries split into its block's rows (block-local index) and linking rows (linking index), both ascending.
     private readonly int[] blockEntryStart, blockEntryRow, linkEntryStart, linkEntryRow;
     private readonly double[] blockEntryValue, linkEntryValue;
+    private readonly ColumnEntries blockEntries, linkEntries;
     private readonly ProportionalColumns[] blockForm;
     private readonly ProportionalColumns linkingForm;
     private readonly Coupling[] couplings;
     private readonly LinkingRowGroups narrowGroups;
     private readonly int[] rowWiseBlocks;
 
-    private readonly double[][] blockFactor, gram, couplingSolve, blockVector, couplingScalars, hubVector;
+    private readonly double[][] blockFactor, gram, couplingSolve, blockVector, couplingScalars, hubVector, hubU;
     private readonly double[] schur, schurReference, theta, rightHandSide, linkingPart, hubSum;
 
     // θ with each hub block's pair and hub weights replaced by those of its rows' elimination (HubRows.Prepare).
@@ -70,11 +71,19 @@ internal sealed class BlockNormalEquations
         linking = blocks.LinkingRows.Length;
         int n = matrix.Cols, blockCount = blocks.BlockRows.Length;
         byRows ??= new SparseRows(matrix);
+        // Each column's linking entries are counted first: whether a column meets linking rows decides which rows are hub rows.
+        linkEntryStart = new int[n + 1];
         var linkingColumn = new bool[n];
         for (int j = 0; j < n; j++)
-            for (int e = matrix.ColStart[j]; e < matrix.ColStart[j + 1] && !linkingColumn[j]; e++) linkingColumn[j] = blocks.BlockOfRow[matrix.RowIndex[e]] < 0;
+        {
+            int inLinking = 0;
+            for (int e = matrix.ColStart[j]; e < matrix.ColStart[j + 1]; e++)
+                if (blocks.BlockOfRow[matrix.RowIndex[e]] < 0) inLinking++;
+            linkEntryStart[j + 1] = linkEntryStart[j] + inLinking;
+            linkingColumn[j] = inLinking > 0;
+        }
         hubs = new HubRows?[blockCount];
-        if (hubRows) Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = threads }, k => hubs[k] = HubRows.Find(blocks.BlockRows[k], matrix, byRows, linkingColumn));
+        if (hubRows) Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = threads }, k => hubs[k] = HubRows.Find(k, blocks, matrix, byRows, linkingColumn));
         var eliminated = new bool[matrix.Rows];
         var localIndex = new int[matrix.Rows];
         blockRows = new int[blockCount][];
@@ -86,27 +95,20 @@ internal sealed class BlockNormalEquations
             for (int i = 0; i < blockRows[k].Length; i++) localIndex[blockRows[k][i]] = i;
         }
         blockEntryStart = new int[n + 1];
-        linkEntryStart = new int[n + 1];
         var columnBlock = new int[n];
         for (int j = 0; j < n; j++)
         {
             columnBlock[j] = -1;
-            int inBlocks = 0, inLinking = 0;
+            int inBlocks = 0;
             for (int e = matrix.ColStart[j]; e < matrix.ColStart[j + 1]; e++)
             {
                 int block = blocks.BlockOfRow[matrix.RowIndex[e]];
-                if (block < 0)
-                {
-                    inLinking++;
-                    continue;
-                }
-                if (eliminated[matrix.RowIndex[e]]) continue;
+                if (block < 0 || eliminated[matrix.RowIndex[e]]) continue;
                 if (columnBlock[j] >= 0 && columnBlock[j] != block) throw new InvalidOperationException($"column {j} meets two blocks");
                 columnBlock[j] = block;
                 inBlocks++;
             }
             blockEntryStart[j + 1] = blockEntryStart[j] + inBlocks;
-            linkEntryStart[j + 1] = linkEntryStart[j] + inLinking;
         }
         blockEntryRow = new int[blockEntryStart[n]];
         blockEntryValue = new double[blockEntryStart[n]];
@@ -143,10 +145,12 @@ internal sealed class BlockNormalEquations
                 Array.Sort(linkEntryRow, linkEntryValue, linkEntryStart[j], linkEntryStart[j + 1] - linkEntryStart[j]);
             }
         });
+        blockEntries = new ColumnEntries(blockEntryStart, blockEntryRow, blockEntryValue);
+        linkEntries = new ColumnEntries(linkEntryStart, linkEntryRow, linkEntryValue);
         var withLinks = new List<int>();
         for (int j = 0; j < n; j++)
         {
-            bool links = linkEntryStart[j + 1] > linkEntryStart[j];
+            bool links = linkingColumn[j];
             if (links) withLinks.Add(j);
             if (columnBlock[j] < 0) continue;
             byBlock[columnBlock[j]].Add(j);
@@ -199,6 +203,7 @@ internal sealed class BlockNormalEquations
             couplingScalars[k] = new double[q];
         }
         hubVector = [.. hubs.Select(hub => new double[hub?.Rows.Length ?? 0])];
+        hubU = [.. hubs.Select((hub, k) => new double[hub is null ? 0 : blockRows[k].Length])];
         hubSum = new double[blockCount];
         adjusted = new double[n];
         schur = new double[linking * linking];
@@ -239,11 +244,11 @@ internal sealed class BlockNormalEquations
         // The block's columns are its own, so each block rewrites only its own weights.
         hub?.Prepare(theta, regularization, adjusted);
         blockForm[k].AddOuterProducts(f, n, adjusted);
-        double[]? u = null;
+        double[] u = hubU[k];
         if (hub is not null)
         {
-            u = new double[n];
-            hub.AddU(u, new ColumnEntries(blockEntryStart, blockEntryRow, blockEntryValue));
+            Array.Clear(u);
+            hub.AddU(u, blockEntries);
             double rho = hub.Rho;
             for (int i = 0; i < n; i++)
             {
@@ -264,7 +269,7 @@ internal sealed class BlockNormalEquations
         {
             int j = c.Columns[t];
             if (hub is not null && j == hub.Hub)
-                for (int i = 0; i < n; i++) x[i * width + t] = -u![i];
+                for (int i = 0; i < n; i++) x[i * width + t] = -u[i];
             for (int p = blockEntryStart[j]; p < blockEntryStart[j + 1]; p++) x[blockEntryRow[p] * width + t] = blockEntryValue[p];
         }
         DenseKernels.SolveLowerInPlace(f, n, x, width, c.FirstRow);
@@ -354,8 +359,6 @@ internal sealed class BlockNormalEquations
         r.CopyTo(rhs);
         for (int l = 0; l < linking; l++) linkingPart[l] = rhs[structure.LinkingRows[l]];
         // u_k = L_k⁻¹ r_k and the scalars W·X_kᵀ·u_k, then the linking right-hand side r_L − A_LJ·(those scalars).
-        var blockEntries = new ColumnEntries(blockEntryStart, blockEntryRow, blockEntryValue);
-        var linkEntries = new ColumnEntries(linkEntryStart, linkEntryRow, linkEntryValue);
         ForEachBlock(k =>
         {
             double[] v = blockVector[k];
@@ -388,12 +391,7 @@ internal sealed class BlockNormalEquations
         {
             if (hubs[k] is { } hub && hubSum[k] != 0) linkEntries.AddTo(hub.Hub, -hubSum[k], linkingPart);
             Coupling c = couplings[k];
-            for (int t = 0; t < c.Width; t++)
-            {
-                int j = c.Columns[t];
-                double s = couplingScalars[k][t];
-                for (int p = linkEntryStart[j]; p < linkEntryStart[j + 1]; p++) linkingPart[linkEntryRow[p]] -= s * linkEntryValue[p];
-            }
+            for (int t = 0; t < c.Width; t++) linkEntries.AddTo(c.Columns[t], -couplingScalars[k][t], linkingPart);
         }
         if (linking > 0)
         {
@@ -407,13 +405,7 @@ internal sealed class BlockNormalEquations
             Coupling c = couplings[k];
             double[] scalars = couplingScalars[k], x = couplingSolve[k];
             int width = c.Width;
-            for (int t = 0; t < width; t++)
-            {
-                int j = c.Columns[t];
-                double sum = 0;
-                for (int p = linkEntryStart[j]; p < linkEntryStart[j + 1]; p++) sum += linkEntryValue[p] * linkingPart[linkEntryRow[p]];
-                scalars[t] = c.Weight[t] * sum;
-            }
+            for (int t = 0; t < width; t++) scalars[t] = c.Weight[t] * linkEntries.Dot(c.Columns[t], linkingPart);
             for (int i = width == 0 ? v.Length : c.FirstRow[0]; i < v.Length; i++) v[i] -= DenseKernels.Dot(x.AsSpan(i * width, width), scalars);
             DenseKernels.BackwardSolve(blockFactor[k], v.Length, v);
             if (hubs[k] is not { } hub) return;
@@ -520,5 +512,26 @@ internal sealed class BlockNormalEquations
 
         /// <summary>Each entry's value.</summary>
         public double[] Value { get; }
+    }
+}
+
+/// <summary>Each column's entries in one part of the rows (block-local or linking indices), for sums over a column.</summary>
+/// <param name="Start">Column j's entries are [Start[j], Start[j + 1]).</param>
+/// <param name="Row">Each entry's row index within the part.</param>
+/// <param name="Value">Each entry's value.</param>
+internal readonly record struct ColumnEntries(int[] Start, int[] Row, double[] Value)
+{
+    /// <summary>target += scale·(column j's entries).</summary>
+    public void AddTo(int j, double scale, Span<double> target)
+    {
+        for (int e = Start[j]; e < Start[j + 1]; e++) target[Row[e]] += scale * Value[e];
+    }
+
+    /// <summary>Column j's entries · x.</summary>
+    public double Dot(int j, ReadOnlySpan<double> x)
+    {
+        double sum = 0;
+        for (int e = Start[j]; e < Start[j + 1]; e++) sum += Value[e] * x[Row[e]];
+        return sum;
     }
 }

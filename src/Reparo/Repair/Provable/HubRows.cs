@@ -63,11 +63,12 @@ internal sealed class HubRows
     public double HubTheta { get; private set; }
 
     /// <summary>
-    /// The hub rows of the block whose rows are <paramref name="blockRows"/>, or null when its rows have no such hub
+    /// The hub rows of block <paramref name="block"/> of <paramref name="blocks"/>, or null when its rows have no such hub
     /// (or nothing would remain of the block). <paramref name="linkingColumn"/> tells whether a column meets linking rows.
     /// </summary>
-    public static HubRows? Find(int[] blockRows, SparseColumns a, SparseRows byRows, bool[] linkingColumn)
+    public static HubRows? Find(int block, BlockStructure blocks, SparseColumns a, SparseRows byRows, bool[] linkingColumn)
     {
+        int[] blockRows = blocks.BlockRows[block];
         int Length(int j) => a.ColStart[j + 1] - a.ColStart[j];
         // Candidate hubs: columns of rows with one or three columns that meet other rows.
         var count = new Dictionary<int, int>();
@@ -87,10 +88,9 @@ internal sealed class HubRows
         foreach ((int j, int c) in count)
             if (c > most || (c == most && hub >= 0 && j < hub)) (hub, most) = (j, c);
         if (hub < 0) return null;
-        var inBlock = new HashSet<int>(blockRows);
         var eliminated = new HashSet<int>();
         for (int e = a.ColStart[hub]; e < a.ColStart[hub + 1]; e++)
-            if (inBlock.Contains(a.RowIndex[e])) eliminated.Add(a.RowIndex[e]);
+            if (blocks.BlockOfRow[a.RowIndex[e]] == block) eliminated.Add(a.RowIndex[e]);
         if (eliminated.Count < 2 || eliminated.Count == blockRows.Length) return null;
         int[] rows = [.. blockRows.Where(eliminated.Contains)];
         var plus = new int[rows.Length];
@@ -124,14 +124,14 @@ internal sealed class HubRows
             if (pair.Count != 2) return null;
             (int p, double ep) = pair[0];
             (int m, double em) = pair[1];
-            if (linkingColumn[p] || linkingColumn[m] || !Proportional(a, p, m, r, inBlock, eliminated, out ratio[i])) return null;
+            if (linkingColumn[p] || linkingColumn[m] || !Proportional(a, p, m, r, row => blocks.BlockOfRow[row] == block && !eliminated.Contains(row), out ratio[i])) return null;
             (plus[i], minus[i], plusValue[i], minusValue[i]) = (p, m, ep, em);
         }
         return new HubRows(hub, rows, plus, minus, plusValue, minusValue, ratio, hubValue, singleStart, [.. singleColumn], [.. singleValue]);
     }
 
-    /// <summary>Whether m = ratio·p on every row but <paramref name="own"/>, all of them block rows that are not eliminated.</summary>
-    private static bool Proportional(SparseColumns a, int p, int m, int own, HashSet<int> inBlock, HashSet<int> eliminated, out double ratio)
+    /// <summary>Whether m = ratio·p on every row but <paramref name="own"/>, all of them rows that <paramref name="remaining"/> accepts (the block's rows that stay).</summary>
+    private static bool Proportional(SparseColumns a, int p, int m, int own, Func<int, bool> remaining, out double ratio)
     {
         ratio = 0;
         int ep = a.ColStart[p], em = a.ColStart[m];
@@ -142,7 +142,7 @@ internal sealed class HubRows
             int row = a.RowIndex[ep];
             if (row != a.RowIndex[em]) return false;
             if (row == own) continue;
-            if (!inBlock.Contains(row) || eliminated.Contains(row)) return false;
+            if (!remaining(row)) return false;
             if (first)
             {
                 ratio = a.Value[em] / a.Value[ep];
@@ -227,25 +227,4 @@ internal sealed class HubRows
 
     /// <summary>h's entry in eliminated row j.</summary>
     public double HubEntry(int j) => hubValue[j];
-}
-
-/// <summary>Each column's entries in one part of the rows (block-local or linking indices), for sums over a column.</summary>
-/// <param name="Start">Column j's entries are [Start[j], Start[j + 1]).</param>
-/// <param name="Row">Each entry's row index within the part.</param>
-/// <param name="Value">Each entry's value.</param>
-internal readonly record struct ColumnEntries(int[] Start, int[] Row, double[] Value)
-{
-    /// <summary>target += scale·(column j's entries).</summary>
-    public void AddTo(int j, double scale, Span<double> target)
-    {
-        for (int e = Start[j]; e < Start[j + 1]; e++) target[Row[e]] += scale * Value[e];
-    }
-
-    /// <summary>Column j's entries · x.</summary>
-    public double Dot(int j, ReadOnlySpan<double> x)
-    {
-        double sum = 0;
-        for (int e = Start[j]; e < Start[j + 1]; e++) sum += Value[e] * x[Row[e]];
-        return sum;
-    }
 }
