@@ -88,7 +88,11 @@ public class BlockIpmTests
     private static LpSolution Highs(LinearProgram lp) =>
         LpSolver.Solve(lp, new LpSolverOptions { Solver = LpSolverKind.Highs, Threads = 1, Extra = new Dictionary<string, string> { ["run_crossover"] = "on" } });
 
-    private static BlockIpmResult Ipm(LinearProgram lp, int threads = 1) => BlockIpm.Solve(lp, new BlockIpmOptions(threads));
+    /// <summary>block-ipm itself on <paramref name="lp"/>: the test programs are small and many are mostly linking rows, which it would otherwise decline.</summary>
+    private static BlockIpmResult Ipm(LinearProgram lp, int threads = 1) => BlockIpm.Solve(lp, new BlockIpmOptions(threads, MaxLinkingShare: 1));
+
+    /// <summary>LpSolver's block-ipm, taking on programs that are mostly linking rows.</summary>
+    private static readonly Dictionary<string, string> AnyLinkingShare = new() { ["max_linking_share"] = "1" };
 
     private static void AssertSameOptimum(LinearProgram lp, BlockIpmResult ipm)
     {
@@ -275,7 +279,7 @@ public class BlockIpmTests
         Assert.Equal(blocks, structure.BlockRows.Count(b => b.Length >= vertices + changes));
         AssertSameOptimum(lp, Ipm(lp));
         // Its blocks' rows g_k ≥ Δ⁺ + Δ⁻ are eliminated in closed form by default; factoring the blocks whole reaches the same optimum.
-        AssertSameOptimum(lp, BlockIpm.Solve(lp, new BlockIpmOptions(HubRows: false)));
+        AssertSameOptimum(lp, BlockIpm.Solve(lp, new BlockIpmOptions(HubRows: false, MaxLinkingShare: 1)));
         // Rows whose split pair no definition uses (only the hub and columns of their own) are eliminated too.
         LinearProgram dead = MiniatureRepair(deadChanges: 4, sharedBound: false);
         AssertSameOptimum(dead, Ipm(dead));
@@ -509,6 +513,30 @@ public class BlockIpmTests
     }
 
     [Fact]
+    public void ProgramOfMostlyLinkingRowsGoesToHighsAndSaysSo()
+    {
+        LinearProgram lp = BlockAngular(4);
+        var options = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Threads = 1 };
+
+        BlockIpmResult declined = BlockIpm.Solve(lp, new BlockIpmOptions());
+        LpSolution solution = LpSolver.Solve(lp, options);
+        LpSolution forced = LpSolver.Solve(lp, options with { Extra = AnyLinkingShare });
+
+        Assert.True(declined.Declined && declined.MostlyLinking, declined.Detail);
+        Assert.Equal(0, declined.Iterations);
+        Assert.Matches(@"^mostly linking rows \([\d,]+ of [\d,]+, above the share 0.25 it takes on: \d+ blocks", declined.Detail);
+        Assert.Equal(LpStatus.Optimal, solution.Status);
+        Assert.Equal("highs (after block-ipm)", solution.Solver);
+        Assert.Contains("block-ipm fell back to highs (mostly linking rows", solution.Detail);
+        Assert.Equal(Highs(lp).Objective, solution.Objective, 1e-9);
+        Assert.Equal("block-ipm", forced.Solver);
+        Assert.Equal(solution.Objective, forced.Objective, 1e-6);
+        // The share itself: block-ipm's structure of the same program has more linking rows than a quarter of its rows.
+        StandardForm form = StandardForm.Build(lp);
+        Assert.True(BlockStructure.Detect(form.A, new SparseRows(form.A), 1).LinkingShare > BlockStructure.MaxLinkingShare);
+    }
+
+    [Fact]
     public void UnknownBlockIpmOptionIsAnInputError()
     {
         var options = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Extra = new Dictionary<string, string> { ["presolve"] = "off" } };
@@ -524,6 +552,11 @@ public class BlockIpmTests
         Assert.Contains("max_correctors must be a non-negative integer", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), fractional)).Message);
         var yes = options with { Extra = new Dictionary<string, string> { ["hub_rows"] = "yes" } };
         Assert.Contains("hub_rows must be on or off", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), yes)).Message);
+        foreach (string share in new[] { "0", "1.5", "-0.1", "NaN", "a quarter" })
+        {
+            var outside = options with { Extra = new Dictionary<string, string> { ["max_linking_share"] = share } };
+            Assert.Contains("max_linking_share must be a number in (0, 1]", Assert.Throws<ReparoInputException>(() => LpSolver.Solve(BlockAngular(1), outside)).Message);
+        }
         Assert.Equal(LpSolverKind.BlockIpm, LpSolverOptions.ParseSolver("block-ipm"));
         Assert.Equal("block-ipm", LpSolverOptions.Name(LpSolverKind.BlockIpm));
     }
@@ -559,9 +592,11 @@ public class BlockIpmTests
     {
         LinearProgram lp = BlockAngular(4);
 
-        var report = Reparo.Experiments.LpSolverBenchmark.Run(lp, "block-angular", [LpSolverKind.Highs, LpSolverKind.BlockIpm], new LpSolverOptions { Threads = 1 });
+        var own = new Dictionary<LpSolverKind, IReadOnlyDictionary<string, string>> { [LpSolverKind.BlockIpm] = AnyLinkingShare };
 
-        Assert.Equal(["highs", "block-ipm"], report.Runs.Select(r => r.Solver));
+        var report = Reparo.Experiments.LpSolverBenchmark.Run(lp, "block-angular", [LpSolverKind.Highs, LpSolverKind.BlockIpm], new LpSolverOptions { Threads = 1 }, own);
+
+        Assert.Equal(["highs", "block-ipm (max_linking_share=1)"], report.Runs.Select(r => r.Solver));
         Assert.All(report.Runs, r => Assert.Equal(LpStatus.Optimal, r.Status));
         Assert.True(report.Runs[1].ObjectiveDifference <= 1e-6, report.Runs[1].Detail);
         Assert.NotNull(report.Runs[1].Iterations);
@@ -604,11 +639,12 @@ public class BlockIpmTests
 
         string markdown = folder.File("lp-solvers.md");
         File.WriteAllText(markdown, "# LP solvers side by side\n\n## other.mps\n\nkept\n");
-        (int code, string output, string error) = Tests.Cli.CliRunner.Run("bench", "lp", "--mps", mps, "--solver-threads", "1", "--json", json, "--markdown", markdown);
+        (int code, string output, string error) = Tests.Cli.CliRunner.Run("bench", "lp", "--mps", mps, "--solver-threads", "1", "--solver-option", "block-ipm:max_linking_share=1",
+            "--json", json, "--markdown", markdown);
 
         Assert.True(code == 0, error);
         Assert.Contains("block-ipm", output);
-        Assert.Contains("highs / block-ipm time", output);
+        Assert.Contains("highs / block-ipm (max_linking_share=1) time", output);
         string text = File.ReadAllText(json);
         Assert.Contains("\"runs\"", text);
         Assert.Contains("\"iterations\"", text);
@@ -617,8 +653,8 @@ public class BlockIpmTests
         string results = File.ReadAllText(markdown);
         Assert.Contains("## other.mps\n\nkept", results.ReplaceLineEndings("\n"));
         Assert.Contains("## lp.mps", results);
-        Assert.Matches(@"- highs time / block-ipm time: \*\*\d+\.\d\d×\*\*", results);
-        Assert.Contains("| block-ipm | Optimal |", results);
+        Assert.Matches(@"- highs time / block-ipm \(max_linking_share=1\) time: \*\*\d+\.\d\d×\*\*", results);
+        Assert.Contains("| block-ipm (max_linking_share=1) | Optimal |", results);
     }
 
     [Theory]

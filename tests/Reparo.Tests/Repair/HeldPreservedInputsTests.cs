@@ -32,6 +32,9 @@ public class HeldPreservedInputsTests
 
     private static readonly LpSolverOptions Exact = new() { Solver = LpSolverKind.Highs, FeasibilityTolerance = 1e-9, OptimalityTolerance = 1e-9 };
 
+    /// <summary>block-ipm taking on these small programs, though most of their rows are linking rows (it would hand them to HiGHS).</summary>
+    private static readonly LpSolverOptions BlockIpmOnAnyProgram = new() { Solver = LpSolverKind.BlockIpm, Threads = 1, Extra = new Dictionary<string, string> { ["max_linking_share"] = "1" } };
+
     [Theory]
     [InlineData("mlp:16x2", "fc1", true)]
     [InlineData("mlp:16x3", "fc1", true)]
@@ -62,7 +65,7 @@ public class HeldPreservedInputsTests
     public void BlockIpmRoundsThatAlreadyViolateWaitingRowsStopEarlyAndTheLastRunsToTheOptimum()
     {
         EncodedProgram whole = Encode("mlp:16x3", "fc1", 40, hold: false, compose: false), held = Encode("mlp:16x3", "fc1", 40, hold: true);
-        var blockIpm = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Threads = 1 };
+        var blockIpm = BlockIpmOnAnyProgram;
 
         (LpSolution generated, IReadOnlyList<LpSolve> solves, string note) = ProvableRepair.SolveWithGeneration(held, blockIpm);
 
@@ -79,11 +82,11 @@ public class HeldPreservedInputsTests
     {
         EncodedProgram whole = Encode("mlp:16x3", "fc1", 40, hold: false, compose: false);
         EncodedProgram warm = Encode("mlp:16x3", "fc1", 40, hold: true), cold = Encode("mlp:16x3", "fc1", 40, hold: true);
-        var blockIpm = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Threads = 1 };
+        var blockIpm = BlockIpmOnAnyProgram;
 
         (LpSolution warmSolution, IReadOnlyList<LpSolve> warmSolves, string note) = ProvableRepair.SolveWithGeneration(warm, blockIpm);
         (LpSolution coldSolution, IReadOnlyList<LpSolve> coldSolves, _) = ProvableRepair.SolveWithGeneration(cold,
-            blockIpm with { Extra = new Dictionary<string, string> { ["warm_start"] = "off" } });
+            blockIpm with { Extra = new Dictionary<string, string>(blockIpm.Extra) { ["warm_start"] = "off" } });
 
         Assert.Equal(LpStatus.Optimal, warmSolution.Status);
         Assert.Equal(LpStatus.Optimal, coldSolution.Status);
@@ -116,6 +119,26 @@ public class HeldPreservedInputsTests
         Assert.Contains("before solve 1 block-ipm found no structure it takes on", note);
         Assert.StartsWith("highs", generated.Solver);
         Assert.Equal(whole.Program.RowCount, held.Program.RowCount);
+        LpSolution direct = LpSolver.Solve(whole.Program, Exact);
+        Assert.Equal(whole.Program.ObjectiveValue(direct.Values!), held.Program.ObjectiveValue(generated.Values!), 1e-6);
+    }
+
+    [Fact]
+    public void RoundsOfMostlyLinkingRowsGoToHighsWhileTheOtherRowsKeepWaiting()
+    {
+        // Unlike a program with no affordable structure (above), one declined for its many linking rows is small: that
+        // round goes to HiGHS and only violated rows enter, here once the rows that entered made most rows linking.
+        EncodedProgram whole = Encode("mlp:16x3", "fc1", 40, hold: false, compose: false), held = Encode("mlp:16x3", "fc1", 40, hold: true);
+
+        (LpSolution generated, IReadOnlyList<LpSolve> solves, string note) = ProvableRepair.SolveWithGeneration(held, new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Threads = 1 });
+
+        Assert.Equal(LpStatus.Optimal, generated.Status);
+        Assert.True(solves.Count > 1, note);
+        Assert.Equal("block-ipm", solves[0].Solver);
+        Assert.Contains(solves, solve => solve.Solver == "highs (after block-ipm)");
+        Assert.Contains("mostly linking rows", generated.Detail);
+        Assert.DoesNotContain("found no structure it takes on", note);
+        Assert.True(held.Program.RowCount < whole.Program.RowCount, note);
         LpSolution direct = LpSolver.Solve(whole.Program, Exact);
         Assert.Equal(whole.Program.ObjectiveValue(direct.Values!), held.Program.ObjectiveValue(generated.Values!), 1e-6);
     }

@@ -17,9 +17,10 @@ namespace Reparo.Repair.Provable;
 /// Cholesky, grouped Schur sums, four correctors").
 /// </param>
 /// <param name="HubRows">Whether each block's hub rows are eliminated in closed form before its dense factorisation (<see cref="Provable.HubRows"/>).</param>
+/// <param name="MaxLinkingShare">Largest share of the rows that may be linking rows in a structure it takes on (<see cref="BlockStructure.MaxLinkingShare"/>).</param>
 internal sealed record BlockIpmOptions(int Threads = 1, double? TimeLimitSeconds = null, double FeasibilityTolerance = 1e-9,
     double OptimalityTolerance = 1e-9, int MaxIterations = 150, double MaxMultiplyAdds = BlockStructure.MaxMultiplyAdds, bool WarmStart = true,
-    int MaxCorrectors = 4, bool HubRows = true);
+    int MaxCorrectors = 4, bool HubRows = true, double MaxLinkingShare = BlockStructure.MaxLinkingShare);
 
 /// <summary>Where the time of a <see cref="BlockIpm"/> solve went.</summary>
 /// <param name="Setup">Standard form, scaling, structure detection and symbolic set-up.</param>
@@ -51,6 +52,9 @@ internal sealed record BlockIpmResult(LpStatus Status, string Detail, double[]? 
 
     /// <summary>Whether it declined the program before any iteration, for want of a block structure within its limits.</summary>
     public bool Declined => Status == LpStatus.NumericalTrouble && Structure is null;
+
+    /// <summary>Whether it declined the program because most of the work would be the Schur complement of its many linking rows (<see cref="BlockIpmOptions.MaxLinkingShare"/>).</summary>
+    public bool MostlyLinking { get; init; }
 }
 
 /// <summary>
@@ -123,6 +127,13 @@ internal static class BlockIpm
         {
             return new BlockIpmResult(LpStatus.NumericalTrouble, $"no affordable block structure ({structure.Describe()})", null, double.NaN, 0, null,
                 Timing(0, clock.Elapsed.TotalSeconds));
+        }
+        if (structure.LinkingShare > options.MaxLinkingShare)
+        {
+            return new BlockIpmResult(LpStatus.NumericalTrouble,
+                $"mostly linking rows ({structure.LinkingRows.Length:N0} of {form.A.Rows:N0}, above the share {options.MaxLinkingShare:G3} it takes on: {structure.Describe()})", null, double.NaN, 0, null,
+                Timing(0, clock.Elapsed.TotalSeconds))
+            { MostlyLinking = true };
         }
         var normal = new BlockNormalEquations(form.A, structure, options.Threads, byRows, options.HubRows);
         var run = new Iteration(form, byRows, normal, options, clock, stopEarly) { From = options.WarmStart ? start : null, Keep = options.WarmStart ? keep : null };

@@ -125,8 +125,9 @@ public static class LpSolver
     /// <param name="lp">The program.</param>
     /// <param name="options">Solver settings.</param>
     /// <param name="whenDeclined">
-    /// Called when block-ipm declines <paramref name="lp"/> for want of a structure, before HiGHS solves it instead: it may
-    /// add to the program (constraint generation brings in every row still waiting, so that HiGHS solves once).
+    /// Called when block-ipm declines <paramref name="lp"/> for want of an affordable structure, before HiGHS solves it
+    /// instead: it may add to the program (constraint generation brings in every row still waiting, so that HiGHS solves
+    /// once). Not called for a program declined because it is mostly linking rows (<see cref="BlockIpmOptions.MaxLinkingShare"/>).
     /// </param>
     /// <param name="stopEarly">
     /// block-ipm only: asked once with the program's variables at the first feasible iterate close to optimal
@@ -171,7 +172,9 @@ public static class LpSolver
                 "warm_start" => throw new ReparoInputException($"block-ipm option warm_start must be on or off, got '{value}'"),
                 "hub_rows" when value is "on" or "off" => settings with { HubRows = value == "on" },
                 "hub_rows" => throw new ReparoInputException($"block-ipm option hub_rows must be on or off, got '{value}'"),
-                _ => throw new ReparoInputException($"block-ipm has no option '{key}' (it knows hub_rows, max_correctors, max_iterations, max_multiply_adds and warm_start)"),
+                "max_linking_share" when double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double share) && share > 0 && share <= 1 => settings with { MaxLinkingShare = share },
+                "max_linking_share" => throw new ReparoInputException($"block-ipm option max_linking_share must be a number in (0, 1], got '{value}'"),
+                _ => throw new ReparoInputException($"block-ipm has no option '{key}' (it knows hub_rows, max_correctors, max_iterations, max_linking_share, max_multiply_adds and warm_start)"),
             };
         }
         return settings;
@@ -199,7 +202,9 @@ public static class LpSolver
         string name = LpSolverOptions.Name(LpSolverKind.BlockIpm);
         if (result.Status != LpStatus.NumericalTrouble)
             return new LpSolution(result.Status, $"{result.Detail}; {result.Structure}{retried}", result.Values, result.Objective, 0, name) { Iterations = result.Iterations, WarmStarted = result.WarmStarted, Phases = result.Timing };
-        if (result.Declined) whenDeclined?.Invoke();
+        // A program declined for its many linking rows is small (else no structure would be affordable): HiGHS solves it
+        // as it stands, and constraint generation goes on, its rounds cheap.
+        if (result.Declined && !result.MostlyLinking) whenDeclined?.Invoke();
         double? remaining = options.TimeLimitSeconds is double limit ? Math.Max(limit - clock.Elapsed.TotalSeconds, 1) : null;
         LpSolution fallback = SolveWithModelBuilder(lp, options with { Solver = LpSolverKind.Highs, TimeLimitSeconds = remaining, Extra = new Dictionary<string, string>() });
         return fallback with { Detail = $"{name} fell back to highs ({result.Detail}{retried}); highs: {fallback.Detail}", Solver = $"highs (after {name})" };
