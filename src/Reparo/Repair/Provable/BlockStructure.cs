@@ -102,10 +102,10 @@ internal sealed class BlockStructure
     /// Default largest share of a program's rows that may be linking rows (<see cref="BlockIpmOptions.MaxLinkingShare"/>).
     /// Above it the dense Schur complement of the linking rows is most of the work, and HiGHS was faster on every such
     /// program tried here: repairs at the last layer, whose margin rows all link the output neurons' blocks (linking
-    /// shares 0.45–0.78 on mlp:100x3, mlp:200x9 and a PyTorch-exported 784-100-100-10 with 300 preserved inputs:
-    /// HiGHS 2.8–9× faster, block-ipm once stalled); block-ipm was the faster at shares 0.04 (the preserving default at
-    /// fc2) and 0.12 (APRNN's objective at fc2), by 5.5× and 1.3× (docs/results/lp-solvers.md, "Programs that are
-    /// mostly linking rows go to HiGHS").
+    /// shares 0.45–0.78 on mlp:100x3, mlp:200x9 and a PyTorch-exported 784-100-100-10 with 300 preserved inputs: HiGHS
+    /// 3.0× and 2.8× faster on two, and block-ipm stalled on the third); block-ipm was the faster at shares 0.07 (the
+    /// preserving default's whole program at fc2, 5.3×) and 0.12 (APRNN's objective at fc2, 1.26×)
+    /// (docs/results/lp-solvers.md, "Programs that are mostly linking rows go to HiGHS").
     /// </summary>
     public const double MaxLinkingShare = 0.25;
 
