@@ -138,6 +138,7 @@ public class HeldPreservedInputsTests
         Assert.Contains(solves, solve => solve.Solver == "highs (after block-ipm)");
         Assert.Contains("mostly linking rows", generated.Detail);
         Assert.DoesNotContain("found no structure it takes on", note);
+        Assert.Contains($"(lp_solves, {solves.Sum(solve => solve.Iterations ?? 0)} block-ipm iterations); HiGHS solved {solves.Count(solve => solve.Solver != "block-ipm")} of them", note);
         Assert.True(held.Program.RowCount < whole.Program.RowCount, note);
         LpSolution direct = LpSolver.Solve(whole.Program, Exact);
         Assert.Equal(whole.Program.ObjectiveValue(direct.Values!), held.Program.ObjectiveValue(generated.Values!), 1e-6);

@@ -413,7 +413,10 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             string entered = violatedTotal == 0 ? "" : $"; {violatedTotal} violated constraints brought {enteredTotal} rows in (with the auxiliary columns' definitions and the rows the next solution was predicted to violate)";
             int warm = solves.Count(solve => solve.WarmStarted);
             string started = warm == 0 ? "" : $"; {warm} of them started from an iterate of the solve before";
-            return (solution with { Seconds = seconds }, solves, $"constraint generation: {round} solves (lp_solves, {solves.Sum(solve => solve.Iterations ?? 0)} block-ipm iterations){started}, final LP {lp.RowCount} rows (the whole program {whole}){inputs}{entered}{atOnce}");
+            int iterations = solves.Sum(solve => solve.Iterations ?? 0), byHighs = solves.Count(solve => solve.Solver.StartsWith("highs", StringComparison.Ordinal));
+            string counted = iterations > 0 ? $", {iterations} block-ipm iterations" : "";
+            string highs = byHighs == 0 || solver.Solver == LpSolverKind.Highs ? "" : $"; HiGHS solved {byHighs} of them";
+            return (solution with { Seconds = seconds }, solves, $"constraint generation: {round} solves (lp_solves{counted}){highs}{started}, final LP {lp.RowCount} rows (the whole program {whole}){inputs}{entered}{atOnce}");
         }
         using ProgressScope? shown = waiting.Count + held.Count > 0 ? WorkProgress.Begin("constraint generation") : null;
         for (int round = 1; ; round++)
