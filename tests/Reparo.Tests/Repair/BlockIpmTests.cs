@@ -662,16 +662,21 @@ public class BlockIpmTests
     [InlineData("block-ipm:max_multiply_adds")]
     [InlineData("simplex:max_multiply_adds=1e11")]
     [InlineData("clp:max_multiply_adds=1e11")]
+    [InlineData("block-ipm:max_linking_share=2")]
+    [InlineData("block-ipm:hub_rows=yes")]
+    [InlineData("highs:no_such_option=1")]
     public void BenchLpRefusesAMalformedOrMisplacedSolverOptionWithOneLine(string item)
     {
         using TempFolder folder = TestSupport.TempFolder();
         string mps = folder.File("lp.mps"), json = folder.File("bench.json");
         using (var writer = new StreamWriter(mps)) BlockAngular(2).WriteMps(writer);
 
-        (int code, _, string error) = Tests.Cli.CliRunner.Run("bench", "lp", "--mps", mps, "--solver-option", item, "--json", json);
+        (int code, string output, string error) = Tests.Cli.CliRunner.Run("bench", "lp", "--mps", mps, "--solvers", "highs,block-ipm", "--solver-option", item, "--json", json);
 
         Assert.Equal(2, code);
         Assert.Single(error.Trim().Split('\n'));
         Assert.False(File.Exists(json));
+        // Refused before any solver ran on the program (HiGHS comes first here).
+        Assert.DoesNotContain("solving with", output + error);
     }
 }
