@@ -43,10 +43,9 @@ public static class LpSolverBenchmark
         foreach (LpSolverKind kind in solverOptions?.Keys ?? [])
             if (!solvers.Contains(kind)) throw new ReparoInputException($"options are given for {LpSolverOptions.Name(kind)}, which is not among the solvers");
         if (solvers.Count == 0) throw new ReparoInputException("name at least one solver");
-        // Each solver's own options are tried on a one-variable program first, so that a bad one fails at once rather
-        // than after the solvers before it have run.
+        // Each solver's own options are tried first, so that a bad one fails at once rather than after the solvers before it have run.
         foreach ((LpSolverKind kind, IReadOnlyDictionary<string, string> own) in solverOptions ?? new Dictionary<LpSolverKind, IReadOnlyDictionary<string, string>>())
-            LpSolver.Solve(OneVariable(), settings with { Solver = kind, Extra = own, TimeLimitSeconds = null });
+            LpSolver.CheckOptions(settings with { Solver = kind, Extra = own });
         var runs = new List<LpSolverRun>();
         double load = MachineLoad.OneMinute();
         using ProgressScope shown = WorkProgress.Begin("LP solvers", solvers.Count);
@@ -76,15 +75,6 @@ public static class LpSolverBenchmark
         double reference = runs[0].Objective;
         LpSolverRun[] compared = [.. runs.Select(r => r with { ObjectiveDifference = Math.Abs(r.Objective - reference) / (1 + Math.Abs(reference)) })];
         return new LpSolverBenchmarkReport(source, lp.Size, settings.Threads ?? Environment.ProcessorCount, compared, load);
-    }
-
-    /// <summary>min x over 0 ≤ x ≤ 1 with the row 0 ≤ x ≤ 1: what each solver's options are tried on.</summary>
-    private static LinearProgram OneVariable()
-    {
-        var lp = new LinearProgram();
-        int x = lp.AddColumn(0, 1, 1);
-        lp.AddRow(0, 1, [x], [1]);
-        return lp;
     }
 
     /// <summary>The heading of <paramref name="report"/>'s section in a results file: the program's file name.</summary>

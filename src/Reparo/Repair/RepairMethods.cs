@@ -70,6 +70,9 @@ public static class RepairMethods
     public static string Require(string name) =>
         Names.Contains(name) ? name : throw new ReparoInputException($"unknown repair method '{name}'; choose {string.Join(", ", Names)}");
 
+    /// <summary>Whether the method called <paramref name="name"/> solves an LP (and so uses <see cref="RepairSettings.Solver"/>).</summary>
+    public static bool SolvesLp(string name) => name is "provable" or "prdnn" or "lastlayer";
+
     /// <summary>The clean inputs <c>edit</c>'s key statistics are estimated on by default: the first 4 000 training inputs.</summary>
     public static TorchSharp.torch.Tensor StatisticsInputs(Dataset train) => train.X.narrow(0, 0, Math.Min(4000, train.Count));
 

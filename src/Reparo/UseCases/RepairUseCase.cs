@@ -4,6 +4,7 @@ using Reparo.Localisation;
 using Reparo.Models;
 using Reparo.Models.Onnx;
 using Reparo.Repair;
+using Reparo.Repair.Provable;
 using Reparo.Reporting;
 using static TorchSharp.torch;
 
@@ -36,6 +37,8 @@ public static class RepairUseCase
     /// <summary>Runs the repair; <paramref name="progress"/> hears the layer choice and the problem's size before the repair starts.</summary>
     public static RepairOutcome Run(RepairRequest request, IProgress<string>? progress = null)
     {
+        // A bad solver option fails here, before the repair set is built and the LP encoded.
+        if (RepairMethods.SolvesLp(request.Method)) LpSolver.CheckOptions(request.Settings.Solver);
         Network network = request.Network;
         RepairProblem problem = RepairSetSpec.Build(request.RepairSet, network, request.Splits, request.Seed);
         RepairSettings settings = request.Settings;

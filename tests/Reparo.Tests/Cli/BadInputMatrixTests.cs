@@ -113,6 +113,19 @@ public sealed class BadInputMatrixTests(BadInputFiles files) : IClassFixture<Bad
         Assert.Equal(before, Snapshot(files.Folder));
     }
 
+    [Theory]
+    [InlineData("max_linking_share=2", "max_linking_share must be a number in (0, 1]")]
+    [InlineData("no_such_option=1", "no_such_option")]
+    public void ABadSolverOptionIsRefusedBeforeTheRepairSetIsBuilt(string option, string says)
+    {
+        (int code, string output, string err) = CliRunner.Run("repair", "--method", "provable", "--model", files.File("digits.reparo"), "--data", "digits",
+            "--repair-set", "fog:3:2", "--layer", "fc1", "--solver-option", option, "--threads", "2");
+
+        Assert.Equal(2, code);
+        Assert.Contains(says, err);
+        Assert.DoesNotContain("repair set", output + err);
+    }
+
     /// <summary>Every file under <paramref name="root"/> with its SHA-256 (links by their own path).</summary>
     private static Dictionary<string, string> Snapshot(string root) =>
         Directory.GetFiles(root, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)

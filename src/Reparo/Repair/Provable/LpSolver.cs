@@ -118,6 +118,18 @@ public sealed record LpSolution(LpStatus Status, string Detail, double[]? Values
 /// <summary>Solves a <see cref="LinearProgram"/> with one of the OR-Tools solvers.</summary>
 public static class LpSolver
 {
+    /// <summary>
+    /// Tries <paramref name="options"/> on a one-variable program, so that an invalid option or an unavailable solver is
+    /// a <see cref="ReparoInputException"/> before any long work rather than after it.
+    /// </summary>
+    public static void CheckOptions(LpSolverOptions options)
+    {
+        var probe = new LinearProgram();
+        int x = probe.AddColumn(0, 1, 1);
+        probe.AddRow(0, 1, [x], [1]);
+        Solve(probe, options);
+    }
+
     /// <summary>Solves <paramref name="lp"/>. Invalid solver options and an unavailable solver are <see cref="ReparoInputException"/>s.</summary>
     public static LpSolution Solve(LinearProgram lp, LpSolverOptions options) => Solve(lp, options, null);
 
