@@ -70,8 +70,16 @@ public static class RepairMethods
     public static string Require(string name) =>
         Names.Contains(name) ? name : throw new ReparoInputException($"unknown repair method '{name}'; choose {string.Join(", ", Names)}");
 
+    /// <summary>The methods that solve an LP, with the variant each encodes.</summary>
+    private static readonly Dictionary<string, LpRepairVariant> LpVariants = new()
+    {
+        ["provable"] = LpRepairVariant.Aprnn,
+        ["prdnn"] = LpRepairVariant.Prdnn,
+        ["lastlayer"] = LpRepairVariant.LastLayer,
+    };
+
     /// <summary>Whether the method called <paramref name="name"/> solves an LP (and so uses <see cref="RepairSettings.Solver"/>).</summary>
-    public static bool SolvesLp(string name) => name is "provable" or "prdnn" or "lastlayer";
+    public static bool SolvesLp(string name) => LpVariants.ContainsKey(name);
 
     /// <summary>The clean inputs <c>edit</c>'s key statistics are estimated on by default: the first 4 000 training inputs.</summary>
     public static TorchSharp.torch.Tensor StatisticsInputs(Dataset train) => train.X.narrow(0, 0, Math.Min(4000, train.Count));
@@ -95,11 +103,9 @@ public static class RepairMethods
             MaxMemoryBytes = settings.MaxMemoryBytes,
             MaxLpNonzeros = settings.MaxLpNonzeros,
         };
+        if (LpVariants.TryGetValue(name, out LpRepairVariant variant)) return new ProvableRepair(Lp(variant));
         return name switch
         {
-            "provable" => new ProvableRepair(Lp(LpRepairVariant.Aprnn)),
-            "prdnn" => new ProvableRepair(Lp(LpRepairVariant.Prdnn)),
-            "lastlayer" => new ProvableRepair(Lp(LpRepairVariant.LastLayer)),
             "ft" => new FineTuneRepair(new FineTuneOptions(settings.Layer, settings.LearningRate, settings.MaxSteps, 0, settings.Seed)),
             "mft" => new FineTuneRepair(new FineTuneOptions(settings.Layer, settings.LearningRate, settings.MaxSteps, settings.ChangePenalty, settings.Seed)),
             "edit" => new EditRepair(new EditRepairOptions(settings.Layer, settings.StatisticsInputs ?? throw new ReparoInputException("the edit method needs clean inputs for its key statistics"))),
