@@ -14,8 +14,8 @@ public sealed record PreserveRequest(Dataset Pool, int Count, int Seed, bool AtM
     /// <summary>How many inputs <c>provable</c> preserves unless told otherwise (<c>--preserve</c>).</summary>
     public const int DefaultCount = 300;
 
-    /// <summary>Chooses the inputs for <paramref name="network"/> (see <see cref="PreservedInputs.Select"/>).</summary>
-    public PreservedInputs Select(Network network) => PreservedInputs.Select(network, Pool, Count, Seed, AtMost);
+    /// <summary>Chooses the inputs for <paramref name="network"/>, none of them one of <paramref name="repairInputs"/> (see <see cref="PreservedInputs.Select"/>).</summary>
+    public PreservedInputs Select(Network network, Tensor? repairInputs = null) => PreservedInputs.Select(network, Pool, Count, Seed, AtMost, repairInputs);
 }
 
 /// <summary>
@@ -33,15 +33,18 @@ public sealed record PreservedInputs(Tensor Inputs, long[] Labels, string Descri
 
     /// <summary>
     /// The first <paramref name="count"/> inputs of <paramref name="pool"/>, in a seeded random order, that
-    /// <paramref name="network"/> classifies correctly; fewer correct inputs than asked for is an input error unless
+    /// <paramref name="network"/> classifies correctly and that are none of <paramref name="repairInputs"/> (a repair
+    /// point that is also a training input, as when mislabelled training data is repaired, would be asked to keep its
+    /// old class and take its new one); fewer such inputs than asked for is an input error unless
     /// <paramref name="atMost"/>, when all of them are taken.
     /// </summary>
-    public static PreservedInputs Select(Network network, Dataset pool, int count, int seed, bool atMost = false)
+    public static PreservedInputs Select(Network network, Dataset pool, int count, int seed, bool atMost = false, Tensor? repairInputs = null)
     {
         if (count < 1) throw new ReparoInputException($"the number of preserved inputs must be positive, got {count}");
         int[] order = [.. Enumerable.Range(0, pool.Count)];
         new Random(seed).Shuffle(order);
         long[] labels = pool.Labels();
+        var repair = new SameInputs(repairInputs);
         var chosen = new List<int>(count);
         const int batch = 1000;
         for (int start = 0; start < order.Length && chosen.Count < count; start += batch)
@@ -50,13 +53,17 @@ public sealed record PreservedInputs(Tensor Inputs, long[] Labels, string Descri
             using var scope = NewDisposeScope();
             long[] predicted = network.Predict(pool.X.index_select(0, tensor(rows.Select(r => (long)r).ToArray())));
             for (int i = 0; i < rows.Length && chosen.Count < count; i++)
-                if (predicted[i] == labels[rows[i]]) chosen.Add(rows[i]);
+                if (predicted[i] == labels[rows[i]] && (repair.Count == 0 || !repair.Contains(pool.X[rows[i]]))) chosen.Add(rows[i]);
         }
         if (chosen.Count < count && !atMost)
-            throw new ReparoInputException($"only {chosen.Count} of {pool.Name}'s {pool.Count} inputs are classified correctly; ask to preserve at most that many");
+            throw new ReparoInputException($"only {chosen.Count} of {pool.Name}'s {pool.Count} inputs are classified correctly{(repair.Count > 0 ? " and not in the repair set" : "")}; ask to preserve at most that many");
         Tensor inputs = pool.X.index_select(0, tensor(chosen.Select(r => (long)r).ToArray(), ScalarType.Int64)).to(ScalarType.Float32).detach();
         return new PreservedInputs(inputs, [.. chosen.Select(r => labels[r])], $"{chosen.Count} correctly classified {pool.Name} inputs (seed {seed})");
     }
+
+    /// <summary>The first <paramref name="count"/> anchors (the seeded order's first ones, so fewer anchors are always a subset of more).</summary>
+    public PreservedInputs First(int count) => count >= Count ? this
+        : new PreservedInputs(Inputs.narrow(0, 0, count), Labels[..count], $"the first {count} of {Description}");
 
     /// <summary>The anchors as single-point regions (ids <c>preserve#ROW</c>), for encoders that treat them like repair points.</summary>
     public IEnumerable<RepairRegion> AsRegions() =>
@@ -69,5 +76,50 @@ public sealed record PreservedInputs(Tensor Inputs, long[] Labels, string Descri
         using var noGrad = no_grad();
         long[] predicted = model.Logits(Inputs, ScalarType.Float32).argmax(1).data<long>().ToArray();
         return predicted.Where((p, i) => p == Labels[i]).Count();
+    }
+}
+
+/// <summary>Inputs to recognise exactly (the same float32 values), looked up by a hash of their values.</summary>
+internal sealed class SameInputs
+{
+    private readonly Dictionary<int, List<float[]>> byHash = [];
+
+    /// <summary>Collects the rows of <paramref name="inputs"/> (N, …sample shape); null: none.</summary>
+    public SameInputs(Tensor? inputs)
+    {
+        if (inputs is null) return;
+        for (long i = 0; i < inputs.shape[0]; i++) Add(Values(inputs[i]));
+    }
+
+    /// <summary>Number of inputs collected.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Whether <paramref name="input"/> (one sample) is one of the inputs.</summary>
+    public bool Contains(Tensor input)
+    {
+        if (Count == 0) return false;
+        float[] values = Values(input);
+        return byHash.TryGetValue(Hash(values), out List<float[]>? candidates) && candidates.Any(c => c.AsSpan().SequenceEqual(values));
+    }
+
+    private void Add(float[] values)
+    {
+        int hash = Hash(values);
+        if (!byHash.TryGetValue(hash, out List<float[]>? list)) byHash[hash] = list = [];
+        list.Add(values);
+        Count++;
+    }
+
+    private static float[] Values(Tensor input)
+    {
+        using Tensor flat = input.detach().to(ScalarType.Float32).contiguous().flatten();
+        return flat.data<float>().ToArray();
+    }
+
+    private static int Hash(float[] values)
+    {
+        var hash = new HashCode();
+        hash.AddBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        return hash.ToHashCode();
     }
 }

@@ -30,9 +30,10 @@ public enum RepairStatus
 public sealed record RepairTiming(double Encode, double Solve, double Verify, double Total);
 
 /// <summary>Preserved inputs given to a repair and how many of them the repaired model still classifies correctly (float32).</summary>
-/// <param name="Count">Inputs given.</param>
+/// <param name="Count">Inputs held in the repair.</param>
 /// <param name="Kept">Inputs still classified as their class; null when no model resulted.</param>
-public sealed record PreservedOutcome(int Count, int? Kept);
+/// <param name="Requested">Inputs the default asked for when fewer were held because the LP was infeasible with all of them (null: as many as asked for).</param>
+public sealed record PreservedOutcome(int Count, int? Kept, int? Requested = null);
 
 /// <summary>
 /// What a repair method hands back: the repaired model (absent when the repair failed), the verifier's record and

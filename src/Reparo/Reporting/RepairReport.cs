@@ -35,6 +35,9 @@ public sealed partial record RepairReport
     /// <summary>How many of the preserved inputs the repaired model still classifies correctly; null when none were given or no model resulted.</summary>
     public int? PreservedKept { get; init; }
 
+    /// <summary>Preserved inputs the default asked for when the LP was infeasible with all of them held and fewer were (<see cref="Preserved"/>); null otherwise.</summary>
+    public int? PreservedRequested { get; init; }
+
     /// <summary>Repair-set specification.</summary>
     public required string RepairSet { get; init; }
 
@@ -138,6 +141,7 @@ public sealed partial record RepairReport
             Objective = result.Objective,
             Preserved = result.Preserved?.Count ?? 0,
             PreservedKept = result.Preserved?.Kept,
+            PreservedRequested = result.Preserved?.Requested,
             RepairSet = problem.RepairSet.Description,
             Regions = problem.RepairSet.Regions.Count,
             Vertices = problem.RepairSet.VertexCount,

@@ -100,6 +100,101 @@ public class LocalityTests
         Assert.Equal(30, anchors.Kept(kept.Model!));
     }
 
+    /// <summary>
+    /// The repair of <see cref="SixPointsAndAPool"/>, with a pool of every input labelled as the model predicts it, the
+    /// six repair inputs moved by 1E-6 in their first pixel: a preserved input that is one of those near copies
+    /// contradicts the repair (no change within the bound moves the logits 2ε over a step of 1E-6), so the LP is
+    /// infeasible exactly when one is among the preserved inputs. Returns the pool, the near copies and the problem.
+    /// </summary>
+    private static (Network Network, Dataset Pool, Tensor NearCopies, RepairProblem Problem) PoolThatContradictsTheRepair()
+    {
+        (Network network, Dataset data, long[] wanted) = RandomMlp();
+        RepairSet set = RepairSet.FromPoints(data.WithLabels(tensor(wanted), "wanted"), Enumerable.Range(0, 6).ToArray(), "six");
+        Tensor x = data.X.clone();
+        using (no_grad()) x.view(data.Count, -1)[TensorIndex.Slice(0, 6), 0] += 1e-6f;
+        var pool = new Dataset("pool", x, tensor(network.Predict(x)), data.ClassNames, data.Kind);
+        return (network, pool, x.narrow(0, 0, 6), new RepairProblem(network, set, pool, null));
+    }
+
+    /// <summary>Whether any of the first <paramref name="count"/> preserved inputs is one of <paramref name="nearCopies"/>.</summary>
+    private static bool Contradicts(Network network, Dataset pool, Tensor nearCopies, int count, int seed)
+    {
+        Tensor chosen = PreservedInputs.Select(network, pool, count, seed).Inputs;
+        return Enumerable.Range(0, count).Any(i => Enumerable.Range(0, 6).Any(r => chosen[i].equal(nearCopies[r]).all().item<bool>()));
+    }
+
+    [Fact]
+    public void PreservedInputsAreNeverRepairInputs()
+    {
+        (Network network, Dataset data, long[] wanted) = RandomMlp();
+        RepairSet set = RepairSet.FromPoints(data.WithLabels(tensor(wanted), "wanted"), Enumerable.Range(0, 6).ToArray(), "six");
+        // Every input, the six repair inputs among them, labelled as the model predicts: all 60 are correctly classified.
+        Dataset pool = data.WithLabels(tensor(network.Predict(data.X)), "pool");
+        var problem = new RepairProblem(network, set, pool, null);
+
+        PreservedInputs all = PreservedInputs.Select(network, pool, 54, seed: 4, repairInputs: data.X.narrow(0, 0, 6));
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Preserve = new PreserveRequest(pool, 30, 4) }).Repair(problem);
+
+        Assert.Equal(54, all.Count);
+        for (int r = 0; r < 6; r++)
+            Assert.DoesNotContain(Enumerable.Range(0, 54), i => all.Inputs[i].equal(data.X[r]).all().item<bool>());
+        // Without the repair inputs left out, the first 30 would hold one, asking the LP for its old class and its new one at once.
+        Tensor unfiltered = PreservedInputs.Select(network, pool, 30, seed: 4).Inputs;
+        Assert.Contains(Enumerable.Range(0, 30), i => Enumerable.Range(0, 6).Any(r => unfiltered[i].equal(data.X[r]).all().item<bool>()));
+        Assert.True(result.Verified, result.Message);
+        Assert.Equal(new PreservedOutcome(30, 30), result.Preserved);
+        var error = Assert.Throws<ReparoInputException>(() => PreservedInputs.Select(network, pool, 55, seed: 4, repairInputs: data.X.narrow(0, 0, 6)));
+        Assert.Equal("only 54 of pool's 60 inputs are classified correctly and not in the repair set; ask to preserve at most that many", error.Message);
+    }
+
+    [Fact]
+    public void TheDefaultHoldsFewerPreservedInputsWhenAllOfThemMakeTheLpInfeasible()
+    {
+        (Network network, Dataset pool, Tensor nearCopies, RepairProblem problem) = PoolThatContradictsTheRepair();
+        const int asked = 30, seed = 4;
+        // The halving the repair does: the first count of 30, 15, 7, 3, 1 without a contradicting input.
+        int expected = asked / 2;
+        while (expected > 0 && Contradicts(network, pool, nearCopies, expected, seed)) expected /= 2;
+        Assert.True(Contradicts(network, pool, nearCopies, asked, seed) && expected is > 0 and < asked, $"the seed must put a contradicting input among the 30 and leave some count free of them ({expected})");
+
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Preserve = new PreserveRequest(pool, asked, seed, AtMost: true) }).Repair(problem);
+
+        Assert.True(result.Verified, result.Message);
+        Assert.Equal(new PreservedOutcome(expected, expected, asked), result.Preserved);
+        Assert.Equal($"the LP is infeasible with the {asked} preserved inputs held, but not without them: held the first {expected} of them instead (halving until feasible)", result.Notes[0]);
+        RepairReport report = RepairReport.Create(problem, result);
+        Assert.Equal(asked, report.PreservedRequested);
+        Assert.Equal(expected, report.Preserved);
+    }
+
+    [Fact]
+    public void AnAskedForNumberOfPreservedInputsIsNotDroppedButNamedAsTheCause()
+    {
+        (Network network, Dataset pool, Tensor nearCopies, RepairProblem problem) = PoolThatContradictsTheRepair();
+        Assert.True(Contradicts(network, pool, nearCopies, 30, 4));
+
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Preserve = new PreserveRequest(pool, 30, Seed: 4) }).Repair(problem);
+
+        Assert.Equal(RepairStatus.Infeasible, result.Status);
+        Assert.Null(result.Model);
+        Assert.Equal(new PreservedOutcome(30, null), result.Preserved);
+        Assert.Equal("infeasible with the 30 preserved inputs held, though the repair set alone is feasible at this layer; no model written: ask to preserve fewer (--preserve), or none (--preserve 0)", result.Message);
+    }
+
+    [Fact]
+    public void ARepairSetInfeasibleOnItsOwnIsSaidToBeSoWhateverIsPreserved()
+    {
+        (_, Dataset pool, RepairProblem problem) = SixPointsAndAPool();
+
+        // Parameter changes of at most 1E-9 cannot move six inputs to other classes, with or without preserved inputs.
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Bound = 1e-9, Preserve = new PreserveRequest(pool, 30, 4, AtMost: true) }).Repair(problem);
+
+        Assert.Equal(RepairStatus.Infeasible, result.Status);
+        Assert.EndsWith("; without the 30 preserved inputs too, so the repair set itself cannot be met at this layer", result.Message, StringComparison.Ordinal);
+        Assert.Equal(30, result.Preserved!.Count);
+        Assert.Null(result.Preserved.Requested);
+    }
+
     [Fact]
     public void AProgramAboveTheNonzeroCapIsNotAttemptedAndSaysItsPredictedSize()
     {

@@ -146,7 +146,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             throw new ReparoInputException($"PRDNN's decoupled network runs only Linear, Conv2d, ReLU, MaxPool2d and Flatten layers from the repaired layer on (layers before it run as they are), and {unsupported.Name} ({unsupported.Spec.Describe()}) is at or after {layerName}; choose a later layer, or use provable (APRNN) repair");
         using Network? original64 = decoupled ? PlainRepairedModel.ToFloat64(original) : null;
 
-        RepairResult Failed(RepairStatus status, string message, LpSize? size = null, string? detail = null) => new()
+        RepairResult Failed(RepairStatus status, string message, LpSize? size = null, string? detail = null, PreservedInputs? anchors = null, List<string>? attemptNotes = null) => new()
         {
             Method = Name,
             Layer = layerName,
@@ -157,8 +157,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             Solver = LpSolverOptions.Name(options.Solver.Solver),
             SolverStatus = detail,
             Objective = ObjectiveName(options.Objective),
-            Preserved = options.Preserve is { } request ? new PreservedOutcome(request.Count, null) : null,
-            Notes = notes,
+            Preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, null),
+            Notes = attemptNotes ?? notes,
         };
 
         if (!set.IsPointSet && !decoupled)
@@ -183,70 +183,114 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         }
 
         int end = work64.Layers.Count;
-        double epsilon = options.Epsilon;
-        // Preserved inputs join the LP as further points after the repair vertices; the verifier checks the repair set alone.
-        PreservedInputs? anchors = options.Preserve?.Select(original) is { Count: > 0 } chosen ? chosen : null;
-        (RepairSet lpSet, Tensor lpVertices64, int[] lpRegion, long[] lpLabels) = WithPreserved(set, vertices64, region, labels, anchors);
-        using Tensor ownedLpVertices = lpVertices64;
-        for (int attempt = 0; ; attempt++)
-        {
-            var clock = Stopwatch.StartNew();
-            ActivationPatterns patterns = ActivationPatterns.Compute(original64 ?? work64, lpSet, lpVertices64, lpRegion, k.Nested ? k.Layer : k.Layer + 1, end);
-            if (patterns.PinnedToZero > 0 && attempt == 0) notes.Add($"{patterns.PinnedToZero} pre-activations pinned to 0 at vertices shared by polytopes with different patterns");
-            if (attempt == 0 && (options.MaxMemoryBytes is not null || options.MaxLpNonzeros is not null))
-            {
-                LpSize whole = SymbolicEncoder.Count(work64, k, end, lpVertices64, lpLabels, patterns, Encoding(epsilon, rows) with { RepairVertices = set.VertexCount });
-                if (options.MaxMemoryBytes is long budget) RefuseOverBudget(whole, budget, layerName, anchors?.Count ?? 0);
-                if (whole.Nonzeros > options.MaxLpNonzeros)
-                    return Failed(RepairStatus.TooLarge, FormattableString.Invariant($"not attempted: the LP at {layerName} would have {whole.Nonzeros:N0} nonzeros ({whole.Rows:N0} rows × {whole.Cols:N0} columns), above the cap of {options.MaxLpNonzeros:N0}"), whole);
-            }
-            EncodedProgram encoded = SymbolicEncoder.Encode(work64, k, end, lpVertices64, lpLabels, patterns, Encoding(epsilon, rows) with { RepairVertices = set.VertexCount });
-            if (options.ExportLpPath is string path) ExportMps(encoded, path);
-            encodeTime += clock.Elapsed.TotalSeconds;
-            if (encoded.Conflict is not null) return Failed(RepairStatus.Infeasible, encoded.Conflict, encoded.Program.Size);
-            (LpSolution solution, IReadOnlyList<LpSolve> solves, string generation) = SolveWithGeneration(encoded);
-            solveTime += solution.Seconds;
-            LpSize size = encoded.Program.Size;
-            if (solves.Count > 1 || encoded.Held.Count > 0) notes.Add(generation);
-            if (solution.Status != LpStatus.Optimal)
-                return Failed(Map(solution.Status), $"{Describe(solution.Status)} (ε = {epsilon:G3}, bound ±{options.Bound:G3}); no model written", size, solution.Detail) with { LpSolves = solves };
+        PreservedInputs? requested = options.Preserve?.Select(original, vertices64) is { Count: > 0 } chosen ? chosen : null;
+        RepairResult held = Holding(requested, [.. notes]);
+        if (held.Status != RepairStatus.Infeasible || requested is null) return held;
+        RepairResult fallback = WithFewerPreserved(held, requested, options.Preserve!.AtMost, anchors => Holding(anchors, [.. notes]));
+        return fallback with { Time = fallback.Time with { Encode = encodeTime, Solve = solveTime, Total = total.Elapsed.TotalSeconds } };
 
-            clock.Restart();
-            Network candidate64 = PlainRepairedModel.ToFloat64(work64);
-            Apply(candidate64, encoded.Deltas, solution.Values!);
-            // Whether the LP's solution itself, in float64 before its weights are rounded to float32, meets every margin:
-            // the verifier's float64 run of a plain network uses the rounded weights, so its margins show weight rounding
-            // too (a decoupled network keeps the float64 value weights, so the verifier's float64 margins tell).
-            bool? solutionHolds = decoupled ? null : RepairVerifier.Margins(candidate64.Logits(vertices64), region, set).All(m => m > 0);
-            IRepairedModel model = decoupled ? new DecoupledNetwork(original, candidate64, k.Layer) : new PlainRepairedModel(ToFloat32(original, candidate64));
-            if (!decoupled) candidate64.Dispose();
-            encodeTime += clock.Elapsed.TotalSeconds;
-            VerifiedRepair verified = VerifiedRepair.Check(model, set);
-            VerificationReport report = verified.Report;
-            bool roundingOnly = !report.Verified && (solutionHolds ?? report.Regions.All(r => r.MarginFloat64 > 0)) && report.Regions.All(r => r.LinearOnRegion != false);
-            if (!report.Verified && roundingOnly && attempt < options.EpsilonRetries)
+        // The main LP with the preserved inputs anchors (null: none) joining it as further points after the repair
+        // vertices; the verifier checks the repair set alone.
+        RepairResult Holding(PreservedInputs? anchors, List<string> notes)
+        {
+            double epsilon = options.Epsilon;
+            (RepairSet lpSet, Tensor lpVertices64, int[] lpRegion, long[] lpLabels) = WithPreserved(set, vertices64, region, labels, anchors);
+            using Tensor ownedLpVertices = lpVertices64;
+            for (int attempt = 0; ; attempt++)
             {
-                notes.Add($"float32 rounding broke a margin at ε = {epsilon:G3} (or left it within the verifier's guard band); re-solved with ε = {epsilon * 10:G3}");
-                epsilon *= 10;
-                continue;
+                var clock = Stopwatch.StartNew();
+                ActivationPatterns patterns = ActivationPatterns.Compute(original64 ?? work64, lpSet, lpVertices64, lpRegion, k.Nested ? k.Layer : k.Layer + 1, end);
+                if (patterns.PinnedToZero > 0 && attempt == 0) notes.Add($"{patterns.PinnedToZero} pre-activations pinned to 0 at vertices shared by polytopes with different patterns");
+                if (attempt == 0 && (options.MaxMemoryBytes is not null || options.MaxLpNonzeros is not null))
+                {
+                    LpSize whole = SymbolicEncoder.Count(work64, k, end, lpVertices64, lpLabels, patterns, Encoding(epsilon, rows) with { RepairVertices = set.VertexCount });
+                    if (options.MaxMemoryBytes is long budget) RefuseOverBudget(whole, budget, layerName, anchors?.Count ?? 0);
+                    if (whole.Nonzeros > options.MaxLpNonzeros)
+                        return Failed(RepairStatus.TooLarge, FormattableString.Invariant($"not attempted: the LP at {layerName} would have {whole.Nonzeros:N0} nonzeros ({whole.Rows:N0} rows × {whole.Cols:N0} columns), above the cap of {options.MaxLpNonzeros:N0}"), whole, anchors: anchors, attemptNotes: notes);
+                }
+                EncodedProgram encoded = SymbolicEncoder.Encode(work64, k, end, lpVertices64, lpLabels, patterns, Encoding(epsilon, rows) with { RepairVertices = set.VertexCount });
+                if (options.ExportLpPath is string path) ExportMps(encoded, path);
+                encodeTime += clock.Elapsed.TotalSeconds;
+                if (encoded.Conflict is not null) return Failed(RepairStatus.Infeasible, encoded.Conflict, encoded.Program.Size, anchors: anchors, attemptNotes: notes);
+                (LpSolution solution, IReadOnlyList<LpSolve> solves, string generation) = SolveWithGeneration(encoded);
+                solveTime += solution.Seconds;
+                LpSize size = encoded.Program.Size;
+                if (solves.Count > 1 || encoded.Held.Count > 0) notes.Add(generation);
+                if (solution.Status != LpStatus.Optimal)
+                    return Failed(Map(solution.Status), $"{Describe(solution.Status)} (ε = {epsilon:G3}, bound ±{options.Bound:G3}); no model written", size, solution.Detail, anchors, notes) with { LpSolves = solves };
+
+                clock.Restart();
+                Network candidate64 = PlainRepairedModel.ToFloat64(work64);
+                Apply(candidate64, encoded.Deltas, solution.Values!);
+                // Whether the LP's solution itself, in float64 before its weights are rounded to float32, meets every margin:
+                // the verifier's float64 run of a plain network uses the rounded weights, so its margins show weight rounding
+                // too (a decoupled network keeps the float64 value weights, so the verifier's float64 margins tell).
+                bool? solutionHolds = decoupled ? null : RepairVerifier.Margins(candidate64.Logits(vertices64), region, set).All(m => m > 0);
+                IRepairedModel model = decoupled ? new DecoupledNetwork(original, candidate64, k.Layer) : new PlainRepairedModel(ToFloat32(original, candidate64));
+                if (!decoupled) candidate64.Dispose();
+                encodeTime += clock.Elapsed.TotalSeconds;
+                VerifiedRepair verified = VerifiedRepair.Check(model, set);
+                VerificationReport report = verified.Report;
+                bool roundingOnly = !report.Verified && (solutionHolds ?? report.Regions.All(r => r.MarginFloat64 > 0)) && report.Regions.All(r => r.LinearOnRegion != false);
+                if (!report.Verified && roundingOnly && attempt < options.EpsilonRetries)
+                {
+                    notes.Add($"float32 rounding broke a margin at ε = {epsilon:G3} (or left it within the verifier's guard band); re-solved with ε = {epsilon * 10:G3}");
+                    epsilon *= 10;
+                    continue;
+                }
+                PreservedOutcome? preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, anchors.Kept(model));
+                if (preserved is not null) notes.Add($"preserved inputs: {preserved.Kept} of {preserved.Count} still classified correctly in float32 ({anchors!.Description})");
+                string message = report.Verified
+                    ? $"provable: yes ({report.Note}); smallest margin {report.MinMarginFloat32:G3} (float32), {report.MinMarginFloat64:G3} (float64)"
+                    : $"provable: no — {verified.Rejected} of {report.Regions.Count} regions failed the independent check ({report.Note})";
+                return verified.Result(Name, layerName, message, new RepairTiming(encodeTime, solveTime, verified.Seconds, total.Elapsed.TotalSeconds)) with
+                {
+                    Objective = ObjectiveName(options.Objective),
+                    Preserved = preserved,
+                    LpSize = size,
+                    Solver = solution.Solver,
+                    SolverStatus = solution.Detail,
+                    LpSolves = solves,
+                    Epsilon = epsilon,
+                    Notes = notes,
+                };
             }
-            PreservedOutcome? preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, anchors.Kept(model));
-            if (preserved is not null) notes.Add($"preserved inputs: {preserved.Kept} of {preserved.Count} still classified correctly in float32 ({anchors!.Description})");
-            string message = report.Verified
-                ? $"provable: yes ({report.Note}); smallest margin {report.MinMarginFloat32:G3} (float32), {report.MinMarginFloat64:G3} (float64)"
-                : $"provable: no — {verified.Rejected} of {report.Regions.Count} regions failed the independent check ({report.Note})";
-            return verified.Result(Name, layerName, message, new RepairTiming(encodeTime, solveTime, verified.Seconds, total.Elapsed.TotalSeconds)) with
+        }
+    }
+
+    /// <summary>
+    /// After the LP with the preserved inputs <paramref name="requested"/> held came out infeasible (<paramref name="held"/>):
+    /// whether the repair set alone is feasible, and if so, for the default count (<paramref name="atMost"/>), the
+    /// repair with the first half, quarter, … of them, down to none; for a count the user asked for, the infeasible
+    /// result with that cause named (no model is written without the inputs asked for). <paramref name="holding"/>
+    /// repairs with the given inputs held (null: none). Every attempt's time counts in the result.
+    /// </summary>
+    private static RepairResult WithFewerPreserved(RepairResult held, PreservedInputs requested, bool atMost, Func<PreservedInputs?, RepairResult> holding)
+    {
+        int asked = requested.Count;
+        RepairResult alone = holding(null);
+        if (alone.Status == RepairStatus.Infeasible)
+            return held with { Message = $"{held.Message}; without the {asked} preserved inputs too, so the repair set itself cannot be met at this layer" };
+        if (alone.Status is not (RepairStatus.Repaired or RepairStatus.NotVerified))
+            return held with { Message = $"{held.Message} with the {asked} preserved inputs held; without them the solve ended {alone.Status} ({alone.Message}), so whether they are the cause is not known" };
+        string cause = $"the LP is infeasible with the {asked} preserved inputs held, but not without them";
+        if (!atMost)
+            return held with { Message = $"infeasible with the {asked} preserved inputs held, though the repair set alone is feasible at this layer; no model written: ask to preserve fewer (--preserve), or none (--preserve 0)" };
+        for (int count = asked / 2; count > 0; count /= 2)
+        {
+            RepairResult fewer = holding(requested.First(count));
+            if (fewer.Status == RepairStatus.Infeasible) continue;
+            return fewer with
             {
-                Objective = ObjectiveName(options.Objective),
-                Preserved = preserved,
-                LpSize = size,
-                Solver = solution.Solver,
-                SolverStatus = solution.Detail,
-                LpSolves = solves,
-                Epsilon = epsilon,
-                Notes = notes,
+                Preserved = fewer.Preserved! with { Requested = asked },
+                Notes = [$"{cause}: held the first {count} of them instead (halving until feasible)", .. fewer.Notes],
             };
         }
+        return alone with
+        {
+            Preserved = new PreservedOutcome(0, null, asked),
+            Notes = [$"{cause}, nor with any number down to 1: repaired without preserved inputs", .. alone.Notes],
+        };
     }
 
     /// <summary>The command-line name of an objective.</summary>
