@@ -20,19 +20,29 @@ public sealed class OnnxMethodsTests
     private static DataSplits FashionMnist(int train = 600, int test = 300) =>
         DataCatalog.Load("fashion-mnist", new DataOptions { TrainLimit = train, TestLimit = test });
 
-    [Fact]
-    public void LayerIntegratedGradientsIsCompleteAtALayerNestedInTheAttentionBlock()
+    /// <summary>
+    /// PyTorch's transformer runs on (tokens, batch, features): the attention's input projection gives (16, N, 96), its
+    /// output projection, a Gemm, (16·N, 32) with the batch inside the token rows, the feed-forward's first MatMul
+    /// (16, N, 64). Each is attributed per input, batch first, with many path points per pass (the tokens used to be
+    /// taken for the batch, which failed as soon as a pass held more than one path point).
+    /// </summary>
+    [Theory]
+    [InlineData("block1.fc1", 96)]
+    [InlineData("block1.fc2", 32)]
+    [InlineData("/enc/linear1/MatMul", 64)]
+    public void LayerIntegratedGradientsIsCompleteAtALayerNestedInTheAttentionBlock(string layer, int features)
     {
         TestSupport.Init();
         Network vit = Import("vit");
         (Tensor input, _) = OnnxImportTests.Reference("vit");
-        long[] targets = vit.Predict(input.narrow(0, 0, 2));
-        string site = vit.Spec.ResolveName("/enc/linear1/MatMul");
+        long[] targets = vit.Predict(input.narrow(0, 0, 3));
+        string site = vit.Spec.ResolveName(layer);
         AttributionResult result = AttributionMethods.Create(LayerIntegratedGradients.MethodName, site)
-            .Attribute(vit, input.narrow(0, 0, 2), targets, new AttributionOptions { Steps = 64 });
-        // Completeness: the attributions at the layer add up to f(x) − f(baseline).
+            .Attribute(vit, input.narrow(0, 0, 3), targets, new AttributionOptions { Steps = 64, InternalBatchSize = 256 });
+        Assert.Equal([3L, 16, features], result.Values.shape);
+        // Completeness: the attributions at the layer add up to f(x) − f(baseline), sample by sample.
         double[] sums = result.Sums();
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 3; i++)
             Assert.True(Math.Abs(sums[i] - result.Delta[i]) <= 1e-2 * Math.Max(1, Math.Abs(result.Delta[i])), $"sample {i}: Σ = {sums[i]}, Δf = {result.Delta[i]}");
         Assert.Equal(site, result.Layer);
     }
