@@ -41,6 +41,7 @@ internal static class TrainCommand
                 table.AddRow(e.Epoch.ToString(), $"{e.TrainLoss:F4}", e.ValidationAccuracy is double a ? $"{a:P2}" : "-", $"{e.Seconds:F1}");
             run.Out.Write(table);
             run.Out.MarkupLine($"{Markup.Escape(report.Arch)}: test accuracy [bold]{report.TestAccuracy:P2}[/] on {report.TestN} samples (kept epoch {report.BestEpoch}); saved to {Markup.Escape(report.Out)}");
+            foreach (string warning in report.Warnings) run.Out.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
             if (report.Poison is { } effect)
             {
                 string text = effect switch

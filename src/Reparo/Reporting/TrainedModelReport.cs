@@ -30,6 +30,9 @@ public sealed record TrainedModelReport(string Arch, string Data, int Seed, int 
     [JsonIgnore]
     public IReadOnlyList<string> ClassNames { get; init; } = [];
 
+    /// <summary>What the user should know before using the model, e.g. that it predicts no better than the most common class.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
     /// <summary>The run as a document: test accuracy and the poison's effect first, then the settings, the epochs and the per-class accuracy.</summary>
     public ReportDocument ToDocument()
     {
@@ -38,6 +41,7 @@ public sealed record TrainedModelReport(string Arch, string Data, int Seed, int 
             $"Trained {Arch} on {Data}: test accuracy {Percent(TestAccuracy)} on {TestN} samples, keeping epoch {BestEpoch} of {Epochs.Count}{(StoppedEarly ? " (stopped early)" : "")}. Saved to {Out}.",
         ];
         if (Poison is { } poison) summary.Add($"Poisoned with {poison.Spec} ({Count(poison.Poisoned, "image")}): {poison.Effect}.");
+        summary.AddRange(Warnings.Select(warning => $"Warning: {warning}."));
         var sections = new List<ReportSection>
         {
             new("Training", [new ReportKeyValues(

@@ -68,7 +68,23 @@ public static class TrainUseCase
             training.Seconds, splits.Train.Count * (double)training.Epochs.Count / Math.Max(trainSeconds, 1e-9), request.Out, effect)
         {
             ClassNames = network.Spec.ClassNames,
+            Warnings = NoBetterThanTheCommonestClass(splits, request.Options, training.Epochs.Count, test.Accuracy) is { } warning ? [warning] : [],
         };
+    }
+
+    /// <summary>
+    /// A warning when the test accuracy is within one sample of always predicting the test split's most common class:
+    /// the model has not learned (on a small table, the defaults' few steps per epoch are the usual cause), with the
+    /// numbers that tell why; null otherwise.
+    /// </summary>
+    private static string? NoBetterThanTheCommonestClass(DataSplits splits, TrainingOptions options, int epochs, double testAccuracy)
+    {
+        long[] labels = splits.Test.Labels();
+        if (labels.Length == 0) return null;
+        double commonest = labels.GroupBy(label => label).Max(group => group.Count()) / (double)labels.Length;
+        if (testAccuracy > commonest + 1.0 / labels.Length) return null;
+        int steps = (splits.Train.Count + options.BatchSize - 1) / options.BatchSize;
+        return FormattableString.Invariant($"the model is no better than always predicting the most common class (test accuracy {testAccuracy:P2}, most common class {commonest:P2}); {epochs} epochs of {steps} steps each ran ({splits.Train.Count} training samples, batch size {options.BatchSize}, learning rate {options.LearningRate:G3}): train longer (--epochs, --patience), with a smaller --batch-size or a larger --lr");
     }
 
     private static PoisonEffect Measure(Network network, PoisonedData poisoned, Dataset test, EvaluationReport clean)

@@ -40,6 +40,32 @@ public class TrainEvaluateUseCaseTests
         Assert.IsType<ReportMatrix>(Assert.Single(evaluation.Sections, s => s.Heading == "Confusion matrix").Blocks[0]);
     }
 
+    /// <summary>
+    /// A model that has not learned (one epoch at a tiny learning rate) is trained and saved all the same, but the report
+    /// warns that it is no better than the most common class and says how many steps ran; a model that has learned gets no
+    /// warning.
+    /// </summary>
+    [Fact]
+    public void AModelNoBetterThanTheCommonestClassIsWarnedAbout()
+    {
+        using var dir = TestSupport.TempFolder();
+        DataSplits splits = DataCatalog.Load("digits");
+        TrainedModelReport Train(TrainingOptions options) => TrainUseCase.Run(new TrainRequest("digits", 0, splits, "mlp:16x1", options, 2, dir.File("m.reparo")));
+
+        TrainedModelReport stuck = Train(new TrainingOptions { Epochs = 1, LearningRate = 1e-7, Patience = 0, Seed = 4 });
+        TrainedModelReport learned = Train(new TrainingOptions { Epochs = 3, LearningRate = 5e-3, Patience = 0, Seed = 4 });
+
+        double commonest = splits.Test.Labels().GroupBy(l => l).Max(g => g.Count()) / (double)splits.Test.Count;
+        Assert.True(stuck.TestAccuracy <= commonest + 1.0 / splits.Test.Count, $"{stuck.TestAccuracy} against {commonest}");
+        int steps = (splits.Train.Count + 127) / 128;
+        string warning = Assert.Single(stuck.Warnings);
+        Assert.StartsWith("the model is no better than always predicting the most common class", warning, StringComparison.Ordinal);
+        Assert.Contains($"1 epochs of {steps} steps each ran ({splits.Train.Count} training samples, batch size 128, learning rate 1E-07)", warning);
+        Assert.Contains($"Warning: {warning}.", stuck.ToDocument().Summary);
+        Assert.True(learned.TestAccuracy > 0.5, $"{learned.TestAccuracy}");
+        Assert.Empty(learned.Warnings);
+    }
+
     [Fact]
     public void CorruptedEvaluationNamesTheCorruptionAndRejectsText()
     {
