@@ -124,7 +124,7 @@ internal static class RepairCommand
     {
         var method = new Option<string>("--method") { Description = $"Repair method: {string.Join(", ", RepairMethods.Names)}", Required = true, HelpName = "METHOD" };
         var model = new Option<string>("--model") { Description = "The model file", Required = true, HelpName = "PATH" };
-        var repairSet = new Option<string>("--repair-set") { Description = "What to repair: CORRUPTION:SEVERITY:N (fog:3:100: the first N corrupted test images the model gets wrong), CORRUPTION:SEVERITY:N:any (the first N whatever it predicts), file:PATH, npz:PATH (x, y, optional regions), rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY], trojan:N", Required = true, HelpName = "SPEC" };
+        var repairSet = new Option<string>("--repair-set") { Description = "What to repair: CORRUPTION:SEVERITY:N (fog:3:100: the first N corrupted test images the model gets wrong), CORRUPTION:SEVERITY:N:any (the first N whatever it predicts), failures:N (the first N test inputs it gets wrong, any data), file:PATH, npz:PATH (x, y, optional regions), rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY], trojan:N", Required = true, HelpName = "SPEC" };
         var output = new Option<string?>("--out") { Description = "Write the repaired model here (only if verified and a plain network)", HelpName = "PATH" };
         var exportLp = new Option<string?>("--export-lp") { Description = "Write the LP in MPS format (LP methods)", HelpName = "PATH" };
         var data = new DataArguments();

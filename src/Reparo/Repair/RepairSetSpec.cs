@@ -14,6 +14,9 @@ namespace Reparo.Repair;
 /// Drawdown: the clean test set without those images; generalisation: the rest of the corrupted test set.</item>
 /// <item><c>CORRUPTION:SEVERITY:N:any</c> (e.g. <c>fog:3:100:any</c>): the first N test images, corrupted, whatever the
 /// model predicts (APRNN's protocol). Drawdown and generalisation as for <c>CORRUPTION:SEVERITY:N</c>.</item>
+/// <item><c>failures:N</c>: the first N test inputs the model gets wrong, as they are (any data: tables, text, images).
+/// Drawdown: the test set without those inputs; generalisation: the test inputs it gets wrong beyond the first N (none
+/// right before the repair).</item>
 /// <item><c>file:PATH</c>: JSON <c>{"inputs": [...], "labels": [...]}</c> with inputs shaped like the model's input
 /// (one entry per point), or with <c>"regions": [[i, j, …], …]</c> grouping inputs into polytopes (then one label per region).
 /// Drawdown: the clean test set; no generalisation set.</item>
@@ -52,6 +55,7 @@ public static class RepairSetSpec
         if (parts[0] == "npz" && parts.Length >= 2) return FromNpz(spec[4..], network, splits);
         if (parts[0] == "rotations") return Rotations(spec, parts, network, splits, seed);
         if (parts[0] == "trojan" && parts.Length == 2) return Trojan(spec, Int(parts[1], spec), network, splits);
+        if (parts[0] == "failures" && parts.Length == 2) return Failures(spec, Int(parts[1], spec), network, splits.Test);
         if (parts.Length is 3 or 4 && Corruptions.Names.Contains(parts[0]))
         {
             if (parts.Length == 4 && parts[3] != "any") throw new ReparoInputException($"'{parts[3]}' in '{spec}' should be 'any' (CORRUPTION:SEVERITY:N:any takes the first N corrupted test images whatever the model predicts)");
@@ -62,7 +66,20 @@ public static class RepairSetSpec
             return new RepairProblem(network, set, WithoutRows(splits.Test, rows, $"{splits.Test.Name} (clean, without the repair images)"),
                 WithoutRows(corrupted, rows, $"{corrupted.Name} (without the repair images)"));
         }
-        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), CORRUPTION:SEVERITY:N:any, file:PATH, npz:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY] or trojan:N");
+        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), CORRUPTION:SEVERITY:N:any, failures:N, file:PATH, npz:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY] or trojan:N");
+    }
+
+    private static RepairProblem Failures(string spec, int n, Network network, Dataset test)
+    {
+        if (n < 1) throw new ReparoInputException($"the number of repair points must be positive in '{spec}'");
+        long[] predictions = network.Predict(test.X);
+        long[] labels = test.Labels();
+        int[] wrong = [.. Enumerable.Range(0, labels.Length).Where(i => predictions[i] != labels[i])];
+        if (wrong.Length < n) throw new ReparoInputException($"the model gets only {wrong.Length} of {labels.Length} test inputs wrong; ask for at most that many ({spec})");
+        int[] rows = wrong[..n];
+        RepairSet set = RepairSet.FromPoints(test, rows, spec);
+        Dataset? others = wrong.Length > n ? test.Subset(wrong[n..], $"{test.Name} (the other inputs the model gets wrong)") : null;
+        return new RepairProblem(network, set, WithoutRows(test, rows, $"{test.Name} (without the repair inputs)"), others);
     }
 
     private static RepairProblem Trojan(string spec, int n, Network network, DataSplits splits)

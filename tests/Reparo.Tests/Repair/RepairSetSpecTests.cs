@@ -36,6 +36,40 @@ public class RepairSetSpecTests
         Assert.Empty(any.Generalization.SourceIndices.Intersect(repairSources));
     }
 
+    /// <summary>
+    /// <c>failures:N</c> takes the first N test inputs the model gets wrong, as they are, on any data: here a table (CSV),
+    /// which corruption repair sets refuse. Drawdown is held out on the rest of the test set, generalisation on the other
+    /// failures.
+    /// </summary>
+    [Fact]
+    public void FailuresFormTakesTheFirstMisclassifiedTestInputsOfAnyData()
+    {
+        using var dir = TestSupport.TempFolder();
+        var random = new Random(1);
+        string csv = dir.File("table.csv");
+        File.WriteAllLines(csv, ["a,b,c,label", .. Enumerable.Range(0, 300).Select(i => FormattableString.Invariant($"{random.NextDouble():F4},{random.NextDouble():F4},{random.NextDouble():F4},k{i % 3}"))]);
+        DataSplits splits = DataCatalog.Load($"csv:{csv}");
+        Network network = ModelZoo.Create("mlp:8x1", splits.Train, seed: 2);
+        long[] predicted = network.Predict(splits.Test.X), labels = splits.Test.Labels();
+        int[] wrong = [.. Enumerable.Range(0, labels.Length).Where(i => predicted[i] != labels[i])];
+        Assert.True(wrong.Length > 5, $"{wrong.Length} failures");
+
+        RepairProblem problem = RepairSetSpec.Build("failures:5", network, splits, 0);
+
+        Assert.Equal(5, problem.RepairSet.Regions.Count);
+        for (int r = 0; r < 5; r++)
+        {
+            Assert.True(problem.RepairSet.Regions[r].Vertices.equal(splits.Test.X.narrow(0, wrong[r], 1)).all().item<bool>(), $"region {r} is not failure {r}");
+            Assert.Equal(labels[wrong[r]], problem.RepairSet.Regions[r].Label);
+        }
+        Assert.Equal(splits.Test.Count - 5, problem.Drawdown.Count);
+        Assert.Empty(problem.Drawdown.SourceIndices.Intersect(wrong[..5].Select(i => splits.Test.SourceIndices[i])));
+        Assert.Equal([.. wrong[5..].Select(i => splits.Test.SourceIndices[i])], problem.Generalization!.SourceIndices);
+        Assert.Contains("corruption repair sets need image data", Assert.Throws<ReparoInputException>(() => RepairSetSpec.Build("fog:3:5", network, splits, 0)).Message);
+        Assert.Equal($"the model gets only {wrong.Length} of {labels.Length} test inputs wrong; ask for at most that many (failures:1000)",
+            Assert.Throws<ReparoInputException>(() => RepairSetSpec.Build("failures:1000", network, splits, 0)).Message);
+    }
+
     [Theory]
     [InlineData("gaussian-noise:3:10:bogus", "'bogus' in 'gaussian-noise:3:10:bogus' should be 'any'")]
     [InlineData("gaussian-noise:3:100000:any", "ask for at most that many")]
