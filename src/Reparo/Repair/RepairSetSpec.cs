@@ -50,6 +50,8 @@ public static class RepairSetSpec
 
     private static RepairProblem ParseAndSelect(string spec, Network network, DataSplits splits, int seed)
     {
+        if (splits.Test.Kind == InputKind.Tokens)
+            throw new ReparoInputException($"{splits.Test.Name} holds token sequences, and every repair method edits weights from floating-point inputs (images, tables): a text model cannot be repaired here (reparo explain takes it, and reparo influence a recurrent one)");
         string[] parts = spec.Split(':');
         if (parts[0] == "file" && parts.Length >= 2) return FromFile(spec[5..], network, splits);
         if (parts[0] == "npz" && parts.Length >= 2) return FromNpz(spec[4..], network, splits);

@@ -70,6 +70,18 @@ public class RepairSetSpecTests
             Assert.Throws<ReparoInputException>(() => RepairSetSpec.Build("failures:1000", network, splits, 0)).Message);
     }
 
+    [Fact]
+    public void TokenDataIsRefusedWithWhatToDoInstead()
+    {
+        DataSplits splits = DataCatalog.Load("fortunes:computers,love");
+        Network network = ModelZoo.Create("text:8", splits.Train, seed: 1);
+
+        string message = Assert.Throws<ReparoInputException>(() => RepairSetSpec.Build("failures:3", network, splits, 0)).Message;
+
+        Assert.StartsWith($"{splits.Test.Name} holds token sequences, and every repair method edits weights from floating-point inputs", message, StringComparison.Ordinal);
+        Assert.Contains("(reparo explain takes it, and reparo influence a recurrent one)", message);
+    }
+
     [Theory]
     [InlineData("gaussian-noise:3:10:bogus", "'bogus' in 'gaussian-noise:3:10:bogus' should be 'any'")]
     [InlineData("gaussian-noise:3:100000:any", "ask for at most that many")]
