@@ -42,16 +42,17 @@ public sealed class LayerIntegratedGradients : IAttributionMethod
             var ends = new List<Tensor>();
             var gradients = new List<Tensor>();
             var delta = new List<double>();
+            BatchLayout? layout = null;
             using ProgressScope shown = WorkProgress.Begin($"{Name} {tap.Name} {inputs.shape[0]} inputs", inputs.shape[0]);
             foreach ((long start, long length) in AttributionCore.Chunks(inputs.shape[0], options.InternalBatchSize))
             {
                 Tensor x = inputs.narrow(0, start, length), tc = t.narrow(0, start, length);
                 Tensor ax, ab;
-                BatchLayout layout;
                 using (no_grad())
                 {
                     Tensor output = ModuleTaps.Output(network, tap, x), atBaseline = ModuleTaps.Output(network, tap, baseline.narrow(0, start, length));
-                    layout = BatchLayout.Find(Layer, output, ModuleTaps.Output(network, tap, cat([x, baseline.narrow(0, start, length)], 0)), length);
+                    // The layout is the layer's, whatever the batch: found on the first chunk.
+                    layout ??= BatchLayout.Find(Layer, output, ModuleTaps.Output(network, tap, cat([x, baseline.narrow(0, start, length)], 0)), length);
                     ax = layout.ToBatchFirst(output);
                     ab = layout.ToBatchFirst(atBaseline);
                     double[] fx = AttributionCore.TargetLogits(ModuleTaps.RunReplacing(network, tap, x, o => Replace(o, ax, layout)), tc);

@@ -44,16 +44,18 @@ public sealed record PreservedInputs(Tensor Inputs, long[] Labels, string Descri
         int[] order = [.. Enumerable.Range(0, pool.Count)];
         new Random(seed).Shuffle(order);
         long[] labels = pool.Labels();
-        var repair = new SameInputs(repairInputs);
+        HashSet<InputKey> repair = repairInputs is null ? [] : [.. InputKey.Rows(repairInputs)];
         var chosen = new List<int>(count);
         const int batch = 1000;
         for (int start = 0; start < order.Length && chosen.Count < count; start += batch)
         {
             int[] rows = order[start..Math.Min(order.Length, start + batch)];
             using var scope = NewDisposeScope();
-            long[] predicted = network.Predict(pool.X.index_select(0, tensor(rows.Select(r => (long)r).ToArray())));
+            Tensor batchInputs = pool.X.index_select(0, tensor(rows.Select(r => (long)r).ToArray()));
+            long[] predicted = network.Predict(batchInputs);
+            InputKey[] keys = repair.Count > 0 ? InputKey.Rows(batchInputs) : [];
             for (int i = 0; i < rows.Length && chosen.Count < count; i++)
-                if (predicted[i] == labels[rows[i]] && (repair.Count == 0 || !repair.Contains(pool.X[rows[i]]))) chosen.Add(rows[i]);
+                if (predicted[i] == labels[rows[i]] && (repair.Count == 0 || !repair.Contains(keys[i]))) chosen.Add(rows[i]);
         }
         if (chosen.Count < count && !atMost)
             throw new ReparoInputException($"only {chosen.Count} of {pool.Name}'s {pool.Count} inputs are classified correctly{(repair.Count > 0 ? " and not in the repair set" : "")}; ask to preserve at most that many");
@@ -76,50 +78,5 @@ public sealed record PreservedInputs(Tensor Inputs, long[] Labels, string Descri
         using var noGrad = no_grad();
         long[] predicted = model.Logits(Inputs, ScalarType.Float32).argmax(1).data<long>().ToArray();
         return predicted.Where((p, i) => p == Labels[i]).Count();
-    }
-}
-
-/// <summary>Inputs to recognise exactly (the same float32 values), looked up by a hash of their values.</summary>
-internal sealed class SameInputs
-{
-    private readonly Dictionary<int, List<float[]>> byHash = [];
-
-    /// <summary>Collects the rows of <paramref name="inputs"/> (N, …sample shape); null: none.</summary>
-    public SameInputs(Tensor? inputs)
-    {
-        if (inputs is null) return;
-        for (long i = 0; i < inputs.shape[0]; i++) Add(Values(inputs[i]));
-    }
-
-    /// <summary>Number of inputs collected.</summary>
-    public int Count { get; private set; }
-
-    /// <summary>Whether <paramref name="input"/> (one sample) is one of the inputs.</summary>
-    public bool Contains(Tensor input)
-    {
-        if (Count == 0) return false;
-        float[] values = Values(input);
-        return byHash.TryGetValue(Hash(values), out List<float[]>? candidates) && candidates.Any(c => c.AsSpan().SequenceEqual(values));
-    }
-
-    private void Add(float[] values)
-    {
-        int hash = Hash(values);
-        if (!byHash.TryGetValue(hash, out List<float[]>? list)) byHash[hash] = list = [];
-        list.Add(values);
-        Count++;
-    }
-
-    private static float[] Values(Tensor input)
-    {
-        using Tensor flat = input.detach().to(ScalarType.Float32).contiguous().flatten();
-        return flat.data<float>().ToArray();
-    }
-
-    private static int Hash(float[] values)
-    {
-        var hash = new HashCode();
-        hash.AddBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
-        return hash.ToHashCode();
     }
 }

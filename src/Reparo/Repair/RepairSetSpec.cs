@@ -74,10 +74,8 @@ public static class RepairSetSpec
     private static RepairProblem Failures(string spec, int n, Network network, Dataset test)
     {
         if (n < 1) throw new ReparoInputException($"the number of repair points must be positive in '{spec}'");
-        long[] predictions = network.Predict(test.X);
-        long[] labels = test.Labels();
-        int[] wrong = [.. Enumerable.Range(0, labels.Length).Where(i => predictions[i] != labels[i])];
-        if (wrong.Length < n) throw new ReparoInputException($"the model gets only {wrong.Length} of {labels.Length} test inputs wrong; ask for at most that many ({spec})");
+        int[] wrong = Misclassified(network, test);
+        if (wrong.Length < n) throw new ReparoInputException($"the model gets only {wrong.Length} of {test.Count} test inputs wrong; ask for at most that many ({spec})");
         int[] rows = wrong[..n];
         RepairSet set = RepairSet.FromPoints(test, rows, spec);
         Dataset? others = wrong.Length > n ? test.Subset(wrong[n..], $"{test.Name} (the other inputs the model gets wrong)") : null;
@@ -118,11 +116,17 @@ public static class RepairSetSpec
             if (corrupted.Count < n) throw new ReparoInputException($"the test set has only {corrupted.Count} images for {spec}; ask for at most that many");
             return (corrupted, Enumerable.Range(0, n).ToArray());
         }
-        long[] predictions = network.Predict(corrupted.X);
-        long[] labels = corrupted.Labels();
-        int[] wrong = Enumerable.Range(0, labels.Length).Where(i => predictions[i] != labels[i]).Take(n).ToArray();
-        if (wrong.Length < n) throw new ReparoInputException($"the model gets only {wrong.Length} of {labels.Length} images wrong under {spec}; ask for at most that many");
-        return (corrupted, wrong);
+        int[] wrong = Misclassified(network, corrupted);
+        if (wrong.Length < n) throw new ReparoInputException($"the model gets only {wrong.Length} of {corrupted.Count} images wrong under {spec}; ask for at most that many");
+        return (corrupted, wrong[..n]);
+    }
+
+    /// <summary>The rows of <paramref name="data"/> that <paramref name="network"/> gets wrong, in order.</summary>
+    private static int[] Misclassified(Network network, Dataset data)
+    {
+        long[] predictions = network.Predict(data.X);
+        long[] labels = data.Labels();
+        return [.. Enumerable.Range(0, labels.Length).Where(i => predictions[i] != labels[i])];
     }
 
     private static Dataset WithoutRows(Dataset data, int[] rows, string name)
