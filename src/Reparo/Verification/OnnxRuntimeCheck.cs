@@ -117,11 +117,34 @@ public static class OnnxRuntimeCheck
         return sameCount ? [shape[0], .. sample] : shape;
     }
 
+    /// <summary>
+    /// The first output for <paramref name="inputs"/>: one run, or, for a model whose input declares a fixed batch of B
+    /// (an export without a dynamic batch axis), runs of B samples (the last filled up with copies of its last sample,
+    /// whose outputs are dropped).
+    /// </summary>
     private static Tensor Run(InferenceSession session, Tensor inputs, string source)
     {
         if (session.InputMetadata.Count != 1)
             throw new ReparoInputException($"{source}: the model has {session.InputMetadata.Count} inputs; Reparo feeds models with exactly one");
         (string name, NodeMetadata metadata) = session.InputMetadata.First();
+        long count = inputs.shape[0];
+        if (metadata.Dimensions is not [> 0 and int batch, ..] || batch == count) return RunBatch(session, name, metadata, inputs, source);
+        var outputs = new List<Tensor>();
+        for (long start = 0; start < count; start += batch)
+        {
+            long take = Math.Min(batch, count - start);
+            using Tensor part = inputs.narrow(0, start, take);
+            using Tensor full = take == batch ? part.alias() : cat([part, part.narrow(0, take - 1, 1).expand([batch - take, .. part.shape[1..]])]);
+            using Tensor output = RunBatch(session, name, metadata, full, source);
+            outputs.Add(output.narrow(0, 0, take).clone());
+        }
+        Tensor all = cat(outputs);
+        foreach (Tensor output in outputs) output.Dispose();
+        return all;
+    }
+
+    private static Tensor RunBatch(InferenceSession session, string name, NodeMetadata metadata, Tensor inputs, string source)
+    {
         long[] shape = DeclaredShape(metadata, inputs.shape);
         using Tensor contiguous = inputs.detach().cpu();
         using OrtValue input = metadata.ElementDataType switch

@@ -3,6 +3,7 @@ using Onnx;
 using Reparo.Experiments;
 using Reparo.Models;
 using Reparo.Models.Onnx;
+using Reparo.Verification;
 using static TorchSharp.torch;
 
 namespace Reparo.Tests.Models;
@@ -95,6 +96,94 @@ public sealed class OnnxImportTests
             Assert.True(network.Logits(input).SameAs(loaded.Logits(input)));
             Assert.Equal(network.Spec.SourceNames!.Keys.Order(), loaded.Spec.SourceNames!.Keys.Order());
         }
+    }
+
+    // ---- exports with a fixed batch of one (no dynamic_axes) ----
+
+    /// <summary>The fixture's graph with its input and output batch fixed at one, as torch.onnx.export writes it without dynamic_axes.</summary>
+    private static ModelProto FixedBatch(string name)
+    {
+        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(Fixture(name), "model.onnx")));
+        foreach (ValueInfoProto value in model.Graph.Input.Concat(model.Graph.Output))
+            value.Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimValue = 1 };
+        return model;
+    }
+
+    /// <summary>Imports <paramref name="model"/> and checks it against the fixture's PyTorch logits, in Reparo and in ONNX Runtime.</summary>
+    private static Network ImportsAndReproduces(ModelProto model, string fixture)
+    {
+        using TempFolder temp = TestSupport.TempFolder();
+        string path = temp.File("fixed.onnx");
+        File.WriteAllBytes(path, model.ToByteArray());
+        Network network = OnnxImporter.Import(path);
+        (Tensor input, Tensor expected) = Reference(fixture);
+        Tensor got = network.Logits(input.reshape([input.shape[0], .. network.Spec.InputShape]));
+        Assert.True(got.sub(expected).abs().max().item<float>() <= 1e-5, "Reparo's batch differs from PyTorch");
+        // ONNX Runtime runs the fixed-batch file sample by sample (8 inputs, batch 1).
+        Tensor runtime = OnnxRuntimeCheck.Run(path, input.reshape([input.shape[0], .. network.Spec.InputShape]));
+        Assert.Equal(expected.shape, runtime.shape);
+        Assert.True(runtime.sub(expected).abs().max().item<float>() <= 1e-5, "ONNX Runtime's rows differ from PyTorch");
+        return network;
+    }
+
+    [Fact]
+    public void AFixedBatchReshapeTargetIsFreedAndChecked()
+    {
+        TestSupport.Init();
+        ModelProto model = FixedBatch("mlp");
+        NodeProto flatten = model.Graph.Node.First(n => n.OpType == "Flatten");
+        flatten.OpType = "Reshape";
+        flatten.Attribute.Clear();
+        flatten.Input.Add("folded_shape");
+        var shape = new TensorProto { Name = "folded_shape", DataType = (int)TensorProto.Types.DataType.Int64 };
+        shape.Dims.Add(2);
+        shape.Int64Data.Add([1, 784]);
+        model.Graph.Initializer.Add(shape);
+        Network network = ImportsAndReproduces(model, "mlp");
+        Assert.Contains("fixed batch of one: 1 Reshape target rewritten", network.Provenance!.History[0]);
+    }
+
+    [Fact]
+    public void AFixedBatchRecurrentModelWithAFoldedZeroStateRuns()
+    {
+        TestSupport.Init();
+        ModelProto model = FixedBatch("lstm");
+        NodeProto lstm = model.Graph.Node.First(n => n.OpType == "LSTM");
+        var zeros = new TensorProto { Name = "h0", DataType = (int)TensorProto.Types.DataType.Float, RawData = ByteString.CopyFrom(new byte[64 * 4]) };
+        zeros.Dims.Add([1, 1, 64]);
+        model.Graph.Initializer.Add(zeros);
+        lstm.Input[5] = "h0";
+        lstm.Input[6] = "h0";
+        ImportsAndReproduces(model, "lstm");
+    }
+
+    [Fact]
+    public void AFixedBatchThatCannotBeFreedIsRefusedWithTheReexportHint()
+    {
+        TestSupport.Init();
+        ModelProto model = Tiny(op: "Concat");
+        model.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimValue = 1 };
+        model.Graph.Node[0].Input.Add("token");
+        model.Graph.Node[0].Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        var token = new TensorProto { Name = "token", DataType = (int)TensorProto.Types.DataType.Float, RawData = ByteString.CopyFrom(new byte[4 * 4]) };
+        token.Dims.Add([1, 4]);
+        model.Graph.Initializer.Add(token);
+        string message = Fails(model.ToByteArray());
+        Assert.Contains("exported with a fixed batch of one", message);
+        Assert.Contains("dynamic_axes={'x': {0: 'batch'}}", message);
+    }
+
+    [Fact]
+    public void OnnxRuntimeRunsAFixedBatchOfTwoInRunsOfTwo()
+    {
+        TestSupport.Init();
+        ModelProto model = Tiny(op: "Relu");
+        foreach (ValueInfoProto value in model.Graph.Input.Concat(model.Graph.Output))
+            value.Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimValue = 2 };
+        Tensor x = arange(-6f, 6f).reshape(3, 4);
+        Tensor y = OnnxRuntimeCheck.Run(model.ToByteArray(), x);
+        Assert.Equal(new long[] { 3, 4 }, y.shape);
+        Assert.True(y.eq(x.relu()).all().item<bool>());
     }
 
     // ---- bad input: one line each ----

@@ -69,7 +69,7 @@ public static class OnnxImporter
         network.Provenance = new ModelProvenance
         {
             Preprocessing = graph.MetadataPreprocessing(),
-            History = [$"imported from ONNX {Path.GetFileName(source)} (opset {graph.Opset}, producer {Producer(model)})"],
+            History = [$"imported from ONNX {Path.GetFileName(source)} (opset {graph.Opset}, producer {Producer(model)}){(graph.BatchRewrite is { } rewrite ? $"; {rewrite}" : "")}"],
         };
         return network;
     }
@@ -109,6 +109,7 @@ public static class OnnxImporter
         private readonly string input;
         private readonly ScalarType inputType;
         private readonly long[] inputShape;
+        private readonly bool fixedBatchOfOne;
         private readonly string output;
 
         public ImportedGraph(ModelProto model, string source, string? modelFolder, OnnxImportOptions options)
@@ -126,10 +127,14 @@ public static class OnnxImporter
             }
             CheckOrderAndSupport();
             (input, inputType, inputShape) = ReadInput();
+            fixedBatchOfOne = graph.Input.First(i => i.Name == input).Type.TensorType.Shape?.Dim is [{ HasDimValue: true, DimValue: 1 }, ..];
             output = graph.Output[0].Name;
         }
 
         public int Opset { get; }
+
+        /// <summary>What the import changed so that a graph exported with a fixed batch of one takes any batch (null: nothing).</summary>
+        public string? BatchRewrite { get; private set; }
 
         public IReadOnlyDictionary<string, OnnxParameterBinding> Bindings => bindings;
 
@@ -209,26 +214,85 @@ public static class OnnxImporter
         private static string NodeName(NodeProto node, int index) => node.Name.Length > 0 ? node.Name : $"{node.OpType}#{index}";
 
         /// <summary>Runs the whole graph on a probe batch and returns every value.</summary>
-        private Dictionary<string, Tensor> Probe(long batch, IEnumerable<NodeProto> nodes)
+        private Dictionary<string, Tensor> Probe(long batch, IEnumerable<NodeProto> nodes) =>
+            Run(ProbeInput(batch), nodes, out string? error) ?? throw new ReparoInputException($"{source}: {error}");
+
+        /// <summary>The seeded random input of a probe run with <paramref name="batch"/> samples.</summary>
+        private Tensor ProbeInput(long batch)
         {
             var generator = new Generator(1234 + (ulong)batch);
-            Tensor x = inputType == ScalarType.Int64
+            return inputType == ScalarType.Int64
                 ? randint(0, 2, [batch, .. inputShape], dtype: ScalarType.Int64, generator: generator)
                 : rand([batch, .. inputShape], generator: generator);
+        }
+
+        /// <summary>Every value of the graph run on <paramref name="x"/>; null, with <paramref name="error"/> saying why, when the graph does not run on it.</summary>
+        private Dictionary<string, Tensor>? Run(Tensor x, IEnumerable<NodeProto> nodes, out string? error)
+        {
             var values = new Dictionary<string, Tensor>(constants, StringComparer.Ordinal) { [input] = x };
+            string Failed(string why) => $"the graph does not run on a [{string.Join(",", x.shape)}] input: {why}";
+            error = null;
             try
             {
                 OnnxExecutor.Run([.. nodes], Opset, values);
+                return values;
             }
             catch (ReparoInputException e)
             {
-                throw new ReparoInputException($"{source}: the graph does not run on a [{batch},{string.Join(",", inputShape)}] input: {e.Message}");
+                error = Failed(e.Message);
             }
             catch (ExternalException e)
             {
-                throw new ReparoInputException($"{source}: the graph does not run on a [{batch},{string.Join(",", inputShape)}] input: {e.Message.Split('\n')[0]}");
+                error = Failed(e.Message.Split('\n')[0]);
             }
-            return values;
+            return null;
+        }
+
+        /// <summary>
+        /// A graph exported with a fixed batch of one (PyTorch's exporter without <c>dynamic_axes</c>) often runs on one
+        /// sample only: constant folding wrote the batch into Reshape targets. When such a graph does not run on two
+        /// samples, each Reshape of data whose target leads with the batch's 1 gets 0 there (copy the input's batch) or -1
+        /// (inferred). The rewrite is kept only if every sample of a batch then gives what
+        /// the original graph gives for that sample alone; otherwise the graph is refused with what to do instead. The
+        /// model file is never changed: a repaired model is written with the user's own graph.
+        /// </summary>
+        private List<NodeProto> TakingAnyBatch(List<NodeProto> nodes, HashSet<string> data)
+        {
+            if (!fixedBatchOfOne || Run(ProbeInput(2), nodes, out _) is not null) return nodes;
+            Dictionary<string, Tensor> one = Probe(1, nodes);
+            var result = new List<NodeProto>(nodes.Count);
+            int reshapes = 0;
+            foreach (NodeProto original in nodes)
+            {
+                NodeProto node = original.Clone();
+                if (node.OpType == "Reshape" && data.Contains(node.Input[0]) && !data.Contains(node.Input[1])
+                    && one[node.Input[0]].shape is [1, ..] && one[node.Input[1]].to(ScalarType.Int64).data<long>().ToArray() is [1, .. var rest])
+                {
+                    long lead = Attr(node, "allowzero") == 0 ? 0 : rest.Contains(-1) ? 1 : -1;
+                    if (lead != 1)
+                    {
+                        string name = $"{node.Input[1]}::reparo_any_batch";
+                        constants[name] = tensor([lead, .. rest]);
+                        node.Input[1] = name;
+                        reshapes++;
+                    }
+                }
+                result.Add(node);
+            }
+            const string reexport = "re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'<input>': {0: 'batch'}}))";
+            Tensor x = ProbeInput(2);
+            Dictionary<string, Tensor> batch = Run(x, result, out string? error)
+                ?? throw new ReparoInputException($"{source}: the model was exported with a fixed batch of one and Reparo cannot make it take more ({error}); {reexport.Replace("<input>", input)}");
+            for (int s = 0; s < 2; s++)
+            {
+                Tensor alone = Run(x.narrow(0, s, 1), nodes, out string? aloneError) is { } single
+                    ? single[output] : throw new ReparoInputException($"{source}: {aloneError}");
+                Tensor row = batch[output].narrow(0, s, 1);
+                if (!row.shape.SequenceEqual(alone.shape) || !row.to(ScalarType.Float64).allclose(alone.to(ScalarType.Float64), rtol: 1e-4, atol: 1e-5))
+                    throw new ReparoInputException($"{source}: the model was exported with a fixed batch of one, and with its batch freed it no longer computes each sample as it does alone; {reexport.Replace("<input>", input)}");
+            }
+            BatchRewrite = $"exported with a fixed batch of one: {reshapes} Reshape target{(reshapes == 1 ? "" : "s")} rewritten so that it takes any batch (checked against single-sample runs; a written model keeps the original graph)";
+            return result;
         }
 
         public Network Build()
@@ -241,6 +305,7 @@ public static class OnnxImporter
                 bool reads = node.OpType is not ("Shape" or "Size") && node.Input.Any(data.Contains);
                 if (reads) data.UnionWith(node.Output.Where(o => o.Length > 0));
             }
+            nodes = TakingAnyBatch(nodes, data);
             Dictionary<string, Tensor> one = Probe(1, nodes), two = Probe(2, nodes);
             var batchDependent = new HashSet<string>(StringComparer.Ordinal);
             foreach (NodeProto node in nodes)
