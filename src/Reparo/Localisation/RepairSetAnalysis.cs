@@ -199,7 +199,7 @@ public static class RepairSetAnalysis
     public static IReadOnlyList<int> LpCandidateLayers(Network network)
     {
         var result = new List<int>();
-        for (int k = network.Layers.Count - 1; k >= 0; k--)
+        for (int k = network.ScoreLayerCount - 1; k >= 0; k--)
         {
             LayerSpec spec = network.Layers[k].Spec;
             if (AffineParameters.IsAffine(spec)) result.Add(k);
@@ -330,7 +330,7 @@ public static class RepairSetAnalysis
         using Network network64 = PlainRepairedModel.ToFloat64(network);
         (Tensor vertices32, int[] region, long[] labels) = set.Stacked();
         Tensor vertices64 = vertices32.to(ScalarType.Float64);
-        int end = network64.Layers.Count;
+        int end = network64.ScoreLayerCount;
         ActivationPatterns patterns = ActivationPatterns.Compute(network64, set, vertices64, region, layer + 1, end);
         LpSize size = SymbolicEncoder.Count(network64, layer, end, vertices64, labels, patterns, ProvableRepair.DefaultEncoding(set.VertexCount));
         return new LpPrediction(network.Layers[layer].Name, layer, size.Rows, size.Cols, size.Nonzeros, size.StorageBytes, clock.Elapsed.TotalSeconds);

@@ -117,6 +117,22 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// <summary>The layers in order.</summary>
     public IReadOnlyList<NetworkLayer> Layers => layers;
 
+    /// <summary>
+    /// How many of the layers compute the class scores: the layers after them only pass each sample's scores through a
+    /// strictly order-keeping map (a trailing Softmax or LogSoftmax over the classes, as exports for deployment add), so
+    /// the predicted class and the sign of every margin between two classes are the scores'. LP repairs put their margins
+    /// on the scores and leave these layers as they are.
+    /// </summary>
+    public int ScoreLayerCount
+    {
+        get
+        {
+            int count = layers.Length;
+            while (count > 1 && layers[count - 1].Spec is Onnx.OnnxBlockSpec { KeepsClassOrder: true }) count--;
+            return count;
+        }
+    }
+
     /// <summary>Where the model came from and what was done to it; saved with the model.</summary>
     public ModelProvenance Provenance { get; set; } = new();
 

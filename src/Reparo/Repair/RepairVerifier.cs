@@ -67,7 +67,8 @@ public static class RepairVerifier
         double[] margins64 = Margins(model.Logits(vertices, ScalarType.Float64), region, set);
         bool hasPolytopes = !set.IsPointSet;
         Network? plain = model.PlainNetwork;
-        bool piecewiseLinear = plain is not null && plain.Layers.All(l => l.Spec is LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec
+        // Layers after the class scores (a trailing Softmax) keep every margin's sign, so affine scores are what counts.
+        bool piecewiseLinear = plain is not null && plain.Layers.Take(plain.ScoreLayerCount).All(l => l.Spec is LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec or ImageRowsSpec
             || (l.Module is OnnxBlockModule block && SymbolicEncoder.NotPiecewiseLinear(block) is null));
         bool[]? linear32 = null, linear64 = null;
         if (hasPolytopes && piecewiseLinear)

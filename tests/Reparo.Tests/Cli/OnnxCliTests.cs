@@ -143,4 +143,46 @@ public sealed class OnnxCliTests
         Assert.True(code == CliApp.Success, stderr);
         Assert.True(File.Exists(json));
     }
+
+    [Fact]
+    public void AModelEndingInSoftmaxIsRepairedOnItsScoresAndKeepsItsSoftmax()
+    {
+        TestSupport.Init();
+        using TempFolder dir = TestSupport.TempFolder();
+        // The PyTorch MLP with a Softmax appended, as an export for deployment has it.
+        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(OnnxImportTests.Fixture("mlp"), "model.onnx")));
+        string output = model.Graph.Output[0].Name;
+        model.Graph.Node[^1].Output[0] = "scores";
+        model.Graph.Node.Add(new NodeProto
+        {
+            Name = "probabilities",
+            OpType = "Softmax",
+            Input = { "scores" },
+            Output = { output },
+            Attribute = { new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 } },
+        });
+        string onnx = dir.File("softmax.onnx");
+        File.WriteAllBytes(onnx, model.ToByteArray());
+        string[] data = ["--data", "fashion-mnist", "--test-limit", "500", "--train-limit", "1000", "--threads", "2"];
+
+        // Polytopes through the image-rows input layer and the Softmax: the LP's margins are on the scores, the verifier
+        // proves the written network affine up to them.
+        string repaired = dir.File("repaired.onnx"), json = dir.File("r.json");
+        (int code, _, string stderr) = CliRunner.Run(["repair", "--method", "provable", "--model", onnx, "--repair-set", "rotations:-5:5:3:2", "--layer", "fc3",
+            "--preserve", "0", "--out", repaired, "--json", json, .. data]);
+        Assert.True(code == CliApp.Success, stderr);
+        using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json)))
+        {
+            Assert.True(doc.RootElement.GetProperty("verified").GetBoolean());
+            Assert.True(doc.RootElement.GetProperty("verified_onnxruntime").GetBoolean());
+        }
+        using TorchSharp.torch.Tensor probabilities = Reparo.Verification.OnnxRuntimeCheck.Run(repaired, TorchSharp.torch.rand(4, 28, 28));
+        Assert.True(probabilities.sum(1).sub(1).abs().max().item<float>() < 1e-5, "the written model lost its Softmax");
+
+        // PRDNN's decoupled network runs the Softmax on its value channel.
+        (code, _, stderr) = CliRunner.Run(["repair", "--method", "prdnn", "--model", onnx, "--repair-set", "fog:3:3", "--layer", "fc2", "--json", json, .. data]);
+        Assert.True(code == CliApp.Success, stderr);
+        using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json)))
+            Assert.True(doc.RootElement.GetProperty("verified").GetBoolean());
+    }
 }

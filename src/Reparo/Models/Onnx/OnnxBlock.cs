@@ -73,6 +73,19 @@ public sealed record OnnxBlockSpec(string Name, int Opset, string Input, string 
 {
     internal override nn.Module<Tensor, Tensor> CreateModule() => new OnnxBlockModule(this);
 
+    /// <summary>
+    /// Whether the block, applied to class scores (N, classes), keeps the strict order of each sample's scores: Softmax
+    /// or LogSoftmax over the classes (axis 1 or -1), Sigmoid, Identity, Dropout (inference). Every margin between two
+    /// classes then keeps its sign in exact arithmetic; where floating point saturates (a Sigmoid of large scores), the
+    /// verifier's guard band on the output's margins catches it.
+    /// </summary>
+    internal bool KeepsClassOrder => Affine.Count == 0 && Nodes.Select(NodeProto.Parser.ParseJson).All(node => node.OpType switch
+    {
+        "Softmax" or "LogSoftmax" => OnnxAttributes.Int(node, "axis", Opset >= 13 ? -1 : 1) is 1 or -1,
+        "Sigmoid" or "Identity" or "Dropout" => true,
+        _ => false,
+    });
+
     internal override long StateElementsAtLeast()
     {
         if (Nodes is null || Constants is null || Affine is null) throw new ReparoInputException($"layer '{Name}': ONNX block lacks its nodes, constants or affine list");

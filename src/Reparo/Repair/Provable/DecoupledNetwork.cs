@@ -8,8 +8,8 @@ namespace Reparo.Repair.Provable;
 /// every ReLU's on/off state and every max-pool's choice; a value channel with the repaired weights computes the
 /// values under those decisions. It is not a plain network of the original architecture (it carries two copies of the
 /// weights), which is why APRNN was proposed. Only the repaired layer k differs between the channels, so layers before k
-/// (any layers, ONNX blocks included) run once, concretely, and the channels split at k; from k on every layer must be
-/// Linear, Conv2d, ReLU, MaxPool2d or Flatten (<see cref="FirstUnsupported"/>).
+/// (any layers, ONNX blocks included) run once, concretely, and the channels split at k; from k to the class scores every
+/// layer must be Linear, Conv2d, ReLU, MaxPool2d or Flatten (<see cref="FirstUnsupported"/>).
 /// </summary>
 public sealed class DecoupledNetwork : IRepairedModel
 {
@@ -34,9 +34,13 @@ public sealed class DecoupledNetwork : IRepairedModel
         value64 = PlainRepairedModel.ToFloat64(valueWeights);
     }
 
-    /// <summary>The first layer from <paramref name="repairedLayer"/> on that is not Linear, Conv2d, ReLU, MaxPool2d or Flatten (an ONNX block, a recurrent layer, …), or null.</summary>
+    /// <summary>
+    /// The first layer from <paramref name="repairedLayer"/> on that is not Linear, Conv2d, ReLU, MaxPool2d or Flatten (an
+    /// ONNX block, a recurrent layer, …), or null; the layers after the class scores (<see cref="Network.ScoreLayerCount"/>,
+    /// a trailing Softmax) run on the value channel as they are.
+    /// </summary>
     public static NetworkLayer? FirstUnsupported(Network network, int repairedLayer) =>
-        network.Layers.Skip(repairedLayer).FirstOrDefault(l => l.Spec is not (LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec));
+        network.Layers.Take(network.ScoreLayerCount).Skip(repairedLayer).FirstOrDefault(l => l.Spec is not (LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec));
 
     /// <summary>The value channel's weights (float32).</summary>
     public Network ValueChannel => value32;

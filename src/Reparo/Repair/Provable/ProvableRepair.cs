@@ -182,7 +182,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             }
         }
 
-        int end = work64.Layers.Count;
+        int end = work64.ScoreLayerCount;
         PreservedInputs? requested = options.Preserve?.Select(original, vertices64) is { Count: > 0 } chosen ? chosen : null;
         RepairResult held = Holding(requested, [.. notes]);
         if (held.Status != RepairStatus.Infeasible || requested is null) return held;
@@ -346,10 +346,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     {
         if (options.Variant == LpRepairVariant.LastLayer)
         {
-            int last = -1;
-            for (int j = 0; j < network.Layers.Count; j++)
-                if (AffineParameters.IsAffine(network.Layers[j].Spec)) last = j;
-            if (last < 0 || last != network.Layers.Count - 1 || network.Layers[last].Spec is not LinearSpec)
+            int last = network.ScoreLayerCount - 1;
+            if (network.Layers[last].Spec is not LinearSpec)
                 throw new ReparoInputException("last-layer repair needs a network that ends with a Linear layer");
             return (last, network.Layers[last].Name);
         }

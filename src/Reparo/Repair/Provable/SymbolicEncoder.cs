@@ -638,7 +638,7 @@ internal static class SymbolicEncoder
         public static ElementMap Of(NodeProto node, int opset, string where, Func<string, bool> isData, Func<string, Tensor> sample, long[] outShape)
         {
             bool[] dataAt = [.. node.Input.Select(n => n.Length > 0 && isData(n))];
-            ReparoInputException Refuse(string why) => new($"provable repair needs a piecewise-linear network after the repaired layer; {where} {why}");
+            ReparoInputException Refuse(string why) => new($"provable repair needs a piecewise-linear network after the repaired layer; {where} {why}: choose a layer after it, or a method that repairs any layer without a proof (ft, mft, edit)");
             Tensor?[] inputs = [.. node.Input.Select(n => n.Length == 0 ? null : sample(n))];
             switch (node.OpType)
             {
