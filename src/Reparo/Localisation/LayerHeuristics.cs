@@ -132,7 +132,7 @@ public static class LayerHeuristics
         Tensor[][] groups = [.. context.Candidates.Select(name => AffineSites.Find(network, name)).Select(s => s.Bias is null ? new[] { s.Weight } : [s.Weight, s.Bias])];
         return network.InEvalMode(() =>
         {
-            Tensor loss = nn.functional.cross_entropy(network.call(x), tensor(labels));
+            Tensor loss = nn.functional.cross_entropy(network.Scores(x), tensor(labels));
             Tensor[] gradients = [.. autograd.grad([loss], [.. groups.SelectMany(g => g)])];
             int at = 0;
             return (loss.item<float>(), groups.Select(g => (g, gradients[at..(at += g.Length)])).ToArray());
@@ -406,14 +406,14 @@ internal sealed class StepTradeOff : ILayerHeuristic
         double[] scores = network.InEvalMode(() =>
         {
             using var noGrad = no_grad();
-            Tensor original = nn.functional.log_softmax(network.call(clean).to(ScalarType.Float64), 1);
+            Tensor original = nn.functional.log_softmax(network.Scores(clean).to(ScalarType.Float64), 1);
             return layers.Select(layer =>
             {
                 using var trial = NewDisposeScope();
                 Tensor[] saved = [.. layer.Parameters.Select(p => p.detach().clone())];
                 for (int i = 0; i < saved.Length; i++) layer.Parameters[i].sub_(layer.Gradients[i].sign().mul(Step));
-                double gain = before - nn.functional.cross_entropy(network.call(x), targets).item<float>();
-                Tensor moved = nn.functional.log_softmax(network.call(clean).to(ScalarType.Float64), 1);
+                double gain = before - nn.functional.cross_entropy(network.Scores(x), targets).item<float>();
+                Tensor moved = nn.functional.log_softmax(network.Scores(clean).to(ScalarType.Float64), 1);
                 double divergence = original.exp().mul(original - moved).sum(1).mean().item<double>();
                 for (int i = 0; i < saved.Length; i++) layer.Parameters[i].copy_(saved[i]);
                 return Math.Sign(gain) * gain * gain / (Math.Max(divergence, 0) + 1e-12);

@@ -56,14 +56,14 @@ public static class AffineSites
         ModuleTaps.RunReplacing(network, new ModuleTap(site.Name, site.Module), x, replace);
 
     /// <summary>
-    /// Runs the whole network on <paramref name="x"/> as if the site's weight were <paramref name="weight"/> (same shape;
-    /// the bias is kept). Gradients flow into <paramref name="weight"/>, so a weight change can be optimised without
-    /// touching the module.
+    /// The class scores (<see cref="Network.Scores"/>) for <paramref name="x"/> as if the site's weight were
+    /// <paramref name="weight"/> (same shape; the bias is kept). Gradients flow into <paramref name="weight"/>, so a weight
+    /// change can be optimised without touching the module.
     /// </summary>
-    public static Tensor RunWithWeight(Network network, AffineSite site, Tensor x, Tensor weight)
+    public static Tensor ScoresWithWeight(Network network, AffineSite site, Tensor x, Tensor weight)
     {
         if (!weight.shape.SequenceEqual(site.Weight.shape)) throw new ArgumentException($"weight of shape [{string.Join(",", weight.shape)}] for layer '{site.Name}' of shape [{string.Join(",", site.Weight.shape)}]");
-        return ModuleTaps.RunReplacingFromInput(network, new ModuleTap(site.Name, site.Module), x, input =>
+        return ModuleTaps.ScoresReplacingFromInput(network, new ModuleTap(site.Name, site.Module), x, input =>
         {
             if (site.AsLinear is not null) return nn.functional.linear(input, weight, site.Bias);
             Conv2d conv = site.AsConv2d!;

@@ -79,11 +79,14 @@ public static class ModuleTaps
     public static Tensor RunReplacing(Network network, ModuleTap tap, Tensor x, Func<Tensor, Tensor> replace) =>
         Run(network, tap, x, (_, output) => replace(output));
 
-    /// <summary>Runs the whole network on <paramref name="x"/> with the module's output recomputed from its input by <paramref name="compute"/>.</summary>
-    public static Tensor RunReplacingFromInput(Network network, ModuleTap tap, Tensor x, Func<Tensor, Tensor> compute) =>
-        Run(network, tap, x, (input, _) => compute(input));
+    /// <summary>
+    /// The class scores (<see cref="Network.Scores"/>) for <paramref name="x"/> with the module's output recomputed from its
+    /// input by <paramref name="compute"/>.
+    /// </summary>
+    public static Tensor ScoresReplacingFromInput(Network network, ModuleTap tap, Tensor x, Func<Tensor, Tensor> compute) =>
+        Run(network, tap, x, (input, _) => compute(input), network.Scores);
 
-    private static Tensor Run(Network network, ModuleTap tap, Tensor x, Func<Tensor, Tensor, Tensor> replace)
+    private static Tensor Run(Network network, ModuleTap tap, Tensor x, Func<Tensor, Tensor, Tensor> replace, Func<Tensor, Tensor>? forward = null)
     {
         bool reached = false;
         var hook = tap.Module.register_forward_hook((_, i, o) =>
@@ -94,7 +97,7 @@ public static class ModuleTaps
         Tensor result;
         try
         {
-            result = network.call(x);
+            result = (forward ?? network.call)(x);
         }
         finally
         {

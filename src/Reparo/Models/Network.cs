@@ -104,6 +104,8 @@ public sealed class Network : nn.Module<Tensor, Tensor>
             register_module(layer.Name, module);
             layers[i] = new NetworkLayer(i, layer, module);
         }
+        ScoreLayerCount = layers.Length;
+        while (ScoreLayerCount > 1 && layers[ScoreLayerCount - 1].Spec is Onnx.OnnxBlockSpec { KeepsClassOrder: true }) ScoreLayerCount--;
         if (spec.InputKind == InputKind.Tokens && (spec.VocabularyTokens is not null || spec.SourceNames is null))
         {
             if (spec.VocabularyTokens is null) throw new ReparoInputException("a token model needs its vocabulary");
@@ -123,15 +125,14 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// the predicted class and the sign of every margin between two classes are the scores'. LP repairs put their margins
     /// on the scores and leave these layers as they are.
     /// </summary>
-    public int ScoreLayerCount
-    {
-        get
-        {
-            int count = layers.Length;
-            while (count > 1 && layers[count - 1].Spec is Onnx.OnnxBlockSpec { KeepsClassOrder: true }) count--;
-            return count;
-        }
-    }
+    public int ScoreLayerCount { get; }
+
+    /// <summary>
+    /// The class scores for raw inputs <paramref name="x"/>: the output of the first <see cref="ScoreLayerCount"/> layers,
+    /// what a loss over the classes (cross-entropy) is taken on; the network's output itself unless it ends in a Softmax
+    /// or the like. Layer hooks fire.
+    /// </summary>
+    public Tensor Scores(Tensor x) => LayerInput(x, ScoreLayerCount);
 
     /// <summary>Where the model came from and what was done to it; saved with the model.</summary>
     public ModelProvenance Provenance { get; set; } = new();

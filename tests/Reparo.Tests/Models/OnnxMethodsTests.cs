@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Google.Protobuf;
+using Onnx;
 using Reparo.Attribution;
 using Reparo.Data;
 using Reparo.Influence;
@@ -67,6 +69,30 @@ public sealed class OnnxMethodsTests
         using Tensor ours = repaired.Logits(check);
         using Tensor runtime = OnnxRuntimeCheck.Run(export.Bytes, check);
         Assert.True(runtime.sub(ours).abs().max().item<float>() <= 1e-5);
+    }
+
+    /// <summary>
+    /// The same MLP with a Softmax appended (an export for deployment): its class scores are the plain model's logits,
+    /// and fine-tuning takes its loss on them, so it makes the same steps (it used to take cross-entropy on probabilities).
+    /// </summary>
+    [Fact]
+    public void AModelEndingInSoftmaxIsFineTunedOnItsScores()
+    {
+        TestSupport.Init();
+        ModelProto proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(OnnxImportTests.Fixture("mlp"), "model.onnx")));
+        string output = proto.Graph.Output[0].Name;
+        proto.Graph.Node[^1].Output[0] = "scores";
+        proto.Graph.Node.Add(new NodeProto { Name = "probabilities", OpType = "Softmax", Input = { "scores" }, Output = { output } });
+        Network softmax = OnnxImporter.Import(proto.ToByteArray(), "softmax.onnx", null, new OnnxImportOptions()), plain = Import("mlp");
+        Assert.Equal(plain.Layers.Count, softmax.ScoreLayerCount);
+        DataSplits data = FashionMnist();
+        using Tensor x = data.Test.X.narrow(0, 0, 16);
+        Assert.True(softmax.Scores(x).sub(plain.Logits(x)).abs().max().item<float>() < 1e-6);
+        RepairResult[] results = [.. new[] { plain, softmax }.Select(network =>
+            RepairMethods.Create("ft", new RepairSettings { Layer = "fc2", Seed = 0, MaxSteps = 30 }).Repair(RepairSetSpec.Build("fog:3:4", network, data, seed: 0)))];
+        Assert.Equal(results[0].Notes, results[1].Notes);
+        Tensor[] weights = [.. results.Select(r => r.Model!.PlainNetwork!.Layers.First(l => l.Name == "fc2").AsLinear!.weight!)];
+        Assert.True(weights[0].sub(weights[1]).abs().max().item<float>() < 1e-5, "fine-tuning moved the two models' fc2 apart");
     }
 
     [Fact]

@@ -55,7 +55,7 @@ public sealed class ClarcTests
         Tensor expected, actual;
         using (no_grad())
         {
-            expected = ModuleTaps.RunReplacingFromInput(network, tap, data.X, a => nn.functional.linear(Projected(a), site.Weight, site.Bias));
+            expected = ModuleTaps.ScoresReplacingFromInput(network, tap, data.X, a => nn.functional.linear(Projected(a), site.Weight, site.Bias));
             actual = result.Network.Logits(data.X);
         }
         double scale = Math.Max(1, expected.abs().max().item<float>());
@@ -69,9 +69,9 @@ public sealed class ClarcTests
         Tensor shiftedAfter, shiftedBefore;
         using (no_grad())
         {
-            shiftedAfter = ModuleTaps.RunReplacingFromInput(result.Network, new ModuleTap(edited.Name, edited.Module), data.X,
+            shiftedAfter = ModuleTaps.ScoresReplacingFromInput(result.Network, new ModuleTap(edited.Name, edited.Module), data.X,
                 a => nn.functional.linear(a.add(shift), edited.Weight, edited.Bias));
-            shiftedBefore = ModuleTaps.RunReplacingFromInput(network, tap, data.X, a => nn.functional.linear(a.add(shift), site.Weight, site.Bias));
+            shiftedBefore = ModuleTaps.ScoresReplacingFromInput(network, tap, data.X, a => nn.functional.linear(a.add(shift), site.Weight, site.Bias));
         }
         Assert.True(MaxDifference(shiftedAfter, actual) < 1e-5 * scale, $"a shift along v moved the edited logits by {MaxDifference(shiftedAfter, actual)}");
         Assert.True(MaxDifference(shiftedBefore, network.Logits(data.X)) > 1e-2, "the shift along v must matter to the original model");

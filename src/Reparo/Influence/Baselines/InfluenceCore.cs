@@ -145,7 +145,7 @@ internal static class InfluenceCore
         {
             using var batchScope = NewDisposeScope();
             long count = Math.Min(batchSize, n - start);
-            Tensor loss = nn.functional.cross_entropy(network.call(x.narrow(0, start, count)), y.narrow(0, start, count), reduction: nn.Reduction.Sum);
+            Tensor loss = nn.functional.cross_entropy(network.Scores(x.narrow(0, start, count)), y.narrow(0, start, count), reduction: nn.Reduction.Sum);
             Tensor g = Flatten(autograd.grad([loss], parameters));
             if (sum is null) sum = g.MoveToOuterDisposeScope();
             else sum.add_(g);
@@ -166,7 +166,7 @@ internal static class InfluenceCore
         {
             cancellation.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            Tensor loss = nn.functional.cross_entropy(network.call(x.narrow(0, k, 1)), y.narrow(0, k, 1));
+            Tensor loss = nn.functional.cross_entropy(network.Scores(x.narrow(0, k, 1)), y.narrow(0, k, 1));
             consume(k, Flatten(autograd.grad([loss], parameters)));
             progress?.Report(new InfluenceProgress(stage, k + 1, n));
             shown.Advance();
@@ -193,7 +193,7 @@ internal static class InfluenceCore
             cancellation.ThrowIfCancellationRequested();
             using var batchScope = NewDisposeScope();
             int count = Math.Min(batchSize, n - start);
-            Tensor losses = nn.functional.cross_entropy(network.call(x.narrow(0, start, count)), y.narrow(0, start, count), reduction: nn.Reduction.None);
+            Tensor losses = nn.functional.cross_entropy(network.Scores(x.narrow(0, start, count)), y.narrow(0, start, count), reduction: nn.Reduction.None);
             Tensor weights = ones(count, dtype: losses.dtype, requires_grad: true);
             var gradients = autograd.grad([losses.mul(weights).sum()], parameters, retain_graph: true, create_graph: true);
             Tensor dot = gradients.Zip(pieces, (g, p) => g.mul(p).sum()).Aggregate((a, b) => a.add(b));
@@ -233,7 +233,7 @@ internal static class InfluenceCore
         {
             using var batchScope = NewDisposeScope();
             long count = Math.Min(batchSize, n - start);
-            Tensor loss = nn.functional.cross_entropy(network.call(x.narrow(0, start, count)), y.narrow(0, start, count), reduction: nn.Reduction.Sum);
+            Tensor loss = nn.functional.cross_entropy(network.Scores(x.narrow(0, start, count)), y.narrow(0, start, count), reduction: nn.Reduction.Sum);
             var gradients = autograd.grad([loss], parameters, retain_graph: true, create_graph: true);
             Tensor dot = gradients.Zip(pieces, (g, p) => g.mul(p).sum()).Aggregate((a, b) => a.add(b));
             Tensor hv = Flatten(autograd.grad([dot], parameters));

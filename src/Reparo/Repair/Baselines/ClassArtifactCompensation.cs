@@ -175,7 +175,7 @@ public static class ClassArtifactCompensation
                     using var step = NewDisposeScope();
                     Tensor batch = order.narrow(0, start, Math.Min(options.BatchSize, count - start));
                     optimizer.zero_grad();
-                    Tensor loss = nn.functional.cross_entropy(model.Forward(inputs.index_select(0, batch), layer, model.Layers.Count), targets.index_select(0, batch));
+                    Tensor loss = nn.functional.cross_entropy(model.Forward(inputs.index_select(0, batch), layer, model.ScoreLayerCount), targets.index_select(0, batch));
                     if (!loss.isfinite().item<bool>()) throw new ReparoInputException($"A-ClArC's loss became non-finite in epoch {epoch + 1}; try a smaller learning rate");
                     loss.backward();
                     optimizer.step();

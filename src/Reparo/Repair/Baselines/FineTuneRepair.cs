@@ -74,7 +74,7 @@ public sealed class FineTuneRepair : IRepairMethod
         {
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
-            Tensor loss = nn.functional.cross_entropy(network.call(x), targets);
+            Tensor loss = nn.functional.cross_entropy(network.Scores(x), targets);
             if (options.ChangePenalty > 0)
             {
                 for (int i = 0; i < trained.Length; i++) loss = loss + options.ChangePenalty * (trained[i] - original[i]).square().sum();

@@ -236,7 +236,7 @@ public static class RankOneEdit
         return lambda.detach().to(ScalarType.Float64).matmul(directions.t());
     }
 
-    /// <summary>The network's logits with the layer's weight replaced by W + ΔW (differentiable in ΔW).</summary>
+    /// <summary>The network's class scores with the layer's weight replaced by W + ΔW (differentiable in ΔW).</summary>
     private static Tensor RunWithWeightDelta(Network network, AffineSite site, KeyKind kind, Tensor inputs, Tensor original, Tensor delta)
     {
         Tensor full = kind switch
@@ -245,7 +245,7 @@ public static class RankOneEdit
             KeyKind.Patch => original.add(delta.reshape(original.shape)),
             _ => original.add(CentreTapDelta(original, delta)),
         };
-        return AffineSites.RunWithWeight(network, site, inputs, full);
+        return AffineSites.ScoresWithWeight(network, site, inputs, full);
     }
 
     private static Tensor CentreTapDelta(Tensor weight, Tensor delta)
