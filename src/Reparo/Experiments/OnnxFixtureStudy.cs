@@ -138,7 +138,7 @@ public static partial class OnnxFixtureStudy
             }
             OnnxExport export = OnnxExporter.Build(result);
             using Tensor check = splits.Test.X.narrow(0, 0, Math.Min(200, splits.Test.Count));
-            using Tensor ours = result.Logits(check);
+            using Tensor ours = result.GraphOutput(check);
             using Tensor runtime = OnnxRuntimeCheck.Run(export.Bytes, result.Preprocess(check));
             double ortDiff = runtime.to(ScalarType.Float32).sub(ours).abs().max().item<float>();
             rows.Add(new OnnxFixtureRow(step.Model, export.Opset, [.. network.Layers.Select(l => l.Name)], importSeconds, referenceDiff,

@@ -203,7 +203,7 @@ public static class RepairSetAnalysis
         {
             LayerSpec spec = network.Layers[k].Spec;
             if (AffineParameters.IsAffine(spec)) result.Add(k);
-            if (spec is not (LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec)) break;
+            if (spec is not (LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec or BinaryScoresSpec)) break;
         }
         result.Reverse();
         return result;

@@ -15,6 +15,19 @@ internal sealed class ImageRowsModule : nn.Module<Tensor, Tensor>
     }
 }
 
+/// <summary>A binary classifier's single score z (N, 1) as two class scores [−z/2, z/2] (see <see cref="BinaryScoresSpec"/>).</summary>
+internal sealed class BinaryScoresModule : nn.Module<Tensor, Tensor>
+{
+    public BinaryScoresModule(string name) : base(name) { }
+
+    public override Tensor forward(Tensor z)
+    {
+        if (z.dim() != 2 || z.shape[1] != 1) throw new ReparoInputException($"{GetName()}: expects one score per sample (N, 1), got [{string.Join(",", z.shape)}]");
+        Tensor half = z.mul(0.5);
+        return cat([half.neg(), half], 1);
+    }
+}
+
 /// <summary>A one-layer LSTM or GRU over batch-first sequences; <see cref="forward"/> returns the last step's hidden state.</summary>
 internal sealed class RecurrentModule : nn.Module<Tensor, Tensor>
 {

@@ -14,6 +14,7 @@ namespace Reparo.Models;
 [JsonDerivedType(typeof(MaxPool2dSpec), "maxpool2d")]
 [JsonDerivedType(typeof(FlattenSpec), "flatten")]
 [JsonDerivedType(typeof(ImageRowsSpec), "image_rows")]
+[JsonDerivedType(typeof(BinaryScoresSpec), "binary_scores")]
 [JsonDerivedType(typeof(RecurrentSpec), "recurrent")]
 [JsonDerivedType(typeof(EmbeddingSpec), "embedding")]
 [JsonDerivedType(typeof(MeanEmbeddingSpec), "mean_embedding")]
@@ -124,6 +125,22 @@ public sealed record ImageRowsSpec(string Name) : LayerSpec(Name)
 
     /// <inheritdoc />
     public override string Describe() => "ImageRows (N,C,H,W → N,H,C·W)";
+}
+
+/// <summary>
+/// Turns a binary classifier's single score z (N, 1), class 1 when z &gt; 0, into two class scores (N, 2) = [−z/2, z/2]:
+/// the predicted class is the same, each class's margin is ±z, softmax gives [1 − σ(z), σ(z)] (so cross-entropy on them
+/// is binary cross-entropy on z), and each class's score moves with z. Reparo adds it when it imports a model with one
+/// output; it is not part of the user's graph and is never written back.
+/// </summary>
+public sealed record BinaryScoresSpec(string Name) : LayerSpec(Name)
+{
+    internal override long StateElementsAtLeast() => 0;
+
+    internal override nn.Module<Tensor, Tensor> CreateModule() => new BinaryScoresModule(Name);
+
+    /// <inheritdoc />
+    public override string Describe() => "BinaryScores (N,1 → N,2: [−z/2, z/2])";
 }
 
 /// <summary>The recurrent cell kinds.</summary>

@@ -104,6 +104,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
             register_module(layer.Name, module);
             layers[i] = new NetworkLayer(i, layer, module);
         }
+        BinaryScoresLayer = Array.FindIndex(layers, l => l.Spec is BinaryScoresSpec);
         ScoreLayerCount = layers.Length;
         while (ScoreLayerCount > 1 && layers[ScoreLayerCount - 1].Spec is Onnx.OnnxBlockSpec { KeepsClassOrder: true }) ScoreLayerCount--;
         if (spec.InputKind == InputKind.Tokens && (spec.VocabularyTokens is not null || spec.SourceNames is null))
@@ -133,6 +134,28 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// or the like. Layer hooks fire.
     /// </summary>
     public Tensor Scores(Tensor x) => LayerInput(x, ScoreLayerCount);
+
+    /// <summary>
+    /// The layer that computes the class scores (a binary classifier's single score): the last of the
+    /// <see cref="ScoreLayerCount"/> layers, or the one before <see cref="BinaryScoresLayer"/>.
+    /// </summary>
+    public int ClassifierLayer => BinaryScoresLayer == ScoreLayerCount - 1 ? ScoreLayerCount - 2 : ScoreLayerCount - 1;
+
+    /// <summary>The layer Reparo added to a binary classifier with one output (<see cref="BinaryScoresSpec"/>), or −1.</summary>
+    public int BinaryScoresLayer { get; }
+
+    /// <summary>
+    /// What the model's own graph computes for raw inputs <paramref name="x"/> (an imported file, as ONNX Runtime runs
+    /// it), in evaluation mode, detached: the network's output, except that a binary classifier with one output gives
+    /// that output (N, 1), without the two class scores Reparo derives from it. Autograd stays on while it runs
+    /// (libtorch's no-grad LSTM path differs from its autograd path and from ONNX Runtime).
+    /// </summary>
+    public Tensor GraphOutput(Tensor x) => InEvalMode(() =>
+    {
+        using var scope = NewDisposeScope();
+        Tensor output = BinaryScoresLayer < 0 ? forward(x) : Forward(LayerInput(x, BinaryScoresLayer), BinaryScoresLayer + 1, layers.Length);
+        return output.detach().MoveToOuterDisposeScope();
+    });
 
     /// <summary>Where the model came from and what was done to it; saved with the model.</summary>
     public ModelProvenance Provenance { get; set; } = new();

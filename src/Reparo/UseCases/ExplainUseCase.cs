@@ -40,7 +40,7 @@ public sealed record ExplainRequest(Network Network, string ModelPath, DataSplit
 public static class ExplainUseCase
 {
     /// <summary>How the neighbours' space is described.</summary>
-    public const string NeighbourSpace = "the input of the network's last layer (the penultimate activations)";
+    public const string NeighbourSpace = "the input of the network's classifier layer (the penultimate activations)";
 
     /// <summary>Explains test input <see cref="ExplainRequest.Index"/>.</summary>
     public static Explanation Run(ExplainRequest request)
@@ -61,7 +61,7 @@ public static class ExplainUseCase
         Tensor probabilities = network.InEvalMode(() =>
         {
             using var noGrad = no_grad();
-            return network.forward(x).softmax(-1)[0].to(ScalarType.Float64).cpu();
+            return network.Scores(x).softmax(-1)[0].to(ScalarType.Float64).cpu();
         });
         double[] p = probabilities.data<double>().ToArray();
         long prediction = Array.IndexOf(p, p.Max());
@@ -145,10 +145,10 @@ public static class ExplainUseCase
             best.Layer, scores);
     }
 
-    /// <summary>The flattened input of the network's last layer for each of <paramref name="inputs"/> (float64, N × F), computed in batches.</summary>
+    /// <summary>The flattened input of the network's classifier layer (<see cref="Network.ClassifierLayer"/>) for each of <paramref name="inputs"/> (float64, N × F), computed in batches.</summary>
     public static Tensor PenultimateFeatures(Network network, Tensor inputs, int batchSize = 1000)
     {
-        using Tensor features = network.LayerInputs(inputs, network.Layers.Count - 1, batchSize);
+        using Tensor features = network.LayerInputs(inputs, network.ClassifierLayer, batchSize);
         return features.flatten(1).to(ScalarType.Float64);
     }
 

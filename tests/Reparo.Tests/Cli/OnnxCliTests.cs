@@ -185,4 +185,37 @@ public sealed class OnnxCliTests
         using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json)))
             Assert.True(doc.RootElement.GetProperty("verified").GetBoolean());
     }
+
+    [Fact]
+    public void ABinaryClassifierWithOneOutputIsRepairedAndWrittenBackWithItsOneOutput()
+    {
+        TestSupport.Init();
+        using TempFolder dir = TestSupport.TempFolder();
+        string onnx = dir.File("binary.onnx"), csv = dir.File("table.csv");
+        File.WriteAllBytes(onnx, OnnxImportTests.Binary(sigmoid: true).ToByteArray());
+        var random = new Random(11);
+        var lines = new List<string> { "a,b,c,d,label" };
+        for (int i = 0; i < 400; i++)
+        {
+            double[] f = [.. Enumerable.Range(0, 4).Select(_ => random.NextDouble() * 2 - 1)];
+            lines.Add(string.Join(",", f.Select(v => v.ToString("F4", System.Globalization.CultureInfo.InvariantCulture))) + (f[0] + 0.5 * f[2] - 0.3 * f[3] > 0 ? ",1" : ",0"));
+        }
+        File.WriteAllLines(csv, lines);
+        string[] common = ["--data", $"csv:{csv}", "--repair-set", "failures:5", "--threads", "2"];
+        foreach (string method in new[] { "provable", "lastlayer" })
+        {
+            string repaired = dir.File($"{method}.onnx"), json = dir.File($"{method}.json");
+            (int code, _, string stderr) = CliRunner.Run(["repair", "--method", method, "--model", onnx, "--layer", "fc1", "--out", repaired, "--json", json, .. common]);
+            Assert.True(code == CliApp.Success, stderr);
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+            Assert.True(doc.RootElement.GetProperty("verified").GetBoolean(), method);
+            Assert.True(doc.RootElement.GetProperty("verified_onnxruntime").GetBoolean(), method);
+            // The written file is the user's graph: one output, a probability.
+            using TorchSharp.torch.Tensor output = Reparo.Verification.OnnxRuntimeCheck.Run(repaired, TorchSharp.torch.rand(3, 4));
+            Assert.Equal(new long[] { 3, 1 }, output.shape);
+            Assert.True(output.min().item<float>() >= 0 && output.max().item<float>() <= 1);
+        }
+        (int exportCode, _, string exportError) = CliRunner.Run("export", "--model", onnx, "--out", dir.File("exported.onnx"));
+        Assert.True(exportCode == CliApp.Success, exportError);
+    }
 }

@@ -186,6 +186,57 @@ public sealed class OnnxImportTests
         Assert.True(y.eq(x.relu()).all().item<bool>());
     }
 
+    // ---- binary classifiers with one output ----
+
+    /// <summary>
+    /// A 4-8-1 ReLU network with one output (class 1 when it is above 0), as a binary classifier trained with
+    /// BCEWithLogitsLoss exports; <paramref name="sigmoid"/> appends the Sigmoid a deployment export adds.
+    /// </summary>
+    internal static ModelProto Binary(bool sigmoid)
+    {
+        var model = new ModelProto { IrVersion = 7, Graph = new GraphProto { Name = "binary" } };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+        model.Graph.Input.Add(Value("x", 4));
+        model.Graph.Output.Add(Value("y", 1));
+        var random = new Random(7);
+        TensorProto Floats(string name, params long[] dims)
+        {
+            var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
+            t.Dims.Add(dims);
+            for (long i = 0; i < dims.Aggregate(1L, (a, d) => a * d); i++) t.FloatData.Add((float)(random.NextDouble() * 2 - 1));
+            return t;
+        }
+        model.Graph.Initializer.Add([Floats("w1", 8, 4), Floats("b1", 8), Floats("w2", 1, 8), Floats("b2", 1)]);
+        AttributeProto transposed = new() { Name = "transB", Type = AttributeProto.Types.AttributeType.Int, I = 1 };
+        model.Graph.Node.Add(new NodeProto { Name = "fc1", OpType = "Gemm", Input = { "x", "w1", "b1" }, Output = { "h" }, Attribute = { transposed } });
+        model.Graph.Node.Add(new NodeProto { Name = "relu", OpType = "Relu", Input = { "h" }, Output = { "r" } });
+        model.Graph.Node.Add(new NodeProto { Name = "fc2", OpType = "Gemm", Input = { "r", "w2", "b2" }, Output = { sigmoid ? "z" : "y" }, Attribute = { transposed } });
+        if (sigmoid) model.Graph.Node.Add(new NodeProto { Name = "probability", OpType = "Sigmoid", Input = { "z" }, Output = { "y" } });
+        return model;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AOneOutputBinaryClassifierGetsTwoClassScoresAheadOfItsSigmoid(bool sigmoid)
+    {
+        TestSupport.Init();
+        ModelProto model = Binary(sigmoid);
+        Network network = OnnxImporter.Import(model.ToByteArray(), "binary.onnx", null, new OnnxImportOptions());
+        Assert.Equal(2, network.ClassCount);
+        Assert.Equal(sigmoid ? "fc1,relu1,fc2,binary,sigmoid1" : "fc1,relu1,fc2,binary", string.Join(",", network.Layers.Select(l => l.Name)));
+        Assert.Equal(2, network.ClassifierLayer);
+        Tensor x = randn(32, 4, generator: new Generator(3));
+        Tensor runtime = OnnxRuntimeCheck.Run(model.ToByteArray(), x);
+        Assert.True(network.GraphOutput(x).sub(runtime).abs().max().item<float>() < 1e-6, "the graph's own output differs from ONNX Runtime's");
+        // Scores ±z/2: softmax gives [1 − σ(z), σ(z)], the prediction is class 1 exactly where the file says so.
+        Tensor z = network.LayerInput(x, 3).detach(), scores = network.Scores(x).detach();
+        Assert.True(scores.sub(cat([z.mul(-0.5), z.mul(0.5)], 1)).abs().max().item<float>() < 1e-7);
+        Tensor probability = sigmoid ? runtime : runtime.sigmoid();
+        Assert.True(scores.softmax(1).select(1, 1).sub(probability.squeeze(1)).abs().max().item<float>() < 1e-6);
+        Assert.Equal(probability.squeeze(1).gt(0.5).to(ScalarType.Int64).data<long>().ToArray(), network.Predict(x));
+    }
+
     // ---- bad input: one line each ----
 
     /// <summary>A one-node model x (N, width) → y.</summary>

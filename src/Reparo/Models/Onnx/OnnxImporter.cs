@@ -578,8 +578,18 @@ public static class OnnxImporter
             }
             long[] logits = probe[output].shape;
             if (logits.Length != 2) throw new ReparoInputException($"{source}: output '{output}' has shape [{string.Join(",", logits)}]; Reparo repairs classifiers with (N, classes) logits");
-            IReadOnlyList<string> classes = options.ClassNames ?? MetadataClasses() ?? [.. Enumerable.Range(0, (int)logits[1]).Select(i => i.ToString())];
-            if (classes.Count != logits[1]) throw new ReparoInputException($"{source}: {classes.Count} class names for {logits[1]} logits");
+            long classCount = logits[1];
+            if (classCount == 1)
+            {
+                // A binary classifier with one score (class 1 above 0, or above ½ after a trailing Sigmoid): two class scores
+                // from the score itself, ahead of the Sigmoid.
+                int at = layers.Count;
+                while (at > 1 && layers[at - 1] is OnnxBlockSpec { KeepsClassOrder: true }) at--;
+                layers.Insert(at, new BinaryScoresSpec("binary"));
+                classCount = 2;
+            }
+            IReadOnlyList<string> classes = options.ClassNames ?? MetadataClasses() ?? [.. Enumerable.Range(0, (int)classCount).Select(i => i.ToString())];
+            if (classes.Count != classCount) throw new ReparoInputException($"{source}: {classes.Count} class names for {classCount} classes");
             InputKind kind = inputType == ScalarType.Int64 ? InputKind.Tokens : networkInput.Length == 1 ? InputKind.Features : InputKind.Image;
             var spec = new NetworkSpec($"onnx:{Path.GetFileName(source)}", networkInput, kind, classes, layers, options.VocabularyTokens)
             {

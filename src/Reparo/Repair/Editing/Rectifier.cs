@@ -320,11 +320,11 @@ public static class Rectifier
     public static AffineSite LastFeatureLayer(IReadOnlyList<AffineSite> sites) =>
         sites.Count >= 2 ? sites[^2] : throw new ReparoInputException("static rectification needs a feature layer before the classifier");
 
-    /// <summary>Mean total-variation distance between the softmax outputs of the clean twins and the corrupted inputs.</summary>
+    /// <summary>Mean total-variation distance between the class probabilities (softmax of the scores) of the clean twins and the corrupted inputs.</summary>
     public static double PairGap(Network network, Tensor corrupted, Tensor clean)
     {
         using var scope = NewDisposeScope();
-        Tensor p = network.Logits(corrupted).softmax(1), q = network.Logits(clean).softmax(1);
+        Tensor p = network.LayerInputs(corrupted, network.ScoreLayerCount).softmax(1), q = network.LayerInputs(clean, network.ScoreLayerCount).softmax(1);
         return p.sub(q).abs().sum(1).mul(0.5).mean().item<float>();
     }
 

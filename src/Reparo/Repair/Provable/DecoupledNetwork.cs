@@ -40,7 +40,7 @@ public sealed class DecoupledNetwork : IRepairedModel
     /// a trailing Softmax) run on the value channel as they are.
     /// </summary>
     public static NetworkLayer? FirstUnsupported(Network network, int repairedLayer) =>
-        network.Layers.Take(network.ScoreLayerCount).Skip(repairedLayer).FirstOrDefault(l => l.Spec is not (LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec));
+        network.Layers.Take(network.ScoreLayerCount).Skip(repairedLayer).FirstOrDefault(l => l.Spec is not (LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec or BinaryScoresSpec));
 
     /// <summary>The value channel's weights (float32).</summary>
     public Network ValueChannel => value32;

@@ -346,8 +346,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     {
         if (options.Variant == LpRepairVariant.LastLayer)
         {
-            int last = network.ScoreLayerCount - 1;
-            if (network.Layers[last].Spec is not LinearSpec)
+            int last = network.ClassifierLayer;
+            if (last < 0 || network.Layers[last].Spec is not LinearSpec)
                 throw new ReparoInputException("last-layer repair needs a network that ends with a Linear layer");
             return (last, network.Layers[last].Name);
         }
@@ -384,9 +384,11 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         return null;
     }
 
-    private static (int, int) RepairSetClassRows(RepairSet set, Network network, int k)
+    private static (int, int)? RepairSetClassRows(RepairSet set, Network network, int k)
     {
         // PRoViT's variant edits only the rows of classes that occur in the repair set; a contiguous span covers them.
+        // A binary classifier's last layer has one row, the score both classes are read from.
+        if (network.BinaryScoresLayer > k) return null;
         int low = (int)set.Regions.Min(r => r.Label), high = (int)set.Regions.Max(r => r.Label);
         if (high >= ((LinearSpec)network.Layers[k].Spec).Out) throw new ReparoInputException($"label {high} is outside the network's classes");
         return (low, high + 1);

@@ -265,7 +265,7 @@ internal static class SymbolicEncoder
         for (int j = layer.Layer + 1; j < end; j++)
         {
             LayerSpec spec = network64.Layers[j].Spec;
-            if (spec is not (LinearSpec or ReluSpec or FlattenSpec)) return -1;
+            if (spec is not (LinearSpec or ReluSpec or FlattenSpec or BinaryScoresSpec)) return -1;
             if (spec is ReluSpec && firstRelu < 0) firstRelu = j;
         }
         return firstRelu < 0 ? -1 : firstRelu + 1;
@@ -379,10 +379,12 @@ internal static class SymbolicEncoder
                     }
                 case FlattenSpec:
                     return values;
+                case BinaryScoresSpec:
+                    return [.. values.Select(x => new[] { x[0].Scaled(-0.5, 0), x[0].Scaled(0.5, 0) })];
                 case OnnxBlockSpec:
                     return Block(j, sample, values, -1);
                 default:
-                    throw new ReparoInputException($"layer {spec.Name} ({spec.Describe()}) after the repaired layer cannot be encoded; provable repair supports Linear, Conv2d, ReLU, MaxPool2d, Flatten and piecewise-linear ONNX blocks there");
+                    throw new ReparoInputException($"layer {spec.Name} ({spec.Describe()}) after the repaired layer cannot be encoded; provable repair supports Linear, Conv2d, ReLU, MaxPool2d, Flatten, a binary classifier's scores and piecewise-linear ONNX blocks there");
             }
         }
 
