@@ -38,7 +38,7 @@ internal static class ExportCommand
                 Tensor batch = CheckBatch(network, run.Seed);
                 Tensor torchLogits = network.GraphOutput(batch);
                 // The file reads preprocessed inputs: an export holds the layers, not the input preprocessing.
-                Tensor runtimeLogits = OnnxRuntimeCheck.Run(export.Bytes, network.Preprocess(batch));
+                Tensor runtimeLogits = OnnxRuntimeCheck.Run(export.Bytes, network.GraphInput(batch));
                 difference = runtimeLogits.to(ScalarType.Float64).sub(torchLogits.to(ScalarType.Float64)).abs().max().item<double>();
             }
             AtomicFile.WriteAllBytes(outPath, export.Bytes);

@@ -15,6 +15,18 @@ internal sealed class ImageRowsModule : nn.Module<Tensor, Tensor>
     }
 }
 
+/// <summary>(N, C, H, W) → (N, H, W, C): images for a graph that reads channels last.</summary>
+internal sealed class ChannelsLastModule : nn.Module<Tensor, Tensor>
+{
+    public ChannelsLastModule(string name) : base(name) { }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (x.dim() != 4) throw new ReparoInputException($"{GetName()}: expects images (N, C, H, W), got [{string.Join(",", x.shape)}]");
+        return x.permute(0, 2, 3, 1).contiguous();
+    }
+}
+
 /// <summary>A binary classifier's single score z (N, 1) as two class scores [−z/2, z/2] (see <see cref="BinaryScoresSpec"/>).</summary>
 internal sealed class BinaryScoresModule : nn.Module<Tensor, Tensor>
 {

@@ -15,6 +15,7 @@ namespace Reparo.Models;
 [JsonDerivedType(typeof(FlattenSpec), "flatten")]
 [JsonDerivedType(typeof(ImageRowsSpec), "image_rows")]
 [JsonDerivedType(typeof(BinaryScoresSpec), "binary_scores")]
+[JsonDerivedType(typeof(ChannelsLastSpec), "channels_last")]
 [JsonDerivedType(typeof(RecurrentSpec), "recurrent")]
 [JsonDerivedType(typeof(EmbeddingSpec), "embedding")]
 [JsonDerivedType(typeof(MeanEmbeddingSpec), "mean_embedding")]
@@ -125,6 +126,20 @@ public sealed record ImageRowsSpec(string Name) : LayerSpec(Name)
 
     /// <inheritdoc />
     public override string Describe() => "ImageRows (N,C,H,W → N,H,C·W)";
+}
+
+/// <summary>
+/// Reads an image (N, C, H, W) as (N, H, W, C), for an imported graph that reads channels last (a Keras model through
+/// tf2onnx): Reparo's images stay channels first, so data, corruptions and attributions see images.
+/// </summary>
+public sealed record ChannelsLastSpec(string Name) : LayerSpec(Name)
+{
+    internal override long StateElementsAtLeast() => 0;
+
+    internal override nn.Module<Tensor, Tensor> CreateModule() => new ChannelsLastModule(Name);
+
+    /// <inheritdoc />
+    public override string Describe() => "ChannelsLast (N,C,H,W → N,H,W,C)";
 }
 
 /// <summary>

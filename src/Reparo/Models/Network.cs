@@ -195,6 +195,18 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     public Tensor Preprocess(Tensor x) =>
         Provenance.Preprocessing is { IsIdentity: false } preprocessing && Spec.InputKind != InputKind.Tokens ? preprocessing.Apply(x) : x.alias();
 
+    /// <summary>
+    /// What the model's own graph reads for raw inputs <paramref name="x"/> (an imported file, as ONNX Runtime runs it):
+    /// <see cref="Preprocess"/>, then, for an imported model, the layout layer the import put in front (images read
+    /// as rows, or channels last); an export of a zoo model holds those layers itself.
+    /// </summary>
+    public Tensor GraphInput(Tensor x)
+    {
+        Tensor input = Preprocess(x);
+        if (OnnxOrigin is null || layers.Length == 0 || layers[0].Spec is not (ImageRowsSpec or ChannelsLastSpec)) return input;
+        using (input) return InEvalMode(() => Forward(input, 0, 1));
+    }
+
     /// <summary>The input of layer <paramref name="layer"/> for raw inputs <paramref name="x"/>: the preprocessing, then layers [0, <paramref name="layer"/>).</summary>
     public Tensor LayerInput(Tensor x, int layer)
     {

@@ -68,7 +68,7 @@ public static class RepairVerifier
         bool hasPolytopes = !set.IsPointSet;
         Network? plain = model.PlainNetwork;
         // Layers after the class scores (a trailing Softmax) keep every margin's sign, so affine scores are what counts.
-        bool piecewiseLinear = plain is not null && plain.Layers.Take(plain.ScoreLayerCount).All(l => l.Spec is LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec or ImageRowsSpec or BinaryScoresSpec
+        bool piecewiseLinear = plain is not null && plain.Layers.Take(plain.ScoreLayerCount).All(l => l.Spec is LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec or ImageRowsSpec or ChannelsLastSpec or BinaryScoresSpec
             || (l.Module is OnnxBlockModule block && SymbolicEncoder.NotPiecewiseLinear(block) is null));
         bool[]? linear32 = null, linear64 = null;
         if (hasPolytopes && piecewiseLinear)
@@ -100,14 +100,14 @@ public static class RepairVerifier
     /// <summary>
     /// Re-runs the repaired model as it will be shipped, an ONNX file's bytes exported from <paramref name="exported"/>,
     /// in ONNX Runtime on every repair point or vertex, and records the smallest margin (runtime's float32 or float64
-    /// logits; a binary classifier with one output: its distance from the decision threshold). The file reads preprocessed inputs (an export holds the layers, not the input preprocessing), so it is fed
-    /// the repair inputs after <paramref name="exported"/>'s preprocessing.
+    /// logits; a binary classifier with one output: its distance from the decision threshold), fed what the file reads
+    /// (<see cref="Network.GraphInput"/>: an export holds the layers, not the input preprocessing).
     /// </summary>
     public static OnnxRuntimeVerdict VerifyInOnnxRuntime(byte[] onnx, Network exported, RepairSet set)
     {
         using var scope = NewDisposeScope();
         (Tensor vertices, int[] region, _) = set.Stacked();
-        Tensor logits = OnnxRuntimeCheck.Run(onnx, exported.Preprocess(vertices));
+        Tensor logits = OnnxRuntimeCheck.Run(onnx, exported.GraphInput(vertices));
         if (exported.BinaryScoresLayer >= 0 && logits.shape is [_, 1])
         {
             // One output: class 1 above the threshold the graph gives a zero score (0, or ½ after a Sigmoid).

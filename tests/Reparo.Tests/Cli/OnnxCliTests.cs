@@ -218,4 +218,27 @@ public sealed class OnnxCliTests
         (int exportCode, _, string exportError) = CliRunner.Run("export", "--model", onnx, "--out", dir.File("exported.onnx"));
         Assert.True(exportCode == CliApp.Success, exportError);
     }
+
+    [Fact]
+    public void AChannelsLastModelTakesItsOwnLayoutOfDataAndIsWrittenBackVerified()
+    {
+        TestSupport.Init();
+        using TempFolder dir = TestSupport.TempFolder();
+        string onnx = dir.File("keras.onnx");
+        File.WriteAllBytes(onnx, OnnxImportTests.ChannelsLastModel().ToByteArray());
+        // The user's arrays are channels last too, (N, 8, 8, 3), as Keras keeps them.
+        var generator = new TorchSharp.torch.Generator(4);
+        string npz = Reparo.Tests.Data.UserDataFiles.Npz(dir.File("images.npz"),
+            ("x_train", TorchSharp.torch.rand([60, 8, 8, 3], generator: generator)), ("y_train", TorchSharp.torch.arange(60, TorchSharp.torch.ScalarType.Int64).remainder(3)),
+            ("x_test", TorchSharp.torch.rand([30, 8, 8, 3], generator: generator)), ("y_test", TorchSharp.torch.arange(30, TorchSharp.torch.ScalarType.Int64).remainder(3)));
+        (int code, _, string stderr) = CliRunner.Run("eval", "--model", onnx, "--data", $"npz:{npz}", "--threads", "2");
+        Assert.True(code == CliApp.Success, stderr);
+        string repaired = dir.File("repaired.onnx"), json = dir.File("r.json");
+        (code, _, stderr) = CliRunner.Run("repair", "--method", "provable", "--model", onnx, "--data", $"npz:{npz}", "--repair-set", "failures:3", "--layer", "fc1",
+            "--preserve", "0", "--out", repaired, "--json", json, "--threads", "2");
+        Assert.True(code == CliApp.Success, stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+        Assert.True(doc.RootElement.GetProperty("verified").GetBoolean());
+        Assert.True(doc.RootElement.GetProperty("verified_onnxruntime").GetBoolean());
+    }
 }

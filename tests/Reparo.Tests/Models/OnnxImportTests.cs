@@ -237,6 +237,48 @@ public sealed class OnnxImportTests
         Assert.Equal(probability.squeeze(1).gt(0.5).to(ScalarType.Int64).data<long>().ToArray(), network.Predict(x));
     }
 
+    // ---- channels-last images (Keras through tf2onnx) ----
+
+    /// <summary>(N, 8, 8, 3) → Transpose to NCHW → Conv 3→2 (3×3) → ReLU → Flatten → Gemm 72→3, as tf2onnx writes a Keras model.</summary>
+    internal static ModelProto ChannelsLastModel()
+    {
+        var model = new ModelProto { IrVersion = 7, Graph = new GraphProto { Name = "keras" } };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (long d in new long[] { 8, 8, 3 }) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        model.Graph.Input.Add(new ValueInfoProto { Name = "image", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
+        model.Graph.Output.Add(Value("y", 3));
+        var random = new Random(5);
+        TensorProto Floats(string name, params long[] dims)
+        {
+            var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
+            t.Dims.Add(dims);
+            for (long i = 0; i < dims.Aggregate(1L, (a, d) => a * d); i++) t.FloatData.Add((float)(random.NextDouble() - 0.5));
+            return t;
+        }
+        model.Graph.Initializer.Add([Floats("k", 2, 3, 3, 3), Floats("kb", 2), Floats("w", 3, 72), Floats("b", 3)]);
+        model.Graph.Node.Add(new NodeProto { Name = "to_nchw", OpType = "Transpose", Input = { "image" }, Output = { "nchw" }, Attribute = { new AttributeProto { Name = "perm", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 0, 3, 1, 2 } } } });
+        model.Graph.Node.Add(new NodeProto { Name = "conv", OpType = "Conv", Input = { "nchw", "k", "kb" }, Output = { "c" } });
+        model.Graph.Node.Add(new NodeProto { Name = "relu", OpType = "Relu", Input = { "c" }, Output = { "r" } });
+        model.Graph.Node.Add(new NodeProto { Name = "flat", OpType = "Flatten", Input = { "r" }, Output = { "f" } });
+        model.Graph.Node.Add(new NodeProto { Name = "dense", OpType = "Gemm", Input = { "f", "w", "b" }, Output = { "y" }, Attribute = { new AttributeProto { Name = "transB", Type = AttributeProto.Types.AttributeType.Int, I = 1 } } });
+        return model;
+    }
+
+    [Fact]
+    public void AChannelsLastImageModelReadsReparosImagesAndOnnxRuntimeGetsItsOwnLayout()
+    {
+        TestSupport.Init();
+        ModelProto model = ChannelsLastModel();
+        Network network = OnnxImporter.Import(model.ToByteArray(), "keras.onnx", null, new OnnxImportOptions());
+        Assert.Equal(new long[] { 3, 8, 8 }, network.Spec.InputShape);
+        Assert.IsType<ChannelsLastSpec>(network.Layers[0].Spec);
+        Tensor images = rand(4, 3, 8, 8, generator: new Generator(2));
+        Tensor runtime = OnnxRuntimeCheck.Run(model.ToByteArray(), network.GraphInput(images));
+        Assert.True(runtime.sub(network.Logits(images)).abs().max().item<float>() < 1e-5, "ONNX Runtime, fed the graph's own layout, differs from Reparo");
+    }
+
     // ---- bad input: one line each ----
 
     /// <summary>A one-node model x (N, width) → y.</summary>

@@ -562,6 +562,14 @@ public static class OnnxImporter
                 layers.Add(new ImageRowsSpec("rows"));
                 sourceNames["rows"] = [input];
             }
+            else if (inputType != ScalarType.Int64 && inputShape is [> 4 and var height, > 4 and var width, var channels] && channels is 1 or 3 or 4)
+            {
+                // An (H, W, C) input with few channels reads images channels last (Keras through tf2onnx): Reparo's
+                // images stay (C, H, W) and its ChannelsLast layer hands the graph what it reads.
+                networkInput = [channels, height, width];
+                layers.Add(new ChannelsLastSpec("channels_last"));
+                sourceNames["channels_last"] = [input];
+            }
             string segmentInput = input;
             for (int s = 0; s < segments.Count; s++)
             {
