@@ -227,6 +227,33 @@ public class OnnxExportTests
     }
 
     [Fact]
+    public void AWeightHeldByAConstantNodeIsWrittenBackThere()
+    {
+        TestSupport.Init();
+        // The PyTorch MLP with every initializer moved into a Constant node, as some exporters write weights.
+        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(OnnxImportTests.Fixture("mlp"), "model.onnx")));
+        TensorProto[] weights = [.. model.Graph.Initializer];
+        model.Graph.Initializer.Clear();
+        for (int i = 0; i < weights.Length; i++)
+            model.Graph.Node.Insert(i, new NodeProto
+            {
+                Name = $"const_{weights[i].Name}",
+                OpType = "Constant",
+                Output = { weights[i].Name },
+                Attribute = { new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = weights[i] } },
+            });
+        Network network = OnnxImporter.Import(model.ToByteArray(), "constants.onnx", null, new OnnxImportOptions());
+        using (no_grad()) network.Layers.Single(l => l.Name == "fc2").AsLinear!.weight![3, 7].add_(0.5f);
+        OnnxExport export = OnnxExporter.Build(network);
+        Assert.Single(export.ReplacedInitializers);
+        Assert.Empty(ModelProto.Parser.ParseFrom(export.Bytes).Graph.Initializer);
+        Tensor inputs = rand([6, 28, 28], generator: new Generator(5));
+        using Tensor expected = network.Logits(inputs.unsqueeze(1));
+        using Tensor actual = OnnxRuntimeCheck.Run(export.Bytes, inputs);
+        Assert.True(actual.sub(expected).abs().max().item<float>() <= 1e-5);
+    }
+
+    [Fact]
     public void AnUnboundParameterIsRefused()
     {
         TestSupport.Init();

@@ -75,6 +75,8 @@ public static class OnnxExporter
         if (model.Graph is null) throw new ReparoInputException($"{source}: the ONNX model has no graph");
         var initializers = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
         foreach (TensorProto proto in model.Graph.Initializer) initializers.TryAdd(proto.Name, proto);
+        foreach (NodeProto node in model.Graph.Node)
+            if (ConstantValue(node) is { } value) initializers.TryAdd(node.Output[0], value);
         foreach ((string name, Tensor parameter) in network.named_parameters())
         {
             if (origin.Parameters.ContainsKey(name)) continue;
@@ -111,6 +113,10 @@ public static class OnnxExporter
         long opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
         return new OnnxExport(model.ToByteArray(), opset, [.. replaced]);
     }
+
+    /// <summary>The tensor a Constant node holds in its <c>value</c> attribute (where some exporters keep weights), or null.</summary>
+    internal static TensorProto? ConstantValue(NodeProto node) =>
+        node.OpType == "Constant" && node.Output.Count == 1 && node.Output[0].Length > 0 ? node.Attribute.FirstOrDefault(a => a.Name == "value")?.T : null;
 
     private static void ReplaceData(TensorProto proto, Tensor value)
     {

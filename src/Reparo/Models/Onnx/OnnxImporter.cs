@@ -125,6 +125,9 @@ public static class OnnxImporter
                 constants[initializer.Name] = OnnxTensors.ToTorch(initializer, source, modelFolder);
                 initializerOf[initializer.Name] = initializer.Name;
             }
+            // Some exporters store weights as Constant nodes' values; a parameter read from one is written back there.
+            foreach (NodeProto node in graph.Node)
+                if (OnnxExporter.ConstantValue(node) is not null) initializerOf.TryAdd(node.Output[0], node.Output[0]);
             CheckOrderAndSupport();
             (input, inputType, inputShape) = ReadInput();
             fixedBatchOfOne = graph.Input.First(i => i.Name == input).Type.TensorType.Shape?.Dim is [{ HasDimValue: true, DimValue: 1 }, ..];

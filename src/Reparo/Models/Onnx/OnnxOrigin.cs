@@ -26,7 +26,7 @@ public sealed record OnnxOrigin(string SourcePath, byte[] ModelBytes, IReadOnlyD
 /// How one Reparo parameter relates to an ONNX initializer: parameter = <see cref="Scale"/> · initializer, transposed
 /// first when <see cref="Transposed"/> (Gemm with <c>transB = 0</c>, MatMul weights), so export can invert it exactly.
 /// </summary>
-/// <param name="Initializer">The initializer's name in the ONNX graph.</param>
+/// <param name="Initializer">The initializer's name in the ONNX graph, or the output of the Constant node whose value holds the tensor.</param>
 /// <param name="Transposed">Whether the parameter is the initializer's transpose (2-D).</param>
 /// <param name="Scale">The factor folded into the parameter (Gemm's <c>alpha</c> or <c>beta</c>; 1 otherwise).</param>
 public sealed record OnnxParameterBinding(string Initializer, bool Transposed = false, double Scale = 1);
