@@ -71,6 +71,30 @@ public sealed class OnnxMethodsTests
         Assert.True(runtime.sub(ours).abs().max().item<float>() <= 1e-5);
     }
 
+    /// <summary>The PyTorch MLP with a Softmax appended to its logits, as an export for deployment has it.</summary>
+    private static Network MlpWithSoftmax()
+    {
+        ModelProto proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(OnnxImportTests.Fixture("mlp"), "model.onnx")));
+        string output = proto.Graph.Output[0].Name;
+        proto.Graph.Node[^1].Output[0] = "scores";
+        proto.Graph.Node.Add(new NodeProto { Name = "probabilities", OpType = "Softmax", Input = { "scores" }, Output = { output } });
+        return OnnxImporter.Import(proto.ToByteArray(), "softmax.onnx", null, new OnnxImportOptions());
+    }
+
+    /// <summary>The last-layer influence of training samples reads the layer before the Softmax: the same scores as for the plain MLP.</summary>
+    [Fact]
+    public void LastLayerInfluenceOfAModelEndingInSoftmaxReadsItsScoringLayer()
+    {
+        TestSupport.Init();
+        DataSplits data = FashionMnist(train: 200, test: 20);
+        using Tensor x = data.Test.X.narrow(0, 0, 1);
+        long[] y = [data.Test.Y[0].item<long>()];
+        double[][] scores = [.. new[] { Import("mlp"), MlpWithSoftmax() }.Select(network =>
+            new Reparo.Influence.Baselines.KohLiangInfluence(new Reparo.Influence.Baselines.KohLiangOptions { Damping = 0.01 }).TestInfluence(network, data.Train, x, y).Scores)];
+        Assert.Equal(scores[0].Length, scores[1].Length);
+        for (int i = 0; i < scores[0].Length; i++) Assert.Equal(scores[0][i], scores[1][i], 1e-6 * Math.Max(1, Math.Abs(scores[0][i])));
+    }
+
     /// <summary>
     /// The same MLP with a Softmax appended (an export for deployment): its class scores are the plain model's logits,
     /// and fine-tuning takes its loss on them, so it makes the same steps (it used to take cross-entropy on probabilities).
@@ -79,11 +103,7 @@ public sealed class OnnxMethodsTests
     public void AModelEndingInSoftmaxIsFineTunedOnItsScores()
     {
         TestSupport.Init();
-        ModelProto proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(OnnxImportTests.Fixture("mlp"), "model.onnx")));
-        string output = proto.Graph.Output[0].Name;
-        proto.Graph.Node[^1].Output[0] = "scores";
-        proto.Graph.Node.Add(new NodeProto { Name = "probabilities", OpType = "Softmax", Input = { "scores" }, Output = { output } });
-        Network softmax = OnnxImporter.Import(proto.ToByteArray(), "softmax.onnx", null, new OnnxImportOptions()), plain = Import("mlp");
+        Network softmax = MlpWithSoftmax(), plain = Import("mlp");
         Assert.Equal(plain.Layers.Count, softmax.ScoreLayerCount);
         DataSplits data = FashionMnist();
         using Tensor x = data.Test.X.narrow(0, 0, 16);

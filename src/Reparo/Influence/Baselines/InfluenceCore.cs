@@ -25,10 +25,13 @@ internal enum GradientScope
 /// </summary>
 internal static class InfluenceCore
 {
-    /// <summary>The final layer, which the last-layer methods need to be a Linear layer with a bias.</summary>
+    /// <summary>
+    /// The layer that computes the class scores (<see cref="Network.ScoreLayerCount"/>: before a trailing Softmax), which
+    /// the last-layer methods need to be a Linear layer with a bias.
+    /// </summary>
     public static Linear FinalLinear(Network network, string method)
     {
-        NetworkLayer last = network.Layers[^1];
+        NetworkLayer last = network.Layers[network.ScoreLayerCount - 1];
         Linear head = last.AsLinear ?? throw new ReparoInputException($"{method} needs a network that ends in a Linear layer; '{network.Spec.Architecture}' ends in {last.Spec.Describe()}");
         if (head.bias is null) throw new ReparoInputException($"{method} needs the final Linear layer '{last.Name}' to have a bias");
         return head;
@@ -65,12 +68,12 @@ internal static class InfluenceCore
     public static Tensor Select(Tensor all, int[] rows) =>
         rows.Length == all.shape[0] ? all.alias() : all.index_select(0, tensor(rows.Select(i => (long)i).ToArray()));
 
-    /// <summary>The inputs of the final layer with a constant 1 appended, ã = [a, 1], as float64 (N, D + 1), computed without gradients.</summary>
+    /// <summary>The inputs of the scoring layer (<see cref="FinalLinear"/>) with a constant 1 appended, ã = [a, 1], as float64 (N, D + 1), computed without gradients.</summary>
     public static Tensor AugmentedFeatures(Network network, Tensor x, int batchSize)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        int last = network.Layers.Count - 1;
+        int last = network.ScoreLayerCount - 1;
         var parts = new List<Tensor>();
         for (long start = 0; start < x.shape[0]; start += batchSize)
             parts.Add(network.LayerInput(x.narrow(0, start, Math.Min(batchSize, x.shape[0] - start)), last).flatten(1).to(ScalarType.Float64));
