@@ -122,7 +122,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// How many of the layers compute the class scores: the layers after them only pass each sample's scores through a
-    /// strictly order-keeping map (a trailing Softmax or LogSoftmax over the classes, as exports for deployment add), so
+    /// strictly order-keeping map (a trailing Softmax, LogSoftmax or Sigmoid, as exports for deployment add), so
     /// the predicted class and the sign of every margin between two classes are the scores'. LP repairs put their margins
     /// on the scores and leave these layers as they are.
     /// </summary>

@@ -254,14 +254,15 @@ public static class OnnxImporter
         /// <summary>
         /// A graph exported with a fixed batch of one (PyTorch's exporter without <c>dynamic_axes</c>) often runs on one
         /// sample only: constant folding wrote the batch into Reshape targets. When such a graph does not run on two
-        /// samples, each Reshape of data whose target leads with the batch's 1 gets 0 there (copy the input's batch) or -1
-        /// (inferred). The rewrite is kept only if every sample of a batch then gives what
-        /// the original graph gives for that sample alone; otherwise the graph is refused with what to do instead. The
-        /// model file is never changed: a repaired model is written with the user's own graph.
+        /// samples, each Reshape of data whose target leads with the batch's 1 gets 0 there (copy the input's batch) or
+        /// -1 (inferred). The rewrite is kept only if every sample of a batch then gives what the original graph gives
+        /// for that sample alone; otherwise the graph is refused with what to do instead. The model file is never
+        /// changed: a repaired model is written with the user's own graph.
         /// </summary>
         private List<NodeProto> TakingAnyBatch(List<NodeProto> nodes, HashSet<string> data)
         {
-            if (!fixedBatchOfOne || Run(ProbeInput(2), nodes, out _) is not null) return nodes;
+            Tensor x = ProbeInput(2);
+            if (!fixedBatchOfOne || Run(x, nodes, out _) is not null) return nodes;
             Dictionary<string, Tensor> one = Probe(1, nodes);
             var result = new List<NodeProto>(nodes.Count);
             int reshapes = 0;
@@ -269,30 +270,26 @@ public static class OnnxImporter
             {
                 NodeProto node = original.Clone();
                 if (node.OpType == "Reshape" && data.Contains(node.Input[0]) && !data.Contains(node.Input[1])
-                    && one[node.Input[0]].shape is [1, ..] && one[node.Input[1]].to(ScalarType.Int64).data<long>().ToArray() is [1, .. var rest])
+                    && one[node.Input[0]].shape is [1, ..] && one[node.Input[1]].to(ScalarType.Int64).data<long>().ToArray() is [1, .. var rest]
+                    && (Attr(node, "allowzero") == 0 || !rest.Contains(-1)))
                 {
-                    long lead = Attr(node, "allowzero") == 0 ? 0 : rest.Contains(-1) ? 1 : -1;
-                    if (lead != 1)
-                    {
-                        string name = $"{node.Input[1]}::reparo_any_batch";
-                        constants[name] = tensor([lead, .. rest]);
-                        node.Input[1] = name;
-                        reshapes++;
-                    }
+                    string name = $"{node.Input[1]}::reparo_any_batch";
+                    constants[name] = tensor([Attr(node, "allowzero") == 0 ? 0 : -1, .. rest]);
+                    node.Input[1] = name;
+                    reshapes++;
                 }
                 result.Add(node);
             }
-            const string reexport = "re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'<input>': {0: 'batch'}}))";
-            Tensor x = ProbeInput(2);
+            string reexport = $"re-export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={{'{input}': {{0: 'batch'}}}}))";
             Dictionary<string, Tensor> batch = Run(x, result, out string? error)
-                ?? throw new ReparoInputException($"{source}: the model was exported with a fixed batch of one and Reparo cannot make it take more ({error}); {reexport.Replace("<input>", input)}");
+                ?? throw new ReparoInputException($"{source}: the model was exported with a fixed batch of one and Reparo cannot make it take more ({error}); {reexport}");
             for (int s = 0; s < 2; s++)
             {
                 Tensor alone = Run(x.narrow(0, s, 1), nodes, out string? aloneError) is { } single
                     ? single[output] : throw new ReparoInputException($"{source}: {aloneError}");
                 Tensor row = batch[output].narrow(0, s, 1);
                 if (!row.shape.SequenceEqual(alone.shape) || !row.to(ScalarType.Float64).allclose(alone.to(ScalarType.Float64), rtol: 1e-4, atol: 1e-5))
-                    throw new ReparoInputException($"{source}: the model was exported with a fixed batch of one, and with its batch freed it no longer computes each sample as it does alone; {reexport.Replace("<input>", input)}");
+                    throw new ReparoInputException($"{source}: the model was exported with a fixed batch of one, and with its batch freed it no longer computes each sample as it does alone; {reexport}");
             }
             BatchRewrite = $"exported with a fixed batch of one: {reshapes} Reshape target{(reshapes == 1 ? "" : "s")} rewritten so that it takes any batch (checked against single-sample runs; a written model keeps the original graph)";
             return result;
