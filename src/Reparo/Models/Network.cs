@@ -105,8 +105,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
             layers[i] = new NetworkLayer(i, layer, module);
         }
         BinaryScoresLayer = Array.FindIndex(layers, l => l.Spec is BinaryScoresSpec);
-        ScoreLayerCount = layers.Length;
-        while (ScoreLayerCount > 1 && layers[ScoreLayerCount - 1].Spec is Onnx.OnnxBlockSpec { KeepsClassOrder: true }) ScoreLayerCount--;
+        ScoreLayerCount = CountScoreLayers(spec.Layers);
         if (spec.InputKind == InputKind.Tokens && (spec.VocabularyTokens is not null || spec.SourceNames is null))
         {
             if (spec.VocabularyTokens is null) throw new ReparoInputException("a token model needs its vocabulary");
@@ -127,6 +126,14 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// on the scores and leave these layers as they are.
     /// </summary>
     public int ScoreLayerCount { get; }
+
+    /// <summary><see cref="ScoreLayerCount"/> of a list of layers: all but the trailing ONNX blocks that keep the classes' order (at least one).</summary>
+    internal static int CountScoreLayers(IReadOnlyList<LayerSpec> layers)
+    {
+        int count = layers.Count;
+        while (count > 1 && layers[count - 1] is Onnx.OnnxBlockSpec { KeepsClassOrder: true }) count--;
+        return count;
+    }
 
     /// <summary>
     /// The class scores for raw inputs <paramref name="x"/>: the output of the first <see cref="ScoreLayerCount"/> layers,

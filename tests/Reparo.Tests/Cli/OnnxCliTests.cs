@@ -150,17 +150,7 @@ public sealed class OnnxCliTests
         TestSupport.Init();
         using TempFolder dir = TestSupport.TempFolder();
         // The PyTorch MLP with a Softmax appended, as an export for deployment has it.
-        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(OnnxImportTests.Fixture("mlp"), "model.onnx")));
-        string output = model.Graph.Output[0].Name;
-        model.Graph.Node[^1].Output[0] = "scores";
-        model.Graph.Node.Add(new NodeProto
-        {
-            Name = "probabilities",
-            OpType = "Softmax",
-            Input = { "scores" },
-            Output = { output },
-            Attribute = { new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 } },
-        });
+        ModelProto model = OnnxImportTests.MlpWithSoftmax();
         string onnx = dir.File("softmax.onnx");
         File.WriteAllBytes(onnx, model.ToByteArray());
         string[] data = ["--data", "fashion-mnist", "--test-limit", "500", "--train-limit", "1000", "--threads", "2"];

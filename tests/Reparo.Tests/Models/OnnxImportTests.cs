@@ -101,11 +101,40 @@ public sealed class OnnxImportTests
     // ---- exports with a fixed batch of one (no dynamic_axes) ----
 
     /// <summary>The fixture's graph with its input and output batch fixed at one, as torch.onnx.export writes it without dynamic_axes.</summary>
-    private static ModelProto FixedBatch(string name)
+    private static ModelProto FixedBatch(string name) =>
+        WithBatch(ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(Fixture(name), "model.onnx"))), 1);
+
+    /// <summary><paramref name="model"/> with the batch of its inputs and outputs fixed at <paramref name="batch"/>.</summary>
+    private static ModelProto WithBatch(ModelProto model, long batch)
     {
-        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(Fixture(name), "model.onnx")));
         foreach (ValueInfoProto value in model.Graph.Input.Concat(model.Graph.Output))
-            value.Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimValue = 1 };
+            value.Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimValue = batch };
+        return model;
+    }
+
+    /// <summary>A float initializer of the given shape, its values uniform in [−<paramref name="half"/>, <paramref name="half"/>) from <paramref name="random"/>.</summary>
+    private static TensorProto UniformFloats(string name, Random random, double half, params long[] dims)
+    {
+        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
+        t.Dims.Add(dims);
+        for (long i = 0; i < dims.Aggregate(1L, (a, d) => a * d); i++) t.FloatData.Add((float)(random.NextDouble() * 2 * half - half));
+        return t;
+    }
+
+    /// <summary>The PyTorch MLP with a Softmax over the classes appended to its logits, as an export for deployment has it.</summary>
+    internal static ModelProto MlpWithSoftmax()
+    {
+        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(Fixture("mlp"), "model.onnx")));
+        string output = model.Graph.Output[0].Name;
+        model.Graph.Node[^1].Output[0] = "scores";
+        model.Graph.Node.Add(new NodeProto
+        {
+            Name = "probabilities",
+            OpType = "Softmax",
+            Input = { "scores" },
+            Output = { output },
+            Attribute = { new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 } },
+        });
         return model;
     }
 
@@ -177,9 +206,7 @@ public sealed class OnnxImportTests
     public void OnnxRuntimeRunsAFixedBatchOfTwoInRunsOfTwo()
     {
         TestSupport.Init();
-        ModelProto model = Tiny(op: "Relu");
-        foreach (ValueInfoProto value in model.Graph.Input.Concat(model.Graph.Output))
-            value.Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimValue = 2 };
+        ModelProto model = WithBatch(Tiny(op: "Relu"), 2);
         Tensor x = arange(-6f, 6f).reshape(3, 4);
         Tensor y = OnnxRuntimeCheck.Run(model.ToByteArray(), x);
         Assert.Equal(new long[] { 3, 4 }, y.shape);
@@ -199,14 +226,7 @@ public sealed class OnnxImportTests
         model.Graph.Input.Add(Value("x", 4));
         model.Graph.Output.Add(Value("y", 1));
         var random = new Random(7);
-        TensorProto Floats(string name, params long[] dims)
-        {
-            var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
-            t.Dims.Add(dims);
-            for (long i = 0; i < dims.Aggregate(1L, (a, d) => a * d); i++) t.FloatData.Add((float)(random.NextDouble() * 2 - 1));
-            return t;
-        }
-        model.Graph.Initializer.Add([Floats("w1", 8, 4), Floats("b1", 8), Floats("w2", 1, 8), Floats("b2", 1)]);
+        model.Graph.Initializer.Add([UniformFloats("w1", random, 1, 8, 4), UniformFloats("b1", random, 1, 8), UniformFloats("w2", random, 1, 1, 8), UniformFloats("b2", random, 1, 1)]);
         AttributeProto transposed = new() { Name = "transB", Type = AttributeProto.Types.AttributeType.Int, I = 1 };
         model.Graph.Node.Add(new NodeProto { Name = "fc1", OpType = "Gemm", Input = { "x", "w1", "b1" }, Output = { "h" }, Attribute = { transposed } });
         model.Graph.Node.Add(new NodeProto { Name = "relu", OpType = "Relu", Input = { "h" }, Output = { "r" } });
@@ -250,14 +270,7 @@ public sealed class OnnxImportTests
         model.Graph.Input.Add(new ValueInfoProto { Name = "image", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
         model.Graph.Output.Add(Value("y", 3));
         var random = new Random(5);
-        TensorProto Floats(string name, params long[] dims)
-        {
-            var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
-            t.Dims.Add(dims);
-            for (long i = 0; i < dims.Aggregate(1L, (a, d) => a * d); i++) t.FloatData.Add((float)(random.NextDouble() - 0.5));
-            return t;
-        }
-        model.Graph.Initializer.Add([Floats("k", 2, 3, 3, 3), Floats("kb", 2), Floats("w", 3, 72), Floats("b", 3)]);
+        model.Graph.Initializer.Add([UniformFloats("k", random, 0.5, 2, 3, 3, 3), UniformFloats("kb", random, 0.5, 2), UniformFloats("w", random, 0.5, 3, 72), UniformFloats("b", random, 0.5, 3)]);
         model.Graph.Node.Add(new NodeProto { Name = "to_nchw", OpType = "Transpose", Input = { "image" }, Output = { "nchw" }, Attribute = { new AttributeProto { Name = "perm", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 0, 3, 1, 2 } } } });
         model.Graph.Node.Add(new NodeProto { Name = "conv", OpType = "Conv", Input = { "nchw", "k", "kb" }, Output = { "c" } });
         model.Graph.Node.Add(new NodeProto { Name = "relu", OpType = "Relu", Input = { "c" }, Output = { "r" } });

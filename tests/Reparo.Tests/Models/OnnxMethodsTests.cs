@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Google.Protobuf;
-using Onnx;
 using Reparo.Attribution;
 using Reparo.Data;
 using Reparo.Influence;
@@ -71,15 +70,9 @@ public sealed class OnnxMethodsTests
         Assert.True(runtime.sub(ours).abs().max().item<float>() <= 1e-5);
     }
 
-    /// <summary>The PyTorch MLP with a Softmax appended to its logits, as an export for deployment has it.</summary>
-    private static Network MlpWithSoftmax()
-    {
-        ModelProto proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(OnnxImportTests.Fixture("mlp"), "model.onnx")));
-        string output = proto.Graph.Output[0].Name;
-        proto.Graph.Node[^1].Output[0] = "scores";
-        proto.Graph.Node.Add(new NodeProto { Name = "probabilities", OpType = "Softmax", Input = { "scores" }, Output = { output } });
-        return OnnxImporter.Import(proto.ToByteArray(), "softmax.onnx", null, new OnnxImportOptions());
-    }
+    /// <summary>The PyTorch MLP with a Softmax appended to its logits (<see cref="OnnxImportTests.MlpWithSoftmax"/>), imported.</summary>
+    private static Network MlpWithSoftmax() =>
+        OnnxImporter.Import(OnnxImportTests.MlpWithSoftmax().ToByteArray(), "softmax.onnx", null, new OnnxImportOptions());
 
     /// <summary>The last-layer influence of training samples reads the layer before the Softmax: the same scores as for the plain MLP.</summary>
     [Fact]

@@ -591,9 +591,7 @@ public static class OnnxImporter
             {
                 // A binary classifier with one score (class 1 above 0, or above ½ after a trailing Sigmoid): two class scores
                 // from the score itself, ahead of the Sigmoid.
-                int at = layers.Count;
-                while (at > 1 && layers[at - 1] is OnnxBlockSpec { KeepsClassOrder: true }) at--;
-                layers.Insert(at, new BinaryScoresSpec("binary"));
+                layers.Insert(Network.CountScoreLayers(layers), new BinaryScoresSpec("binary"));
                 classCount = 2;
             }
             IReadOnlyList<string> classes = options.ClassNames ?? MetadataClasses() ?? [.. Enumerable.Range(0, (int)classCount).Select(i => i.ToString())];
