@@ -75,6 +75,7 @@ public static class CliApp
         root.Options.Add(cli.Options.Seed);
         root.Options.Add(cli.Options.Threads);
         root.Options.Add(cli.Options.Quiet);
+        root.Options.Add(cli.Options.OnnxOutput);
         root.Subcommands.Add(DoctorCommand.Create(cli));
         root.Subcommands.Add(DataCommand.Create(cli));
         root.Subcommands.Add(TrainCommand.Create(cli));

@@ -10,7 +10,7 @@ using Spectre.Console;
 
 namespace Reparo.Cli;
 
-/// <summary>Options every command takes: <c>--json</c>, <c>--seed</c>, <c>--threads</c>, <c>--quiet</c> (and <c>--help</c>, built in).</summary>
+/// <summary>Options every command takes: <c>--json</c>, <c>--seed</c>, <c>--threads</c>, <c>--quiet</c>, <c>--onnx-output</c> (and <c>--help</c>, built in).</summary>
 public sealed class GlobalOptions
 {
     /// <summary>Where to write the command's result as JSON ("-" for stdout).</summary>
@@ -33,6 +33,14 @@ public sealed class GlobalOptions
     public Option<int?> Threads { get; } = new("--threads")
     {
         Description = "Threads for tensor work (default: all processors)",
+        Recursive = true,
+    };
+
+    /// <summary>For an ONNX model whose graph has several outputs: the one read as the class scores.</summary>
+    public Option<string?> OnnxOutput { get; } = new("--onnx-output")
+    {
+        Description = "ONNX models with several graph outputs: the output that holds the class scores (default: the first; the others stay in a written file)",
+        HelpName = "NAME",
         Recursive = true,
     };
 
@@ -62,6 +70,7 @@ public sealed record CliContext(CliIo Io, GlobalOptions Options)
         return new CommandRun(this, json, parse.GetValue(Options.Seed), TorchSharp.torch.get_num_threads(), Io.Human(json))
         {
             Quiet = parse.GetValue(Options.Quiet),
+            OnnxOutput = parse.GetValue(Options.OnnxOutput),
         };
     }
 }
@@ -76,6 +85,12 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
 {
     /// <summary>Whether progress is silenced (<c>--quiet</c>).</summary>
     public bool Quiet { get; init; }
+
+    /// <summary>The graph output an ONNX model is read from (<c>--onnx-output</c>; null: its first).</summary>
+    public string? OnnxOutput { get; init; }
+
+    /// <summary>Loads the model file at <paramref name="path"/> (a Reparo model or ONNX, read from <see cref="OnnxOutput"/>).</summary>
+    public Network LoadModel(string path) => ModelFile.Load(path, OnnxOutput);
 
     /// <summary>Writes the JSON result if <c>--json</c> was given.</summary>
     public void WriteJson<T>(T result)

@@ -44,7 +44,7 @@ internal static class AttributeCommand
             int stepCount = parse.GetValue(steps);
             if (stepCount < 1) throw new ReparoInputException($"--steps must be at least 1, got {stepCount}");
             string modelPath = parse.GetValue(model)!;
-            Network network = ModelFile.Load(modelPath);
+            Network network = run.LoadModel(modelPath);
             Dataset test = data.Load(parse, network).Test;
             int i = parse.GetValue(index);
             int? j = parse.GetValue(baselineIndex);

@@ -64,7 +64,7 @@ internal static class BenchCommand
             int[] counts = [.. parse.GetValue(workers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(t => int.TryParse(t, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int n) && n is > 0 and <= 64
                     ? n : throw new ReparoInputException($"--workers: '{t}' is not a number of workers (1–64)"))];
-            (Network network, DataSplits splits, InformedRepairOptions options) = study.Prepare(parse, run.Seed);
+            (Network network, DataSplits splits, InformedRepairOptions options) = study.Prepare(parse, run.Seed, run.OnnxOutput);
             // The study's own command line, as a worker reads it: "bench scale-out" becomes "study", --workers and --markdown go.
             var args = new List<string>();
             for (int i = 0; i < cli.Arguments.Count; i++)
@@ -111,7 +111,7 @@ internal static class BenchCommand
             CommandRun run = cli.Start(parse);
             DataSplits splits = DataCatalog.Load("fashion-mnist", new DataOptions { DataDir = parse.GetValue(dataDir) });
             string architecture = parse.GetValue(arch)!;
-            Network network = parse.GetValue(model) is string path ? ModelFile.Load(path)
+            Network network = parse.GetValue(model) is string path ? run.LoadModel(path)
                 : run.Models(parse.GetValue(cacheDir) ?? ModelCache.DefaultFolder).LoadOrTrain(ModelCache.FileName("bench", architecture, parse.GetValue(epochs), run.Seed),
                     architecture, parse.GetValue(epochs), splits, "fashion-mnist", run.Seed).Network;
             string described = parse.GetValue(model) is string given ? $"`{given}`" : $"`{architecture}` trained {parse.GetValue(epochs)} epochs (seed {run.Seed}, cached)";

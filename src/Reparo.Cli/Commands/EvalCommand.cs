@@ -25,7 +25,7 @@ internal static class EvalCommand
             CommandRun run = cli.Start(parse);
             string? reportPath = reportFile.Read(parse);
             string modelPath = parse.GetValue(model)!;
-            Network network = ModelFile.Load(modelPath);
+            Network network = run.LoadModel(modelPath);
             DataSplits splits = data.Load(parse, network);
             ModelEvaluationReport report = EvaluateUseCase.Run(new EvaluateRequest(network, modelPath, parse.GetValue(data.Data)!, splits, parse.GetValue(split),
                 parse.GetValue(corruption), parse.GetValue(severity), run.Seed));

@@ -35,7 +35,7 @@ internal static class ExplainCommand
             CommandRun run = cli.Start(parse);
             string? reportPath = reportFile.Read(parse);
             string modelPath = parse.GetValue(model)!;
-            Network network = ModelFile.Load(modelPath);
+            Network network = run.LoadModel(modelPath);
             using InfluenceModel? influenceModel = parse.GetValue(influence) is string path ? InfluenceModel.Load(path) : null;
             DataSplits splits = data.Load(parse, network);
             Explanation e = ExplainUseCase.Run(new ExplainRequest(network, modelPath, splits, parse.GetValue(index), influenceModel, parse.GetValue(neighbours), parse.GetValue(steps)));

@@ -30,7 +30,7 @@ internal static class ExportCommand
         {
             CommandRun run = cli.Start(parse);
             string modelPath = parse.GetValue(model)!, outPath = parse.GetValue(output)!;
-            Network network = ModelFile.Load(modelPath);
+            Network network = run.LoadModel(modelPath);
             OnnxExport export = OnnxExporter.Build(network);
             double difference;
             using (var scope = NewDisposeScope())
@@ -38,7 +38,7 @@ internal static class ExportCommand
                 Tensor batch = CheckBatch(network, run.Seed);
                 Tensor torchLogits = network.GraphOutput(batch);
                 // The file reads preprocessed inputs: an export holds the layers, not the input preprocessing.
-                Tensor runtimeLogits = OnnxRuntimeCheck.Run(export.Bytes, network.GraphInput(batch));
+                Tensor runtimeLogits = OnnxRuntimeCheck.Run(export.Bytes, network.GraphInput(batch), network.OnnxOrigin?.Output);
                 difference = runtimeLogits.to(ScalarType.Float64).sub(torchLogits.to(ScalarType.Float64)).abs().max().item<double>();
             }
             AtomicFile.WriteAllBytes(outPath, export.Bytes);

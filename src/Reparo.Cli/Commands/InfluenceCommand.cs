@@ -42,7 +42,7 @@ internal static class InfluenceCommand
             CommandRun run = cli.Start(parse);
             string? reportPath = reportFile.Read(parse);
             string modelPath = parse.GetValue(model)!;
-            Network network = ModelFile.Load(modelPath);
+            Network network = run.LoadModel(modelPath);
             DataSplits splits = data.Load(parse, network);
             var options = new InfluenceOptions
             {

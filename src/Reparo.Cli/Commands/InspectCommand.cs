@@ -18,7 +18,7 @@ internal static class InspectCommand
         {
             CommandRun run = cli.Start(parse);
             string path = parse.GetValue(model)!;
-            Network network = ModelFile.Load(path);
+            Network network = run.LoadModel(path);
             IReadOnlyList<LayerSummary> layers = network.Summarize();
             bool imported = network.Spec.SourceNames is not null;
             var table = new Table().AddColumns("#", "name", "layer", "output shape", "parameters");

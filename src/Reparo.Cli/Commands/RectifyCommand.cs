@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Reparo.Data;
 using Reparo.Experiments;
-using Reparo.Models;
 using Reparo.Repair.Editing;
 using Reparo.UseCases;
 using Spectre.Console;
@@ -120,7 +119,7 @@ internal static class RectifyCommand
             string? outPath = parse.GetValue(output);
             string? reportPath = reportFile.Read(parse);
             RectifyOptions options = arguments.Read(parse, run.Seed);
-            var request = new RectifyRequest(ModelFile.Load(modelPath), modelPath, parse.GetValue(pairs)!, parse.GetValue(triggerTest), parse.GetValue(target), parse.GetValue(poison),
+            var request = new RectifyRequest(run.LoadModel(modelPath), modelPath, parse.GetValue(pairs)!, parse.GetValue(triggerTest), parse.GetValue(target), parse.GetValue(poison),
                 options, parse.GetValue(arguments.StatisticsSamples), run.Seed, network => data.Load(parse, network), outPath);
             RectificationRun result = RectifyUseCase.Run(request);
             Print(run.Out, result);

@@ -142,7 +142,7 @@ internal static class RepairCommand
             string? reportPath = reportFile.Read(parse);
             RepairSettings settings = arguments.Read(parse, run.Seed, parse.GetValue(exportLp));
             string methodName = RepairMethods.Require(parse.GetValue(method)!);
-            Network network = ModelFile.Load(modelPath);
+            Network network = run.LoadModel(modelPath);
             DataSplits splits = data.Load(parse, network);
             settings = settings with { Preserve = arguments.PreserveFrom(parse, methodName == "provable" ? PreserveRequest.DefaultCount : 0, splits.Train, run.Seed) };
             var request = new RepairRequest(methodName, network, splits, parse.GetValue(repairSet)!, settings, run.Seed, outPath, Evidence: reportPath is not null);

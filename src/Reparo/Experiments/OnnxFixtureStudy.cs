@@ -139,7 +139,7 @@ public static partial class OnnxFixtureStudy
             OnnxExport export = OnnxExporter.Build(result);
             using Tensor check = splits.Test.X.narrow(0, 0, Math.Min(200, splits.Test.Count));
             using Tensor ours = result.GraphOutput(check);
-            using Tensor runtime = OnnxRuntimeCheck.Run(export.Bytes, result.GraphInput(check));
+            using Tensor runtime = OnnxRuntimeCheck.Run(export.Bytes, result.GraphInput(check), result.OnnxOrigin?.Output);
             double ortDiff = runtime.to(ScalarType.Float32).sub(ours).abs().max().item<float>();
             rows.Add(new OnnxFixtureRow(step.Model, export.Opset, [.. network.Layers.Select(l => l.Name)], importSeconds, referenceDiff,
                 step.Method, step.Layer, step.RepairSet, status, report, influence, export.ReplacedInitializers, ortDiff, (int)check.shape[0]));

@@ -88,13 +88,14 @@ public static class ModelFile
     }
 
     /// <summary>
-    /// Reads a model file, or imports an ONNX model when the path ends in <c>.onnx</c>; any defect is a one-line
-    /// <see cref="ReparoInputException"/> naming the file.
+    /// Reads a model file, or imports an ONNX model when the path ends in <c>.onnx</c> (reading its graph output
+    /// <paramref name="onnxOutput"/>; null: the first); any defect is a one-line <see cref="ReparoInputException"/> naming the file.
     /// </summary>
-    public static Network Load(string path)
+    public static Network Load(string path, string? onnxOutput = null)
     {
         if (!File.Exists(path)) throw new ReparoInputException($"{path}: model file not found");
-        if (Onnx.OnnxImporter.IsOnnxPath(path)) return Onnx.OnnxImporter.Import(path);
+        if (Onnx.OnnxImporter.IsOnnxPath(path)) return Onnx.OnnxImporter.Import(path, new Onnx.OnnxImportOptions { Output = onnxOutput });
+        if (onnxOutput is not null) throw new ReparoInputException($"{path}: a graph output ('{onnxOutput}') is chosen only for an ONNX model, and this is a Reparo model file");
         return FromBytes(File.ReadAllBytes(path), path);
     }
 

@@ -107,7 +107,7 @@ public static class RepairVerifier
     {
         using var scope = NewDisposeScope();
         (Tensor vertices, int[] region, _) = set.Stacked();
-        Tensor logits = OnnxRuntimeCheck.Run(onnx, exported.GraphInput(vertices));
+        Tensor logits = OnnxRuntimeCheck.Run(onnx, exported.GraphInput(vertices), exported.OnnxOrigin?.Output);
         if (exported.BinaryScoresLayer >= 0 && logits.shape is [_, 1])
         {
             // One output: class 1 above the threshold the graph gives a zero score (0, or ½ after a Sigmoid).

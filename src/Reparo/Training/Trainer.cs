@@ -121,10 +121,15 @@ public static class Trainer
         if (data.Kind != network.Spec.InputKind || !data.SampleShape.SequenceEqual(network.Spec.InputShape))
             throw new ReparoInputException($"'{data.Name}' has {data.Kind.ToString().ToLowerInvariant()} inputs of shape [{string.Join(",", data.SampleShape)}]; the model expects {network.Spec.InputKind.ToString().ToLowerInvariant()} of shape [{string.Join(",", network.Spec.InputShape)}]");
         if (data.ClassCount != network.ClassCount)
-            throw new ReparoInputException($"'{data.Name}' has {data.ClassCount} classes; the model has {network.ClassCount}");
+            throw new ReparoInputException($"'{data.Name}' has {data.ClassCount} classes; the model has {network.ClassCount}{OtherOutputsHint(network)}");
         if (data.Kind == InputKind.Tokens && !data.Vocabulary!.Tokens.SequenceEqual(network.Vocabulary!.Tokens))
             throw new ReparoInputException($"'{data.Name}' was encoded with another vocabulary than the model's");
     }
+
+    /// <summary>For an ONNX graph with several outputs, which output was read and what the others are called.</summary>
+    private static string OtherOutputsHint(Network network) => network.OnnxOrigin is { OtherOutputs.Count: > 0 } origin
+        ? $" (read from the graph's output '{origin.Output}'; --onnx-output reads another: {string.Join(", ", origin.OtherOutputs)})"
+        : "";
 
     private static double LearningRateAt(TrainingOptions options, int epoch) => options.Schedule switch
     {

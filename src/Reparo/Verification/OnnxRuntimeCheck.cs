@@ -13,35 +13,38 @@ namespace Reparo.Verification;
 /// </summary>
 public static class OnnxRuntimeCheck
 {
-    /// <summary>The model's first output for <paramref name="inputs"/> (batch first), in the runtime's element type (float32 or float64).</summary>
-    public static Tensor Run(string path, Tensor inputs)
+    /// <summary>
+    /// The model's output <paramref name="output"/> (null: its first) for <paramref name="inputs"/> (batch first), in the
+    /// runtime's element type (float32 or float64).
+    /// </summary>
+    public static Tensor Run(string path, Tensor inputs, string? output = null)
     {
         if (!File.Exists(path)) throw new ReparoInputException($"{path}: ONNX file not found");
         using InferenceSession session = Open(path, options => new InferenceSession(path, options));
-        return Run(session, inputs, path);
+        return Run(session, inputs, output, path);
     }
 
-    /// <summary>The first output for <paramref name="inputs"/> of the ONNX model held in <paramref name="model"/>.</summary>
-    public static Tensor Run(byte[] model, Tensor inputs)
+    /// <summary>The output <paramref name="output"/> (null: the first) for <paramref name="inputs"/> of the ONNX model held in <paramref name="model"/>.</summary>
+    public static Tensor Run(byte[] model, Tensor inputs, string? output = null)
     {
         using InferenceSession session = Open("the ONNX model", options => new InferenceSession(model, options));
-        return Run(session, inputs, "the ONNX model");
+        return Run(session, inputs, output, "the ONNX model");
     }
 
     /// <summary>
     /// Per input, logit[label] − the largest other logit, as ONNX Runtime computes it: positive where the runtime
     /// classifies the input as its label. For a float32 model each margin is the float32 difference of float32 logits.
     /// </summary>
-    public static double[] Margins(string path, Tensor inputs, IReadOnlyList<long> labels)
+    public static double[] Margins(string path, Tensor inputs, IReadOnlyList<long> labels, string? output = null)
     {
-        using Tensor logits = Run(path, inputs);
+        using Tensor logits = Run(path, inputs, output);
         return Margins(logits, labels, path);
     }
 
-    /// <summary>The margins (<see cref="Margins(string, Tensor, IReadOnlyList{long})"/>) of the ONNX model held in <paramref name="model"/>.</summary>
-    public static double[] Margins(byte[] model, Tensor inputs, IReadOnlyList<long> labels)
+    /// <summary>The margins (<see cref="Margins(string, Tensor, IReadOnlyList{long}, string?)"/>) of the ONNX model held in <paramref name="model"/>.</summary>
+    public static double[] Margins(byte[] model, Tensor inputs, IReadOnlyList<long> labels, string? output = null)
     {
-        using Tensor logits = Run(model, inputs);
+        using Tensor logits = Run(model, inputs, output);
         return Margins(logits, labels, "the ONNX model");
     }
 
@@ -118,32 +121,35 @@ public static class OnnxRuntimeCheck
     }
 
     /// <summary>
-    /// The first output for <paramref name="inputs"/>: one run, or, for a model whose input declares a fixed batch of B
+    /// The output <paramref name="output"/> (null: the first) for <paramref name="inputs"/>: one run, or, for a model whose input declares a fixed batch of B
     /// (an export without a dynamic batch axis), runs of B samples (the last filled up with copies of its last sample,
     /// whose outputs are dropped).
     /// </summary>
-    private static Tensor Run(InferenceSession session, Tensor inputs, string source)
+    private static Tensor Run(InferenceSession session, Tensor inputs, string? output, string source)
     {
         if (session.InputMetadata.Count != 1)
             throw new ReparoInputException($"{source}: the model has {session.InputMetadata.Count} inputs; Reparo feeds models with exactly one");
+        string outputName = output ?? session.OutputNames[0];
+        if (!session.OutputNames.Contains(outputName))
+            throw new ReparoInputException($"{source}: the model has no output '{outputName}'; its outputs: {string.Join(", ", session.OutputNames)}");
         (string name, NodeMetadata metadata) = session.InputMetadata.First();
         long count = inputs.shape[0];
-        if (metadata.Dimensions is not [> 0 and int batch, ..] || batch == count) return RunBatch(session, name, metadata, inputs, source);
+        if (metadata.Dimensions is not [> 0 and int batch, ..] || batch == count) return RunBatch(session, name, metadata, inputs, outputName, source);
         var outputs = new List<Tensor>();
         for (long start = 0; start < count; start += batch)
         {
             long take = Math.Min(batch, count - start);
             using Tensor part = inputs.narrow(0, start, take);
             using Tensor full = take == batch ? part.alias() : cat([part, part.narrow(0, take - 1, 1).expand([batch - take, .. part.shape[1..]])]);
-            using Tensor output = RunBatch(session, name, metadata, full, source);
-            outputs.Add(output.narrow(0, 0, take).clone());
+            using Tensor run = RunBatch(session, name, metadata, full, outputName, source);
+            outputs.Add(run.narrow(0, 0, take).clone());
         }
         Tensor all = cat(outputs);
-        foreach (Tensor output in outputs) output.Dispose();
+        foreach (Tensor run in outputs) run.Dispose();
         return all;
     }
 
-    private static Tensor RunBatch(InferenceSession session, string name, NodeMetadata metadata, Tensor inputs, string source)
+    private static Tensor RunBatch(InferenceSession session, string name, NodeMetadata metadata, Tensor inputs, string outputName, string source)
     {
         long[] shape = DeclaredShape(metadata, inputs.shape);
         using Tensor contiguous = inputs.detach().cpu();
@@ -154,7 +160,6 @@ public static class OnnxRuntimeCheck
             TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(Values<long>(contiguous, ScalarType.Int64), shape),
             _ => throw new ReparoInputException($"{source}: input '{name}' has element type {metadata.ElementDataType}; Reparo feeds float, double or int64"),
         };
-        string outputName = session.OutputNames[0];
         try
         {
             using var runOptions = new RunOptions();

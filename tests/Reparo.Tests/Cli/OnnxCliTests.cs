@@ -231,4 +231,38 @@ public sealed class OnnxCliTests
         Assert.True(doc.RootElement.GetProperty("verified").GetBoolean());
         Assert.True(doc.RootElement.GetProperty("verified_onnxruntime").GetBoolean());
     }
+
+    [Fact]
+    public void AGraphWithFeaturesBeforeItsLogitsIsRepairedOnTheOutputAskedForAndKeepsBoth()
+    {
+        TestSupport.Init();
+        using TempFolder dir = TestSupport.TempFolder();
+        ModelProto model = OnnxImportTests.MlpWithFeaturesFirst();
+        string onnx = dir.File("two.onnx"), features = model.Graph.Output[0].Name;
+        File.WriteAllBytes(onnx, model.ToByteArray());
+        string[] data = ["--data", "fashion-mnist", "--test-limit", "300", "--train-limit", "1000", "--threads", "2"];
+
+        // Read from the first output, the features are 100 "classes": the error names the outputs and the option.
+        (int code, _, string stderr) = CliRunner.Run(["eval", "--model", onnx, .. data]);
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains($"the model has 100 (read from the graph's output '{features}'; --onnx-output reads another: logits)", stderr);
+
+        string repaired = dir.File("repaired.onnx"), json = dir.File("r.json");
+        (code, _, stderr) = CliRunner.Run(["repair", "--method", "provable", "--model", onnx, "--onnx-output", "logits", "--repair-set", "fog:3:5", "--layer", "fc3",
+            "--preserve", "0", "--out", repaired, "--json", json, .. data]);
+        Assert.True(code == CliApp.Success, stderr);
+        using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json)))
+            Assert.True(doc.RootElement.GetProperty("verified_onnxruntime").GetBoolean());
+        // The written file keeps both outputs: the features as they were (fc3 follows them), the logits repaired.
+        using TorchSharp.torch.Tensor x = TorchSharp.torch.rand(6, 28, 28, generator: new TorchSharp.torch.Generator(1));
+        Assert.True(Reparo.Verification.OnnxRuntimeCheck.Run(repaired, x, features).SameAs(Reparo.Verification.OnnxRuntimeCheck.Run(onnx, x, features)));
+        Assert.False(Reparo.Verification.OnnxRuntimeCheck.Run(repaired, x, "logits").SameAs(Reparo.Verification.OnnxRuntimeCheck.Run(onnx, x, "logits")));
+
+        // A Reparo model file has no graph outputs to choose from.
+        string saved = dir.File("m.reparo");
+        Reparo.Models.ModelFile.Save(Reparo.Models.ModelFile.Load(onnx, "logits"), saved);
+        (code, _, stderr) = CliRunner.Run(["eval", "--model", saved, "--onnx-output", "logits", .. data]);
+        Assert.Equal(CliApp.BadInput, code);
+        Assert.Contains("is chosen only for an ONNX model", stderr);
+    }
 }

@@ -213,6 +213,40 @@ public sealed class OnnxImportTests
         Assert.True(y.eq(x.relu()).all().item<bool>());
     }
 
+    // ---- graphs with several outputs ----
+
+    /// <summary>The PyTorch MLP also returning its last hidden features (100 wide), listed before its logits, as <c>return features, logits</c> exports.</summary>
+    internal static ModelProto MlpWithFeaturesFirst()
+    {
+        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(Fixture("mlp"), "model.onnx")));
+        string features = model.Graph.Node.Last(n => n.OpType == "Relu").Output[0];
+        model.Graph.Output.Insert(0, Value(features, 100));
+        return model;
+    }
+
+    [Fact]
+    public void AGraphWithSeveralOutputsIsReadFromTheOneAskedForAndNamesTheOthers()
+    {
+        TestSupport.Init();
+        ModelProto model = MlpWithFeaturesFirst();
+        string logits = model.Graph.Output[1].Name, features = model.Graph.Output[0].Name;
+        Network first = OnnxImporter.Import(model.ToByteArray(), "two.onnx", null, new OnnxImportOptions());
+        Assert.Equal(100, first.ClassCount);
+        Assert.Contains($"reads output '{features}' of 2 (the others: {logits})", first.Provenance.History[0]);
+
+        Network network = OnnxImporter.Import(model.ToByteArray(), "two.onnx", null, new OnnxImportOptions { Output = logits });
+        Assert.Equal(logits, network.OnnxOrigin!.Output);
+        Assert.Equal([features], network.OnnxOrigin.OtherOutputs);
+        (Tensor input, Tensor expected) = Reference("mlp");
+        input = input.reshape([input.shape[0], .. network.Spec.InputShape]);
+        Assert.True(network.Logits(input).sub(expected).abs().max().item<float>() <= 1e-5, "the logits output does not reproduce PyTorch");
+        Tensor runtime = OnnxRuntimeCheck.Run(model.ToByteArray(), network.GraphInput(input), logits);
+        Assert.True(runtime.sub(expected).abs().max().item<float>() <= 1e-5, "ONNX Runtime was not read from the output asked for");
+
+        var error = Assert.Throws<ReparoInputException>(() => OnnxImporter.Import(model.ToByteArray(), "two.onnx", null, new OnnxImportOptions { Output = "scores" }));
+        Assert.Equal($"two.onnx: the graph has no output 'scores'; its outputs: {features}, {logits}", error.Message);
+    }
+
     // ---- binary classifiers with one output ----
 
     /// <summary>

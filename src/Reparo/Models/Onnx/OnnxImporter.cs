@@ -17,6 +17,12 @@ public sealed record OnnxImportOptions
     /// <summary>Class names (indexed by logit); null: <c>0</c>, <c>1</c>, … from the output width.</summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 
+    /// <summary>
+    /// The graph output read as the class scores, for a graph with several outputs (logits beside features, say);
+    /// null: the first. The other outputs stay in a written-back file.
+    /// </summary>
+    public string? Output { get; init; }
+
     /// <summary>For token models, the vocabulary the inputs are encoded with.</summary>
     public IReadOnlyList<string>? VocabularyTokens { get; init; }
 }
@@ -65,11 +71,12 @@ public static class OnnxImporter
         Network network = graph.Build();
         Dictionary<string, string> unbound = network.named_parameters().Where(p => !graph.Bindings.ContainsKey(p.name))
             .ToDictionary(p => p.name, p => OnnxOrigin.Digest(p.parameter), StringComparer.Ordinal);
-        network.OnnxOrigin = new OnnxOrigin(source, bytes, graph.Bindings, unbound);
+        network.OnnxOrigin = new OnnxOrigin(source, bytes, graph.Bindings, unbound) { Output = graph.Output, OtherOutputs = graph.OtherOutputs };
+        string outputs = graph.OtherOutputs.Count == 0 ? "" : $"; reads output '{graph.Output}' of {graph.OtherOutputs.Count + 1} (the others: {string.Join(", ", graph.OtherOutputs)})";
         network.Provenance = new ModelProvenance
         {
             Preprocessing = graph.MetadataPreprocessing(),
-            History = [$"imported from ONNX {Path.GetFileName(source)} (opset {graph.Opset}, producer {Producer(model)}){(graph.BatchRewrite is { } rewrite ? $"; {rewrite}" : "")}"],
+            History = [$"imported from ONNX {Path.GetFileName(source)} (opset {graph.Opset}, producer {Producer(model)}){outputs}{(graph.BatchRewrite is { } rewrite ? $"; {rewrite}" : "")}"],
         };
         return network;
     }
@@ -131,10 +138,19 @@ public static class OnnxImporter
             CheckOrderAndSupport();
             (input, inputType, inputShape) = ReadInput();
             fixedBatchOfOne = graph.Input.First(i => i.Name == input).Type.TensorType.Shape?.Dim is [{ HasDimValue: true, DimValue: 1 }, ..];
-            output = graph.Output[0].Name;
+            output = options.Output ?? graph.Output[0].Name;
+            if (!graph.Output.Any(o => o.Name == output))
+                throw new ReparoInputException($"{source}: the graph has no output '{output}'; its outputs: {string.Join(", ", graph.Output.Select(o => o.Name))}");
+            OtherOutputs = [.. graph.Output.Select(o => o.Name).Where(name => name != output)];
         }
 
         public int Opset { get; }
+
+        /// <summary>The graph output read as the class scores.</summary>
+        public string Output => output;
+
+        /// <summary>The graph's other outputs, in the graph's order.</summary>
+        public IReadOnlyList<string> OtherOutputs { get; }
 
         /// <summary>What the import changed so that a graph exported with a fixed batch of one takes any batch (null: nothing).</summary>
         public string? BatchRewrite { get; private set; }
@@ -388,7 +404,7 @@ public static class OnnxImporter
             return tensor(target);
         }
 
-        /// <summary>Keeps the nodes the first graph output needs, reading only runtime values (folded ones are constants).</summary>
+        /// <summary>Keeps the nodes the graph output read needs, reading only runtime values (folded ones are constants).</summary>
         private List<NodeProto> Prune(List<NodeProto> nodes)
         {
             var needed = new HashSet<string>(StringComparer.Ordinal) { output };

@@ -14,6 +14,12 @@ namespace Reparo.Models.Onnx;
 public sealed record OnnxOrigin(string SourcePath, byte[] ModelBytes, IReadOnlyDictionary<string, OnnxParameterBinding> Parameters,
     IReadOnlyDictionary<string, string>? UnboundDigests = null)
 {
+    /// <summary>The graph output Reparo reads as the class scores (null: the graph's first).</summary>
+    public string? Output { get; init; }
+
+    /// <summary>The graph's other outputs (kept in a written-back file, never read).</summary>
+    public IReadOnlyList<string> OtherOutputs { get; init; } = [];
+
     /// <summary>The SHA-256 (hex) of a parameter's bytes, as <see cref="UnboundDigests"/> records it.</summary>
     public static string Digest(TorchSharp.torch.Tensor value)
     {
