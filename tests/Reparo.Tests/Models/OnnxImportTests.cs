@@ -113,7 +113,7 @@ public sealed class OnnxImportTests
     }
 
     /// <summary>A float initializer of the given shape, its values uniform in [−<paramref name="half"/>, <paramref name="half"/>) from <paramref name="random"/>.</summary>
-    private static TensorProto UniformFloats(string name, Random random, double half, params long[] dims)
+    internal static TensorProto UniformFloats(string name, Random random, double half, params long[] dims)
     {
         var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
         t.Dims.Add(dims);

@@ -6,6 +6,7 @@ using Reparo.Influence;
 using Reparo.Models;
 using Reparo.Models.Onnx;
 using Reparo.Repair;
+using Reparo.Repair.Provable;
 using Reparo.Tests.Cli;
 using Reparo.Tests.Data;
 using Reparo.Verification;
@@ -73,6 +74,93 @@ public sealed class OnnxMethodsTests
     /// <summary>The PyTorch MLP with a Softmax appended to its logits (<see cref="OnnxImportTests.MlpWithSoftmax"/>), imported.</summary>
     private static Network MlpWithSoftmax() =>
         OnnxImporter.Import(OnnxImportTests.MlpWithSoftmax().ToByteArray(), "softmax.onnx", null, new OnnxImportOptions());
+
+    // ---- leaky ReLUs (LeakyRelu, PRelu): piecewise linear for provable repair ----
+
+    /// <summary>
+    /// x (N, <paramref name="widths"/>[0]) → Gemm → <paramref name="activation"/> → … → Gemm, each activation a LeakyRelu
+    /// (α = 0.2) or a PRelu (one slope per feature in [0.05, 0.45)); <paramref name="weights"/> sets every Gemm's weights
+    /// and biases in order (null: seeded uniform).
+    /// </summary>
+    private static Onnx.ModelProto LeakyMlp(string activation, long[] widths, float[][]? weights = null)
+    {
+        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "leaky" } };
+        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
+        model.Graph.Input.Add(OnnxImportTests.Value("x", widths[0]));
+        model.Graph.Output.Add(OnnxImportTests.Value("y", widths[^1]));
+        var random = new Random(3);
+        string h = "x";
+        for (int l = 0; l + 1 < widths.Length; l++)
+        {
+            Onnx.TensorProto w = OnnxImportTests.UniformFloats($"w{l}", random, 0.8, widths[l + 1], widths[l]), b = OnnxImportTests.UniformFloats($"b{l}", random, 0.3, widths[l + 1]);
+            if (weights is not null)
+            {
+                w.FloatData.Clear();
+                b.FloatData.Clear();
+                w.FloatData.Add(weights[2 * l]);
+                b.FloatData.Add(weights[2 * l + 1]);
+            }
+            model.Graph.Initializer.Add([w, b]);
+            string z = l + 2 == widths.Length ? "y" : $"z{l}";
+            model.Graph.Node.Add(new Onnx.NodeProto { Name = $"gemm{l}", OpType = "Gemm", Input = { h, w.Name, b.Name }, Output = { z }, Attribute = { new Onnx.AttributeProto { Name = "transB", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 1 } } });
+            if (z == "y") break;
+            h = $"a{l}";
+            var node = new Onnx.NodeProto { Name = $"act{l}", OpType = activation, Input = { z }, Output = { h } };
+            if (activation == "LeakyRelu") node.Attribute.Add(new Onnx.AttributeProto { Name = "alpha", Type = Onnx.AttributeProto.Types.AttributeType.Float, F = 0.2f });
+            else
+            {
+                Onnx.TensorProto slope = OnnxImportTests.UniformFloats($"slope{l}", random, 0.2, widths[l + 1]);
+                for (int i = 0; i < slope.FloatData.Count; i++) slope.FloatData[i] += 0.25f;
+                model.Graph.Initializer.Add(slope);
+                node.Input.Add(slope.Name);
+            }
+            model.Graph.Node.Add(node);
+        }
+        return model;
+    }
+
+    [Fact]
+    public void APolytopeAcrossALeakyReluKinkIsRejectedAndOneOnOneSideIsProven()
+    {
+        // fc1 = I, leaky slope 0.2; fc2: y = (h1 + 1, 0). Both ends of the segment (1, 0) → (−1, 0) are class a
+        // (h1 = 1 and −0.2), but the segment crosses neuron 1's kink, so its vertices prove nothing about it.
+        TestSupport.Init();
+        Onnx.ModelProto model = LeakyMlp("LeakyRelu", [2, 2, 2], [[1, 0, 0, 1], [0, 0], [1, 0, 0, 0], [1, 0]]);
+        Network network = OnnxImporter.Import(model.ToByteArray(), "leaky.onnx", null, new OnnxImportOptions());
+        RegionCheck across = RepairVerifier.Verify(new PlainRepairedModel(network), new RepairSet([new RepairRegion(tensor(new float[] { 1, 0, -1, 0 }).reshape(2, 2), 0, "across")], "s")).Regions[0];
+        Assert.True(across.MarginFloat32 > 0 && across.MarginFloat64 > 0);
+        Assert.False(across.LinearOnRegion);
+        Assert.False(across.Passed);
+        RegionCheck off = RepairVerifier.Verify(new PlainRepairedModel(network), new RepairSet([new RepairRegion(tensor(new float[] { -1, 0, -2, 0 }).reshape(2, 2), 0, "off")], "s")).Regions[0];
+        Assert.True(off is { LinearOnRegion: true, Passed: true }, off.ToString());
+    }
+
+    [Theory]
+    [InlineData("LeakyRelu")]
+    [InlineData("PRelu")]
+    public void ProvableRepairEncodesALeakyRelusOffSlopeForPointsAndPolytopes(string activation)
+    {
+        TestSupport.Init();
+        Onnx.ModelProto model = LeakyMlp(activation, [4, 8, 8, 3]);
+        Network network = OnnxImporter.Import(model.ToByteArray(), "leaky.onnx", null, new OnnxImportOptions());
+        Assert.Equal("fc1,act1,fc2,act2,fc3", string.Join(",", network.Layers.Select(l => l.Name)).Replace(activation.ToLowerInvariant(), "act", StringComparison.Ordinal));
+        using Tensor x = randn(8, 4, generator: new Generator(5));
+        long[] predicted = network.Predict(x);
+        // Six points and one segment, each required to be the class after the predicted one.
+        var regions = Enumerable.Range(0, 6).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}")).ToList();
+        regions.Add(new RepairRegion(x.narrow(0, 6, 2), (predicted[6] + 1) % 3, "segment"));
+        var set = new RepairSet(regions, "leaky");
+        (Tensor stacked, _, long[] labels) = set.Stacked();
+        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "fc2" }).Repair(problem);
+
+        Assert.True(result.Verified, string.Join(Environment.NewLine, [result.Message, .. result.Notes]));
+        Assert.True(result.Verification!.Regions[^1].LinearOnRegion, "the segment is not proven affine through the leaky ReLUs");
+        // The LP's margin ε is reached exactly by the network as written: the LP computed the off neurons' slope · z,
+        // not a ReLU's 0 (which would leave the true margins somewhere else).
+        Assert.Equal(result.Epsilon!.Value, result.Verification.MinMarginFloat64, 6);
+    }
 
     /// <summary>The last-layer influence of training samples reads the layer before the Softmax: the same scores as for the plain MLP.</summary>
     [Fact]

@@ -21,7 +21,7 @@ internal static class OnnxOperators
     /// <summary>Op types of the default ONNX domain (<c>""</c> or <c>"ai.onnx"</c>) that <see cref="Run"/> computes.</summary>
     public static IReadOnlySet<string> Supported { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
-        "Gemm", "MatMul", "Conv", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Softmax", "MaxPool", "AveragePool",
+        "Gemm", "MatMul", "Conv", "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Softmax", "MaxPool", "AveragePool",
         "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "BatchNormalization", "Dropout", "Identity", "Pad", "Add", "Sub",
         "Mul", "Div", "Sqrt", "Pow", "Neg", "Exp", "LayerNormalization", "ReduceMean", "ReduceSum", "Max", "Not", "Gather", "LSTM", "GRU", "Shape", "Slice",
         "Concat", "Unsqueeze", "Squeeze", "Split", "Cast", "Constant", "ConstantOfShape", "Expand", "Where", "Equal",
@@ -148,6 +148,11 @@ internal static class OnnxOperators
                 {
                     Tensor x = X(0);
                     return [where(x >= 0, x, x * Float(node, "alpha", 0.01))];
+                }
+            case "PRelu":
+                {
+                    Tensor x = X(0);
+                    return [where(x >= 0, x, x * X(1))];
                 }
             case "Sigmoid": return [X(0).sigmoid()];
             case "Tanh": return [X(0).tanh()];

@@ -16,7 +16,7 @@ internal readonly record struct LayerSite(int Layer, int Node = -1)
     public static implicit operator LayerSite(int layer) => new(layer);
 }
 
-/// <summary>One ReLU's or max-pool's input for a batch.</summary>
+/// <summary>One ReLU's (or leaky ReLU's) or max-pool's input for a batch.</summary>
 /// <param name="Site">Where it is.</param>
 /// <param name="Input">Its input, batch first (inside an ONNX block: one flattened row per sample).</param>
 /// <param name="Windows">A max-pool's windows (see <see cref="PoolWindows"/>); null for a ReLU.</param>
@@ -25,6 +25,12 @@ internal sealed record Activation(LayerSite Site, Tensor Input, int[][]? Windows
 /// <summary>The ReLUs and max-pools of a network, top-level ones and those inside ONNX blocks, with their inputs for one batch.</summary>
 internal static class Activations
 {
+    /// <summary>
+    /// Whether an ONNX op is a ReLU or one of its leaky forms (LeakyRelu, PRelu with a fixed slope): two affine pieces
+    /// that meet at a pre-activation of 0, the off piece's output being slope · pre-activation (0 for a ReLU).
+    /// </summary>
+    public static bool IsReluLike(string opType) => opType is "Relu" or "LeakyRelu" or "PRelu";
+
     /// <summary>Every ReLU and max-pool of layers [<paramref name="from"/>, <paramref name="to"/>) in forward order, with its input for <paramref name="x"/> (tensors in the caller's dispose scope).</summary>
     public static IEnumerable<Activation> Of(Network network, Tensor x, int from, int to)
     {
@@ -50,7 +56,7 @@ internal static class Activations
                         for (int i = 0; i < module.Nodes.Count; i++)
                         {
                             Onnx.NodeProto node = module.Nodes[i];
-                            if (node.OpType == "Relu") yield return new Activation(new LayerSite(j, i), Flat(node.Input[0]), null);
+                            if (IsReluLike(node.OpType)) yield return new Activation(new LayerSite(j, i), Flat(node.Input[0]), null);
                             else if (node.OpType == "MaxPool")
                                 yield return new Activation(new LayerSite(j, i), Flat(node.Input[0]), PoolWindows.Of(node, block.Name, runs[0][node.Input[0]].shape, runs[0][node.Output[0]].shape));
                         }

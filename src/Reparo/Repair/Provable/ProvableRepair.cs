@@ -378,7 +378,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         for (int j = 0; j <= k.Layer; j++)
         {
             if (network.Layers[j].Module is not OnnxBlockModule block) continue;
-            bool unsliced = j == k.Layer ? block.Nodes.Take(k.Node).Any(n => n.OpType is "Relu" or "MaxPool") : block.Spec.Affine.Count > 0;
+            bool unsliced = j == k.Layer ? block.Nodes.Take(k.Node).Any(n => Activations.IsReluLike(n.OpType) || n.OpType == "MaxPool") : block.Spec.Affine.Count > 0;
             if (unsliced) return block.Spec.Name;
         }
         return null;

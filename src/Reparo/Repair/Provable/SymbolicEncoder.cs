@@ -189,7 +189,7 @@ internal static class SymbolicEncoder
             NodeProto node = block.Nodes[i];
             string op = node.OpType;
             if (AffineOps.Contains(op) && block.Affine(i) is null) return $"node {node.Name} is {op} of two data values";
-            if (!(op is "Relu" or "MaxPool" || AffineOps.Contains(op) || LinearOps.Contains(op) || MovementOps.Contains(op) || ShapeOps.Contains(op))) return $"node {node.Name} is {op}";
+            if (!(Activations.IsReluLike(op) || op == "MaxPool" || AffineOps.Contains(op) || LinearOps.Contains(op) || MovementOps.Contains(op) || ShapeOps.Contains(op))) return $"node {node.Name} is {op}";
         }
         return null;
     }
@@ -443,6 +443,14 @@ internal static class SymbolicEncoder
                     case "Relu":
                         for (int v = 0; v < Count; v++) known[v][outputs[0]] = Relu(Get(v, node.Input[0]), patterns.Relu(layer, First + v, i));
                         break;
+                    case "LeakyRelu" or "PRelu":
+                        {
+                            if (node.OpType == "PRelu" && data.Contains(node.Input[1]))
+                                throw new ReparoInputException($"{where}: PRelu's slope depends on the input; provable repair needs a fixed slope");
+                            double[] slopes = NegativeSlopes(node, sample);
+                            for (int v = 0; v < Count; v++) known[v][outputs[0]] = LeakyRelu(Get(v, node.Input[0]), patterns.Relu(layer, First + v, i), slopes);
+                            break;
+                        }
                     case "MaxPool":
                         {
                             int[][] windows = PoolWindows.Of(node, spec.Name, sample[node.Input[0]].shape, sample[outputs[0]].shape);
@@ -576,6 +584,43 @@ internal static class SymbolicEncoder
             EncodingOptions current = MayWait ? options : options with { LazySignRows = false };
             for (int n = 0; n < x.Length; n++) Conflict ??= SymbolicEncoder.Relu(Lp, Pending, ref x[n], pattern[n], current);
             return x;
+        }
+
+        /// <summary>
+        /// A leaky ReLU (LeakyRelu, PRelu) over expressions: an on pre-activation passes as a ReLU's does; an off one keeps
+        /// its sign through an auxiliary column bounded by −δ and passes slope · that column on (<paramref name="slopes"/>:
+        /// per element of a sample's input).
+        /// </summary>
+        private LinExpr[] LeakyRelu(LinExpr[] input, sbyte[] pattern, double[] slopes)
+        {
+            LinExpr[] x = (LinExpr[])input.Clone();
+            for (int n = 0; n < x.Length; n++)
+            {
+                if (pattern[n] != -1)
+                {
+                    Conflict ??= SymbolicEncoder.Relu(Lp, Pending, ref x[n], pattern[n], options);
+                    continue;
+                }
+                if (x[n].IsConstant)
+                {
+                    double z = x[n].Constant;
+                    if (z > options.ConstantTolerance)
+                        Conflict ??= $"a pre-activation before the repaired layer's reach is {z:G4}, against the required pattern; no change of the chosen parameters can fix it";
+                    x[n] = LinExpr.Const(slopes[n] * Math.Min(z, 0));
+                    continue;
+                }
+                x[n] = Materialise(Lp, x[n], double.NegativeInfinity, -options.SignMargin).Scaled(slopes[n], 0);
+            }
+            return x;
+        }
+
+        /// <summary>The slope of a LeakyRelu or PRelu node's off piece for each element of one sample's input.</summary>
+        private static double[] NegativeSlopes(NodeProto node, Dictionary<string, Tensor> sample)
+        {
+            Tensor input = sample[node.Input[0]];
+            if (node.OpType == "LeakyRelu") return Enumerable.Repeat(OnnxAttributes.Float(node, "alpha", 0.01), (int)input.numel()).ToArray();
+            using Tensor slopes = sample[node.Input[1]].to(ScalarType.Float64).expand(input.shape).contiguous();
+            return slopes.data<double>().ToArray();
         }
 
         private LinExpr[] MaxPool(LinExpr[] x, int[][] windows, int[] choice)
