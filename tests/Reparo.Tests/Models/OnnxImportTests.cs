@@ -121,8 +121,11 @@ public sealed class OnnxImportTests
         return t;
     }
 
-    /// <summary>The PyTorch MLP with a Softmax over the classes appended to its logits, as an export for deployment has it.</summary>
-    internal static ModelProto MlpWithSoftmax()
+    /// <summary>
+    /// The PyTorch MLP with a Softmax (or <paramref name="op"/>: LogSoftmax, as <c>F.log_softmax</c> in a model's forward
+    /// exports) over the classes appended to its logits, as an export for deployment has it.
+    /// </summary>
+    internal static ModelProto MlpWithSoftmax(string op = "Softmax")
     {
         ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(Fixture("mlp"), "model.onnx")));
         string output = model.Graph.Output[0].Name;
@@ -130,7 +133,7 @@ public sealed class OnnxImportTests
         model.Graph.Node.Add(new NodeProto
         {
             Name = "probabilities",
-            OpType = "Softmax",
+            OpType = op,
             Input = { "scores" },
             Output = { output },
             Attribute = { new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 } },
@@ -211,6 +214,24 @@ public sealed class OnnxImportTests
         Tensor y = OnnxRuntimeCheck.Run(model.ToByteArray(), x);
         Assert.Equal(new long[] { 3, 4 }, y.shape);
         Assert.True(y.eq(x.relu()).all().item<bool>());
+    }
+
+    [Theory]
+    [InlineData("Softmax")]
+    [InlineData("LogSoftmax")]
+    public void ATrailingSoftmaxOrLogSoftmaxIsImportedAndItsScoresAreTheLogits(string op)
+    {
+        TestSupport.Init();
+        ModelProto model = MlpWithSoftmax(op);
+        Network network = OnnxImporter.Import(model.ToByteArray(), "normalised.onnx", null, new OnnxImportOptions());
+        Network plain = OnnxImporter.Import(Path.Combine(Fixture("mlp"), "model.onnx"));
+        Assert.Equal(plain.Layers.Count, network.ScoreLayerCount);
+        (Tensor input, Tensor expected) = Reference("mlp");
+        input = input.reshape([input.shape[0], .. network.Spec.InputShape]);
+        Assert.True(network.Scores(input).sub(expected).abs().max().item<float>() <= 1e-5, "the scores are not the plain model's logits");
+        Tensor runtime = OnnxRuntimeCheck.Run(model.ToByteArray(), network.GraphInput(input));
+        Assert.True(network.GraphOutput(input).sub(runtime).abs().max().item<float>() <= 1e-5, $"the {op} output differs from ONNX Runtime's");
+        Assert.Equal(plain.Predict(input), network.Predict(input));
     }
 
     // ---- graphs with several outputs ----

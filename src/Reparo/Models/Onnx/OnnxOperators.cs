@@ -21,7 +21,8 @@ internal static class OnnxOperators
     /// <summary>Op types of the default ONNX domain (<c>""</c> or <c>"ai.onnx"</c>) that <see cref="Run"/> computes.</summary>
     public static IReadOnlySet<string> Supported { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
-        "Gemm", "MatMul", "Conv", "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Softmax", "MaxPool", "AveragePool",
+        "Gemm", "MatMul", "Conv", "Relu", "LeakyRelu", "PRelu", "Clip", "Elu", "Selu", "Softplus", "HardSigmoid", "HardSwish", "Sigmoid",
+        "Tanh", "Gelu", "Erf", "Softmax", "LogSoftmax", "Abs", "Log", "Min", "MaxPool", "AveragePool",
         "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "BatchNormalization", "Dropout", "Identity", "Pad", "Add", "Sub",
         "Mul", "Div", "Sqrt", "Pow", "Neg", "Exp", "LayerNormalization", "ReduceMean", "ReduceSum", "Max", "Not", "Gather", "LSTM", "GRU", "Shape", "Slice",
         "Concat", "Unsqueeze", "Squeeze", "Split", "Cast", "Constant", "ConstantOfShape", "Expand", "Where", "Equal",
@@ -35,8 +36,14 @@ internal static class OnnxOperators
     {
         if (node.Domain is not ("" or "ai.onnx")) return $"domain '{node.Domain}' is not supported (only the default ONNX domain)";
         if (!Supported.Contains(node.OpType)) return $"op {node.OpType} is not supported";
-        // GlobalAveragePool and Not are unchanged since opset 1; the other ops are implemented as opsets 9–21 define them.
-        int earliest = node.OpType is "GlobalAveragePool" or "Not" ? 1 : 9;
+        // GlobalAveragePool, Not and Softplus are unchanged since opset 1, Elu, Selu and HardSigmoid since 6; the other ops
+        // are implemented as opsets 9–21 define them.
+        int earliest = node.OpType switch
+        {
+            "GlobalAveragePool" or "Not" or "Softplus" => 1,
+            "Elu" or "Selu" or "HardSigmoid" => 6,
+            _ => 9,
+        };
         if (opset < earliest || opset > 21) return $"opset {opset} is outside the supported {earliest}–21";
         bool HasInput(int i) => node.Input.Count > i && node.Input[i].Length > 0;
         bool HasOutput(int i) => node.Output.Count > i && node.Output[i].Length > 0;
@@ -58,6 +65,8 @@ internal static class OnnxOperators
                 return HasInput(2) ? "Dropout with a training_mode input (training-mode dropout is random)" : null;
             case "Pad":
                 return String(node, "mode", "constant") is "constant" or "reflect" or "edge" ? null : $"Pad mode '{String(node, "mode", "constant")}'";
+            case "HardSwish":
+                return opset < 14 ? $"HardSwish is not an operator of opset {opset} (added in 14)" : null;
             case "Gelu":
                 if (opset < 20) return $"Gelu is not an operator of opset {opset} (added in 20)";
                 return String(node, "approximate", "none") is "none" or "tanh" ? null : $"Gelu approximate '{String(node, "approximate", "none")}'";
@@ -154,6 +163,23 @@ internal static class OnnxOperators
                     Tensor x = X(0);
                     return [where(x >= 0, x, x * X(1))];
                 }
+            case "Clip": return [Clip(node, opset, X(0), Optional(1), Optional(2))];
+            case "Elu":
+                {
+                    Tensor x = X(0);
+                    return [where(x >= 0, x, x.expm1() * Float(node, "alpha", 1))];
+                }
+            case "Selu":
+                {
+                    Tensor x = X(0);
+                    double alpha = Float(node, "alpha", 1.67326319217681884765625), gamma = Float(node, "gamma", 1.05070102214813232421875);
+                    return [where(x > 0, x, x.exp() * alpha - alpha) * gamma];
+                }
+            case "Softplus": return [nn.functional.softplus(X(0))];
+            case "HardSigmoid": return [(X(0) * Float(node, "alpha", 0.2) + Float(node, "beta", 0.5)).clamp(0, 1)];
+            case "HardSwish": return [X(0) * (X(0) / 6 + 0.5).clamp(0, 1)];
+            case "Abs": return [X(0).abs()];
+            case "Log": return [X(0).log()];
             case "Sigmoid": return [X(0).sigmoid()];
             case "Tanh": return [X(0).tanh()];
             case "Erf": return [X(0).erf()];
@@ -172,7 +198,11 @@ internal static class OnnxOperators
                 if (node.Input.Count == 0) throw new ReparoInputException($"{Describe(node)}: Max needs at least one input");
                 return [Enumerable.Range(0, node.Input.Count).Select(X).Aggregate(maximum)];
             case "Where": return [where(X(0).to(ScalarType.Bool), X(1), X(2))];
-            case "Softmax": return [Softmax(node, opset, X(0))];
+            case "Softmax": return [Softmax(node, opset, X(0), log: false)];
+            case "LogSoftmax": return [Softmax(node, opset, X(0), log: true)];
+            case "Min":
+                if (node.Input.Count == 0) throw new ReparoInputException($"{Describe(node)}: Min needs at least one input");
+                return [Enumerable.Range(0, node.Input.Count).Select(X).Aggregate(minimum)];
             case "Gemm": return [Gemm(node, X(0), X(1), Optional(2))];
             case "MatMul": return [MatMul(node, X(0), X(1))];
             case "Conv": return [Conv(node, X(0), X(1), Optional(2))];
@@ -266,13 +296,26 @@ internal static class OnnxOperators
         ? 0.5 * x * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3))).tanh())
         : 0.5 * x * (1 + (x / Math.Sqrt(2)).erf());
 
-    private static Tensor Softmax(NodeProto node, int opset, Tensor x)
+    /// <summary>Softmax or, with <paramref name="log"/>, LogSoftmax (the same axis rules).</summary>
+    private static Tensor Softmax(NodeProto node, int opset, Tensor x, bool log)
     {
-        if (opset >= 13) return x.softmax(Axis(node, Int(node, "axis", -1), x.dim()));
-        // Before opset 13 Softmax flattens the input to 2-D at axis and normalises each row.
+        Tensor Normalise(Tensor t, long dim) => log ? t.log_softmax(dim) : t.softmax(dim);
+        if (opset >= 13) return Normalise(x, Axis(node, Int(node, "axis", -1), x.dim()));
+        // Before opset 13 (Log)Softmax flattens the input to 2-D at axis and normalises each row.
         long axis = Axis(node, Int(node, "axis", 1), x.dim());
         long outer = x.shape[..(int)axis].Aggregate(1L, (a, b) => a * b);
-        return x.reshape(outer, -1).softmax(1).reshape(x.shape);
+        return Normalise(x.reshape(outer, -1), 1).reshape(x.shape);
+    }
+
+    /// <summary>Clip: bounds from attributes before opset 11, from optional inputs since (absent: unbounded).</summary>
+    private static Tensor Clip(NodeProto node, int opset, Tensor x, Tensor? min, Tensor? max)
+    {
+        if (opset < 11)
+            return x.clamp(Float(node, "min", double.NegativeInfinity), Float(node, "max", double.PositiveInfinity));
+        Tensor result = x;
+        if (min is not null) result = maximum(result, min.to(x.dtype));
+        if (max is not null) result = minimum(result, max.to(x.dtype));
+        return result;
     }
 
     /// <summary>
