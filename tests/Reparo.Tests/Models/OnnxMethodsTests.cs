@@ -162,6 +162,76 @@ public sealed class OnnxMethodsTests
         Assert.Equal(result.Epsilon!.Value, result.Verification.MinMarginFloat64, 6);
     }
 
+    /// <summary>
+    /// A depthwise-separable CNN as MobileNet-style exports have it: (N, 1, 8, 8) → Conv 1→4 (3×3, pad 1) → Relu →
+    /// depthwise Conv (group 4) → Relu → pointwise Conv 4→8 (1×1) → Relu → GlobalAveragePool → Flatten → Gemm 8→3.
+    /// </summary>
+    private static Onnx.ModelProto DepthwiseCnn()
+    {
+        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "separable" } };
+        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
+        var shape = new Onnx.TensorShapeProto();
+        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (long d in new long[] { 1, 8, 8 }) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
+        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "image", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
+        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        var random = new Random(9);
+        model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("k1", random, 0.6, 4, 1, 3, 3), OnnxImportTests.UniformFloats("kd", random, 0.6, 4, 1, 3, 3),
+            OnnxImportTests.UniformFloats("kp", random, 0.6, 8, 4, 1, 1), OnnxImportTests.UniformFloats("w", random, 0.6, 3, 8), OnnxImportTests.UniformFloats("b", random, 0.3, 3)]);
+        Onnx.AttributeProto Ints(string name, params long[] values) => new() { Name = name, Type = Onnx.AttributeProto.Types.AttributeType.Ints, Ints = { values } };
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "conv", OpType = "Conv", Input = { "image", "k1" }, Output = { "c1" }, Attribute = { Ints("pads", 1, 1, 1, 1) } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu1", OpType = "Relu", Input = { "c1" }, Output = { "r1" } });
+        model.Graph.Node.Add(new Onnx.NodeProto
+        {
+            Name = "depthwise",
+            OpType = "Conv",
+            Input = { "r1", "kd" },
+            Output = { "c2" },
+            Attribute = { Ints("pads", 1, 1, 1, 1), new Onnx.AttributeProto { Name = "group", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 4 } }
+        });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu2", OpType = "Relu", Input = { "c2" }, Output = { "r2" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "pointwise", OpType = "Conv", Input = { "r2", "kp" }, Output = { "c3" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu3", OpType = "Relu", Input = { "c3" }, Output = { "r3" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "pool", OpType = "GlobalAveragePool", Input = { "r3" }, Output = { "g" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "flat", OpType = "Flatten", Input = { "g" }, Output = { "f" } });
+        model.Graph.Node.Add(new Onnx.NodeProto
+        {
+            Name = "fc",
+            OpType = "Gemm",
+            Input = { "f", "w", "b" },
+            Output = { "y" },
+            Attribute = { new Onnx.AttributeProto { Name = "transB", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 1 } }
+        });
+        return model;
+    }
+
+    [Fact]
+    public void ADepthwiseConvolutionRunsAsTheFileSaysAndProvableRepairEncodesItAsTheLinearMapItIs()
+    {
+        TestSupport.Init();
+        Onnx.ModelProto model = DepthwiseCnn();
+        Network network = OnnxImporter.Import(model.ToByteArray(), "separable.onnx", null, new OnnxImportOptions());
+        using Tensor x = rand(16, 1, 8, 8, generator: new Generator(2));
+        Tensor runtime = OnnxRuntimeCheck.Run(model.ToByteArray(), x);
+        Assert.True(network.Logits(x).sub(runtime).abs().max().item<float>() < 1e-5, "the depthwise convolution differs from ONNX Runtime's");
+
+        long[] predicted = network.Predict(x);
+        var set = new RepairSet([.. Enumerable.Range(0, 4).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
+        (Tensor stacked, _, long[] labels) = set.Stacked();
+        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        // The depthwise convolution is no layer of its own to repair, but a fixed linear map the LP encodes after the
+        // first convolution; repaired there and at the pointwise convolution after it, the verifier (which runs the
+        // network as written) proves every point.
+        string[] convs = [.. AffineSites.Of(network).Where(site => site.AsConv2d is not null).Select(site => site.Name)];
+        Assert.Equal(2, convs.Length);
+        foreach (string layer in convs)
+        {
+            RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = layer }).Repair(problem);
+            Assert.True(result.Verified, $"{layer}: {result.Message}");
+            Assert.Equal(result.Epsilon!.Value, result.Verification!.MinMarginFloat64, 6);
+        }
+    }
+
     /// <summary>The last-layer influence of training samples reads the layer before the Softmax: the same scores as for the plain MLP.</summary>
     [Fact]
     public void LastLayerInfluenceOfAModelEndingInSoftmaxReadsItsScoringLayer()

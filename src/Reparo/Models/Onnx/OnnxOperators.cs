@@ -50,7 +50,7 @@ internal static class OnnxOperators
         switch (node.OpType)
         {
             case "Conv":
-                if (Int(node, "group", 1) != 1) return $"Conv group {Int(node, "group", 1)} (only group 1)";
+                if (Int(node, "group", 1) < 1) return $"Conv group {Int(node, "group", 1)}";
                 if (Ints(node, "kernel_shape") is { Length: not 2 } k) return $"{k.Length}-D Conv (only 2-D)";
                 return AutoPadProblem(node);
             case "MaxPool" or "AveragePool":
@@ -386,7 +386,11 @@ internal static class OnnxOperators
         long[] kernel = Ints(node, "kernel_shape") ?? [w.shape[2], w.shape[3]];
         long[] strides = Spatial(node, "strides", 1), dilations = Spatial(node, "dilations", 1);
         var pads = Pads(node, [x.shape[2], x.shape[3]], kernel, strides, dilations);
-        return nn.functional.conv2d(PadSpatial(x, pads, 0), w, b, strides, [0, 0], dilations, 1);
+        // Grouped (depthwise when group = channels): each group of input channels feeds its own share of the outputs.
+        long group = Int(node, "group", 1);
+        if (x.shape[1] != w.shape[1] * group || w.shape[0] % group != 0)
+            throw new ReparoInputException($"{Describe(node)}: {x.shape[1]} input channels and a weight of shape [{string.Join(",", w.shape)}] do not fit group {group}");
+        return nn.functional.conv2d(PadSpatial(x, pads, 0), w, b, strides, [0, 0], dilations, group);
     }
 
     private static Tensor MaxPool(NodeProto node, Tensor x)

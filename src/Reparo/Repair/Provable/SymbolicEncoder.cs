@@ -188,7 +188,9 @@ internal static class SymbolicEncoder
         {
             NodeProto node = block.Nodes[i];
             string op = node.OpType;
-            if (AffineOps.Contains(op) && block.Affine(i) is null) return $"node {node.Name} is {op} of two data values";
+            // A grouped Conv is no Conv2d module but, with its weights fixed, a linear map all the same.
+            bool grouped = op == "Conv" && OnnxAttributes.Int(node, "group", 1) != 1;
+            if (AffineOps.Contains(op) && block.Affine(i) is null && !grouped) return $"node {node.Name} is {op} of two data values";
             if (!(Activations.IsReluLike(op) || op == "MaxPool" || AffineOps.Contains(op) || LinearOps.Contains(op) || MovementOps.Contains(op) || ShapeOps.Contains(op))) return $"node {node.Name} is {op}";
         }
         return null;
@@ -671,8 +673,8 @@ internal static class SymbolicEncoder
     /// <summary>
     /// A fixed linear map from an ONNX node's inputs to its output, element by element (per sample, flat):
     /// output o = Σ Coef·input[Source][Index] + Constant[o]. Data movement is read by running the node's own kernel on
-    /// index tensors (1, 2, … so that 0 marks padding); Add/Sub/Mul/Div follow broadcasting; batch normalisation and
-    /// average pools are probed with unit vectors.
+    /// index tensors (1, 2, … so that 0 marks padding); Add/Sub/Mul/Div follow broadcasting; batch normalisation,
+    /// average pools and grouped (depthwise) convolutions are probed with unit vectors.
     /// </summary>
     /// <param name="Terms">Per output element, its terms.</param>
     /// <param name="Constant">Per output element, its constant.</param>
@@ -699,7 +701,7 @@ internal static class SymbolicEncoder
                         Tensor factor = inputs[1 - d]!.to(ScalarType.Float64);
                         return Broadcast(inputs, outShape, [(d, node.OpType == "Div" ? 1 / factor : factor)]);
                     }
-                case "BatchNormalization" or "GlobalAveragePool" or "AveragePool":
+                case "BatchNormalization" or "GlobalAveragePool" or "AveragePool" or "Conv" when node.OpType != "Conv" || OnnxAttributes.Int(node, "group", 1) != 1:
                     if (dataAt.Skip(1).Any(d => d)) throw Refuse($"is {node.OpType} with data-dependent parameters");
                     if (inputs[0]!.shape[0] != 1) throw Refuse($"is {node.OpType} over an input without a leading batch axis");
                     return Probe(node, opset, inputs);
