@@ -79,7 +79,7 @@ public sealed class OnnxMethodsTests
 
     /// <summary>
     /// x (N, <paramref name="widths"/>[0]) → Gemm → <paramref name="activation"/> → … → Gemm, each activation a LeakyRelu
-    /// (α = 0.2) or a PRelu (one slope per feature in [0.05, 0.45)); <paramref name="weights"/> sets every Gemm's weights
+    /// (α = 0.2), a PRelu (one slope per feature in [0.05, 0.45)) or a Clip to [−0.2, 0.3]; <paramref name="weights"/> sets every Gemm's weights
     /// and biases in order (null: seeded uniform).
     /// </summary>
     private static Onnx.ModelProto LeakyMlp(string activation, long[] widths, float[][]? weights = null)
@@ -107,6 +107,12 @@ public sealed class OnnxMethodsTests
             h = $"a{l}";
             var node = new Onnx.NodeProto { Name = $"act{l}", OpType = activation, Input = { z }, Output = { h } };
             if (activation == "LeakyRelu") node.Attribute.Add(new Onnx.AttributeProto { Name = "alpha", Type = Onnx.AttributeProto.Types.AttributeType.Float, F = 0.2f });
+            else if (activation == "Clip")
+            {
+                // Bounds −0.2 and 0.3 (ReLU6's form with bounds that inputs reach on both sides), as opset 11+ inputs.
+                if (l == 0) model.Graph.Initializer.Add([new Onnx.TensorProto { Name = "lower", DataType = 1, FloatData = { -0.2f } }, new Onnx.TensorProto { Name = "upper", DataType = 1, FloatData = { 0.3f } }]);
+                node.Input.Add(["lower", "upper"]);
+            }
             else
             {
                 Onnx.TensorProto slope = OnnxImportTests.UniformFloats($"slope{l}", random, 0.2, widths[l + 1]);
@@ -135,16 +141,38 @@ public sealed class OnnxMethodsTests
         Assert.True(off is { LinearOnRegion: true, Passed: true }, off.ToString());
     }
 
+    [Fact]
+    public void APolytopeAcrossAClipsUpperBoundIsRejectedAndOneBetweenItsBoundsIsProven()
+    {
+        // fc1 = I, Clip to [−0.2, 0.3]; fc2: y = (h1 + 1, 0). The segment (0, 0) → (1, 0) crosses the upper bound of
+        // neuron 1 (both ends class a); (0, 0) → (0.25, 0) stays between the bounds.
+        TestSupport.Init();
+        Onnx.ModelProto model = LeakyMlp("Clip", [2, 2, 2], [[1, 0, 0, 1], [0, 0], [1, 0, 0, 0], [1, 0]]);
+        Network network = OnnxImporter.Import(model.ToByteArray(), "clip.onnx", null, new OnnxImportOptions());
+        RegionCheck Check(float end) => RepairVerifier.Verify(new PlainRepairedModel(network), new RepairSet([new RepairRegion(tensor(new float[] { 0, 0, end, 0 }).reshape(2, 2), 0, "segment")], "s")).Regions[0];
+        RegionCheck across = Check(1);
+        Assert.True(across.MarginFloat32 > 0 && across.MarginFloat64 > 0);
+        Assert.False(across.LinearOnRegion);
+        Assert.True(Check(0.25f) is { LinearOnRegion: true, Passed: true });
+    }
+
     [Theory]
     [InlineData("LeakyRelu")]
     [InlineData("PRelu")]
-    public void ProvableRepairEncodesALeakyRelusOffSlopeForPointsAndPolytopes(string activation)
+    [InlineData("Clip")]
+    public void ProvableRepairEncodesLeakyReluPReluAndClipForPointsAndPolytopes(string activation)
     {
         TestSupport.Init();
         Onnx.ModelProto model = LeakyMlp(activation, [4, 8, 8, 3]);
         Network network = OnnxImporter.Import(model.ToByteArray(), "leaky.onnx", null, new OnnxImportOptions());
         Assert.Equal("fc1,act1,fc2,act2,fc3", string.Join(",", network.Layers.Select(l => l.Name)).Replace(activation.ToLowerInvariant(), "act", StringComparison.Ordinal));
         using Tensor x = randn(8, 4, generator: new Generator(5));
+        if (activation == "Clip")
+        {
+            // Inputs on all three pieces at the Clip after the repaired layer.
+            using Tensor z = network.LayerInput(x, network.LayerIndex("fc3") - 1);
+            Assert.True(z.lt(-0.2).any().item<bool>() && z.gt(0.3).any().item<bool>() && z.gt(-0.2).logical_and(z.lt(0.3)).any().item<bool>());
+        }
         long[] predicted = network.Predict(x);
         // Six points and one segment, each required to be the class after the predicted one.
         var regions = Enumerable.Range(0, 6).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}")).ToList();

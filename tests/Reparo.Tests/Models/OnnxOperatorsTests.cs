@@ -220,7 +220,32 @@ public sealed class OnnxOperatorsTests
         // SAME_LOWER with stride 2 needs 1 row (before) and 2 columns (1 before, 1 after): the same padding.
         Tensor sameLower = OnnxOperators.Run(Node("Conv", ["x", "w", "b"], ["y"], Attr("auto_pad", "SAME_LOWER"), Attr("strides", [2, 2])), 11, inputs)[0]!;
         AssertClose(tensor(expected, [1, 2, 2, 3]), sameLower);
-        Assert.Contains("group 2", OnnxOperators.Unsupported(Node("Conv", ["x", "w"], ["y"], Attr("group", 2)), 11));
+        // Group 2 (depthwise here): output channel m reads input channel m alone, through the first half of w.
+        Assert.Null(OnnxOperators.Unsupported(Node("Conv", ["x", "w"], ["y"], Attr("group", 2)), 11));
+        double[] depthwise = new double[2 * 2 * 3];
+        for (int m = 0; m < 2; m++)
+        {
+            for (int oy = 0; oy < 2; oy++)
+            {
+                for (int ox = 0; ox < 3; ox++)
+                {
+                    double sum = bias[m];
+                    for (int ky = 0; ky < 3; ky++)
+                    {
+                        for (int kx = 0; kx < 3; kx++)
+                        {
+                            int iy = oy * 2 + ky - 1, ix = ox * 2 + kx - 1;
+                            if (iy >= 0 && iy < height && ix >= 0 && ix < width) sum += w[(m * 3 + ky) * 3 + kx] * x[(m * height + iy) * width + ix];
+                        }
+                    }
+                    depthwise[(m * 2 + oy) * 3 + ox] = sum;
+                }
+            }
+        }
+        Tensor?[] grouped = [inputs[0], tensor(w[..18], [2, 1, 3, 3]), inputs[2]];
+        AssertClose(tensor(depthwise, [1, 2, 2, 3]), OnnxOperators.Run(Node("Conv", ["x", "w", "b"], ["y"], Attr("pads", pads), Attr("strides", [2, 2]), Attr("group", 2)), 11, grouped)[0]!);
+        var misfit = Assert.Throws<ReparoInputException>(() => OnnxOperators.Run(Node("Conv", ["x", "w", "b"], ["y"], Attr("group", 2)), 11, inputs));
+        Assert.Contains("do not fit group 2", misfit.Message);
     }
 
     [Fact]

@@ -13,8 +13,11 @@ internal sealed class ActivationPatterns
     private readonly Dictionary<LayerSite, sbyte[][]> relu = [];
     private readonly Dictionary<LayerSite, int[][]> pool = [];
 
-    /// <summary>The ReLU pattern of a vertex at a top-level layer or, with <paramref name="node"/>, at a node of a block layer.</summary>
-    public sbyte[] Relu(int layer, int vertex, int node = -1) => relu[new LayerSite(layer, node)][vertex];
+    /// <summary>
+    /// The ReLU pattern of a vertex at a top-level layer or, with <paramref name="node"/>, at a node of a block layer
+    /// (<paramref name="part"/>: which of a Clip's two kinks, <see cref="LayerSite.Part"/>).
+    /// </summary>
+    public sbyte[] Relu(int layer, int vertex, int node = -1, int part = 0) => relu[new LayerSite(layer, node, part)][vertex];
 
     /// <summary>The max-pool choices (flat input index per output) of a vertex, like <see cref="Relu"/>.</summary>
     public int[] Pool(int layer, int vertex, int node = -1) => pool[new LayerSite(layer, node)][vertex];

@@ -184,14 +184,19 @@ internal static class SymbolicEncoder
     /// <summary>The first node of <paramref name="block"/> that is not piecewise linear, described (<c>node /enc/Softmax is Softmax</c>), or null when every node is.</summary>
     public static string? NotPiecewiseLinear(OnnxBlockModule block)
     {
+        // Values that depend on the block's input; a PRelu's slope or a Clip's bounds among them make it no fixed map.
+        var data = new HashSet<string>(StringComparer.Ordinal) { block.Spec.Input };
         for (int i = 0; i < block.Nodes.Count; i++)
         {
             NodeProto node = block.Nodes[i];
             string op = node.OpType;
+            if (node.Input.Any(data.Contains)) data.UnionWith(node.Output);
+            if (op is "PRelu" or "Clip" && node.Input.Skip(1).Any(data.Contains))
+                return $"node {node.Name} is {op} with a {(op == "PRelu" ? "slope" : "bound")} that depends on the input";
             // A grouped Conv is no Conv2d module but, with its weights fixed, a linear map all the same.
             bool grouped = op == "Conv" && OnnxAttributes.Int(node, "group", 1) != 1;
             if (AffineOps.Contains(op) && block.Affine(i) is null && !grouped) return $"node {node.Name} is {op} of two data values";
-            if (!(Activations.IsReluLike(op) || op == "MaxPool" || AffineOps.Contains(op) || LinearOps.Contains(op) || MovementOps.Contains(op) || ShapeOps.Contains(op))) return $"node {node.Name} is {op}";
+            if (!(Activations.IsReluLike(op) || op is "Clip" or "MaxPool" || AffineOps.Contains(op) || LinearOps.Contains(op) || MovementOps.Contains(op) || ShapeOps.Contains(op))) return $"node {node.Name} is {op}";
         }
         return null;
     }
@@ -445,6 +450,19 @@ internal static class SymbolicEncoder
                     case "Relu":
                         for (int v = 0; v < Count; v++) known[v][outputs[0]] = Relu(Get(v, node.Input[0]), patterns.Relu(layer, First + v, i));
                         break;
+                    case "Clip":
+                        {
+                            if (node.Input.Skip(1).Any(data.Contains))
+                                throw new ReparoInputException($"{where}: Clip's bounds depend on the input; provable repair needs fixed bounds");
+                            (double lower, double upper) = Activations.ClipBounds(node, spec.Opset, name => sample[name]);
+                            for (int v = 0; v < Count; v++)
+                            {
+                                sbyte[]? above = double.IsFinite(lower) ? patterns.Relu(layer, First + v, i, 0) : null;
+                                sbyte[]? below = double.IsFinite(upper) ? patterns.Relu(layer, First + v, i, 1) : null;
+                                known[v][outputs[0]] = Clip(Get(v, node.Input[0]), lower, upper, above, below);
+                            }
+                            break;
+                        }
                     case "LeakyRelu" or "PRelu":
                         {
                             if (node.OpType == "PRelu" && data.Contains(node.Input[1]))
@@ -612,6 +630,54 @@ internal static class SymbolicEncoder
                     continue;
                 }
                 x[n] = Materialise(Lp, x[n], double.NegativeInfinity, -options.SignMargin).Scaled(slopes[n], 0);
+            }
+            return x;
+        }
+
+        /// <summary>
+        /// A Clip over expressions, as its two ReLU kinks (<see cref="Activations.ClipBounds"/>): per element,
+        /// <paramref name="atLower"/> says whether the input is above its lower bound (1), below it (−1) or pinned to it
+        /// (0), <paramref name="atUpper"/> the same for the upper bound (null: no such bound). Below the lower bound or
+        /// above the upper one the output is that bound and the side is one row; between them the input passes on through
+        /// a column bounded by lower + δ and upper − δ.
+        /// </summary>
+        private LinExpr[] Clip(LinExpr[] input, double lower, double upper, sbyte[]? atLower, sbyte[]? atUpper)
+        {
+            var x = new LinExpr[input.Length];
+            for (int n = 0; n < x.Length; n++)
+            {
+                sbyte low = atLower?[n] ?? 1, high = atUpper?[n] ?? -1;
+                LinExpr z = input[n];
+                if (z.IsConstant)
+                {
+                    double value = z.Constant, tolerance = options.ConstantTolerance;
+                    bool agrees = (low == 1 ? value >= lower - tolerance : low == -1 ? value <= lower + tolerance : Math.Abs(value - lower) <= tolerance)
+                        && (high == -1 ? value <= upper + tolerance : high == 1 ? value >= upper - tolerance : Math.Abs(value - upper) <= tolerance);
+                    if (!agrees) Conflict ??= $"a pre-activation before the repaired layer's reach is {value:G4}, against the required side of a Clip bound; no change of the chosen parameters can fix it";
+                    x[n] = LinExpr.Const(Math.Clamp(value, lower, upper));
+                    continue;
+                }
+                // Below the lower bound means below the upper one too; at the lower bound, not above the upper one.
+                if ((low == -1 && high != -1) || (low == 0 && (high == 1 || (high == 0 && lower != upper))))
+                {
+                    Conflict ??= "a Clip's required sides contradict each other";
+                    x[n] = LinExpr.Const(lower);
+                    continue;
+                }
+                if (low != 1)
+                {
+                    AddRow(Lp, z, low == 0 ? lower : double.NegativeInfinity, lower - (low == 0 ? 0 : options.SignMargin));
+                    x[n] = LinExpr.Const(lower);
+                }
+                else if (high != -1)
+                {
+                    AddRow(Lp, z, upper + (high == 0 ? 0 : options.SignMargin), high == 0 ? upper : double.PositiveInfinity);
+                    x[n] = LinExpr.Const(upper);
+                }
+                else
+                {
+                    x[n] = Materialise(Lp, z, atLower is null ? double.NegativeInfinity : lower + options.SignMargin, atUpper is null ? double.PositiveInfinity : upper - options.SignMargin);
+                }
             }
             return x;
         }
