@@ -260,6 +260,40 @@ public sealed class OnnxMethodsTests
         }
     }
 
+    [Theory]
+    [InlineData("SAME_UPPER", 1)]
+    [InlineData("SAME_LOWER", 2)]
+    public void AConvWithSamePaddingIsARepairableLayerAndIsWrittenBackWithItsAutoPad(string autoPad, long stride)
+    {
+        // Keras through tf2onnx writes convolutions with auto_pad SAME_UPPER; a stride of 2 on an 8 × 8 input pads
+        // one side more than the other.
+        TestSupport.Init();
+        Onnx.ModelProto model = OnnxImportTests.ChannelsLastModel();
+        Onnx.NodeProto conv = model.Graph.Node.Single(n => n.OpType == "Conv");
+        conv.Attribute.Add(new Onnx.AttributeProto { Name = "auto_pad", Type = Onnx.AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(autoPad) });
+        conv.Attribute.Add(new Onnx.AttributeProto { Name = "strides", Type = Onnx.AttributeProto.Types.AttributeType.Ints, Ints = { stride, stride } });
+        long features = 2 * (8 / stride) * (8 / stride);
+        Onnx.TensorProto dense = model.Graph.Initializer.Single(t => t.Name == "w");
+        model.Graph.Initializer.Remove(dense);
+        model.Graph.Initializer.Add(OnnxImportTests.UniformFloats("w", new Random(4), 0.5, 3, features));
+        Network network = OnnxImporter.Import(model.ToByteArray(), "keras.onnx", null, new OnnxImportOptions());
+        AffineSite site = AffineSites.Of(network).Single(s => s.AsConv2d is not null);
+        using Tensor x = rand(8, 3, 8, 8, generator: new Generator(6));
+        Assert.True(network.Logits(x).sub(OnnxRuntimeCheck.Run(model.ToByteArray(), network.GraphInput(x))).abs().max().item<float>() < 1e-5, "the padded convolution differs from ONNX Runtime's");
+
+        long[] predicted = network.Predict(x);
+        var set = new RepairSet([.. Enumerable.Range(0, 3).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
+        (Tensor stacked, _, long[] labels) = set.Stacked();
+        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = site.Name }).Repair(problem);
+        Assert.True(result.Verified, result.Message);
+        Network repaired = result.Model!.PlainNetwork!;
+        OnnxExport export = OnnxExporter.Build(repaired);
+        Assert.Contains("k", export.ReplacedInitializers);
+        Assert.True(RepairVerifier.VerifyInOnnxRuntime(export.Bytes, repaired, set).Verified);
+        Assert.Equal(autoPad, Onnx.ModelProto.Parser.ParseFrom(export.Bytes).Graph.Node.Single(n => n.OpType == "Conv").Attribute.Single(a => a.Name == "auto_pad").S.ToStringUtf8());
+    }
+
     /// <summary>The last-layer influence of training samples reads the layer before the Softmax: the same scores as for the plain MLP.</summary>
     [Fact]
     public void LastLayerInfluenceOfAModelEndingInSoftmaxReadsItsScoringLayer()

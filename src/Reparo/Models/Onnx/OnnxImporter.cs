@@ -335,7 +335,7 @@ public static class OnnxImporter
             }
             nodes = ResolveBatchDependent(nodes, data, batchDependent, one, two);
             nodes = Prune(nodes);
-            var ops = Fuse(nodes);
+            var ops = Fuse(nodes, one);
             List<List<GraphOp>> segments = Segment(ops);
             return Layers(segments, one);
         }
@@ -430,7 +430,7 @@ public static class OnnxImporter
         private sealed record AffineUnit(bool Conv, Tensor Weight, Tensor? Bias, OnnxParameterBinding? WeightBinding, OnnxParameterBinding? BiasBinding,
             int[] Kernel, int[] Strides, int[] Dilations, int[] Pads);
 
-        private List<GraphOp> Fuse(List<NodeProto> nodes)
+        private List<GraphOp> Fuse(List<NodeProto> nodes, Dictionary<string, Tensor> probe)
         {
             var consumers = new Dictionary<string, List<int>>(StringComparer.Ordinal);
             for (int n = 0; n < nodes.Count; n++)
@@ -449,7 +449,7 @@ public static class OnnxImporter
                 AffineUnit? unit = node.OpType switch
                 {
                     "Gemm" => GemmUnit(node),
-                    "Conv" => ConvUnit(node),
+                    "Conv" => ConvUnit(node, probe),
                     "MatMul" => MatMulUnit(node),
                     _ => null,
                 };
@@ -504,16 +504,17 @@ public static class OnnxImporter
             return new AffineUnit(false, b.t().contiguous(), null, binding, null, [], [], [], []);
         }
 
-        private AffineUnit? ConvUnit(NodeProto node)
+        /// <summary>A Conv with fixed weights (group 1) as an affine unit; <paramref name="probe"/> gives its input's size, so that SAME padding (Keras through tf2onnx) becomes the explicit pads it means.</summary>
+        private AffineUnit? ConvUnit(NodeProto node, Dictionary<string, Tensor> probe)
         {
             if (!constants.TryGetValue(node.Input[1], out Tensor? w) || w.dim() != 4 || Attr(node, "group", 1) != 1 || !w.is_floating_point()) return null;
-            string autoPad = node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET";
-            if (autoPad is not ("NOTSET" or "VALID")) return null;
+            if (!probe.TryGetValue(node.Input[0], out Tensor? input) || input.dim() != 4) return null;
             int[] kernel = [(int)w.shape[2], (int)w.shape[3]];
             int[] strides = Ints(node, "strides", [1, 1]), dilations = Ints(node, "dilations", [1, 1]);
-            int[] pads = autoPad == "VALID" ? [0, 0, 0, 0] : Ints(node, "pads", [0, 0, 0, 0]);
-            if (strides.Length != 2 || dilations.Length != 2 || pads.Length != 4) return null;
+            if (strides.Length != 2 || dilations.Length != 2 || Ints(node, "pads", [0, 0, 0, 0]).Length != 4) return null;
             // ONNX pads are (top, left, bottom, right) for 2-D: x1_begin, x2_begin, x1_end, x2_end.
+            (long[] begin, long[] end) = OnnxOperators.Pads(node, input.shape[2..], [.. kernel.Select(k => (long)k)], [.. strides.Select(k => (long)k)], [.. dilations.Select(k => (long)k)]);
+            int[] pads = [.. begin.Concat(end).Select(p => (int)p)];
             Tensor? bias = null;
             OnnxParameterBinding? biasBinding = null;
             if (node.Input.Count > 2 && node.Input[2].Length > 0)

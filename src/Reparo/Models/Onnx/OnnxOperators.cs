@@ -350,7 +350,8 @@ internal static class OnnxOperators
     private static long[] Spatial(NodeProto node, string name, long fallback) => Ints(node, name) ?? [fallback, fallback];
 
     /// <summary>The explicit (begin, end) padding of a 2-D conv or pool: pads, or what auto_pad implies.</summary>
-    private static (long[] Begin, long[] End) Pads(NodeProto node, long[] size, long[] kernel, long[] strides, long[] dilations)
+    /// <summary>A 2-D Conv's or pool's padding before and after each spatial axis, auto_pad (SAME_UPPER, SAME_LOWER, VALID) resolved for an input of spatial <paramref name="size"/>.</summary>
+    internal static (long[] Begin, long[] End) Pads(NodeProto node, long[] size, long[] kernel, long[] strides, long[] dilations)
     {
         string autoPad = String(node, "auto_pad", "NOTSET");
         if (autoPad is "SAME_UPPER" or "SAME_LOWER")
