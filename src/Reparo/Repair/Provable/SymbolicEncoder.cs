@@ -625,7 +625,7 @@ internal static class SymbolicEncoder
                 {
                     double z = x[n].Constant;
                     if (z > options.ConstantTolerance)
-                        Conflict ??= $"a pre-activation before the repaired layer's reach is {z:G4}, against the required pattern; no change of the chosen parameters can fix it";
+                        Conflict ??= FixedAgainstPattern(z);
                     x[n] = LinExpr.Const(slopes[n] * Math.Min(z, 0));
                     continue;
                 }
@@ -653,7 +653,7 @@ internal static class SymbolicEncoder
                     double value = z.Constant, tolerance = options.ConstantTolerance;
                     bool agrees = (low == 1 ? value >= lower - tolerance : low == -1 ? value <= lower + tolerance : Math.Abs(value - lower) <= tolerance)
                         && (high == -1 ? value <= upper + tolerance : high == 1 ? value >= upper - tolerance : Math.Abs(value - upper) <= tolerance);
-                    if (!agrees) Conflict ??= $"a pre-activation before the repaired layer's reach is {value:G4}, against the required side of a Clip bound; no change of the chosen parameters can fix it";
+                    if (!agrees) Conflict ??= FixedAgainstPattern(value);
                     x[n] = LinExpr.Const(Math.Clamp(value, lower, upper));
                     continue;
                 }
@@ -997,6 +997,10 @@ internal static class SymbolicEncoder
         return LinExpr.Var(aux);
     }
 
+    /// <summary>The conflict of a pre-activation <paramref name="z"/> that no LP column reaches and that is on the wrong side of its kink.</summary>
+    private static string FixedAgainstPattern(double z) =>
+        $"a pre-activation before the repaired layer's reach is {z:G4}, against the required pattern; no change of the chosen parameters can fix it";
+
     /// <summary>Adds lower ≤ e ≤ upper as a row (constant moved to the bounds).</summary>
     private static void AddRow(LinearProgram lp, LinExpr e, double lower, double upper) =>
         lp.AddRow(lower - e.Constant, upper - e.Constant, e.Cols, e.Coefs);
@@ -1008,7 +1012,7 @@ internal static class SymbolicEncoder
             double z = x.Constant;
             bool agrees = pattern switch { 1 => z >= -options.ConstantTolerance, -1 => z <= options.ConstantTolerance, _ => Math.Abs(z) <= options.ConstantTolerance };
             x = pattern == 1 ? LinExpr.Const(Math.Max(z, 0)) : LinExpr.Const(0);
-            return agrees ? null : $"a pre-activation before the repaired layer's reach is {z:G4}, against the required pattern; no change of the chosen parameters can fix it";
+            return agrees ? null : FixedAgainstPattern(z);
         }
         if (options.Decoupled)
         {
