@@ -156,6 +156,21 @@ public sealed class OnnxMethodsTests
         Assert.True(Check(0.25f) is { LinearOnRegion: true, Passed: true });
     }
 
+    [Fact]
+    public void ClipBoundsComeFromAttributesBeforeOpset11AndFromInputsSince()
+    {
+        TestSupport.Init();
+        Onnx.AttributeProto Float(string name, float value) => new() { Name = name, Type = Onnx.AttributeProto.Types.AttributeType.Float, F = value };
+        var relu6 = new Onnx.NodeProto { OpType = "Clip", Input = { "x" }, Attribute = { Float("min", 0), Float("max", 6) } };
+        Assert.Equal((0.0, 6.0), Activations.ClipBounds(relu6, 9, _ => throw new InvalidOperationException("opset 9 reads no inputs")));
+        // Clip-6's defaults are the float range's ends: no bound at all.
+        var lowest = new Onnx.NodeProto { OpType = "Clip", Input = { "x" }, Attribute = { Float("min", float.MinValue) } };
+        Assert.Equal((double.NegativeInfinity, double.PositiveInfinity), Activations.ClipBounds(lowest, 9, _ => throw new InvalidOperationException()));
+        // Opset 11 on: optional inputs, an empty name for a missing one.
+        var inputs = new Onnx.NodeProto { OpType = "Clip", Input = { "x", "", "hi" } };
+        Assert.Equal((double.NegativeInfinity, 0.5), Activations.ClipBounds(inputs, 13, name => name == "hi" ? tensor(0.5f) : throw new InvalidOperationException(name)));
+    }
+
     [Theory]
     [InlineData("LeakyRelu")]
     [InlineData("PRelu")]
