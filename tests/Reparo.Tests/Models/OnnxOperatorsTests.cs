@@ -189,30 +189,38 @@ public sealed class OnnxOperatorsTests
         double[] x = Values(random, 2 * height * width), w = Values(random, 2 * 2 * 3 * 3), bias = Values(random, 2);
         // pads [top 1, left 1, bottom 0, right 1], strides (2, 2): the output is 2 × 3.
         long[] pads = [1, 1, 0, 1];
-        double[] expected = new double[2 * 2 * 3];
-        for (int m = 0; m < 2; m++)
+        // By hand: output channel m of a group reads that group's input channels (every channel for group 1).
+        double[] HandConv(int group)
         {
-            for (int oy = 0; oy < 2; oy++)
+            int perGroup = 2 / group; // input channels per group, and output channels too (2 of each)
+            double[] y = new double[2 * 2 * 3];
+            for (int m = 0; m < 2; m++)
             {
-                for (int ox = 0; ox < 3; ox++)
+                for (int oy = 0; oy < 2; oy++)
                 {
-                    double sum = bias[m];
-                    for (int c = 0; c < 2; c++)
+                    for (int ox = 0; ox < 3; ox++)
                     {
-                        for (int ky = 0; ky < 3; ky++)
+                        double sum = bias[m];
+                        for (int c = 0; c < perGroup; c++)
                         {
-                            for (int kx = 0; kx < 3; kx++)
+                            int channel = m / perGroup * perGroup + c;
+                            for (int ky = 0; ky < 3; ky++)
                             {
-                                int iy = oy * 2 + ky - 1, ix = ox * 2 + kx - 1;
-                                if (iy >= 0 && iy < height && ix >= 0 && ix < width)
-                                    sum += w[((m * 2 + c) * 3 + ky) * 3 + kx] * x[(c * height + iy) * width + ix];
+                                for (int kx = 0; kx < 3; kx++)
+                                {
+                                    int iy = oy * 2 + ky - 1, ix = ox * 2 + kx - 1;
+                                    if (iy >= 0 && iy < height && ix >= 0 && ix < width)
+                                        sum += w[((m * perGroup + c) * 3 + ky) * 3 + kx] * x[(channel * height + iy) * width + ix];
+                                }
                             }
                         }
+                        y[(m * 2 + oy) * 3 + ox] = sum;
                     }
-                    expected[(m * 2 + oy) * 3 + ox] = sum;
                 }
             }
+            return y;
         }
+        double[] expected = HandConv(1);
         using var scope = NewDisposeScope();
         Tensor?[] inputs = [tensor(x, [1, 2, height, width]), tensor(w, [2, 2, 3, 3]), tensor(bias)];
         Tensor explicitPads = OnnxOperators.Run(Node("Conv", ["x", "w", "b"], ["y"], Attr("pads", pads), Attr("strides", [2, 2]), Attr("kernel_shape", [3, 3])), 11, inputs)[0]!;
@@ -222,26 +230,7 @@ public sealed class OnnxOperatorsTests
         AssertClose(tensor(expected, [1, 2, 2, 3]), sameLower);
         // Group 2 (depthwise here): output channel m reads input channel m alone, through the first half of w.
         Assert.Null(OnnxOperators.Unsupported(Node("Conv", ["x", "w"], ["y"], Attr("group", 2)), 11));
-        double[] depthwise = new double[2 * 2 * 3];
-        for (int m = 0; m < 2; m++)
-        {
-            for (int oy = 0; oy < 2; oy++)
-            {
-                for (int ox = 0; ox < 3; ox++)
-                {
-                    double sum = bias[m];
-                    for (int ky = 0; ky < 3; ky++)
-                    {
-                        for (int kx = 0; kx < 3; kx++)
-                        {
-                            int iy = oy * 2 + ky - 1, ix = ox * 2 + kx - 1;
-                            if (iy >= 0 && iy < height && ix >= 0 && ix < width) sum += w[(m * 3 + ky) * 3 + kx] * x[(m * height + iy) * width + ix];
-                        }
-                    }
-                    depthwise[(m * 2 + oy) * 3 + ox] = sum;
-                }
-            }
-        }
+        double[] depthwise = HandConv(2);
         Tensor?[] grouped = [inputs[0], tensor(w[..18], [2, 1, 3, 3]), inputs[2]];
         AssertClose(tensor(depthwise, [1, 2, 2, 3]), OnnxOperators.Run(Node("Conv", ["x", "w", "b"], ["y"], Attr("pads", pads), Attr("strides", [2, 2]), Attr("group", 2)), 11, grouped)[0]!);
         var misfit = Assert.Throws<ReparoInputException>(() => OnnxOperators.Run(Node("Conv", ["x", "w", "b"], ["y"], Attr("group", 2)), 11, inputs));

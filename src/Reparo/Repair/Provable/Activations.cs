@@ -32,6 +32,9 @@ internal static class Activations
     /// </summary>
     public static bool IsReluLike(string opType) => opType is "Relu" or "LeakyRelu" or "PRelu";
 
+    /// <summary>Whether an ONNX op has kinks that <see cref="Of"/> reads as units: a ReLU or leaky ReLU, a Clip, a max-pool.</summary>
+    public static bool HasKinks(string opType) => IsReluLike(opType) || opType is "Clip" or "MaxPool";
+
     /// <summary>
     /// A Clip node's bounds (±∞ where it has none): from its attributes before opset 11, from its optional inputs since,
     /// read through <paramref name="value"/>. A Clip (ReLU6 among them) is lower + ReLU(x − lower) − ReLU(x − upper): two

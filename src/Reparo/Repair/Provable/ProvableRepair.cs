@@ -370,7 +370,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
 
     /// <summary>
     /// The first ONNX block that the slices of a polytope repair at <paramref name="k"/> would have to start inside (slices
-    /// start at top-level affine layers only): a block before k with an affine module, or k's own block with a ReLU or
+    /// start at top-level affine layers only): a block before k with an affine module, or k's own block with a ReLU, Clip or
     /// max-pool before k.
     /// </summary>
     private static string? UnslicedBlock(Network network, LayerSite k)
@@ -378,7 +378,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         for (int j = 0; j <= k.Layer; j++)
         {
             if (network.Layers[j].Module is not OnnxBlockModule block) continue;
-            bool unsliced = j == k.Layer ? block.Nodes.Take(k.Node).Any(n => Activations.IsReluLike(n.OpType) || n.OpType == "MaxPool") : block.Spec.Affine.Count > 0;
+            bool unsliced = j == k.Layer ? block.Nodes.Take(k.Node).Any(n => Activations.HasKinks(n.OpType)) : block.Spec.Affine.Count > 0;
             if (unsliced) return block.Spec.Name;
         }
         return null;

@@ -196,7 +196,7 @@ internal static class SymbolicEncoder
             // A grouped Conv is no Conv2d module but, with its weights fixed, a linear map all the same.
             bool grouped = op == "Conv" && OnnxAttributes.Int(node, "group", 1) != 1;
             if (AffineOps.Contains(op) && block.Affine(i) is null && !grouped) return $"node {node.Name} is {op} of two data values";
-            if (!(Activations.IsReluLike(op) || op is "Clip" or "MaxPool" || AffineOps.Contains(op) || LinearOps.Contains(op) || MovementOps.Contains(op) || ShapeOps.Contains(op))) return $"node {node.Name} is {op}";
+            if (!(Activations.HasKinks(op) || AffineOps.Contains(op) || LinearOps.Contains(op) || MovementOps.Contains(op) || ShapeOps.Contains(op))) return $"node {node.Name} is {op}";
         }
         return null;
     }
