@@ -214,7 +214,7 @@ public sealed class DataArguments
     public Option<string?> Vocab { get; } = new("--vocab") { Description = "Text: a vocabulary file, one token per line (default: the model's, else built from the training part)", HelpName = "PATH" };
 
     /// <summary><c>--normalize</c>.</summary>
-    public Option<string?> Normalize { get; } = new("--normalize") { Description = $"Subtract MEAN and divide by STD per channel before the model's first layer: {InputPreprocessing.NormalizeHelp} (part of the model, applied in its forward pass; data stays raw; recorded with a trained model)", HelpName = "MEAN:STD" };
+    public Option<string?> Normalize { get; } = new("--normalize") { Description = $"Subtract MEAN and divide by STD per channel before the model's first layer: {InputPreprocessing.NormalizeHelp} (part of the model, applied in its forward pass; data stays raw; recorded with a trained model)", HelpName = "MEAN:STD|train" };
 
     /// <summary><c>--channel-order</c>.</summary>
     public Option<string?> ChannelOrder { get; } = new("--channel-order") { Description = "Channel order the model reads: rgb (as images are decoded) or bgr (the model reorders raw inputs; recorded with a trained model)", HelpName = "rgb|bgr" };
@@ -240,9 +240,12 @@ public sealed class DataArguments
         command.Options.Add(Scale);
     }
 
-    /// <summary>The preprocessing the command line asks for (<c>--normalize</c>, <c>--channel-order</c>, <c>--scale</c>), if any.</summary>
-    public InputPreprocessing? Preprocessing(ParseResult parse) => preprocessing
-        ? InputPreprocessing.Parse(parse.GetValue(Normalize), parse.GetValue(ChannelOrder), parse.GetValue(Scale))
+    /// <summary>
+    /// The preprocessing the command line asks for (<c>--normalize</c>, <c>--channel-order</c>, <c>--scale</c>), if any;
+    /// <c>--normalize train</c> takes its statistics from <paramref name="raw"/>'s training split.
+    /// </summary>
+    public InputPreprocessing? Preprocessing(ParseResult parse, DataSplits raw) => preprocessing
+        ? InputPreprocessing.Parse(parse.GetValue(Normalize), parse.GetValue(ChannelOrder), parse.GetValue(Scale), raw.Train)
         : null;
 
     /// <summary>
@@ -271,7 +274,7 @@ public sealed class DataArguments
             TestLimit = parse.GetValue(TestLimit),
         });
         if (vocabulary is not null && raw.Test.Kind != InputKind.Tokens) throw new ReparoInputException($"--vocab is for text data, not {parse.GetValue(Data)}");
-        InputPreprocessing? preprocessing = InputPreprocessing.Resolve(model?.Provenance.Preprocessing, Preprocessing(parse));
+        InputPreprocessing? preprocessing = InputPreprocessing.Resolve(model?.Provenance.Preprocessing, Preprocessing(parse, raw));
         if (raw.Test.Kind != InputKind.Tokens) preprocessing?.CheckFits(raw.Test.SampleShape);
         if (model is null) return raw;
         if (preprocessing is not null) model.Provenance = model.Provenance with { Preprocessing = preprocessing };

@@ -33,8 +33,9 @@ internal static class TrainCommand
             string? reportPath = reportFile.Read(parse);
             string dataSpec = parse.GetValue(data.Data)!, architecture = parse.GetValue(arch)!;
             PoisonSpec? poisonSpec = parse.GetValue(poison) is string poisonText ? PoisonSpec.Parse(poisonText) : null;
-            var request = new TrainRequest(dataSpec, parse.GetValue(data.SplitSeed) ?? 0, data.Load(parse), architecture, training.Read(parse, run.Seed), run.Threads,
-                parse.GetValue(output)!, data.Preprocessing(parse), poisonSpec, parse.GetValue(tensorboard) is string folder ? new TensorBoardLog(folder) : null);
+            DataSplits splits = data.Load(parse);
+            var request = new TrainRequest(dataSpec, parse.GetValue(data.SplitSeed) ?? 0, splits, architecture, training.Read(parse, run.Seed), run.Threads,
+                parse.GetValue(output)!, data.Preprocessing(parse, splits), poisonSpec, parse.GetValue(tensorboard) is string folder ? new TensorBoardLog(folder) : null);
             TrainedModelReport report = run.WithTrainingProgress($"train {architecture}", progress => TrainUseCase.Run(request, progress));
             var table = new Table().AddColumns("epoch", "train loss", "validation accuracy", "seconds");
             foreach (EpochRecord e in report.Epochs)

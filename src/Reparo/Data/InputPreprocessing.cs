@@ -25,7 +25,10 @@ public enum ChannelOrder
 public sealed record InputPreprocessing
 {
     /// <summary>Help text of the <c>--normalize</c> syntax.</summary>
-    public const string NormalizeHelp = "MEAN:STD with one value each or one per channel, e.g. 0.5:0.5 or 0.485,0.456,0.406:0.229,0.224,0.225";
+    public const string NormalizeHelp = "MEAN:STD with one value each or one per channel, e.g. 0.5:0.5 or 0.485,0.456,0.406:0.229,0.224,0.225; or train: each channel's (each feature's) mean and standard deviation over the training split, as scikit-learn's StandardScaler";
+
+    /// <summary>The <c>--normalize</c> value that takes the statistics from the training split.</summary>
+    public const string FromTraining = "train";
 
     /// <summary>Factor every input value is multiplied by first (1: none), e.g. 1/255 for float arrays of 0–255 pixels.</summary>
     public double Scale { get; init; } = 1;
@@ -48,9 +51,11 @@ public sealed record InputPreprocessing
 
     /// <summary>
     /// Reads the command-line settings: <paramref name="normalize"/> as <see cref="NormalizeHelp"/>, a channel order
-    /// (<c>rgb</c> or <c>bgr</c>) and a scale; null when none is given.
+    /// (<c>rgb</c> or <c>bgr</c>) and a scale; null when none is given. <see cref="FromTraining"/> computes each channel's
+    /// mean and standard deviation from <paramref name="training"/> (see <see cref="StatisticsOf"/>); the model then
+    /// records the numbers.
     /// </summary>
-    public static InputPreprocessing? Parse(string? normalize, string? channelOrder, double? scale)
+    public static InputPreprocessing? Parse(string? normalize, string? channelOrder, double? scale, Dataset? training = null)
     {
         if (normalize is null && channelOrder is null && scale is null) return null;
         if (scale is double s && !(s > 0 && double.IsFinite(s))) throw new ReparoInputException($"--scale must be a positive number, got {s}");
@@ -61,6 +66,13 @@ public sealed record InputPreprocessing
             _ => throw new ReparoInputException($"--channel-order '{channelOrder}' should be rgb or bgr"),
         };
         IReadOnlyList<double>? mean = null, std = null;
+        if (normalize?.Trim() == FromTraining)
+        {
+            if (training is null) throw new ReparoInputException($"--normalize {FromTraining} needs the data's training split");
+            var steps = new InputPreprocessing { Scale = scale ?? 1, ChannelOrder = order };
+            (double[] means, double[] stds) = steps.StatisticsOf(training);
+            return steps with { Mean = means, Std = stds };
+        }
         if (normalize is not null)
         {
             string[] parts = normalize.Split(':');
@@ -119,6 +131,30 @@ public sealed record InputPreprocessing
         if (Mean is not null) result = result.sub(PerChannel(Mean, x, type));
         if (Std is not null) result = result.div(PerChannel(Std, x, type));
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Each channel's mean and standard deviation (population, as scikit-learn's StandardScaler; 1 where a channel is
+    /// constant) of <paramref name="data"/>'s inputs after this record's scale and channel order, in float64. A channel
+    /// is axis 1 of the batch: a colour channel of (C, H, W) images, a feature of (F) vectors.
+    /// </summary>
+    public (double[] Means, double[] Stds) StatisticsOf(Dataset data)
+    {
+        if (data.Kind == InputKind.Tokens) throw new ReparoInputException("--normalize is for numeric inputs; text is token ids");
+        if (data.Count == 0) throw new ReparoInputException($"--normalize {FromTraining}: the training split is empty");
+        CheckFits(data.SampleShape);
+        using var scope = NewDisposeScope();
+        Tensor x = data.X.to(ScalarType.Float64).mul(Scale);
+        if (ChannelOrder == ChannelOrder.Bgr) x = x.flip(1);
+        Tensor perChannel = x.dim() == 1 ? x.reshape(-1, 1) : x.transpose(0, 1).reshape(x.shape[1], -1);
+        double[] means = perChannel.mean([1L]).data<double>().ToArray();
+        double[] stds = perChannel.std(1, unbiased: false).data<double>().ToArray();
+        for (int c = 0; c < stds.Length; c++)
+        {
+            if (!double.IsFinite(means[c]) || !double.IsFinite(stds[c])) throw new ReparoInputException($"--normalize {FromTraining}: channel {c} of the training split is not finite");
+            if (stds[c] == 0) stds[c] = 1;
+        }
+        return (means, stds);
     }
 
     /// <summary>The steps as one line, e.g. <c>scale 0.00392, bgr, normalize 0.5:0.25</c>.</summary>

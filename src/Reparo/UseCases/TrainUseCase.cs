@@ -68,23 +68,37 @@ public static class TrainUseCase
             training.Seconds, splits.Train.Count * (double)training.Epochs.Count / Math.Max(trainSeconds, 1e-9), request.Out, effect)
         {
             ClassNames = network.Spec.ClassNames,
-            Warnings = NoBetterThanTheCommonestClass(splits, request.Options, training.Epochs.Count, test.Accuracy) is { } warning ? [warning] : [],
+            Warnings = NoBetterThanTheCommonestClass(splits, preprocessing, request.Options, training.Epochs.Count, test.Accuracy) is { } warning ? [warning] : [],
         };
     }
 
     /// <summary>
     /// A warning when the test accuracy is within one sample of always predicting the test split's most common class:
-    /// the model has not learned (on a small table, the defaults' few steps per epoch are the usual cause), with the
-    /// numbers that tell why; null otherwise.
+    /// the model has not learned (on a small table, the defaults' few steps per epoch or features far from unit scale are
+    /// the usual causes), with the numbers that tell why; null otherwise.
     /// </summary>
-    private static string? NoBetterThanTheCommonestClass(DataSplits splits, TrainingOptions options, int epochs, double testAccuracy)
+    private static string? NoBetterThanTheCommonestClass(DataSplits splits, InputPreprocessing? preprocessing, TrainingOptions options, int epochs, double testAccuracy)
     {
         long[] labels = splits.Test.Labels();
         if (labels.Length == 0) return null;
         double commonest = labels.GroupBy(label => label).Max(group => group.Count()) / (double)labels.Length;
         if (testAccuracy > commonest + 1.0 / labels.Length) return null;
         int steps = (splits.Train.Count + options.BatchSize - 1) / options.BatchSize;
-        return FormattableString.Invariant($"the model is no better than always predicting the most common class (test accuracy {testAccuracy:P2}, most common class {commonest:P2}); {epochs} epochs of {steps} steps each ran ({splits.Train.Count} training samples, batch size {options.BatchSize}, learning rate {options.LearningRate:G3}): train longer (--epochs, --patience), with a smaller --batch-size or a larger --lr");
+        return FormattableString.Invariant($"the model is no better than always predicting the most common class (test accuracy {testAccuracy:P2}, most common class {commonest:P2}); {epochs} epochs of {steps} steps each ran ({splits.Train.Count} training samples, batch size {options.BatchSize}, learning rate {options.LearningRate:G3}): {FarFromUnitScale(splits.Train, preprocessing)}train longer (--epochs, --patience), with a smaller --batch-size or a larger --lr");
+    }
+
+    /// <summary>
+    /// Advice to standardise the inputs when the model does not already and some channel (a feature of a table) the
+    /// first layer sees lies far from unit scale (|mean| + sd above 10), naming the widest; empty otherwise.
+    /// </summary>
+    private static string FarFromUnitScale(Dataset train, InputPreprocessing? preprocessing)
+    {
+        if (train.Kind == InputKind.Tokens || train.Count == 0 || preprocessing is { Mean: not null } or { Std: not null }) return "";
+        (double[] means, double[] stds) = (preprocessing ?? new InputPreprocessing()).StatisticsOf(train);
+        int widest = Enumerable.Range(0, means.Length).MaxBy(c => Math.Abs(means[c]) + stds[c]);
+        if (Math.Abs(means[widest]) + stds[widest] <= 10) return "";
+        string channel = train.SampleShape.Length == 1 ? "feature" : "channel";
+        return FormattableString.Invariant($"the inputs are far from unit scale ({channel} {widest}: mean {means[widest]:G4}, sd {stds[widest]:G4}), so standardise them with --normalize {InputPreprocessing.FromTraining}, and ");
     }
 
     private static PoisonEffect Measure(Network network, PoisonedData poisoned, Dataset test, EvaluationReport clean)

@@ -163,4 +163,30 @@ public sealed class UserDataCliTests
         AssertOneLineFailure(CliRunner.Run("eval", "--model", imageModel, "--data", $"folder:{Path.Combine(dir.Path, "images")}", "--vocab", dir.File("vocab.txt")),
             "--vocab is for text data");
     }
+
+    /// <summary>
+    /// <c>train --normalize train</c> on a CSV table records one mean and one standard deviation per feature, those of the
+    /// training split; <c>eval</c> with the same option on the same split agrees with the record, and <c>--normalize train</c>
+    /// on text is one line, exit 2.
+    /// </summary>
+    [Fact]
+    public void NormalizeTrainOnATableRecordsTheTrainingSplitsStatisticsPerFeature()
+    {
+        using TempFolder dir = TestSupport.TempFolder();
+        var lines = Enumerable.Range(0, 60).Select(i => FormattableString.Invariant($"{i % 7},{1000 + 10 * i},{i % 2}"));
+        File.WriteAllLines(dir.File("t.csv"), lines);
+        string model = dir.File("m.reparo"), data = $"csv:{dir.File("t.csv")}";
+        (int code, _, string err) = CliRunner.Run("train", "--data", data, "--arch", "mlp:4x2", "--epochs", "1", "--normalize", "train", "--out", model);
+        Assert.True(code == 0, err);
+        InputPreprocessing recorded = ModelFile.Load(model).Provenance.Preprocessing!;
+        (double[] means, double[] stds) = new InputPreprocessing().StatisticsOf(DataCatalog.Load(data).Train);
+        Assert.Equal(means, recorded.Mean);
+        Assert.Equal(stds, recorded.Std);
+        Assert.Equal(2, means.Length);
+        Assert.True(means[1] > 1000 && stds[1] > 100, $"{means[1]} {stds[1]}");
+        (code, _, err) = CliRunner.Run("eval", "--model", model, "--data", data, "--normalize", "train");
+        Assert.True(code == 0, err);
+        AssertOneLineFailure(CliRunner.Run("train", "--data", "fortunes:computers,love", "--train-limit", "20", "--arch", "text:8", "--epochs", "1", "--normalize", "train",
+            "--out", dir.File("t.reparo")), "--normalize is for numeric inputs");
+    }
 }

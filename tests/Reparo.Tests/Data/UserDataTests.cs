@@ -265,4 +265,37 @@ public class UserDataTests
         Assert.Equal(given.Mean, reloaded.Provenance.Preprocessing!.Mean);
         Assert.Equal(given.Std, reloaded.Provenance.Preprocessing.Std);
     }
+
+    /// <summary>
+    /// <c>--normalize train</c> standardises each feature (each colour channel of images) by the training split's mean and
+    /// population standard deviation, after the scale and channel order, as scikit-learn's StandardScaler: a constant
+    /// feature is divided by 1; the preprocessed training split then has mean 0 and sd 1 per feature. Text and a missing
+    /// training split are one-line errors.
+    /// </summary>
+    [Fact]
+    public void NormalizeTrainStandardisesEachFeatureOrChannelByTheTrainingSplit()
+    {
+        float[,] rows = { { 1, 100, 7 }, { 3, 300, 7 }, { 5, 200, 7 }, { 7, 400, 7 } };
+        var table = new Dataset("t", tensor(rows), tensor(new long[] { 0, 1, 0, 1 }), ["a", "b"], InputKind.Features);
+        InputPreprocessing p = InputPreprocessing.Parse(InputPreprocessing.FromTraining, null, 0.5, table)!;
+        // After ×0.5: feature 0 is 0.5, 1.5, 2.5, 3.5 (mean 2, population sd √1.25); feature 1 is 50…200; feature 2 constant.
+        Assert.Equal(new[] { 2.0, 125.0, 3.5 }, p.Mean!, (a, b) => Math.Abs(a - b) < 1e-12);
+        Assert.Equal(new[] { Math.Sqrt(1.25), Math.Sqrt(3125), 1.0 }, p.Std!, (a, b) => Math.Abs(a - b) < 1e-9);
+        Assert.Equal(0.5, p.Scale);
+        using Tensor standardised = p.Apply(table.X);
+        float[] means = standardised.mean([0L]).data<float>().ToArray(), sds = standardised.std(0, unbiased: false).data<float>().ToArray();
+        Assert.All(means, m => Assert.True(Math.Abs(m) < 1e-6, $"{m}"));
+        Assert.Equal(new[] { 1f, 1f, 0f }, sds, (a, b) => Math.Abs(a - b) < 1e-5);
+
+        // Images: one mean and sd per colour channel over every pixel, in the order the model reads (BGR reversed).
+        using Tensor pixels = cat([full(2, 1, 2, 2, 0.25f), full(2, 1, 2, 2, 0.5f), arange(8, dtype: ScalarType.Float32).reshape(2, 1, 2, 2)], 1);
+        var images = new Dataset("i", pixels, tensor(new long[] { 0, 1 }), ["a", "b"], InputKind.Image);
+        InputPreprocessing bgr = InputPreprocessing.Parse("train", "bgr", null, images)!;
+        Assert.Equal(new[] { 3.5, 0.5, 0.25 }, bgr.Mean!);
+        Assert.Equal(new[] { Math.Sqrt(5.25), 1, 1 }, bgr.Std!, (a, b) => Math.Abs(a - b) < 1e-12);
+
+        Assert.Contains("needs the data's training split", Assert.Throws<ReparoInputException>(() => InputPreprocessing.Parse("train", null, null)).Message);
+        DataSplits text = DataCatalog.Load("fortunes:computers,love", new DataOptions { TrainLimit = 20 });
+        Assert.Contains("is for numeric inputs", Assert.Throws<ReparoInputException>(() => InputPreprocessing.Parse("train", null, null, text.Train)).Message);
+    }
 }

@@ -64,6 +64,41 @@ public class TrainEvaluateUseCaseTests
         Assert.Contains($"Warning: {warning}.", stuck.ToDocument().Summary);
         Assert.True(learned.TestAccuracy > 0.5, $"{learned.TestAccuracy}");
         Assert.Empty(learned.Warnings);
+        Assert.DoesNotContain("far from unit scale", warning);
+    }
+
+    /// <summary>
+    /// When a model on a table whose features lie far from unit scale (one column of ±5000) has not learned, the warning
+    /// names the widest feature and <c>--normalize train</c>; standardised, the model learns.
+    /// </summary>
+    [Fact]
+    public void FeaturesFarFromUnitScaleAreNamedAndStandardisingThemLetsTheModelLearn()
+    {
+        using var dir = TestSupport.TempFolder();
+        // Two classes told apart by the sign of feature 0; feature 1 is noise of ±5000.
+        var rng = new Random(3);
+        var lines = new List<string>();
+        for (int i = 0; i < 400; i++)
+        {
+            int label = i % 2;
+            double signal = (label == 0 ? -1 : 1) * (0.5 + rng.NextDouble()), noise = 10000 * (rng.NextDouble() - 0.5);
+            lines.Add(FormattableString.Invariant($"{signal},{noise},{label}"));
+        }
+        File.WriteAllLines(dir.File("t.csv"), lines);
+        string spec = $"csv:{dir.File("t.csv")}";
+        DataSplits splits = DataCatalog.Load(spec);
+        TrainedModelReport raw = TrainUseCase.Run(new TrainRequest(spec, 0, splits, "mlp:16x2",
+            new TrainingOptions { Epochs = 1, LearningRate = 1e-7, Patience = 0, Seed = 1 }, 2, dir.File("raw.reparo")));
+        string warning = Assert.Single(raw.Warnings);
+        Assert.Contains("the inputs are far from unit scale (feature 1: mean ", warning);
+        Assert.Contains("standardise them with --normalize train", warning);
+
+        InputPreprocessing standardise = InputPreprocessing.Parse("train", null, null, splits.Train)!;
+        TrainedModelReport scaled = TrainUseCase.Run(new TrainRequest(spec, 0, splits, "mlp:16x2",
+            new TrainingOptions { Epochs = 10, BatchSize = 16, Patience = 0, Seed = 1 }, 2, dir.File("scaled.reparo"), standardise));
+        Assert.Empty(scaled.Warnings);
+        Assert.True(scaled.TestAccuracy > 0.9, $"{scaled.TestAccuracy}");
+        Assert.Equal(standardise.Mean, ModelFile.Load(dir.File("scaled.reparo")).Provenance.Preprocessing!.Mean);
     }
 
     [Fact]
