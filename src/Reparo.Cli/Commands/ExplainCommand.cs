@@ -44,7 +44,7 @@ internal static class ExplainCommand
                 + $"({e.Probabilities.First(p => p.Class == e.Prediction).Probability:P1}){(e.Correct ? "" : " — wrong")}"));
             if (e.InputAttribution is { } ia)
                 run.Out.MarkupLine(Markup.Escape($"integrated gradients (zero baseline, {ia.Steps} steps): Σ {ia.Sum:G4}" + (ia.Delta is double d ? $", f(x) − f(0) {d:G4}" : "")
-                    + $"; top features {string.Join(", ", ia.Top.Take(5).Select(t => t.Feature))}"));
+                    + $"; top features {string.Join(", ", ia.Top.Take(5).Select(t => $"{t.Name} ({t.Value:G3})"))}"));
             if (e.EditableLayer is { } layer)
             {
                 var layers = new Table().AddColumns("layer", "Σ |attribution|", "Σ attribution");

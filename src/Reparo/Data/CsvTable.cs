@@ -7,7 +7,8 @@ namespace Reparo.Data;
 /// <param name="Features">One row of features per sample.</param>
 /// <param name="Labels">Class index per sample (the label column's distinct values, sorted, become 0..C-1).</param>
 /// <param name="ClassNames">The label column's distinct values, indexed by class.</param>
-public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNames)
+/// <param name="FeatureNames">The header's names of the feature columns, or null without a header (or with one of another width).</param>
+public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNames, string[]? FeatureNames)
 {
     /// <summary>
     /// Reads a CSV file (plain or gzip) whose last column is the label; a first line that is not numeric is taken as a
@@ -23,6 +24,7 @@ public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNa
         var rows = new List<float[]>();
         var labelText = new List<string>();
         int width = -1, lineNumber = 0;
+        string[]? header = null;
         string? line;
         while ((line = ReadLine(reader, path, gzip)) is not null)
         {
@@ -35,7 +37,11 @@ public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNa
                 numeric = float.TryParse(fields[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) && float.IsFinite(values[i]);
             if (!numeric)
             {
-                if (rows.Count == 0 && lineNumber == 1) continue; // header
+                if (rows.Count == 0 && lineNumber == 1)
+                {
+                    header = fields;
+                    continue;
+                }
                 throw new ReparoInputException($"{path}:{lineNumber}: a non-numeric or non-finite feature value");
             }
             if (width < 0) width = fields.Length;
@@ -47,7 +53,8 @@ public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNa
         string[] classes = labelText.Distinct().OrderBy(s => double.TryParse(s, CultureInfo.InvariantCulture, out double v) ? v : double.MaxValue)
             .ThenBy(s => s, StringComparer.Ordinal).ToArray();
         var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
-        return new CsvTable(rows.ToArray(), labelText.Select(l => index[l]).ToArray(), classes);
+        string[]? names = header?.Length == width ? [.. header[..^1].Select(h => h.Trim().Trim('"').Trim())] : null;
+        return new CsvTable(rows.ToArray(), labelText.Select(l => index[l]).ToArray(), classes, names);
     }
 
     /// <summary>The next line; a corrupt gzip stream is the user's input error.</summary>

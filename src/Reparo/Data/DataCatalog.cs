@@ -71,7 +71,7 @@ public static class DataCatalog
             "tsv" => LoadText(TextCorpus.ReadTsv(PathArgument(argument, "tsv", "texts.tsv"), options.ClassNames), options),
             _ => throw new ReparoInputException($"unknown data '{spec}'; expected {SpecHelp}"),
         };
-        return Limit(splits, options) with { ByteInputs = splits.ByteInputs };
+        return Limit(splits, options);
     }
 
     /// <summary>Reads Fashion-MNIST's training and test IDX files from the folder the resolver finds.</summary>
@@ -118,7 +118,7 @@ public static class DataCatalog
         using var scope = NewDisposeScope();
         Tensor x = tensor(table.Features.SelectMany(r => r).ToArray()).reshape(table.Features.Length, table.Features[0].Length);
         var all = new Dataset($"csv:{Path.GetFileName(path)}", x, tensor(table.Labels.Select(l => (long)l).ToArray()), table.ClassNames, InputKind.Features);
-        return SplitThreeWays(all, options, all.Name);
+        return SplitThreeWays(all, options, all.Name) with { FeatureNames = table.FeatureNames };
     }
 
     private static DataSplits LoadText(TextCorpus corpus, DataOptions options)
@@ -173,7 +173,7 @@ public static class DataCatalog
             if (testLimit < 1) throw new ReparoInputException($"test limit must be positive, got {testLimit}");
             test = test.Subset(Enumerable.Range(0, testLimit).ToArray());
         }
-        return new DataSplits(train, splits.Validation, test);
+        return splits with { Train = train, Test = test };
     }
 
     /// <summary>A seeded random permutation of 0..n-1 (Fisher–Yates over <see cref="Random"/>), the same on every platform.</summary>

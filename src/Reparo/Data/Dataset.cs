@@ -109,4 +109,7 @@ public sealed record DataSplits(Dataset Train, Dataset Validation, Dataset Test)
 {
     /// <summary>Whether the source held 8-bit values (IDX, uint8 arrays, PNG/JPEG) that the reader divided by 255.</summary>
     public bool ByteInputs { get; init; }
+
+    /// <summary>The name of each input feature (a CSV header's column names), or null when the source names none.</summary>
+    public IReadOnlyList<string>? FeatureNames { get; init; }
 }

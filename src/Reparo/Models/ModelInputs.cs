@@ -56,6 +56,6 @@ public static class ModelInputs
         if (spec.Kind != PoisonKind.Block || splits.Test.Kind != InputKind.Image) return splits;
         long[] shape = splits.Test.SampleShape;
         if (shape.Length != 3 || shape.SequenceEqual(network.Spec.InputShape)) return splits;
-        return new DataSplits(Poisoning.Block(splits.Train, spec), Poisoning.Block(splits.Validation, spec), Poisoning.Block(splits.Test, spec));
+        return splits with { Train = Poisoning.Block(splits.Train, spec), Validation = Poisoning.Block(splits.Validation, spec), Test = Poisoning.Block(splits.Test, spec) };
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Reparo.Attribution;
 using System.Text.Json.Serialization;
 using static Reparo.Reporting.ReportText;
 
@@ -8,11 +9,6 @@ namespace Reparo.Reporting;
 /// <param name="Class">The class name.</param>
 /// <param name="Probability">Its probability for the explained input.</param>
 public sealed record ClassProbability(string Class, double Probability);
-
-/// <summary>One input feature's attribution (flat, row-major index into the sample).</summary>
-/// <param name="Feature">The flat index of the feature.</param>
-/// <param name="Value">Its attribution.</param>
-public sealed record FeatureAttribution(long Feature, double Value);
 
 /// <summary>Integrated gradients on the raw input, summarised.</summary>
 /// <param name="Method">The attribution method (<c>ig</c>).</param>
@@ -124,7 +120,7 @@ public sealed record Explanation(string Model, string Data, int Index, int Sourc
                     + $"Σ attributions {Number(ia.Sum)}" + (ia.Delta is double d ? $", f(x) − f(baseline) {Number(d)}" : "") + $", Σ |attributions| {Number(ia.L1)}."),
             };
             if (AttributionPicture is { } png) blocks.Add(new ReportFigure(png, "The input (left) and its attribution (right: red raises the predicted logit, blue lowers it)", "Input attribution heatmap"));
-            blocks.Add(new ReportTable(["feature", "attribution"], [.. ia.Top.Select(t => (IReadOnlyList<string>)[t.Feature.ToString(CultureInfo.InvariantCulture), Number(t.Value)])],
+            blocks.Add(new ReportTable(["feature", "input", "attribution"], [.. ia.Top.Select(t => (IReadOnlyList<string>)[t.Name, t.Input is double v ? Number(v) : "–", Number(t.Value)])],
                 "The features with the largest |attribution|"));
             sections.Add(new ReportSection("Input attribution", blocks));
         }

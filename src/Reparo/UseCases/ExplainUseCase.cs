@@ -73,12 +73,9 @@ public static class ExplainUseCase
         {
             using AttributionResult ig = new IntegratedGradients().Attribute(network, x, [prediction], options);
             Tensor values = ig.Values[0].to(ScalarType.Float64).flatten();
-            int k = (int)Math.Min(10, values.numel());
-            (Tensor _, Tensor top) = values.abs().topk(k);
-            long[] topIndices = top.data<long>().ToArray();
             inputAttribution = new InputAttributionSummary(IntegratedGradients.MethodName, "zeros", request.Steps, names[(int)prediction], values.sum().item<double>(),
                 ig.Delta.Length > 0 ? ig.Delta[0] : null, ig.CompletenessGap.Length > 0 ? ig.CompletenessGap[0] : null, values.abs().sum().item<double>(),
-                [.. topIndices.Select(f => new FeatureAttribution(f, values[f].item<double>()))]);
+                ig.Top(10, input: x, featureNames: request.Splits.FeatureNames));
             attributionPng = Heatmap.Encode(x[0], ig.Values[0]);
         }
 

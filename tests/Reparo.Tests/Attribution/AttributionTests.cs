@@ -207,4 +207,74 @@ public sealed class AttributionTests
         Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("flatten, fc1, relu1, fc2", err);
     }
+
+    /// <summary>
+    /// The units with the largest |attribution| come largest first, ties by index, named by the data's feature names for
+    /// input attributions (with the input's value), by position otherwise: <c>feature i</c>, <c>(c, y, x)</c>, or the
+    /// layer's <c>fc1[i]</c> without input values.
+    /// </summary>
+    [Fact]
+    public void TopNamesTheUnitsWithTheLargestAttributionsLargestFirst()
+    {
+        using var values = tensor(new double[] { 0.1, -0.5, 0.5, 0.0, -0.2, 0.3, 9, 9 }).reshape(2, 4);
+        using var input = tensor(new float[] { 10, 20, 30, 40, 0, 0, 0, 0 }).reshape(2, 4);
+        var result = new AttributionResult(values, null, [], []);
+        IReadOnlyList<FeatureAttribution> top = result.Top(3, input: input, featureNames: ["age", "income", "debt", "rate"]);
+        Assert.Equal([1L, 2L, 0L], top.Select(t => t.Feature));
+        Assert.Equal(["income", "debt", "age"], top.Select(t => t.Name));
+        Assert.Equal([20.0, 30.0, 10.0], top.Select(t => t.Input!.Value));
+        Assert.Equal([-0.5, 0.5, 0.1], top.Select(t => t.Value));
+        Assert.Equal(["feature 2", "feature 3"], result.Top(2, sample: 1, featureNames: ["too", "few"]).Select(t => t.Name));
+        Assert.All(result.Top(4, sample: 1), t => Assert.Null(t.Input));
+        Assert.Empty(result.Top(0));
+
+        var layer = new AttributionResult(values, null, [], [], "fc1");
+        FeatureAttribution unit = layer.Top(1, input: input, featureNames: ["age", "income", "debt", "rate"])[0];
+        Assert.Equal(("fc1[1]", (double?)null), (unit.Name, unit.Input));
+        Assert.Equal("(1, 2, 3)", FeatureAttribution.PositionName(1 * 20 + 2 * 5 + 3, [3, 4, 5], null, null));
+        Assert.Equal("conv2[0, 1, 4]", FeatureAttribution.PositionName(9, [3, 4, 5], "conv2", null));
+    }
+
+    /// <summary>
+    /// <c>attribute</c> on a CSV table lists the top features by the header's names with their raw values, writes every
+    /// attribution (<c>values</c>, summing to <c>attribution_sum</c>) and the ranked <c>top</c> into the JSON, and with
+    /// <c>--baseline mean</c> integrates from the training split's mean input: f(x) − f(mean) is what the attributions add up to.
+    /// </summary>
+    [Fact]
+    public void AttributeOnATableNamesItsFeaturesAndTakesTheTrainingMeanAsBaseline()
+    {
+        using var dir = TestSupport.TempFolder();
+        var rng = new Random(5);
+        var lines = new List<string> { "height,weight,age,label" };
+        for (int i = 0; i < 60; i++) lines.Add(FormattableString.Invariant($"{150 + 40 * rng.NextDouble():F1},{50 + 40 * rng.NextDouble():F1},{20 + 50 * rng.NextDouble():F0},{(i % 3 == 0 ? "yes" : "no")}"));
+        File.WriteAllLines(dir.File("t.csv"), lines);
+        string data = $"csv:{dir.File("t.csv")}", model = dir.File("m.reparo"), json = dir.File("a.json");
+        DataSplits splits = DataCatalog.Load(data);
+        Network network = ModelZoo.Create("mlp:8x2", splits.Train, seed: 2);
+        network.Provenance = network.Provenance with { Preprocessing = InputPreprocessing.Parse("train", null, null, splits.Train) };
+        ModelFile.Save(network, model);
+
+        (int code, string stdout, string err) = CliRunner.Run("attribute", "--model", model, "--data", data, "--index", "2", "--method", "ig", "--baseline", "mean",
+            "--top", "2", "--json", json, "--threads", "2");
+        Assert.True(code == CliApp.Success, err);
+        Assert.Contains("baseline training mean", stdout);
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+        JsonElement root = doc.RootElement;
+        double[] values = [.. root.GetProperty("values").EnumerateArray().Select(v => v.GetDouble())];
+        Assert.Equal(3, values.Length);
+        Assert.Equal(root.GetProperty("attribution_sum").GetDouble(), values.Sum(), 9);
+        JsonElement[] top = [.. root.GetProperty("top").EnumerateArray()];
+        Assert.Equal(2, top.Length);
+        int first = top[0].GetProperty("feature").GetInt32();
+        Assert.Equal(values.Select(Math.Abs).Max(), Math.Abs(values[first]));
+        Assert.Equal(new[] { "height", "weight", "age" }[first], top[0].GetProperty("name").GetString());
+        Assert.Contains(top[0].GetProperty("name").GetString()!, stdout);
+        Assert.Equal(splits.Test.X[2][first].item<float>(), top[0].GetProperty("input").GetDouble(), 4);
+
+        using Tensor x = splits.Test.X.narrow(0, 2, 1), mean = splits.Train.X.to(ScalarType.Float64).mean([0L], keepdim: true).to(ScalarType.Float32);
+        long target = root.GetProperty("target").GetInt64();
+        double expected = network.Logits(x)[0][target].item<float>() - (double)network.Logits(mean)[0][target].item<float>();
+        Assert.Equal(expected, root.GetProperty("delta").GetDouble(), 5);
+        Assert.True(Math.Abs(values.Sum() - expected) < 0.02 * Math.Abs(expected) + 1e-4, $"Σ {values.Sum()} vs {expected}");
+    }
 }

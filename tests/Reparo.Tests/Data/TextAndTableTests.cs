@@ -97,8 +97,16 @@ public class TextAndTableTests
         File.WriteAllText(dir.File("t.csv"), "f1,f2,label\n1,2,b\n3,4,a\n5,6,b\n7,8,a\n9,10,b\n");
         DataSplits splits = DataCatalog.Load($"csv:{dir.File("t.csv")}", new DataOptions { TestFraction = 0.4, ValidationFraction = 0 });
         Assert.Equal(["a", "b"], splits.Train.ClassNames);
+        Assert.Equal(["f1", "f2"], splits.FeatureNames);
+        Assert.Equal(["f1", "f2"], DataCatalog.Load($"csv:{dir.File("t.csv")}", new DataOptions { TestFraction = 0.4, ValidationFraction = 0, TestLimit = 1 }).FeatureNames);
         Assert.Equal(3, splits.Train.Count);
         Assert.Equal(2, splits.Test.Count);
+        File.WriteAllText(dir.File("quoted.csv"), "\"mean radius\", \"area\" ,\"y\"\n1,2,b\n3,4,a\n");
+        Assert.Equal(["mean radius", "area"], CsvTable.Read(dir.File("quoted.csv")).FeatureNames!);
+        File.WriteAllText(dir.File("plain.csv"), "1,2,b\n3,4,a\n");
+        Assert.Null(CsvTable.Read(dir.File("plain.csv")).FeatureNames);
+        File.WriteAllText(dir.File("narrow.csv"), "f1,label\n1,2,b\n3,4,a\n");
+        Assert.Null(CsvTable.Read(dir.File("narrow.csv")).FeatureNames);
         File.WriteAllText(dir.File("bad.csv"), "1,2,a\n3,x,b\n");
         Assert.Contains("bad.csv:2", Assert.Throws<ReparoInputException>(() => CsvTable.Read(dir.File("bad.csv"))).Message);
         File.WriteAllText(dir.File("ragged.csv"), "1,2,a\n3,b\n");
