@@ -1,6 +1,6 @@
 using System.Globalization;
-using Reparo.Attribution;
 using System.Text.Json.Serialization;
+using Reparo.Attribution;
 using static Reparo.Reporting.ReportText;
 
 namespace Reparo.Reporting;
