@@ -128,7 +128,7 @@ public static class Trainer
 
     /// <summary>For an ONNX graph with several outputs, which output was read and what the others are called.</summary>
     private static string OtherOutputsHint(Network network) => network.OnnxOrigin is { OtherOutputs.Count: > 0 } origin
-        ? $" (read from the graph's output '{origin.Output}'; --onnx-output reads another: {string.Join(", ", origin.OtherOutputs)})"
+        ? $" (read from the graph's output '{origin.OutputName ?? origin.Output}'; --onnx-output reads another: {string.Join(", ", origin.OtherOutputs)})"
         : "";
 
     private static double LearningRateAt(TrainingOptions options, int epoch) => options.Schedule switch

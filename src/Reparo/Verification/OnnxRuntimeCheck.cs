@@ -1,4 +1,6 @@
+using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
+using Onnx;
 using static TorchSharp.torch;
 using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 
@@ -15,20 +17,48 @@ public static class OnnxRuntimeCheck
 {
     /// <summary>
     /// The model's output <paramref name="output"/> (null: its first) for <paramref name="inputs"/> (batch first), in the
-    /// runtime's element type (float32 or float64).
+    /// runtime's element type (float32 or float64). <paramref name="output"/> may also name a value inside the graph
+    /// (the scores an output is made from, such as the probabilities under skl2onnx's ZipMap): the runtime then runs a
+    /// copy of the model that lists it as one more output.
     /// </summary>
     public static Tensor Run(string path, Tensor inputs, string? output = null)
     {
         if (!File.Exists(path)) throw new ReparoInputException($"{path}: ONNX file not found");
-        using InferenceSession session = Open(path, options => new InferenceSession(path, options));
-        return Run(session, inputs, output, path);
+        using (InferenceSession session = Open(path, options => new InferenceSession(path, options)))
+        {
+            if (output is null || session.OutputNames.Contains(output)) return Run(session, inputs, output, path);
+        }
+        using InferenceSession inner = Open(path, options => new InferenceSession(WithOutput(File.ReadAllBytes(path), output, path), options));
+        return Run(inner, inputs, output, path);
     }
 
-    /// <summary>The output <paramref name="output"/> (null: the first) for <paramref name="inputs"/> of the ONNX model held in <paramref name="model"/>.</summary>
+    /// <summary>The output <paramref name="output"/> (null: the first; or a value inside the graph) for <paramref name="inputs"/> of the ONNX model held in <paramref name="model"/>.</summary>
     public static Tensor Run(byte[] model, Tensor inputs, string? output = null)
     {
-        using InferenceSession session = Open("the ONNX model", options => new InferenceSession(model, options));
-        return Run(session, inputs, output, "the ONNX model");
+        const string source = "the ONNX model";
+        using (InferenceSession session = Open(source, options => new InferenceSession(model, options)))
+        {
+            if (output is null || session.OutputNames.Contains(output)) return Run(session, inputs, output, source);
+        }
+        using InferenceSession inner = Open(source, options => new InferenceSession(WithOutput(model, output, source), options));
+        return Run(inner, inputs, output, source);
+    }
+
+    /// <summary>
+    /// The model's bytes with the value <paramref name="value"/>, which a node computes, listed as one more graph output
+    /// (of the type its value_info declares, else of the graph input's element type); a name no node computes is a
+    /// one-line error naming the outputs.
+    /// </summary>
+    private static byte[] WithOutput(byte[] bytes, string value, string source)
+    {
+        ModelProto model = ModelProto.Parser.ParseFrom(bytes);
+        GraphProto graph = model.Graph;
+        if (!graph.Node.Any(n => n.Output.Contains(value)))
+            throw new ReparoInputException($"{source}: the model has no output '{value}'; its outputs: {string.Join(", ", graph.Output.Select(o => o.Name))}");
+        int elementType = graph.ValueInfo.FirstOrDefault(v => v.Name == value)?.Type?.TensorType?.ElemType
+            ?? graph.Input.FirstOrDefault()?.Type?.TensorType?.ElemType ?? (int)TensorProto.Types.DataType.Float;
+        graph.Output.Add(new ValueInfoProto { Name = value, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = elementType } } });
+        return model.ToByteArray();
     }
 
     /// <summary>

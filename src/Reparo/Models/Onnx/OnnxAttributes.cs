@@ -20,6 +20,9 @@ internal static class OnnxAttributes
     /// <summary>An integer-list attribute, or null when absent.</summary>
     public static long[]? Ints(NodeProto node, string name) => Find(node, name) is { } a ? [.. a.Ints] : null;
 
+    /// <summary>A float-list attribute, or null when absent.</summary>
+    public static float[]? Floats(NodeProto node, string name) => Find(node, name) is { } a ? [.. a.Floats] : null;
+
     /// <summary>A string-list attribute, or null when absent.</summary>
     public static string[]? Strings(NodeProto node, string name) => Find(node, name) is { } a ? [.. a.Strings.Select(s => s.ToStringUtf8())] : null;
 }

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Onnx;
+using Reparo.Io.Onnx;
 using static TorchSharp.torch;
 
 namespace Reparo.Models.Onnx;
@@ -193,6 +194,11 @@ internal sealed class OnnxBlockModule : nn.Module<Tensor, Tensor>
             }
             var inputs = node.Input.Select(name => name.Length == 0 ? null : values.GetValueOrDefault(name)
                 ?? throw new ReparoInputException($"{spec.Name}: node '{node.Name}' reads '{name}', which nothing computed")).ToArray();
+            if (KeepsFloat64(node, inputs))
+            {
+                values[node.Output[0]] = inputs[0]!;
+                continue;
+            }
             Tensor?[] outputs = OnnxOperators.Run(node, spec.Opset, inputs);
             for (int o = 0; o < node.Output.Count && o < outputs.Length; o++)
             {
@@ -201,6 +207,15 @@ internal sealed class OnnxBlockModule : nn.Module<Tensor, Tensor>
         }
         return values;
     }
+
+    /// <summary>
+    /// Whether <paramref name="node"/> is a Cast from float64 data to another float type (skl2onnx casts its input to
+    /// float32): in the network's float64 run (the verifier's re-check, with every parameter and constant float64) the
+    /// data stays float64 through it, as through every other op.
+    /// </summary>
+    private static bool KeepsFloat64(NodeProto node, Tensor?[] inputs) =>
+        node.OpType == "Cast" && inputs is [{ dtype: ScalarType.Float64 }]
+        && OnnxTensors.TorchType((int)OnnxAttributes.Int(node, "to", 0)) is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16;
 }
 
 /// <summary>Element type names of saved constants.</summary>

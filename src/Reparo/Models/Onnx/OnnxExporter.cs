@@ -102,6 +102,9 @@ public static class OnnxExporter
             if (binding.Transposed && parameter.dim() != 2)
                 throw new ReparoInputException($"{source}: parameter '{name}' is bound transposed but has {parameter.dim()} dimensions");
             Tensor stored = (binding.Transposed ? parameter.t() : parameter).to(ScalarType.Float64).div(binding.Scale).to(original.dtype);
+            // A bias stored with leading ones ([1, n], as skl2onnx writes intercepts) is read as [n] and written back as stored.
+            if (!stored.shape.SequenceEqual(original.shape) && original.shape.Where(d => d != 1).SequenceEqual(stored.shape.Where(d => d != 1)))
+                stored = stored.reshape(original.shape);
             if (!stored.shape.SequenceEqual(original.shape))
                 throw new ReparoInputException($"{source}: parameter '{name}' gives [{string.Join(",", stored.shape)}] but initializer '{binding.Initializer}' is [{string.Join(",", original.shape)}]");
             Tensor forward = (binding.Transposed ? original.t() : original).to(parameter.dtype);

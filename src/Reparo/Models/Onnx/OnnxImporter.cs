@@ -71,8 +71,9 @@ public static class OnnxImporter
         Network network = graph.Build();
         Dictionary<string, string> unbound = network.named_parameters().Where(p => !graph.Bindings.ContainsKey(p.name))
             .ToDictionary(p => p.name, p => OnnxOrigin.Digest(p.parameter), StringComparer.Ordinal);
-        network.OnnxOrigin = new OnnxOrigin(source, bytes, graph.Bindings, unbound) { Output = graph.Output, OtherOutputs = graph.OtherOutputs };
-        string outputs = graph.OtherOutputs.Count == 0 ? "" : $"; reads output '{graph.Output}' of {graph.OtherOutputs.Count + 1} (the others: {string.Join(", ", graph.OtherOutputs)})";
+        network.OnnxOrigin = new OnnxOrigin(source, bytes, graph.Bindings, unbound) { Output = graph.Output, OutputName = graph.OutputName, OtherOutputs = graph.OtherOutputs };
+        string outputs = graph.OtherOutputs.Count == 0 ? "" : $"; reads output '{graph.OutputName}' of {graph.OtherOutputs.Count + 1} (the others: {string.Join(", ", graph.OtherOutputs)})";
+        if (graph.Output != graph.OutputName) outputs += $"; its scores are read at '{graph.Output}', which that output is made from";
         network.Provenance = new ModelProvenance
         {
             Preprocessing = graph.MetadataPreprocessing(),
@@ -118,6 +119,7 @@ public static class OnnxImporter
         private readonly long[] inputShape;
         private readonly bool fixedBatchOfOne;
         private readonly string output;
+        private readonly List<NodeProto> needed;
 
         public ImportedGraph(ModelProto model, string source, string? modelFolder, OnnxImportOptions options)
         {
@@ -126,28 +128,37 @@ public static class OnnxImporter
             this.source = source;
             this.options = options;
             Opset = ReadOpset();
+            var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (TensorProto initializer in graph.Initializer)
             {
-                if (constants.ContainsKey(initializer.Name)) throw new ReparoInputException($"{source}: initializer '{initializer.Name}' appears twice");
+                if (!names.Add(initializer.Name)) throw new ReparoInputException($"{source}: initializer '{initializer.Name}' appears twice");
+                // Strings (skl2onnx's class labels) feed only ops off the scores' path, which are never run here.
+                if (initializer.DataType == (int)TensorProto.Types.DataType.String) continue;
                 constants[initializer.Name] = OnnxTensors.ToTorch(initializer, source, modelFolder);
                 initializerOf[initializer.Name] = initializer.Name;
             }
             // Some exporters store weights as Constant nodes' values; a parameter read from one is written back there.
             foreach (NodeProto node in graph.Node)
                 if (OnnxExporter.ConstantValue(node) is not null) initializerOf.TryAdd(node.Output[0], node.Output[0]);
-            CheckOrderAndSupport();
+            CheckOrder();
+            (OutputName, output) = ScoreTensor(options.Output);
+            needed = NodesFor(output);
+            CheckSupport();
             (input, inputType, inputShape) = ReadInput();
             fixedBatchOfOne = graph.Input.First(i => i.Name == input).Type.TensorType.Shape?.Dim is [{ HasDimValue: true, DimValue: 1 }, ..];
-            output = options.Output ?? graph.Output[0].Name;
-            if (!graph.Output.Any(o => o.Name == output))
-                throw new ReparoInputException($"{source}: the graph has no output '{output}'; its outputs: {string.Join(", ", graph.Output.Select(o => o.Name))}");
-            OtherOutputs = [.. graph.Output.Select(o => o.Name).Where(name => name != output)];
+            OtherOutputs = [.. graph.Output.Select(o => o.Name).Where(name => name != OutputName)];
         }
 
         public int Opset { get; }
 
-        /// <summary>The graph output read as the class scores.</summary>
+        /// <summary>
+        /// The tensor read as the class scores: <see cref="OutputName"/> itself, or the tensor it is made from where the
+        /// output is not the scores' tensor (a ZipMap's maps, a binary classifier's pair of probabilities).
+        /// </summary>
         public string Output => output;
+
+        /// <summary>The graph output (or, when asked for by name, inner value) the scores are read from.</summary>
+        public string OutputName { get; }
 
         /// <summary>The graph's other outputs, in the graph's order.</summary>
         public IReadOnlyList<string> OtherOutputs { get; }
@@ -166,24 +177,14 @@ public static class OnnxImporter
             return (int)onnx.Version;
         }
 
-        private void CheckOrderAndSupport()
+        private void CheckOrder()
         {
-            var defined = new HashSet<string>(constants.Keys, StringComparer.Ordinal);
+            var defined = new HashSet<string>(graph.Initializer.Select(i => i.Name), StringComparer.Ordinal);
             foreach (ValueInfoProto i in graph.Input) defined.Add(i.Name);
-            var unsupported = new SortedDictionary<string, List<string>>(StringComparer.Ordinal);
             for (int n = 0; n < graph.Node.Count; n++)
             {
                 NodeProto node = graph.Node[n];
                 string name = NodeName(node, n);
-                string? why = node.Domain is "" or "ai.onnx"
-                    ? OnnxOperators.Supported.Contains(node.OpType) ? OnnxOperators.Unsupported(node, Opset) : "unsupported"
-                    : $"domain '{node.Domain}'";
-                if (why is not null)
-                {
-                    string key = why == "unsupported" ? node.OpType : $"{node.OpType} ({why})";
-                    if (!unsupported.TryGetValue(key, out List<string>? list)) unsupported[key] = list = [];
-                    list.Add(name);
-                }
                 foreach (string value in node.Input)
                 {
                     if (value.Length > 0 && !defined.Contains(value))
@@ -192,13 +193,86 @@ public static class OnnxImporter
                 if (node.Output.All(v => v.Length == 0)) throw new ReparoInputException($"{source}: node '{name}' names no output");
                 foreach (string value in node.Output) defined.Add(value);
             }
-            if (unsupported.Count > 0)
-                throw new ReparoInputException($"{source}: unsupported ONNX operators: {string.Join("; ", unsupported.Select(u => $"{u.Key} at {string.Join(", ", u.Value)}"))}");
             foreach (ValueInfoProto o in graph.Output)
             {
                 if (!defined.Contains(o.Name)) throw new ReparoInputException($"{source}: graph output '{o.Name}' is computed by no node");
             }
         }
+
+        /// <summary>
+        /// Every op the scores need is one the executor runs; ops that only compute other outputs (a label's ArgMax,
+        /// a ZipMap) are left to the file and never run here.
+        /// </summary>
+        private void CheckSupport()
+        {
+            var unsupported = new SortedDictionary<string, List<string>>(StringComparer.Ordinal);
+            foreach (NodeProto node in needed)
+            {
+                string? why = OnnxOperators.Unsupported(node, Opset);
+                if (why is null) continue;
+                string key = OnnxOperators.IsKnown(node) ? $"{node.OpType} ({why})" : node.Domain is "" or "ai.onnx" ? node.OpType : $"{node.OpType} (domain '{node.Domain}')";
+                if (!unsupported.TryGetValue(key, out List<string>? list)) unsupported[key] = list = [];
+                list.Add(NodeName(node, graph.Node.IndexOf(node)));
+            }
+            if (unsupported.Count > 0)
+                throw new ReparoInputException($"{source}: unsupported ONNX operators: {string.Join("; ", unsupported.Select(u => $"{u.Key} at {string.Join(", ", u.Value)}"))}");
+        }
+
+        /// <summary>The nodes, in graph order, that <paramref name="value"/> depends on.</summary>
+        private List<NodeProto> NodesFor(string value)
+        {
+            var wanted = new HashSet<string>(StringComparer.Ordinal) { value };
+            var kept = new List<NodeProto>();
+            for (int n = graph.Node.Count - 1; n >= 0; n--)
+            {
+                NodeProto node = graph.Node[n];
+                if (!node.Output.Any(wanted.Contains)) continue;
+                kept.Add(node);
+                wanted.UnionWith(node.Input.Where(v => v.Length > 0));
+            }
+            kept.Reverse();
+            return kept;
+        }
+
+        /// <summary>
+        /// Which graph output holds the class scores and which tensor they are read from. Asked for by name: that output,
+        /// or any value a node computes. Otherwise the first output that is a float tensor, or failing that the first a
+        /// ZipMap computes (skl2onnx's classifiers put an int64 label first). A ZipMap's maps are read as the
+        /// probabilities it zips, and a binary classifier's pair Concat(1 − p, p) of one probability (skl2onnx's) as p, so
+        /// that the model is a binary classifier with one score.
+        /// </summary>
+        private (string Output, string Tensor) ScoreTensor(string? requested)
+        {
+            var producer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+            foreach (NodeProto node in graph.Node)
+                foreach (string value in node.Output.Where(v => v.Length > 0)) producer.TryAdd(value, node);
+            string chosen;
+            if (requested is not null)
+            {
+                if (!graph.Output.Any(o => o.Name == requested) && !producer.ContainsKey(requested))
+                    throw new ReparoInputException($"{source}: the graph has no output '{requested}'; its outputs: {string.Join(", ", graph.Output.Select(o => o.Name))}");
+                chosen = requested;
+            }
+            else
+            {
+                chosen = (graph.Output.FirstOrDefault(o => o.Type?.TensorType is { ElemType: (int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Double })
+                    ?? graph.Output.FirstOrDefault(o => producer.TryGetValue(o.Name, out NodeProto? p) && IsZipMap(p))
+                    ?? graph.Output[0]).Name;
+            }
+            string tensor = chosen;
+            if (producer.TryGetValue(tensor, out NodeProto? zip) && IsZipMap(zip)) tensor = zip.Input[0];
+            while (producer.TryGetValue(tensor, out NodeProto? identity) && identity.OpType == "Identity" && identity.Domain is "" or "ai.onnx") tensor = identity.Input[0];
+            if (producer.TryGetValue(tensor, out NodeProto? concat) && concat.OpType == "Concat" && concat.Domain is "" or "ai.onnx"
+                && concat.Input.Count == 2 && OnnxAttributes.Int(concat, "axis", 0) is 1 or -1
+                && producer.TryGetValue(concat.Input[0], out NodeProto? sub) && sub.OpType == "Sub" && sub.Input.Count == 2 && sub.Input[1] == concat.Input[1]
+                && constants.TryGetValue(sub.Input[0], out Tensor? one) && one.numel() == 1 && one.to(ScalarType.Float64).item<double>() == 1)
+            {
+                tensor = concat.Input[1];
+            }
+            return (chosen, tensor);
+        }
+
+        private static bool IsZipMap(NodeProto node) => node.OpType == "ZipMap" && node.Domain == "ai.onnx.ml" && node.Input.Count == 1;
 
         private (string Name, ScalarType Type, long[] Shape) ReadInput()
         {
@@ -313,7 +387,7 @@ public static class OnnxImporter
 
         public Network Build()
         {
-            List<NodeProto> nodes = [.. graph.Node];
+            List<NodeProto> nodes = [.. needed];
             // Fold: values that do not depend on the input's data. Equal for batches 1 and 2: constants.
             var data = new HashSet<string>(StringComparer.Ordinal) { input };
             foreach (NodeProto node in nodes)
@@ -611,7 +685,7 @@ public static class OnnxImporter
                 layers.Insert(Network.CountScoreLayers(layers), new BinaryScoresSpec("binary"));
                 classCount = 2;
             }
-            IReadOnlyList<string> classes = options.ClassNames ?? MetadataClasses() ?? [.. Enumerable.Range(0, (int)classCount).Select(i => i.ToString())];
+            IReadOnlyList<string> classes = options.ClassNames ?? MetadataClasses() ?? ClassLabels(classCount) ?? [.. Enumerable.Range(0, (int)classCount).Select(i => i.ToString())];
             if (classes.Count != classCount) throw new ReparoInputException($"{source}: {classes.Count} class names for {classCount} classes");
             InputKind kind = inputType == ScalarType.Int64 ? InputKind.Tokens : networkInput.Length == 1 ? InputKind.Features : InputKind.Image;
             var spec = new NetworkSpec($"onnx:{Path.GetFileName(source)}", networkInput, kind, classes, layers, options.VocabularyTokens)
@@ -799,6 +873,33 @@ public static class OnnxImporter
         }
 
         /// <summary>Class names a Reparo export recorded in the model's metadata (<c>reparo.classes</c>), if any.</summary>
+        /// <summary>
+        /// The class labels a converted scikit-learn classifier carries (skl2onnx): the ZipMap's over the scores' output,
+        /// else the labels an ArrayFeatureExtractor picks by an ArgMax of the scores; null when there are none, or not
+        /// <paramref name="classCount"/> of them.
+        /// </summary>
+        private IReadOnlyList<string>? ClassLabels(long classCount)
+        {
+            string[]? labels = null;
+            if (graph.Node.FirstOrDefault(n => IsZipMap(n) && n.Output.Contains(OutputName)) is { } zip)
+                labels = OnnxAttributes.Strings(zip, "classlabels_strings") ?? OnnxAttributes.Ints(zip, "classlabels_int64s")?.Select(l => l.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            if (labels is null)
+            {
+                // The scores' tensor, the output, and the values between them (a ZipMap's input, an Identity).
+                var scores = NodesFor(OutputName).Except(needed).SelectMany(n => n.Output).Append(output).Append(OutputName).ToHashSet(StringComparer.Ordinal);
+                var argmaxes = graph.Node.Where(n => n.OpType == "ArgMax" && n.Input.Count > 0 && scores.Contains(n.Input[0]))
+                    .Select(n => n.Output[0]).ToHashSet(StringComparer.Ordinal);
+                if (graph.Node.FirstOrDefault(n => n.OpType == "ArrayFeatureExtractor" && n.Input.Count == 2 && argmaxes.Contains(n.Input[1])) is { } extractor
+                    && graph.Initializer.FirstOrDefault(i => i.Name == extractor.Input[0]) is { } classes)
+                {
+                    labels = classes.DataType == (int)TensorProto.Types.DataType.String ? [.. classes.StringData.Select(b => b.ToStringUtf8())]
+                        : constants.TryGetValue(classes.Name, out Tensor? values) && !values.is_floating_point() ? [.. values.to(ScalarType.Int64).data<long>().ToArray().Select(l => l.ToString(System.Globalization.CultureInfo.InvariantCulture))]
+                        : null;
+                }
+            }
+            return labels?.Length == classCount ? labels : null;
+        }
+
         private IReadOnlyList<string>? MetadataClasses()
         {
             string? json = model.MetadataProps.FirstOrDefault(p => p.Key == "reparo.classes")?.Value;

@@ -28,13 +28,20 @@ internal static class OnnxOperators
         "Concat", "Unsqueeze", "Squeeze", "Split", "Cast", "Constant", "ConstantOfShape", "Expand", "Where", "Equal",
     };
 
+    /// <summary>Op types of the ONNX-ML domain (<c>ai.onnx.ml</c>) that <see cref="Run"/> computes: scikit-learn's StandardScaler as skl2onnx writes it.</summary>
+    public static IReadOnlySet<string> MlSupported { get; } = new HashSet<string>(StringComparer.Ordinal) { "Scaler" };
+
+    /// <summary>Whether <paramref name="node"/>'s op type is one <see cref="Run"/> computes in its domain (some attribute values may still be refused).</summary>
+    public static bool IsKnown(NodeProto node) => node.Domain is "" or "ai.onnx" ? Supported.Contains(node.OpType) : node.Domain == "ai.onnx.ml" && MlSupported.Contains(node.OpType);
+
     /// <summary>
     /// Why <paramref name="node"/> cannot be run (an unsupported op, or an attribute value not supported such as Conv
     /// group ≠ 1 or an LSTM activation), or null when it can.
     /// </summary>
     public static string? Unsupported(NodeProto node, int opset)
     {
-        if (node.Domain is not ("" or "ai.onnx")) return $"domain '{node.Domain}' is not supported (only the default ONNX domain)";
+        if (node.Domain == "ai.onnx.ml") return MlSupported.Contains(node.OpType) ? ScalerProblem(node) : $"op {node.OpType} of domain 'ai.onnx.ml' is not supported";
+        if (node.Domain is not ("" or "ai.onnx")) return $"domain '{node.Domain}' is not supported (only the default ONNX domain and ai.onnx.ml's Scaler)";
         if (!Supported.Contains(node.OpType)) return $"op {node.OpType} is not supported";
         // GlobalAveragePool, Not and Softplus are unchanged since opset 1, Elu, Selu and HardSigmoid since 6; the other ops
         // are implemented as opsets 9–21 define them.
@@ -181,6 +188,13 @@ internal static class OnnxOperators
             case "Abs": return [X(0).abs()];
             case "Log": return [X(0).log()];
             case "Sigmoid": return [X(0).sigmoid()];
+            case "Scaler":
+                {
+                    // ai.onnx.ml: y = (x − offset) · scale, one value for every feature or one per feature (the last axis).
+                    Tensor x = X(0).is_floating_point() ? X(0) : X(0).to(ScalarType.Float32);
+                    float[] offset = Floats(node, "offset") ?? [0f], scale = Floats(node, "scale") ?? [1f];
+                    return [x.sub(tensor(offset).to(x.dtype)).mul(tensor(scale).to(x.dtype))];
+                }
             case "Tanh": return [X(0).tanh()];
             case "Erf": return [X(0).erf()];
             case "Sqrt": return [X(0).sqrt()];
@@ -345,6 +359,13 @@ internal static class OnnxOperators
         if (alpha != 1) y = (y * alpha).to(a.dtype);
         if (c is not null) y = y + (beta == 1 ? c : (c * beta).to(c.dtype));
         return y;
+    }
+
+    /// <summary>Why a Scaler cannot be run (offset or scale of two different lengths above one), or null.</summary>
+    private static string? ScalerProblem(NodeProto node)
+    {
+        int offsets = Floats(node, "offset")?.Length ?? 1, scales = Floats(node, "scale")?.Length ?? 1;
+        return offsets == 0 || scales == 0 || offsets > 1 && scales > 1 && offsets != scales ? $"Scaler with {offsets} offsets and {scales} scales" : null;
     }
 
     private static long[] Spatial(NodeProto node, string name, long fallback) => Ints(node, name) ?? [fallback, fallback];

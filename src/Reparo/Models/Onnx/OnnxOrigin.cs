@@ -14,8 +14,14 @@ namespace Reparo.Models.Onnx;
 public sealed record OnnxOrigin(string SourcePath, byte[] ModelBytes, IReadOnlyDictionary<string, OnnxParameterBinding> Parameters,
     IReadOnlyDictionary<string, string>? UnboundDigests = null)
 {
-    /// <summary>The graph output Reparo reads as the class scores (null: the graph's first).</summary>
+    /// <summary>
+    /// The tensor Reparo reads as the class scores (null: the graph's first output): a graph output, or the value inside
+    /// the graph that <see cref="OutputName"/> is made from (the probabilities under skl2onnx's ZipMap).
+    /// </summary>
     public string? Output { get; init; }
+
+    /// <summary>The graph output the scores belong to (null: <see cref="Output"/>).</summary>
+    public string? OutputName { get; init; }
 
     /// <summary>The graph's other outputs (kept in a written-back file, never read).</summary>
     public IReadOnlyList<string> OtherOutputs { get; init; } = [];
