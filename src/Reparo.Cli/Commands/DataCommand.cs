@@ -11,7 +11,7 @@ internal static class DataCommand
     private sealed record ClassCount(string Name, int Train, int Validation, int Test);
 
     private sealed record DataReport(string Data, string Kind, long[] SampleShape, int Train, int Validation, int Test,
-        IReadOnlyList<ClassCount> Classes, int? VocabularySize, int? SequenceLength, string? Png);
+        IReadOnlyList<ClassCount> Classes, int? VocabularySize, int? SequenceLength, string? Png, string? LabelColumn, IReadOnlyList<string>? FeatureNames);
 
     public static Command Create(CliContext cli)
     {
@@ -41,11 +41,12 @@ internal static class DataCommand
             foreach (ClassCount c in classes) table.AddRow(Markup.Escape(c.Name), c.Train.ToString(), c.Validation.ToString(), c.Test.ToString());
             table.AddRow("[bold]total[/]", splits.Train.Count.ToString(), splits.Validation.Count.ToString(), splits.Test.Count.ToString());
             run.Out.MarkupLine($"[bold]{Markup.Escape(data)}[/]: {splits.Test.Kind.ToString().ToLowerInvariant()} samples of shape {Markup.Escape($"[{string.Join(",", splits.Test.SampleShape)}]")}"
-                + (splits.Train.Vocabulary is { } v ? $", vocabulary {v.Size}, sequence length {v.MaxLength}" : ""));
+                + (splits.Train.Vocabulary is { } v ? $", vocabulary {v.Size}, sequence length {v.MaxLength}" : "")
+                + (splits.LabelColumn is { } column ? Markup.Escape($", labels from {column}") : ""));
             run.Out.Write(table);
             if (pngPath is not null) run.Out.WriteLine($"sample grid written to {pngPath}");
             run.WriteJson(new DataReport(data, splits.Test.Kind.ToString().ToLowerInvariant(), splits.Test.SampleShape, splits.Train.Count,
-                splits.Validation.Count, splits.Test.Count, classes, splits.Train.Vocabulary?.Size, splits.Train.Vocabulary?.MaxLength, pngPath));
+                splits.Validation.Count, splits.Test.Count, classes, splits.Train.Vocabulary?.Size, splits.Train.Vocabulary?.MaxLength, pngPath, splits.LabelColumn, splits.FeatureNames));
             return CliApp.Success;
         });
         return new Command("data", "Look at datasets") { show };

@@ -118,7 +118,9 @@ public static class DataCatalog
         using var scope = NewDisposeScope();
         Tensor x = tensor(table.Features.SelectMany(r => r).ToArray()).reshape(table.Features.Length, table.Features[0].Length);
         var all = new Dataset($"csv:{Path.GetFileName(path)}", x, tensor(table.Labels.Select(l => (long)l).ToArray()), table.ClassNames, InputKind.Features);
-        return SplitThreeWays(all, options, all.Name) with { FeatureNames = table.FeatureNames };
+        int width = table.Features[0].Length + 1;
+        string column = $"column {table.LabelColumn + 1} of {width}" + (table.LabelName is { } name ? $" ('{name}')" : "");
+        return SplitThreeWays(all, options, all.Name) with { FeatureNames = table.FeatureNames, LabelColumn = column };
     }
 
     private static DataSplits LoadText(TextCorpus corpus, DataOptions options)

@@ -112,4 +112,7 @@ public sealed record DataSplits(Dataset Train, Dataset Validation, Dataset Test)
 
     /// <summary>The name of each input feature (a CSV header's column names), or null when the source names none.</summary>
     public IReadOnlyList<string>? FeatureNames { get; init; }
+
+    /// <summary>Where a table's labels come from, e.g. <c>column 1 of 785 ('label')</c>; null for other sources.</summary>
+    public string? LabelColumn { get; init; }
 }

@@ -112,6 +112,25 @@ public class TextAndTableTests
         File.WriteAllText(dir.File("ragged.csv"), "1,2,a\n3,b\n");
         Assert.Contains("2 fields, expected 3", Assert.Throws<ReparoInputException>(() => CsvTable.Read(dir.File("ragged.csv"))).Message);
 
+        // The label where the header names it (Kaggle's MNIST CSV has it first); tabs or semicolons where there is no comma.
+        File.WriteAllText(dir.File("first.csv"), "label,p1,p2\n3,0.5,7\n7,1.5,8\n");
+        CsvTable first = CsvTable.Read(dir.File("first.csv"));
+        Assert.Equal((0, "label"), (first.LabelColumn, first.LabelName));
+        Assert.Equal(["p1", "p2"], first.FeatureNames!);
+        Assert.Equal([0.5f, 7f], first.Features[0]);
+        Assert.Equal(["3", "7"], first.ClassNames);
+        Assert.Equal("column 1 of 3 ('label')", DataCatalog.Load($"csv:{dir.File("first.csv")}", new DataOptions { TestFraction = 0.5, ValidationFraction = 0 }).LabelColumn);
+        File.WriteAllText(dir.File("two.csv"), "Target,class,x\n1,2,a\n3,4,b\n");
+        Assert.Equal(2, CsvTable.Read(dir.File("two.csv")).LabelColumn);
+        File.WriteAllText(dir.File("tabs.tsv"), "a\tb\tY\n1\t2\tx\n3\t4\ty\n");
+        CsvTable tabs = CsvTable.Read(dir.File("tabs.tsv"));
+        Assert.Equal((2, 2), (tabs.Features.Length, tabs.LabelColumn));
+        Assert.Equal([3f, 4f], tabs.Features[1]);
+        File.WriteAllText(dir.File("semicolons.csv"), "1;2;x\n3;4;y\n");
+        Assert.Equal(["x", "y"], CsvTable.Read(dir.File("semicolons.csv")).ClassNames);
+        File.WriteAllText(dir.File("missing.csv"), "a,b,label\n1,2,x\n3,NA,y\n");
+        Assert.Contains("missing.csv:3: field 2 ('NA') is not a finite number", Assert.Throws<ReparoInputException>(() => CsvTable.Read(dir.File("missing.csv"))).Message);
+
         DataSplits digits = DataCatalog.Load("digits");
         Assert.Equal(1797, digits.Train.Count + digits.Validation.Count + digits.Test.Count);
         Assert.Equal([1L, 8, 8], digits.Train.SampleShape);
