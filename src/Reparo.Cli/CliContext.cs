@@ -254,8 +254,8 @@ public sealed class DataArguments
     /// <see cref="InputPreprocessing.Resolve"/>) is checked to fit the data; a model that records none is given the
     /// command line's, so it applies it and a model saved from it keeps it. A model's vocabulary, classes
     /// and split seed are used when given, data for a model trained on block images is block-transformed the same way
-    /// (<see cref="ModelInputs.PrepareSplits"/>), and data whose sample shape differs from the model's input is a
-    /// one-line error naming both shapes.
+    /// (<see cref="ModelInputs.PrepareSplits"/>), and data whose sample shape differs from the model's input, or whose
+    /// classes are not the model's, is a one-line error naming both.
     /// </summary>
     public DataSplits Load(ParseResult parse, Models.Network? model = null)
     {
@@ -282,6 +282,7 @@ public sealed class DataArguments
         long[] shape = splits.Test.SampleShape, input = model.Spec.InputShape;
         if (!shape.SequenceEqual(input))
             throw new ReparoInputException($"data shape [{string.Join(",", shape)}] does not match the model's input [{string.Join(",", input)}]");
+        Training.Trainer.CheckCompatible(model, splits.Test);
         return splits;
     }
 }

@@ -57,8 +57,9 @@ public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNa
             for (int i = 0, v = 0; i < width; i++)
             {
                 if (i == labelColumn) continue;
-                if (!float.TryParse(fields[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[v]) || !float.IsFinite(values[v]))
-                    throw new ReparoInputException($"{path}:{lineNumber}: field {i + 1} ('{Shorten(fields[i])}') is not a finite number");
+                if (!float.TryParse(fields[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[v]))
+                    throw new ReparoInputException($"{path}:{lineNumber}: field {i + 1} ('{Shorten(fields[i])}') is not a number");
+                if (!float.IsFinite(values[v])) throw new ReparoInputException($"{path}:{lineNumber}: field {i + 1} ('{Shorten(fields[i])}') is non-finite");
                 v++;
             }
             rows.Add(values);

@@ -95,6 +95,33 @@ public sealed class SklearnOnnxTests
         Assert.Equal(["no", "yes"], OnnxImporter.Import(repaired).Spec.ClassNames);
     }
 
+    /// <summary>
+    /// Data whose classes are not the model's is one line, exit 2, for every command that reads a model and data (eval
+    /// refused it already; repair and attribute took a two-class table for a three-class model).
+    /// </summary>
+    [Fact]
+    public void DataWithOtherClassesThanTheModelsIsRefusedInOneLine()
+    {
+        TestSupport.Init();
+        using TempFolder dir = TestSupport.TempFolder();
+        string path = dir.File("three.onnx"), table = dir.File("t.csv");
+        File.WriteAllBytes(path, SklearnOnnx.MlpClassifier([2, 4, 3], seed: 1).ToByteArray());
+        File.WriteAllLines(table, Enumerable.Range(0, 20).Select(i => $"{i},{i % 5},{(i % 2 == 0 ? "a" : "b")}"));
+        foreach (string[] args in new[]
+        {
+            new[] { "eval", "--model", path, "--data", $"csv:{table}" },
+            ["repair", "--method", "provable", "--model", path, "--data", $"csv:{table}", "--repair-set", "failures:2", "--layer", "fc2", "--out", dir.File("r.onnx")],
+            ["attribute", "--model", path, "--data", $"csv:{table}", "--index", "0", "--method", "ig"],
+        })
+        {
+            (int code, _, string err) = CliRunner.Run(args);
+            Assert.Equal(CliApp.BadInput, code);
+            Assert.Contains("has 2 classes; the model has 3", err);
+            Assert.DoesNotContain('\n', err.Trim());
+        }
+        Assert.False(File.Exists(dir.File("r.onnx")));
+    }
+
     /// <summary>The Scaler computes (x − offset) · scale, per feature or with one value for all, in the input's float type.</summary>
     [Fact]
     public void ScalerSubtractsTheOffsetAndMultipliesByTheScale()
