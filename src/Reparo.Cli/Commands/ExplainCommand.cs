@@ -43,7 +43,7 @@ internal static class ExplainCommand
             run.Out.MarkupLine(Markup.Escape($"{e.Data} test sample {e.Index}: label {e.Label}, predicted {e.Prediction} "
                 + $"({e.Probabilities.First(p => p.Class == e.Prediction).Probability:P1}){(e.Correct ? "" : " — wrong")}"));
             if (e.InputAttribution is { } ia)
-                run.Out.MarkupLine(Markup.Escape($"integrated gradients (zero baseline, {ia.Steps} steps): Σ {ia.Sum:G4}" + (ia.Delta is double d ? $", f(x) − f(0) {d:G4}" : "")
+                run.Out.MarkupLine(Markup.Escape($"integrated gradients (baseline {ia.Baseline}, {ia.Steps} steps): Σ {ia.Sum:G4}" + (ia.Delta is double d ? $", f(x) − f(baseline) {d:G4}" : "")
                     + $"; top features {string.Join(", ", ia.Top.Take(5).Select(t => $"{t.Name} ({t.Value:G3})"))}"));
             if (e.EditableLayer is { } layer)
             {

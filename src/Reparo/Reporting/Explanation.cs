@@ -12,7 +12,7 @@ public sealed record ClassProbability(string Class, double Probability);
 
 /// <summary>Integrated gradients on the raw input, summarised.</summary>
 /// <param name="Method">The attribution method (<c>ig</c>).</param>
-/// <param name="Baseline">The baseline (<c>zeros</c>).</param>
+/// <param name="Baseline">The baseline: <c>zeros</c>, or <c>training mean</c> (the training split's average row) for a table.</param>
 /// <param name="Steps">Gauss–Legendre path points.</param>
 /// <param name="Target">The class explained (the prediction).</param>
 /// <param name="Sum">Σ attributions.</param>

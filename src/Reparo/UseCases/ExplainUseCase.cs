@@ -65,7 +65,13 @@ public static class ExplainUseCase
         });
         double[] p = probabilities.data<double>().ToArray();
         long prediction = Array.IndexOf(p, p.Max());
-        var options = new AttributionOptions { Steps = request.Steps, Baseline = AttributionBaseline.Zeros };
+        // A table's reference is its average row (raw zeros may lie far outside the data); an image's is black.
+        bool table = test.Kind == InputKind.Features && train.Count > 0;
+        var options = new AttributionOptions
+        {
+            Steps = request.Steps,
+            Baseline = table ? AttributionBaseline.Of(train.X.to(ScalarType.Float64).mean([0L], keepdim: true).to(x.dtype)) : AttributionBaseline.Zeros,
+        };
 
         InputAttributionSummary? inputAttribution = null;
         byte[]? attributionPng = null;
@@ -73,7 +79,7 @@ public static class ExplainUseCase
         {
             using AttributionResult ig = new IntegratedGradients().Attribute(network, x, [prediction], options);
             Tensor values = ig.Values[0].to(ScalarType.Float64).flatten();
-            inputAttribution = new InputAttributionSummary(IntegratedGradients.MethodName, "zeros", request.Steps, names[(int)prediction], values.sum().item<double>(),
+            inputAttribution = new InputAttributionSummary(IntegratedGradients.MethodName, table ? "training mean" : "zeros", request.Steps, names[(int)prediction], values.sum().item<double>(),
                 ig.Delta.Length > 0 ? ig.Delta[0] : null, ig.CompletenessGap.Length > 0 ? ig.CompletenessGap[0] : null, values.abs().sum().item<double>(),
                 ig.Top(10, input: x, featureNames: request.Splits.FeatureNames));
             attributionPng = Heatmap.Encode(x[0], ig.Values[0]);

@@ -47,6 +47,38 @@ public class ExplainUseCaseTests
         Assert.Contains(document.Sections, s => s.Heading == "Most editable layer");
     }
 
+    /// <summary>
+    /// A table's input attribution integrates from the training split's mean row (what the attributions add up to is
+    /// f(x) − f(mean)), and its top features carry the CSV header's names and the raw values; an image's baseline stays zeros.
+    /// </summary>
+    [Fact]
+    public void ATableIsExplainedFromItsMeanRowWithItsFeaturesNamed()
+    {
+        using var dir = TestSupport.TempFolder();
+        var random = new Random(9);
+        var lines = new List<string> { "age,income,debt,label" };
+        for (int i = 0; i < 60; i++) lines.Add(FormattableString.Invariant($"{20 + 50 * random.NextDouble():F1},{1000 + 4000 * random.NextDouble():F0},{random.NextDouble():F3},{i % 2}"));
+        File.WriteAllLines(dir.File("t.csv"), lines);
+        DataSplits splits = DataCatalog.Load($"csv:{dir.File("t.csv")}");
+        Network network = ModelZoo.Create("mlp:8x2", splits.Train, seed: 1);
+        network.Provenance = network.Provenance with { Preprocessing = InputPreprocessing.Parse("train", null, null, splits.Train) };
+        Explanation e = ExplainUseCase.Run(new ExplainRequest(network, "m.reparo", splits, 1, Neighbours: 2, Steps: 16));
+        InputAttributionSummary ia = Assert.IsType<InputAttributionSummary>(e.InputAttribution);
+        Assert.Equal("training mean", ia.Baseline);
+        using Tensor x = splits.Test.X.narrow(0, 1, 1), mean = splits.Train.X.mean([0L], keepdim: true);
+        int target = Array.IndexOf([.. network.Spec.ClassNames], ia.Target);
+        double expected = network.Scores(x)[0][target].item<float>() - (double)network.Scores(mean)[0][target].item<float>();
+        Assert.Equal(expected, ia.Delta!.Value, 4);
+        Assert.Equal(3, ia.Top.Count);
+        Assert.Equal(new[] { "age", "income", "debt" }.Order(), ia.Top.Select(t => t.Name).Order());
+        Assert.All(ia.Top, t => Assert.Equal(splits.Test.X[1][t.Feature].item<float>(), t.Input!.Value, 3));
+
+        DataSplits digits = DataCatalog.Load("digits");
+        Explanation image = ExplainUseCase.Run(new ExplainRequest(ModelZoo.Create("mlp:16x2", digits.Train, seed: 3), "m.reparo", digits, 0, Neighbours: 1, Steps: 8));
+        Assert.Equal("zeros", image.InputAttribution!.Baseline);
+        Assert.StartsWith("(0, ", image.InputAttribution.Top[0].Name, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void IndexOutsideTheTestSplitIsAnInputError()
     {
