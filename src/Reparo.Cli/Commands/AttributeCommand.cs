@@ -68,7 +68,7 @@ internal static class AttributeCommand
             {
                 Steps = stepCount,
                 Baseline = j is int k ? AttributionBaseline.Of(test.X.narrow(0, k, 1))
-                    : parse.GetValue(baseline) == "mean" ? AttributionBaseline.Of(splits.Train.X.to(ScalarType.Float64).mean([0L], keepdim: true).to(x.dtype))
+                    : parse.GetValue(baseline) == "mean" ? AttributionBaseline.MeanOf(splits.Train.X)
                     : AttributionBaseline.Zeros,
             };
             var clock = Stopwatch.StartNew();

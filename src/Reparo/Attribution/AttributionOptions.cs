@@ -16,6 +16,9 @@ public sealed record AttributionBaseline
     /// <summary>A given baseline: shaped like the inputs (N, …), or like one sample with a batch of one (1, …), which then serves every sample.</summary>
     public static AttributionBaseline Of(Tensor baseline) => new(baseline ?? throw new ArgumentNullException(nameof(baseline)));
 
+    /// <summary>The mean input of <paramref name="inputs"/> (N, …), summed in float64, as one sample (1, …): a table's usual reference.</summary>
+    public static AttributionBaseline MeanOf(Tensor inputs) => Of(inputs.to(ScalarType.Float64).mean([0L], keepdim: true).to(inputs.dtype));
+
     /// <summary>The given tensor, or <c>null</c> for <see cref="Zeros"/>.</summary>
     public Tensor? Given { get; }
 

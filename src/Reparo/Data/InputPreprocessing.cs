@@ -146,7 +146,7 @@ public sealed record InputPreprocessing
         using var scope = NewDisposeScope();
         Tensor x = data.X.to(ScalarType.Float64).mul(Scale);
         if (ChannelOrder == ChannelOrder.Bgr) x = x.flip(1);
-        Tensor perChannel = x.dim() == 1 ? x.reshape(-1, 1) : x.transpose(0, 1).reshape(x.shape[1], -1);
+        Tensor perChannel = x.transpose(0, 1).reshape(x.shape[1], -1);
         double[] means = perChannel.mean([1L]).data<double>().ToArray();
         double[] stds = perChannel.std(1, unbiased: false).data<double>().ToArray();
         for (int c = 0; c < stds.Length; c++)

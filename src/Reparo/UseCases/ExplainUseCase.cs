@@ -70,7 +70,7 @@ public static class ExplainUseCase
         var options = new AttributionOptions
         {
             Steps = request.Steps,
-            Baseline = table ? AttributionBaseline.Of(train.X.to(ScalarType.Float64).mean([0L], keepdim: true).to(x.dtype)) : AttributionBaseline.Zeros,
+            Baseline = table ? AttributionBaseline.MeanOf(train.X) : AttributionBaseline.Zeros,
         };
 
         InputAttributionSummary? inputAttribution = null;
