@@ -96,6 +96,29 @@ public sealed class SklearnOnnxTests
     }
 
     /// <summary>
+    /// <c>--onnx-output</c> may name a value inside the graph (the logits before skl2onnx's Softmax): the model reads its
+    /// scores there and ONNX Runtime's check reads the same value; a name that is neither an output nor a value is one line.
+    /// </summary>
+    [Fact]
+    public void AnInnerValueCanBeTheScores()
+    {
+        TestSupport.Init();
+        using TempFolder dir = TestSupport.TempFolder();
+        string path = dir.File("m.onnx");
+        File.WriteAllBytes(path, SklearnOnnx.MlpClassifier([5, 8, 3], seed: 4).ToByteArray());
+        Network logits = OnnxImporter.Import(path, new OnnxImportOptions { Output = "add_result1" });
+        Assert.Equal(("add_result1", "add_result1"), (logits.OnnxOrigin!.Output, logits.OnnxOrigin.OutputName));
+        Assert.Equal(["cast1", "fc1", "relu1", "fc2"], logits.Layers.Select(l => l.Name));
+        using Tensor x = randn(4, 5, generator: new Generator(5));
+        using Tensor runtime = OnnxRuntimeCheck.Run(path, x, "add_result1"), probabilities = OnnxImporter.Import(path).GraphOutput(x);
+        Assert.True(logits.GraphOutput(x).sub(runtime).abs().max().item<float>() < 1e-5);
+        Assert.True(runtime.softmax(1).sub(probabilities).abs().max().item<float>() < 1e-5);
+        var error = Assert.Throws<ReparoInputException>(() => OnnxImporter.Import(path, new OnnxImportOptions { Output = "nope" }));
+        Assert.Contains("the graph has no output 'nope'; its outputs: output_label, output_probability", error.Message);
+        Assert.Contains("has no output 'nope'", Assert.Throws<ReparoInputException>(() => OnnxRuntimeCheck.Run(path, x, "nope")).Message);
+    }
+
+    /// <summary>
     /// Data whose classes are not the model's is one line, exit 2, for every command that reads a model and data (eval
     /// refused it already; repair and attribute took a two-class table for a three-class model).
     /// </summary>
