@@ -25,6 +25,9 @@ namespace Reparo.Repair;
 /// <c>regions</c> (N,) assigning each row of <c>x</c> to a region 0 … R−1, whose rows are that polytope's vertices (as
 /// <c>file:PATH</c>'s <c>"regions"</c>), and then one label per region in <c>y</c> (R,). Drawdown: the clean test set;
 /// no generalisation set.</item>
+/// <item><c>csv:PATH</c>: a table read as <c>--data csv:</c> reads one (header, separator, label column), one point per
+/// row, its features as raw as the data's; a label is one of the model's class names, or a class index. Drawdown: the
+/// clean test set; no generalisation set.</item>
 /// <item><c>rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY]</c> (e.g. <c>rotations:-30:30:7:5</c>): N misclassified corrupted
 /// test images (default fog:3), each a polytope with K vertices, its rotations evenly spaced from MIN to MAX degrees.
 /// Drawdown: the clean test set without those images; generalisation: the same images rotated every 0.1° in [MIN, MAX],
@@ -55,6 +58,7 @@ public static class RepairSetSpec
         string[] parts = spec.Split(':');
         if (parts[0] == "file" && parts.Length >= 2) return FromFile(spec[5..], network, splits);
         if (parts[0] == "npz" && parts.Length >= 2) return FromNpz(spec[4..], network, splits);
+        if (parts[0] == "csv" && parts.Length >= 2) return FromCsv(spec[4..], network, splits);
         if (parts[0] == "rotations") return Rotations(spec, parts, network, splits, seed);
         if (parts[0] == "trojan" && parts.Length == 2) return Trojan(spec, Int(parts[1], spec), network, splits);
         if (parts[0] == "failures" && parts.Length == 2) return Failures(spec, Int(parts[1], spec), network, splits.Test);
@@ -68,7 +72,7 @@ public static class RepairSetSpec
             return new RepairProblem(network, set, WithoutRows(splits.Test, rows, $"{splits.Test.Name} (clean, without the repair images)"),
                 WithoutRows(corrupted, rows, $"{corrupted.Name} (without the repair images)"));
         }
-        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), CORRUPTION:SEVERITY:N:any, failures:N, file:PATH, npz:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY] or trojan:N");
+        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), CORRUPTION:SEVERITY:N:any, failures:N, file:PATH, npz:PATH, csv:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY] or trojan:N");
     }
 
     private static RepairProblem Failures(string spec, int n, Network network, Dataset test)
@@ -242,6 +246,28 @@ public static class RepairSetSpec
             regions.Add(new RepairRegion(x.index_select(0, index), labels[r], $"npz#{r}"));
         }
         return new RepairProblem(network, new RepairSet(regions, $"npz:{path}"), splits.Test, null);
+    }
+
+    private static RepairProblem FromCsv(string path, Network network, DataSplits splits)
+    {
+        CsvTable table = CsvTable.Read(path);
+        long[] shape = network.Spec.InputShape;
+        long width = shape.Aggregate(1L, (a, b) => a * b);
+        if (network.Spec.InputKind == InputKind.Tokens || table.Features[0].Length != width)
+            throw new ReparoInputException($"{path}: rows of {table.Features[0].Length} features; the model reads {network.Spec.InputKind.ToString().ToLowerInvariant()} of shape [{string.Join(",", shape)}]");
+        int count = table.Features.Length;
+        Tensor x = tensor(table.Features.SelectMany(row => row).ToArray()).reshape([count, .. shape]);
+        IReadOnlyList<string> classes = network.Spec.ClassNames;
+        var regions = new List<RepairRegion>(count);
+        for (int r = 0; r < count; r++)
+        {
+            string text = table.ClassNames[table.Labels[r]];
+            int label = classes.ToList().IndexOf(text);
+            if (label < 0 && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int index) && index >= 0 && index < classes.Count) label = index;
+            if (label < 0) throw new ReparoInputException($"{path}: label '{text}' is neither a class of the model ({string.Join(", ", classes)}) nor a class index");
+            regions.Add(new RepairRegion(x.narrow(0, r, 1), label, $"csv#{r}"));
+        }
+        return new RepairProblem(network, new RepairSet(regions, $"csv:{path}"), splits.Test, null);
     }
 
     private static void Flatten(JsonElement e, List<float> values, string path)

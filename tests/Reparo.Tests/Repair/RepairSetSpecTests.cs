@@ -70,6 +70,35 @@ public class RepairSetSpecTests
             Assert.Throws<ReparoInputException>(() => RepairSetSpec.Build("failures:1000", network, splits, 0)).Message);
     }
 
+    /// <summary>
+    /// <c>csv:PATH</c> takes the user's own rows as repair points: read as the data's CSV is (header, label column by
+    /// name), features in the model's input shape, labels by the model's class names or as class indices; drawdown on
+    /// the whole clean test set, no generalisation set; a label that is no class, or rows of another width, is one line.
+    /// </summary>
+    [Fact]
+    public void CsvFormTakesTheUsersRowsLabelledByClassNameOrIndex()
+    {
+        using var dir = TestSupport.TempFolder();
+        var random = new Random(2);
+        string data = dir.File("table.csv"), rows = dir.File("rows.csv");
+        File.WriteAllLines(data, ["a,b,c,label", .. Enumerable.Range(0, 90).Select(i => FormattableString.Invariant($"{random.NextDouble():F4},{random.NextDouble():F4},{random.NextDouble():F4},k{i % 3}"))]);
+        File.WriteAllLines(rows, ["label,a,b,c", "k2,0.5,0.25,1", "0,1,2,3\r"]);
+        DataSplits splits = DataCatalog.Load($"csv:{data}");
+        Network network = ModelZoo.Create("mlp:8x1", splits.Train, seed: 2);
+
+        RepairProblem problem = RepairSetSpec.Build($"csv:{rows}", network, splits, 0);
+
+        Assert.Equal([2L, 0L], problem.RepairSet.Regions.Select(r => r.Label));
+        Assert.Equal([0.5f, 0.25f, 1f], problem.RepairSet.Regions[0].Vertices[0].data<float>().ToArray());
+        Assert.Equal([1f, 2f, 3f], problem.RepairSet.Regions[1].Vertices[0].data<float>().ToArray());
+        Assert.Equal(splits.Test.Count, problem.Drawdown.Count);
+        Assert.Null(problem.Generalization);
+        File.WriteAllLines(rows, ["a,b,c,label", "0.5,0.25,1,k7"]);
+        Assert.Contains("label 'k7' is neither a class of the model (k0, k1, k2) nor a class index", Assert.Throws<ReparoInputException>(() => RepairSetSpec.Build($"csv:{rows}", network, splits, 0)).Message);
+        File.WriteAllLines(rows, ["0.5,1,k1"]);
+        Assert.Contains("rows of 2 features; the model reads features of shape [3]", Assert.Throws<ReparoInputException>(() => RepairSetSpec.Build($"csv:{rows}", network, splits, 0)).Message);
+    }
+
     [Fact]
     public void TokenDataIsRefusedWithWhatToDoInstead()
     {
