@@ -18,8 +18,9 @@ internal static class SklearnOnnx
     /// The graph of an MLP with the given layer widths (input first; a last width of 1 is a binary classifier), random
     /// weights from <paramref name="seed"/>; class labels 0, 1, … as int32, or <paramref name="labels"/> as strings.
     /// </summary>
-    public static ModelProto MlpClassifier(int[] widths, int seed, bool zipMap = true, bool scaler = false, string[]? labels = null)
+    public static ModelProto MlpClassifier(int[] widths, int seed, bool zipMap = true, bool scaler = false, string[]? labels = null, bool float64 = false)
     {
+        int type = float64 ? (int)TensorProto.Types.DataType.Double : (int)TensorProto.Types.DataType.Float;
         var random = new Random(seed);
         int classes = widths[^1] == 1 ? 2 : widths[^1];
         if (labels is not null && labels.Length != classes) throw new ArgumentException("one label per class");
@@ -27,7 +28,7 @@ internal static class SklearnOnnx
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 15 });
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = Ml, Version = 1 });
         GraphProto g = model.Graph;
-        g.Input.Add(Tensor("float_input", 1, widths[0]));
+        g.Input.Add(Tensor("float_input", type, widths[0]));
         string h = "float_input";
         if (scaler)
         {
@@ -44,12 +45,12 @@ internal static class SklearnOnnx
             });
             h = "variable";
         }
-        g.Node.Add(new NodeProto { Name = "Cast", OpType = "Cast", Input = { h }, Output = { "cast_input" }, Attribute = { Int("to", 1) } });
+        g.Node.Add(new NodeProto { Name = "Cast", OpType = "Cast", Input = { h }, Output = { "cast_input" }, Attribute = { Int("to", type) } });
         h = "cast_input";
         for (int i = 0; i + 1 < widths.Length; i++)
         {
-            g.Initializer.Add(OnnxImportTests.UniformFloats($"coefficient{i}", random, 1 / Math.Sqrt(widths[i]), widths[i], widths[i + 1]));
-            g.Initializer.Add(OnnxImportTests.UniformFloats($"intercepts{i}", random, 0.1, 1, widths[i + 1]));
+            g.Initializer.Add(Typed(OnnxImportTests.UniformFloats($"coefficient{i}", random, 1 / Math.Sqrt(widths[i]), widths[i], widths[i + 1]), float64));
+            g.Initializer.Add(Typed(OnnxImportTests.UniformFloats($"intercepts{i}", random, 0.1, 1, widths[i + 1]), float64));
             g.Node.Add(new NodeProto { Name = $"MatMul{i}", OpType = "MatMul", Input = { h, $"coefficient{i}" }, Output = { $"mul_result{i}" } });
             g.Node.Add(new NodeProto { Name = $"Add{i}", OpType = "Add", Input = { $"mul_result{i}", $"intercepts{i}" }, Output = { $"add_result{i}" } });
             h = $"add_result{i}";
@@ -64,7 +65,7 @@ internal static class SklearnOnnx
             g.Node.Add(new NodeProto { Name = "Sigmoid", OpType = "Sigmoid", Input = { h }, Output = { "out_activations_result" } });
             var unity = new TensorProto { Name = "unity", DataType = (int)TensorProto.Types.DataType.Float };
             unity.FloatData.Add(1);
-            g.Initializer.Add(unity);
+            g.Initializer.Add(Typed(unity, float64));
             g.Node.Add(new NodeProto { Name = "Sub", OpType = "Sub", Input = { "unity", "out_activations_result" }, Output = { "negative_class_proba" } });
             g.Node.Add(new NodeProto { Name = "Concat", OpType = "Concat", Input = { "negative_class_proba", "out_activations_result" }, Output = { "probabilities" }, Attribute = { Int("axis", 1) } });
         }
@@ -102,7 +103,7 @@ internal static class SklearnOnnx
         else
         {
             g.Node.Add(new NodeProto { Name = "Identity1", OpType = "Identity", Input = { "probabilities" }, Output = { "output_probability" } });
-            g.Output.Add(Tensor("output_probability", 1, classes));
+            g.Output.Add(Tensor("output_probability", type, classes));
         }
         return model;
     }
@@ -119,6 +120,16 @@ internal static class SklearnOnnx
             },
         },
     };
+
+    /// <summary><paramref name="floats"/> as it is, or as float64 (skl2onnx's DoubleTensorType) with the same values.</summary>
+    private static TensorProto Typed(TensorProto floats, bool float64)
+    {
+        if (!float64) return floats;
+        var doubles = new TensorProto { Name = floats.Name, DataType = (int)TensorProto.Types.DataType.Double };
+        doubles.Dims.Add(floats.Dims);
+        doubles.DoubleData.Add(floats.FloatData.Select(v => (double)v));
+        return doubles;
+    }
 
     private static AttributeProto Int(string name, long value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 

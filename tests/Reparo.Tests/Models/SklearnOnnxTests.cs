@@ -27,19 +27,21 @@ public sealed class SklearnOnnxTests
     /// <summary>
     /// Each variant imports (the label's ArgMax, ArrayFeatureExtractor and the ZipMap are never run), reads the scores
     /// from the tensor the probabilities output is made from, and agrees with ONNX Runtime there; the class labels come
-    /// from the graph; a binary classifier becomes one with a single score (its class-1 probability).
+    /// from the graph; a binary classifier becomes one with a single score (its class-1 probability). A float64 model
+    /// (skl2onnx's DoubleTensorType: its Cast and weights in float64) computes in Reparo's float32 throughout.
     /// </summary>
     [Theory]
     [InlineData(3, true, false, null)]
     [InlineData(3, false, false, "setosa,versicolor,virginica")]
     [InlineData(1, true, true, "benign,malignant")]
     [InlineData(1, false, true, null)]
-    public void ImportedClassifiersAgreeWithOnnxRuntimeAndNameTheirClasses(int outputs, bool zipMap, bool scaler, string? labels)
+    [InlineData(3, false, true, null, true)]
+    public void ImportedClassifiersAgreeWithOnnxRuntimeAndNameTheirClasses(int outputs, bool zipMap, bool scaler, string? labels, bool float64 = false)
     {
         TestSupport.Init();
         using TempFolder dir = TestSupport.TempFolder();
         string[]? names = labels?.Split(',');
-        Network network = Import(SklearnOnnx.MlpClassifier([5, 8, outputs], seed: 2, zipMap, scaler, names), dir, out string path);
+        Network network = Import(SklearnOnnx.MlpClassifier([5, 8, outputs], seed: 2, zipMap, scaler, names, float64), dir, out string path);
         int classes = outputs == 1 ? 2 : outputs;
         Assert.Equal(names ?? [.. Enumerable.Range(0, classes).Select(c => c.ToString())], network.Spec.ClassNames);
         Assert.Equal("output_probability", network.OnnxOrigin!.OutputName);
@@ -50,10 +52,12 @@ public sealed class SklearnOnnxTests
         using Tensor x = randn(7, 5, generator: new Generator(3)).mul(scaler ? 50 : 1).add(scaler ? 40 : 0);
         using Tensor reparo = network.GraphOutput(x), runtime = OnnxRuntimeCheck.Run(path, x, network.OnnxOrigin.Output);
         Assert.Equal(runtime.shape, reparo.shape);
-        Assert.True(reparo.sub(runtime).abs().max().item<float>() < 1e-5, "Reparo and ONNX Runtime differ");
+        Assert.Equal(float64 ? ScalarType.Float64 : ScalarType.Float32, runtime.dtype);
+        Assert.True(reparo.to(ScalarType.Float64).sub(runtime.to(ScalarType.Float64)).abs().max().item<double>() < 1e-5, "Reparo and ONNX Runtime differ");
         // The label output (ONNX Runtime, the label's own ops) is the class Reparo predicts.
         using var session = new InferenceSession(path);
-        using var input = OrtValue.CreateTensorValueFromMemory(x.data<float>().ToArray(), [7, 5]);
+        using OrtValue input = float64 ? OrtValue.CreateTensorValueFromMemory(x.to(ScalarType.Float64).data<double>().ToArray(), [7, 5])
+            : OrtValue.CreateTensorValueFromMemory(x.data<float>().ToArray(), [7, 5]);
         using var results = session.Run(new RunOptions(), ["float_input"], [input], ["output_label"]);
         string[] predicted = [.. network.Predict(x).Select(c => network.Spec.ClassNames[(int)c])];
         string[] runtimeLabels = names is null ? [.. results[0].GetTensorDataAsSpan<long>().ToArray().Select(l => l.ToString())] : [.. results[0].GetStringTensorAsArray()];
@@ -63,14 +67,17 @@ public sealed class SklearnOnnxTests
     /// <summary>
     /// Provable repair of a StandardScaler + binary MLP pipeline on a table with string labels: the data's labels map onto
     /// the graph's class labels, every repair input is verified (float32, float64 and ONNX Runtime), and the written
-    /// file is the user's graph with the new weights: its ZipMap, label path and [1, n] intercepts as they were.
+    /// file is the user's graph with the new weights: its ZipMap, label path and [1, n] intercepts as they were, in the
+    /// file's own float type (float64 for a DoubleTensorType model).
     /// </summary>
-    [Fact]
-    public void AScalerAndBinaryPipelineIsRepairedAndWrittenBackWhole()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AScalerAndBinaryPipelineIsRepairedAndWrittenBackWhole(bool float64)
     {
         TestSupport.Init();
         using TempFolder dir = TestSupport.TempFolder();
-        ModelProto model = SklearnOnnx.MlpClassifier([4, 12, 1], seed: 5, zipMap: true, scaler: true, labels: ["no", "yes"]);
+        ModelProto model = SklearnOnnx.MlpClassifier([4, 12, 1], seed: 5, zipMap: !float64, scaler: true, labels: ["no", "yes"], float64);
         string path = dir.File("pipeline.onnx"), repaired = dir.File("repaired.onnx"), table = dir.File("t.csv");
         File.WriteAllBytes(path, model.ToByteArray());
         var random = new Random(7);
@@ -90,6 +97,7 @@ public sealed class SklearnOnnxTests
         Assert.Equal(model.Graph.Output, written.Graph.Output);
         TensorProto intercepts = written.Graph.Initializer.Single(i => i.Name == "intercepts1");
         Assert.Equal([1L, 1L], intercepts.Dims);
+        Assert.Equal((int)(float64 ? TensorProto.Types.DataType.Double : TensorProto.Types.DataType.Float), intercepts.DataType);
         Assert.NotEqual(model.Graph.Initializer.Single(i => i.Name == "coefficient1"), written.Graph.Initializer.Single(i => i.Name == "coefficient1"));
         Assert.Equal(model.Graph.Initializer.Single(i => i.Name == "coefficient0"), written.Graph.Initializer.Single(i => i.Name == "coefficient0"));
         Assert.Equal(["no", "yes"], OnnxImporter.Import(repaired).Spec.ClassNames);

@@ -194,7 +194,7 @@ internal sealed class OnnxBlockModule : nn.Module<Tensor, Tensor>
             }
             var inputs = node.Input.Select(name => name.Length == 0 ? null : values.GetValueOrDefault(name)
                 ?? throw new ReparoInputException($"{spec.Name}: node '{node.Name}' reads '{name}', which nothing computed")).ToArray();
-            if (KeepsFloat64(node, inputs))
+            if (KeepsFloatType(node, inputs))
             {
                 values[node.Output[0]] = inputs[0]!;
                 continue;
@@ -209,13 +209,14 @@ internal sealed class OnnxBlockModule : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Whether <paramref name="node"/> is a Cast from float64 data to another float type (skl2onnx casts its input to
-    /// float32): in the network's float64 run (the verifier's re-check, with every parameter and constant float64) the
-    /// data stays float64 through it, as through every other op.
+    /// Whether <paramref name="node"/> is a Cast from float data to another float type (skl2onnx casts its input to
+    /// float32, or to float64 for a DoubleTensorType model): the network computes in one float type, float32 with its
+    /// parameters, or float64 in the verifier's re-run, with every parameter and constant float64; the data keeps it
+    /// through the Cast, as through every other op.
     /// </summary>
-    private static bool KeepsFloat64(NodeProto node, Tensor?[] inputs) =>
-        node.OpType == "Cast" && inputs is [{ dtype: ScalarType.Float64 }]
-        && OnnxTensors.TorchType((int)OnnxAttributes.Int(node, "to", 0)) is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16;
+    private static bool KeepsFloatType(NodeProto node, Tensor?[] inputs) =>
+        node.OpType == "Cast" && inputs is [{ } x] && x.is_floating_point()
+        && OnnxTensors.TorchType((int)OnnxAttributes.Int(node, "to", 0)) is ScalarType.Float64 or ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16;
 }
 
 /// <summary>Element type names of saved constants.</summary>
