@@ -379,4 +379,22 @@ public sealed class OnnxOperatorsTests
     }
 
     private static AttributeProto Attr(string name, string value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
+
+    /// <summary>An LSTM or GRU whose weights or state are of another float type than its data is one line (libtorch would abort the process).</summary>
+    [Theory]
+    [InlineData("LSTM", 4)]
+    [InlineData("GRU", 3)]
+    public void ARecurrentCellWithMixedFloatTypesIsOneLine(string op, int gates)
+    {
+        var node = new NodeProto { Name = "cell", OpType = op, Input = { "x", "w", "r" }, Output = { "y" } };
+        node.Attribute.Add(new AttributeProto { Name = "hidden_size", Type = AttributeProto.Types.AttributeType.Int, I = 2 });
+        var values = new Dictionary<string, Tensor>
+        {
+            ["x"] = zeros(3, 1, 4, dtype: ScalarType.Float64),
+            ["w"] = zeros(1, gates * 2, 4, dtype: ScalarType.Float64),
+            ["r"] = zeros(1, gates * 2, 2, dtype: ScalarType.Float32),
+        };
+        var error = Assert.Throws<ReparoInputException>(() => OnnxExecutor.Run([node], 14, values));
+        Assert.Contains("input 2 is Float32 but the data is Float64", error.Message);
+    }
 }

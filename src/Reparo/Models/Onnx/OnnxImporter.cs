@@ -116,6 +116,7 @@ public static class OnnxImporter
         private readonly Dictionary<string, Tensor> weights = new(StringComparer.Ordinal);
         private readonly string input;
         private readonly ScalarType inputType;
+        private readonly ScalarType probeType;
         private readonly long[] inputShape;
         private readonly bool fixedBatchOfOne;
         private readonly string output;
@@ -145,6 +146,8 @@ public static class OnnxImporter
             needed = NodesFor(output);
             CheckSupport();
             (input, inputType, inputShape) = ReadInput();
+            // A float64 model is probed as the file computes, in float64; Reparo then computes it in float32 (Build).
+            probeType = OnnxTensors.TorchType(graph.Input.First(i => i.Name == input).Type.TensorType.ElemType) == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
             fixedBatchOfOne = graph.Input.First(i => i.Name == input).Type.TensorType.Shape?.Dim is [{ HasDimValue: true, DimValue: 1 }, ..];
             OtherOutputs = [.. graph.Output.Select(o => o.Name).Where(name => name != OutputName)];
         }
@@ -316,7 +319,7 @@ public static class OnnxImporter
             var generator = new Generator(1234 + (ulong)batch);
             return inputType == ScalarType.Int64
                 ? randint(0, 2, [batch, .. inputShape], dtype: ScalarType.Int64, generator: generator)
-                : rand([batch, .. inputShape], generator: generator);
+                : rand([batch, .. inputShape], generator: generator).to(probeType);
         }
 
         /// <summary>Every value of the graph run on <paramref name="x"/>; null, with <paramref name="error"/> saying why, when the graph does not run on it.</summary>
@@ -407,6 +410,11 @@ public static class OnnxImporter
                     else batchDependent.Add(value);
                 }
             }
+            // Reparo computes in float32 (float64 only in the verifier's re-run, with every parameter and constant
+            // converted): float64 values of the file become float32 from here on, and a Cast between float types keeps
+            // the network's float type (OnnxBlock).
+            foreach (Dictionary<string, Tensor> values in new[] { constants, one, two })
+                foreach ((string name, Tensor value) in values.Where(v => v.Value.dtype == ScalarType.Float64).ToList()) values[name] = value.to(ScalarType.Float32);
             nodes = ResolveBatchDependent(nodes, data, batchDependent, one, two);
             nodes = Prune(nodes);
             var ops = Fuse(nodes, one);

@@ -250,8 +250,12 @@ internal static class OnnxOperators
             case "ReduceMean": return [Reduce(node, opset >= 18, X(0), Optional(1), sum: false)];
             case "ReduceSum": return [Reduce(node, opset >= 13, X(0), Optional(1), sum: true)];
             case "Gather": return [Gather(node, X(0), X(1))];
-            case "LSTM": return Lstm(node, X(0), X(1), X(2), Optional(3), Optional(4), Optional(5), Optional(6), Optional(7));
-            case "GRU": return Gru(node, X(0), X(1), X(2), Optional(3), Optional(4), Optional(5));
+            case "LSTM":
+                SameFloatType(node, inputs, 4);
+                return Lstm(node, X(0), X(1), X(2), Optional(3), Optional(4), Optional(5), Optional(6), Optional(7));
+            case "GRU":
+                SameFloatType(node, inputs, 4);
+                return Gru(node, X(0), X(1), X(2), Optional(3), Optional(4), Optional(5));
             case "Shape": return [ShapeOf(node, X(0))];
             case "Slice": return [Slice(node, opset, X(0), Optional(1), Optional(2), Optional(3), Optional(4))];
             case "Concat":
@@ -676,6 +680,21 @@ internal static class OnnxOperators
         if (active is null) return (hNext, hNext, cNext);
         Tensor kept = 1 - active;
         return (active * hNext, active * hNext + kept * h, cNext is null ? null : active * cNext + kept * c!);
+    }
+
+    /// <summary>
+    /// A one-line error unless every float input but <paramref name="lengthsInput"/> (the integer sequence lengths) has the
+    /// data's element type, as ONNX's type constraint T demands: libtorch would abort the process on a mismatch in the
+    /// cell's products.
+    /// </summary>
+    private static void SameFloatType(NodeProto node, IReadOnlyList<Tensor?> inputs, int lengthsInput)
+    {
+        ScalarType? data = inputs.Count > 0 ? inputs[0]?.dtype : null;
+        for (int i = 1; i < inputs.Count; i++)
+        {
+            if (i != lengthsInput && inputs[i] is { } t && t.dtype != data)
+                throw new ReparoInputException($"{Describe(node)}: input {i} is {t.dtype} but the data is {data}; ONNX requires one element type");
+        }
     }
 
     private static bool Reversed(NodeProto node, int direction) =>
