@@ -46,7 +46,8 @@ public static class OnnxRuntimeCheck
 
     /// <summary>
     /// The model's bytes with the value <paramref name="value"/>, which a node computes, listed as one more graph output
-    /// (of the type its value_info declares, else of the graph input's element type); a name no node computes is a
+    /// (of the type its value_info declares, else float64 for a model with a float64 input and float32 otherwise: token
+    /// ids are int64, the scores are not); a name no node computes is a
     /// one-line error naming the outputs.
     /// </summary>
     private static byte[] WithOutput(byte[] bytes, string value, string source)
@@ -55,8 +56,9 @@ public static class OnnxRuntimeCheck
         GraphProto graph = model.Graph;
         if (!graph.Node.Any(n => n.Output.Contains(value)))
             throw new ReparoInputException($"{source}: the model has no output '{value}'; its outputs: {string.Join(", ", graph.Output.Select(o => o.Name))}");
+        const int Double = (int)TensorProto.Types.DataType.Double;
         int elementType = graph.ValueInfo.FirstOrDefault(v => v.Name == value)?.Type?.TensorType?.ElemType
-            ?? graph.Input.FirstOrDefault()?.Type?.TensorType?.ElemType ?? (int)TensorProto.Types.DataType.Float;
+            ?? (graph.Input.Any(i => i.Type?.TensorType?.ElemType == Double) ? Double : (int)TensorProto.Types.DataType.Float);
         graph.Output.Add(new ValueInfoProto { Name = value, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = elementType } } });
         return model.ToByteArray();
     }

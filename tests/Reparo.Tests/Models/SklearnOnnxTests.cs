@@ -2,6 +2,7 @@ using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
 using Reparo.Cli;
+using Reparo.Data;
 using Reparo.Models;
 using Reparo.Models.Onnx;
 using Reparo.Tests.Cli;
@@ -124,6 +125,25 @@ public sealed class SklearnOnnxTests
         var error = Assert.Throws<ReparoInputException>(() => OnnxImporter.Import(path, new OnnxImportOptions { Output = "nope" }));
         Assert.Contains("the graph has no output 'nope'; its outputs: output_label, output_probability", error.Message);
         Assert.Contains("has no output 'nope'", Assert.Throws<ReparoInputException>(() => OnnxRuntimeCheck.Run(path, x, "nope")).Message);
+    }
+
+    /// <summary>
+    /// ONNX Runtime reads a float value inside a token model's graph (int64 token ids in, float scores out): the extra
+    /// output is declared float, not the input's int64.
+    /// </summary>
+    [Fact]
+    public void AnInnerValueOfATokenModelIsReadAsFloat()
+    {
+        TestSupport.Init();
+        DataSplits splits = DataCatalog.Load("fortunes:computers,love", new DataOptions { TrainLimit = 30 });
+        using Network network = ModelZoo.Create("text:8", splits.Train, seed: 1);
+        ModelProto model = ModelProto.Parser.ParseFrom(OnnxExporter.Export(network));
+        string inner = model.Graph.Node[^1].Input[0];
+        Assert.DoesNotContain(model.Graph.Output, o => o.Name == inner);
+        using Tensor tokens = splits.Test.X.narrow(0, 0, 3);
+        using Tensor values = OnnxRuntimeCheck.Run(model.ToByteArray(), tokens, inner);
+        Assert.Equal(ScalarType.Float32, values.dtype);
+        Assert.Equal(3, values.shape[0]);
     }
 
     /// <summary>
