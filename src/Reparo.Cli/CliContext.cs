@@ -222,6 +222,12 @@ public sealed class DataArguments
     /// <summary><c>--scale</c>.</summary>
     public Option<double?> Scale { get; } = new("--scale") { Description = "Multiply inputs by F first, e.g. 0.00392156862745098 for float pixels in 0–255 (8-bit inputs are already ÷ 255; the model scales raw inputs; recorded with a trained model)", HelpName = "F" };
 
+    /// <summary><c>--resize</c>.</summary>
+    public Option<string?> Resize { get; } = new("--resize") { Description = "folder: data: resize every image as torchvision's Resize does (Pillow's antialiased bilinear): N sets the shorter side, keeping the aspect ratio; HxW an exact size (recorded with a trained model)", HelpName = "N|HxW" };
+
+    /// <summary><c>--center-crop</c>.</summary>
+    public Option<string?> CenterCrop { get; } = new("--center-crop") { Description = "folder: data: then crop the centre as torchvision's CenterCrop does: N (square) or HxW; a smaller image is padded with zeros (recorded with a trained model)", HelpName = "N|HxW" };
+
     /// <summary><c>--test-limit</c>.</summary>
     public Option<int?> TestLimit { get; } = new("--test-limit") { Description = "Use only the first N test samples, for quick runs", HelpName = "N" };
 
@@ -234,6 +240,8 @@ public sealed class DataArguments
         command.Options.Add(TrainLimit);
         command.Options.Add(TestLimit);
         command.Options.Add(Vocab);
+        command.Options.Add(Resize);
+        command.Options.Add(CenterCrop);
         if (!preprocessing) return;
         command.Options.Add(Normalize);
         command.Options.Add(ChannelOrder);
@@ -261,7 +269,8 @@ public sealed class DataArguments
     {
         string? vocabulary = parse.GetValue(Vocab);
         if (vocabulary is not null && model?.Vocabulary is not null) throw new ReparoInputException("the model carries its vocabulary; leave --vocab out");
-        DataSplits raw = DataCatalog.Load(parse.GetValue(Data)!, new DataOptions
+        string spec = parse.GetValue(Data)!;
+        DataSplits raw = DataCatalog.Load(spec, new DataOptions
         {
             DataDir = parse.GetValue(DataDir),
             SplitSeed = parse.GetValue(SplitSeed) ?? model?.Provenance.SplitSeed ?? 0,
@@ -272,8 +281,9 @@ public sealed class DataArguments
             ClassNames = model is null || model.Spec.SourceNames is not null && model.Spec.ClassNames.SequenceEqual(Enumerable.Range(0, model.ClassCount).Select(i => i.ToString())) ? null : model.Spec.ClassNames,
             TrainLimit = parse.GetValue(TrainLimit),
             TestLimit = parse.GetValue(TestLimit),
+            ImageResizing = Resizing(parse, spec, model?.Provenance.ImageResizing),
         });
-        if (vocabulary is not null && raw.Test.Kind != InputKind.Tokens) throw new ReparoInputException($"--vocab is for text data, not {parse.GetValue(Data)}");
+        if (vocabulary is not null && raw.Test.Kind != InputKind.Tokens) throw new ReparoInputException($"--vocab is for text data, not {spec}");
         InputPreprocessing? preprocessing = InputPreprocessing.Resolve(model?.Provenance.Preprocessing, Preprocessing(parse, raw));
         if (raw.Test.Kind != InputKind.Tokens) preprocessing?.CheckFits(raw.Test.SampleShape);
         if (model is null) return raw;
@@ -281,8 +291,26 @@ public sealed class DataArguments
         DataSplits splits = ModelInputs.PrepareSplits(raw, model);
         long[] shape = splits.Test.SampleShape, input = model.Spec.InputShape;
         if (!shape.SequenceEqual(input))
-            throw new ReparoInputException($"data shape [{string.Join(",", shape)}] does not match the model's input [{string.Join(",", input)}]");
+        {
+            bool otherImageSize = spec.StartsWith("folder:", StringComparison.Ordinal) && shape.Length == 3 && input.Length == 3 && !shape[1..].SequenceEqual(input[1..]);
+            throw new ReparoInputException($"data shape [{string.Join(",", shape)}] does not match the model's input [{string.Join(",", input)}]"
+                + (otherImageSize ? $"; resize the images as the model's PyTorch transform does with --resize and --center-crop (torchvision's Resize and CenterCrop), e.g. --resize {input[1]}x{input[2]} or --resize {input[1] * 8 / 7} --center-crop {input[1]}x{input[2]}" : ""));
+        }
         Training.Trainer.CheckCompatible(model, splits.Test);
         return splits;
+    }
+
+    /// <summary>
+    /// The image resizing for <paramref name="spec"/>: the command line's (other data than a folder refuses it when
+    /// loaded), or, for folder data, the one the model records; a model that records one and a different command line
+    /// is a one-line error.
+    /// </summary>
+    private ImageResizing? Resizing(ParseResult parse, string spec, ImageResizing? recorded)
+    {
+        ImageResizing? given = ImageResizing.Parse(parse.GetValue(Resize), parse.GetValue(CenterCrop));
+        if (!spec.StartsWith("folder:", StringComparison.Ordinal)) return given;
+        if (given is not null && recorded is not null && given != recorded)
+            throw new ReparoInputException($"the model records the image resizing {recorded}; the command line asks for {given}; leave --resize and --center-crop out");
+        return given ?? recorded;
     }
 }

@@ -20,12 +20,19 @@ internal static class DataCommand
         var count = new Option<int>("--count") { Description = "Samples in the grid", DefaultValueFactory = _ => 40 };
         var dataDir = new Option<string?>("--data-dir") { Description = "Folder searched first for dataset files", HelpName = "DIR" };
         var splitSeed = new Option<int>("--split-seed") { Description = "Seed of the train/validation/test split", DefaultValueFactory = _ => 0 };
-        var show = new Command("show", "Show a dataset's sizes and classes") { spec, png, count, dataDir, splitSeed };
+        var resize = new Option<string?>("--resize") { Description = "folder: data: resize every image as torchvision's Resize does: N sets the shorter side, HxW an exact size", HelpName = "N|HxW" };
+        var centerCrop = new Option<string?>("--center-crop") { Description = "folder: data: then crop the centre as torchvision's CenterCrop does: N or HxW", HelpName = "N|HxW" };
+        var show = new Command("show", "Show a dataset's sizes and classes") { spec, png, count, dataDir, splitSeed, resize, centerCrop };
         show.SetAction(parse =>
         {
             CommandRun run = cli.Start(parse);
             string data = parse.GetValue(spec)!;
-            DataSplits splits = DataCatalog.Load(data, new DataOptions { DataDir = parse.GetValue(dataDir), SplitSeed = parse.GetValue(splitSeed) });
+            DataSplits splits = DataCatalog.Load(data, new DataOptions
+            {
+                DataDir = parse.GetValue(dataDir),
+                SplitSeed = parse.GetValue(splitSeed),
+                ImageResizing = ImageResizing.Parse(parse.GetValue(resize), parse.GetValue(centerCrop)),
+            });
             int[] train = splits.Train.ClassCounts(), validation = splits.Validation.ClassCounts(), test = splits.Test.ClassCounts();
             var classes = splits.Train.ClassNames.Select((n, c) => new ClassCount(n, train[c], validation[c], test[c])).ToArray();
             string? pngPath = parse.GetValue(png);

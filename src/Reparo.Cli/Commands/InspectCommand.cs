@@ -31,6 +31,7 @@ internal static class InspectCommand
             run.Out.MarkupLine($"[bold]{Markup.Escape(network.Spec.Architecture)}[/]: input {Markup.Escape($"[{string.Join(",", network.Spec.InputShape)}]")}, {network.ClassCount} classes, {network.ParameterCount:N0} parameters");
             run.Out.Write(table);
             if (network.Provenance.Preprocessing is { } preprocessing) run.Out.WriteLine($"input preprocessing: {preprocessing}");
+            if (network.Provenance.ImageResizing is { } resizing) run.Out.WriteLine($"folder images resized as they are read: {resizing}");
             foreach (string step in network.Provenance.History) run.Out.WriteLine($"history: {step}");
             run.WriteJson(new InspectResult(path, network.Spec.Architecture, network.Spec.InputShape, network.Spec.ClassNames, network.ParameterCount, layers, network.Provenance));
             return CliApp.Success;

@@ -46,6 +46,8 @@ internal static class RemediateCommand
                 DataDir = parse.GetValue(data.DataDir),
                 SplitSeed = parse.GetValue(data.SplitSeed) ?? 0,
                 TestLimit = parse.GetValue(data.TestLimit),
+                VocabularyPath = parse.GetValue(data.Vocab),
+                ImageResizing = ImageResizing.Parse(parse.GetValue(data.Resize), parse.GetValue(data.CenterCrop)),
             }, parse.GetValue(data.TrainLimit));
             if (chosen == RemediationLevel.Sample)
             {

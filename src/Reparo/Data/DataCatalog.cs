@@ -29,6 +29,12 @@ public sealed record DataOptions
     /// </summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 
+    /// <summary>
+    /// For <c>folder:</c> data: resize and crop every decoded image as torchvision's <c>Resize</c> and <c>CenterCrop</c>
+    /// do (<c>--resize</c>, <c>--center-crop</c>); null: images are read at their size. Other sources refuse it.
+    /// </summary>
+    public ImageResizing? ImageResizing { get; init; }
+
     /// <summary>If set, keep only this many training samples (a seeded random subset), for quick runs.</summary>
     public int? TrainLimit { get; init; }
 
@@ -58,6 +64,8 @@ public static class DataCatalog
         if (options.ValidationFraction is < 0 or >= 1) throw new ReparoInputException($"validation fraction must be in [0, 1), got {options.ValidationFraction}");
         if (options.TestFraction is <= 0 or >= 1) throw new ReparoInputException($"test fraction must be in (0, 1), got {options.TestFraction}");
         (string kind, string? argument) = SplitSpec(spec);
+        if (options.ImageResizing is not null && kind != "folder")
+            throw new ReparoInputException($"--resize and --center-crop resize the images of folder: data as they are decoded, not {spec}");
         DataSplits splits = kind switch
         {
             "fashion-mnist" => NoArgument(argument, spec, () => LoadFashionMnist(options)),

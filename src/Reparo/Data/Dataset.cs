@@ -115,4 +115,7 @@ public sealed record DataSplits(Dataset Train, Dataset Validation, Dataset Test)
 
     /// <summary>Where a table's labels come from, e.g. <c>column 1 of 785 ('label')</c>; null for other sources.</summary>
     public string? LabelColumn { get; init; }
+
+    /// <summary>How a folder's images were resized and cropped as they were decoded (recorded with a trained model); null: not at all.</summary>
+    public ImageResizing? ImageResizing { get; init; }
 }

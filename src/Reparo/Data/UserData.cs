@@ -75,8 +75,10 @@ public static class UserData
     /// <summary>
     /// Reads an ImageFolder tree: <c>train/CLASS/*.png|jpg|jpeg</c>, <c>test/CLASS/…</c> and optionally <c>val/CLASS/…</c>
     /// (else the validation part is carved from the training part, seeded). Classes are the training sub-folders in
-    /// ordinal order (or a model's classes); every image must have the same size. Images are decoded by SkiaSharp to
-    /// RGB (channel order red, green, blue; alpha dropped), or to one gray channel when every image is gray, and ÷ 255.
+    /// ordinal order (or a model's classes). Images are decoded by SkiaSharp to RGB (channel order red, green, blue;
+    /// alpha dropped), resized and cropped when <see cref="DataOptions.ImageResizing"/> asks (as torchvision's
+    /// <c>Resize</c> and <c>CenterCrop</c> do), kept as one gray channel when every image is gray, and ÷ 255; every
+    /// image must come out at the same size.
     /// </summary>
     public static DataSplits LoadFolder(string root, DataOptions options)
     {
@@ -87,7 +89,7 @@ public static class UserData
         IReadOnlyList<string> classes = options.ClassNames ?? Directory.GetDirectories(trainFolder).Select(d => Path.GetFileName(d)).Order(StringComparer.Ordinal).ToArray();
         if (classes.Count < 2) throw new ReparoInputException($"{trainFolder}: needs at least two class sub-folders, found {classes.Count}");
         string name = $"folder:{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)))}";
-        var reader = new ImageReader();
+        var reader = new ImageReader(options.ImageResizing);
         var parts = new List<(string Part, List<byte[]> Images, List<long> Labels)>
         {
             Read("train", trainFolder),
@@ -110,7 +112,7 @@ public static class UserData
         }
         Dataset train = Make(0), test = Make(1);
         (Dataset fit, Dataset validation) = hasValidation ? (train, Make(2)) : DataCatalog.HoldOut(train, options.ValidationFraction, options.SplitSeed, name);
-        return new DataSplits(fit, validation, test) { ByteInputs = true };
+        return new DataSplits(fit, validation, test) { ByteInputs = true, ImageResizing = options.ImageResizing };
 
         (string, List<byte[]>, List<long>) Read(string part, string folder)
         {
@@ -134,8 +136,11 @@ public static class UserData
 
     private static bool IsImage(string path) => ImageExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
-    /// <summary>Decodes images to RGB bytes, checking that they all share the first one's size and fit the limits.</summary>
-    private sealed class ImageReader
+    /// <summary>
+    /// Decodes images to RGB bytes, resizes them when asked (<see cref="DataOptions.ImageResizing"/>), and checks that
+    /// they all come out at the first one's size and fit the limits.
+    /// </summary>
+    private sealed class ImageReader(ImageResizing? resizing)
     {
         private string? firstFile;
         private long totalBytes;
@@ -153,25 +158,30 @@ public static class UserData
             SKImageInfo info = codec.Info;
             if (info.Width < 1 || info.Height < 1 || info.Width > MaxImageSide || info.Height > MaxImageSide)
                 throw new ReparoInputException($"{path}: {info.Width}×{info.Height} pixels; sides must be 1–{MaxImageSide}");
+            (int height, int width) = resizing?.OutputSize(info.Height, info.Width) ?? (info.Height, info.Width);
+            if (height > MaxImageSide || width > MaxImageSide)
+                throw new ReparoInputException($"{path}: {resizing} makes it {width}×{height} pixels; sides must be 1–{MaxImageSide}");
             if (firstFile is null)
             {
                 firstFile = path;
-                Width = info.Width;
-                Height = info.Height;
+                Width = width;
+                Height = height;
             }
-            else if (info.Width != Width || info.Height != Height)
+            else if (width != Width || height != Height)
             {
-                throw new ReparoInputException($"{path}: {info.Width}×{info.Height} pixels, but {firstFile} is {Width}×{Height}; every image must have the same size");
+                throw new ReparoInputException(resizing is null
+                    ? $"{path}: {width}×{height} pixels, but {firstFile} is {Width}×{Height}; every image must have the same size: resize them as the model's PyTorch transform does with --resize and --center-crop (torchvision's Resize and CenterCrop), e.g. --resize 256 --center-crop 224"
+                    : $"{path}: {resizing} makes it {width}×{height} pixels, but {firstFile} {Width}×{Height}; add --center-crop, or give --resize as HxW, so that every image comes out at one size");
             }
             totalBytes += 3L * Width * Height * sizeof(float);
             if (totalBytes > MaxFolderBytes) throw new ReparoInputException($"{path}: the images need more than the limit of {MaxFolderBytes} bytes as float32");
-            using var bitmap = new SKBitmap(new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+            using var bitmap = new SKBitmap(new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
             SKCodecResult result = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
             if (result != SKCodecResult.Success)
                 throw new ReparoInputException(result == SKCodecResult.IncompleteInput ? $"{path}: the image is truncated" : $"{path}: cannot decode the image ({result})");
             ReadOnlySpan<byte> rgba = bitmap.GetPixelSpan();
-            var rgb = new byte[3 * Width * Height];
-            int plane = Width * Height;
+            var rgb = new byte[3L * info.Width * info.Height];
+            int plane = info.Width * info.Height;
             bool gray = true;
             for (int p = 0; p < plane; p++)
             {
@@ -182,7 +192,7 @@ public static class UserData
                 gray &= r == g && g == b;
             }
             AllGray &= gray;
-            return rgb;
+            return resizing is null ? rgb : resizing.Apply(rgb, info.Height, info.Width, 3);
         }
     }
 }

@@ -242,7 +242,9 @@ public static partial class ParserFuzzer
                         (_, bytes) =>
                         {
                             File.WriteAllBytes(replaced, bytes);
-                            return UserData.LoadFolder(root, new DataOptions());
+                            // Half the cases resize every image (torchvision's Resize then CenterCrop), so a mutated size reaches the resampler.
+                            ImageResizing? resizing = bytes.Length % 2 == 0 ? null : new ImageResizing(new ImageSize(6), new ImageSize(5, 4));
+                            return UserData.LoadFolder(root, new DataOptions { ImageResizing = resizing });
                         });
                 }
             case "wordnet":

@@ -37,6 +37,12 @@ public sealed record ModelProvenance
     /// </summary>
     public InputPreprocessing? Preprocessing { get; init; }
 
+    /// <summary>
+    /// How its training folder's images were resized and cropped as they were decoded (<c>--resize</c>,
+    /// <c>--center-crop</c>); folder data read for the model gets the same. Null: none.
+    /// </summary>
+    public ImageResizing? ImageResizing { get; init; }
+
     /// <summary>What was done to the model after training, oldest first (repairs, edits, poisoning).</summary>
     public IReadOnlyList<string> History { get; init; } = [];
 }

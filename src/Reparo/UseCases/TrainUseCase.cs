@@ -55,6 +55,7 @@ public static class TrainUseCase
             ValidationAccuracy = training.BestValidationAccuracy,
             Poison = poisoned?.Spec.ToString(),
             Preprocessing = preprocessing,
+            ImageResizing = request.Splits.ImageResizing,
             History = poisoned is null ? [trained] :
             [
                 $"poisoned {request.Data} with {poisoned.Spec}: {poisoned.Poisoned} images ({poisoned.PoisonedTrainRows.Count} train, {poisoned.PoisonedValidationRows.Count} validation), seed {seed}",

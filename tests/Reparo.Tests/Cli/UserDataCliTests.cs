@@ -129,6 +129,75 @@ public sealed class UserDataCliTests
         Assert.False(File.Exists(unwritten));
     }
 
+    /// <summary>
+    /// Photos of several sizes: <c>train --resize --center-crop</c> trains on them and the model records the resizing;
+    /// <c>eval</c> reads the folder the same way without the options, refuses different ones, and the ONNX export
+    /// carries it. A model that records none and images of another size get one line naming the options.
+    /// </summary>
+    [Fact]
+    public void PhotosOfSeveralSizesAreResizedAsTorchvisionDoesAndTheModelRecordsIt()
+    {
+        using TempFolder dir = TestSupport.TempFolder();
+        string photos = Path.Combine(dir.Path, "photos");
+        foreach (string part in new[] { "train", "test" })
+        {
+            for (int i = 0; i < 6; i++)
+            {
+                (int w, int h) = (10 + 3 * i, 16 - i);
+                UserDataFiles.Image(Path.Combine(photos, part, "night", $"{i}.png"), w, h, (x, y) => new SKColor((byte)(5 * x), (byte)(3 * y), 40));
+                UserDataFiles.Image(Path.Combine(photos, part, "day", $"{i}.jpg"), w, h, (x, y) => new SKColor(230, (byte)(200 + x), (byte)(250 - y)));
+            }
+        }
+        string data = $"folder:{photos}";
+        string model = dir.File("photos.reparo");
+        AssertOneLineFailure(CliRunner.Run("train", "--data", data, "--arch", "mlp:4x2", "--epochs", "1", "--out", model), "--resize 256 --center-crop 224");
+        Assert.False(File.Exists(model));
+        (int code, _, string err) = CliRunner.Run("train", "--data", data, "--arch", "mlp:4x2", "--epochs", "1", "--resize", "9", "--center-crop", "8x9", "--out", model);
+        Assert.True(code == 0, err);
+        Network network = ModelFile.Load(model);
+        Assert.Equal([3L, 8, 9], network.Spec.InputShape);
+        Assert.Equal("resize 9, center-crop 8x9", network.Provenance.ImageResizing!.ToString());
+        Assert.Contains("folder images resized as they are read: resize 9, center-crop 8x9", CliRunner.Run("inspect", model).Out);
+        (code, string evalOut, err) = CliRunner.Run("eval", "--model", model, "--data", data, "--json", "-");
+        Assert.True(code == 0, err);
+        Assert.Equal(12, JsonDocument.Parse(evalOut).RootElement.GetProperty("n").GetInt32());
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", model, "--data", data, "--resize", "12"), "the model records the image resizing resize 9, center-crop 8x9");
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", model, "--data", "fashion-mnist", "--center-crop", "8x9"), "--resize and --center-crop resize the images of folder: data");
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", model, "--data", data, "--center-crop", "0"), "--center-crop '0'");
+
+        // The export records the resizing; imported again, the model reads the folder the same way.
+        string onnx = dir.File("photos.onnx");
+        (code, _, err) = CliRunner.Run("export", "--model", model, "--out", onnx);
+        Assert.True(code == 0, err);
+        (code, string onnxOut, err) = CliRunner.Run("eval", "--model", onnx, "--data", data, "--json", "-");
+        Assert.True(code == 0, err);
+        Assert.Equal(JsonDocument.Parse(evalOut).RootElement.GetProperty("accuracy").GetDouble(),
+            JsonDocument.Parse(onnxOut).RootElement.GetProperty("accuracy").GetDouble());
+
+        // A model that records no resizing (trained on 8 × 9 images) and a folder of 12 × 10 images: the line names the options.
+        string same = Path.Combine(dir.Path, "same");
+        foreach (string part in new[] { "train", "test" })
+        {
+            foreach (string label in new[] { "day", "night" })
+                UserDataFiles.Image(Path.Combine(same, part, label, "0.png"), 10, 12, (x, y) => new SKColor((byte)(20 * x), (byte)(label == "day" ? 200 : 10), (byte)y));
+        }
+        string plain = dir.File("plain.reparo");
+        (code, _, err) = CliRunner.Run("train", "--data", data, "--arch", "mlp:4x2", "--epochs", "1", "--resize", "8x9", "--out", plain);
+        Assert.True(code == 0, err);
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", plain, "--data", $"folder:{same}", "--resize", "12x10"), "the model records the image resizing resize 8x9");
+        ModelFile.Save(ModelFile.Load(plain) is { } loaded ? WithoutResizing(loaded) : null!, plain);
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", plain, "--data", $"folder:{same}"),
+            "data shape [3,12,10] does not match the model's input [3,8,9]; resize the images as the model's PyTorch transform does with --resize and --center-crop");
+        (code, _, err) = CliRunner.Run("eval", "--model", plain, "--data", $"folder:{same}", "--resize", "8x9");
+        Assert.True(code == 0, err);
+    }
+
+    private static Network WithoutResizing(Network network)
+    {
+        network.Provenance = network.Provenance with { ImageResizing = null };
+        return network;
+    }
+
     [Fact]
     public void FolderAndTsvDataTrainFromTheCommandLine()
     {

@@ -17,8 +17,8 @@ public sealed record OnnxExport(byte[] Bytes, long Opset, IReadOnlyList<string> 
 /// <summary>
 /// Writes a <see cref="Network"/> as an ONNX model. The graph holds the network's layers, never its input preprocessing
 /// (<see cref="Network.Preprocess"/>): it reads preprocessed inputs, as the file a user imported does (their runtime
-/// preprocesses). A zoo model records its preprocessing in the metadata (<see cref="PreprocessingKey"/>), and importing
-/// the file restores it.
+/// preprocesses). A zoo model records its preprocessing in the metadata (<see cref="PreprocessingKey"/>, and the
+/// resizing of its folder images under <see cref="ImageResizingKey"/>), and importing the file restores them.
 /// <list type="bullet">
 /// <item>An imported network (<see cref="Network.OnnxOrigin"/> set): the user's own graph as parsed, with only the
 /// initializers whose bound parameter changed replaced (same name, element type and dims; the new data as
@@ -44,6 +44,9 @@ public static class OnnxExporter
 
     /// <summary>The metadata key under which a zoo model's input preprocessing is recorded (JSON, as in a model file).</summary>
     public const string PreprocessingKey = "reparo.preprocessing";
+
+    /// <summary>The metadata key under which a zoo model's image resizing (<see cref="ModelProvenance.ImageResizing"/>) is recorded (JSON).</summary>
+    public const string ImageResizingKey = "reparo.image-resizing";
 
     /// <summary>The ONNX model's bytes.</summary>
     public static byte[] Export(Network network) => Build(network).Bytes;
@@ -168,6 +171,8 @@ public static class OnnxExporter
         model.MetadataProps.Add(new StringStringEntryProto { Key = "reparo.classes", Value = ReparoJson.Serialize(spec.ClassNames) });
         if (network.Provenance.Preprocessing is { } preprocessing)
             model.MetadataProps.Add(new StringStringEntryProto { Key = PreprocessingKey, Value = ReparoJson.Serialize(preprocessing) });
+        if (network.Provenance.ImageResizing is { } resizing)
+            model.MetadataProps.Add(new StringStringEntryProto { Key = ImageResizingKey, Value = ReparoJson.Serialize(resizing) });
         return new OnnxExport(model.ToByteArray(), ZooOpset, []);
     }
 

@@ -76,7 +76,8 @@ public static class OnnxImporter
         if (graph.Output != graph.OutputName) outputs += $"; its scores are read at '{graph.Output}', which that output is made from";
         network.Provenance = new ModelProvenance
         {
-            Preprocessing = graph.MetadataPreprocessing(),
+            Preprocessing = graph.Metadata<InputPreprocessing>(OnnxExporter.PreprocessingKey, "a Reparo input preprocessing"),
+            ImageResizing = graph.Metadata<ImageResizing>(OnnxExporter.ImageResizingKey, "a Reparo image resizing"),
             History = [$"imported from ONNX {Path.GetFileName(source)} (opset {graph.Opset}, producer {Producer(model)}){outputs}{(graph.BatchRewrite is { } rewrite ? $"; {rewrite}" : "")}"],
         };
         return network;
@@ -922,18 +923,23 @@ public static class OnnxImporter
             }
         }
 
-        /// <summary>The input preprocessing a Reparo export recorded in the model's metadata (<see cref="OnnxExporter.PreprocessingKey"/>), if any.</summary>
-        public InputPreprocessing? MetadataPreprocessing()
+        /// <summary>
+        /// What a Reparo export recorded as JSON in the model's metadata under <paramref name="key"/>
+        /// (<see cref="OnnxExporter.PreprocessingKey"/>, <see cref="OnnxExporter.ImageResizingKey"/>), if anything;
+        /// <paramref name="what"/> names it in the error for JSON that is not one.
+        /// </summary>
+        public T? Metadata<T>(string key, string what)
+            where T : class
         {
-            string? json = model.MetadataProps.FirstOrDefault(p => p.Key == OnnxExporter.PreprocessingKey)?.Value;
+            string? json = model.MetadataProps.FirstOrDefault(p => p.Key == key)?.Value;
             if (json is null) return null;
             try
             {
-                return System.Text.Json.JsonSerializer.Deserialize<InputPreprocessing>(json, ReparoJson.Options);
+                return System.Text.Json.JsonSerializer.Deserialize<T>(json, ReparoJson.Options);
             }
             catch (System.Text.Json.JsonException)
             {
-                throw new ReparoInputException($"{source}: metadata '{OnnxExporter.PreprocessingKey}' is not a Reparo input preprocessing");
+                throw new ReparoInputException($"{source}: metadata '{key}' is not {what}");
             }
         }
 
