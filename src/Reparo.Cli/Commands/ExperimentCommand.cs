@@ -13,7 +13,7 @@ internal static class ExperimentCommand
     {
         var command = new Command("experiment", "Re-run a paper's experiments (with --quick for a small version)");
         foreach (IClusterExperiment experiment in ClusterExperimentSteps.Experiments()) command.Subcommands.Add(experiment.Create(cli));
-        foreach (Command shortOne in new[] { OnnxConformanceExperiment.Create(cli), OnnxFixturesExperiment.Create(cli), StaticEditExperiment.Create(cli) })
+        foreach (Command shortOne in new[] { OnnxConformanceExperiment.Create(cli), OnnxFixturesExperiment.Create(cli), StaticEditExperiment.Create(cli), SuspectsExperiment.Create(cli) })
             command.Subcommands.Add(shortOne);
         return command;
     }

@@ -40,7 +40,7 @@ internal static class ExplainCommand
             DataSplits splits = data.Load(parse, network);
             Explanation e = ExplainUseCase.Run(new ExplainRequest(network, modelPath, splits, parse.GetValue(index), influenceModel, parse.GetValue(neighbours), parse.GetValue(steps)));
 
-            run.Out.MarkupLine(Markup.Escape($"{e.Data} test sample {e.Index}: label {e.Label}, predicted {e.Prediction} "
+            run.Out.MarkupLine(Markup.Escape($"{e.Data} test sample {e.Index}{(e.Source == e.Index.ToString() ? "" : $" ({e.Source})")}: label {e.Label}, predicted {e.Prediction} "
                 + $"({e.Probabilities.First(p => p.Class == e.Prediction).Probability:P1}){(e.Correct ? "" : " — wrong")}"));
             if (e.InputAttribution is { } ia)
                 run.Out.MarkupLine(Markup.Escape($"integrated gradients (baseline {ia.Baseline}, {ia.Steps} steps): Σ {ia.Sum:G4}" + (ia.Delta is double d ? $", f(x) − f(baseline) {d:G4}" : "")
@@ -51,13 +51,13 @@ internal static class ExplainCommand
                 foreach (LayerAttributionScore s in layer.Scores) layers.AddRow(Markup.Escape(s.Layer + (s.Layer == layer.Layer ? " ← most editable" : "")), s.Score.ToString("G4"), s.Sum.ToString("G4"));
                 run.Out.Write(layers);
             }
-            var table = new Table().AddColumns("rank", "train index", "label", "distance");
-            foreach (TrainingNeighbour n in e.Neighbours) table.AddRow(n.Rank.ToString(), n.TrainIndex.ToString(), Markup.Escape(n.Label), n.Distance.ToString("G4"));
+            var table = new Table().AddColumns("rank", "training sample", "label", "distance");
+            foreach (TrainingNeighbour n in e.Neighbours) table.AddRow(n.Rank.ToString(), Markup.Escape(n.Source), Markup.Escape(n.Label), n.Distance.ToString("G4"));
             run.Out.Write(table);
             run.Out.WriteLine("nearest training samples by distance in " + ExplainUseCase.NeighbourSpace);
             if (e.Influence is { } inf)
                 run.Out.WriteLine($"influence (K = {inf.States}): fault step {inf.FaultStep?.ToString() ?? "none"}{(inf.FaultToken is null ? "" : $" (next token '{inf.FaultToken}')")}; "
-                    + $"most influential training samples {string.Join(", ", inf.Top.Take(5).Select(t => $"{t.TrainIndex} ({t.Label})"))}");
+                    + $"most influential training samples {string.Join(", ", inf.Top.Take(5).Select(t => $"{t.Source} ({t.Label})"))}");
             run.WriteJson(e);
             run.WriteReport(reportPath, e.ToDocument());
             return CliApp.Success;

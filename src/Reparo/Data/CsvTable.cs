@@ -12,6 +12,9 @@ namespace Reparo.Data;
 /// <param name="LabelName">The header's name of the label column, or null without a header.</param>
 public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNames, string[]? FeatureNames, int LabelColumn, string? LabelName)
 {
+    /// <summary>Each row's line number in the file (1-based; the header and blank lines count).</summary>
+    public int[] LineNumbers { get; init; } = [];
+
     /// <summary>Header names that mark the label column wherever it stands (compared without case).</summary>
     public static readonly IReadOnlyList<string> LabelNames = ["label", "target", "class", "y"];
 
@@ -31,6 +34,7 @@ public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNa
         using var reader = new StreamReader(gzip ? new GZipStream(raw, CompressionMode.Decompress) : raw);
         var rows = new List<float[]>();
         var labelText = new List<string>();
+        var lineNumbers = new List<int>();
         int width = -1, lineNumber = 0, labelColumn = -1;
         char separator = ',';
         string[]? header = null;
@@ -64,13 +68,17 @@ public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNa
             }
             rows.Add(values);
             labelText.Add(fields[labelColumn].Trim());
+            lineNumbers.Add(lineNumber);
         }
         if (rows.Count == 0) throw new ReparoInputException($"{path}: no data rows");
         string[] classes = labelText.Distinct().OrderBy(s => double.TryParse(s, CultureInfo.InvariantCulture, out double v) ? v : double.MaxValue)
             .ThenBy(s => s, StringComparer.Ordinal).ToArray();
         var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
         string[]? names = header?.Length == width ? [.. header.Where((_, i) => i != labelColumn).Select(Unquote)] : null;
-        return new CsvTable(rows.ToArray(), labelText.Select(l => index[l]).ToArray(), classes, names, labelColumn, header?.Length == width ? Unquote(header[labelColumn]) : null);
+        return new CsvTable(rows.ToArray(), labelText.Select(l => index[l]).ToArray(), classes, names, labelColumn, header?.Length == width ? Unquote(header[labelColumn]) : null)
+        {
+            LineNumbers = [.. lineNumbers],
+        };
     }
 
     /// <summary>The field separator a first line uses: a comma, else a tab or a semicolon when it has one.</summary>

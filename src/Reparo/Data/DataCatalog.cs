@@ -125,7 +125,9 @@ public static class DataCatalog
         CsvTable table = CsvTable.Read(path);
         using var scope = NewDisposeScope();
         Tensor x = tensor(table.Features.SelectMany(r => r).ToArray()).reshape(table.Features.Length, table.Features[0].Length);
-        var all = new Dataset($"csv:{Path.GetFileName(path)}", x, tensor(table.Labels.Select(l => (long)l).ToArray()), table.ClassNames, InputKind.Features);
+        string file = Path.GetFileName(path);
+        var all = new Dataset($"csv:{file}", x, tensor(table.Labels.Select(l => (long)l).ToArray()), table.ClassNames, InputKind.Features,
+            sourceNames: [.. table.LineNumbers.Select(line => FormattableString.Invariant($"{file}:{line}"))]);
         int width = table.Features[0].Length + 1;
         string column = $"column {table.LabelColumn + 1} of {width}" + (table.LabelName is { } name ? $" ('{name}')" : "");
         return SplitThreeWays(all, options, all.Name) with { FeatureNames = table.FeatureNames, LabelColumn = column };
@@ -148,7 +150,7 @@ public static class DataCatalog
             long[] ids = rows.SelectMany(i => vocabulary.Encode(tokens[i])).ToArray();
             Tensor x = tensor(ids, ScalarType.Int64).reshape(rows.Length, vocabulary.MaxLength);
             Tensor y = tensor(rows.Select(i => (long)corpus.Labels[i]).ToArray(), ScalarType.Int64);
-            return new Dataset($"{corpus.Name}/{part}", x, y, corpus.ClassNames, InputKind.Tokens, vocabulary, rows);
+            return new Dataset($"{corpus.Name}/{part}", x, y, corpus.ClassNames, InputKind.Tokens, vocabulary, rows, corpus.SourceNames);
         }
         return new DataSplits(Encode(train, "train"), Encode(validation, "validation"), Encode(test, "test"));
     }

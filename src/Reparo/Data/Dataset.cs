@@ -23,7 +23,7 @@ public sealed class Dataset
 {
     /// <summary>Creates a dataset, checking that inputs and labels agree.</summary>
     public Dataset(string name, Tensor x, Tensor y, IReadOnlyList<string> classNames, InputKind kind,
-        Vocabulary? vocabulary = null, IReadOnlyList<int>? sourceIndices = null)
+        Vocabulary? vocabulary = null, IReadOnlyList<int>? sourceIndices = null, IReadOnlyList<string>? sourceNames = null)
     {
         if (x.shape.Length < 2) throw new ArgumentException($"inputs of '{name}' need a batch dimension, got shape [{string.Join(",", x.shape)}]");
         if (y.shape.Length != 1 || y.shape[0] != x.shape[0])
@@ -38,6 +38,8 @@ public sealed class Dataset
         Vocabulary = vocabulary;
         SourceIndices = sourceIndices ?? Enumerable.Range(0, (int)x.shape[0]).ToArray();
         if (SourceIndices.Count != Count) throw new ArgumentException($"'{name}' has {Count} rows but {SourceIndices.Count} source indices");
+        if (sourceNames is not null && SourceIndices.Any(i => i >= sourceNames.Count)) throw new ArgumentException($"'{name}' has source indices beyond its {sourceNames.Count} source names");
+        SourceNames = sourceNames;
     }
 
     /// <summary>A short human-readable name, such as <c>fashion-mnist/test</c>.</summary>
@@ -61,6 +63,12 @@ public sealed class Dataset
     /// <summary>For each row, its index in the file or corpus it was read from (stable across subsets).</summary>
     public IReadOnlyList<int> SourceIndices { get; }
 
+    /// <summary>
+    /// Where each sample of the source came from, indexed by source index (an image's path in its folder, such as
+    /// <c>train/cat/017.png</c>; a table's or a text file's <c>FILE:LINE</c>), or null when the source names none.
+    /// </summary>
+    public IReadOnlyList<string>? SourceNames { get; }
+
     /// <summary>Number of samples.</summary>
     public int Count => (int)X.shape[0];
 
@@ -69,6 +77,9 @@ public sealed class Dataset
 
     /// <summary>Number of classes.</summary>
     public int ClassCount => ClassNames.Count;
+
+    /// <summary>What a person looks for to find row <paramref name="row"/>: its source name, else its source index.</summary>
+    public string SourceName(int row) => SourceNames is { } names ? names[SourceIndices[row]] : SourceIndices[row].ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Labels as a managed array.</summary>
     public long[] Labels() => Y.data<long>().ToArray();
@@ -79,18 +90,18 @@ public sealed class Dataset
         using var scope = NewDisposeScope();
         using var index = tensor(indices.Select(i => (long)i).ToArray(), ScalarType.Int64);
         return new Dataset(name ?? Name, X.index_select(0, index), Y.index_select(0, index), ClassNames, Kind, Vocabulary,
-            indices.Select(i => SourceIndices[i]).ToArray());
+            indices.Select(i => SourceIndices[i]).ToArray(), SourceNames);
     }
 
     /// <summary>The same labels and metadata with other inputs of the same count (for corrupted or transformed copies).</summary>
     public Dataset WithInputs(Tensor x, string name)
     {
         if (x.shape[0] != Count) throw new ArgumentException($"'{name}' needs {Count} inputs, got {x.shape[0]}");
-        return new Dataset(name, x, Y.clone(), ClassNames, Kind, Vocabulary, SourceIndices);
+        return new Dataset(name, x, Y.clone(), ClassNames, Kind, Vocabulary, SourceIndices, SourceNames);
     }
 
     /// <summary>The same inputs with other labels (for poisoning or label-noise experiments).</summary>
-    public Dataset WithLabels(Tensor y, string name) => new(name, X.clone(), y, ClassNames, Kind, Vocabulary, SourceIndices);
+    public Dataset WithLabels(Tensor y, string name) => new(name, X.clone(), y, ClassNames, Kind, Vocabulary, SourceIndices, SourceNames);
 
     /// <summary>Per-class sample counts.</summary>
     public int[] ClassCounts()

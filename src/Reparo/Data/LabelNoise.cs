@@ -8,8 +8,8 @@ namespace Reparo.Data;
 /// </summary>
 /// <param name="Train">The training set with the flipped labels.</param>
 /// <param name="FlippedRows">Rows of <paramref name="Train"/> whose label was flipped, ascending (the ground truth of mislabel finding).</param>
-/// <param name="FromClass">The class whose labels were flipped.</param>
-/// <param name="ToClass">The class they were flipped to.</param>
+/// <param name="FromClass">The class whose labels were flipped; −1 for symmetric noise (<see cref="LabelNoise.Symmetric"/>), every class.</param>
+/// <param name="ToClass">The class they were flipped to; −1 for symmetric noise, each to a random other class.</param>
 /// <param name="CleanLabels">Every row's label before flipping.</param>
 public sealed record NoisyLabels(Dataset Train, IReadOnlyList<int> FlippedRows, int FromClass, int ToClass, IReadOnlyList<long> CleanLabels);
 
@@ -77,6 +77,26 @@ public static class LabelNoise
         foreach (int row in flipped) noisy[row] = to;
         Dataset dataset = train.WithLabels(tensor(noisy), FormattableString.Invariant($"{train.Name}+flipped({fromClass}->{to}:{share})"));
         return new NoisyLabels(dataset, flipped, fromClass, to, clean);
+    }
+
+    /// <summary>
+    /// Symmetric label noise, the usual model of annotation errors: round(<paramref name="share"/>·n) of the n rows,
+    /// chosen by <paramref name="seed"/>, each get a label drawn uniformly from the other classes. Inputs and the other
+    /// rows are unchanged; <paramref name="train"/> itself is not modified.
+    /// </summary>
+    public static NoisyLabels Symmetric(Dataset train, double share, int seed)
+    {
+        if (!(share > 0 && share <= 1)) throw new ReparoInputException($"the flipped share must be in (0, 1], got {share}");
+        if (train.ClassCount < 2) throw new ReparoInputException($"'{train.Name}' has one class; there is no other label to flip to");
+        long[] clean = train.Labels();
+        int[] rows = [.. Enumerable.Range(0, clean.Length)];
+        var random = new Random(seed);
+        random.Shuffle(rows);
+        int[] flipped = [.. rows.Take((int)Math.Round(share * rows.Length, MidpointRounding.AwayFromZero)).Order()];
+        long[] noisy = (long[])clean.Clone();
+        foreach (int row in flipped) noisy[row] = (clean[row] + 1 + random.Next(train.ClassCount - 1)) % train.ClassCount;
+        Dataset dataset = train.WithLabels(tensor(noisy), FormattableString.Invariant($"{train.Name}+symmetric-noise({share})"));
+        return new NoisyLabels(dataset, flipped, -1, -1, clean);
     }
 
     /// <summary>

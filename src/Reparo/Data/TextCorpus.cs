@@ -7,6 +7,9 @@ namespace Reparo.Data;
 /// <param name="ClassNames">Class names, indexed by label.</param>
 public sealed record TextCorpus(string Name, IReadOnlyList<string> Texts, IReadOnlyList<int> Labels, IReadOnlyList<string> ClassNames)
 {
+    /// <summary>Where each document came from (<c>FILE:LINE</c> for a TSV file), or null when the source names none.</summary>
+    public IReadOnlyList<string>? SourceNames { get; init; }
+
     /// <summary>WordNet's lexicographer files for nouns, by number (the second field of a <c>data.noun</c> line).</summary>
     public static readonly IReadOnlyDictionary<int, string> NounSupersenses = new Dictionary<int, string>
     {
@@ -123,6 +126,7 @@ public sealed record TextCorpus(string Name, IReadOnlyList<string> Texts, IReadO
         if (!File.Exists(path)) throw new ReparoInputException($"{path}: file not found");
         var texts = new List<string>();
         var labelText = new List<string>();
+        var sources = new List<string>();
         int lineNumber = 0;
         foreach (string line in File.ReadLines(path))
         {
@@ -132,6 +136,7 @@ public sealed record TextCorpus(string Name, IReadOnlyList<string> Texts, IReadO
             if (tab <= 0 || line[..tab].Trim().Length == 0) throw new ReparoInputException($"{path}:{lineNumber}: expected LABEL<TAB>TEXT");
             labelText.Add(line[..tab].Trim());
             texts.Add(line[(tab + 1)..]);
+            sources.Add(FormattableString.Invariant($"{Path.GetFileName(path)}:{lineNumber}"));
         }
         if (texts.Count == 0) throw new ReparoInputException($"{path}: no LABEL<TAB>TEXT lines");
         IReadOnlyList<string> classes = classNames ?? labelText.Distinct().Order(StringComparer.Ordinal).ToArray();
@@ -143,6 +148,6 @@ public sealed record TextCorpus(string Name, IReadOnlyList<string> Texts, IReadO
             if (!index.TryGetValue(labelText[i], out labels[i]))
                 throw new ReparoInputException($"{path}: label '{labelText[i]}' is not one of the model's classes ({string.Join(", ", classes)})");
         }
-        return new TextCorpus($"tsv:{Path.GetFileName(path)}", texts, labels, classes);
+        return new TextCorpus($"tsv:{Path.GetFileName(path)}", texts, labels, classes) { SourceNames = sources };
     }
 }

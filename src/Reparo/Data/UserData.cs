@@ -90,7 +90,7 @@ public static class UserData
         if (classes.Count < 2) throw new ReparoInputException($"{trainFolder}: needs at least two class sub-folders, found {classes.Count}");
         string name = $"folder:{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)))}";
         var reader = new ImageReader(options.ImageResizing);
-        var parts = new List<(string Part, List<byte[]> Images, List<long> Labels)>
+        var parts = new List<(string Part, List<byte[]> Images, List<long> Labels, List<string> Files)>
         {
             Read("train", trainFolder),
             Read("test", testFolder),
@@ -103,21 +103,22 @@ public static class UserData
         Dataset Make(int i)
         {
             using var scope = NewDisposeScope();
-            (string part, List<byte[]> images, List<long> labels) = parts[i];
+            (string part, List<byte[]> images, List<long> labels, List<string> files) = parts[i];
             var pixels = new byte[(long)images.Count * 3 * reader.Height * reader.Width];
             for (int k = 0; k < images.Count; k++) images[k].CopyTo(pixels, (long)k * images[k].Length);
             Tensor x = tensor(pixels, ScalarType.Byte).reshape(images.Count, reader.Height, reader.Width, 3).permute(0, 3, 1, 2);
             if (channels == 1) x = x.narrow(1, 0, 1);
-            return new Dataset($"{name}/{part}", x.to(ScalarType.Float32).div_(255f).contiguous(), tensor(labels.ToArray()), classes, InputKind.Image);
+            return new Dataset($"{name}/{part}", x.to(ScalarType.Float32).div_(255f).contiguous(), tensor(labels.ToArray()), classes, InputKind.Image, sourceNames: files);
         }
         Dataset train = Make(0), test = Make(1);
         (Dataset fit, Dataset validation) = hasValidation ? (train, Make(2)) : DataCatalog.HoldOut(train, options.ValidationFraction, options.SplitSeed, name);
         return new DataSplits(fit, validation, test) { ByteInputs = true, ImageResizing = options.ImageResizing };
 
-        (string, List<byte[]>, List<long>) Read(string part, string folder)
+        (string, List<byte[]>, List<long>, List<string>) Read(string part, string folder)
         {
             var images = new List<byte[]>();
             var labels = new List<long>();
+            var files = new List<string>();
             var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
             foreach (string classFolder in Directory.GetDirectories(folder).Order(StringComparer.Ordinal))
             {
@@ -128,9 +129,10 @@ public static class UserData
                 {
                     images.Add(reader.Read(file));
                     labels.Add(label);
+                    files.Add(Path.GetRelativePath(root, file));
                 }
             }
-            return (part, images, labels);
+            return (part, images, labels, files);
         }
     }
 

@@ -48,7 +48,7 @@ public static class ModelInputs
     {
         if (ChannelsLast(network, splits.Test.SampleShape))
         {
-            static Dataset First(Dataset d) => new(d.Name, d.X.permute(0, 3, 1, 2).contiguous(), d.Y, d.ClassNames, InputKind.Image, d.Vocabulary, d.SourceIndices);
+            static Dataset First(Dataset d) => new(d.Name, d.X.permute(0, 3, 1, 2).contiguous(), d.Y, d.ClassNames, InputKind.Image, d.Vocabulary, d.SourceIndices, d.SourceNames);
             return splits with { Train = First(splits.Train), Validation = First(splits.Validation), Test = First(splits.Test) };
         }
         if (network.Provenance.Poison is not string text) return splits;

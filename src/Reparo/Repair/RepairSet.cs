@@ -107,7 +107,7 @@ public sealed class RepairSet
     public static RepairSet FromPoints(Dataset data, IReadOnlyList<int> rows, string description, Dataset? counterparts = null)
     {
         long[] labels = data.Labels();
-        return new RepairSet(rows.Select(i => new RepairRegion(data.X.narrow(0, i, 1).clone(), labels[i], $"{data.Name}#{data.SourceIndices[i]}",
+        return new RepairSet(rows.Select(i => new RepairRegion(data.X.narrow(0, i, 1).clone(), labels[i], $"{data.Name}#{data.SourceName(i)}",
             counterparts?.X.narrow(0, i, 1).clone())).ToArray(), description);
     }
 }

@@ -160,7 +160,7 @@ public static class RepairSetSpec
         {
             using Tensor image = corrupted.X.narrow(0, row, 1);
             Tensor copies = image.expand(k, -1, -1, -1);
-            regions.Add(new RepairRegion(ImageTransforms.Rotate(copies, angles), labels[row], $"{corrupted.Name}#{corrupted.SourceIndices[row]}@rot", splits.Test.X.narrow(0, row, 1).clone()));
+            regions.Add(new RepairRegion(ImageTransforms.Rotate(copies, angles), labels[row], $"{corrupted.Name}#{corrupted.SourceName(row)}@rot", splits.Test.X.narrow(0, row, 1).clone()));
             dense.Add(ImageTransforms.Rotate(image.expand(grid.Length, -1, -1, -1), grid));
             denseLabels.AddRange(Enumerable.Repeat(labels[row], grid.Length));
         }

@@ -39,9 +39,10 @@ public sealed record LayerAttributionChoice(string Rule, string Layer, IReadOnly
 /// <param name="Rank">1 for the nearest.</param>
 /// <param name="TrainIndex">Its index in the training split.</param>
 /// <param name="SourceIndex">Its index in the source data.</param>
+/// <param name="Source">Where to find it: its file in an image folder, <c>FILE:LINE</c> of a table or text file, else its source index (<see cref="Data.Dataset.SourceName"/>).</param>
 /// <param name="Label">Its label.</param>
 /// <param name="Distance">Euclidean distance in the feature space the explanation names.</param>
-public sealed record TrainingNeighbour(int Rank, int TrainIndex, int SourceIndex, string Label, double Distance);
+public sealed record TrainingNeighbour(int Rank, int TrainIndex, int SourceIndex, string Source, string Label, double Distance);
 
 /// <summary>The RNNRepair part of an explanation of a recurrent model's prediction.</summary>
 /// <param name="Failing">Whether the prediction is wrong.</param>
@@ -61,6 +62,7 @@ public sealed record InfluenceSummary(bool Failing, int? FaultStep, string? Faul
 /// <param name="Data">The data set.</param>
 /// <param name="Index">The test-split index explained.</param>
 /// <param name="SourceIndex">Its index in the source data.</param>
+/// <param name="Source">Where to find it (<see cref="Data.Dataset.SourceName"/>).</param>
 /// <param name="Label">Its true label.</param>
 /// <param name="Prediction">The model's prediction.</param>
 /// <param name="Correct">Whether they agree.</param>
@@ -70,7 +72,7 @@ public sealed record InfluenceSummary(bool Failing, int? FaultStep, string? Faul
 /// <param name="NeighbourSpace">The space the neighbours' distances are measured in.</param>
 /// <param name="Neighbours">The nearest training samples, nearest first.</param>
 /// <param name="Influence">The influence part, when an influence model was given.</param>
-public sealed record Explanation(string Model, string Data, int Index, int SourceIndex, string Label, string Prediction, bool Correct,
+public sealed record Explanation(string Model, string Data, int Index, int SourceIndex, string Source, string Label, string Prediction, bool Correct,
     IReadOnlyList<ClassProbability> Probabilities, InputAttributionSummary? InputAttribution, LayerAttributionChoice? EditableLayer, string NeighbourSpace,
     IReadOnlyList<TrainingNeighbour> Neighbours, InfluenceSummary? Influence) : IReportDocument
 {
@@ -93,7 +95,7 @@ public sealed record Explanation(string Model, string Data, int Index, int Sourc
     /// <inheritdoc />
     public ReportDocument ToDocument()
     {
-        string what = $"{Data} test sample {SourceIndex}";
+        string what = $"{Data} test sample {Source}";
         var summary = new List<string>
         {
             Correct
@@ -135,7 +137,7 @@ public sealed record Explanation(string Model, string Data, int Index, int Sourc
         sections.Add(new ReportSection("Nearest training samples", [
             new ReportParagraph($"Distances are Euclidean, in {NeighbourSpace}."),
             new ReportTable(["rank", "training sample", "label", "distance"],
-                [.. Neighbours.Select(n => (IReadOnlyList<string>)[n.Rank.ToString(CultureInfo.InvariantCulture), n.SourceIndex.ToString(CultureInfo.InvariantCulture), n.Label, Number(n.Distance)])]),
+                [.. Neighbours.Select(n => (IReadOnlyList<string>)[n.Rank.ToString(CultureInfo.InvariantCulture), n.Source, n.Label, Number(n.Distance)])]),
             .. NeighbourThumbnails.Count > 0 ? [new ReportGallery(NeighbourThumbnails)] : Array.Empty<ReportBlock>(),
         ]));
         if (InfluenceDocument is { } influence) sections.AddRange(influence.ToDocument().AsPart("Influence"));

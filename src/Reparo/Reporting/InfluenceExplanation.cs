@@ -22,12 +22,12 @@ public sealed class InfluenceExplanation : IReportDocument
 {
     private readonly IReadOnlyList<string> classNames;
     private readonly ReportThumbnail input;
-    private readonly IReadOnlyList<(InfluenceHit Hit, int Source, ReportThumbnail Picture)> top;
+    private readonly IReadOnlyList<(InfluenceHit Hit, string Source, ReportThumbnail Picture)> top;
     private readonly string what;
     private readonly int buildStates;
 
     private InfluenceExplanation(IReadOnlyList<string> classNames, AbstractTrace trace, IReadOnlyList<TraceStep> steps, ReportThumbnail input,
-        IReadOnlyList<(InfluenceHit, int, ReportThumbnail)> top, string what, int buildStates)
+        IReadOnlyList<(InfluenceHit, string, ReportThumbnail)> top, string what, int buildStates)
     {
         this.classNames = classNames;
         Trace = trace;
@@ -62,9 +62,9 @@ public sealed class InfluenceExplanation : IReportDocument
         string? Token(int symbol) => network.Vocabulary?.TokenOf(symbol);
         TraceStep[] steps = [.. Enumerable.Range(0, trace.Length).Select(s => new TraceStep(s + 1, Token(trace.Symbols[s]), trace.States[s], trace.StepLabels[s], confidence[s]))];
         IReadOnlyList<string> names = network.Spec.ClassNames;
-        var hits = answer.Top.Select((h, r) => (h, train.SourceIndices[h.TrainIndex],
-            InputPicture.Thumbnail(train.X[h.TrainIndex], network, $"#{r + 1}: training sample {train.SourceIndices[h.TrainIndex]} · {names[(int)h.Label]} · distance {Number(h.Distance)}"))).ToArray();
-        string what = $"{data.Name} sample {data.SourceIndices[index]}";
+        var hits = answer.Top.Select((h, r) => (h, train.SourceName(h.TrainIndex),
+            InputPicture.Thumbnail(train.X[h.TrainIndex], network, $"#{r + 1}: training sample {train.SourceName(h.TrainIndex)} · {names[(int)h.Label]} · distance {Number(h.Distance)}"))).ToArray();
+        string what = $"{data.Name} sample {data.SourceName(index)}";
         ReportThumbnail picture = InputPicture.Thumbnail(x[0], network, $"{what} · true: {names[(int)trace.Label]} · predicted: {names[(int)trace.Prediction]}");
         return new InfluenceExplanation(names, trace, steps, picture, hits, what, model.Report.K);
     }
@@ -95,7 +95,7 @@ public sealed class InfluenceExplanation : IReportDocument
             ]),
             new("Influential training samples", [
                 new ReportTable(["rank", "training sample", "label", "distance"],
-                    [.. top.Select((t, r) => (IReadOnlyList<string>)[(r + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), t.Source.ToString(System.Globalization.CultureInfo.InvariantCulture), Name(t.Hit.Label), Number(t.Hit.Distance)])]),
+                    [.. top.Select((t, r) => (IReadOnlyList<string>)[(r + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), t.Source, Name(t.Hit.Label), Number(t.Hit.Distance)])]),
                 new ReportGallery([.. top.Take(20).Select(t => t.Picture)]),
             ]),
         };

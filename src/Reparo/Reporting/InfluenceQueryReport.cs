@@ -37,6 +37,7 @@ public sealed record InfluenceSegmentStep(int Step, int Symbol, string Token, in
 /// <summary>One influential training sample.</summary>
 /// <param name="TrainIndex">Its row in the training split.</param>
 /// <param name="SourceIndex">Its index in the source data set.</param>
+/// <param name="Source">Where to find it (<see cref="Data.Dataset.SourceName"/>).</param>
 /// <param name="Label">Its label.</param>
 /// <param name="Distance">Temporal-feature distance to the queried input.</param>
-public sealed record InfluentialSample(int TrainIndex, int SourceIndex, string Label, double Distance);
+public sealed record InfluentialSample(int TrainIndex, int SourceIndex, string Source, string Label, double Distance);

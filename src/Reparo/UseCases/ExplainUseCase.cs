@@ -98,7 +98,7 @@ public static class ExplainUseCase
             for (int r = 0; r < k; r++)
             {
                 int t = (int)iv[r];
-                neighbours.Add(new TrainingNeighbour(r + 1, t, train.SourceIndices[t], names[(int)train.Y[t].item<long>()], dv[r]));
+                neighbours.Add(new TrainingNeighbour(r + 1, t, train.SourceIndices[t], train.SourceName(t), names[(int)train.Y[t].item<long>()], dv[r]));
             }
         }
 
@@ -112,16 +112,16 @@ public static class ExplainUseCase
             int? fault = segments.FaultStep;
             string? faultToken = fault is int f && f < trace.Length ? model.Network.Vocabulary?.TokenOf(trace.Symbols[f]) : null;
             influence = new InfluenceSummary(trace.Failing, fault, faultToken, model.Report.K,
-                [.. answer.Top.Select((h, r) => new TrainingNeighbour(r + 1, h.TrainIndex, train.SourceIndices[h.TrainIndex], names[(int)h.Label], h.Distance))]);
+                [.. answer.Top.Select((h, r) => new TrainingNeighbour(r + 1, h.TrainIndex, train.SourceIndices[h.TrainIndex], train.SourceName(h.TrainIndex), names[(int)h.Label], h.Distance))]);
             influenceDocument = InfluenceExplanation.Create(model, test, i, answer, train);
         }
 
-        return new Explanation(request.ModelPath, test.Name, i, test.SourceIndices[i], names[(int)label], names[(int)prediction], label == prediction,
+        return new Explanation(request.ModelPath, test.Name, i, test.SourceIndices[i], test.SourceName(i), names[(int)label], names[(int)prediction], label == prediction,
             [.. p.Select((v, c) => new ClassProbability(names[c], v))], inputAttribution, layer, NeighbourSpace, neighbours, influence)
         {
             AttributionPicture = attributionPng,
-            InputThumbnail = InputPicture.Thumbnail(x[0], network, $"{test.Name} test sample {test.SourceIndices[i]} · true: {names[(int)label]} · predicted: {names[(int)prediction]}"),
-            NeighbourThumbnails = [.. neighbours.Select(n => InputPicture.Thumbnail(train.X[n.TrainIndex], network, $"#{n.Rank}: training sample {n.SourceIndex} · {n.Label} · distance {ReportText.Number(n.Distance)}"))],
+            InputThumbnail = InputPicture.Thumbnail(x[0], network, $"{test.Name} test sample {test.SourceName(i)} · true: {names[(int)label]} · predicted: {names[(int)prediction]}"),
+            NeighbourThumbnails = [.. neighbours.Select(n => InputPicture.Thumbnail(train.X[n.TrainIndex], network, $"#{n.Rank}: training sample {n.Source} · {n.Label} · distance {ReportText.Number(n.Distance)}"))],
             InfluenceDocument = influenceDocument,
         };
     }

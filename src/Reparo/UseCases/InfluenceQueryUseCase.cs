@@ -36,7 +36,7 @@ public static class InfluenceQueryUseCase
         int? fault = segments.FaultStep;
         string? faultToken = fault is int f && f < t.Length ? Token(t.Symbols[f]) : null;
         return new InfluenceQueryReport(request.IndexPath, test.Name, request.TestIndex, names[(int)t.Label], names[(int)t.Prediction], t.Failing, fault, faultToken, segments.PreFlipState,
-            steps, [.. answer.Top.Select(h => new InfluentialSample(h.TrainIndex, train.SourceIndices[h.TrainIndex], names[(int)h.Label], h.Distance))], answer.SearchMilliseconds, totalMs,
+            steps, [.. answer.Top.Select(h => new InfluentialSample(h.TrainIndex, train.SourceIndices[h.TrainIndex], train.SourceName(h.TrainIndex), names[(int)h.Label], h.Distance))], answer.SearchMilliseconds, totalMs,
             InfluenceExplanation.Create(influence, test, request.TestIndex, answer, train));
     }
 }

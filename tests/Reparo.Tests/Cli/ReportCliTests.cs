@@ -72,7 +72,7 @@ public class ReportCliTests
             Assert.Equal(["reparo_version", "index", "data", "test_index", "label", "prediction", "failing", "fault_step", "fault_token", "pre_flip_state", "segments", "top", "time_ms", "total_ms"],
                 root.EnumerateObject().Select(p => p.Name));
             Assert.Equal(5, root.GetProperty("top").GetArrayLength());
-            Assert.Equal(["train_index", "source_index", "label", "distance"], root.GetProperty("top")[0].EnumerateObject().Select(p => p.Name));
+            Assert.Equal(["train_index", "source_index", "source", "label", "distance"], root.GetProperty("top")[0].EnumerateObject().Select(p => p.Name));
             Assert.Equal(["step", "symbol", "token", "state", "step_label", "support"], root.GetProperty("segments")[0].EnumerateObject().Select(p => p.Name));
         }
     }

@@ -54,6 +54,29 @@ public class LabelNoiseTests
     }
 
     [Fact]
+    public void SymmetricNoiseGivesTheSeededShareAnotherClassDrawnFromAllTheOthers()
+    {
+        Dataset train = TestSupport.RandomImages(2000, classes: 5, size: 4, seed: 3);
+        long[] clean = train.Labels();
+        NoisyLabels noisy = LabelNoise.Symmetric(train, 0.2, seed: 8);
+        long[] labels = noisy.Train.Labels();
+        Assert.Equal(400, noisy.FlippedRows.Count);
+        Assert.Equal(noisy.FlippedRows.Order(), noisy.FlippedRows);
+        var flipped = noisy.FlippedRows.ToHashSet();
+        for (int i = 0; i < clean.Length; i++) Assert.Equal(flipped.Contains(i), labels[i] != clean[i]);
+        Assert.Equal(clean, noisy.CleanLabels);
+        // Every class's flips go to every other class, about equally (80 to 100 of the 400 each way would be chance).
+        int[] offsets = new int[5];
+        foreach (int row in noisy.FlippedRows) offsets[(labels[row] - clean[row] + 5) % 5]++;
+        Assert.Equal(0, offsets[0]);
+        Assert.All(offsets[1..], count => Assert.InRange(count, 70, 130));
+        Assert.Equal(noisy.FlippedRows, LabelNoise.Symmetric(train, 0.2, seed: 8).FlippedRows);
+        Assert.Equal(labels, LabelNoise.Symmetric(train, 0.2, seed: 8).Train.Labels());
+        Assert.NotEqual(noisy.FlippedRows, LabelNoise.Symmetric(train, 0.2, seed: 9).FlippedRows);
+        Assert.Throws<ReparoInputException>(() => LabelNoise.Symmetric(train, 0, seed: 1));
+    }
+
+    [Fact]
     public void CurveCountsFlipsInTheTopShareWithFloorCutsAndTrapezoidArea()
     {
         // 40 rows, flips at 0, 1 and 39; the ranking puts 0 and 1 first and 39 last.

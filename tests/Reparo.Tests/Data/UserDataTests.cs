@@ -229,6 +229,23 @@ public class UserDataTests
         Assert.Equal(40, splits.Train.Count + splits.Validation.Count + splits.Test.Count);
         Assert.Contains("cheap", splits.Train.Vocabulary!.Tokens);
 
+        // Each sample is named by its file and line (blank lines count, as an editor counts them), across the splits.
+        string[] fileLines = ["", .. lines];
+        File.WriteAllLines(dir.File("t.tsv"), fileLines);
+        DataSplits named = DataCatalog.Load($"tsv:{dir.File("t.tsv")}", new DataOptions { TrainLimit = 20 });
+        string[] names = [.. new[] { named.Train, named.Validation, named.Test }.SelectMany(d => Enumerable.Range(0, d.Count).Select(d.SourceName))];
+        Assert.Equal(names.Length, names.Distinct().Count());
+        foreach (Dataset part in new[] { named.Train, named.Validation, named.Test })
+        {
+            long[] labels = part.Labels();
+            for (int r = 0; r < part.Count; r++)
+            {
+                string name = part.SourceName(r);
+                Assert.StartsWith("t.tsv:", name);
+                Assert.StartsWith(part.ClassNames[(int)labels[r]] + "\t", fileLines[int.Parse(name["t.tsv:".Length..]) - 1]);
+            }
+        }
+
         File.WriteAllLines(dir.File("vocab.txt"), ["cheap", "noon", "", "pills"]);
         DataSplits withVocabulary = DataCatalog.Load($"tsv:{dir.File("t.tsv")}", new DataOptions { VocabularyPath = dir.File("vocab.txt") });
         Assert.Equal(["<pad>", "<unk>", "cheap", "noon", "pills"], withVocabulary.Train.Vocabulary!.Tokens);

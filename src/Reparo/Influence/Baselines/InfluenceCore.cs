@@ -100,6 +100,9 @@ internal static class InfluenceCore
     public static Tensor LastLayerGradients(Tensor residuals, Tensor features) =>
         residuals.unsqueeze(2).mul(features.unsqueeze(1)).reshape(residuals.shape[0], -1);
 
+    /// <summary>The largest exact last-layer Hessian the influence baselines build (2 GiB of float64: about 16 000 parameters).</summary>
+    public const long MaxHessianBytes = 2L << 30;
+
     /// <summary>
     /// Koh &amp; Liang's Hessian restricted to the final layer, in closed form: the mean over samples of
     /// (diag p − p pᵀ) ⊗ ã ãᵀ, float64 (C·(D + 1))², assembled as block-diagonal Σ p_c ã ãᵀ minus Zᵀ Z with
@@ -110,6 +113,12 @@ internal static class InfluenceCore
         using var scope = NewDisposeScope();
         long n = features.shape[0], d = features.shape[1];
         int classes = (int)probabilities.shape[1];
+        double bytes = Math.Pow(classes * d, 2) * sizeof(double);
+        if (bytes > MaxHessianBytes)
+        {
+            throw new ReparoInputException(FormattableString.Invariant(
+                $"the last layer has {classes * d} parameters ({classes} classes × {d - 1} inputs and a bias), so its exact Hessian needs {bytes / (1L << 30):F1} GiB as float64, over the limit of {MaxHessianBytes >> 30} GiB; rank by the loss or by TracIn, which need no Hessian"));
+        }
         Tensor h = zeros(classes * d, classes * d, dtype: ScalarType.Float64);
         for (long start = 0; start < n; start += batchSize)
         {

@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Text.Json;
+using Reparo.Tests.Data;
+using SkiaSharp;
+
+namespace Reparo.Tests.Cli;
+
+/// <summary><c>reparo influence suspects</c> on the user's own data: the flipped labels come first, named where they are.</summary>
+public sealed class SuspectsCliTests
+{
+    /// <summary>
+    /// Two well-separated Gaussian classes in four features, 300 rows after a header, every tenth row's label flipped
+    /// (rows 3, 13, …); returns the CSV's path and the flipped rows' line numbers.
+    /// </summary>
+    private static (string Path, HashSet<int> FlippedLines) FlippedTable(TempFolder dir)
+    {
+        var random = new Random(7);
+        double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+        var lines = new List<string> { "f1,f2,f3,f4,label" };
+        var flipped = new HashSet<int>();
+        for (int i = 0; i < 300; i++)
+        {
+            int label = i % 2;
+            double centre = label == 0 ? -1.5 : 1.5;
+            string features = string.Join(",", Enumerable.Range(0, 4).Select(_ => (centre + Normal()).ToString("F4", CultureInfo.InvariantCulture)));
+            bool flip = i % 10 == 3;
+            if (flip) flipped.Add(lines.Count + 1);
+            lines.Add($"{features},{((label == 1) != flip ? "spam" : "ham")}");
+        }
+        string path = dir.File("mail.csv");
+        File.WriteAllLines(path, lines);
+        return (path, flipped);
+    }
+
+    [Theory]
+    [InlineData("representer")]
+    [InlineData("tracin-self")]
+    [InlineData("kl-last")]
+    [InlineData("loss")]
+    public void TheFlippedRowsOfATableComeFirstNamedByTheirLines(string method)
+    {
+        using TempFolder dir = TestSupport.TempFolder();
+        (string csv, HashSet<int> flippedLines) = FlippedTable(dir);
+        string model = dir.File("m.reparo");
+        (int code, _, string err) = CliRunner.Run("train", "--data", $"csv:{csv}", "--arch", "mlp:16x1", "--epochs", "20", "--batch-size", "16", "--threads", "1", "--out", model);
+        Assert.True(code == 0, err);
+        (code, string output, err) = CliRunner.Run("influence", "suspects", "--model", model, "--data", $"csv:{csv}", "--method", method, "--top", "20", "--threads", "1", "--json", "-");
+        Assert.True(code == 0, err);
+        using JsonDocument json = JsonDocument.Parse(output);
+        JsonElement root = json.RootElement;
+        Assert.Equal(method, root.GetProperty("method").GetString());
+        JsonElement[] suspects = [.. root.GetProperty("suspects").EnumerateArray()];
+        Assert.Equal(20, suspects.Length);
+        int[] lines = [.. suspects.Select(s => int.Parse(s.GetProperty("source").GetString()!.Split(':')[1], CultureInfo.InvariantCulture))];
+        Assert.All(suspects, s => Assert.StartsWith("mail.csv:", s.GetProperty("source").GetString()));
+        // About 10 % of the training rows are flipped, so a ranking no better than chance puts 2 of them in the top 20.
+        int found = lines.Count(flippedLines.Contains);
+        Assert.True(found >= 12, $"{method}: {found} of the top 20 are flipped rows (lines {string.Join(", ", lines)})");
+        double[] scores = [.. suspects.Select(s => s.GetProperty("score").GetDouble())];
+        Assert.Equal(scores.OrderDescending(), scores);
+        Assert.Contains("training samples of csv:mail.csv/train", err);
+    }
+
+    [Fact]
+    public void AnImageFoldersSuspectsAreItsFilesAndTheReportShowsThem()
+    {
+        using TempFolder dir = TestSupport.TempFolder();
+        string images = Path.Combine(dir.Path, "images");
+        foreach (string part in new[] { "train", "val", "test" })
+        {
+            for (int i = 0; i < 12; i++)
+            {
+                UserDataFiles.Image(Path.Combine(images, part, "dark", $"d{i}.png"), 4, 4, (x, y) => new SKColor((byte)(5 * i), 10, 20));
+                UserDataFiles.Image(Path.Combine(images, part, "light", $"l{i}.png"), 4, 4, (x, y) => new SKColor(240, (byte)(250 - 5 * i), 230));
+            }
+        }
+        // A light image filed under dark: the one wrong label (in the training split, since val/ holds the validation part).
+        UserDataFiles.Image(Path.Combine(images, "train", "dark", "odd.png"), 4, 4, (x, y) => new SKColor(245, 245, 245));
+        string model = dir.File("m.reparo");
+        (int code, _, string err) = CliRunner.Run("train", "--data", $"folder:{images}", "--arch", "mlp:8x1", "--epochs", "15", "--batch-size", "4", "--threads", "1", "--out", model);
+        Assert.True(code == 0, err);
+        string report = dir.File("suspects.html");
+        (code, string output, err) = CliRunner.Run("influence", "suspects", "--model", model, "--data", $"folder:{images}", "--top", "3", "--threads", "1", "--report", report, "--json", "-");
+        Assert.True(code == 0, err);
+        using JsonDocument json = JsonDocument.Parse(output);
+        JsonElement first = json.RootElement.GetProperty("suspects")[0];
+        Assert.Equal(Path.Combine("train", "dark", "odd.png"), first.GetProperty("source").GetString());
+        Assert.Equal("dark", first.GetProperty("label").GetString());
+        Assert.Equal("light", first.GetProperty("prediction").GetString());
+        string html = File.ReadAllText(report);
+        Assert.Contains("train/dark/odd.png", html);
+        Assert.Contains("<img", html);
+
+        // explain names its test input and nearest training samples by their files too.
+        (code, output, err) = CliRunner.Run("explain", "--model", model, "--data", $"folder:{images}", "--index", "0", "--threads", "1", "--json", "-");
+        Assert.True(code == 0, err);
+        using (JsonDocument explanation = JsonDocument.Parse(output))
+        {
+            Assert.Equal(Path.Combine("test", "dark", "d0.png"), explanation.RootElement.GetProperty("source").GetString());
+            Assert.All(explanation.RootElement.GetProperty("neighbours").EnumerateArray(),
+                n => Assert.Matches(@"^train/(dark|light)/[a-z]+\d*\.png$", n.GetProperty("source").GetString()!));
+        }
+        Assert.Contains("test sample 0 (test/dark/d0.png)", err);
+
+        (code, _, err) = CliRunner.Run("influence", "suspects", "--model", model, "--data", $"folder:{images}", "--method", "confidence");
+        Assert.Equal(2, code);
+        Assert.Contains("confidence", err);
+    }
+}
