@@ -6,7 +6,8 @@ namespace Reparo.Cli;
 
 /// <summary>
 /// Draws a <see cref="ReportDocument"/> on a console: the title, the summary, then each section's paragraphs, notes,
-/// key values, tables and matrices; a figure shows as its caption. The provenance is left out (the command line is on screen).
+/// key values, tables and matrices; a figure shows as its caption, a gallery of pictures as one line (a text input
+/// as its text). The provenance is left out (the command line is on screen).
 /// </summary>
 public static class CliDocumentRenderer
 {
@@ -47,6 +48,10 @@ public static class CliDocumentRenderer
                 break;
             case ReportFigure f:
                 console.MarkupLine($"[grey]figure:[/] {Markup.Escape(f.Caption)}");
+                break;
+            case ReportGallery g when g.Items.All(item => item.Text is null):
+                // Pictures alone say nothing on a terminal; the report file draws them.
+                console.WriteLine($"{g.Caption ?? "pictures"}: {g.Items.Count} in the --report file");
                 break;
             case ReportGallery g:
                 if (g.Caption is not null) console.WriteLine(g.Caption);

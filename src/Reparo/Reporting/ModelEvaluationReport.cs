@@ -4,6 +4,16 @@ using static Reparo.Reporting.ReportText;
 
 namespace Reparo.Reporting;
 
+/// <summary>A sample the model gets wrong.</summary>
+/// <param name="Index">Its row in the evaluated split.</param>
+/// <param name="SourceIndex">Its index in the source data.</param>
+/// <param name="Source">Where to find it: its file in an image folder, <c>FILE:LINE</c> of a table or text file, else its source index.</param>
+/// <param name="Label">Its label.</param>
+/// <param name="Prediction">What the model predicts.</param>
+/// <param name="Probability">The probability the model gives its prediction.</param>
+/// <param name="LabelProbability">The probability the model gives the label.</param>
+public sealed record Misclassified(int Index, int SourceIndex, string Source, string Label, string Prediction, double Probability, double LabelProbability);
+
 /// <summary>What <c>reparo eval</c> measured: accuracy, per-class accuracy and the confusion matrix of a model on one split (the command's JSON).</summary>
 /// <param name="Model">The model file.</param>
 /// <param name="Data">The data spec.</param>
@@ -15,9 +25,17 @@ namespace Reparo.Reporting;
 /// <param name="PerClassAccuracy">Accuracy per true class (NaN for a class with no sample).</param>
 /// <param name="ConfusionMatrix">Counts[true][predicted].</param>
 /// <param name="ClassNames">The class names.</param>
+/// <param name="Misclassified">Every sample the model gets wrong, in the split's order.</param>
 public sealed record ModelEvaluationReport(string Model, string Data, string Split, string? Corruption, int? Severity, double Accuracy, int N,
-    double[] PerClassAccuracy, int[][] ConfusionMatrix, IReadOnlyList<string> ClassNames) : IReportDocument
+    double[] PerClassAccuracy, int[][] ConfusionMatrix, IReadOnlyList<string> ClassNames, IReadOnlyList<Misclassified> Misclassified) : IReportDocument
 {
+    /// <summary>How many misclassified samples the document lists (the most confidently wrong first); the JSON has them all.</summary>
+    public const int Listed = 20;
+
+    /// <summary>The listed misclassified samples' pictures, for the report (same order as the document's table).</summary>
+    [JsonIgnore]
+    public IReadOnlyList<ReportThumbnail> MisclassifiedPictures { get; init; } = [];
+
     /// <summary>The evaluated dataset's name, e.g. <c>digits (test)</c>.</summary>
     [JsonIgnore]
     public string DatasetName { get; init; } = "";
@@ -42,8 +60,22 @@ public sealed record ModelEvaluationReport(string Model, string Data, string Spl
                 [.. PerClassAccuracy.Select((a, c) => (IReadOnlyList<string>)[Name(c), Percent(a), ConfusionMatrix[c].Sum().ToString(CultureInfo.InvariantCulture)])])]),
             new("Confusion matrix", [new ReportMatrix($"Predictions on {Subject}", ClassNames, [.. ConfusionMatrix.Select(row => (IReadOnlyList<long>)[.. row.Select(v => (long)v)])])]),
         };
+        if (Misclassified.Count > 0)
+        {
+            List<ReportBlock> blocks =
+            [
+                new ReportTable(["sample", "label", "prediction", "p(prediction)", "p(label)"],
+                    [.. MostConfidentlyWrong().Select(m => (IReadOnlyList<string>)[m.Source, m.Label, m.Prediction, Percent(m.Probability), Percent(m.LabelProbability)])],
+                    $"{Math.Min(Listed, Misclassified.Count)} of the {Misclassified.Count} misclassified samples, the most confidently wrong first (the JSON lists them all, in the split's order)"),
+            ];
+            if (MisclassifiedPictures.Count > 0) blocks.Add(new ReportGallery(MisclassifiedPictures));
+            sections.Add(new ReportSection("Misclassified", blocks));
+        }
         return new ReportDocument($"Evaluation of {Model}", summary, sections);
     }
+
+    /// <summary>The misclassified samples the document lists: the <see cref="Listed"/> with the highest probability on their prediction (ties: split order).</summary>
+    public IEnumerable<Misclassified> MostConfidentlyWrong() => Misclassified.OrderByDescending(m => m.Probability).ThenBy(m => m.Index).Take(Listed);
 
     private string Name(int c) => c < ClassNames.Count ? ClassNames[c] : c.ToString(CultureInfo.InvariantCulture);
 }

@@ -36,6 +36,31 @@ public static class Evaluator
         return new EvaluationReport(labels.Length == 0 ? double.NaN : (double)correct / labels.Length, labels.Length, perClass, confusion, predictions);
     }
 
+    /// <summary>
+    /// The class probabilities (softmax of <see cref="Network.Scores"/>, float64) of every row of <paramref name="data"/>,
+    /// in evaluation mode, <paramref name="batchSize"/> rows at a time.
+    /// </summary>
+    public static double[][] Probabilities(Network network, Dataset data, int batchSize = 1000)
+    {
+        Trainer.CheckCompatible(network, data);
+        var rows = new double[data.Count][];
+        network.InEvalMode(() =>
+        {
+            using var noGrad = TorchSharp.torch.no_grad();
+            for (int start = 0; start < data.Count; start += batchSize)
+            {
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                int count = Math.Min(batchSize, data.Count - start);
+                TorchSharp.torch.Tensor p = network.Scores(data.X.narrow(0, start, count)).softmax(-1).to(TorchSharp.torch.ScalarType.Float64).cpu();
+                double[] values = p.data<double>().ToArray();
+                int classes = (int)p.shape[1];
+                for (int i = 0; i < count; i++) rows[start + i] = values[(i * classes)..((i + 1) * classes)];
+            }
+            return 0;
+        });
+        return rows;
+    }
+
     /// <summary>Share of <paramref name="data"/> that <paramref name="network"/> classifies correctly.</summary>
     public static double Accuracy(Network network, Dataset data, int batchSize = 1000) => Evaluate(network, data, batchSize).Accuracy;
 }

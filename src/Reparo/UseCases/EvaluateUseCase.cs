@@ -45,10 +45,21 @@ public static class EvaluateUseCase
             dataset = Corruptions.Apply(dataset, parsed, request.Severity, request.Seed);
         }
         EvaluationReport report = Evaluator.Evaluate(request.Network, dataset);
-        return new ModelEvaluationReport(request.ModelPath, request.Data, request.Split.ToString().ToLowerInvariant(), corruption, severity, report.Accuracy, report.N,
-            report.PerClassAccuracy, report.ConfusionMatrix, request.Network.Spec.ClassNames)
+        IReadOnlyList<string> names = request.Network.Spec.ClassNames;
+        int[] failures = report.Failures(dataset);
+        double[][] probabilities = failures.Length == 0 ? [] : Evaluator.Probabilities(request.Network, dataset);
+        long[] labels = dataset.Labels();
+        Misclassified[] misclassified = [.. failures.Select(i => new Misclassified(i, dataset.SourceIndices[i], dataset.SourceName(i), names[(int)labels[i]],
+            names[(int)report.Predictions[i]], probabilities[i][report.Predictions[i]], probabilities[i][labels[i]]))];
+        var evaluation = new ModelEvaluationReport(request.ModelPath, request.Data, request.Split.ToString().ToLowerInvariant(), corruption, severity, report.Accuracy, report.N,
+            report.PerClassAccuracy, report.ConfusionMatrix, names, misclassified)
         {
             DatasetName = dataset.Name,
+        };
+        return evaluation with
+        {
+            MisclassifiedPictures = [.. evaluation.MostConfidentlyWrong().Select(m => InputPicture.Thumbnail(dataset.X[m.Index], request.Network,
+                $"{m.Source} · labelled {m.Label} · predicted {m.Prediction} ({ReportText.Percent(m.Probability)})"))],
         };
     }
 }

@@ -86,6 +86,12 @@ public class CliTests
             Assert.InRange(root.GetProperty("accuracy").GetDouble(), 0.5, 1.0);
             Assert.Equal(359, root.GetProperty("n").GetInt32());
             Assert.Equal(10, root.GetProperty("per_class_accuracy").GetArrayLength());
+            // Every misclassified sample is listed, in the split's order, with its prediction's probability above its label's.
+            JsonElement[] wrong = [.. root.GetProperty("misclassified").EnumerateArray()];
+            Assert.Equal((int)Math.Round(359 * (1 - root.GetProperty("accuracy").GetDouble())), wrong.Length);
+            Assert.Equal(wrong.Select(w => w.GetProperty("index").GetInt32()).Order(), wrong.Select(w => w.GetProperty("index").GetInt32()));
+            Assert.All(wrong, w => Assert.NotEqual(w.GetProperty("label").GetString(), w.GetProperty("prediction").GetString()));
+            Assert.All(wrong, w => Assert.True(w.GetProperty("probability").GetDouble() >= w.GetProperty("label_probability").GetDouble()));
         }
         Assert.Contains("accuracy", err); // the human summary moved to stderr
 

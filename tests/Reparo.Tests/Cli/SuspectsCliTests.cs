@@ -91,6 +91,20 @@ public sealed class SuspectsCliTests
         Assert.Contains("train/dark/odd.png", html);
         Assert.Contains("<img", html);
 
+        // eval lists the test files the model gets wrong (the report shows them); the dark file filed under light is one.
+        UserDataFiles.Image(Path.Combine(images, "test", "light", "wrong.png"), 4, 4, (x, y) => new SKColor(3, 10, 20));
+        string evalReport = dir.File("eval.html");
+        (code, output, err) = CliRunner.Run("eval", "--model", model, "--data", $"folder:{images}", "--threads", "1", "--report", evalReport, "--json", "-");
+        Assert.True(code == 0, err);
+        using (JsonDocument evaluation = JsonDocument.Parse(output))
+        {
+            JsonElement wrong = Assert.Single(evaluation.RootElement.GetProperty("misclassified").EnumerateArray(), m => m.GetProperty("source").GetString() == Path.Combine("test", "light", "wrong.png"));
+            Assert.Equal("dark", wrong.GetProperty("prediction").GetString());
+        }
+        Assert.Contains("test/light/wrong.png", File.ReadAllText(evalReport));
+        Assert.Contains("in the --report file", err);
+        File.Delete(Path.Combine(images, "test", "light", "wrong.png"));
+
         // explain names its test input and nearest training samples by their files too.
         (code, output, err) = CliRunner.Run("explain", "--model", model, "--data", $"folder:{images}", "--index", "0", "--threads", "1", "--json", "-");
         Assert.True(code == 0, err);

@@ -1,7 +1,6 @@
 using Reparo.Data;
 using Reparo.Models;
 using Reparo.Training;
-using static TorchSharp.torch;
 
 namespace Reparo.Influence.Baselines;
 
@@ -50,29 +49,9 @@ public static class LabelSuspicion
     /// <summary>The model's prediction for every row of <paramref name="data"/> and the probability it gives the row's label.</summary>
     public static (long[] Predictions, double[] LabelProbabilities) Predict(Network network, Dataset data)
     {
-        Trainer.CheckCompatible(network, data);
+        double[][] probabilities = Evaluator.Probabilities(network, data);
         long[] labels = data.Labels();
-        var predictions = new long[data.Count];
-        var probabilities = new double[data.Count];
-        network.InEvalMode(() =>
-        {
-            using var noGrad = no_grad();
-            for (int start = 0; start < data.Count; start += 1000)
-            {
-                using var scope = NewDisposeScope();
-                int count = Math.Min(1000, data.Count - start);
-                Tensor p = network.Scores(data.X.narrow(0, start, count)).softmax(-1).to(ScalarType.Float64).cpu();
-                long[] best = p.argmax(1).data<long>().ToArray();
-                double[] values = p.data<double>().ToArray();
-                int classes = (int)p.shape[1];
-                for (int i = 0; i < count; i++)
-                {
-                    predictions[start + i] = best[i];
-                    probabilities[start + i] = values[i * classes + labels[start + i]];
-                }
-            }
-            return 0;
-        });
-        return (predictions, probabilities);
+        long[] predictions = [.. probabilities.Select(p => (long)Array.IndexOf(p, p.Max()))];
+        return (predictions, [.. probabilities.Select((p, i) => p[labels[i]])]);
     }
 }
