@@ -90,50 +90,74 @@ public static class UserData
         if (classes.Count < 2) throw new ReparoInputException($"{trainFolder}: needs at least two class sub-folders, found {classes.Count}");
         string name = $"folder:{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)))}";
         var reader = new ImageReader(options.ImageResizing);
-        var parts = new List<(string Part, List<byte[]> Images, List<long> Labels, List<string> Files)>
-        {
-            Read("train", trainFolder),
-            Read("test", testFolder),
-        };
+        var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
+        int Label(string classFolder) => index.TryGetValue(Path.GetFileName(classFolder), out int label) ? label
+            : throw new ReparoInputException($"{classFolder}: class '{Path.GetFileName(classFolder)}' is not one of {string.Join(", ", classes)}");
+        var parts = new List<(string Part, DecodedImages Images)> { ("train", Decode(root, trainFolder, Label, reader)), ("test", Decode(root, testFolder, Label, reader)) };
         bool hasValidation = Directory.Exists(validationFolder);
-        if (hasValidation) parts.Add(Read("validation", validationFolder));
-        if (parts[0].Images.Count == 0) throw new ReparoInputException($"{trainFolder}: no .png or .jpg images");
-        if (parts[1].Images.Count == 0) throw new ReparoInputException($"{testFolder}: no .png or .jpg images");
+        if (hasValidation) parts.Add(("validation", Decode(root, validationFolder, Label, reader)));
+        if (parts[0].Images.Pixels.Count == 0) throw new ReparoInputException($"{trainFolder}: no .png or .jpg images");
+        if (parts[1].Images.Pixels.Count == 0) throw new ReparoInputException($"{testFolder}: no .png or .jpg images");
         int channels = reader.AllGray ? 1 : 3;
-        Dataset Make(int i)
-        {
-            using var scope = NewDisposeScope();
-            (string part, List<byte[]> images, List<long> labels, List<string> files) = parts[i];
-            var pixels = new byte[(long)images.Count * 3 * reader.Height * reader.Width];
-            for (int k = 0; k < images.Count; k++) images[k].CopyTo(pixels, (long)k * images[k].Length);
-            Tensor x = tensor(pixels, ScalarType.Byte).reshape(images.Count, reader.Height, reader.Width, 3).permute(0, 3, 1, 2);
-            if (channels == 1) x = x.narrow(1, 0, 1);
-            return new Dataset($"{name}/{part}", x.to(ScalarType.Float32).div_(255f).contiguous(), tensor(labels.ToArray()), classes, InputKind.Image, sourceNames: files);
-        }
+        Dataset Make(int i) => ToDataset($"{name}/{parts[i].Part}", parts[i].Images, reader, channels, classes);
         Dataset train = Make(0), test = Make(1);
         (Dataset fit, Dataset validation) = hasValidation ? (train, Make(2)) : DataCatalog.HoldOut(train, options.ValidationFraction, options.SplitSeed, name);
         return new DataSplits(fit, validation, test) { ByteInputs = true, ImageResizing = options.ImageResizing };
+    }
 
-        (string, List<byte[]>, List<long>, List<string>) Read(string part, string folder)
+    /// <summary>
+    /// Reads <c>CLASS/*.png|jpg|jpeg</c> under <paramref name="folder"/> as images for a model that reads
+    /// <paramref name="channels"/> channels, decoded and resized as <see cref="LoadFolder"/> does them; a sub-folder
+    /// names its images' label by a class name of <paramref name="classes"/> or by a class index. Each image is named by
+    /// its path in the folder (<see cref="Dataset.SourceNames"/>). A colour image for a one-channel model is a one-line error.
+    /// </summary>
+    public static Dataset LoadImages(string folder, IReadOnlyList<string> classes, ImageResizing? resizing, int channels, string name)
+    {
+        if (!Directory.Exists(folder)) throw new ReparoInputException($"{folder}: no such folder");
+        int Label(string classFolder)
         {
-            var images = new List<byte[]>();
-            var labels = new List<long>();
-            var files = new List<string>();
-            var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
-            foreach (string classFolder in Directory.GetDirectories(folder).Order(StringComparer.Ordinal))
-            {
-                string className = Path.GetFileName(classFolder);
-                if (!index.TryGetValue(className, out int label))
-                    throw new ReparoInputException($"{classFolder}: class '{className}' is not one of {string.Join(", ", classes)}");
-                foreach (string file in Directory.GetFiles(classFolder).Where(IsImage).Order(StringComparer.Ordinal))
-                {
-                    images.Add(reader.Read(file));
-                    labels.Add(label);
-                    files.Add(Path.GetRelativePath(root, file));
-                }
-            }
-            return (part, images, labels, files);
+            string text = Path.GetFileName(classFolder);
+            int label = classes.ToList().IndexOf(text);
+            if (label < 0 && int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int i) && i < classes.Count) label = i;
+            return label >= 0 ? label : throw new ReparoInputException($"{classFolder}: '{text}' is neither a class of the model ({string.Join(", ", classes)}) nor a class index");
         }
+        var reader = new ImageReader(resizing);
+        DecodedImages images = Decode(folder, folder, Label, reader);
+        if (images.Pixels.Count == 0) throw new ReparoInputException($"{folder}: no .png or .jpg images in CLASS sub-folders");
+        if (channels == 1 && !reader.AllGray) throw new ReparoInputException($"{folder}: colour images, but the model reads one channel");
+        if (channels is not (1 or 3)) throw new ReparoInputException($"{folder}: images have 1 or 3 channels; the model reads {channels}");
+        return ToDataset(name, images, reader, channels, classes);
+    }
+
+    /// <summary>Decoded images (RGB bytes), their labels and their paths relative to the tree's root.</summary>
+    private sealed record DecodedImages(List<byte[]> Pixels, List<long> Labels, List<string> Files);
+
+    /// <summary>Decodes every image of <paramref name="folder"/>'s class sub-folders (ordinal order), labelled by <paramref name="label"/>.</summary>
+    private static DecodedImages Decode(string root, string folder, Func<string, int> label, ImageReader reader)
+    {
+        var images = new DecodedImages([], [], []);
+        foreach (string classFolder in Directory.GetDirectories(folder).Order(StringComparer.Ordinal))
+        {
+            int classIndex = label(classFolder);
+            foreach (string file in Directory.GetFiles(classFolder).Where(IsImage).Order(StringComparer.Ordinal))
+            {
+                images.Pixels.Add(reader.Read(file));
+                images.Labels.Add(classIndex);
+                images.Files.Add(Path.GetRelativePath(root, file));
+            }
+        }
+        return images;
+    }
+
+    /// <summary>Decoded images as a dataset of <paramref name="channels"/>-channel float images in [0, 1] (one channel: the red one of gray images).</summary>
+    private static Dataset ToDataset(string name, DecodedImages images, ImageReader reader, int channels, IReadOnlyList<string> classes)
+    {
+        using var scope = NewDisposeScope();
+        var pixels = new byte[(long)images.Pixels.Count * 3 * reader.Height * reader.Width];
+        for (int k = 0; k < images.Pixels.Count; k++) images.Pixels[k].CopyTo(pixels, (long)k * images.Pixels[k].Length);
+        Tensor x = tensor(pixels, ScalarType.Byte).reshape(images.Pixels.Count, reader.Height, reader.Width, 3).permute(0, 3, 1, 2);
+        if (channels == 1) x = x.narrow(1, 0, 1);
+        return new Dataset(name, x.to(ScalarType.Float32).div_(255f).contiguous(), tensor(images.Labels.ToArray()), classes, InputKind.Image, sourceNames: images.Files);
     }
 
     private static bool IsImage(string path) => ImageExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());

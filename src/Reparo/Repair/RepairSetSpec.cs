@@ -28,6 +28,9 @@ namespace Reparo.Repair;
 /// <item><c>csv:PATH</c>: a table read as <c>--data csv:</c> reads one (header, separator, label column), one point per
 /// row, its features as raw as the data's; a label is one of the model's class names, or a class index. Drawdown: the
 /// clean test set; no generalisation set.</item>
+/// <item><c>folder:PATH</c>: images in <c>PATH/CLASS/*.png|jpg</c>, one point each, to be classified as the sub-folder's
+/// class (a class name of the model or a class index), decoded and resized as the data's folder images are; named by
+/// their files. Drawdown: the clean test set; no generalisation set.</item>
 /// <item><c>rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY]</c> (e.g. <c>rotations:-30:30:7:5</c>): N misclassified corrupted
 /// test images (default fog:3), each a polytope with K vertices, its rotations evenly spaced from MIN to MAX degrees.
 /// Drawdown: the clean test set without those images; generalisation: the same images rotated every 0.1° in [MIN, MAX],
@@ -59,6 +62,7 @@ public static class RepairSetSpec
         if (parts[0] == "file" && parts.Length >= 2) return FromFile(spec[5..], network, splits);
         if (parts[0] == "npz" && parts.Length >= 2) return FromNpz(spec[4..], network, splits);
         if (parts[0] == "csv" && parts.Length >= 2) return FromCsv(spec[4..], network, splits);
+        if (parts[0] == "folder" && parts.Length >= 2) return FromFolder(spec[7..], network, splits);
         if (parts[0] == "rotations") return Rotations(spec, parts, network, splits, seed);
         if (parts[0] == "trojan" && parts.Length == 2) return Trojan(spec, Int(parts[1], spec), network, splits);
         if (parts[0] == "failures" && parts.Length == 2) return Failures(spec, Int(parts[1], spec), network, splits.Test);
@@ -72,7 +76,7 @@ public static class RepairSetSpec
             return new RepairProblem(network, set, WithoutRows(splits.Test, rows, $"{splits.Test.Name} (clean, without the repair images)"),
                 WithoutRows(corrupted, rows, $"{corrupted.Name} (without the repair images)"));
         }
-        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), CORRUPTION:SEVERITY:N:any, failures:N, file:PATH, npz:PATH, csv:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY] or trojan:N");
+        throw new ReparoInputException($"unknown repair set '{spec}'; use CORRUPTION:SEVERITY:N (e.g. fog:3:100), CORRUPTION:SEVERITY:N:any, failures:N, file:PATH, npz:PATH, csv:PATH, folder:PATH, rotations:MIN:MAX:K:N[:CORRUPTION:SEVERITY] or trojan:N");
     }
 
     private static RepairProblem Failures(string spec, int n, Network network, Dataset test)
@@ -265,9 +269,28 @@ public static class RepairSetSpec
             int label = classes.ToList().IndexOf(text);
             if (label < 0 && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int index) && index >= 0 && index < classes.Count) label = index;
             if (label < 0) throw new ReparoInputException($"{path}: label '{text}' is neither a class of the model ({string.Join(", ", classes)}) nor a class index");
-            regions.Add(new RepairRegion(x.narrow(0, r, 1), label, $"csv#{r}"));
+            regions.Add(new RepairRegion(x.narrow(0, r, 1), label, FormattableString.Invariant($"{Path.GetFileName(path)}:{table.LineNumbers[r]}")));
         }
         return new RepairProblem(network, new RepairSet(regions, $"csv:{path}"), splits.Test, null);
+    }
+
+    /// <summary>
+    /// <c>folder:PATH</c>: images in <c>PATH/CLASS/*.png|jpg</c>, each to be classified as its sub-folder's class (a class
+    /// name of the model or a class index), decoded and resized as the data's folder images are.
+    /// </summary>
+    private static RepairProblem FromFolder(string path, Network network, DataSplits splits)
+    {
+        long[] shape = network.Spec.InputShape;
+        if (network.Spec.InputKind != InputKind.Image || shape.Length != 3)
+            throw new ReparoInputException($"{path}: a folder repair set holds images; the model reads {network.Spec.InputKind.ToString().ToLowerInvariant()} of shape [{string.Join(",", shape)}]");
+        string name = $"folder:{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)))}";
+        Dataset images = UserData.LoadImages(path, network.Spec.ClassNames, splits.ImageResizing, (int)shape[0], name);
+        if (!images.SampleShape.SequenceEqual(shape))
+        {
+            throw new ReparoInputException($"{path}: images of shape [{string.Join(",", images.SampleShape)}], but the model reads [{string.Join(",", shape)}]"
+                + (splits.ImageResizing is { } resizing ? $" (after {resizing})" : "; resize them as the data's folder images are, with --resize and --center-crop"));
+        }
+        return new RepairProblem(network, RepairSet.FromPoints(images, [.. Enumerable.Range(0, images.Count)], $"folder:{path}"), splits.Test, null);
     }
 
     private static void Flatten(JsonElement e, List<float> values, string path)

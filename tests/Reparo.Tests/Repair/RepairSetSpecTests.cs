@@ -1,6 +1,8 @@
 using Reparo.Data;
 using Reparo.Models;
 using Reparo.Repair;
+using Reparo.Tests.Data;
+using SkiaSharp;
 
 namespace Reparo.Tests.Repair;
 
@@ -71,6 +73,54 @@ public class RepairSetSpecTests
     }
 
     /// <summary>
+    /// <c>folder:PATH</c> takes the user's own images as repair points: <c>CLASS/*.png</c> labelled by class name or
+    /// index, decoded and resized as the data's folder images are (here the model's recorded resizing), named by their
+    /// files; colour for a gray model, or a size the model does not read, is one line.
+    /// </summary>
+    [Fact]
+    public void FolderFormTakesTheUsersImagesResizedAsTheDataIs()
+    {
+        using var dir = TestSupport.TempFolder();
+        foreach (string part in new[] { "train", "test" })
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                UserDataFiles.Image(Path.Combine(dir.Path, "data", part, "dark", $"{i}.png"), 12, 10, (x, y) => new SKColor((byte)(10 * i), (byte)(10 * i), (byte)(10 * i)));
+                UserDataFiles.Image(Path.Combine(dir.Path, "data", part, "light", $"{i}.png"), 10, 12, (x, y) => new SKColor((byte)(200 + i), (byte)(200 + i), (byte)(200 + i)));
+            }
+        }
+        var resizing = new ImageResizing(new ImageSize(8), new ImageSize(6));
+        DataSplits splits = DataCatalog.Load($"folder:{Path.Combine(dir.Path, "data")}", new DataOptions { ImageResizing = resizing });
+        Assert.Equal([1L, 6, 6], splits.Test.SampleShape);
+        Network network = ModelZoo.Create("mlp:8x1", splits.Train, seed: 2);
+        string fix = Path.Combine(dir.Path, "fix");
+        UserDataFiles.Image(Path.Combine(fix, "light", "a.png"), 30, 20, (x, y) => new SKColor((byte)(5 * x), (byte)(5 * x), (byte)(5 * x)));
+        UserDataFiles.Image(Path.Combine(fix, "0", "b.png"), 9, 9, (x, y) => new SKColor(90, 90, 90));
+
+        RepairProblem problem = RepairSetSpec.Build($"folder:{fix}", network, splits, 0);
+
+        Assert.Equal([0L, 1L], problem.RepairSet.Regions.Select(r => r.Label)); // sub-folders in ordinal order: "0", then "light"
+        Assert.Equal(["folder:fix#0/b.png", "folder:fix#light/a.png"], problem.RepairSet.Regions.Select(r => r.Id).Order());
+        // a.png (30 wide, 20 high) resized to 12 × 8 then cropped to 6 × 6, as the data is, from its decoded bytes.
+        byte[] decoded = [.. Enumerable.Range(0, 20 * 30).SelectMany(p => Enumerable.Repeat((byte)(5 * (p % 30)), 3))];
+        byte[] expected = resizing.Apply(decoded, 20, 30, 3);
+        RepairRegion light = problem.RepairSet.Regions.Single(r => r.Label == 1);
+        Assert.Equal(Enumerable.Range(0, 36).Select(p => expected[3 * p] / 255f), light.Vertices[0].flatten().data<float>().ToArray());
+        Assert.Equal(splits.Test.Count, problem.Drawdown.Count);
+        Assert.Null(problem.Generalization);
+
+        UserDataFiles.Image(Path.Combine(fix, "light", "red.png"), 9, 9, (x, y) => new SKColor(200, 0, 0));
+        Assert.Contains("colour images, but the model reads one channel", Assert.Throws<ReparoInputException>(() => RepairSetSpec.Build($"folder:{fix}", network, splits, 0)).Message);
+        File.Delete(Path.Combine(fix, "light", "red.png"));
+        Directory.CreateDirectory(Path.Combine(fix, "grey"));
+        Assert.Contains("'grey' is neither a class of the model (dark, light) nor a class index", Assert.Throws<ReparoInputException>(() => RepairSetSpec.Build($"folder:{fix}", network, splits, 0)).Message);
+        Directory.Delete(Path.Combine(fix, "grey"));
+        File.Delete(Path.Combine(fix, "light", "a.png"));
+        DataSplits unresized = splits with { ImageResizing = null };
+        Assert.Contains("images of shape [1,9,9], but the model reads [1,6,6]; resize them", Assert.Throws<ReparoInputException>(() => RepairSetSpec.Build($"folder:{fix}", network, unresized, 0)).Message);
+    }
+
+    /// <summary>
     /// <c>csv:PATH</c> takes the user's own rows as repair points: read as the data's CSV is (header, label column by
     /// name), features in the model's input shape, labels by the model's class names or as class indices; drawdown on
     /// the whole clean test set, no generalisation set; a label that is no class, or rows of another width, is one line.
@@ -89,6 +139,7 @@ public class RepairSetSpecTests
         RepairProblem problem = RepairSetSpec.Build($"csv:{rows}", network, splits, 0);
 
         Assert.Equal([2L, 0L], problem.RepairSet.Regions.Select(r => r.Label));
+        Assert.Equal(["rows.csv:2", "rows.csv:3"], problem.RepairSet.Regions.Select(r => r.Id));
         Assert.Equal([0.5f, 0.25f, 1f], problem.RepairSet.Regions[0].Vertices[0].data<float>().ToArray());
         Assert.Equal([1f, 2f, 3f], problem.RepairSet.Regions[1].Vertices[0].data<float>().ToArray());
         Assert.Equal(splits.Test.Count, problem.Drawdown.Count);
