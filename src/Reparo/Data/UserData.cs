@@ -121,11 +121,11 @@ public static class UserData
             if (label < 0 && int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int i) && i < classes.Count) label = i;
             return label >= 0 ? label : throw new ReparoInputException($"{classFolder}: '{text}' is neither a class of the model ({string.Join(", ", classes)}) nor a class index");
         }
+        if (channels is not (1 or 3)) throw new ReparoInputException($"{folder}: images have 1 or 3 channels; the model reads {channels}");
         var reader = new ImageReader(resizing);
         DecodedImages images = Decode(folder, folder, Label, reader);
         if (images.Pixels.Count == 0) throw new ReparoInputException($"{folder}: no .png or .jpg images in CLASS sub-folders");
         if (channels == 1 && !reader.AllGray) throw new ReparoInputException($"{folder}: colour images, but the model reads one channel");
-        if (channels is not (1 or 3)) throw new ReparoInputException($"{folder}: images have 1 or 3 channels; the model reads {channels}");
         return ToDataset(name, images, reader, channels, classes);
     }
 
