@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using Reparo.Data;
 using Reparo.Models;
 using Reparo.Reporting;
@@ -22,7 +23,12 @@ internal static class TrainCommand
         var poison = new Option<string?>("--poison") { Description = $"Poison the training and validation data first: {PoisonSpec.SpecHelp}", HelpName = "SPEC" };
         var training = new TrainingArguments();
         var tensorboard = new Option<string?>("--tensorboard") { Description = "Write the training curves (loss, validation accuracy, learning rate per epoch) as a TensorBoard event file into DIR", HelpName = "DIR" };
-        var command = new Command("train", "Train a model from the zoo and save it") { arch, output, poison, tensorboard };
+        var exclude = new Option<string?>("--exclude")
+        {
+            Description = "Leave out the training and validation samples this file names: the JSON of influence suspects (its suspects' sources), a JSON list of names, or one name per line (an image's path in its folder, FILE:LINE of a table or TSV, else the index); a name that is no such sample is an error",
+            HelpName = "PATH",
+        };
+        var command = new Command("train", "Train a model from the zoo and save it") { arch, output, poison, tensorboard, exclude };
         data.AddTo(command);
         training.AddTo(command);
         var reportFile = new ReportArgument();
@@ -35,13 +41,15 @@ internal static class TrainCommand
             PoisonSpec? poisonSpec = parse.GetValue(poison) is string poisonText ? PoisonSpec.Parse(poisonText) : null;
             DataSplits splits = data.Load(parse);
             var request = new TrainRequest(dataSpec, parse.GetValue(data.SplitSeed) ?? 0, splits, architecture, training.Read(parse, run.Seed), run.Threads,
-                parse.GetValue(output)!, data.Preprocessing(parse, splits), poisonSpec, parse.GetValue(tensorboard) is string folder ? new TensorBoardLog(folder) : null);
+                parse.GetValue(output)!, data.Preprocessing(parse, splits), poisonSpec, parse.GetValue(tensorboard) is string folder ? new TensorBoardLog(folder) : null,
+                parse.GetValue(exclude) is string list ? (ReadSampleNames(list), Path.GetFileName(list)) : null);
             TrainedModelReport report = run.WithTrainingProgress($"train {architecture}", progress => TrainUseCase.Run(request, progress));
             var table = new Table().AddColumns("epoch", "train loss", "validation accuracy", "seconds");
             foreach (EpochRecord e in report.Epochs)
                 table.AddRow(e.Epoch.ToString(), $"{e.TrainLoss:F4}", e.ValidationAccuracy is double a ? $"{a:P2}" : "-", $"{e.Seconds:F1}");
             run.Out.Write(table);
             run.Out.MarkupLine($"{Markup.Escape(report.Arch)}: test accuracy [bold]{report.TestAccuracy:P2}[/] on {report.TestN} samples (kept epoch {report.BestEpoch}); saved to {Markup.Escape(report.Out)}");
+            if (parse.GetValue(exclude) is string excluded) run.Out.WriteLine($"left out the {report.Excluded} training and validation samples {excluded} names");
             foreach (string warning in report.Warnings) run.Out.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
             if (report.Poison is { } effect)
             {
@@ -58,6 +66,35 @@ internal static class TrainCommand
             return CliApp.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The sample names in <paramref name="path"/>: the JSON of <c>influence suspects</c> (each suspect's <c>source</c>),
+    /// a JSON list of names, or plain text with one name per line (blank lines and lines starting with # skipped).
+    /// </summary>
+    private static IReadOnlyList<string> ReadSampleNames(string path)
+    {
+        if (!File.Exists(path)) throw new ReparoInputException($"{path}: file not found");
+        string text = File.ReadAllText(path);
+        string trimmed = text.TrimStart();
+        if (trimmed.StartsWith('{') || trimmed.StartsWith('['))
+        {
+            try
+            {
+                using var json = JsonDocument.Parse(text);
+                JsonElement root = json.RootElement;
+                if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("suspects", out JsonElement suspects))
+                    return [.. suspects.EnumerateArray().Select(s => s.GetProperty("source").GetString() ?? throw new ReparoInputException($"{path}: a suspect without a source"))];
+                if (root.ValueKind == JsonValueKind.Array)
+                    return [.. root.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : throw new ReparoInputException($"{path}: the list holds {e.GetRawText()}, not a sample name"))];
+                throw new ReparoInputException($"{path}: JSON without a 'suspects' list (the output of influence suspects --json) and not a list of names");
+            }
+            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                throw new ReparoInputException($"{path}: not the JSON of influence suspects nor a list of names ({e.Message.Split('\n')[0]})");
+            }
+        }
+        return [.. text.Split('\n').Select(line => line.Trim()).Where(line => line.Length > 0 && !line.StartsWith('#'))];
     }
 }
 
@@ -93,4 +130,5 @@ internal sealed class TrainingArguments
         options.Validate();
         return options;
     }
+
 }

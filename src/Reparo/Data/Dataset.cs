@@ -129,4 +129,32 @@ public sealed record DataSplits(Dataset Train, Dataset Validation, Dataset Test)
 
     /// <summary>How a folder's images were resized and cropped as they were decoded (recorded with a trained model); null: not at all.</summary>
     public ImageResizing? ImageResizing { get; init; }
+
+    /// <summary>
+    /// The splits without the training and validation samples named in <paramref name="sources"/> (by
+    /// <see cref="Dataset.SourceName"/>: an image's file, <c>FILE:LINE</c>, else the source index), and how many went.
+    /// A name that is neither a training nor a validation sample is a one-line error, so a typo never trains on everything.
+    /// </summary>
+    public (DataSplits Splits, int Excluded) Excluding(IReadOnlyCollection<string> sources)
+    {
+        var wanted = sources.ToHashSet(StringComparer.Ordinal);
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        Dataset Keep(Dataset part)
+        {
+            var kept = new List<int>(part.Count);
+            for (int i = 0; i < part.Count; i++)
+            {
+                string name = part.SourceName(i);
+                if (wanted.Contains(name)) found.Add(name);
+                else kept.Add(i);
+            }
+            return kept.Count == part.Count ? part : part.Subset(kept);
+        }
+        Dataset train = Keep(Train), validation = Keep(Validation);
+        string? unknown = sources.FirstOrDefault(name => !found.Contains(name));
+        if (unknown is not null)
+            throw new ReparoInputException($"'{unknown}' is not a training or validation sample of {Train.Name} (samples are named as influence suspects names them: {Train.SourceName(0)}, …)");
+        if (train.Count == 0) throw new ReparoInputException($"excluding {found.Count} samples leaves no training sample");
+        return (this with { Train = train, Validation = validation }, Train.Count - train.Count + Validation.Count - validation.Count);
+    }
 }

@@ -26,6 +26,9 @@ public sealed record TrainedModelReport(string Arch, string Data, int Seed, int 
     int BestEpoch, bool StoppedEarly, double? ValidationAccuracy, double TestAccuracy, int TestN, double[] PerClassAccuracy,
     double TimeS, double SamplesPerS, string Out, PoisonEffect? Poison) : IReportDocument
 {
+    /// <summary>Training and validation samples left out (<c>--exclude</c>).</summary>
+    public int Excluded { get; init; }
+
     /// <summary>The class names, for the per-class table of the document.</summary>
     [JsonIgnore]
     public IReadOnlyList<string> ClassNames { get; init; } = [];

@@ -17,8 +17,9 @@ namespace Reparo.UseCases;
 /// <param name="Preprocessing">The command line's input preprocessing, if any; the model records and applies it.</param>
 /// <param name="Poison">Poison the training and validation data first, and measure the effect on the trained model.</param>
 /// <param name="Curves">Where the training curves go, if anywhere.</param>
+/// <param name="Exclude">Training and validation samples to leave out, by source name (<see cref="DataSplits.Excluding"/>), with where the list came from; null: none.</param>
 public sealed record TrainRequest(string Data, int SplitSeed, DataSplits Splits, string Architecture, TrainingOptions Options, int Threads, string Out,
-    InputPreprocessing? Preprocessing = null, PoisonSpec? Poison = null, TensorBoardLog? Curves = null);
+    InputPreprocessing? Preprocessing = null, PoisonSpec? Poison = null, TensorBoardLog? Curves = null, (IReadOnlyList<string> Sources, string From)? Exclude = null);
 
 /// <summary>
 /// <c>reparo train</c>: trains a zoo model (on poisoned data when asked, measuring the poison's effect), evaluates it on
@@ -30,6 +31,8 @@ public static class TrainUseCase
     public static TrainedModelReport Run(TrainRequest request, IProgress<TrainingProgress>? progress = null)
     {
         DataSplits splits = request.Splits;
+        int excluded = 0;
+        if (request.Exclude is { } exclude) (splits, excluded) = splits.Excluding(exclude.Sources);
         int seed = request.Options.Seed;
         InputPreprocessing? preprocessing = request.Preprocessing is { } given ? given with { ByteInputs = splits.ByteInputs }
             : splits.ByteInputs ? new InputPreprocessing { ByteInputs = true } : null;
@@ -45,7 +48,9 @@ public static class TrainUseCase
         TrainingReport training = Trainer.Train(network, splits.Train, splits.Validation, request.Options, progress, epochEnded: request.Curves is null ? null : request.Curves.EpochEnded);
         EvaluationReport test = Evaluator.Evaluate(network, splits.Test);
         PoisonEffect? effect = poisoned is null ? null : Measure(network, poisoned, splits.Test, test);
-        string trained = $"trained {network.Spec.Architecture} on {request.Data}: {training.Epochs.Count} epochs (kept {training.BestEpoch}), seed {seed}, {request.Threads} threads";
+        string trained = $"trained {network.Spec.Architecture} on {request.Data}"
+            + (request.Exclude is { } list ? $" without the {excluded} samples listed in {list.From}" : "")
+            + $": {training.Epochs.Count} epochs (kept {training.BestEpoch}), seed {seed}, {request.Threads} threads";
         network.Provenance = new ModelProvenance
         {
             Data = request.Data,
@@ -69,6 +74,7 @@ public static class TrainUseCase
             training.Seconds, splits.Train.Count * (double)training.Epochs.Count / Math.Max(trainSeconds, 1e-9), request.Out, effect)
         {
             ClassNames = network.Spec.ClassNames,
+            Excluded = excluded,
             Warnings = NoBetterThanTheCommonestClass(splits, preprocessing, request.Options, training.Epochs.Count, test.Accuracy) is { } warning ? [warning] : [],
         };
     }

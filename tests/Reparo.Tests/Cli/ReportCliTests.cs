@@ -24,7 +24,7 @@ public class ReportCliTests
             double accuracy = json.RootElement.GetProperty("test_accuracy").GetDouble();
             Assert.Contains($"Trained mlp:16x1 on digits: test accuracy {(100 * accuracy).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)} %", train);
             Assert.Equal(["reparo_version", "arch", "data", "seed", "threads", "parameters", "epochs", "best_epoch", "stopped_early", "validation_accuracy", "test_accuracy", "test_n",
-                "per_class_accuracy", "time_s", "samples_per_s", "out", "poison", "warnings"], json.RootElement.EnumerateObject().Select(p => p.Name));
+                "per_class_accuracy", "time_s", "samples_per_s", "out", "poison", "excluded", "warnings"], json.RootElement.EnumerateObject().Select(p => p.Name));
         }
         Assert.Contains("## Provenance", train);
 

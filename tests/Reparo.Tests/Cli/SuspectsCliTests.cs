@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Reparo.Models;
 using Reparo.Tests.Data;
 using SkiaSharp;
 
@@ -59,6 +60,49 @@ public sealed class SuspectsCliTests
         double[] scores = [.. suspects.Select(s => s.GetProperty("score").GetDouble())];
         Assert.Equal(scores.OrderDescending(), scores);
         Assert.Contains("training samples of csv:mail.csv/train", err);
+    }
+
+    /// <summary>
+    /// <c>train --exclude</c> leaves out the samples a suspects JSON or a plain list names (the model's history says how
+    /// many); a name that is no training or validation sample is one line, and nothing is written.
+    /// </summary>
+    [Fact]
+    public void TrainExcludeLeavesOutTheListedSamples()
+    {
+        using TempFolder dir = TestSupport.TempFolder();
+        (string csv, _) = FlippedTable(dir);
+        string model = dir.File("m.reparo");
+        (int code, _, string err) = CliRunner.Run("train", "--data", $"csv:{csv}", "--arch", "mlp:16x1", "--epochs", "5", "--batch-size", "16", "--threads", "1", "--out", model);
+        Assert.True(code == 0, err);
+        string suspects = dir.File("suspects.json");
+        (code, _, err) = CliRunner.Run("influence", "suspects", "--model", model, "--data", $"csv:{csv}", "--top", "7", "--threads", "1", "--json", suspects);
+        Assert.True(code == 0, err);
+        string cleaned = dir.File("cleaned.reparo");
+        (code, string output, err) = CliRunner.Run("train", "--data", $"csv:{csv}", "--arch", "mlp:16x1", "--epochs", "5", "--batch-size", "16", "--threads", "1",
+            "--exclude", suspects, "--out", cleaned, "--json", "-");
+        Assert.True(code == 0, err);
+        using (JsonDocument json = JsonDocument.Parse(output)) Assert.Equal(7, json.RootElement.GetProperty("excluded").GetInt32());
+        Assert.Contains("without the 7 samples listed in suspects.json", Assert.Single(ModelFile.Load(cleaned).Provenance.History));
+
+        string[] names;
+        using (JsonDocument json = JsonDocument.Parse(File.ReadAllText(suspects)))
+            names = [.. json.RootElement.GetProperty("suspects").EnumerateArray().Select(e => e.GetProperty("source").GetString()!)];
+        File.WriteAllLines(dir.File("list.txt"), ["# checked by hand", names[0], "", names[1]]);
+        (code, output, err) = CliRunner.Run("train", "--data", $"csv:{csv}", "--arch", "mlp:16x1", "--epochs", "1", "--threads", "1", "--exclude", dir.File("list.txt"),
+            "--out", dir.File("list.reparo"), "--json", "-");
+        Assert.True(code == 0, err);
+        using (JsonDocument json = JsonDocument.Parse(output)) Assert.Equal(2, json.RootElement.GetProperty("excluded").GetInt32());
+
+        File.WriteAllLines(dir.File("typo.txt"), [names[0], "mail.csv:999"]);
+        (code, _, err) = CliRunner.Run("train", "--data", $"csv:{csv}", "--arch", "mlp:16x1", "--epochs", "1", "--threads", "1", "--exclude", dir.File("typo.txt"), "--out", dir.File("typo.reparo"));
+        Assert.Equal(2, code);
+        Assert.Contains("'mail.csv:999' is not a training or validation sample", err);
+        Assert.DoesNotContain('\n', err.Trim());
+        Assert.False(File.Exists(dir.File("typo.reparo")));
+        File.WriteAllText(dir.File("bad.json"), "{\"top\": []}");
+        (code, _, err) = CliRunner.Run("train", "--data", $"csv:{csv}", "--arch", "mlp:16x1", "--epochs", "1", "--threads", "1", "--exclude", dir.File("bad.json"), "--out", dir.File("bad.reparo"));
+        Assert.Equal(2, code);
+        Assert.Contains("JSON without a 'suspects' list", err);
     }
 
     [Fact]

@@ -25,9 +25,13 @@ public class SuspectsStudyTests
             Assert.True(Of("loss").PrecisionAtFlips > 0.4, $"seed {run.Seed}: loss precision {Of("loss").PrecisionAtFlips}");
             Assert.True(Of("representer").Flips.Area > Of("random").Flips.Area + 0.2);
             Assert.All(run.Methods, m => Assert.Equal(20, m.Flips.Points.Count));
+            Assert.All(run.Methods, m => Assert.InRange(m.RetrainedTestAccuracy, 0.3, 1));
+            Assert.InRange(run.OracleTestAccuracy, 0.3, 1);
         }
         string text = SuspectsStudy.ToMarkdown(report, "suspects.json");
         Assert.Contains("| method | seeds | found in top 5 % |", text);
+        Assert.Contains("| test accuracy retrained without the top n |", text);
+        Assert.Contains("retrained (same seed) without exactly the flipped rows:", text);
         Assert.Contains("| representer | 2 |", text);
         Assert.Contains("| random | 2 |", text);
         Assert.Contains("[suspects.json](data/suspects.json)", text);
