@@ -75,6 +75,7 @@ internal static class TrainCommand
     private static IReadOnlyList<string> ReadSampleNames(string path)
     {
         if (!File.Exists(path)) throw new ReparoInputException($"{path}: file not found");
+        if (new FileInfo(path).Length > 64L << 20) throw new ReparoInputException($"{path}: over 64 MiB, more than a list of sample names needs");
         string text = File.ReadAllText(path);
         string trimmed = text.TrimStart();
         if (trimmed.StartsWith('{') || trimmed.StartsWith('['))

@@ -103,6 +103,10 @@ public sealed class SuspectsCliTests
         (code, _, err) = CliRunner.Run("train", "--data", $"csv:{csv}", "--arch", "mlp:16x1", "--epochs", "1", "--threads", "1", "--exclude", dir.File("bad.json"), "--out", dir.File("bad.reparo"));
         Assert.Equal(2, code);
         Assert.Contains("JSON without a 'suspects' list", err);
+        using (FileStream huge = File.Create(dir.File("huge.txt"))) huge.SetLength((64L << 20) + 1);
+        (code, _, err) = CliRunner.Run("train", "--data", $"csv:{csv}", "--arch", "mlp:16x1", "--epochs", "1", "--exclude", dir.File("huge.txt"), "--out", dir.File("huge.reparo"));
+        Assert.Equal(2, code);
+        Assert.Contains("over 64 MiB", err);
     }
 
     [Fact]
