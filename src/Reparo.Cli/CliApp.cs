@@ -76,6 +76,7 @@ public static class CliApp
         root.Options.Add(cli.Options.Threads);
         root.Options.Add(cli.Options.Quiet);
         root.Options.Add(cli.Options.OnnxOutput);
+        root.Options.Add(cli.Options.ClassNames);
         root.Subcommands.Add(DoctorCommand.Create(cli));
         root.Subcommands.Add(DataCommand.Create(cli));
         root.Subcommands.Add(TrainCommand.Create(cli));

@@ -44,6 +44,18 @@ public sealed class GlobalOptions
         Recursive = true,
     };
 
+    /// <summary>An ONNX model's class names in the order of its outputs, for a file that names none.</summary>
+    public Option<string?> ClassNames { get; } = new("--class-names")
+    {
+        Description = "An ONNX model's classes in the order of its outputs, comma-separated, for a file that names none (a PyTorch export): data labels then map onto them by name, e.g. --class-names malignant,benign; a written-back model records them",
+        HelpName = "A,B[,…]",
+        Recursive = true,
+    };
+
+    /// <summary>How a command reads its model: <c>--onnx-output</c> and <c>--class-names</c>.</summary>
+    public ModelLoadOptions ModelLoading(ParseResult parse) =>
+        new(parse.GetValue(OnnxOutput), parse.GetValue(ClassNames) is string names ? [.. names.Split(',').Select(name => name.Trim())] : null);
+
     /// <summary>Silences progress: the live bars and the lines that report progress rather than results.</summary>
     public Option<bool> Quiet { get; } = new("--quiet", "-q")
     {
@@ -70,7 +82,7 @@ public sealed record CliContext(CliIo Io, GlobalOptions Options)
         return new CommandRun(this, json, parse.GetValue(Options.Seed), TorchSharp.torch.get_num_threads(), Io.Human(json))
         {
             Quiet = parse.GetValue(Options.Quiet),
-            OnnxOutput = parse.GetValue(Options.OnnxOutput),
+            ModelLoading = Options.ModelLoading(parse),
         };
     }
 }
@@ -86,11 +98,11 @@ public sealed record CommandRun(CliContext Cli, string? JsonPath, int Seed, int 
     /// <summary>Whether progress is silenced (<c>--quiet</c>).</summary>
     public bool Quiet { get; init; }
 
-    /// <summary>The graph output an ONNX model is read from (<c>--onnx-output</c>; null: its first).</summary>
-    public string? OnnxOutput { get; init; }
+    /// <summary>How an ONNX model is read (<c>--onnx-output</c>, <c>--class-names</c>).</summary>
+    public ModelLoadOptions ModelLoading { get; init; } = new();
 
-    /// <summary>Loads the model file at <paramref name="path"/> (a Reparo model or ONNX, read from <see cref="OnnxOutput"/>).</summary>
-    public Network LoadModel(string path) => ModelFile.Load(path, OnnxOutput);
+    /// <summary>Loads the model file at <paramref name="path"/> (a Reparo model or ONNX, read as <see cref="ModelLoading"/> says).</summary>
+    public Network LoadModel(string path) => ModelFile.Load(path, ModelLoading);
 
     /// <summary>Writes the JSON result if <c>--json</c> was given.</summary>
     public void WriteJson<T>(T result)

@@ -87,7 +87,7 @@ internal static class StudyCases
         ParseResult parse = root.Parse([.. args]);
         if (parse.Errors.Count > 0 || parse.CommandResult.Command.Name != "study")
             throw new ReparoInputException($"not a study command line: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
-        (Network network, Data.DataSplits splits, InformedRepairOptions options) = arguments.Prepare(parse, parse.GetValue(cli.Options.Seed), parse.GetValue(cli.Options.OnnxOutput), modelPath);
+        (Network network, Data.DataSplits splits, InformedRepairOptions options) = arguments.Prepare(parse, parse.GetValue(cli.Options.Seed), cli.Options.ModelLoading(parse), modelPath);
         int? threads = parse.GetValue(cli.Options.Threads);
         if (threads is < 1) throw new ReparoInputException($"--threads must be at least 1, got {threads}");
         return (network, splits, options, threads);

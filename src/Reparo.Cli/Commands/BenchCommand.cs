@@ -64,7 +64,7 @@ internal static class BenchCommand
             int[] counts = [.. parse.GetValue(workers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(t => int.TryParse(t, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int n) && n is > 0 and <= 64
                     ? n : throw new ReparoInputException($"--workers: '{t}' is not a number of workers (1–64)"))];
-            (Network network, DataSplits splits, InformedRepairOptions options) = study.Prepare(parse, run.Seed, run.OnnxOutput);
+            (Network network, DataSplits splits, InformedRepairOptions options) = study.Prepare(parse, run.Seed, run.ModelLoading);
             // The study's own command line, as a worker reads it: "bench scale-out" becomes "study", --workers and --markdown go.
             var args = new List<string>();
             for (int i = 0; i < cli.Arguments.Count; i++)

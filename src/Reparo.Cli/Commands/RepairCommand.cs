@@ -156,7 +156,7 @@ internal static class RepairCommand
             if (report.VerifiedOnnxRuntime == false)
                 throw new ReparoInputException($"the repaired ONNX model misclassifies a repair input in ONNX Runtime (smallest margin {report.OnnxRuntimeMinMargin:G4}); no model written");
             if (report.Verified) return CliApp.Success;
-            throw new ReparoInputException($"repair {report.Status}: {report.Message}" + (outPath is null ? "" : "; no model written"));
+            throw new ReparoInputException($"repair {report.Status}: {report.Message}" + (outPath is null || report.Message.Contains("no model written", StringComparison.Ordinal) ? "" : "; no model written"));
         });
         return command;
     }

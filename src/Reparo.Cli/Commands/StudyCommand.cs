@@ -39,7 +39,7 @@ internal static class StudyCommand
         }
 
         /// <summary>The model (from <paramref name="modelPath"/> when given, else <c>--model</c>), its data and the study's settings.</summary>
-        public (Network Network, DataSplits Splits, InformedRepairOptions Options) Prepare(ParseResult parse, int seed, string? onnxOutput, string? modelPath = null)
+        public (Network Network, DataSplits Splits, InformedRepairOptions Options) Prepare(ParseResult parse, int seed, ModelLoadOptions loading, string? modelPath = null)
         {
             string[] List(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             int[] sizes = [.. List(parse.GetValue(Sizes)!).Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0
@@ -57,7 +57,7 @@ internal static class StudyCommand
                 Seed = seed,
                 MaxLpNonzeros = parse.GetValue(MaxLp) is > 0 and long cap ? cap : null,
             };
-            Network network = ModelFile.Load(modelPath ?? parse.GetValue(Model)!, onnxOutput);
+            Network network = ModelFile.Load(modelPath ?? parse.GetValue(Model)!, loading);
             DataSplits splits = Data.Load(parse, network);
             options = options with { Settings = options.Settings with { Preserve = Repair.PreserveFrom(parse, 0, splits.Train, seed) } };
             return (network, splits, options);
@@ -81,7 +81,7 @@ internal static class StudyCommand
             CommandRun run = cli.Start(parse);
             string? reportPath = reportFile.Read(parse);
             if (parse.GetValue(resume) && parse.GetValue(cluster) is null) throw new ReparoInputException("--resume continues a cluster run: give --cluster too");
-            (Network network, DataSplits splits, InformedRepairOptions options) = arguments.Prepare(parse, run.Seed, run.OnnxOutput);
+            (Network network, DataSplits splits, InformedRepairOptions options) = arguments.Prepare(parse, run.Seed, run.ModelLoading);
             StudyReport report = parse.GetValue(cluster) is string address
                 ? StudyCases.RunOnCluster(Reparo.Cluster.ClusterAddress.Parse(address), parse.GetValue(arguments.Model)!, cli.Arguments, network, options, parse.GetValue(resume), new Progress<string>(run.Note), out _)
                 : InformedRepairStudy.Run(network, splits, options, new Progress<string>(run.Note));

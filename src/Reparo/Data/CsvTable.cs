@@ -81,6 +81,25 @@ public sealed record CsvTable(float[][] Features, int[] Labels, string[] ClassNa
         };
     }
 
+    /// <summary>
+    /// The same table with its labels mapped onto <paramref name="classes"/> (a model's, indexed by output): a label is one
+    /// of those names, else a class index; anything else is a one-line error naming <paramref name="path"/>.
+    /// </summary>
+    public CsvTable OnClasses(IReadOnlyList<string> classes, string path)
+    {
+        var byName = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int c = 0; c < classes.Count; c++) byName.TryAdd(classes[c], c);
+        int[] mapped = new int[ClassNames.Length];
+        for (int k = 0; k < ClassNames.Length; k++)
+        {
+            string text = ClassNames[k];
+            if (byName.TryGetValue(text, out mapped[k])) continue;
+            if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int index) && index >= 0 && index < classes.Count) mapped[k] = index;
+            else throw new ReparoInputException($"{path}: label '{Shorten(text)}' is neither a class of the model ({string.Join(", ", classes)}) nor a class index");
+        }
+        return this with { Labels = [.. Labels.Select(label => mapped[label])], ClassNames = [.. classes] };
+    }
+
     /// <summary>The field separator a first line uses: a comma, else a tab or a semicolon when it has one.</summary>
     private static char Separator(string line) => line.Contains(',') ? ',' : line.Contains('\t') ? '\t' : line.Contains(';') ? ';' : ',';
 

@@ -24,7 +24,7 @@ public sealed record DataOptions
     public string? VocabularyPath { get; init; }
 
     /// <summary>
-    /// A model's classes: user data (<c>npz</c>, <c>folder</c>, <c>tsv</c>) then maps its labels onto these instead of
+    /// A model's classes: user data (<c>npz</c>, <c>folder</c>, <c>tsv</c>, <c>csv</c>) then maps its labels onto these instead of
     /// deriving classes from the data, so a test set holding only some classes keeps the model's indices.
     /// </summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
@@ -123,6 +123,7 @@ public static class DataCatalog
     private static DataSplits LoadCsv(string path, DataOptions options)
     {
         CsvTable table = CsvTable.Read(path);
+        if (options.ClassNames is { } classes) table = table.OnClasses(classes, path);
         using var scope = NewDisposeScope();
         Tensor x = tensor(table.Features.SelectMany(r => r).ToArray()).reshape(table.Features.Length, table.Features[0].Length);
         string file = Path.GetFileName(path);

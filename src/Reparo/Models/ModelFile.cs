@@ -94,14 +94,17 @@ public static class ModelFile
     }
 
     /// <summary>
-    /// Reads a model file, or imports an ONNX model when the path ends in <c>.onnx</c> (reading its graph output
-    /// <paramref name="onnxOutput"/>; null: the first); any defect is a one-line <see cref="ReparoInputException"/> naming the file.
+    /// Reads a model file, or imports an ONNX model when the path ends in <c>.onnx</c> (as <paramref name="options"/>
+    /// say); any defect is a one-line <see cref="ReparoInputException"/> naming the file.
     /// </summary>
-    public static Network Load(string path, string? onnxOutput = null)
+    public static Network Load(string path, ModelLoadOptions? options = null)
     {
         if (!File.Exists(path)) throw new ReparoInputException($"{path}: model file not found");
-        if (Onnx.OnnxImporter.IsOnnxPath(path)) return Onnx.OnnxImporter.Import(path, new Onnx.OnnxImportOptions { Output = onnxOutput });
+        string? onnxOutput = options?.OnnxOutput;
+        IReadOnlyList<string>? classNames = options?.ClassNames;
+        if (Onnx.OnnxImporter.IsOnnxPath(path)) return Onnx.OnnxImporter.Import(path, new Onnx.OnnxImportOptions { Output = onnxOutput, ClassNames = classNames });
         if (onnxOutput is not null) throw new ReparoInputException($"{path}: a graph output ('{onnxOutput}') is chosen only for an ONNX model, and this is a Reparo model file");
+        if (classNames is not null) throw new ReparoInputException($"{path}: --class-names names the classes of an ONNX model; a Reparo model file records its own");
         return FromBytes(File.ReadAllBytes(path), path);
     }
 
@@ -235,3 +238,11 @@ public static class ModelFile
 
     private static string DtypeName(ScalarType type) => Onnx.OnnxConstants.NameOf(type);
 }
+
+/// <summary>How <see cref="ModelFile.Load"/> reads an ONNX model.</summary>
+/// <param name="OnnxOutput">The graph output read as the class scores (null: the first).</param>
+/// <param name="ClassNames">
+/// The model's classes in the order of its outputs, for a file that names none (a PyTorch export): data labels map onto
+/// them by name, and a written-back file records them (null: the file's own, else <c>0</c>, <c>1</c>, …).
+/// </param>
+public sealed record ModelLoadOptions(string? OnnxOutput = null, IReadOnlyList<string>? ClassNames = null);

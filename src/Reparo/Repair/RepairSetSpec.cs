@@ -254,23 +254,16 @@ public static class RepairSetSpec
 
     private static RepairProblem FromCsv(string path, Network network, DataSplits splits)
     {
-        CsvTable table = CsvTable.Read(path);
+        CsvTable table = CsvTable.Read(path).OnClasses(network.Spec.ClassNames, path);
         long[] shape = network.Spec.InputShape;
         long width = shape.Aggregate(1L, (a, b) => a * b);
         if (network.Spec.InputKind == InputKind.Tokens || table.Features[0].Length != width)
             throw new ReparoInputException($"{path}: rows of {table.Features[0].Length} features; the model reads {network.Spec.InputKind.ToString().ToLowerInvariant()} of shape [{string.Join(",", shape)}]");
         int count = table.Features.Length;
         Tensor x = tensor(table.Features.SelectMany(row => row).ToArray()).reshape([count, .. shape]);
-        IReadOnlyList<string> classes = network.Spec.ClassNames;
         var regions = new List<RepairRegion>(count);
         for (int r = 0; r < count; r++)
-        {
-            string text = table.ClassNames[table.Labels[r]];
-            int label = classes.ToList().IndexOf(text);
-            if (label < 0 && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int index) && index >= 0 && index < classes.Count) label = index;
-            if (label < 0) throw new ReparoInputException($"{path}: label '{text}' is neither a class of the model ({string.Join(", ", classes)}) nor a class index");
-            regions.Add(new RepairRegion(x.narrow(0, r, 1), label, FormattableString.Invariant($"{Path.GetFileName(path)}:{table.LineNumbers[r]}")));
-        }
+            regions.Add(new RepairRegion(x.narrow(0, r, 1), table.Labels[r], FormattableString.Invariant($"{Path.GetFileName(path)}:{table.LineNumbers[r]}")));
         return new RepairProblem(network, new RepairSet(regions, $"csv:{path}"), splits.Test, null);
     }
 

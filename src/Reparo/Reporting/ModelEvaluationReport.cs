@@ -40,6 +40,12 @@ public sealed record ModelEvaluationReport(string Model, string Data, string Spl
     [JsonIgnore]
     public string DatasetName { get; init; } = "";
 
+    /// <summary>
+    /// One line when the labels look like the model's classes in another order (<see cref="Training.ClassOrder.Hint"/>):
+    /// reading the data's classes otherwise would raise the accuracy by a quarter or more; null otherwise.
+    /// </summary>
+    public string? ClassOrderHint { get; init; }
+
     /// <summary>What was evaluated, in words: the split and the corruption, if any.</summary>
     [JsonIgnore]
     public string Subject => Corruption is null ? $"the {Split} split of {Data}" : $"the {Split} split of {Data} with {Corruption} at severity {Severity}";
@@ -54,6 +60,7 @@ public sealed record ModelEvaluationReport(string Model, string Data, string Spl
             int weakest = measured.MinBy(c => PerClassAccuracy[c]);
             summary.Add($"The weakest class is {Name(weakest)}: {Percent(PerClassAccuracy[weakest])} of its {ConfusionMatrix[weakest].Sum()} samples right.");
         }
+        if (ClassOrderHint is string hint) summary.Add($"Warning: {hint}.");
         var sections = new List<ReportSection>
         {
             new("Per class", [new ReportTable(["class", "accuracy", "n"],

@@ -55,6 +55,7 @@ public static class EvaluateUseCase
             report.PerClassAccuracy, report.ConfusionMatrix, names, misclassified)
         {
             DatasetName = dataset.Name,
+            ClassOrderHint = ClassOrder.Hint(report.ConfusionMatrix, dataset.ClassNames, names),
         };
         return evaluation with
         {

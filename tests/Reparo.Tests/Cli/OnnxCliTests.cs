@@ -260,7 +260,7 @@ public sealed class OnnxCliTests
 
         // A Reparo model file has no graph outputs to choose from.
         string saved = dir.File("m.reparo");
-        Reparo.Models.ModelFile.Save(Reparo.Models.ModelFile.Load(onnx, "logits"), saved);
+        Reparo.Models.ModelFile.Save(Reparo.Models.ModelFile.Load(onnx, new Reparo.Models.ModelLoadOptions("logits")), saved);
         (code, _, stderr) = CliRunner.Run(["eval", "--model", saved, "--onnx-output", "logits", .. data]);
         Assert.Equal(CliApp.BadInput, code);
         Assert.Contains("is chosen only for an ONNX model", stderr);

@@ -32,7 +32,7 @@ public class ReportCliTests
         Assert.True(code == CliApp.Success, err);
         using (JsonDocument json = JsonDocument.Parse(output))
         {
-            Assert.Equal(["reparo_version", "model", "data", "split", "corruption", "severity", "accuracy", "n", "per_class_accuracy", "confusion_matrix", "class_names", "misclassified"],
+            Assert.Equal(["reparo_version", "model", "data", "split", "corruption", "severity", "accuracy", "n", "per_class_accuracy", "confusion_matrix", "class_names", "misclassified", "class_order_hint"],
                 json.RootElement.EnumerateObject().Select(p => p.Name));
         }
         string html = File.ReadAllText(dir.File("eval.html"));

@@ -124,6 +124,29 @@ public class HeldPreservedInputsTests
     }
 
     [Fact]
+    public void WhenEnteringEveryWaitingRowWouldMakeTheProgramManyTimesLargerHighsSolvesTheRoundsAsTheyStand()
+    {
+        // As above, no structure fits; but here the preserved inputs' rows are more than three times the first round's, and
+        // a whole program of many preserved convolutional inputs can keep HiGHS busy for hours (its presolve and
+        // starting point do not check the time limit): the rounds go on, each solved by HiGHS.
+        EncodedProgram whole = Encode("mlp:16x3", "fc2", 74, hold: false, compose: false), held = Encode("mlp:16x3", "fc2", 74, hold: true);
+        int first = held.Program.RowCount, waiting = held.Pending.Count + held.Held.Sum(input => input.RowCount);
+        Assert.True(waiting > 3 * first, $"{waiting} waiting rows, {first} in the first round");
+        var budget = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Threads = 1, Extra = new Dictionary<string, string> { ["max_multiply_adds"] = "1" } };
+
+        (LpSolution generated, IReadOnlyList<LpSolve> solves, string note) = ProvableRepair.SolveWithGeneration(held, budget);
+
+        Assert.Equal(LpStatus.Optimal, generated.Status);
+        Assert.True(solves.Count > 1, note);
+        Assert.Equal(first, solves[0].Rows);
+        Assert.All(solves, solve => Assert.StartsWith("highs", solve.Solver));
+        Assert.Contains("would have made the program more than 4 times larger", note);
+        Assert.Contains("(last before solve 1)", note);
+        LpSolution direct = LpSolver.Solve(whole.Program, Exact);
+        Assert.Equal(whole.Program.ObjectiveValue(direct.Values!), held.Program.ObjectiveValue(generated.Values!), 1e-6);
+    }
+
+    [Fact]
     public void RoundsOfMostlyLinkingRowsGoToHighsWhileTheOtherRowsKeepWaiting()
     {
         // Unlike a program with no affordable structure (above), one declined for its many linking rows is small: that

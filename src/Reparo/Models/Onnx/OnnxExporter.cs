@@ -23,7 +23,8 @@ public sealed record OnnxExport(byte[] Bytes, long Opset, IReadOnlyList<string> 
 /// <item>An imported network (<see cref="Network.OnnxOrigin"/> set): the user's own graph as parsed, with only the
 /// initializers whose bound parameter changed replaced (same name, element type and dims; the new data as
 /// <c>raw_data</c>). A parameter is unchanged when the inverse of its binding, in the initializer's element type, equals
-/// the initializer, or when the binding applied to the initializer equals the parameter. A replaced initializer that was
+/// the initializer, or when the binding applied to the initializer equals the parameter; class names given at import
+/// (<see cref="OnnxOrigin.RecordsClassNames"/>) are recorded in the metadata. A replaced initializer that was
 /// stored as external data is written inline; unchanged external-data initializers keep referring to their file
 /// (relative to the folder the model is written to). Every parameter of the network must be bound.</item>
 /// <item>A zoo network: a fresh graph (IR version 8, opset 17, producer <c>reparo</c>) reading <c>input</c>
@@ -41,6 +42,9 @@ public static class OnnxExporter
 
     /// <summary>The ONNX IR version of graphs written for zoo models.</summary>
     public const int ZooIrVersion = 8;
+
+    /// <summary>The metadata key under which a model's class names are recorded (a JSON list, indexed by output).</summary>
+    public const string ClassesKey = "reparo.classes";
 
     /// <summary>The metadata key under which a zoo model's input preprocessing is recorded (JSON, as in a model file).</summary>
     public const string PreprocessingKey = "reparo.preprocessing";
@@ -116,6 +120,11 @@ public static class OnnxExporter
             ReplaceData(proto, stored);
             replaced.Add(binding.Initializer);
         }
+        if (origin.RecordsClassNames)
+        {
+            foreach (StringStringEntryProto entry in model.MetadataProps.Where(p => p.Key == ClassesKey).ToList()) model.MetadataProps.Remove(entry);
+            model.MetadataProps.Add(new StringStringEntryProto { Key = ClassesKey, Value = ReparoJson.Serialize(network.Spec.ClassNames) });
+        }
         long opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
         return new OnnxExport(model.ToByteArray(), opset, [.. replaced]);
     }
@@ -168,7 +177,7 @@ public static class OnnxExporter
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = ZooOpset });
         model.MetadataProps.Add(new StringStringEntryProto { Key = "reparo.architecture", Value = spec.Architecture });
-        model.MetadataProps.Add(new StringStringEntryProto { Key = "reparo.classes", Value = ReparoJson.Serialize(spec.ClassNames) });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = ClassesKey, Value = ReparoJson.Serialize(spec.ClassNames) });
         if (network.Provenance.Preprocessing is { } preprocessing)
             model.MetadataProps.Add(new StringStringEntryProto { Key = PreprocessingKey, Value = ReparoJson.Serialize(preprocessing) });
         if (network.Provenance.ImageResizing is { } resizing)

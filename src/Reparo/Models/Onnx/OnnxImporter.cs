@@ -71,7 +71,7 @@ public static class OnnxImporter
         Network network = graph.Build();
         Dictionary<string, string> unbound = network.named_parameters().Where(p => !graph.Bindings.ContainsKey(p.name))
             .ToDictionary(p => p.name, p => OnnxOrigin.Digest(p.parameter), StringComparer.Ordinal);
-        network.OnnxOrigin = new OnnxOrigin(source, bytes, graph.Bindings, unbound) { Output = graph.Output, OutputName = graph.OutputName, OtherOutputs = graph.OtherOutputs };
+        network.OnnxOrigin = new OnnxOrigin(source, bytes, graph.Bindings, unbound) { Output = graph.Output, OutputName = graph.OutputName, OtherOutputs = graph.OtherOutputs, RecordsClassNames = options.ClassNames is not null };
         string outputs = graph.OtherOutputs.Count == 0 ? "" : $"; reads output '{graph.OutputName}' of {graph.OtherOutputs.Count + 1} (the others: {string.Join(", ", graph.OtherOutputs)})";
         if (graph.Output != graph.OutputName) outputs += $"; its scores are read at '{graph.Output}', which that output is made from";
         network.Provenance = new ModelProvenance
@@ -696,6 +696,9 @@ public static class OnnxImporter
             }
             IReadOnlyList<string> classes = options.ClassNames ?? MetadataClasses() ?? ClassLabels(classCount) ?? [.. Enumerable.Range(0, (int)classCount).Select(i => i.ToString())];
             if (classes.Count != classCount) throw new ReparoInputException($"{source}: {classes.Count} class names for {classCount} classes");
+            if (classes.Any(string.IsNullOrWhiteSpace)) throw new ReparoInputException($"{source}: a class name is empty");
+            if (classes.Distinct(StringComparer.Ordinal).Count() != classes.Count)
+                throw new ReparoInputException($"{source}: class names repeat ({string.Join(", ", classes.GroupBy(c => c, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key))})");
             InputKind kind = inputType == ScalarType.Int64 ? InputKind.Tokens : networkInput.Length == 1 ? InputKind.Features : InputKind.Image;
             var spec = new NetworkSpec($"onnx:{Path.GetFileName(source)}", networkInput, kind, classes, layers, options.VocabularyTokens)
             {
@@ -911,7 +914,7 @@ public static class OnnxImporter
 
         private IReadOnlyList<string>? MetadataClasses()
         {
-            string? json = model.MetadataProps.FirstOrDefault(p => p.Key == "reparo.classes")?.Value;
+            string? json = model.MetadataProps.FirstOrDefault(p => p.Key == OnnxExporter.ClassesKey)?.Value;
             if (json is null) return null;
             try
             {

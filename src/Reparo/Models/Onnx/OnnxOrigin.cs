@@ -23,6 +23,12 @@ public sealed record OnnxOrigin(string SourcePath, byte[] ModelBytes, IReadOnlyD
     /// <summary>The graph output the scores belong to (null: <see cref="Output"/>).</summary>
     public string? OutputName { get; init; }
 
+    /// <summary>
+    /// Whether the class names were given at import (<see cref="OnnxImportOptions.ClassNames"/>) rather than read from
+    /// the file: a written-back file then records them in its metadata (<c>reparo.classes</c>).
+    /// </summary>
+    public bool RecordsClassNames { get; init; }
+
     /// <summary>The graph's other outputs (kept in a written-back file, never read).</summary>
     public IReadOnlyList<string> OtherOutputs { get; init; } = [];
 

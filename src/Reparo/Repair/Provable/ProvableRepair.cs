@@ -117,6 +117,12 @@ public sealed record ProvableRepairOptions
 public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMethod
 {
     private const int MaxGenerationRounds = 30;
+
+    /// <summary>
+    /// When block-ipm declines a round, every row still waiting enters at once only if that adds at most this many times
+    /// the round's rows; otherwise HiGHS solves the rounds as they stand.
+    /// </summary>
+    private const int MaxEnterAllGrowth = 3;
     private const double GenerationSlack = 1e-7;
 
     /// <inheritdoc />
@@ -445,7 +451,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         int whole = lp.RowCount + waiting.Count + held.Sum(input => input.RowCount);
         double seconds = 0;
         var solves = new List<LpSolve>();
-        int allEntered = 0;
+        int allEntered = 0, tooLargeToEnter = 0;
         double[]? previous = null;
         IpmStart? kept = null;
         int violatedTotal = 0, enteredTotal = 0;
@@ -453,7 +459,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         (LpSolution, IReadOnlyList<LpSolve>, string) Done(LpSolution solution, int round)
         {
             string inputs = encoded.Held.Count == 0 ? "" : $"; of {encoded.Held.Count} preserved inputs, {encoded.Held.Count(input => input.OwnColumnsEntered)} brought their auxiliary columns in, {encoded.Held.Count(input => input.EnteredWhole)} entered whole, and {encoded.Held.Sum(input => input.SingleRowsEntered)} of their rows entered one by one";
-            string atOnce = allEntered > 0 ? $"; before solve {allEntered} block-ipm found no structure it takes on, so every row still waiting entered at once" : "";
+            string tooLarge = tooLargeToEnter > 0 ? $"; block-ipm found no structure it takes on (last before solve {tooLargeToEnter}), and the rows still waiting would have made the program more than {MaxEnterAllGrowth + 1} times larger, so HiGHS solved the rounds as they stood" : "";
+            string atOnce = tooLarge + (allEntered > 0 ? $"; before solve {allEntered} block-ipm found no structure it takes on, so every row still waiting entered at once" : "");
             string entered = violatedTotal == 0 ? "" : $"; {violatedTotal} violated constraints brought {enteredTotal} rows in (with the auxiliary columns' definitions and the rows the next solution was predicted to violate)";
             int warm = solves.Count(solve => solve.WarmStarted);
             string started = warm == 0 ? "" : $"; {warm} of them started from an iterate of the solve before";
@@ -470,7 +477,15 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             LpSolverOptions thisRound = solver.TimeLimitSeconds is double limit ? solver with { TimeLimitSeconds = limit - seconds } : solver;
             void EnterEverything()
             {
-                // HiGHS solves this round instead of block-ipm, and each of its rounds costs about a whole solve: bring in everything still waiting now.
+                // HiGHS solves this round instead of block-ipm, and each of its rounds costs about a whole solve: bring in
+                // everything still waiting now, unless that would make the program many times larger (a whole program of
+                // many preserved convolutional inputs can take HiGHS hours where the rounds' programs take seconds).
+                int rest = waiting.Count + held.Sum(input => input.RowCount);
+                if (rest > MaxEnterAllGrowth * lp.RowCount)
+                {
+                    tooLargeToEnter = Math.Max(tooLargeToEnter, round);
+                    return;
+                }
                 foreach (PendingRow row in waiting) row.AddTo(lp);
                 waiting.Clear();
                 foreach (ProgramFragment input in held) input.EnterRest(lp);
