@@ -26,12 +26,12 @@ internal enum GradientScope
 internal static class InfluenceCore
 {
     /// <summary>
-    /// The layer that computes the class scores (<see cref="Network.ScoreLayerCount"/>: before a trailing Softmax), which
-    /// the last-layer methods need to be a Linear layer with a bias.
+    /// The layer that computes the class scores (<see cref="Network.ClassifierLayer"/>: before a trailing Softmax; a
+    /// binary classifier's single score), which the last-layer methods need to be a Linear layer with a bias.
     /// </summary>
     public static Linear FinalLinear(Network network, string method)
     {
-        NetworkLayer last = network.Layers[network.ScoreLayerCount - 1];
+        NetworkLayer last = network.Layers[network.ClassifierLayer];
         Linear head = last.AsLinear ?? throw new ReparoInputException($"{method} needs a network that ends in a Linear layer; '{network.Spec.Architecture}' ends in {last.Spec.Describe()}");
         if (head.bias is null) throw new ReparoInputException($"{method} needs the final Linear layer '{last.Name}' to have a bias");
         return head;
@@ -73,7 +73,7 @@ internal static class InfluenceCore
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        int last = network.ScoreLayerCount - 1;
+        int last = network.ClassifierLayer;
         var parts = new List<Tensor>();
         for (long start = 0; start < x.shape[0]; start += batchSize)
             parts.Add(network.LayerInput(x.narrow(0, start, Math.Min(batchSize, x.shape[0] - start)), last).flatten(1).to(ScalarType.Float64));
@@ -81,11 +81,18 @@ internal static class InfluenceCore
         return cat([features, ones(features.shape[0], 1, dtype: ScalarType.Float64)], 1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The final layer's θ̃ = [W | b] as float64 (C, D + 1).</summary>
-    public static Tensor AugmentedWeight(Linear head)
+    /// <summary>
+    /// The class scores' θ̃ = [W | b] over the final layer's input, as float64 (C, D + 1): the final Linear's, or for a
+    /// binary classifier with one score z = θ̃₁ ã the two rows [−θ̃₁/2; θ̃₁/2] of its class scores [−z/2, z/2].
+    /// </summary>
+    public static Tensor AugmentedWeight(Network network, string method)
     {
+        Linear head = FinalLinear(network, method);
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        return cat([head.weight!.detach().to(ScalarType.Float64), head.bias!.detach().to(ScalarType.Float64).unsqueeze(1)], 1);
+        Tensor theta = cat([head.weight!.detach().to(ScalarType.Float64), head.bias!.detach().to(ScalarType.Float64).unsqueeze(1)], 1);
+        if (network.BinaryScoresLayer >= 0) theta = cat([theta.mul(-0.5), theta.mul(0.5)], 0);
+        return theta.MoveToOuterDisposeScope();
     }
 
     /// <summary>One-hot labels as float64 (N, C).</summary>

@@ -115,10 +115,9 @@ public sealed class KohLiangInfluence(KohLiangOptions? options = null) : ITraini
         IProgress<InfluenceProgress>? progress, CancellationToken cancellation)
     {
         using var scope = NewDisposeScope();
-        Linear head = InfluenceCore.FinalLinear(network, "the exact last-layer influence");
+        Tensor theta = InfluenceCore.AugmentedWeight(network, "the exact last-layer influence");
         progress?.Report(new InfluenceProgress("features", 0, 1));
         Tensor features = InfluenceCore.AugmentedFeatures(network, train.X, Options.BatchSize);
-        Tensor theta = InfluenceCore.AugmentedWeight(head);
         Tensor probabilities = features.matmul(theta.t()).softmax(1);
         progress?.Report(new InfluenceProgress("hessian", 0, 1));
         Tensor hessian = InfluenceCore.SoftmaxHessian(features, probabilities, Options.BatchSize);

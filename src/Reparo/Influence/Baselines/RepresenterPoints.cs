@@ -109,7 +109,7 @@ public sealed class RepresenterPoints(RepresenterOptions? options = null) : ITra
         Options.Validate();
         InfluenceCore.Rows(network, train, null);
         using var scope = NewDisposeScope();
-        Tensor theta = InfluenceCore.AugmentedWeight(InfluenceCore.FinalLinear(network, "representer points"));
+        Tensor theta = InfluenceCore.AugmentedWeight(network, "representer points");
         Tensor a = Features(network, train.X);
         Tensor y = InfluenceCore.OneHot(train.Y, network.ClassCount);
         double lambda = Options.Lambda;

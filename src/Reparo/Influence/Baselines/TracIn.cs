@@ -118,7 +118,7 @@ public sealed class TracIn : ITrainingInfluence
     /// </summary>
     private (double[] Dots, long Parameters) Factorised(Network network, Tensor x, Tensor y, Tensor? testX, Tensor? testY)
     {
-        Tensor theta = InfluenceCore.AugmentedWeight(InfluenceCore.FinalLinear(network, "factorised TracIn"));
+        Tensor theta = InfluenceCore.AugmentedWeight(network, "factorised TracIn");
         Tensor a = InfluenceCore.AugmentedFeatures(network, x, Options.BatchSize);
         Tensor r = InfluenceCore.Residuals(a.matmul(theta.t()), y);
         Tensor dots;
