@@ -91,12 +91,14 @@ public static class LayerHeuristics
 
     /// <summary>
     /// The layers a method can repair: for the LP methods the top-level Linear/Conv2d layers after which the LP encoder
-    /// handles every layer; for <c>ft</c>, <c>mft</c> and <c>edit</c> every Linear/Conv2d, nested ones included.
+    /// handles every layer; for <c>ft</c> and <c>mft</c> every Linear/Conv2d, nested ones included; for <c>edit</c> those
+    /// a rank-one edit can act on (<see cref="LayerKeys.Editable"/>: no grouped convolution).
     /// </summary>
     public static IReadOnlyList<string> Candidates(Network network, string method) => method switch
     {
         "provable" or "prdnn" => [.. RepairSetAnalysis.LpCandidateLayers(network).Select(i => network.Layers[i].Name)],
-        "ft" or "mft" or "edit" => [.. AffineSites.Of(network).Select(s => s.Name)],
+        "ft" or "mft" => [.. AffineSites.Of(network).Select(s => s.Name)],
+        "edit" => [.. AffineSites.Of(network).Where(LayerKeys.Editable).Select(s => s.Name)],
         _ => throw new ReparoInputException($"the method '{method}' has no layer to choose; layer heuristics serve provable, prdnn, ft, mft and edit"),
     };
 

@@ -65,19 +65,24 @@ public sealed record LinearSpec(string Name, int In, int Out) : LayerSpec(Name)
     public override string Describe() => $"Linear({In} → {Out})";
 }
 
-/// <summary>2-D convolution with square kernel, stride and zero padding.</summary>
-public sealed record Conv2dSpec(string Name, int In, int Out, int Kernel, int Stride = 1, int Padding = 0) : LayerSpec(Name)
+/// <summary>
+/// 2-D convolution with square kernel, stride and zero padding. With <paramref name="Groups"/> &gt; 1 the input channels
+/// fall into that many groups, each feeding its own share of the output channels (a depthwise convolution has as many
+/// groups as input channels); the weight is (out, in / groups, kernel, kernel).
+/// </summary>
+public sealed record Conv2dSpec(string Name, int In, int Out, int Kernel, int Stride = 1, int Padding = 0, int Groups = 1) : LayerSpec(Name)
 {
     internal override long StateElementsAtLeast()
     {
-        Positive(("in", In), ("out", Out), ("kernel", Kernel), ("stride", Stride), ("padding + 1", Padding + 1L));
-        return checked((long)Out * In * Kernel * Kernel + Out);
+        Positive(("in", In), ("out", Out), ("kernel", Kernel), ("stride", Stride), ("padding + 1", Padding + 1L), ("groups", Groups));
+        if (In % Groups != 0 || Out % Groups != 0) throw new ReparoInputException($"layer '{Name}': {In} input and {Out} output channels do not split into {Groups} groups");
+        return checked((long)Out * (In / Groups) * Kernel * Kernel + Out);
     }
 
-    internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Conv2d(In, Out, Kernel, stride: Stride, padding: Padding);
+    internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Conv2d(In, Out, Kernel, stride: Stride, padding: Padding, groups: Groups);
 
     /// <inheritdoc />
-    public override string Describe() => $"Conv2d({In} → {Out}, k{Kernel}, s{Stride}, p{Padding})";
+    public override string Describe() => $"Conv2d({In} → {Out}, k{Kernel}, s{Stride}, p{Padding}{(Groups == 1 ? "" : $", groups {Groups}")})";
 }
 
 /// <summary>Element-wise max(0, x).</summary>

@@ -206,6 +206,57 @@ public sealed class OnnxMethodsTests
     }
 
     /// <summary>
+    /// PRDNN through ONNX layers with kinks: (N, 1, 6, 6) → Conv 1→2 (3×3, pad 1, biases −1.2 and −0.8) → MaxPool (3×3,
+    /// stride 2, pad 1, so an ONNX layer of its own) → LeakyRelu (0.2) → Clip (−0.1, 1) → Flatten → Gemm 18→3, repaired
+    /// at the Conv; inputs reach both pieces of the leaky ReLU and all three of the Clip.
+    /// The value channel takes every piece from the activation channel (the leaky ReLU's slope, the pool's choice, the
+    /// Clip's bound or pass-through), the repair verifies, and the LP's margin ε is what the decoupled network as run
+    /// computes, so the encoder and the run agree on every piece; with no weight changed it is the original network.
+    /// </summary>
+    [Fact]
+    public void PrdnnRepairsThroughLeakyReluMaxPoolAndClipLayers()
+    {
+        TestSupport.Init();
+        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "kinks" } };
+        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
+        var shape = new Onnx.TensorShapeProto();
+        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (long d in new long[] { 1, 6, 6 }) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
+        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "image", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
+        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        var random = new Random(5);
+        model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("k", random, 0.8, 2, 1, 3, 3), new Onnx.TensorProto { Name = "kb", DataType = 1, Dims = { 2 }, FloatData = { -1.2f, -0.8f } },
+            OnnxImportTests.UniformFloats("w", random, 0.8, 3, 18), OnnxImportTests.UniformFloats("b", random, 0.3, 3),
+            new Onnx.TensorProto { Name = "lower", DataType = 1, FloatData = { -0.1f } }, new Onnx.TensorProto { Name = "upper", DataType = 1, FloatData = { 1f } }]);
+        Onnx.AttributeProto Ints(string name, params long[] values) => new() { Name = name, Type = Onnx.AttributeProto.Types.AttributeType.Ints, Ints = { values } };
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "conv", OpType = "Conv", Input = { "image", "k", "kb" }, Output = { "c" }, Attribute = { Ints("pads", 1, 1, 1, 1) } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "pool", OpType = "MaxPool", Input = { "c" }, Output = { "p" }, Attribute = { Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1) } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "leaky", OpType = "LeakyRelu", Input = { "p" }, Output = { "l" }, Attribute = { new Onnx.AttributeProto { Name = "alpha", Type = Onnx.AttributeProto.Types.AttributeType.Float, F = 0.2f } } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "clip", OpType = "Clip", Input = { "l", "lower", "upper" }, Output = { "q" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "flat", OpType = "Flatten", Input = { "q" }, Output = { "f" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "fc", OpType = "Gemm", Input = { "f", "w", "b" }, Output = { "y" }, Attribute = { new Onnx.AttributeProto { Name = "transB", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 1 } } });
+        Network network = OnnxImporter.Import(model.ToByteArray(), "kinks.onnx", null, new OnnxImportOptions());
+        Assert.Equal(3, network.Layers.Count(l => l.Spec is OnnxBlockSpec));
+        using Tensor x = randn(8, 1, 6, 6, generator: new Generator(3));
+        Assert.True(network.Logits(x).sub(OnnxRuntimeCheck.Run(model.ToByteArray(), x)).abs().max().item<float>() < 1e-5);
+        // Inputs on both pieces of the leaky ReLU and on all three of the Clip.
+        using Tensor z = network.LayerInput(x, 2), q = network.LayerInput(x, 3);
+        Assert.True(z.lt(0).any().item<bool>() && z.gt(0).any().item<bool>());
+        Assert.True(q.lt(-0.1).any().item<bool>() && q.gt(1).any().item<bool>() && q.gt(-0.1).logical_and(q.lt(1)).any().item<bool>());
+
+        long[] predicted = network.Predict(x);
+        var set = new RepairSet([.. Enumerable.Range(0, 6).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
+        (Tensor stacked, _, long[] labels) = set.Stacked();
+        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "conv1", Variant = LpRepairVariant.Prdnn }).Repair(problem);
+
+        Assert.True(result.Verified, string.Join(Environment.NewLine, [result.Message, .. result.Notes]));
+        Assert.Equal(result.Epsilon!.Value, result.Verification!.MinMarginFloat64, 6);
+        var unchanged = new DecoupledNetwork(network, network, 0);
+        Assert.True(unchanged.Logits(x, ScalarType.Float64).sub(network.Logits(x).to(ScalarType.Float64)).abs().max().item<double>() < 1e-5);
+    }
+
+    /// <summary>
     /// A depthwise-separable CNN as MobileNet-style exports have it: (N, 1, 8, 8) → Conv 1→4 (3×3, pad 1) → Relu →
     /// depthwise Conv (group 4) → Relu → pointwise Conv 4→8 (1×1) → Relu → GlobalAveragePool → Flatten → Gemm 8→3.
     /// </summary>
@@ -248,8 +299,14 @@ public sealed class OnnxMethodsTests
         return model;
     }
 
+    /// <summary>
+    /// A depthwise convolution is a layer of its own (a Conv2d with one group per channel): inspect counts its weights,
+    /// the provable LP repairs it (each output channel's weights meet only its own input channel) and encodes it after
+    /// the first convolution, the verifier proves every point on the network as written, and the file written back
+    /// carries the new depthwise weights under their own initializer, which ONNX Runtime runs to the same scores.
+    /// </summary>
     [Fact]
-    public void ADepthwiseConvolutionRunsAsTheFileSaysAndProvableRepairEncodesItAsTheLinearMapItIs()
+    public void ADepthwiseConvolutionIsARepairableLayerThatRunsAndIsWrittenBackAsTheFileSays()
     {
         TestSupport.Init();
         Onnx.ModelProto model = DepthwiseCnn();
@@ -257,21 +314,97 @@ public sealed class OnnxMethodsTests
         using Tensor x = rand(16, 1, 8, 8, generator: new Generator(2));
         Tensor runtime = OnnxRuntimeCheck.Run(model.ToByteArray(), x);
         Assert.True(network.Logits(x).sub(runtime).abs().max().item<float>() < 1e-5, "the depthwise convolution differs from ONNX Runtime's");
+        Conv2dSpec depthwise = Assert.IsType<Conv2dSpec>(network.Layers.Single(l => l.Spec is Conv2dSpec { Groups: > 1 }).Spec);
+        Assert.Equal((4, 4, 4), (depthwise.In, depthwise.Out, depthwise.Groups));
+        // 4·1·3·3 + 4 (first conv) + 4·1·3·3 + 4 (depthwise) + 8·4 + 8 (pointwise) + 3·8 + 3 (classifier).
+        Assert.Equal(40 + 40 + 40 + 27, network.Summarize().Sum(l => l.Parameters));
 
         long[] predicted = network.Predict(x);
         var set = new RepairSet([.. Enumerable.Range(0, 4).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
         (Tensor stacked, _, long[] labels) = set.Stacked();
         var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
-        // The depthwise convolution is no layer of its own to repair, but a fixed linear map the LP encodes after the
-        // first convolution; repaired there and at the pointwise convolution after it, the verifier (which runs the
-        // network as written) proves every point.
         string[] convs = [.. AffineSites.Of(network).Where(site => site.AsConv2d is not null).Select(site => site.Name)];
-        Assert.Equal(2, convs.Length);
+        Assert.Equal(3, convs.Length);
         foreach (string layer in convs)
         {
             RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = layer }).Repair(problem);
             Assert.True(result.Verified, $"{layer}: {result.Message}");
             Assert.Equal(result.Epsilon!.Value, result.Verification!.MinMarginFloat64, 6);
+            Network repaired = result.Model!.PlainNetwork!;
+            OnnxExport export = OnnxExporter.Build(repaired);
+            Assert.Contains(layer == depthwise.Name ? "kd" : layer == convs[0] ? "k1" : "kp", export.ReplacedInitializers);
+            Assert.True(RepairVerifier.VerifyInOnnxRuntime(export.Bytes, repaired, set).Verified, $"{layer}: ONNX Runtime disagrees with the written file");
+        }
+        // PRDNN's decoupled network runs the depthwise layer's value channel with its repaired weights.
+        RepairResult prdnn = new ProvableRepair(new ProvableRepairOptions { Layer = depthwise.Name, Variant = LpRepairVariant.Prdnn }).Repair(problem);
+        Assert.True(prdnn.Verified, prdnn.Message);
+        // A rank-one edit cannot act on it, so the edit's layer choice passes it over.
+        Assert.DoesNotContain(depthwise.Name, Reparo.Localisation.LayerHeuristics.Candidates(network, "edit"));
+        Assert.Contains(depthwise.Name, Reparo.Localisation.LayerHeuristics.Candidates(network, "ft"));
+    }
+
+    /// <summary>
+    /// PyTorch writes a layer with <c>bias=False</c> as a MatMul (or a Gemm without C): Reparo's layer still has a bias,
+    /// zero at import, which a repair may change. The file written back then gains it, for the MatMul as an Add after it
+    /// (under the MatMul's output name), for the Gemm as its C divided by its beta, and ONNX Runtime proves the repair on
+    /// the written file; a file re-imported from it reads the bias as its own.
+    /// </summary>
+    [Fact]
+    public void ABiasTheFileLacksIsAddedWhenARepairChangesIt()
+    {
+        TestSupport.Init();
+        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "nobias" } };
+        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
+        model.Graph.Input.Add(OnnxImportTests.Value("x", 4));
+        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        var random = new Random(11);
+        model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("w0", random, 0.8, 4, 8), OnnxImportTests.UniformFloats("w1", random, 0.8, 8, 8),
+            OnnxImportTests.UniformFloats("w2", random, 0.8, 3, 8), OnnxImportTests.UniformFloats("b2", random, 0.3, 3)]);
+        Onnx.AttributeProto TransB() => new() { Name = "transB", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 1 };
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "matmul", OpType = "MatMul", Input = { "x", "w0" }, Output = { "z0" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu0", OpType = "Relu", Input = { "z0" }, Output = { "a0" } });
+        model.Graph.Node.Add(new Onnx.NodeProto
+        {
+            Name = "gemm1",
+            OpType = "Gemm",
+            Input = { "a0", "w1" },
+            Output = { "z1" },
+            Attribute = { TransB(), new Onnx.AttributeProto { Name = "beta", Type = Onnx.AttributeProto.Types.AttributeType.Float, F = 2 } }
+        });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu1", OpType = "Relu", Input = { "z1" }, Output = { "a1" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "gemm2", OpType = "Gemm", Input = { "a1", "w2", "b2" }, Output = { "y" }, Attribute = { TransB() } });
+        Network network = OnnxImporter.Import(model.ToByteArray(), "nobias.onnx", null, new OnnxImportOptions());
+        Assert.Equal("fc1,relu1,fc2,relu2,fc3", string.Join(",", network.Layers.Select(l => l.Name)));
+        using Tensor x = randn(6, 4, generator: new Generator(8));
+        long[] predicted = network.Predict(x);
+        var set = new RepairSet([.. Enumerable.Range(0, 6).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
+        (Tensor stacked, _, long[] labels) = set.Stacked();
+        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        foreach ((string layer, string weight) in new[] { ("fc1", "w0"), ("fc2", "w1") })
+        {
+            RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = layer }).Repair(problem);
+            Assert.True(result.Verified, $"{layer}: {result.Message}");
+            Network repaired = result.Model!.PlainNetwork!;
+            Tensor bias = repaired.Layers[repaired.LayerIndex(layer)].AsLinear!.bias!;
+            Assert.True(bias.abs().max().item<float>() > 0, $"{layer}: the repair left the bias at zero, so this test shows nothing");
+            OnnxExport export = OnnxExporter.Build(repaired);
+            Assert.Contains($"{weight}.bias", export.ReplacedInitializers);
+            Assert.True(RepairVerifier.VerifyInOnnxRuntime(export.Bytes, repaired, set).Verified, $"{layer}: ONNX Runtime disagrees with the written file");
+            Onnx.GraphProto written = Onnx.ModelProto.Parser.ParseFrom(export.Bytes).Graph;
+            if (layer == "fc1")
+            {
+                Onnx.NodeProto add = written.Node.Single(n => n.Output[0] == "z0");
+                Assert.Equal(("Add", $"{weight}.bias"), (add.OpType, add.Input[1]));
+            }
+            else
+            {
+                Assert.Equal($"{weight}.bias", written.Node.Single(n => n.Name == "gemm1").Input[2]);
+                Tensor stored = Reparo.Io.Onnx.OnnxTensors.ToTorch(written.Initializer.Single(t => t.Name == $"{weight}.bias"), "written", null);
+                Assert.True(stored.mul(2).sub(bias).abs().max().item<float>() < 1e-6, "the Gemm's C is not the bias over beta");
+            }
+            Network reread = OnnxImporter.Import(export.Bytes, "written.onnx", null, new OnnxImportOptions());
+            Assert.True(reread.Logits(x).sub(repaired.Logits(x)).abs().max().item<float>() < 1e-5);
+            Assert.True(reread.OnnxOrigin!.Parameters[$"{layer}.bias"] is { AddsBiasTo: null } own && own.Initializer == $"{weight}.bias");
         }
     }
 

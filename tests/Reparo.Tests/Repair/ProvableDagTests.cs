@@ -332,19 +332,29 @@ public class ProvableDagTests(ITestOutputHelper output)
         Assert.True(RepairSetAnalysis.PredictLp(network, problem.RepairSet, fc1).Rows > 0);
     }
 
-    [Theory]
-    [InlineData("block2.conv5", "block2")]
-    [InlineData("conv1", "block1")]
-    public void OnResnetPrdnnAtALayerInsideOrBeforeABlockIsRefusedInOneLine(string layer, string block)
+    /// <summary>
+    /// PRDNN at a layer inside a residual block: the channels split at the block's start, the value channel
+    /// runs each block node by node (every ReLU on the activation channel's piece, the residual Add as is), the repair
+    /// verifies, and the LP's margin ε is what the decoupled network as run computes (the encoder and the run agree on
+    /// the pieces). With no weight changed, the decoupled network is the original network.
+    /// </summary>
+    [Fact]
+    public void OnResnetPrdnnAtALayerInsideABlockVerifies()
     {
+        const string layer = "block2.conv5";
         Network network = Fixture("resnet");
         (Tensor images, _) = OnnxImportTests.Reference("resnet");
-        RepairSet set = Flipped(network, images.narrow(0, 0, 3), 10, runnerUp: true);
+        RepairSet set = Flipped(network, images.narrow(0, 0, 2), 10, runnerUp: true);
 
-        var error = Assert.Throws<ReparoInputException>(() => new ProvableRepair(new ProvableRepairOptions { Variant = LpRepairVariant.Prdnn, Layer = layer }).Repair(Problem(network, set)));
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Variant = LpRepairVariant.Prdnn, Layer = layer }).Repair(Problem(network, set));
 
-        Assert.Equal("PRDNN's decoupled network runs only Linear, Conv2d, ReLU, MaxPool2d and Flatten layers from the repaired layer on (layers before it run as they are), "
-            + $"and {block} (ONNX block (Conv×2, Relu, Add)) is at or after {layer}; choose a later layer, or use provable (APRNN) repair", error.Message);
+        Assert.True(result.Verified, Explain(result));
+        Assert.Equal(result.Epsilon!.Value, result.Verification!.MinMarginFloat64, 6);
+        var decoupled = Assert.IsType<DecoupledNetwork>(result.Model);
+        Dictionary<string, Tensor> original = network.state_dict(), value = decoupled.ValueChannel.state_dict();
+        Assert.All(original.Keys.Where(k => !k.StartsWith($"{layer}.", StringComparison.Ordinal)), k => Assert.True(value[k].SameAs(original[k]), k));
+        var unchanged = new DecoupledNetwork(network, network, network.LayerIndex(layer.Split('.')[0]));
+        Assert.True(unchanged.Logits(images, ScalarType.Float32).sub(network.Logits(images)).abs().max().item<float>() < 1e-5);
     }
 
     [Fact]

@@ -25,8 +25,9 @@ public sealed record OnnxConstantSpec(string Value, string Dtype, long[] Shape);
 /// <param name="Strides">Conv only: strides.</param>
 /// <param name="Dilations">Conv only: dilations.</param>
 /// <param name="Pads">Conv only: pads as (top, left, bottom, right).</param>
+/// <param name="Groups">Conv only: channel groups (the Conv's <c>group</c>; as many as input channels for a depthwise convolution).</param>
 public sealed record OnnxAffineSpec(int Node, string Name, string Output, int In, int Out, bool Bias,
-    int[]? Kernel = null, int[]? Strides = null, int[]? Dilations = null, int[]? Pads = null)
+    int[]? Kernel = null, int[]? Strides = null, int[]? Dilations = null, int[]? Pads = null, int Groups = 1)
 {
     /// <summary>Whether this is a convolution (else a Linear map over the last dimension).</summary>
     public bool IsConv => Kernel is not null;
@@ -37,7 +38,7 @@ public sealed record OnnxAffineSpec(int Node, string Name, string Output, int In
         (long top, long left, long bottom, long right) = (Pads![0], Pads[1], Pads[2], Pads[3]);
         // Symmetric padding stays in the module; the asymmetric remainder is applied by the block before it.
         return nn.Conv2d(In, Out, (Kernel![0], Kernel[1]), stride: (Strides![0], Strides[1]),
-            padding: (Math.Min(top, bottom), Math.Min(left, right)), dilation: (Dilations![0], Dilations[1]), bias: Bias);
+            padding: (Math.Min(top, bottom), Math.Min(left, right)), dilation: (Dilations![0], Dilations[1]), groups: Groups, bias: Bias);
     }
 
     /// <summary>The padding left over after the module's symmetric part, as torch's (left, right, top, bottom), or null.</summary>
@@ -52,7 +53,7 @@ public sealed record OnnxAffineSpec(int Node, string Name, string Output, int In
 
     /// <summary>One-line description.</summary>
     public string Describe() => IsConv
-        ? $"Conv2d({In} → {Out}, k{Kernel![0]}×{Kernel[1]}, s{Strides![0]}×{Strides[1]}, pads {string.Join(",", Pads!)})"
+        ? $"Conv2d({In} → {Out}, k{Kernel![0]}×{Kernel[1]}, s{Strides![0]}×{Strides[1]}, pads {string.Join(",", Pads!)}{(Groups == 1 ? "" : $", groups {Groups}")})"
         : $"Linear({In} → {Out})";
 }
 
@@ -105,9 +106,10 @@ public sealed record OnnxBlockSpec(string Name, int Opset, string Input, string 
             if (a.IsConv)
             {
                 if (a.Kernel!.Length != 2 || a.Strides?.Length != 2 || a.Dilations?.Length != 2 || a.Pads?.Length != 4
-                    || a.Kernel.Any(k => k < 1) || a.Strides.Any(k => k < 1) || a.Dilations.Any(k => k < 1) || a.Pads.Any(k => k < 0))
-                    throw new ReparoInputException($"layer '{Name}': convolution '{a.Name}' has an invalid kernel, stride, dilation or padding");
-                weights = checked(weights * a.Kernel[0] * a.Kernel[1]);
+                    || a.Kernel.Any(k => k < 1) || a.Strides.Any(k => k < 1) || a.Dilations.Any(k => k < 1) || a.Pads.Any(k => k < 0)
+                    || a.Groups < 1 || a.In % a.Groups != 0 || a.Out % a.Groups != 0)
+                    throw new ReparoInputException($"layer '{Name}': convolution '{a.Name}' has an invalid kernel, stride, dilation, padding or group count");
+                weights = checked(weights / a.Groups * a.Kernel[0] * a.Kernel[1]);
             }
             total = checked(total + weights);
         }
@@ -181,31 +183,40 @@ internal sealed class OnnxBlockModule : nn.Module<Tensor, Tensor>
     /// </summary>
     public Dictionary<string, Tensor> Values(Tensor x)
     {
-        var values = new Dictionary<string, Tensor>(Constants(), StringComparer.Ordinal) { [spec.Input] = x };
-        for (int i = 0; i < nodes.Length; i++)
-        {
-            NodeProto node = nodes[i];
-            if (affine.TryGetValue(i, out var unit))
-            {
-                Tensor input = values[node.Input[0]];
-                if (unit.Spec.ExtraPadding() is { } pad) input = nn.functional.pad(input, pad);
-                values[unit.Spec.Output] = unit.Module.call(input);
-                continue;
-            }
-            var inputs = node.Input.Select(name => name.Length == 0 ? null : values.GetValueOrDefault(name)
-                ?? throw new ReparoInputException($"{spec.Name}: node '{node.Name}' reads '{name}', which nothing computed")).ToArray();
-            if (KeepsFloatType(node, inputs))
-            {
-                values[node.Output[0]] = inputs[0]!;
-                continue;
-            }
-            Tensor?[] outputs = OnnxOperators.Run(node, spec.Opset, inputs);
-            for (int o = 0; o < node.Output.Count && o < outputs.Length; o++)
-            {
-                if (node.Output[o].Length > 0 && outputs[o] is { } value) values[node.Output[o]] = value;
-            }
-        }
+        Dictionary<string, Tensor> values = Start(x);
+        for (int i = 0; i < nodes.Length; i++) Step(i, values);
         return values;
+    }
+
+    /// <summary>The values before the first node: the block's input <paramref name="x"/> and its constants (for <see cref="Step"/>).</summary>
+    internal Dictionary<string, Tensor> Start(Tensor x) => new(Constants(), StringComparer.Ordinal) { [spec.Input] = x };
+
+    /// <summary>
+    /// Computes node <paramref name="i"/> from <paramref name="values"/> and adds its outputs there: an affine unit through
+    /// its module, a Cast of float data as the identity, any other node through <see cref="OnnxOperators"/>.
+    /// </summary>
+    internal void Step(int i, Dictionary<string, Tensor> values)
+    {
+        NodeProto node = nodes[i];
+        if (affine.TryGetValue(i, out var unit))
+        {
+            Tensor input = values[node.Input[0]];
+            if (unit.Spec.ExtraPadding() is { } pad) input = nn.functional.pad(input, pad);
+            values[unit.Spec.Output] = unit.Module.call(input);
+            return;
+        }
+        var inputs = node.Input.Select(name => name.Length == 0 ? null : values.GetValueOrDefault(name)
+            ?? throw new ReparoInputException($"{spec.Name}: node '{node.Name}' reads '{name}', which nothing computed")).ToArray();
+        if (KeepsFloatType(node, inputs))
+        {
+            values[node.Output[0]] = inputs[0]!;
+            return;
+        }
+        Tensor?[] outputs = OnnxOperators.Run(node, spec.Opset, inputs);
+        for (int o = 0; o < node.Output.Count && o < outputs.Length; o++)
+        {
+            if (node.Output[o].Length > 0 && outputs[o] is { } value) values[node.Output[o]] = value;
+        }
     }
 
     /// <summary>

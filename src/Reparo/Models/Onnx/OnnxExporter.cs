@@ -99,6 +99,13 @@ public static class OnnxExporter
         {
             if (!parameters.TryGetValue(name, out Tensor? value))
                 throw new ReparoInputException($"{source}: the binding of '{name}' names a parameter the network does not have");
+            if (binding.AddsBiasTo is { } biased && !initializers.ContainsKey(binding.Initializer))
+            {
+                if (value.eq(0).all().item<bool>()) continue;
+                AddBias(model.Graph, source, biased, binding, value, initializers);
+                replaced.Add(binding.Initializer);
+                continue;
+            }
             if (!initializers.TryGetValue(binding.Initializer, out TensorProto? proto))
                 throw new ReparoInputException($"{source}: parameter '{name}' is bound to initializer '{binding.Initializer}', which the graph does not have");
             using var scope = NewDisposeScope();
@@ -127,6 +134,39 @@ public static class OnnxExporter
         }
         long opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
         return new OnnxExport(model.ToByteArray(), opset, [.. replaced]);
+    }
+
+    /// <summary>
+    /// Gives the node whose output is <paramref name="nodeOutput"/> (a Conv, Gemm or MatMul the file writes without a
+    /// bias) the bias <paramref name="value"/> ÷ the binding's scale, stored as the weight is: as its third input, or for a
+    /// MatMul as an Add after it that takes over the node's output name, so every reader of that value sees the sum.
+    /// </summary>
+    private static void AddBias(GraphProto graph, string source, string nodeOutput, OnnxParameterBinding binding, Tensor value, Dictionary<string, TensorProto> initializers)
+    {
+        int index = -1;
+        for (int i = 0; i < graph.Node.Count && index < 0; i++)
+            if (graph.Node[i].Output.Count > 0 && graph.Node[i].Output[0] == nodeOutput) index = i;
+        NodeProto node = index >= 0 ? graph.Node[index] : throw new ReparoInputException($"{source}: the bias of '{binding.Initializer}' belongs to a node with output '{nodeOutput}', which the graph does not have");
+        if (node.OpType is not ("Conv" or "Gemm" or "MatMul") || node.Input.Count < 2 || (node.OpType != "MatMul" && node.Input.Count > 2 && node.Input[2].Length > 0))
+            throw new ReparoInputException($"{source}: node '{node.Name}' ({node.OpType}) cannot take the bias '{binding.Initializer}'");
+        ScalarType? weightType = initializers.TryGetValue(node.Input[1], out TensorProto? weight) ? OnnxTensors.TorchType(weight.DataType) : null;
+        ScalarType type = weightType is ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16 ? weightType.Value : ScalarType.Float32;
+        using var scope = NewDisposeScope();
+        graph.Initializer.Add(OnnxTensors.FromTorch(value.detach().cpu().to(ScalarType.Float64).div(binding.Scale).to(type), binding.Initializer));
+        if (node.OpType == "MatMul")
+        {
+            string product = $"{binding.Initializer}.matmul";
+            node.Output[0] = product;
+            graph.Node.Insert(index + 1, new NodeProto { Name = $"{binding.Initializer}.add", OpType = "Add", Input = { product, binding.Initializer }, Output = { nodeOutput } });
+        }
+        else if (node.Input.Count == 2)
+        {
+            node.Input.Add(binding.Initializer);
+        }
+        else
+        {
+            node.Input[2] = binding.Initializer;
+        }
     }
 
     /// <summary>The tensor a Constant node holds in its <c>value</c> attribute (where some exporters keep weights), or null.</summary>
@@ -209,7 +249,7 @@ public static class OnnxExporter
             case LinearSpec:
                 return g.Node("Gemm", n, [input, g.Parameter($"{n}.weight"), g.Parameter($"{n}.bias")], output, GraphBuilder.Int("transB", 1));
             case Conv2dSpec conv:
-                return Conv(g, n, n, input, output, conv.Kernel, conv.Stride, conv.Padding);
+                return Conv(g, n, n, input, output, conv.Kernel, conv.Stride, conv.Padding, conv.Groups);
             case ReluSpec:
                 return g.Node("Relu", n, [input], output);
             case MaxPool2dSpec pool:
@@ -249,10 +289,12 @@ public static class OnnxExporter
         }
     }
 
-    private static string Conv(GraphBuilder g, string node, string module, string input, string? output, int kernel, int stride, int padding) =>
-        g.Node("Conv", node, [input, g.Parameter($"{module}.weight"), g.Parameter($"{module}.bias")], output,
-            GraphBuilder.Ints("kernel_shape", kernel, kernel), GraphBuilder.Ints("strides", stride, stride),
-            GraphBuilder.Ints("pads", padding, padding, padding, padding));
+    private static string Conv(GraphBuilder g, string node, string module, string input, string? output, int kernel, int stride, int padding, int groups = 1)
+    {
+        AttributeProto[] geometry = [GraphBuilder.Ints("kernel_shape", kernel, kernel), GraphBuilder.Ints("strides", stride, stride), GraphBuilder.Ints("pads", padding, padding, padding, padding)];
+        return g.Node("Conv", node, [input, g.Parameter($"{module}.weight"), g.Parameter($"{module}.bias")], output,
+            groups == 1 ? geometry : [.. geometry, GraphBuilder.Int("group", groups)]);
+    }
 
     private static string LayerNorm(GraphBuilder g, string node, string module, string input, string? output) =>
         // TorchSharp's LayerNorm, as the zoo builds it, uses epsilon 1e-5.

@@ -511,7 +511,7 @@ public static class OnnxImporter
         private sealed record GraphOp(NodeProto Node, string[] Reads, string Output, AffineUnit? Affine, string[] OnnxNames);
 
         private sealed record AffineUnit(bool Conv, Tensor Weight, Tensor? Bias, OnnxParameterBinding? WeightBinding, OnnxParameterBinding? BiasBinding,
-            int[] Kernel, int[] Strides, int[] Dilations, int[] Pads);
+            int[] Kernel, int[] Strides, int[] Dilations, int[] Pads, int Groups = 1);
 
         private List<GraphOp> Fuse(List<NodeProto> nodes, Dictionary<string, Tensor> probe)
         {
@@ -587,11 +587,13 @@ public static class OnnxImporter
             return new AffineUnit(false, b.t().contiguous(), null, binding, null, [], [], [], []);
         }
 
-        /// <summary>A Conv with fixed weights (group 1) as an affine unit; <paramref name="probe"/> gives its input's size, so that SAME padding (Keras through tf2onnx) becomes the explicit pads it means.</summary>
+        /// <summary>A Conv with fixed weights (grouped or depthwise too) as an affine unit; <paramref name="probe"/> gives its input's size, so that SAME padding (Keras through tf2onnx) becomes the explicit pads it means.</summary>
         private AffineUnit? ConvUnit(NodeProto node, Dictionary<string, Tensor> probe)
         {
-            if (!constants.TryGetValue(node.Input[1], out Tensor? w) || w.dim() != 4 || Attr(node, "group", 1) != 1 || !w.is_floating_point()) return null;
+            if (!constants.TryGetValue(node.Input[1], out Tensor? w) || w.dim() != 4 || !w.is_floating_point()) return null;
             if (!probe.TryGetValue(node.Input[0], out Tensor? input) || input.dim() != 4) return null;
+            long group = Attr(node, "group", 1);
+            if (group < 1 || group > int.MaxValue || input.shape[1] != w.shape[1] * group || w.shape[0] % group != 0) return null;
             int[] kernel = [(int)w.shape[2], (int)w.shape[3]];
             int[] strides = Ints(node, "strides", [1, 1]), dilations = Ints(node, "dilations", [1, 1]);
             if (strides.Length != 2 || dilations.Length != 2 || Ints(node, "pads", [0, 0, 0, 0]).Length != 4) return null;
@@ -606,7 +608,7 @@ public static class OnnxImporter
                 biasBinding = initializerOf.TryGetValue(node.Input[2], out string? bi) ? new OnnxParameterBinding(bi) : null;
             }
             OnnxParameterBinding? weightBinding = initializerOf.TryGetValue(node.Input[1], out string? wi) ? new OnnxParameterBinding(wi) : null;
-            return new AffineUnit(true, w, bias, weightBinding, biasBinding, kernel, strides, dilations, pads);
+            return new AffineUnit(true, w, bias, weightBinding, biasBinding, kernel, strides, dilations, pads, (int)group);
         }
 
         /// <summary>Cuts the runtime graph wherever exactly one value is live.</summary>
@@ -756,7 +758,7 @@ public static class OnnxImporter
         }
 
         private static OnnxAffineSpec AffineSpec(int node, string name, GraphOp op, AffineUnit unit) => unit.Conv
-            ? new OnnxAffineSpec(node, name, op.Output, (int)unit.Weight.shape[1], (int)unit.Weight.shape[0], unit.Bias is not null, unit.Kernel, unit.Strides, unit.Dilations, unit.Pads)
+            ? new OnnxAffineSpec(node, name, op.Output, (int)unit.Weight.shape[1] * unit.Groups, (int)unit.Weight.shape[0], unit.Bias is not null, unit.Kernel, unit.Strides, unit.Dilations, unit.Pads, unit.Groups)
             : new OnnxAffineSpec(node, name, op.Output, (int)unit.Weight.shape[1], (int)unit.Weight.shape[0], unit.Bias is not null);
 
         private IEnumerable<string> Initializers(AffineUnit unit) =>
@@ -768,6 +770,24 @@ public static class OnnxImporter
             if (unit.Bias is not null) weights[$"{module}.bias"] = unit.Bias;
             if (unit.WeightBinding is not null) bindings[$"{module}.weight"] = unit.WeightBinding;
             if (unit.BiasBinding is not null) bindings[$"{module}.bias"] = unit.BiasBinding;
+        }
+
+        /// <summary>
+        /// Where the zero bias of a layer made from <paramref name="node"/> (a Conv, Gemm or MatMul with no bias in the
+        /// file) goes once a repair changes it: a fresh initializer that export adds to the node (null: a Gemm whose
+        /// <c>beta</c> is 0 ignores any bias, so none can be written).
+        /// </summary>
+        private OnnxParameterBinding? NewBias(NodeProto node)
+        {
+            double scale = node.OpType == "Gemm" ? FloatAttr(node, "beta", 1) : 1;
+            if (scale == 0 || !double.IsFinite(scale)) return null;
+            var taken = new HashSet<string>(graph.Initializer.Select(t => t.Name), StringComparer.Ordinal);
+            taken.UnionWith(graph.Input.Select(v => v.Name));
+            taken.UnionWith(graph.Node.SelectMany(n => n.Output));
+            taken.UnionWith(bindings.Values.Select(b => b.Initializer));
+            string name = $"{node.Input[1]}.bias";
+            for (int n = 2; taken.Contains(name); n++) name = $"{node.Input[1]}.bias{n}";
+            return new OnnxParameterBinding(name, false, scale, node.Output[0]);
         }
 
         /// <summary>Reparo's own layer for a one-node segment, when the node is exactly one.</summary>
@@ -785,10 +805,11 @@ public static class OnnxImporter
                 else if (unit.Conv && unit.Kernel[0] == unit.Kernel[1] && unit.Strides[0] == unit.Strides[1] && unit.Dilations.All(d => d == 1)
                     && unit.Pads.All(p => p == unit.Pads[0]))
                 {
-                    spec = new Conv2dSpec(Next("conv"), (int)unit.Weight.shape[1], (int)unit.Weight.shape[0], unit.Kernel[0], unit.Strides[0], unit.Pads[0]);
+                    spec = new Conv2dSpec(Next("conv"), (int)unit.Weight.shape[1] * unit.Groups, (int)unit.Weight.shape[0], unit.Kernel[0], unit.Strides[0], unit.Pads[0], unit.Groups);
                 }
                 if (spec is null) return null;
                 Bind(spec.Name, unit);
+                if (unit.Bias is null && NewBias(node) is { } added) bindings[$"{spec.Name}.bias"] = added;
                 sourceNames[spec.Name] = [.. op.OnnxNames, .. Initializers(unit)];
                 return spec;
             }

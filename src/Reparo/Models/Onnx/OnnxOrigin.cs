@@ -47,4 +47,9 @@ public sealed record OnnxOrigin(string SourcePath, byte[] ModelBytes, IReadOnlyD
 /// <param name="Initializer">The initializer's name in the ONNX graph, or the output of the Constant node whose value holds the tensor.</param>
 /// <param name="Transposed">Whether the parameter is the initializer's transpose (2-D).</param>
 /// <param name="Scale">The factor folded into the parameter (Gemm's <c>alpha</c> or <c>beta</c>; 1 otherwise).</param>
-public sealed record OnnxParameterBinding(string Initializer, bool Transposed = false, double Scale = 1);
+/// <param name="AddsBiasTo">
+/// For the bias of a Conv, Gemm or MatMul node that has none in the file (a PyTorch layer with <c>bias=False</c>): that
+/// node's output. The parameter starts at zero and <see cref="Initializer"/> is a fresh name; once the bias is no longer
+/// zero, export adds it as the node's bias input (Conv, Gemm) or as an Add after it (MatMul).
+/// </param>
+public sealed record OnnxParameterBinding(string Initializer, bool Transposed = false, double Scale = 1, string? AddsBiasTo = null);

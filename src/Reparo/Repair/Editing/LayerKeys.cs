@@ -26,6 +26,12 @@ public enum KeyKind
 /// </summary>
 public static class LayerKeys
 {
+    /// <summary>
+    /// Whether a rank-one edit can act on the layer: every Linear, and a convolution with one channel group (a grouped
+    /// or depthwise one maps each key only through its group's block of the weight, which a rank-one change would leave).
+    /// </summary>
+    public static bool Editable(AffineSite site) => site.AsConv2d is not { } conv || conv.groups == 1;
+
     /// <summary>Resolves <see cref="KeyKind.Auto"/> and rejects a kind the layer cannot have.</summary>
     public static KeyKind Resolve(AffineSite site, KeyKind kind)
     {
@@ -33,7 +39,7 @@ public static class LayerKeys
         KeyKind resolved = kind == KeyKind.Auto ? (conv ? KeyKind.Patch : KeyKind.Vector) : kind;
         if (conv == (resolved == KeyKind.Vector))
             throw new ReparoInputException($"layer {site.Name} is {(conv ? "a convolution: use patch or channel keys" : "linear: use vector keys")}");
-        if (conv && site.AsConv2d!.groups != 1) throw new ReparoInputException($"layer {site.Name}: grouped convolutions cannot be edited");
+        if (!Editable(site)) throw new ReparoInputException($"layer {site.Name}: a grouped convolution cannot take a rank-one edit; choose another layer");
         return resolved;
     }
 

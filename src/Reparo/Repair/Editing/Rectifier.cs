@@ -214,7 +214,7 @@ public static class Rectifier
             PairAugmentation.AugmentAndHoldBack(corrupted, clean, labels, heldOut, PerPair(options.Augment, labels.Length), options.Mode == RectifyMode.Dynamic ? PerPair(options.HeldBack, labels.Length) : 0, options.Seed);
         var heldBack = new HeldBackPairs(model, pairsCorrupted, pairsClean, heldBackCorrupted, heldBackClean, heldBackLabels, heldBackSources);
         EditOptions edit = options.Edit ?? new EditOptions();
-        IReadOnlyList<AffineSite> sites = AffineSites.Of(model);
+        IReadOnlyList<AffineSite> sites = [.. AffineSites.Of(model).Where(LayerKeys.Editable)];
         bool fixedLayer = !options.Layer.Equals("auto", StringComparison.OrdinalIgnoreCase);
         IReadOnlyList<AffineSite> candidates = fixedLayer ? [AffineSites.Find(model, options.Layer)]
             : options.Mode == RectifyMode.Static ? [LastFeatureLayer(sites)] : sites;

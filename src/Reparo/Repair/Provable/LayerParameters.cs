@@ -72,7 +72,7 @@ internal sealed class AffineParameters
                 {
                     Tensor w = conv.weight!;
                     var geometry = new ConvGeometry((int)w.shape[1], (int)inputShape[2], (int)inputShape[3], (int)w.shape[0], ((int)w.shape[2], (int)w.shape[3]),
-                        ((int)conv.stride[0], (int)conv.stride[1]), ((int)conv.dilation[0], (int)conv.dilation[1]), pads!);
+                        ((int)conv.stride[0], (int)conv.stride[1]), ((int)conv.dilation[0], (int)conv.dilation[1]), pads!, (int)conv.groups);
                     return new AffineParameters(site, Values(w), BiasOrZero(conv.bias, w), conv.bias is not null, (int)w.shape[0], 1, geometry);
                 }
             default:
@@ -85,10 +85,13 @@ internal sealed class AffineParameters
     private static double[] Values(Tensor t) => t.detach().to(ScalarType.Float64).contiguous().data<double>().ToArray();
 }
 
-/// <summary>A convolution's shapes and, for every output position, its receptive field (any kernel, strides, dilations and asymmetric padding).</summary>
+/// <summary>
+/// A convolution's shapes and, for every output position, its receptive field (any kernel, strides, dilations and
+/// asymmetric padding, and channel groups: output channel o reads only its group's input channels, <see cref="GroupOffset"/>).
+/// </summary>
 internal sealed class ConvGeometry
 {
-    /// <param name="inChannels">Input channels.</param>
+    /// <param name="inChannels">Input channels of one group (all of them when there is one group).</param>
     /// <param name="height">Input height.</param>
     /// <param name="width">Input width.</param>
     /// <param name="outChannels">Output channels.</param>
@@ -96,9 +99,11 @@ internal sealed class ConvGeometry
     /// <param name="stride">Strides (vertical, horizontal).</param>
     /// <param name="dilation">Dilations (vertical, horizontal).</param>
     /// <param name="pads">Zero padding (top, left, bottom, right).</param>
-    public ConvGeometry(int inChannels, int height, int width, int outChannels, (int H, int W) kernel, (int H, int W) stride, (int H, int W) dilation, int[] pads)
+    /// <param name="groups">Channel groups.</param>
+    public ConvGeometry(int inChannels, int height, int width, int outChannels, (int H, int W) kernel, (int H, int W) stride, (int H, int W) dilation, int[] pads, int groups)
     {
         InChannels = inChannels;
+        Groups = groups;
         Height = height;
         Width = width;
         OutChannels = outChannels;
@@ -122,14 +127,18 @@ internal sealed class ConvGeometry
     }
 
     public int InChannels { get; }
+    public int Groups { get; }
     public int Height { get; }
     public int Width { get; }
     public int OutChannels { get; }
     public int OutHeight { get; }
     public int OutWidth { get; }
 
-    /// <summary>Per output position (oy·OutWidth + ox): (flat input index, flat kernel index within one output channel) of each valid tap.</summary>
+    /// <summary>Per output position (oy·OutWidth + ox): (flat input index within the first group's channels, flat kernel index within one output channel) of each valid tap.</summary>
     public (int Input, int Tap)[][] Taps { get; }
+
+    /// <summary>What to add to a tap's input index for output channel <paramref name="outChannel"/>: the start of its group's input channels.</summary>
+    public int GroupOffset(int outChannel) => outChannel / (OutChannels / Groups) * InChannels * Height * Width;
 
     public int Positions => OutHeight * OutWidth;
 }

@@ -13,7 +13,7 @@ public enum LpRepairVariant
     /// <summary>APRNN (Tao et al. PLDI'23): layer k's weights and the biases of k and later layers; patterns held by sign constraints; a plain network results.</summary>
     Aprnn,
 
-    /// <summary>PRDNN (Sotoudeh and Thakur PLDI'21): only layer k changes, in the value channel of a decoupled network whose activation channel keeps the original weights; layers before k may be anything (ONNX blocks run as they are), layers from k on must be Linear, Conv2d, ReLU, MaxPool2d or Flatten.</summary>
+    /// <summary>PRDNN (Sotoudeh and Thakur PLDI'21): only layer k changes, in the value channel of a decoupled network whose activation channel keeps the original weights; layers before k may be anything (ONNX blocks run as they are), layers from k on must be Linear, Conv2d, ReLU, MaxPool2d, Flatten or piecewise-linear ONNX blocks (leaky ReLUs and Clips take the activation channel's piece, as ReLUs do).</summary>
     Prdnn,
 
     /// <summary>Last-layer LP (Goldberger et al.; PRoViT's variant): only the last layer's rows of the classes in the repair set change.</summary>
@@ -148,8 +148,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         using Tensor vertices64 = vertices32.to(ScalarType.Float64);
         vertices32.Dispose();
         bool decoupled = options.Variant == LpRepairVariant.Prdnn;
-        if (decoupled && (k.Nested ? work64.Layers[k.Layer] : DecoupledNetwork.FirstUnsupported(work64, k.Layer)) is { } unsupported)
-            throw new ReparoInputException($"PRDNN's decoupled network runs only Linear, Conv2d, ReLU, MaxPool2d and Flatten layers from the repaired layer on (layers before it run as they are), and {unsupported.Name} ({unsupported.Spec.Describe()}) is at or after {layerName}; choose a later layer, or use provable (APRNN) repair");
+        if (decoupled && DecoupledNetwork.FirstUnsupported(work64, k.Layer) is { } unsupported)
+            throw new ReparoInputException($"PRDNN's decoupled network runs only Linear, Conv2d, ReLU, MaxPool2d, Flatten and piecewise-linear ONNX layers from the repaired layer on (layers before it run as they are), and {unsupported.Name} ({unsupported.Spec.Describe()}) is at or after {layerName}; choose a later layer, or use provable (APRNN) repair");
         using Network? original64 = decoupled ? PlainRepairedModel.ToFloat64(original) : null;
 
         RepairResult Failed(RepairStatus status, string message, LpSize? size = null, string? detail = null, PreservedInputs? anchors = null, List<string>? attemptNotes = null) => new()

@@ -193,9 +193,9 @@ internal static class SymbolicEncoder
             if (node.Input.Any(data.Contains)) data.UnionWith(node.Output);
             if (op is "PRelu" or "Clip" && node.Input.Skip(1).Any(data.Contains))
                 return $"node {node.Name} is {op} with a {(op == "PRelu" ? "slope" : "bound")} that depends on the input";
-            // A grouped Conv is no Conv2d module but, with its weights fixed, a linear map all the same.
-            bool grouped = op == "Conv" && OnnxAttributes.Int(node, "group", 1) != 1;
-            if (AffineOps.Contains(op) && block.Affine(i) is null && !grouped) return $"node {node.Name} is {op} of two data values";
+            // A Conv that is no module (a 1-D one) is, with its weights fixed, a linear map all the same.
+            bool fixedConv = op == "Conv" && !node.Input.Skip(1).Any(data.Contains);
+            if (AffineOps.Contains(op) && block.Affine(i) is null && !fixedConv) return $"node {node.Name} is {op} of two data values";
             if (!(Activations.HasKinks(op) || AffineOps.Contains(op) || LinearOps.Contains(op) || MovementOps.Contains(op) || ShapeOps.Contains(op))) return $"node {node.Name} is {op}";
         }
         return null;
@@ -616,6 +616,12 @@ internal static class SymbolicEncoder
             LinExpr[] x = (LinExpr[])input.Clone();
             for (int n = 0; n < x.Length; n++)
             {
+                if (options.Decoupled)
+                {
+                    // PRDNN: the activation channel chose the piece; the value passes through it, unconstrained.
+                    if (pattern[n] != 1) x[n] = x[n].Scaled(slopes[n], 0);
+                    continue;
+                }
                 if (pattern[n] != -1)
                 {
                     Conflict ??= SymbolicEncoder.Relu(Lp, Pending, ref x[n], pattern[n], options);
@@ -648,6 +654,13 @@ internal static class SymbolicEncoder
             {
                 sbyte low = atLower?[n] ?? 1, high = atUpper?[n] ?? -1;
                 LinExpr z = input[n];
+                if (options.Decoupled)
+                {
+                    // PRDNN: the activation channel chose the piece (a bound where it is at or below the lower bound or
+                    // above the upper one); the value passes through it, unconstrained.
+                    x[n] = low != 1 ? LinExpr.Const(lower) : high == 1 ? LinExpr.Const(upper) : z;
+                    continue;
+                }
                 if (z.IsConstant)
                 {
                     double value = z.Constant, tolerance = options.ConstantTolerance;
@@ -740,7 +753,7 @@ internal static class SymbolicEncoder
     /// A fixed linear map from an ONNX node's inputs to its output, element by element (per sample, flat):
     /// output o = Σ Coef·input[Source][Index] + Constant[o]. Data movement is read by running the node's own kernel on
     /// index tensors (1, 2, … so that 0 marks padding); Add/Sub/Mul/Div follow broadcasting; batch normalisation,
-    /// average pools and grouped (depthwise) convolutions are probed with unit vectors.
+    /// average pools and convolutions that are no module (1-D ones) are probed with unit vectors.
     /// </summary>
     /// <param name="Terms">Per output element, its terms.</param>
     /// <param name="Constant">Per output element, its constant.</param>
@@ -767,7 +780,7 @@ internal static class SymbolicEncoder
                         Tensor factor = inputs[1 - d]!.to(ScalarType.Float64);
                         return Broadcast(inputs, outShape, [(d, node.OpType == "Div" ? 1 / factor : factor)]);
                     }
-                case "BatchNormalization" or "GlobalAveragePool" or "AveragePool" or "Conv" when node.OpType != "Conv" || OnnxAttributes.Int(node, "group", 1) != 1:
+                case "BatchNormalization" or "GlobalAveragePool" or "AveragePool" or "Conv":
                     if (dataAt.Skip(1).Any(d => d)) throw Refuse($"is {node.OpType} with data-dependent parameters");
                     if (inputs[0]!.shape[0] != 1) throw Refuse($"is {node.OpType} over an input without a leading batch axis");
                     return Probe(node, opset, inputs);
@@ -898,11 +911,13 @@ internal static class SymbolicEncoder
         var result = new LinExpr[conv.OutChannels * conv.Positions];
         int perChannel = k.WeightsPerOutput;
         for (int o = 0; o < conv.OutChannels; o++)
+        {
+            ReadOnlySpan<double> group = x[conv.GroupOffset(o)..];
             for (int pos = 0; pos < conv.Positions; pos++)
             {
                 (int Input, int Tap)[] taps = conv.Taps[pos];
                 double constant = k.Bias[o];
-                foreach ((int inputIndex, int tap) in taps) constant += k.Weight[o * perChannel + tap] * x[inputIndex];
+                foreach ((int inputIndex, int tap) in taps) constant += k.Weight[o * perChannel + tap] * group[inputIndex];
                 if (weightCol[o * perChannel] < 0)
                 {
                     result[o * conv.Positions + pos] = LinExpr.Const(constant);
@@ -912,12 +927,13 @@ internal static class SymbolicEncoder
                 var coefs = new List<double>(taps.Length + 1);
                 foreach ((int inputIndex, int tap) in taps)
                 {
-                    if (x[inputIndex] == 0) continue;
-                    UseDelta(cols, coefs, weightCol[o * perChannel + tap], x[inputIndex]);
+                    if (group[inputIndex] == 0) continue;
+                    UseDelta(cols, coefs, weightCol[o * perChannel + tap], group[inputIndex]);
                 }
                 if (biasCol[o] >= 0) UseDelta(cols, coefs, biasCol[o], 1);
                 result[o * conv.Positions + pos] = new LinExpr([.. cols], [.. coefs], constant);
             }
+        }
         return result;
     }
 
@@ -961,7 +977,7 @@ internal static class SymbolicEncoder
         int perChannel = p.WeightsPerOutput;
         for (int o = 0; o < conv.OutChannels; o++)
             for (int pos = 0; pos < conv.Positions; pos++)
-                result[o * conv.Positions + pos] = Build(o, p.Bias[o], conv.Taps[pos].Select(t => (t.Input, p.Weight[o * perChannel + t.Tap])));
+                result[o * conv.Positions + pos] = Build(o, p.Bias[o], conv.Taps[pos].Select(t => (t.Input + conv.GroupOffset(o), p.Weight[o * perChannel + t.Tap])));
         return result;
     }
 
