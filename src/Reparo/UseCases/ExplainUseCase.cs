@@ -2,6 +2,7 @@ using Reparo.Attribution;
 using Reparo.Data;
 using Reparo.Influence;
 using Reparo.Models;
+using Reparo.Repair.Editing;
 using Reparo.Reporting;
 using static TorchSharp.torch;
 
@@ -27,7 +28,8 @@ public sealed record ExplainRequest(Network Network, string ModelPath, DataSplit
 /// before the model's preprocessing), left out for token inputs, which have no input gradient.</item>
 /// <item>Most editable layer: layer integrated gradients (path from the all-zero input's activations to the input's) of
 /// the predicted logit at the output of every Linear/Conv2d, nested ones included (the candidates of rectification
-/// and fine-tuning); the layer with the largest Σ |attribution| is chosen. Σ attribution itself is the same at every
+/// and fine-tuning); the layer with the largest Σ |attribution| among those a rank-one edit can act on (no grouped
+/// convolution) is chosen. Σ attribution itself is the same at every
 /// layer of a sequential network (completeness), so the absolute mass, how much of the decision flows through the
 /// layer's units, is what tells layers apart. The rank-one editability score of <c>Repair/Editing/Editability</c>
 /// needs a clean twin and key statistics, so it does not apply here.</item>
@@ -128,7 +130,8 @@ public static class ExplainUseCase
 
     /// <summary>
     /// Layer integrated gradients of <paramref name="target"/>'s logit at every Linear/Conv2d's output; the chosen layer
-    /// is the one with the largest Σ |attribution| (the first of equals). Null when the network has none.
+    /// is the editable one (<see cref="LayerKeys.Editable"/>) with the largest Σ |attribution| (the first of equals).
+    /// Null when the network has none.
     /// </summary>
     public static LayerAttributionChoice? ScoreLayers(Network network, Tensor x, long target, AttributionOptions options)
     {
@@ -142,9 +145,12 @@ public static class ExplainUseCase
             Tensor values = result.Values.to(ScalarType.Float64);
             scores.Add(new LayerAttributionScore(site.Name, values.abs().sum().item<double>(), values.sum().item<double>()));
         }
-        LayerAttributionScore best = scores.MaxBy(s => s.Score)!;
+        // A grouped convolution is scored but not chosen: a rank-one edit cannot act on it.
+        int editable = sites.Count(LayerKeys.Editable);
+        LayerAttributionScore best = (editable > 0 ? scores.Where((_, i) => LayerKeys.Editable(sites[i])) : scores).MaxBy(s => s.Score)!;
+        string among = editable == scores.Count || editable == 0 ? "" : $" ({editable} of them editable, the choice among those)";
         return new LayerAttributionChoice(
-            $"layer integrated gradients of the predicted logit from an all-zero input, largest Σ |attribution| over {scores.Count} Linear/Conv2d layer{(scores.Count == 1 ? "" : "s")}",
+            $"layer integrated gradients of the predicted logit from an all-zero input, largest Σ |attribution| over {scores.Count} Linear/Conv2d layer{(scores.Count == 1 ? "" : "s")}{among}",
             best.Layer, scores);
     }
 

@@ -344,6 +344,51 @@ public sealed class OnnxMethodsTests
     }
 
     /// <summary>
+    /// <c>explain</c>'s most editable layer is one a rank-one edit can act on: a depthwise convolution first, which carries
+    /// the most attribution (the pointwise convolution after it takes the difference of its two channels), is scored and
+    /// listed but passed over.
+    /// </summary>
+    [Fact]
+    public void ExplainScoresADepthwiseConvolutionButChoosesAnEditableLayer()
+    {
+        TestSupport.Init();
+        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "depthwise-first" } };
+        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
+        var shape = new Onnx.TensorShapeProto();
+        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (long d in new long[] { 2, 8, 8 }) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
+        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "image", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
+        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        var random = new Random(2);
+        // The pointwise convolution takes the difference of the two channels, so their contributions partly cancel there.
+        model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("kd", random, 0.6, 2, 1, 3, 3), new Onnx.TensorProto { Name = "kp", DataType = 1, Dims = { 1, 2, 1, 1 }, FloatData = { 1f, -1f } },
+            OnnxImportTests.UniformFloats("w", random, 0.6, 3, 1), OnnxImportTests.UniformFloats("b", random, 0.3, 3)]);
+        model.Graph.Node.Add(new Onnx.NodeProto
+        {
+            Name = "depthwise",
+            OpType = "Conv",
+            Input = { "image", "kd" },
+            Output = { "c1" },
+            Attribute = { new Onnx.AttributeProto { Name = "pads", Type = Onnx.AttributeProto.Types.AttributeType.Ints, Ints = { 1, 1, 1, 1 } }, new Onnx.AttributeProto { Name = "group", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 2 } }
+        });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu1", OpType = "Relu", Input = { "c1" }, Output = { "r1" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "pointwise", OpType = "Conv", Input = { "r1", "kp" }, Output = { "c2" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu2", OpType = "Relu", Input = { "c2" }, Output = { "r2" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "pool", OpType = "GlobalAveragePool", Input = { "r2" }, Output = { "g" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "flat", OpType = "Flatten", Input = { "g" }, Output = { "f" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "fc", OpType = "Gemm", Input = { "f", "w", "b" }, Output = { "y" }, Attribute = { new Onnx.AttributeProto { Name = "transB", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 1 } } });
+        Network network = OnnxImporter.Import(model.ToByteArray(), "depthwise-first.onnx", null, new OnnxImportOptions());
+        using Tensor x = rand(1, 2, 8, 8, generator: new Generator(1));
+
+        Reparo.Reporting.LayerAttributionChoice choice = Reparo.UseCases.ExplainUseCase.ScoreLayers(network, x, network.Predict(x)[0], new AttributionOptions())!;
+
+        Assert.Equal(["conv1", "conv2", "fc1"], choice.Scores.Select(s => s.Layer));
+        Assert.Equal("conv1", choice.Scores.MaxBy(s => s.Score)!.Layer);
+        Assert.Equal(choice.Scores.Where(s => s.Layer != "conv1").MaxBy(s => s.Score)!.Layer, choice.Layer);
+        Assert.Contains("2 of them editable", choice.Rule);
+    }
+
+    /// <summary>
     /// PyTorch writes a layer with <c>bias=False</c> as a MatMul (or a Gemm without C): Reparo's layer still has a bias,
     /// zero at import, which a repair may change. The file written back then gains it, for the MatMul as an Add after it
     /// (under the MatMul's output name), for the Gemm as its C divided by its beta, and ONNX Runtime proves the repair on
