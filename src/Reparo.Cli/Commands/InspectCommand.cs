@@ -30,6 +30,11 @@ internal static class InspectCommand
             }
             run.Out.MarkupLine($"[bold]{Markup.Escape(network.Spec.Architecture)}[/]: input {Markup.Escape($"[{string.Join(",", network.Spec.InputShape)}]")}, {network.ClassCount} classes, {network.ParameterCount:N0} parameters");
             run.Out.Write(table);
+            string[] addedBiases = network.OnnxOrigin is { } origin
+                ? [.. origin.Parameters.Where(p => p.Value.AddsBiasTo is not null).Select(p => p.Key).Order(StringComparer.Ordinal)]
+                : [];
+            if (addedBiases.Length > 0)
+                run.Out.WriteLine($"{string.Join(", ", addedBiases)}: zero biases the file does not hold (layers written without one, as PyTorch's bias=False); counted above, a repair may change them, and the written file then gains them");
             if (network.Provenance.Preprocessing is { } preprocessing) run.Out.WriteLine($"input preprocessing: {preprocessing}");
             if (network.Provenance.ImageResizing is { } resizing) run.Out.WriteLine($"folder images resized as they are read: {resizing}");
             foreach (string step in network.Provenance.History) run.Out.WriteLine($"history: {step}");

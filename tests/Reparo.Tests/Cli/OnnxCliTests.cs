@@ -101,6 +101,12 @@ public sealed class OnnxCliTests
         Assert.True(code == CliApp.Success, stderr);
         Assert.Contains("fc2", stdout);
         Assert.Contains("ONNX nodes and initializers", stdout);
+        Assert.DoesNotContain("zero biases", stdout);
+        string noBias = dir.File("nobias.onnx");
+        File.WriteAllBytes(noBias, Google.Protobuf.MessageExtensions.ToByteArray(OnnxMethodsTests.NoBiasMlp()));
+        (code, string noBiasOut, stderr) = CliRunner.Run("inspect", noBias, "--threads", "2");
+        Assert.True(code == CliApp.Success, stderr);
+        Assert.Contains("fc1.bias, fc2.bias: zero biases the file does not hold", noBiasOut.ReplaceLineEndings(" "));
         string onnxName = Reparo.Models.Onnx.OnnxImporter.Import(model).Spec.SourceNames!["fc3"][0];
         string json = dir.File("r.json");
         (code, _, stderr) = CliRunner.Run("repair", "--method", "ft", "--model", model, "--data", "fashion-mnist", "--test-limit", "500",

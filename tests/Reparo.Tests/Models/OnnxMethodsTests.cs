@@ -388,16 +388,9 @@ public sealed class OnnxMethodsTests
         Assert.Contains("2 of them editable", choice.Rule);
     }
 
-    /// <summary>
-    /// PyTorch writes a layer with <c>bias=False</c> as a MatMul (or a Gemm without C): Reparo's layer still has a bias,
-    /// zero at import, which a repair may change. The file written back then gains it, for the MatMul as an Add after it
-    /// (under the MatMul's output name), for the Gemm as its C divided by its beta, and ONNX Runtime proves the repair on
-    /// the written file; a file re-imported from it reads the bias as its own.
-    /// </summary>
-    [Fact]
-    public void ABiasTheFileLacksIsAddedWhenARepairChangesIt()
+    /// <summary>An MLP 4 → 8 → 8 → 3 with ReLUs whose first layer is a bare MatMul (x · w0) and second a Gemm without C (beta 2): no biases in the file.</summary>
+    internal static Onnx.ModelProto NoBiasMlp()
     {
-        TestSupport.Init();
         var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "nobias" } };
         model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
         model.Graph.Input.Add(OnnxImportTests.Value("x", 4));
@@ -418,6 +411,20 @@ public sealed class OnnxMethodsTests
         });
         model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu1", OpType = "Relu", Input = { "z1" }, Output = { "a1" } });
         model.Graph.Node.Add(new Onnx.NodeProto { Name = "gemm2", OpType = "Gemm", Input = { "a1", "w2", "b2" }, Output = { "y" }, Attribute = { TransB() } });
+        return model;
+    }
+
+    /// <summary>
+    /// PyTorch writes a layer with <c>bias=False</c> as a MatMul (or a Gemm without C): Reparo's layer still has a bias,
+    /// zero at import, which a repair may change. The file written back then gains it, for the MatMul as an Add after it
+    /// (under the MatMul's output name), for the Gemm as its C divided by its beta, and ONNX Runtime proves the repair on
+    /// the written file; a file re-imported from it reads the bias as its own.
+    /// </summary>
+    [Fact]
+    public void ABiasTheFileLacksIsAddedWhenARepairChangesIt()
+    {
+        TestSupport.Init();
+        Onnx.ModelProto model = NoBiasMlp();
         Network network = OnnxImporter.Import(model.ToByteArray(), "nobias.onnx", null, new OnnxImportOptions());
         Assert.Equal("fc1,relu1,fc2,relu2,fc3", string.Join(",", network.Layers.Select(l => l.Name)));
         using Tensor x = randn(6, 4, generator: new Generator(8));
