@@ -87,7 +87,7 @@ public static class StaticEditAblation
                     $"static ({setting.Factor} {setting.Name})", before);
                 string layer = run.Rectification.Rounds[0].Layer;
                 StaticEditAlignment? alignment = setting.Pairs == 1 && setting.Options.Augment == 0 && !(setting.Options.Edit?.PreserveClean ?? false)
-                    && AffineSites.Find(network, layer).AsConv2d is null
+                    && AffineSites.Find(network, layer).AsConvolution is null
                     ? Alignment(network, AffineSites.Find(network, layer), run, triggered, spec.Class, splits.Train.X.narrow(0, 0, Math.Min(setting.StatisticsSamples, splits.Train.Count)), setting.Options.Ridge)
                     : null;
                 runs.Add(new StaticEditRun(setting.Factor, setting.Name, pairSeed, setting.Pairs, layer, run.Report(), alignment, load));

@@ -284,7 +284,7 @@ internal sealed class FirstLinearAfterConvolutions : ILayerHeuristic
         IReadOnlyList<string> candidates = context.Candidates;
         int lastConv = -1;
         for (int i = 0; i < candidates.Count; i++)
-            if (AffineSites.Find(context.Network, candidates[i]).AsConv2d is not null) lastConv = i;
+            if (AffineSites.Find(context.Network, candidates[i]).AsConvolution is not null) lastConv = i;
         int pick = Enumerable.Range(lastConv + 1, candidates.Count - lastConv - 1).FirstOrDefault(i => AffineSites.Find(context.Network, candidates[i]).AsLinear is not null, candidates.Count - 1);
         return LayerHeuristics.Pick(this, candidates, [.. candidates.Select((_, i) => i == pick ? 1.0 : 0.0)], clock);
     }

@@ -191,8 +191,8 @@ public static class RepairSetAnalysis
     }
 
     /// <summary>
-    /// The layers whose provable LP <see cref="PredictLp"/> can size: every top-level Linear or Conv2d layer followed only by
-    /// Linear, Conv2d, ReLU, MaxPool2d and Flatten layers. The encoder also walks ONNX blocks, but this counter does not, so
+    /// The layers whose provable LP <see cref="PredictLp"/> can size: every top-level Linear or convolution layer followed only by
+    /// Linear, convolution, ReLU, MaxPool2d and Flatten layers. The encoder also walks ONNX blocks, but this counter does not, so
     /// layers before a block (and those nested in one) are left out.
     /// </summary>
     /// <param name="network">The network.</param>
@@ -203,7 +203,7 @@ public static class RepairSetAnalysis
         {
             LayerSpec spec = network.Layers[k].Spec;
             if (AffineParameters.IsAffine(spec)) result.Add(k);
-            if (spec is not (LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec or BinaryScoresSpec)) break;
+            if (spec is not (LinearSpec or Conv1dSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec or BinaryScoresSpec)) break;
         }
         result.Reverse();
         return result;
@@ -324,7 +324,7 @@ public static class RepairSetAnalysis
     {
         var clock = Stopwatch.StartNew();
         if (!LpCandidateLayers(network).Contains(layer))
-            throw new ReparoInputException($"layer {network.Layers[layer].Name} cannot be repaired by the provable LP (it needs a Linear or Conv2d layer followed only by Linear, Conv2d, ReLU, MaxPool2d and Flatten)");
+            throw new ReparoInputException($"layer {network.Layers[layer].Name} cannot be repaired by the provable LP (it needs a Linear or convolution layer followed only by Linear, convolution, ReLU, MaxPool2d and Flatten)");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using Network network64 = PlainRepairedModel.ToFloat64(network);

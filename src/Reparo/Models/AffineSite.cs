@@ -4,25 +4,25 @@ using static TorchSharp.torch;
 namespace Reparo.Models;
 
 /// <summary>
-/// A Linear or Conv2d module anywhere in a <see cref="Network"/> — a top-level layer (<c>fc1</c>, <c>conv2</c>) or one
+/// A Linear, Conv1d or Conv2d module anywhere in a <see cref="Network"/> — a top-level layer (<c>fc1</c>, <c>conv2</c>) or one
 /// nested in a block (<c>block1.conv1</c>, <c>block2.fc1</c>). Attribution at a layer, rank-one edits and layer
 /// heuristics all address layers this way, so nested layers (residual and transformer blocks) are first-class.
 /// </summary>
 /// <param name="Name">Dotted module path, e.g. <c>fc1</c> or <c>block1.conv2</c>.</param>
-/// <param name="Module">The module (a <see cref="Linear"/> or a <see cref="Conv2d"/>).</param>
+/// <param name="Module">The module (a <see cref="Linear"/>, <see cref="Conv1d"/> or <see cref="Conv2d"/>).</param>
 public sealed record AffineSite(string Name, nn.Module<Tensor, Tensor> Module)
 {
     /// <summary>The Linear module, when this site is one.</summary>
     public Linear? AsLinear => Module as Linear;
 
-    /// <summary>The Conv2d module, when this site is one.</summary>
-    public Conv2d? AsConv2d => Module as Conv2d;
+    /// <summary>The convolution (Conv1d or Conv2d), when this site is one.</summary>
+    public Convolution? AsConvolution => Module as Convolution;
 
-    /// <summary>The weight: (out, in) for Linear, (out, in, kh, kw) for Conv2d.</summary>
-    public Tensor Weight => AsLinear?.weight ?? AsConv2d!.weight!;
+    /// <summary>The weight: (out, in) for Linear, (out, in / groups, kh, kw) for Conv2d, (out, in / groups, k) for Conv1d.</summary>
+    public Tensor Weight => AsLinear?.weight ?? AsConvolution!.weight!;
 
     /// <summary>The bias, if the module has one.</summary>
-    public Tensor? Bias => AsLinear is { } linear ? linear.bias : AsConv2d!.bias;
+    public Tensor? Bias => AsLinear is { } linear ? linear.bias : AsConvolution!.bias;
 
     /// <summary>Number of weight entries (what a per-parameter score divides by).</summary>
     public long WeightCount => Weight.numel();
@@ -34,7 +34,7 @@ public static class AffineSites
     /// <summary>Every Linear and Conv2d of the network, in forward order for sequential networks (nested ones within their layer's place).</summary>
     public static IReadOnlyList<AffineSite> Of(Network network) =>
         [.. network.named_modules()
-            .Where(m => m.module is Linear or Conv2d)
+            .Where(m => m.module is Linear or Conv1d or Conv2d)
             .OrderBy(m => network.LayerIndex(m.name.Split('.')[0]))
             .Select(m => new AffineSite(m.name, (nn.Module<Tensor, Tensor>)m.module))];
 
@@ -44,7 +44,7 @@ public static class AffineSites
         IReadOnlyList<AffineSite> sites = Of(network);
         name = network.Spec.ResolveName(name);
         return sites.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase))
-            ?? throw new ReparoInputException($"no Linear or Conv2d layer '{name}'; editable layers are {string.Join(", ", sites.Select(s => s.Name))}");
+            ?? throw new ReparoInputException($"no Linear or convolution layer '{name}'; editable layers are {string.Join(", ", sites.Select(s => s.Name))}");
     }
 
     /// <summary>Runs the whole network on <paramref name="x"/> and returns its output with the site's input and output (gradients flow if enabled).</summary>
@@ -66,8 +66,10 @@ public static class AffineSites
         return ModuleTaps.ScoresReplacingFromInput(network, new ModuleTap(site.Name, site.Module), x, input =>
         {
             if (site.AsLinear is not null) return nn.functional.linear(input, weight, site.Bias);
-            Conv2d conv = site.AsConv2d!;
-            return nn.functional.conv2d(input, weight, site.Bias, conv.stride, conv.padding, conv.dilation, conv.groups);
+            Convolution conv = site.AsConvolution!;
+            return conv is Conv1d
+                ? nn.functional.conv1d(input, weight, site.Bias, conv.stride[0], conv.padding![0], conv.dilation[0], conv.groups)
+                : nn.functional.conv2d(input, weight, site.Bias, conv.stride, conv.padding, conv.dilation, conv.groups);
         });
     }
 }

@@ -9,6 +9,7 @@ namespace Reparo.Models;
 /// </summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
 [JsonDerivedType(typeof(LinearSpec), "linear")]
+[JsonDerivedType(typeof(Conv1dSpec), "conv1d")]
 [JsonDerivedType(typeof(Conv2dSpec), "conv2d")]
 [JsonDerivedType(typeof(ReluSpec), "relu")]
 [JsonDerivedType(typeof(MaxPool2dSpec), "maxpool2d")]
@@ -83,6 +84,25 @@ public sealed record Conv2dSpec(string Name, int In, int Out, int Kernel, int St
 
     /// <inheritdoc />
     public override string Describe() => $"Conv2d({In} → {Out}, k{Kernel}, s{Stride}, p{Padding}{(Groups == 1 ? "" : $", groups {Groups}")})";
+}
+
+/// <summary>
+/// 1-D convolution over (N, C, L) sequences (signals, or text after an embedding) with zero padding and channel groups,
+/// as <see cref="Conv2dSpec"/> is over images; the weight is (out, in / groups, kernel).
+/// </summary>
+public sealed record Conv1dSpec(string Name, int In, int Out, int Kernel, int Stride = 1, int Padding = 0, int Groups = 1) : LayerSpec(Name)
+{
+    internal override long StateElementsAtLeast()
+    {
+        Positive(("in", In), ("out", Out), ("kernel", Kernel), ("stride", Stride), ("padding + 1", Padding + 1L), ("groups", Groups));
+        if (In % Groups != 0 || Out % Groups != 0) throw new ReparoInputException($"layer '{Name}': {In} input and {Out} output channels do not split into {Groups} groups");
+        return checked((long)Out * (In / Groups) * Kernel + Out);
+    }
+
+    internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Conv1d(In, Out, Kernel, stride: Stride, padding: Padding, groups: Groups);
+
+    /// <inheritdoc />
+    public override string Describe() => $"Conv1d({In} → {Out}, k{Kernel}, s{Stride}, p{Padding}{(Groups == 1 ? "" : $", groups {Groups}")})";
 }
 
 /// <summary>Element-wise max(0, x).</summary>

@@ -68,7 +68,7 @@ public static class RepairVerifier
         bool hasPolytopes = !set.IsPointSet;
         Network? plain = model.PlainNetwork;
         // Layers after the class scores (a trailing Softmax) keep every margin's sign, so affine scores are what counts.
-        bool piecewiseLinear = plain is not null && plain.Layers.Take(plain.ScoreLayerCount).All(l => l.Spec is LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec or ImageRowsSpec or ChannelsLastSpec or BinaryScoresSpec
+        bool piecewiseLinear = plain is not null && plain.Layers.Take(plain.ScoreLayerCount).All(l => l.Spec is LinearSpec or Conv1dSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec or ImageRowsSpec or ChannelsLastSpec or BinaryScoresSpec
             || (l.Module is OnnxBlockModule block && SymbolicEncoder.NotPiecewiseLinear(block) is null));
         bool[]? linear32 = null, linear64 = null;
         if (hasPolytopes && piecewiseLinear)

@@ -63,7 +63,7 @@ public class RepairCliTests
     [InlineData("--method provable --solver cplex", "unknown solver 'cplex'")]
     [InlineData("--method provable --solver highs --solver-option no_such_highs_option=1", "rejected the solver options")]
     [InlineData("--method provable --solver-option no_such_option=1", "block-ipm has no option 'no_such_option'")]
-    [InlineData("--method provable --layer relu1", "LP repair edits a Linear or Conv2d layer")]
+    [InlineData("--method provable --layer relu1", "LP repair edits a Linear or convolution layer")]
     [InlineData("--method provable --epsilon -1", "--epsilon must be a positive number")]
     public void BadRepairArgumentsExitWithTwoAndWriteNothing(string args, string fragment)
     {

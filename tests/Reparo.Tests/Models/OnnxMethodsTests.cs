@@ -323,7 +323,7 @@ public sealed class OnnxMethodsTests
         var set = new RepairSet([.. Enumerable.Range(0, 4).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
         (Tensor stacked, _, long[] labels) = set.Stacked();
         var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
-        string[] convs = [.. AffineSites.Of(network).Where(site => site.AsConv2d is not null).Select(site => site.Name)];
+        string[] convs = [.. AffineSites.Of(network).Where(site => site.AsConvolution is not null).Select(site => site.Name)];
         Assert.Equal(3, convs.Length);
         foreach (string layer in convs)
         {
@@ -341,6 +341,150 @@ public sealed class OnnxMethodsTests
         // A rank-one edit cannot act on it, so the edit's layer choice passes it over.
         Assert.DoesNotContain(depthwise.Name, Reparo.Localisation.LayerHeuristics.Candidates(network, "edit"));
         Assert.Contains(depthwise.Name, Reparo.Localisation.LayerHeuristics.Candidates(network, "ft"));
+    }
+
+    /// <summary>
+    /// A 1-D CNN as PyTorch's Conv1d exports it (signals, or text after an embedding): (N, 2, 12) → Conv 2→4 (k3, pad 1)
+    /// → Relu → MaxPool (k2) → Conv 4→4 (k3, pads 2 and 0, group 2) → Relu → GlobalAveragePool → Flatten → Gemm 4→3.
+    /// </summary>
+    private static Onnx.ModelProto Cnn1d()
+    {
+        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "signal" } };
+        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
+        var shape = new Onnx.TensorShapeProto();
+        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (long d in new long[] { 2, 12 }) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
+        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "signal", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
+        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        var random = new Random(6);
+        model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("k1", random, 0.6, 4, 2, 3), OnnxImportTests.UniformFloats("b1", random, 0.2, 4),
+            OnnxImportTests.UniformFloats("k2", random, 0.6, 4, 2, 3), OnnxImportTests.UniformFloats("b2", random, 0.2, 4),
+            OnnxImportTests.UniformFloats("w", random, 0.6, 3, 4), OnnxImportTests.UniformFloats("b", random, 0.3, 3)]);
+        Onnx.AttributeProto Ints(string name, params long[] values) => new() { Name = name, Type = Onnx.AttributeProto.Types.AttributeType.Ints, Ints = { values } };
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "conv", OpType = "Conv", Input = { "signal", "k1", "b1" }, Output = { "c1" }, Attribute = { Ints("pads", 1, 1) } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu1", OpType = "Relu", Input = { "c1" }, Output = { "r1" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "pool", OpType = "MaxPool", Input = { "r1" }, Output = { "p" }, Attribute = { Ints("kernel_shape", 2), Ints("strides", 2) } });
+        model.Graph.Node.Add(new Onnx.NodeProto
+        {
+            Name = "causal",
+            OpType = "Conv",
+            Input = { "p", "k2", "b2" },
+            Output = { "c2" },
+            Attribute = { Ints("pads", 2, 0), new Onnx.AttributeProto { Name = "group", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 2 } }
+        });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu2", OpType = "Relu", Input = { "c2" }, Output = { "r2" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "gap", OpType = "GlobalAveragePool", Input = { "r2" }, Output = { "g" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "flat", OpType = "Flatten", Input = { "g" }, Output = { "f" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "fc", OpType = "Gemm", Input = { "f", "w", "b" }, Output = { "y" }, Attribute = { new Onnx.AttributeProto { Name = "transB", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 1 } } });
+        return model;
+    }
+
+    /// <summary>
+    /// A 1-D CNN runs as ONNX Runtime runs it; its convolutions are layers (a symmetric one Reparo's own Conv1d, the
+    /// asymmetric grouped one a Conv1d module inside an ONNX block); a rank-one edit's patch keys and the weight as a
+    /// matrix give the layer's outputs back; provable repair at each convolution verifies, ε being what the network as
+    /// written computes, and the written file carries the new weights; PRDNN through the 1-D max-pool verifies too.
+    /// </summary>
+    [Fact]
+    public void A1dCnnIsImportedAndEveryMethodReachesItsConvolutions()
+    {
+        TestSupport.Init();
+        Onnx.ModelProto model = Cnn1d();
+        Network network = OnnxImporter.Import(model.ToByteArray(), "signal.onnx", null, new OnnxImportOptions());
+        // A (C, L) input per sample is read as Reparo's (1, C, L) image, which its rows layer hands the graph as (C, L).
+        using Tensor x = randn(12, 1, 2, 12, generator: new Generator(4));
+        Assert.True(network.Logits(x).sub(OnnxRuntimeCheck.Run(model.ToByteArray(), network.GraphInput(x))).abs().max().item<float>() < 1e-5, "the 1-D CNN differs from ONNX Runtime's");
+        Assert.IsType<Conv1dSpec>(network.Layers.Single(l => l.Name == "conv1").Spec);
+        AffineSite[] convs = [.. AffineSites.Of(network).Where(s => s.AsConvolution is not null)];
+        Assert.Equal(2, convs.Length);
+        Assert.All(convs, c => Assert.IsType<TorchSharp.Modules.Conv1d>(c.Module));
+
+        // Keys and values: W · patch + b is the layer's output at every position.
+        AffineSite first = convs[0];
+        (_, Tensor input, Tensor output) = AffineSites.Capture(network, first, x);
+        Tensor keys = Reparo.Repair.Editing.LayerKeys.Keys(first, Reparo.Repair.Editing.KeyKind.Patch, input);
+        Tensor recomputed = keys.matmul(Reparo.Repair.Editing.LayerKeys.Matrix(first, Reparo.Repair.Editing.KeyKind.Patch).t()).add(first.Bias!.to(ScalarType.Float64));
+        Assert.True(recomputed.sub(Reparo.Repair.Editing.LayerKeys.Values(first, output)).abs().max().item<double>() < 1e-5);
+        Assert.True(AffineSites.ScoresWithWeight(network, first, x, first.Weight).sub(network.Scores(x)).abs().max().item<float>() < 1e-6);
+
+        long[] predicted = network.Predict(x);
+        var set = new RepairSet([.. Enumerable.Range(0, 4).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
+        (Tensor stacked, _, long[] labels) = set.Stacked();
+        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        foreach (AffineSite site in convs)
+        {
+            RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = site.Name }).Repair(problem);
+            Assert.True(result.Verified, $"{site.Name}: {result.Message}");
+            Assert.Equal(result.Epsilon!.Value, result.Verification!.MinMarginFloat64, 6);
+            Network repaired = result.Model!.PlainNetwork!;
+            OnnxExport export = OnnxExporter.Build(repaired);
+            Assert.Contains(site == first ? "k1" : "k2", export.ReplacedInitializers);
+            Assert.True(RepairVerifier.VerifyInOnnxRuntime(export.Bytes, repaired, set).Verified, $"{site.Name}: ONNX Runtime disagrees with the written file");
+        }
+        RepairResult prdnn = new ProvableRepair(new ProvableRepairOptions { Layer = first.Name, Variant = LpRepairVariant.Prdnn }).Repair(problem);
+        Assert.True(prdnn.Verified, prdnn.Message);
+        Assert.Equal(prdnn.Epsilon!.Value, prdnn.Verification!.MinMarginFloat64, 6);
+    }
+
+    /// <summary>
+    /// Max over time, as text and signal CNNs end: (N, 2, 12) → Conv 2→4 (k3, pad 1) → Relu → GlobalMaxPool + Flatten, or
+    /// ReduceMax over the time axis (axes as an attribute before opset 18, as an input since) → Gemm 4→3. The maximum is
+    /// a max-pool to the LP (each channel's window the whole sequence, the argmax held) and to PRDNN; both repairs at the
+    /// Conv verify with ε what the network as written computes.
+    /// </summary>
+    [Theory]
+    [InlineData("GlobalMaxPool", 13)]
+    [InlineData("ReduceMax", 13)]
+    [InlineData("ReduceMax", 18)]
+    public void MaxOverTimeIsAMaxPoolToTheLpAndToPrdnn(string op, int opset)
+    {
+        TestSupport.Init();
+        var model = new Onnx.ModelProto { IrVersion = 8, Graph = new Onnx.GraphProto { Name = "max-over-time" } };
+        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = opset });
+        var shape = new Onnx.TensorShapeProto();
+        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (long d in new long[] { 2, 12 }) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
+        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "signal", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
+        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        var random = new Random(8);
+        model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("k", random, 0.6, 4, 2, 3), OnnxImportTests.UniformFloats("kb", random, 0.2, 4),
+            OnnxImportTests.UniformFloats("w", random, 0.6, 3, 4), OnnxImportTests.UniformFloats("b", random, 0.3, 3)]);
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "conv", OpType = "Conv", Input = { "signal", "k", "kb" }, Output = { "c" }, Attribute = { new Onnx.AttributeProto { Name = "pads", Type = Onnx.AttributeProto.Types.AttributeType.Ints, Ints = { 1, 1 } } } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu", OpType = "Relu", Input = { "c" }, Output = { "r" } });
+        if (op == "GlobalMaxPool")
+        {
+            model.Graph.Node.Add(new Onnx.NodeProto { Name = "max", OpType = "GlobalMaxPool", Input = { "r" }, Output = { "g" } });
+            model.Graph.Node.Add(new Onnx.NodeProto { Name = "flat", OpType = "Flatten", Input = { "g" }, Output = { "f" } });
+        }
+        else
+        {
+            var max = new Onnx.NodeProto { Name = "max", OpType = "ReduceMax", Input = { "r" }, Output = { "f" }, Attribute = { new Onnx.AttributeProto { Name = "keepdims", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 0 } } };
+            if (opset >= 18)
+            {
+                model.Graph.Initializer.Add(new Onnx.TensorProto { Name = "axes", DataType = 7, Dims = { 1 }, Int64Data = { 2 } });
+                max.Input.Add("axes");
+            }
+            else
+            {
+                max.Attribute.Add(new Onnx.AttributeProto { Name = "axes", Type = Onnx.AttributeProto.Types.AttributeType.Ints, Ints = { 2 } });
+            }
+            model.Graph.Node.Add(max);
+        }
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "fc", OpType = "Gemm", Input = { "f", "w", "b" }, Output = { "y" }, Attribute = { new Onnx.AttributeProto { Name = "transB", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 1 } } });
+        Network network = OnnxImporter.Import(model.ToByteArray(), "max.onnx", null, new OnnxImportOptions());
+        using Tensor x = randn(10, 1, 2, 12, generator: new Generator(9));
+        Assert.True(network.Logits(x).sub(OnnxRuntimeCheck.Run(model.ToByteArray(), network.GraphInput(x))).abs().max().item<float>() < 1e-5);
+
+        long[] predicted = network.Predict(x);
+        var set = new RepairSet([.. Enumerable.Range(0, 5).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
+        (Tensor stacked, _, long[] labels) = set.Stacked();
+        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        foreach (LpRepairVariant variant in new[] { LpRepairVariant.Aprnn, LpRepairVariant.Prdnn })
+        {
+            RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "conv1", Variant = variant }).Repair(problem);
+            Assert.True(result.Verified, $"{variant}: {result.Message}");
+            Assert.Equal(result.Epsilon!.Value, result.Verification!.MinMarginFloat64, 6);
+        }
     }
 
     /// <summary>
@@ -477,7 +621,7 @@ public sealed class OnnxMethodsTests
         model.Graph.Initializer.Remove(dense);
         model.Graph.Initializer.Add(OnnxImportTests.UniformFloats("w", new Random(4), 0.5, 3, features));
         Network network = OnnxImporter.Import(model.ToByteArray(), "keras.onnx", null, new OnnxImportOptions());
-        AffineSite site = AffineSites.Of(network).Single(s => s.AsConv2d is not null);
+        AffineSite site = AffineSites.Of(network).Single(s => s.AsConvolution is not null);
         using Tensor x = rand(8, 3, 8, 8, generator: new Generator(6));
         Assert.True(network.Logits(x).sub(OnnxRuntimeCheck.Run(model.ToByteArray(), network.GraphInput(x))).abs().max().item<float>() < 1e-5, "the padded convolution differs from ONNX Runtime's");
 

@@ -21,10 +21,10 @@ public sealed record OnnxConstantSpec(string Value, string Dtype, long[] Shape);
 /// <param name="In">Input features or channels.</param>
 /// <param name="Out">Output features or channels.</param>
 /// <param name="Bias">Whether the module has a bias.</param>
-/// <param name="Kernel">Conv only: kernel height and width (null for Linear).</param>
+/// <param name="Kernel">Conv only: kernel height and width, or length for a 1-D Conv (null for Linear).</param>
 /// <param name="Strides">Conv only: strides.</param>
 /// <param name="Dilations">Conv only: dilations.</param>
-/// <param name="Pads">Conv only: pads as (top, left, bottom, right).</param>
+/// <param name="Pads">Conv only: pads as (top, left, bottom, right), or (begin, end) for a 1-D Conv.</param>
 /// <param name="Groups">Conv only: channel groups (the Conv's <c>group</c>; as many as input channels for a depthwise convolution).</param>
 public sealed record OnnxAffineSpec(int Node, string Name, string Output, int In, int Out, bool Bias,
     int[]? Kernel = null, int[]? Strides = null, int[]? Dilations = null, int[]? Pads = null, int Groups = 1)
@@ -35,6 +35,8 @@ public sealed record OnnxAffineSpec(int Node, string Name, string Output, int In
     internal nn.Module<Tensor, Tensor> CreateModule()
     {
         if (!IsConv) return nn.Linear(In, Out, hasBias: Bias);
+        if (Kernel!.Length == 1)
+            return nn.Conv1d(In, Out, Kernel[0], stride: Strides![0], padding: Math.Min(Pads![0], Pads[1]), dilation: Dilations![0], groups: Groups, bias: Bias);
         (long top, long left, long bottom, long right) = (Pads![0], Pads[1], Pads[2], Pads[3]);
         // Symmetric padding stays in the module; the asymmetric remainder is applied by the block before it.
         return nn.Conv2d(In, Out, (Kernel![0], Kernel[1]), stride: (Strides![0], Strides[1]),
@@ -45,16 +47,24 @@ public sealed record OnnxAffineSpec(int Node, string Name, string Output, int In
     internal long[]? ExtraPadding()
     {
         if (!IsConv) return null;
-        (long top, long left, long bottom, long right) = (Pads![0], Pads[1], Pads[2], Pads[3]);
-        long h = Math.Min(top, bottom), w = Math.Min(left, right);
-        long[] extra = [left - w, right - w, top - h, bottom - h];
+        long[] extra;
+        if (Kernel!.Length == 1)
+        {
+            long both = Math.Min(Pads![0], Pads[1]);
+            extra = [Pads[0] - both, Pads[1] - both];
+        }
+        else
+        {
+            (long top, long left, long bottom, long right) = (Pads![0], Pads[1], Pads[2], Pads[3]);
+            long h = Math.Min(top, bottom), w = Math.Min(left, right);
+            extra = [left - w, right - w, top - h, bottom - h];
+        }
         return extra.All(e => e == 0) ? null : extra;
     }
 
     /// <summary>One-line description.</summary>
-    public string Describe() => IsConv
-        ? $"Conv2d({In} → {Out}, k{Kernel![0]}×{Kernel[1]}, s{Strides![0]}×{Strides[1]}, pads {string.Join(",", Pads!)}{(Groups == 1 ? "" : $", groups {Groups}")})"
-        : $"Linear({In} → {Out})";
+    public string Describe() => !IsConv ? $"Linear({In} → {Out})"
+        : $"Conv{Kernel!.Length}d({In} → {Out}, k{string.Join("×", Kernel)}, s{string.Join("×", Strides!)}, pads {string.Join(",", Pads!)}{(Groups == 1 ? "" : $", groups {Groups}")})";
 }
 
 /// <summary>
@@ -105,7 +115,7 @@ public sealed record OnnxBlockSpec(string Name, int Opset, string Input, string 
             long weights = checked((long)a.In * a.Out);
             if (a.IsConv)
             {
-                if (a.Kernel!.Length != 2 || a.Strides?.Length != 2 || a.Dilations?.Length != 2 || a.Pads?.Length != 4
+                if (a.Kernel!.Length is not (1 or 2) || a.Strides?.Length != a.Kernel.Length || a.Dilations?.Length != a.Kernel.Length || a.Pads?.Length != 2 * a.Kernel.Length
                     || a.Kernel.Any(k => k < 1) || a.Strides.Any(k => k < 1) || a.Dilations.Any(k => k < 1) || a.Pads.Any(k => k < 0)
                     || a.Groups < 1 || a.In % a.Groups != 0 || a.Out % a.Groups != 0)
                     throw new ReparoInputException($"layer '{Name}': convolution '{a.Name}' has an invalid kernel, stride, dilation, padding or group count");

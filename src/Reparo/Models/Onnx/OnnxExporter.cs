@@ -250,6 +250,12 @@ public static class OnnxExporter
                 return g.Node("Gemm", n, [input, g.Parameter($"{n}.weight"), g.Parameter($"{n}.bias")], output, GraphBuilder.Int("transB", 1));
             case Conv2dSpec conv:
                 return Conv(g, n, n, input, output, conv.Kernel, conv.Stride, conv.Padding, conv.Groups);
+            case Conv1dSpec conv:
+                {
+                    AttributeProto[] geometry = [GraphBuilder.Ints("kernel_shape", conv.Kernel), GraphBuilder.Ints("strides", conv.Stride), GraphBuilder.Ints("pads", conv.Padding, conv.Padding)];
+                    return g.Node("Conv", n, [input, g.Parameter($"{n}.weight"), g.Parameter($"{n}.bias")], output,
+                        conv.Groups == 1 ? geometry : [.. geometry, GraphBuilder.Int("group", conv.Groups)]);
+                }
             case ReluSpec:
                 return g.Node("Relu", n, [input], output);
             case MaxPool2dSpec pool:

@@ -590,16 +590,21 @@ public static class OnnxImporter
         /// <summary>A Conv with fixed weights (grouped or depthwise too) as an affine unit; <paramref name="probe"/> gives its input's size, so that SAME padding (Keras through tf2onnx) becomes the explicit pads it means.</summary>
         private AffineUnit? ConvUnit(NodeProto node, Dictionary<string, Tensor> probe)
         {
-            if (!constants.TryGetValue(node.Input[1], out Tensor? w) || w.dim() != 4 || !w.is_floating_point()) return null;
-            if (!probe.TryGetValue(node.Input[0], out Tensor? input) || input.dim() != 4) return null;
+            if (!constants.TryGetValue(node.Input[1], out Tensor? w) || w.dim() is not (3 or 4) || !w.is_floating_point()) return null;
+            if (!probe.TryGetValue(node.Input[0], out Tensor? input) || input.dim() != w.dim()) return null;
             long group = Attr(node, "group", 1);
             if (group < 1 || group > int.MaxValue || input.shape[1] != w.shape[1] * group || w.shape[0] % group != 0) return null;
-            int[] kernel = [(int)w.shape[2], (int)w.shape[3]];
-            int[] strides = Ints(node, "strides", [1, 1]), dilations = Ints(node, "dilations", [1, 1]);
-            if (strides.Length != 2 || dilations.Length != 2 || Ints(node, "pads", [0, 0, 0, 0]).Length != 4) return null;
-            // ONNX pads are (top, left, bottom, right) for 2-D: x1_begin, x2_begin, x1_end, x2_end.
-            (long[] begin, long[] end) = OnnxOperators.Pads(node, input.shape[2..], [.. kernel.Select(k => (long)k)], [.. strides.Select(k => (long)k)], [.. dilations.Select(k => (long)k)]);
+            // A 1-D Conv's geometry is read from the 2-D node it equals over (N, C, 1, L), then its height entries dropped.
+            bool oneD = w.dim() == 3;
+            NodeProto geometry = oneD ? OnnxOperators.Lift1d(node) : node;
+            long[] size = oneD ? [1, input.shape[2]] : input.shape[2..];
+            int[] kernel = oneD ? [1, (int)w.shape[2]] : [(int)w.shape[2], (int)w.shape[3]];
+            int[] strides = Ints(geometry, "strides", [1, 1]), dilations = Ints(geometry, "dilations", [1, 1]);
+            if (strides.Length != 2 || dilations.Length != 2 || Ints(geometry, "pads", [0, 0, 0, 0]).Length != 4) return null;
+            // ONNX pads are (top, left, bottom, right) for 2-D: x1_begin, x2_begin, x1_end, x2_end; (begin, end) for 1-D.
+            (long[] begin, long[] end) = OnnxOperators.Pads(geometry, size, [.. kernel.Select(k => (long)k)], [.. strides.Select(k => (long)k)], [.. dilations.Select(k => (long)k)]);
             int[] pads = [.. begin.Concat(end).Select(p => (int)p)];
+            if (oneD) (kernel, strides, dilations, pads) = ([kernel[1]], [strides[1]], [dilations[1]], [pads[1], pads[3]]);
             Tensor? bias = null;
             OnnxParameterBinding? biasBinding = null;
             if (node.Input.Count > 2 && node.Input[2].Length > 0)
@@ -802,8 +807,11 @@ public static class OnnxImporter
                 {
                     spec = new LinearSpec(Next("fc"), (int)unit.Weight.shape[1], (int)unit.Weight.shape[0]);
                 }
-                else if (unit.Conv && unit.Kernel[0] == unit.Kernel[1] && unit.Strides[0] == unit.Strides[1] && unit.Dilations.All(d => d == 1)
-                    && unit.Pads.All(p => p == unit.Pads[0]))
+                else if (unit.Conv && unit.Dilations.All(d => d == 1) && unit.Pads.All(p => p == unit.Pads[0]) && unit.Kernel.Length == 1)
+                {
+                    spec = new Conv1dSpec(Next("conv"), (int)unit.Weight.shape[1] * unit.Groups, (int)unit.Weight.shape[0], unit.Kernel[0], unit.Strides[0], unit.Pads[0], unit.Groups);
+                }
+                else if (unit.Conv && unit.Dilations.All(d => d == 1) && unit.Pads.All(p => p == unit.Pads[0]) && unit.Kernel[0] == unit.Kernel[1] && unit.Strides[0] == unit.Strides[1])
                 {
                     spec = new Conv2dSpec(Next("conv"), (int)unit.Weight.shape[1] * unit.Groups, (int)unit.Weight.shape[0], unit.Kernel[0], unit.Strides[0], unit.Pads[0], unit.Groups);
                 }

@@ -23,8 +23,8 @@ internal static class OnnxOperators
     {
         "Gemm", "MatMul", "Conv", "Relu", "LeakyRelu", "PRelu", "Clip", "Elu", "Selu", "Softplus", "HardSigmoid", "HardSwish", "Sigmoid",
         "Tanh", "Gelu", "Erf", "Softmax", "LogSoftmax", "Abs", "Log", "Min", "MaxPool", "AveragePool",
-        "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "BatchNormalization", "Dropout", "Identity", "Pad", "Add", "Sub",
-        "Mul", "Div", "Sqrt", "Pow", "Neg", "Exp", "LayerNormalization", "ReduceMean", "ReduceSum", "Max", "Not", "Gather", "LSTM", "GRU", "Shape", "Slice",
+        "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Transpose", "BatchNormalization", "Dropout", "Identity", "Pad", "Add", "Sub",
+        "Mul", "Div", "Sqrt", "Pow", "Neg", "Exp", "LayerNormalization", "ReduceMean", "ReduceSum", "ReduceMax", "Max", "Not", "Gather", "LSTM", "GRU", "Shape", "Slice",
         "Concat", "Unsqueeze", "Squeeze", "Split", "Cast", "Constant", "ConstantOfShape", "Expand", "Where", "Equal",
     };
 
@@ -43,11 +43,11 @@ internal static class OnnxOperators
         if (node.Domain == "ai.onnx.ml") return MlSupported.Contains(node.OpType) ? ScalerProblem(node) : $"op {node.OpType} of domain 'ai.onnx.ml' is not supported";
         if (node.Domain is not ("" or "ai.onnx")) return $"domain '{node.Domain}' is not supported (only the default ONNX domain and ai.onnx.ml's Scaler)";
         if (!Supported.Contains(node.OpType)) return $"op {node.OpType} is not supported";
-        // GlobalAveragePool, Not and Softplus are unchanged since opset 1, Elu, Selu and HardSigmoid since 6; the other ops
+        // GlobalAveragePool, GlobalMaxPool, Not and Softplus are unchanged since opset 1, Elu, Selu and HardSigmoid since 6; the other ops
         // are implemented as opsets 9–21 define them.
         int earliest = node.OpType switch
         {
-            "GlobalAveragePool" or "Not" or "Softplus" => 1,
+            "GlobalAveragePool" or "GlobalMaxPool" or "Not" or "Softplus" => 1,
             "Elu" or "Selu" or "HardSigmoid" => 6,
             _ => 9,
         };
@@ -58,10 +58,10 @@ internal static class OnnxOperators
         {
             case "Conv":
                 if (Int(node, "group", 1) < 1) return $"Conv group {Int(node, "group", 1)}";
-                if (Ints(node, "kernel_shape") is { Length: not 2 } k) return $"{k.Length}-D Conv (only 2-D)";
+                if (Ints(node, "kernel_shape") is { Length: not (1 or 2) } k) return $"{k.Length}-D Conv (only 1-D and 2-D)";
                 return AutoPadProblem(node);
             case "MaxPool" or "AveragePool":
-                if (Ints(node, "kernel_shape") is not { Length: 2 }) return $"{Ints(node, "kernel_shape")?.Length ?? 0}-D {node.OpType} (only 2-D)";
+                if (Ints(node, "kernel_shape") is not { Length: 1 or 2 }) return $"{Ints(node, "kernel_shape")?.Length ?? 0}-D {node.OpType} (only 1-D and 2-D)";
                 if (node.OpType == "MaxPool" && HasOutput(1)) return "MaxPool's Indices output";
                 if (node.OpType == "AveragePool" && Ints(node, "dilations") is { } d && d.Any(v => v != 1)) return "AveragePool with dilations";
                 return AutoPadProblem(node);
@@ -219,10 +219,17 @@ internal static class OnnxOperators
                 return [Enumerable.Range(0, node.Input.Count).Select(X).Aggregate(minimum)];
             case "Gemm": return [Gemm(node, X(0), X(1), Optional(2))];
             case "MatMul": return [MatMul(node, X(0), X(1))];
+            case "Conv" or "MaxPool" or "AveragePool" when X(0).dim() == 3:
+                {
+                    // 1-D: the 2-D node it equals over (N, C, 1, L).
+                    Tensor?[] lifted = [X(0).unsqueeze(2), .. node.OpType == "Conv" ? new[] { X(1).unsqueeze(2), Optional(2) } : []];
+                    return [.. Run(Lift1d(node), opset, lifted).Select(y => y?.squeeze(2))];
+                }
             case "Conv": return [Conv(node, X(0), X(1), Optional(2))];
             case "MaxPool": return [MaxPool(node, X(0))];
             case "AveragePool": return [AveragePool(node, X(0))];
             case "GlobalAveragePool": return [X(0).mean([.. Enumerable.Range(2, (int)X(0).dim() - 2).Select(d => (long)d)], keepdim: true)];
+            case "GlobalMaxPool": return [X(0).amax([.. Enumerable.Range(2, (int)X(0).dim() - 2).Select(d => (long)d)], keepdim: true)];
             case "Flatten":
                 {
                     Tensor x = X(0);
@@ -247,8 +254,9 @@ internal static class OnnxOperators
                 }
             case "Pad": return [Pad(node, opset, X(0), Optional(1), Optional(2), Optional(3))];
             case "LayerNormalization": return LayerNorm(node, X(0), X(1), Optional(2));
-            case "ReduceMean": return [Reduce(node, opset >= 18, X(0), Optional(1), sum: false)];
-            case "ReduceSum": return [Reduce(node, opset >= 13, X(0), Optional(1), sum: true)];
+            case "ReduceMean": return [Reduce(node, opset >= 18, X(0), Optional(1), Reduction.Mean)];
+            case "ReduceSum": return [Reduce(node, opset >= 13, X(0), Optional(1), Reduction.Sum)];
+            case "ReduceMax": return [Reduce(node, opset >= 18, X(0), Optional(1), Reduction.Max)];
             case "Gather": return [Gather(node, X(0), X(1))];
             case "LSTM":
                 SameFloatType(node, inputs, 4);
@@ -373,6 +381,29 @@ internal static class OnnxOperators
     }
 
     private static long[] Spatial(NodeProto node, string name, long fallback) => Ints(node, name) ?? [fallback, fallback];
+
+    /// <summary>
+    /// A 1-D Conv, MaxPool or AveragePool as the 2-D node it equals over inputs (N, C, 1, L) and, for a Conv, weights
+    /// (out, in, 1, k): each spatial attribute gains a height entry of kernel 1, stride 1, dilation 1 and no padding.
+    /// </summary>
+    internal static NodeProto Lift1d(NodeProto node)
+    {
+        NodeProto lifted = node.Clone();
+        foreach (AttributeProto attribute in lifted.Attribute)
+        {
+            if (attribute.Name is "kernel_shape" or "strides" or "dilations" && attribute.Ints.Count == 1)
+            {
+                attribute.Ints.Insert(0, 1);
+            }
+            else if (attribute.Name == "pads" && attribute.Ints.Count == 2)
+            {
+                long[] pads = [0, attribute.Ints[0], 0, attribute.Ints[1]];
+                attribute.Ints.Clear();
+                attribute.Ints.Add(pads);
+            }
+        }
+        return lifted;
+    }
 
     /// <summary>The explicit (begin, end) padding of a 2-D conv or pool: pads, or what auto_pad implies.</summary>
     /// <summary>A 2-D Conv's or pool's padding before and after each spatial axis, auto_pad (SAME_UPPER, SAME_LOWER, VALID) resolved for an input of spatial <paramref name="size"/>.</summary>
@@ -514,8 +545,15 @@ internal static class OnnxOperators
         return [y, mean, invStd];
     }
 
-    /// <summary>ReduceMean or ReduceSum; <paramref name="axesAsInput"/>: the opset gives the axes as an input, not an attribute.</summary>
-    private static Tensor Reduce(NodeProto node, bool axesAsInput, Tensor x, Tensor? axesInput, bool sum)
+    private enum Reduction
+    {
+        Mean,
+        Sum,
+        Max,
+    }
+
+    /// <summary>ReduceMean, ReduceSum or ReduceMax; <paramref name="axesAsInput"/>: the opset gives the axes as an input, not an attribute.</summary>
+    private static Tensor Reduce(NodeProto node, bool axesAsInput, Tensor x, Tensor? axesInput, Reduction reduction)
     {
         long[] axes = (axesAsInput ? (axesInput is { } a ? Longs(a) : null) : Ints(node, "axes")) ?? [];
         bool keep = Int(node, "keepdims", 1) != 0;
@@ -526,8 +564,12 @@ internal static class OnnxOperators
         }
         axes = [.. axes.Select(ax => Axis(node, ax, x.dim()))];
         if (axes.Length == 0) return x;
-        if (sum) return x.sum(axes, keep).to(x.dtype);
-        return IsFloating(x) ? x.mean(axes, keep) : x.to(ScalarType.Float64).mean(axes, keep).to(x.dtype);
+        return reduction switch
+        {
+            Reduction.Sum => x.sum(axes, keep).to(x.dtype),
+            Reduction.Max => x.amax(axes, keep),
+            _ => IsFloating(x) ? x.mean(axes, keep) : x.to(ScalarType.Float64).mean(axes, keep).to(x.dtype),
+        };
     }
 
     private static Tensor Gather(NodeProto node, Tensor data, Tensor indices)

@@ -33,7 +33,10 @@ internal static class Activations
     public static bool IsReluLike(string opType) => opType is "Relu" or "LeakyRelu" or "PRelu";
 
     /// <summary>Whether an ONNX op has kinks that <see cref="Of"/> reads as units: a ReLU or leaky ReLU, a Clip, a max-pool.</summary>
-    public static bool HasKinks(string opType) => IsReluLike(opType) || opType is "Clip" or "MaxPool";
+    public static bool HasKinks(string opType) => IsReluLike(opType) || opType == "Clip" || IsMax(opType);
+
+    /// <summary>Whether an ONNX op takes maxima over windows of its input, as a max-pool: MaxPool, GlobalMaxPool, ReduceMax (<see cref="PoolWindows"/>).</summary>
+    public static bool IsMax(string opType) => opType is "MaxPool" or "GlobalMaxPool" or "ReduceMax";
 
     /// <summary>
     /// A Clip node's bounds (±∞ where it has none): from its attributes before opset 11, from its optional inputs since,
@@ -81,8 +84,8 @@ internal static class Activations
                                 if (double.IsFinite(lower)) yield return new Activation(new LayerSite(j, i, 0), Flat(node.Input[0]).sub(lower), null);
                                 if (double.IsFinite(upper)) yield return new Activation(new LayerSite(j, i, 1), Flat(node.Input[0]).sub(upper), null);
                             }
-                            else if (node.OpType == "MaxPool")
-                                yield return new Activation(new LayerSite(j, i), Flat(node.Input[0]), PoolWindows.Of(node, block.Name, runs[0][node.Input[0]].shape, runs[0][node.Output[0]].shape));
+                            else if (IsMax(node.OpType))
+                                yield return new Activation(new LayerSite(j, i), Flat(node.Input[0]), PoolWindows.Of(node, block.Opset, block.Name, name => runs[0][name], runs[0][node.Input[0]].shape, runs[0][node.Output[0]].shape));
                         }
                         break;
                     }

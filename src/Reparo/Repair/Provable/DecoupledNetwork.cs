@@ -10,7 +10,7 @@ namespace Reparo.Repair.Provable;
 /// values under those decisions. It is not a plain network of the original architecture (it carries two copies of the
 /// weights), which is why APRNN was proposed. Only the repaired layer k differs between the channels, so layers before k
 /// (any layers, ONNX blocks included) run once, concretely, and the channels split at k; from k to the class scores every
-/// layer must be Linear, Conv2d, ReLU, MaxPool2d, Flatten or a piecewise-linear ONNX block (<see cref="FirstUnsupported"/>),
+/// layer must be Linear, Conv1d, Conv2d, ReLU, MaxPool2d, Flatten or a piecewise-linear ONNX block (<see cref="FirstUnsupported"/>),
 /// whose leaky ReLUs and Clips take their piece from the activation channel as ReLUs do.
 /// </summary>
 public sealed class DecoupledNetwork : IRepairedModel
@@ -28,7 +28,7 @@ public sealed class DecoupledNetwork : IRepairedModel
     public DecoupledNetwork(Network original, Network valueWeights, int repairedLayer)
     {
         if (FirstUnsupported(original, repairedLayer) is NetworkLayer unsupported)
-            throw new ReparoInputException($"a decoupled network runs only Linear, Conv2d, ReLU, MaxPool2d, Flatten and piecewise-linear ONNX layers from the repaired layer on, not {unsupported.Name} ({unsupported.Spec.Describe()})");
+            throw new ReparoInputException($"a decoupled network runs only Linear, Conv1d, Conv2d, ReLU, MaxPool2d, Flatten and piecewise-linear ONNX layers from the repaired layer on, not {unsupported.Name} ({unsupported.Spec.Describe()})");
         activation32 = original;
         this.repairedLayer = repairedLayer;
         value32 = original.Clone();
@@ -38,13 +38,13 @@ public sealed class DecoupledNetwork : IRepairedModel
     }
 
     /// <summary>
-    /// The first layer from <paramref name="repairedLayer"/> on that is not Linear, Conv2d, ReLU, MaxPool2d, Flatten or an
+    /// The first layer from <paramref name="repairedLayer"/> on that is not Linear, Conv1d, Conv2d, ReLU, MaxPool2d, Flatten or an
     /// ONNX block that is piecewise linear in its input (<see cref="SymbolicEncoder.NotPiecewiseLinear"/>), or null; the
     /// layers after the class scores (<see cref="Network.ScoreLayerCount"/>, a trailing Softmax) run on the value channel as
     /// they are.
     /// </summary>
     public static NetworkLayer? FirstUnsupported(Network network, int repairedLayer) =>
-        network.Layers.Take(network.ScoreLayerCount).Skip(repairedLayer).FirstOrDefault(l => l.Spec is not (LinearSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec or BinaryScoresSpec)
+        network.Layers.Take(network.ScoreLayerCount).Skip(repairedLayer).FirstOrDefault(l => l.Spec is not (LinearSpec or Conv1dSpec or Conv2dSpec or ReluSpec or MaxPool2dSpec or FlattenSpec or BinaryScoresSpec)
             && !(l.Module is OnnxBlockModule block && SymbolicEncoder.NotPiecewiseLinear(block) is null));
 
     /// <summary>The value channel's weights (float32).</summary>
@@ -123,7 +123,7 @@ public sealed class DecoupledNetwork : IRepairedModel
                 "LeakyRelu" => where(on, x, x * OnnxAttributes.Float(node, "alpha", 0.01)),
                 "PRelu" => where(on, x, x * val[node.Input[1]].to(x.dtype)),
                 "Clip" => Clip(node, activation.Spec.Opset, z, x, val),
-                _ => MaxPool(node, activation.Spec.Name, z, x, act[node.Output[0]].shape),
+                _ => MaxPool(node, activation.Spec.Opset, activation.Spec.Name, act, z, x, act[node.Output[0]].shape),
             };
         }
         return (act[activation.Spec.Output], val[value.Spec.Output]);
@@ -139,11 +139,11 @@ public sealed class DecoupledNetwork : IRepairedModel
         return result;
     }
 
-    /// <summary>An ONNX MaxPool's piece: each window's first maximum of the activation channel, read from the value channel.</summary>
-    private static Tensor MaxPool(Onnx.NodeProto node, string block, Tensor z, Tensor x, long[] outputShape)
+    /// <summary>An ONNX max node's piece (<see cref="Activations.IsMax"/>): each window's first maximum of the activation channel, read from the value channel.</summary>
+    private static Tensor MaxPool(Onnx.NodeProto node, int opset, string block, Dictionary<string, Tensor> values, Tensor z, Tensor x, long[] outputShape)
     {
         long n = z.shape[0];
-        int[][] windows = PoolWindows.Of(node, block, [1, .. z.shape[1..]], [1, .. outputShape[1..]]);
+        int[][] windows = PoolWindows.Of(node, opset, block, name => values[name], [1, .. z.shape[1..]], [1, .. outputShape[1..]]);
         int width = windows.Max(w => w.Length);
         long[] index = new long[windows.Length * width];
         bool[] padding = new bool[index.Length];

@@ -42,7 +42,7 @@ internal sealed class AffineParameters
     /// <summary>Weights per output row or channel (Linear: inputs; Conv: in·kh·kw).</summary>
     public int WeightsPerOutput => Weight.Length / Outputs;
 
-    public static bool IsAffine(LayerSpec spec) => spec is LinearSpec or Conv2dSpec;
+    public static bool IsAffine(LayerSpec spec) => spec is LinearSpec or Conv1dSpec or Conv2dSpec;
 
     /// <summary>Reads layer <paramref name="index"/> of <paramref name="network"/>; <paramref name="inputShape"/> is its per-sample input shape.</summary>
     public static AffineParameters Read(Network network, int index, long[] inputShape)
@@ -51,15 +51,17 @@ internal sealed class AffineParameters
         return layer.Spec switch
         {
             LinearSpec => Read(layer.Name, layer.Module, [1, .. inputShape], null),
+            Conv1dSpec conv => Read(layer.Name, layer.Module, [1, .. inputShape], [conv.Padding, conv.Padding]),
             Conv2dSpec conv => Read(layer.Name, layer.Module, [1, .. inputShape], [conv.Padding, conv.Padding, conv.Padding, conv.Padding]),
-            _ => throw new ReparoInputException($"layer {layer.Name} is {layer.Spec.Describe()}, not an affine (Linear or Conv2d) layer"),
+            _ => throw new ReparoInputException($"layer {layer.Name} is {layer.Spec.Describe()}, not an affine (Linear or convolution) layer"),
         };
     }
 
     /// <summary>
-    /// Reads a Linear module (over the input's last axis) or a Conv2d module at <paramref name="site"/>; <paramref name="inputShape"/> is
-    /// its input shape for one sample (a batch of one, wherever its batch axis is; a convolution's is first), <paramref name="pads"/> a convolution's full padding (top, left, bottom, right),
-    /// which may exceed the module's own symmetric padding (an ONNX block pads the remainder before the module).
+    /// Reads a Linear module (over the input's last axis) or a Conv1d or Conv2d module at <paramref name="site"/>; <paramref name="inputShape"/> is
+    /// its input shape for one sample (a batch of one, wherever its batch axis is; a convolution's is first), <paramref name="pads"/> a convolution's full padding (top, left, bottom, right; begin, end for a Conv1d),
+    /// which may exceed the module's own symmetric padding (an ONNX block pads the remainder before the module). A Conv1d
+    /// is read as the Conv2d it equals over inputs (C, 1, L), so its geometry and weights keep their flat order.
     /// </summary>
     public static AffineParameters Read(string site, nn.Module<Tensor, Tensor> module, long[] inputShape, int[]? pads)
     {
@@ -75,8 +77,15 @@ internal sealed class AffineParameters
                         ((int)conv.stride[0], (int)conv.stride[1]), ((int)conv.dilation[0], (int)conv.dilation[1]), pads!, (int)conv.groups);
                     return new AffineParameters(site, Values(w), BiasOrZero(conv.bias, w), conv.bias is not null, (int)w.shape[0], 1, geometry);
                 }
+            case Conv1d conv:
+                {
+                    Tensor w = conv.weight!;
+                    var geometry = new ConvGeometry((int)w.shape[1], 1, (int)inputShape[2], (int)w.shape[0], (1, (int)w.shape[2]),
+                        (1, (int)conv.stride[0]), (1, (int)conv.dilation[0]), [0, pads![0], 0, pads[1]], (int)conv.groups);
+                    return new AffineParameters(site, Values(w), BiasOrZero(conv.bias, w), conv.bias is not null, (int)w.shape[0], 1, geometry);
+                }
             default:
-                throw new ReparoInputException($"{site} is not a Linear or Conv2d module");
+                throw new ReparoInputException($"{site} is not a Linear or convolution module");
         }
     }
 
@@ -171,11 +180,53 @@ internal static class PoolWindows
     public static int[][] Of(MaxPool2dSpec pool, long[] input) =>
         Of(input, [input[0], input[1] / pool.Kernel, input[2] / pool.Kernel], (pool.Kernel, pool.Kernel), (pool.Kernel, pool.Kernel), (1, 1), (0, 0));
 
+    /// <summary>
+    /// The windows of an ONNX max node (<see cref="Activations.IsMax"/>) with input shape <paramref name="input"/> and
+    /// output shape <paramref name="output"/> (both with a batch of one; <paramref name="value"/> reads a constant input,
+    /// ReduceMax's axes since opset 18): a MaxPool's windows, a GlobalMaxPool's channel, a ReduceMax's reduced axes.
+    /// </summary>
+    public static int[][] Of(Onnx.NodeProto node, int opset, string where, Func<string, Tensor> value, long[] input, long[] output)
+    {
+        if (node.OpType == "MaxPool") return Of(node, where, input, output);
+        long[] axes = node.OpType == "GlobalMaxPool" ? [.. Enumerable.Range(2, input.Length - 2).Select(d => (long)d)]
+            : (opset >= 18 ? (node.Input.Count > 1 && node.Input[1].Length > 0 ? value(node.Input[1]).to(ScalarType.Int64).data<long>().ToArray() : null) : OnnxAttributes.Ints(node, "axes"))
+                ?? [.. Enumerable.Range(0, input.Length).Select(d => (long)d)];
+        axes = [.. axes.Select(a => a < 0 ? a + input.Length : a)];
+        if (axes.Length == 0 && OnnxAttributes.Int(node, "noop_with_empty_axes", 0) != 0) return [.. Enumerable.Range(0, (int)input.Skip(1).Aggregate(1L, (a, b) => a * b)).Select(i => new[] { i })];
+        if (axes.Contains(0))
+            throw new ReparoInputException($"{where} node {node.Name} is a {node.OpType} over the batch axis; provable repair encodes maxima within one sample only");
+        // Output element of each input element: its coordinates with the reduced axes dropped, in row-major order.
+        var windows = new List<int>[output.Skip(1).Aggregate(1L, (a, b) => a * b)];
+        for (int o = 0; o < windows.Length; o++) windows[o] = [];
+        long[] kept = [.. Enumerable.Range(1, input.Length - 1).Where(d => !axes.Contains(d)).Select(d => input[d])];
+        long count = input.Skip(1).Aggregate(1L, (a, b) => a * b);
+        for (long i = 0; i < count; i++)
+        {
+            long rest = i, target = 0, scale = 1;
+            var coordinates = new long[input.Length];
+            for (int d = input.Length - 1; d >= 1; d--)
+            {
+                coordinates[d] = rest % input[d];
+                rest /= input[d];
+            }
+            for (int d = input.Length - 1; d >= 1; d--)
+            {
+                if (axes.Contains(d)) continue;
+                target += coordinates[d] * scale;
+                scale *= input[d];
+            }
+            windows[target].Add((int)i);
+        }
+        return [.. windows.Select(w => w.ToArray())];
+    }
+
     /// <summary>The windows of an ONNX MaxPool node with input shape <paramref name="input"/> and output shape <paramref name="output"/> (both with the batch).</summary>
-    public static int[][] Of(Onnx.NodeProto node, string where, long[] input, long[] output)
+    private static int[][] Of(Onnx.NodeProto node, string where, long[] input, long[] output)
     {
         if (OnnxAttributes.String(node, "auto_pad", "NOTSET") is not ("NOTSET" or "VALID"))
             throw new ReparoInputException($"{where} node {node.Name} is a MaxPool with auto_pad {OnnxAttributes.String(node, "auto_pad", "NOTSET")}; provable repair encodes MaxPool with explicit pads only");
+        // A 1-D MaxPool's windows are the 2-D node's over (C, 1, L).
+        if (input.Length == 3) return Of(OnnxOperators.Lift1d(node), where, [input[0], input[1], 1, input[2]], [output[0], output[1], 1, output[2]]);
         long[] kernel = OnnxAttributes.Ints(node, "kernel_shape")!;
         long[] strides = OnnxAttributes.Ints(node, "strides") ?? [1, 1], dilations = OnnxAttributes.Ints(node, "dilations") ?? [1, 1];
         long[] pads = OnnxAttributes.String(node, "auto_pad", "NOTSET") == "VALID" ? [0, 0, 0, 0] : OnnxAttributes.Ints(node, "pads") ?? [0, 0, 0, 0];

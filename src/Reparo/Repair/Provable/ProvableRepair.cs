@@ -149,7 +149,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         vertices32.Dispose();
         bool decoupled = options.Variant == LpRepairVariant.Prdnn;
         if (decoupled && DecoupledNetwork.FirstUnsupported(work64, k.Layer) is { } unsupported)
-            throw new ReparoInputException($"PRDNN's decoupled network runs only Linear, Conv2d, ReLU, MaxPool2d, Flatten and piecewise-linear ONNX layers from the repaired layer on (layers before it run as they are), and {unsupported.Name} ({unsupported.Spec.Describe()}) is at or after {layerName}; choose a later layer, or use provable (APRNN) repair");
+            throw new ReparoInputException($"PRDNN's decoupled network runs only Linear, Conv1d, Conv2d, ReLU, MaxPool2d, Flatten and piecewise-linear ONNX layers from the repaired layer on (layers before it run as they are), and {unsupported.Name} ({unsupported.Spec.Describe()}) is at or after {layerName}; choose a later layer, or use provable (APRNN) repair");
         using Network? original64 = decoupled ? PlainRepairedModel.ToFloat64(original) : null;
 
         RepairResult Failed(RepairStatus status, string message, LpSize? size = null, string? detail = null, PreservedInputs? anchors = null, List<string>? attemptNotes = null) => new()
@@ -364,13 +364,13 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             string[] path = site.Name.Split('.');
             int layer = network.LayerIndex(path[0]);
             if (network.Layers[layer].Module is not OnnxBlockModule block || path.Length != 2)
-                throw new ReparoInputException($"{site.Name} is nested in {network.Layers[layer].Spec.Describe()}; LP repair edits a top-level Linear or Conv2d layer or one inside an ONNX block");
+                throw new ReparoInputException($"{site.Name} is nested in {network.Layers[layer].Spec.Describe()}; LP repair edits a top-level Linear or convolution layer or one inside an ONNX block");
             OnnxAffineSpec unit = block.Spec.Affine.First(a => a.Name == path[1]);
             return (new LayerSite(layer, unit.Node), site.Name);
         }
         int k = network.LayerIndex(options.Layer);
         if (!AffineParameters.IsAffine(network.Layers[k].Spec))
-            throw new ReparoInputException($"layer {network.Layers[k].Name} is {network.Layers[k].Spec.Describe()}; LP repair edits a Linear or Conv2d layer");
+            throw new ReparoInputException($"layer {network.Layers[k].Name} is {network.Layers[k].Spec.Describe()}; LP repair edits a Linear or convolution layer");
         return (k, network.Layers[k].Name);
     }
 

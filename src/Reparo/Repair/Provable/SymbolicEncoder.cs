@@ -369,7 +369,7 @@ internal static class SymbolicEncoder
             LayerSpec spec = network64.Layers[j].Spec;
             switch (spec)
             {
-                case LinearSpec or Conv2dSpec:
+                case LinearSpec or Conv1dSpec or Conv2dSpec:
                     {
                         (AffineParameters p, int[] bias) = LaterAffine($"{j}", () => AffineParameters.Read(network64, j, sample.shape[1..]), j);
                         if (ComposeFrom >= 0 && j >= ComposeFrom) return [.. values.Select(x => ComposedAffine(p, x, bias))];
@@ -391,7 +391,7 @@ internal static class SymbolicEncoder
                 case OnnxBlockSpec:
                     return Block(j, sample, values, -1);
                 default:
-                    throw new ReparoInputException($"layer {spec.Name} ({spec.Describe()}) after the repaired layer cannot be encoded; provable repair supports Linear, Conv2d, ReLU, MaxPool2d, Flatten, a binary classifier's scores and piecewise-linear ONNX blocks there");
+                    throw new ReparoInputException($"layer {spec.Name} ({spec.Describe()}) after the repaired layer cannot be encoded; provable repair supports Linear, Conv1d, Conv2d, ReLU, MaxPool2d, Flatten, a binary classifier's scores and piecewise-linear ONNX blocks there");
             }
         }
 
@@ -471,9 +471,9 @@ internal static class SymbolicEncoder
                             for (int v = 0; v < Count; v++) known[v][outputs[0]] = LeakyRelu(Get(v, node.Input[0]), patterns.Relu(layer, First + v, i), slopes);
                             break;
                         }
-                    case "MaxPool":
+                    case var op when Activations.IsMax(op):
                         {
-                            int[][] windows = PoolWindows.Of(node, spec.Name, sample[node.Input[0]].shape, sample[outputs[0]].shape);
+                            int[][] windows = PoolWindows.Of(node, spec.Opset, spec.Name, name => sample[name], sample[node.Input[0]].shape, sample[outputs[0]].shape);
                             for (int v = 0; v < Count; v++) known[v][outputs[0]] = MaxPool(Get(v, node.Input[0]), windows, patterns.Pool(layer, First + v, i));
                             break;
                         }
