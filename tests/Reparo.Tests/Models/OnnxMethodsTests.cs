@@ -427,6 +427,58 @@ public sealed class OnnxMethodsTests
     }
 
     /// <summary>
+    /// A grouped Conv2d and a grouped Conv1d imported, saved as a Reparo model file (which keeps no ONNX graph) and
+    /// written as a fresh ONNX graph: the file carries each convolution's group (and a 1-D one's 1-D attributes), and
+    /// ONNX Runtime computes the network's scores.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void AGroupedConvolutionSavedAsAReparoFileIsWrittenAsAFreshOnnxGraph(int dimensions)
+    {
+        TestSupport.Init();
+        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "grouped" } };
+        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
+        long[] spatial = dimensions == 1 ? [10] : [6, 6];
+        var shape = new Onnx.TensorShapeProto();
+        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (long d in new long[] { 4 }.Concat(spatial)) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
+        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "x", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
+        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        var random = new Random(3);
+        long features = 4 * spatial.Aggregate(1L, (a, b) => a * b);
+        model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("k", random, 0.6, [4, 2, .. spatial.Select(_ => 3L)]), OnnxImportTests.UniformFloats("kb", random, 0.2, 4),
+            OnnxImportTests.UniformFloats("w", random, 0.3, 3, features), OnnxImportTests.UniformFloats("b", random, 0.3, 3)]);
+        model.Graph.Node.Add(new Onnx.NodeProto
+        {
+            Name = "conv",
+            OpType = "Conv",
+            Input = { "x", "k", "kb" },
+            Output = { "c" },
+            Attribute =
+            {
+                new Onnx.AttributeProto { Name = "pads", Type = Onnx.AttributeProto.Types.AttributeType.Ints, Ints = { Enumerable.Repeat(1L, 2 * dimensions) } },
+                new Onnx.AttributeProto { Name = "group", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 2 },
+            }
+        });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "relu", OpType = "Relu", Input = { "c" }, Output = { "r" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "flat", OpType = "Flatten", Input = { "r" }, Output = { "f" } });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "fc", OpType = "Gemm", Input = { "f", "w", "b" }, Output = { "y" }, Attribute = { new Onnx.AttributeProto { Name = "transB", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 1 } } });
+        Network imported = OnnxImporter.Import(model.ToByteArray(), "grouped.onnx", null, new OnnxImportOptions());
+        Network saved = ModelFile.FromBytes(ModelFile.ToBytes(imported), "grouped.reparo");
+        Assert.Null(saved.OnnxOrigin);
+        Assert.Equal(2, saved.Layers.Single(l => l.Name == "conv1").Spec switch { Conv1dSpec c => c.Groups, Conv2dSpec c => c.Groups, _ => 0 });
+
+        OnnxExport export = OnnxExporter.Build(saved);
+
+        Onnx.NodeProto conv = Onnx.ModelProto.Parser.ParseFrom(export.Bytes).Graph.Node.Single(n => n.OpType == "Conv");
+        Assert.Equal(2, conv.Attribute.Single(a => a.Name == "group").I);
+        Assert.Equal(dimensions, conv.Attribute.Single(a => a.Name == "kernel_shape").Ints.Count);
+        using Tensor x = randn([5, .. saved.Spec.InputShape], generator: new Generator(2));
+        Assert.True(saved.Logits(x).sub(OnnxRuntimeCheck.Run(export.Bytes, x)).abs().max().item<float>() < 1e-5);
+    }
+
+    /// <summary>
     /// Max over time, as text and signal CNNs end: (N, 2, 12) → Conv 2→4 (k3, pad 1) → Relu → GlobalMaxPool + Flatten, or
     /// ReduceMax over the time axis (axes as an attribute before opset 18, as an input since) → Gemm 4→3. The maximum is
     /// a max-pool to the LP (each channel's window the whole sequence, the argmax held) and to PRDNN; both repairs at the
