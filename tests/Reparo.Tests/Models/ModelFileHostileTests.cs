@@ -12,10 +12,10 @@ public sealed class ModelFileHostileTests
 {
     private static readonly byte[] Magic = [(byte)'R', (byte)'E', (byte)'P', (byte)'A', (byte)'R', (byte)'O', 0, 1];
 
-    /// <summary>A valid mlp:10x2 file, its header edited by <paramref name="edit"/> (and its payload by <paramref name="payloadEdit"/>), checksum recomputed.</summary>
-    private static byte[] Edited(Action<JsonObject> edit, Action<byte[]>? payloadEdit = null)
+    /// <summary>A valid <paramref name="architecture"/> (default mlp:10x2) file, its header edited by <paramref name="edit"/> (and its payload by <paramref name="payloadEdit"/>), checksum recomputed.</summary>
+    private static byte[] Edited(Action<JsonObject> edit, Action<byte[]>? payloadEdit = null, string architecture = "mlp:10x2")
     {
-        using Network network = ModelZoo.Create("mlp:10x2", TestSupport.RandomImages(2), 0);
+        using Network network = ModelZoo.Create(architecture, TestSupport.RandomImages(2), 0);
         byte[] file = ModelFile.ToBytes(network);
         int length = BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(8, 4));
         var header = JsonNode.Parse(Encoding.UTF8.GetString(file, 12, length))!.AsObject();
@@ -62,6 +62,14 @@ public sealed class ModelFileHostileTests
         Assert.Contains("out is -5, it must be at least 1", Rejection(Edited(h => Layer(h, "fc1")["out"] = -5)));
         Assert.Contains("in is 0", Rejection(Edited(h => Layer(h, "fc2")["in"] = 0)));
         Assert.Contains("input shape", Rejection(Edited(h => h["network"]!["input_shape"] = new JsonArray(1, -28, 28))));
+    }
+
+    [Fact]
+    public void ConvolutionGroupsThatDoNotSplitTheChannelsAreRefused()
+    {
+        // The cnn's first convolution maps 1 channel to 16.
+        Assert.Contains("groups is 0", Rejection(Edited(h => Layer(h, "conv1")["groups"] = 0, architecture: "cnn")));
+        Assert.Contains("1 input and 16 output channels do not split into 2 groups", Rejection(Edited(h => Layer(h, "conv1")["groups"] = 2, architecture: "cnn")));
     }
 
     [Fact]
