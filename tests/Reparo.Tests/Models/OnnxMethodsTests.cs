@@ -206,6 +206,34 @@ public sealed class OnnxMethodsTests
     }
 
     /// <summary>
+    /// The first <paramref name="count"/> of <paramref name="x"/> as repair points, each required to be the class after the
+    /// one predicted (of 3), with the points themselves as the held-out set.
+    /// </summary>
+    private static (RepairProblem Problem, RepairSet Set) NextClassProblem(Network network, Tensor x, int count)
+    {
+        long[] predicted = network.Predict(x);
+        var set = new RepairSet([.. Enumerable.Range(0, count).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
+        (Tensor stacked, _, long[] labels) = set.Stacked();
+        return (new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null), set);
+    }
+
+    /// <summary>
+    /// A graph <paramref name="name"/> with no nodes yet that reads float <paramref name="input"/> of shape (N, <paramref name="dims"/>)
+    /// and writes the scores y (N, 3).
+    /// </summary>
+    private static Onnx.ModelProto ClassifierGraph(string name, string input, long[] dims, int opset = 13, int irVersion = 7)
+    {
+        var model = new Onnx.ModelProto { IrVersion = irVersion, Graph = new Onnx.GraphProto { Name = name } };
+        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = opset });
+        var shape = new Onnx.TensorShapeProto();
+        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (long d in dims) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
+        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = input, Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
+        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        return model;
+    }
+
+    /// <summary>
     /// PRDNN through ONNX layers with kinks: (N, 1, 6, 6) → Conv 1→2 (3×3, pad 1, biases −1.2 and −0.8) → MaxPool (3×3,
     /// stride 2, pad 1, so an ONNX layer of its own) → LeakyRelu (0.2) → Clip (−0.1, 1) → Flatten → Gemm 18→3, repaired
     /// at the Conv; inputs reach both pieces of the leaky ReLU and all three of the Clip.
@@ -217,13 +245,7 @@ public sealed class OnnxMethodsTests
     public void PrdnnRepairsThroughLeakyReluMaxPoolAndClipLayers()
     {
         TestSupport.Init();
-        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "kinks" } };
-        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
-        var shape = new Onnx.TensorShapeProto();
-        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
-        foreach (long d in new long[] { 1, 6, 6 }) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
-        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "image", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
-        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        Onnx.ModelProto model = ClassifierGraph("kinks", "image", [1, 6, 6]);
         var random = new Random(5);
         model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("k", random, 0.8, 2, 1, 3, 3), new Onnx.TensorProto { Name = "kb", DataType = 1, Dims = { 2 }, FloatData = { -1.2f, -0.8f } },
             OnnxImportTests.UniformFloats("w", random, 0.8, 3, 18), OnnxImportTests.UniformFloats("b", random, 0.3, 3),
@@ -244,10 +266,7 @@ public sealed class OnnxMethodsTests
         Assert.True(z.lt(0).any().item<bool>() && z.gt(0).any().item<bool>());
         Assert.True(q.lt(-0.1).any().item<bool>() && q.gt(1).any().item<bool>() && q.gt(-0.1).logical_and(q.lt(1)).any().item<bool>());
 
-        long[] predicted = network.Predict(x);
-        var set = new RepairSet([.. Enumerable.Range(0, 6).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
-        (Tensor stacked, _, long[] labels) = set.Stacked();
-        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        (RepairProblem problem, _) = NextClassProblem(network, x, 6);
         RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "conv1", Variant = LpRepairVariant.Prdnn }).Repair(problem);
 
         Assert.True(result.Verified, string.Join(Environment.NewLine, [result.Message, .. result.Notes]));
@@ -262,13 +281,7 @@ public sealed class OnnxMethodsTests
     /// </summary>
     private static Onnx.ModelProto DepthwiseCnn()
     {
-        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "separable" } };
-        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
-        var shape = new Onnx.TensorShapeProto();
-        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
-        foreach (long d in new long[] { 1, 8, 8 }) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
-        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "image", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
-        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        Onnx.ModelProto model = ClassifierGraph("separable", "image", [1, 8, 8]);
         var random = new Random(9);
         model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("k1", random, 0.6, 4, 1, 3, 3), OnnxImportTests.UniformFloats("kd", random, 0.6, 4, 1, 3, 3),
             OnnxImportTests.UniformFloats("kp", random, 0.6, 8, 4, 1, 1), OnnxImportTests.UniformFloats("w", random, 0.6, 3, 8), OnnxImportTests.UniformFloats("b", random, 0.3, 3)]);
@@ -319,10 +332,7 @@ public sealed class OnnxMethodsTests
         // 4·1·3·3 + 4 (first conv) + 4·1·3·3 + 4 (depthwise) + 8·4 + 8 (pointwise) + 3·8 + 3 (classifier).
         Assert.Equal(40 + 40 + 40 + 27, network.Summarize().Sum(l => l.Parameters));
 
-        long[] predicted = network.Predict(x);
-        var set = new RepairSet([.. Enumerable.Range(0, 4).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
-        (Tensor stacked, _, long[] labels) = set.Stacked();
-        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        (RepairProblem problem, RepairSet set) = NextClassProblem(network, x, 4);
         string[] convs = [.. AffineSites.Of(network).Where(site => site.AsConvolution is not null).Select(site => site.Name)];
         Assert.Equal(3, convs.Length);
         foreach (string layer in convs)
@@ -349,13 +359,7 @@ public sealed class OnnxMethodsTests
     /// </summary>
     private static Onnx.ModelProto Cnn1d()
     {
-        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "signal" } };
-        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
-        var shape = new Onnx.TensorShapeProto();
-        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
-        foreach (long d in new long[] { 2, 12 }) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
-        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "signal", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
-        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        Onnx.ModelProto model = ClassifierGraph("signal", "signal", [2, 12]);
         var random = new Random(6);
         model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("k1", random, 0.6, 4, 2, 3), OnnxImportTests.UniformFloats("b1", random, 0.2, 4),
             OnnxImportTests.UniformFloats("k2", random, 0.6, 4, 2, 3), OnnxImportTests.UniformFloats("b2", random, 0.2, 4),
@@ -407,10 +411,7 @@ public sealed class OnnxMethodsTests
         Assert.True(recomputed.sub(Reparo.Repair.Editing.LayerKeys.Values(first, output)).abs().max().item<double>() < 1e-5);
         Assert.True(AffineSites.ScoresWithWeight(network, first, x, first.Weight).sub(network.Scores(x)).abs().max().item<float>() < 1e-6);
 
-        long[] predicted = network.Predict(x);
-        var set = new RepairSet([.. Enumerable.Range(0, 4).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
-        (Tensor stacked, _, long[] labels) = set.Stacked();
-        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        (RepairProblem problem, RepairSet set) = NextClassProblem(network, x, 4);
         foreach (AffineSite site in convs)
         {
             RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = site.Name }).Repair(problem);
@@ -437,14 +438,8 @@ public sealed class OnnxMethodsTests
     public void AGroupedConvolutionSavedAsAReparoFileIsWrittenAsAFreshOnnxGraph(int dimensions)
     {
         TestSupport.Init();
-        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "grouped" } };
-        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
         long[] spatial = dimensions == 1 ? [10] : [6, 6];
-        var shape = new Onnx.TensorShapeProto();
-        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
-        foreach (long d in new long[] { 4 }.Concat(spatial)) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
-        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "x", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
-        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        Onnx.ModelProto model = ClassifierGraph("grouped", "x", [4, .. spatial]);
         var random = new Random(3);
         long features = 4 * spatial.Aggregate(1L, (a, b) => a * b);
         model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("k", random, 0.6, [4, 2, .. spatial.Select(_ => 3L)]), OnnxImportTests.UniformFloats("kb", random, 0.2, 4),
@@ -491,13 +486,7 @@ public sealed class OnnxMethodsTests
     public void MaxOverTimeIsAMaxPoolToTheLpAndToPrdnn(string op, int opset)
     {
         TestSupport.Init();
-        var model = new Onnx.ModelProto { IrVersion = 8, Graph = new Onnx.GraphProto { Name = "max-over-time" } };
-        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = opset });
-        var shape = new Onnx.TensorShapeProto();
-        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
-        foreach (long d in new long[] { 2, 12 }) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
-        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "signal", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
-        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        Onnx.ModelProto model = ClassifierGraph("max-over-time", "signal", [2, 12], opset: opset, irVersion: 8);
         var random = new Random(8);
         model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("k", random, 0.6, 4, 2, 3), OnnxImportTests.UniformFloats("kb", random, 0.2, 4),
             OnnxImportTests.UniformFloats("w", random, 0.6, 3, 4), OnnxImportTests.UniformFloats("b", random, 0.3, 3)]);
@@ -527,10 +516,7 @@ public sealed class OnnxMethodsTests
         using Tensor x = randn(10, 1, 2, 12, generator: new Generator(9));
         Assert.True(network.Logits(x).sub(OnnxRuntimeCheck.Run(model.ToByteArray(), network.GraphInput(x))).abs().max().item<float>() < 1e-5);
 
-        long[] predicted = network.Predict(x);
-        var set = new RepairSet([.. Enumerable.Range(0, 5).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
-        (Tensor stacked, _, long[] labels) = set.Stacked();
-        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        (RepairProblem problem, _) = NextClassProblem(network, x, 5);
         foreach (LpRepairVariant variant in new[] { LpRepairVariant.Aprnn, LpRepairVariant.Prdnn })
         {
             RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "conv1", Variant = variant }).Repair(problem);
@@ -548,13 +534,7 @@ public sealed class OnnxMethodsTests
     public void ExplainScoresADepthwiseConvolutionButChoosesAnEditableLayer()
     {
         TestSupport.Init();
-        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "depthwise-first" } };
-        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
-        var shape = new Onnx.TensorShapeProto();
-        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
-        foreach (long d in new long[] { 2, 8, 8 }) shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
-        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "image", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } });
-        model.Graph.Output.Add(OnnxImportTests.Value("y", 3));
+        Onnx.ModelProto model = ClassifierGraph("depthwise-first", "image", [2, 8, 8]);
         var random = new Random(2);
         // The pointwise convolution takes the difference of the two channels, so their contributions partly cancel there.
         model.Graph.Initializer.Add([OnnxImportTests.UniformFloats("kd", random, 0.6, 2, 1, 3, 3), new Onnx.TensorProto { Name = "kp", DataType = 1, Dims = { 1, 2, 1, 1 }, FloatData = { 1f, -1f } },
@@ -624,10 +604,7 @@ public sealed class OnnxMethodsTests
         Network network = OnnxImporter.Import(model.ToByteArray(), "nobias.onnx", null, new OnnxImportOptions());
         Assert.Equal("fc1,relu1,fc2,relu2,fc3", string.Join(",", network.Layers.Select(l => l.Name)));
         using Tensor x = randn(6, 4, generator: new Generator(8));
-        long[] predicted = network.Predict(x);
-        var set = new RepairSet([.. Enumerable.Range(0, 6).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
-        (Tensor stacked, _, long[] labels) = set.Stacked();
-        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        (RepairProblem problem, RepairSet set) = NextClassProblem(network, x, 6);
         foreach ((string layer, string weight) in new[] { ("fc1", "w0"), ("fc2", "w1") })
         {
             RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = layer }).Repair(problem);
@@ -677,10 +654,7 @@ public sealed class OnnxMethodsTests
         using Tensor x = rand(8, 3, 8, 8, generator: new Generator(6));
         Assert.True(network.Logits(x).sub(OnnxRuntimeCheck.Run(model.ToByteArray(), network.GraphInput(x))).abs().max().item<float>() < 1e-5, "the padded convolution differs from ONNX Runtime's");
 
-        long[] predicted = network.Predict(x);
-        var set = new RepairSet([.. Enumerable.Range(0, 3).Select(i => new RepairRegion(x.narrow(0, i, 1), (predicted[i] + 1) % 3, $"p{i}"))], "points");
-        (Tensor stacked, _, long[] labels) = set.Stacked();
-        var problem = new RepairProblem(network, set, new Dataset("held-out", stacked, tensor(labels), network.Spec.ClassNames, network.Spec.InputKind), null);
+        (RepairProblem problem, RepairSet set) = NextClassProblem(network, x, 3);
         RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = site.Name }).Repair(problem);
         Assert.True(result.Verified, result.Message);
         Network repaired = result.Model!.PlainNetwork!;

@@ -251,11 +251,7 @@ public static class OnnxExporter
             case Conv2dSpec conv:
                 return Conv(g, n, n, input, output, conv.Kernel, conv.Stride, conv.Padding, conv.Groups);
             case Conv1dSpec conv:
-                {
-                    AttributeProto[] geometry = [GraphBuilder.Ints("kernel_shape", conv.Kernel), GraphBuilder.Ints("strides", conv.Stride), GraphBuilder.Ints("pads", conv.Padding, conv.Padding)];
-                    return g.Node("Conv", n, [input, g.Parameter($"{n}.weight"), g.Parameter($"{n}.bias")], output,
-                        conv.Groups == 1 ? geometry : [.. geometry, GraphBuilder.Int("group", conv.Groups)]);
-                }
+                return Conv(g, n, n, input, output, conv.Kernel, conv.Stride, conv.Padding, conv.Groups, dimensions: 1);
             case ReluSpec:
                 return g.Node("Relu", n, [input], output);
             case MaxPool2dSpec pool:
@@ -295,9 +291,11 @@ public static class OnnxExporter
         }
     }
 
-    private static string Conv(GraphBuilder g, string node, string module, string input, string? output, int kernel, int stride, int padding, int groups = 1)
+    /// <summary>A Conv node with a square (or, for <paramref name="dimensions"/> 1, 1-D) kernel, stride and padding.</summary>
+    private static string Conv(GraphBuilder g, string node, string module, string input, string? output, int kernel, int stride, int padding, int groups = 1, int dimensions = 2)
     {
-        AttributeProto[] geometry = [GraphBuilder.Ints("kernel_shape", kernel, kernel), GraphBuilder.Ints("strides", stride, stride), GraphBuilder.Ints("pads", padding, padding, padding, padding)];
+        long[] Each(int value, int count) => [.. Enumerable.Repeat((long)value, count)];
+        AttributeProto[] geometry = [GraphBuilder.Ints("kernel_shape", Each(kernel, dimensions)), GraphBuilder.Ints("strides", Each(stride, dimensions)), GraphBuilder.Ints("pads", Each(padding, 2 * dimensions))];
         return g.Node("Conv", node, [input, g.Parameter($"{module}.weight"), g.Parameter($"{module}.bias")], output,
             groups == 1 ? geometry : [.. geometry, GraphBuilder.Int("group", groups)]);
     }

@@ -188,18 +188,22 @@ internal static class PoolWindows
     public static int[][] Of(Onnx.NodeProto node, int opset, string where, Func<string, Tensor> value, long[] input, long[] output)
     {
         if (node.OpType == "MaxPool") return Of(node, where, input, output);
-        long[] axes = node.OpType == "GlobalMaxPool" ? [.. Enumerable.Range(2, input.Length - 2).Select(d => (long)d)]
-            : (opset >= 18 ? (node.Input.Count > 1 && node.Input[1].Length > 0 ? value(node.Input[1]).to(ScalarType.Int64).data<long>().ToArray() : null) : OnnxAttributes.Ints(node, "axes"))
-                ?? [.. Enumerable.Range(0, input.Length).Select(d => (long)d)];
-        axes = [.. axes.Select(a => a < 0 ? a + input.Length : a)];
-        if (axes.Length == 0 && OnnxAttributes.Int(node, "noop_with_empty_axes", 0) != 0) return [.. Enumerable.Range(0, (int)input.Skip(1).Aggregate(1L, (a, b) => a * b)).Select(i => new[] { i })];
+        long count = input.Skip(1).Aggregate(1L, (a, b) => a * b);
+        long[]? given = node.OpType == "GlobalMaxPool" ? [.. Enumerable.Range(2, input.Length - 2).Select(d => (long)d)]
+            : opset >= 18 ? (node.Input.Count > 1 && node.Input[1].Length > 0 ? value(node.Input[1]).to(ScalarType.Int64).data<long>().ToArray() : null)
+            : OnnxAttributes.Ints(node, "axes");
+        if (given is null or [])
+        {
+            // No axes: every axis, or (noop_with_empty_axes) the identity.
+            if (OnnxAttributes.Int(node, "noop_with_empty_axes", 0) != 0) return [.. Enumerable.Range(0, (int)count).Select(i => new[] { i })];
+            given = [.. Enumerable.Range(0, input.Length).Select(d => (long)d)];
+        }
+        long[] axes = [.. given.Select(a => a < 0 ? a + input.Length : a)];
         if (axes.Contains(0))
             throw new ReparoInputException($"{where} node {node.Name} is a {node.OpType} over the batch axis; provable repair encodes maxima within one sample only");
         // Output element of each input element: its coordinates with the reduced axes dropped, in row-major order.
         var windows = new List<int>[output.Skip(1).Aggregate(1L, (a, b) => a * b)];
         for (int o = 0; o < windows.Length; o++) windows[o] = [];
-        long[] kept = [.. Enumerable.Range(1, input.Length - 1).Where(d => !axes.Contains(d)).Select(d => input[d])];
-        long count = input.Skip(1).Aggregate(1L, (a, b) => a * b);
         for (long i = 0; i < count; i++)
         {
             long rest = i, target = 0, scale = 1;
