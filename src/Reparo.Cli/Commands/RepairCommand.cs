@@ -25,7 +25,7 @@ internal static class RepairCommand
         public Option<string> Solver { get; } = new("--solver") { Description = "LP solver: block-ipm (default: Reparo's interior point on the LP's block structure; falls back to highs), highs, glop, pdlp, clp or gurobi", DefaultValueFactory = _ => "block-ipm" };
         public Option<double> Epsilon { get; } = new("--epsilon") { Description = "Margin of the correct logit over every other", DefaultValueFactory = _ => 1e-3 };
         public Option<double> Bound { get; } = new("--bound") { Description = "Bound on every parameter change", DefaultValueFactory = _ => 3 };
-        public Option<double?> TimeLimit { get; } = new("--time-limit") { Description = "Solver time limit in seconds", HelpName = "S" };
+        public Option<double?> TimeLimit { get; } = new("--time-limit") { Description = "Time limit in seconds for the solver (LP methods: all of one repair's solves together)", HelpName = "S" };
 
         public Option<string?> MaxMemory { get; } = new("--max-memory")
         {

@@ -116,6 +116,22 @@ public class ProvableRepairTests
 
     // ---------------------------------------------------------------- 1. hand-checkable LP optima
 
+    /// <summary>
+    /// --time-limit bounds a repair's solves together (polytope slices, ε retries, the halving of preserved inputs after an
+    /// infeasible LP): each solve gets what the earlier ones left, and none starts once it is spent.
+    /// </summary>
+    [Fact]
+    public void ATimeLimitIsSharedByARepairsSolves()
+    {
+        var unlimited = new LpSolverOptions();
+        Assert.Same(unlimited, ProvableRepair.WithinTimeLimit(unlimited, 1e6));
+        var limited = new LpSolverOptions { TimeLimitSeconds = 60 };
+        Assert.Equal(60, ProvableRepair.WithinTimeLimit(limited, 0)!.TimeLimitSeconds);
+        Assert.Equal(15, ProvableRepair.WithinTimeLimit(limited, 45)!.TimeLimitSeconds);
+        Assert.Null(ProvableRepair.WithinTimeLimit(limited, 60));
+        Assert.Null(ProvableRepair.WithinTimeLimit(limited, 75));
+    }
+
     [Fact]
     public void LastLayerRepairFindsTheHandDerivedOptimum()
     {

@@ -180,7 +180,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 EncodedProgram slice = SymbolicEncoder.Encode(work64, j, next, vertices64, labels, slicePatterns, Encoding(options.Epsilon, null) with { Specification = false, LaterBiases = false });
                 encodeTime += clock.Elapsed.TotalSeconds;
                 if (slice.Conflict is not null) return Failed(RepairStatus.Infeasible, $"polytope slice at {work64.Layers[j].Name}: {slice.Conflict}");
-                (LpSolution s, IReadOnlyList<LpSolve> sliceSolves, _) = SolveWithGeneration(slice);
+                (LpSolution s, IReadOnlyList<LpSolve> sliceSolves, _) = SolveWithGeneration(slice, solveTime);
                 solveTime += s.Seconds;
                 if (s.Status != LpStatus.Optimal) return Failed(Map(s.Status), $"polytope slice at {work64.Layers[j].Name}: {Describe(s.Status)}", slice.Program.Size, s.Detail);
                 Apply(work64, slice.Deltas, s.Values!);
@@ -218,7 +218,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 if (options.ExportLpPath is string path) ExportMps(encoded, path);
                 encodeTime += clock.Elapsed.TotalSeconds;
                 if (encoded.Conflict is not null) return Failed(RepairStatus.Infeasible, encoded.Conflict, encoded.Program.Size, anchors: anchors, attemptNotes: notes);
-                (LpSolution solution, IReadOnlyList<LpSolve> solves, string generation) = SolveWithGeneration(encoded);
+                (LpSolution solution, IReadOnlyList<LpSolve> solves, string generation) = SolveWithGeneration(encoded, solveTime);
                 solveTime += solution.Seconds;
                 LpSize size = encoded.Program.Size;
                 if (solves.Count > 1 || encoded.Held.Count > 0) notes.Add(generation);
@@ -267,7 +267,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     /// <summary>
     /// After the LP with the preserved inputs <paramref name="requested"/> held came out infeasible (<paramref name="held"/>):
     /// whether the repair set alone is feasible, and if so, for the default count (<paramref name="atMost"/>), the
-    /// repair with the first half, quarter, … of them, down to none; for a count the user asked for, the infeasible
+    /// repair with the first half, quarter, … of them, down to none (none too once the time limit is spent); for a count the user asked for, the infeasible
     /// result with that cause named (no model is written without the inputs asked for). <paramref name="holding"/>
     /// repairs with the given inputs held (null: none). Every attempt's time counts in the result.
     /// </summary>
@@ -286,6 +286,14 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         {
             RepairResult fewer = holding(requested.First(count));
             if (fewer.Status == RepairStatus.Infeasible) continue;
+            if (fewer.Status == RepairStatus.TimeLimit)
+            {
+                return alone with
+                {
+                    Preserved = new PreservedOutcome(0, null, asked),
+                    Notes = [$"{cause}, and halving them ran out of the time limit at the first {count}: repaired without preserved inputs", .. alone.Notes],
+                };
+            }
             return fewer with
             {
                 Preserved = fewer.Preserved! with { Requested = asked },
@@ -437,12 +445,28 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     /// is (each round is a fresh solve). From the second round on, a row also enters when the solution moved on as far
     /// again as it moved from the round before (2·x − x_previous) would violate it: the rows a round violates were mostly
     /// near their bound one round earlier, so this saves rounds. The last round's optimum is then optimal for the whole program too: it is
-    /// feasible for every held constraint, and the solved program's feasible set contains the whole program's.
+    /// feasible for every held constraint, and the solved program's feasible set contains the whole program's. The time
+    /// limit is what <paramref name="spent"/> seconds of earlier solves left of it (<see cref="WithinTimeLimit"/>).
     /// </summary>
     /// <returns>The last solution (its seconds those of every round), each round's solve, and a note for the report.</returns>
-    private (LpSolution Solution, IReadOnlyList<LpSolve> Solves, string Note) SolveWithGeneration(EncodedProgram encoded) => SolveWithGeneration(encoded, options.Solver);
+    private (LpSolution Solution, IReadOnlyList<LpSolve> Solves, string Note) SolveWithGeneration(EncodedProgram encoded, double spent) =>
+        WithinTimeLimit(options.Solver, spent) is { } solver
+            ? SolveWithGeneration(encoded, solver)
+            : (new LpSolution(LpStatus.TimeLimit, $"time limit: the {options.Solver.TimeLimitSeconds:G3} s were spent by this repair's earlier solves", null, double.NaN, 0, LpSolverOptions.Name(options.Solver.Solver)), [], "");
 
-    /// <inheritdoc cref="SolveWithGeneration(EncodedProgram)"/>
+    /// <summary>
+    /// The solver settings for a solve after <paramref name="spent"/> seconds of this repair's earlier solves (polytope
+    /// slices, ε retries, fewer preserved inputs): a time limit bounds them all together, so the solve gets what is left
+    /// of it; null when nothing is left.
+    /// </summary>
+    internal static LpSolverOptions? WithinTimeLimit(LpSolverOptions solver, double spent) => solver.TimeLimitSeconds switch
+    {
+        null => solver,
+        double limit when limit - spent > 0 => solver with { TimeLimitSeconds = limit - spent },
+        _ => null,
+    };
+
+    /// <inheritdoc cref="SolveWithGeneration(EncodedProgram, double)"/>
     internal static (LpSolution Solution, IReadOnlyList<LpSolve> Solves, string Note) SolveWithGeneration(EncodedProgram encoded, LpSolverOptions solver)
     {
         LinearProgram lp = encoded.Program;
