@@ -281,6 +281,10 @@ public sealed class DataArguments
     {
         string? vocabulary = parse.GetValue(Vocab);
         if (vocabulary is not null && model?.Vocabulary is not null) throw new ReparoInputException("the model carries its vocabulary; leave --vocab out");
+        // A text model imported from ONNX records no vocabulary: its ids are the user's, so the file must name them.
+        bool ownIds = model is { Spec.InputKind: InputKind.Tokens, Vocabulary: null };
+        if (ownIds && vocabulary is null)
+            throw new ReparoInputException("the model records no vocabulary (an ONNX export): give --vocab PATH, its tokens one per line in id order from id 2 (id 0 is padding, 1 unknown)");
         string spec = parse.GetValue(Data)!;
         DataSplits raw = DataCatalog.Load(spec, new DataOptions
         {
@@ -288,6 +292,7 @@ public sealed class DataArguments
             SplitSeed = parse.GetValue(SplitSeed) ?? model?.Provenance.SplitSeed ?? 0,
             Vocabulary = model?.Vocabulary,
             VocabularyPath = vocabulary,
+            SequenceLength = ownIds ? (int)model!.Spec.InputShape[0] : null,
             // An imported model that names no classes has 0…K-1; its data keeps its own names, in sorted order as
             // PyTorch's ImageFolder indexes them.
             ClassNames = model is null || model.Spec.SourceNames is not null && model.Spec.ClassNames.SequenceEqual(Enumerable.Range(0, model.ClassCount).Select(i => i.ToString())) ? null : model.Spec.ClassNames,

@@ -24,6 +24,12 @@ public sealed record DataOptions
     public string? VocabularyPath { get; init; }
 
     /// <summary>
+    /// The length token sequences are padded or cut to (an imported text model's fixed input length); null: the 95th
+    /// percentile of the training documents' lengths. A <see cref="Vocabulary"/> given brings its own.
+    /// </summary>
+    public int? SequenceLength { get; init; }
+
+    /// <summary>
     /// A model's classes: user data (<c>npz</c>, <c>folder</c>, <c>tsv</c>, <c>csv</c>) then maps its labels onto these instead of
     /// deriving classes from the data, so a test set holding only some classes keeps the model's indices.
     /// </summary>
@@ -143,8 +149,8 @@ public static class DataCatalog
         int validationCount = (int)Math.Round(rest.Length * options.ValidationFraction);
         int[] validation = rest[..validationCount], train = rest[validationCount..];
         Vocabulary vocabulary = options.Vocabulary ?? (options.VocabularyPath is string vocabularyPath
-            ? Vocabulary.Read(vocabularyPath, train.Select(i => tokens[i]))
-            : Vocabulary.Build(train.Select(i => tokens[i])));
+            ? Vocabulary.Read(vocabularyPath, train.Select(i => tokens[i]), options.SequenceLength ?? 0)
+            : Vocabulary.Build(train.Select(i => tokens[i]), maxLength: options.SequenceLength ?? 0));
         Dataset Encode(int[] rows, string part)
         {
             using var scope = NewDisposeScope();

@@ -71,10 +71,10 @@ public sealed class Vocabulary
 
     /// <summary>
     /// Reads a vocabulary file (<c>--vocab</c>): one token per line, ids in file order after <c>&lt;pad&gt;</c> = 0 and
-    /// <c>&lt;unk&gt;</c> = 1 (which the file may list first itself). The sequence length is the 95th percentile of
-    /// <paramref name="documents"/>' lengths, as in <see cref="Build"/>.
+    /// <c>&lt;unk&gt;</c> = 1 (which the file may list first itself). The sequence length is <paramref name="maxLength"/>,
+    /// or for 0 the 95th percentile of <paramref name="documents"/>' lengths, as in <see cref="Build"/>.
     /// </summary>
-    public static Vocabulary Read(string path, IEnumerable<string[]> documents)
+    public static Vocabulary Read(string path, IEnumerable<string[]> documents, int maxLength = 0)
     {
         if (!File.Exists(path)) throw new ReparoInputException($"{path}: vocabulary file not found");
         var tokens = new List<string> { "<pad>", "<unk>" };
@@ -90,7 +90,7 @@ public sealed class Vocabulary
             else if (token is not ("<pad>" or "<unk>")) throw new ReparoInputException($"{path}:{lineNumber}: token '{token}' appears twice");
         }
         if (tokens.Count == 2) throw new ReparoInputException($"{path}: no tokens");
-        return new Vocabulary(tokens, TypicalLength(documents.Select(d => d.Length).ToList()));
+        return new Vocabulary(tokens, maxLength > 0 ? maxLength : TypicalLength(documents.Select(d => d.Length).ToList()));
     }
 
     private static int TypicalLength(List<int> lengths)

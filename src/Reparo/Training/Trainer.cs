@@ -122,7 +122,7 @@ public static class Trainer
             throw new ReparoInputException($"'{data.Name}' has {data.Kind.ToString().ToLowerInvariant()} inputs of shape [{string.Join(",", data.SampleShape)}]; the model expects {network.Spec.InputKind.ToString().ToLowerInvariant()} of shape [{string.Join(",", network.Spec.InputShape)}]");
         if (data.ClassCount != network.ClassCount)
             throw new ReparoInputException($"'{data.Name}' has {data.ClassCount} classes; the model has {network.ClassCount}{OtherOutputsHint(network)}");
-        if (data.Kind == InputKind.Tokens && !data.Vocabulary!.Tokens.SequenceEqual(network.Vocabulary!.Tokens))
+        if (data.Kind == InputKind.Tokens && network.Vocabulary is { } own && !data.Vocabulary!.Tokens.SequenceEqual(own.Tokens))
             throw new ReparoInputException($"'{data.Name}' was encoded with another vocabulary than the model's");
     }
 

@@ -234,6 +234,46 @@ public sealed class UserDataCliTests
     }
 
     /// <summary>
+    /// A text classifier exported from PyTorch (token ids (N, 6) → Gather from its embedding table → mean over the tokens →
+    /// Gemm) records no vocabulary: without <c>--vocab</c> it is one line, exit 2 (it used to be an internal error); with
+    /// it, the user's ids are read and every text padded or cut to the model's own 6 tokens, not the data's typical 4.
+    /// </summary>
+    [Fact]
+    public void AnImportedTextModelTakesItsIdsFromTheVocabularyFileAtItsOwnLength()
+    {
+        TestSupport.Init();
+        using TempFolder dir = TestSupport.TempFolder();
+        var model = new Onnx.ModelProto { IrVersion = 7, Graph = new Onnx.GraphProto { Name = "text" } };
+        model.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
+        var shape = new Onnx.TensorShapeProto();
+        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimParam = "N" });
+        shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = 6 });
+        model.Graph.Input.Add(new Onnx.ValueInfoProto { Name = "tokens", Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = 7, Shape = shape } } });
+        model.Graph.Output.Add(Models.OnnxImportTests.Value("y", 2));
+        var random = new Random(1);
+        model.Graph.Initializer.Add([Models.OnnxImportTests.UniformFloats("table", random, 1, 8, 3), Models.OnnxImportTests.UniformFloats("w", random, 1, 2, 3),
+            Models.OnnxImportTests.UniformFloats("b", random, 0.3, 2)]);
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "embed", OpType = "Gather", Input = { "table", "tokens" }, Output = { "e" } });
+        model.Graph.Node.Add(new Onnx.NodeProto
+        {
+            Name = "mean",
+            OpType = "ReduceMean",
+            Input = { "e" },
+            Output = { "m" },
+            Attribute = { new Onnx.AttributeProto { Name = "axes", Type = Onnx.AttributeProto.Types.AttributeType.Ints, Ints = { 1 } }, new Onnx.AttributeProto { Name = "keepdims", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 0 } }
+        });
+        model.Graph.Node.Add(new Onnx.NodeProto { Name = "fc", OpType = "Gemm", Input = { "m", "w", "b" }, Output = { "y" }, Attribute = { new Onnx.AttributeProto { Name = "transB", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 1 } } });
+        string onnx = dir.File("text.onnx");
+        File.WriteAllBytes(onnx, Google.Protobuf.MessageExtensions.ToByteArray(model));
+        File.WriteAllLines(dir.File("t.tsv"), Enumerable.Range(0, 30).Select(i => i % 2 == 0 ? $"pos\tgood great fine {i}" : $"neg\tbad awful poor {i}"));
+        File.WriteAllLines(dir.File("vocab.txt"), ["good", "great", "bad", "awful"]);
+
+        AssertOneLineFailure(CliRunner.Run("eval", "--model", onnx, "--data", $"tsv:{dir.File("t.tsv")}"), "the model records no vocabulary (an ONNX export): give --vocab PATH");
+        (int code, _, string err) = CliRunner.Run("eval", "--model", onnx, "--data", $"tsv:{dir.File("t.tsv")}", "--vocab", dir.File("vocab.txt"));
+        Assert.True(code == 0, err);
+    }
+
+    /// <summary>
     /// <c>train --normalize train</c> on a CSV table records one mean and one standard deviation per feature, those of the
     /// training split; <c>eval</c> with the same option on the same split agrees with the record, and <c>--normalize train</c>
     /// on text is one line, exit 2.
