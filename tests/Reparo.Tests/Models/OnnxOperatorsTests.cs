@@ -237,6 +237,25 @@ public sealed class OnnxOperatorsTests
         Assert.Contains("do not fit group 2", misfit.Message);
     }
 
+    /// <summary>
+    /// A 1-D Conv and MaxPool (asymmetric pads, stride 2, group 2) agree with torch's own 1-D kernels on the padded input;
+    /// a 1-D node with 2-D attribute lengths is one line.
+    /// </summary>
+    [Fact]
+    public void OneDimensionalConvAndPoolsAgreeWithTorchsOneDimensionalKernels()
+    {
+        using var scope = NewDisposeScope();
+        var random = new Random(5);
+        Tensor x = tensor(Values(random, 2 * 4 * 9), [2, 4, 9]), w = tensor(Values(random, 6 * 2 * 3), [6, 2, 3]), b = tensor(Values(random, 6));
+        Tensor padded = nn.functional.pad(x, [2, 1]);
+        Tensor conv = OnnxOperators.Run(Node("Conv", ["x", "w", "b"], ["y"], Attr("pads", [2, 1]), Attr("strides", [2]), Attr("group", 2)), 13, [x, w, b])[0]!;
+        AssertClose(nn.functional.conv1d(padded, w, b, stride: 2, groups: 2), conv);
+        Tensor pool = OnnxOperators.Run(Node("MaxPool", ["x"], ["y"], Attr("kernel_shape", [3]), Attr("strides", [2]), Attr("pads", [1, 1])), 13, [x])[0]!;
+        AssertClose(nn.functional.max_pool1d(nn.functional.pad(x, [1, 1], value: double.NegativeInfinity), 3, 2), pool);
+        var misfit = Assert.Throws<ReparoInputException>(() => OnnxOperators.Run(Node("Conv", ["x", "w", "b"], ["y"], Attr("pads", [1, 1, 1, 1])), 13, [x, w.narrow(1, 0, 2).repeat(1, 2, 1), b]));
+        Assert.Contains("pads has 4 values for a 1-D input, not 2", misfit.Message);
+    }
+
     [Fact]
     public void SoftmaxFlattensAtTheAxisBeforeOpset13AndNormalisesOneAxisFrom13()
     {

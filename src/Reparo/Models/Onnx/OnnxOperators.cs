@@ -391,11 +391,14 @@ internal static class OnnxOperators
         NodeProto lifted = node.Clone();
         foreach (AttributeProto attribute in lifted.Attribute)
         {
-            if (attribute.Name is "kernel_shape" or "strides" or "dilations" && attribute.Ints.Count == 1)
+            int expected = attribute.Name switch { "kernel_shape" or "strides" or "dilations" => 1, "pads" => 2, _ => attribute.Ints.Count };
+            if (attribute.Ints.Count != expected)
+                throw new ReparoInputException($"{Describe(node)}: {attribute.Name} has {attribute.Ints.Count} values for a 1-D input, not {expected}");
+            if (attribute.Name is "kernel_shape" or "strides" or "dilations")
             {
                 attribute.Ints.Insert(0, 1);
             }
-            else if (attribute.Name == "pads" && attribute.Ints.Count == 2)
+            else if (attribute.Name == "pads")
             {
                 long[] pads = [0, attribute.Ints[0], 0, attribute.Ints[1]];
                 attribute.Ints.Clear();
