@@ -427,6 +427,17 @@ public sealed class OnnxMethodsTests
         Assert.Equal(prdnn.Epsilon!.Value, prdnn.Verification!.MinMarginFloat64, 6);
     }
 
+    /// <summary>The 1-D CNN saved as a Reparo model file reads back (its block's 1-D Conv counted as one) and computes the same scores.</summary>
+    [Fact]
+    public void A1dCnnSavedAsAReparoFileReadsBack()
+    {
+        TestSupport.Init();
+        Network network = OnnxImporter.Import(Cnn1d().ToByteArray(), "signal.onnx", null, new OnnxImportOptions());
+        Network saved = ModelFile.FromBytes(ModelFile.ToBytes(network), "signal.reparo");
+        using Tensor x = randn(6, 1, 2, 12, generator: new Generator(7));
+        Assert.True(saved.Logits(x).sub(network.Logits(x)).abs().max().item<float>() < 1e-6);
+    }
+
     /// <summary>
     /// A grouped Conv2d and a grouped Conv1d imported, saved as a Reparo model file (which keeps no ONNX graph) and
     /// written as a fresh ONNX graph: the file carries each convolution's group (and a 1-D one's 1-D attributes), and

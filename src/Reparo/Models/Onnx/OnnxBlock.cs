@@ -119,7 +119,7 @@ public sealed record OnnxBlockSpec(string Name, int Opset, string Input, string 
                     || a.Kernel.Any(k => k < 1) || a.Strides.Any(k => k < 1) || a.Dilations.Any(k => k < 1) || a.Pads.Any(k => k < 0)
                     || a.Groups < 1 || a.In % a.Groups != 0 || a.Out % a.Groups != 0)
                     throw new ReparoInputException($"layer '{Name}': convolution '{a.Name}' has an invalid kernel, stride, dilation, padding or group count");
-                weights = checked(weights / a.Groups * a.Kernel[0] * a.Kernel[1]);
+                weights = a.Kernel.Aggregate(weights / a.Groups, (product, k) => checked(product * k));
             }
             total = checked(total + weights);
         }
