@@ -41,6 +41,19 @@ public abstract record LayerSpec(string Name)
     /// </summary>
     internal abstract long StateElementsAtLeast();
 
+    /// <summary>
+    /// <see cref="StateElementsAtLeast"/> of a convolution with a square (or 1-D) kernel over <paramref name="dimensions"/>
+    /// spatial axes: its sizes checked, its channels split into <paramref name="groups"/>, its weight and bias counted.
+    /// </summary>
+    private protected long ConvolutionElements(int inChannels, int outChannels, int kernel, int stride, int padding, int groups, int dimensions)
+    {
+        Positive(("in", inChannels), ("out", outChannels), ("kernel", kernel), ("stride", stride), ("padding + 1", padding + 1L), ("groups", groups));
+        if (inChannels % groups != 0 || outChannels % groups != 0)
+            throw new ReparoInputException($"layer '{Name}': {inChannels} input and {outChannels} output channels do not split into {groups} groups");
+        long taps = dimensions == 1 ? kernel : checked((long)kernel * kernel);
+        return checked((long)outChannels * (inChannels / groups) * taps + outChannels);
+    }
+
     /// <summary>Throws unless every one of <paramref name="sizes"/> is at least 1.</summary>
     private protected void Positive(params (string Name, long Value)[] sizes)
     {
@@ -73,12 +86,7 @@ public sealed record LinearSpec(string Name, int In, int Out) : LayerSpec(Name)
 /// </summary>
 public sealed record Conv2dSpec(string Name, int In, int Out, int Kernel, int Stride = 1, int Padding = 0, int Groups = 1) : LayerSpec(Name)
 {
-    internal override long StateElementsAtLeast()
-    {
-        Positive(("in", In), ("out", Out), ("kernel", Kernel), ("stride", Stride), ("padding + 1", Padding + 1L), ("groups", Groups));
-        if (In % Groups != 0 || Out % Groups != 0) throw new ReparoInputException($"layer '{Name}': {In} input and {Out} output channels do not split into {Groups} groups");
-        return checked((long)Out * (In / Groups) * Kernel * Kernel + Out);
-    }
+    internal override long StateElementsAtLeast() => ConvolutionElements(In, Out, Kernel, Stride, Padding, Groups, dimensions: 2);
 
     internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Conv2d(In, Out, Kernel, stride: Stride, padding: Padding, groups: Groups);
 
@@ -92,12 +100,7 @@ public sealed record Conv2dSpec(string Name, int In, int Out, int Kernel, int St
 /// </summary>
 public sealed record Conv1dSpec(string Name, int In, int Out, int Kernel, int Stride = 1, int Padding = 0, int Groups = 1) : LayerSpec(Name)
 {
-    internal override long StateElementsAtLeast()
-    {
-        Positive(("in", In), ("out", Out), ("kernel", Kernel), ("stride", Stride), ("padding + 1", Padding + 1L), ("groups", Groups));
-        if (In % Groups != 0 || Out % Groups != 0) throw new ReparoInputException($"layer '{Name}': {In} input and {Out} output channels do not split into {Groups} groups");
-        return checked((long)Out * (In / Groups) * Kernel + Out);
-    }
+    internal override long StateElementsAtLeast() => ConvolutionElements(In, Out, Kernel, Stride, Padding, Groups, dimensions: 1);
 
     internal override nn.Module<Tensor, Tensor> CreateModule() => nn.Conv1d(In, Out, Kernel, stride: Stride, padding: Padding, groups: Groups);
 

@@ -207,16 +207,12 @@ internal static class PoolWindows
         for (long i = 0; i < count; i++)
         {
             long rest = i, target = 0, scale = 1;
-            var coordinates = new long[input.Length];
             for (int d = input.Length - 1; d >= 1; d--)
             {
-                coordinates[d] = rest % input[d];
+                long coordinate = rest % input[d];
                 rest /= input[d];
-            }
-            for (int d = input.Length - 1; d >= 1; d--)
-            {
                 if (axes.Contains(d)) continue;
-                target += coordinates[d] * scale;
+                target += coordinate * scale;
                 scale *= input[d];
             }
             windows[target].Add((int)i);

@@ -193,7 +193,8 @@ internal static class SymbolicEncoder
             if (node.Input.Any(data.Contains)) data.UnionWith(node.Output);
             if (op is "PRelu" or "Clip" && node.Input.Skip(1).Any(data.Contains))
                 return $"node {node.Name} is {op} with a {(op == "PRelu" ? "slope" : "bound")} that depends on the input";
-            // A Conv that is no module (a 1-D one) is, with its weights fixed, a linear map all the same.
+            // A Conv that is no module (its weights computed in the graph, as weight normalisation exports them) is, with
+            // those weights fixed, a linear map all the same.
             bool fixedConv = op == "Conv" && !node.Input.Skip(1).Any(data.Contains);
             if (AffineOps.Contains(op) && block.Affine(i) is null && !fixedConv) return $"node {node.Name} is {op} of two data values";
             if (!(Activations.HasKinks(op) || AffineOps.Contains(op) || LinearOps.Contains(op) || MovementOps.Contains(op) || ShapeOps.Contains(op))) return $"node {node.Name} is {op}";
@@ -753,7 +754,7 @@ internal static class SymbolicEncoder
     /// A fixed linear map from an ONNX node's inputs to its output, element by element (per sample, flat):
     /// output o = Σ Coef·input[Source][Index] + Constant[o]. Data movement is read by running the node's own kernel on
     /// index tensors (1, 2, … so that 0 marks padding); Add/Sub/Mul/Div follow broadcasting; batch normalisation,
-    /// average pools and convolutions that are no module (1-D ones) are probed with unit vectors.
+    /// average pools and convolutions that are no module (weights computed in the graph) are probed with unit vectors.
     /// </summary>
     /// <param name="Terms">Per output element, its terms.</param>
     /// <param name="Constant">Per output element, its constant.</param>
