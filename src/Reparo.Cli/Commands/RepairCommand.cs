@@ -37,7 +37,9 @@ internal static class RepairCommand
         public Option<double?> OptimalityTolerance { get; } = new("--optimality-tolerance") { Description = "Solver optimality tolerance" };
         public Option<string[]> SolverOptions { get; } = new("--solver-option") { Description = "Further solver option NAME=VALUE in the solver's own names (repeatable); unknown names are errors", HelpName = "NAME=VALUE" };
         public Option<string> Objective { get; } = new("--objective") { Description = "What the LP minimises: param (max + mean |parameter change|) or aprnn (APRNN's L∞ + normalised L1 over the repair points' output changes and the parameter changes together)", DefaultValueFactory = _ => "param", HelpName = "param|aprnn" };
-        public Option<int?> Preserve { get; } = new("--preserve") { Description = $"LP methods: keep N correctly classified training inputs (seeded) in the LP, their activation patterns held and their class kept by the margin (locality; 0: none; default {PreserveRequest.DefaultCount} for provable, 0 for the paper baselines prdnn and lastlayer)", HelpName = "N" };
+        public Option<int?> Preserve { get; } = new("--preserve") { Description = $"LP methods: keep N correctly classified training inputs (seeded) in the LP, as --preserve-as says (locality; 0: none; default {PreserveRequest.DefaultCount} for provable, 0 for the paper baselines prdnn and lastlayer)", HelpName = "N" };
+        public Option<string> PreserveAs { get; } = new("--preserve-as") { Description = "How the LP keeps the preserved inputs: hard (default: their activation patterns held and their class kept by the margin; they enter the LP only as far as a solution breaks them, so hundreds stay affordable) or penalised (their patterns held, W·(L∞ + mean L1) of their logit changes added to the objective; every input adds rows that link the whole layer, so the solve slows quickly beyond about 100)", DefaultValueFactory = _ => "hard", HelpName = "hard|penalised" };
+        public Option<double?> PreserveWeight { get; } = new("--preserve-weight") { Description = $"The weight W of --preserve-as penalised (default {PreserveRequest.DefaultPenalty})", HelpName = "W" };
         public Option<double> LogitWeight { get; } = new("--logit-weight") { Description = "Add W·(L∞ + mean L1) of the logit changes on the repair points to the LP objective (drawdown proxy)", DefaultValueFactory = _ => 0 };
         public Option<bool> ConstraintGeneration { get; } = new("--constraint-generation") { Description = "Hold back the sign rows of switched-off neurons and add them only when violated (same optimum; several solves)" };
         public Option<double> LearningRate { get; } = new("--lr") { Description = "ft/mft: Adam learning rate", DefaultValueFactory = _ => 1e-3 };
@@ -54,7 +56,7 @@ internal static class RepairCommand
                 command.Options.Add(Layer);
                 command.Options.Add(Rows);
             }
-            foreach (Option option in new Option[] { Solver, Epsilon, Bound, TimeLimit, MaxMemory, SolverThreads, FeasibilityTolerance, OptimalityTolerance, SolverOptions, Objective, Preserve, LogitWeight, ConstraintGeneration, LearningRate, MaxSteps, ChangePenalty })
+            foreach (Option option in new Option[] { Solver, Epsilon, Bound, TimeLimit, MaxMemory, SolverThreads, FeasibilityTolerance, OptimalityTolerance, SolverOptions, Objective, Preserve, PreserveAs, PreserveWeight, LogitWeight, ConstraintGeneration, LearningRate, MaxSteps, ChangePenalty })
                 command.Options.Add(option);
         }
 
@@ -88,13 +90,33 @@ internal static class RepairCommand
         /// The <c>--preserve</c> request on <paramref name="train"/> (null for 0). Without the option, <paramref name="defaultCount"/>
         /// inputs at most (fewer if the model gets fewer right); with it, exactly that many or an input error.
         /// </summary>
-        public PreserveRequest? PreserveFrom(ParseResult parse, int defaultCount, Dataset train, int seed) => parse.GetValue(Preserve) switch
+        public PreserveRequest? PreserveFrom(ParseResult parse, int defaultCount, Dataset train, int seed)
         {
-            null => defaultCount > 0 ? new PreserveRequest(train, defaultCount, seed, AtMost: true) : null,
-            0 => null,
-            < 0 and var n => throw new ReparoInputException($"--preserve must be 0 or more, got {n}"),
-            var n => new PreserveRequest(train, n.Value, seed),
-        };
+            double? penalty = PreservePenalty(parse);
+            return parse.GetValue(Preserve) switch
+            {
+                null => defaultCount > 0 ? new PreserveRequest(train, defaultCount, seed, AtMost: true, penalty) : null,
+                0 => null,
+                < 0 and var n => throw new ReparoInputException($"--preserve must be 0 or more, got {n}"),
+                var n => new PreserveRequest(train, n.Value, seed, Penalty: penalty),
+            };
+        }
+
+        /// <summary>The weight of the preserved inputs' penalised output change, or null for hard constraints (<c>--preserve-as</c>, <c>--preserve-weight</c>).</summary>
+        private double? PreservePenalty(ParseResult parse)
+        {
+            double? weight = parse.GetValue(PreserveWeight);
+            switch (parse.GetValue(PreserveAs)!.Trim().ToLowerInvariant())
+            {
+                case "hard":
+                    return weight is null ? null : throw new ReparoInputException("--preserve-weight weighs --preserve-as penalised; the default --preserve-as hard has no weight");
+                case "penalised" or "penalized":
+                    double w = weight ?? PreserveRequest.DefaultPenalty;
+                    return w > 0 && double.IsFinite(w) ? w : throw new ReparoInputException($"--preserve-weight must be a positive number, got {w}");
+                case var other:
+                    throw new ReparoInputException($"unknown --preserve-as '{other}'; choose hard or penalised");
+            }
+        }
 
         private static double Positive(double value, string name) =>
             value > 0 && double.IsFinite(value) ? value : throw new ReparoInputException($"{name} must be a positive number, got {value}");

@@ -9,10 +9,21 @@ namespace Reparo.Repair;
 /// <param name="Count">How many.</param>
 /// <param name="Seed">Seed of the choice.</param>
 /// <param name="AtMost">Whether fewer will do when the model classifies fewer of the pool correctly (a default rather than a request).</param>
-public sealed record PreserveRequest(Dataset Pool, int Count, int Seed, bool AtMost = false)
+/// <param name="Penalty">
+/// How an LP keeps them. Null: hard constraints (each keeps its activation pattern and its class by the margin ε). A
+/// weight w &gt; 0: a penalised output change (each keeps its activation pattern; w·(L∞ + mean L1) of their logit
+/// changes joins the objective instead of margin rows).
+/// </param>
+public sealed record PreserveRequest(Dataset Pool, int Count, int Seed, bool AtMost = false, double? Penalty = null)
 {
-    /// <summary>How many inputs <c>provable</c> preserves unless told otherwise (<c>--preserve</c>).</summary>
+    /// <summary>How many inputs <c>provable</c> preserves unless told otherwise (<c>--preserve</c>), by hard constraints.</summary>
     public const int DefaultCount = 300;
+
+    /// <summary>
+    /// The weight of a penalised output change (<c>--preserve-as penalised</c>) unless told otherwise
+    /// (<c>--preserve-weight</c>): output and parameter changes count alike, as in APRNN's joint norm.
+    /// </summary>
+    public const double DefaultPenalty = 1;
 
     /// <summary>Chooses the inputs for <paramref name="network"/>, none of them one of <paramref name="repairInputs"/> (see <see cref="PreservedInputs.Select"/>).</summary>
     public PreservedInputs Select(Network network, Tensor? repairInputs = null) => PreservedInputs.Select(network, Pool, Count, Seed, AtMost, repairInputs);

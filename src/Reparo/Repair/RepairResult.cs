@@ -33,7 +33,8 @@ public sealed record RepairTiming(double Encode, double Solve, double Verify, do
 /// <param name="Count">Inputs held in the repair.</param>
 /// <param name="Kept">Inputs still classified as their class; null when no model resulted.</param>
 /// <param name="Requested">Inputs the default asked for when fewer were held because the LP was infeasible with all of them (null: as many as asked for).</param>
-public sealed record PreservedOutcome(int Count, int? Kept, int? Requested = null);
+/// <param name="Penalty">The weight of their penalised output change (<see cref="PreserveRequest.Penalty"/>); null: held by hard constraints.</param>
+public sealed record PreservedOutcome(int Count, int? Kept, int? Requested = null, double? Penalty = null);
 
 /// <summary>
 /// What a repair method hands back: the repaired model (absent when the repair failed), the verifier's record and

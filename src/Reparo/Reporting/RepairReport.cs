@@ -38,6 +38,9 @@ public sealed partial record RepairReport
     /// <summary>Preserved inputs the default asked for when the LP was infeasible with all of them held and fewer were (<see cref="Preserved"/>); null otherwise.</summary>
     public int? PreservedRequested { get; init; }
 
+    /// <summary>The weight of the preserved inputs' penalised output change (<c>--preserve-as penalised</c>); null when they were held by hard constraints or none were given.</summary>
+    public double? PreservedPenalty { get; init; }
+
     /// <summary>Repair-set specification.</summary>
     public required string RepairSet { get; init; }
 
@@ -142,6 +145,7 @@ public sealed partial record RepairReport
             Preserved = result.Preserved?.Count ?? 0,
             PreservedKept = result.Preserved?.Kept,
             PreservedRequested = result.Preserved?.Requested,
+            PreservedPenalty = result.Preserved?.Penalty,
             RepairSet = problem.RepairSet.Description,
             Regions = problem.RepairSet.Regions.Count,
             Vertices = problem.RepairSet.VertexCount,

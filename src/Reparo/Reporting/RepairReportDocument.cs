@@ -116,7 +116,8 @@ public sealed partial record RepairReport : IReportDocument
         if (MinMarginFloat32 is double m32) rows.Add(new("smallest margin float32 / float64", $"{Number(m32)} / {Number(MinMarginFloat64 ?? double.NaN)}"));
         if (GuardBandFloat32 is double g32) rows.Add(new("guard band float32 / float64", $"{Number(g32)} / {Number(GuardBandFloat64 ?? double.NaN)}"));
         string fewer = PreservedRequested is int asked ? $" (held instead of {asked}: infeasible with all of them)" : "";
-        if (Preserved > 0) rows.Add(new("preserved training inputs kept", (PreservedKept is int kept ? $"{kept} of {Preserved}" : $"{Preserved} given") + fewer));
+        string form = PreservedPenalty is double weight ? $" (penalised output change, weight {Number(weight)})" : "";
+        if (Preserved > 0) rows.Add(new("preserved training inputs kept", (PreservedKept is int kept ? $"{kept} of {Preserved}" : $"{Preserved} given") + fewer + form));
         else if (PreservedRequested is int none) rows.Add(new("preserved training inputs", $"none held: the LP was infeasible with any of the {none} asked for"));
         if (ModelKind is not null) rows.Add(new("repaired model", ModelKind));
         if (VerifiedOnnxRuntime is bool ort) rows.Add(new("ONNX Runtime on the written file", $"{(ort ? "verified" : "FAILED")}, smallest margin {Number(OnnxRuntimeMinMargin ?? double.NaN)}"));

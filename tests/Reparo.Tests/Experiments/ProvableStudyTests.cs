@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Reparo.Experiments;
 using Reparo.Io;
+using Reparo.Repair;
 using Reparo.Reporting;
 
 namespace Reparo.Tests.Experiments;
@@ -31,13 +32,17 @@ public class ProvableStudyTests
     {
         IReadOnlyList<ProvableStep> steps = ProvableStudy.Plan(new ProvableStudyOptions { Seeds = [3, 4], LargeSeeds = [3, 4] });
         ProvableStep[] exp1 = [.. steps.Where(s => s.Section.StartsWith("Exp. 1 (fog", StringComparison.Ordinal))];
-        Assert.Equal((2 + 1) * 2 * 7 + 2 * 4, exp1.Length);
+        // mlp:100x3: 8 variants (the penalised row too) on both protocols for both seeds; mlp:200x9: 7 on its first seed
+        // (no penalised row), the 4 headline rows on the second.
+        Assert.Equal(2 * 2 * 8 + 2 * 7 + 2 * 4, exp1.Length);
+        Assert.Equal(4, exp1.Count(s => s.Variant == new ProvableVariant("provable (preserve 50, penalised)", "provable", Preserve: 50, Penalty: PreserveRequest.DefaultPenalty) && s.Arch == "mlp:100x3"));
         Assert.Equal(["provable (default)", "provable (aprnn objective)", "prdnn", "ft"],
             exp1.Where(s => s.Arch == "mlp:200x9" && s.Seed == 4).Select(s => s.Variant.Name).Distinct());
         Assert.All(exp1.GroupBy(s => (s.Arch, s.Seed)), g => Assert.Equal(["fog:3:100", "fog:3:100:any"], g.Select(s => s.RepairSet).Distinct()));
         Assert.Contains(exp1, s => s.Variant == new ProvableVariant("provable (default)", "provable", Preserve: 300) && s.Arch == "mlp:200x9" && s.Layer == "fc7");
         Assert.Contains(exp1, s => s.Variant.Objective == Reparo.Repair.Provable.LpObjective.Aprnn && s.Variant.Preserve == 0);
-        Assert.Equal([0, 100, 300, 1000], steps.Where(s => s.Section == "Locality: preserved inputs").Select(s => s.Variant.Preserve));
+        Assert.Equal([(0, null), (100, null), (300, null), (1000, null), (30, 1.0), (50, 1.0), (100, 1.0)],
+            steps.Where(s => s.Section == "Locality: preserved inputs").Select(s => (s.Variant.Preserve, s.Variant.Penalty)));
         Assert.All(steps.Where(s => !s.Section.StartsWith("Exp. 1 (fog", StringComparison.Ordinal)), s => Assert.Equal(3, s.Seed));
     }
 
@@ -62,7 +67,7 @@ public class ProvableStudyTests
     }
 
     private static ProvableStudyReport Earlier(IEnumerable<ProvableStep> steps, string command = "./reparo experiment provable --quick --threads 2") =>
-        new(command, 2, 2, 7.5, "block-ipm", 100,
+        new(command, 2, 2, 7.5, "block-ipm", ProvableStudy.DefaultPreserve(QuickOptions),
             [.. steps.Select(s => Run(s.Variant.Name, s.Seed, 0.01, 0.5, set: s.RepairSet, arch: s.Arch) with { Section = s.Section })]);
 
     private static readonly ProvableStudyOptions QuickOptions = new() { Quick = true, Seeds = [0] };
@@ -123,7 +128,7 @@ public class ProvableStudyTests
         ProvableStudyReport? saved = null;
         var ran = Assert.Throws<InvalidOperationException>(() => ProvableStudy.Run((_, _, _) => throw new InvalidOperationException("ran a step"), null!, options, command, 2,
             partial: r => saved = r,
-            resume: new ProvableStudyReport(command, 2, 2, 1, "block-ipm", 300, [.. first.Select(s => Done(s, s.Variant.Name is "ft" || s.Variant.Name == "provable (default)" && s.RepairSet == "fog:3:100"))])));
+            resume: new ProvableStudyReport(command, 2, 2, 1, "block-ipm", PreserveRequest.DefaultCount, [.. first.Select(s => Done(s, s.Variant.Name is "ft" || s.Variant.Name == "provable (default)" && s.RepairSet == "fog:3:100"))])));
         Assert.Equal("ran a step", ran.Message);
         ProvableSkip skip = Assert.Single(saved!.Skipped!);
         Assert.Equal(("mlp:200x9", 1, "provable (default)", "fog:3:100", "seed 0 hit the 900 s solver budget"), (skip.Arch, skip.Seed, skip.Variant, skip.RepairSet, skip.Reason));

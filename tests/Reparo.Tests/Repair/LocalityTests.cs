@@ -83,6 +83,61 @@ public class LocalityTests
     }
 
     [Fact]
+    public void APenalisedPreservedInputCountsItsOutputChangeInTheObjectiveInsteadOfKeepingAMargin()
+    {
+        (Network network, Dataset pool, RepairProblem problem) = SixPointsAndAPool();
+        PreservedInputs anchors = new PreserveRequest(pool, 8, Seed: 2).Select(network);
+        using Network network64 = PlainRepairedModel.ToFloat64(network);
+        (Tensor repair32, int[] repairRegion, long[] repairLabels) = problem.RepairSet.Stacked();
+        using Tensor vertices64 = cat([repair32, anchors.Inputs], 0).to(ScalarType.Float64);
+        var set = new RepairSet([.. problem.RepairSet.Regions, .. anchors.AsRegions()], "six and eight");
+        int[] region = [.. repairRegion, .. Enumerable.Range(6, 8)];
+        long[] labels = [.. repairLabels, .. anchors.Labels];
+        int k = network64.LayerIndex("fc1"), end = network64.Layers.Count;
+        ActivationPatterns patterns = ActivationPatterns.Compute(network64, set, vertices64, region, k + 1, end);
+        const double weight = 1e-3;
+        var options = new EncodingOptions { Epsilon = 1e-2, RepairVertices = 6 };
+        EncodedProgram hard = SymbolicEncoder.Encode(network64, k, end, vertices64, labels, patterns, options);
+        EncodedProgram penalised = SymbolicEncoder.Encode(network64, k, end, vertices64, labels, patterns, options with { PreservedOutputWeight = weight });
+        // No margin rows for the eight (one per other class each); their output changes take 3 rows per logit (d above
+        // the change, d above minus the change, the L∞ column above d).
+        int logits = (int)pool.ClassCount;
+        Assert.Equal(hard.Program.RowCount - 8 * (logits - 1) + 8 * logits * 3, penalised.Program.RowCount);
+
+        LpSolution solution = LpSolver.Solve(penalised.Program, new LpSolverOptions { FeasibilityTolerance = 1e-9, OptimalityTolerance = 1e-9 });
+        Assert.Equal(LpStatus.Optimal, solution.Status);
+        double[] x = solution.Values!;
+        using Network repaired = PlainRepairedModel.ToFloat64(network);
+        using (no_grad())
+        {
+            foreach (ParameterDelta d in penalised.Deltas)
+            {
+                Tensor p = repaired.state_dict()[$"{d.Site}.{(d.IsBias ? "bias" : "weight")}"];
+                p.view(-1)[d.Index] = p.view(-1)[d.Index] + d.ValueIn(x);
+            }
+        }
+        using Tensor kept64 = vertices64.narrow(0, 6, 8);
+        double[] before = Values(network64.Logits(kept64)), after = Values(repaired.Logits(kept64));
+        double[] outputChange = [.. after.Select((a, i) => a - before[i])];
+        double[] param = [.. penalised.Deltas.Select(d => d.ValueIn(x))];
+        double expected = param.Max(Math.Abs) + param.Sum(Math.Abs) / param.Length
+            + weight * (outputChange.Max(Math.Abs) + outputChange.Sum(Math.Abs) / outputChange.Length);
+        Assert.Equal(expected, penalised.Program.ObjectiveValue(x), 1e-6);
+        Assert.True(outputChange.Max(Math.Abs) > 1e-4, $"the repair moves the preserved inputs' logits, so the penalty is not vacuous: {outputChange.Max(Math.Abs)}");
+    }
+
+    [Fact]
+    public void PenalisedPreservedInputsAreReportedWithTheirWeight()
+    {
+        (Network network, Dataset pool, RepairProblem problem) = SixPointsAndAPool();
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Preserve = new PreserveRequest(pool, 30, Seed: 4, Penalty: 2) }).Repair(problem);
+        Assert.True(result.Verified, result.Message);
+        int kept = new PreserveRequest(pool, 30, 4).Select(network).Kept(result.Model!);
+        Assert.Equal(new PreservedOutcome(30, kept, Penalty: 2), result.Preserved);
+        Assert.Contains(result.Notes, n => n.StartsWith($"preserved inputs: {kept} of 30", StringComparison.Ordinal) && n.EndsWith("a penalised output change, weight 2)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void PreservedInputsAreHeldInTheLpAndKept()
     {
         (Network network, Dataset pool, RepairProblem problem) = SixPointsAndAPool();
@@ -254,5 +309,39 @@ public class LocalityTests
         Assert.Equal("aprnn", doc.RootElement.GetProperty("objective").GetString());
         Assert.Equal(20, doc.RootElement.GetProperty("preserved").GetInt32());
         Assert.Equal(20, doc.RootElement.GetProperty("preserved_kept").GetInt32());
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("preserved_penalty").ValueKind);
+    }
+
+    [Fact]
+    public void CliTakesThePreservedInputsFormAndRejectsAWeightForHardConstraints()
+    {
+        using var dir = TestSupport.TempFolder();
+        DataSplits splits = DataCatalog.Load("digits");
+        string model = dir.File("digits.reparo");
+        ModelFile.Save(ModelZoo.Create("mlp:16x3", splits.Train, seed: 5), model);
+        string[] common = ["repair", "--method", "provable", "--model", model, "--data", "digits", "--repair-set", "gaussian-noise:3:3", "--layer", "fc2", "--preserve", "20"];
+
+        (int code, _, string err) = CliRunner.Run([.. common, "--preserve-as", "hard", "--preserve-weight", "2"]);
+        Assert.Equal(2, code);
+        Assert.Equal("reparo: --preserve-weight weighs --preserve-as penalised; the default --preserve-as hard has no weight", err.Trim());
+        (code, _, err) = CliRunner.Run([.. common, "--preserve-as", "soft"]);
+        Assert.Equal(2, code);
+        Assert.Equal("reparo: unknown --preserve-as 'soft'; choose hard or penalised", err.Trim());
+        (code, _, err) = CliRunner.Run([.. common, "--preserve-as", "penalised", "--preserve-weight", "0"]);
+        Assert.Equal(2, code);
+        Assert.Equal("reparo: --preserve-weight must be a positive number, got 0", err.Trim());
+
+        string json = dir.File("r.json");
+        (code, _, err) = CliRunner.Run([.. common, "--preserve-as", "penalised", "--preserve-weight", "0.5", "--json", json, "--threads", "2"]);
+        Assert.True(code == CliApp.Success, err);
+        using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal(0.5, doc.RootElement.GetProperty("preserved_penalty").GetDouble());
+        Assert.Equal(20, doc.RootElement.GetProperty("preserved").GetInt32());
+
+        // Without --preserve-weight, the default weight.
+        (code, _, err) = CliRunner.Run([.. common, "--preserve-as", "penalised", "--json", json, "--threads", "2"]);
+        Assert.True(code == CliApp.Success, err);
+        using JsonDocument byDefault = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal(PreserveRequest.DefaultPenalty, byDefault.RootElement.GetProperty("preserved_penalty").GetDouble());
     }
 }

@@ -62,7 +62,8 @@ public sealed record ProvableRepairOptions
 
     /// <summary>
     /// Clean inputs the repair must keep (locality): each is held in the LP like a repair point, its activation pattern
-    /// from layer k on held and its class kept by the margin ε, but its output change is not in the objective. Null: none.
+    /// from layer k on held and, as hard constraints (the default), its class kept by the margin ε; with a
+    /// <see cref="PreserveRequest.Penalty"/>, its output change is penalised in the objective instead. Null: none.
     /// </summary>
     public PreserveRequest? Preserve { get; init; }
 
@@ -163,7 +164,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             Solver = LpSolverOptions.Name(options.Solver.Solver),
             SolverStatus = detail,
             Objective = ObjectiveName(options.Objective),
-            Preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, null),
+            Preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, null, Penalty: options.Preserve?.Penalty),
             Notes = attemptNotes ?? notes,
         };
 
@@ -244,8 +245,10 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                     epsilon *= 10;
                     continue;
                 }
-                PreservedOutcome? preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, anchors.Kept(model));
-                if (preserved is not null) notes.Add($"preserved inputs: {preserved.Kept} of {preserved.Count} still classified correctly in float32 ({anchors!.Description})");
+                double? penalty = options.Preserve?.Penalty;
+                PreservedOutcome? preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, anchors.Kept(model), Penalty: penalty);
+                if (preserved is not null)
+                    notes.Add($"preserved inputs: {preserved.Kept} of {preserved.Count} still classified correctly in float32 ({anchors!.Description}; {(penalty is double w ? $"a penalised output change, weight {w:G3}" : "hard constraints")})");
                 string message = report.Verified
                     ? $"provable: yes ({report.Note}); smallest margin {report.MinMarginFloat32:G3} (float32), {report.MinMarginFloat64:G3} (float64)"
                     : $"provable: no — {verified.Rejected} of {report.Regions.Count} regions failed the independent check ({report.Note})";
@@ -352,6 +355,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         LogitChangeWeight = options.LogitChangeWeight,
         LazySignRows = options.ConstraintGeneration,
         HoldPreservedInputs = true,
+        PreservedOutputWeight = options.Preserve?.Penalty ?? 0,
         ComposeLaterLayers = true,
         SignMargin = options.SignMargin,
     };

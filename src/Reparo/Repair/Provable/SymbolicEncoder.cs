@@ -101,15 +101,24 @@ internal sealed record EncodingOptions
 
     /// <summary>
     /// The first this many vertices are the repair set's, whose output changes the objective may count; the vertices after
-    /// them are preserved inputs, constrained like repair points but outside the objective (null: every vertex is a repair vertex).
+    /// them are preserved inputs, constrained like repair points (null: every vertex is a repair vertex).
     /// </summary>
     public int? RepairVertices { get; init; }
+
+    /// <summary>
+    /// 0: a preserved input (a vertex after <see cref="RepairVertices"/>) keeps its class by the specification's margin
+    /// rows, like a repair point. w &gt; 0: it has no margin rows; instead w·(L∞ + mean L1) of its logit changes joins the
+    /// objective (a penalised output change). Its activation pattern is held either way, so the change the objective counts
+    /// is the network's own.
+    /// </summary>
+    public double PreservedOutputWeight { get; init; }
 
     /// <summary>
     /// Hold each preserved input (a vertex after <see cref="RepairVertices"/>) out of the LP as a whole, its auxiliary
     /// columns, sign rows and specification rows together (<see cref="EncodedProgram.Held"/>), until a solution violates
     /// one of them. Clean inputs the model classifies correctly rarely bind; in the LP, each adds a row to every neuron's
-    /// block and its specification rows link all blocks, which is what makes the program expensive to solve.
+    /// block and its specification rows link all blocks, which is what makes the program expensive to solve. Not with
+    /// <see cref="PreservedOutputWeight"/>: a penalised input's output changes are in the objective from the start.
     /// </summary>
     public bool HoldPreservedInputs { get; init; }
 
@@ -239,7 +248,7 @@ internal static class SymbolicEncoder
         AffineParameters? k = layer.Nested ? null : AffineParameters.Read(network64, layer.Layer, prefix.shape[1..]);
         Tensor[] samples = [.. Enumerable.Range(layer.Layer + 1, Math.Max(0, end - layer.Layer - 1)).Select(j => network64.Forward(prefix.narrow(0, 0, 1), layer.Layer, j))];
         int repairVertices = options.RepairVertices ?? labels.Length;
-        bool holding = options.HoldPreservedInputs && !lp.IsCounting;
+        bool holding = options.HoldPreservedInputs && options.PreservedOutputWeight == 0 && !lp.IsCounting;
         var outputs = new LinExpr[]?[labels.Length];
         for (int first = 0; first < labels.Length; first += walk.Count)
         {
@@ -252,7 +261,8 @@ internal static class SymbolicEncoder
             for (int v = 0; v < walk.Count; v++)
             {
                 int vertex = first + v;
-                if (options.Specification) walk.Conflict ??= Specification(walk.Lp, values[v], (int)labels[vertex], options.Epsilon);
+                bool penalised = vertex >= repairVertices && options.PreservedOutputWeight > 0;
+                if (options.Specification && !penalised) walk.Conflict ??= Specification(walk.Lp, values[v], (int)labels[vertex], options.Epsilon);
                 outputs[vertex] = walk.HoldingVertex ? null : values[v];
             }
             if (walk.HoldingVertex) walk.Held.Add(lp.RemoveTail(rowMark, columnMark));
@@ -1081,7 +1091,8 @@ internal static class SymbolicEncoder
     /// The objective (see <see cref="LpObjective"/>). An absolute value |e| of a parameter change Δ = Δ⁺ − Δ⁻ is Δ⁺ + Δ⁻
     /// (no rows; at an optimum one part is 0), and the L∞ column t ≥ Δ⁺ + Δ⁻ goes through one maximum per group (a
     /// weight row with its bias, or one later layer's biases), so t's column is not dense. An output change d ≥ |y − y₀|
-    /// takes an auxiliary column and two rows per (repair vertex, logit) that the parameters can move.
+    /// takes an auxiliary column and two rows per (repair vertex, logit) that the parameters can move; so does a preserved
+    /// input's under <see cref="EncodingOptions.PreservedOutputWeight"/>, with an L∞ column of its own.
     /// </summary>
     private static void AddObjective(LinearProgram lp, List<(int Delta, int Group)> abs, int groups, EncodingOptions options,
         LinExpr[]?[] outputs, Network network64, Tensor vertices64, int end)
@@ -1104,25 +1115,31 @@ internal static class SymbolicEncoder
             lp.SetCost(plus + 1, paramMean);
             lp.AddRow(0, double.PositiveInfinity, [groupMax[group], plus, plus + 1], [1, -1, -1]);
         }
-        if (joint) AddOutputChanges(lp, outputs, repairVertices, linf, paramMean, network64, vertices64, end);
+        if (joint) AddOutputChanges(lp, outputs, 0, repairVertices, linf, paramMean, network64, vertices64, end);
         else if (options.LogitChangeWeight > 0)
         {
             int logitMax = lp.AddColumn(0, double.PositiveInfinity, options.LogitChangeWeight);
-            AddOutputChanges(lp, outputs, repairVertices, logitMax, options.LogitChangeWeight / (repairVertices * width), network64, vertices64, end);
+            AddOutputChanges(lp, outputs, 0, repairVertices, logitMax, options.LogitChangeWeight / (repairVertices * width), network64, vertices64, end);
+        }
+        int preserved = outputs.Length - repairVertices;
+        if (options.PreservedOutputWeight > 0 && preserved > 0 && options.Specification)
+        {
+            int preservedMax = lp.AddColumn(0, double.PositiveInfinity, options.PreservedOutputWeight);
+            AddOutputChanges(lp, outputs, repairVertices, preserved, preservedMax, options.PreservedOutputWeight / (preserved * width), network64, vertices64, end);
         }
     }
 
-    /// <summary>For each of the first <paramref name="repairVertices"/> vertices' variable outputs y, a column d ≥ |y − y₀| costing <paramref name="meanCost"/> and bounded by the L∞ column <paramref name="max"/>.</summary>
-    private static void AddOutputChanges(LinearProgram lp, LinExpr[]?[] outputs, int repairVertices, int max, double meanCost, Network network64, Tensor vertices64, int end)
+    /// <summary>For the variable outputs y of the <paramref name="count"/> vertices from <paramref name="first"/> on, a column d ≥ |y − y₀| each, costing <paramref name="meanCost"/> and bounded by the L∞ column <paramref name="max"/>.</summary>
+    private static void AddOutputChanges(LinearProgram lp, LinExpr[]?[] outputs, int first, int count, int max, double meanCost, Network network64, Tensor vertices64, int end)
     {
         using var noGrad = no_grad();
-        using Tensor repairInputs = vertices64.narrow(0, 0, repairVertices);
-        double[] original = network64.LayerInput(repairInputs, end).reshape(repairVertices, -1).contiguous().data<double>().ToArray();
-        int width = outputs[0]!.Length;
-        for (int v = 0; v < repairVertices; v++)
+        using Tensor inputs = vertices64.narrow(0, first, count);
+        double[] original = network64.LayerInput(inputs, end).reshape(count, -1).contiguous().data<double>().ToArray();
+        int width = outputs[first]!.Length;
+        for (int v = 0; v < count; v++)
             for (int c = 0; c < width; c++)
             {
-                LinExpr y = outputs[v]![c];
+                LinExpr y = outputs[first + v]![c];
                 if (y.IsConstant) continue;
                 int d = lp.AddColumn(0, double.PositiveInfinity, meanCost);
                 LinExpr change = y with { Constant = y.Constant - original[v * width + c] };
