@@ -21,9 +21,10 @@ public sealed record PreserveRequest(Dataset Pool, int Count, int Seed, bool AtM
 
     /// <summary>
     /// The weight of a penalised output change (<c>--preserve-as penalised</c>) unless told otherwise
-    /// (<c>--preserve-weight</c>): output and parameter changes count alike, as in APRNN's joint norm.
+    /// (<c>--preserve-weight</c>). Weight 1 (output and parameter changes alike, as in APRNN's joint norm) moved the
+    /// parameters further and cost more drawdown than 0.1 on the Fashion-MNIST MLPs (docs/results/preserve-forms.md).
     /// </summary>
-    public const double DefaultPenalty = 1;
+    public const double DefaultPenalty = 0.1;
 
     /// <summary>Chooses the inputs for <paramref name="network"/>, none of them one of <paramref name="repairInputs"/> (see <see cref="PreservedInputs.Select"/>).</summary>
     public PreservedInputs Select(Network network, Tensor? repairInputs = null) => PreservedInputs.Select(network, Pool, Count, Seed, AtMost, repairInputs);

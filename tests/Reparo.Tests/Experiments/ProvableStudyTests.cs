@@ -41,7 +41,8 @@ public class ProvableStudyTests
         Assert.All(exp1.GroupBy(s => (s.Arch, s.Seed)), g => Assert.Equal(["fog:3:100", "fog:3:100:any"], g.Select(s => s.RepairSet).Distinct()));
         Assert.Contains(exp1, s => s.Variant == new ProvableVariant("provable (default)", "provable", Preserve: 300) && s.Arch == "mlp:200x9" && s.Layer == "fc7");
         Assert.Contains(exp1, s => s.Variant.Objective == Reparo.Repair.Provable.LpObjective.Aprnn && s.Variant.Preserve == 0);
-        Assert.Equal([(0, null), (100, null), (300, null), (1000, null), (30, 1.0), (50, 1.0), (100, 1.0)],
+        double w = PreserveRequest.DefaultPenalty;
+        Assert.Equal([(0, null), (100, null), (300, null), (1000, null), (30, w), (50, w), (100, w)],
             steps.Where(s => s.Section == "Locality: preserved inputs").Select(s => (s.Variant.Preserve, s.Variant.Penalty)));
         Assert.All(steps.Where(s => !s.Section.StartsWith("Exp. 1 (fog", StringComparison.Ordinal)), s => Assert.Equal(3, s.Seed));
     }
