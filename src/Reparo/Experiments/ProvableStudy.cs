@@ -116,7 +116,7 @@ public static class ProvableStudy
         ProvableVariant[] headline = [.. sideBySide.Where(v => v == defaultProvable || v == penalised || v.Objective == LpObjective.Aprnn || v.Method is "prdnn" or "ft")];
         // The large model's LPs are the longest; they run after the small model's sections (a partial run still has those),
         // each with a solver budget of 15 minutes, and only the headline rows beyond its first seed. The penalised row is
-        // not run there (with 30 inputs it took 775 s on 2026-12-03, docs/results/preserve-forms.md).
+        // not run there (with 30 inputs its second solve is the whole program, for HiGHS: docs/results/preserve-forms.md).
         void SideBySide(string arch, string layer, IReadOnlyList<int> seeds, double? limit, bool large)
         {
             for (int s = 0; s < seeds.Count; s++)
@@ -136,8 +136,8 @@ public static class ProvableStudy
         const string locality = "Locality: preserved inputs";
         foreach (int count in options.Quick ? new[] { 0, 50 } : [0, 100, 300, 1000])
             steps.Add(new ProvableStep(locality, "mlp:100x3", epochs, first, "fc2", $"fog:3:{n}", count == 0 ? NoPreserve : Hard(count)));
-        // A penalised input's output changes link every neuron of the layer in the LP: beyond about 100 the solve slows
-        // by minutes (300 ran past 10 minutes on 2026-12-03), so the counts stop there.
+        // A penalised input's output changes are rows that link every neuron of the layer in the LP, and the dense Schur
+        // complement on those rows grows with their cube: the counts stop at 100.
         foreach (int count in options.Quick ? new[] { 20 } : [30, 50, 100])
             steps.Add(new ProvableStep(locality, "mlp:100x3", epochs, first, "fc2", $"fog:3:{n}", Penalised(count)));
         // fc1's LP is 7.8 times wider than fc2's (784 inputs per neuron); it gets a solver budget of 10 minutes, and the

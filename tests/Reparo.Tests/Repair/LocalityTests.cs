@@ -285,14 +285,20 @@ public class LocalityTests
         Assert.Equal("only 40 of pool's 60 inputs are classified correctly; ask to preserve at most that many", error.Message);
     }
 
+    /// <summary>The command line of a provable repair at fc2 of a digits MLP saved in <paramref name="dir"/>.</summary>
+    private static string[] RepairOfADigitsMlp(TempFolder dir)
+    {
+        DataSplits splits = DataCatalog.Load("digits");
+        string model = dir.File("digits.reparo");
+        ModelFile.Save(ModelZoo.Create("mlp:16x3", splits.Train, seed: 5), model);
+        return ["repair", "--method", "provable", "--model", model, "--data", "digits", "--repair-set", "gaussian-noise:3:3", "--layer", "fc2"];
+    }
+
     [Fact]
     public void CliRejectsAnUnknownObjectiveAndANegativePreserveCount()
     {
         using var dir = TestSupport.TempFolder();
-        DataSplits splits = DataCatalog.Load("digits");
-        string model = dir.File("digits.reparo");
-        ModelFile.Save(ModelZoo.Create("mlp:16x3", splits.Train, seed: 5), model);
-        string[] common = ["repair", "--method", "provable", "--model", model, "--data", "digits", "--repair-set", "gaussian-noise:3:3", "--layer", "fc2"];
+        string[] common = RepairOfADigitsMlp(dir);
 
         (int code, _, string err) = CliRunner.Run([.. common, "--objective", "cheapest"]);
         Assert.Equal(2, code);
@@ -316,10 +322,7 @@ public class LocalityTests
     public void CliTakesThePreservedInputsFormAndRejectsAWeightForHardConstraints()
     {
         using var dir = TestSupport.TempFolder();
-        DataSplits splits = DataCatalog.Load("digits");
-        string model = dir.File("digits.reparo");
-        ModelFile.Save(ModelZoo.Create("mlp:16x3", splits.Train, seed: 5), model);
-        string[] common = ["repair", "--method", "provable", "--model", model, "--data", "digits", "--repair-set", "gaussian-noise:3:3", "--layer", "fc2", "--preserve", "20"];
+        string[] common = [.. RepairOfADigitsMlp(dir), "--preserve", "20"];
 
         (int code, _, string err) = CliRunner.Run([.. common, "--preserve-as", "hard", "--preserve-weight", "2"]);
         Assert.Equal(2, code);

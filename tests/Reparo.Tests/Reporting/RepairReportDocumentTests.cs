@@ -74,4 +74,13 @@ public class RepairReportDocumentTests
         Assert.StartsWith("What was wrong: the repair set fog:3:3, 3 regions with 3 vertices.", plain.Summary[0]);
         Assert.Equal(["Before and after"], plain.Sections.Select(s => s.Heading));
     }
+
+    [Fact]
+    public void ThePreservedInputsRowSaysHowTheyWereKept()
+    {
+        (_, _, RepairReport report) = Repaired();
+        string Row(RepairReport r) => r.ToDocument().Sections[0].Blocks.OfType<ReportKeyValues>().Single().Rows.Single(kv => kv.Key == "preserved training inputs kept").Value;
+        Assert.Equal("29 of 30", Row(report with { Preserved = 30, PreservedKept = 29 }));
+        Assert.Equal("29 of 30 (penalised output change, weight 0.1)", Row(report with { Preserved = 30, PreservedKept = 29, PreservedPenalty = 0.1 }));
+    }
 }
