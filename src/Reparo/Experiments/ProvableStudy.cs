@@ -117,15 +117,15 @@ public static class ProvableStudy
         // The large model's LPs are the longest; they run after the small model's sections (a partial run still has those),
         // each with a solver budget of 15 minutes, and only the headline rows beyond its first seed. The penalised row is
         // not run there (with 30 inputs its second solve is the whole program, for HiGHS: docs/results/preserve-forms.md).
-        void SideBySide(string arch, string layer, IReadOnlyList<int> seeds, double? limit, bool large)
+        void SideBySide(string arch, string layer, IReadOnlyList<int> seeds, double? limit, ProvableVariant[] first, ProvableVariant[] later)
         {
             for (int s = 0; s < seeds.Count; s++)
                 foreach (string set in new[] { $"fog:3:{n}", $"fog:3:{n}:any" })
-                    foreach (ProvableVariant v in large && s > 0 ? headline : sideBySide)
-                        if (!(large && v == penalised)) steps.Add(new ProvableStep(exp1, arch, epochs, seeds[s], layer, set, v, TimeLimitSeconds: limit));
+                    foreach (ProvableVariant v in s > 0 ? later : first)
+                        steps.Add(new ProvableStep(exp1, arch, epochs, seeds[s], layer, set, v, TimeLimitSeconds: limit));
         }
-        void Large() => SideBySide("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds, 900, large: true);
-        SideBySide("mlp:100x3", "fc2", options.Seeds, null, large: false);
+        void Large() => SideBySide("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds, 900, [.. sideBySide.Except([penalised])], [.. headline.Except([penalised])]);
+        SideBySide("mlp:100x3", "fc2", options.Seeds, null, sideBySide, sideBySide);
         if (options.Seeds.Count == 0)
         {
             Large();

@@ -1122,7 +1122,7 @@ internal static class SymbolicEncoder
             AddOutputChanges(lp, outputs, 0, repairVertices, logitMax, options.LogitChangeWeight / (repairVertices * width), network64, vertices64, end);
         }
         int preserved = outputs.Length - repairVertices;
-        if (options.PreservedOutputWeight > 0 && preserved > 0 && options.Specification)
+        if (options.PreservedOutputWeight > 0 && preserved > 0)
         {
             int preservedMax = lp.AddColumn(0, double.PositiveInfinity, options.PreservedOutputWeight);
             AddOutputChanges(lp, outputs, repairVertices, preserved, preservedMax, options.PreservedOutputWeight / (preserved * width), network64, vertices64, end);
