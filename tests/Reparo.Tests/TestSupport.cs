@@ -1,4 +1,7 @@
 using Reparo.Data;
+using Reparo.Models;
+using Reparo.Repair;
+using Reparo.Repair.Provable;
 using Reparo.Runtime;
 using static TorchSharp.torch;
 
@@ -22,6 +25,23 @@ internal static class TestSupport
             if (File.Exists(Path.Combine(dir, "Reparo.slnx"))) return dir;
         }
         throw new InvalidOperationException("repository root not found");
+    }
+
+    /// <summary>
+    /// A float64 copy of <paramref name="network"/> with an LP solution's parameter changes added (every site, nested in
+    /// ONNX blocks too): the repaired network, built independently of the repair's own write-back.
+    /// </summary>
+    public static Network WithChanges(Network network, IEnumerable<ParameterDelta> deltas, double[] x)
+    {
+        Network repaired = PlainRepairedModel.ToFloat64(network);
+        using var noGrad = no_grad();
+        foreach (ParameterDelta d in deltas)
+        {
+            AffineSite site = AffineSites.Find(repaired, d.Site);
+            Tensor p = (d.IsBias ? site.Bias! : site.Weight).view(-1);
+            p[d.Index] = p[d.Index] + d.ValueIn(x);
+        }
+        return repaired;
     }
 
     /// <summary>A fresh temporary folder, removed when disposed.</summary>

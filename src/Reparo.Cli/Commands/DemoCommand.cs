@@ -114,8 +114,8 @@ internal static class DemoCommand
                     layer = choice.Layer;
                     why = $" (chosen by the {choice.Heuristic} rule: {choice.Reason})";
                 }
-                run.Out.MarkupLine($"[bold]4. Repair[/] provable (APRNN-style LP) at {Markup.Escape(layer + why)} on the first {points} fog failures, keeping {PreserveRequest.DefaultCount} correctly classified training images in the LP (locality); held out: the clean test set and the other fog images");
-                var preserve = new PreserveRequest(splits.Train, PreserveRequest.DefaultCount, run.Seed, AtMost: true);
+                run.Out.MarkupLine($"[bold]4. Repair[/] provable (APRNN-style LP) at {Markup.Escape(layer + why)} on the first {points} fog failures, keeping {PreserveRequest.DefaultCount} correctly classified training images close at that layer (locality: the change of its outputs on them is penalised in the LP); held out: the clean test set and the other fog images");
+                PreserveRequest preserve = PreserveRequest.ProvableDefault(splits.Train, run.Seed);
                 RepairResult result = RepairMethods.Create("provable", new RepairSettings { Layer = layer, Seed = run.Seed, Preserve = preserve }).Repair(problem);
                 repaired = RepairReport.Create(problem, result);
                 RepairCommand.Print(run.Out, repaired);

@@ -38,8 +38,8 @@ internal static class RepairCommand
         public Option<string[]> SolverOptions { get; } = new("--solver-option") { Description = "Further solver option NAME=VALUE in the solver's own names (repeatable); unknown names are errors", HelpName = "NAME=VALUE" };
         public Option<string> Objective { get; } = new("--objective") { Description = "What the LP minimises: param (max + mean |parameter change|) or aprnn (APRNN's L∞ + normalised L1 over the repair points' output changes and the parameter changes together)", DefaultValueFactory = _ => "param", HelpName = "param|aprnn" };
         public Option<int?> Preserve { get; } = new("--preserve") { Description = $"LP methods: keep N correctly classified training inputs (seeded) in the LP, as --preserve-as says (locality; 0: none; default {PreserveRequest.DefaultCount} for provable, 0 for the paper baselines prdnn and lastlayer)", HelpName = "N" };
-        public Option<string> PreserveAs { get; } = new("--preserve-as") { Description = "How the LP keeps the preserved inputs: hard (default: their activation patterns held and their class kept by the margin; they enter the LP only as far as a solution breaks them, so hundreds stay affordable) or penalised (their patterns held, W·(L∞ + mean L1) of their logit changes added to the objective; every input adds rows that link the whole layer, so the solve slows quickly as they grow: keep them to tens)", DefaultValueFactory = _ => "hard", HelpName = "hard|penalised" };
-        public Option<double?> PreserveWeight { get; } = new("--preserve-weight") { Description = $"The weight W of --preserve-as penalised (default {PreserveRequest.DefaultPenalty})", HelpName = "W" };
+        public Option<string> PreserveAs { get; } = new("--preserve-as") { Description = "How the LP keeps the preserved inputs: penalised-layer (default: W·mean |change| of the repaired layer's outputs on them added to the objective; nothing held and nothing after the layer walked, every row inside one neuron's block, so the solve stays cheap; whether they keep their class is measured, not promised), hard (their activation patterns held and their class kept by the margin; they enter the LP only as far as a solution breaks them) or penalised (their patterns held, W·(L∞ + mean L1) of their logit changes added to the objective; every input adds rows that link the whole layer, so the solve slows quickly as they grow: keep them to tens)", DefaultValueFactory = _ => "penalised-layer", HelpName = "penalised-layer|hard|penalised" };
+        public Option<double?> PreserveWeight { get; } = new("--preserve-weight") { Description = $"The weight W of --preserve-as penalised-layer (default {PreserveRequest.DefaultLayerPenalty}) or penalised (default {PreserveRequest.DefaultPenalty})", HelpName = "W" };
         public Option<double> LogitWeight { get; } = new("--logit-weight") { Description = "Add W·(L∞ + mean L1) of the logit changes on the repair points to the LP objective (drawdown proxy)", DefaultValueFactory = _ => 0 };
         public Option<bool> ConstraintGeneration { get; } = new("--constraint-generation") { Description = "Hold back the sign rows of switched-off neurons and add them only when violated (same optimum; several solves)" };
         public Option<double> LearningRate { get; } = new("--lr") { Description = "ft/mft: Adam learning rate", DefaultValueFactory = _ => 1e-3 };
@@ -92,30 +92,32 @@ internal static class RepairCommand
         /// </summary>
         public PreserveRequest? PreserveFrom(ParseResult parse, int defaultCount, Dataset train, int seed)
         {
-            double? penalty = PreservePenalty(parse);
+            (double? penalty, PreservedChange on) = PreservePenalty(parse);
             return parse.GetValue(Preserve) switch
             {
-                null => defaultCount > 0 ? new PreserveRequest(train, defaultCount, seed, AtMost: true, penalty) : null,
+                null => defaultCount > 0 ? new PreserveRequest(train, defaultCount, seed, AtMost: true, penalty, on) : null,
                 0 => null,
                 < 0 and var n => throw new ReparoInputException($"--preserve must be 0 or more, got {n}"),
-                var n => new PreserveRequest(train, n.Value, seed, Penalty: penalty),
+                var n => new PreserveRequest(train, n.Value, seed, Penalty: penalty, PenaltyOn: on),
             };
         }
 
-        /// <summary>The weight of the preserved inputs' penalised output change, or null for hard constraints (<c>--preserve-as</c>, <c>--preserve-weight</c>).</summary>
-        private double? PreservePenalty(ParseResult parse)
+        /// <summary>The weight of the preserved inputs' penalised change (null for hard constraints) and where it is measured (<c>--preserve-as</c>, <c>--preserve-weight</c>).</summary>
+        private (double? Weight, PreservedChange On) PreservePenalty(ParseResult parse)
         {
             double? weight = parse.GetValue(PreserveWeight);
-            switch (parse.GetValue(PreserveAs)!.Trim().ToLowerInvariant())
+            (double? Weight, PreservedChange On) Penalised(PreservedChange on, double byDefault)
             {
-                case "hard":
-                    return weight is null ? null : throw new ReparoInputException("--preserve-weight weighs --preserve-as penalised; the default --preserve-as hard has no weight");
-                case "penalised" or "penalized":
-                    double w = weight ?? PreserveRequest.DefaultPenalty;
-                    return w > 0 && double.IsFinite(w) ? w : throw new ReparoInputException($"--preserve-weight must be a positive number, got {w}");
-                case var other:
-                    throw new ReparoInputException($"unknown --preserve-as '{other}'; choose hard or penalised");
+                double w = weight ?? byDefault;
+                return w > 0 && double.IsFinite(w) ? (w, on) : throw new ReparoInputException($"--preserve-weight must be a positive number, got {w}");
             }
+            return parse.GetValue(PreserveAs)!.Trim().ToLowerInvariant() switch
+            {
+                "hard" => weight is null ? (null, PreservedChange.Logits) : throw new ReparoInputException("--preserve-weight weighs --preserve-as penalised-layer or penalised; --preserve-as hard has no weight"),
+                "penalised" or "penalized" => Penalised(PreservedChange.Logits, PreserveRequest.DefaultPenalty),
+                "penalised-layer" or "penalized-layer" => Penalised(PreservedChange.LayerOutput, PreserveRequest.DefaultLayerPenalty),
+                var other => throw new ReparoInputException($"unknown --preserve-as '{other}'; choose penalised-layer, hard or penalised"),
+            };
         }
 
         private static double Positive(double value, string name) =>

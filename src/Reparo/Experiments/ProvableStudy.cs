@@ -16,8 +16,10 @@ namespace Reparo.Experiments;
 /// <param name="Method">The repair method (<see cref="RepairMethods.Names"/>).</param>
 /// <param name="Objective">The LP objective.</param>
 /// <param name="Preserve">Preserved training inputs (0: none).</param>
-/// <param name="Penalty">The weight of their penalised output change (<see cref="PreserveRequest.Penalty"/>; null: hard constraints).</param>
-public sealed record ProvableVariant(string Name, string Method, LpObjective Objective = LpObjective.Param, int Preserve = 0, double? Penalty = null);
+/// <param name="Penalty">The weight of their penalised change (<see cref="PreserveRequest.Penalty"/>; null: hard constraints).</param>
+/// <param name="PenaltyOn">Where that change is measured (<see cref="PreserveRequest.PenaltyOn"/>).</param>
+public sealed record ProvableVariant(string Name, string Method, LpObjective Objective = LpObjective.Param, int Preserve = 0, double? Penalty = null,
+    PreservedChange PenaltyOn = PreservedChange.Logits);
 
 /// <summary>One repair the study runs.</summary>
 /// <param name="Section">Which part of the results it belongs to.</param>
@@ -97,12 +99,14 @@ public static class ProvableStudy
     {
         var steps = new List<ProvableStep>();
         int n = options.Quick ? 20 : 100, epochs = options.Quick ? 8 : 10, preserve = DefaultPreserve(options), penalisedCount = options.Quick ? 20 : 50;
-        ProvableVariant defaultProvable = new("provable (default)", "provable", Preserve: preserve);
-        // The other form of locality: fewer preserved inputs, their output change penalised.
-        ProvableVariant penalised = Penalised(penalisedCount);
+        ProvableVariant defaultProvable = new("provable (default)", "provable", Preserve: preserve, Penalty: PreserveRequest.DefaultLayerPenalty, PenaltyOn: PreservedChange.LayerOutput);
+        // The other forms of locality: the earlier default (300 inputs held by hard constraints), and fewer inputs whose
+        // logit change is penalised.
+        ProvableVariant hard = Hard(options.Quick ? 100 : EarlierDefaultCount), penalised = Penalised(penalisedCount);
         ProvableVariant[] sideBySide =
         [
             defaultProvable,
+            hard,
             penalised,
             new("provable (param objective, no preserve)", "provable"),
             new("provable (aprnn objective)", "provable", LpObjective.Aprnn),
@@ -113,10 +117,11 @@ public static class ProvableStudy
         ];
         const string exp1 = "Exp. 1 (fog point repair), side by side";
         // The headline rows (default, APRNN's objective, PRDNN, fine-tuning) run on every seed; the others on the first.
-        ProvableVariant[] headline = [.. sideBySide.Where(v => v == defaultProvable || v == penalised || v.Objective == LpObjective.Aprnn || v.Method is "prdnn" or "ft")];
+        ProvableVariant[] headline = [.. sideBySide.Where(v => v == defaultProvable || v == hard || v == penalised || v.Objective == LpObjective.Aprnn || v.Method is "prdnn" or "ft")];
         // The large model's LPs are the longest; they run after the small model's sections (a partial run still has those),
-        // each with a solver budget of 15 minutes, and only the headline rows beyond its first seed. The penalised row is
-        // not run there (with 30 inputs its second solve is the whole program, for HiGHS: docs/results/preserve-forms.md).
+        // each with a solver budget of 15 minutes, and only the headline rows beyond its first seed. The hard and penalised
+        // rows are not run there: 300 hard inputs ran out of the budget in the last full run (2026-11-29), and with 30
+        // penalised inputs the second solve is the whole program, for HiGHS (docs/results/preserve-forms.md).
         void SideBySide(string arch, string layer, IReadOnlyList<int> seeds, double? limit, ProvableVariant[] first, ProvableVariant[] later)
         {
             for (int s = 0; s < seeds.Count; s++)
@@ -124,7 +129,7 @@ public static class ProvableStudy
                     foreach (ProvableVariant v in s > 0 ? later : first)
                         steps.Add(new ProvableStep(exp1, arch, epochs, seeds[s], layer, set, v, TimeLimitSeconds: limit));
         }
-        void Large() => SideBySide("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds, 900, [.. sideBySide.Except([penalised])], [.. headline.Except([penalised])]);
+        void Large() => SideBySide("mlp:200x9", "fc7", options.Quick ? [] : options.LargeSeeds, 900, [.. sideBySide.Except([hard, penalised])], [.. headline.Except([hard, penalised])]);
         SideBySide("mlp:100x3", "fc2", options.Seeds, null, sideBySide, sideBySide);
         if (options.Seeds.Count == 0)
         {
@@ -140,10 +145,14 @@ public static class ProvableStudy
         // complement on those rows grows with their cube: the counts stop at 100.
         foreach (int count in options.Quick ? new[] { 20 } : [30, 50, 100])
             steps.Add(new ProvableStep(locality, "mlp:100x3", epochs, first, "fc2", $"fog:3:{n}", Penalised(count)));
+        // The default's form: each input adds one row per neuron inside that neuron's block, so block-ipm's blocks grow
+        // with the count (at 1,000 they pass its budget and HiGHS solves the program): the counts stop at 300.
+        foreach (int count in options.Quick ? new[] { 20 } : [50, 100, 300])
+            steps.Add(new ProvableStep(locality, "mlp:100x3", epochs, first, "fc2", $"fog:3:{n}", PenalisedLayer(count)));
         // fc1's LP is 7.8 times wider than fc2's (784 inputs per neuron); it gets a solver budget of 10 minutes, and the
         // penalised row is not run there (the rows with and without preserved inputs ran out of that budget on 2026-12-02).
         foreach (string layer in options.Quick ? new[] { "fc2", "fc3" } : ["fc1", "fc2", "fc3"])
-            foreach (ProvableVariant v in layer == "fc1" ? new[] { NoPreserve, Hard(preserve) } : [NoPreserve, Hard(preserve), penalised])
+            foreach (ProvableVariant v in layer == "fc1" ? new[] { NoPreserve, defaultProvable, hard } : [NoPreserve, defaultProvable, hard, penalised])
                 steps.Add(new ProvableStep("Locality: layer", "mlp:100x3", epochs, first, layer, $"fog:3:{n}", v, TimeLimitSeconds: layer == "fc1" ? 600 : null));
         foreach (int size in options.Quick ? new[] { 10, 40 } : [10, 25, 50, 200])
             steps.Add(new ProvableStep("Exp. 1 sizes", "mlp:100x3", epochs, first, "fc2", $"fog:3:{size}", defaultProvable));
@@ -166,8 +175,15 @@ public static class ProvableStudy
     /// <summary><paramref name="count"/> preserved inputs held by hard constraints.</summary>
     private static ProvableVariant Hard(int count) => new($"provable (preserve {count}, hard)", "provable", Preserve: count);
 
-    /// <summary><paramref name="count"/> preserved inputs whose output change is penalised with the default weight.</summary>
+    /// <summary><paramref name="count"/> preserved inputs whose logit change is penalised with the default weight.</summary>
     private static ProvableVariant Penalised(int count) => new($"provable (preserve {count}, penalised)", "provable", Preserve: count, Penalty: PreserveRequest.DefaultPenalty);
+
+    /// <summary><paramref name="count"/> preserved inputs whose change at the repaired layer's outputs is penalised with the default weight (the default's form).</summary>
+    private static ProvableVariant PenalisedLayer(int count) =>
+        new($"provable (preserve {count}, penalised-layer)", "provable", Preserve: count, Penalty: PreserveRequest.DefaultLayerPenalty, PenaltyOn: PreservedChange.LayerOutput);
+
+    /// <summary>The preserved inputs of the earlier default, held by hard constraints (its row stands beside the default's).</summary>
+    private const int EarlierDefaultCount = 300;
 
     /// <summary>Preserved inputs of the default provable rows: the option's, at most 100 in the quick version.</summary>
     public static int DefaultPreserve(ProvableStudyOptions options) => options.Quick ? Math.Min(options.DefaultPreserve, 100) : options.DefaultPreserve;
@@ -315,7 +331,7 @@ public static class ProvableStudy
         int busy = loads.Count(load => load >= report.Threads + 1);
         text.AppendLine(Inv($"Machine load (1-minute average) when the steps started: {(loads.Length == 0 ? "unknown" : $"median {Median(loads):F2}, max {loads.Max():F2}")} on {report.Cores} cores; the study's own {report.Threads} threads account for about {report.Threads}, so a value of {report.Threads + 1} or more means other work inflated the timings{(busy > 0 ? $" ({busy} of {loads.Length} runs started so: their seconds are not the method's cost on an idle machine)" : "")}."));
         text.AppendLine();
-        text.AppendLine(Inv($"LP solver: {report.Solver}; ε = 1e-3, bound ±3. Efficacy is the independent verifier's (float32 and float64 re-run of every point or vertex). Drawdown: clean test accuracy before − after, on the test set without the repair images. Generalisation: accuracy gain on the rest of the corrupted test set (rotations: the same images rotated every 0.1°, vertex angles excluded). `fog:3:N` takes the first N fog images the model gets wrong (Reparo's protocol); `fog:3:N:any` the first N fog images whatever the prediction (APRNN's). Variants: **provable (default)** is Reparo's default, the parameter objective with {report.DefaultPreserve} preserved training inputs held in the LP by hard constraints (pattern and margin); **provable (preserve N, hard)** is the default's form with N inputs; **provable (preserve N, penalised)** keeps N preserved inputs' activation patterns and adds {PreserveRequest.DefaultPenalty:G3}·(L∞ + mean L1) of their logit changes to the objective instead of their margin rows; **provable (param objective, no preserve)** is Reparo's LP before locality; **provable (aprnn objective)** is APRNN's joint L∞ + normalised L1 over output and parameter changes, without preserved inputs. An LP whose whole program (preserved inputs included) the encoder's counting walk predicts above {MaxLpNonzeros:N0} nonzeros is not attempted (status too_large)."));
+        text.AppendLine(Inv($"LP solver: {report.Solver}; ε = 1e-3, bound ±3. Efficacy is the independent verifier's (float32 and float64 re-run of every point or vertex). Drawdown: clean test accuracy before − after, on the test set without the repair images. Generalisation: accuracy gain on the rest of the corrupted test set (rotations: the same images rotated every 0.1°, vertex angles excluded). `fog:3:N` takes the first N fog images the model gets wrong (Reparo's protocol); `fog:3:N:any` the first N fog images whatever the prediction (APRNN's). Variants: **provable (default)** is Reparo's default, the parameter objective plus {PreserveRequest.DefaultLayerPenalty:G3}·mean |change of the repaired layer's outputs| on {report.DefaultPreserve} preserved training inputs (nothing held for them; their classes are measured, not constrained); **provable (preserve N, penalised-layer)** is the default's form with N inputs; **provable (preserve N, hard)** holds N preserved inputs by hard constraints (pattern and margin; with 300, the earlier default); **provable (preserve N, penalised)** keeps N preserved inputs' activation patterns and adds {PreserveRequest.DefaultPenalty:G3}·(L∞ + mean L1) of their logit changes to the objective instead of their margin rows; **provable (param objective, no preserve)** is Reparo's LP before locality; **provable (aprnn objective)** is APRNN's joint L∞ + normalised L1 over output and parameter changes, without preserved inputs. An LP whose whole program (preserved inputs included) the encoder's counting walk predicts above {MaxLpNonzeros:N0} nonzeros is not attempted (status too_large)."));
         foreach (IGrouping<string, ProvableRun> section in report.Runs.GroupBy(r => r.Section))
         {
             text.AppendLine();
@@ -427,7 +443,7 @@ public sealed class ProvableExperimentSession(DataSplits splits, LpSolverOptions
             Solver = step.TimeLimitSeconds is { } limit ? solver with { TimeLimitSeconds = limit } : solver,
             MaxLpNonzeros = ProvableStudy.MaxLpNonzeros,
             Objective = step.Variant.Objective,
-            Preserve = step.Variant.Preserve > 0 ? new PreserveRequest(splits.Train, step.Variant.Preserve, step.Seed, Penalty: step.Variant.Penalty) : null,
+            Preserve = step.Variant.Preserve > 0 ? new PreserveRequest(splits.Train, step.Variant.Preserve, step.Seed, Penalty: step.Variant.Penalty, PenaltyOn: step.Variant.PenaltyOn) : null,
             Seed = step.Seed,
         };
         double load = MachineLoad.OneMinute();

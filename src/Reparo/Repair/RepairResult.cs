@@ -33,8 +33,18 @@ public sealed record RepairTiming(double Encode, double Solve, double Verify, do
 /// <param name="Count">Inputs held in the repair.</param>
 /// <param name="Kept">Inputs still classified as their class; null when no model resulted.</param>
 /// <param name="Requested">Inputs the default asked for when fewer were held because the LP was infeasible with all of them (null: as many as asked for).</param>
-/// <param name="Penalty">The weight of their penalised output change (<see cref="PreserveRequest.Penalty"/>); null: held by hard constraints.</param>
-public sealed record PreservedOutcome(int Count, int? Kept, int? Requested = null, double? Penalty = null);
+/// <param name="Penalty">The weight of their penalised change (<see cref="PreserveRequest.Penalty"/>); null: held by hard constraints.</param>
+/// <param name="PenaltyOn">Where the penalised change was measured (<see cref="PreserveRequest.PenaltyOn"/>; null: hard constraints).</param>
+public sealed record PreservedOutcome(int Count, int? Kept, int? Requested = null, double? Penalty = null, PreservedChange? PenaltyOn = null)
+{
+    /// <summary>How they were held, for notes and reports: <c>hard constraints</c>, <c>a penalised output change, weight 0.1</c> or <c>a penalised change of the repaired layer's outputs, weight 1</c>.</summary>
+    public string Form => Describe(Penalty, PenaltyOn);
+
+    /// <summary>See <see cref="Form"/>.</summary>
+    public static string Describe(double? penalty, PreservedChange? on) => penalty is double w
+        ? FormattableString.Invariant($"a penalised {(on == PreservedChange.LayerOutput ? "change of the repaired layer's outputs" : "output change")}, weight {w:G3}")
+        : "hard constraints";
+}
 
 /// <summary>
 /// What a repair method hands back: the repaired model (absent when the repair failed), the verifier's record and

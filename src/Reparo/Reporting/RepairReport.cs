@@ -38,8 +38,11 @@ public sealed partial record RepairReport
     /// <summary>Preserved inputs the default asked for when the LP was infeasible with all of them held and fewer were (<see cref="Preserved"/>); null otherwise.</summary>
     public int? PreservedRequested { get; init; }
 
-    /// <summary>The weight of the preserved inputs' penalised output change (<c>--preserve-as penalised</c>); null when they were held by hard constraints or none were given.</summary>
+    /// <summary>The weight of the preserved inputs' penalised change (<c>--preserve-as penalised-layer|penalised</c>); null when they were held by hard constraints or none were given.</summary>
     public double? PreservedPenalty { get; init; }
+
+    /// <summary>Where the penalised change was measured: <c>logits</c> (<c>--preserve-as penalised</c>) or <c>layer_output</c> (<c>penalised-layer</c>); null with hard constraints or none given.</summary>
+    public PreservedChange? PreservedPenaltyOn { get; init; }
 
     /// <summary>Repair-set specification.</summary>
     public required string RepairSet { get; init; }
@@ -146,6 +149,7 @@ public sealed partial record RepairReport
             PreservedKept = result.Preserved?.Kept,
             PreservedRequested = result.Preserved?.Requested,
             PreservedPenalty = result.Preserved?.Penalty,
+            PreservedPenaltyOn = result.Preserved?.PenaltyOn,
             RepairSet = problem.RepairSet.Description,
             Regions = problem.RepairSet.Regions.Count,
             Vertices = problem.RepairSet.VertexCount,

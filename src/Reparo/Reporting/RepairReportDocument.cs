@@ -1,3 +1,4 @@
+using Reparo.Repair;
 using static Reparo.Reporting.ReportText;
 
 namespace Reparo.Reporting;
@@ -116,7 +117,7 @@ public sealed partial record RepairReport : IReportDocument
         if (MinMarginFloat32 is double m32) rows.Add(new("smallest margin float32 / float64", $"{Number(m32)} / {Number(MinMarginFloat64 ?? double.NaN)}"));
         if (GuardBandFloat32 is double g32) rows.Add(new("guard band float32 / float64", $"{Number(g32)} / {Number(GuardBandFloat64 ?? double.NaN)}"));
         string fewer = PreservedRequested is int asked ? $" (held instead of {asked}: infeasible with all of them)" : "";
-        string form = PreservedPenalty is double weight ? $" (penalised output change, weight {Number(weight)})" : "";
+        string form = PreservedPenalty is null ? "" : $" ({PreservedOutcome.Describe(PreservedPenalty, PreservedPenaltyOn)})";
         if (Preserved > 0) rows.Add(new("preserved training inputs kept", (PreservedKept is int kept ? $"{kept} of {Preserved}" : $"{Preserved} given") + fewer + form));
         else if (PreservedRequested is int none) rows.Add(new("preserved training inputs", $"none held: the LP was infeasible with any of the {none} asked for"));
         if (ModelKind is not null) rows.Add(new("repaired model", ModelKind));

@@ -32,18 +32,24 @@ public class ProvableStudyTests
     {
         IReadOnlyList<ProvableStep> steps = ProvableStudy.Plan(new ProvableStudyOptions { Seeds = [3, 4], LargeSeeds = [3, 4] });
         ProvableStep[] exp1 = [.. steps.Where(s => s.Section.StartsWith("Exp. 1 (fog", StringComparison.Ordinal))];
-        // mlp:100x3: 8 variants (the penalised row too) on both protocols for both seeds; mlp:200x9: 7 on its first seed
-        // (no penalised row), the 4 headline rows on the second.
-        Assert.Equal(2 * 2 * 8 + 2 * 7 + 2 * 4, exp1.Length);
+        // mlp:100x3: 9 variants (the earlier default's hard row and the penalised row too) on both protocols for both
+        // seeds; mlp:200x9: 7 on its first seed (neither of those two), the 4 headline rows on the second.
+        Assert.Equal(2 * 2 * 9 + 2 * 7 + 2 * 4, exp1.Length);
         Assert.Equal(4, exp1.Count(s => s.Variant == new ProvableVariant("provable (preserve 50, penalised)", "provable", Preserve: 50, Penalty: PreserveRequest.DefaultPenalty) && s.Arch == "mlp:100x3"));
+        Assert.Equal(4, exp1.Count(s => s.Variant == new ProvableVariant("provable (preserve 300, hard)", "provable", Preserve: 300) && s.Arch == "mlp:100x3"));
         Assert.Equal(["provable (default)", "provable (aprnn objective)", "prdnn", "ft"],
             exp1.Where(s => s.Arch == "mlp:200x9" && s.Seed == 4).Select(s => s.Variant.Name).Distinct());
         Assert.All(exp1.GroupBy(s => (s.Arch, s.Seed)), g => Assert.Equal(["fog:3:100", "fog:3:100:any"], g.Select(s => s.RepairSet).Distinct()));
-        Assert.Contains(exp1, s => s.Variant == new ProvableVariant("provable (default)", "provable", Preserve: 300) && s.Arch == "mlp:200x9" && s.Layer == "fc7");
+        var byDefault = new ProvableVariant("provable (default)", "provable", Preserve: PreserveRequest.DefaultCount, Penalty: PreserveRequest.DefaultLayerPenalty, PenaltyOn: PreservedChange.LayerOutput);
+        Assert.Contains(exp1, s => s.Variant == byDefault && s.Arch == "mlp:200x9" && s.Layer == "fc7");
         Assert.Contains(exp1, s => s.Variant.Objective == Reparo.Repair.Provable.LpObjective.Aprnn && s.Variant.Preserve == 0);
-        double w = PreserveRequest.DefaultPenalty;
-        Assert.Equal([(0, null), (100, null), (300, null), (1000, null), (30, w), (50, w), (100, w)],
-            steps.Where(s => s.Section == "Locality: preserved inputs").Select(s => (s.Variant.Preserve, s.Variant.Penalty)));
+        double w = PreserveRequest.DefaultPenalty, v = PreserveRequest.DefaultLayerPenalty;
+        const PreservedChange logits = PreservedChange.Logits, layer = PreservedChange.LayerOutput;
+        Assert.Equal([(0, null, logits), (100, null, logits), (300, null, logits), (1000, null, logits), (30, w, logits), (50, w, logits), (100, w, logits), (50, v, layer), (100, v, layer), (300, v, layer)],
+            steps.Where(s => s.Section == "Locality: preserved inputs").Select(s => (s.Variant.Preserve, s.Variant.Penalty, s.Variant.PenaltyOn)));
+        Assert.Equal(["fc1 provable (preserve 0)", "fc1 provable (default)", "fc1 provable (preserve 300, hard)", "fc2 provable (preserve 0)", "fc2 provable (default)", "fc2 provable (preserve 300, hard)", "fc2 provable (preserve 50, penalised)",
+            "fc3 provable (preserve 0)", "fc3 provable (default)", "fc3 provable (preserve 300, hard)", "fc3 provable (preserve 50, penalised)"],
+            steps.Where(s => s.Section == "Locality: layer").Select(s => $"{s.Layer} {s.Variant.Name}"));
         Assert.All(steps.Where(s => !s.Section.StartsWith("Exp. 1 (fog", StringComparison.Ordinal)), s => Assert.Equal(3, s.Seed));
     }
 

@@ -51,15 +51,7 @@ public class LocalityTests
 
         // The changes, measured on the repaired network itself rather than read from the LP's norm columns.
         double[] before = Values(network64.Logits(vertices64));
-        using Network repaired = PlainRepairedModel.ToFloat64(network);
-        using (no_grad())
-        {
-            foreach (ParameterDelta d in encoded.Deltas)
-            {
-                Tensor p = repaired.state_dict()[$"{d.Site}.{(d.IsBias ? "bias" : "weight")}"];
-                p.view(-1)[d.Index] = p.view(-1)[d.Index] + d.ValueIn(x);
-            }
-        }
+        using Network repaired = TestSupport.WithChanges(network, encoded.Deltas, x);
         double[] after = Values(repaired.Logits(vertices64));
         return (encoded.Program.ObjectiveValue(x), [.. encoded.Deltas.Select(d => d.ValueIn(x))], [.. after.Select((a, i) => a - before[i])]);
     }
@@ -82,40 +74,43 @@ public class LocalityTests
         Assert.Equal(param.Max(Math.Abs) + param.Sum(Math.Abs) / param.Length, lp, 1e-6);
     }
 
-    [Fact]
-    public void APenalisedPreservedInputCountsItsOutputChangeInTheObjectiveInsteadOfKeepingAMargin()
+    /// <summary>
+    /// The six points of <see cref="SixPointsAndAPool"/> followed by eight preserved inputs of the pool as LP vertices, in
+    /// float64, with their labels, activation patterns from fc1 on and the class count.
+    /// </summary>
+    private static (Network Network, Network Network64, Tensor Vertices64, long[] Labels, ActivationPatterns Patterns, int Classes) SixAndEightPreservedAtFc1()
     {
         (Network network, Dataset pool, RepairProblem problem) = SixPointsAndAPool();
         PreservedInputs anchors = new PreserveRequest(pool, 8, Seed: 2).Select(network);
-        using Network network64 = PlainRepairedModel.ToFloat64(network);
+        Network network64 = PlainRepairedModel.ToFloat64(network);
         (Tensor repair32, int[] repairRegion, long[] repairLabels) = problem.RepairSet.Stacked();
-        using Tensor vertices64 = cat([repair32, anchors.Inputs], 0).to(ScalarType.Float64);
+        Tensor vertices64 = cat([repair32, anchors.Inputs], 0).to(ScalarType.Float64);
         var set = new RepairSet([.. problem.RepairSet.Regions, .. anchors.AsRegions()], "six and eight");
         int[] region = [.. repairRegion, .. Enumerable.Range(6, 8)];
         long[] labels = [.. repairLabels, .. anchors.Labels];
+        int k = network64.LayerIndex("fc1");
+        ActivationPatterns patterns = ActivationPatterns.Compute(network64, set, vertices64, region, k + 1, network64.Layers.Count);
+        return (network, network64, vertices64, labels, patterns, (int)pool.ClassCount);
+    }
+
+    [Fact]
+    public void APenalisedPreservedInputCountsItsOutputChangeInTheObjectiveInsteadOfKeepingAMargin()
+    {
+        (Network network, Network network64, Tensor vertices64, long[] labels, ActivationPatterns patterns, int classes) = SixAndEightPreservedAtFc1();
         int k = network64.LayerIndex("fc1"), end = network64.Layers.Count;
-        ActivationPatterns patterns = ActivationPatterns.Compute(network64, set, vertices64, region, k + 1, end);
         const double weight = 1e-3;
         var options = new EncodingOptions { Epsilon = 1e-2, RepairVertices = 6 };
         EncodedProgram hard = SymbolicEncoder.Encode(network64, k, end, vertices64, labels, patterns, options);
         EncodedProgram penalised = SymbolicEncoder.Encode(network64, k, end, vertices64, labels, patterns, options with { PreservedOutputWeight = weight });
         // No margin rows for the eight (one per other class each); their output changes take 3 rows per logit (d above
         // the change, d above minus the change, the L∞ column above d).
-        int logits = (int)pool.ClassCount;
+        int logits = classes;
         Assert.Equal(hard.Program.RowCount - 8 * (logits - 1) + 8 * logits * 3, penalised.Program.RowCount);
 
         LpSolution solution = LpSolver.Solve(penalised.Program, new LpSolverOptions { FeasibilityTolerance = 1e-9, OptimalityTolerance = 1e-9 });
         Assert.Equal(LpStatus.Optimal, solution.Status);
         double[] x = solution.Values!;
-        using Network repaired = PlainRepairedModel.ToFloat64(network);
-        using (no_grad())
-        {
-            foreach (ParameterDelta d in penalised.Deltas)
-            {
-                Tensor p = repaired.state_dict()[$"{d.Site}.{(d.IsBias ? "bias" : "weight")}"];
-                p.view(-1)[d.Index] = p.view(-1)[d.Index] + d.ValueIn(x);
-            }
-        }
+        using Network repaired = TestSupport.WithChanges(network, penalised.Deltas, x);
         using Tensor kept64 = vertices64.narrow(0, 6, 8);
         double[] before = Values(network64.Logits(kept64)), after = Values(repaired.Logits(kept64));
         double[] outputChange = [.. after.Select((a, i) => a - before[i])];
@@ -127,13 +122,73 @@ public class LocalityTests
     }
 
     [Fact]
+    public void ALayerPenalisedPreservedInputCountsTheChangeOfTheRepairedLayersOutputsInRowsInsideOneNeuron()
+    {
+        (Network network, Network network64, Tensor vertices64, long[] labels, ActivationPatterns patterns, _) = SixAndEightPreservedAtFc1();
+        int k = network64.LayerIndex("fc1"), end = network64.Layers.Count;
+        const double weight = 0.05;
+        var options = new EncodingOptions { Epsilon = 1e-2, RepairVertices = 6 };
+        using Tensor repairOnly = vertices64.narrow(0, 0, 6);
+        EncodedProgram alone = SymbolicEncoder.Encode(network64, k, end, repairOnly, labels[..6], patterns, options);
+        EncodedProgram penalised = SymbolicEncoder.Encode(network64, k, end, vertices64, labels, patterns, options with { PreservedLayerWeight = weight });
+        int outputs = (int)network64.LayerInput(vertices64.narrow(0, 0, 1), k + 1).numel();
+
+        // Nothing after fc1 is walked for the eight: the repair points' program plus one row per (input, fc1 output).
+        Assert.Equal(alone.Program.RowCount + 8 * outputs, penalised.Program.RowCount);
+        Assert.Empty(penalised.Held);
+        // Each of those rows meets the weight and bias columns of one fc1 neuron only, and two columns of its own that
+        // cost weight / (8 · outputs) each.
+        var neuronOf = new Dictionary<int, long>();
+        int inputs = (int)(network64.Layers[k].Module.parameters().First().shape[1]);
+        foreach (ParameterDelta d in penalised.Deltas.Where(d => d.Site == "fc1"))
+            neuronOf[d.Plus] = neuronOf[d.Plus + 1] = d.IsBias ? d.Index : d.Index / inputs;
+        double cost = weight / (8.0 * outputs);
+        int changeRows = 0;
+        for (int row = 0; row < penalised.Program.RowCount; row++)
+        {
+            (int Col, double Value)[] entries = [.. penalised.Program.Row(row)];
+            (int Col, double Value)[] own = [.. entries.Where(e => !neuronOf.ContainsKey(e.Col))];
+            if (own.Length != 2 || !own.All(e => Math.Abs(penalised.Program.Cost(e.Col) - cost) < 1e-15)) continue;
+            changeRows++;
+            Assert.Single(entries.Where(e => neuronOf.ContainsKey(e.Col)).Select(e => neuronOf[e.Col]).Distinct());
+        }
+        Assert.Equal(8 * outputs, changeRows);
+
+        // The objective is the parameter norms plus weight · mean |change of fc1's outputs| on the eight, measured on the
+        // repaired network.
+        LpSolution solution = LpSolver.Solve(penalised.Program, new LpSolverOptions { FeasibilityTolerance = 1e-9, OptimalityTolerance = 1e-9 });
+        Assert.Equal(LpStatus.Optimal, solution.Status);
+        double[] x = solution.Values!;
+        using Network repaired = TestSupport.WithChanges(network, penalised.Deltas, x);
+        using Tensor kept64 = vertices64.narrow(0, 6, 8);
+        double[] before = Values(network64.LayerInput(kept64, k + 1)), after = Values(repaired.LayerInput(kept64, k + 1));
+        double[] layerChange = [.. after.Select((a, i) => a - before[i])];
+        double[] param = [.. penalised.Deltas.Select(d => d.ValueIn(x))];
+        double expected = param.Max(Math.Abs) + param.Sum(Math.Abs) / param.Length + weight * layerChange.Sum(Math.Abs) / layerChange.Length;
+        Assert.Equal(expected, penalised.Program.ObjectiveValue(x), 1e-6);
+        Assert.True(layerChange.Max(Math.Abs) > 1e-4, $"the repair moves the preserved inputs' fc1 outputs, so the penalty is not vacuous: {layerChange.Max(Math.Abs)}");
+    }
+
+    [Fact]
+    public void LayerPenalisedPreservedInputsAreReportedWithTheirWeightAndWhereTheChangeWasMeasured()
+    {
+        (Network network, Dataset pool, RepairProblem problem) = SixPointsAndAPool();
+        var request = new PreserveRequest(pool, 30, Seed: 4, Penalty: 0.5, PenaltyOn: PreservedChange.LayerOutput);
+        RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Preserve = request }).Repair(problem);
+        Assert.True(result.Verified, result.Message);
+        int kept = request.Select(network).Kept(result.Model!);
+        Assert.Equal(new PreservedOutcome(30, kept, Penalty: 0.5, PenaltyOn: PreservedChange.LayerOutput), result.Preserved);
+        Assert.Contains(result.Notes, n => n.StartsWith($"preserved inputs: {kept} of 30", StringComparison.Ordinal) && n.EndsWith("a penalised change of the repaired layer's outputs, weight 0.5)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void PenalisedPreservedInputsAreReportedWithTheirWeight()
     {
         (Network network, Dataset pool, RepairProblem problem) = SixPointsAndAPool();
         RepairResult result = new ProvableRepair(new ProvableRepairOptions { Layer = "fc1", Preserve = new PreserveRequest(pool, 30, Seed: 4, Penalty: 2) }).Repair(problem);
         Assert.True(result.Verified, result.Message);
         int kept = new PreserveRequest(pool, 30, 4).Select(network).Kept(result.Model!);
-        Assert.Equal(new PreservedOutcome(30, kept, Penalty: 2), result.Preserved);
+        Assert.Equal(new PreservedOutcome(30, kept, Penalty: 2, PenaltyOn: PreservedChange.Logits), result.Preserved);
         Assert.Contains(result.Notes, n => n.StartsWith($"preserved inputs: {kept} of 30", StringComparison.Ordinal) && n.EndsWith("a penalised output change, weight 2)", StringComparison.Ordinal));
     }
 
@@ -309,13 +364,14 @@ public class LocalityTests
         Assert.Contains("--preserve must be 0 or more", err);
 
         string json = dir.File("r.json");
-        (code, _, err) = CliRunner.Run([.. common, "--objective", "aprnn", "--preserve", "20", "--json", json, "--threads", "2"]);
+        (code, _, err) = CliRunner.Run([.. common, "--objective", "aprnn", "--preserve", "20", "--preserve-as", "hard", "--json", json, "--threads", "2"]);
         Assert.True(code == CliApp.Success, err);
         using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(json));
         Assert.Equal("aprnn", doc.RootElement.GetProperty("objective").GetString());
         Assert.Equal(20, doc.RootElement.GetProperty("preserved").GetInt32());
         Assert.Equal(20, doc.RootElement.GetProperty("preserved_kept").GetInt32());
         Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("preserved_penalty").ValueKind);
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("preserved_penalty_on").ValueKind);
     }
 
     [Fact]
@@ -326,10 +382,13 @@ public class LocalityTests
 
         (int code, _, string err) = CliRunner.Run([.. common, "--preserve-as", "hard", "--preserve-weight", "2"]);
         Assert.Equal(2, code);
-        Assert.Equal("reparo: --preserve-weight weighs --preserve-as penalised; the default --preserve-as hard has no weight", err.Trim());
+        Assert.Equal("reparo: --preserve-weight weighs --preserve-as penalised-layer or penalised; --preserve-as hard has no weight", err.Trim());
         (code, _, err) = CliRunner.Run([.. common, "--preserve-as", "soft"]);
         Assert.Equal(2, code);
-        Assert.Equal("reparo: unknown --preserve-as 'soft'; choose hard or penalised", err.Trim());
+        Assert.Equal("reparo: unknown --preserve-as 'soft'; choose penalised-layer, hard or penalised", err.Trim());
+        (code, _, err) = CliRunner.Run([.. common, "--preserve-as", "penalised-layer", "--preserve-weight", "-1"]);
+        Assert.Equal(2, code);
+        Assert.Equal("reparo: --preserve-weight must be a positive number, got -1", err.Trim());
         (code, _, err) = CliRunner.Run([.. common, "--preserve-as", "penalised", "--preserve-weight", "0"]);
         Assert.Equal(2, code);
         Assert.Equal("reparo: --preserve-weight must be a positive number, got 0", err.Trim());
@@ -346,5 +405,14 @@ public class LocalityTests
         Assert.True(code == CliApp.Success, err);
         using JsonDocument byDefault = JsonDocument.Parse(File.ReadAllText(json));
         Assert.Equal(PreserveRequest.DefaultPenalty, byDefault.RootElement.GetProperty("preserved_penalty").GetDouble());
+        Assert.Equal("logits", byDefault.RootElement.GetProperty("preserved_penalty_on").GetString());
+
+        // Without --preserve-as, the default form: a penalised change of the repaired layer's outputs.
+        (code, _, err) = CliRunner.Run([.. common, "--json", json, "--threads", "2"]);
+        Assert.True(code == CliApp.Success, err);
+        using JsonDocument layer = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal(PreserveRequest.DefaultLayerPenalty, layer.RootElement.GetProperty("preserved_penalty").GetDouble());
+        Assert.Equal("layer_output", layer.RootElement.GetProperty("preserved_penalty_on").GetString());
+        Assert.Equal(20, layer.RootElement.GetProperty("preserved").GetInt32());
     }
 }

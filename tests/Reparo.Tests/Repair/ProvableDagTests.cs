@@ -207,16 +207,7 @@ public class ProvableDagTests(ITestOutputHelper output)
         Assert.All(encoded.Deltas.Where(d => !d.IsBias), d => Assert.Equal(layer, d.Site));
         Assert.Contains(encoded.Deltas, d => d.IsBias && d.Site.StartsWith(block.Name + ".", StringComparison.Ordinal) && d.Site != layer);
 
-        using Network repaired64 = PlainRepairedModel.ToFloat64(network);
-        using (no_grad())
-        {
-            foreach (ParameterDelta d in encoded.Deltas)
-            {
-                AffineSite site = AffineSites.Find(repaired64, d.Site);
-                Tensor p = (d.IsBias ? site.Bias! : site.Weight).view(-1);
-                p[d.Index] = p[d.Index] + d.ValueIn(values);
-            }
-        }
+        using Network repaired64 = TestSupport.WithChanges(network, encoded.Deltas, values);
         double[] logits = repaired64.Logits(vertices64).contiguous().data<double>().ToArray();
         for (int v = 0; v < labels.Length; v++)
             for (int c = 0; c < 3; c++)
@@ -225,6 +216,49 @@ public class ProvableDagTests(ITestOutputHelper output)
                 double lp = e.Constant + e.Cols.Select((col, i) => e.Coefs[i] * values[col]).Sum();
                 Assert.Equal(logits[v * 3 + c], lp, 1e-6);
             }
+    }
+
+    [Fact]
+    public void ALayerPenaltyAtANestedConvolutionCountsTheChangeOfItsOutputsOnThePreservedInputs()
+    {
+        Network network = Import(TinyResidual(seed: 4));
+        (NetworkLayer block, string blockSite) = FirstBlock(network);
+        Tensor x = rand([7, 2, 5, 5], generator: new Generator(7));
+        RepairSet flipped = Flipped(network, x.narrow(0, 0, 3), 3);
+        long[] predicted = network.Predict(x.narrow(0, 3, 4));
+        var set = new RepairSet([.. flipped.Regions, .. predicted.Select((label, i) => new RepairRegion(x.narrow(0, 3 + i, 1), label, $"kept {i}"))], "three and four");
+        using Network network64 = PlainRepairedModel.ToFloat64(network);
+        (Tensor vertices32, int[] region, long[] labels) = set.Stacked();
+        using Tensor vertices64 = vertices32.to(ScalarType.Float64);
+        LayerSite k = Site(network64, blockSite);
+        int end = network64.Layers.Count;
+        ActivationPatterns patterns = ActivationPatterns.Compute(network64, set, vertices64, region, k.Layer, end);
+        const double weight = 0.5;
+
+        EncodedProgram encoded = SymbolicEncoder.Encode(network64, k, end, vertices64, labels, patterns,
+            new EncodingOptions { Epsilon = 1e-2, Rows = (1, 3), RepairVertices = 3, PreservedLayerWeight = weight });
+        Assert.Null(encoded.Conflict);
+        LpSolution solution = LpSolver.Solve(encoded.Program, new LpSolverOptions { FeasibilityTolerance = 1e-9, OptimalityTolerance = 1e-9 });
+        Assert.Equal(LpStatus.Optimal, solution.Status);
+        double[] values = solution.Values!;
+        using Network repaired64 = TestSupport.WithChanges(network, encoded.Deltas, values);
+
+        // The nested convolution's outputs on the four preserved inputs, by a concrete run of the block before and after.
+        string output = ((OnnxBlockSpec)block.Spec).Affine[0].Output;
+        double[] Outputs(Network n)
+        {
+            var module = (OnnxBlockModule)n.Layers[k.Layer].Module;
+            using Tensor input = n.LayerInput(vertices64.narrow(0, 3, 4), k.Layer);
+            return [.. Enumerable.Range(0, 4).SelectMany(v => module.Values(input.narrow(0, v, 1))[output].contiguous().data<double>().ToArray())];
+        }
+        double[] before = Outputs(network64), after = Outputs(repaired64);
+        double[] change = [.. after.Select((a, i) => a - before[i])];
+        // Channels 1 and 2 change (rows 1:3); the mean runs over their outputs.
+        int changing = change.Length / 4 / ((OnnxBlockSpec)block.Spec).Affine[0].Out * 2 * 4;
+        double[] param = [.. encoded.Deltas.Select(d => d.ValueIn(values))];
+        double expected = param.Max(Math.Abs) + param.Sum(Math.Abs) / param.Length + weight * change.Sum(Math.Abs) / changing;
+        Assert.Equal(expected, encoded.Program.ObjectiveValue(values), 1e-6);
+        Assert.True(change.Max(Math.Abs) > 1e-4, $"the repair moves the preserved inputs' outputs of {blockSite}: {change.Max(Math.Abs)}");
     }
 
     // ---------------------------------------------------------------- (b) the resnet fixture

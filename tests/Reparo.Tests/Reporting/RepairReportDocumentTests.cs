@@ -81,6 +81,8 @@ public class RepairReportDocumentTests
         (_, _, RepairReport report) = Repaired();
         string Row(RepairReport r) => r.ToDocument().Sections[0].Blocks.OfType<ReportKeyValues>().Single().Rows.Single(kv => kv.Key == "preserved training inputs kept").Value;
         Assert.Equal("29 of 30", Row(report with { Preserved = 30, PreservedKept = 29 }));
-        Assert.Equal("29 of 30 (penalised output change, weight 0.1)", Row(report with { Preserved = 30, PreservedKept = 29, PreservedPenalty = 0.1 }));
+        Assert.Equal("29 of 30 (a penalised output change, weight 0.1)", Row(report with { Preserved = 30, PreservedKept = 29, PreservedPenalty = 0.1, PreservedPenaltyOn = PreservedChange.Logits }));
+        Assert.Equal("29 of 30 (a penalised change of the repaired layer's outputs, weight 1)",
+            Row(report with { Preserved = 30, PreservedKept = 29, PreservedPenalty = 1, PreservedPenaltyOn = PreservedChange.LayerOutput }));
     }
 }

@@ -61,9 +61,10 @@ public sealed record ProvableRepairOptions
     public double LogitChangeWeight { get; init; }
 
     /// <summary>
-    /// Clean inputs the repair must keep (locality): each is held in the LP like a repair point, its activation pattern
-    /// from layer k on held and, as hard constraints (the default), its class kept by the margin ε; with a
-    /// <see cref="PreserveRequest.Penalty"/>, its output change is penalised in the objective instead. Null: none.
+    /// Clean inputs the repair should keep (locality). Without a <see cref="PreserveRequest.Penalty"/>, each is held in
+    /// the LP like a repair point by hard constraints: its activation pattern from layer k on and its class by the margin
+    /// ε. With one, its change is penalised in the objective instead, at the logits (its pattern held) or at layer k's
+    /// outputs (nothing held; <see cref="PreserveRequest.PenaltyOn"/>). Null: none.
     /// </summary>
     public PreserveRequest? Preserve { get; init; }
 
@@ -164,7 +165,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             Solver = LpSolverOptions.Name(options.Solver.Solver),
             SolverStatus = detail,
             Objective = ObjectiveName(options.Objective),
-            Preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, null, Penalty: options.Preserve?.Penalty),
+            Preserved = anchors is null ? null : Outcome(anchors, null),
             Notes = attemptNotes ?? notes,
         };
 
@@ -192,7 +193,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         int end = work64.ScoreLayerCount;
         PreservedInputs? requested = options.Preserve?.Select(original, vertices64) is { Count: > 0 } chosen ? chosen : null;
         RepairResult held = Holding(requested, [.. notes]);
-        if (held.Status != RepairStatus.Infeasible || requested is null) return held;
+        // Inputs penalised at the layer's outputs add no constraint, so they cannot make the LP infeasible.
+        if (held.Status != RepairStatus.Infeasible || requested is null || options.Preserve is { Penalty: not null, PenaltyOn: PreservedChange.LayerOutput }) return held;
         RepairResult fallback = WithFewerPreserved(held, requested, options.Preserve!.AtMost, anchors => Holding(anchors, [.. notes]));
         return fallback with { Time = fallback.Time with { Encode = encodeTime, Solve = solveTime, Total = total.Elapsed.TotalSeconds } };
 
@@ -245,10 +247,9 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                     epsilon *= 10;
                     continue;
                 }
-                double? penalty = options.Preserve?.Penalty;
-                PreservedOutcome? preserved = anchors is null ? null : new PreservedOutcome(anchors.Count, anchors.Kept(model), Penalty: penalty);
+                PreservedOutcome? preserved = anchors is null ? null : Outcome(anchors, anchors.Kept(model));
                 if (preserved is not null)
-                    notes.Add($"preserved inputs: {preserved.Kept} of {preserved.Count} still classified correctly in float32 ({anchors!.Description}; {(penalty is double w ? $"a penalised output change, weight {w:G3}" : "hard constraints")})");
+                    notes.Add($"preserved inputs: {preserved.Kept} of {preserved.Count} still classified correctly in float32 ({anchors!.Description}; {preserved.Form})");
                 string message = report.Verified
                     ? $"provable: yes ({report.Note}); smallest margin {report.MinMarginFloat32:G3} (float32), {report.MinMarginFloat64:G3} (float64)"
                     : $"provable: no — {verified.Rejected} of {report.Regions.Count} regions failed the independent check ({report.Note})";
@@ -326,6 +327,10 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     };
 
     /// <summary>The repair set's vertices followed by the preserved inputs as single-point regions (the set itself when there are none).</summary>
+    /// <summary>What became of <paramref name="anchors"/>, held as the options' preserve request says.</summary>
+    private PreservedOutcome Outcome(PreservedInputs anchors, int? kept) =>
+        new(anchors.Count, kept, Penalty: options.Preserve?.Penalty, PenaltyOn: options.Preserve is { Penalty: not null } request ? request.PenaltyOn : null);
+
     private static (RepairSet Set, Tensor Vertices64, int[] Region, long[] Labels) WithPreserved(RepairSet set, Tensor vertices64, int[] region, long[] labels, PreservedInputs? anchors)
     {
         if (anchors is null) return (set, vertices64.alias(), region, labels);
@@ -355,7 +360,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         LogitChangeWeight = options.LogitChangeWeight,
         LazySignRows = options.ConstraintGeneration,
         HoldPreservedInputs = true,
-        PreservedOutputWeight = options.Preserve?.Penalty ?? 0,
+        PreservedOutputWeight = options.Preserve is { Penalty: double w, PenaltyOn: PreservedChange.Logits } ? w : 0,
+        PreservedLayerWeight = options.Preserve is { Penalty: double v, PenaltyOn: PreservedChange.LayerOutput } ? v : 0,
         ComposeLaterLayers = true,
         SignMargin = options.SignMargin,
     };

@@ -114,6 +114,15 @@ internal sealed record EncodingOptions
     public double PreservedOutputWeight { get; init; }
 
     /// <summary>
+    /// w &gt; 0: a preserved input (a vertex after <see cref="RepairVertices"/>) is walked through the repaired layer k
+    /// only. No pattern is held and no margin row added for it; w·mean |Δ| of the changes of k's outputs whose parameters
+    /// change, over all such inputs, joins the objective (a penalised change of the repaired layer's output). Each
+    /// change is one row over one neuron's (or channel's) columns, so the rows stay inside that neuron's block and link
+    /// nothing, however many inputs there are. Exclusive with <see cref="PreservedOutputWeight"/>.
+    /// </summary>
+    public double PreservedLayerWeight { get; init; }
+
+    /// <summary>
     /// Hold each preserved input (a vertex after <see cref="RepairVertices"/>) out of the LP as a whole, its auxiliary
     /// columns, sign rows and specification rows together (<see cref="EncodedProgram.Held"/>), until a solution violates
     /// one of them. Clean inputs the model classifies correctly rarely bind; in the LP, each adds a row to every neuron's
@@ -248,14 +257,23 @@ internal static class SymbolicEncoder
         AffineParameters? k = layer.Nested ? null : AffineParameters.Read(network64, layer.Layer, prefix.shape[1..]);
         Tensor[] samples = [.. Enumerable.Range(layer.Layer + 1, Math.Max(0, end - layer.Layer - 1)).Select(j => network64.Forward(prefix.narrow(0, 0, 1), layer.Layer, j))];
         int repairVertices = options.RepairVertices ?? labels.Length;
-        bool holding = options.HoldPreservedInputs && options.PreservedOutputWeight == 0 && !lp.IsCounting;
+        if (options.PreservedOutputWeight > 0 && options.PreservedLayerWeight > 0)
+            throw new ArgumentException("a preserved input's change is penalised at the logits or at the repaired layer, not both");
+        bool layerPenalty = options.PreservedLayerWeight > 0 && repairVertices < labels.Length;
+        bool holding = options.HoldPreservedInputs && options.PreservedOutputWeight == 0 && !layerPenalty && !lp.IsCounting;
         var outputs = new LinExpr[]?[labels.Length];
         for (int first = 0; first < labels.Length; first += walk.Count)
         {
             walk.HoldingVertex = holding && first >= repairVertices;
-            walk.Vertices(first, walk.HoldingVertex ? 1 : Math.Min(chunk, (holding && first < repairVertices ? repairVertices : labels.Length) - first));
+            bool split = holding || layerPenalty;
+            walk.Vertices(first, walk.HoldingVertex ? 1 : Math.Min(chunk, (split && first < repairVertices ? repairVertices : labels.Length) - first));
             (int rowMark, int columnMark) = (lp.RowCount, lp.ColumnCount);
             Tensor input = prefix.narrow(0, first, walk.Count);
+            if (layerPenalty && first >= repairVertices)
+            {
+                walk.PenaliseLayerChange(k, layer, input, options.PreservedLayerWeight, labels.Length - repairVertices);
+                continue;
+            }
             LinExpr[][] values = k is null ? walk.Block(layer.Layer, input, null, layer.Node) : walk.RepairedLayer(k, layer.Layer, input);
             for (int j = layer.Layer + 1; j < end; j++) values = walk.Layer(j, samples[j - layer.Layer - 1], values);
             for (int v = 0; v < walk.Count; v++)
@@ -345,6 +363,39 @@ internal static class SymbolicEncoder
             var values = new LinExpr[Count][];
             for (int v = 0; v < Count; v++) values[v] = LayerK(k, x.AsSpan(v * width, width), weightCol, biasCol);
             return values;
+        }
+
+        /// <summary>
+        /// For the vertices walked now, preserved inputs of <see cref="EncodingOptions.PreservedLayerWeight"/> (of
+        /// <paramref name="preserved"/> in all): each variable output of layer k changes by Δ = Δ⁺ − Δ⁻ of two new columns
+        /// (one row: the change of weights and bias times the input, minus Δ⁺, plus Δ⁻, equals 0), each costing
+        /// <paramref name="weight"/> / (<paramref name="preserved"/> · k's outputs whose parameters change), so the
+        /// objective gains <paramref name="weight"/> · mean |Δ|. A nested k (a module inside an ONNX block) takes its
+        /// concrete input from a run of the block up to it.
+        /// </summary>
+        public void PenaliseLayerChange(AffineParameters? k, LayerSite layer, Tensor input, double weight, int preserved)
+        {
+            if (k is null)
+            {
+                var module = (OnnxBlockModule)network64.Layers[layer.Layer].Module;
+                string kInput = module.Nodes[layer.Node].Input[0];
+                (OnnxAffineSpec spec, nn.Module<Tensor, Tensor> unit) = module.Affine(layer.Node)!.Value;
+                input = cat([.. Enumerable.Range(0, Count).Select(v => module.Values(input.narrow(0, v, 1))[kInput])], 0);
+                k = AffineParameters.Read($"{module.Spec.Name}.{spec.Name}", unit, input.narrow(0, 0, 1).shape, spec.Pads);
+            }
+            LinExpr[][] values = RepairedLayer(k, layer.Layer, input);
+            int changing = 0;
+            for (int r = 0; r < k.Outputs; r++)
+                if (weightCol![r * k.WeightsPerOutput] >= 0 || biasCol![r] >= 0) changing++;
+            double cost = weight / ((double)preserved * changing * (k.Conv?.Positions ?? k.Positions));
+            foreach (LinExpr[] outputs in values)
+                foreach (LinExpr y in outputs)
+                {
+                    if (y.IsConstant) continue;
+                    int up = Lp.AddColumn(0, double.PositiveInfinity, cost);
+                    int down = Lp.AddColumn(0, double.PositiveInfinity, cost);
+                    Lp.AddRow(0, 0, [.. y.Cols, up, down], [.. y.Coefs, -1, 1]);
+                }
         }
 
         /// <summary>The columns of k's chosen rows' weights and biases (-1 for the rest), made once per encoding.</summary>
