@@ -19,9 +19,9 @@ public sealed record PreserveRequest(Dataset Pool, int Count, int Seed, bool AtM
 {
     /// <summary>
     /// How many inputs <c>provable</c> preserves unless told otherwise (<c>--preserve</c>), in the default form
-    /// (<see cref="ProvableDefault"/>). On <c>mlp:100x3</c> at <c>fc2</c> 50 such inputs left 0.63 % drawdown in 4.8 s
-    /// end to end, 100 left 0.54 % in 5.9 s, 300 held by hard constraints (the earlier default) 1.45 % in 9.7 s
-    /// (docs/results/preserve-forms.md).
+    /// (<see cref="ProvableDefault"/>). On <c>mlp:100x3</c> at <c>fc2</c> (five seeds) 50 such inputs left 0.63 %
+    /// drawdown in 4.7 s end to end, 100 left 0.54 % in 5.6 s, 300 held by hard constraints (the earlier default) 1.45 %
+    /// in 9.3 s (docs/results/preserve-forms.md).
     /// </summary>
     public const int DefaultCount = 50;
 
@@ -35,8 +35,8 @@ public sealed record PreserveRequest(Dataset Pool, int Count, int Seed, bool AtM
 
     /// <summary>
     /// The weight of a penalised change of the repaired layer's outputs (<c>--preserve-as penalised-layer</c>) unless
-    /// told otherwise. Chosen on a model seed the results do not report (<c>mlp:100x3</c> seed 5, 300 inputs): drawdown
-    /// 1.42 % at 0.1, 0.60 % at 1, 0.63 % at 10.
+    /// told otherwise. Chosen on a model seed the results' tables do not average (<c>mlp:100x3</c> seed 5, 300 inputs):
+    /// drawdown 1.84 % at 0.1, 0.75 % at 1, 0.67 % at 10, where the parameters moved twice as far (docs/results/preserve-forms.md).
     /// </summary>
     public const double DefaultLayerPenalty = 1;
 
