@@ -116,12 +116,13 @@ public static class ProvableStudy
             new("mft", "mft"),
         ];
         const string exp1 = "Exp. 1 (fog point repair), side by side";
-        // The headline rows (default, APRNN's objective, PRDNN, fine-tuning) run on every seed; the others on the first.
+        // The headline rows (the default, the earlier default, the penalised logit form, APRNN's objective, PRDNN,
+        // fine-tuning) run on every seed; the others on the first.
         ProvableVariant[] headline = [.. sideBySide.Where(v => v == defaultProvable || v == hard || v == penalised || v.Objective == LpObjective.Aprnn || v.Method is "prdnn" or "ft")];
         // The large model's LPs are the longest; they run after the small model's sections (a partial run still has those),
         // each with a solver budget of 15 minutes, and only the headline rows beyond its first seed. The hard and penalised
-        // rows are not run there: 300 hard inputs ran out of the budget in the last full run (2026-11-29), and with 30
-        // penalised inputs the second solve is the whole program, for HiGHS (docs/results/preserve-forms.md).
+        // rows are not run there: 300 hard inputs ran out of the budget in the last full run (committed 2026-12-01), and
+        // with 30 penalised inputs the second solve is the whole program, for HiGHS (docs/results/preserve-forms.md).
         void SideBySide(string arch, string layer, IReadOnlyList<int> seeds, double? limit, ProvableVariant[] first, ProvableVariant[] later)
         {
             for (int s = 0; s < seeds.Count; s++)
