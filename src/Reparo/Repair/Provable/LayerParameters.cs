@@ -57,6 +57,13 @@ internal sealed class AffineParameters
         };
     }
 
+    /// <summary>The affine module of node <paramref name="node"/> of ONNX block <paramref name="block"/> (site <c>block.module</c>), for an input of <paramref name="inputShape"/> (one sample).</summary>
+    public static AffineParameters Read(OnnxBlockModule block, int node, long[] inputShape)
+    {
+        (OnnxAffineSpec spec, nn.Module<Tensor, Tensor> module) = block.Affine(node) ?? throw new ArgumentException($"node {node} of block {block.Spec.Name} is no affine module");
+        return Read($"{block.Spec.Name}.{spec.Name}", module, inputShape, spec.Pads);
+    }
+
     /// <summary>
     /// Reads a Linear module (over the input's last axis) or a Conv1d or Conv2d module at <paramref name="site"/>; <paramref name="inputShape"/> is
     /// its input shape for one sample (a batch of one, wherever its batch axis is; a convolution's is first), <paramref name="pads"/> a convolution's full padding (top, left, bottom, right; begin, end for a Conv1d),

@@ -326,11 +326,11 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
         _ => throw new ReparoInputException($"unknown objective '{name}'; choose param or aprnn"),
     };
 
-    /// <summary>The repair set's vertices followed by the preserved inputs as single-point regions (the set itself when there are none).</summary>
     /// <summary>What became of <paramref name="anchors"/>, held as the options' preserve request says.</summary>
     private PreservedOutcome Outcome(PreservedInputs anchors, int? kept) =>
         new(anchors.Count, kept, Penalty: options.Preserve?.Penalty, PenaltyOn: options.Preserve is { Penalty: not null } request ? request.PenaltyOn : null);
 
+    /// <summary>The repair set's vertices followed by the preserved inputs as single-point regions (the set itself when there are none).</summary>
     private static (RepairSet Set, Tensor Vertices64, int[] Region, long[] Labels) WithPreserved(RepairSet set, Tensor vertices64, int[] region, long[] labels, PreservedInputs? anchors)
     {
         if (anchors is null) return (set, vertices64.alias(), region, labels);

@@ -379,9 +379,8 @@ internal static class SymbolicEncoder
             {
                 var module = (OnnxBlockModule)network64.Layers[layer.Layer].Module;
                 string kInput = module.Nodes[layer.Node].Input[0];
-                (OnnxAffineSpec spec, nn.Module<Tensor, Tensor> unit) = module.Affine(layer.Node)!.Value;
                 input = cat([.. Enumerable.Range(0, Count).Select(v => module.Values(input.narrow(0, v, 1))[kInput])], 0);
-                k = AffineParameters.Read($"{module.Spec.Name}.{spec.Name}", unit, input.narrow(0, 0, 1).shape, spec.Pads);
+                k = AffineParameters.Read(module, layer.Node, input.narrow(0, 0, 1).shape);
             }
             LinExpr[][] values = RepairedLayer(k, layer.Layer, input);
             int changing = 0;
@@ -496,7 +495,7 @@ internal static class SymbolicEncoder
                 if (unit is { } u)
                 {
                     string site = $"{spec.Name}.{u.Spec.Name}";
-                    AffineParameters Read() => AffineParameters.Read(site, u.Module, sample[node.Input[0]].shape, u.Spec.Pads);
+                    AffineParameters Read() => AffineParameters.Read(module, i, sample[node.Input[0]].shape);
                     if (i == kNode)
                     {
                         LinExpr[][] k = RepairedLayer(Read(), layer, cat([.. concrete!.Select(c => c[node.Input[0]])], 0));
