@@ -92,11 +92,12 @@ internal sealed class BlockStructure
 {
     /// <summary>
     /// Largest multiply–add count per factorisation for which the structure is used by default
-    /// (<see cref="BlockIpmOptions.MaxMultiplyAdds"/>): about 2 s per factorisation on 2 cores here. On the preserving
-    /// default's whole program at mlp:100x3 fc2 (1.57E+10, 3,699 linking rows) block-ipm took 56 s against HiGHS's 159 s
-    /// (docs/results/lp-solvers.md), so the bound sits above it.
+    /// (<see cref="BlockIpmOptions.MaxMultiplyAdds"/>): about 5 s per factorisation on 2 cores here. Repairs at
+    /// mlp:100x3's fc1 reach programs of 6.0E+10 (the default) and 1.13E+11 (no preserved inputs) in their last rounds,
+    /// which block-ipm factors in 2.0 s and 3.6 s: both repairs end in 2–4 minutes, where at the earlier bound of 3E+10
+    /// those rounds went to HiGHS and ran out of 600 s (docs/results/lp-solvers.md, "A larger factorisation budget").
     /// </summary>
-    public const double MaxMultiplyAdds = 3e10;
+    public const double MaxMultiplyAdds = 1.5e11;
 
     /// <summary>
     /// Default largest share of a program's rows that may be linking rows (<see cref="BlockIpmOptions.MaxLinkingShare"/>).
