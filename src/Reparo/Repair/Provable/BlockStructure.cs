@@ -94,7 +94,7 @@ internal sealed class BlockStructure
     /// Largest multiply–add count per factorisation for which the structure is used by default
     /// (<see cref="BlockIpmOptions.MaxMultiplyAdds"/>): about 5 s per factorisation on 2 cores here. Repairs at
     /// mlp:100x3's fc1 reach programs of 6.0E+10 (the default) and 1.13E+11 (no preserved inputs) in their last rounds,
-    /// which block-ipm factors in 2.0 s and 3.6 s: both repairs end in 2–4 minutes, where at the earlier bound of 3E+10
+    /// which block-ipm factors in 1.8 s and 3.5 s: both repairs end in 2–4 minutes, where at the earlier bound of 3E+10
     /// those rounds went to HiGHS and ran out of 600 s (docs/results/lp-solvers.md, "A larger factorisation budget").
     /// </summary>
     public const double MaxMultiplyAdds = 1.5e11;
