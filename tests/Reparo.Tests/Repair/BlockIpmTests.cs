@@ -266,6 +266,39 @@ public class BlockIpmTests
         for (int k = 0; k < 5; k++) Assert.Equal(Enumerable.Range(4 * k, 4), structure.BlockRows[k].Order());
     }
 
+    /// <summary>
+    /// Constraint generation's rounds enter as batches: the program records them (copies keep them, removing the tail
+    /// drops them), the standard form maps them onto its rows (a free row it drops included), and detection keeps the
+    /// blocks of the first batch, making each later row that meets two of them a linking row.
+    /// </summary>
+    [Fact]
+    public void RowsOfALaterBatchLinkTheBlocksTheFirstBatchFormed()
+    {
+        var lp = new LinearProgram();
+        for (int j = 0; j < 15; j++) lp.AddColumn(0, 1, 1);
+        for (int k = 0; k < 5; k++)
+            for (int r = 0; r < 4; r++) lp.AddRow(0.5, 2, [3 * k, 3 * k + 1, 3 * k + 2], [1, r + 1, 1]);
+        lp.AddRow(double.NegativeInfinity, double.PositiveInfinity, [0, 1], [1, 1]);
+        Assert.False(lp.HasBatches);
+        lp.StartBatch();
+        lp.StartBatch();
+        for (int k = 0; k < 4; k++) lp.AddRow(0.2, double.PositiveInfinity, [3 * k, 3 * k + 1, 3 * k + 3, 3 * k + 4], [1, 1, 1, 1]);
+        lp.StartBatch();
+        lp.AddRow(0.2, double.PositiveInfinity, [2, 14], [1, 1]);
+
+        StandardForm form = StandardForm.Build(lp);
+        BlockStructure structure = BlockStructure.Detect(form.A, new SparseRows(form.A), 1, form.RowBatch);
+
+        Assert.True(lp.HasBatches);
+        Assert.Equal([0, 1, 1, 2], [lp.BatchOf(20), lp.BatchOf(21), lp.BatchOf(24), lp.BatchOf(25)]);
+        Assert.Equal([.. Enumerable.Repeat(0, 20), 1, 1, 1, 1, 2], form.RowBatch!);
+        Assert.Equal(5, structure.BlockRows.Length);
+        Assert.Equal([20, 21, 22, 23, 24], structure.LinkingRows);
+        Assert.Equal(2, lp.Copy().BatchOf(25));
+        lp.RemoveTail(21, 15);
+        Assert.False(lp.HasBatches);
+    }
+
     [Fact]
     public void DetectionLinksTheRowsThatTieEveryBlockToOneHub()
     {
@@ -360,8 +393,66 @@ public class BlockIpmTests
         return lp;
     }
 
+    /// <summary>
+    /// A repair program's shape in small: four neuron blocks (their weight columns, a column y per repair point and per
+    /// preserved input, one definition row each), five repair points with 40 specification rows each over the points'
+    /// y of every neuron (so each y meets more than 32 linking rows, a wide column), the later biases (a block of their
+    /// own whose columns meet every specification row and so chain the points together) and a block of 60 rows whose one
+    /// coupling column meets 33 specification rows spread over the points. Feasible at 0, every column boxed.
+    /// </summary>
+    private static LinearProgram PointBlocks()
+    {
+        const int points = 5, neurons = 4, perPoint = 40, inputs = 3, preserved = 20, biases = 3, chainRows = 60, chainColumns = 10;
+        var random = new Random(11);
+        double Next() => random.NextDouble() - 0.5;
+        var lp = new LinearProgram();
+        int Column() => lp.AddColumn(-2, 2, Next() * 0.6);
+        int[][] weight = [.. Enumerable.Range(0, neurons).Select(_ => Enumerable.Range(0, inputs).Select(_ => Column()).ToArray())];
+        var y = new int[points, neurons];
+        for (int k = 0; k < neurons; k++)
+        {
+            for (int p = 0; p < points + preserved; p++)
+            {
+                int own = Column();
+                if (p < points) y[p, k] = own;
+                lp.AddRow(0, 0, [own, .. weight[k]], [1, .. Enumerable.Range(0, inputs).Select(_ => Next())]);
+            }
+        }
+        int[] bias = [.. Enumerable.Range(0, biases).Select(_ => Column())];
+        lp.AddRow(double.NegativeInfinity, 1, [bias[0], bias[1]], [1, 1]);
+        lp.AddRow(double.NegativeInfinity, 1, [bias[1], bias[2]], [1, 1]);
+        lp.AddRow(-1, double.PositiveInfinity, [bias[0], bias[2]], [1, -1]);
+        int[] chain = [.. Enumerable.Range(0, chainColumns).Select(_ => Column())];
+        for (int r = 0; r < chainRows; r++)
+        {
+            int[] cols = [chain[r % chainColumns], chain[(r + 3) % chainColumns], chain[(r * 7 + 1) % chainColumns]];
+            if (cols.Distinct().Count() < 3) cols = [chain[0], chain[1], chain[2 + r % 8]];
+            lp.AddRow(-1, 1, cols, [1 + Next(), Next(), 0.5 + Next()]);
+        }
+        for (int p = 0; p < points; p++)
+            for (int s = 0; s < perPoint; s++)
+            {
+                int[] cols = [.. Enumerable.Range(0, neurons).Select(k => y[p, k]), .. bias, .. (p * perPoint + s) % 6 == 0 ? [chain[0]] : Array.Empty<int>()];
+                lp.AddRow(-0.2, double.PositiveInfinity, cols, [.. cols.Select(_ => Next())]);
+            }
+        return lp;
+    }
+
+    [Fact]
+    public void ProgramOfRepairPointsReachesTheOptimumOfHighsSummingItsBlocksEachItsOwnWay()
+    {
+        LinearProgram lp = PointBlocks();
+
+        BlockIpmResult result = Ipm(lp);
+
+        Assert.Contains("200 linking rows", result.Structure);
+        Assert.Contains("2 blocks' updates of the Schur complement not summed by groups of linking rows: 1 through their own rows, 1 row by row", result.Structure);
+        AssertSameOptimum(lp, result);
+    }
+
     [Theory]
     [InlineData("block-angular")]
+    [InlineData("point blocks")]
     [InlineData("one block")]
     [InlineData("wide coupling")]
     [InlineData("hub rows")]
@@ -372,6 +463,7 @@ public class BlockIpmTests
         LinearProgram lp = program switch
         {
             "wide coupling" => WideCoupling(),
+            "point blocks" => PointBlocks(),
             "hub rows" or "hub rows, extreme weights" => MiniatureRepair(),
             "hub rows, dead changes" => MiniatureRepair(deadChanges: 4, sharedBound: false),
             _ => BlockAngular(1),
@@ -419,6 +511,9 @@ public class BlockIpmTests
         // Every block of the miniature repair but the first, which also took t ≥ g_0 (a row of another pattern through its hub) and is factored whole.
         int eliminated = program switch { "hub rows" or "hub rows, extreme weights" => structure.BlockRows.Length - 1, "hub rows, dead changes" => 1, _ => 0 };
         Assert.Equal(eliminated, normal.BlocksWithHubRows);
+        // The neuron blocks' wide columns are summed by groups of linking rows (one per point); the biases through their
+        // own rows; the block whose column meets rows of every point, row by row. Elsewhere every block is grouped.
+        Assert.Equal(program == "point blocks" ? (1, 1) : (0, 0), normal.BlocksSummedAlone);
         if (extreme)
         {
             // So ill-conditioned that no factorisation recovers y itself: hold both to their backward error instead.

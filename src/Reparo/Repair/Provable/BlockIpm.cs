@@ -122,7 +122,7 @@ internal static class BlockIpm
                 : new BlockIpmResult(LpStatus.Optimal, "every variable was fixed by presolve", values, lp.ObjectiveValue(values), 0, null, Timing(0, clock.Elapsed.TotalSeconds));
         }
         var byRows = new SparseRows(form.A);
-        BlockStructure structure = BlockStructure.Detect(form.A, byRows, options.Threads);
+        BlockStructure structure = BlockStructure.Detect(form.A, byRows, options.Threads, form.RowBatch);
         if (!structure.IsAffordable(options.MaxMultiplyAdds))
         {
             return new BlockIpmResult(LpStatus.NumericalTrouble, $"no affordable block structure ({structure.Describe()})", null, double.NaN, 0, null,
@@ -139,7 +139,9 @@ internal static class BlockIpm
         var run = new Iteration(form, byRows, normal, options, clock, stopEarly) { From = options.WarmStart ? start : null, Keep = options.WarmStart ? keep : null };
         (LpStatus status, string detail, double[]? x) = run.Run();
         if (status == LpStatus.Optimal && form.HasRay) (status, detail, x) = (LpStatus.Unbounded, "a variable in no row improves the objective without bound", null);
-        string described = structure.Describe() + (normal.BlocksWithHubRows > 0 ? $" ({normal.BlocksWithHubRows} blocks' hub rows eliminated first)" : "");
+        (int lowRank, int rowByRow) = normal.BlocksSummedAlone;
+        string alone = lowRank + rowByRow == 0 ? "" : $"; {lowRank + rowByRow} blocks' updates of the Schur complement not summed by groups of linking rows: {lowRank} through their own rows, {rowByRow} row by row";
+        string described = structure.Describe() + (normal.BlocksWithHubRows > 0 ? $" ({normal.BlocksWithHubRows} blocks' hub rows eliminated first{alone})" : alone.Length > 0 ? $" ({alone[2..]})" : "");
         return new BlockIpmResult(status, detail, x, x is null ? double.NaN : lp.ObjectiveValue(x), run.Iterations, described, Timing(run.FactorSeconds, run.SetupSeconds))
         {
             WarmStarted = run.From is not null,

@@ -16,8 +16,10 @@ namespace Reparo.Repair.Provable;
 /// block, then a sparse accumulation into S. A solve needs one forward and one backward substitution per block: with
 /// u_k = L_k⁻¹·r_k, C_k·M_k⁻¹·r_k = A_LJ·Θ_J·X_kᵀ·u_k, and y_k = L_k⁻ᵀ·(u_k − X_k·Θ_J·A_LJᵀ·y_L).
 /// Columns with proportional entries (a split variable's two parts, Δ⁺ and Δ⁻) count once with their weights summed
-/// (<see cref="ProportionalColumns"/>); coupling columns that meet few linking rows are summed into S by groups of
-/// linking rows (<see cref="LinkingRowGroups"/>), the others row by row of the linking rows. A block's rows through one
+/// (<see cref="ProportionalColumns"/>); coupling columns are summed into S by groups of linking
+/// rows (<see cref="LinkingRowGroups"/>): those that meet few linking rows always, the others too when they add less to
+/// the groups' products than they cost alone (<see cref="LinkingRowGroups.SelectBlocks"/>); a block left out goes
+/// through its own rows as one product (<see cref="AddLowRank"/>) or row by row of the linking rows, whichever is cheaper. A block's rows through one
 /// hub column (the repair objective's g ≥ Δ⁺ + Δ⁻) are eliminated in closed form before its dense factor
 /// (<see cref="HubRows"/>): the block's factor then covers its other rows only. Blocks are factored in
 /// parallel (each on its own storage) and summed into S in a fixed order, and the parallel sums into S write disjoint
@@ -45,7 +47,7 @@ internal sealed class BlockNormalEquations
     private readonly ProportionalColumns[] blockForm;
     private readonly ProportionalColumns linkingForm;
     private readonly Coupling[] couplings;
-    private readonly LinkingRowGroups narrowGroups;
+    private readonly LinkingRowGroups groupSums;
     private readonly int[] rowWiseBlocks;
 
     private readonly double[][] blockFactor, gram, couplingSolve, blockVector, couplingScalars, hubVector, hubU;
@@ -170,24 +172,21 @@ internal sealed class BlockNormalEquations
             couplings[k] = new Coupling(new ProportionalColumns(byCoupling[k], matrix.ColStart, matrix.RowIndex, matrix.Value, exact: true), this);
         });
         linkingForm = new ProportionalColumns(withLinks, linkEntryStart, linkEntryRow, linkEntryValue, exact: false);
-        var narrow = new List<NarrowCoupling>();
-        var rows = new List<int>();
-        for (int k = 0; k < blockCount; k++)
-        {
-            Coupling c = couplings[k];
-            if (!c.Narrow)
-            {
-                rows.Add(k);
-                continue;
-            }
-            for (int t = 0; t < c.Width; t++)
-            {
-                int j = c.Columns[t], from = linkEntryStart[j], to = linkEntryStart[j + 1];
-                narrow.Add(new NarrowCoupling(k, t, linkEntryRow[from..to], linkEntryValue[from..to]));
-            }
-        }
-        narrowGroups = new LinkingRowGroups(linking, narrow);
-        rowWiseBlocks = [.. rows];
+        // Narrow blocks are always summed by groups of linking rows; the others too where the groups stay dense with them.
+        GroupedColumn[] Columns(int k) =>
+        [
+            .. couplings[k].Columns.Select((j, t) => new GroupedColumn(k, t, linkEntryRow[linkEntryStart[j]..linkEntryStart[j + 1]], linkEntryValue[linkEntryStart[j]..linkEntryStart[j + 1]])),
+        ];
+        bool[] narrowBlock = [.. couplings.Select(c => c.Narrow)];
+        var own = new GroupedColumn[blockCount][];
+        for (int k = 0; k < blockCount; k++) own[k] = Columns(k);
+        bool[] grouped = narrowBlock.All(narrow => narrow)
+            ? narrowBlock
+            : LinkingRowGroups.SelectBlocks(linking, [.. own.SelectMany(c => c)], narrowBlock,
+                [.. Enumerable.Range(0, blockCount).Select(k => AloneCost(own[k].Sum(c => c.Rows.Length), own[k].SelectMany(c => c.Rows).Distinct().Count(), own[k].Length, blockRows[k].Length).Cost)]);
+        groupSums = new LinkingRowGroups(linking, [.. Enumerable.Range(0, blockCount).Where(k => grouped[k]).SelectMany(k => own[k])]);
+        rowWiseBlocks = [.. Enumerable.Range(0, blockCount).Where(k => !grouped[k])];
+        foreach (int k in rowWiseBlocks) couplings[k].SumByRows(this, blockRows[k].Length);
         blockFactor = new double[blockCount][];
         gram = new double[blockCount][];
         couplingSolve = new double[blockCount][];
@@ -212,6 +211,9 @@ internal sealed class BlockNormalEquations
         rightHandSide = new double[matrix.Rows];
         linkingPart = new double[linking];
     }
+
+    /// <summary>Blocks whose update of S is not summed by groups of linking rows: through their own rows (<see cref="AddLowRank"/>) and row by row (<see cref="AddByRows"/>).</summary>
+    public (int LowRank, int ByRows) BlocksSummedAlone => (rowWiseBlocks.Count(k => couplings[k].LowRank), rowWiseBlocks.Count(k => !couplings[k].LowRank));
 
     /// <summary>Blocks whose hub rows are eliminated in closed form before their dense factorisation (<see cref="HubRows"/>).</summary>
     public int BlocksWithHubRows => hubs.Count(hub => hub is not null);
@@ -308,10 +310,87 @@ internal sealed class BlockNormalEquations
             schur[l * linking + l] += regularization;
             schurReference[l] = schur[l * linking + l];
         }
-        narrowGroups.AddTo(schur, linking, (k, t) => couplings[k].Weight[t], gram, [.. couplings.Select(c => c.Width)], threads);
-        foreach (int k in rowWiseBlocks) AddByRows(k);
+        groupSums.AddTo(schur, linking, (k, t) => couplings[k].Weight[t], gram, [.. couplings.Select(c => c.Width)], threads);
+        foreach (int k in rowWiseBlocks)
+        {
+            if (couplings[k].LowRank) AddLowRank(k);
+            else AddByRows(k);
+        }
         return DenseKernels.Cholesky(schur, linking, PivotTolerance, threads, schurReference);
     }
+
+    /// <summary>
+    /// S −= B·Bᵀ (lower triangle) for block k with B = A_RJ·W·X_kᵀ over the linking rows R its coupling columns meet
+    /// (|R| × the block's rows): Y_k = −X_kᵀX_k, so this is <see cref="AddByRows"/>'s update through the block's rows
+    /// instead of its columns, as one sparse product and one register-tiled product. Bands of R's rows run in parallel,
+    /// each writing only its own rows of S.
+    /// </summary>
+    private void AddLowRank(int k)
+    {
+        Coupling c = couplings[k];
+        LinkingEntries entries = c.ByLinkingRow!;
+        int n = blockRows[k].Length, width = c.Width, support = entries.Rows.Length;
+        double[] xt = ArrayPool<double>.Shared.Rent(width * n), b = ArrayPool<double>.Shared.Rent(support * n), bt = ArrayPool<double>.Shared.Rent(n * support);
+        try
+        {
+            DenseKernels.Transpose(couplingSolve[k], width, n, width, xt, n);
+            DenseKernels.ForBands(support, LowRankBand, threads, (first, count) =>
+            {
+                for (int i = first; i < first + count; i++)
+                {
+                    Span<double> row = b.AsSpan(i * n, n);
+                    row.Clear();
+                    for (int e = entries.Start[i]; e < entries.Start[i + 1]; e++)
+                    {
+                        int t = entries.Position[e];
+                        DenseKernels.AddScaled(row, c.Weight[t] * entries.Value[e], xt.AsSpan(t * n, n));
+                    }
+                }
+            });
+            DenseKernels.Transpose(b, n, support, n, bt, support);
+            DenseKernels.ForBands(support, LowRankBand, threads, (first, count) =>
+            {
+                int columns = first + count;
+                double[] update = ArrayPool<double>.Shared.Rent(count * columns);
+                try
+                {
+                    Span<double> u = update.AsSpan(0, count * columns);
+                    u.Clear();
+                    DenseKernels.SubtractProduct(u, columns, b.AsSpan(first * n), n, bt, support, count, columns, n, diagonal: first);
+                    for (int a = 0; a < count; a++)
+                    {
+                        int row = entries.Rows[first + a] * linking;
+                        for (int i2 = 0; i2 <= first + a; i2++) schur[row + entries.Rows[i2]] += u[a * columns + i2];
+                    }
+                }
+                finally
+                {
+                    ArrayPool<double>.Shared.Return(update);
+                }
+            });
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(xt);
+            ArrayPool<double>.Shared.Return(b);
+            ArrayPool<double>.Shared.Return(bt);
+        }
+    }
+
+    /// <summary>
+    /// The cost, in scattered updates, of summing a block's update of S without the groups: <see cref="AddByRows"/> takes
+    /// about <paramref name="entries"/> × (<paramref name="width"/> + half its <paramref name="support"/> of linking
+    /// rows), <see cref="AddLowRank"/> <paramref name="entries"/> × <paramref name="rows"/> + support² × rows / 2
+    /// multiply–adds in products that run <see cref="LinkingRowGroups.ProductAdvantage"/> times faster; the cheaper wins.
+    /// </summary>
+    private static (double Cost, bool LowRank) AloneCost(double entries, double support, double width, double rows)
+    {
+        double byRows = entries * (width + support / 2), lowRank = (entries * rows + support * support * rows / 2) / LinkingRowGroups.ProductAdvantage;
+        return lowRank <= byRows ? (lowRank, true) : (byRows, false);
+    }
+
+    /// <summary>Rows of R per parallel task of <see cref="AddLowRank"/>.</summary>
+    private const int LowRankBand = 64;
 
     /// <summary>
     /// S += A_LJ·W·Y_k·W·A_LJᵀ (lower triangle) for block k, one linking row l at a time: g = (row l of A_LJ·W)·Y_k,
@@ -453,8 +532,20 @@ internal sealed class BlockNormalEquations
             FirstRow = [.. Group.Select(FirstBlockRow)];
             Narrow = Columns.All(j => owner.linkEntryStart[j + 1] - owner.linkEntryStart[j] <= BlockStructure.NarrowLimit);
             Weight = new double[Columns.Length];
-            if (!Narrow) ByLinkingRow = new LinkingEntries(Columns, owner.linkEntryStart, owner.linkEntryRow, owner.linkEntryValue);
         }
+
+        /// <summary>
+        /// Collects <see cref="ByLinkingRow"/> for a block of <paramref name="rows"/> rows whose update is not summed by
+        /// groups, and chooses between its two ways (<see cref="LowRank"/>).
+        /// </summary>
+        public void SumByRows(BlockNormalEquations owner, int rows)
+        {
+            ByLinkingRow = new LinkingEntries(Columns, owner.linkEntryStart, owner.linkEntryRow, owner.linkEntryValue);
+            LowRank = AloneCost(ByLinkingRow.Value.Length, ByLinkingRow.Rows.Length, Width, rows).LowRank;
+        }
+
+        /// <summary>Whether the update goes through the block's rows as one register-tiled product (<see cref="AddLowRank"/>) rather than row by row of the linking rows (<see cref="AddByRows"/>).</summary>
+        public bool LowRank { get; private set; }
 
         public ProportionalColumns Groups { get; }
 
@@ -465,11 +556,11 @@ internal sealed class BlockNormalEquations
 
         public int[] FirstRow { get; }
 
-        /// <summary>Whether every column meets at most <see cref="BlockStructure.NarrowLimit"/> linking rows (then <see cref="LinkingRowGroups"/> sums it into S).</summary>
+        /// <summary>Whether every column meets at most <see cref="BlockStructure.NarrowLimit"/> linking rows (then <see cref="LinkingRowGroups"/> always sums it into S).</summary>
         public bool Narrow { get; }
 
-        /// <summary>The columns' linking entries by linking row, for blocks that are not <see cref="Narrow"/>.</summary>
-        public LinkingEntries? ByLinkingRow { get; }
+        /// <summary>The columns' linking entries by linking row, for a block summed into S row by row (<see cref="SumByRows"/>).</summary>
+        public LinkingEntries? ByLinkingRow { get; private set; }
 
         public double[] Weight { get; }
 

@@ -169,7 +169,15 @@ internal sealed class BlockStructure
     /// the candidates are built on <paramref name="threads"/> threads and compared in a fixed order, so the result does
     /// not depend on the count.
     /// </summary>
-    public static BlockStructure Detect(SparseColumns a, SparseRows rows, int threads)
+    public static BlockStructure Detect(SparseColumns a, SparseRows rows, int threads) => Detect(a, rows, threads, null);
+
+    /// <summary>
+    /// As <see cref="Detect(SparseColumns, SparseRows, int)"/>; with <paramref name="rowBatch"/> (each row's batch, rows
+    /// added by constraint generation in later rounds), each candidate order is also tried with every batch's rows after
+    /// the earlier batches': the blocks the first rows formed then stay, and a later row that meets two of them links them.
+    /// Taken without regard to batches, a round's violated rows can glue blocks into a few huge ones.
+    /// </summary>
+    public static BlockStructure Detect(SparseColumns a, SparseRows rows, int threads, int[]? rowBatch)
     {
         (int[] rowStart, int[] colIndex) = (rows.RowStart, rows.ColIndex);
         int m = a.Rows;
@@ -194,6 +202,11 @@ internal sealed class BlockStructure
             // L∞ bound of every group) then comes after the rows that make the blocks, and links them instead of gluing them.
             i => (long)largestColumn[i] * (m + 1) - rowLength[i],
         ];
+        if (rowBatch is not null)
+        {
+            // Every key is above −2⁴⁰ and below 2⁴⁰ (products of two row or column counts), so the batch leads.
+            keys = [.. keys, .. keys.Select(key => (Func<int, long>)(i => ((long)rowBatch[i] << 42) + key(i)))];
+        }
         int[] minimums = [1, 8];
         // Candidate c partitions in order c / 2 with minimum c % 2; each is independent of the others.
         var labels = new int[keys.Length * minimums.Length][];

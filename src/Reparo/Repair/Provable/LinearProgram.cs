@@ -45,6 +45,9 @@ public sealed class LinearProgram
 
     /// <summary>For each row, the largest column any row up to it uses (−1 for none): <see cref="RemoveTail"/>'s check in one look.</summary>
     private readonly List<int> largestColumnSoFar = [];
+
+    /// <summary>The row counts at which later batches of rows began (<see cref="StartBatch"/>), ascending.</summary>
+    private readonly List<int> batchStarts = [];
     private readonly bool countsRows;
     private int countedRows;
     private long countedEntries;
@@ -130,6 +133,7 @@ public sealed class LinearProgram
         copy.entryCol.AddRange(entryCol);
         copy.entryValue.AddRange(entryValue);
         copy.largestColumnSoFar.AddRange(largestColumnSoFar);
+        copy.batchStarts.AddRange(batchStarts);
         return copy;
     }
 
@@ -156,10 +160,32 @@ public sealed class LinearProgram
         rowUpper.RemoveRange(firstRow, rows);
         rowStart.RemoveRange(firstRow + 1, rows);
         largestColumnSoFar.RemoveRange(firstRow, rows);
+        batchStarts.RemoveAll(start => start >= firstRow);
         entryCol.RemoveRange(entries, entryCol.Count - entries);
         entryValue.RemoveRange(entries, entryValue.Count - entries);
         return fragment;
     }
+
+    /// <summary>
+    /// Marks the rows added from now on as a new batch (constraint generation adds the rows a solution violated as a batch):
+    /// block-ipm's structure search also tries orders that take each batch's rows after the earlier batches', so the blocks
+    /// the first rows formed stay and a later row that would join two of them links them instead
+    /// (<see cref="BlockStructure.Detect(SparseColumns, SparseRows, int, int[])"/>).
+    /// </summary>
+    internal void StartBatch()
+    {
+        if (batchStarts.Count == 0 || batchStarts[^1] < RowCount) batchStarts.Add(RowCount);
+    }
+
+    /// <summary>The batch of row <paramref name="row"/>: 0 for rows added before the first <see cref="StartBatch"/>.</summary>
+    internal int BatchOf(int row)
+    {
+        int found = batchStarts.BinarySearch(row);
+        return found >= 0 ? found + 1 : ~found;
+    }
+
+    /// <summary>Whether rows were added in more than one batch (<see cref="StartBatch"/>).</summary>
+    internal bool HasBatches => batchStarts.Count > 0 && batchStarts[0] < RowCount;
 
     /// <summary>Sets a column's objective coefficient.</summary>
     public void SetCost(int col, double cost) => objective[col] = cost;

@@ -452,9 +452,14 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
 
     /// <summary>
     /// Solves the encoded LP; held rows and held preserved inputs are added when the solution violates them, until none
-    /// is (each round is a fresh solve). From the second round on, a row also enters when the solution moved on as far
-    /// again as it moved from the round before (2·x − x_previous) would violate it: the rows a round violates were mostly
-    /// near their bound one round earlier, so this saves rounds. The last round's optimum is then optimal for the whole program too: it is
+    /// is (each round is a fresh solve). Each round's rows enter as a batch (<see cref="LinearProgram.StartBatch"/>), so
+    /// block-ipm keeps the blocks the earlier rows formed. From the second round on, a held input's row also enters when
+    /// the solution moved on as far again as it moved from the round before (2·x − x_previous) would violate it: the rows
+    /// a round violates were mostly near their bound one round earlier, so this saves rounds. Held rows enter only when
+    /// violated: they are later layers' sign rows, each a linking row of the repaired layer's neuron blocks, and the
+    /// dense Schur complement of the linking rows costs their count cubed (at mlp:200x9's fc7, the predicted rows more
+    /// than doubled the third round's 5,810 linking rows and pushed it past block-ipm's budget to HiGHS, 530 s; with
+    /// violated rows only, five rounds took 177 s). The last round's optimum is then optimal for the whole program too: it is
     /// feasible for every held constraint, and the solved program's feasible set contains the whole program's. The time
     /// limit is what <paramref name="spent"/> seconds of earlier solves left of it (<see cref="WithinTimeLimit"/>).
     /// </summary>
@@ -495,7 +500,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             string inputs = encoded.Held.Count == 0 ? "" : $"; of {encoded.Held.Count} preserved inputs, {encoded.Held.Count(input => input.OwnColumnsEntered)} brought their auxiliary columns in, {encoded.Held.Count(input => input.EnteredWhole)} entered whole, and {encoded.Held.Sum(input => input.SingleRowsEntered)} of their rows entered one by one";
             string tooLarge = tooLargeToEnter > 0 ? $"; block-ipm found no structure it takes on (last before solve {tooLargeToEnter}), and the rows still waiting would have made the program more than {MaxEnterAllGrowth + 1} times larger, so HiGHS solved the rounds as they stood" : "";
             string atOnce = tooLarge + (allEntered > 0 ? $"; before solve {allEntered} block-ipm found no structure it takes on, so every row still waiting entered at once" : "");
-            string entered = violatedTotal == 0 ? "" : $"; {violatedTotal} violated constraints brought {enteredTotal} rows in (with the auxiliary columns' definitions and the rows the next solution was predicted to violate)";
+            string entered = violatedTotal == 0 ? "" : $"; {violatedTotal} violated constraints brought {enteredTotal} rows in (with held inputs' auxiliary columns' definitions and the rows the next solution was predicted to violate)";
             int warm = solves.Count(solve => solve.WarmStarted);
             string started = warm == 0 ? "" : $"; {warm} of them started from an iterate of the solve before";
             int iterations = solves.Sum(solve => solve.Iterations ?? 0), byHighs = solves.Count(solve => solve.Solver.StartsWith("highs", StringComparison.Ordinal));
@@ -544,14 +549,15 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             int violated = solution.Status == LpStatus.StoppedEarly ? violatedEarly : Violated(x);
             if (violated == 0) return Done(solution, round);
             violatedTotal += violated;
-            // Rows the next solution would violate if it moved as far again as this one did from the last also enter now.
+            // A held input's rows that the next solution would violate if it moved as far again as this one did from the last also enter now.
             double[] ahead = previous is null ? [] : [.. x.Select((value, j) => j < previous.Length ? 2 * value - previous[j] : value)];
             previous = x;
             bool final = round >= MaxGenerationRounds;
             int violatedAt = lp.RowCount;
+            lp.StartBatch();
             waiting.RemoveAll(row =>
             {
-                bool enters = final || row.IsUnmetAt(x, GenerationSlack) || (ahead.Length > 0 && row.IsUnmetAt(ahead, GenerationSlack));
+                bool enters = final || row.IsUnmetAt(x, GenerationSlack);
                 if (enters) row.AddTo(lp);
                 return enters;
             });

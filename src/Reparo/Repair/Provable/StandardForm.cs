@@ -63,6 +63,9 @@ internal sealed class StandardForm
     /// <summary>Why the program is infeasible before any solve (an empty row whose bounds exclude its constant), or null.</summary>
     public string? Conflict { get; }
 
+    /// <summary>Each internal row's batch (<see cref="LinearProgram.StartBatch"/>), or null when the program's rows came in one batch.</summary>
+    public int[]? RowBatch { get; private init; }
+
     /// <summary>A column that meets no row improves the objective without bound (the program is unbounded if feasible).</summary>
     public bool HasRay { get; }
 
@@ -223,8 +226,16 @@ internal sealed class StandardForm
             }
         }
         var matrix = new SparseColumns(m, n, colStart, rowIndex, value);
+        int[]? rowBatch = null;
+        if (lp.HasBatches)
+        {
+            rowBatch = new int[m];
+            for (int i = 0; i < m0; i++)
+                if (keepRow[i]) rowBatch[internalRow[i]] = lp.BatchOf(i);
+        }
         return new StandardForm(lp, matrix, b, cost, upperOut, hasLower, offset, internalColumn, internalRow, slackOfRow, fixedValue, columnScale, rowScale,
-            shift, sign, colLower, colUpper, conflict, hasRay);
+            shift, sign, colLower, colUpper, conflict, hasRay)
+        { RowBatch = rowBatch };
     }
 
     /// <summary>Row and column scale factors (powers of two) that bring every row's and column's largest entry near 1 (Ruiz's equilibration).</summary>
