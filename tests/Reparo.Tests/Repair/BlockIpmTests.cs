@@ -247,14 +247,21 @@ public class BlockIpmTests
 
     // ---------------------------------------------------------------- structure
 
-    [Fact]
-    public void DetectionFindsPlantedBlocksAndLinkingRows()
+    /// <summary>Five blocks of four rows (0–19) over their own three columns (each row meets all three).</summary>
+    private static LinearProgram PlantedBlocks()
     {
-        // Five blocks of four rows over their own three columns (each row meets all three), and two rows over a column of every block.
         var lp = new LinearProgram();
         for (int j = 0; j < 15; j++) lp.AddColumn(0, 1, 1);
         for (int k = 0; k < 5; k++)
             for (int r = 0; r < 4; r++) lp.AddRow(0.5, 2, [3 * k, 3 * k + 1, 3 * k + 2], [1, r + 1, 1]);
+        return lp;
+    }
+
+    [Fact]
+    public void DetectionFindsPlantedBlocksAndLinkingRows()
+    {
+        // Two rows over a column of every block.
+        LinearProgram lp = PlantedBlocks();
         lp.AddRow(1, double.PositiveInfinity, [0, 3, 6, 9, 12], [1, 1, 1, 1, 1]);
         lp.AddRow(1, double.PositiveInfinity, [1, 4, 7, 10, 13], [1, 2, 1, 2, 1]);
         SparseColumns a = StandardForm.Build(lp).A;
@@ -274,10 +281,7 @@ public class BlockIpmTests
     [Fact]
     public void RowsOfALaterBatchLinkTheBlocksTheFirstBatchFormed()
     {
-        var lp = new LinearProgram();
-        for (int j = 0; j < 15; j++) lp.AddColumn(0, 1, 1);
-        for (int k = 0; k < 5; k++)
-            for (int r = 0; r < 4; r++) lp.AddRow(0.5, 2, [3 * k, 3 * k + 1, 3 * k + 2], [1, r + 1, 1]);
+        LinearProgram lp = PlantedBlocks();
         lp.AddRow(double.NegativeInfinity, double.PositiveInfinity, [0, 1], [1, 1]);
         Assert.False(lp.HasBatches);
         lp.StartBatch();

@@ -140,8 +140,10 @@ internal static class BlockIpm
         (LpStatus status, string detail, double[]? x) = run.Run();
         if (status == LpStatus.Optimal && form.HasRay) (status, detail, x) = (LpStatus.Unbounded, "a variable in no row improves the objective without bound", null);
         (int lowRank, int rowByRow) = normal.BlocksSummedAlone;
-        string alone = lowRank + rowByRow == 0 ? "" : $"; {lowRank + rowByRow} blocks' updates of the Schur complement not summed by groups of linking rows: {lowRank} through their own rows, {rowByRow} row by row";
-        string described = structure.Describe() + (normal.BlocksWithHubRows > 0 ? $" ({normal.BlocksWithHubRows} blocks' hub rows eliminated first{alone})" : alone.Length > 0 ? $" ({alone[2..]})" : "");
+        var remarks = new List<string>();
+        if (normal.BlocksWithHubRows > 0) remarks.Add($"{normal.BlocksWithHubRows} blocks' hub rows eliminated first");
+        if (lowRank + rowByRow > 0) remarks.Add($"{lowRank + rowByRow} blocks' updates of the Schur complement not summed by groups of linking rows: {lowRank} through their own rows, {rowByRow} row by row");
+        string described = structure.Describe() + (remarks.Count > 0 ? $" ({string.Join("; ", remarks)})" : "");
         return new BlockIpmResult(status, detail, x, x is null ? double.NaN : lp.ObjectiveValue(x), run.Iterations, described, Timing(run.FactorSeconds, run.SetupSeconds))
         {
             WarmStarted = run.From is not null,

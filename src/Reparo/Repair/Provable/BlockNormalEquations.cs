@@ -172,21 +172,22 @@ internal sealed class BlockNormalEquations
             couplings[k] = new Coupling(new ProportionalColumns(byCoupling[k], matrix.ColStart, matrix.RowIndex, matrix.Value, exact: true), this);
         });
         linkingForm = new ProportionalColumns(withLinks, linkEntryStart, linkEntryRow, linkEntryValue, exact: false);
-        // Narrow blocks are always summed by groups of linking rows; the others too where the groups stay dense with them.
-        GroupedColumn[] Columns(int k) =>
+        // Narrow blocks are always summed by groups of linking rows; the others too where that costs less than summing them
+        // alone (LinkingRowGroups.SelectBlocks), else through their own rows or row by row, whichever is cheaper.
+        GroupedColumn[][] own =
         [
-            .. couplings[k].Columns.Select((j, t) => new GroupedColumn(k, t, linkEntryRow[linkEntryStart[j]..linkEntryStart[j + 1]], linkEntryValue[linkEntryStart[j]..linkEntryStart[j + 1]])),
+            .. couplings.Select((c, k) => c.Columns.Select((j, t) =>
+                new GroupedColumn(k, t, linkEntryRow[linkEntryStart[j]..linkEntryStart[j + 1]], linkEntryValue[linkEntryStart[j]..linkEntryStart[j + 1]])).ToArray()),
         ];
+        (double Cost, bool LowRank)[] alone =
+            [.. own.Select((columns, k) => AloneCost(columns.Sum(c => c.Rows.Length), columns.SelectMany(c => c.Rows).Distinct().Count(), columns.Length, blockRows[k].Length))];
         bool[] narrowBlock = [.. couplings.Select(c => c.Narrow)];
-        var own = new GroupedColumn[blockCount][];
-        for (int k = 0; k < blockCount; k++) own[k] = Columns(k);
         bool[] grouped = narrowBlock.All(narrow => narrow)
             ? narrowBlock
-            : LinkingRowGroups.SelectBlocks(linking, [.. own.SelectMany(c => c)], narrowBlock,
-                [.. Enumerable.Range(0, blockCount).Select(k => AloneCost(own[k].Sum(c => c.Rows.Length), own[k].SelectMany(c => c.Rows).Distinct().Count(), own[k].Length, blockRows[k].Length).Cost)]);
+            : LinkingRowGroups.SelectBlocks(linking, [.. own.SelectMany(c => c)], narrowBlock, [.. alone.Select(a => a.Cost)]);
         groupSums = new LinkingRowGroups(linking, [.. Enumerable.Range(0, blockCount).Where(k => grouped[k]).SelectMany(k => own[k])]);
         rowWiseBlocks = [.. Enumerable.Range(0, blockCount).Where(k => !grouped[k])];
-        foreach (int k in rowWiseBlocks) couplings[k].SumByRows(this, blockRows[k].Length);
+        foreach (int k in rowWiseBlocks) couplings[k].SumAlone(this, alone[k].LowRank);
         blockFactor = new double[blockCount][];
         gram = new double[blockCount][];
         couplingSolve = new double[blockCount][];
@@ -534,14 +535,11 @@ internal sealed class BlockNormalEquations
             Weight = new double[Columns.Length];
         }
 
-        /// <summary>
-        /// Collects <see cref="ByLinkingRow"/> for a block of <paramref name="rows"/> rows whose update is not summed by
-        /// groups, and chooses between its two ways (<see cref="LowRank"/>).
-        /// </summary>
-        public void SumByRows(BlockNormalEquations owner, int rows)
+        /// <summary>Collects <see cref="ByLinkingRow"/> for a block whose update is not summed by groups, to be summed the way <paramref name="lowRank"/> says (<see cref="AloneCost"/>).</summary>
+        public void SumAlone(BlockNormalEquations owner, bool lowRank)
         {
             ByLinkingRow = new LinkingEntries(Columns, owner.linkEntryStart, owner.linkEntryRow, owner.linkEntryValue);
-            LowRank = AloneCost(ByLinkingRow.Value.Length, ByLinkingRow.Rows.Length, Width, rows).LowRank;
+            LowRank = lowRank;
         }
 
         /// <summary>Whether the update goes through the block's rows as one register-tiled product (<see cref="AddLowRank"/>) rather than row by row of the linking rows (<see cref="AddByRows"/>).</summary>
@@ -559,7 +557,7 @@ internal sealed class BlockNormalEquations
         /// <summary>Whether every column meets at most <see cref="BlockStructure.NarrowLimit"/> linking rows (then <see cref="LinkingRowGroups"/> always sums it into S).</summary>
         public bool Narrow { get; }
 
-        /// <summary>The columns' linking entries by linking row, for a block summed into S row by row (<see cref="SumByRows"/>).</summary>
+        /// <summary>The columns' linking entries by linking row, for a block summed into S without the groups (<see cref="SumAlone"/>).</summary>
         public LinkingEntries? ByLinkingRow { get; private set; }
 
         public double[] Weight { get; }

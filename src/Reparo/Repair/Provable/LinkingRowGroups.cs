@@ -14,8 +14,8 @@ internal sealed record GroupedColumn(int Block, int Position, int[] Rows, double
 /// Sums the Schur-complement update Σ_k Σ_{t,u} Y_k[t, u]·z_t·z_uᵀ of coupling columns (z = weight·column's
 /// linking part) by groups of linking rows. Linking rows that a column meets together are one group (union
 /// of supports), so every column lies in one group. The rows of S in group P, against every group up to P, are
-/// one product: with the occurrences o of P (a narrow column of P's in block k at position t_o),
-/// U_P = Σ_o z_o·T[o]ᵀ, where T[o] = Σ_u Y_k[t_o, u]·z_u over block k's narrow columns u of groups up to P (each in its
+/// one product: with the occurrences o of P (a column of P's in block k at position t_o),
+/// U_P = Σ_o z_o·T[o]ᵀ, where T[o] = Σ_u Y_k[t_o, u]·z_u over block k's columns u of groups up to P (each in its
 /// group's place). T is built by short sums, U_P by one register-tiled product; each group's rows are written once.
 /// In the repair LPs a group is a repair point's specification rows and every neuron block has one column per point
 /// where the neuron is on.
@@ -32,13 +32,13 @@ internal sealed class LinkingRowGroups
     /// How many times faster per multiply–add a register-tiled product runs here than the scattered updates of a
     /// block's update summed row by row of the linking rows (<see cref="BlockNormalEquations"/>): about 0.07 s against
     /// 0.5 s per factorisation for the later layers' biases of a repair at mlp:200x9's fc7, where the product takes
-    /// more multiply–adds. Costs in <see cref="SelectBlocks"/> and the choice of a block's own way are compared in
+    /// more multiply–adds (timed during development, not a committed benchmark). Costs in <see cref="SelectBlocks"/> and the choice of a block's own way are compared in
     /// scattered updates.
     /// </summary>
     public const double ProductAdvantage = 10;
 
-    /// <summary>Groups the linking rows (0 … <paramref name="linking"/> − 1) that <paramref name="narrow"/> meet.</summary>
-    public LinkingRowGroups(int linking, IReadOnlyList<GroupedColumn> narrow)
+    /// <summary>Groups the linking rows (0 … <paramref name="linking"/> − 1) that <paramref name="columns"/> meet.</summary>
+    public LinkingRowGroups(int linking, IReadOnlyList<GroupedColumn> columns)
     {
         var parent = new int[linking];
         for (int l = 0; l < linking; l++) parent[l] = l;
@@ -47,14 +47,14 @@ internal sealed class LinkingRowGroups
             while (parent[l] != l) l = parent[l] = parent[parent[l]];
             return l;
         }
-        foreach (GroupedColumn c in narrow)
+        foreach (GroupedColumn c in columns)
             for (int e = 1; e < c.Rows.Length; e++)
             {
                 int p = Find(c.Rows[0]), q = Find(c.Rows[e]);
                 if (p != q) parent[Math.Max(p, q)] = Math.Min(p, q);
             }
         var touched = new bool[linking];
-        foreach (GroupedColumn c in narrow)
+        foreach (GroupedColumn c in columns)
             foreach (int l in c.Rows) touched[l] = true;
         var groupOfRoot = new Dictionary<int, int>();
         var rows = new List<List<int>>();
@@ -78,7 +78,7 @@ internal sealed class LinkingRowGroups
         groupOffset = new int[groupRows.Length + 1];
         for (int g = 0; g < groupRows.Length; g++) groupOffset[g + 1] = groupOffset[g] + groupRows[g].Length;
 
-        GroupedColumn[] ordered = [.. narrow.OrderBy(c => groupOf[c.Rows[0]]).ThenBy(c => c.Block).ThenBy(c => c.Position)];
+        GroupedColumn[] ordered = [.. columns.OrderBy(c => groupOf[c.Rows[0]]).ThenBy(c => c.Block).ThenBy(c => c.Position)];
         occurrenceStart = new int[groupRows.Length + 1];
         foreach (GroupedColumn c in ordered) occurrenceStart[groupOf[c.Rows[0]] + 1]++;
         for (int g = 0; g < groupRows.Length; g++) occurrenceStart[g + 1] += occurrenceStart[g];
@@ -99,7 +99,7 @@ internal sealed class LinkingRowGroups
         mostOccurrences = Enumerable.Range(0, groupRows.Length).Select(g => occurrenceStart[g + 1] - occurrenceStart[g]).DefaultIfEmpty(0).Max();
 
         // Each block's occurrences, by group (the order of the occurrences).
-        int blocks = narrow.Count == 0 ? 0 : narrow.Max(c => c.Block) + 1;
+        int blocks = columns.Count == 0 ? 0 : columns.Max(c => c.Block) + 1;
         blockOccurrenceStart = new int[blocks + 1];
         foreach (int k in occurrenceBlock) blockOccurrenceStart[k + 1]++;
         for (int k = 0; k < blocks; k++) blockOccurrenceStart[k + 1] += blockOccurrenceStart[k];

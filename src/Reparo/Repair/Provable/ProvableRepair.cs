@@ -457,9 +457,9 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     /// the solution moved on as far again as it moved from the round before (2·x − x_previous) would violate it: the rows
     /// a round violates were mostly near their bound one round earlier, so this saves rounds. Held rows enter only when
     /// violated: they are later layers' sign rows, each a linking row of the repaired layer's neuron blocks, and the
-    /// dense Schur complement of the linking rows costs their count cubed (at mlp:200x9's fc7, the predicted rows more
-    /// than doubled the third round's 5,810 linking rows and pushed it past block-ipm's budget to HiGHS, 530 s; with
-    /// violated rows only, five rounds took 177 s). The last round's optimum is then optimal for the whole program too: it is
+    /// dense Schur complement of the linking rows costs their count cubed (at mlp:200x9's fc7 the predicted rows more
+    /// than doubled the third round's linking rows and pushed it past block-ipm's budget to HiGHS; with violated rows
+    /// only every round stays with block-ipm: docs/results/lp-solvers.md, last section). The last round's optimum is then optimal for the whole program too: it is
     /// feasible for every held constraint, and the solved program's feasible set contains the whole program's. The time
     /// limit is what <paramref name="spent"/> seconds of earlier solves left of it (<see cref="WithinTimeLimit"/>).
     /// </summary>
