@@ -37,7 +37,7 @@ public sealed record RepairTiming(double Encode, double Solve, double Verify, do
 /// <param name="PenaltyOn">Where the penalised change was measured (<see cref="PreserveRequest.PenaltyOn"/>; null: hard constraints).</param>
 public sealed record PreservedOutcome(int Count, int? Kept, int? Requested = null, double? Penalty = null, PreservedChange? PenaltyOn = null)
 {
-    /// <summary>How they were held, for notes and reports: <c>hard constraints</c>, <c>a penalised output change, weight 0.1</c> or <c>a penalised change of the repaired layer's outputs, weight 1</c>.</summary>
+    /// <summary>How they were held, for notes and reports: <c>hard constraints</c>, <c>a penalised output change, weight 0.1</c> or <c>a penalised change of the repaired layer's outputs, weight 10</c>.</summary>
     public string Form => Describe(Penalty, PenaltyOn);
 
     /// <summary>See <see cref="Form"/>.</summary>
