@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Reparo.Data;
 using Reparo.Models;
 using Reparo.Repair;
@@ -59,6 +60,50 @@ public class HeldPreservedInputsTests
         Assert.True(solves.Zip(solves.Skip(1)).All(pair => pair.First.Rows < pair.Second.Rows), note); // each round adds rows
         Assert.Contains(held.Held, input => !input.EnteredWhole);
         Assert.True(held.Program.RowCount < whole.Program.RowCount, note);
+    }
+
+    [Fact]
+    public void AfterBlockIpmRoundsMetRowsLeaveAgainAndFewViolatedRowsEnterYetTheOptimumIsTheWholeProgramsOne()
+    {
+        // Later neurons' sign rows wait outside the program; preserved inputs are in it (nothing held, so rows may leave).
+        EncodedProgram whole = Encode("mlp:16x3", "fc1", 40, hold: false, compose: false), generated = Encode("mlp:16x3", "fc1", 40, hold: false);
+        Assert.Empty(generated.Held);
+        Assert.NotEmpty(generated.Pending);
+        const int cap = 5;
+
+        (LpSolution solution, IReadOnlyList<LpSolve> solves, string note) = ProvableRepair.SolveWithGeneration(generated, BlockIpmOnAnyProgram, cap);
+
+        Assert.Equal(LpStatus.Optimal, solution.Status);
+        Assert.All(solves, solve => Assert.Equal("block-ipm", solve.Solver));
+        Match left = Regex.Match(note, @"; (\d+) held rows left the program again because a round's solution met them by more than 0\.01 \(each row at most once\)");
+        Match brought = Regex.Match(note, @"brought (\d+) rows in");
+        Assert.True(left.Success && brought.Success, note);
+        Assert.True(int.Parse(left.Groups[1].Value) > 0, note);
+        // At most the cap enter after a round, and the final program is the first round's rows, plus those that entered, less those that left.
+        Assert.All(solves.Zip(solves.Skip(1)), pair => Assert.InRange(pair.Second.Rows - pair.First.Rows, -generated.Pending.Count, cap));
+        Assert.Equal(solves[0].Rows + int.Parse(brought.Groups[1].Value) - int.Parse(left.Groups[1].Value), solves[^1].Rows);
+        Assert.True(generated.Full().Size.Rows > solves[^1].Rows + cap, note);
+        LpSolution direct = LpSolver.Solve(whole.Program, Exact);
+        Assert.Equal(whole.Program.ObjectiveValue(direct.Values!), generated.Program.ObjectiveValue(solution.Values!), 1e-6);
+        // The final solution meets every row of the whole program, the rows that left included.
+        Assert.True(generated.Full().MaxViolation(solution.Values!) <= 1e-7, note);
+    }
+
+    [Fact]
+    public void AfterHighsRoundsNoRowLeavesAndEveryViolatedRowEnters()
+    {
+        // A HiGHS round costs about a whole solve whatever its rows: there fewer rounds matter more than fewer rows.
+        EncodedProgram whole = Encode("mlp:16x3", "fc1", 40, hold: false, compose: false), generated = Encode("mlp:16x3", "fc1", 40, hold: false);
+
+        (LpSolution solution, IReadOnlyList<LpSolve> solves, string note) = ProvableRepair.SolveWithGeneration(generated, Exact, maxEnteringRows: 1);
+
+        Assert.Equal(LpStatus.Optimal, solution.Status);
+        Assert.True(solves.Count > 1, note);
+        Assert.DoesNotContain("left the program again", note);
+        Assert.Contains(solves.Zip(solves.Skip(1)), pair => pair.Second.Rows - pair.First.Rows > 1);
+        Assert.All(solves.Zip(solves.Skip(1)), pair => Assert.True(pair.Second.Rows > pair.First.Rows, note));
+        LpSolution direct = LpSolver.Solve(whole.Program, Exact);
+        Assert.Equal(whole.Program.ObjectiveValue(direct.Values!), generated.Program.ObjectiveValue(solution.Values!), 1e-6);
     }
 
     [Fact]

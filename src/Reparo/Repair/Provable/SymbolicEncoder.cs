@@ -64,11 +64,20 @@ internal readonly record struct PendingRow(LinExpr Expr, double Lower, double Up
     public void AddTo(LinearProgram lp) => lp.AddRow(Lower - Expr.Constant, Upper - Expr.Constant, Expr.Cols, Expr.Coefs);
 
     /// <summary>Whether <paramref name="x"/> violates the row or brings it within <paramref name="slack"/> of a bound.</summary>
-    public bool IsUnmetAt(ReadOnlySpan<double> x, double slack)
+    public bool IsUnmetAt(ReadOnlySpan<double> x, double slack) => ProgramFragment.Outside(Activity(x), Lower, Upper, slack);
+
+    /// <summary>How far inside its bounds the row is at <paramref name="x"/> (negative when violated).</summary>
+    public double SlackAt(ReadOnlySpan<double> x)
+    {
+        double activity = Activity(x);
+        return Math.Min(activity - Lower, Upper - activity);
+    }
+
+    private double Activity(ReadOnlySpan<double> x)
     {
         double activity = Expr.Constant;
         for (int i = 0; i < Expr.Cols.Length; i++) activity += Expr.Coefs[i] * x[Expr.Cols[i]];
-        return ProgramFragment.Outside(activity, Lower, Upper, slack);
+        return activity;
     }
 }
 
