@@ -90,6 +90,16 @@ public class HeldPreservedInputsTests
     }
 
     [Fact]
+    public void TheSchurComplementDominatesOnceItsCubeOutgrowsTheRestOfAFactorisation()
+    {
+        // 1,000 linking rows: 1.67E+08 of the 1E+09 multiply-adds; the rest costs 8.33E+08.
+        var shape = new BlockShape(1000, 1e9);
+        Assert.False(shape.SchurWouldDominate(0));
+        Assert.False(shape.SchurWouldDominate(700)); // 1,700 rows: 8.19E+08
+        Assert.True(shape.SchurWouldDominate(800)); // 1,800 rows: 9.72E+08
+    }
+
+    [Fact]
     public void AfterHighsRoundsNoRowLeavesAndEveryViolatedRowEnters()
     {
         // A HiGHS round costs about a whole solve whatever its rows: there fewer rounds matter more than fewer rows.

@@ -55,6 +55,9 @@ internal sealed record BlockIpmResult(LpStatus Status, string Detail, double[]? 
 
     /// <summary>Whether it declined the program because most of the work would be the Schur complement of its many linking rows (<see cref="BlockIpmOptions.MaxLinkingShare"/>).</summary>
     public bool MostlyLinking { get; init; }
+
+    /// <summary>The shape of the normal equations it iterated on (null when it did not).</summary>
+    public BlockShape? Shape { get; init; }
 }
 
 /// <summary>
@@ -147,6 +150,7 @@ internal static class BlockIpm
         return new BlockIpmResult(status, detail, x, x is null ? double.NaN : lp.ObjectiveValue(x), run.Iterations, described, Timing(run.FactorSeconds, run.SetupSeconds))
         {
             WarmStarted = run.From is not null,
+            Shape = new BlockShape(structure.LinkingRows.Length, structure.MultiplyAdds),
         };
     }
 

@@ -113,6 +113,21 @@ public sealed record LpSolution(LpStatus Status, string Detail, double[]? Values
 
     /// <summary>Where block-ipm's time went (null when another solver produced the solution).</summary>
     public BlockIpmTiming? Phases { get; init; }
+
+    /// <summary>The shape of block-ipm's normal equations (null when another solver produced the solution).</summary>
+    internal BlockShape? Shape { get; init; }
+}
+
+/// <summary>The linking rows of block-ipm's normal equations in a solve and its estimated multiply–adds per factorisation.</summary>
+internal sealed record BlockShape(int LinkingRows, double MultiplyAdds)
+{
+    /// <summary>
+    /// Whether, with <paramref name="moreRows"/> more linking rows, the dense Cholesky factorisation of the Schur complement
+    /// (n³/6 multiply–adds for n linking rows) would cost more than the rest of one factorisation.
+    /// </summary>
+    public bool SchurWouldDominate(int moreRows) => Schur(LinkingRows + moreRows) > MultiplyAdds - Schur(LinkingRows);
+
+    private static double Schur(double rows) => rows * rows * rows / 6;
 }
 
 /// <summary>Solves a <see cref="LinearProgram"/> with one of the OR-Tools solvers.</summary>
@@ -213,7 +228,7 @@ public static class LpSolver
         if (offered is not null && result.Status != LpStatus.NumericalTrouble) keep?.Invoke(offered);
         string name = LpSolverOptions.Name(LpSolverKind.BlockIpm);
         if (result.Status != LpStatus.NumericalTrouble)
-            return new LpSolution(result.Status, $"{result.Detail}; {result.Structure}{retried}", result.Values, result.Objective, 0, name) { Iterations = result.Iterations, WarmStarted = result.WarmStarted, Phases = result.Timing };
+            return new LpSolution(result.Status, $"{result.Detail}; {result.Structure}{retried}", result.Values, result.Objective, 0, name) { Iterations = result.Iterations, WarmStarted = result.WarmStarted, Phases = result.Timing, Shape = result.Shape };
         // A program declined for its many linking rows is small (else no structure would be affordable): HiGHS solves it
         // as it stands, and constraint generation goes on, its rounds cheap.
         if (result.Declined && !result.MostlyLinking) whenDeclined?.Invoke();

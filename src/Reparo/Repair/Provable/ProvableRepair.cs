@@ -134,8 +134,9 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     private const double LeaveSlack = 1e-2;
 
     /// <summary>
-    /// At most this many held rows enter after a block-ipm round, the most violated first (ties may add a few more): each is
-    /// a linking row of the next round's normal equations.
+    /// At most this many held rows enter after a block-ipm round whose Schur complement would otherwise be most of a
+    /// factorisation, the most violated first (ties may add a few more): each is a linking row of the next round's normal
+    /// equations.
     /// </summary>
     private const int MaxEnteringRows = 1000;
 
@@ -475,9 +476,11 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     /// dense Schur complement of the linking rows costs their count cubed (at mlp:200x9's fc7 the predicted rows more
     /// than doubled the third round's linking rows and pushed it past block-ipm's budget to HiGHS; with violated rows
     /// only every round stays with block-ipm: docs/results/lp-solvers.md, section "Rounds as batches"). For the same
-    /// reason, after a block-ipm round (and without held inputs, whose rows and columns sit among the held rows) the held
-    /// rows its solution meets by more than <see cref="LeaveSlack"/> leave the program again, each at most once (so the
-    /// rounds end), and at most <see cref="MaxEnteringRows"/> violated rows enter, the most violated first: at mlp:200x9's
+    /// reason, after a block-ipm round whose linking rows with the violated ones would make the Schur complement most of
+    /// a factorisation (<see cref="BlockShape.SchurWouldDominate"/>; and without held inputs, whose rows and columns sit
+    /// among the held rows), the held rows its solution meets by more than <see cref="LeaveSlack"/> leave the program
+    /// again, each at most once (so the rounds end), and at most <see cref="MaxEnteringRows"/> violated rows enter, the
+    /// most violated first: at mlp:200x9's
     /// fc7 about 300 of the 4,400 held rows that had entered were tight at the optimum, and the final program's linking
     /// rows fall from about 5,500 to about 1,700 (docs/results/lp-solvers.md, section "Held rows leave again"). The last
     /// round's optimum is then optimal for the whole program too: it is feasible for every held constraint, and the
@@ -505,7 +508,7 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     /// <inheritdoc cref="SolveWithGeneration(EncodedProgram, double)"/>
     /// <param name="encoded">The program, its held rows and held inputs.</param>
     /// <param name="solver">The solver settings for all rounds together.</param>
-    /// <param name="maxEnteringRows">Most held rows that enter after a block-ipm round (<see cref="MaxEnteringRows"/>).</param>
+    /// <param name="maxEnteringRows">Most held rows that enter after such a block-ipm round (<see cref="MaxEnteringRows"/>).</param>
     internal static (LpSolution Solution, IReadOnlyList<LpSolve> Solves, string Note) SolveWithGeneration(EncodedProgram encoded, LpSolverOptions solver, int maxEnteringRows = MaxEnteringRows)
     {
         LinearProgram lp = encoded.Program;
@@ -630,10 +633,11 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
             double[] ahead = previous is null ? [] : [.. x.Select((value, j) => j < previous.Length ? 2 * value - previous[j] : value)];
             previous = x;
             bool final = round >= MaxGenerationRounds;
-            // After a block-ipm round, whose next round costs about the cube of its linking rows, the program stays small:
-            // rows met with room to spare leave, and the most violated rows enter first. (A HiGHS round costs about a
-            // whole solve whatever its rows, so there fewer rounds matter more.)
-            bool thrifty = rowsMayLeave && !final && solution.Solver == LpSolverOptions.Name(LpSolverKind.BlockIpm);
+            // Where block-ipm's next round would spend most of a factorisation on the Schur complement of the linking rows
+            // (the cube of their count) once the violated rows entered, the program stays small: rows met with room to
+            // spare leave, and the most violated rows enter first. Elsewhere the blocks cost most, and each round more
+            // costs more than the rows save (mlp:100x3's fc1); a HiGHS round costs about a whole solve whatever its rows.
+            bool thrifty = rowsMayLeave && !final && solution.Shape is { } shape && shape.SchurWouldDominate(violated);
             if (thrifty) kept = LeaveMetRows(x, kept);
             double enterUpTo = thrifty ? EntryThreshold(x) : double.PositiveInfinity;
             int violatedAt = lp.RowCount;
