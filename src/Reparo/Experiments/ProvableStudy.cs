@@ -147,8 +147,9 @@ public static class ProvableStudy
         foreach (int count in options.Quick ? new[] { 20 } : [30, 50, 100])
             steps.Add(new ProvableStep(locality, "mlp:100x3", epochs, first, "fc2", $"fog:3:{n}", Penalised(count)));
         // The default's form: each input adds one row per neuron inside that neuron's block, so block-ipm's blocks grow
-        // with the count (at 1,000 they passed the earlier budget of 3E+10 and HiGHS solved the program): the counts stop at 300.
-        foreach (int count in options.Quick ? new[] { 20 } : [50, 100, 300])
+        // with the count (at 1,000: 1,202-row blocks, 3.34E+10 multiply-adds per factorisation, 66 s at 1a4e4e0;
+        // docs/results/preserve-forms.md, "The default form with 1,000 inputs").
+        foreach (int count in options.Quick ? new[] { 20 } : [50, 100, 300, 1000])
             steps.Add(new ProvableStep(locality, "mlp:100x3", epochs, first, "fc2", $"fog:3:{n}", PenalisedLayer(count)));
         // fc1's LP is 7.8 times wider than fc2's (784 inputs per neuron); it gets a solver budget of 10 minutes (the rows
         // with and without preserved inputs ended in 2-4 minutes at 3462468, docs/results/lp-solvers.md).

@@ -45,7 +45,7 @@ public class ProvableStudyTests
         Assert.Contains(exp1, s => s.Variant.Objective == Reparo.Repair.Provable.LpObjective.Aprnn && s.Variant.Preserve == 0);
         double w = PreserveRequest.DefaultPenalty, v = PreserveRequest.DefaultLayerPenalty;
         const PreservedChange logits = PreservedChange.Logits, layer = PreservedChange.LayerOutput;
-        Assert.Equal([(0, null, logits), (100, null, logits), (300, null, logits), (1000, null, logits), (30, w, logits), (50, w, logits), (100, w, logits), (50, v, layer), (100, v, layer), (300, v, layer)],
+        Assert.Equal([(0, null, logits), (100, null, logits), (300, null, logits), (1000, null, logits), (30, w, logits), (50, w, logits), (100, w, logits), (50, v, layer), (100, v, layer), (300, v, layer), (1000, v, layer)],
             steps.Where(s => s.Section == "Locality: preserved inputs").Select(s => (s.Variant.Preserve, s.Variant.Penalty, s.Variant.PenaltyOn)));
         Assert.Equal(["fc1 provable (preserve 0)", "fc1 provable (default)", "fc1 provable (preserve 300, hard)", "fc1 provable (preserve 50, penalised)", "fc2 provable (preserve 0)", "fc2 provable (default)", "fc2 provable (preserve 300, hard)", "fc2 provable (preserve 50, penalised)",
             "fc3 provable (preserve 0)", "fc3 provable (default)", "fc3 provable (preserve 300, hard)", "fc3 provable (preserve 50, penalised)"],
