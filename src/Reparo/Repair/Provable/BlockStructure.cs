@@ -147,6 +147,9 @@ internal sealed class BlockStructure
     /// <summary>Doubles held by the factors.</summary>
     public double StoredValues { get; }
 
+    /// <summary>Multiply–adds of the dense Cholesky factorisation of a Schur complement on <paramref name="linkingRows"/> rows.</summary>
+    internal static double SchurMultiplyAdds(double linkingRows) => linkingRows * linkingRows * linkingRows / 6;
+
     /// <summary>Whether the factorisation takes at most <paramref name="maxMultiplyAdds"/> and fits the memory limit.</summary>
     public bool IsAffordable(double maxMultiplyAdds) => MultiplyAdds <= maxMultiplyAdds && StoredValues <= MaxStoredValues;
 
@@ -257,7 +260,7 @@ internal sealed class BlockStructure
             (double rows, double coupling, double entries, bool wide) = size[block];
             size[block] = (rows, coupling + 1, entries + links, wide || links > NarrowLimit);
         }
-        double cost = direct + linking * linking * linking / 6;
+        double cost = direct + SchurMultiplyAdds(linking);
         foreach ((double n, double q, double entries, bool wide) in size.Values) cost += BlockCost(n, q, entries, wide, linking);
         return cost;
     }
@@ -434,7 +437,7 @@ internal sealed class BlockStructure
             for (int p = 0; p < blockRows[k].Length; p++) localIndex[blockRows[k][p]] = p;
         }
         for (int l = 0; l < linkingRows.Count; l++) localIndex[linkingRows[l]] = l;
-        double cost = direct + Math.Pow(linkingRows.Count, 3) / 6, stored = (double)linkingRows.Count * linkingRows.Count;
+        double cost = direct + SchurMultiplyAdds(linkingRows.Count), stored = (double)linkingRows.Count * linkingRows.Count;
         for (int k = 0; k < blockCount; k++)
         {
             double n = blockRows[k].Length, q = coupling[k];

@@ -123,11 +123,10 @@ internal sealed record BlockShape(int LinkingRows, double MultiplyAdds)
 {
     /// <summary>
     /// Whether, with <paramref name="moreRows"/> more linking rows, the dense Cholesky factorisation of the Schur complement
-    /// (n³/6 multiply–adds for n linking rows) would cost more than the rest of one factorisation.
+    /// (<see cref="BlockStructure.SchurMultiplyAdds"/>) would cost more than the rest of one factorisation.
     /// </summary>
-    public bool SchurWouldDominate(int moreRows) => Schur(LinkingRows + moreRows) > MultiplyAdds - Schur(LinkingRows);
-
-    private static double Schur(double rows) => rows * rows * rows / 6;
+    public bool SchurWouldDominate(int moreRows) =>
+        BlockStructure.SchurMultiplyAdds(LinkingRows + moreRows) > MultiplyAdds - BlockStructure.SchurMultiplyAdds(LinkingRows);
 }
 
 /// <summary>Solves a <see cref="LinearProgram"/> with one of the OR-Tools solvers.</summary>
