@@ -245,6 +245,39 @@ public class BlockIpmTests
         Assert.Equal(highs.Objective, solution.Objective, 1e-6);
     }
 
+    [Fact]
+    public void AWarmStartsFloorShrinksWithTheRowsThatEnteredAndStaysWithinItsRange()
+    {
+        Assert.Equal(BlockIpm.WarmFloor, BlockIpm.WarmFloorAfter(1000));
+        Assert.Equal(BlockIpm.WarmFloor, BlockIpm.WarmFloorAfter(50_000));
+        Assert.Equal(0.05, BlockIpm.WarmFloorAfter(250), 12);
+        Assert.Equal(0.01, BlockIpm.WarmFloorAfter(1), 12);
+        Assert.Equal(0.01, BlockIpm.WarmFloorAfter(0), 12);
+        Assert.True(BlockIpm.WarmFloorAfter(10) < BlockIpm.WarmFloorAfter(100));
+        Assert.Equal(BlockIpm.WarmFloor, new IpmStart([], [], 1).Floor);
+    }
+
+    [Theory]
+    [InlineData(4, 0.01)]
+    [InlineData(4, 0.1)]
+    [InlineData(7, 0.01)]
+    public void AWarmStartWithAnyFloorEndsAtTheColdOptimum(int seed, double floor)
+    {
+        LinearProgram lp = BlockAngular(seed);
+        var options = new LpSolverOptions { Solver = LpSolverKind.BlockIpm, Threads = 1, Extra = AnyLinkingShare };
+        IpmStart? kept = null;
+        LpSolution cold = LpSolver.Solve(lp, options, null, null, null, offered => kept = offered);
+        Assert.Equal(LpStatus.Optimal, cold.Status);
+        Assert.True(kept is not null, cold.Detail);
+
+        LpSolution warm = LpSolver.Solve(lp, options, null, null, kept with { Floor = floor });
+
+        Assert.Equal(LpStatus.Optimal, warm.Status);
+        Assert.True(warm.WarmStarted, warm.Detail);
+        LpSolution highs = LpSolver.Solve(lp, new LpSolverOptions { Solver = LpSolverKind.Highs });
+        Assert.Equal(highs.Objective, warm.Objective, 1e-6);
+    }
+
     // ---------------------------------------------------------------- structure
 
     /// <summary>Five blocks of four rows (0–19) over their own three columns (each row meets all three).</summary>

@@ -35,7 +35,14 @@ public sealed record BlockIpmTiming(double Setup, double Factor, double Solve);
 /// <param name="Values">The program's variables.</param>
 /// <param name="RowDuals">The duals of its rows.</param>
 /// <param name="Complementarity">The iterate's mean complementarity product μ.</param>
-internal sealed record IpmStart(double[] Values, double[] RowDuals, double Complementarity);
+internal sealed record IpmStart(double[] Values, double[] RowDuals, double Complementarity)
+{
+    /// <summary>
+    /// Smallest value of a bounded variable or slack at the start (<see cref="BlockIpm.WarmFloor"/> unless set, e.g. by
+    /// <see cref="BlockIpm.WarmFloorAfter"/> for the rows that entered since the iterate was kept).
+    /// </summary>
+    public double Floor { get; init; } = BlockIpm.WarmFloor;
+}
 
 /// <summary>The outcome of a <see cref="BlockIpm"/> solve.</summary>
 /// <param name="Status">How it ended; <see cref="LpStatus.NumericalTrouble"/> when the caller should use another solver.</param>
@@ -86,11 +93,30 @@ internal static class BlockIpm
 
     /// <summary>
     /// Smallest value of a bounded variable or slack when starting from an earlier solve's iterate (see
-    /// <see cref="Iteration"/>'s StartFrom). Tried on a repair's constraint generation (fc2 of a 784-100-100-10 MLP, 100
-    /// fog failures, 300 preserved inputs): 0.1, 0.3 and 1 did about equally well; the iterate's own values (no floor)
-    /// stalled on the rows that entered violated, and floors in proportion to √μ did well only when they came to 0.1–0.4.
+    /// <see cref="Iteration"/>'s StartFrom) after many rows entered. Tried on a repair's constraint generation (fc2 of a
+    /// 784-100-100-10 MLP, 100 fog failures, 300 preserved inputs): 0.1, 0.3 and 1 did about equally well; the iterate's
+    /// own values (no floor) stalled on the rows that entered violated, and floors in proportion to √μ did well only when
+    /// they came to 0.1–0.4.
     /// </summary>
-    private const double WarmFloor = 0.1;
+    public const double WarmFloor = 0.1;
+
+    /// <summary>The smallest floor <see cref="WarmFloorAfter"/> gives.</summary>
+    private const double LeastWarmFloor = 0.01;
+
+    /// <summary>Rows entering at and above which a warm start takes the whole <see cref="WarmFloor"/>.</summary>
+    private const int WarmFloorRows = 1000;
+
+    /// <summary>
+    /// The floor of a warm start (<see cref="IpmStart.Floor"/>) after <paramref name="enteredRows"/> rows entered the
+    /// program: <see cref="WarmFloor"/>·√(rows / 1,000), between 0.01 and 0.1. The fewer rows entered violated, the
+    /// nearer the kept iterate is to the new program's central path, and the less it needs to be moved back from the
+    /// boundary. On mlp:200x9's fc7 (four models) a round that 1–9 rows entered took 8–14 iterations with this floor
+    /// against 14–21 with 0.1, a round of about 1,000 rows did best with 0.1 (30 iterations with 0.01), and a floor of
+    /// 0.003 for the fewest rows did no better than 0.01 (docs/results/lp-solvers.md, section "A warm start's floor
+    /// after few rows").
+    /// </summary>
+    public static double WarmFloorAfter(int enteredRows) =>
+        Math.Clamp(WarmFloor * Math.Sqrt(Math.Max(enteredRows, 0) / (double)WarmFloorRows), LeastWarmFloor, WarmFloor);
 
     /// <summary>
     /// Relative duality gap at which a solve offers its iterate as the start of the next, grown program
@@ -365,7 +391,7 @@ internal static class BlockIpm
         /// <summary>
         /// Starts from an earlier solve's iterate (<see cref="IpmStart"/>): its variables and row duals mapped into this
         /// program's scaled standard form, each new slack at the value that meets its row. Bounded variables and slacks
-        /// below <see cref="WarmFloor"/> (those at their bounds, and the slacks of rows that entered violated, mirrored)
+        /// below the start's floor (<see cref="IpmStart.Floor"/>; those at their bounds, and the slacks of rows that entered violated, mirrored)
         /// are raised to it, which moves the iterate back from the boundary so that the violated rows can be met in a few
         /// long steps; each bound's dual is the reduced cost's part of its sign, raised so that its product is at least
         /// the kept iterate's μ. Residuals this leaves are the infeasible method's to remove.
@@ -374,17 +400,17 @@ internal static class BlockIpm
         {
             (double[] values, double[] duals) = form.ToInternal(start.Values, start.RowDuals);
             duals.CopyTo(y, 0);
-            double mu = Math.Max(start.Complementarity, double.Epsilon);
+            double mu = Math.Max(start.Complementarity, double.Epsilon), floor = start.Floor;
             for (int j = 0; j < n; j++)
             {
                 x[j] = values[j];
                 if (!lower[j]) continue;
                 double z = c[j] - a.ColumnDot(j, y);
-                x[j] = Math.Max(Math.Abs(values[j]), WarmFloor);
+                x[j] = Math.Max(Math.Abs(values[j]), floor);
                 zl[j] = Math.Max(Math.Max(z, 0), mu / x[j]);
                 if (!boxed[j]) continue;
-                if (x[j] > u[j] - WarmFloor) x[j] = Math.Max(u[j] - WarmFloor, 0.5 * u[j]);
-                w[j] = Math.Max(u[j] - x[j], WarmFloor);
+                if (x[j] > u[j] - floor) x[j] = Math.Max(u[j] - floor, 0.5 * u[j]);
+                w[j] = Math.Max(u[j] - x[j], floor);
                 zu[j] = Math.Max(Math.Max(-z, 0), mu / w[j]);
             }
         }

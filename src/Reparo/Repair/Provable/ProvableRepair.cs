@@ -484,7 +484,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     /// optimum, and the final program's linking rows fall from 4,625–6,551 to 1,676–2,368, the repair's
     /// time by 1.3–2.0× (docs/results/lp-solvers.md, section "Held rows leave again"). The last
     /// round's optimum is then optimal for the whole program too: it is feasible for every held constraint, and the
-    /// solved program's feasible set contains the whole program's. The time
+    /// solved program's feasible set contains the whole program's. A block-ipm round starts from the iterate the round
+    /// before kept, moved back from the boundary the less the fewer rows entered (<see cref="BlockIpm.WarmFloorAfter"/>). The time
     /// limit is what <paramref name="spent"/> seconds of earlier solves left of it (<see cref="WithinTimeLimit"/>).
     /// </summary>
     /// <returns>The last solution (its seconds those of every round), each round's solve, and a note for the report.</returns>
@@ -654,6 +655,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
                 if (final) input.EnterRest(lp);
             }
             int added = lp.RowCount - violatedAt;
+            // The fewer rows entered, the less the next round's start is moved back from the boundary.
+            if (kept is not null) kept = kept with { Floor = BlockIpm.WarmFloorAfter(added) };
             enteredTotal += added;
             held.RemoveAll(input => input.EnteredWhole);
             if (solver.TimeLimitSeconds is double budget && seconds >= budget)
