@@ -110,10 +110,10 @@ internal static class BlockIpm
     /// The floor of a warm start (<see cref="IpmStart.Floor"/>) after <paramref name="enteredRows"/> rows entered the
     /// program: <see cref="WarmFloor"/>·√(rows / 1,000), between 0.01 and 0.1. The fewer rows entered violated, the
     /// nearer the kept iterate is to the new program's central path, and the less it needs to be moved back from the
-    /// boundary. On mlp:200x9's fc7 (four models) a round that 1–9 rows entered took 8–14 iterations with this floor
-    /// against 14–21 with 0.1, a round of about 1,000 rows did best with 0.1 (30 iterations with 0.01), and a floor of
-    /// 0.003 for the fewest rows did no better than 0.01 (docs/results/lp-solvers.md, section "A warm start's floor
-    /// after few rows").
+    /// boundary. On mlp:200x9's fc7 (four models) the last two rounds, after the program grew by 1–40 rows, took 8–16
+    /// iterations with this floor against 17–29 with 0.1, and the repair took 1.15× less time (docs/results/lp-solvers.md,
+    /// section "A warm start's floor after few rows"). In probes, 0.01 after 1,000 rows took 30 iterations where 0.1 took
+    /// 22, and 0.003 after the fewest rows did no better than 0.01.
     /// </summary>
     public static double WarmFloorAfter(int enteredRows) =>
         Math.Clamp(WarmFloor * Math.Sqrt(Math.Max(enteredRows, 0) / (double)WarmFloorRows), LeastWarmFloor, WarmFloor);
