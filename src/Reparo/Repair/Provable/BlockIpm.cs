@@ -391,10 +391,11 @@ internal static class BlockIpm
         /// <summary>
         /// Starts from an earlier solve's iterate (<see cref="IpmStart"/>): its variables and row duals mapped into this
         /// program's scaled standard form, each new slack at the value that meets its row. Bounded variables and slacks
-        /// below the start's floor (<see cref="IpmStart.Floor"/>; those at their bounds, and the slacks of rows that entered violated, mirrored)
-        /// are raised to it, which moves the iterate back from the boundary so that the violated rows can be met in a few
-        /// long steps; each bound's dual is the reduced cost's part of its sign, raised so that its product is at least
-        /// the kept iterate's μ. Residuals this leaves are the infeasible method's to remove.
+        /// below the start's floor (<see cref="IpmStart.Floor"/>; those at their bounds, and the slacks of rows that
+        /// entered violated, mirrored) are raised to it, which moves the iterate back from the boundary so that the
+        /// violated rows can be met in a few long steps; each bound's dual is the reduced cost's part of its sign, raised
+        /// so that its product is at least the kept iterate's μ. Residuals this leaves are the infeasible method's to
+        /// remove.
         /// </summary>
         private void StartFrom(IpmStart start)
         {

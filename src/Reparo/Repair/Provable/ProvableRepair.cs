@@ -485,8 +485,8 @@ public sealed class ProvableRepair(ProvableRepairOptions options) : IRepairMetho
     /// time by 1.3–2.0× (docs/results/lp-solvers.md, section "Held rows leave again"). The last
     /// round's optimum is then optimal for the whole program too: it is feasible for every held constraint, and the
     /// solved program's feasible set contains the whole program's. A block-ipm round starts from the iterate the round
-    /// before kept, moved back from the boundary the less the fewer rows entered (<see cref="BlockIpm.WarmFloorAfter"/>). The time
-    /// limit is what <paramref name="spent"/> seconds of earlier solves left of it (<see cref="WithinTimeLimit"/>).
+    /// before kept, moved back from the boundary the less the fewer rows entered (<see cref="BlockIpm.WarmFloorAfter"/>).
+    /// The time limit is what <paramref name="spent"/> seconds of earlier solves left of it (<see cref="WithinTimeLimit"/>).
     /// </summary>
     /// <returns>The last solution (its seconds those of every round), each round's solve, and a note for the report.</returns>
     private (LpSolution Solution, IReadOnlyList<LpSolve> Solves, string Note) SolveWithGeneration(EncodedProgram encoded, double spent) =>
