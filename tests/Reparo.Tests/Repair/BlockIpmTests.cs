@@ -257,6 +257,53 @@ public class BlockIpmTests
         Assert.Equal(BlockIpm.WarmFloor, new IpmStart([], [], 1).Floor);
     }
 
+    [Fact]
+    public void ADirectionsRightHandSideUpdatedOverChangedColumnsEqualsTheWholeProduct()
+    {
+        // A random sparse 30 × 80 matrix, Θ and r; the right-hand side r + A·Θ·reduced for one reduced-cost vector, then
+        // for one that differs in a few columns: updated over those columns, it equals the whole product computed anew.
+        var random = new Random(11);
+        const int rows = 30, cols = 80;
+        var start = new int[cols + 1];
+        var rowIndex = new List<int>();
+        var value = new List<double>();
+        for (int j = 0; j < cols; j++)
+        {
+            foreach (int i in Enumerable.Range(0, rows).Where(_ => random.NextDouble() < 0.2))
+            {
+                rowIndex.Add(i);
+                value.Add(random.NextDouble() * 2 - 1);
+            }
+            start[j + 1] = rowIndex.Count;
+        }
+        var a = new SparseColumns(rows, cols, start, [.. rowIndex], [.. value]);
+        double[] theta = [.. Enumerable.Range(0, cols).Select(_ => Math.Exp(random.NextDouble() * 10 - 5))];
+        double[] r = [.. Enumerable.Range(0, rows).Select(_ => random.NextDouble())];
+        double[] Whole(double[] reduced)
+        {
+            var y = (double[])r.Clone();
+            a.MultiplyAdd([.. reduced.Select((v, j) => theta[j] * v)], y);
+            return y;
+        }
+        double[] first = [.. Enumerable.Range(0, cols).Select(_ => random.NextDouble() - 0.5)];
+        double[] lastReduced = (double[])first.Clone(), rightHandSide = Whole(first);
+        var scratch = new int[cols];
+        double[] second = (double[])first.Clone();
+        foreach (int j in new[] { 3, 41, 79 }) second[j] += 10 * (random.NextDouble() - 0.5);
+        Assert.True(BlockIpm.TryUpdateRightHandSide(a, theta, second, lastReduced, rightHandSide, scratch));
+        double[] expected = Whole(second);
+        for (int i = 0; i < rows; i++) Assert.Equal(expected[i], rightHandSide[i], 12);
+        Assert.Equal(second, lastReduced);
+        // Unchanged reduced costs leave it as it is; more changed columns than one in eight leave it to a whole product.
+        Assert.True(BlockIpm.TryUpdateRightHandSide(a, theta, second, lastReduced, rightHandSide, scratch));
+        for (int i = 0; i < rows; i++) Assert.Equal(expected[i], rightHandSide[i], 12);
+        double[] many = [.. second.Select((v, j) => j < cols / 8 + 1 ? v + 1 : v)];
+        double[] before = (double[])rightHandSide.Clone();
+        Assert.False(BlockIpm.TryUpdateRightHandSide(a, theta, many, lastReduced, rightHandSide, scratch));
+        Assert.Equal(before, rightHandSide);
+        Assert.Equal(second, lastReduced);
+    }
+
     [Theory]
     [InlineData(4, 0.01)]
     [InlineData(4, 0.1)]
