@@ -12,11 +12,13 @@ internal sealed record SparseColumns(int Rows, int Cols, int[] ColStart, int[] R
     public void MultiplyAdd(ReadOnlySpan<double> x, Span<double> y)
     {
         for (int j = 0; j < Cols; j++)
-        {
-            double xj = x[j];
-            if (xj == 0) continue;
-            for (int e = ColStart[j]; e < ColStart[j + 1]; e++) y[RowIndex[e]] += Value[e] * xj;
-        }
+            if (x[j] != 0) AddColumn(j, x[j], y);
+    }
+
+    /// <summary>y += scale·(column j).</summary>
+    public void AddColumn(int j, double scale, Span<double> y)
+    {
+        for (int e = ColStart[j]; e < ColStart[j + 1]; e++) y[RowIndex[e]] += Value[e] * scale;
     }
 
     /// <summary>Aᵀ·y for column j.</summary>
