@@ -85,6 +85,9 @@ internal static class BlockIpm
     private const double FinalStepFraction = 0.9999;
     private const double DivergenceNorm = 1e10;
 
+    /// <summary>Columns per parallel task of the loops over columns (each column is independent of the others).</summary>
+    private const int ColumnsPerTask = 4096;
+
     /// <summary>
     /// A direction's right-hand side is updated from the one before over the columns whose reduced cost changed when at
     /// most one column in this many did (<see cref="TryUpdateRightHandSide"/>); otherwise it is computed anew.
@@ -201,7 +204,7 @@ internal static class BlockIpm
             { MostlyLinking = true };
         }
         var normal = new BlockNormalEquations(form.A, structure, options.Threads, byRows, options.HubRows);
-        var run = new Iteration(form, new PairedColumnProducts(form.A), normal, options, clock, stopEarly) { From = options.WarmStart ? start : null, Keep = options.WarmStart ? keep : null };
+        var run = new Iteration(form, byRows, normal, options, clock, stopEarly) { From = options.WarmStart ? start : null, Keep = options.WarmStart ? keep : null };
         (LpStatus status, string detail, double[]? x) = run.Run();
         if (status == LpStatus.Optimal && form.HasRay) (status, detail, x) = (LpStatus.Unbounded, "a variable in no row improves the objective without bound", null);
         (int lowRank, int rowByRow) = normal.BlocksSummedAlone;
@@ -225,21 +228,21 @@ internal static class BlockIpm
         private readonly Stopwatch clock;
         private Func<double[], bool>? stopEarly;
         private readonly SparseColumns a;
-        private readonly PairedColumnProducts products;
+        private readonly SparseRows byRows;
         private readonly int m, n, pairs;
         private readonly double[] b, c, u;
         private readonly bool[] lower, boxed;
         private readonly double normB, normC, normU;
 
         private readonly double[] x, w, zl, zu, y;
-        private readonly double[] rp, ru, rd, theta, reduced, rowWork, columnWork, columnDots;
+        private readonly double[] rp, ru, rd, theta, reduced, rowWork, columnWork;
         private readonly double[] dx, dw, dy, dzl, dzu, dxAffine, dwAffine, dzlAffine, dzuAffine, rxz, rwz;
         private readonly double[] savedDx, savedDw, savedDy, savedDzl, savedDzu, savedRxz, savedRwz;
         private readonly double[] lastRightHandSide, lastReduced;
         private readonly int[] changedColumns;
         private bool lastValid;
 
-        public Iteration(StandardForm form, PairedColumnProducts products, BlockNormalEquations normal, BlockIpmOptions options, Stopwatch clock, Func<double[], bool>? stopEarly)
+        public Iteration(StandardForm form, SparseRows byRows, BlockNormalEquations normal, BlockIpmOptions options, Stopwatch clock, Func<double[], bool>? stopEarly)
         {
             this.stopEarly = stopEarly;
             this.form = form;
@@ -247,7 +250,7 @@ internal static class BlockIpm
             this.options = options;
             this.clock = clock;
             a = form.A;
-            this.products = products;
+            this.byRows = byRows;
             m = a.Rows;
             n = a.Cols;
             b = form.B;
@@ -271,7 +274,6 @@ internal static class BlockIpm
             reduced = new double[n];
             rowWork = new double[m];
             columnWork = new double[n];
-            columnDots = new double[n];
             dx = new double[n];
             dw = new double[n];
             dy = new double[m];
@@ -463,14 +465,16 @@ internal static class BlockIpm
         {
             b.CopyTo(rp, 0);
             Array.Clear(rowWork);
-            products.MultiplyAdd(x, rowWork, options.Threads);
+            byRows.MultiplyAdd(x, rowWork, options.Threads);
             for (int i = 0; i < m; i++) rp[i] -= rowWork[i];
-            products.TransposeMultiply(y, columnDots, options.Threads);
-            for (int j = 0; j < n; j++)
+            DenseKernels.ForBands(n, ColumnsPerTask, options.Threads, (first, count) =>
             {
-                ru[j] = boxed[j] ? u[j] - x[j] - w[j] : 0;
-                rd[j] = c[j] - columnDots[j] - zl[j] + zu[j];
-            }
+                for (int j = first; j < first + count; j++)
+                {
+                    ru[j] = boxed[j] ? u[j] - x[j] - w[j] : 0;
+                    rd[j] = c[j] - a.ColumnDot(j, y) - zl[j] + zu[j];
+                }
+            });
         }
 
         private double Complementarity()
@@ -612,14 +616,16 @@ internal static class BlockIpm
             }
             RightHandSide();
             normal.Solve(dy);
-            products.TransposeMultiply(dy, columnDots, options.Threads);
-            for (int j = 0; j < n; j++)
+            DenseKernels.ForBands(n, ColumnsPerTask, options.Threads, (first, count) =>
             {
-                dx[j] = theta[j] * (columnDots[j] - reduced[j]);
-                dw[j] = boxed[j] ? ru[j] - dx[j] : 0;
-                dzl[j] = lower[j] ? (rxz[j] - zl[j] * dx[j]) / x[j] : 0;
-                dzu[j] = boxed[j] ? (rwz[j] - zu[j] * dw[j]) / w[j] : 0;
-            }
+                for (int j = first; j < first + count; j++)
+                {
+                    dx[j] = theta[j] * (a.ColumnDot(j, dy) - reduced[j]);
+                    dw[j] = boxed[j] ? ru[j] - dx[j] : 0;
+                    dzl[j] = lower[j] ? (rxz[j] - zl[j] * dx[j]) / x[j] : 0;
+                    dzu[j] = boxed[j] ? (rwz[j] - zu[j] * dw[j]) / w[j] : 0;
+                }
+            });
         }
 
         /// <summary>
@@ -632,7 +638,7 @@ internal static class BlockIpm
             {
                 rp.CopyTo(lastRightHandSide, 0);
                 for (int j = 0; j < n; j++) columnWork[j] = theta[j] * reduced[j];
-                products.MultiplyAdd(columnWork, lastRightHandSide, options.Threads);
+                byRows.MultiplyAdd(columnWork, lastRightHandSide, options.Threads);
                 reduced.CopyTo(lastReduced, 0);
             }
             lastValid = true;
