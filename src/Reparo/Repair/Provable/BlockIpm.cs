@@ -261,7 +261,8 @@ internal static class BlockIpm
             pairs = lower.Count(l => l) + boxed.Count(f => f);
             normB = MaxAbs(b);
             normC = MaxAbs(c);
-            normU = MaxAbs(u.Where(double.IsFinite));
+            foreach (double bound in u)
+                if (double.IsFinite(bound)) normU = Math.Max(normU, Math.Abs(bound));
             x = new double[n];
             w = new double[n];
             zl = new double[n];
@@ -700,7 +701,7 @@ internal static class BlockIpm
             return null;
         }
 
-        private static double MaxAbs(IEnumerable<double> values)
+        private static double MaxAbs(ReadOnlySpan<double> values)
         {
             double max = 0;
             foreach (double v in values) max = Math.Max(max, Math.Abs(v));

@@ -143,8 +143,8 @@ internal sealed class BlockNormalEquations
                         blockEntryValue[bp++] = matrix.Value[e];
                     }
                 }
-                Array.Sort(blockEntryRow, blockEntryValue, blockEntryStart[j], blockEntryStart[j + 1] - blockEntryStart[j]);
-                Array.Sort(linkEntryRow, linkEntryValue, linkEntryStart[j], linkEntryStart[j + 1] - linkEntryStart[j]);
+                SortByRow(blockEntryRow, blockEntryValue, blockEntryStart[j], blockEntryStart[j + 1]);
+                SortByRow(linkEntryRow, linkEntryValue, linkEntryStart[j], linkEntryStart[j + 1]);
             }
         });
         blockEntries = new ColumnEntries(blockEntryStart, blockEntryRow, blockEntryValue);
@@ -211,6 +211,20 @@ internal sealed class BlockNormalEquations
         theta = new double[n];
         rightHandSide = new double[matrix.Rows];
         linkingPart = new double[linking];
+    }
+
+    /// <summary>
+    /// Sorts the entries [<paramref name="start"/>, <paramref name="end"/>) by row. A column's rows ascend in A, and the
+    /// linking rows' positions ascend with their rows, so most stretches are sorted already and are only checked.
+    /// </summary>
+    private static void SortByRow(int[] row, double[] value, int start, int end)
+    {
+        for (int e = start + 1; e < end; e++)
+        {
+            if (row[e - 1] < row[e]) continue;
+            Array.Sort(row, value, start, end - start);
+            return;
+        }
     }
 
     /// <summary>Blocks whose update of S is not summed by groups of linking rows: through their own rows (<see cref="AddLowRank"/>) and row by row (<see cref="AddByRows"/>).</summary>

@@ -243,12 +243,24 @@ internal sealed class BlockStructure
     /// <summary>The estimated multiply–adds of one factorisation with the blocks of <paramref name="label"/> (see <see cref="Evaluate"/>).</summary>
     private static double Cost(SparseColumns a, int[] label)
     {
-        var size = new Dictionary<int, (double Rows, double Coupling, double Entries, bool Wide)>();
+        // Labels are rows (a component's root), so per-block sums sit in arrays indexed by label; blocks are summed in the
+        // order their first rows come.
+        int m = label.Length;
+        var rows = new double[m];
+        var coupling = new double[m];
+        var entries = new double[m];
+        var wide = new bool[m];
+        var blocks = new List<int>();
         double linking = 0, direct = 0;
         foreach (int l in label)
         {
-            if (l < 0) linking++;
-            else size[l] = (size.GetValueOrDefault(l).Rows + 1, 0, 0, false);
+            if (l < 0)
+            {
+                linking++;
+                continue;
+            }
+            if (rows[l] == 0) blocks.Add(l);
+            rows[l]++;
         }
         for (int j = 0; j < a.Cols; j++)
         {
@@ -265,11 +277,12 @@ internal sealed class BlockStructure
                 direct += 0.5 * links * (double)links;
                 continue;
             }
-            (double rows, double coupling, double entries, bool wide) = size[block];
-            size[block] = (rows, coupling + 1, entries + links, wide || links > NarrowLimit);
+            coupling[block]++;
+            entries[block] += links;
+            wide[block] |= links > NarrowLimit;
         }
         double cost = direct + SchurMultiplyAdds(linking);
-        foreach ((double n, double q, double entries, bool wide) in size.Values) cost += BlockCost(n, q, entries, wide, linking);
+        foreach (int l in blocks) cost += BlockCost(rows[l], coupling[l], entries[l], wide[l], linking);
         return cost;
     }
 
@@ -329,10 +342,13 @@ internal sealed class BlockStructure
         {
             roots.Clear();
             stamp++;
+            // Neighbouring columns mostly share their first row, whose root is found once (nothing is joined meanwhile).
+            int lastOwner = -1;
             for (int e = rowStart[row]; e < rowStart[row + 1]; e++)
             {
                 int owner = columnRow[colIndex[e]];
-                if (owner < 0) continue;
+                if (owner < 0 || owner == lastOwner) continue;
+                lastOwner = owner;
                 int root = Find(owner);
                 if (seen[root] == stamp) continue;
                 seen[root] = stamp;
@@ -357,7 +373,10 @@ internal sealed class BlockStructure
         foreach (int row in order)
         {
             CollectRoots(row);
-            if (roots.Count(r => size[r] >= minimum) >= 2) linking[row] = true;
+            int large = 0;
+            foreach (int r in roots)
+                if (size[r] >= minimum) large++;
+            if (large >= 2) linking[row] = true;
             else Join(row);
         }
         foreach (int row in order)
