@@ -417,7 +417,8 @@ public class BlockIpmTests
     /// <param name="deadChanges">How many of each block's changes no definition uses (a weight whose input is 0 at every
     /// point): their split columns meet only their row g_k ≥ Δ⁺ + Δ⁻.</param>
     /// <param name="sharedBound">Whether the g_k are bounded by one L∞ column t (else each g_k costs in the objective itself).</param>
-    private static LinearProgram MiniatureRepair(int deadChanges = 0, bool sharedBound = true)
+    /// <param name="sameInputs">Whether every block sees the same inputs a at a vertex, as a layer's neurons do (else each its own).</param>
+    private static LinearProgram MiniatureRepair(int deadChanges = 0, bool sharedBound = true, bool sameInputs = false)
     {
         const int blocks = 14, changes = 13, biases = 8, vertices = 4, specification = 2;
         var random = new Random(7);
@@ -435,9 +436,11 @@ public class BlockIpmTests
             // z at a feasible point (Δ⁺ = 0.5, Δ⁻ = 0), from which the specification's bounds are set.
             var atFeasible = new double[blocks];
             var z = new int[blocks];
+            double[] Inputs() => [.. Enumerable.Range(0, changes).Select(i => (random.NextDouble() - 0.5) * (i < deadChanges ? 0 : 1))];
+            double[] shared = sameInputs ? Inputs() : [];
             for (int k = 0; k < blocks; k++)
             {
-                double[] a = [.. Enumerable.Range(0, changes).Select(i => (random.NextDouble() - 0.5) * (i < deadChanges ? 0 : 1))];
+                double[] a = sameInputs ? shared : Inputs();
                 double e = random.NextDouble() - 0.5;
                 atFeasible[k] = e + 0.5 * a.Sum();
                 z[k] = lp.AddColumn(-10, 10);
@@ -608,6 +611,34 @@ public class BlockIpmTests
         {
             Assert.Equal(expected[i], r[i], 1e-8);
             Assert.Equal(expected[i], viaPlain[i], 1e-8);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void DensePairColumnsSolveToTheBitAsSparseOnes(bool sameInputs)
+    {
+        // With the same inputs for every neuron, as in a repair, the neuron blocks' pair columns are equal and share one dense copy.
+        SparseColumns a = StandardForm.Build(MiniatureRepair(sameInputs: sameInputs)).A;
+        BlockStructure structure = BlockStructure.Detect(a);
+        var dense = new BlockNormalEquations(a, structure, threadCount: 2);
+        var sparse = new BlockNormalEquations(a, structure, threadCount: 2, densePairColumns: false);
+        Assert.True(dense.BlocksWithHubRows > 1);
+        Assert.Equal(dense.BlocksWithHubRows, dense.BlocksWithDensePairs);
+        Assert.Equal(sameInputs ? 1 : dense.BlocksWithDensePairs, dense.DensePairCopies);
+        Assert.Equal((dense.BlocksWithHubRows, 0, 0), (sparse.BlocksWithHubRows, sparse.BlocksWithDensePairs, sparse.DensePairCopies));
+        var rng = new Random(11);
+        for (int factorisation = 0; factorisation < 2; factorisation++)
+        {
+            double[] theta = [.. Enumerable.Range(0, a.Cols).Select(_ => Math.Exp(rng.NextDouble() * 8 - 4))];
+            double[] viaDense = [.. Enumerable.Range(0, a.Rows).Select(_ => rng.NextDouble() - 0.5)];
+            double[] viaSparse = [.. viaDense];
+            dense.Factor(theta, 1e-8);
+            sparse.Factor(theta, 1e-8);
+            dense.Solve(viaDense);
+            sparse.Solve(viaSparse);
+            Assert.Equal(viaSparse.Select(BitConverter.DoubleToInt64Bits), viaDense.Select(BitConverter.DoubleToInt64Bits));
         }
     }
 

@@ -33,6 +33,9 @@ internal sealed class BlockNormalEquations
     /// <summary>Rows of X_k per product when forming X_kᵀX_k.</summary>
     private const int GramSlice = 64;
 
+    /// <summary>Most numbers the dense forms of hub blocks' pair columns take in all (<see cref="HubPairColumns"/>); blocks beyond it keep them sparse.</summary>
+    private const long MaxDensePairNumbers = 1L << 25;
+
     /// <summary>Columns per parallel task when the entries are split into block and linking parts.</summary>
     private const int ColumnsPerTask = 4096;
 
@@ -59,14 +62,18 @@ internal sealed class BlockNormalEquations
     // Each block's rows that stay in its dense factor (its hub rows, if any, are eliminated first; see HubRows).
     private readonly int[][] blockRows;
     private readonly HubRows?[] hubs;
+    private readonly HubPairColumns?[] hubPairs;
+    private readonly double[][] hubDots;
     private double regularization;
 
     /// <summary>
     /// Sets up the symbolic structure (which column touches which block, which rows are eliminated first) for
     /// <paramref name="matrix"/>, whose rows are <paramref name="byRows"/> (built here when not given); with
-    /// <paramref name="hubRows"/> false no rows are eliminated before the blocks' dense factors.
+    /// <paramref name="hubRows"/> false no rows are eliminated before the blocks' dense factors, and with
+    /// <paramref name="densePairColumns"/> false the hub blocks' pair columns stay sparse (<see cref="HubPairColumns"/>).
     /// </summary>
-    public BlockNormalEquations(SparseColumns matrix, BlockStructure blocks, int threadCount, SparseRows? byRows = null, bool hubRows = true)
+    public BlockNormalEquations(SparseColumns matrix, BlockStructure blocks, int threadCount, SparseRows? byRows = null, bool hubRows = true,
+        bool densePairColumns = true)
     {
         structure = blocks;
         threads = Math.Max(1, threadCount);
@@ -149,6 +156,18 @@ internal sealed class BlockNormalEquations
         });
         blockEntries = new ColumnEntries(blockEntryStart, blockEntryRow, blockEntryValue);
         linkEntries = new ColumnEntries(linkEntryStart, linkEntryRow, linkEntryValue);
+        hubPairs = new HubPairColumns?[blockCount];
+        // Each block's dense entries are made in parallel, then shared or kept in block order (the same for any thread count).
+        var denseEntries = new double[]?[blockCount];
+        Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = threads }, k =>
+        {
+            if (densePairColumns && hubs[k] is { } hub) denseEntries[k] = HubPairColumns.DenseEntries(hub, blockEntries, blockRows[k].Length);
+        });
+        long densePairBudget = MaxDensePairNumbers;
+        var denseCopies = new HubPairColumns.DenseCopies();
+        for (int k = 0; k < blockCount; k++)
+            if (hubs[k] is { } hub) hubPairs[k] = HubPairColumns.Create(hub, blockEntries, blockRows[k].Length, denseEntries[k], denseCopies, ref densePairBudget);
+        DensePairCopies = denseCopies.Count;
         var withLinks = new List<int>();
         for (int j = 0; j < n; j++)
         {
@@ -203,6 +222,7 @@ internal sealed class BlockNormalEquations
             couplingScalars[k] = new double[q];
         }
         hubVector = [.. hubs.Select(hub => new double[hub?.Rows.Length ?? 0])];
+        hubDots = [.. hubs.Select(hub => new double[hub?.Rows.Length ?? 0])];
         hubU = [.. hubs.Select((hub, k) => new double[hub is null ? 0 : blockRows[k].Length])];
         hubSum = new double[blockCount];
         adjusted = new double[n];
@@ -232,6 +252,12 @@ internal sealed class BlockNormalEquations
 
     /// <summary>Blocks whose hub rows are eliminated in closed form before their dense factorisation (<see cref="HubRows"/>).</summary>
     public int BlocksWithHubRows => hubs.Count(hub => hub is not null);
+
+    /// <summary>Hub blocks whose pair columns are kept dense (<see cref="HubPairColumns"/>).</summary>
+    public int BlocksWithDensePairs => hubPairs.Count(pairs => pairs is { Dense: true });
+
+    /// <summary>Distinct dense arrays those blocks share (<see cref="HubPairColumns.DenseCopies"/>).</summary>
+    public int DensePairCopies { get; }
 
     /// <summary>Pivots of the last factorisation that were replaced because they were not clearly positive.</summary>
     public int DroppedPivots { get; private set; }
@@ -265,7 +291,7 @@ internal sealed class BlockNormalEquations
         if (hub is not null)
         {
             Array.Clear(u);
-            hub.AddU(u, blockEntries);
+            hub.AddU(u, hubPairs[k]!);
             double rho = hub.Rho;
             for (int i = 0; i < n; i++)
             {
@@ -465,9 +491,10 @@ internal sealed class BlockNormalEquations
                 for (int j = 0; j < z.Length; j++) z[j] = rhs[hub.Rows[j]];
                 hub.SolveInPlace(z);
                 double sum = 0;
+                HubPairColumns pairs = hubPairs[k]!;
                 for (int j = 0; j < z.Length; j++)
                 {
-                    if (hub.Plus[j] >= 0) blockEntries.AddTo(hub.Plus[j], -hub.Beta(j) * z[j], v);
+                    pairs.AddTo(j, -hub.Beta(j) * z[j], v);
                     sum += hub.HubEntry(j) * z[j];
                 }
                 hubSum[k] = hub.HubTheta * sum;
@@ -504,12 +531,13 @@ internal sealed class BlockNormalEquations
             DenseKernels.BackwardSolve(blockFactor[k], v.Length, v);
             if (hubs[k] is not { } hub) return;
             // y_R = M_RR⁻¹·(r_R − M_RS·y_S − M_RL·y_L).
-            double[] z = hubVector[k];
+            double[] z = hubVector[k], dots = hubDots[k];
             double linked = hub.HubTheta * linkEntries.Dot(hub.Hub, linkingPart);
+            hubPairs[k]!.DotAll(v, dots);
             for (int j = 0; j < z.Length; j++)
             {
                 z[j] = rhs[hub.Rows[j]] - hub.HubEntry(j) * linked;
-                if (hub.Plus[j] >= 0) z[j] -= hub.Beta(j) * blockEntries.Dot(hub.Plus[j], v);
+                if (hub.Plus[j] >= 0) z[j] -= hub.Beta(j) * dots[j];
             }
             hub.SolveInPlace(z);
         });

@@ -194,14 +194,14 @@ internal sealed class HubRows
         }
     }
 
-    /// <summary>u = Σ_j (β_j·e_j/D_j)·a_j, in the block's remaining rows (local indices of <paramref name="entries"/>), added to <paramref name="u"/>.</summary>
-    public void AddU(Span<double> u, ColumnEntries entries)
+    /// <summary>u = Σ_j (β_j·e_j/D_j)·a_j, in the block's remaining rows (those of <paramref name="pairs"/>), added to <paramref name="u"/>.</summary>
+    public void AddU(Span<double> u, HubPairColumns pairs)
     {
         for (int j = 0; j < Rows.Length; j++)
         {
             if (Plus[j] < 0) continue;
             double scale = beta[j] * hubValue[j] / d[j];
-            if (scale != 0) entries.AddTo(Plus[j], scale, u);
+            if (scale != 0) pairs.AddTo(j, scale, u);
         }
     }
 

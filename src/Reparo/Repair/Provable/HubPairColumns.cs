@@ -1,0 +1,154 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+
+namespace Reparo.Repair.Provable;
+
+/// <summary>
+/// The entries of a hub block's pair columns p_j (<see cref="HubRows.Plus"/>) in the block's remaining rows S, for the
+/// sums over them that every factorisation and solve takes: sparse, or dense in both orientations (R × S and S × R) when
+/// at least one entry in <see cref="DenseShare"/> is nonzero, one dense copy shared by every block with the same entries
+/// to the bit (<see cref="DenseCopies"/>). On a repair's neuron blocks the pair columns hold the layer's inputs at the
+/// repair and preserved points, about half of them nonzero, and the same for every neuron up to the scaling; on
+/// mlp:200x9's fc7 the sparse sums took three quarters of a solve's block work, and 199 blocks shared 46 dense copies
+/// (docs/results/lp-solvers.md, section "Dense, shared pair columns"). Either form adds each product, rounded, in the
+/// same order (no fused multiply–add), so the solves are the same to the bit.
+/// </summary>
+internal sealed class HubPairColumns
+{
+    /// <summary>A block's pair columns are kept dense when at least one entry of their S × R in this many is nonzero.</summary>
+    public const int DenseShare = 4;
+
+    private readonly HubRows hub;
+    private readonly ColumnEntries entries;
+    private readonly int size;
+
+    // Dense: byHubRow is R × S (row j: p_j's entries), byBlockRow its transpose (row i: each p_j's entry in row i).
+    private readonly double[]? byHubRow, byBlockRow;
+
+    private HubPairColumns(HubRows hub, ColumnEntries entries, int size, double[]? byHubRow, double[]? byBlockRow)
+    {
+        this.hub = hub;
+        this.entries = entries;
+        this.size = size;
+        this.byHubRow = byHubRow;
+        this.byBlockRow = byBlockRow;
+    }
+
+    /// <summary>Whether the entries are kept dense.</summary>
+    public bool Dense => byHubRow is not null;
+
+    /// <summary>
+    /// <paramref name="hub"/>'s pair columns as a dense R × S array (row j: p_j's entries in the block's
+    /// <paramref name="size"/> remaining rows, which <paramref name="entries"/> holds by block-local row), or null when
+    /// fewer than one entry in <see cref="DenseShare"/> is nonzero.
+    /// </summary>
+    public static double[]? DenseEntries(HubRows hub, ColumnEntries entries, int size)
+    {
+        int count = hub.Rows.Length;
+        long nonzeros = 0;
+        for (int j = 0; j < count; j++)
+            if (hub.Plus[j] >= 0) nonzeros += entries.Start[hub.Plus[j] + 1] - entries.Start[hub.Plus[j]];
+        long numbers = (long)count * size;
+        if (nonzeros * DenseShare < numbers || numbers > Array.MaxLength / 2) return null;
+        var byHubRow = new double[count * size];
+        for (int j = 0; j < count; j++)
+        {
+            int p = hub.Plus[j];
+            if (p < 0) continue;
+            for (int e = entries.Start[p]; e < entries.Start[p + 1]; e++) byHubRow[j * size + entries.Row[e]] = entries.Value[e];
+        }
+        return byHubRow;
+    }
+
+    /// <summary>
+    /// <paramref name="hub"/>'s pair columns in a block of <paramref name="size"/> remaining rows, whose entries
+    /// <paramref name="entries"/> holds by block-local row: dense when <paramref name="denseEntries"/> (from
+    /// <see cref="DenseEntries"/>) is given, sharing the arrays of an earlier block in <paramref name="copies"/> with the
+    /// same entries to the bit (the neurons of a repaired layer see the same inputs, so one copy can serve many of them
+    /// and stay in cache), with new dense arrays only while <paramref name="budget"/> (numbers) allows, which they reduce.
+    /// </summary>
+    public static HubPairColumns Create(HubRows hub, ColumnEntries entries, int size, double[]? denseEntries, DenseCopies copies, ref long budget)
+    {
+        if (denseEntries is null) return new HubPairColumns(hub, entries, size, null, null);
+        if (copies.Find(denseEntries, size) is { } copy) return new HubPairColumns(hub, entries, size, copy.ByHubRow, copy.ByBlockRow);
+        long numbers = 2L * denseEntries.Length;
+        if (numbers > budget) return new HubPairColumns(hub, entries, size, null, null);
+        budget -= numbers;
+        int count = hub.Rows.Length;
+        var byBlockRow = new double[size * count];
+        for (int j = 0; j < count; j++)
+            for (int i = 0; i < size; i++) byBlockRow[i * count + j] = denseEntries[j * size + i];
+        copies.Add(denseEntries, byBlockRow, size);
+        return new HubPairColumns(hub, entries, size, denseEntries, byBlockRow);
+    }
+
+    /// <summary>target += <paramref name="scale"/>·p_j (nothing when row j has no pair).</summary>
+    public void AddTo(int j, double scale, Span<double> target)
+    {
+        int p = hub.Plus[j];
+        if (p < 0) return;
+        if (byHubRow is null) entries.AddTo(p, scale, target);
+        else AddScaledRounded(target, scale, byHubRow.AsSpan(j * size, size));
+    }
+
+    /// <summary>dots[j] = p_j · <paramref name="v"/> (0 when row j has no pair), for every eliminated row j.</summary>
+    public void DotAll(ReadOnlySpan<double> v, Span<double> dots)
+    {
+        int count = hub.Rows.Length;
+        if (byBlockRow is null)
+        {
+            for (int j = 0; j < count; j++) dots[j] = hub.Plus[j] >= 0 ? entries.Dot(hub.Plus[j], v) : 0;
+            return;
+        }
+        dots[..count].Clear();
+        for (int i = 0; i < size; i++)
+            if (v[i] != 0) AddScaledRounded(dots[..count], v[i], byBlockRow.AsSpan(i * count, count));
+    }
+
+    /// <summary>y[k] += alpha·x[k], each product rounded before it is added (as the sparse sums do, without a fused multiply–add).</summary>
+    private static void AddScaledRounded(Span<double> y, double alpha, ReadOnlySpan<double> x)
+    {
+        int w = Vector<double>.Count, n = y.Length, k = 0;
+        ref double x0 = ref MemoryMarshal.GetReference(x);
+        ref double y0 = ref MemoryMarshal.GetReference(y);
+        var factor = new Vector<double>(alpha);
+        for (; k + w <= n; k += w) (Vector.LoadUnsafe(ref y0, (nuint)k) + factor * Vector.LoadUnsafe(ref x0, (nuint)k)).StoreUnsafe(ref y0, (nuint)k);
+        for (; k < n; k++) y[k] += alpha * x[k];
+    }
+
+    /// <summary>Dense pair columns made so far, found by their entries (compared to the bit).</summary>
+    internal sealed class DenseCopies
+    {
+        private readonly Dictionary<ulong, List<(double[] ByHubRow, double[] ByBlockRow, int Size)>> byContent = [];
+
+        /// <summary>Copies kept.</summary>
+        public int Count { get; private set; }
+
+        /// <summary>An earlier copy with the same size and entries as <paramref name="byHubRow"/>, or null.</summary>
+        public (double[] ByHubRow, double[] ByBlockRow)? Find(double[] byHubRow, int size)
+        {
+            if (!byContent.TryGetValue(Key(byHubRow), out var list)) return null;
+            foreach (var copy in list)
+                if (copy.Size == size && MemoryMarshal.AsBytes(copy.ByHubRow.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(byHubRow.AsSpan())))
+                    return (copy.ByHubRow, copy.ByBlockRow);
+            return null;
+        }
+
+        /// <summary>Keeps a copy for later blocks.</summary>
+        public void Add(double[] byHubRow, double[] byBlockRow, int size)
+        {
+            ulong key = Key(byHubRow);
+            if (!byContent.TryGetValue(key, out var list)) byContent[key] = list = [];
+            list.Add((byHubRow, byBlockRow, size));
+            Count++;
+        }
+
+        private static ulong Key(double[] values)
+        {
+            // FNV-1a over the numbers' bits.
+            ulong hash = 14695981039346656037UL ^ (ulong)values.Length;
+            foreach (double v in values) hash = (hash ^ (ulong)BitConverter.DoubleToInt64Bits(v)) * 1099511628211UL;
+            return hash;
+        }
+    }
+}
