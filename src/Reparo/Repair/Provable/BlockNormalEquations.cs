@@ -157,16 +157,10 @@ internal sealed class BlockNormalEquations
         blockEntries = new ColumnEntries(blockEntryStart, blockEntryRow, blockEntryValue);
         linkEntries = new ColumnEntries(linkEntryStart, linkEntryRow, linkEntryValue);
         hubPairs = new HubPairColumns?[blockCount];
-        // Each block's dense entries are made in parallel, then shared or kept in block order (the same for any thread count).
-        var denseEntries = new double[]?[blockCount];
-        Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = threads }, k =>
-        {
-            if (densePairColumns && hubs[k] is { } hub) denseEntries[k] = HubPairColumns.DenseEntries(hub, blockEntries, blockRows[k].Length);
-        });
         long densePairBudget = MaxDensePairNumbers;
         var denseCopies = new HubPairColumns.DenseCopies();
         for (int k = 0; k < blockCount; k++)
-            if (hubs[k] is { } hub) hubPairs[k] = HubPairColumns.Create(hub, blockEntries, blockRows[k].Length, denseEntries[k], denseCopies, ref densePairBudget);
+            if (hubs[k] is { } hub) hubPairs[k] = HubPairColumns.Create(hub, blockEntries, blockRows[k].Length, densePairColumns, denseCopies, ref densePairBudget);
         DensePairCopies = denseCopies.Count;
         var withLinks = new List<int>();
         for (int j = 0; j < n; j++)

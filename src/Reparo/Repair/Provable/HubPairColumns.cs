@@ -38,48 +38,81 @@ internal sealed class HubPairColumns
     public bool Dense => byHubRow is not null;
 
     /// <summary>
-    /// <paramref name="hub"/>'s pair columns as a dense R × S array (row j: p_j's entries in the block's
-    /// <paramref name="size"/> remaining rows, which <paramref name="entries"/> holds by block-local row), or null when
-    /// fewer than one entry in <see cref="DenseShare"/> is nonzero.
+    /// <paramref name="hub"/>'s pair columns in a block of <paramref name="size"/> remaining rows, whose entries
+    /// <paramref name="entries"/> holds by block-local row: dense when <paramref name="dense"/> and at least one entry in
+    /// <see cref="DenseShare"/> is nonzero, sharing the arrays of an earlier block in <paramref name="copies"/> with the
+    /// same entries to the bit (the neurons of a repaired layer see the same inputs, so one copy can serve many of them
+    /// and stay in cache), with new dense arrays only while <paramref name="budget"/> (numbers) allows, which they reduce.
     /// </summary>
-    public static double[]? DenseEntries(HubRows hub, ColumnEntries entries, int size)
+    public static HubPairColumns Create(HubRows hub, ColumnEntries entries, int size, bool dense, DenseCopies copies, ref long budget)
     {
         int count = hub.Rows.Length;
         long nonzeros = 0;
         for (int j = 0; j < count; j++)
             if (hub.Plus[j] >= 0) nonzeros += entries.Start[hub.Plus[j] + 1] - entries.Start[hub.Plus[j]];
-        long numbers = (long)count * size;
-        if (nonzeros * DenseShare < numbers || numbers > Array.MaxLength / 2) return null;
+        long numbers = 2L * count * size;
+        if (!dense || 2 * nonzeros * DenseShare < numbers) return new HubPairColumns(hub, entries, size, null, null);
+        var pairs = new HubPairColumns(hub, entries, size, null, null);
+        ulong key = pairs.ContentKey();
+        if (copies.Find(key, pairs) is { } copy) return new HubPairColumns(hub, entries, size, copy.ByHubRow, copy.ByBlockRow);
+        if (numbers > budget || numbers > Array.MaxLength) return pairs;
+        budget -= numbers;
         var byHubRow = new double[count * size];
+        var byBlockRow = new double[size * count];
         for (int j = 0; j < count; j++)
         {
             int p = hub.Plus[j];
             if (p < 0) continue;
-            for (int e = entries.Start[p]; e < entries.Start[p + 1]; e++) byHubRow[j * size + entries.Row[e]] = entries.Value[e];
+            for (int e = entries.Start[p]; e < entries.Start[p + 1]; e++)
+            {
+                byHubRow[j * size + entries.Row[e]] = entries.Value[e];
+                byBlockRow[entries.Row[e] * count + j] = entries.Value[e];
+            }
         }
-        return byHubRow;
+        copies.Add(key, byHubRow, byBlockRow, count, size);
+        return new HubPairColumns(hub, entries, size, byHubRow, byBlockRow);
     }
 
-    /// <summary>
-    /// <paramref name="hub"/>'s pair columns in a block of <paramref name="size"/> remaining rows, whose entries
-    /// <paramref name="entries"/> holds by block-local row: dense when <paramref name="denseEntries"/> (from
-    /// <see cref="DenseEntries"/>) is given, sharing the arrays of an earlier block in <paramref name="copies"/> with the
-    /// same entries to the bit (the neurons of a repaired layer see the same inputs, so one copy can serve many of them
-    /// and stay in cache), with new dense arrays only while <paramref name="budget"/> (numbers) allows, which they reduce.
-    /// </summary>
-    public static HubPairColumns Create(HubRows hub, ColumnEntries entries, int size, double[]? denseEntries, DenseCopies copies, ref long budget)
+    /// <summary>A hash of the entries' shape, positions and bits (FNV-1a), equal for pair columns that are equal to the bit.</summary>
+    private ulong ContentKey()
     {
-        if (denseEntries is null) return new HubPairColumns(hub, entries, size, null, null);
-        if (copies.Find(denseEntries, size) is { } copy) return new HubPairColumns(hub, entries, size, copy.ByHubRow, copy.ByBlockRow);
-        long numbers = 2L * denseEntries.Length;
-        if (numbers > budget) return new HubPairColumns(hub, entries, size, null, null);
-        budget -= numbers;
-        int count = hub.Rows.Length;
-        var byBlockRow = new double[size * count];
-        for (int j = 0; j < count; j++)
-            for (int i = 0; i < size; i++) byBlockRow[i * count + j] = denseEntries[j * size + i];
-        copies.Add(denseEntries, byBlockRow, size);
-        return new HubPairColumns(hub, entries, size, denseEntries, byBlockRow);
+        const ulong prime = 1099511628211UL;
+        ulong hash = (14695981039346656037UL ^ (ulong)hub.Rows.Length) * prime;
+        hash = (hash ^ (ulong)size) * prime;
+        for (int j = 0; j < hub.Rows.Length; j++)
+        {
+            int p = hub.Plus[j];
+            if (p < 0) continue;
+            for (int e = entries.Start[p]; e < entries.Start[p + 1]; e++)
+            {
+                long bits = BitConverter.DoubleToInt64Bits(entries.Value[e]);
+                if (bits == 0) continue;
+                hash = (hash ^ (ulong)((long)j * size + entries.Row[e])) * prime;
+                hash = (hash ^ (ulong)bits) * prime;
+            }
+        }
+        return hash;
+    }
+
+    /// <summary>Whether a dense copy's entries are, to the bit, those of these pair columns.</summary>
+    private bool SameAs(double[] byHubRow, int[] rowNonzeros)
+    {
+        for (int j = 0; j < hub.Rows.Length; j++)
+        {
+            int p = hub.Plus[j], found = 0;
+            if (p >= 0)
+            {
+                for (int e = entries.Start[p]; e < entries.Start[p + 1]; e++)
+                {
+                    long bits = BitConverter.DoubleToInt64Bits(entries.Value[e]);
+                    if (BitConverter.DoubleToInt64Bits(byHubRow[j * size + entries.Row[e]]) != bits) return false;
+                    if (bits != 0) found++;
+                }
+            }
+            // Every entry matches, and the copy has no other nonzero in row j.
+            if (found != rowNonzeros[j]) return false;
+        }
+        return true;
     }
 
     /// <summary>target += <paramref name="scale"/>·p_j (nothing when row j has no pair).</summary>
@@ -119,36 +152,33 @@ internal sealed class HubPairColumns
     /// <summary>Dense pair columns made so far, found by their entries (compared to the bit).</summary>
     internal sealed class DenseCopies
     {
-        private readonly Dictionary<ulong, List<(double[] ByHubRow, double[] ByBlockRow, int Size)>> byContent = [];
+        private readonly Dictionary<ulong, List<Copy>> byContent = [];
 
         /// <summary>Copies kept.</summary>
         public int Count { get; private set; }
 
-        /// <summary>An earlier copy with the same size and entries as <paramref name="byHubRow"/>, or null.</summary>
-        public (double[] ByHubRow, double[] ByBlockRow)? Find(double[] byHubRow, int size)
+        /// <summary>An earlier copy with the same shape and entries as <paramref name="pairs"/> (whose <see cref="ContentKey"/> is <paramref name="key"/>), or null.</summary>
+        public (double[] ByHubRow, double[] ByBlockRow)? Find(ulong key, HubPairColumns pairs)
         {
-            if (!byContent.TryGetValue(Key(byHubRow), out var list)) return null;
-            foreach (var copy in list)
-                if (copy.Size == size && MemoryMarshal.AsBytes(copy.ByHubRow.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(byHubRow.AsSpan())))
+            if (!byContent.TryGetValue(key, out var list)) return null;
+            foreach (Copy copy in list)
+                if (copy.Count == pairs.hub.Rows.Length && copy.Size == pairs.size && pairs.SameAs(copy.ByHubRow, copy.RowNonzeros))
                     return (copy.ByHubRow, copy.ByBlockRow);
             return null;
         }
 
-        /// <summary>Keeps a copy for later blocks.</summary>
-        public void Add(double[] byHubRow, double[] byBlockRow, int size)
+        /// <summary>Keeps a copy (R = <paramref name="count"/> rows of <paramref name="size"/>) for later blocks.</summary>
+        public void Add(ulong key, double[] byHubRow, double[] byBlockRow, int count, int size)
         {
-            ulong key = Key(byHubRow);
+            var rowNonzeros = new int[count];
+            for (int j = 0; j < count; j++)
+                for (int i = 0; i < size; i++)
+                    if (BitConverter.DoubleToInt64Bits(byHubRow[j * size + i]) != 0) rowNonzeros[j]++;
             if (!byContent.TryGetValue(key, out var list)) byContent[key] = list = [];
-            list.Add((byHubRow, byBlockRow, size));
+            list.Add(new Copy(byHubRow, byBlockRow, count, size, rowNonzeros));
             Count++;
         }
 
-        private static ulong Key(double[] values)
-        {
-            // FNV-1a over the numbers' bits.
-            ulong hash = 14695981039346656037UL ^ (ulong)values.Length;
-            foreach (double v in values) hash = (hash ^ (ulong)BitConverter.DoubleToInt64Bits(v)) * 1099511628211UL;
-            return hash;
-        }
+        private sealed record Copy(double[] ByHubRow, double[] ByBlockRow, int Count, int Size, int[] RowNonzeros);
     }
 }
