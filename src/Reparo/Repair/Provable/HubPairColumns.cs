@@ -8,10 +8,11 @@ namespace Reparo.Repair.Provable;
 /// sums over them that every factorisation and solve takes: sparse, or dense in both orientations (R × S and S × R) when
 /// at least one entry in <see cref="DenseShare"/> is nonzero, one dense copy shared by every block with the same entries
 /// to the bit (<see cref="DenseCopies"/>). On a repair's neuron blocks the pair columns hold the layer's inputs at the
-/// repair and preserved points, about half of them nonzero, and the same for every neuron up to the scaling; on
-/// mlp:200x9's fc7 the sparse sums took three quarters of a solve's block work, and 199 blocks shared 46 dense copies
-/// (docs/results/lp-solvers.md, section "Dense, shared pair columns"). Either form adds each product, rounded, in the
-/// same order (no fused multiply–add), so the solves are the same to the bit.
+/// repair and preserved points, about half of them nonzero, and often the same for many neurons. In a probe on
+/// mlp:200x9's fc7 the sparse sums took about three quarters of the solves' block work; dense and shared (46 copies
+/// for 199 blocks) they took about a third as long (side by side: docs/results/lp-solvers.md, section "Dense, shared
+/// pair columns"). Either form adds each product, rounded, in the same order (no fused multiply–add), so the solves
+/// are the same to the bit.
 /// </summary>
 internal sealed class HubPairColumns
 {
