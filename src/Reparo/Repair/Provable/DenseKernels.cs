@@ -285,6 +285,21 @@ internal static class DenseKernels
     }
 
     /// <summary>
+    /// y[k] += alpha·x[k] with each product rounded before it is added (no fused multiply–add), so the sums are the same
+    /// to the bit as a scalar loop's, e.g. a sparse column's entry by entry (<see cref="HubPairColumns"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddScaledUnfused(Span<double> y, double alpha, ReadOnlySpan<double> x)
+    {
+        int w = Width, n = y.Length, k = 0;
+        ref double x0 = ref MemoryMarshal.GetReference(x);
+        ref double y0 = ref MemoryMarshal.GetReference(y);
+        var factor = new Vector<double>(alpha);
+        for (; k + w <= n; k += w) (Vector.LoadUnsafe(ref y0, (nuint)k) + factor * Vector.LoadUnsafe(ref x0, (nuint)k)).StoreUnsafe(ref y0, (nuint)k);
+        for (; k < n; k++) y[k] += alpha * x[k];
+    }
+
+    /// <summary>
     /// Factors the symmetric matrix in the lower triangle of <paramref name="a"/> (n × n, row-major) as L·Lᵀ in place,
     /// recursively: factor the leading half, solve for the block below it, update the trailing half with one product,
     /// factor that. A pivot at or below <paramref name="pivotTolerance"/> times its row's original diagonal (or not

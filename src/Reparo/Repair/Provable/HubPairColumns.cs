@@ -1,6 +1,3 @@
-using System.Numerics;
-using System.Runtime.InteropServices;
-
 namespace Reparo.Repair.Provable;
 
 /// <summary>
@@ -51,11 +48,11 @@ internal sealed class HubPairColumns
         long nonzeros = 0;
         for (int j = 0; j < count; j++)
             if (hub.Plus[j] >= 0) nonzeros += entries.Start[hub.Plus[j] + 1] - entries.Start[hub.Plus[j]];
-        long numbers = 2L * count * size;
-        if (!dense || 2 * nonzeros * DenseShare < numbers) return new HubPairColumns(hub, entries, size, null, null);
         var pairs = new HubPairColumns(hub, entries, size, null, null);
+        if (!dense || nonzeros * DenseShare < (long)count * size) return pairs;
         ulong key = pairs.ContentKey();
         if (copies.Find(key, pairs) is { } copy) return new HubPairColumns(hub, entries, size, copy.ByHubRow, copy.ByBlockRow);
+        long numbers = 2L * count * size;
         if (numbers > budget || numbers > Array.MaxLength) return pairs;
         budget -= numbers;
         var byHubRow = new double[count * size];
@@ -122,7 +119,7 @@ internal sealed class HubPairColumns
         int p = hub.Plus[j];
         if (p < 0) return;
         if (byHubRow is null) entries.AddTo(p, scale, target);
-        else AddScaledRounded(target, scale, byHubRow.AsSpan(j * size, size));
+        else DenseKernels.AddScaledUnfused(target, scale, byHubRow.AsSpan(j * size, size));
     }
 
     /// <summary>dots[j] = p_j · <paramref name="v"/> (0 when row j has no pair), for every eliminated row j.</summary>
@@ -134,20 +131,10 @@ internal sealed class HubPairColumns
             for (int j = 0; j < count; j++) dots[j] = hub.Plus[j] >= 0 ? entries.Dot(hub.Plus[j], v) : 0;
             return;
         }
-        dots[..count].Clear();
+        Span<double> sums = dots[..count];
+        sums.Clear();
         for (int i = 0; i < size; i++)
-            if (v[i] != 0) AddScaledRounded(dots[..count], v[i], byBlockRow.AsSpan(i * count, count));
-    }
-
-    /// <summary>y[k] += alpha·x[k], each product rounded before it is added (as the sparse sums do, without a fused multiply–add).</summary>
-    private static void AddScaledRounded(Span<double> y, double alpha, ReadOnlySpan<double> x)
-    {
-        int w = Vector<double>.Count, n = y.Length, k = 0;
-        ref double x0 = ref MemoryMarshal.GetReference(x);
-        ref double y0 = ref MemoryMarshal.GetReference(y);
-        var factor = new Vector<double>(alpha);
-        for (; k + w <= n; k += w) (Vector.LoadUnsafe(ref y0, (nuint)k) + factor * Vector.LoadUnsafe(ref x0, (nuint)k)).StoreUnsafe(ref y0, (nuint)k);
-        for (; k < n; k++) y[k] += alpha * x[k];
+            if (v[i] != 0) DenseKernels.AddScaledUnfused(sums, v[i], byBlockRow.AsSpan(i * count, count));
     }
 
     /// <summary>Dense pair columns made so far, found by their entries (compared to the bit).</summary>
